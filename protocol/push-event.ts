@@ -1,0 +1,73 @@
+/**
+ * The body of a Standard Webhooks delivery between our own ends (DESIGN §2.2):
+ * `{ "type": "git.push", "timestamp": ISO-8601, "data": { repository, branch, ref, commit, ... } }`.
+ */
+export const PUSH_EVENT_TYPE = 'git.push';
+
+export interface PushData {
+  repository: string;
+  branch: string;
+  ref: string;
+  commit: string;
+  previousCommit?: string;
+  /** Where the push happened: "codecommit", "cli", ... */
+  source: string;
+  [extra: string]: unknown;
+}
+
+export interface PushEvent {
+  type: string;
+  timestamp: string;
+  data: PushData;
+}
+
+export function pushEvent(data: PushData, at: Date = new Date()): PushEvent {
+  return { type: PUSH_EVENT_TYPE, timestamp: at.toISOString(), data };
+}
+
+/** What the receiver takes from a verified body. Nothing in it chooses what runs. */
+export interface PushFacts {
+  commit: string;
+  previousCommit?: string;
+  pusher?: string;
+  repository?: string;
+  branch?: string;
+}
+
+export type BodyProblem = { field: string; reason: string };
+
+/**
+ * Reads a verified body. It must be a JSON object with a `data` object; `data.repository` and
+ * `data.branch`, when present, must name the trigger the path named, so a signed body cannot be
+ * replayed to another trigger that shares its token.
+ */
+export function readPushBody(body: Buffer, repository: string, branch: string): PushFacts | BodyProblem {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch {
+    return { field: 'body', reason: 'is not valid JSON' };
+  }
+  if (!isObject(parsed)) return { field: 'body', reason: 'must be a JSON object' };
+  const data = parsed.data;
+  if (!isObject(data)) return { field: 'data', reason: 'must be an object' };
+  for (const [field, expected] of [['repository', repository], ['branch', branch]] as const) {
+    const value = data[field];
+    if (value !== undefined && value !== expected) {
+      return { field: `data.${field}`, reason: `does not match the ${field} in the path` };
+    }
+  }
+  const commit = data.commit;
+  if (commit !== undefined && typeof commit !== 'string') return { field: 'data.commit', reason: 'must be a string' };
+  const previous = data.previousCommit;
+  const pusher = data.pusher;
+  return {
+    commit: commit ?? '',
+    ...(typeof previous === 'string' ? { previousCommit: previous } : {}),
+    ...(typeof pusher === 'string' ? { pusher } : {}),
+  };
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

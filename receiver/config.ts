@@ -1,0 +1,160 @@
+/**
+ * The receiver's config file: one zod schema, used by the receiver at start-up and by the CDK
+ * stack at synth to check the config it generates (one schema, not two).
+ */
+import { z } from 'zod';
+import { triggerKey } from '../protocol';
+
+const port = z.number().int().min(1).max(65535);
+const host = z.string().min(1);
+const seconds = z.number().int().positive();
+
+/** A name that can stand in an environment variable. */
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name');
+
+export const triggerSchema = z
+  .strictObject({
+    repository: z.string().min(1).max(256).refine((s) => !s.includes('\u0000'), 'must not contain NUL'),
+    branch: z.string().min(1).max(256).refine((s) => !s.includes('\u0000'), 'must not contain NUL'),
+    command: z.union([
+      z.string().min(1, 'must not be empty'),
+      z.array(z.string()).min(1, 'must name a program').refine((a) => a[0] !== '', 'must name a program'),
+    ]),
+    /** The token inline: for local use only. */
+    token: z.string().min(16, 'must be at least 16 characters').optional(),
+    /** Read the token from this environment variable of the receiver. */
+    tokenEnv: envName.optional(),
+    /**
+     * The name the token is stored under in the token file or SSM. Several triggers may name one
+     * token (a provider's webhook is per repository, not per branch).
+     * @default "<repository>/<branch>"
+     */
+    tokenName: z.string().min(1).regex(/^[A-Za-z0-9_.\-/@]+$/, 'may hold letters, digits and _ . - / @').optional(),
+    cwd: z.string().min(1).optional(),
+    /** @default 3600 */
+    timeoutSeconds: seconds.max(7 * 24 * 3600).default(3600),
+    /** Seed-scheme hash rounds. @default signature.iterations */
+    iterations: z.number().int().min(1).max(1_000_000).optional(),
+    /** Extra environment for the command. */
+    env: z.record(envName, z.string()).default({}),
+    /** Run the command as this user (only when the receiver runs as root). */
+    user: z.string().min(1).optional(),
+  })
+  .refine((t) => [t.token, t.tokenEnv].filter((v) => v !== undefined).length <= 1, {
+    message: 'give at most one of token and tokenEnv',
+    path: ['token'],
+  });
+
+export const receiverConfigSchema = z
+  .strictObject({
+    listen: z.strictObject({ host: host.default('127.0.0.1'), port: port.default(5000) }).prefault({}),
+    /** The admin listener (runs, logs). Keep it on loopback. `false` turns it off. */
+    admin: z
+      .union([z.literal(false), z.strictObject({ host: host.default('127.0.0.1'), port: port.default(5001) })])
+      .prefault({}),
+    stateDir: z.string().min(1).default('/var/lib/triggler'),
+    signature: z
+      .strictObject({
+        iterations: z.number().int().min(1).max(1_000_000).default(1000),
+        expirationSeconds: seconds.default(300),
+        futureSeconds: z.number().int().min(0).default(90),
+        /** Standard Webhooks timestamp tolerance, both ways. */
+        toleranceSeconds: seconds.default(300),
+      })
+      .prefault({}),
+    limits: z
+      .strictObject({
+        bodyBytes: z.number().int().positive().default(5 * 1024 * 1024),
+        headersTimeoutSeconds: seconds.max(10).default(10),
+        requestTimeoutSeconds: seconds.default(30),
+        maxConcurrentRuns: z.number().int().positive().default(4),
+        runLogBytes: z.number().int().positive().default(1024 * 1024),
+        keepRuns: z.number().int().positive().default(1000),
+        shutdownGraceSeconds: z.number().int().min(0).default(30),
+      })
+      .prefault({}),
+    tokens: z
+      .strictObject({
+        /** A JSON file of tokens by name; refused when group- or world-readable. */
+        file: z.string().min(1).optional(),
+        /** SSM Parameter Store SecureStrings `<prefix>/<tokenName>`. */
+        ssm: z
+          .strictObject({
+            prefix: z.string().regex(/^\/[A-Za-z0-9_.\-/]*[^/]$/, 'must start with / and not end with /'),
+            ttlSeconds: seconds.default(60),
+            graceSeconds: seconds.default(900),
+          })
+          .optional(),
+        /** How long a rotated-out token still verifies, for file tokens. */
+        graceSeconds: seconds.default(900),
+      })
+      .prefault({}),
+    log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info') }).prefault({}),
+    triggers: z.array(triggerSchema).min(1, 'must list at least one trigger'),
+  })
+  .superRefine((config, ctx) => {
+    const keys = new Map<string, number>();
+    const seedRoutes = new Map<string, number>();
+    config.triggers.forEach((t, i) => {
+      const key = triggerKey(t.repository, t.branch);
+      const earlier = keys.get(key);
+      if (earlier !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['triggers', i], message: `repeats triggers[${earlier}] (${t.repository} ${t.branch})` });
+      }
+      keys.set(key, i);
+      const route = `${t.repository}-${t.branch}`;
+      const other = seedRoutes.get(route);
+      if (other !== undefined && other !== earlier) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['triggers', i],
+          message: `its seed route /${route} collides with triggers[${other}]; rename one`,
+        });
+      }
+      seedRoutes.set(route, i);
+      const hasSource = t.token !== undefined || t.tokenEnv !== undefined || config.tokens.file !== undefined || config.tokens.ssm !== undefined;
+      if (!hasSource) {
+        ctx.addIssue({ code: 'custom', path: ['triggers', i, 'token'], message: 'no token: set token or tokenEnv, or tokens.file or tokens.ssm' });
+      }
+    });
+  });
+
+export type ReceiverConfigInput = z.input<typeof receiverConfigSchema>;
+export type ReceiverConfig = z.output<typeof receiverConfigSchema>;
+export type TriggerConfig = ReceiverConfig['triggers'][number];
+
+/** The name a trigger's token is stored under. */
+export function tokenNameOf(trigger: Pick<TriggerConfig, 'repository' | 'branch' | 'tokenName'>): string {
+  return trigger.tokenName ?? `${trigger.repository}/${trigger.branch}`;
+}
+
+export class ConfigError extends Error {
+  constructor(
+    message: string,
+    readonly problems: string[],
+  ) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** "triggers[1].command: must not be empty" for each problem. */
+export function describeZodIssues(error: z.ZodError): string[] {
+  return error.issues.map((issue) => {
+    const path = issue.path.reduce<string>(
+      (acc, part) => (typeof part === 'number' ? `${acc}[${part}]` : acc ? `${acc}.${String(part)}` : String(part)),
+      '',
+    );
+    return `${path || '(top level)'}: ${issue.message}`;
+  });
+}
+
+/** Validates a parsed config; throws ConfigError naming every bad field. */
+export function parseReceiverConfig(raw: unknown, source = 'config'): ReceiverConfig {
+  const result = receiverConfigSchema.safeParse(raw);
+  if (!result.success) {
+    const problems = describeZodIssues(result.error);
+    throw new ConfigError(`${source} is not valid:\n  ${problems.join('\n  ')}`, problems);
+  }
+  return result.data;
+}

@@ -1,0 +1,27 @@
+/**
+ * Where the receiver finds the tokens that verify a trigger's deliveries. Every source (inline,
+ * environment, token file, SSM) stands behind this one interface.
+ */
+export interface TokenRef {
+  repository: string;
+  branch: string;
+  /** The name the token is stored under (see tokenNameOf). */
+  tokenName: string;
+}
+
+export interface TokenSource {
+  /**
+   * Tokens that verify this trigger's deliveries now: the current one first, then any previous one
+   * still inside its grace period. Empty when the source has none for it.
+   */
+  tokens(ref: TokenRef): Promise<readonly string[]>;
+  /**
+   * A signature failed against every token from tokens(): look again, in case the token was
+   * rotated. Rate-limited by the source (a flood of bad signatures is not a flood of look-ups).
+   * Resolves true when the tokens changed.
+   */
+  refresh(ref: TokenRef): Promise<boolean>;
+  /** Called on SIGHUP: re-read what can be re-read. */
+  reload?(): Promise<void>;
+  close?(): void;
+}
