@@ -4,3 +4,7 @@ export * from './standard-webhooks';
 export * from './push-event';
 export * from './timestamp-window';
 export * from './trigger-key';
+export * from './delivery-request';
+export * from './token';
+export * from './provider-signatures';
+export * from './provider-payloads';

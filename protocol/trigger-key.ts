@@ -9,7 +9,7 @@ export function triggerKey(repository: string, branch: string): string {
   return `${repository}\u0000${branch}`;
 }
 
-/** How a trigger is written for people: `repo@branch`... `repo/branch` would be ambiguous. */
+/** How a trigger is written for people: `repo@branch` (`repo/branch` would be ambiguous: both may hold `/`). */
 export function triggerLabel(trigger: TriggerRef): string {
   return `${trigger.repository}@${trigger.branch}`;
 }

@@ -5,7 +5,8 @@
 import { z } from 'zod';
 import { triggerKey } from '../protocol';
 
-const port = z.number().int().min(1).max(65535);
+/** 0 asks the system for a free port (tests, the demo). */
+const port = z.number().int().min(0).max(65535);
 const host = z.string().min(1);
 const seconds = z.number().int().positive();
 
@@ -60,6 +61,8 @@ export const receiverConfigSchema = z
         futureSeconds: z.number().int().min(0).default(90),
         /** Standard Webhooks timestamp tolerance, both ways. */
         toleranceSeconds: seconds.default(300),
+        /** How long a Standard Webhooks id is remembered: a sender's retry inside it runs nothing. */
+        replaySeconds: seconds.default(24 * 3600),
       })
       .prefault({}),
     limits: z

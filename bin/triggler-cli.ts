@@ -1,0 +1,176 @@
+/**
+ * triggler: the command line.
+ *   serve    run the receiver in the foreground
+ *   send     send one signed test delivery and print the answer
+ *   runs     list recent runs from a receiver's admin listener
+ *   tokens   rotate, list and show trigger tokens
+ */
+import { randomUUID } from 'node:crypto';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { request } from 'undici';
+import { buildDeliveryRequest, deliveryUrl, type SenderScheme } from '../protocol';
+import { loadReceiverConfigFile } from '../receiver/config-file';
+import type { RunRecord } from '../receiver/delivery';
+import { reportStartupError, serve } from '../receiver/main';
+import { tokenNameOf } from '../receiver/config';
+import { readTokenFile, tokensOfEntry } from '../receiver/token-file';
+import { tokensCommand } from './tokens-command';
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a whole number above 0');
+  return n;
+}
+
+const program = new Command()
+  .name('triggler')
+  .description('Run a command on your server when a Git branch is pushed.')
+  .showHelpAfterError();
+
+program
+  .command('serve')
+  .description('run the receiver in the foreground (JSON logs on stdout; SIGHUP re-reads the token file)')
+  .requiredOption('-c, --config <file>', 'receiver config (JSON)')
+  .action(async (options: { config: string }) => {
+    await serve(options.config).catch(reportStartupError);
+  });
+
+interface SendOptions {
+  url?: string;
+  config?: string;
+  scheme: SenderScheme;
+  commit: string;
+  tokenEnv: string;
+  tokenFile?: string;
+  id?: string;
+  iterations?: number;
+  timeout: number;
+}
+
+/** The token for a test delivery: from an environment variable, a token file, or the receiver config. */
+async function resolveSendToken(repository: string, branch: string, options: SendOptions): Promise<string> {
+  if (options.tokenFile) {
+    const tokens = tokensOfEntry((await readTokenFile(options.tokenFile))[`${repository}/${branch}`], 0, Date.now());
+    if (tokens[0]) return tokens[0];
+    throw new Error(`no token named ${repository}/${branch} in ${options.tokenFile}`);
+  }
+  if (options.config) {
+    const { config } = loadReceiverConfigFile(options.config);
+    const trigger = config.triggers.find((t) => t.repository === repository && t.branch === branch);
+    if (!trigger) throw new Error(`${options.config} has no trigger for ${repository} ${branch}`);
+    if (trigger.token) return trigger.token;
+    const fromEnv = trigger.tokenEnv ? process.env[trigger.tokenEnv] : undefined;
+    if (fromEnv) return fromEnv;
+    if (config.tokens.file) {
+      const [token] = tokensOfEntry((await readTokenFile(config.tokens.file))[tokenNameOf(trigger)], 0, Date.now());
+      if (token) return token;
+    }
+    throw new Error(`cannot read the token of ${repository} ${branch} from ${options.config} (SSM tokens: use --token-env)`);
+  }
+  const token = process.env[options.tokenEnv];
+  if (!token) throw new Error(`set ${options.tokenEnv} to the trigger's token, or pass --token-file or --config`);
+  return token;
+}
+
+program
+  .command('send')
+  .description('send one signed test delivery for <repository> <branch> and print the answer')
+  .argument('<repository>')
+  .argument('<branch>')
+  .option('-u, --url <url>', 'receiver base URL (default: the config\'s listen address, else http://127.0.0.1:5000)')
+  .option('-c, --config <file>', 'take the URL and the token from this receiver config')
+  .addOption(new Option('-s, --scheme <scheme>', 'signature scheme').choices(['standard', 'seed']).default('standard'))
+  .option('--commit <sha>', 'commit to report (standard scheme)', '0000000000000000000000000000000000000000')
+  .option('--token-env <name>', 'environment variable holding the token', 'TRIGGLER_TOKEN')
+  .option('--token-file <file>', 'token file to read the token from')
+  .option('--id <id>', 'webhook-id to send (default: a new one; repeat one to test replay protection)')
+  .option('--iterations <n>', 'seed-scheme hash rounds (default 1000, or the config\'s)', positiveInt)
+  .option('--timeout <ms>', 'give up after this many milliseconds', positiveInt, 10_000)
+  .addHelpText('after', '\nThe token is never taken on the command line (other users could read it in the process list).\n\nExamples:\n  TRIGGLER_TOKEN=... triggler send my-repo main --url http://127.0.0.1:5000\n  triggler send my-repo main --config receiver.json --scheme seed')
+  .action(async (repository: string, branch: string, options: SendOptions) => {
+    const token = await resolveSendToken(repository, branch, options);
+    let url = options.url;
+    let iterations = options.iterations;
+    if (options.config) {
+      const { config } = loadReceiverConfigFile(options.config);
+      const host = config.listen.host === '0.0.0.0' ? '127.0.0.1' : config.listen.host;
+      url ??= `http://${host.includes(':') ? `[${host}]` : host}:${config.listen.port}`;
+      iterations ??= config.triggers.find((t) => t.repository === repository && t.branch === branch)?.iterations ?? config.signature.iterations;
+    }
+    url ??= 'http://127.0.0.1:5000';
+    const timestamp = Math.floor(Date.now() / 1000);
+    const delivery =
+      options.scheme === 'seed'
+        ? buildDeliveryRequest({ scheme: 'seed', token, repository, branch, timestamp, ...(iterations ? { iterations } : {}) })
+        : buildDeliveryRequest({
+            scheme: 'standard',
+            token,
+            id: options.id ?? `msg_${randomUUID()}`,
+            timestamp,
+            data: { repository, branch, ref: `refs/heads/${branch}`, commit: options.commit, source: 'cli' },
+          });
+    const target = deliveryUrl(url, delivery.path);
+    const response = await request(target, {
+      method: delivery.method,
+      headers: delivery.headers,
+      ...(delivery.body !== undefined ? { body: delivery.body } : {}),
+      headersTimeout: options.timeout,
+      bodyTimeout: options.timeout,
+    });
+    const text = await response.body.text();
+    process.stdout.write(`${delivery.method} ${target} -> ${response.statusCode}\n${text}\n`);
+    if (response.statusCode < 200 || response.statusCode > 299) process.exitCode = 1;
+  });
+
+function table(runs: RunRecord[]): string {
+  const rows = runs.map((r) => [
+    r.id,
+    `${r.repository} ${r.branch}`,
+    r.status,
+    r.exitCode === undefined || r.exitCode === null ? '' : String(r.exitCode),
+    r.commit ? r.commit.slice(0, 12) : '',
+    String(r.deliveryIds.length),
+    r.startedAt ?? r.createdAt,
+    r.startedAt && r.finishedAt ? `${((Date.parse(r.finishedAt) - Date.parse(r.startedAt)) / 1000).toFixed(1)}s` : '',
+  ]);
+  const header = ['RUN', 'TRIGGER', 'STATUS', 'EXIT', 'COMMIT', 'DELIVERIES', 'STARTED', 'TOOK'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  return [header, ...rows].map((row) => row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+}
+
+program
+  .command('runs')
+  .description('list recent runs (from the receiver\'s admin listener)')
+  .option('-a, --admin <url>', 'admin listener URL (default: the config\'s admin address, else http://127.0.0.1:5001)')
+  .option('-c, --config <file>', 'take the admin address from this receiver config')
+  .option('-n, --limit <n>', 'how many runs', positiveInt, 20)
+  .option('--json', 'print JSON instead of a table')
+  .option('--log <run-id>', 'print the output of one run instead')
+  .action(async (options: { admin?: string; config?: string; limit: number; json?: boolean; log?: string }) => {
+    let admin = options.admin;
+    if (!admin && options.config) {
+      const { config } = loadReceiverConfigFile(options.config);
+      if (config.admin === false) throw new Error(`${options.config} turns the admin listener off`);
+      admin = `http://${config.admin.host}:${config.admin.port}`;
+    }
+    admin = (admin ?? 'http://127.0.0.1:5001').replace(/\/+$/, '');
+    if (options.log) {
+      const response = await request(`${admin}/runs/${encodeURIComponent(options.log)}/log`);
+      if (response.statusCode !== 200) throw new Error(`no log for run ${options.log} (${response.statusCode})`);
+      process.stdout.write(await response.body.text());
+      return;
+    }
+    const response = await request(`${admin}/runs?limit=${options.limit}`);
+    if (response.statusCode !== 200) throw new Error(`admin listener answered ${response.statusCode}: ${await response.body.text()}`);
+    const { runs } = (await response.body.json()) as { runs: RunRecord[] };
+    process.stdout.write(options.json ? `${JSON.stringify(runs, null, 2)}\n` : runs.length ? `${table(runs)}\n` : 'no runs yet\n');
+  });
+
+program.addCommand(tokensCommand());
+
+program.parseAsync().catch((error: unknown) => {
+  const message = error instanceof Error ? error.message : String(error);
+  const code = (error as NodeJS.ErrnoException).code;
+  process.stderr.write(`triggler: ${code === 'ECONNREFUSED' ? `cannot connect (${message})` : message}\n`);
+  process.exitCode = 1;
+});

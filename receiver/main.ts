@@ -1,0 +1,55 @@
+/**
+ * The receiver daemon: `node receiver.js --config /etc/triggler/receiver.json` (as bundled for the
+ * host) or `npx triggler serve --config FILE`. Logs are JSON lines on stdout.
+ */
+import pino from 'pino';
+import { ConfigError } from './config';
+import { loadReceiverConfigFile } from './config-file';
+import { startReceiver, type ReceiverOptions, type RunningReceiver } from './receiver';
+
+export async function serve(configPath: string, options: ReceiverOptions = {}): Promise<RunningReceiver> {
+  const { config, warnings } = loadReceiverConfigFile(configPath);
+  const logger = options.logger ?? pino({ level: config.log.level, base: { service: 'triggler-receiver' } });
+  for (const warning of warnings) logger.warn(warning);
+  const receiver = await startReceiver(config, { ...options, logger });
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'signal received');
+    receiver.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: error }, 'receiver did not stop cleanly');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', () => {
+    receiver.reload().then(
+      () => logger.info('tokens reloaded'),
+      (error: unknown) => logger.error({ err: (error as Error).message }, 'token reload failed; the previous tokens stay in use'),
+    );
+  });
+  return receiver;
+}
+
+/** Exits non-zero with the config's problems (each naming its field), not a stack trace. */
+export function reportStartupError(error: unknown): never {
+  const message = error instanceof ConfigError ? error.message : `could not start: ${error instanceof Error ? error.message : String(error)}`;
+  process.stderr.write(`triggler: ${message}\n`);
+  process.exit(2);
+}
+
+if (require.main === module) {
+  const at = process.argv.indexOf('--config');
+  const configPath = at > 0 ? process.argv[at + 1] : undefined;
+  if (!configPath) {
+    process.stderr.write('usage: node receiver.js --config FILE\n');
+    process.exit(2);
+  }
+  serve(configPath).catch(reportStartupError);
+}

@@ -1,0 +1,573 @@
+/**
+ * The durable record of deliveries and runs: one append-only JSON-lines journal in the state
+ * directory. The in-memory state is only ever what the journal says: a record is applied after it
+ * is on disk, by the same function that replays the journal at start-up.
+ *
+ * Appends that arrive together share one write and one fdatasync (group commit), which is what
+ * lets a single disk sync stand behind thousands of accepted deliveries a second.
+ */
+import { randomBytes } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import type { RunRecord, RunStatus } from './delivery';
+
+/** A run as the store keeps it: the public record plus who pushed the newest delivery. */
+export interface StoredRun extends RunRecord {
+  pusher?: string;
+  event?: string;
+}
+
+export type FinalStatus = Extract<RunStatus, 'succeeded' | 'failed' | 'timed-out' | 'interrupted'>;
+
+export interface DedupeEntry {
+  runId: string;
+  /** Epoch ms. */
+  until: number;
+}
+
+const scheme = z.enum(['seed', 'standard', 'github', 'gitlab', 'gitea', 'bitbucket']);
+const finalStatus = z.enum(['succeeded', 'failed', 'timed-out', 'interrupted']);
+
+const deliveryFields = z.object({
+  deliveryId: z.string(),
+  repository: z.string(),
+  branch: z.string(),
+  commit: z.string(),
+  previousCommit: z.string().optional(),
+  scheme,
+  pusher: z.string().optional(),
+  event: z.string().optional(),
+  receivedAt: z.string(),
+});
+
+const storedRun = z.object({
+  id: z.string().min(1),
+  repository: z.string(),
+  branch: z.string(),
+  status: z.enum(['pending', 'running', 'succeeded', 'failed', 'timed-out', 'interrupted']),
+  commit: z.string(),
+  previousCommit: z.string().optional(),
+  scheme,
+  pusher: z.string().optional(),
+  event: z.string().optional(),
+  deliveryIds: z.array(z.string()),
+  commits: z.array(z.string()),
+  createdAt: z.string(),
+  startedAt: z.string().optional(),
+  finishedAt: z.string().optional(),
+  exitCode: z.number().int().nullable().optional(),
+  signal: z.string().nullable().optional(),
+  error: z.string().optional(),
+  logBytes: z.number().int().nonnegative().optional(),
+  logTruncated: z.boolean().optional(),
+});
+
+const journalRecord = z.discriminatedUnion('type', [
+  /** A delivery joined (or created) a run. */
+  z.object({
+    type: z.literal('accept'),
+    at: z.string(),
+    runId: z.string().min(1),
+    dedupeKey: z.string(),
+    dedupeUntil: z.number(),
+    delivery: deliveryFields,
+  }),
+  z.object({ type: z.literal('start'), at: z.string(), runId: z.string().min(1) }),
+  z.object({
+    type: z.literal('finish'),
+    at: z.string(),
+    runId: z.string().min(1),
+    status: finalStatus,
+    exitCode: z.number().int().nullable().optional(),
+    signal: z.string().nullable().optional(),
+    error: z.string().optional(),
+    logBytes: z.number().int().nonnegative().optional(),
+    logTruncated: z.boolean().optional(),
+  }),
+  /** Written by compaction: a run as it stood. */
+  z.object({ type: z.literal('run'), run: storedRun }),
+  /** Written by compaction: a dedupe key still remembered. */
+  z.object({ type: z.literal('dedupe'), dedupeKey: z.string(), dedupeUntil: z.number(), runId: z.string().min(1) }),
+]);
+
+export type JournalRecord = z.infer<typeof journalRecord>;
+export type AcceptRecord = Extract<JournalRecord, { type: 'accept' }>;
+export type FinishRecord = Extract<JournalRecord, { type: 'finish' }>;
+
+export const JOURNAL_FILE = 'journal.jsonl';
+const LOG_DIR = 'runs';
+
+export function isFinal(status: RunStatus): status is FinalStatus {
+  return status !== 'pending' && status !== 'running';
+}
+
+let lastIdTime = 0;
+let idSequence = 0;
+
+/**
+ * `r_` + milliseconds (base36, fixed width) + a per-millisecond sequence + random: ids sort in the
+ * order they were made in this process, and two processes cannot make the same one.
+ */
+export function newRunId(now = Date.now()): string {
+  if (now > lastIdTime) {
+    lastIdTime = now;
+    idSequence = 0;
+  } else {
+    idSequence += 1;
+  }
+  const time = lastIdTime.toString(36).padStart(9, '0');
+  const sequence = idSequence.toString(36).padStart(3, '0');
+  return `r_${time}${sequence}${randomBytes(4).toString('hex')}`;
+}
+
+/** Run ids become file names: only what newRunId makes (or something as tame) is accepted. */
+const runIdPattern = /^r_[a-z0-9]+$/;
+
+export interface RunStoreOptions {
+  stateDir: string;
+  /** Finished runs kept (in memory and in the journal); older ones and their logs are deleted. */
+  keepRuns: number;
+  logger: Logger;
+  /** fdatasync after each group write. Off trades crash safety for speed. @default true */
+  fsync?: boolean;
+  /** Compact while running once the journal passes this size. @default 8 MiB */
+  compactAfterBytes?: number;
+  /** ...or this many records. @default 50,000 */
+  compactAfterRecords?: number;
+}
+
+export interface OpenedStore {
+  store: RunStore;
+  /** Runs that were running when the receiver last stopped, now recorded as interrupted. */
+  interrupted: StoredRun[];
+}
+
+/** The journal cannot be written: nothing more is accepted, since nothing more would be durable. */
+export class JournalWriteError extends Error {
+  constructor(cause: Error) {
+    super(`cannot write the run journal: ${cause.message}`, { cause });
+    this.name = 'JournalWriteError';
+  }
+}
+
+interface QueuedRecord {
+  record: JournalRecord;
+  line: string;
+  resolve: () => void;
+  reject: (error: Error) => void;
+}
+
+export class RunStore {
+  readonly journalPath: string;
+  readonly logDir: string;
+  private readonly fsync: boolean;
+  private readonly compactAfterBytes: number;
+  private readonly compactAfterRecords: number;
+  private readonly runs = new Map<string, StoredRun>();
+  /** Finished run ids, oldest finish first: the front is dropped when there are more than keepRuns. */
+  private readonly finished = new Set<string>();
+  private readonly dedupe = new Map<string, DedupeEntry>();
+  private handle: FileHandle | undefined;
+  private journalBytes = 0;
+  private journalRecords = 0;
+  private snapshotBytes = 0;
+  private snapshotRecords = 0;
+  private queue: QueuedRecord[] = [];
+  private flushing: Promise<void> | undefined;
+  private failure: JournalWriteError | undefined;
+  private closed = false;
+  private lastDedupeSweep = Date.now();
+
+  private constructor(private readonly options: RunStoreOptions) {
+    this.journalPath = path.join(options.stateDir, JOURNAL_FILE);
+    this.logDir = path.join(options.stateDir, LOG_DIR);
+    this.fsync = options.fsync ?? true;
+    this.compactAfterBytes = options.compactAfterBytes ?? 8 * 1024 * 1024;
+    this.compactAfterRecords = options.compactAfterRecords ?? 50_000;
+  }
+
+  /**
+   * Replays the journal, records runs that were running as interrupted, and compacts. A truncated
+   * last line (a crash mid-write) is skipped; a journal corrupt elsewhere is set aside and the
+   * store starts empty.
+   */
+  static async open(options: RunStoreOptions): Promise<OpenedStore> {
+    const store = new RunStore(options);
+    await fsp.mkdir(options.stateDir, { recursive: true, mode: 0o700 });
+    await fsp.mkdir(store.logDir, { recursive: true, mode: 0o700 });
+    const intact = await store.replay();
+    const now = new Date().toISOString();
+    const interrupted: StoredRun[] = [];
+    for (const run of [...store.runs.values()]) {
+      if (run.status !== 'running') continue;
+      const logBytes = await fileSize(store.logPath(run.id));
+      store.apply({ type: 'finish', at: now, runId: run.id, status: 'interrupted', error: 'receiver stopped while it ran', ...(logBytes === undefined ? {} : { logBytes }) });
+      interrupted.push(run);
+    }
+    await store.writeSnapshot();
+    store.handle = await fsp.open(store.journalPath, 'a', 0o600);
+    // Logs of runs the journal no longer names (dropped before a crash could delete them). After a
+    // corrupt journal every log would look dropped: keep them for whoever looks into it.
+    if (intact) await store.deleteOrphanLogs();
+    return { store, interrupted };
+  }
+
+  logPath(runId: string): string {
+    if (!runIdPattern.test(runId)) throw new Error(`run id "${runId}" is not a run id`);
+    return path.join(this.logDir, `${runId}.log`);
+  }
+
+  run(id: string): StoredRun | undefined {
+    return this.runs.get(id);
+  }
+
+  /** Newest first (run ids sort by creation). */
+  allRuns(): StoredRun[] {
+    return [...this.runs.values()].sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+  }
+
+  /** Pending and running runs, oldest first. */
+  unfinishedRuns(): StoredRun[] {
+    return this.allRuns()
+      .filter((run) => !isFinal(run.status))
+      .reverse();
+  }
+
+  dedupeEntry(key: string, now = Date.now()): DedupeEntry | undefined {
+    const entry = this.dedupe.get(key);
+    return entry && entry.until > now ? entry : undefined;
+  }
+
+  async readLog(runId: string): Promise<Buffer | undefined> {
+    if (!this.runs.has(runId)) return undefined;
+    try {
+      return await fsp.readFile(this.logPath(runId));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+  }
+
+  /** Resolves once the record is on disk (and applied); rejects when the journal cannot be written. */
+  record(record: JournalRecord): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.closed) return Promise.reject(new Error('the run store is closed'));
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ record, line: `${JSON.stringify(record)}\n`, resolve, reject });
+      if (!this.flushing) {
+        // setImmediate, not a microtask: requests read in the same turn of the event loop join the batch.
+        this.flushing = new Promise<void>((done) => setImmediate(() => void this.flushLoop().finally(done)));
+      }
+    });
+  }
+
+  /** Writes what is queued and closes the journal; later records are refused. */
+  async close(): Promise<void> {
+    this.closed = true;
+    while (this.flushing) await this.flushing;
+    await this.handle?.close();
+    this.handle = undefined;
+  }
+
+  private async flushLoop(): Promise<void> {
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue;
+        this.queue = [];
+        const data = Buffer.from(batch.map((queued) => queued.line).join(''));
+        try {
+          if (!this.handle) throw new Error('the journal is not open');
+          await writeAll(this.handle, data);
+          if (this.fsync) await this.handle.datasync();
+        } catch (error) {
+          this.fail(error as Error, batch);
+          return;
+        }
+        this.journalBytes += data.length;
+        this.journalRecords += batch.length;
+        const dropped: string[] = [];
+        for (const queued of batch) dropped.push(...this.apply(queued.record));
+        for (const queued of batch) queued.resolve();
+        if (dropped.length > 0) void this.deleteLogs(dropped);
+        await this.maintain();
+      }
+    } finally {
+      this.flushing = undefined;
+    }
+  }
+
+  private fail(cause: Error, batch: QueuedRecord[]): void {
+    // A partial line may now end the journal; writing after it would bury it mid-file, where replay
+    // treats it as corruption. Refuse everything from here: the receiver answers 5xx and senders retry.
+    this.failure = new JournalWriteError(cause);
+    this.options.logger.error({ journal: this.journalPath, err: cause.message }, 'run journal write failed; refusing further deliveries');
+    for (const queued of [...batch, ...this.queue]) queued.reject(this.failure);
+    this.queue = [];
+  }
+
+  /** Compaction when the journal has grown well past its last snapshot, and a sweep of expired keys. */
+  private async maintain(): Promise<void> {
+    const now = Date.now();
+    if (now - this.lastDedupeSweep > 60_000) {
+      this.lastDedupeSweep = now;
+      for (const [key, entry] of this.dedupe) if (entry.until <= now) this.dedupe.delete(key);
+    }
+    // Measured against the snapshot so that a large set of remembered keys does not compact every batch.
+    const grownBytes = this.journalBytes > Math.max(this.compactAfterBytes, 2 * this.snapshotBytes);
+    const grownRecords = this.journalRecords > Math.max(this.compactAfterRecords, 2 * this.snapshotRecords);
+    if (!grownBytes && !grownRecords) return;
+    try {
+      await this.handle?.close();
+      this.handle = undefined;
+      await this.writeSnapshot();
+    } catch (error) {
+      this.options.logger.error({ journal: this.journalPath, err: (error as Error).message }, 'run journal compaction failed');
+      // Try again only after as much growth again, not on every batch.
+      this.snapshotBytes = this.journalBytes;
+      this.snapshotRecords = this.journalRecords;
+    }
+    try {
+      this.handle ??= await fsp.open(this.journalPath, 'a', 0o600);
+    } catch (error) {
+      this.fail(error as Error, []);
+    }
+  }
+
+  /** Applies one record to the state; returns the ids of runs dropped past keepRuns. */
+  private apply(record: JournalRecord, now = Date.now()): string[] {
+    switch (record.type) {
+      case 'accept': {
+        const delivery = record.delivery;
+        let run = this.runs.get(record.runId);
+        if (!run) {
+          run = {
+            id: record.runId,
+            repository: delivery.repository,
+            branch: delivery.branch,
+            status: 'pending',
+            commit: delivery.commit,
+            scheme: delivery.scheme,
+            deliveryIds: [],
+            commits: [],
+            createdAt: record.at,
+          };
+          this.runs.set(run.id, run);
+        }
+        run.deliveryIds.push(delivery.deliveryId);
+        run.commits.push(delivery.commit);
+        // The run carries the newest push.
+        run.commit = delivery.commit;
+        run.scheme = delivery.scheme;
+        setOrDelete(run, 'previousCommit', delivery.previousCommit);
+        setOrDelete(run, 'pusher', delivery.pusher);
+        setOrDelete(run, 'event', delivery.event);
+        if (record.dedupeUntil > now) this.dedupe.set(record.dedupeKey, { runId: record.runId, until: record.dedupeUntil });
+        return [];
+      }
+      case 'start': {
+        const run = this.knownRun(record);
+        if (!run) return [];
+        run.status = 'running';
+        run.startedAt = record.at;
+        return [];
+      }
+      case 'finish': {
+        const run = this.knownRun(record);
+        if (!run) return [];
+        run.status = record.status;
+        run.finishedAt = record.at;
+        for (const field of ['exitCode', 'signal', 'error', 'logBytes', 'logTruncated'] as const) setOrDelete(run, field, record[field]);
+        this.finished.delete(run.id);
+        this.finished.add(run.id);
+        return this.dropOldRuns();
+      }
+      case 'run': {
+        this.runs.set(record.run.id, record.run);
+        if (isFinal(record.run.status)) {
+          this.finished.delete(record.run.id);
+          this.finished.add(record.run.id);
+          return this.dropOldRuns();
+        }
+        return [];
+      }
+      case 'dedupe':
+        if (record.dedupeUntil > now) this.dedupe.set(record.dedupeKey, { runId: record.runId, until: record.dedupeUntil });
+        return [];
+    }
+  }
+
+  private knownRun(record: { type: string; runId: string }): StoredRun | undefined {
+    const run = this.runs.get(record.runId);
+    if (!run) this.options.logger.warn({ runId: record.runId, record: record.type }, 'run journal names an unknown run; record ignored');
+    return run;
+  }
+
+  private dropOldRuns(): string[] {
+    const dropped: string[] = [];
+    while (this.finished.size > this.options.keepRuns) {
+      const oldest = this.finished.values().next().value as string;
+      this.finished.delete(oldest);
+      this.runs.delete(oldest);
+      dropped.push(oldest);
+    }
+    return dropped;
+  }
+
+  /** Returns false when the journal was corrupt (and set aside). */
+  private async replay(): Promise<boolean> {
+    let text: string;
+    try {
+      text = await fsp.readFile(this.journalPath, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return true;
+      throw error;
+    }
+    const lines = text.split('\n');
+    // Text after the last newline is a record whose write never finished.
+    const unfinished = lines.pop() ?? '';
+    const dropped: string[] = [];
+    for (let i = 0; i < lines.length; i++) {
+      const line = lines[i] as string;
+      if (line.trim() === '') continue;
+      const record = parseRecord(line);
+      if (!record) {
+        await this.setAsideCorrupt(`line ${i + 1} is not a journal record`);
+        return false;
+      }
+      dropped.push(...this.apply(record));
+    }
+    if (unfinished.trim() !== '') {
+      const record = parseRecord(unfinished);
+      if (record) {
+        dropped.push(...this.apply(record));
+      } else {
+        this.options.logger.warn({ journal: this.journalPath, line: lines.length + 1, bytes: Buffer.byteLength(unfinished) }, 'run journal ends in a partly written record (the receiver stopped mid-write); skipped');
+      }
+    }
+    await this.deleteLogs(dropped);
+    return true;
+  }
+
+  private async setAsideCorrupt(reason: string): Promise<void> {
+    const aside = `${this.journalPath}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    await fsp.rename(this.journalPath, aside);
+    this.runs.clear();
+    this.finished.clear();
+    this.dedupe.clear();
+    this.options.logger.error({ journal: this.journalPath, setAside: aside, reason }, 'run journal is corrupt: set aside, starting with no runs');
+  }
+
+  /**
+   * Rewrites the journal as the current state: unfinished runs, the newest keepRuns finished runs,
+   * dedupe keys not yet expired. Temp file, fsync, rename, fsync of the directory: a crash leaves
+   * either the old journal or the new one.
+   */
+  private async writeSnapshot(): Promise<void> {
+    const temp = `${this.journalPath}.tmp`;
+    const file = await fsp.open(temp, 'w', 0o600);
+    let bytes = 0;
+    let records = 0;
+    try {
+      let chunk: string[] = [];
+      let chunkLength = 0;
+      const add = async (record: JournalRecord): Promise<void> => {
+        const line = `${JSON.stringify(record)}\n`;
+        chunk.push(line);
+        chunkLength += line.length;
+        records += 1;
+        if (chunkLength >= 1024 * 1024) await flush();
+      };
+      const flush = async (): Promise<void> => {
+        const data = Buffer.from(chunk.join(''));
+        chunk = [];
+        chunkLength = 0;
+        await writeAll(file, data);
+        bytes += data.length;
+      };
+      for (const id of this.finished) {
+        const run = this.runs.get(id);
+        if (run) await add({ type: 'run', run });
+      }
+      for (const run of this.unfinishedRuns()) await add({ type: 'run', run });
+      const now = Date.now();
+      for (const [dedupeKey, entry] of this.dedupe) {
+        if (entry.until <= now) {
+          this.dedupe.delete(dedupeKey);
+          continue;
+        }
+        await add({ type: 'dedupe', dedupeKey, dedupeUntil: entry.until, runId: entry.runId });
+      }
+      await flush();
+      if (this.fsync) await file.sync();
+    } finally {
+      await file.close();
+    }
+    await fsp.rename(temp, this.journalPath);
+    if (this.fsync) await syncDirectory(this.options.stateDir);
+    this.journalBytes = this.snapshotBytes = bytes;
+    this.journalRecords = this.snapshotRecords = records;
+  }
+
+  private async deleteOrphanLogs(): Promise<void> {
+    const names = await fsp.readdir(this.logDir);
+    const orphans = names.filter((name) => name.endsWith('.log') && !this.runs.has(name.slice(0, -'.log'.length)));
+    await this.deleteLogs(orphans.map((name) => name.slice(0, -'.log'.length)));
+  }
+
+  private async deleteLogs(runIds: string[]): Promise<void> {
+    for (const runId of runIds) {
+      if (!runIdPattern.test(runId)) continue;
+      try {
+        await fsp.unlink(this.logPath(runId));
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+          this.options.logger.warn({ runId, err: (error as Error).message }, 'cannot delete the log of a dropped run');
+        }
+      }
+    }
+  }
+}
+
+function parseRecord(line: string): JournalRecord | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+  const parsed = journalRecord.safeParse(value);
+  return parsed.success ? parsed.data : undefined;
+}
+
+function setOrDelete<T extends object, K extends keyof T>(target: T, key: K, value: T[K] | undefined): void {
+  if (value === undefined) delete target[key];
+  else target[key] = value;
+}
+
+async function writeAll(file: FileHandle, data: Buffer): Promise<void> {
+  let offset = 0;
+  while (offset < data.length) {
+    const { bytesWritten } = await file.write(data, offset, data.length - offset);
+    offset += bytesWritten;
+  }
+}
+
+async function syncDirectory(dir: string): Promise<void> {
+  const handle = await fsp.open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+async function fileSize(file: string): Promise<number | undefined> {
+  try {
+    return (await fsp.stat(file)).size;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,123 @@
+/**
+ * Tokens from a local JSON file, keyed by token name (`<repository>/<branch>` unless a trigger
+ * names a shared token):
+ *
+ *   { "my-repo/main": "whsec_…",
+ *     "my-repo/dev": { "current": "whsec_…", "previous": "whsec_…", "rotatedAt": "2026-…Z" } }
+ *
+ * After a rotation the previous token still verifies for the grace period, so deliveries signed
+ * just before the rotation are not refused. The file is refused when group or others may read it.
+ */
+import { promises as fs, statSync } from 'node:fs';
+import { z } from 'zod';
+import { describeZodIssues } from './config';
+import type { TokenRef, TokenSource } from './token-source';
+
+const entrySchema = z.union([
+  z.string().min(16, 'must be at least 16 characters'),
+  z.strictObject({
+    current: z.string().min(16, 'must be at least 16 characters'),
+    previous: z.string().min(16).optional(),
+    rotatedAt: z.iso.datetime({ offset: true }).optional(),
+  }),
+]);
+export const tokenFileSchema = z.record(z.string().min(1), entrySchema);
+export type TokenFile = z.infer<typeof tokenFileSchema>;
+
+/** Refuses a token file that group or others can read or write. */
+export function assertPrivateFile(path: string, mode: number): void {
+  if ((mode & 0o077) !== 0) {
+    throw new Error(
+      `token file ${path} has mode ${(mode & 0o777).toString(8).padStart(4, '0')}: it must not be readable or writable by group or others (chmod 600 ${path})`,
+    );
+  }
+}
+
+/** " (at position N)" from a JSON.parse error, without the text V8 quotes. */
+export function jsonErrorPosition(error: unknown): string {
+  const position = /position (\d+)/.exec(error instanceof Error ? error.message : '');
+  return position ? ` (at position ${position[1]})` : '';
+}
+
+export async function readTokenFile(path: string): Promise<TokenFile> {
+  const handle = await fs.open(path, 'r');
+  try {
+    assertPrivateFile(path, (await handle.stat()).mode);
+    const text = await handle.readFile('utf8');
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch (error) {
+      // V8's message quotes the text around the fault, which may be a token: it is not passed on.
+      // eslint-disable-next-line preserve-caught-error -- the cause would carry that text
+      throw new Error(`token file ${path} is not valid JSON${jsonErrorPosition(error)}`);
+    }
+    const parsed = tokenFileSchema.safeParse(raw);
+    // The problems name fields, never values: a token must not reach an error message.
+    if (!parsed.success) throw new Error(`token file ${path} is not valid:\n  ${describeZodIssues(parsed.error).join('\n  ')}`);
+    return parsed.data;
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The tokens an entry stands for at `nowMs`: current first, then previous inside its grace. */
+export function tokensOfEntry(entry: TokenFile[string] | undefined, graceSeconds: number, nowMs: number): string[] {
+  if (entry === undefined) return [];
+  if (typeof entry === 'string') return [entry];
+  const tokens = [entry.current];
+  if (entry.previous !== undefined) {
+    const rotatedAt = entry.rotatedAt === undefined ? Number.NEGATIVE_INFINITY : Date.parse(entry.rotatedAt);
+    if (nowMs - rotatedAt <= graceSeconds * 1000) tokens.push(entry.previous);
+  }
+  return tokens;
+}
+
+export class FileTokenSource implements TokenSource {
+  private file: TokenFile = {};
+  private mtimeMs = 0;
+  private lastCheck = 0;
+
+  private constructor(
+    readonly path: string,
+    private readonly graceSeconds: number,
+    private readonly now: () => number,
+    private readonly minRefreshIntervalMs: number,
+  ) {}
+
+  static async open(path: string, graceSeconds: number, now: () => number = Date.now, minRefreshIntervalMs = 2000): Promise<FileTokenSource> {
+    const source = new FileTokenSource(path, graceSeconds, now, minRefreshIntervalMs);
+    await source.reload();
+    return source;
+  }
+
+  has(tokenName: string): boolean {
+    return Object.prototype.hasOwnProperty.call(this.file, tokenName);
+  }
+
+  async tokens(ref: TokenRef): Promise<readonly string[]> {
+    return tokensOfEntry(this.file[ref.tokenName], this.graceSeconds, this.now());
+  }
+
+  /** Re-reads the file when it changed, at most once per interval whatever the caller does. */
+  async refresh(): Promise<boolean> {
+    const now = this.now();
+    if (now - this.lastCheck < this.minRefreshIntervalMs) return false;
+    this.lastCheck = now;
+    let mtimeMs: number;
+    try {
+      mtimeMs = statSync(this.path).mtimeMs;
+    } catch {
+      return false;
+    }
+    if (mtimeMs === this.mtimeMs) return false;
+    await this.reload();
+    return true;
+  }
+
+  async reload(): Promise<void> {
+    const mtimeMs = (await fs.stat(this.path)).mtimeMs;
+    this.file = await readTokenFile(this.path);
+    this.mtimeMs = mtimeMs;
+  }
+}

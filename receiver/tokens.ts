@@ -1,0 +1,93 @@
+/**
+ * One TokenSource for the whole receiver, routing each trigger to where its token lives: inline in
+ * the config, an environment variable, the token file, or SSM Parameter Store, in that order.
+ */
+import type { Logger } from 'pino';
+import { triggerKey } from '../protocol';
+import type { ReceiverConfig } from './config';
+import { SsmTokenSource } from './ssm-token-source';
+import type { TriggerTable } from './trigger-table';
+import { FileTokenSource } from './token-file';
+import type { TokenRef, TokenSource } from './token-source';
+
+/** Tokens that are fixed for the receiver's life (inline or from the environment). */
+class FixedTokens implements TokenSource {
+  constructor(private readonly byTokenName: Map<string, readonly string[]>) {}
+  async tokens(ref: TokenRef): Promise<readonly string[]> {
+    return this.byTokenName.get(ref.tokenName) ?? [];
+  }
+  async refresh(): Promise<boolean> {
+    return false;
+  }
+}
+
+export interface TokenSourceOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Builds the SSM source when the config names one. @default an SsmTokenSource with the SDK's default resolution */
+  ssm?: (settings: NonNullable<ReceiverConfig['tokens']['ssm']>) => TokenSource;
+  now?: () => number;
+  /** Where token sources log look-up failures (never a value). */
+  logger?: Logger;
+}
+
+export class ReceiverTokens implements TokenSource {
+  private constructor(
+    private readonly route: Map<string, TokenSource>,
+    private readonly sources: TokenSource[],
+  ) {}
+
+  static async open(config: ReceiverConfig, table: TriggerTable, options: TokenSourceOptions = {}): Promise<ReceiverTokens> {
+    const env = options.env ?? process.env;
+    const fixed = new Map<string, readonly string[]>();
+    const fixedSource = new FixedTokens(fixed);
+    const file = config.tokens.file ? await FileTokenSource.open(config.tokens.file, config.tokens.graceSeconds, options.now) : undefined;
+    let ssm: TokenSource | undefined;
+    const route = new Map<string, TokenSource>();
+    const problems: string[] = [];
+
+    table.all().forEach((trigger, index) => {
+      const { config: t, token } = trigger;
+      if (t.token !== undefined) {
+        fixed.set(token.tokenName, [t.token]);
+        route.set(trigger.key, fixedSource);
+      } else if (t.tokenEnv !== undefined) {
+        const value = env[t.tokenEnv];
+        if (value === undefined || value.length < 16) {
+          problems.push(`triggers[${index}].tokenEnv: environment variable ${t.tokenEnv} is ${value === undefined ? 'not set' : 'shorter than 16 characters'}`);
+        } else {
+          fixed.set(token.tokenName, [value]);
+          route.set(trigger.key, fixedSource);
+        }
+      } else if (file?.has(token.tokenName)) {
+        route.set(trigger.key, file);
+      } else if (config.tokens.ssm) {
+        ssm ??= (options.ssm ?? ((settings) => new SsmTokenSource({ ...settings, now: options.now, logger: options.logger })))(config.tokens.ssm);
+        route.set(trigger.key, ssm);
+      } else {
+        problems.push(`triggers[${index}]: no token named ${token.tokenName} in ${config.tokens.file ?? 'the config'}`);
+      }
+    });
+    if (problems.length > 0) throw new Error(`tokens are missing:\n  ${[...new Set(problems)].join('\n  ')}`);
+    return new ReceiverTokens(route, [fixedSource, ...(file ? [file] : []), ...(ssm ? [ssm] : [])]);
+  }
+
+  private sourceFor(ref: TokenRef): TokenSource | undefined {
+    return this.route.get(triggerKey(ref.repository, ref.branch));
+  }
+
+  tokens(ref: TokenRef): Promise<readonly string[]> {
+    return this.sourceFor(ref)?.tokens(ref) ?? Promise.resolve([]);
+  }
+
+  refresh(ref: TokenRef): Promise<boolean> {
+    return this.sourceFor(ref)?.refresh(ref) ?? Promise.resolve(false);
+  }
+
+  async reload(): Promise<void> {
+    for (const source of this.sources) await source.reload?.();
+  }
+
+  close(): void {
+    for (const source of this.sources) source.close?.();
+  }
+}

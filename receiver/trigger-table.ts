@@ -1,0 +1,54 @@
+/** The configured triggers, indexed the ways requests name them. */
+import { triggerKey } from '../protocol';
+import { tokenNameOf, type TriggerConfig } from './config';
+import type { TokenRef } from './token-source';
+
+export interface Trigger {
+  key: string;
+  config: TriggerConfig;
+  token: TokenRef;
+  /** Seed-scheme hash rounds for this trigger. */
+  iterations: number;
+}
+
+export class TriggerTable {
+  private readonly byKey = new Map<string, Trigger>();
+  private readonly bySeedRoute = new Map<string, Trigger>();
+
+  constructor(triggers: readonly TriggerConfig[], defaultIterations: number) {
+    for (const config of triggers) {
+      const trigger: Trigger = {
+        key: triggerKey(config.repository, config.branch),
+        config,
+        token: { repository: config.repository, branch: config.branch, tokenName: tokenNameOf(config) },
+        iterations: config.iterations ?? defaultIterations,
+      };
+      this.byKey.set(trigger.key, trigger);
+      // The config schema refuses two triggers whose seed routes collide, so this is one-to-one.
+      this.bySeedRoute.set(`${config.repository}-${config.branch}`, trigger);
+    }
+  }
+
+  get(repository: string, branch: string): Trigger | undefined {
+    return this.byKey.get(triggerKey(repository, branch));
+  }
+
+  /** `/<repo>-<branch>` is ambiguous when names hold dashes: only configured triggers resolve it. */
+  bySeedPath(route: string): Trigger | undefined {
+    return this.bySeedRoute.get(route);
+  }
+
+  /** Every trigger of a repository, matched by its name or, for triggers that name one, its full `owner/name`. */
+  forRepository(name: string, fullName?: string): Trigger[] {
+    const found: Trigger[] = [];
+    for (const trigger of this.byKey.values()) {
+      const repository = trigger.config.repository;
+      if (repository.includes('/') ? repository === fullName : repository === name) found.push(trigger);
+    }
+    return found;
+  }
+
+  all(): Trigger[] {
+    return [...this.byKey.values()];
+  }
+}

@@ -1,0 +1,251 @@
+/** The run journal with real files: durability, replay after a crash, corruption, compaction, group commit. */
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
+import type { AcceptedDelivery } from '../../receiver/delivery';
+import { type AcceptRecord, JournalWriteError, RunStore, newRunId } from '../../receiver/run-store';
+import type { Runner } from '../../receiver/runner';
+import { logText, makeDelivery, makeStateDir, makeTrigger, openRunner, recordingLogger, removeDir, waitFor } from './runner-harness';
+
+let dir: string;
+let stateDir: string;
+let workDir: string;
+const openRunners: Runner[] = [];
+const openStores: RunStore[] = [];
+
+beforeEach(() => {
+  dir = makeStateDir();
+  stateDir = path.join(dir, 'state');
+  workDir = fs.mkdtempSync(path.join(dir, 'work-'));
+});
+
+afterEach(async () => {
+  jest.restoreAllMocks();
+  for (const runner of openRunners.splice(0)) await runner.close();
+  for (const store of openStores.splice(0)) await store.close();
+  removeDir(dir);
+});
+
+async function runnerFor(options: Omit<Parameters<typeof openRunner>[0], 'stateDir'>) {
+  const opened = await openRunner({ stateDir, ...options });
+  openRunners.push(opened.runner);
+  return opened;
+}
+
+async function openStore(options: { keepRuns?: number; fsync?: boolean; compactAfterRecords?: number } = {}) {
+  const { logger, lines } = recordingLogger();
+  const opened = await RunStore.open({ stateDir, keepRuns: options.keepRuns ?? 100, logger, ...options });
+  openStores.push(opened.store);
+  return { ...opened, lines };
+}
+
+function acceptRecord(runId: string, delivery: AcceptedDelivery): AcceptRecord {
+  const { dedupeKey, dedupeUntil, ...fields } = delivery;
+  return { type: 'accept', at: new Date().toISOString(), runId, dedupeKey, dedupeUntil, delivery: fields };
+}
+
+function journalLines(): string[] {
+  return fs.readFileSync(path.join(stateDir, 'journal.jsonl'), 'utf8').split('\n').filter(Boolean);
+}
+
+/** The FileHandle class is not exported; its prototype is reached through an open handle. */
+async function fileHandlePrototype(): Promise<{ datasync: () => Promise<void> }> {
+  const handle = await fsp.open(path.join(dir, 'probe'), 'w');
+  await handle.close();
+  return Object.getPrototypeOf(handle) as { datasync: () => Promise<void> };
+}
+
+describe('restart after a crash', () => {
+  it('records the running run as interrupted, runs the waiting one, and still knows the dedupe keys', async () => {
+    const deliveries = [makeDelivery(), makeDelivery(), makeDelivery()];
+    const plan = JSON.stringify({ stateDir, workDir, deliveries });
+    const fixture = path.join(__dirname, 'fixtures', 'runner-crash.ts');
+    const receiver = spawn(process.execPath, ['--require', 'tsx/cjs', fixture, plan], { cwd: path.join(__dirname, '..', '..'), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    receiver.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    receiver.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise((resolve) => receiver.once('exit', resolve));
+    let commandPid = 0;
+    try {
+      await waitFor(`the crashing receiver to report (stderr: ${stderr})`, () => stdout.includes('\n') || receiver.exitCode !== null, 20_000);
+      commandPid = Number(fs.readFileSync(path.join(workDir, 'command.pid'), 'utf8'));
+    } finally {
+      // The crash: no close(), no finish record. The command outlives it (its own process group) and is killed by hand.
+      receiver.kill('SIGKILL');
+      await exited;
+      if (commandPid > 0) process.kill(-commandPid, 'SIGKILL');
+    }
+    const ids = JSON.parse(stdout) as { running: string; waiting: string[] };
+    expect(ids.waiting).toHaveLength(2);
+    expect(ids.waiting[0]).toBe(ids.waiting[1]);
+
+    const { runner, lines } = await runnerFor({ triggers: [makeTrigger({ command: 'echo "$TRIGGLER_COMMIT"', cwd: workDir })] });
+    expect(runner.run(ids.running)).toMatchObject({ status: 'interrupted', error: 'receiver stopped while it ran', deliveryIds: [deliveries[0]?.deliveryId] });
+    expect(runner.run(ids.running)?.finishedAt).toBeDefined();
+    expect(lines.some((line) => line.msg.includes('recorded as interrupted') && line.runId === ids.running)).toBe(true);
+    await runner.idle();
+    const waiting = runner.run(ids.waiting[0] ?? '');
+    expect(waiting).toMatchObject({ status: 'succeeded', deliveryIds: [deliveries[1]?.deliveryId, deliveries[2]?.deliveryId], commit: deliveries[2]?.commit });
+    expect(await logText(runner, ids.waiting[0] ?? '')).toBe(`${deliveries[2]?.commit}\n`);
+    for (const [index, runId] of [ids.running, ...ids.waiting].entries()) {
+      const delivery = deliveries[index] as AcceptedDelivery;
+      expect(runner.seen(delivery.dedupeKey)).toEqual({ status: 'duplicate', runId, coalesced: false });
+      expect(await runner.accept(delivery)).toEqual({ status: 'duplicate', runId, coalesced: false });
+    }
+    expect(runner.runs()).toHaveLength(2);
+  });
+
+  it('skips a partly written last line with a warning and keeps everything before it', async () => {
+    const { store } = await openStore();
+    const delivery = makeDelivery();
+    const runId = newRunId();
+    await store.record(acceptRecord(runId, delivery));
+    await store.close();
+    fs.appendFileSync(path.join(stateDir, 'journal.jsonl'), '{"type":"accept","at":"2025-01-0');
+
+    const reopened = await openStore();
+    expect(reopened.store.run(runId)).toMatchObject({ status: 'pending', deliveryIds: [delivery.deliveryId] });
+    expect(reopened.store.dedupeEntry(delivery.dedupeKey)).toEqual({ runId, until: delivery.dedupeUntil });
+    expect(reopened.lines.find((line) => line.level === 40 && line.msg.includes('partly written'))).toBeDefined();
+    // Compaction rewrote the journal: nothing partial is left for later appends to bury.
+    expect(fs.readFileSync(path.join(stateDir, 'journal.jsonl'), 'utf8').endsWith('\n')).toBe(true);
+    expect(fs.readdirSync(stateDir).filter((name) => name.includes('corrupt'))).toEqual([]);
+  });
+
+  it('sets a journal that is corrupt before its end aside, logs an error and starts with no runs', async () => {
+    const { store } = await openStore();
+    const runId = newRunId();
+    await store.record(acceptRecord(runId, makeDelivery()));
+    await store.record({ type: 'start', at: new Date().toISOString(), runId });
+    await store.close();
+    const journal = path.join(stateDir, 'journal.jsonl');
+    const [first, second] = journalLines();
+    fs.writeFileSync(journal, `${first}\nthis is not json\n${second}\n`);
+
+    const reopened = await openStore();
+    expect(reopened.store.allRuns()).toEqual([]);
+    const aside = fs.readdirSync(stateDir).filter((name) => name.startsWith('journal.jsonl.corrupt-'));
+    expect(aside).toHaveLength(1);
+    expect(fs.readFileSync(path.join(stateDir, aside[0] ?? ''), 'utf8')).toContain('this is not json');
+    expect(reopened.lines.find((line) => line.level === 50 && line.msg.includes('corrupt'))).toMatchObject({ reason: 'line 2 is not a journal record' });
+    // And the fresh journal works.
+    const next = newRunId();
+    await reopened.store.record(acceptRecord(next, makeDelivery()));
+    expect(reopened.store.run(next)?.status).toBe('pending');
+  });
+
+  it('records a waiting run whose trigger is no longer configured as failed, saying why', async () => {
+    const first = await runnerFor({ triggers: [makeTrigger({ branch: 'gone', command: 'sleep 30', cwd: workDir })], shutdownGraceSeconds: 0 });
+    const running = await first.runner.accept(makeDelivery({ branch: 'gone' }));
+    await waitFor('the run to start', () => first.runner.run(running.runId)?.status === 'running');
+    const waiting = await first.runner.accept(makeDelivery({ branch: 'gone' }));
+    await first.runner.close();
+
+    const { runner, lines } = await runnerFor({ triggers: [makeTrigger({ command: 'true', cwd: workDir })] });
+    expect(runner.run(waiting.runId)).toMatchObject({ status: 'failed', error: 'no trigger is configured for app@gone any more' });
+    expect(lines.find((line) => line.level === 50 && line.runId === waiting.runId)).toBeDefined();
+  });
+});
+
+describe('compaction', () => {
+  it('keeps unfinished runs, the newest keepRuns finished runs and live dedupe keys, and deletes dropped logs', async () => {
+    const first = await runnerFor({ triggers: [makeTrigger({ command: 'echo "$TRIGGLER_RUN_ID"', cwd: workDir })], keepRuns: 2 });
+    const finished: string[] = [];
+    const deliveries: AcceptedDelivery[] = [];
+    for (let i = 0; i < 4; i++) {
+      const delivery = makeDelivery({ dedupeUntil: Date.now() + (i === 0 ? 100 : 300_000) });
+      deliveries.push(delivery);
+      finished.push((await first.runner.accept(delivery)).runId);
+      await first.runner.idle();
+    }
+    // Dropped from memory (and their logs deleted) as soon as there are more than keepRuns.
+    expect(first.runner.runs().map((run) => run.id)).toEqual([finished[3], finished[2]]);
+    await waitFor('dropped logs to be deleted', () => fs.readdirSync(path.join(stateDir, 'runs')).length === 2);
+    await first.runner.close();
+    fs.writeFileSync(path.join(stateDir, 'runs', `${newRunId()}.log`), 'a log no run names');
+    await new Promise((resolve) => setTimeout(resolve, 150));
+
+    const { runner } = await runnerFor({ triggers: [makeTrigger({ command: 'true', cwd: workDir })], keepRuns: 2 });
+    expect(runner.runs().map((run) => run.id)).toEqual([finished[3], finished[2]]);
+    expect(fs.readdirSync(path.join(stateDir, 'runs')).sort()).toEqual([`${finished[2]}.log`, `${finished[3]}.log`]);
+    const records = journalLines().map((line) => JSON.parse(line) as { type: string; dedupeKey?: string });
+    expect(records.filter((record) => record.type === 'run')).toHaveLength(2);
+    // The first key expired; the keys of dropped runs still answer as duplicates.
+    expect(records.filter((record) => record.type === 'dedupe').map((record) => record.dedupeKey)).toEqual(deliveries.slice(1).map((delivery) => delivery.dedupeKey));
+    expect(runner.seen(deliveries[0]?.dedupeKey ?? '')).toBeUndefined();
+    expect(runner.seen(deliveries[1]?.dedupeKey ?? '')).toEqual({ status: 'duplicate', runId: finished[1], coalesced: false });
+  });
+
+  it('compacts while running once the journal grows past its limit, losing nothing', async () => {
+    const { store } = await openStore({ keepRuns: 5, compactAfterRecords: 40 });
+    const runIds: string[] = [];
+    const keys: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      const runId = newRunId();
+      const delivery = makeDelivery();
+      runIds.push(runId);
+      keys.push(delivery.dedupeKey);
+      await store.record(acceptRecord(runId, delivery));
+      await store.record({ type: 'start', at: new Date().toISOString(), runId });
+      await store.record({ type: 'finish', at: new Date().toISOString(), runId, status: 'succeeded', exitCode: 0 });
+    }
+    // 90 records written; compaction left at most one snapshot (5 runs + 30 keys) plus what came after it.
+    expect(journalLines().length).toBeLessThan(90);
+    await store.close();
+
+    const { store: reopened } = await openStore({ keepRuns: 5 });
+    expect(reopened.allRuns().map((run) => run.id)).toEqual(runIds.slice(-5).reverse());
+    for (const [index, key] of keys.entries()) expect(reopened.dedupeEntry(key)?.runId).toBe(runIds[index]);
+  });
+});
+
+describe('group commit', () => {
+  it('writes accepts that arrive together with one fdatasync between them, and each resolves only once written', async () => {
+    const prototype = await fileHandlePrototype();
+    const { runner } = await runnerFor({ triggers: [makeTrigger({ command: 'true', cwd: workDir })] });
+    await runner.idle();
+    const datasync = jest.spyOn(prototype, 'datasync');
+    const deliveries = Array.from({ length: 1000 }, () => makeDelivery());
+    const results = await Promise.all(deliveries.map((delivery) => runner.accept(delivery)));
+    expect(datasync.mock.calls.length).toBeGreaterThanOrEqual(1);
+    expect(datasync.mock.calls.length).toBeLessThanOrEqual(3);
+    const accepted = journalLines().filter((line) => line.includes('"type":"accept"'));
+    expect(accepted).toHaveLength(1000);
+    expect(results.every((result) => result.status === 'accepted')).toBe(true);
+    await runner.idle();
+  });
+
+  it('skips fdatasync when fsync is turned off', async () => {
+    const prototype = await fileHandlePrototype();
+    const datasync = jest.spyOn(prototype, 'datasync');
+    const { runner } = await runnerFor({ triggers: [makeTrigger({ command: 'true', cwd: workDir })], fsync: false });
+    const { runId } = await runner.accept(makeDelivery());
+    await runner.idle();
+    expect(runner.run(runId)?.status).toBe('succeeded');
+    expect(datasync).not.toHaveBeenCalled();
+    expect(journalLines().some((line) => line.includes(runId))).toBe(true);
+  });
+
+  it('refuses accepts once the journal cannot be written, and remembers nothing of them', async () => {
+    const prototype = await fileHandlePrototype();
+    const { runner } = await runnerFor({ triggers: [makeTrigger({ command: 'true', cwd: workDir })] });
+    jest.spyOn(prototype, 'datasync').mockRejectedValueOnce(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }));
+    const failed = makeDelivery();
+    await expect(runner.accept(failed)).rejects.toBeInstanceOf(JournalWriteError);
+    expect(runner.seen(failed.dedupeKey)).toBeUndefined();
+    expect(runner.runs()).toEqual([]);
+    await expect(runner.accept(makeDelivery())).rejects.toThrow('cannot write the run journal: EIO: i/o error, fdatasync');
+    await runner.idle();
+  });
+});
+
+describe('run ids', () => {
+  it('sort in the order they were made and do not repeat', () => {
+    const ids = Array.from({ length: 10_000 }, () => newRunId());
+    expect([...ids].sort()).toEqual(ids);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids[0]).toMatch(/^r_[a-z0-9]+$/);
+  });
+});

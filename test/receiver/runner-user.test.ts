@@ -1,0 +1,79 @@
+/** Which account a trigger's command runs as: the passwd lookup, and a real run with `user` set. */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { lookupPasswdUser, parsePasswd } from '../../receiver/run-as-user';
+import type { Runner } from '../../receiver/runner';
+import { logText, makeDelivery, makeStateDir, makeTrigger, openRunner, removeDir } from './runner-harness';
+
+const fixture = path.join(__dirname, 'fixtures', 'runner-passwd');
+
+describe('passwd lookup', () => {
+  it('reads name, uid, gid, home and shell, and skips comments, short lines, non-numeric ids and NIS lines', () => {
+    const accounts = parsePasswd(fs.readFileSync(fixture, 'utf8'));
+    expect([...accounts.keys()]).toEqual(['root', 'deploy', 'web']);
+    expect(accounts.get('web')).toEqual({ name: 'web', uid: 33, gid: 33, home: '/var/www', shell: '/usr/sbin/nologin' });
+  });
+
+  it('takes the first line for a name, as getpwnam does', async () => {
+    expect(await lookupPasswdUser('deploy', fixture)).toEqual({ name: 'deploy', uid: 1001, gid: 1002, home: '/home/deploy', shell: '/bin/sh' });
+  });
+
+  it('finds no account for an unknown name or a skipped line', async () => {
+    expect(await lookupPasswdUser('nobody-here', fixture)).toBeUndefined();
+    expect(await lookupPasswdUser('bad-uid', fixture)).toBeUndefined();
+    expect(await lookupPasswdUser('+nisuser', fixture)).toBeUndefined();
+  });
+
+  it('reads CRLF files', () => {
+    expect(parsePasswd('ops:x:5:6:Ops:/home/ops:/bin/sh\r\n').get('ops')?.shell).toBe('/bin/sh');
+  });
+});
+
+describe('running as a user', () => {
+  // Whether the receiver can switch users depends on how the tests run; each case checks what must happen then.
+  const receiverIsRoot = process.getuid?.() === 0;
+  const nobody = parsePasswd(fs.readFileSync('/etc/passwd', 'utf8')).get('nobody');
+  let stateDir: string;
+  let runner: Runner | undefined;
+
+  beforeEach(() => {
+    stateDir = makeStateDir();
+  });
+  afterEach(async () => {
+    await runner?.close();
+    runner = undefined;
+    removeDir(stateDir);
+  });
+
+  it('runs as the named user when the receiver is root, else as the receiver user with one warning at open', async () => {
+    if (!nobody) throw new Error('this test needs a "nobody" account in /etc/passwd');
+    const opened = await openRunner({ stateDir, triggers: [makeTrigger({ command: 'echo "$(id -u):$(id -g):$HOME:$USER"', cwd: '/', user: 'nobody' })] });
+    runner = opened.runner;
+    const warnings = opened.lines.filter((line) => line.level === 40 && line.msg.includes('not root'));
+    const first = await runner.accept(makeDelivery());
+    await runner.accept(makeDelivery());
+    await runner.idle();
+    const [line] = (await logText(runner, first.runId)).trim().split('\n');
+    if (receiverIsRoot) {
+      expect(line).toBe(`${nobody.uid}:${nobody.gid}:${nobody.home}:nobody`);
+      expect(warnings).toEqual([]);
+    } else {
+      expect(line?.startsWith(`${process.getuid?.()}:`)).toBe(true);
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatchObject({ trigger: 'app@main', user: 'nobody' });
+    }
+    expect(opened.lines.filter((entry) => entry.level === 40 && entry.msg.includes('not root'))).toHaveLength(warnings.length);
+  });
+
+  it('fails the run of an unknown user with a clear error when root, and runs it as the receiver user when not', async () => {
+    const opened = await openRunner({ stateDir, triggers: [makeTrigger({ command: 'true', cwd: '/', user: 'no-such-user-anywhere' })] });
+    runner = opened.runner;
+    const { runId } = await runner.accept(makeDelivery());
+    await runner.idle();
+    if (receiverIsRoot) {
+      expect(runner.run(runId)).toMatchObject({ status: 'failed', error: 'user "no-such-user-anywhere" is not in /etc/passwd' });
+    } else {
+      expect(runner.run(runId)?.status).toBe('succeeded');
+    }
+  });
+});

@@ -1,0 +1,87 @@
+/** A real receiver on 127.0.0.1 in a temporary folder, with its logs captured for assertions. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import pino from 'pino';
+import { request } from 'undici';
+import { parseReceiverConfig, type ReceiverConfigInput } from '../../receiver/config';
+import type { RunRecord } from '../../receiver/delivery';
+import { startReceiver, type ReceiverOptions, type RunningReceiver } from '../../receiver/receiver';
+
+export interface TestReceiver extends RunningReceiver {
+  dir: string;
+  logs: Array<Record<string, unknown>>;
+  /** Sends a request to the delivery listener. */
+  send(path: string, init?: { method?: string; headers?: Record<string, string>; body?: string | Buffer }): Promise<{ status: number; body: Record<string, unknown>; headers: Record<string, unknown> }>;
+  /** Waits until every accepted delivery has run, then returns the runs, oldest first. */
+  settledRuns(): Promise<RunRecord[]>;
+  /** Closes the receiver and removes its folder. */
+  dispose(): Promise<void>;
+}
+
+/**
+ * Sends a request exactly as written (no URL normalisation, unlike HTTP clients) and returns the
+ * status and body text: for paths with `..`, raw bytes, or no HTTP at all.
+ */
+export function rawRequest(url: string, head: string, body = ''): Promise<{ status: number; text: string }> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname, () => socket.end(`${head}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`));
+    let text = '';
+    socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+    socket.on('error', reject);
+    socket.on('close', () => resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0), text }));
+  });
+}
+
+export function tempDir(prefix = 'triggler-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export async function startTestReceiver(
+  input: Omit<ReceiverConfigInput, 'listen' | 'admin' | 'stateDir'> & Partial<Pick<ReceiverConfigInput, 'stateDir'>>,
+  options: ReceiverOptions & { dir?: string } = {},
+): Promise<TestReceiver> {
+  const dir = options.dir ?? tempDir();
+  const logs: Array<Record<string, unknown>> = [];
+  const logger = pino({ level: 'debug' }, { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
+  const config = parseReceiverConfig({
+    stateDir: join(dir, 'state'),
+    ...input,
+    listen: { host: '127.0.0.1', port: 0 },
+    admin: { host: '127.0.0.1', port: 0 },
+  });
+  const receiver = await startReceiver(config, { logger, ...options });
+  let disposed = false;
+  return {
+    ...receiver,
+    dir,
+    logs,
+    async send(path, init = {}) {
+      const response = await request(receiver.url + path, {
+        method: (init.method ?? 'POST') as 'POST',
+        headers: init.headers ?? {},
+        ...(init.body !== undefined ? { body: init.body } : {}),
+      });
+      const text = await response.body.text();
+      let body: Record<string, unknown>;
+      try {
+        body = JSON.parse(text) as Record<string, unknown>;
+      } catch {
+        body = { text };
+      }
+      return { status: response.statusCode, body, headers: response.headers };
+    },
+    async settledRuns() {
+      await receiver.runner.idle();
+      return receiver.runner.runs(10_000).reverse();
+    },
+    async dispose() {
+      if (disposed) return;
+      disposed = true;
+      await receiver.close();
+      if (!options.dir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
