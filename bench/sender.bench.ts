@@ -1,0 +1,314 @@
+/**
+ * Sender figures (issue 3), printed as a markdown section:
+ * - the size of lambda/sender.ts bundled as the stack bundles it (esbuild, CJS, node24, minified,
+ *   keep-names, the AWS SDK inside: BundledNodeFunction's `bundleAwsSDK: true`), and for comparison
+ *   with `@aws-sdk/*` left to the runtime;
+ * - cold module-init time of that bundle in a fresh `node` process (median of several spawns), and
+ *   the first invocation after it (SSM client set-up, first GetParameter, first connection);
+ * - warm handler time per delivery (p50, p99) to a receiver on 127.0.0.1, with the token cached.
+ * SSM is the local SSM endpoint (test/fixtures/local-ssm.ts); nothing here talks to AWS.
+ *
+ *   npx tsx bench/sender.bench.ts        (BENCH_SPAWNS, BENCH_DELIVERIES to change the counts)
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { build } from 'esbuild';
+import { startLocalSsm, type LocalSsm } from '../test/fixtures/local-ssm';
+
+const ROOT = resolve(__dirname, '..');
+const SPAWNS = Number(process.env.BENCH_SPAWNS ?? 10);
+const DELIVERIES = Number(process.env.BENCH_DELIVERIES ?? 1000);
+const SEED_DELIVERIES = Math.max(50, Math.round(DELIVERIES / 4));
+const TARGET_INIT_MS = 150;
+const TARGET_P50_MS = 5;
+
+const STANDARD_TOKEN = randomBytes(24).toString('hex');
+const SEED_TOKEN = randomBytes(24).toString('hex');
+
+interface Bundle {
+  file: string;
+  bytes: number;
+  gzipBytes: number;
+}
+
+/** The NodejsFunction bundling options of lib/constructs/bundled-node-function.ts, as esbuild options. */
+async function bundleSender(dir: string, variant: 'stack' | 'cjs-sdk' | 'external-sdk'): Promise<Bundle> {
+  const file = join(dir, `sender-${variant}.js`);
+  await build({
+    entryPoints: [join(ROOT, 'lambda', 'sender.ts')],
+    outfile: file,
+    bundle: true,
+    platform: 'node',
+    target: 'node24',
+    format: 'cjs',
+    minify: true,
+    keepNames: true,
+    external: variant === 'external-sdk' ? ['@aws-sdk/*'] : [],
+    // esbuild's default for node prefers `main` (the SDK's one-file CommonJS build, which cannot be
+    // tree-shaken); the stack puts `module` first to take its ES build, of which only what the
+    // sender uses is kept. `cjs-sdk` shows what that saves.
+    ...(variant === 'cjs-sdk' ? {} : { mainFields: ['module', 'main'] }),
+    logLevel: 'error',
+  });
+  const content = readFileSync(file);
+  return { file, bytes: content.length, gzipBytes: gzipSync(content, { level: 9 }).length };
+}
+
+function codeCommitEvent(repository: string, branch: string, eventId: string): unknown {
+  const event = JSON.parse(readFileSync(join(ROOT, 'test', 'fixtures', 'codecommit-event.json'), 'utf8')) as {
+    Records: Array<{ eventId: string; eventSourceARN: string; codecommit: { references: Array<{ ref: string }> } }>;
+  };
+  const record = event.Records[0]!;
+  record.eventId = eventId;
+  record.eventSourceARN = `arn:aws:codecommit:us-east-2:123456789012:${repository}`;
+  record.codecommit.references[0]!.ref = `refs/heads/${branch}`;
+  return event;
+}
+
+/** Runs in a fresh `node`: loads the bundle, then invokes it once. Results go to fd 3, logs to /dev/null. */
+const COLD_PROBE = `
+const { writeSync } = require('node:fs');
+const started = performance.now();
+const cpuBefore = process.cpuUsage();
+const { handler } = require(process.argv[2]);
+const initMs = performance.now() - started;
+const cpu = process.cpuUsage(cpuBefore);
+const initCpuMs = (cpu.user + cpu.system) / 1000;
+const event = JSON.parse(process.env.BENCH_EVENT);
+const t = performance.now();
+handler(event, { awsRequestId: 'cold', getRemainingTimeInMillis: () => 30000 }).then(
+  () => writeSync(3, JSON.stringify({ bootMs: started, initMs, initCpuMs, firstMs: performance.now() - t })),
+  (error) => { writeSync(2, 'cold probe: ' + error.message + '\\n'); process.exit(1); },
+);
+`;
+
+/** Runs in its own `node`: warm handler calls, one delivery each, then bare fetches for comparison. */
+const WARM_PROBE = `
+const { writeSync } = require('node:fs');
+const { handler } = require(process.argv[2]);
+const count = Number(process.argv[3]);
+const event = JSON.parse(process.env.BENCH_EVENT);
+const context = { awsRequestId: 'warm', getRemainingTimeInMillis: () => 30000 };
+(async () => {
+  const handlerMs = [];
+  for (let i = -50; i < count; i++) {
+    event.Records[0].eventId = 'warm-' + process.pid + '-' + i;
+    const t = performance.now();
+    await handler(event, context);
+    if (i >= 0) handlerMs.push(performance.now() - t);
+  }
+  const fetchMs = [];
+  const url = process.env.BENCH_BARE_URL;
+  for (let i = -50; i < count; i++) {
+    const t = performance.now();
+    const response = await fetch(url, { method: 'POST', body: '{"type":"git.push"}', headers: { 'content-type': 'application/json' } });
+    await response.text();
+    if (i >= 0) fetchMs.push(performance.now() - t);
+  }
+  writeSync(3, JSON.stringify({ handlerMs, fetchMs, rssMiB: process.memoryUsage().rss / 2 ** 20 }));
+})().catch((error) => { writeSync(2, 'warm probe: ' + error.message + '\\n'); process.exit(1); });
+`;
+
+async function runProbe(script: string, args: string[], env: NodeJS.ProcessEnv): Promise<unknown> {
+  const child = spawn(process.execPath, [script, ...args], { env, stdio: ['ignore', 'ignore', 'inherit', 'pipe'] });
+  const chunks: Buffer[] = [];
+  child.stdio[3]!.on('data', (chunk: Buffer) => chunks.push(chunk));
+  const [code] = (await once(child, 'close')) as [number | null];
+  if (code !== 0) throw new Error(`${script} exited with ${code}`);
+  return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+const ms = (value: number) => `${value.toFixed(value < 10 ? 2 : 1)} ms`;
+const kib = (bytes: number) => `${(bytes / 1024).toFixed(0)} KiB`;
+const verdict = (value: number, target: number) => (value <= target ? `≤ ${target} ms: met` : `> ${target} ms: NOT met`);
+
+/** A receiver that answers 202 to everything and checks nothing: the floor for the sender's cost. */
+async function startMinimalReceiver(): Promise<{ server: Server; url: string }> {
+  const server = createServer((request, response) => {
+    request.resume();
+    request.on('end', () => {
+      response.writeHead(202, { 'content-type': 'application/json' });
+      response.end('{"status":"accepted"}');
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
+
+async function freePort(): Promise<number> {
+  const server = createNetServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  await new Promise((done) => server.close(done));
+  return port;
+}
+
+/** The project's receiver (`triggler serve`) in its own process, when it starts; undefined if not. */
+async function startRealReceiver(dir: string): Promise<{ url: string; child: ChildProcess } | undefined> {
+  const [port, adminPort] = [await freePort(), await freePort()];
+  const config = {
+    listen: { host: '127.0.0.1', port },
+    admin: { host: '127.0.0.1', port: adminPort },
+    stateDir: join(dir, 'receiver-state'),
+    log: { level: 'warn' },
+    triggers: [{ repository: 'bench-real', branch: 'main', token: STANDARD_TOKEN, command: 'true' }],
+  };
+  writeFileSync(join(dir, 'receiver.json'), JSON.stringify(config), { mode: 0o600 });
+  const child = spawn(process.execPath, [join(ROOT, 'bin', 'triggler.js'), 'serve', '--config', join(dir, 'receiver.json')], {
+    stdio: ['ignore', 'ignore', 'ignore'],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  for (let attempt = 0; attempt < 100 && child.exitCode === null; attempt++) {
+    try {
+      const response = await fetch(`${url}/healthz`);
+      await response.text();
+      return { url, child };
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  child.kill('SIGTERM');
+  return undefined;
+}
+
+async function main(): Promise<void> {
+  const loadAtStart = loadavg()[0]!;
+  const dir = mkdtempSync(join(tmpdir(), 'triggler-sender-bench-'));
+  let ssm: LocalSsm | undefined;
+  let minimal: { server: Server; url: string } | undefined;
+  let real: { url: string; child: ChildProcess } | undefined;
+  try {
+    const bundled = await bundleSender(dir, 'stack');
+    const cjsSdk = await bundleSender(dir, 'cjs-sdk');
+    const external = await bundleSender(dir, 'external-sdk');
+    const coldProbe = join(dir, 'cold-probe.js');
+    const warmProbe = join(dir, 'warm-probe.js');
+    writeFileSync(coldProbe, COLD_PROBE);
+    writeFileSync(warmProbe, WARM_PROBE);
+
+    ssm = await startLocalSsm({ region: 'us-east-2' });
+    ssm.put('/bench/standard', STANDARD_TOKEN);
+    ssm.put('/bench/seed', SEED_TOKEN);
+    minimal = await startMinimalReceiver();
+    real = await startRealReceiver(dir);
+
+    const routes = [
+      { repository: 'bench', branch: 'main', url: minimal.url, tokenParameter: '/bench/standard', scheme: 'standard' },
+      { repository: 'bench', branch: 'legacy', url: minimal.url, tokenParameter: '/bench/seed', scheme: 'seed' },
+      ...(real ? [{ repository: 'bench-real', branch: 'main', url: real.url, tokenParameter: '/bench/standard', scheme: 'standard' }] : []),
+    ];
+    const awsDir = join(dir, 'aws');
+    const baseEnv: NodeJS.ProcessEnv = {
+      PATH: process.env.PATH,
+      HOME: dir,
+      // The external-SDK bundle finds @aws-sdk/* in this repository's node_modules.
+      NODE_PATH: join(ROOT, 'node_modules'),
+      // The SDK warns that Node 20 nears its end of support; Lambda runs Node 24.
+      NODE_NO_WARNINGS: '1',
+      AWS_ENDPOINT_URL_SSM: ssm.url,
+      AWS_ACCESS_KEY_ID: 'AKIDSENDERBENCH',
+      AWS_SECRET_ACCESS_KEY: 'sender-bench-secret',
+      AWS_REGION: 'us-east-2',
+      AWS_CONFIG_FILE: join(awsDir, 'config'),
+      AWS_SHARED_CREDENTIALS_FILE: join(awsDir, 'credentials'),
+      AWS_EC2_METADATA_DISABLED: 'true',
+      TRIGGLER_ROUTES: JSON.stringify(routes),
+      TRIGGLER_LOG_LEVEL: 'info',
+      BENCH_BARE_URL: `${minimal.url}/bare`,
+    };
+    const standardEvent = JSON.stringify(codeCommitEvent('bench', 'main', 'cold'));
+
+    // Spawns of the three bundles take turns, so a change in the machine's load falls on all alike.
+    type ColdRun = { bootMs: number; initMs: number; initCpuMs: number; firstMs: number };
+    const coldRuns = new Map<Bundle, ColdRun[]>([
+      [bundled, []],
+      [cjsSdk, []],
+      // With the SDK external it resolves to this repository's node_modules (unminified), standing
+      // in for the copy the Lambda runtime ships.
+      [external, []],
+    ]);
+    for (let i = 0; i < SPAWNS; i++) {
+      for (const [bundle, runs] of coldRuns) {
+        runs.push((await runProbe(coldProbe, [bundle.file], { ...baseEnv, BENCH_EVENT: standardEvent })) as ColdRun);
+      }
+    }
+    const cold = (bundle: Bundle) => {
+      const runs = coldRuns.get(bundle)!;
+      return {
+        initMs: percentile(runs.map((r) => r.initMs), 50),
+        initCpuMs: percentile(runs.map((r) => r.initCpuMs), 50),
+        firstMs: percentile(runs.map((r) => r.firstMs), 50),
+        bootMs: percentile(runs.map((r) => r.bootMs), 50),
+      };
+    };
+    const coldBundled = cold(bundled);
+    const coldCjsSdk = cold(cjsSdk);
+    const coldExternal = cold(external);
+
+    type Warm = { handlerMs: number[]; fetchMs: number[]; rssMiB: number };
+    const warm = async (repository: string, branch: string, count: number) =>
+      (await runProbe(warmProbe, [bundled.file, String(count)], {
+        ...baseEnv,
+        BENCH_EVENT: JSON.stringify(codeCommitEvent(repository, branch, 'warm')),
+      })) as Warm;
+    const standard = await warm('bench', 'main', DELIVERIES);
+    const seed = await warm('bench', 'legacy', SEED_DELIVERIES);
+    const toReal = real ? await warm('bench-real', 'main', Math.min(DELIVERIES, 300)) : undefined;
+
+    const p50 = percentile(standard.handlerMs, 50);
+    const lines = [
+      '',
+      '## Sender (issue 3)',
+      '',
+      `Bundle: \`lambda/sender.ts\` through esbuild ${require('esbuild/package.json').version} as \`BundledNodeFunction\` bundles it (CJS, target node24, minified, keep-names, \`@aws-sdk/*\` bundled from its ES build: \`bundleAwsSDK: true\`, \`mainFields: ['module', 'main']\`). Measured on Node.js ${process.version} (Lambda runs Node.js 24), ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, load average ${loadAtStart.toFixed(1)} when the bench started (other work on the machine inflates every time below). Logs on (one JSON line per delivery, written to /dev/null). SSM is the local SSM endpoint, token cached after the first read.`,
+      '',
+      '| figure | value | how |',
+      '| --- | --- | --- |',
+      `| bundle size, AWS SDK bundled from its ES build (what the stack deploys) | ${kib(bundled.bytes)} (${kib(bundled.gzipBytes)} gzip) | esbuild output file |`,
+      `| bundle size, SDK bundled from its CommonJS build (esbuild's default \`mainFields\`) | ${kib(cjsSdk.bytes)} (${kib(cjsSdk.gzipBytes)} gzip) | for comparison |`,
+      `| bundle size, \`@aws-sdk/*\` external (runtime's SDK) | ${kib(external.bytes)} (${kib(external.gzipBytes)} gzip) | for comparison |`,
+      `| cold module init, as deployed | ${ms(coldBundled.initMs)} wall (${verdict(coldBundled.initMs, TARGET_INIT_MS)}), ${ms(coldBundled.initCpuMs)} CPU | \`require()\` of the bundle in a fresh \`node\`, median of ${SPAWNS}; CPU = user + system time of the process during it |`,
+      `| cold module init, SDK from its CommonJS build | ${ms(coldCjsSdk.initMs)} wall, ${ms(coldCjsSdk.initCpuMs)} CPU | same, for comparison |`,
+      `| cold module init, SDK external | ${ms(coldExternal.initMs)} wall, ${ms(coldExternal.initCpuMs)} CPU | same, SDK from node_modules |`,
+      `| first invocation after a cold init | ${ms(coldBundled.firstMs)} | SSM client set-up, first GetParameter, first connection, one Standard delivery; median of ${SPAWNS} |`,
+      `| Node.js start-up before the module loads | ${ms(coldBundled.bootMs)} | not counted above; Lambda's runtime start is its own |`,
+      `| warm handler, one Standard delivery, p50 / p99 | ${ms(p50)} / ${ms(percentile(standard.handlerMs, 99))} (p50 ${verdict(p50, TARGET_P50_MS)}) | ${DELIVERIES} invocations after 50 warm-up, minimal 202 receiver |`,
+      `| bare \`fetch\` POST to the same receiver, p50 / p99 | ${ms(percentile(standard.fetchMs, 50))} / ${ms(percentile(standard.fetchMs, 99))} | the network floor inside the figure above |`,
+      `| warm handler, one seed delivery (1000 SHA-256 rounds), p50 / p99 | ${ms(percentile(seed.handlerMs, 50))} / ${ms(percentile(seed.handlerMs, 99))} | ${SEED_DELIVERIES} invocations |`,
+      toReal
+        ? `| warm handler to the real receiver (\`triggler serve\`), p50 / p99 | ${ms(percentile(toReal.handlerMs, 50))} / ${ms(percentile(toReal.handlerMs, 99))} | ${toReal.handlerMs.length} invocations, each a new webhook-id the receiver verifies and records |`
+        : '| warm handler to the real receiver | not measured | `triggler serve` did not start |',
+      `| RSS after the warm Standard run | ${standard.rssMiB.toFixed(0)} MiB | \`process.memoryUsage().rss\` |`,
+      '',
+    ];
+    process.stdout.write(lines.join('\n'));
+  } finally {
+    if (real) {
+      const exited = once(real.child, 'exit');
+      real.child.kill('SIGTERM');
+      await exited;
+    }
+    await new Promise((done) => (minimal ? minimal.server.close(done) : done(undefined)));
+    minimal?.server.closeAllConnections();
+    await ssm?.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`sender bench failed: ${(error as Error).stack ?? String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,194 @@
+/**
+ * The sender's settings, all from its environment (the CDK stack sets them):
+ *
+ * - `TRIGGLER_ROUTES`: JSON array of `{ repository, branch, url, tokenParameter, scheme, iterations? }`,
+ *   one entry per (repository, branch) and receiver.
+ * - `TRIGGLER_TIMEOUT_MS`: per-delivery HTTP timeout (default 10000).
+ * - `TRIGGLER_TOKEN_TTL_SECONDS`: how long a token read from SSM is reused (default 60).
+ * - `TRIGGLER_COMMIT_DETAILS`: `true` to add the commit message and author (CodeCommit GetCommit).
+ */
+import * as z from 'zod/mini';
+import { en as englishMessages } from 'zod/locales';
+import { triggerKey } from '../protocol';
+
+export type DeliveryScheme = 'standard' | 'seed';
+
+export interface SenderRoute {
+  repository: string;
+  branch: string;
+  /** The receiver's base URL without a trailing slash; the scheme's path is appended to it. */
+  url: string;
+  /** SSM parameter (SecureString) holding the token shared with the receiver. */
+  tokenParameter: string;
+  scheme: DeliveryScheme;
+  /** Seed-scheme hash rounds; absent means the seed default (1000). */
+  iterations?: number;
+}
+
+export interface SenderSettings {
+  routes: SenderRouteTable;
+  timeoutMs: number;
+  tokenTtlSeconds: number;
+  commitDetails: boolean;
+}
+
+export const DEFAULT_TIMEOUT_MS = 10_000;
+export const DEFAULT_TOKEN_TTL_SECONDS = 60;
+
+/** Why a receiver URL is refused, or undefined when it is usable. */
+function receiverUrlProblem(text: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return 'must be an absolute http:// or https:// URL';
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') return `must use http or https, not ${url.protocol.replace(':', '')}`;
+  // Credentials in the URL would end up in logs and error messages; tokens live in SSM.
+  if (url.username !== '' || url.password !== '') return 'must not carry a user name or password';
+  if (url.search !== '' || url.hash !== '') return 'must not have a query or fragment (the trigger path is appended to it)';
+  return undefined;
+}
+
+/** The base a trigger path is appended to: no trailing slash. */
+function receiverBase(text: string): string {
+  const url = new URL(text);
+  return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
+}
+
+const nameWithoutNul = (max: number) =>
+  z.string().check(
+    z.minLength(1, 'must not be empty'),
+    z.maxLength(max, `must be at most ${max} characters`),
+    z.refine((s) => !s.includes('\u0000'), 'must not contain NUL'),
+  );
+
+// zod/mini, not zod: the same checks at a fraction of the bundle size and cold-start cost.
+const routeSchema = z.strictObject({
+  repository: nameWithoutNul(256),
+  branch: nameWithoutNul(256),
+  url: z.string().check(
+    z.superRefine((text, ctx) => {
+      const problem = receiverUrlProblem(text);
+      if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem, input: text });
+    }),
+  ),
+  tokenParameter: z.string().check(
+    z.minLength(1, 'must not be empty'),
+    z.maxLength(2048, 'must be at most 2048 characters'),
+    z.regex(/^\S+$/, 'must be an SSM parameter name or ARN, without spaces'),
+  ),
+  /** @default "standard" */
+  scheme: z._default(z.enum(['standard', 'seed']), 'standard'),
+  iterations: z.optional(z.int().check(z.minimum(1), z.maximum(1_000_000))),
+});
+
+const routesSchema = z.array(routeSchema).check(
+  z.superRefine((routes, ctx) => {
+    const seen = new Map<string, number>();
+    routes.forEach((route, index) => {
+      const key = `${triggerKey(route.repository, route.branch)}\u0000${receiverBase(route.url)}`;
+      const earlier = seen.get(key);
+      if (earlier !== undefined) {
+        ctx.addIssue({ code: 'custom', path: [index], message: `repeats [${earlier}]: same repository, branch and url`, input: route });
+      }
+      seen.set(key, index);
+    });
+  }),
+);
+
+export class SenderConfigError extends Error {
+  constructor(
+    message: string,
+    readonly problems: string[],
+  ) {
+    super(message);
+    this.name = 'SenderConfigError';
+  }
+}
+
+/** Routes by (repository, branch). One branch may go to several receivers. */
+export class SenderRouteTable {
+  private readonly byTrigger = new Map<string, SenderRoute[]>();
+
+  constructor(readonly routes: readonly SenderRoute[]) {
+    for (const route of routes) {
+      const key = triggerKey(route.repository, route.branch);
+      const list = this.byTrigger.get(key);
+      if (list) list.push(route);
+      else this.byTrigger.set(key, [route]);
+    }
+  }
+
+  routesFor(repository: string, branch: string): readonly SenderRoute[] {
+    return this.byTrigger.get(triggerKey(repository, branch)) ?? [];
+  }
+}
+
+/** "TRIGGLER_ROUTES[1].url: must not carry a user name or password" for each problem. */
+function describeIssues(variable: string, error: z.core.$ZodError): string[] {
+  return error.issues.map((issue) => {
+    const where = issue.path.map((part) => (typeof part === 'number' ? `[${part}]` : `.${String(part)}`)).join('');
+    return `${variable}${where}: ${issue.message}`;
+  });
+}
+
+/** Parses the `TRIGGLER_ROUTES` JSON; throws SenderConfigError naming every bad field. */
+export function parseSenderRoutes(json: string | undefined, variable = 'TRIGGLER_ROUTES'): SenderRouteTable {
+  if (json === undefined || json.trim() === '') {
+    throw new SenderConfigError(`${variable} is not set: it must be a JSON array of routes`, [`${variable}: is not set`]);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(json);
+  } catch (error) {
+    // Only the position: the parser's message quotes the text, which is not for logs.
+    const position = /position ([0-9]+)/.exec((error as Error).message)?.[1];
+    const problem = `${variable}: is not valid JSON${position !== undefined ? ` (at position ${position})` : ''}`;
+    throw new SenderConfigError(problem, [problem]);
+  }
+  // zod/mini carries no messages of its own; English ones for this parse only, not process-wide.
+  const result = routesSchema.safeParse(raw, { error: englishMessages().localeError });
+  if (!result.success) {
+    const problems = describeIssues(variable, result.error);
+    throw new SenderConfigError(`${variable} is not valid:\n  ${problems.join('\n  ')}`, problems);
+  }
+  return new SenderRouteTable(result.data.map((route) => ({ ...route, url: receiverBase(route.url) })));
+}
+
+function integerSetting(
+  env: NodeJS.ProcessEnv,
+  variable: string,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  const text = env[variable];
+  if (text === undefined || text.trim() === '') return fallback;
+  const value = Number(text);
+  if (!/^\s*[0-9]+\s*$/.test(text) || value < min || value > max) {
+    const problem = `${variable}: must be a whole number from ${min} to ${max}, got ${JSON.stringify(text)}`;
+    throw new SenderConfigError(problem, [problem]);
+  }
+  return value;
+}
+
+function booleanSetting(env: NodeJS.ProcessEnv, variable: string): boolean {
+  const text = env[variable]?.trim().toLowerCase();
+  if (text === undefined || text === '' || text === 'false' || text === '0') return false;
+  if (text === 'true' || text === '1') return true;
+  const problem = `${variable}: must be true or false, got ${JSON.stringify(env[variable])}`;
+  throw new SenderConfigError(problem, [problem]);
+}
+
+/** Every sender setting from the environment; throws SenderConfigError naming the variable. */
+export function senderSettingsFromEnvironment(env: NodeJS.ProcessEnv = process.env): SenderSettings {
+  return {
+    routes: parseSenderRoutes(env.TRIGGLER_ROUTES),
+    // Lambda's own limit is 15 minutes; a delivery never needs longer.
+    timeoutMs: integerSetting(env, 'TRIGGLER_TIMEOUT_MS', DEFAULT_TIMEOUT_MS, 1, 900_000),
+    // 0 turns the cache off (every delivery reads SSM).
+    tokenTtlSeconds: integerSetting(env, 'TRIGGLER_TOKEN_TTL_SECONDS', DEFAULT_TOKEN_TTL_SECONDS, 0, 86_400),
+    commitDetails: booleanSetting(env, 'TRIGGLER_COMMIT_DETAILS'),
+  };
+}
