@@ -1,0 +1,36 @@
+/**
+ * Gitea and Forgejo webhooks (type "Gitea"/"Forgejo"): `POST /hooks/gitea` or `/hooks/forgejo`.
+ *
+ *   X-Gitea-Signature or X-Forgejo-Signature: <hex HMAC-SHA256(secret, JSON payload)>
+ *   X-Gitea-Event / X-Forgejo-Event: push | ...   X-Gitea-Delivery / X-Forgejo-Delivery: <uuid>
+ *
+ * With the "application/x-www-form-urlencoded" content type the JSON is the body's `payload`
+ * field, and the signature covers that JSON, not the form-encoded body.
+ */
+import { FORGEJO_SIGNATURE_HEADER, GITEA_SIGNATURE_HEADER, parseHexSignature, verifyBodyHmac } from '../../protocol';
+import { unauthorized, type ProviderHandler } from '../delivery-context';
+import { deliveryIdHeader, firstHeader, handleProviderDelivery, jsonPayload, requiredEvent, type ProviderEvents } from './provider-delivery';
+
+const GITEA_EVENTS: ProviderEvents = { provider: 'gitea', push: 'push' };
+
+export const giteaHandler: ProviderHandler = async (req, body, context) => {
+  const event = requiredEvent(req, ['x-forgejo-event', 'x-gitea-event'], 'X-Gitea-Event');
+  const sent = firstHeader(req, [FORGEJO_SIGNATURE_HEADER, GITEA_SIGNATURE_HEADER]);
+  if (sent === undefined) throw unauthorized('unsigned: no X-Gitea-Signature or X-Forgejo-Signature', { provider: 'gitea' });
+  const signature = parseHexSignature(sent.value);
+  if (!signature) throw unauthorized(`${sent.name} is not 64 hex digits`, { provider: 'gitea' });
+  const signatureName = sent.name === FORGEJO_SIGNATURE_HEADER ? 'X-Forgejo-Signature' : 'X-Gitea-Signature';
+  const payload = jsonPayload(req, body);
+  const deliveryId = deliveryIdHeader(req, ['x-forgejo-delivery', 'x-gitea-delivery']);
+  return handleProviderDelivery(
+    GITEA_EVENTS,
+    {
+      event,
+      ...(deliveryId !== undefined ? { deliveryId } : {}),
+      payload,
+      verify: (token) => verifyBodyHmac(token, payload, signature),
+      signatureName,
+    },
+    context,
+  );
+};
