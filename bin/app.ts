@@ -1,0 +1,35 @@
+/**
+ * The CDK app: `npx cdk synth|deploy [-c config=PATH]` (default `triggler.config.json`).
+ * A config that does not validate prints every bad field and exits non-zero before anything is
+ * synthesized.
+ */
+import * as path from 'node:path';
+import { App } from 'aws-cdk-lib';
+import { ConfigError } from '../receiver/config';
+import { loadStackConfig, type StackConfig } from '../lib/config';
+import { createTrigglerApp } from '../lib/triggler-app';
+
+const DEFAULT_CONFIG = 'triggler.config.json';
+
+/** The config the CLI's `-c config=PATH` names; a config error is printed, not thrown. */
+function loadConfigOrExit(): StackConfig {
+  // An app only to read the context: it must not write a (second, empty) assembly on exit.
+  const contextOnly = new App({ autoSynth: false });
+  const configPath = path.resolve(String(contextOnly.node.tryGetContext('config') ?? DEFAULT_CONFIG));
+  try {
+    return loadStackConfig(configPath);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`triggler: ${error.message}\n`);
+    process.exit(1);
+  }
+}
+
+const config = loadConfigOrExit();
+try {
+  createTrigglerApp(config).app.synth();
+} catch (error) {
+  // Construct props are checked up front; their errors name the construct path and the prop.
+  process.stderr.write(`triggler: ${(error as Error).message}\n`);
+  process.exit(1);
+}

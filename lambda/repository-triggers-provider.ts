@@ -1,0 +1,143 @@
+/**
+ * Custom-resource handler (CDK Provider framework `onEvent`) that adds the stack's trigger to an
+ * existing CodeCommit repository. PutRepositoryTriggers replaces the repository's whole trigger
+ * list, so every change is read, merge by name, write: a trigger the repository's owner made is
+ * never lost.
+ *
+ * - Create/Update: our triggers replace any trigger of the same name; on Update, our triggers that
+ *   left the config are removed too. Everything else is kept as it was read.
+ * - Delete: only our triggers are removed.
+ * - A repository holds at most 10 triggers; a merge that would pass that fails with the names of
+ *   the repository's own triggers, before anything is written.
+ *
+ * Read-merge-write is not atomic: two stacks changing one repository's triggers at the same moment
+ * could lose one change. One stack owns one trigger per repository, so this needs two deploys of
+ * different stacks racing on the same repository.
+ */
+import {
+  CodeCommitClient,
+  GetRepositoryTriggersCommand,
+  PutRepositoryTriggersCommand,
+  type RepositoryTrigger,
+} from '@aws-sdk/client-codecommit';
+import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
+import { z } from 'zod';
+import { createLambdaLogger, type Logger } from './log';
+
+/**
+ * CodeCommit's limit (https://docs.aws.amazon.com/codecommit/latest/userguide/limits.html), the
+ * same as lib/codecommit-rules.ts: only here is the owner's own count known.
+ */
+export const MAX_TRIGGERS_PER_REPOSITORY = 10;
+
+const triggerSchema = z.object({
+  name: z.string().min(1, 'must not be empty'),
+  destinationArn: z.string().min(1, 'must not be empty'),
+  branches: z.array(z.string()).default([]),
+  events: z.array(z.enum(['all', 'updateReference', 'createReference', 'deleteReference'])).min(1, 'must list at least one event'),
+  customData: z.string().optional(),
+});
+
+const propertiesSchema = z.object({
+  RepositoryName: z.string().regex(/^[\w.-]{1,100}$/, 'must be a CodeCommit repository name'),
+  Triggers: z.array(triggerSchema),
+});
+
+type TriggerProperties = z.output<typeof propertiesSchema>;
+
+export interface ProviderResponse {
+  PhysicalResourceId: string;
+  Data?: Record<string, string>;
+}
+
+function readProperties(raw: unknown, which: string): TriggerProperties {
+  const result = propertiesSchema.safeParse(raw);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => `${which}.${issue.path.join('.')}: ${issue.message}`);
+    throw new Error(`the repository trigger resource's properties are not valid: ${problems.join('; ')}`);
+  }
+  return result.data;
+}
+
+function errorName(error: unknown): string {
+  return error instanceof Error ? error.name : 'Error';
+}
+
+/** The repository's triggers as they are now, or undefined when the repository is gone. */
+async function currentTriggers(codecommit: CodeCommitClient, repositoryName: string): Promise<RepositoryTrigger[] | undefined> {
+  try {
+    const { triggers } = await codecommit.send(new GetRepositoryTriggersCommand({ repositoryName }));
+    return triggers ?? [];
+  } catch (error) {
+    if (errorName(error) === 'RepositoryDoesNotExistException') return undefined;
+    throw error;
+  }
+}
+
+export function createRepositoryTriggersProvider(codecommit: CodeCommitClient, log: Logger) {
+  async function merge(properties: TriggerProperties, alsoOurs: ReadonlySet<string>): Promise<void> {
+    const repositoryName = properties.RepositoryName;
+    const current = await currentTriggers(codecommit, repositoryName);
+    if (current === undefined) throw new Error(`repository ${repositoryName} does not exist (set createRepository: true to have the stack create it)`);
+    const ours = new Set([...properties.Triggers.map((t) => t.name), ...alsoOurs]);
+    const theirs = current.filter((trigger) => !ours.has(trigger.name ?? ''));
+    const total = theirs.length + properties.Triggers.length;
+    if (total > MAX_TRIGGERS_PER_REPOSITORY) {
+      throw new Error(
+        `repository ${repositoryName} would have ${total} triggers and CodeCommit allows ${MAX_TRIGGERS_PER_REPOSITORY}: ` +
+          `it has ${theirs.length} of its own (${theirs.map((t) => t.name).join(', ')}); remove some, then deploy again`,
+      );
+    }
+    await codecommit.send(new PutRepositoryTriggersCommand({ repositoryName, triggers: [...theirs, ...properties.Triggers] }));
+    log.info(
+      { repository: repositoryName, ours: properties.Triggers.map((t) => t.name), kept: theirs.map((t) => t.name), removed: current.length - theirs.length },
+      'repository triggers merged',
+    );
+  }
+
+  async function removeOurs(properties: TriggerProperties): Promise<void> {
+    const repositoryName = properties.RepositoryName;
+    const current = await currentTriggers(codecommit, repositoryName);
+    if (current === undefined) {
+      log.info({ repository: repositoryName }, 'repository is gone; no trigger to remove');
+      return;
+    }
+    const ours = new Set(properties.Triggers.map((t) => t.name));
+    const theirs = current.filter((trigger) => !ours.has(trigger.name ?? ''));
+    if (theirs.length === current.length) {
+      log.info({ repository: repositoryName }, 'none of our triggers left on the repository');
+      return;
+    }
+    await codecommit.send(new PutRepositoryTriggersCommand({ repositoryName, triggers: theirs }));
+    log.info({ repository: repositoryName, removed: current.length - theirs.length, kept: theirs.map((t) => t.name) }, 'our repository triggers removed');
+  }
+
+  return async function onEvent(event: CloudFormationCustomResourceEvent): Promise<ProviderResponse> {
+    if (event.RequestType === 'Delete' && !propertiesSchema.safeParse(event.ResourceProperties).success) {
+      // Properties this handler refuses made the Create fail before anything was written; failing
+      // the rollback's Delete too would leave the stack stuck in ROLLBACK_FAILED.
+      log.warn({ requestType: event.RequestType }, 'delete of a resource whose properties were never valid: nothing to remove');
+      return { PhysicalResourceId: event.PhysicalResourceId };
+    }
+    const properties = readProperties(event.ResourceProperties, 'ResourceProperties');
+    switch (event.RequestType) {
+      case 'Create':
+        await merge(properties, new Set());
+        break;
+      case 'Update': {
+        const old = readProperties(event.OldResourceProperties, 'OldResourceProperties');
+        // Moving to another repository is a new physical resource: CloudFormation then deletes the
+        // old one, which removes our trigger from the old repository.
+        const leftTheConfig = old.RepositoryName === properties.RepositoryName ? new Set(old.Triggers.map((t) => t.name)) : new Set<string>();
+        await merge(properties, leftTheConfig);
+        break;
+      }
+      case 'Delete':
+        await removeOurs(properties);
+        return { PhysicalResourceId: event.PhysicalResourceId };
+    }
+    return { PhysicalResourceId: properties.RepositoryName };
+  };
+}
+
+export const handler = createRepositoryTriggersProvider(new CodeCommitClient({ maxAttempts: 8 }), createLambdaLogger());

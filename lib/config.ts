@@ -1,0 +1,316 @@
+/**
+ * The stack config (`triggler.config.json`): one zod schema that validates the file, fills in
+ * every default, and is exported as `triggler.config.schema.json` for editors. Trigger fields
+ * reuse the receiver's own schema; the receiver config generated from this one is checked by the
+ * receiver's schema too (one schema, not two).
+ */
+import * as fs from 'node:fs';
+import { z } from 'zod';
+import { ConfigError, describeZodIssues, receiverConfigSchema, triggerSchema } from '../receiver/config';
+import {
+  branchNameProblem,
+  repositoryNameProblem,
+  triggerNameProblem,
+  type RepositoryTriggerPlan,
+} from './codecommit-rules';
+import { receiverConfigFor } from './receiver-config';
+import { parameterNameProblem, tokenParameterName } from './ssm-parameter-names';
+
+const receiverTokenSettings = receiverConfigSchema.shape.tokens.unwrap().shape.ssm.unwrap().shape;
+const port = z.number().int().min(1).max(65535);
+
+/** CloudWatch Logs accepts only these retention periods. */
+export const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
+
+const ipv4Cidr = z
+  .string()
+  .regex(/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/, 'must be an IPv4 CIDR such as 203.0.113.0/24')
+  .refine((cidr) => {
+    const [address = '', bits = ''] = cidr.split('/');
+    return address.split('.').every((octet) => Number(octet) <= 255) && Number(bits) <= 32;
+  }, 'must be an IPv4 CIDR such as 203.0.113.0/24');
+
+const absolutePath = z
+  .string()
+  .regex(/^\/[^\s]*$/, 'must be an absolute path without spaces')
+  .refine((p) => !p.split('/').includes('..'), 'must not contain ".."');
+
+export const stackTriggerSchema = z
+  .strictObject({
+    repository: triggerSchema.shape.repository.describe(
+      'The repository: its CodeCommit name (for source "codecommit"), or the name a provider webhook sends.',
+    ),
+    branch: triggerSchema.shape.branch.describe('The branch whose pushes run the command (refs/heads/ is implied; slashes are kept).'),
+    command: triggerSchema.shape.command.describe(
+      'What runs on the receiver host: a string runs through /bin/sh -c, an array runs without a shell. Push data reaches it only as TRIGGLER_* environment variables.',
+    ),
+    source: z
+      .enum(['codecommit', 'webhook'])
+      .default('codecommit')
+      .describe(
+        '"codecommit": the stack adds a CodeCommit trigger and the sender Lambda delivers pushes. "webhook": a provider (GitHub, GitLab, Gitea, Bitbucket) calls the receiver directly; the stack only creates the token and the receiver trigger (open receiver.allowCidrs for the provider).',
+      ),
+    createRepository: z
+      .boolean()
+      .default(false)
+      .describe(
+        'true: the stack creates the CodeCommit repository (kept when the stack is deleted) and sets its trigger. false: the repository exists; the stack merges its trigger into the repository\'s own and removes only its own on delete.',
+      ),
+    cwd: triggerSchema.shape.cwd.describe('Working directory of the command. Default: the service\'s working directory, "/".'),
+    timeoutSeconds: triggerSchema.shape.timeoutSeconds.describe(
+      'After this long the command\'s whole process group gets SIGTERM, then SIGKILL.',
+    ),
+    scheme: z
+      .enum(['standard', 'seed'])
+      .default('standard')
+      .describe('How the sender signs deliveries: "standard" (Standard Webhooks) or "seed" (the original X-Signature scheme, for receivers still on the old server).'),
+    iterations: triggerSchema.shape.iterations.describe('Seed-scheme hash rounds. Default: 1000 (the receiver\'s signature.iterations).'),
+    tokenName: triggerSchema.shape.tokenName.describe(
+      'The token\'s name under tokens.prefix; triggers that name the same token share it (one provider webhook secret for several branches). Default: "<repository>/<branch>".',
+    ),
+    env: triggerSchema.shape.env.describe(
+      'Extra environment for the command. Values are written into the CloudFormation template: never put a secret here.',
+    ),
+  })
+  .describe('One (repository, branch) pair and the command its pushes run.');
+
+export const stackConfigSchema = z
+  .strictObject({
+    $schema: z.string().optional().describe('Path of the JSON Schema for editors; ignored by the stack.'),
+    stackName: z
+      .string()
+      .regex(/^[A-Za-z][A-Za-z0-9-]*$/, 'must start with a letter and hold only letters, digits and "-"')
+      .max(87, 'must be at most 87 characters (it is part of the CodeCommit trigger name, which allows 100)')
+      .default('GitTriggler')
+      .describe('The CloudFormation stack name.'),
+    triggers: z.array(stackTriggerSchema).min(1, 'must list at least one trigger').describe('What runs when which branch is pushed.'),
+    receiver: z
+      .strictObject({
+        port: port.default(5000).describe('The receiver\'s port: open to the sender\'s security group, and to receiver.allowCidrs.'),
+        adminPort: port.default(5001).describe('The receiver\'s admin listener (runs and logs), bound to 127.0.0.1 on the host.'),
+        instanceType: z
+          .string()
+          .regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, 'must be an EC2 instance type such as t4g.micro')
+          .default('t4g.micro')
+          .describe('EC2 instance type. Graviton types (t4g, m7g, ...) get the arm64 image, others x86_64. t4g.nano (0.5 GiB) is cheaper but tight for dnf and Node.js.'),
+        allowCidrs: z
+          .array(ipv4Cidr)
+          .default([])
+          .describe('IPv4 ranges allowed to reach receiver.port from outside the VPC, for provider webhooks. Empty: only the sender can.'),
+        writablePaths: z
+          .array(absolutePath)
+          .default([])
+          .describe('Paths the commands may write besides /var/lib/triggler (the service runs with ProtectSystem=strict). Missing paths are ignored.'),
+        rootVolumeGiB: z.number().int().min(8).max(16384).default(8).describe('Size of the encrypted gp3 root volume.'),
+        imageIds: z
+          .record(z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be a region name such as eu-west-1'), z.string().regex(/^ami-[0-9a-f]{8,17}$/, 'must be an AMI id'))
+          .optional()
+          .describe('Pin the host image per region ({"eu-west-1": "ami-..."}); its architecture must match instanceType. Default: the latest Amazon Linux 2023, resolved at each deploy (a newer image replaces the host).'),
+        logLevel: receiverConfigSchema.shape.log.unwrap().shape.level.describe('The receiver\'s log level.'),
+      })
+      .prefault({})
+      .describe('The EC2 host that runs the receiver.'),
+    tokens: z
+      .strictObject({
+        prefix: receiverTokenSettings.prefix
+          .optional()
+          .describe(
+            'SSM path under which every token is stored as <prefix>/<tokenName>. Default: /<stackName in kebab case>/tokens, so /git-triggler/tokens for the default stack name (the convention `triggler tokens --stack NAME` follows).',
+          ),
+        retainOnDelete: z.boolean().default(false).describe('Keep the token parameters when the stack is deleted.'),
+        cacheSeconds: receiverTokenSettings.ttlSeconds.describe('How long the sender and the receiver reuse a token read from SSM.'),
+        graceSeconds: receiverTokenSettings.graceSeconds.describe(
+          'How long the receiver still accepts a rotated-out token; must be longer than cacheSeconds so a rotation under traffic loses nothing.',
+        ),
+      })
+      .prefault({})
+      .describe('The tokens the stack generates in SSM Parameter Store (SecureString); no token appears in the template.'),
+    sender: z
+      .strictObject({
+        memoryMiB: z.number().int().min(128).max(10240).default(256).describe('Memory of the sender Lambda.'),
+        timeoutSeconds: z.number().int().min(5).max(900).default(60).describe('Timeout of one sender invocation (all deliveries of one push event).'),
+        deliveryTimeoutSeconds: z.number().int().min(1).max(300).default(10).describe('Timeout of one HTTP delivery to the receiver.'),
+        retryAttempts: z.number().int().min(0).max(2).default(2).describe('Lambda\'s retries of a failed asynchronous invocation.'),
+        maxEventAgeSeconds: z.number().int().min(60).max(21600).default(21600).describe('How long Lambda keeps retrying an event before it goes to the failure queue.'),
+        alarmTopicArn: z
+          .string()
+          .regex(/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/, 'must be an SNS topic ARN')
+          .optional()
+          .describe('SNS topic notified when a delivery lands in the failure queue. Default: none (the alarm shows in CloudWatch).'),
+        commitDetails: z
+          .boolean()
+          .default(false)
+          .describe('Add the commit message and author to deliveries (CodeCommit GetCommit). Adds a CodeCommit interface endpoint to the VPC (about $7.30 a month per AZ).'),
+      })
+      .prefault({})
+      .describe('The Lambda that turns CodeCommit pushes into signed deliveries.'),
+    network: z
+      .strictObject({
+        cidr: ipv4Cidr
+          .refine((cidr) => {
+            const bits = Number(cidr.split('/')[1]);
+            return bits >= 16 && bits <= 24;
+          }, 'must be a /16 to /24 range')
+          .default('10.0.0.0/16')
+          .describe('The VPC\'s address range.'),
+        maxAzs: z
+          .number()
+          .int()
+          .min(1)
+          .max(3)
+          .default(1)
+          .describe('Availability zones. Each adds an SSM interface endpoint (about $7.30 a month); the receiver is one host in the first zone either way.'),
+        flowLogs: z.boolean().default(true).describe('VPC flow logs to CloudWatch Logs.'),
+      })
+      .prefault({})
+      .describe('The VPC: public subnets for the host, isolated subnets for the sender, no NAT gateway.'),
+    logRetentionDays: z
+      .literal([...LOG_RETENTION_DAYS])
+      .default(30)
+      .describe('Retention of the stack\'s CloudWatch log groups (sender, custom resources, flow logs).'),
+    tags: z.record(z.string().min(1).max(128), z.string().max(256)).default({}).describe('Tags added to every resource.'),
+  })
+  .superRefine((parsed, ctx) => {
+    const at = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
+    const config = withTokenPrefix(parsed);
+
+    const prefixProblem = parameterNameProblem(config.tokens.prefix);
+    if (prefixProblem) at(['tokens', 'prefix'], prefixProblem);
+
+    const createdBy = new Map<string, { index: number; createRepository: boolean }>();
+    config.triggers.forEach((trigger, i) => {
+      if (trigger.source === 'codecommit') {
+        const repositoryProblem = repositoryNameProblem(trigger.repository);
+        if (repositoryProblem) at(['triggers', i, 'repository'], repositoryProblem);
+        const branchProblem = branchNameProblem(trigger.branch);
+        if (branchProblem) at(['triggers', i, 'branch'], branchProblem);
+        const first = createdBy.get(trigger.repository);
+        if (first === undefined) createdBy.set(trigger.repository, { index: i, createRepository: trigger.createRepository });
+        else if (first.createRepository !== trigger.createRepository) {
+          at(['triggers', i, 'createRepository'], `disagrees with triggers[${first.index}] for repository ${trigger.repository}; give both the same value`);
+        }
+      } else if (trigger.createRepository) {
+        at(['triggers', i, 'createRepository'], 'applies only to source "codecommit"');
+      }
+      if (trigger.scheme === 'seed' && trigger.source === 'webhook') {
+        at(['triggers', i, 'scheme'], 'applies only to source "codecommit" (a provider signs in its own way)');
+      }
+      const parameter = tokenParameterName(config.tokens.prefix, tokenNameOf(trigger));
+      const parameterProblem = prefixProblem ? undefined : parameterNameProblem(parameter);
+      if (parameterProblem) {
+        at(['triggers', i, trigger.tokenName === undefined ? 'branch' : 'tokenName'], `${parameterProblem}${trigger.tokenName === undefined ? '; set tokenName' : ''}`);
+      }
+    });
+
+    const triggerName = codeCommitTriggerName(config.stackName);
+    const nameProblem = triggerNameProblem(triggerName);
+    if (nameProblem) at(['stackName'], nameProblem);
+
+    if (config.tokens.cacheSeconds >= config.tokens.graceSeconds) {
+      at(['tokens', 'cacheSeconds'], `must be shorter than tokens.graceSeconds (${config.tokens.graceSeconds}), or a rotation could refuse deliveries signed with a cached token`);
+    }
+    if (config.receiver.port === config.receiver.adminPort) at(['receiver', 'adminPort'], 'must differ from receiver.port');
+    if (config.sender.timeoutSeconds <= config.sender.deliveryTimeoutSeconds) {
+      at(['sender', 'timeoutSeconds'], `must be longer than sender.deliveryTimeoutSeconds (${config.sender.deliveryTimeoutSeconds})`);
+    }
+
+    // The receiver's own schema judges the config the host will load. Its field checks are the
+    // ones our trigger fields already passed, so it runs once ours are clean and reports what only
+    // it knows (repeated triggers, colliding seed routes). Its triggers are ours, in the same
+    // order, so its trigger paths name our fields.
+    if (ctx.issues.length > 0) return;
+    const receiverCheck = receiverConfigSchema.safeParse(receiverConfigFor(config));
+    if (!receiverCheck.success) {
+      for (const issue of receiverCheck.error.issues) {
+        if (issue.path[0] === 'triggers') at(issue.path as (string | number)[], issue.message);
+        else at(['receiver'], `the generated receiver config is refused at ${issue.path.join('.') || '(top level)'}: ${issue.message}`);
+      }
+    }
+  })
+  .transform(withTokenPrefix)
+  .describe('git-triggler stack config: see docs/deploy.md.');
+
+/**
+ * The default token prefix of a stack: `/<stack name in kebab case>/tokens`. Stacks in one account
+ * then never share (and never delete) each other's tokens.
+ */
+export function defaultTokenPrefix(stackName: string): string {
+  const kebab = stackName
+    .replace(/([a-z0-9])([A-Z])/g, '$1-$2')
+    .replace(/([A-Z]+)([A-Z][a-z])/g, '$1-$2')
+    .toLowerCase()
+    .replace(/-+/g, '-')
+    .replace(/-$/, '');
+  return `/${kebab}/tokens`;
+}
+
+function withTokenPrefix<T extends { stackName: string; tokens: { prefix?: string | undefined } }>(config: T): T & { tokens: T['tokens'] & { prefix: string } } {
+  return { ...config, tokens: { ...config.tokens, prefix: config.tokens.prefix ?? defaultTokenPrefix(config.stackName) } };
+}
+
+export type StackConfigInput = z.input<typeof stackConfigSchema>;
+export type StackConfig = z.output<typeof stackConfigSchema>;
+export type StackTrigger = StackConfig['triggers'][number];
+
+/** The name of the trigger this stack adds to each CodeCommit repository. */
+export function codeCommitTriggerName(stackName: string): string {
+  return `git-triggler-${stackName}`;
+}
+
+/** The token name of a trigger (see the receiver's tokenNameOf). */
+export function tokenNameOf(trigger: Pick<StackTrigger, 'repository' | 'branch' | 'tokenName'>): string {
+  return trigger.tokenName ?? `${trigger.repository}/${trigger.branch}`;
+}
+
+/** Every token name the config uses, each once, in first-use order. */
+export function tokenNamesOf(config: StackConfig): string[] {
+  return [...new Set(config.triggers.map(tokenNameOf))];
+}
+
+/** One CodeCommit trigger per repository, listing every configured branch of it. */
+export function repositoryTriggerPlans(config: StackConfig): RepositoryTriggerPlan[] {
+  const plans = new Map<string, RepositoryTriggerPlan>();
+  for (const trigger of config.triggers) {
+    if (trigger.source !== 'codecommit') continue;
+    const plan = plans.get(trigger.repository) ?? { repository: trigger.repository, createRepository: trigger.createRepository, branches: [] };
+    if (!plan.branches.includes(trigger.branch)) plan.branches.push(trigger.branch);
+    plans.set(trigger.repository, plan);
+  }
+  return [...plans.values()];
+}
+
+export class StackConfigError extends ConfigError {
+  constructor(message: string, problems: string[]) {
+    super(message, problems);
+    this.name = 'StackConfigError';
+  }
+}
+
+/** Validates a parsed config; throws StackConfigError naming every bad field. */
+export function parseStackConfig(raw: unknown, source = 'stack config'): StackConfig {
+  const result = stackConfigSchema.safeParse(raw);
+  if (!result.success) {
+    const problems = describeZodIssues(result.error);
+    throw new StackConfigError(`${source} is not valid:\n  ${problems.join('\n  ')}`, problems);
+  }
+  return result.data;
+}
+
+/** Reads and validates the config file; errors name the file and each bad field. */
+export function loadStackConfig(path: string): StackConfig {
+  let text: string;
+  try {
+    text = fs.readFileSync(path, 'utf8');
+  } catch (error) {
+    const problem = `cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`;
+    throw new StackConfigError(problem, [problem]);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (error) {
+    const problem = `${path} is not valid JSON: ${(error as Error).message}`;
+    throw new StackConfigError(problem, [problem]);
+  }
+  return parseStackConfig(raw, path);
+}

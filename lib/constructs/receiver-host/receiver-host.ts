@@ -1,0 +1,278 @@
+import * as path from 'node:path';
+import { Aws, Duration, Stack, Validations } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import { Construct } from 'constructs';
+import { parseReceiverConfig, tokenNameOf, type ReceiverConfig, type ReceiverConfigInput } from '../../../receiver/config';
+import { tokenParameterName } from '../../ssm-parameter-names';
+import type { TriggerTokens } from '../trigger-tokens';
+import { ReceiverBundle } from './receiver-bundle';
+
+const REPOSITORY_ROOT = path.join(__dirname, '..', '..', '..');
+
+/** Where things live on the host. The unit file beside this construct names the same paths. */
+export const HOST_PATHS = {
+  installDir: '/opt/triggler',
+  configFile: '/etc/triggler/receiver.json',
+  environmentFile: '/etc/triggler/receiver.env',
+  unitFile: '/etc/systemd/system/triggler-receiver.service',
+  writablePathsDropIn: '/etc/systemd/system/triggler-receiver.service.d/50-writable-paths.conf',
+} as const;
+
+export const SERVICE_NAME = 'triggler-receiver';
+export const SERVICE_USER = 'triggler';
+/** The AL2023 package; the unit runs /usr/bin/node-22 so a second Node.js install cannot change it. */
+export const NODE_PACKAGE = 'nodejs22';
+
+export interface ReceiverHostProps {
+  readonly vpc: ec2.IVpc;
+  /** @default - the VPC's public subnets */
+  readonly vpcSubnets?: ec2.SubnetSelection;
+  /**
+   * The receiver config to install; it is checked with the receiver's own schema here. Its
+   * `listen.port` is the port the security group opens.
+   */
+  readonly receiverConfig: ReceiverConfigInput;
+  /** The tokens the receiver reads (exactly the ones the config's triggers name). */
+  readonly tokens: TriggerTokens;
+  /** @default ec2.InstanceType.of(T4G, MICRO) */
+  readonly instanceType?: ec2.InstanceType;
+  /** @default - the latest Amazon Linux 2023 for the instance type's architecture */
+  readonly machineImage?: ec2.IMachineImage;
+  /**
+   * IPv4 ranges allowed to reach the receiver port from outside (provider webhooks).
+   * @default []
+   */
+  readonly allowCidrs?: string[];
+  /**
+   * Paths the commands may write besides the state directory (the unit has ProtectSystem=strict).
+   * @default []
+   */
+  readonly writablePaths?: string[];
+  /** @default 8 */
+  readonly rootVolumeGiB?: number;
+  /** @default receiver/main.ts */
+  readonly receiverEntry?: string;
+  /**
+   * How long CloudFormation waits for the first cfn-init run to succeed.
+   * @default Duration.minutes(15)
+   */
+  readonly initTimeout?: Duration;
+}
+
+/**
+ * The receiver host: one EC2 instance on Amazon Linux 2023 (IMDSv2 only, encrypted gp3 root,
+ * Session Manager instead of SSH: no key pair, no port 22), set up by cfn-init: Node.js from the
+ * AL2023 repositories, a `triggler` system user, the esbuild-bundled receiver, its generated
+ * config, and a hardened systemd unit.
+ *
+ * Updates reach the running host through cfn-hup, which polls the stack and re-runs cfn-init when
+ * this instance's metadata changes (a new bundle or config after `cdk deploy`); cfn-init then
+ * restarts the receiver. The alternative, a metadata hash in the user data, replaces the instance
+ * on every change: a new address, and the run history in /var/lib/triggler gone.
+ */
+export class ReceiverHost extends Construct implements ec2.IConnectable {
+  public readonly instance: ec2.Instance;
+  public readonly securityGroup: ec2.SecurityGroup;
+  public readonly connections: ec2.Connections;
+  /** The config installed on the host, as the receiver will read it (defaults filled in). */
+  public readonly receiverConfig: ReceiverConfig;
+  public readonly port: number;
+  public readonly instanceId: string;
+  public readonly privateIp: string;
+  public readonly publicIp: string;
+  /** The receiver's base URL inside the VPC. */
+  public readonly privateUrl: string;
+
+  constructor(scope: Construct, id: string, props: ReceiverHostProps) {
+    super(scope, id);
+    const allowCidrs = props.allowCidrs ?? [];
+    const writablePaths = props.writablePaths ?? [];
+    const rootVolumeGiB = props.rootVolumeGiB ?? 8;
+    this.receiverConfig = this.validate(props, allowCidrs, writablePaths, rootVolumeGiB);
+    this.port = this.receiverConfig.listen.port;
+
+    this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
+      vpc: props.vpc,
+      description: 'git-triggler receiver host: the receiver port for the sender (and allowCidrs); no SSH',
+      // The host installs packages, calls CloudFormation and SSM, and the commands fetch code.
+      allowAllOutbound: true,
+    });
+    for (const cidr of allowCidrs) {
+      this.securityGroup.addIngressRule(ec2.Peer.ipv4(cidr), ec2.Port.tcp(this.port), `receiver.allowCidrs: ${cidr}`);
+    }
+    if (allowCidrs.includes('0.0.0.0/0')) {
+      Validations.of(this.securityGroup).acknowledge({
+        id: 'AwsSolutions-EC23',
+        reason: 'receiver.allowCidrs in the stack config opens the receiver port to 0.0.0.0/0 for provider webhooks; every delivery must carry a valid signature.',
+      });
+    }
+    this.connections = new ec2.Connections({ securityGroups: [this.securityGroup], defaultPort: ec2.Port.tcp(this.port) });
+
+    const instanceType = props.instanceType ?? ec2.InstanceType.of(ec2.InstanceClass.T4G, ec2.InstanceSize.MICRO);
+    const machineImage =
+      props.machineImage ??
+      ec2.MachineImage.latestAmazonLinux2023({
+        cpuType: instanceType.architecture === ec2.InstanceArchitecture.ARM_64 ? ec2.AmazonLinuxCpuType.ARM_64 : ec2.AmazonLinuxCpuType.X86_64,
+      });
+    const bundle = new ReceiverBundle(this, 'Bundle', { entry: props.receiverEntry ?? path.join(REPOSITORY_ROOT, 'receiver', 'main.ts') });
+
+    this.instance = new ec2.Instance(this, 'Instance', {
+      vpc: props.vpc,
+      vpcSubnets: props.vpcSubnets ?? { subnetType: ec2.SubnetType.PUBLIC },
+      associatePublicIpAddress: true,
+      instanceType,
+      machineImage,
+      securityGroup: this.securityGroup,
+      requireImdsv2: true,
+      ssmSessionPermissions: true,
+      detailedMonitoring: false,
+      propagateTagsToVolumeOnCreation: true,
+      blockDevices: [
+        {
+          deviceName: '/dev/xvda',
+          volume: ec2.BlockDeviceVolume.ebs(rootVolumeGiB, { encrypted: true, volumeType: ec2.EbsDeviceVolumeType.GP3, deleteOnTermination: true }),
+        },
+      ],
+      // cfn-hup applies metadata changes in place; replacing the host would lose its run history.
+      userDataCausesReplacement: false,
+    });
+    this.instance.applyCloudFormationInit(this.hostSetup(bundle, props.receiverConfig, writablePaths), {
+      configSets: ['default'],
+      timeout: props.initTimeout ?? Duration.minutes(15),
+      // No fingerprint in the user data: with one, every metadata change would replace the instance.
+      embedFingerprint: false,
+    });
+    this.instanceId = this.instance.instanceId;
+    this.privateIp = this.instance.instancePrivateIp;
+    this.publicIp = this.instance.instancePublicIp;
+    this.privateUrl = `http://${this.privateIp}:${this.port}`;
+
+    const prefix = this.receiverConfig.tokens.ssm!.prefix;
+    const tokenParameters = this.receiverConfig.triggers.map((trigger) => tokenParameterName(prefix, tokenNameOf(trigger)));
+    props.tokens.grantRead(this.instance, [...new Set(tokenParameters)], ['ssm:GetParameter', 'ssm:GetParameterHistory']);
+    this.acknowledgeFindings();
+  }
+
+  private validate(props: ReceiverHostProps, allowCidrs: string[], writablePaths: string[], rootVolumeGiB: number): ReceiverConfig {
+    const fail = (prop: string, problem: string): never => {
+      throw new Error(`${this.node.path}: ${prop}: ${problem}`);
+    };
+    let config: ReceiverConfig;
+    try {
+      config = parseReceiverConfig(props.receiverConfig, 'receiverConfig');
+    } catch (error) {
+      return fail('receiverConfig', (error as Error).message);
+    }
+    if (!config.tokens.ssm) fail('receiverConfig.tokens.ssm', 'must be set: on AWS the receiver reads its tokens from SSM');
+    if (config.tokens.file !== undefined) fail('receiverConfig.tokens.file', 'must not be set: the host has no token file');
+    config.triggers.forEach((trigger, i) => {
+      if (trigger.token !== undefined || trigger.tokenEnv !== undefined) fail(`receiverConfig.triggers[${i}]`, 'must not carry token or tokenEnv: tokens stay in SSM, out of the template');
+      if (trigger.user !== undefined) fail(`receiverConfig.triggers[${i}].user`, `must not be set: the receiver runs as ${SERVICE_USER}, not root`);
+    });
+    if (config.stateDir !== `/var/lib/${SERVICE_USER}`) fail('receiverConfig.stateDir', `must be /var/lib/${SERVICE_USER}, the unit's state directory`);
+    if (config.admin !== false && config.admin.host !== '127.0.0.1') fail('receiverConfig.admin.host', 'must be 127.0.0.1: the admin listener is for the host itself (the security group opens only listen.port)');
+    allowCidrs.forEach((cidr, i) => {
+      if (!/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/.test(cidr)) fail(`allowCidrs[${i}]`, `must be an IPv4 CIDR, got ${cidr}`);
+    });
+    writablePaths.forEach((p, i) => {
+      if (!/^\/[^\s]*$/.test(p) || p.split('/').includes('..')) fail(`writablePaths[${i}]`, `must be an absolute path without spaces or "..", got ${p}`);
+    });
+    if (!Number.isInteger(rootVolumeGiB) || rootVolumeGiB < 8) fail('rootVolumeGiB', `must be a whole number of at least 8 (the image's size), got ${rootVolumeGiB}`);
+    return config;
+  }
+
+  private hostSetup(bundle: ReceiverBundle, receiverConfig: ReceiverConfigInput, writablePaths: string[]): ec2.CloudFormationInit {
+    const receiverRestart = new ec2.InitServiceRestartHandle();
+    const cfnHupRestart = new ec2.InitServiceRestartHandle();
+    const logicalId = Stack.of(this).getLogicalId(this.instance.instance);
+    const configOwnedByService = { owner: 'root', group: SERVICE_USER, mode: '000640', serviceRestartHandles: [receiverRestart] };
+    const rootOnly = { owner: 'root', group: 'root', mode: '000400', serviceRestartHandles: [cfnHupRestart] };
+
+    return ec2.CloudFormationInit.fromConfigSets({
+      configSets: { default: ['system', 'receiver'] },
+      configs: {
+        // A config of its own: cfn-init creates files before it runs commands, and the receiver's
+        // files belong to this user.
+        system: new ec2.InitConfig([
+          ec2.InitPackage.yum(NODE_PACKAGE),
+          ec2.InitCommand.shellCommand(
+            `id -u ${SERVICE_USER} >/dev/null 2>&1 || useradd --system --user-group --home-dir /var/lib/${SERVICE_USER} --no-create-home --shell /sbin/nologin ${SERVICE_USER}`,
+            { key: '10-service-user' },
+          ),
+        ]),
+        receiver: new ec2.InitConfig([
+          ec2.InitSource.fromExistingAsset(HOST_PATHS.installDir, bundle.asset, { serviceRestartHandles: [receiverRestart] }),
+          ec2.InitFile.fromObject(HOST_PATHS.configFile, receiverConfig, configOwnedByService),
+          // The SDK in Node.js does not read the region from instance metadata.
+          ec2.InitFile.fromString(HOST_PATHS.environmentFile, `AWS_REGION=${Aws.REGION}\nNODE_ENV=production\n`, configOwnedByService),
+          ec2.InitFile.fromFileInline(HOST_PATHS.unitFile, path.join(__dirname, 'triggler-receiver.service'), {
+            owner: 'root',
+            group: 'root',
+            mode: '000644',
+            serviceRestartHandles: [receiverRestart],
+          }),
+          ec2.InitFile.fromString(HOST_PATHS.writablePathsDropIn, writablePathsDropIn(writablePaths), {
+            owner: 'root',
+            group: 'root',
+            mode: '000644',
+            serviceRestartHandles: [receiverRestart],
+          }),
+          ec2.InitFile.fromString('/etc/cfn/cfn-hup.conf', `[main]\nstack=${Aws.STACK_ID}\nregion=${Aws.REGION}\ninterval=1\n`, rootOnly),
+          ec2.InitFile.fromString(
+            '/etc/cfn/hooks.d/triggler-receiver.conf',
+            [
+              '[triggler-receiver-update]',
+              'triggers=post.update',
+              `path=Resources.${logicalId}.Metadata.AWS::CloudFormation::Init`,
+              `action=/opt/aws/bin/cfn-init -v --stack ${Aws.STACK_NAME} --resource ${logicalId} --configsets default --region ${Aws.REGION}`,
+              'runas=root',
+              '',
+            ].join('\n'),
+            rootOnly,
+          ),
+          ec2.InitFile.fromFileInline('/etc/systemd/system/cfn-hup.service', path.join(__dirname, 'cfn-hup.service'), {
+            owner: 'root',
+            group: 'root',
+            mode: '000644',
+            serviceRestartHandles: [cfnHupRestart],
+          }),
+          // cfn-init writes unit files but does not tell systemd; services start after commands.
+          ec2.InitCommand.argvCommand(['systemctl', 'daemon-reload'], { key: '10-daemon-reload' }),
+          ec2.InitService.enable(SERVICE_NAME, { serviceManager: ec2.ServiceManager.SYSTEMD, serviceRestartHandle: receiverRestart }),
+          ec2.InitService.enable('cfn-hup', { serviceManager: ec2.ServiceManager.SYSTEMD, serviceRestartHandle: cfnHupRestart }),
+        ]),
+      },
+    });
+  }
+
+  private acknowledgeFindings(): void {
+    Validations.of(this.instance).acknowledge(
+      {
+        id: 'AwsSolutions-EC28',
+        reason: 'One small host whose health shows in its 5-minute basic metrics and the receiver\'s logs; detailed monitoring would cost more than the instance.',
+      },
+      {
+        id: 'AwsSolutions-EC29',
+        reason: 'The stack replaces this host on purpose (a new image, a new root volume size); termination protection would block cdk deploy and cdk destroy. Its state is run history, not data.',
+      },
+    );
+    const assetReadReason =
+      'cfn-init downloads the receiver bundle from the CDK asset bucket; this is the read grant CDK gives for an asset (its object key changes with every bundle).';
+    Validations.of(this.instance.role).acknowledge(
+      {
+        id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]',
+        reason: 'Session Manager replaces SSH (no key pair, no port 22); AmazonSSMManagedInstanceCore is the documented policy for its agent.',
+      },
+      { id: 'AwsSolutions-IAM5[Action::s3:GetObject*]', reason: assetReadReason },
+      { id: 'AwsSolutions-IAM5[Action::s3:GetBucket*]', reason: assetReadReason },
+      { id: 'AwsSolutions-IAM5[Action::s3:List*]', reason: assetReadReason },
+      { id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/*]', reason: assetReadReason },
+    );
+  }
+}
+
+/** ReadWritePaths for the unit; "-" makes systemd skip a path that does not exist yet. */
+function writablePathsDropIn(writablePaths: string[]): string {
+  const header = '# Written by the git-triggler stack from receiver.writablePaths.\n[Service]\n';
+  return writablePaths.length === 0 ? `${header}# (none)\n` : `${header}ReadWritePaths=${writablePaths.map((p) => `-${p}`).join(' ')}\n`;
+}

@@ -1,0 +1,188 @@
+import * as path from 'node:path';
+import { Duration, Stack, Token, Validations } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { BundledNodeFunction } from './bundled-node-function';
+import type { TriggerTokens } from './trigger-tokens';
+
+const REPOSITORY_ROOT = path.join(__dirname, '..', '..');
+
+/** Lambda refuses a function whose environment (names and values) passes 4 KB. */
+const MAX_ENVIRONMENT_BYTES = 4096;
+/** What a receiver URL from a token resolves to at most: `http://` + IPv4 + `:` + port. */
+const LONGEST_RESOLVED_URL = 'http://255.255.255.255:65535';
+
+/** One entry of `TRIGGLER_ROUTES` (the sender's contract, lambda/sender-routes.ts). */
+export interface SenderRoute {
+  readonly repository: string;
+  readonly branch: string;
+  /** The receiver's base URL; may be a token (the receiver host's address). */
+  readonly url: string;
+  /** The SSM parameter holding this trigger's token. */
+  readonly tokenParameter: string;
+  readonly scheme: 'standard' | 'seed';
+  readonly iterations?: number;
+}
+
+export interface SenderFunctionProps {
+  readonly vpc: ec2.IVpc;
+  /** @default - the VPC's isolated subnets */
+  readonly vpcSubnets?: ec2.SubnetSelection;
+  readonly routes: SenderRoute[];
+  /** The tokens the routes name; the function may read exactly those. */
+  readonly tokens: TriggerTokens;
+  /** @default 256 */
+  readonly memorySize?: number;
+  /** @default Duration.seconds(60) */
+  readonly timeout?: Duration;
+  /** @default Duration.seconds(10) */
+  readonly deliveryTimeout?: Duration;
+  /** @default Duration.seconds(60) */
+  readonly tokenCacheTtl?: Duration;
+  /** @default 2 */
+  readonly retryAttempts?: number;
+  /** @default Duration.hours(6) */
+  readonly maxEventAge?: Duration;
+  /**
+   * Add the commit message and author (CodeCommit GetCommit); the VPC then needs a CodeCommit endpoint.
+   * @default false
+   */
+  readonly commitDetails?: boolean;
+  /** @default - no action: the alarm shows in CloudWatch */
+  readonly alarmTopic?: sns.ITopic;
+  /** @default logs.RetentionDays.ONE_MONTH */
+  readonly logRetention?: logs.RetentionDays;
+  /** @default lambda/sender.ts */
+  readonly entry?: string;
+}
+
+/**
+ * The sender: a Lambda in the VPC that CodeCommit invokes on a push and that delivers signed
+ * requests to the receiver. Its asynchronous invocations are retried, and an event that still
+ * fails lands in an encrypted SQS queue with an alarm on it: a failed delivery is never lost
+ * silently.
+ */
+export class SenderFunction extends Construct implements ec2.IConnectable {
+  public readonly function: lambda.IFunction;
+  public readonly role: iam.Role;
+  public readonly securityGroup: ec2.SecurityGroup;
+  public readonly connections: ec2.Connections;
+  public readonly failureQueue: sqs.Queue;
+  public readonly failureAlarm: cloudwatch.Alarm;
+  public readonly logGroup: logs.LogGroup;
+
+  constructor(scope: Construct, id: string, props: SenderFunctionProps) {
+    super(scope, id);
+    const timeout = props.timeout ?? Duration.seconds(60);
+    const deliveryTimeout = props.deliveryTimeout ?? Duration.seconds(10);
+    const tokenCacheTtl = props.tokenCacheTtl ?? Duration.seconds(60);
+    const retryAttempts = props.retryAttempts ?? 2;
+    const maxEventAge = props.maxEventAge ?? Duration.hours(6);
+    const environment: Record<string, string> = {
+      TRIGGLER_ROUTES: Stack.of(this).toJsonString(props.routes.map((route) => ({ ...route }))),
+      TRIGGLER_TIMEOUT_MS: String(deliveryTimeout.toMilliseconds()),
+      TRIGGLER_TOKEN_TTL_SECONDS: String(tokenCacheTtl.toSeconds()),
+      ...(props.commitDetails ? { TRIGGLER_COMMIT_DETAILS: 'true' } : {}),
+    };
+    this.validate(props, { timeout, deliveryTimeout, retryAttempts, maxEventAge, environment });
+
+    this.failureQueue = new sqs.Queue(this, 'FailedDeliveries', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    Validations.of(this.failureQueue).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason: 'This queue is the last stop: it is the sender\'s on-failure destination, watched by an alarm; a dead-letter queue behind it would only hide failures further.',
+    });
+
+    this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
+      vpc: props.vpc,
+      description: 'git-triggler sender: reaches only the receiver port and the VPC endpoints',
+      allowAllOutbound: false,
+    });
+
+    const bundled = new BundledNodeFunction(this, 'Sender', {
+      entry: props.entry ?? path.join(REPOSITORY_ROOT, 'lambda', 'sender.ts'),
+      description: 'git-triggler sender: CodeCommit pushes become signed deliveries to the receiver',
+      timeout,
+      memorySize: props.memorySize,
+      environment,
+      logRetention: props.logRetention,
+      vpc: props.vpc,
+      vpcSubnets: props.vpcSubnets ?? { subnetType: ec2.SubnetType.PRIVATE_ISOLATED },
+      securityGroups: [this.securityGroup],
+      asyncInvoke: { retryAttempts, maxEventAge, onFailure: new destinations.SqsDestination(this.failureQueue) },
+    });
+    this.function = bundled.function;
+    this.role = bundled.role;
+    this.logGroup = bundled.logGroup;
+    this.connections = new ec2.Connections({ securityGroups: [this.securityGroup] });
+
+    // Attaching to the VPC needs ENI actions that IAM only grants on "*"; AWS keeps this list current.
+    this.role.addManagedPolicy(iam.ManagedPolicy.fromAwsManagedPolicyName('service-role/AWSLambdaENIManagementAccess'));
+    Validations.of(this.role).acknowledge({
+      id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaENIManagementAccess]',
+      reason: 'The sender runs in the VPC to reach the receiver privately; Lambda needs these network-interface actions, which IAM grants only on "*". The policy holds nothing else.',
+    });
+
+    const tokenParameters = [...new Set(props.routes.map((route) => route.tokenParameter))];
+    props.tokens.grantRead(this.role, tokenParameters);
+    if (props.commitDetails) {
+      const stack = Stack.of(this);
+      const repositories = [...new Set(props.routes.map((route) => route.repository))];
+      this.role.addToPolicy(
+        new iam.PolicyStatement({
+          actions: ['codecommit:GetCommit'],
+          // Built from names: taking the ARN from a repository resource would make a cycle
+          // (the repository's trigger refers to this function).
+          resources: repositories.map((name) => stack.formatArn({ service: 'codecommit', resource: name })),
+        }),
+      );
+    }
+
+    this.failureAlarm = new cloudwatch.Alarm(this, 'FailedDeliveriesAlarm', {
+      alarmDescription: 'git-triggler: a push could not be delivered to the receiver after every retry; its event is in the sender\'s failure queue.',
+      metric: this.failureQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: cloudwatch.Stats.MAXIMUM }),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    if (props.alarmTopic) this.failureAlarm.addAlarmAction(new cloudwatchActions.SnsAction(props.alarmTopic));
+  }
+
+  private validate(
+    props: SenderFunctionProps,
+    settings: { timeout: Duration; deliveryTimeout: Duration; retryAttempts: number; maxEventAge: Duration; environment: Record<string, string> },
+  ): void {
+    const fail = (prop: string, problem: string) => {
+      throw new Error(`${this.node.path}: ${prop}: ${problem}`);
+    };
+    if (props.routes.length === 0) fail('routes', 'must hold at least one route (a sender with nothing to deliver is a mistake)');
+    props.routes.forEach((route, i) => {
+      if (!props.tokens.parameterNames.includes(route.tokenParameter)) fail(`routes[${i}].tokenParameter`, `${route.tokenParameter} is not one of the tokens' parameters`);
+      if (!Token.isUnresolved(route.url) && !/^https?:\/\/[^/?#\s]+/.test(route.url)) fail(`routes[${i}].url`, 'must be an http:// or https:// URL');
+    });
+    if (settings.timeout.toSeconds() <= settings.deliveryTimeout.toSeconds()) fail('timeout', 'must be longer than deliveryTimeout');
+    if (settings.retryAttempts < 0 || settings.retryAttempts > 2) fail('retryAttempts', `must be 0 to 2 (Lambda's limit), got ${settings.retryAttempts}`);
+    if (settings.maxEventAge.toSeconds() < 60 || settings.maxEventAge.toSeconds() > 21600) fail('maxEventAge', 'must be 1 minute to 6 hours (Lambda\'s limit)');
+    // The routes' URLs are tokens until deploy: measure them at their longest resolved length.
+    const resolvedRoutes = JSON.stringify(props.routes.map((route) => ({ ...route, url: Token.isUnresolved(route.url) ? LONGEST_RESOLVED_URL : route.url })));
+    const bytes = Object.entries({ ...settings.environment, TRIGGLER_ROUTES: resolvedRoutes }).reduce(
+      (sum, [name, value]) => sum + Buffer.byteLength(name) + Buffer.byteLength(value),
+      0,
+    );
+    if (bytes > MAX_ENVIRONMENT_BYTES) {
+      fail('routes', `${props.routes.length} routes make the environment about ${bytes} bytes; Lambda allows ${MAX_ENVIRONMENT_BYTES} (split the triggers over two stacks)`);
+    }
+  }
+}

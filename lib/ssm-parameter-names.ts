@@ -1,0 +1,31 @@
+/**
+ * Where a trigger's token lives in SSM Parameter Store, and Parameter Store's naming rules
+ * (PutParameter): letters, digits, `_ . - /`; at most 1011 characters and 15 levels; the first
+ * level must not begin with `aws` or `ssm`. Checked at synth so a bad name fails `cdk synth`, not
+ * the token custom resource halfway through a deploy.
+ */
+
+export const MAX_PARAMETER_NAME_LENGTH = 1011;
+export const MAX_PARAMETER_LEVELS = 15;
+
+/** `<prefix>/<tokenName>`: the same name the receiver's SSM token source reads. */
+export function tokenParameterName(prefix: string, tokenName: string): string {
+  return `${prefix}/${tokenName}`;
+}
+
+export function parameterNameProblem(name: string): string | undefined {
+  if (!name.startsWith('/')) return `the SSM parameter name ${name} must start with "/"`;
+  if (name.length > MAX_PARAMETER_NAME_LENGTH) {
+    return `the SSM parameter name ${name.slice(0, 40)}... has ${name.length} characters; SSM allows ${MAX_PARAMETER_NAME_LENGTH}`;
+  }
+  if (!/^[A-Za-z0-9_.\-/]+$/.test(name)) {
+    return `the SSM parameter name ${name} may hold only letters, digits and _ . - /`;
+  }
+  const levels = name.slice(1).split('/');
+  if (levels.some((level) => level === '')) return `the SSM parameter name ${name} must not have an empty level ("//" or a trailing "/")`;
+  if (levels.length > MAX_PARAMETER_LEVELS) {
+    return `the SSM parameter name ${name} has ${levels.length} levels; SSM allows ${MAX_PARAMETER_LEVELS}`;
+  }
+  if (/^(aws|ssm)/i.test(levels[0] ?? '')) return `the SSM parameter name ${name} must not begin with "aws" or "ssm" (reserved by AWS)`;
+  return undefined;
+}

@@ -1,0 +1,145 @@
+import { Aws, CfnOutput, Duration, Stack, Tags, type StackProps } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import { Construct } from 'constructs';
+import { codeCommitTriggerName, repositoryTriggerPlans, tokenNameOf, tokenNamesOf, type StackConfig } from './config';
+import { ReceiverHost } from './constructs/receiver-host/receiver-host';
+import { ReceiverNetwork } from './constructs/receiver-network';
+import { RepositoryTriggers } from './constructs/repository-triggers';
+import { SenderFunction } from './constructs/sender-function';
+import { TriggerTokens } from './constructs/trigger-tokens';
+import { receiverConfigFor } from './receiver-config';
+import { tokenParameterName } from './ssm-parameter-names';
+
+/** CloudFormation refuses an output value longer than this. */
+const MAX_OUTPUT_VALUE_LENGTH = 4096;
+
+export interface TrigglerStackProps extends StackProps {
+  /** The validated stack config (see lib/config.ts). */
+  readonly config: StackConfig;
+}
+
+/**
+ * The whole pipeline in one stack: tokens in SSM, CodeCommit triggers, the sender Lambda, and the
+ * receiver host, from one config file.
+ */
+export class TrigglerStack extends Stack {
+  public readonly tokens: TriggerTokens;
+  public readonly network: ReceiverNetwork;
+  public readonly receiver: ReceiverHost;
+  public readonly sender?: SenderFunction;
+  public readonly repositoryTriggers?: RepositoryTriggers;
+
+  constructor(scope: Construct, id: string, props: TrigglerStackProps) {
+    super(scope, id, {
+      description: 'git-triggler: CodeCommit pushes become signed deliveries that run commands on a receiver host',
+      ...props,
+    });
+    const { config } = props;
+    const logRetention = config.logRetentionDays as logs.RetentionDays;
+    for (const [key, value] of Object.entries(config.tags)) Tags.of(this).add(key, value);
+
+    this.tokens = new TriggerTokens(this, 'Tokens', {
+      prefix: config.tokens.prefix,
+      tokenNames: tokenNamesOf(config),
+      retainOnDelete: config.tokens.retainOnDelete,
+      logRetention,
+    });
+
+    const codeCommitTriggers = config.triggers.filter((trigger) => trigger.source === 'codecommit');
+    this.network = new ReceiverNetwork(this, 'Network', {
+      cidr: config.network.cidr,
+      maxAzs: config.network.maxAzs,
+      flowLogs: config.network.flowLogs,
+      logRetention,
+      ssmEndpoint: codeCommitTriggers.length > 0,
+      codeCommitEndpoint: codeCommitTriggers.length > 0 && config.sender.commitDetails,
+    });
+
+    this.receiver = new ReceiverHost(this, 'Receiver', {
+      vpc: this.network.vpc,
+      vpcSubnets: this.network.hostSubnets,
+      receiverConfig: receiverConfigFor(config),
+      tokens: this.tokens,
+      instanceType: new ec2.InstanceType(config.receiver.instanceType),
+      machineImage: config.receiver.imageIds ? ec2.MachineImage.genericLinux(config.receiver.imageIds) : undefined,
+      allowCidrs: config.receiver.allowCidrs,
+      writablePaths: config.receiver.writablePaths,
+      rootVolumeGiB: config.receiver.rootVolumeGiB,
+    });
+    // The receiver looks its tokens up on the first delivery; they exist before it starts.
+    this.receiver.node.addDependency(this.tokens);
+    this.network.allowEndpointsFrom(this.receiver);
+
+    if (codeCommitTriggers.length > 0) {
+      this.sender = new SenderFunction(this, 'Sender', {
+        vpc: this.network.vpc,
+        vpcSubnets: this.network.functionSubnets,
+        tokens: this.tokens,
+        routes: codeCommitTriggers.map((trigger) => ({
+          repository: trigger.repository,
+          branch: trigger.branch,
+          url: this.receiver.privateUrl,
+          tokenParameter: tokenParameterName(config.tokens.prefix, tokenNameOf(trigger)),
+          scheme: trigger.scheme,
+          ...(trigger.iterations === undefined ? {} : { iterations: trigger.iterations }),
+        })),
+        memorySize: config.sender.memoryMiB,
+        timeout: Duration.seconds(config.sender.timeoutSeconds),
+        deliveryTimeout: Duration.seconds(config.sender.deliveryTimeoutSeconds),
+        tokenCacheTtl: Duration.seconds(config.tokens.cacheSeconds),
+        retryAttempts: config.sender.retryAttempts,
+        maxEventAge: Duration.seconds(config.sender.maxEventAgeSeconds),
+        commitDetails: config.sender.commitDetails,
+        alarmTopic: config.sender.alarmTopicArn ? sns.Topic.fromTopicArn(this, 'AlarmTopic', config.sender.alarmTopicArn) : undefined,
+        logRetention,
+      });
+      this.sender.connections.allowTo(this.receiver, ec2.Port.tcp(this.receiver.port), 'sender to receiver');
+      this.network.allowEndpointsFrom(this.sender);
+
+      this.repositoryTriggers = new RepositoryTriggers(this, 'CodeCommit', {
+        destination: this.sender.function,
+        repositories: repositoryTriggerPlans(config),
+        triggerName: codeCommitTriggerName(config.stackName),
+        logRetention,
+      });
+      // No push may reach the sender before its tokens exist.
+      this.repositoryTriggers.node.addDependency(this.tokens);
+    }
+
+    this.addOutputs(config);
+  }
+
+  private addOutputs(config: StackConfig): void {
+    new CfnOutput(this, 'ReceiverInstanceId', { value: this.receiver.instanceId, description: 'The receiver host' });
+    new CfnOutput(this, 'ReceiverPrivateAddress', { value: this.receiver.privateIp, description: 'The receiver host\'s address in the VPC' });
+    new CfnOutput(this, 'ReceiverPrivateUrl', { value: this.receiver.privateUrl, description: 'The URL the sender delivers to' });
+    if (config.receiver.allowCidrs.length > 0) {
+      new CfnOutput(this, 'ReceiverPublicUrl', {
+        value: `http://${this.receiver.publicIp}:${this.receiver.port}`,
+        description: 'For provider webhooks (receiver.allowCidrs); it changes when the host is replaced',
+      });
+    }
+    new CfnOutput(this, 'SessionManagerCommand', {
+      value: `aws ssm start-session --target ${this.receiver.instanceId} --region ${Aws.REGION}`,
+      description: 'A shell on the receiver host (needs the Session Manager plugin for the AWS CLI)',
+    });
+    new CfnOutput(this, 'TokenPrefix', { value: this.tokens.prefix, description: 'SSM path of the tokens (for npx triggler tokens ...)' });
+    const names = this.tokens.parameterNames.join(',');
+    new CfnOutput(this, 'TokenParameterNames', {
+      value:
+        names.length <= MAX_OUTPUT_VALUE_LENGTH
+          ? names
+          : `${this.tokens.parameterNames.length} parameters under ${this.tokens.prefix}/ (too many to list here: npx triggler tokens list)`,
+      description: 'SSM SecureString parameters holding the tokens (names only; values stay in SSM)',
+    });
+    if (this.sender) {
+      new CfnOutput(this, 'SenderLogGroup', { value: this.sender.logGroup.logGroupName, description: 'The sender\'s logs (aws logs tail <group> --follow)' });
+      new CfnOutput(this, 'FailedDeliveriesQueueUrl', {
+        value: this.sender.failureQueue.queueUrl,
+        description: 'Push events the sender could not deliver after every retry',
+      });
+    }
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * The example stack synthesized with bundling on (local esbuild, no Docker): the bundles the stack
+ * ships really load and run, carry none of the CDK, and the template still holds no token.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { configOf, exampleConfigInput, findTokenLikeValues, trigglerApp, type Template } from './stack-fixture';
+
+let outdir: string;
+let template: Template;
+let assetDirs: { receiver: string; sender: string; tokenProvider: string; triggersProvider: string };
+
+function assetDirOfFunction(descriptionStart: string): string {
+  const fn = Object.values(template.Resources).find(
+    (r) => r.Type === 'AWS::Lambda::Function' && String((r.Properties as { Description?: string }).Description).startsWith(descriptionStart),
+  );
+  const key = (fn!.Properties as { Code: { S3Key: string } }).Code.S3Key;
+  return path.join(outdir, `asset.${key.replace(/\.zip$/, '')}`);
+}
+
+beforeAll(() => {
+  outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'triggler-bundling-'));
+  const { app } = trigglerApp(configOf(exampleConfigInput()), { bundling: true, outdir });
+  const assembly = app.synth();
+  template = assembly.getStackByName('GitTriggler').template as Template;
+  const instance = Object.values(template.Resources).find((r) => r.Type === 'AWS::EC2::Instance')!;
+  const init = (instance.Metadata as Record<string, { receiver: { sources: Record<string, { 'Fn::Sub': string }> } }>)['AWS::CloudFormation::Init']!;
+  const receiverKey = /([0-9a-f]{64})\.zip$/.exec(init.receiver.sources['/opt/triggler']!['Fn::Sub'])![1]!;
+  assetDirs = {
+    receiver: path.join(outdir, `asset.${receiverKey}`),
+    sender: assetDirOfFunction('git-triggler sender'),
+    tokenProvider: assetDirOfFunction('git-triggler token generator'),
+    triggersProvider: assetDirOfFunction('git-triggler CodeCommit trigger merge'),
+  };
+}, 120_000);
+
+afterAll(() => {
+  fs.rmSync(outdir, { recursive: true, force: true });
+});
+
+function runNode(args: string[], cwd: string) {
+  return spawnSync(process.execPath, args, { cwd, encoding: 'utf8', timeout: 20_000, env: { PATH: process.env.PATH, AWS_REGION: 'eu-west-1' } });
+}
+
+test('the receiver asset is one receiver.js that runs its main: a missing config is exit 2, naming the file', () => {
+  expect(fs.readdirSync(assetDirs.receiver)).toEqual(['receiver.js']);
+  const missing = path.join(outdir, 'no-such-receiver.json');
+  const result = runNode([path.join(assetDirs.receiver, 'receiver.js'), '--config', missing], outdir);
+  expect(result.status).toBe(2);
+  expect(result.stderr).toContain(`cannot read config ${missing}: ENOENT`);
+});
+
+test('the bundled receiver judges its config with the same schema: a bad field is named', () => {
+  const config = path.join(outdir, 'bad-receiver.json');
+  fs.writeFileSync(config, JSON.stringify({ tokens: { ssm: { prefix: '/git-triggler/tokens' } }, triggers: [{ repository: 'app', branch: 'main', command: '' }] }));
+  const result = runNode([path.join(assetDirs.receiver, 'receiver.js'), '--config', config], outdir);
+  expect(result.status).toBe(2);
+  expect(result.stderr).toContain('triggers[0].command: must not be empty');
+});
+
+test.each([
+  ['sender', () => assetDirs.sender],
+  ['token provider', () => assetDirs.tokenProvider],
+  ['repository-trigger provider', () => assetDirs.triggersProvider],
+])('the %s bundle is one index.js that loads in plain node and exports its handler', (_name, dir) => {
+  expect(fs.readdirSync(dir()).filter((f) => !f.endsWith('.map'))).toEqual(['index.js']);
+  // This machine's Node.js 20 draws an SDK deprecation warning; Lambda runs Node.js 24.
+  const result = runNode(['--no-warnings', '-e', 'const m = require("./index.js"); process.stdout.write(typeof m.handler)'], dir());
+  expect(result.stderr).toBe('');
+  expect(result.stdout).toBe('function');
+});
+
+test('no bundle carries the CDK (runtime code never depends on it)', () => {
+  for (const dir of Object.values(assetDirs)) {
+    for (const file of fs.readdirSync(dir)) {
+      expect({ file: path.join(path.basename(dir), file), cdk: fs.readFileSync(path.join(dir, file), 'utf8').includes('aws-cdk-lib') }).toEqual({
+        file: path.join(path.basename(dir), file),
+        cdk: false,
+      });
+    }
+  }
+});
+
+test('the bundled template holds no token-like value either', () => {
+  expect(findTokenLikeValues(template, 'GitTriggler')).toEqual([]);
+});

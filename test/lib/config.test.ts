@@ -1,0 +1,250 @@
+/**
+ * The stack config: defaults, the JSON Schema file, errors that name the field, CodeCommit and SSM
+ * naming rules, and the receiver config generated from it (checked by the receiver's own schema).
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { parseReceiverConfig } from '../../receiver/config';
+import { MAX_TRIGGERS_PER_REPOSITORY as MAX_AT_MERGE } from '../../lambda/repository-triggers-provider';
+import { MAX_TRIGGERS_PER_REPOSITORY, branchNameProblem, repositoryNameProblem, triggerNameProblem } from '../../lib/codecommit-rules';
+import { tokenPrefixOfStack } from '../../bin/tokens-command';
+import {
+  StackConfigError,
+  defaultTokenPrefix,
+  loadStackConfig,
+  parseStackConfig,
+  repositoryTriggerPlans,
+  tokenNamesOf,
+  type StackConfigInput,
+} from '../../lib/config';
+import { receiverConfigFor } from '../../lib/receiver-config';
+import { parameterNameProblem } from '../../lib/ssm-parameter-names';
+import { CONFIG_SCHEMA_PATH, configJsonSchemaText } from '../../scripts/write-config-schema';
+import { EXAMPLE_CONFIG_PATH } from './stack-fixture';
+
+const minimal: StackConfigInput = { triggers: [{ repository: 'app', branch: 'main', command: 'make deploy' }] };
+
+function problemsOf(input: unknown): string[] {
+  try {
+    parseStackConfig(input);
+  } catch (error) {
+    if (error instanceof StackConfigError) return error.problems;
+    throw error;
+  }
+  throw new Error('the config was accepted');
+}
+
+describe('defaults', () => {
+  test('a config with one trigger gets every default', () => {
+    const config = parseStackConfig(minimal);
+    expect(config.stackName).toBe('GitTriggler');
+    expect(config.triggers[0]).toEqual({
+      repository: 'app',
+      branch: 'main',
+      command: 'make deploy',
+      source: 'codecommit',
+      createRepository: false,
+      timeoutSeconds: 3600,
+      scheme: 'standard',
+      env: {},
+    });
+    expect(config.receiver).toEqual({ port: 5000, adminPort: 5001, instanceType: 't4g.micro', allowCidrs: [], writablePaths: [], rootVolumeGiB: 8, logLevel: 'info' });
+    expect(config.tokens).toEqual({ prefix: '/git-triggler/tokens', retainOnDelete: false, cacheSeconds: 60, graceSeconds: 900 });
+    expect(config.sender).toEqual({ memoryMiB: 256, timeoutSeconds: 60, deliveryTimeoutSeconds: 10, retryAttempts: 2, maxEventAgeSeconds: 21600, commitDetails: false });
+    expect(config.network).toEqual({ cidr: '10.0.0.0/16', maxAzs: 1, flowLogs: true });
+    expect(config.logRetentionDays).toBe(30);
+  });
+
+  test('the token prefix follows the stack name, the convention `triggler tokens --stack NAME` uses', () => {
+    expect(parseStackConfig(minimal).tokens.prefix).toBe('/git-triggler/tokens');
+    expect(parseStackConfig({ ...minimal, stackName: 'StagingTriggler' }).tokens.prefix).toBe('/staging-triggler/tokens');
+    expect(parseStackConfig({ ...minimal, stackName: 'Staging', tokens: { prefix: '/ops/tokens' } }).tokens.prefix).toBe('/ops/tokens');
+    for (const name of ['GitTriggler', 'StagingTriggler', 'CI-Hooks', 'ABCService', 'prod2Triggler', 'x']) {
+      expect(defaultTokenPrefix(name)).toBe(tokenPrefixOfStack(name));
+    }
+  });
+
+  test('the committed example config is valid', () => {
+    expect(() => loadStackConfig(EXAMPLE_CONFIG_PATH)).not.toThrow();
+  });
+});
+
+describe('the JSON Schema file', () => {
+  test('is the one the zod schema generates (run npx tsx scripts/write-config-schema.ts after a change)', () => {
+    expect(fs.readFileSync(CONFIG_SCHEMA_PATH, 'utf8')).toBe(configJsonSchemaText());
+  });
+
+  test('gives every optional field a default, or says in its description what happens without it', () => {
+    const schema = JSON.parse(configJsonSchemaText()) as JsonSchema;
+    const undocumented: string[] = [];
+    walkProperties(schema, '', (where, property, required) => {
+      if (required || where === '$schema') return;
+      if (property.default === undefined && !/Default:/.test(property.description ?? '')) undocumented.push(where);
+    });
+    expect(undocumented).toEqual([]);
+  });
+
+  test('shows the issue\'s names and defaults to editors', () => {
+    const schema = JSON.parse(configJsonSchemaText()) as JsonSchema;
+    const trigger = schema.properties!.triggers!.items!;
+    expect(trigger.required).toEqual(['repository', 'branch', 'command']);
+    expect(trigger.properties!.createRepository!.default).toBe(false);
+    expect(trigger.properties!.scheme!.default).toBe('standard');
+    expect(Object.keys(trigger.properties!)).toEqual(expect.arrayContaining(['cwd', 'timeoutSeconds']));
+    expect(schema.properties!.receiver!.properties!.port!.default).toBe(5000);
+    expect(schema.properties!.receiver!.properties!.allowCidrs!.default).toEqual([]);
+    expect(schema.properties!.receiver!.properties!.instanceType!.default).toBe('t4g.micro');
+  });
+});
+
+describe('a bad config names the field', () => {
+  const trigger = { repository: 'app', branch: 'main', command: 'x' };
+  test.each<[string, unknown, string]>([
+    ['no triggers', { triggers: [] }, 'triggers: must list at least one trigger'],
+    ['an empty command', { triggers: [{ ...trigger, command: '' }] }, 'triggers[0].command: must not be empty'],
+    ['a bad repository name', { triggers: [trigger, { ...trigger, repository: 'my app' }] }, 'triggers[1].repository: a CodeCommit repository name may hold only'],
+    ['a repository ending in .git', { triggers: [{ ...trigger, repository: 'app.git' }] }, 'triggers[0].repository: a CodeCommit repository name must not end in ".git"'],
+    ['a bad branch', { triggers: [{ ...trigger, branch: 'feature..x' }] }, 'triggers[0].branch: a CodeCommit branch name must not contain ".."'],
+    ['a branch SSM cannot name', { triggers: [{ ...trigger, branch: 'feat+x' }] }, 'triggers[0].branch: the SSM parameter name /git-triggler/tokens/app/feat+x may hold only letters, digits and _ . - /; set tokenName'],
+    ['a tokenName SSM cannot name', { triggers: [{ ...trigger, tokenName: 'team@app' }] }, 'triggers[0].tokenName: the SSM parameter name /git-triggler/tokens/team@app may hold only'],
+    [
+      'two triggers disagreeing on createRepository',
+      { triggers: [{ ...trigger, createRepository: true }, { ...trigger, branch: 'dev' }] },
+      'triggers[1].createRepository: disagrees with triggers[0] for repository app',
+    ],
+    ['createRepository on a webhook trigger', { triggers: [{ ...trigger, source: 'webhook', createRepository: true }] }, 'triggers[0].createRepository: applies only to source "codecommit"'],
+    ['a colliding seed route', { triggers: [{ ...trigger, branch: 'main-x' }, { ...trigger, repository: 'app-main', branch: 'x' }] }, 'triggers[1]: its seed route /app-main-x collides with triggers[0]'],
+    ['a repeated trigger', { triggers: [trigger, { ...trigger, command: 'y' }] }, 'triggers[1]: repeats triggers[0]'],
+    ['an unknown trigger field', { triggers: [{ ...trigger, branches: ['x'] }] }, 'triggers[0]: Unrecognized key: "branches"'],
+    ['a port out of range', { ...minimal, receiver: { port: 70000 } }, 'receiver.port:'],
+    ['the admin port on the receiver port', { ...minimal, receiver: { port: 5001 } }, 'receiver.adminPort: must differ from receiver.port'],
+    ['a bad CIDR', { ...minimal, receiver: { allowCidrs: ['203.0.113.0/24', '10.0.0.0/33'] } }, 'receiver.allowCidrs[1]: must be an IPv4 CIDR'],
+    ['a relative writable path', { ...minimal, receiver: { writablePaths: ['srv/app'] } }, 'receiver.writablePaths[0]: must be an absolute path'],
+    ['an instance type that is not one', { ...minimal, receiver: { instanceType: 'large' } }, 'receiver.instanceType: must be an EC2 instance type'],
+    ['a prefix ending in /', { ...minimal, tokens: { prefix: '/tokens/' } }, 'tokens.prefix: must start with / and not end with /'],
+    ['a prefix AWS reserves', { ...minimal, tokens: { prefix: '/aws/tokens' } }, 'tokens.prefix: the SSM parameter name /aws/tokens must not begin with "aws" or "ssm"'],
+    ['a cache longer than the grace period', { ...minimal, tokens: { cacheSeconds: 900 } }, 'tokens.cacheSeconds: must be shorter than tokens.graceSeconds (900)'],
+    ['a Lambda timeout shorter than a delivery', { ...minimal, sender: { timeoutSeconds: 10 } }, 'sender.timeoutSeconds: must be longer than sender.deliveryTimeoutSeconds (10)'],
+    ['too many retries', { ...minimal, sender: { retryAttempts: 3 } }, 'sender.retryAttempts:'],
+    ['a retention CloudWatch refuses', { ...minimal, logRetentionDays: 31 }, 'logRetentionDays:'],
+    ['a stack name too long for the trigger name', { ...minimal, stackName: 'S'.repeat(88) }, 'stackName: must be at most 87 characters'],
+    ['a misspelt section', { ...minimal, reciever: {} }, '(top level): Unrecognized key: "reciever"'],
+  ])('%s', (_name, input, expected) => {
+    expect(problemsOf(input)).toEqual(expect.arrayContaining([expect.stringContaining(expected)]));
+  });
+
+  test('every problem is reported at once, each naming its own field', () => {
+    const problems = problemsOf({ triggers: [{ repository: 'a b', branch: '', command: '' }], receiver: { port: 0 } });
+    expect(problems.map((p) => p.split(':')[0])).toEqual(expect.arrayContaining(['triggers[0].branch', 'triggers[0].command', 'receiver.port']));
+  });
+
+  test('loadStackConfig names the file it cannot read or parse', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'triggler-config-'));
+    try {
+      const broken = path.join(dir, 'broken.json');
+      fs.writeFileSync(broken, '{ "triggers": [ }');
+      expect(() => loadStackConfig(path.join(dir, 'missing.json'))).toThrow(/cannot read .*missing\.json: ENOENT/);
+      expect(() => loadStackConfig(broken)).toThrow(/broken\.json is not valid JSON/);
+      const invalid = path.join(dir, 'invalid.json');
+      fs.writeFileSync(invalid, JSON.stringify({ triggers: [{ repository: 'app', branch: 'main' }] }));
+      expect(() => loadStackConfig(invalid)).toThrow(/invalid\.json is not valid:\n {2}triggers\[0\]\.command:/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('what the stack derives from the config', () => {
+  const config = parseStackConfig({
+    triggers: [
+      { repository: 'app', branch: 'main', command: 'a', createRepository: true },
+      { repository: 'app', branch: 'release/v2', command: 'b', createRepository: true, tokenName: 'app/shared' },
+      { repository: 'app', branch: 'hotfix', command: 'c', createRepository: true, tokenName: 'app/shared' },
+      { repository: 'lib', branch: 'main', command: 'd' },
+      { repository: 'Codertocat/Hello-World', branch: 'main', command: 'e', source: 'webhook' },
+    ],
+  });
+
+  test('one token per name, shared names once', () => {
+    expect(tokenNamesOf(config)).toEqual(['app/main', 'app/shared', 'lib/main', 'Codertocat/Hello-World/main']);
+  });
+
+  test('one CodeCommit trigger per repository listing all its branches; webhook triggers get none', () => {
+    expect(repositoryTriggerPlans(config)).toEqual([
+      { repository: 'app', createRepository: true, branches: ['main', 'release/v2', 'hotfix'] },
+      { repository: 'lib', createRepository: false, branches: ['main'] },
+    ]);
+  });
+
+  test('the receiver config passes the receiver\'s own schema, keeps trigger order, and holds no token', () => {
+    const receiver = parseReceiverConfig(receiverConfigFor(config));
+    expect(receiver.triggers.map((t) => `${t.repository}@${t.branch}`)).toEqual(config.triggers.map((t) => `${t.repository}@${t.branch}`));
+    expect(receiver.tokens.ssm).toEqual({ prefix: '/git-triggler/tokens', ttlSeconds: 60, graceSeconds: 900 });
+    expect(receiver.admin).toEqual({ host: '127.0.0.1', port: 5001 });
+    expect(receiver.stateDir).toBe('/var/lib/triggler');
+    expect(receiver.triggers.every((t) => t.token === undefined && t.tokenEnv === undefined)).toBe(true);
+    expect(receiver.triggers[1]!.tokenName).toBe('app/shared');
+  });
+});
+
+describe('CodeCommit and SSM naming rules', () => {
+  test.each<[string, string, string | undefined]>([
+    ['a plain branch', 'main', undefined],
+    ['slashes and dots', 'release/v2.1', undefined],
+    ['a leading slash', '/main', 'must not begin or end with "/" or "."'],
+    ['a trailing dot', 'main.', 'must not begin or end with "/" or "."'],
+    ['"@" alone', '@', 'must not be "@" alone'],
+    ['"//"', 'a//b', 'must not contain "..", "//" or "@{"'],
+    ['"@{"', 'a@{b', 'must not contain "..", "//" or "@{"'],
+    ['a space', 'my branch', 'must not contain spaces'],
+    ['a colon', 'a:b', 'must not contain spaces'],
+    ['a commit id', '0123456789abcdef0123456789abcdef01234567', 'must not be 40 hexadecimal digits'],
+    ['257 characters', 'x'.repeat(257), 'has 1 to 256 characters'],
+  ])('branch: %s', (_label, branch, expected) => {
+    const problem = branchNameProblem(branch);
+    if (expected === undefined) expect(problem).toBeUndefined();
+    else expect(problem).toContain(expected);
+  });
+
+  test('repository and trigger names', () => {
+    expect(repositoryNameProblem('my-repo_1.0')).toBeUndefined();
+    expect(repositoryNameProblem('r'.repeat(101))).toContain('1 to 100 characters');
+    expect(triggerNameProblem('git-triggler-GitTriggler')).toBeUndefined();
+    expect(triggerNameProblem('has space')).toContain('may hold only letters');
+    expect(triggerNameProblem('t'.repeat(101))).toContain('1 to 100 characters');
+  });
+
+  test('ten triggers per repository, the same limit at synth and in the merge handler', () => {
+    expect(MAX_TRIGGERS_PER_REPOSITORY).toBe(10);
+    expect(MAX_AT_MERGE).toBe(MAX_TRIGGERS_PER_REPOSITORY);
+  });
+
+  test('SSM parameter names', () => {
+    expect(parameterNameProblem('/git-triggler/tokens/app/main')).toBeUndefined();
+    expect(parameterNameProblem('/ssm-stuff/x')).toContain('must not begin with "aws" or "ssm"');
+    expect(parameterNameProblem(`/${Array.from({ length: 16 }, () => 'l').join('/')}`)).toContain('has 16 levels; SSM allows 15');
+    expect(parameterNameProblem(`/${'n'.repeat(1011)}`)).toContain('SSM allows 1011');
+    expect(parameterNameProblem('/a//b')).toContain('empty level');
+  });
+});
+
+interface JsonSchema {
+  type?: string;
+  description?: string;
+  default?: unknown;
+  required?: string[];
+  properties?: Record<string, JsonSchema>;
+  items?: JsonSchema;
+  additionalProperties?: JsonSchema | boolean;
+  anyOf?: JsonSchema[];
+}
+
+function walkProperties(schema: JsonSchema, at: string, visit: (where: string, property: JsonSchema, required: boolean) => void): void {
+  for (const [name, property] of Object.entries(schema.properties ?? {})) {
+    const where = at ? `${at}.${name}` : name;
+    visit(where, property, (schema.required ?? []).includes(name));
+    walkProperties(property, where, visit);
+    if (property.items) walkProperties(property.items, `${where}[]`, visit);
+  }
+}
