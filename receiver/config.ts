@@ -54,6 +54,11 @@ export const receiverConfigSchema = z
       .union([z.literal(false), z.strictObject({ host: host.default('127.0.0.1'), port: port.default(5001) })])
       .prefault({}),
     stateDir: z.string().min(1).default('/var/lib/triggler'),
+    /**
+     * Processes that take deliveries. One is enough for ordinary traffic; a flood of forged
+     * requests is checked on as many cores as there are workers (the runner stays one).
+     */
+    workers: z.number().int().min(1).max(64).default(1),
     signature: z
       .strictObject({
         iterations: z.number().int().min(1).max(1_000_000).default(1000),

@@ -5,13 +5,19 @@
 import pino from 'pino';
 import { ConfigError } from './config';
 import { loadReceiverConfigFile } from './config-file';
-import { startReceiver, type ReceiverOptions, type RunningReceiver } from './receiver';
+import cluster from 'node:cluster';
+import { runDeliveryWorker, startClusteredReceiver, type ServingReceiver } from './cluster';
+import { startReceiver, type ReceiverOptions } from './receiver';
 
-export async function serve(configPath: string, options: ReceiverOptions = {}): Promise<RunningReceiver> {
+export async function serve(configPath: string, options: ReceiverOptions = {}): Promise<ServingReceiver | undefined> {
+  if (cluster.isWorker) {
+    await runDeliveryWorker(configPath);
+    return undefined;
+  }
   const { config, warnings } = loadReceiverConfigFile(configPath);
   const logger = options.logger ?? pino({ level: config.log.level, base: { service: 'triggler-receiver' } });
   for (const warning of warnings) logger.warn(warning);
-  const receiver = await startReceiver(config, { ...options, logger });
+  const receiver = config.workers > 1 ? await startClusteredReceiver(config, logger) : await startReceiver(config, { ...options, logger });
 
   let stopping = false;
   const stop = (signal: string) => {

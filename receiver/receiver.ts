@@ -5,8 +5,8 @@ import type { Server } from 'node:http';
 import pino, { type Logger } from 'pino';
 import type { ReceiverConfig } from './config';
 import { createAdminServer } from './admin-server';
-import type { ProviderHandler } from './delivery-context';
-import { createDeliveryServer } from './delivery-server';
+import type { DeliverySink, ProviderHandler } from './delivery-context';
+import { createDeliveryServer, type DeliveryServer } from './delivery-server';
 import { providerHandlers } from './providers';
 import { Runner } from './runner';
 import { ReceiverTokens, type TokenSourceOptions } from './tokens';
@@ -34,7 +34,7 @@ export interface RunningReceiver {
   close(): Promise<void>;
 }
 
-async function listen(server: Server, host: string, port: number): Promise<string> {
+export async function listen(server: Server, host: string, port: number): Promise<string> {
   server.listen(port, host);
   await once(server, 'listening');
   const address = server.address() as AddressInfo;
@@ -42,12 +42,8 @@ async function listen(server: Server, host: string, port: number): Promise<strin
   return `http://${shownHost}:${address.port}`;
 }
 
-export async function startReceiver(config: ReceiverConfig, options: ReceiverOptions = {}): Promise<RunningReceiver> {
-  const logger = options.logger ?? pino({ level: config.log.level, base: { service: 'triggler-receiver' } });
-  const now = options.now ?? Date.now;
-  const triggers = new TriggerTable(config.triggers, config.signature.iterations);
-  const tokens = await ReceiverTokens.open(config, triggers, { logger, ...options.tokenSources, now: options.tokenSources?.now ?? now });
-  const runner = await Runner.open({
+export function openRunner(config: ReceiverConfig, logger: Logger): Promise<Runner> {
+  return Runner.open({
     stateDir: config.stateDir,
     triggers: config.triggers,
     maxConcurrentRuns: config.limits.maxConcurrentRuns,
@@ -58,7 +54,44 @@ export async function startReceiver(config: ReceiverConfig, options: ReceiverOpt
     // Tokens that come from the environment never reach the commands' environment.
     withheldEnv: config.triggers.flatMap((t) => (t.tokenEnv ? [t.tokenEnv] : [])),
   });
-  const deliveries = createDeliveryServer({ config, triggers, tokens, sink: runner, logger, now }, options.providers ?? providerHandlers);
+}
+
+export interface DeliveryFront {
+  deliveries: DeliveryServer;
+  tokens: ReceiverTokens;
+}
+
+/** The delivery side: triggers, tokens and the listener, handing verified deliveries to `sink`. */
+export async function openDeliveryFront(config: ReceiverConfig, sink: DeliverySink, logger: Logger, options: ReceiverOptions = {}): Promise<DeliveryFront> {
+  const now = options.now ?? Date.now;
+  const triggers = new TriggerTable(config.triggers, config.signature.iterations);
+  const tokens = await ReceiverTokens.open(config, triggers, { logger, ...options.tokenSources, now: options.tokenSources?.now ?? now });
+  const deliveries = createDeliveryServer({ config, triggers, tokens, sink, logger, now }, options.providers ?? providerHandlers);
+  return { deliveries, tokens };
+}
+
+/** Answers 503 to new requests, lets in-flight ones finish (up to 5 s), then closes the listener. */
+export async function drainDeliveryServer(deliveries: DeliveryServer): Promise<void> {
+  deliveries.refuseNewRequests();
+  const closed = once(deliveries.server, 'close');
+  deliveries.server.close();
+  deliveries.server.closeIdleConnections();
+  const cutoff = setTimeout(() => deliveries.server.closeAllConnections(), 5000);
+  await closed;
+  clearTimeout(cutoff);
+}
+
+export async function startReceiver(config: ReceiverConfig, options: ReceiverOptions = {}): Promise<RunningReceiver> {
+  const logger = options.logger ?? pino({ level: config.log.level, base: { service: 'triggler-receiver' } });
+  const runner = await openRunner(config, logger);
+  let front: DeliveryFront;
+  try {
+    front = await openDeliveryFront(config, runner, logger, options);
+  } catch (error) {
+    await runner.close();
+    throw error;
+  }
+  const { deliveries, tokens } = front;
   const admin = config.admin === false ? undefined : createAdminServer(runner);
 
   let url: string;
@@ -85,14 +118,7 @@ export async function startReceiver(config: ReceiverConfig, options: ReceiverOpt
     close() {
       closing ??= (async () => {
         logger.info('receiver stopping');
-        deliveries.refuseNewRequests();
-        const closed = once(deliveries.server, 'close');
-        deliveries.server.close();
-        deliveries.server.closeIdleConnections();
-        // In-flight requests get a moment to finish; then their connections are cut.
-        const cutoff = setTimeout(() => deliveries.server.closeAllConnections(), 5000);
-        await closed;
-        clearTimeout(cutoff);
+        await drainDeliveryServer(deliveries);
         if (admin) {
           admin.closeAllConnections();
           admin.close();
