@@ -3,7 +3,23 @@ import * as path from 'node:path';
 import { AssetHashType, DockerImage } from 'aws-cdk-lib';
 import { Asset } from 'aws-cdk-lib/aws-s3-assets';
 import { Construct } from 'constructs';
-import { buildSync } from 'esbuild';
+import { buildSync, type BuildOptions } from 'esbuild';
+
+/** How the receiver is bundled for the host (and for the benchmark, which measures what ships). */
+export function receiverBuildOptions(entry: string, outfile: string, target = 'node22'): BuildOptions {
+  return {
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    target,
+    format: 'cjs',
+    // Readable stack traces in journalctl beat a few hundred kilobytes on disk.
+    minify: false,
+    legalComments: 'none',
+    logLevel: 'silent',
+  };
+}
 
 export interface ReceiverBundleProps {
   /** The receiver's entry (`receiver/main.ts`). */
@@ -41,18 +57,7 @@ export class ReceiverBundle extends Construct {
         image: DockerImage.fromRegistry('public.ecr.aws/docker/library/node:22'),
         local: {
           tryBundle(outputDir: string): boolean {
-            const result = buildSync({
-              entryPoints: [props.entry],
-              outfile: path.join(outputDir, ReceiverBundle.FILE_NAME),
-              bundle: true,
-              platform: 'node',
-              target,
-              format: 'cjs',
-              // Readable stack traces in journalctl beat a few hundred kilobytes on disk.
-              minify: false,
-              legalComments: 'none',
-              logLevel: 'silent',
-            });
+            const result = buildSync(receiverBuildOptions(props.entry, path.join(outputDir, ReceiverBundle.FILE_NAME), target));
             if (result.errors.length > 0) throw new Error(`bundling ${props.entry} failed: ${result.errors.map((e) => e.text).join('; ')}`);
             return true;
           },
