@@ -20,6 +20,7 @@ import {
   type Parameter,
 } from '@aws-sdk/client-ssm';
 import { Command, Option } from 'commander';
+import { defaultTokenPrefix } from '../lib/config';
 import { parameterNameProblem } from '../lib/ssm-parameter-names';
 import { newToken } from '../protocol/token';
 import { describeZodIssues, receiverConfigSchema, tokenNameOf, triggerSchema } from '../receiver/config';
@@ -65,13 +66,7 @@ type TokenStore = { kind: 'ssm'; prefix: string } | { kind: 'file'; path: string
  */
 export function tokenPrefixOfStack(stackName: string): string {
   if (!STACK_NAME.test(stackName)) throw new Error(`--stack: "${stackName}" is not a stack name (a letter, then letters, digits and "-")`);
-  const kebab = stackName
-    .replace(/([a-z0-9])([A-Z])/g, '$1-$2')
-    .replace(/([A-Z]+)([A-Z][a-z])/g, '$1-$2')
-    .toLowerCase()
-    .replace(/-+/g, '-')
-    .replace(/-$/, '');
-  return `/${kebab}/tokens`;
+  return defaultTokenPrefix(stackName);
 }
 
 /** "3d 4h", "12m", "40s": how long ago, for people. */

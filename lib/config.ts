@@ -6,7 +6,7 @@
  */
 import * as fs from 'node:fs';
 import { z } from 'zod';
-import { ConfigError, describeZodIssues, receiverConfigSchema, triggerSchema } from '../receiver/config';
+import { ConfigError, parseNamingFields, receiverConfigSchema, triggerSchema } from '../receiver/config';
 import {
   branchNameProblem,
   repositoryNameProblem,
@@ -288,12 +288,7 @@ export class StackConfigError extends ConfigError {
 
 /** Validates a parsed config; throws StackConfigError naming every bad field. */
 export function parseStackConfig(raw: unknown, source = 'stack config'): StackConfig {
-  const result = stackConfigSchema.safeParse(raw);
-  if (!result.success) {
-    const problems = describeZodIssues(result.error);
-    throw new StackConfigError(`${source} is not valid:\n  ${problems.join('\n  ')}`, problems);
-  }
-  return result.data;
+  return parseNamingFields(stackConfigSchema, raw, source, (message, problems) => new StackConfigError(message, problems));
 }
 
 /** Reads and validates the config file; errors name the file and each bad field. */

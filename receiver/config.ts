@@ -157,12 +157,22 @@ export function describeZodIssues(error: z.ZodError): string[] {
   });
 }
 
-/** Validates a parsed config; throws ConfigError naming every bad field. */
-export function parseReceiverConfig(raw: unknown, source = 'config'): ReceiverConfig {
-  const result = receiverConfigSchema.safeParse(raw);
+/** Validates against a schema; throws the given error, listing every bad field by name. */
+export function parseNamingFields<S extends z.ZodType>(
+  schema: S,
+  raw: unknown,
+  source: string,
+  makeError: (message: string, problems: string[]) => Error = (message, problems) => new ConfigError(message, problems),
+): z.output<S> {
+  const result = schema.safeParse(raw);
   if (!result.success) {
     const problems = describeZodIssues(result.error);
-    throw new ConfigError(`${source} is not valid:\n  ${problems.join('\n  ')}`, problems);
+    throw makeError(`${source} is not valid:\n  ${problems.join('\n  ')}`, problems);
   }
   return result.data;
+}
+
+/** Validates a parsed config; throws ConfigError naming every bad field. */
+export function parseReceiverConfig(raw: unknown, source = 'config'): ReceiverConfig {
+  return parseNamingFields(receiverConfigSchema, raw, source);
 }

@@ -46,13 +46,19 @@ export async function startTestReceiver(
   const dir = options.dir ?? tempDir();
   const logs: Array<Record<string, unknown>> = [];
   const logger = pino({ level: 'debug' }, { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
-  const config = parseReceiverConfig({
-    stateDir: join(dir, 'state'),
-    ...input,
-    listen: { host: '127.0.0.1', port: 0 },
-    admin: { host: '127.0.0.1', port: 0 },
-  });
-  const receiver = await startReceiver(config, { logger, ...options });
+  let receiver: RunningReceiver;
+  try {
+    const config = parseReceiverConfig({
+      stateDir: join(dir, 'state'),
+      ...input,
+      listen: { host: '127.0.0.1', port: 0 },
+      admin: { host: '127.0.0.1', port: 0 },
+    });
+    receiver = await startReceiver(config, { logger, ...options });
+  } catch (error) {
+    if (!options.dir) rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
   let disposed = false;
   return {
     ...receiver,
