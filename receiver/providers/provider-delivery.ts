@@ -158,6 +158,9 @@ function combinedReply(replies: Reply[], deliveryId: string, notRun: string[]): 
   };
 }
 
+/** Pings and malformed bodies from a real provider are small; push payloads name their repository. */
+const UNCLAIMED_BODY_LIMIT = 64 * 1024;
+
 export async function handleProviderDelivery(events: ProviderEvents, request: ProviderRequest, context: DeliveryContext): Promise<Reply> {
   const { provider } = events;
   const payload = parseJsonObject(request.payload);
@@ -171,7 +174,11 @@ export async function handleProviderDelivery(events: ProviderEvents, request: Pr
   } else {
     // The body names no repository we can read (not JSON, or an organisation-wide ping): try
     // every configured token, so a sender holding one learns its body is wrong (400) or is
-    // answered (a ping), while anyone else still gets 401. Nothing runs from such a body.
+    // answered (a ping), while anyone else still gets 401. Nothing runs from such a body. Only
+    // for small bodies: one HMAC per token over megabytes is work an unsigned caller could demand.
+    if (request.payload.length > UNCLAIMED_BODY_LIMIT) {
+      throw unauthorized('body names no repository and is too large to try every token', { provider, delivery: request.deliveryId });
+    }
     candidates = context.triggers.all();
   }
   const verified = await verifiedTriggers(context, candidates, request, claimed === undefined);

@@ -88,6 +88,7 @@ describe('GitHub webhooks: POST /hooks/github', () => {
       issueEdited: JSON.stringify(issueEdited),
       formPushDev: `payload=${encodeURIComponent(JSON.stringify({ ...pushDev, after: 'a'.repeat(40) }))}`,
       notJson: '{"ref": "refs/heads/master", "repository": ',
+      largeNotJson: `{"padding": "${'x'.repeat(70 * 1024)}`,
       noRef: JSON.stringify({ ...pushMaster, ref: undefined }),
     });
     for (const secret of [REPOSITORY_SECRET, STAGING_SECRET, NAME_ONLY_SECRET, WRONG_SECRET]) {
@@ -106,7 +107,7 @@ describe('GitHub webhooks: POST /hooks/github', () => {
     );
     chmodSync(tokenFile, 0o600);
     receiver = await startTestReceiver({
-      limits: { bodyBytes: 64 * 1024 },
+      limits: { bodyBytes: 128 * 1024 },
       tokens: { file: tokenFile },
       triggers: [
         { repository: 'Codertocat/Hello-World', branch: 'master', tokenName: 'github/Codertocat/Hello-World', command: RECORD_RUN, cwd: workDir },
@@ -258,6 +259,12 @@ describe('GitHub webhooks: POST /hooks/github', () => {
       expect(noRef).toMatchObject({ status: 400, body: { error: 'ref must be a non-empty string' } });
     });
 
+    it('does not try every token over a large body that names no repository: 401 even when signed', async () => {
+      const res = await send('largeNotJson', 'push');
+      expect(res.status).toBe(401);
+      expect(receiver.logs.some((l) => l.reason === 'body names no repository and is too large to try every token')).toBe(true);
+    });
+
     it('answers 400 naming X-GitHub-Event when it is missing', async () => {
       const { body, signature } = signed('pushMaster');
       const res = await receiver.send('/hooks/github', { headers: { 'x-hub-signature-256': signature }, body });
@@ -267,7 +274,7 @@ describe('GitHub webhooks: POST /hooks/github', () => {
     it('refuses a body over the limit with 413', async () => {
       const res = await receiver.send('/hooks/github', {
         headers: { 'x-github-event': 'push', 'x-hub-signature-256': `sha256=${'0'.repeat(64)}` },
-        body: 'x'.repeat(65 * 1024),
+        body: 'x'.repeat(129 * 1024),
       });
       expect(res.status).toBe(413);
     });
