@@ -5,10 +5,18 @@
 import type { Logger } from 'pino';
 import { triggerKey } from '../protocol';
 import type { ReceiverConfig } from './config';
-import { SsmTokenSource } from './ssm-token-source';
+import type { SsmTokenSource } from './ssm-token-source';
 import type { TriggerTable } from './trigger-table';
 import { FileTokenSource } from './token-file';
 import type { TokenRef, TokenSource } from './token-source';
+
+/**
+ * The SSM source, loaded only when a config names it: the AWS SDK it brings costs a receiver
+ * ~20 MiB and a slower start, which a receiver on local tokens has no use for.
+ */
+function loadSsmTokenSource(): typeof SsmTokenSource {
+  return (require('./ssm-token-source') as typeof import('./ssm-token-source')).SsmTokenSource;
+}
 
 /** Tokens that are fixed for the receiver's life (inline or from the environment). */
 class FixedTokens implements TokenSource {
@@ -61,7 +69,7 @@ export class ReceiverTokens implements TokenSource {
       } else if (file?.has(token.tokenName)) {
         route.set(trigger.key, file);
       } else if (config.tokens.ssm) {
-        ssm ??= (options.ssm ?? ((settings) => new SsmTokenSource({ ...settings, now: options.now, logger: options.logger })))(config.tokens.ssm);
+        ssm ??= (options.ssm ?? ((settings) => new (loadSsmTokenSource())({ ...settings, now: options.now, logger: options.logger })))(config.tokens.ssm);
         route.set(trigger.key, ssm);
       } else {
         problems.push(`triggers[${index}]: no token named ${token.tokenName} in ${config.tokens.file ?? 'the config'}`);

@@ -2,10 +2,16 @@
  * The example stack synthesized with bundling on (local esbuild, no Docker): the bundles the stack
  * ships really load and run, carry none of the CDK, and the template still holds no token.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { createInterface } from 'node:readline';
+import { request } from 'undici';
+import { buildDeliveryRequest } from '../../protocol';
+import { newToken } from '../../protocol/token';
+import { startLocalSsm } from '../fixtures/local-ssm';
 import { configOf, exampleConfigInput, findTokenLikeValues, trigglerApp, type Template } from './stack-fixture';
 
 let outdir: string;
@@ -85,4 +91,54 @@ test('no bundle carries the CDK (runtime code never depends on it)', () => {
 
 test('the bundled template holds no token-like value either', () => {
   expect(findTokenLikeValues(template, 'GitTriggler')).toEqual([]);
+});
+
+test('the bundled receiver, as the host runs it, reads its token from SSM and runs a delivery', async () => {
+  const ssm = await startLocalSsm();
+  const token = newToken();
+  ssm.put('/git-triggler/tokens/app/main', token);
+  const config = path.join(outdir, 'ssm-receiver.json');
+  const marker = path.join(outdir, 'ran-from-bundle');
+  fs.writeFileSync(
+    config,
+    JSON.stringify({
+      listen: { host: '127.0.0.1', port: 0 },
+      admin: false,
+      stateDir: path.join(outdir, 'bundle-state'),
+      tokens: { ssm: { prefix: '/git-triggler/tokens' } },
+      triggers: [{ repository: 'app', branch: 'main', command: ['sh', '-c', `echo "$TRIGGLER_COMMIT" > ${marker}`] }],
+    }),
+  );
+  const child = spawn(process.execPath, [path.join(assetDirs.receiver, 'receiver.js'), '--config', config], {
+    cwd: outdir,
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { PATH: process.env.PATH, AWS_ENDPOINT_URL_SSM: ssm.url, AWS_REGION: 'eu-west-1', AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+  });
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      child.once('exit', (code) => reject(new Error(`receiver exited ${code}`)));
+      createInterface({ input: child.stdout! }).on('line', (line) => {
+        const entry = JSON.parse(line) as { msg?: string; url?: string };
+        if (entry.msg === 'receiver listening' && entry.url) resolve(entry.url);
+      });
+    });
+    const delivery = buildDeliveryRequest({
+      scheme: 'standard',
+      token,
+      id: 'msg_bundle',
+      timestamp: Math.floor(Date.now() / 1000),
+      data: { repository: 'app', branch: 'main', ref: 'refs/heads/main', commit: 'b0b0b0b', source: 'test' },
+    });
+    const response = await request(url + delivery.path, { method: 'POST', headers: delivery.headers, body: delivery.body! });
+    expect(response.statusCode).toBe(202);
+    await response.body.dump();
+    for (let i = 0; i < 100 && !fs.existsSync(marker); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(fs.readFileSync(marker, 'utf8').trim()).toBe('b0b0b0b');
+    expect(ssm.calls.GetParameter).toBe(1);
+  } finally {
+    const exited = once(child, 'exit');
+    child.kill('SIGTERM');
+    await exited;
+    await ssm.close();
+  }
 });
