@@ -19,6 +19,8 @@ import type { RunRecord } from '../receiver/delivery';
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = 32;
+/** Each load runs this many times; the median is reported, with the spread. */
+const REPETITIONS = Number(process.env.BENCH_REPETITIONS ?? 3);
 const TOKEN = `whsec_${randomBytes(32).toString('base64')}`;
 const SEED_TOKEN = randomBytes(24).toString('hex');
 const now = () => Math.floor(Date.now() / 1000);
@@ -148,6 +150,15 @@ end
   return { perSecond: result.requests / result.seconds, statuses: result.statuses, p50Ms: result.p50, p99Ms: result.p99 };
 }
 
+/** Repeats a load (fresh requests each time) and keeps the median run, with the spread. */
+function loadMedian(url: string, makeRequests: (repetition: number) => string[], dir: string): LoadResult & { spread: string } {
+  const results: LoadResult[] = [];
+  for (let repetition = 0; repetition < REPETITIONS; repetition++) results.push(load(url, makeRequests(repetition), dir));
+  results.sort((a, b) => a.perSecond - b.perSecond);
+  const median = results[Math.floor(results.length / 2)]!;
+  return { ...median, spread: `${Math.round(results[0]!.perSecond)}–${Math.round(results.at(-1)!.perSecond)}` };
+}
+
 function statusCounts(result: LoadResult): string {
   return Object.entries(result.statuses).map(([status, count]) => `${status}: ${count}`).join(', ');
 }
@@ -201,11 +212,13 @@ async function adnanhWebhookRejections(dir: string): Promise<string> {
   }
 }
 
+type MedianResult = LoadResult & { spread: string };
+
 interface FloodFigures {
-  rejectStandard: LoadResult;
-  rejectSeed: LoadResult;
-  acceptTrue: LoadResult;
-  acceptSleep: LoadResult;
+  rejectStandard: MedianResult;
+  rejectSeed: MedianResult;
+  acceptTrue: MedianResult;
+  acceptSleep: MedianResult;
   rssAfterRejects: ReturnType<typeof rssMiB>;
   rssAfterAccepts: ReturnType<typeof rssMiB>;
 }
@@ -232,14 +245,14 @@ async function flood(dir: string, bundle: string, workers: number): Promise<Floo
   try {
     const badBody = '{"data":{}}';
     const badStandard = standardWebhookHeaders(`whsec_${randomBytes(32).toString('base64')}`, 'msg_forged', now(), badBody);
-    const rejectStandard = load(receiver.url, [rawHttp('POST', '/hooks/bench/main', { ...badStandard, 'content-type': 'application/json' }, badBody)], dir);
-    const rejectSeed = load(receiver.url, [rawHttp('GET', '/legacy-master', { 'x-signature': 'ab'.repeat(32), 'x-signature-timestamp': String(now()) })], dir);
+    const rejectStandard = loadMedian(receiver.url, () => [rawHttp('POST', '/hooks/bench/main', { ...badStandard, 'content-type': 'application/json' }, badBody)], dir);
+    const rejectSeed = loadMedian(receiver.url, () => [rawHttp('GET', '/legacy-master', { 'x-signature': 'ab'.repeat(32), 'x-signature-timestamp': String(now()) })], dir);
     const rssAfterRejects = rssMiB(receiver.child.pid!);
     // Unique ids: more signed requests than a run can send, each used once.
-    const acceptTrue = load(receiver.url, signedDeliveries(16_000 * DURATION, `true${workers}`), dir);
+    const acceptTrue = loadMedian(receiver.url, (rep) => signedDeliveries(16_000 * DURATION, `true${workers}_${rep}`), dir);
     await receiver.stop();
     receiver = await startReceiver(dir, bundle, 'sleep 1', workers);
-    const acceptSleep = load(receiver.url, signedDeliveries(16_000 * DURATION, `sleep${workers}`), dir);
+    const acceptSleep = loadMedian(receiver.url, (rep) => signedDeliveries(16_000 * DURATION, `sleep${workers}_${rep}`), dir);
     const rssAfterAccepts = rssMiB(receiver.child.pid!);
     return { rejectStandard, rejectSeed, acceptTrue, acceptSleep, rssAfterRejects, rssAfterAccepts };
   } finally {
@@ -251,7 +264,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'triggler-bench-'));
   const out: string[] = [
     '\n## Receiver (issue 2)\n',
-    `The receiver as it ships (one esbuild bundle run by \`node\`), logging every delivery (one JSON line each) to a file, as it would to journald. Load: wrk, one thread, ${CONNECTIONS} connections, ${DURATION} s per figure, on the same 2-core machine. \`workers\` is the receiver config's number of processes taking deliveries.\n`,
+    `The receiver as it ships (one esbuild bundle run by \`node\`), logging every delivery (one JSON line each) to a file, as it would to journald. Load: wrk, one thread, ${CONNECTIONS} connections, ${DURATION} s per run, on the same 2-core machine; each figure is the median of ${REPETITIONS} runs (range in brackets, then the median run's answers). \`workers\` is the receiver config's number of processes taking deliveries.\n`,
   ];
   let receiver: Receiver | undefined;
   try {
@@ -259,8 +272,8 @@ async function main(): Promise<void> {
     const one = await flood(dir, bundle, 1);
     const two = await flood(dir, bundle, 2);
     const seed = seedCheckCost();
-    const row = (label: string, pick: (f: FloodFigures) => LoadResult, target: string) =>
-      `| ${label} | ${Math.round(pick(two).perSecond)} (${statusCounts(pick(two))}) | ${Math.round(pick(one).perSecond)} | ${target} |`;
+    const row = (label: string, pick: (f: FloodFigures) => MedianResult, target: string) =>
+      `| ${label} | ${Math.round(pick(two).perSecond)} (${pick(two).spread}; ${statusCounts(pick(two))}) | ${Math.round(pick(one).perSecond)} (${pick(one).spread}; ${statusCounts(pick(one))}) | ${target} |`;
     const mib = (r: ReturnType<typeof rssMiB>) => `${r.total.toFixed(0)} MiB${r.each.length > 1 ? ` (${r.each.map((m) => m.toFixed(0)).join(' + ')})` : ''}`;
 
     out.push('| figure | workers: 2 | workers: 1 | target |', '| --- | --- | --- | --- |');
