@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { Webhook } from 'standardwebhooks';
 import { request } from 'undici';
 import { buildDeliveryRequest, seedSignature, standardWebhookHeaders } from '../../protocol';
-import { rawRequest, startTestReceiver, tempDir, type TestReceiver } from '../support/receiver-fixture';
+import { expectEachTestToRunNothing, rawRequest, startTestReceiver, tempDir, type TestReceiver } from '../support/receiver-fixture';
 
 const TOKEN = 'whsec_dGhpcyBpcyBhIHRlc3Qga2V5IGZvciB0aGUgcmVjZWl2ZXI=';
 const SEED_TOKEN = 'seed-token-for-the-original-sender';
@@ -120,15 +120,7 @@ describe('receiver over HTTP', () => {
   });
 
   describe('bad input: none runs anything', () => {
-    let runsBefore: number;
-    beforeEach(async () => {
-      await receiver.settledRuns();
-      runsBefore = receiver.runner.runs(10_000).length;
-    });
-    afterEach(async () => {
-      await receiver.settledRuns();
-      expect(receiver.runner.runs(10_000).length).toBe(runsBefore);
-    });
+    expectEachTestToRunNothing(() => receiver);
 
     it.each(['webhook-id', 'webhook-timestamp', 'webhook-signature'])('a missing %s is a 400 naming it', async (name) => {
       const r = standardRequest('app', 'main');

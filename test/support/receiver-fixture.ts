@@ -35,6 +35,20 @@ export function rawRequest(url: string, head: string, body = ''): Promise<{ stat
   });
 }
 
+/**
+ * For a describe block whose every test must run nothing: compares the receiver's run count
+ * (after every accepted delivery has run) before and after each test.
+ */
+export function expectEachTestToRunNothing(receiver: () => TestReceiver): void {
+  let runsBefore = 0;
+  beforeEach(async () => {
+    runsBefore = (await receiver().settledRuns()).length;
+  });
+  afterEach(async () => {
+    expect((await receiver().settledRuns()).length).toBe(runsBefore);
+  });
+}
+
 export function tempDir(prefix = 'triggler-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }

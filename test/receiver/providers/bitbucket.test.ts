@@ -1,7 +1,7 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { startTestReceiver, tempDir, type TestReceiver } from '../../support/receiver-fixture';
+import { expectEachTestToRunNothing, startTestReceiver, tempDir, type TestReceiver } from '../../support/receiver-fixture';
 import { RECORD_RUN, recordedRuns } from './run-recorder';
 
 const FIXTURES = join(__dirname, '../../fixtures/providers');
@@ -56,7 +56,6 @@ function bitbucketHeaders(event: string, body: string, options: { request?: stri
 describe('Bitbucket Cloud webhooks: POST /hooks/bitbucket', () => {
   let receiver: TestReceiver;
   let workDir: string;
-  const runCount = async () => (await receiver.settledRuns()).length;
   const post = (payload: Payload, event = 'repo:push', options: { request?: string; attempt?: number; secret?: string } = {}) => {
     const body = JSON.stringify(payload);
     return receiver.send('/hooks/bitbucket', { headers: bitbucketHeaders(event, body, options), body });
@@ -127,13 +126,7 @@ describe('Bitbucket Cloud webhooks: POST /hooks/bitbucket', () => {
   });
 
   describe('runs nothing', () => {
-    let runsBefore: number;
-    beforeEach(async () => {
-      runsBefore = await runCount();
-    });
-    afterEach(async () => {
-      expect(await runCount()).toBe(runsBefore);
-    });
+    expectEachTestToRunNothing(() => receiver);
 
     it('refuses a bad signature and an unsigned delivery with 401', async () => {
       expect((await post(documented, 'repo:push', { secret: WRONG_SECRET })).status).toBe(401);

@@ -1,7 +1,7 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { startTestReceiver, tempDir, type TestReceiver } from '../../support/receiver-fixture';
+import { expectEachTestToRunNothing, startTestReceiver, tempDir, type TestReceiver } from '../../support/receiver-fixture';
 import { RECORD_RUN, recordedRuns } from './run-recorder';
 
 const FIXTURES = join(__dirname, '../../fixtures/providers');
@@ -50,7 +50,6 @@ const formEncoded = (json: string) => `payload=${encodeURIComponent(json).replac
 describe('Gitea and Forgejo webhooks: POST /hooks/gitea, /hooks/forgejo', () => {
   let receiver: TestReceiver;
   let workDir: string;
-  const runCount = async () => (await receiver.settledRuns()).length;
   const post = (body: string, headers: Record<string, string>, path = '/hooks/gitea') => receiver.send(path, { headers, body });
   const postJson = (payload: Payload, event = 'push', options: { delivery?: string; secret?: string } = {}) => {
     const json = JSON.stringify(payload);
@@ -122,13 +121,7 @@ describe('Gitea and Forgejo webhooks: POST /hooks/gitea, /hooks/forgejo', () => 
   });
 
   describe('runs nothing', () => {
-    let runsBefore: number;
-    beforeEach(async () => {
-      runsBefore = await runCount();
-    });
-    afterEach(async () => {
-      expect(await runCount()).toBe(runsBefore);
-    });
+    expectEachTestToRunNothing(() => receiver);
 
     it('refuses a bad signature and an unsigned delivery with 401', async () => {
       expect((await postJson(pushDevelop, 'push', { secret: WRONG_SECRET })).status).toBe(401);

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { chmodSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import webhookExamples from '@octokit/webhooks-examples';
-import { startTestReceiver, tempDir, type TestReceiver } from '../../support/receiver-fixture';
+import { expectEachTestToRunNothing, startTestReceiver, tempDir, type TestReceiver } from '../../support/receiver-fixture';
 import { signWithOctokit } from './octokit-signer';
 import { RECORD_RUN, recordedRuns } from './run-recorder';
 
@@ -189,13 +189,7 @@ describe('GitHub webhooks: POST /hooks/github', () => {
   });
 
   describe('runs nothing', () => {
-    let runsBefore: number;
-    beforeEach(async () => {
-      runsBefore = await runCount();
-    });
-    afterEach(async () => {
-      expect(await runCount()).toBe(runsBefore);
-    });
+    expectEachTestToRunNothing(() => receiver);
 
     it('answers a verified ping with 200, for a repository and for an organisation webhook', async () => {
       const repositoryPing = await send('ping', 'ping', { secret: NAME_ONLY_SECRET });

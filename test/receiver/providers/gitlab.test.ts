@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Webhook } from 'standardwebhooks';
-import { startTestReceiver, tempDir, type TestReceiver } from '../../support/receiver-fixture';
+import { expectEachTestToRunNothing, startTestReceiver, tempDir, type TestReceiver } from '../../support/receiver-fixture';
 import { RECORD_RUN, recordedRuns } from './run-recorder';
 
 const FIXTURES = join(__dirname, '../../fixtures/providers');
@@ -57,7 +57,6 @@ function signingTokenHeaders(event: string, body: string, options: { id?: string
 describe('GitLab webhooks: POST /hooks/gitlab', () => {
   let receiver: TestReceiver;
   let workDir: string;
-  const runCount = async () => (await receiver.settledRuns()).length;
   const post = (body: Payload | string, headers: Record<string, string>) =>
     receiver.send('/hooks/gitlab', { headers, body: typeof body === 'string' ? body : JSON.stringify(body) });
 
@@ -132,13 +131,7 @@ describe('GitLab webhooks: POST /hooks/gitlab', () => {
   });
 
   describe('runs nothing', () => {
-    let runsBefore: number;
-    beforeEach(async () => {
-      runsBefore = await runCount();
-    });
-    afterEach(async () => {
-      expect(await runCount()).toBe(runsBefore);
-    });
+    expectEachTestToRunNothing(() => receiver);
 
     it('refuses a wrong X-Gitlab-Token and an unknown project with the same 401', async () => {
       const wrong = await post(pushMaster, secretTokenHeaders('Push Hook', 'a-wrong-secret-token-for-gitlab'));
