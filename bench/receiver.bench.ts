@@ -232,7 +232,7 @@ function signedDeliveries(count: number, tag: string): string[] {
       token: TOKEN,
       id,
       timestamp: now(),
-      data: { repository: 'bench', branch: 'main', ref: 'refs/heads/main', commit: id, source: 'bench' },
+      data: { repository: 'bench', branch: 'main', ref: 'refs/heads/main', commit: i.toString(16).padStart(40, '0'), source: 'bench' },
     });
     requests.push(rawHttp('POST', delivery.path, delivery.headers, delivery.body));
   }
@@ -290,7 +290,7 @@ async function main(): Promise<void> {
     receiver = await startReceiver(dir, bundle, 'sleep 2', 1);
     const commits: string[] = [];
     for (let i = 0; i < 31; i++) {
-      const commit = `commit-${String(i).padStart(2, '0')}`;
+      const commit = i.toString(16).padStart(40, '0');
       commits.push(commit);
       const delivery = buildDeliveryRequest({ scheme: 'standard', token: TOKEN, id: `msg_burst_${i}`, timestamp: now(), data: { repository: 'bench', branch: 'main', ref: 'refs/heads/main', commit, source: 'bench' } });
       const response = await request(receiver.url + delivery.path, { method: 'POST', headers: delivery.headers, body: delivery.body! });

@@ -36,6 +36,9 @@ export interface PushFacts {
 
 export type BodyProblem = { field: string; reason: string };
 
+/** A Git object id, abbreviated (4+) or whole (SHA-1 40, SHA-256 64). */
+const COMMIT_ID = /^[0-9a-fA-F]{4,64}$/;
+
 /**
  * Reads a verified body. It must be a JSON object with a `data` object; `data.repository` and
  * `data.branch`, when present, must name the trigger the path named, so a signed body cannot be
@@ -57,13 +60,20 @@ export function readPushBody(body: Buffer, repository: string, branch: string): 
       return { field: `data.${field}`, reason: `does not match the ${field} in the path` };
     }
   }
+  // A commit id reaches commands as TRIGGLER_COMMIT; one that is not hex (say "--upload-pack=...")
+  // has no business there, however the command quotes it.
   const commit = data.commit;
-  if (commit !== undefined && typeof commit !== 'string') return { field: 'data.commit', reason: 'must be a string' };
+  if (commit !== undefined && (typeof commit !== 'string' || !COMMIT_ID.test(commit))) {
+    return { field: 'data.commit', reason: 'must be a hex commit id' };
+  }
   const previous = data.previousCommit;
+  if (previous !== undefined && (typeof previous !== 'string' || !COMMIT_ID.test(previous))) {
+    return { field: 'data.previousCommit', reason: 'must be a hex commit id' };
+  }
   const pusher = data.pusher;
   return {
     commit: commit ?? '',
-    ...(typeof previous === 'string' ? { previousCommit: previous } : {}),
+    ...(previous !== undefined ? { previousCommit: previous } : {}),
     ...(typeof pusher === 'string' ? { pusher } : {}),
   };
 }
