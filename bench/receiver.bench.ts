@@ -306,7 +306,7 @@ async function main(): Promise<void> {
     }
     const last = runs[0];
     out.push(
-      `| burst: 1 delivery, then 30 more while its 2 s command runs | ${runs.length} runs; the last carried ${last?.deliveryIds.length} deliveries and commit ${last?.commit} (newest: ${commits.at(-1)}) | | ≤ 2 runs, last = newest |`,
+      `| burst: 1 delivery, then 30 more while its 2 s command runs | ${runs.length} runs; the last carried ${last?.deliveries} deliveries and commit ${last?.commit} (newest: ${commits.at(-1)}) | | ≤ 2 runs, last = newest |`,
     );
     out.push('', `adnanh/webhook ${spawnSync('webhook', ['-version'], { encoding: 'utf8' }).stdout?.trim() ?? ''}, the same forged flood (HMAC-SHA256 rule on the body), same machine: ${await adnanhWebhookRejections(dir)}.`);
     process.stdout.write(`${out.join('\n')}\n`);

@@ -129,7 +129,7 @@ function table(runs: RunRecord[]): string {
     r.status,
     r.exitCode === undefined || r.exitCode === null ? '' : String(r.exitCode),
     r.commit ? r.commit.slice(0, 12) : '',
-    String(r.deliveryIds.length),
+    String(r.deliveries),
     r.startedAt ?? r.createdAt,
     r.startedAt && r.finishedAt ? `${((Date.parse(r.finishedAt) - Date.parse(r.startedAt)) / 1000).toFixed(1)}s` : '',
   ]);

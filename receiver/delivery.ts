@@ -44,9 +44,11 @@ export interface RunRecord {
   commit: string;
   previousCommit?: string;
   scheme: Scheme;
-  /** Every delivery this run carries, oldest first (a coalesced burst is many). */
+  /** How many deliveries this run carries (a coalesced burst is many). */
+  deliveries: number;
+  /** The ids of those deliveries, oldest first: the newest 1000 when there are more. */
   deliveryIds: string[];
-  /** Commits of those deliveries, oldest first. */
+  /** Commits of those deliveries, oldest first, likewise bounded. */
   commits: string[];
   createdAt: string;
   startedAt?: string;

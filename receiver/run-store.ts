@@ -43,6 +43,9 @@ const deliveryFields = z.object({
   receivedAt: z.string(),
 });
 
+/** How many delivery ids and commits a run record lists (the newest); its count covers them all. */
+export const RUN_LISTS_LIMIT = 1000;
+
 const storedRun = z.object({
   id: z.string().min(1),
   repository: z.string(),
@@ -55,6 +58,8 @@ const storedRun = z.object({
   event: z.string().optional(),
   deliveryIds: z.array(z.string()),
   commits: z.array(z.string()),
+  /** Every delivery the run carries; the lists above keep only the newest RUN_LISTS_LIMIT. */
+  deliveries: z.number().int().nonnegative(),
   createdAt: z.string(),
   startedAt: z.string().optional(),
   finishedAt: z.string().optional(),
@@ -350,14 +355,22 @@ export class RunStore {
             status: 'pending',
             commit: delivery.commit,
             scheme: delivery.scheme,
+            deliveries: 0,
             deliveryIds: [],
             commits: [],
             createdAt: record.at,
           };
           this.runs.set(run.id, run);
         }
+        // Counted whole, listed to a bound: a flood coalesced into one run must not grow its record
+        // (and every snapshot and /runs answer that holds it) without limit.
+        run.deliveries += 1;
         run.deliveryIds.push(delivery.deliveryId);
         run.commits.push(delivery.commit);
+        if (run.deliveryIds.length > RUN_LISTS_LIMIT) {
+          run.deliveryIds.shift();
+          run.commits.shift();
+        }
         // The run carries the newest push.
         run.commit = delivery.commit;
         run.scheme = delivery.scheme;

@@ -343,7 +343,7 @@ export class Runner {
     const run = this.store.run(runId);
     if (!run) throw new Error(`run ${runId} is not in the store`);
     this.options.logger.info(
-      { runId, trigger: slot.label, repository: run.repository, branch: run.branch, commit: run.commit, deliveries: run.deliveryIds.length },
+      { runId, trigger: slot.label, repository: run.repository, branch: run.branch, commit: run.commit, deliveries: run.deliveries },
       'run started',
     );
     const log = new BoundedRunLog(this.store.logPath(runId), this.options.runLogBytes, this.options.logger);

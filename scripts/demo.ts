@@ -178,7 +178,7 @@ async function main(): Promise<void> {
     await runCli(['runs', '--admin', adminUrl]);
     for (const run of [...runs].reverse()) {
       const log = await request(`${adminUrl}/runs/${run.id}/log`);
-      process.stdout.write(`\n  output of ${run.id} (${run.repository} ${run.branch}, ${run.status}, ${run.deliveryIds.length} deliveries):\n`);
+      process.stdout.write(`\n  output of ${run.id} (${run.repository} ${run.branch}, ${run.status}, ${run.deliveries} deliveries):\n`);
       process.stdout.write(`${(await log.body.text()).replace(/\n$/, '').replace(/^/gm, '    | ')}\n`);
     }
 
@@ -191,9 +191,9 @@ async function main(): Promise<void> {
     process.stdout.write(`  receiver exited ${code}; it logged ${logLines.length} JSON lines, ${rejected} of them rejections\n`);
     if (code !== 0) throw new Error(`the receiver exited ${code}`);
     const myApp = runs.filter((r) => r.repository === 'my-app');
-    const delivered = myApp.reduce((n, r) => n + r.deliveryIds.length, 0);
+    const delivered = myApp.reduce((n, r) => n + r.deliveries, 0);
     if (!runs.every((r) => r.status === 'succeeded') || delivered !== 5 || myApp.length > 3) {
-      throw new Error(`unexpected runs: ${runs.map((r) => `${r.repository} ${r.status} ${r.deliveryIds.length}`).join(', ')}`);
+      throw new Error(`unexpected runs: ${runs.map((r) => `${r.repository} ${r.status} ${r.deliveries}`).join(', ')}`);
     }
     step(`Demo finished: 5 pushes to my-app ran as ${myApp.length} runs (bursts coalesce), the retry ran nothing, the forgery was refused.`);
   } finally {

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { AcceptedDelivery } from '../../receiver/delivery';
-import { type AcceptRecord, JournalWriteError, RunStore, newRunId } from '../../receiver/run-store';
+import { type AcceptRecord, JournalWriteError, RUN_LISTS_LIMIT, RunStore, newRunId } from '../../receiver/run-store';
 import type { Runner } from '../../receiver/runner';
 import { logText, makeDelivery, makeStateDir, makeTrigger, openRunner, recordingLogger, removeDir, waitFor } from './runner-harness';
 
@@ -247,5 +247,31 @@ describe('run ids', () => {
     expect([...ids].sort()).toEqual(ids);
     expect(new Set(ids).size).toBe(ids.length);
     expect(ids[0]).toMatch(/^r_[a-z0-9]+$/);
+  });
+});
+
+describe('a run that carries a flood', () => {
+  it('counts every delivery but lists only the newest RUN_LISTS_LIMIT ids and commits, across a reopen', async () => {
+    const { store } = await openStore();
+    const runId = newRunId();
+    const total = RUN_LISTS_LIMIT + 5;
+    await Promise.all(
+      Array.from({ length: total }, (_, i) =>
+        store.record(acceptRecord(runId, makeDelivery({ deliveryId: `msg_flood_${i}`, commit: i.toString(16).padStart(40, '0') }))),
+      ),
+    );
+    const check = (run: ReturnType<RunStore['run']>) => {
+      expect(run?.deliveries).toBe(total);
+      expect(run?.deliveryIds).toHaveLength(RUN_LISTS_LIMIT);
+      expect(run?.deliveryIds[0]).toBe('msg_flood_5');
+      expect(run?.deliveryIds.at(-1)).toBe(`msg_flood_${total - 1}`);
+      expect(run?.commits).toHaveLength(RUN_LISTS_LIMIT);
+      expect(run?.commit).toBe((total - 1).toString(16).padStart(40, '0'));
+    };
+    check(store.run(runId));
+    await store.close();
+    openStores.splice(openStores.indexOf(store), 1);
+    const reopened = await openStore();
+    check(reopened.store.run(runId));
   });
 });
