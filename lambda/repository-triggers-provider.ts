@@ -22,6 +22,7 @@ import {
 } from '@aws-sdk/client-codecommit';
 import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
 import { z } from 'zod';
+import { errorName, readResourceProperties, type ProviderResponse } from './custom-resource';
 import { createLambdaLogger, type Logger } from './log';
 
 /**
@@ -45,22 +46,8 @@ const propertiesSchema = z.object({
 
 type TriggerProperties = z.output<typeof propertiesSchema>;
 
-export interface ProviderResponse {
-  PhysicalResourceId: string;
-  Data?: Record<string, string>;
-}
-
 function readProperties(raw: unknown, which: string): TriggerProperties {
-  const result = propertiesSchema.safeParse(raw);
-  if (!result.success) {
-    const problems = result.error.issues.map((issue) => `${which}.${issue.path.join('.')}: ${issue.message}`);
-    throw new Error(`the repository trigger resource's properties are not valid: ${problems.join('; ')}`);
-  }
-  return result.data;
-}
-
-function errorName(error: unknown): string {
-  return error instanceof Error ? error.name : 'Error';
+  return readResourceProperties(propertiesSchema, raw, which, 'repository trigger');
 }
 
 /** The repository's triggers as they are now, or undefined when the repository is gone. */

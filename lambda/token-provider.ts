@@ -22,6 +22,7 @@ import {
 } from '@aws-sdk/client-ssm';
 import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
 import { z } from 'zod';
+import { errorName, readResourceProperties, type ProviderResponse } from './custom-resource';
 import { createLambdaLogger, type Logger } from './log';
 
 /** Marks a parameter this stack created; its value is the stack id. */
@@ -36,22 +37,8 @@ const propertiesSchema = z.object({
 
 type TokenProperties = z.output<typeof propertiesSchema>;
 
-export interface ProviderResponse {
-  PhysicalResourceId: string;
-  Data?: Record<string, string>;
-}
-
 function readProperties(raw: unknown, which: string): TokenProperties {
-  const result = propertiesSchema.safeParse(raw);
-  if (!result.success) {
-    const problems = result.error.issues.map((issue) => `${which}.${issue.path.join('.')}: ${issue.message}`);
-    throw new Error(`the token resource's properties are not valid: ${problems.join('; ')}`);
-  }
-  return result.data;
-}
-
-function errorName(error: unknown): string {
-  return error instanceof Error ? error.name : 'Error';
+  return readResourceProperties(propertiesSchema, raw, which, 'token');
 }
 
 export function createTokenProvider(ssm: SSMClient, log: Logger) {

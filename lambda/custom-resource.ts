@@ -1,0 +1,26 @@
+/** What the stack's custom-resource handlers (tokens, CodeCommit triggers) share. */
+import type { z } from 'zod';
+
+/** What a handler returns to the Provider framework. */
+export interface ProviderResponse {
+  PhysicalResourceId: string;
+  Data?: Record<string, string>;
+}
+
+/**
+ * Validates a resource's properties; the error names each bad field under `which`
+ * (`ResourceProperties.Names.0: ...`), never its value.
+ */
+export function readResourceProperties<S extends z.ZodType>(schema: S, raw: unknown, which: string, resource: string): z.output<S> {
+  const result = schema.safeParse(raw);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => `${which}.${issue.path.join('.')}: ${issue.message}`);
+    throw new Error(`the ${resource} resource's properties are not valid: ${problems.join('; ')}`);
+  }
+  return result.data;
+}
+
+/** An AWS SDK error's name (ParameterNotFound, RepositoryDoesNotExistException, ...). */
+export function errorName(error: unknown): string {
+  return error instanceof Error ? error.name : 'Error';
+}
