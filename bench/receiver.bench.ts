@@ -15,7 +15,7 @@ import { buildSync } from 'esbuild';
 import { request } from 'undici';
 import { receiverBuildOptions } from '../lib/constructs/receiver-host/receiver-bundle';
 import { buildDeliveryRequest, seedSignature, standardWebhookHeaders } from '../protocol';
-import type { RunRecord } from '../receiver/delivery';
+import type { RunRecord } from '../receiver/runs/run-record';
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = 32;

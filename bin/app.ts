@@ -5,7 +5,7 @@
  */
 import * as path from 'node:path';
 import { App } from 'aws-cdk-lib';
-import { ConfigError } from '../receiver/config';
+import { ConfigError } from '../receiver/config/schema';
 import { loadStackConfig, type StackConfig } from '../lib/config';
 import { createTrigglerApp } from '../lib/triggler-app';
 

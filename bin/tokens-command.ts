@@ -21,10 +21,10 @@ import {
 } from '@aws-sdk/client-ssm';
 import { Command, Option } from 'commander';
 import { defaultTokenPrefix } from '../lib/config';
-import { parameterNameProblem } from '../lib/ssm-parameter-names';
+import { parameterNameProblem } from '../protocol';
 import { newToken } from '../protocol/token';
-import { describeZodIssues, receiverConfigSchema, tokenNameOf, triggerSchema } from '../receiver/config';
-import { readTokenFile, tokensOfEntry, type TokenFile } from '../receiver/token-file';
+import { describeZodIssues, receiverConfigSchema, tokenNameOf, triggerSchema } from '../receiver/config/schema';
+import { readTokenFile, tokensOfEntry, type TokenFile } from '../receiver/tokens/file-token-source';
 
 /** The stack config's default `tokens.prefix` (the prefix of the default stack, GitTriggler). */
 export const DEFAULT_TOKEN_PREFIX = '/git-triggler/tokens';

@@ -9,11 +9,11 @@ import { randomUUID } from 'node:crypto';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { request } from 'undici';
 import { buildDeliveryRequest, deliveryUrl, type SenderScheme } from '../protocol';
-import { loadReceiverConfigFile } from '../receiver/config-file';
-import type { RunRecord } from '../receiver/delivery';
+import { loadReceiverConfigFile } from '../receiver/config/config-file';
+import type { RunRecord } from '../receiver/runs/run-record';
 import { reportStartupError, serve } from '../receiver/main';
-import { tokenNameOf } from '../receiver/config';
-import { readTokenFile, tokensOfEntry } from '../receiver/token-file';
+import { tokenNameOf } from '../receiver/config/schema';
+import { readTokenFile, tokensOfEntry } from '../receiver/tokens/file-token-source';
 import { tokensCommand } from './tokens-command';
 
 function positiveInt(value: string): number {

@@ -6,7 +6,7 @@
  */
 import * as fs from 'node:fs';
 import { z } from 'zod';
-import { ConfigError, parseNamingFields, receiverConfigSchema, triggerSchema } from '../receiver/config';
+import { ConfigError, parseNamingFields, receiverConfigSchema, triggerSchema } from '../receiver/config/schema';
 import {
   branchNameProblem,
   repositoryNameProblem,
@@ -14,7 +14,7 @@ import {
   type RepositoryTriggerPlan,
 } from './codecommit-rules';
 import { receiverConfigFor } from './receiver-config';
-import { parameterNameProblem, tokenParameterName } from './ssm-parameter-names';
+import { parameterNameProblem, tokenParameterName } from '../protocol';
 
 const receiverTokenSettings = receiverConfigSchema.shape.tokens.unwrap().shape.ssm.unwrap().shape;
 const port = z.number().int().min(1).max(65535);

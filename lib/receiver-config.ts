@@ -2,7 +2,7 @@
  * The receiver config the stack ships to the host (`/etc/triggler/receiver.json`), generated from
  * the stack config. Tokens stay in SSM: the file names the prefix, never a token.
  */
-import type { ReceiverConfigInput } from '../receiver/config';
+import type { ReceiverConfigInput } from '../receiver/config/schema';
 import type { StackConfig } from './config';
 
 /** Where the receiver keeps its journal and run logs; the systemd unit makes it its state directory. */

@@ -10,7 +10,7 @@ import { RepositoryTriggers } from './constructs/repository-triggers';
 import { SenderFunction } from './constructs/sender-function';
 import { TriggerTokens } from './constructs/trigger-tokens';
 import { receiverConfigFor } from './receiver-config';
-import { tokenParameterName } from './ssm-parameter-names';
+import { tokenParameterName } from '../protocol';
 
 /** CloudFormation refuses an output value longer than this. */
 const MAX_OUTPUT_VALUE_LENGTH = 4096;

@@ -7,8 +7,6 @@ import { seedPath, seedSignature, SEED_DEFAULT_ITERATIONS } from './seed-signatu
 import { standardWebhookHeaders } from './standard-webhooks';
 import { standardPath } from './trigger-key';
 
-export type SenderScheme = 'standard' | 'seed';
-
 export interface DeliveryRequest {
   method: 'GET' | 'POST';
   /** Path on the receiver, to append to its base URL. */

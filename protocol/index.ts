@@ -8,3 +8,6 @@ export * from './delivery-request';
 export * from './token';
 export * from './provider-signatures';
 export * from './provider-payloads';
+export * from './schemes';
+export * from './token-naming';
+export * from './aws-error';

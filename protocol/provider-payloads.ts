@@ -5,8 +5,7 @@
  * secret(s) to try.
  */
 import type { BodyProblem } from './push-event';
-
-export type ProviderName = 'github' | 'gitlab' | 'gitea' | 'bitbucket';
+import type { ProviderName } from './schemes';
 
 /** The repository a payload names: `name` (`Hello-World`) and, when the provider sends one, `fullName` (`Codertocat/Hello-World`). */
 export interface ClaimedRepository {

@@ -1,5 +1,5 @@
 /**
- * How the providers' native webhooks prove who sent them (DESIGN §2.3). Every check is a
+ * How the providers' native webhooks prove who sent them. Every check is a
  * constant-time comparison; nothing here does I/O.
  *
  *   GitHub             X-Hub-Signature-256: sha256=<hex HMAC-SHA256(secret, raw body)>

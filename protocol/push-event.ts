@@ -1,5 +1,5 @@
 /**
- * The body of a Standard Webhooks delivery between our own ends (DESIGN §2.2):
+ * The body of a Standard Webhooks delivery between our own ends:
  * `{ "type": "git.push", "timestamp": ISO-8601, "data": { repository, branch, ref, commit, ... } }`.
  */
 export const PUSH_EVENT_TYPE = 'git.push';

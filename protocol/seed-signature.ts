@@ -1,5 +1,5 @@
 /**
- * The seed-compatible scheme (DESIGN §2.1): exactly what the original Python sender and server
+ * The seed-compatible scheme: exactly what the original Python sender and server
  * compute, so senders still running the original code keep working.
  *
  *   X-Signature-Timestamp: <unix seconds>
@@ -29,11 +29,17 @@ export function seedSignature(
 
 export type SeedHeaderProblem = { header: string; reason: string };
 
+/** The two seed headers, well-formed: whole unix seconds and a lowercase hex signature. */
+export interface SeedHeaders {
+  timestamp: number;
+  signature: string;
+}
+
 /** Checks the two headers' shape, cheaply, before any hashing. */
 export function parseSeedHeaders(
   timestampHeader: string | undefined,
   signatureHeader: string | undefined,
-): { timestamp: number; signature: string } | SeedHeaderProblem {
+): SeedHeaders | SeedHeaderProblem {
   if (timestampHeader === undefined) return { header: 'X-Signature-Timestamp', reason: 'is missing' };
   if (!TIMESTAMP_SHAPE.test(timestampHeader)) {
     return { header: 'X-Signature-Timestamp', reason: 'must be whole unix seconds' };

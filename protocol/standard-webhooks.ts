@@ -1,5 +1,5 @@
 /**
- * Standard Webhooks (standardwebhooks.com), the scheme between our own ends (DESIGN §2.2):
+ * Standard Webhooks (standardwebhooks.com), the scheme between our own ends:
  *
  *   webhook-id, webhook-timestamp, webhook-signature: v1,<base64 HMAC-SHA256(key, "<id>.<ts>.<body>")>
  *

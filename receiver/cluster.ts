@@ -8,48 +8,35 @@
 import cluster, { type Worker } from 'node:cluster';
 import { once } from 'node:events';
 import type { Logger } from 'pino';
-import pino from 'pino';
-import { createAdminServer } from './admin-server';
-import type { ReceiverConfig } from './config';
-import { loadReceiverConfigFile } from './config-file';
-import type { AcceptedDelivery, AcceptResult } from './delivery';
-import type { DeliverySink } from './delivery-context';
-import { drainDeliveryServer, listen, openDeliveryFront, openRunner } from './receiver';
-import { JournalWriteError } from './run-store';
-import { RunnerClosedError } from './runner';
-import { ReceiverTokens } from './tokens';
-import { TriggerTable } from './trigger-table';
+import type { ReceiverConfig } from './config/schema';
+import { loadReceiverConfigFile } from './config/config-file';
+import { type AcceptedDelivery, type AcceptResult, type DeliverySink, NotAccepted, type NotAcceptedData } from './delivery';
+import { assembleReceiver, drainDeliveryServer, listen, openDeliveryServer, openTokens, receiverLogger, type DeliveryFront, type Receiver } from './receiver';
+import type { Runner } from './runs/runner';
 
 type ToPrimary = { t: 'accept'; id: number; delivery: AcceptedDelivery };
 type ToWorker =
   | { t: 'accepted'; id: number; result: AcceptResult }
-  | { t: 'refused'; id: number; kind: 'closed' | 'journal' | 'error'; message: string }
+  | { t: 'refused'; id: number; notAccepted: NotAcceptedData }
+  | { t: 'failed'; id: number; message: string }
   | { t: 'stop' }
   | { t: 'reload' };
-
-/** What `serve` hands back in either mode. */
-export interface ServingReceiver {
-  url: string;
-  adminUrl?: string;
-  logger: Logger;
-  reload(): Promise<void>;
-  close(): Promise<void>;
-}
 
 /** How long a worker has to start listening before the receiver gives up. */
 const WORKER_START_MS = 30_000;
 /** How long stopping workers may take (they drain in-flight requests in at most 5 s). */
 const WORKER_STOP_MS = 15_000;
 
-export async function startClusteredReceiver(config: ReceiverConfig, logger: Logger): Promise<ServingReceiver> {
+export async function startClusteredReceiver(config: ReceiverConfig, logger: Logger): Promise<Receiver> {
   // Token problems (a missing variable, an unreadable file) stop the receiver here, once, rather
   // than in every worker.
-  (await ReceiverTokens.open(config, new TriggerTable(config.triggers, config.signature.iterations), { logger })).close();
-  const runner = await openRunner(config, logger);
-  const admin = config.admin === false ? undefined : createAdminServer(runner);
-  let adminUrl: string | undefined;
-  if (admin && config.admin !== false) adminUrl = await listen(admin, config.admin.host, config.admin.port);
+  (await openTokens(config, logger)).close();
+  const { receiver } = await assembleReceiver(config, logger, (runner) => forkWorkers(config, logger, runner));
+  return receiver;
+}
 
+/** The workers as the receiver's front: each takes deliveries on the shared port and hands them to `runner`. */
+async function forkWorkers(config: ReceiverConfig, logger: Logger, runner: Runner): Promise<DeliveryFront> {
   let stopping = false;
   const listening = new Map<number, string>();
 
@@ -59,11 +46,10 @@ export async function startClusteredReceiver(config: ReceiverConfig, logger: Log
       runner.accept(message.delivery).then(
         (result) => send(worker, { t: 'accepted', id: message.id, result }),
         (error: unknown) => {
-          const kind = error instanceof RunnerClosedError ? 'closed' : error instanceof JournalWriteError ? 'journal' : 'error';
-          if (kind === 'error') logger.error({ err: error }, 'accept failed');
-          // A journal error crosses as its cause, so the worker's copy reads as the original does.
-          const cause = error instanceof JournalWriteError && error.cause instanceof Error ? error.cause : (error as Error);
-          send(worker, { t: 'refused', id: message.id, kind, message: cause.message });
+          // A NotAccepted crosses as it is, so the worker answers exactly as one process would.
+          if (error instanceof NotAccepted) return send(worker, { t: 'refused', id: message.id, notAccepted: error.toJSON() });
+          logger.error({ err: error }, 'accept failed');
+          send(worker, { t: 'failed', id: message.id, message: (error as Error).message });
         },
       );
     });
@@ -99,49 +85,32 @@ export async function startClusteredReceiver(config: ReceiverConfig, logger: Log
     });
   });
 
+  const workers = (): Worker[] => Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined);
   for (let i = 0; i < config.workers; i++) fork();
   let url: string;
   try {
     url = await started;
   } catch (error) {
     stopping = true;
-    for (const worker of Object.values(cluster.workers ?? {})) worker?.kill();
-    admin?.close();
-    await runner.close();
+    for (const worker of workers()) worker.kill();
     throw error;
   }
-  logger.info({ url, adminUrl, triggers: config.triggers.length, workers: config.workers }, 'receiver listening');
-
-  let closing: Promise<void> | undefined;
   return {
     url,
-    ...(adminUrl ? { adminUrl } : {}),
-    logger,
     async reload() {
-      for (const worker of Object.values(cluster.workers ?? {})) if (worker) send(worker, { t: 'reload' });
+      for (const worker of workers()) send(worker, { t: 'reload' });
     },
-    close() {
-      closing ??= (async () => {
-        logger.info('receiver stopping');
-        stopping = true;
-        const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined);
-        await Promise.all(
-          workers.map(async (worker) => {
-            const exited = once(worker, 'exit');
-            send(worker, { t: 'stop' });
-            const timer = setTimeout(() => worker.kill('SIGKILL'), WORKER_STOP_MS);
-            await exited;
-            clearTimeout(timer);
-          }),
-        );
-        if (admin) {
-          admin.closeAllConnections();
-          admin.close();
-        }
-        await runner.close();
-        logger.info('receiver stopped');
-      })();
-      return closing;
+    async close() {
+      stopping = true;
+      await Promise.all(
+        workers().map(async (worker) => {
+          const exited = once(worker, 'exit');
+          send(worker, { t: 'stop' });
+          const timer = setTimeout(() => worker.kill('SIGKILL'), WORKER_STOP_MS);
+          await exited;
+          clearTimeout(timer);
+        }),
+      );
     },
   };
 }
@@ -163,6 +132,11 @@ function sendToPrimary(message: ToPrimary): void {
   }
 }
 
+/** The primary is gone (stopping, or died): nothing can be accepted here any more. */
+function primaryGone(): NotAccepted {
+  return new NotAccepted('the primary process is gone', 'stopping', 'the receiver cannot take deliveries right now; try again');
+}
+
 /** Hands deliveries to the primary and waits for its journal to hold them. */
 class PrimarySink implements DeliverySink {
   private next = 0;
@@ -170,22 +144,22 @@ class PrimarySink implements DeliverySink {
 
   constructor() {
     process.on('message', (message: ToWorker) => {
-      if (message?.t !== 'accepted' && message?.t !== 'refused') return;
+      if (message?.t !== 'accepted' && message?.t !== 'refused' && message?.t !== 'failed') return;
       const waiter = this.waiting.get(message.id);
       if (!waiter) return;
       this.waiting.delete(message.id);
       if (message.t === 'accepted') waiter.resolve(message.result);
-      else if (message.kind === 'journal') waiter.reject(new JournalWriteError(new Error(message.message)));
-      else waiter.reject(message.kind === 'closed' ? new RunnerClosedError() : new Error(message.message));
+      else if (message.t === 'refused') waiter.reject(NotAccepted.fromJSON(message.notAccepted));
+      else waiter.reject(new Error(message.message));
     });
     process.on('disconnect', () => {
-      for (const waiter of this.waiting.values()) waiter.reject(new RunnerClosedError());
+      for (const waiter of this.waiting.values()) waiter.reject(primaryGone());
       this.waiting.clear();
     });
   }
 
   accept(delivery: AcceptedDelivery): Promise<AcceptResult> {
-    if (!process.connected) return Promise.reject(new RunnerClosedError());
+    if (!process.connected) return Promise.reject(primaryGone());
     return new Promise((resolve, reject) => {
       const id = ++this.next;
       this.waiting.set(id, { resolve, reject });
@@ -197,11 +171,11 @@ class PrimarySink implements DeliverySink {
 /** A worker: the delivery listener on the shared port, its own token sources, the primary as sink. */
 export async function runDeliveryWorker(configPath: string): Promise<void> {
   const { config } = loadReceiverConfigFile(configPath);
-  const logger = pino({ level: config.log.level, base: { service: 'triggler-receiver', worker: cluster.worker?.id } });
+  const logger = receiverLogger(config, { worker: cluster.worker?.id });
   // The primary decides when to stop: signals sent to the whole group (Ctrl-C, systemd's stop)
   // reach it too, and it tells each worker in turn, after which in-flight requests still finish.
   for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, () => undefined);
-  const { deliveries, tokens } = await openDeliveryFront(config, new PrimarySink(), logger);
+  const { deliveries, tokens } = await openDeliveryServer(config, new PrimarySink(), logger);
   process.on('message', (message: ToWorker) => {
     if (message?.t === 'reload') {
       tokens.reload().then(

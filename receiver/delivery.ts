@@ -1,5 +1,11 @@
-/** What the HTTP side hands the runner once a delivery is verified. */
-export type Scheme = 'seed' | 'standard' | 'github' | 'gitlab' | 'gitea' | 'bitbucket';
+/**
+ * The one contract between the two halves of the receiver: the delivery side (HTTP, schemes,
+ * tokens) hands a verified delivery to a sink (the runner, or the primary process across IPC) and
+ * gets back the run that carries it, or a NotAccepted saying why not and when to try again.
+ */
+import type { Scheme } from '../protocol';
+
+export type { Scheme };
 
 export interface AcceptedDelivery {
   /**
@@ -33,30 +39,49 @@ export interface AcceptResult {
   coalesced: boolean;
 }
 
-export type RunStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'timed-out' | 'interrupted';
+/** Where verified deliveries go: the runner, or (in a worker process) the primary's runner over IPC. */
+export interface DeliverySink {
+  /** Durable before it resolves: once it resolves, a crash cannot lose the delivery. */
+  accept(delivery: AcceptedDelivery): Promise<AcceptResult>;
+}
 
-export interface RunRecord {
-  id: string;
-  repository: string;
-  branch: string;
-  status: RunStatus;
-  /** The newest push's commit: what the command was (or will be) told. */
-  commit: string;
-  previousCommit?: string;
-  scheme: Scheme;
-  /** How many deliveries this run carries (a coalesced burst is many). */
-  deliveries: number;
-  /** The ids of those deliveries, oldest first: the newest 1000 when there are more. */
-  deliveryIds: string[];
-  /** Commits of those deliveries, oldest first, likewise bounded. */
-  commits: string[];
-  createdAt: string;
-  startedAt?: string;
-  finishedAt?: string;
-  exitCode?: number | null;
-  signal?: string | null;
-  /** Why a run did not succeed, in words (spawn error, timeout, receiver stopped). */
-  error?: string;
-  logBytes?: number;
-  logTruncated?: boolean;
+/** Why a delivery was not accepted when the sender did nothing wrong. */
+export type NotAcceptedCode = 'stopping' | 'journal' | 'tokens';
+
+/**
+ * A delivery the receiver cannot take right now (it is stopping, its journal cannot be written,
+ * its token source does not answer). Not accepted, so not ours to lose: it carries the status and
+ * Retry-After the sender is answered with, so that it tries again. Whoever raises one decides
+ * those; the HTTP layer only sends them.
+ */
+export class NotAccepted extends Error {
+  constructor(
+    message: string,
+    readonly code: NotAcceptedCode,
+    /** What the sender is told, without the detail of `message` (which is for the log). */
+    readonly clientMessage: string,
+    readonly status: 429 | 503 = 503,
+    readonly retryAfterSeconds = 5,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = 'NotAccepted';
+  }
+
+  /** What crosses the IPC channel between a worker and the primary. */
+  toJSON(): NotAcceptedData {
+    return { message: this.message, code: this.code, clientMessage: this.clientMessage, status: this.status, retryAfterSeconds: this.retryAfterSeconds };
+  }
+
+  static fromJSON(data: NotAcceptedData): NotAccepted {
+    return new NotAccepted(data.message, data.code, data.clientMessage, data.status, data.retryAfterSeconds);
+  }
+}
+
+export interface NotAcceptedData {
+  message: string;
+  code: NotAcceptedCode;
+  clientMessage: string;
+  status: 429 | 503;
+  retryAfterSeconds: number;
 }

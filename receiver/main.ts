@@ -2,20 +2,19 @@
  * The receiver daemon: `node receiver.js --config /etc/triggler/receiver.json` (as bundled for the
  * host) or `npx triggler serve --config FILE`. Logs are JSON lines on stdout.
  */
-import pino from 'pino';
-import { ConfigError } from './config';
-import { loadReceiverConfigFile } from './config-file';
 import cluster from 'node:cluster';
-import { runDeliveryWorker, startClusteredReceiver, type ServingReceiver } from './cluster';
-import { startReceiver, type ReceiverOptions } from './receiver';
+import { runDeliveryWorker, startClusteredReceiver } from './cluster';
+import { loadReceiverConfigFile } from './config/config-file';
+import { ConfigError } from './config/schema';
+import { receiverLogger, startReceiver, type Receiver, type ReceiverOptions } from './receiver';
 
-export async function serve(configPath: string, options: ReceiverOptions = {}): Promise<ServingReceiver | undefined> {
+export async function serve(configPath: string, options: ReceiverOptions = {}): Promise<Receiver | undefined> {
   if (cluster.isWorker) {
     await runDeliveryWorker(configPath);
     return undefined;
   }
   const { config, warnings } = loadReceiverConfigFile(configPath);
-  const logger = options.logger ?? pino({ level: config.log.level, base: { service: 'triggler-receiver' } });
+  const logger = options.logger ?? receiverLogger(config);
   for (const warning of warnings) logger.warn(warning);
   const receiver = config.workers > 1 ? await startClusteredReceiver(config, logger) : await startReceiver(config, { ...options, logger });
 

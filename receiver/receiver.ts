@@ -1,36 +1,53 @@
-/** The receiver put together: delivery listener, admin listener, tokens and runner. */
+/**
+ * The receiver put together — the composition root, and the only module that imports across the
+ * layers: config, the delivery side (http/, schemes/, tokens/) and the runs (runs/). The two meet
+ * only through the DeliverySink contract (./delivery).
+ */
 import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import pino, { type Logger } from 'pino';
-import type { ReceiverConfig } from './config';
-import { createAdminServer } from './admin-server';
-import type { DeliverySink, ProviderHandler } from './delivery-context';
-import { createDeliveryServer, type DeliveryServer } from './delivery-server';
-import { providerHandlers } from './providers';
-import { Runner } from './runner';
-import { ReceiverTokens, type TokenSourceOptions } from './tokens';
-import { TriggerTable } from './trigger-table';
+import type { ReceiverConfig } from './config/schema';
+import { TriggerTable } from './config/trigger-table';
+import type { DeliverySink } from './delivery';
+import { createAdminServer } from './http/admin-server';
+import { createDeliveryServer, type DeliveryServer } from './http/delivery-server';
+import type { RunHistory } from './runs/run-history';
+import { Runner } from './runs/runner';
+import { ReceiverTokens, type TokenSourceOptions } from './tokens/receiver-tokens';
 
 export interface ReceiverOptions {
   logger?: Logger;
   tokenSources?: TokenSourceOptions;
-  providers?: Record<string, ProviderHandler>;
   /** Epoch milliseconds; tests move the clock. */
   now?: () => number;
 }
 
-export interface RunningReceiver {
+/** A started receiver, in one process or with worker processes. */
+export interface Receiver {
   /** `http://host:port` of the delivery listener. */
   url: string;
   /** `http://host:port` of the admin listener, when it is on. */
   adminUrl?: string;
-  runner: Runner;
-  tokens: ReceiverTokens;
   logger: Logger;
   /** Re-read what can be re-read (the token file): the receiver's answer to SIGHUP. */
   reload(): Promise<void>;
   /** Stop taking deliveries, let running commands finish (up to the grace), then stop. */
+  close(): Promise<void>;
+}
+
+/** The receiver in this one process, with its parts in reach (for tests and the demo). */
+export interface InProcessReceiver extends Receiver {
+  runner: Runner;
+  history: RunHistory;
+  tokens: ReceiverTokens;
+}
+
+/** What takes deliveries and hands them to the runner: the delivery listener here, or the worker processes. */
+export interface DeliveryFront {
+  url: string;
+  reload(): Promise<void>;
+  /** Stop taking deliveries; resolves once the ones in flight are answered. */
   close(): Promise<void>;
 }
 
@@ -40,6 +57,10 @@ export async function listen(server: Server, host: string, port: number): Promis
   const address = server.address() as AddressInfo;
   const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return `http://${shownHost}:${address.port}`;
+}
+
+export function receiverLogger(config: ReceiverConfig, fields: Record<string, unknown> = {}): Logger {
+  return pino({ level: config.log.level, base: { service: 'triggler-receiver', ...fields } });
 }
 
 export function openRunner(config: ReceiverConfig, logger: Logger): Promise<Runner> {
@@ -56,17 +77,17 @@ export function openRunner(config: ReceiverConfig, logger: Logger): Promise<Runn
   });
 }
 
-export interface DeliveryFront {
-  deliveries: DeliveryServer;
-  tokens: ReceiverTokens;
+export function openTokens(config: ReceiverConfig, logger: Logger, options: ReceiverOptions = {}): Promise<ReceiverTokens> {
+  const now = options.now ?? Date.now;
+  return ReceiverTokens.open(config, new TriggerTable(config.triggers, config.signature.iterations), { logger, ...options.tokenSources, now: options.tokenSources?.now ?? now });
 }
 
 /** The delivery side: triggers, tokens and the listener, handing verified deliveries to `sink`. */
-export async function openDeliveryFront(config: ReceiverConfig, sink: DeliverySink, logger: Logger, options: ReceiverOptions = {}): Promise<DeliveryFront> {
+export async function openDeliveryServer(config: ReceiverConfig, sink: DeliverySink, logger: Logger, options: ReceiverOptions = {}): Promise<{ deliveries: DeliveryServer; tokens: ReceiverTokens }> {
   const now = options.now ?? Date.now;
+  const tokens = await openTokens(config, logger, options);
   const triggers = new TriggerTable(config.triggers, config.signature.iterations);
-  const tokens = await ReceiverTokens.open(config, triggers, { logger, ...options.tokenSources, now: options.tokenSources?.now ?? now });
-  const deliveries = createDeliveryServer({ config, triggers, tokens, sink, logger, now }, options.providers ?? providerHandlers);
+  const deliveries = createDeliveryServer({ config, triggers, tokens, sink, logger, now });
   return { deliveries, tokens };
 }
 
@@ -81,53 +102,79 @@ export async function drainDeliveryServer(deliveries: DeliveryServer): Promise<v
   clearTimeout(cutoff);
 }
 
-export async function startReceiver(config: ReceiverConfig, options: ReceiverOptions = {}): Promise<RunningReceiver> {
-  const logger = options.logger ?? pino({ level: config.log.level, base: { service: 'triggler-receiver' } });
+/**
+ * The one start and stop sequence, whichever front takes the deliveries. Start: the runner (its
+ * journal replayed), the front, the admin listener. Stop: the front first (no new deliveries, the
+ * ones in flight answered), the admin listener, then the runner (running commands get their grace).
+ */
+export async function assembleReceiver<Front extends DeliveryFront>(
+  config: ReceiverConfig,
+  logger: Logger,
+  openFront: (runner: Runner) => Promise<Front>,
+): Promise<{ receiver: Receiver; runner: Runner; front: Front }> {
   const runner = await openRunner(config, logger);
-  let front: DeliveryFront;
+  let front: Front;
   try {
-    front = await openDeliveryFront(config, runner, logger, options);
+    front = await openFront(runner);
   } catch (error) {
     await runner.close();
     throw error;
   }
-  const { deliveries, tokens } = front;
-  const admin = config.admin === false ? undefined : createAdminServer(runner);
-
-  let url: string;
+  const admin = config.admin === false ? undefined : createAdminServer(runner.history);
   let adminUrl: string | undefined;
   try {
-    url = await listen(deliveries.server, config.listen.host, config.listen.port);
     if (admin && config.admin !== false) adminUrl = await listen(admin, config.admin.host, config.admin.port);
   } catch (error) {
-    deliveries.server.close();
-    admin?.close();
+    await front.close();
     await runner.close();
     throw error;
   }
-  logger.info({ url, adminUrl, triggers: config.triggers.length }, 'receiver listening');
+  logger.info({ url: front.url, adminUrl, triggers: config.triggers.length, ...(config.workers > 1 ? { workers: config.workers } : {}) }, 'receiver listening');
 
   let closing: Promise<void> | undefined;
-  return {
-    url,
+  const receiver: Receiver = {
+    url: front.url,
     ...(adminUrl ? { adminUrl } : {}),
-    runner,
-    tokens,
     logger,
-    reload: () => tokens.reload(),
+    reload: () => front.reload(),
     close() {
       closing ??= (async () => {
         logger.info('receiver stopping');
-        await drainDeliveryServer(deliveries);
+        await front.close();
         if (admin) {
           admin.closeAllConnections();
           admin.close();
         }
         await runner.close();
-        tokens.close();
         logger.info('receiver stopped');
       })();
       return closing;
     },
   };
+  return { receiver, runner, front };
+}
+
+/** The receiver in one process: the delivery listener hands deliveries straight to the runner. */
+export async function startReceiver(config: ReceiverConfig, options: ReceiverOptions = {}): Promise<InProcessReceiver> {
+  const logger = options.logger ?? receiverLogger(config);
+  const { receiver, runner, front } = await assembleReceiver(config, logger, async (sink) => {
+    const { deliveries, tokens } = await openDeliveryServer(config, sink, logger, options);
+    let url: string;
+    try {
+      url = await listen(deliveries.server, config.listen.host, config.listen.port);
+    } catch (error) {
+      tokens.close();
+      throw error;
+    }
+    return {
+      url,
+      tokens,
+      reload: () => tokens.reload(),
+      async close() {
+        await drainDeliveryServer(deliveries);
+        tokens.close();
+      },
+    };
+  });
+  return { ...receiver, runner, history: runner.history, tokens: front.tokens };
 }

@@ -15,7 +15,7 @@ import { handler as codeCommitSender } from '../lambda/sender';
 import { request } from 'undici';
 import { startLocalSsm } from '../test/fixtures/local-ssm';
 import { buildDeliveryRequest, deliveryUrl, type DeliveryRequest } from '../protocol';
-import type { RunRecord } from '../receiver/delivery';
+import type { RunRecord } from '../receiver/runs/run-record';
 
 const root = resolve(__dirname, '..');
 const CODECOMMIT_COMMIT = 'e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5';

@@ -3,7 +3,7 @@ import { ArnFormat, CustomResource, Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { parameterNameProblem, tokenParameterName } from '../ssm-parameter-names';
+import { parameterNameProblem, tokenParameterName } from '../../protocol';
 import { BundledProvider } from './bundled-provider';
 
 const REPOSITORY_ROOT = path.join(__dirname, '..', '..');

@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { parseReceiverConfig } from '../../receiver/config';
+import { parseReceiverConfig } from '../../receiver/config/schema';
 import { MAX_TRIGGERS_PER_REPOSITORY as MAX_AT_MERGE } from '../../lambda/repository-triggers-provider';
 import { MAX_TRIGGERS_PER_REPOSITORY, branchNameProblem, repositoryNameProblem, triggerNameProblem } from '../../lib/codecommit-rules';
 import { tokenPrefixOfStack } from '../../bin/tokens-command';
@@ -19,7 +19,7 @@ import {
   type StackConfigInput,
 } from '../../lib/config';
 import { receiverConfigFor } from '../../lib/receiver-config';
-import { parameterNameProblem } from '../../lib/ssm-parameter-names';
+import { parameterNameProblem } from '../../protocol';
 import { CONFIG_SCHEMA_PATH, configJsonSchemaText } from '../../scripts/write-config-schema';
 import { EXAMPLE_CONFIG_PATH } from './stack-fixture';
 

@@ -11,7 +11,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { parseSenderRoutes } from '../../lambda/sender-routes';
-import type { ReceiverConfigInput } from '../../receiver/config';
+import type { ReceiverConfigInput } from '../../receiver/config/schema';
 import { ReceiverHost } from '../../lib/constructs/receiver-host/receiver-host';
 import { ReceiverNetwork } from '../../lib/constructs/receiver-network';
 import { RepositoryTriggers } from '../../lib/constructs/repository-triggers';

@@ -11,7 +11,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { IConstruct } from 'constructs';
 import { parseSenderRoutes } from '../../lambda/sender-routes';
-import { parseReceiverConfig } from '../../receiver/config';
+import { parseReceiverConfig } from '../../receiver/config/schema';
 import type { StackConfigInput } from '../../lib/config';
 import { createTrigglerApp } from '../../lib/triggler-app';
 import {

@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Agent, request } from 'undici';
 import { buildDeliveryRequest } from '../../protocol';
-import type { RunRecord } from '../../receiver/delivery';
+import type { RunRecord } from '../../receiver/runs/run-record';
 import { tempDir } from '../support/receiver-fixture';
 
 const CLI = resolve(__dirname, '..', '..', 'bin', 'triggler.js');

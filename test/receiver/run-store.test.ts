@@ -4,8 +4,8 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { AcceptedDelivery } from '../../receiver/delivery';
-import { type AcceptRecord, JournalWriteError, RUN_LISTS_LIMIT, RunStore, newRunId } from '../../receiver/run-store';
-import type { Runner } from '../../receiver/runner';
+import { type AcceptRecord, JournalWriteError, RUN_LISTS_LIMIT, RunStore, newRunId } from '../../receiver/runs/run-store';
+import type { Runner } from '../../receiver/runs/runner';
 import { logText, makeDelivery, makeStateDir, makeTrigger, openRunner, recordingLogger, removeDir, waitFor } from './runner-harness';
 
 let dir: string;
@@ -82,11 +82,11 @@ describe('restart after a crash', () => {
     expect(ids.waiting[0]).toBe(ids.waiting[1]);
 
     const { runner, lines } = await runnerFor({ triggers: [makeTrigger({ command: 'echo "$TRIGGLER_COMMIT"', cwd: workDir })] });
-    expect(runner.run(ids.running)).toMatchObject({ status: 'interrupted', error: 'receiver stopped while it ran', deliveryIds: [deliveries[0]?.deliveryId] });
-    expect(runner.run(ids.running)?.finishedAt).toBeDefined();
+    expect(runner.history.run(ids.running)).toMatchObject({ status: 'interrupted', error: 'receiver stopped while it ran', deliveryIds: [deliveries[0]?.deliveryId] });
+    expect(runner.history.run(ids.running)?.finishedAt).toBeDefined();
     expect(lines.some((line) => line.msg.includes('recorded as interrupted') && line.runId === ids.running)).toBe(true);
     await runner.idle();
-    const waiting = runner.run(ids.waiting[0] ?? '');
+    const waiting = runner.history.run(ids.waiting[0] ?? '');
     expect(waiting).toMatchObject({ status: 'succeeded', deliveryIds: [deliveries[1]?.deliveryId, deliveries[2]?.deliveryId], commit: deliveries[2]?.commit });
     expect(await logText(runner, ids.waiting[0] ?? '')).toBe(`${deliveries[2]?.commit}\n`);
     for (const [index, runId] of [ids.running, ...ids.waiting].entries()) {
@@ -94,7 +94,7 @@ describe('restart after a crash', () => {
       expect(runner.seen(delivery.dedupeKey)).toEqual({ status: 'duplicate', runId, coalesced: false });
       expect(await runner.accept(delivery)).toEqual({ status: 'duplicate', runId, coalesced: false });
     }
-    expect(runner.runs()).toHaveLength(2);
+    expect(runner.history.runs()).toHaveLength(2);
   });
 
   it('skips a partly written last line with a warning and keeps everything before it', async () => {
@@ -139,12 +139,12 @@ describe('restart after a crash', () => {
   it('records a waiting run whose trigger is no longer configured as failed, saying why', async () => {
     const first = await runnerFor({ triggers: [makeTrigger({ branch: 'gone', command: 'sleep 30', cwd: workDir })], shutdownGraceSeconds: 0 });
     const running = await first.runner.accept(makeDelivery({ branch: 'gone' }));
-    await waitFor('the run to start', () => first.runner.run(running.runId)?.status === 'running');
+    await waitFor('the run to start', () => first.runner.history.run(running.runId)?.status === 'running');
     const waiting = await first.runner.accept(makeDelivery({ branch: 'gone' }));
     await first.runner.close();
 
     const { runner, lines } = await runnerFor({ triggers: [makeTrigger({ command: 'true', cwd: workDir })] });
-    expect(runner.run(waiting.runId)).toMatchObject({ status: 'failed', error: 'no trigger is configured for app@gone any more' });
+    expect(runner.history.run(waiting.runId)).toMatchObject({ status: 'failed', error: 'no trigger is configured for app@gone any more' });
     expect(lines.find((line) => line.level === 50 && line.runId === waiting.runId)).toBeDefined();
   });
 });
@@ -161,14 +161,14 @@ describe('compaction', () => {
       await first.runner.idle();
     }
     // Dropped from memory (and their logs deleted) as soon as there are more than keepRuns.
-    expect(first.runner.runs().map((run) => run.id)).toEqual([finished[3], finished[2]]);
+    expect(first.runner.history.runs().map((run) => run.id)).toEqual([finished[3], finished[2]]);
     await waitFor('dropped logs to be deleted', () => fs.readdirSync(path.join(stateDir, 'runs')).length === 2);
     await first.runner.close();
     fs.writeFileSync(path.join(stateDir, 'runs', `${newRunId()}.log`), 'a log no run names');
     await new Promise((resolve) => setTimeout(resolve, 150));
 
     const { runner } = await runnerFor({ triggers: [makeTrigger({ command: 'true', cwd: workDir })], keepRuns: 2 });
-    expect(runner.runs().map((run) => run.id)).toEqual([finished[3], finished[2]]);
+    expect(runner.history.runs().map((run) => run.id)).toEqual([finished[3], finished[2]]);
     expect(fs.readdirSync(path.join(stateDir, 'runs')).sort()).toEqual([`${finished[2]}.log`, `${finished[3]}.log`]);
     const records = journalLines().map((line) => JSON.parse(line) as { type: string; dedupeKey?: string });
     expect(records.filter((record) => record.type === 'run')).toHaveLength(2);
@@ -223,7 +223,7 @@ describe('group commit', () => {
     const { runner } = await runnerFor({ triggers: [makeTrigger({ command: 'true', cwd: workDir })], fsync: false });
     const { runId } = await runner.accept(makeDelivery());
     await runner.idle();
-    expect(runner.run(runId)?.status).toBe('succeeded');
+    expect(runner.history.run(runId)?.status).toBe('succeeded');
     expect(datasync).not.toHaveBeenCalled();
     expect(journalLines().some((line) => line.includes(runId))).toBe(true);
   });
@@ -235,7 +235,7 @@ describe('group commit', () => {
     const failed = makeDelivery();
     await expect(runner.accept(failed)).rejects.toBeInstanceOf(JournalWriteError);
     expect(runner.seen(failed.dedupeKey)).toBeUndefined();
-    expect(runner.runs()).toEqual([]);
+    expect(runner.history.runs()).toEqual([]);
     await expect(runner.accept(makeDelivery())).rejects.toThrow('cannot write the run journal: EIO: i/o error, fdatasync');
     await runner.idle();
   });

@@ -4,9 +4,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import { type ReceiverConfigInput, type TriggerConfig, triggerSchema } from '../../receiver/config';
-import type { AcceptedDelivery, RunRecord } from '../../receiver/delivery';
-import { Runner, type RunnerOptions } from '../../receiver/runner';
+import { type ReceiverConfigInput, type TriggerConfig, triggerSchema } from '../../receiver/config/schema';
+import type { AcceptedDelivery } from '../../receiver/delivery';
+import type { RunRecord } from '../../receiver/runs/run-record';
+import { Runner, type RunnerOptions } from '../../receiver/runs/runner';
 
 export function makeStateDir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'triggler-runner-'));
@@ -87,7 +88,7 @@ export async function waitFor<T>(what: string, probe: () => T | undefined | fals
 
 export async function logText(runner: Runner, run: RunRecord | string): Promise<string> {
   const id = typeof run === 'string' ? run : run.id;
-  const log = await runner.runLog(id);
+  const log = await runner.history.runLog(id);
   if (!log) throw new Error(`run ${id} has no log`);
   return log.toString('utf8');
 }

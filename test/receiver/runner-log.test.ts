@@ -1,7 +1,7 @@
 /** The bounded run log on its own: exactly which bytes are kept. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { BoundedRunLog, omissionMarker } from '../../receiver/run-log';
+import { BoundedRunLog, omissionMarker } from '../../receiver/runs/run-log';
 import { makeStateDir, recordingLogger, removeDir } from './runner-harness';
 
 let dir: string;

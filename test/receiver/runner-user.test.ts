@@ -1,8 +1,8 @@
 /** Which account a trigger's command runs as: the passwd lookup, and a real run with `user` set. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { lookupPasswdUser, parsePasswd } from '../../receiver/run-as-user';
-import type { Runner } from '../../receiver/runner';
+import { lookupPasswdUser, parsePasswd } from '../../receiver/runs/run-as-user';
+import type { Runner } from '../../receiver/runs/runner';
 import { logText, makeDelivery, makeStateDir, makeTrigger, openRunner, removeDir } from './runner-harness';
 
 const fixture = path.join(__dirname, 'fixtures', 'runner-passwd');
@@ -71,9 +71,9 @@ describe('running as a user', () => {
     const { runId } = await runner.accept(makeDelivery());
     await runner.idle();
     if (receiverIsRoot) {
-      expect(runner.run(runId)).toMatchObject({ status: 'failed', error: 'user "no-such-user-anywhere" is not in /etc/passwd' });
+      expect(runner.history.run(runId)).toMatchObject({ status: 'failed', error: 'user "no-such-user-anywhere" is not in /etc/passwd' });
     } else {
-      expect(runner.run(runId)?.status).toBe('succeeded');
+      expect(runner.history.run(runId)?.status).toBe('succeeded');
     }
   });
 });

@@ -1,8 +1,8 @@
 /** The runner with real child processes and real files: how commands run, what they see, how they end. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Runner } from '../../receiver/runner';
-import { RunnerClosedError } from '../../receiver/runner';
+import type { Runner } from '../../receiver/runs/runner';
+import { RunnerClosedError } from '../../receiver/runs/runner';
 import { logText, makeDelivery, makeStateDir, makeTrigger, openRunner, processAlive, removeDir, waitFor } from './runner-harness';
 
 let stateDir: string;
@@ -32,7 +32,7 @@ describe('spawning', () => {
     const result = await runner.accept(delivery);
     expect(result).toEqual({ status: 'accepted', runId: expect.stringMatching(/^r_[a-z0-9]+$/), coalesced: false });
     await runner.idle();
-    const run = runner.run(result.runId);
+    const run = runner.history.run(result.runId);
     expect(run).toMatchObject({
       id: result.runId,
       repository: 'app',
@@ -56,7 +56,7 @@ describe('spawning', () => {
     const { runner } = await runnerFor({ triggers: [makeTrigger({ command: ['/bin/echo', '$HOME; echo injected', '$(id)'], cwd: workDir })] });
     const { runId } = await runner.accept(makeDelivery());
     await runner.idle();
-    expect(runner.run(runId)?.status).toBe('succeeded');
+    expect(runner.history.run(runId)?.status).toBe('succeeded');
     expect(await logText(runner, runId)).toBe('$HOME; echo injected $(id)\n');
   });
 
@@ -78,18 +78,18 @@ describe('spawning', () => {
     });
     const broken = await runner.accept(makeDelivery());
     await runner.idle();
-    expect(runner.run(broken.runId)).toMatchObject({ status: 'failed', error: `cwd ${missing} does not exist` });
+    expect(runner.history.run(broken.runId)).toMatchObject({ status: 'failed', error: `cwd ${missing} does not exist` });
     expect(await logText(runner, broken.runId)).toContain(`cwd ${missing} does not exist`);
     const fine = await runner.accept(makeDelivery({ branch: 'other' }));
     await runner.idle();
-    expect(runner.run(fine.runId)?.status).toBe('succeeded');
+    expect(runner.history.run(fine.runId)?.status).toBe('succeeded');
   });
 
   it('records a program that cannot be started as failed, saying so', async () => {
     const { runner } = await runnerFor({ triggers: [makeTrigger({ command: [path.join(workDir, 'no-such-program')], cwd: workDir })] });
     const { runId } = await runner.accept(makeDelivery());
     await runner.idle();
-    const run = runner.run(runId);
+    const run = runner.history.run(runId);
     expect(run?.status).toBe('failed');
     expect(run?.error).toMatch(/^could not start .*no-such-program: .*ENOENT/);
   });
@@ -101,8 +101,8 @@ describe('spawning', () => {
     const exited = await runner.accept(makeDelivery());
     const killed = await runner.accept(makeDelivery({ branch: 'killed' }));
     await runner.idle();
-    expect(runner.run(exited.runId)).toMatchObject({ status: 'failed', exitCode: 3, error: 'exited with code 3' });
-    expect(runner.run(killed.runId)).toMatchObject({ status: 'failed', exitCode: null, signal: 'SIGKILL', error: 'killed by signal SIGKILL' });
+    expect(runner.history.run(exited.runId)).toMatchObject({ status: 'failed', exitCode: 3, error: 'exited with code 3' });
+    expect(runner.history.run(killed.runId)).toMatchObject({ status: 'failed', exitCode: null, signal: 'SIGKILL', error: 'killed by signal SIGKILL' });
   });
 
   it('logs run started and run finished as structured lines', async () => {
@@ -184,7 +184,7 @@ describe('environment', () => {
     });
     const { runId } = await runner.accept(makeDelivery({ branch, commit }));
     await runner.idle();
-    expect(runner.run(runId)?.status).toBe('succeeded');
+    expect(runner.history.run(runId)?.status).toBe('succeeded');
     expect(await logText(runner, runId)).toBe(`${commit}|${branch}\n`);
     expect(fs.readdirSync(workDir)).toEqual([]);
   });
@@ -197,17 +197,17 @@ describe('scheduling', () => {
       triggers: [makeTrigger({ command: 'echo "commit=$TRIGGLER_COMMIT delivery=$TRIGGLER_DELIVERY_ID"; sleep 2; while [ ! -e release ]; do sleep 0.05; done', cwd: workDir })],
     });
     const first = await runner.accept(makeDelivery());
-    await waitFor('the first run to start', () => runner.run(first.runId)?.status === 'running');
+    await waitFor('the first run to start', () => runner.history.run(first.runId)?.status === 'running');
     const burst = Array.from({ length: 30 }, (_, i) => makeDelivery({ pusher: `pusher-${i}` }));
     const results = [];
     for (const delivery of burst) {
       results.push(await runner.accept(delivery));
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
-    expect(runner.run(first.runId)?.status).toBe('running');
+    expect(runner.history.run(first.runId)?.status).toBe('running');
     fs.writeFileSync(path.join(workDir, 'release'), '');
     await runner.idle();
-    const runs = runner.runs();
+    const runs = runner.history.runs();
     expect(runs).toHaveLength(2);
     const [second, firstRun] = runs;
     expect(firstRun?.id).toBe(first.runId);
@@ -228,7 +228,7 @@ describe('scheduling', () => {
     const results = await Promise.all(deliveries.map((delivery) => runner.accept(delivery)));
     await runner.idle();
     expect(new Set(results.map((result) => result.runId)).size).toBe(1);
-    expect(runner.runs()).toHaveLength(1);
+    expect(runner.history.runs()).toHaveLength(1);
     expect(await logText(runner, results[0]?.runId ?? '')).toBe(`${deliveries[4]?.commit}\n`);
   });
 
@@ -236,12 +236,12 @@ describe('scheduling', () => {
     const triggers = ['a', 'b', 'c'].map((branch) => makeTrigger({ branch, command: 'sleep 0.3', cwd: workDir }));
     const { runner } = await runnerFor({ triggers, maxConcurrentRuns: 1 });
     const a1 = await runner.accept(makeDelivery({ branch: 'a' }));
-    await waitFor('a to start', () => runner.run(a1.runId)?.status === 'running');
+    await waitFor('a to start', () => runner.history.run(a1.runId)?.status === 'running');
     const b = await runner.accept(makeDelivery({ branch: 'b' }));
     const c = await runner.accept(makeDelivery({ branch: 'c' }));
     const a2 = await runner.accept(makeDelivery({ branch: 'a' }));
     await runner.idle();
-    const started = [a1, b, c, a2].map((result) => ({ id: result.runId, run: runner.run(result.runId) }));
+    const started = [a1, b, c, a2].map((result) => ({ id: result.runId, run: runner.history.run(result.runId) }));
     const order = [...started].sort((x, y) => Date.parse(x.run?.startedAt ?? '') - Date.parse(y.run?.startedAt ?? '')).map((entry) => entry.id);
     expect(order).toEqual([a1.runId, b.runId, c.runId, a2.runId]);
     const intervals = started.map(({ run }) => [Date.parse(run?.startedAt ?? ''), Date.parse(run?.finishedAt ?? '')] as const).sort((x, y) => x[0] - y[0]);
@@ -255,10 +255,10 @@ describe('scheduling', () => {
     await waitFor('two runs to start', () => fs.existsSync(path.join(workDir, 'started-a')) && fs.existsSync(path.join(workDir, 'started-b')));
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(fs.existsSync(path.join(workDir, 'started-c'))).toBe(false);
-    expect(results.map((result) => runner.run(result.runId)?.status)).toEqual(['running', 'running', 'pending']);
+    expect(results.map((result) => runner.history.run(result.runId)?.status)).toEqual(['running', 'running', 'pending']);
     fs.writeFileSync(path.join(workDir, 'release'), '');
     await runner.idle();
-    expect(results.map((result) => runner.run(result.runId)?.status)).toEqual(['succeeded', 'succeeded', 'succeeded']);
+    expect(results.map((result) => runner.history.run(result.runId)?.status)).toEqual(['succeeded', 'succeeded', 'succeeded']);
   });
 });
 
@@ -272,8 +272,8 @@ describe('dedupe', () => {
     const again = await runner.accept({ ...delivery, deliveryId: 'retry' });
     expect(again).toEqual({ status: 'duplicate', runId: first.runId, coalesced: false });
     await runner.idle();
-    expect(runner.runs()).toHaveLength(1);
-    expect(runner.run(first.runId)?.deliveryIds).toEqual([delivery.deliveryId]);
+    expect(runner.history.runs()).toHaveLength(1);
+    expect(runner.history.run(first.runId)?.deliveryIds).toEqual([delivery.deliveryId]);
     expect(runner.seen('standard:never-sent')).toBeUndefined();
   });
 
@@ -284,7 +284,7 @@ describe('dedupe', () => {
     expect(results.map((result) => result.status).sort()).toEqual(['accepted', 'duplicate', 'duplicate']);
     expect(new Set(results.map((result) => result.runId)).size).toBe(1);
     await runner.idle();
-    expect(runner.run(results[0]?.runId ?? '')?.deliveryIds).toEqual([delivery.deliveryId]);
+    expect(runner.history.run(results[0]?.runId ?? '')?.deliveryIds).toEqual([delivery.deliveryId]);
   });
 
   it('forgets a key once its dedupeUntil has passed', async () => {
@@ -311,7 +311,7 @@ describe('timeouts', () => {
     const { runner } = await runnerFor({ triggers: [makeTrigger({ command: 'echo $$ > shell.pid; sleep 30 & echo $! > sleep.pid; wait', cwd: workDir, timeoutSeconds: 1 })] });
     const { runId } = await runner.accept(makeDelivery());
     await runner.idle();
-    const run = runner.run(runId);
+    const run = runner.history.run(runId);
     expect(run).toMatchObject({ status: 'timed-out', signal: 'SIGTERM', error: 'timed out after 1s (SIGTERM to the process group)' });
     for (const file of ['shell.pid', 'sleep.pid']) {
       const pid = Number(fs.readFileSync(path.join(workDir, file), 'utf8'));
@@ -328,7 +328,7 @@ describe('timeouts', () => {
     });
     const { runId } = await runner.accept(makeDelivery());
     await runner.idle();
-    expect(runner.run(runId)).toMatchObject({ status: 'timed-out', error: 'timed out after 1s (SIGTERM, then SIGKILL to the process group)' });
+    expect(runner.history.run(runId)).toMatchObject({ status: 'timed-out', error: 'timed out after 1s (SIGTERM, then SIGKILL to the process group)' });
     const sleepPid = Number(fs.readFileSync(path.join(workDir, 'sleep.pid'), 'utf8'));
     await waitFor('the sleep child to be reaped', () => !processAlive(sleepPid), 2000);
   });
@@ -344,7 +344,7 @@ describe('output', () => {
     const { runId } = await runner.accept(makeDelivery());
     await runner.idle();
     const log = await logText(runner, runId);
-    const run = runner.run(runId);
+    const run = runner.history.run(runId);
     expect(run?.logTruncated).toBe(true);
     expect(run?.logBytes).toBe(Buffer.byteLength(log));
     expect(Buffer.byteLength(log)).toBeLessThanOrEqual(600);
@@ -358,8 +358,8 @@ describe('output', () => {
   it('serves the output of a running command', async () => {
     const { runner } = await runnerFor({ triggers: [makeTrigger({ command: 'echo early; while [ ! -e release ]; do sleep 0.05; done; echo late', cwd: workDir })] });
     const { runId } = await runner.accept(makeDelivery());
-    await waitFor('early output', async () => (await runner.runLog(runId))?.toString().includes('early'));
-    expect((await runner.runLog(runId))?.toString()).not.toContain('late');
+    await waitFor('early output', async () => (await runner.history.runLog(runId))?.toString().includes('early'));
+    expect((await runner.history.runLog(runId))?.toString()).not.toContain('late');
     fs.writeFileSync(path.join(workDir, 'release'), '');
     await runner.idle();
     expect(await logText(runner, runId)).toBe('early\nlate\n');
@@ -370,26 +370,26 @@ describe('close', () => {
   it('waits for running commands within the shutdown grace', async () => {
     const { runner } = await runnerFor({ triggers: [makeTrigger({ command: 'sleep 0.3; echo finished', cwd: workDir })], shutdownGraceSeconds: 10 });
     const { runId } = await runner.accept(makeDelivery());
-    await waitFor('the run to start', () => runner.run(runId)?.status === 'running');
+    await waitFor('the run to start', () => runner.history.run(runId)?.status === 'running');
     await runner.close();
-    expect(runner.run(runId)?.status).toBe('succeeded');
+    expect(runner.history.run(runId)?.status).toBe('succeeded');
   });
 
   it('kills what is still running after the grace, records it as interrupted, and keeps waiting runs for the next open', async () => {
     const { runner } = await runnerFor({ triggers: [makeTrigger({ command: 'sleep 30 & echo $! > sleep.pid; wait', cwd: workDir })], shutdownGraceSeconds: 0 });
     const running = await runner.accept(makeDelivery());
-    await waitFor('the sleep child', () => runner.run(running.runId)?.status === 'running' && fs.existsSync(path.join(workDir, 'sleep.pid')) && fs.readFileSync(path.join(workDir, 'sleep.pid'), 'utf8').trim() !== '');
+    await waitFor('the sleep child', () => runner.history.run(running.runId)?.status === 'running' && fs.existsSync(path.join(workDir, 'sleep.pid')) && fs.readFileSync(path.join(workDir, 'sleep.pid'), 'utf8').trim() !== '');
     const waiting = await runner.accept(makeDelivery());
     await runner.close();
-    expect(runner.run(running.runId)).toMatchObject({ status: 'interrupted', error: 'receiver stopped while it ran (SIGTERM to the process group)' });
-    expect(runner.run(waiting.runId)?.status).toBe('pending');
+    expect(runner.history.run(running.runId)).toMatchObject({ status: 'interrupted', error: 'receiver stopped while it ran (SIGTERM to the process group)' });
+    expect(runner.history.run(waiting.runId)?.status).toBe('pending');
     expect(processAlive(Number(fs.readFileSync(path.join(workDir, 'sleep.pid'), 'utf8')))).toBe(false);
     await expect(runner.accept(makeDelivery())).rejects.toBeInstanceOf(RunnerClosedError);
 
     const { runner: reopened } = await runnerFor({ triggers: [makeTrigger({ command: 'echo "$TRIGGLER_RUN_ID"', cwd: workDir })] });
     await reopened.idle();
-    expect(reopened.run(waiting.runId)?.status).toBe('succeeded');
+    expect(reopened.history.run(waiting.runId)?.status).toBe('succeeded');
     expect(await logText(reopened, waiting.runId)).toBe(`${waiting.runId}\n`);
-    expect(reopened.run(running.runId)?.status).toBe('interrupted');
+    expect(reopened.history.run(running.runId)?.status).toBe('interrupted');
   });
 });

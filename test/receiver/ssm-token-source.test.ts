@@ -9,8 +9,8 @@ import { GetParameterCommand, GetParameterHistoryCommand, SSMClient, ThrottlingE
 import { mockClient } from 'aws-sdk-client-mock';
 import pino from 'pino';
 import { buildDeliveryRequest } from '../../protocol';
-import { SsmTokenSource } from '../../receiver/ssm-token-source';
-import type { TokenRef } from '../../receiver/token-source';
+import { SsmTokenSource } from '../../receiver/tokens/ssm-token-source';
+import type { TokenRef } from '../../receiver/tokens/token-source';
 import { startLocalSsm, type LocalSsm } from '../fixtures/local-ssm';
 import { startTestReceiver, type TestReceiver } from '../support/receiver-fixture';
 

@@ -5,11 +5,11 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import pino from 'pino';
 import { request } from 'undici';
-import { parseReceiverConfig, type ReceiverConfigInput } from '../../receiver/config';
-import type { RunRecord } from '../../receiver/delivery';
-import { startReceiver, type ReceiverOptions, type RunningReceiver } from '../../receiver/receiver';
+import { parseReceiverConfig, type ReceiverConfigInput } from '../../receiver/config/schema';
+import type { RunRecord } from '../../receiver/runs/run-record';
+import { startReceiver, type ReceiverOptions, type InProcessReceiver } from '../../receiver/receiver';
 
-export interface TestReceiver extends RunningReceiver {
+export interface TestReceiver extends InProcessReceiver {
   dir: string;
   logs: Array<Record<string, unknown>>;
   /** Sends a request to the delivery listener. */
@@ -60,7 +60,7 @@ export async function startTestReceiver(
   const dir = options.dir ?? tempDir();
   const logs: Array<Record<string, unknown>> = [];
   const logger = pino({ level: 'debug' }, { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
-  let receiver: RunningReceiver;
+  let receiver: InProcessReceiver;
   try {
     const config = parseReceiverConfig({
       stateDir: join(dir, 'state'),
@@ -95,7 +95,7 @@ export async function startTestReceiver(
     },
     async settledRuns() {
       await receiver.runner.idle();
-      return receiver.runner.runs(10_000).reverse();
+      return receiver.runner.history.runs(10_000).reverse();
     },
     async dispose() {
       if (disposed) return;

@@ -2,8 +2,8 @@ import * as path from 'node:path';
 import { Aws, Duration, Stack, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { Construct } from 'constructs';
-import { parseReceiverConfig, tokenNameOf, type ReceiverConfig, type ReceiverConfigInput } from '../../../receiver/config';
-import { tokenParameterName } from '../../ssm-parameter-names';
+import { parseReceiverConfig, tokenNameOf, type ReceiverConfig, type ReceiverConfigInput } from '../../../receiver/config/schema';
+import { tokenParameterName } from '../../../protocol';
 import type { TriggerTokens } from '../trigger-tokens';
 import { ReceiverBundle } from './receiver-bundle';
 

@@ -1,8 +1,8 @@
 /** Reading the receiver config from disk: paths in it are relative to the file. */
 import { readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { ConfigError, parseReceiverConfig, type ReceiverConfig } from './config';
-import { jsonErrorPosition } from './token-file';
+import { ConfigError, parseReceiverConfig, type ReceiverConfig } from './schema';
+import { jsonErrorPosition } from '../tokens/file-token-source';
 
 export interface LoadedConfig {
   config: ReceiverConfig;

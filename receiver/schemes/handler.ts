@@ -1,14 +1,32 @@
-/** What every delivery handler (ours and the providers') needs to check and accept a delivery. */
+/**
+ * The contract every delivery scheme implements — the seed scheme, Standard Webhooks and each
+ * provider's webhook — and what they share: the context they check against, how they refuse, and
+ * how a verified delivery is handed over.
+ *
+ * A handler works in two steps so that nothing costly happens for a request that cheap checks can
+ * refuse: `precheck` sees only the request line and headers (shape, time window, known trigger),
+ * before a byte of the body is read; `handle` gets the whole body, read within the limits, and
+ * verifies, parses and accepts.
+ */
+import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
-import type { ReceiverConfig } from './config';
-import type { AcceptedDelivery, AcceptResult } from './delivery';
-import type { Reply } from './http-io';
-import type { TokenSource } from './token-source';
-import type { Trigger, TriggerTable } from './trigger-table';
+import type { ReceiverConfig } from '../config/schema';
+import type { Trigger, TriggerTable } from '../config/trigger-table';
+import { type AcceptedDelivery, type DeliverySink, NotAccepted } from '../delivery';
+import type { TokenSource } from '../tokens/token-source';
 
-/** Where verified deliveries go: the runner. */
-export interface DeliverySink {
-  accept(delivery: AcceptedDelivery): Promise<AcceptResult>;
+export interface DeliveryHandler<Target, Checked> {
+  /** Checks what can be checked from the headers, for the target the path named; throws a Rejection. */
+  precheck(req: IncomingMessage, target: Target): Checked;
+  /** The whole body is read: verify, parse and accept, or throw a Rejection or a NotAccepted. */
+  handle(checked: Checked, body: Buffer): Promise<Reply>;
+}
+
+/** What a handler answers: a JSON body with its status. */
+export interface Reply {
+  status: number;
+  body: Record<string, unknown>;
+  headers?: Record<string, string>;
 }
 
 export interface DeliveryContext {
@@ -43,8 +61,21 @@ export function badRequest(message: string, fields: Record<string, unknown> = {}
   return new Rejection(400, message, message, fields);
 }
 
-/** Raised when a token source cannot answer (and has nothing cached): the sender should retry. */
-export class TokensUnavailable extends Error {}
+/** A token source cannot answer (and has nothing cached): the sender should retry. */
+export class TokensUnavailable extends NotAccepted {
+  constructor(message: string) {
+    super(message, 'tokens', 'tokens are unavailable; try again');
+    this.name = 'TokensUnavailable';
+  }
+}
+
+export function header(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** How the time-window verdicts read in an answer. */
+export const WINDOW_WORDS = { 'too-old': 'too old', 'too-new': 'too far in the future' } as const;
 
 /**
  * Checks a signature against the trigger's tokens; when none matches, asks the source to look
@@ -73,7 +104,7 @@ export async function verifyWithTokens(
   return check(await context.tokens.tokens(trigger.token));
 }
 
-/** Hands a verified delivery to the runner and answers: 202 naming the run, or 200 for a repeat. */
+/** Hands a verified delivery to the sink and answers: 202 naming the run, or 200 for a repeat. */
 export async function acceptDelivery(context: DeliveryContext, delivery: AcceptedDelivery): Promise<Reply> {
   const result = await context.sink.accept(delivery);
   const run = { id: result.runId, repository: delivery.repository, branch: delivery.branch };
@@ -95,6 +126,3 @@ export async function acceptDelivery(context: DeliveryContext, delivery: Accepte
   );
   return { status: 202, body: { status: 'accepted', delivery: delivery.deliveryId, coalesced: result.coalesced, run } };
 }
-
-/** A provider's webhook (`POST /hooks/<provider>`): the body is read (within the limit) before it is called. */
-export type ProviderHandler = (req: import('node:http').IncomingMessage, body: Buffer, context: DeliveryContext) => Promise<Reply>;

@@ -5,9 +5,10 @@
  *   GET /runs/<id>/log  text/plain
  */
 import { createServer, type Server } from 'node:http';
-import type { RunRecord } from './delivery';
+import type { RunRecord } from '../runs/run-record';
 import { sendJson } from './http-io';
 
+/** What the admin listener reads: the run records and their logs. */
 export interface RunHistory {
   runs(limit?: number): RunRecord[];
   run(id: string): RunRecord | undefined;

@@ -1,12 +1,7 @@
 /** The small pieces of HTTP the listeners share: JSON answers and a bounded body reader. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-
-export interface Reply {
-  status: number;
-  body: Record<string, unknown>;
-  headers?: Record<string, string>;
-}
+import type { Reply } from '../schemes/handler';
 
 export function sendJson(res: ServerResponse, reply: Reply): void {
   const text = JSON.stringify(reply.body);

@@ -12,63 +12,17 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import type { RunRecord, RunStatus } from './delivery';
+import { NotAccepted } from '../delivery';
+import { deliveryFields, finalStatus, type FinalStatus, isFinal, RUN_LISTS_LIMIT, type StoredRun, storedRun } from './run-record';
 
-/** A run as the store keeps it: the public record plus who pushed the newest delivery. */
-export interface StoredRun extends RunRecord {
-  pusher?: string;
-  event?: string;
-}
-
-export type FinalStatus = Extract<RunStatus, 'succeeded' | 'failed' | 'timed-out' | 'interrupted'>;
+export type { FinalStatus, StoredRun };
+export { RUN_LISTS_LIMIT };
 
 export interface DedupeEntry {
   runId: string;
   /** Epoch ms. */
   until: number;
 }
-
-const scheme = z.enum(['seed', 'standard', 'github', 'gitlab', 'gitea', 'bitbucket']);
-const finalStatus = z.enum(['succeeded', 'failed', 'timed-out', 'interrupted']);
-
-const deliveryFields = z.object({
-  deliveryId: z.string(),
-  repository: z.string(),
-  branch: z.string(),
-  commit: z.string(),
-  previousCommit: z.string().optional(),
-  scheme,
-  pusher: z.string().optional(),
-  event: z.string().optional(),
-  receivedAt: z.string(),
-});
-
-/** How many delivery ids and commits a run record lists (the newest); its count covers them all. */
-export const RUN_LISTS_LIMIT = 1000;
-
-const storedRun = z.object({
-  id: z.string().min(1),
-  repository: z.string(),
-  branch: z.string(),
-  status: z.enum(['pending', 'running', 'succeeded', 'failed', 'timed-out', 'interrupted']),
-  commit: z.string(),
-  previousCommit: z.string().optional(),
-  scheme,
-  pusher: z.string().optional(),
-  event: z.string().optional(),
-  deliveryIds: z.array(z.string()),
-  commits: z.array(z.string()),
-  /** Every delivery the run carries; the lists above keep only the newest RUN_LISTS_LIMIT. */
-  deliveries: z.number().int().nonnegative(),
-  createdAt: z.string(),
-  startedAt: z.string().optional(),
-  finishedAt: z.string().optional(),
-  exitCode: z.number().int().nullable().optional(),
-  signal: z.string().nullable().optional(),
-  error: z.string().optional(),
-  logBytes: z.number().int().nonnegative().optional(),
-  logTruncated: z.boolean().optional(),
-});
 
 const journalRecord = z.discriminatedUnion('type', [
   /** A delivery joined (or created) a run. */
@@ -104,10 +58,6 @@ export type FinishRecord = Extract<JournalRecord, { type: 'finish' }>;
 
 export const JOURNAL_FILE = 'journal.jsonl';
 const LOG_DIR = 'runs';
-
-export function isFinal(status: RunStatus): status is FinalStatus {
-  return status !== 'pending' && status !== 'running';
-}
 
 let lastIdTime = 0;
 let idSequence = 0;
@@ -151,9 +101,10 @@ export interface OpenedStore {
 }
 
 /** The journal cannot be written: nothing more is accepted, since nothing more would be durable. */
-export class JournalWriteError extends Error {
+/** The journal cannot be written: nothing is accepted until it can (503, the sender retries). */
+export class JournalWriteError extends NotAccepted {
   constructor(cause: Error) {
-    super(`cannot write the run journal: ${cause.message}`, { cause });
+    super(`cannot write the run journal: ${cause.message}`, 'journal', 'the receiver cannot take deliveries right now; try again', 503, 5, { cause });
     this.name = 'JournalWriteError';
   }
 }

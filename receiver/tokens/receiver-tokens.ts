@@ -3,11 +3,11 @@
  * the config, an environment variable, the token file, or SSM Parameter Store, in that order.
  */
 import type { Logger } from 'pino';
-import { triggerKey } from '../protocol';
-import type { ReceiverConfig } from './config';
+import { triggerKey } from '../../protocol';
+import type { ReceiverConfig } from '../config/schema';
 import type { SsmTokenSource } from './ssm-token-source';
-import type { TriggerTable } from './trigger-table';
-import { FileTokenSource } from './token-file';
+import type { TriggerTable } from '../config/trigger-table';
+import { FileTokenSource } from './file-token-source';
 import type { TokenRef, TokenSource } from './token-source';
 
 /**

@@ -10,7 +10,7 @@
  */
 import { promises as fs, statSync } from 'node:fs';
 import { z } from 'zod';
-import { describeZodIssues } from './config';
+import { describeZodIssues } from '../config/schema';
 import type { TokenRef, TokenSource } from './token-source';
 
 const entrySchema = z.union([

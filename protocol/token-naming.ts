@@ -1,14 +1,19 @@
 /**
- * Where a trigger's token lives in SSM Parameter Store, and Parameter Store's naming rules
- * (PutParameter): letters, digits, `_ . - /`; at most 1011 characters and 15 levels; the first
- * level must not begin with `aws` or `ssm`. Checked at synth so a bad name fails `cdk synth`, not
- * the token custom resource halfway through a deploy.
+ * Where a trigger's token is found: its name (in a token file, or under a prefix in SSM Parameter
+ * Store), and Parameter Store's naming rules (PutParameter): letters, digits, `_ . - /`; at most
+ * 1011 characters and 15 levels; the first level must not begin with `aws` or `ssm`. The stack,
+ * the receiver, the sender's routes and the CLI all name tokens through these functions.
  */
 
 export const MAX_PARAMETER_NAME_LENGTH = 1011;
 export const MAX_PARAMETER_LEVELS = 15;
 
-/** `<prefix>/<tokenName>`: the same name the receiver's SSM token source reads. */
+/** The name a trigger's token is stored under: its own `tokenName`, or `<repository>/<branch>`. */
+export function tokenNameOf(trigger: { repository: string; branch: string; tokenName?: string | undefined }): string {
+  return trigger.tokenName ?? `${trigger.repository}/${trigger.branch}`;
+}
+
+/** `<prefix>/<tokenName>`: the SecureString that holds a token. */
 export function tokenParameterName(prefix: string, tokenName: string): string {
   return `${prefix}/${tokenName}`;
 }

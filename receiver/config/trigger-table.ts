@@ -1,7 +1,7 @@
 /** The configured triggers, indexed the ways requests name them. */
-import { triggerKey } from '../protocol';
-import { tokenNameOf, type TriggerConfig } from './config';
-import type { TokenRef } from './token-source';
+import { triggerKey } from '../../protocol';
+import { tokenNameOf, type TriggerConfig } from './schema';
+import type { TokenRef } from '../tokens/token-source';
 
 export interface Trigger {
   key: string;

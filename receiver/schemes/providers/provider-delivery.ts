@@ -1,5 +1,5 @@
 /**
- * What every provider webhook does once its handler has read the headers (DESIGN §2.3):
+ * What every provider webhook does once its headers are checked and its body is read:
  *
  * 1. Find the triggers of the repository the body *claims*, only to know which secret(s) to try:
  *    the body is untrusted until a signature verifies.
@@ -18,11 +18,28 @@ import {
   type ClaimedRepository,
   type ProviderName,
   type RefUpdate,
-} from '../../protocol';
-import { acceptDelivery, badRequest, unauthorized, verifyWithTokens, type DeliveryContext } from '../delivery-context';
-import type { AcceptedDelivery } from '../delivery';
-import type { Reply } from '../http-io';
-import type { Trigger } from '../trigger-table';
+} from '../../../protocol';
+import type { Trigger } from '../../config/trigger-table';
+import type { AcceptedDelivery } from '../../delivery';
+import { acceptDelivery, badRequest, type DeliveryContext, type DeliveryHandler, header, type Reply, unauthorized, verifyWithTokens } from '../handler';
+
+/**
+ * One provider's webhook: which events it sends, and how its headers are checked. `precheck`
+ * reads only headers (the event, the signature's shape, the delivery id) and returns how to read
+ * and verify the body once it has been read.
+ */
+export interface ProviderScheme {
+  events: ProviderEvents;
+  precheck(req: IncomingMessage, context: DeliveryContext): (body: Buffer) => ProviderRequest;
+}
+
+/** The delivery handler of a provider's webhook. */
+export function providerHandler(scheme: ProviderScheme, context: DeliveryContext): DeliveryHandler<unknown, (body: Buffer) => ProviderRequest> {
+  return {
+    precheck: (req) => scheme.precheck(req, context),
+    handle: (read, body) => handleProviderDelivery(scheme.events, read(body), context),
+  };
+}
 
 /** What a provider's handler read from the request before any hash is computed. */
 export interface ProviderRequest {
@@ -46,11 +63,6 @@ export interface ProviderEvents {
   push: string;
   /** The event a provider sends to test a new webhook, answered 200 once verified. */
   ping?: string;
-}
-
-export function header(req: IncomingMessage, name: string): string | undefined {
-  const value = req.headers[name];
-  return Array.isArray(value) ? value[0] : value;
 }
 
 /** The first of these headers that is present, with the name it was found under. */
@@ -83,9 +95,8 @@ export function deliveryIdHeader(req: IncomingMessage, names: readonly string[])
  * The JSON payload of the body: the body itself, or the `payload` field of a form-encoded body
  * (GitHub's and Gitea's "application/x-www-form-urlencoded" content type).
  */
-export function jsonPayload(req: IncomingMessage, body: Buffer): Buffer {
-  const contentType = (header(req, 'content-type') ?? '').toLowerCase();
-  if (!contentType.startsWith('application/x-www-form-urlencoded')) return body;
+export function jsonPayload(contentType: string | undefined, body: Buffer): Buffer {
+  if (!(contentType ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded')) return body;
   const payload = new URLSearchParams(body.toString('utf8')).get('payload');
   if (payload === null) throw badRequest('payload: the form-encoded body has no payload field', { field: 'payload' });
   return Buffer.from(payload, 'utf8');
@@ -161,7 +172,7 @@ function combinedReply(replies: Reply[], deliveryId: string, notRun: string[]): 
 /** Pings and malformed bodies from a real provider are small; push payloads name their repository. */
 const UNCLAIMED_BODY_LIMIT = 64 * 1024;
 
-export async function handleProviderDelivery(events: ProviderEvents, request: ProviderRequest, context: DeliveryContext): Promise<Reply> {
+async function handleProviderDelivery(events: ProviderEvents, request: ProviderRequest, context: DeliveryContext): Promise<Reply> {
   const { provider } = events;
   const payload = parseJsonObject(request.payload);
   const claimed = payload ? claimedRepository(provider, payload) : undefined;

@@ -3,7 +3,7 @@
  * stack at synth to check the config it generates (one schema, not two).
  */
 import { z } from 'zod';
-import { triggerKey } from '../protocol';
+import { triggerKey } from '../../protocol';
 
 /** 0 asks the system for a free port (tests, the demo). */
 const port = z.number().int().min(0).max(65535);

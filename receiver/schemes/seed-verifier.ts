@@ -4,8 +4,8 @@
  * token) is computed once and remembered while the timestamp is inside the window: a flood of
  * forged signatures costs one hash chain per timestamp, not one per request.
  */
-import { seedSignature, seedSignaturesEqual } from '../protocol';
-import type { Trigger } from './trigger-table';
+import { seedSignature, seedSignaturesEqual } from '../../protocol';
+import type { Trigger } from '../config/trigger-table';
 
 interface Expected {
   tokens: readonly string[];

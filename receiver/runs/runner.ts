@@ -1,18 +1,17 @@
 /**
- * Runs the command of a trigger for accepted deliveries (DESIGN §3): one run at a time per
- * trigger, deliveries that arrive while a run waits join it, a global limit on concurrent runs,
- * and every accepted delivery recorded in the run store before accept() resolves.
+ * Schedules the runs of accepted deliveries: one run at a time per trigger, deliveries that arrive
+ * while a run waits join it (the run carries the newest push), a global limit on concurrent runs,
+ * and every accepted delivery recorded in the run store before accept() resolves. What a run does
+ * is runCommand's (./command); what has run is RunHistory's (./run-history).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as fsp from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { triggerKey, triggerLabel } from '../protocol';
-import type { TriggerConfig } from './config';
-import type { AcceptedDelivery, AcceptResult, RunRecord } from './delivery';
-import { type PasswdEntry, lookupPasswdUser } from './run-as-user';
+import { triggerKey, triggerLabel } from '../../protocol';
+import type { TriggerConfig } from '../config/schema';
+import { type AcceptedDelivery, type AcceptResult, type DeliverySink, NotAccepted } from '../delivery';
+import { type Outcome, type RunningCommand, runCommand } from './command';
+import { RunHistory } from './run-history';
 import { BoundedRunLog } from './run-log';
-import { type FinalStatus, type FinishRecord, RunStore, type StoredRun, newRunId } from './run-store';
+import { type FinishRecord, RunStore, newRunId } from './run-store';
 
 export interface RunnerOptions {
   /** Created (mode 0700) if absent. */
@@ -39,33 +38,12 @@ export interface RunnerOptions {
 }
 
 /** accept() after close() began: the receiver is stopping (answer 503). */
-export class RunnerClosedError extends Error {
+export class RunnerClosedError extends NotAccepted {
   constructor() {
-    super('the runner is shutting down');
+    super('the runner is shutting down', 'stopping', 'the receiver cannot take deliveries right now; try again');
     this.name = 'RunnerClosedError';
   }
 }
-
-/** After the command exits, how long to wait for its output pipes, which a background child may hold open. */
-const OUTPUT_DRAIN_MS = 2000;
-/** How often to look whether a signalled process group is gone. */
-const GROUP_POLL_MS = 100;
-
-/** Variables the runner sets; inherited values are removed so a command never sees a stale one. */
-const RUN_VARIABLES = [
-  'TRIGGLER_REPOSITORY',
-  'TRIGGLER_BRANCH',
-  'TRIGGLER_COMMIT',
-  'TRIGGLER_PREVIOUS_COMMIT',
-  'TRIGGLER_RUN_ID',
-  'TRIGGLER_DELIVERY_ID',
-  'TRIGGLER_SCHEME',
-  'TRIGGLER_PUSHER',
-  'TRIGGLER_EVENT',
-  'TRIGGLER_PROVIDER',
-];
-
-const PROVIDER_SCHEMES = new Set(['github', 'gitlab', 'gitea', 'bitbucket']);
 
 interface TriggerSlot {
   config: TriggerConfig;
@@ -81,24 +59,13 @@ interface ActiveRun {
   runId: string;
   slot: TriggerSlot;
   log: BoundedRunLog | undefined;
-  child: ChildProcess | undefined;
+  command: RunningCommand | undefined;
   /** Set by close(): the run ends as interrupted. */
   stopRequested: boolean;
-  /** Set by close() to end the run now. */
-  stop: (() => void) | undefined;
   done: Promise<void>;
 }
 
-interface Outcome {
-  status: FinalStatus;
-  exitCode?: number | null;
-  signal?: string | null;
-  error?: string;
-}
-
-type RunAs = { account: PasswdEntry } | { error: string } | undefined;
-
-export class Runner {
+export class Runner implements DeliverySink {
   private readonly slots = new Map<string, TriggerSlot>();
   /** Triggers with a run ready to start, in the order they became ready (fairness between triggers). */
   private readonly readyQueue: TriggerSlot[] = [];
@@ -111,6 +78,8 @@ export class Runner {
   private readonly killGraceMs: number;
   private readonly withheldEnv: Set<string>;
   private closing: Promise<void> | undefined;
+  /** What has run and what is running: records and logs, read from the store. */
+  readonly history: RunHistory;
 
   private constructor(
     private readonly options: RunnerOptions,
@@ -118,6 +87,7 @@ export class Runner {
   ) {
     this.killGraceMs = (options.killGraceSeconds ?? 10) * 1000;
     this.withheldEnv = new Set(options.withheldEnv ?? []);
+    this.history = new RunHistory(store, (id) => this.active.get(id)?.log);
     const receiverIsRoot = process.getuid?.() === 0;
     for (const config of options.triggers) {
       const label = triggerLabel(config);
@@ -195,24 +165,6 @@ export class Runner {
     return remembered ? duplicateOf(remembered.runId) : undefined;
   }
 
-  /** Newest first. */
-  runs(limit?: number): RunRecord[] {
-    const all = this.store.allRuns();
-    return (limit === undefined ? all : all.slice(0, Math.max(0, limit))).map(publicRecord);
-  }
-
-  run(id: string): RunRecord | undefined {
-    const run = this.store.run(id);
-    return run ? publicRecord(run) : undefined;
-  }
-
-  /** The run's output; for a running run, what it has written so far. */
-  async runLog(id: string): Promise<Buffer | undefined> {
-    const log = this.active.get(id)?.log;
-    if (log) return log.snapshot();
-    return this.store.readLog(id);
-  }
-
   /** Resolves when no run is running or waiting and no accept is in flight (after close(): none running). */
   idle(): Promise<void> {
     if (this.isIdle()) return Promise.resolve();
@@ -242,7 +194,7 @@ export class Runner {
       clearTimeout(graceTimer);
       for (const run of this.active.values()) {
         run.stopRequested = true;
-        run.stop?.();
+        run.command?.stop();
       }
       await Promise.all([...this.active.values()].map((run) => run.done));
     }
@@ -320,7 +272,7 @@ export class Runner {
   }
 
   private start(slot: TriggerSlot, runId: string): void {
-    const active: ActiveRun = { runId, slot, log: undefined, child: undefined, stopRequested: false, stop: undefined, done: Promise.resolve() };
+    const active: ActiveRun = { runId, slot, log: undefined, command: undefined, stopRequested: false, done: Promise.resolve() };
     slot.running = active;
     this.active.set(runId, active);
     active.done = this.execute(active)
@@ -348,12 +300,10 @@ export class Runner {
     );
     const log = new BoundedRunLog(this.store.logPath(runId), this.options.runLogBytes, this.options.logger);
     active.log = log;
-    let outcome: Outcome;
-    try {
-      outcome = await this.runCommand(active, run, log);
-    } catch (error) {
-      outcome = { status: 'failed', error: `runner error: ${(error as Error).message}` };
-    }
+    const command = runCommand({ config: slot.config, run, log, logger: this.options.logger, killGraceMs: this.killGraceMs, withheldEnv: this.withheldEnv });
+    active.command = command;
+    if (active.stopRequested) command.stop();
+    const outcome: Outcome = await command.outcome;
     if (outcome.error !== undefined && outcome.status !== 'succeeded') log.write(Buffer.from(`\n[triggler] ${outcome.error}\n`));
     const summary = await log.finish();
     const finish: FinishRecord = {
@@ -374,160 +324,6 @@ export class Runner {
     );
   }
 
-  private async runCommand(active: ActiveRun, run: StoredRun, log: BoundedRunLog): Promise<Outcome> {
-    const config = active.slot.config;
-    const cwd = config.cwd ?? process.cwd();
-    const cwdProblem = await directoryProblem(cwd);
-    if (cwdProblem) return { status: 'failed', error: `cwd ${cwd} ${cwdProblem}` };
-    const runAs = await this.runAs(config);
-    if (runAs && 'error' in runAs) return { status: 'failed', error: runAs.error };
-    if (active.stopRequested) return { status: 'interrupted', error: 'receiver stopped before the command started' };
-    const [program, args] = typeof config.command === 'string' ? ['/bin/sh', ['-c', config.command]] : [config.command[0] as string, config.command.slice(1)];
-    let child: ChildProcess;
-    try {
-      child = spawn(program, args, {
-        cwd,
-        env: this.commandEnvironment(config, run, runAs?.account),
-        // Its own process group, so a timeout or shutdown reaches everything the command started.
-        detached: true,
-        stdio: ['ignore', 'pipe', 'pipe'],
-        ...(runAs ? { uid: runAs.account.uid, gid: runAs.account.gid } : {}),
-      });
-    } catch (error) {
-      return { status: 'failed', error: `could not start ${program}: ${(error as Error).message}` };
-    }
-    active.child = child;
-    return this.supervise(active, child, program, log);
-  }
-
-  /** Waits for the command, enforcing its timeout and close()'s stop; resolves with how it ended. */
-  private supervise(active: ActiveRun, child: ChildProcess, program: string, log: BoundedRunLog): Promise<Outcome> {
-    const timeoutSeconds = active.slot.config.timeoutSeconds;
-    return new Promise<Outcome>((resolve) => {
-      let settled = false;
-      let timedOut = false;
-      let killSent = false;
-      let killTimer: NodeJS.Timeout | undefined;
-      let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-      const pid = child.pid;
-
-      const signalGroup = (signal: NodeJS.Signals): void => {
-        if (pid === undefined) return;
-        try {
-          process.kill(-pid, signal);
-        } catch (error) {
-          if ((error as NodeJS.ErrnoException).code !== 'ESRCH') {
-            this.options.logger.warn({ runId: active.runId, pid, signal, err: (error as Error).message }, 'cannot signal the command');
-          }
-        }
-      };
-      const terminate = (): void => {
-        if (killTimer) return;
-        signalGroup('SIGTERM');
-        killTimer = setTimeout(() => {
-          killSent = true;
-          signalGroup('SIGKILL');
-        }, this.killGraceMs);
-      };
-      const timeoutTimer = setTimeout(() => {
-        timedOut = true;
-        log.write(Buffer.from(`\n[triggler] timed out after ${timeoutSeconds}s: SIGTERM to the process group\n`));
-        terminate();
-      }, timeoutSeconds * 1000);
-      active.stop = () => {
-        log.write(Buffer.from('\n[triggler] receiver stopping: SIGTERM to the process group\n'));
-        terminate();
-      };
-
-      const finish = (outcome: Outcome): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timeoutTimer);
-        clearTimeout(killTimer);
-        active.stop = undefined;
-        child.stdout?.destroy();
-        child.stderr?.destroy();
-        resolve(outcome);
-      };
-      const outcomeOfExit = (): Outcome => {
-        const code = exit?.code ?? null;
-        const signal = exit?.signal ?? null;
-        const signalled = killSent ? 'SIGTERM, then SIGKILL' : 'SIGTERM';
-        if (active.stopRequested) return { status: 'interrupted', exitCode: code, signal, error: `receiver stopped while it ran (${signalled} to the process group)` };
-        if (timedOut) return { status: 'timed-out', exitCode: code, signal, error: `timed out after ${timeoutSeconds}s (${signalled} to the process group)` };
-        if (code === 0) return { status: 'succeeded', exitCode: 0, signal: null };
-        if (code !== null) return { status: 'failed', exitCode: code, signal: null, error: `exited with code ${code}` };
-        return { status: 'failed', exitCode: null, signal, error: `killed by signal ${signal ?? 'unknown'}` };
-      };
-      /**
-       * After a signal, the run ends once the whole group is gone (or SIGKILL went out), so a
-       * finished record never leaves part of the command behind.
-       */
-      const finishWhenGroupGone = (): void => {
-        if (settled) return;
-        if (!killTimer || killSent || pid === undefined || !groupHasLiveMember(pid)) {
-          finish(outcomeOfExit());
-          return;
-        }
-        setTimeout(finishWhenGroupGone, GROUP_POLL_MS);
-      };
-
-      for (const output of [child.stdout, child.stderr]) {
-        output?.on('data', (chunk: Buffer) => log.write(chunk));
-        output?.on('error', (error) => this.options.logger.warn({ runId: active.runId, err: error.message }, 'cannot read command output'));
-      }
-      child.on('error', (error) => {
-        if (pid === undefined && child.pid === undefined) finish({ status: 'failed', error: `could not start ${program}: ${error.message}` });
-        else this.options.logger.warn({ runId: active.runId, err: error.message }, 'command process error');
-      });
-      child.once('exit', (code, signal) => {
-        exit = { code, signal };
-        // A background child may hold the output pipes open; the run ends without waiting for it.
-        const drainTimer = setTimeout(finishWhenGroupGone, OUTPUT_DRAIN_MS);
-        child.once('close', () => {
-          clearTimeout(drainTimer);
-          finishWhenGroupGone();
-        });
-      });
-    });
-  }
-
-  private async runAs(config: TriggerConfig): Promise<RunAs> {
-    if (config.user === undefined || process.getuid?.() !== 0) return undefined;
-    let account: PasswdEntry | undefined;
-    try {
-      account = await lookupPasswdUser(config.user);
-    } catch (error) {
-      return { error: `cannot look up user "${config.user}": ${(error as Error).message}` };
-    }
-    return account ? { account } : { error: `user "${config.user}" is not in /etc/passwd` };
-  }
-
-  /** The receiver's environment minus withheld names, the trigger's env, then the run's variables. */
-  private commandEnvironment(config: TriggerConfig, run: StoredRun, account: PasswdEntry | undefined): NodeJS.ProcessEnv {
-    const env: NodeJS.ProcessEnv = {};
-    for (const [name, value] of Object.entries(process.env)) {
-      if (!this.withheldEnv.has(name) && !RUN_VARIABLES.includes(name)) env[name] = value;
-    }
-    if (account) {
-      env.HOME = account.home;
-      env.USER = account.name;
-      env.LOGNAME = account.name;
-    }
-    Object.assign(env, config.env);
-    env.TRIGGLER_REPOSITORY = run.repository;
-    env.TRIGGLER_BRANCH = run.branch;
-    env.TRIGGLER_COMMIT = run.commit;
-    env.TRIGGLER_PREVIOUS_COMMIT = run.previousCommit ?? '';
-    env.TRIGGLER_RUN_ID = run.id;
-    env.TRIGGLER_DELIVERY_ID = run.deliveryIds.at(-1) ?? '';
-    env.TRIGGLER_SCHEME = run.scheme;
-    if (run.pusher !== undefined) env.TRIGGLER_PUSHER = run.pusher;
-    if (run.event !== undefined) env.TRIGGLER_EVENT = run.event;
-    if (PROVIDER_SCHEMES.has(run.scheme)) env.TRIGGLER_PROVIDER = run.scheme;
-    return env;
-  }
-
   private isIdle(): boolean {
     if (this.active.size > 0 || this.acceptsInFlight.size > 0) return false;
     if (this.closing) return true;
@@ -543,51 +339,4 @@ export class Runner {
 
 function duplicateOf(runId: string): AcceptResult {
   return { status: 'duplicate', runId, coalesced: false };
-}
-
-/** The public record: who pushed stays inside (the command gets it as TRIGGLER_PUSHER). */
-function publicRecord(run: StoredRun): RunRecord {
-  const { pusher: _pusher, event: _event, ...record } = run;
-  return { ...record, deliveryIds: [...run.deliveryIds], commits: [...run.commits] };
-}
-
-async function directoryProblem(dir: string): Promise<string | undefined> {
-  try {
-    const stats = await fsp.stat(dir);
-    return stats.isDirectory() ? undefined : 'is not a directory';
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    return code === 'ENOENT' ? 'does not exist' : `cannot be used: ${(error as Error).message}`;
-  }
-}
-
-/**
- * Whether a process group still has a member that is not a zombie. Zombies count as gone: where
- * nothing reaps orphans (a container without an init), they would otherwise look alive until SIGKILL.
- */
-function groupHasLiveMember(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  let entries: string[];
-  try {
-    entries = fs.readdirSync('/proc');
-  } catch {
-    return true;
-  }
-  for (const entry of entries) {
-    if (!/^\d+$/.test(entry)) continue;
-    let stat: string;
-    try {
-      stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
-    } catch {
-      continue;
-    }
-    // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses, so split after the last ')'.
-    const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (Number(pgrp) === pgid && state !== 'Z') return true;
-  }
-  return false;
 }

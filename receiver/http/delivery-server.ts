@@ -1,0 +1,191 @@
+/**
+ * The delivery listener. Its routes are a table, tried in order:
+ *   GET  /healthz                   200 once listening
+ *   POST /hooks/<provider>          a provider's native webhook (github, gitlab, gitea, forgejo, bitbucket)
+ *   POST /hooks/<repo>/<branch>     Standard Webhooks (parts URL-encoded; the branch may hold `/`)
+ *   GET|POST /<repo>-<branch>       the seed-compatible scheme
+ * For every route the handler's precheck (method, headers, window, known trigger) comes before the
+ * body is read, and nothing is accepted before the whole body has been read within the limits.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { NotAccepted } from '../delivery';
+import { type DeliveryContext, type DeliveryHandler, Rejection, type Reply } from '../schemes/handler';
+import { providerHandler } from '../schemes/providers/provider-delivery';
+import { providerSchemes } from '../schemes/providers';
+import { seedHandler } from '../schemes/seed';
+import { standardHandler } from '../schemes/standard';
+import { answerClientError, BodyTooLarge, readBody, sendJson } from './http-io';
+
+export interface DeliveryServer {
+  server: Server;
+  /** Answer 503 to every new request from now on (the receiver is stopping). */
+  refuseNewRequests(): void;
+}
+
+/** A handler bound to the target its path named: the precheck, then (with the body) the rest. */
+type BoundHandler = (req: IncomingMessage) => (body: Buffer) => Promise<Reply>;
+
+/** One row of the routing table. */
+interface Route {
+  methods: readonly string[];
+  /** The handler for this path, or undefined when the path is not this route's. */
+  resolve(path: string): BoundHandler | undefined;
+}
+
+/**
+ * `match` tells by the path's shape alone whether the route is the path's; the target it returns
+ * is read (decoded, which may refuse the path) only after the method was found right.
+ */
+function route<Target, Checked>(methods: readonly string[], match: (path: string) => (() => Target) | undefined, handler: DeliveryHandler<Target, Checked>): Route {
+  return {
+    methods,
+    resolve(path) {
+      const target = match(path);
+      if (target === undefined) return undefined;
+      return (req) => {
+        const checked = handler.precheck(req, target());
+        return (body) => handler.handle(checked, body);
+      };
+    },
+  };
+}
+
+function decodePart(part: string, name: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw new Rejection(400, `path: the ${name} is not valid percent-encoding`);
+  }
+}
+
+const HOOKS = '/hooks/';
+
+/** `/hooks/<name>` with no further slash names a provider's webhook. */
+function providerName(path: string): (() => string) | undefined {
+  if (!path.startsWith(HOOKS)) return undefined;
+  const name = path.slice(HOOKS.length);
+  return name.includes('/') ? undefined : () => name;
+}
+
+/** `/hooks/<repository>/<branch>`, each part URL-encoded. */
+function standardTarget(path: string): (() => { repository: string; branch: string }) | undefined {
+  if (!path.startsWith(HOOKS)) return undefined;
+  const rest = path.slice(HOOKS.length);
+  const slash = rest.indexOf('/');
+  if (slash < 0) return undefined;
+  return () => {
+    const repository = decodePart(rest.slice(0, slash), 'repository');
+    const branch = decodePart(rest.slice(slash + 1), 'branch');
+    if (repository === '' || branch === '') throw new Rejection(400, 'path: use /hooks/<repository>/<branch>');
+    return { repository, branch };
+  };
+}
+
+const health: DeliveryHandler<true, void> = {
+  precheck: () => undefined,
+  handle: async () => ({ status: 200, body: { status: 'ok' } }),
+};
+
+export function routingTable(context: DeliveryContext): Route[] {
+  const providers = new Map(Object.entries(providerSchemes).map(([name, scheme]) => [name, providerHandler(scheme, context)]));
+  const providerRoute: DeliveryHandler<string, { name: string; checked: unknown }> = {
+    precheck(req, name) {
+      const handler = providers.get(name);
+      if (!handler) throw new Rejection(404, `no such webhook: /hooks/${name.slice(0, 64)}`);
+      return { name, checked: handler.precheck(req, undefined) };
+    },
+    handle: ({ name, checked }, body) => providers.get(name)!.handle(checked as (body: Buffer) => never, body),
+  };
+  return [
+    route(['GET', 'HEAD'], (path) => (path === '/healthz' ? () => true : undefined), health),
+    route(['POST'], providerName, providerRoute),
+    route(['POST'], standardTarget, standardHandler(context)),
+    // Every other path is a seed route `/<repo>-<branch>`, resolved against the configured triggers only.
+    route(['GET', 'POST'], (path) => () => decodePart(path.slice(1), 'route'), seedHandler(context)),
+  ];
+}
+
+function methodNotAllowed(methods: readonly string[]): Reply {
+  const allow = methods.filter((method) => method !== 'HEAD').join(', ');
+  return { status: 405, body: { error: `method not allowed: use ${allow}` }, headers: { allow } };
+}
+
+export function createDeliveryServer(context: DeliveryContext): DeliveryServer {
+  const { limits } = context.config;
+  const routes = routingTable(context);
+  let stopping = false;
+
+  async function answer(req: IncomingMessage): Promise<Reply> {
+    const target = req.url ?? '';
+    if (target[0] !== '/') return { status: 400, body: { error: 'the request target must be a path' } };
+    const query = target.indexOf('?');
+    const path = query < 0 ? target : target.slice(0, query);
+    for (const candidate of routes) {
+      const bound = candidate.resolve(path);
+      if (!bound) continue;
+      if (!candidate.methods.includes(req.method ?? '')) return methodNotAllowed(candidate.methods);
+      const handle = bound(req);
+      return handle(await readBody(req, limits.bodyBytes));
+    }
+    return { status: 404, body: { error: 'not found' } };
+  }
+
+  function reject(req: IncomingMessage, res: ServerResponse, error: unknown): void {
+    let reply: Reply;
+    const path = (req.url ?? '').slice(0, 200);
+    if (error instanceof Rejection) {
+      reply = { status: error.status, body: { error: error.clientMessage } };
+      context.logger.warn({ status: error.status, reason: error.reason, ...error.fields, path, remote: req.socket.remoteAddress }, 'delivery rejected');
+    } else if (error instanceof BodyTooLarge) {
+      reply = { status: 413, body: { error: error.message }, headers: { connection: 'close' } };
+      context.logger.warn({ status: 413, reason: error.message, path, remote: req.socket.remoteAddress }, 'delivery rejected');
+    } else if (error instanceof NotAccepted) {
+      // Not accepted, so not ours to lose: the sender should try again (after a restart, once the
+      // disk takes writes again, once the token source answers).
+      reply = { status: error.status, body: { error: error.clientMessage }, headers: { 'retry-after': String(error.retryAfterSeconds) } };
+      context.logger.error({ reason: error.message, code: error.code, path }, 'delivery not accepted');
+    } else {
+      reply = { status: 500, body: { error: 'internal error' } };
+      context.logger.error({ err: error, path }, 'request failed');
+    }
+    if (!res.headersSent) sendJson(res, reply);
+    else res.destroy();
+  }
+
+  const server = createServer(
+    {
+      headersTimeout: limits.headersTimeoutSeconds * 1000,
+      requestTimeout: limits.requestTimeoutSeconds * 1000,
+      // How often Node checks those timeouts: a slow client is cut off within a second of them.
+      connectionsCheckingInterval: 1000,
+      maxHeaderSize: 16 * 1024,
+      keepAliveTimeout: 5000,
+    },
+    (req, res) => {
+      if (stopping) {
+        sendJson(res, { status: 503, body: { error: 'the receiver is stopping; try again' }, headers: { connection: 'close', 'retry-after': '5' } });
+        return;
+      }
+      answer(req).then(
+        (reply) => {
+          if (reply.status >= 400) {
+            context.logger.warn({ status: reply.status, reason: reply.body.error, path: (req.url ?? '').slice(0, 200), remote: req.socket.remoteAddress }, 'request rejected');
+          }
+          sendJson(res, reply);
+        },
+        (error: unknown) => reject(req, res, error),
+      );
+    },
+  );
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
+    const status = answerClientError(error, socket);
+    if (status !== undefined) context.logger.warn({ status, reason: error.code ?? error.message, remote: socket.remoteAddress }, 'malformed request');
+  });
+  return {
+    server,
+    refuseNewRequests() {
+      stopping = true;
+    },
+  };
+}

@@ -1,0 +1,277 @@
+/**
+ * One command of one run, from start to end: its environment, its own process group, its output
+ * into the run's log, its timeout, and stopping it — SIGTERM to the whole group, SIGKILL after the
+ * grace — when the timeout passes or the receiver stops. The runner decides when a command runs;
+ * this module decides nothing else.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as fsp from 'node:fs/promises';
+import type { Logger } from 'pino';
+import { isProvider } from '../../protocol';
+import type { TriggerConfig } from '../config/schema';
+import { type PasswdEntry, lookupPasswdUser } from './run-as-user';
+import type { BoundedRunLog } from './run-log';
+import type { FinalStatus, StoredRun } from './run-record';
+
+/** How a command ended, as its run's finish record says it. */
+export interface Outcome {
+  status: FinalStatus;
+  exitCode?: number | null;
+  signal?: string | null;
+  error?: string;
+}
+
+export interface CommandRequest {
+  config: TriggerConfig;
+  /** The run whose push the command gets in its environment. */
+  run: StoredRun;
+  log: BoundedRunLog;
+  logger: Logger;
+  /** SIGTERM -> SIGKILL delay, in ms. */
+  killGraceMs: number;
+  /** Receiver environment variables never passed to commands (token variables). */
+  withheldEnv: ReadonlySet<string>;
+}
+
+export interface RunningCommand {
+  /** The receiver is stopping: end the command now (SIGTERM, then SIGKILL); it ends `interrupted`. */
+  stop(): void;
+  /** Resolves once the command and its whole process group are gone; never rejects. */
+  readonly outcome: Promise<Outcome>;
+}
+
+/** After the command exits, how long to wait for its output pipes, which a background child may hold open. */
+const OUTPUT_DRAIN_MS = 2000;
+/** How often to look whether a signalled process group is gone. */
+const GROUP_POLL_MS = 100;
+
+/** Variables the receiver sets; inherited values are removed so a command never sees a stale one. */
+const RUN_VARIABLES = [
+  'TRIGGLER_REPOSITORY',
+  'TRIGGLER_BRANCH',
+  'TRIGGLER_COMMIT',
+  'TRIGGLER_PREVIOUS_COMMIT',
+  'TRIGGLER_RUN_ID',
+  'TRIGGLER_DELIVERY_ID',
+  'TRIGGLER_SCHEME',
+  'TRIGGLER_PUSHER',
+  'TRIGGLER_EVENT',
+  'TRIGGLER_PROVIDER',
+];
+
+type RunAs = { account: PasswdEntry } | { error: string } | undefined;
+
+/** Starts the trigger's command for a run. The only way a command is started. */
+export function runCommand(request: CommandRequest): RunningCommand {
+  let stopRequested = false;
+  let stopSpawned: (() => void) | undefined;
+  const outcome = (async (): Promise<Outcome> => {
+    const { config } = request;
+    const cwd = config.cwd ?? process.cwd();
+    const cwdProblem = await directoryProblem(cwd);
+    if (cwdProblem) return { status: 'failed', error: `cwd ${cwd} ${cwdProblem}` };
+    const runAs = await runAsOf(config);
+    if (runAs && 'error' in runAs) return { status: 'failed', error: runAs.error };
+    if (stopRequested) return { status: 'interrupted', error: 'receiver stopped before the command started' };
+    const [program, args] = typeof config.command === 'string' ? ['/bin/sh', ['-c', config.command]] : [config.command[0] as string, config.command.slice(1)];
+    let child: ChildProcess;
+    try {
+      child = spawn(program, args, {
+        cwd,
+        env: commandEnvironment(config, request.run, runAs?.account, request.withheldEnv),
+        // Its own process group, so a timeout or shutdown reaches everything the command started.
+        detached: true,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        ...(runAs ? { uid: runAs.account.uid, gid: runAs.account.gid } : {}),
+      });
+    } catch (error) {
+      return { status: 'failed', error: `could not start ${program}: ${(error as Error).message}` };
+    }
+    return supervise(request, child, program, () => stopRequested, (stop) => (stopSpawned = stop));
+  })().catch((error: Error): Outcome => ({ status: 'failed', error: `runner error: ${error.message}` }));
+  return {
+    stop() {
+      stopRequested = true;
+      stopSpawned?.();
+    },
+    outcome,
+  };
+}
+
+/** Waits for the command, enforcing its timeout and the receiver's stop; resolves with how it ended. */
+function supervise(
+  request: CommandRequest,
+  child: ChildProcess,
+  program: string,
+  stopRequested: () => boolean,
+  onStop: (stop: (() => void) | undefined) => void,
+): Promise<Outcome> {
+  const { log, logger, killGraceMs } = request;
+  const runId = request.run.id;
+  const timeoutSeconds = request.config.timeoutSeconds;
+  return new Promise<Outcome>((resolve) => {
+    let settled = false;
+    let timedOut = false;
+    let killSent = false;
+    let killTimer: NodeJS.Timeout | undefined;
+    let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+    const pid = child.pid;
+
+    const signalGroup = (signal: NodeJS.Signals): void => {
+      if (pid === undefined) return;
+      try {
+        process.kill(-pid, signal);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ESRCH') {
+          logger.warn({ runId, pid, signal, err: (error as Error).message }, 'cannot signal the command');
+        }
+      }
+    };
+    const terminate = (): void => {
+      if (killTimer) return;
+      signalGroup('SIGTERM');
+      killTimer = setTimeout(() => {
+        killSent = true;
+        signalGroup('SIGKILL');
+      }, killGraceMs);
+    };
+    const timeoutTimer = setTimeout(() => {
+      timedOut = true;
+      log.write(Buffer.from(`\n[triggler] timed out after ${timeoutSeconds}s: SIGTERM to the process group\n`));
+      terminate();
+    }, timeoutSeconds * 1000);
+    onStop(() => {
+      log.write(Buffer.from('\n[triggler] receiver stopping: SIGTERM to the process group\n'));
+      terminate();
+    });
+
+    const finish = (outcome: Outcome): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timeoutTimer);
+      clearTimeout(killTimer);
+      onStop(undefined);
+      child.stdout?.destroy();
+      child.stderr?.destroy();
+      resolve(outcome);
+    };
+    const outcomeOfExit = (): Outcome => {
+      const code = exit?.code ?? null;
+      const signal = exit?.signal ?? null;
+      const signalled = killSent ? 'SIGTERM, then SIGKILL' : 'SIGTERM';
+      if (stopRequested()) return { status: 'interrupted', exitCode: code, signal, error: `receiver stopped while it ran (${signalled} to the process group)` };
+      if (timedOut) return { status: 'timed-out', exitCode: code, signal, error: `timed out after ${timeoutSeconds}s (${signalled} to the process group)` };
+      if (code === 0) return { status: 'succeeded', exitCode: 0, signal: null };
+      if (code !== null) return { status: 'failed', exitCode: code, signal: null, error: `exited with code ${code}` };
+      return { status: 'failed', exitCode: null, signal, error: `killed by signal ${signal ?? 'unknown'}` };
+    };
+    /**
+     * After a signal, the run ends once the whole group is gone (or SIGKILL went out), so a
+     * finished record never leaves part of the command behind.
+     */
+    const finishWhenGroupGone = (): void => {
+      if (settled) return;
+      if (!killTimer || killSent || pid === undefined || !groupHasLiveMember(pid)) {
+        finish(outcomeOfExit());
+        return;
+      }
+      setTimeout(finishWhenGroupGone, GROUP_POLL_MS);
+    };
+
+    for (const output of [child.stdout, child.stderr]) {
+      output?.on('data', (chunk: Buffer) => log.write(chunk));
+      output?.on('error', (error) => logger.warn({ runId, err: error.message }, 'cannot read command output'));
+    }
+    child.on('error', (error) => {
+      if (pid === undefined && child.pid === undefined) finish({ status: 'failed', error: `could not start ${program}: ${error.message}` });
+      else logger.warn({ runId, err: error.message }, 'command process error');
+    });
+    child.once('exit', (code, signal) => {
+      exit = { code, signal };
+      // A background child may hold the output pipes open; the run ends without waiting for it.
+      const drainTimer = setTimeout(finishWhenGroupGone, OUTPUT_DRAIN_MS);
+      child.once('close', () => {
+        clearTimeout(drainTimer);
+        finishWhenGroupGone();
+      });
+    });
+  });
+}
+
+async function runAsOf(config: TriggerConfig): Promise<RunAs> {
+  if (config.user === undefined || process.getuid?.() !== 0) return undefined;
+  let account: PasswdEntry | undefined;
+  try {
+    account = await lookupPasswdUser(config.user);
+  } catch (error) {
+    return { error: `cannot look up user "${config.user}": ${(error as Error).message}` };
+  }
+  return account ? { account } : { error: `user "${config.user}" is not in /etc/passwd` };
+}
+
+/** The receiver's environment minus withheld names, the trigger's env, then the run's variables. */
+function commandEnvironment(config: TriggerConfig, run: StoredRun, account: PasswdEntry | undefined, withheldEnv: ReadonlySet<string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (!withheldEnv.has(name) && !RUN_VARIABLES.includes(name)) env[name] = value;
+  }
+  if (account) {
+    env.HOME = account.home;
+    env.USER = account.name;
+    env.LOGNAME = account.name;
+  }
+  Object.assign(env, config.env);
+  env.TRIGGLER_REPOSITORY = run.repository;
+  env.TRIGGLER_BRANCH = run.branch;
+  env.TRIGGLER_COMMIT = run.commit;
+  env.TRIGGLER_PREVIOUS_COMMIT = run.previousCommit ?? '';
+  env.TRIGGLER_RUN_ID = run.id;
+  env.TRIGGLER_DELIVERY_ID = run.deliveryIds.at(-1) ?? '';
+  env.TRIGGLER_SCHEME = run.scheme;
+  if (run.pusher !== undefined) env.TRIGGLER_PUSHER = run.pusher;
+  if (run.event !== undefined) env.TRIGGLER_EVENT = run.event;
+  if (isProvider(run.scheme)) env.TRIGGLER_PROVIDER = run.scheme;
+  return env;
+}
+
+async function directoryProblem(dir: string): Promise<string | undefined> {
+  try {
+    const stats = await fsp.stat(dir);
+    return stats.isDirectory() ? undefined : 'is not a directory';
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' ? 'does not exist' : `cannot be used: ${(error as Error).message}`;
+  }
+}
+
+/**
+ * Whether a process group still has a member that is not a zombie. Zombies count as gone: where
+ * nothing reaps orphans (a container without an init), they would otherwise look alive until SIGKILL.
+ */
+function groupHasLiveMember(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  let entries: string[];
+  try {
+    entries = fs.readdirSync('/proc');
+  } catch {
+    return true;
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses, so split after the last ')'.
+    const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(pgrp) === pgid && state !== 'Z') return true;
+  }
+  return false;
+}

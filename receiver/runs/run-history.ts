@@ -1,0 +1,30 @@
+/** What has run and what is running, for people: run records and their logs, read from the store. */
+import type { BoundedRunLog } from './run-log';
+import { publicRecord, type RunRecord } from './run-record';
+import type { RunStore } from './run-store';
+
+export class RunHistory {
+  constructor(
+    private readonly store: RunStore,
+    /** The log of a run that is running now, while its output is still coming. */
+    private readonly liveLog: (runId: string) => BoundedRunLog | undefined,
+  ) {}
+
+  /** Newest first. */
+  runs(limit?: number): RunRecord[] {
+    const all = this.store.allRuns();
+    return (limit === undefined ? all : all.slice(0, Math.max(0, limit))).map(publicRecord);
+  }
+
+  run(id: string): RunRecord | undefined {
+    const run = this.store.run(id);
+    return run ? publicRecord(run) : undefined;
+  }
+
+  /** The run's output; for a running run, what it has written so far. */
+  async runLog(id: string): Promise<Buffer | undefined> {
+    const log = this.liveLog(id);
+    if (log) return log.snapshot();
+    return this.store.readLog(id);
+  }
+}

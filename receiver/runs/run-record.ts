@@ -1,0 +1,75 @@
+/**
+ * A run's record, as the journal stores it and as the outside sees it (the admin listener,
+ * `triggler runs`). The zod schemas check what is read back from the journal; the types derive
+ * from them.
+ */
+import { z } from 'zod';
+import { SCHEMES } from '../../protocol';
+
+export const RUN_STATUSES = ['pending', 'running', 'succeeded', 'failed', 'timed-out', 'interrupted'] as const;
+export const FINAL_STATUSES = ['succeeded', 'failed', 'timed-out', 'interrupted'] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
+export type FinalStatus = (typeof FINAL_STATUSES)[number];
+
+export const scheme = z.enum(SCHEMES);
+export const finalStatus = z.enum(FINAL_STATUSES);
+
+export function isFinal(status: RunStatus): status is FinalStatus {
+  return status !== 'pending' && status !== 'running';
+}
+
+/** What the journal keeps of each accepted delivery. */
+export const deliveryFields = z.object({
+  deliveryId: z.string(),
+  repository: z.string(),
+  branch: z.string(),
+  commit: z.string(),
+  previousCommit: z.string().optional(),
+  scheme,
+  pusher: z.string().optional(),
+  event: z.string().optional(),
+  receivedAt: z.string(),
+});
+
+/** How many delivery ids and commits a run record lists (the newest); its count covers them all. */
+export const RUN_LISTS_LIMIT = 1000;
+
+export const storedRun = z.object({
+  id: z.string().min(1),
+  repository: z.string(),
+  branch: z.string(),
+  status: z.enum(RUN_STATUSES),
+  /** The newest push's commit: what the command was (or will be) told. */
+  commit: z.string(),
+  previousCommit: z.string().optional(),
+  scheme,
+  /** Who pushed the newest delivery, and the provider's event name: the command's, not the public record's. */
+  pusher: z.string().optional(),
+  event: z.string().optional(),
+  /** The ids of the deliveries the run carries, oldest first: the newest RUN_LISTS_LIMIT when there are more. */
+  deliveryIds: z.array(z.string()),
+  /** Commits of those deliveries, oldest first, likewise bounded. */
+  commits: z.array(z.string()),
+  /** How many deliveries this run carries (a coalesced burst is many); the lists above keep only the newest. */
+  deliveries: z.number().int().nonnegative(),
+  createdAt: z.string(),
+  startedAt: z.string().optional(),
+  finishedAt: z.string().optional(),
+  exitCode: z.number().int().nullable().optional(),
+  signal: z.string().nullable().optional(),
+  /** Why a run did not succeed, in words (spawn error, timeout, receiver stopped). */
+  error: z.string().optional(),
+  logBytes: z.number().int().nonnegative().optional(),
+  logTruncated: z.boolean().optional(),
+});
+
+/** A run as the store keeps it: the public record plus who pushed the newest delivery. */
+export type StoredRun = z.infer<typeof storedRun>;
+
+/** The public record: who pushed stays inside (the command gets it as TRIGGLER_PUSHER). */
+export type RunRecord = Omit<StoredRun, 'pusher' | 'event'>;
+
+export function publicRecord(run: StoredRun): RunRecord {
+  const { pusher: _pusher, event: _event, ...record } = run;
+  return { ...record, deliveryIds: [...run.deliveryIds], commits: [...run.commits] };
+}

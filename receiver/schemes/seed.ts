@@ -1,0 +1,53 @@
+/**
+ * The seed-compatible scheme: exactly what the original Python sender sends. `GET` or `POST
+ * /<repo>-<branch>` with `X-Signature-Timestamp` and `X-Signature`, the hash chain of
+ * `<ts>:<repo>:<branch>:<token>`. It signs no body, so nothing in a body is used.
+ */
+import { checkTimestampWindow, parseSeedHeaders, type SeedHeaders } from '../../protocol';
+import type { Trigger } from '../config/trigger-table';
+import { acceptDelivery, badRequest, type DeliveryContext, type DeliveryHandler, header, unauthorized, verifyWithTokens, WINDOW_WORDS } from './handler';
+import { SeedVerifier } from './seed-verifier';
+
+interface SeedPrecheck {
+  headers: SeedHeaders;
+  trigger: Trigger;
+  nowMs: number;
+}
+
+/** The target is the decoded path without its leading slash: `<repo>-<branch>`. */
+export function seedHandler(context: DeliveryContext): DeliveryHandler<string, SeedPrecheck> {
+  const { expirationSeconds, futureSeconds } = context.config.signature;
+  const verifier = new SeedVerifier(expirationSeconds);
+
+  return {
+    precheck(req, route) {
+      const headers = parseSeedHeaders(header(req, 'x-signature-timestamp'), header(req, 'x-signature'));
+      if ('header' in headers) throw badRequest(`${headers.header} ${headers.reason}`, { header: headers.header });
+      const nowMs = context.now();
+      const window = checkTimestampWindow(headers.timestamp, Math.floor(nowMs / 1000), expirationSeconds, futureSeconds);
+      if (window !== 'ok') throw badRequest(`X-Signature-Timestamp is ${WINDOW_WORDS[window]}`, { header: 'X-Signature-Timestamp' });
+      const trigger = context.triggers.bySeedPath(route);
+      if (!trigger) throw unauthorized('no trigger for this seed route', { route: route.slice(0, 200) });
+      return { headers, trigger, nowMs };
+    },
+
+    async handle({ headers, trigger, nowMs }) {
+      const nowSeconds = Math.floor(nowMs / 1000);
+      const ok = await verifyWithTokens(context, trigger, (tokens) => verifier.verify(trigger, headers.timestamp, headers.signature, tokens, nowSeconds));
+      if (!ok) throw unauthorized('bad seed signature', { repository: trigger.config.repository, branch: trigger.config.branch });
+      const { repository, branch } = trigger.config;
+      return acceptDelivery(context, {
+        // The signature covers trigger and timestamp, so the pair names this delivery uniquely.
+        dedupeKey: `seed:${headers.timestamp}:${headers.signature}`,
+        dedupeUntil: (headers.timestamp + expirationSeconds + 1) * 1000,
+        deliveryId: `seed-${headers.timestamp}-${headers.signature.slice(0, 12)}`,
+        repository,
+        branch,
+        // The seed scheme signs no body, so nothing in a body is trusted: the commit is unknown.
+        commit: '',
+        scheme: 'seed',
+        receivedAt: new Date(nowMs).toISOString(),
+      });
+    },
+  };
+}

@@ -1,0 +1,63 @@
+/**
+ * Standard Webhooks between our own ends: `POST /hooks/<repo>/<branch>` with `webhook-id`,
+ * `webhook-timestamp` and `webhook-signature` (HMAC-SHA256 of `<id>.<timestamp>.<body>`), and a
+ * `git.push` body. GitLab's signing token is the same scheme, so its handler checks the headers
+ * here too.
+ */
+import type { IncomingMessage } from 'node:http';
+import { checkTimestampWindow, parseStandardHeaders, readPushBody, type StandardHeaders, verifyStandardWebhook } from '../../protocol';
+import type { Trigger } from '../config/trigger-table';
+import { acceptDelivery, badRequest, type DeliveryContext, type DeliveryHandler, header, unauthorized, verifyWithTokens, WINDOW_WORDS } from './handler';
+
+/** The Standard Webhooks headers, well-formed and inside the tolerance; a 400 naming the header otherwise. */
+export function checkStandardHeaders(req: IncomingMessage, context: DeliveryContext, nowMs: number): StandardHeaders {
+  const headers = parseStandardHeaders(header(req, 'webhook-id'), header(req, 'webhook-timestamp'), header(req, 'webhook-signature'));
+  if ('header' in headers) throw badRequest(`${headers.header} ${headers.reason}`, { header: headers.header });
+  const { toleranceSeconds } = context.config.signature;
+  const window = checkTimestampWindow(headers.timestamp, Math.floor(nowMs / 1000), toleranceSeconds, toleranceSeconds);
+  if (window !== 'ok') throw badRequest(`webhook-timestamp is ${WINDOW_WORDS[window]}`, { header: 'webhook-timestamp' });
+  return headers;
+}
+
+/** Until when a Standard webhook-id is remembered: a sender's retry comes long after, re-signed with a new timestamp. */
+export function standardRememberUntil(context: DeliveryContext, headers: StandardHeaders, nowMs: number): number {
+  const { toleranceSeconds, replaySeconds } = context.config.signature;
+  return Math.max((headers.timestamp + toleranceSeconds) * 1000, nowMs + replaySeconds * 1000);
+}
+
+interface StandardPrecheck {
+  headers: StandardHeaders;
+  trigger: Trigger;
+}
+
+export function standardHandler(context: DeliveryContext): DeliveryHandler<{ repository: string; branch: string }, StandardPrecheck> {
+  return {
+    precheck(req, { repository, branch }) {
+      const headers = checkStandardHeaders(req, context, context.now());
+      const trigger = context.triggers.get(repository, branch);
+      if (!trigger) throw unauthorized('no trigger for this repository and branch', { repository: repository.slice(0, 200), branch: branch.slice(0, 200) });
+      return { headers, trigger };
+    },
+
+    async handle({ headers, trigger }, body) {
+      const { repository, branch } = trigger.config;
+      const ok = await verifyWithTokens(context, trigger, (tokens) => tokens.some((token) => verifyStandardWebhook(token, headers, body)));
+      if (!ok) throw unauthorized('bad webhook-signature', { repository, branch });
+      const facts = readPushBody(body, repository, branch);
+      if ('field' in facts) throw badRequest(`${facts.field} ${facts.reason}`, { field: facts.field });
+      const nowMs = context.now();
+      return acceptDelivery(context, {
+        dedupeKey: `standard:${headers.id}`,
+        dedupeUntil: standardRememberUntil(context, headers, nowMs),
+        deliveryId: headers.id,
+        repository,
+        branch,
+        commit: facts.commit,
+        ...(facts.previousCommit !== undefined ? { previousCommit: facts.previousCommit } : {}),
+        ...(facts.pusher !== undefined ? { pusher: facts.pusher } : {}),
+        scheme: 'standard',
+        receivedAt: new Date(nowMs).toISOString(),
+      });
+    },
+  };
+}
