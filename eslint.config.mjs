@@ -16,7 +16,7 @@ export default tseslint.config(
     // Runtime code never depends on the CDK: the receiver and the sender ship without it.
     files: ['receiver/**/*.ts', 'lambda/**/*.ts', 'protocol/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: ['aws-cdk-lib', 'aws-cdk-lib/*', 'constructs', '../lib/*', '../lib'], message: 'runtime code must not import the CDK app' }] }],
+      'no-restricted-imports': ['error', { patterns: [{ group: ['aws-cdk-lib', 'aws-cdk-lib/*', 'constructs', '**/lib', '**/lib/*'], message: 'runtime code must not import the CDK app' }] }],
     },
   },
   {
@@ -26,4 +26,39 @@ export default tseslint.config(
       'no-restricted-imports': ['error', { patterns: [{ group: ['../*', 'node:fs', 'node:http', 'node:net', 'node:child_process', 'fs', 'http', 'net', 'child_process'], message: 'the protocol module is pure: no I/O and nothing of ours' }] }],
     },
   },
+  // The receiver's layers (README, Architecture): only the composition root imports across them.
+  ...receiverLayer('config', ['http', 'schemes', 'tokens', 'runs'], 'the config layer depends on nothing of the receiver'),
+  ...receiverLayer('tokens', ['http', 'schemes', 'runs'], 'token sources know the config, nothing else of the receiver'),
+  ...receiverLayer('schemes', ['http', 'runs'], 'schemes hand deliveries to a DeliverySink, never to the runner itself'),
+  ...receiverLayer('runs', ['http', 'schemes', 'tokens'], 'the runs know nothing of HTTP, schemes or tokens'),
+  ...receiverLayer('http', ['runs', 'tokens'], 'the HTTP layer maps errors that carry their status; it never imports the runner or the journal', ['runs']),
+  {
+    // The CDK app meets runtime code only through data: the receiver's config schema and the
+    // sender's route type.
+    files: ['lib/**/*.ts'],
+    rules: {
+      'no-restricted-imports': 'off',
+      '@typescript-eslint/no-restricted-imports': ['error', { patterns: [{ group: ['**/lambda/*'], allowTypeImports: true, message: 'lib/ may take types from lambda/, never code' }, { group: ['**/receiver/*', '!**/receiver/config', '**/receiver/*/*', '!**/receiver/config/schema'], message: 'lib/ may use the receiver\'s config schema only' }] }],
+    },
+  },
 );
+
+/**
+ * A receiver layer may not import the named layers (`typesFrom` are allowed as type-only imports).
+ * Paths are matched relative to the layer's own folder and its subfolders.
+ */
+function receiverLayer(layer, forbidden, message, typesFrom = []) {
+  const groups = (names) => names.flatMap((name) => [`../${name}`, `../${name}/*`, `../../${name}`, `../../${name}/*`]);
+  const hard = forbidden.filter((name) => !typesFrom.includes(name));
+  const patterns = [{ group: [...groups(hard), '../receiver', '../../receiver', '../cluster', '../../cluster', '../main', '../../main'], message }];
+  if (typesFrom.length > 0) patterns.push({ group: groups(typesFrom), allowTypeImports: true, message: `${message} (types only)` });
+  return [
+    {
+      files: [`receiver/${layer}/**/*.ts`],
+      rules: {
+        'no-restricted-imports': 'off',
+        '@typescript-eslint/no-restricted-imports': ['error', { patterns: [...patterns, { group: ['aws-cdk-lib', 'aws-cdk-lib/*', 'constructs', '**/lib', '**/lib/*'], message: 'runtime code must not import the CDK app' }] }],
+      },
+    },
+  ];
+}

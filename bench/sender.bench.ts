@@ -6,7 +6,7 @@
  * - cold module-init time of that bundle in a fresh `node` process (median of several spawns), and
  *   the first invocation after it (SSM client set-up, first GetParameter, first connection);
  * - warm handler time per delivery (p50, p99) to a receiver on 127.0.0.1, with the token cached.
- * SSM is the local SSM endpoint (test/fixtures/local-ssm.ts); nothing here talks to AWS.
+ * SSM is the local SSM endpoint (scripts/local-ssm.ts); nothing here talks to AWS.
  *
  *   npx tsx bench/sender.bench.ts        (BENCH_SPAWNS, BENCH_DELIVERIES to change the counts)
  */
@@ -20,7 +20,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
-import { startLocalSsm, type LocalSsm } from '../test/fixtures/local-ssm';
+import { startLocalSsm, type LocalSsm } from '../scripts/local-ssm';
 
 const ROOT = resolve(__dirname, '..');
 const SPAWNS = Number(process.env.BENCH_SPAWNS ?? 10);

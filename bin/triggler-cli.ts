@@ -8,12 +8,12 @@
 import { randomUUID } from 'node:crypto';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { request } from 'undici';
-import { buildDeliveryRequest, deliveryUrl, type SenderScheme } from '../protocol';
+import { buildDeliveryRequest, deliveryUrl, SENDER_SCHEMES, type SenderScheme, tokenNameOf } from '../protocol';
 import { loadReceiverConfigFile } from '../receiver/config/config-file';
 import type { RunRecord } from '../receiver/runs/run-record';
 import { reportStartupError, serve } from '../receiver/main';
-import { tokenNameOf } from '../receiver/config/schema';
 import { readTokenFile, tokensOfEntry } from '../receiver/tokens/file-token-source';
+import { table } from './table';
 import { tokensCommand } from './tokens-command';
 
 function positiveInt(value: string): number {
@@ -79,7 +79,7 @@ program
   .argument('<branch>')
   .option('-u, --url <url>', 'receiver base URL (default: the config\'s listen address, else http://127.0.0.1:5000)')
   .option('-c, --config <file>', 'take the URL and the token from this receiver config')
-  .addOption(new Option('-s, --scheme <scheme>', 'signature scheme').choices(['standard', 'seed']).default('standard'))
+  .addOption(new Option('-s, --scheme <scheme>', 'signature scheme').choices(SENDER_SCHEMES).default('standard'))
   .option('--commit <sha>', 'commit to report (standard scheme)', '0000000000000000000000000000000000000000')
   .option('--token-env <name>', 'environment variable holding the token', 'TRIGGLER_TOKEN')
   .option('--token-file <file>', 'token file to read the token from')
@@ -122,7 +122,7 @@ program
     if (response.statusCode < 200 || response.statusCode > 299) process.exitCode = 1;
   });
 
-function table(runs: RunRecord[]): string {
+function runsTable(runs: RunRecord[]): string {
   const rows = runs.map((r) => [
     r.id,
     `${r.repository} ${r.branch}`,
@@ -133,9 +133,7 @@ function table(runs: RunRecord[]): string {
     r.startedAt ?? r.createdAt,
     r.startedAt && r.finishedAt ? `${((Date.parse(r.finishedAt) - Date.parse(r.startedAt)) / 1000).toFixed(1)}s` : '',
   ]);
-  const header = ['RUN', 'TRIGGER', 'STATUS', 'EXIT', 'COMMIT', 'DELIVERIES', 'STARTED', 'TOOK'];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-  return [header, ...rows].map((row) => row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+  return table(['RUN', 'TRIGGER', 'STATUS', 'EXIT', 'COMMIT', 'DELIVERIES', 'STARTED', 'TOOK'], rows);
 }
 
 program
@@ -163,7 +161,7 @@ program
     const response = await request(`${admin}/runs?limit=${options.limit}`);
     if (response.statusCode !== 200) throw new Error(`admin listener answered ${response.statusCode}: ${await response.body.text()}`);
     const { runs } = (await response.body.json()) as { runs: RunRecord[] };
-    process.stdout.write(options.json ? `${JSON.stringify(runs, null, 2)}\n` : runs.length ? `${table(runs)}\n` : 'no runs yet\n');
+    process.stdout.write(options.json ? `${JSON.stringify(runs, null, 2)}\n` : runs.length ? `${runsTable(runs)}\n` : 'no runs yet\n');
   });
 
 program.addCommand(tokensCommand());

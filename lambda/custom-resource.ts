@@ -21,6 +21,4 @@ export function readResourceProperties<S extends z.ZodType>(schema: S, raw: unkn
 }
 
 /** An AWS SDK error's name (ParameterNotFound, RepositoryDoesNotExistException, ...). */
-export function errorName(error: unknown): string {
-  return error instanceof Error ? error.name : 'Error';
-}
+export { awsErrorName as errorName } from '../protocol';

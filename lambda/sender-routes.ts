@@ -9,21 +9,7 @@
  */
 import * as z from 'zod/mini';
 import { en as englishMessages } from 'zod/locales';
-import { triggerKey } from '../protocol';
-
-export type DeliveryScheme = 'standard' | 'seed';
-
-export interface SenderRoute {
-  repository: string;
-  branch: string;
-  /** The receiver's base URL without a trailing slash; the scheme's path is appended to it. */
-  url: string;
-  /** SSM parameter (SecureString) holding the token shared with the receiver. */
-  tokenParameter: string;
-  scheme: DeliveryScheme;
-  /** Seed-scheme hash rounds; absent means the seed default (1000). */
-  iterations?: number;
-}
+import { SENDER_SCHEMES, triggerKey } from '../protocol';
 
 export interface SenderSettings {
   routes: SenderRouteTable;
@@ -67,21 +53,27 @@ const nameWithoutNul = (max: number) =>
 const routeSchema = z.strictObject({
   repository: nameWithoutNul(256),
   branch: nameWithoutNul(256),
+  /** The receiver's base URL without a trailing slash; the scheme's path is appended to it. */
   url: z.string().check(
     z.superRefine((text, ctx) => {
       const problem = receiverUrlProblem(text);
       if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem, input: text });
     }),
   ),
+  /** SSM parameter (SecureString) holding the token shared with the receiver. */
   tokenParameter: z.string().check(
     z.minLength(1, 'must not be empty'),
     z.maxLength(2048, 'must be at most 2048 characters'),
     z.regex(/^\S+$/, 'must be an SSM parameter name or ARN, without spaces'),
   ),
   /** @default "standard" */
-  scheme: z._default(z.enum(['standard', 'seed']), 'standard'),
+  scheme: z._default(z.enum(SENDER_SCHEMES), 'standard'),
+  /** Seed-scheme hash rounds; absent means the seed default (1000). */
   iterations: z.optional(z.int().check(z.minimum(1), z.maximum(1_000_000))),
 });
+
+/** One entry of `TRIGGLER_ROUTES`: the contract between the stack, which writes the routes, and the sender. */
+export type SenderRoute = z.output<typeof routeSchema>;
 
 const routesSchema = z.array(routeSchema).check(
   z.superRefine((routes, ctx) => {

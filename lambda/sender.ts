@@ -7,12 +7,11 @@
 import { createHash } from 'node:crypto';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import type { CodeCommitTrigger, CodeCommitTriggerEvent, Context } from 'aws-lambda';
-import { buildDeliveryRequest, deliveryUrl, triggerLabel, type DeliveryRequest, type PushData } from '../protocol';
+import { buildDeliveryRequest, deliveryUrl, triggerLabel, type DeliveryRequest, type PushData, type SenderScheme } from '../protocol';
 import { createLambdaLogger, type Logger } from './log';
 import { CodeCommitDetailsReader, type CommitDetails, type CommitDetailsReader } from './sender-commit-details';
 import {
   senderSettingsFromEnvironment,
-  type DeliveryScheme,
   type SenderRoute,
   type SenderRouteTable,
   type SenderSettings,
@@ -61,7 +60,7 @@ export interface DeliveryOutcome {
   repository: string;
   branch: string;
   commit: string;
-  scheme: DeliveryScheme;
+  scheme: SenderScheme;
   url: string;
   /** The webhook-id (Standard scheme) or the signature timestamp (seed scheme). */
   deliveryId: string;

@@ -4,6 +4,7 @@
  * the sender picks up the new token within the TTL; the receiver's grace period covers the gap.
  */
 import { GetParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
+import { describeAwsError } from '../protocol';
 
 /** Where the sender gets a token by parameter name. */
 export interface TokenReader {
@@ -77,14 +78,7 @@ export class SsmTokenCache implements TokenReader {
   }
 }
 
-/**
- * "ParameterNotFound", "AccessDeniedException: User ... is not authorized ...". AWS error messages
- * name resources and actions, never parameter values.
- */
+/** Why a token could not be read, without its value: AWS error messages name resources, never values. */
 function describeSsmError(error: unknown): string {
-  const { name, message } = typeof error === 'object' && error !== null ? (error as { name?: unknown; message?: unknown }) : {};
-  const code = typeof name === 'string' && name !== '' ? name : 'unknown error';
-  const detail = typeof message === 'string' && message !== '' && message !== code && message !== 'UnknownError' ? `: ${message}` : '';
-  const reason = `${code}${detail}`;
-  return reason.length > MAX_REASON_LENGTH ? `${reason.slice(0, MAX_REASON_LENGTH)}...` : reason;
+  return describeAwsError(error, MAX_REASON_LENGTH);
 }

@@ -14,7 +14,7 @@ import {
   type RepositoryTriggerPlan,
 } from './codecommit-rules';
 import { receiverConfigFor } from './receiver-config';
-import { parameterNameProblem, tokenParameterName } from '../protocol';
+import { parameterNameProblem, SENDER_SCHEMES, tokenNameOf, tokenParameterName } from '../protocol';
 
 const receiverTokenSettings = receiverConfigSchema.shape.tokens.unwrap().shape.ssm.unwrap().shape;
 const port = z.number().int().min(1).max(65535);
@@ -61,7 +61,7 @@ export const stackTriggerSchema = z
       'After this long the command\'s whole process group gets SIGTERM, then SIGKILL.',
     ),
     scheme: z
-      .enum(['standard', 'seed'])
+      .enum(SENDER_SCHEMES)
       .default('standard')
       .describe('How the sender signs deliveries: "standard" (Standard Webhooks) or "seed" (the original X-Signature scheme, for receivers still on the old server).'),
     iterations: triggerSchema.shape.iterations.describe('Seed-scheme hash rounds. Default: 1000 (the receiver\'s signature.iterations).'),
@@ -257,10 +257,8 @@ export function codeCommitTriggerName(stackName: string): string {
   return `git-triggler-${stackName}`;
 }
 
-/** The token name of a trigger (see the receiver's tokenNameOf). */
-export function tokenNameOf(trigger: Pick<StackTrigger, 'repository' | 'branch' | 'tokenName'>): string {
-  return trigger.tokenName ?? `${trigger.repository}/${trigger.branch}`;
-}
+/** The token name of a trigger: the same function the receiver and the CLI name tokens with. */
+export { tokenNameOf };
 
 /** Every token name the config uses, each once, in first-use order. */
 export function tokenNamesOf(config: StackConfig): string[] {

@@ -12,13 +12,14 @@ export function awsErrorName(error: unknown): string | undefined {
 
 /**
  * "AccessDeniedException: User ... is not authorized ...", or the name alone when the message adds
- * nothing; on one line, cut at `maxLength` characters.
+ * nothing; "error: <message>" for an error without a name of its own (a network error, say). On
+ * one line, cut at `maxLength` characters.
  */
 export function describeAwsError(error: unknown, maxLength = 300): string {
   const name = awsErrorName(error);
-  const code = name !== 'Error' ? name : undefined;
+  const code = name !== undefined && name !== 'Error' ? name : 'error';
   const message = typeof error === 'object' && error !== null ? (error as { message?: unknown }).message : error;
   const text = typeof message === 'string' && message !== '' && message !== 'UnknownError' && message !== code ? message : undefined;
-  const reason = (code !== undefined && text !== undefined ? (text.startsWith(code) ? text : `${code}: ${text}`) : (code ?? text ?? 'unknown error')).replace(/\s+/g, ' ');
+  const reason = (text === undefined ? code : text.startsWith(code) ? text : `${code}: ${text}`).replace(/\s+/g, ' ');
   return reason.length > maxLength ? `${reason.slice(0, maxLength)}...` : reason;
 }

@@ -13,7 +13,7 @@ import { createInterface } from 'node:readline';
 import type { CodeCommitTriggerEvent, Context } from 'aws-lambda';
 import { handler as codeCommitSender } from '../lambda/sender';
 import { request } from 'undici';
-import { startLocalSsm } from '../test/fixtures/local-ssm';
+import { startLocalSsm } from '../scripts/local-ssm';
 import { buildDeliveryRequest, deliveryUrl, type DeliveryRequest } from '../protocol';
 import type { RunRecord } from '../receiver/runs/run-record';
 

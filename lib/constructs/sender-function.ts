@@ -10,6 +10,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import type { SenderRoute as SenderRouteSchema } from '../../lambda/sender-routes';
 import { BundledNodeFunction } from './bundled-node-function';
 import type { TriggerTokens } from './trigger-tokens';
 
@@ -20,17 +21,11 @@ const MAX_ENVIRONMENT_BYTES = 4096;
 /** What a receiver URL from a token resolves to at most: `http://` + IPv4 + `:` + port. */
 const LONGEST_RESOLVED_URL = 'http://255.255.255.255:65535';
 
-/** One entry of `TRIGGLER_ROUTES` (the sender's contract, lambda/sender-routes.ts). */
-export interface SenderRoute {
-  readonly repository: string;
-  readonly branch: string;
-  /** The receiver's base URL; may be a token (the receiver host's address). */
-  readonly url: string;
-  /** The SSM parameter holding this trigger's token. */
-  readonly tokenParameter: string;
-  readonly scheme: 'standard' | 'seed';
-  readonly iterations?: number;
-}
+/**
+ * One entry of `TRIGGLER_ROUTES`, as the sender reads it (its schema is the sender's). Here the
+ * url may be a token (the receiver host's address), resolved at deploy.
+ */
+export type SenderRoute = Readonly<SenderRouteSchema>;
 
 export interface SenderFunctionProps {
   readonly vpc: ec2.IVpc;

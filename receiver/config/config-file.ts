@@ -2,7 +2,12 @@
 import { readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { ConfigError, parseReceiverConfig, type ReceiverConfig } from './schema';
-import { jsonErrorPosition } from '../tokens/file-token-source';
+
+/** " (at position N)" from a JSON.parse error, without the text V8 quotes. */
+export function jsonErrorPosition(error: unknown): string {
+  const position = /position (\d+)/.exec(error instanceof Error ? error.message : '');
+  return position ? ` (at position ${position[1]})` : '';
+}
 
 export interface LoadedConfig {
   config: ReceiverConfig;

@@ -131,11 +131,6 @@ export type ReceiverConfigInput = z.input<typeof receiverConfigSchema>;
 export type ReceiverConfig = z.output<typeof receiverConfigSchema>;
 export type TriggerConfig = ReceiverConfig['triggers'][number];
 
-/** The name a trigger's token is stored under. */
-export function tokenNameOf(trigger: Pick<TriggerConfig, 'repository' | 'branch' | 'tokenName'>): string {
-  return trigger.tokenName ?? `${trigger.repository}/${trigger.branch}`;
-}
-
 export class ConfigError extends Error {
   constructor(
     message: string,

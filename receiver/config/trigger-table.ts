@@ -1,7 +1,14 @@
 /** The configured triggers, indexed the ways requests name them. */
-import { triggerKey } from '../../protocol';
-import { tokenNameOf, type TriggerConfig } from './schema';
-import type { TokenRef } from '../tokens/token-source';
+import { tokenNameOf, triggerKey } from '../../protocol';
+import type { TriggerConfig } from './schema';
+
+/** Which token verifies a trigger's deliveries: a token source looks it up by these. */
+export interface TokenRef {
+  repository: string;
+  branch: string;
+  /** The name the token is stored under (`tokenNameOf` of the protocol). */
+  tokenName: string;
+}
 
 export interface Trigger {
   key: string;

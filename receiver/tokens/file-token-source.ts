@@ -12,6 +12,7 @@ import { promises as fs, statSync } from 'node:fs';
 import { z } from 'zod';
 import { describeZodIssues } from '../config/schema';
 import type { TokenRef, TokenSource } from './token-source';
+import { jsonErrorPosition } from '../config/config-file';
 
 const entrySchema = z.union([
   z.string().min(16, 'must be at least 16 characters'),
@@ -31,12 +32,6 @@ export function assertPrivateFile(path: string, mode: number): void {
       `token file ${path} has mode ${(mode & 0o777).toString(8).padStart(4, '0')}: it must not be readable or writable by group or others (chmod 600 ${path})`,
     );
   }
-}
-
-/** " (at position N)" from a JSON.parse error, without the text V8 quotes. */
-export function jsonErrorPosition(error: unknown): string {
-  const position = /position (\d+)/.exec(error instanceof Error ? error.message : '');
-  return position ? ` (at position ${position[1]})` : '';
 }
 
 export async function readTokenFile(path: string): Promise<TokenFile> {

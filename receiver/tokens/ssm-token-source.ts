@@ -15,6 +15,7 @@
  */
 import { GetParameterCommand, GetParameterHistoryCommand, SSMClient } from '@aws-sdk/client-ssm';
 import pino, { type Logger } from 'pino';
+import { describeAwsError, tokenParameterName } from '../../protocol';
 import type { TokenRef, TokenSource } from './token-source';
 
 export interface SsmTokenSourceOptions {
@@ -69,14 +70,8 @@ const HISTORY_PAGE_SIZE = 50;
 const MAX_HISTORY_PAGES = 4;
 const MAX_REASON_LENGTH = 200;
 
-/** "ThrottlingException: Rate exceeded". AWS error messages name resources, never parameter values. */
-function describeSsmError(error: unknown): string {
-  const { name, message } = typeof error === 'object' && error !== null ? (error as { name?: unknown; message?: unknown }) : {};
-  const code = typeof name === 'string' && name !== '' && name !== 'Error' ? name : 'error';
-  const detail = typeof message === 'string' && message !== '' && message !== code ? `: ${message}` : '';
-  const reason = `${code}${detail}`.replace(/\s+/g, ' ');
-  return reason.length > MAX_REASON_LENGTH ? `${reason.slice(0, MAX_REASON_LENGTH)}...` : reason;
-}
+const describeSsmError = (error: unknown): string => describeAwsError(error, MAX_REASON_LENGTH);
+
 
 function errorName(error: unknown): string | undefined {
   const name = typeof error === 'object' && error !== null ? (error as { name?: unknown }).name : undefined;
@@ -115,7 +110,7 @@ export class SsmTokenSource implements TokenSource {
 
   /** `<prefix>/<tokenName>`: the same name the stack writes and `triggler tokens` rotates. */
   parameterName(tokenName: string): string {
-    return `${this.options.prefix}/${tokenName}`;
+    return tokenParameterName(this.options.prefix, tokenName);
   }
 
   async tokens(ref: TokenRef): Promise<readonly string[]> {

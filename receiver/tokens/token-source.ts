@@ -2,12 +2,9 @@
  * Where the receiver finds the tokens that verify a trigger's deliveries. Every source (inline,
  * environment, token file, SSM) stands behind this one interface.
  */
-export interface TokenRef {
-  repository: string;
-  branch: string;
-  /** The name the token is stored under (see tokenNameOf). */
-  tokenName: string;
-}
+import type { TokenRef } from '../config/trigger-table';
+
+export type { TokenRef };
 
 export interface TokenSource {
   /**

@@ -21,7 +21,7 @@ import { request } from 'undici';
 import { DEFAULT_TOKEN_PREFIX, formatAge, tokenPrefixOfStack, tokensCommand } from '../../bin/tokens-command';
 import { parseStackConfig } from '../../lib/config';
 import { buildDeliveryRequest } from '../../protocol';
-import { startLocalSsm, type LocalSsm } from '../fixtures/local-ssm';
+import { startLocalSsm, type LocalSsm } from '../../scripts/local-ssm';
 
 const ROOT = join(__dirname, '..', '..');
 const CLI = join(ROOT, 'bin', 'triggler.js');

@@ -17,7 +17,7 @@ import { Webhook } from 'standardwebhooks';
 import { tokensCommand } from '../../bin/tokens-command';
 import { handler, type SenderReport } from '../../lambda/sender';
 import { buildDeliveryRequest } from '../../protocol';
-import { startLocalSsm, type LocalSsm } from '../fixtures/local-ssm';
+import { startLocalSsm, type LocalSsm } from '../../scripts/local-ssm';
 import { startRecordingReceiver, type RecordingReceiver } from '../fixtures/recording-receiver';
 import { startTestReceiver, type TestReceiver } from '../support/receiver-fixture';
 

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CodeCommitTriggerEvent, Context } from 'aws-lambda';
 import { handler } from '../../lambda/sender';
-import { startLocalSsm, type LocalSsm } from '../fixtures/local-ssm';
+import { startLocalSsm, type LocalSsm } from '../../scripts/local-ssm';
 import { startTestReceiver, type TestReceiver } from '../support/receiver-fixture';
 
 const PREFIX = '/git-triggler/tokens';

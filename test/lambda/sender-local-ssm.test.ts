@@ -19,7 +19,7 @@ import type { CodeCommitTriggerEvent, Context } from 'aws-lambda';
 import { Webhook } from 'standardwebhooks';
 import { DeliveryFailedError, handler } from '../../lambda/sender';
 import { SenderConfigError } from '../../lambda/sender-routes';
-import { startLocalSsm, type LocalSsm } from '../fixtures/local-ssm';
+import { startLocalSsm, type LocalSsm } from '../../scripts/local-ssm';
 import { startRecordingReceiver, type RecordingReceiver } from '../fixtures/recording-receiver';
 
 const PARAMETER = '/triggler/lambda-pipeline-repo/master';

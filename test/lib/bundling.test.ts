@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline';
 import { request } from 'undici';
 import { buildDeliveryRequest } from '../../protocol';
 import { newToken } from '../../protocol/token';
-import { startLocalSsm } from '../fixtures/local-ssm';
+import { startLocalSsm } from '../../scripts/local-ssm';
 import { configOf, exampleConfigInput, findTokenLikeValues, trigglerApp, type Template } from './stack-fixture';
 
 let outdir: string;

@@ -11,7 +11,7 @@ import pino from 'pino';
 import { buildDeliveryRequest } from '../../protocol';
 import { SsmTokenSource } from '../../receiver/tokens/ssm-token-source';
 import type { TokenRef } from '../../receiver/tokens/token-source';
-import { startLocalSsm, type LocalSsm } from '../fixtures/local-ssm';
+import { startLocalSsm, type LocalSsm } from '../../scripts/local-ssm';
 import { startTestReceiver, type TestReceiver } from '../support/receiver-fixture';
 
 const PREFIX = '/git-triggler/tokens';

@@ -6,26 +6,10 @@
  *
  * One push may carry several `push.changes` (several branches): each branch with a trigger runs.
  */
-import { BITBUCKET_SIGNATURE_HEADER, parseHubSignature, verifyBodyHmac } from '../../../protocol';
-import { header, unauthorized } from '../handler';
-import { deliveryIdHeader, requiredEvent, type ProviderScheme } from './provider-delivery';
+import { BITBUCKET_SIGNATURE_HEADER } from '../../../protocol';
+import { hubSignedScheme } from './provider-delivery';
 
-export const bitbucket: ProviderScheme = {
-  events: { provider: 'bitbucket', push: 'repo:push' },
-  precheck(req) {
-    const event = requiredEvent(req, ['x-event-key'], 'X-Event-Key');
-    const sent = header(req, BITBUCKET_SIGNATURE_HEADER);
-    const signature = parseHubSignature(sent);
-    if (!signature) {
-      throw unauthorized(sent === undefined ? 'unsigned: no X-Hub-Signature' : 'X-Hub-Signature is not sha256=<64 hex digits>', { provider: 'bitbucket' });
-    }
-    const deliveryId = deliveryIdHeader(req, ['x-request-uuid']);
-    return (body) => ({
-      event,
-      ...(deliveryId !== undefined ? { deliveryId } : {}),
-      payload: body,
-      verify: (token) => verifyBodyHmac(token, body, signature),
-      signatureName: 'X-Hub-Signature',
-    });
-  },
-};
+export const bitbucket = hubSignedScheme(
+  { provider: 'bitbucket', push: 'repo:push' },
+  { event: ['x-event-key', 'X-Event-Key'], signature: [BITBUCKET_SIGNATURE_HEADER, 'X-Hub-Signature'], deliveryId: 'x-request-uuid', formEncoded: false },
+);

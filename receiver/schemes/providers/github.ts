@@ -6,27 +6,10 @@
  *
  * The body is JSON, or form-encoded with the JSON in `payload` (GitHub signs the raw body either way).
  */
-import { GITHUB_SIGNATURE_HEADER, parseHubSignature, verifyBodyHmac } from '../../../protocol';
-import { header, unauthorized } from '../handler';
-import { deliveryIdHeader, jsonPayload, requiredEvent, type ProviderScheme } from './provider-delivery';
+import { GITHUB_SIGNATURE_HEADER } from '../../../protocol';
+import { hubSignedScheme } from './provider-delivery';
 
-export const github: ProviderScheme = {
-  events: { provider: 'github', push: 'push', ping: 'ping' },
-  precheck(req) {
-    const event = requiredEvent(req, ['x-github-event'], 'X-GitHub-Event');
-    const sent = header(req, GITHUB_SIGNATURE_HEADER);
-    const signature = parseHubSignature(sent);
-    if (!signature) {
-      throw unauthorized(sent === undefined ? 'unsigned: no X-Hub-Signature-256' : 'X-Hub-Signature-256 is not sha256=<64 hex digits>', { provider: 'github' });
-    }
-    const deliveryId = deliveryIdHeader(req, ['x-github-delivery']);
-    const contentType = header(req, 'content-type');
-    return (body) => ({
-      event,
-      ...(deliveryId !== undefined ? { deliveryId } : {}),
-      payload: jsonPayload(contentType, body),
-      verify: (token) => verifyBodyHmac(token, body, signature),
-      signatureName: 'X-Hub-Signature-256',
-    });
-  },
-};
+export const github = hubSignedScheme(
+  { provider: 'github', push: 'push', ping: 'ping' },
+  { event: ['x-github-event', 'X-GitHub-Event'], signature: [GITHUB_SIGNATURE_HEADER, 'X-Hub-Signature-256'], deliveryId: 'x-github-delivery', formEncoded: true },
+);

@@ -13,6 +13,8 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import {
   claimedRepository,
+  parseHubSignature,
+  verifyBodyHmac,
   parseJsonObject,
   readProviderPush,
   type ClaimedRepository,
@@ -31,6 +33,43 @@ import { acceptDelivery, badRequest, type DeliveryContext, type DeliveryHandler,
 export interface ProviderScheme {
   events: ProviderEvents;
   precheck(req: IncomingMessage, context: DeliveryContext): (body: Buffer) => ProviderRequest;
+}
+
+/** How a provider that signs like GitHub names its headers. */
+export interface HubSignedHeaders {
+  /** The event header, lowercase, and as shown in an answer. */
+  event: [name: string, shown: string];
+  /** The `sha256=<hex HMAC-SHA256 of the raw body>` header, lowercase, and as shown. */
+  signature: [name: string, shown: string];
+  /** The delivery-id header, lowercase. */
+  deliveryId: string;
+  /** Whether a form-encoded body carries the JSON in its `payload` field. */
+  formEncoded: boolean;
+}
+
+/** A provider whose one header signs the raw body as `sha256=<hex>` (GitHub, Bitbucket Cloud). */
+export function hubSignedScheme(events: ProviderEvents, names: HubSignedHeaders): ProviderScheme {
+  const [signatureHeader, signatureName] = names.signature;
+  return {
+    events,
+    precheck(req) {
+      const event = requiredEvent(req, [names.event[0]], names.event[1]);
+      const sent = header(req, signatureHeader);
+      const signature = parseHubSignature(sent);
+      if (!signature) {
+        throw unauthorized(sent === undefined ? `unsigned: no ${signatureName}` : `${signatureName} is not sha256=<64 hex digits>`, { provider: events.provider });
+      }
+      const deliveryId = deliveryIdHeader(req, [names.deliveryId]);
+      const contentType = names.formEncoded ? header(req, 'content-type') : undefined;
+      return (body) => ({
+        event,
+        ...(deliveryId !== undefined ? { deliveryId } : {}),
+        payload: jsonPayload(contentType, body),
+        verify: (token) => verifyBodyHmac(token, body, signature),
+        signatureName,
+      });
+    },
+  };
 }
 
 /** The delivery handler of a provider's webhook. */
