@@ -13,6 +13,7 @@ import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { RunRecord, RunStatus } from './delivery';
+import { StateLock } from './state-lock';
 
 /** A run as the store keeps it: the public record plus who pushed the newest delivery. */
 export interface StoredRun extends RunRecord {
@@ -185,6 +186,7 @@ export class RunStore {
   private failure: JournalWriteError | undefined;
   private closed = false;
   private lastDedupeSweep = Date.now();
+  private lock: StateLock | undefined;
 
   private constructor(private readonly options: RunStoreOptions) {
     this.journalPath = path.join(options.stateDir, JOURNAL_FILE);
@@ -197,27 +199,40 @@ export class RunStore {
   /**
    * Replays the journal, records runs that were running as interrupted, and compacts. A truncated
    * last line (a crash mid-write) is skipped; a journal corrupt elsewhere is set aside and the
-   * store starts empty.
+   * store starts empty. The state directory stays locked until close(): while another live
+   * process holds it, this throws StateDirLockedError naming that process, before anything is
+   * read or written.
    */
   static async open(options: RunStoreOptions): Promise<OpenedStore> {
     const store = new RunStore(options);
     await fsp.mkdir(options.stateDir, { recursive: true, mode: 0o700 });
-    await fsp.mkdir(store.logDir, { recursive: true, mode: 0o700 });
-    const intact = await store.replay();
+    store.lock = StateLock.acquire(options.stateDir);
+    try {
+      return await store.load();
+    } catch (error) {
+      await store.handle?.close();
+      store.lock.release();
+      throw error;
+    }
+  }
+
+  private async load(): Promise<OpenedStore> {
+    await fsp.mkdir(this.logDir, { recursive: true, mode: 0o700 });
+    const intact = await this.replay();
     const now = new Date().toISOString();
     const interrupted: StoredRun[] = [];
-    for (const run of [...store.runs.values()]) {
+    for (const run of [...this.runs.values()]) {
       if (run.status !== 'running') continue;
-      const logBytes = await fileSize(store.logPath(run.id));
-      store.apply({ type: 'finish', at: now, runId: run.id, status: 'interrupted', error: 'receiver stopped while it ran', ...(logBytes === undefined ? {} : { logBytes }) });
+      const logBytes = await fileSize(this.logPath(run.id));
+      this.apply({ type: 'finish', at: now, runId: run.id, status: 'interrupted', error: 'receiver stopped while it ran', ...(logBytes === undefined ? {} : { logBytes }) });
       interrupted.push(run);
     }
-    await store.writeSnapshot();
-    store.handle = await fsp.open(store.journalPath, 'a', 0o600);
+    await this.writeSnapshot();
+    this.handle = await fsp.open(this.journalPath, 'a', 0o600);
     // Logs of runs the journal no longer names (dropped before a crash could delete them). After a
     // corrupt journal every log would look dropped: keep them for whoever looks into it.
-    if (intact) await store.deleteOrphanLogs();
-    return { store, interrupted };
+    if (intact) await this.deleteOrphanLogs();
+    return { store: this, interrupted };
   }
 
   logPath(runId: string): string {
@@ -275,6 +290,7 @@ export class RunStore {
     while (this.flushing) await this.flushing;
     await this.handle?.close();
     this.handle = undefined;
+    this.lock?.release();
   }
 
   private async flushLoop(): Promise<void> {
