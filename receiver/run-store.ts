@@ -13,6 +13,7 @@ import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { RunRecord, RunStatus } from './delivery';
+import { type JournalLine, readJournalLines } from './journal-lines';
 import { StateLock } from './state-lock';
 
 /** A run as the store keeps it: the public record plus who pushed the newest delivery. */
@@ -143,6 +144,14 @@ export interface RunStoreOptions {
   compactAfterBytes?: number;
   /** ...or this many records. @default 50,000 */
   compactAfterRecords?: number;
+  /**
+   * The longest journal line replay reads; a longer one is skipped unread, so replay holds at most
+   * this much of the journal at once whatever its size. The largest record written is a run
+   * listing RUN_LISTS_LIMIT delivery ids, each at most a request header (16 KiB, twice that once
+   * escaped as JSON): under 33 MiB.
+   * @default 64 MiB
+   */
+  maxRecordBytes?: number;
 }
 
 export interface OpenedStore {
@@ -172,6 +181,7 @@ export class RunStore {
   private readonly fsync: boolean;
   private readonly compactAfterBytes: number;
   private readonly compactAfterRecords: number;
+  private readonly maxRecordBytes: number;
   private readonly runs = new Map<string, StoredRun>();
   /** Finished run ids, oldest finish first: the front is dropped when there are more than keepRuns. */
   private readonly finished = new Set<string>();
@@ -194,12 +204,13 @@ export class RunStore {
     this.fsync = options.fsync ?? true;
     this.compactAfterBytes = options.compactAfterBytes ?? 8 * 1024 * 1024;
     this.compactAfterRecords = options.compactAfterRecords ?? 50_000;
+    this.maxRecordBytes = options.maxRecordBytes ?? 64 * 1024 * 1024;
   }
 
   /**
    * Replays the journal, records runs that were running as interrupted, and compacts. A truncated
-   * last line (a crash mid-write) is skipped; a journal corrupt elsewhere is set aside and the
-   * store starts empty. The state directory stays locked until close(): while another live
+   * last line (a crash mid-write) is skipped with a warning; unreadable lines elsewhere are skipped
+   * and counted in an error, and everything else is kept. The state directory stays locked until close(): while another live
    * process holds it, this throws StateDirLockedError naming that process, before anything is
    * read or written.
    */
@@ -445,48 +456,40 @@ export class RunStore {
     return dropped;
   }
 
-  /** Returns false when the journal was corrupt (and set aside). */
+  /**
+   * Streams the journal through apply(), a line at a time. A line that cannot be read (not valid
+   * UTF-8, not JSON, not a record, longer than maxRecordBytes) is skipped and counted; every other
+   * record is kept. Returns false when something was skipped: the journal as it was is then set
+   * aside for whoever looks into it.
+   */
   private async replay(): Promise<boolean> {
-    let text: string;
+    const skipped = new SkippedLines();
+    const dropped: string[] = [];
     try {
-      text = await fsp.readFile(this.journalPath, 'utf8');
+      for await (const line of readJournalLines(this.journalPath, this.maxRecordBytes)) {
+        const reading = readRecord(line, this.maxRecordBytes);
+        if (reading === 'blank') continue;
+        if (typeof reading !== 'string') {
+          dropped.push(...this.apply(reading));
+        } else if (line.terminated) {
+          skipped.add(line, reading);
+        } else {
+          this.options.logger.warn({ journal: this.journalPath, line: line.number, bytes: line.length }, 'run journal ends in a partly written record (the receiver stopped mid-write); skipped');
+        }
+      }
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return true;
       throw error;
     }
-    const lines = text.split('\n');
-    // Text after the last newline is a record whose write never finished.
-    const unfinished = lines.pop() ?? '';
-    const dropped: string[] = [];
-    for (let i = 0; i < lines.length; i++) {
-      const line = lines[i] as string;
-      if (line.trim() === '') continue;
-      const record = parseRecord(line);
-      if (!record) {
-        await this.setAsideCorrupt(`line ${i + 1} is not a journal record`);
-        return false;
-      }
-      dropped.push(...this.apply(record));
-    }
-    if (unfinished.trim() !== '') {
-      const record = parseRecord(unfinished);
-      if (record) {
-        dropped.push(...this.apply(record));
-      } else {
-        this.options.logger.warn({ journal: this.journalPath, line: lines.length + 1, bytes: Buffer.byteLength(unfinished) }, 'run journal ends in a partly written record (the receiver stopped mid-write); skipped');
-      }
-    }
     await this.deleteLogs(dropped);
-    return true;
-  }
-
-  private async setAsideCorrupt(reason: string): Promise<void> {
+    if (skipped.records === 0) return true;
     const aside = `${this.journalPath}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
     await fsp.rename(this.journalPath, aside);
-    this.runs.clear();
-    this.finished.clear();
-    this.dedupe.clear();
-    this.options.logger.error({ journal: this.journalPath, setAside: aside, reason }, 'run journal is corrupt: set aside, starting with no runs');
+    this.options.logger.error(
+      { journal: this.journalPath, setAside: aside, ...skipped.summary() },
+      'run journal is corrupt in places: the unreadable records are skipped, every other record is kept (the journal as it was is set aside)',
+    );
+    return false;
   }
 
   /**
@@ -560,15 +563,58 @@ export class RunStore {
   }
 }
 
-function parseRecord(line: string): JournalRecord | undefined {
+/**
+ * Strict: bytes that are not UTF-8 make the line unreadable instead of turning into U+FFFD, which
+ * could make one dedupe key out of two different ones. The BOM is kept, so it fails the parse too.
+ */
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** The record on a line, 'blank', or why the line cannot be read. */
+function readRecord(line: JournalLine, maxRecordBytes: number): JournalRecord | 'blank' | string {
+  if (!line.bytes) return `longer than ${maxRecordBytes} bytes`;
+  let text: string;
+  try {
+    text = utf8.decode(line.bytes);
+  } catch {
+    return 'not valid UTF-8';
+  }
+  if (text.trim() === '') return 'blank';
   let value: unknown;
   try {
-    value = JSON.parse(line);
+    value = JSON.parse(text);
   } catch {
-    return undefined;
+    return 'not a journal record';
   }
   const parsed = journalRecord.safeParse(value);
-  return parsed.success ? parsed.data : undefined;
+  return parsed.success ? parsed.data : 'not a journal record';
+}
+
+/** Where the log says unreadable lines were: the first of them by place, all of them by count. */
+const SKIPPED_PLACES_LOGGED = 100;
+
+class SkippedLines {
+  records = 0;
+  bytes = 0;
+  private readonly places: { line: number; offset: number; bytes: number; problem: string }[] = [];
+
+  add(line: JournalLine, problem: string): void {
+    this.records += 1;
+    // The newline went too.
+    this.bytes += line.length + 1;
+    if (this.places.length < SKIPPED_PLACES_LOGGED) this.places.push({ line: line.number, offset: line.offset, bytes: line.length + 1, problem });
+  }
+
+  summary(): Record<string, unknown> {
+    const [first] = this.places;
+    const what = first ? `line ${first.line} is ${first.problem}` : '';
+    return {
+      reason: this.records === 1 ? what : `${this.records} lines cannot be read, the first: ${what}`,
+      skippedRecords: this.records,
+      skippedBytes: this.bytes,
+      skipped: this.places,
+      ...(this.records > this.places.length ? { skippedNotListed: this.records - this.places.length } : {}),
+    };
+  }
 }
 
 function setOrDelete<T extends object, K extends keyof T>(target: T, key: K, value: T[K] | undefined): void {

@@ -1,10 +1,10 @@
 /** The run journal with real files: durability, replay after a crash, corruption, compaction, group commit. */
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { AcceptedDelivery } from '../../receiver/delivery';
-import { type AcceptRecord, JournalWriteError, RUN_LISTS_LIMIT, RunStore, newRunId } from '../../receiver/run-store';
+import { type AcceptRecord, type JournalRecord, JournalWriteError, RUN_LISTS_LIMIT, RunStore, type RunStoreOptions, newRunId } from '../../receiver/run-store';
 import type { Runner } from '../../receiver/runner';
 import { logText, makeDelivery, makeStateDir, makeTrigger, openRunner, recordingLogger, removeDir, waitFor } from './runner-harness';
 
@@ -33,7 +33,7 @@ async function runnerFor(options: Omit<Parameters<typeof openRunner>[0], 'stateD
   return opened;
 }
 
-async function openStore(options: { keepRuns?: number; fsync?: boolean; compactAfterRecords?: number } = {}) {
+async function openStore(options: Partial<Omit<RunStoreOptions, 'stateDir' | 'logger'>> = {}) {
   const { logger, lines } = recordingLogger();
   const opened = await RunStore.open({ stateDir, keepRuns: options.keepRuns ?? 100, logger, ...options });
   openStores.push(opened.store);
@@ -114,7 +114,7 @@ describe('restart after a crash', () => {
     expect(fs.readdirSync(stateDir).filter((name) => name.includes('corrupt'))).toEqual([]);
   });
 
-  it('sets a journal that is corrupt before its end aside, logs an error and starts with no runs', async () => {
+  it('sets a journal that is corrupt before its end aside, logs an error and keeps every record it can read', async () => {
     const { store } = await openStore();
     const runId = newRunId();
     await store.record(acceptRecord(runId, makeDelivery()));
@@ -125,7 +125,7 @@ describe('restart after a crash', () => {
     fs.writeFileSync(journal, `${first}\nthis is not json\n${second}\n`);
 
     const reopened = await openStore();
-    expect(reopened.store.allRuns()).toEqual([]);
+    expect(reopened.store.run(runId)?.status).toBe('interrupted');
     const aside = fs.readdirSync(stateDir).filter((name) => name.startsWith('journal.jsonl.corrupt-'));
     expect(aside).toHaveLength(1);
     expect(fs.readFileSync(path.join(stateDir, aside[0] ?? ''), 'utf8')).toContain('this is not json');
@@ -273,5 +273,128 @@ describe('a run that carries a flood', () => {
     openStores.splice(openStores.indexOf(store), 1);
     const reopened = await openStore();
     check(reopened.store.run(runId));
+  });
+});
+
+/** A line of the journal as it is written. */
+function line(record: JournalRecord): string {
+  return `${JSON.stringify(record)}\n`;
+}
+
+const journalPath = () => path.join(stateDir, 'journal.jsonl');
+
+describe('a journal damaged in the middle', () => {
+  it('skips only the unreadable lines, keeps every other record, and logs how many records and bytes went and where', async () => {
+    const [one, two] = [newRunId(), newRunId()];
+    const [first, second] = [makeDelivery(), makeDelivery()];
+    const now = new Date().toISOString();
+    const notJson = 'this is not json\n';
+    const notARecord = '{"type":"nothing-we-write","runId":"r_1"}\n';
+    const parts = [
+      line(acceptRecord(one, first)),
+      notJson,
+      line({ type: 'start', at: now, runId: one }),
+      notARecord,
+      line({ type: 'finish', at: now, runId: one, status: 'succeeded', exitCode: 0 }),
+      '\n',
+      line(acceptRecord(two, second)),
+    ];
+    fs.mkdirSync(stateDir, { recursive: true });
+    fs.writeFileSync(journalPath(), parts.join(''));
+    const offsetOf = (part: string) => Buffer.byteLength(parts.slice(0, parts.indexOf(part)).join(''));
+
+    const { store, lines } = await openStore();
+    expect(store.run(one)).toMatchObject({ status: 'succeeded', exitCode: 0 });
+    expect(store.run(two)).toMatchObject({ status: 'pending', deliveryIds: [second.deliveryId] });
+    expect(store.dedupeEntry(first.dedupeKey)?.runId).toBe(one);
+    expect(store.dedupeEntry(second.dedupeKey)?.runId).toBe(two);
+    expect(lines.find((entry) => entry.level === 50)).toMatchObject({
+      reason: '2 lines cannot be read, the first: line 2 is not a journal record',
+      skippedRecords: 2,
+      skippedBytes: notJson.length + notARecord.length,
+      skipped: [
+        { line: 2, offset: offsetOf(notJson), bytes: notJson.length, problem: 'not a journal record' },
+        { line: 4, offset: offsetOf(notARecord), bytes: notARecord.length, problem: 'not a journal record' },
+      ],
+    });
+    // The compacted journal holds all of it, and nothing unreadable.
+    await store.close();
+    const reopened = await openStore();
+    expect(reopened.store.allRuns().map((run) => run.id)).toEqual([two, one]);
+    expect(reopened.lines.filter((entry) => entry.level >= 40)).toEqual([]);
+  });
+
+  it('decodes strictly: a line that is not UTF-8 is skipped, not remembered under a key with U+FFFD in it', async () => {
+    const kept = makeDelivery();
+    const runId = newRunId();
+    const badKey = line(acceptRecord(newRunId(), makeDelivery({ dedupeKey: 'standard:caf\u00e9' })));
+    // "é" is C3 A9 in UTF-8; C3 28 is no character at all, and a lenient decoder makes it "\uFFFD(".
+    const bytes = Buffer.from(badKey);
+    const at = bytes.indexOf(Buffer.from([0xc3, 0xa9]));
+    bytes[at + 1] = 0x28;
+    fs.mkdirSync(stateDir, { recursive: true });
+    fs.writeFileSync(journalPath(), Buffer.concat([bytes, Buffer.from(line(acceptRecord(runId, kept)))]));
+
+    const { store, lines } = await openStore();
+    expect(store.dedupeEntry('standard:caf\ufffd(')).toBeUndefined();
+    expect(store.allRuns().map((run) => run.id)).toEqual([runId]);
+    expect(store.dedupeEntry(kept.dedupeKey)?.runId).toBe(runId);
+    expect(lines.find((entry) => entry.level === 50)).toMatchObject({ reason: 'line 1 is not valid UTF-8', skippedRecords: 1, skippedBytes: bytes.length });
+  });
+});
+
+describe('a journal of any size', () => {
+  it('reads no line longer than maxRecordBytes: a longer one is skipped unread and the records after it kept', async () => {
+    const maxRecordBytes = 64 * 1024;
+    const runId = newRunId();
+    const delivery = makeDelivery();
+    const before = line(acceptRecord(runId, delivery));
+    const long = `${'x'.repeat(4 * 1024 * 1024)}\n`;
+    fs.mkdirSync(stateDir, { recursive: true });
+    fs.writeFileSync(journalPath(), before + long + line({ type: 'start', at: new Date().toISOString(), runId }));
+    const decode = jest.spyOn(TextDecoder.prototype, 'decode');
+    const parse = jest.spyOn(JSON, 'parse');
+    const toString = jest.spyOn(Buffer.prototype, 'toString');
+
+    const { store, lines } = await openStore({ maxRecordBytes });
+    expect(store.run(runId)?.status).toBe('interrupted');
+    const longest = (calls: unknown[][]) => Math.max(0, ...calls.map(([input]) => (input as { length?: number } | undefined)?.length ?? 0));
+    expect(longest(decode.mock.calls)).toBeLessThanOrEqual(maxRecordBytes);
+    expect(longest(parse.mock.calls)).toBeLessThanOrEqual(maxRecordBytes);
+    expect(Math.max(0, ...toString.mock.contexts.map((buffer) => (buffer as Buffer).length))).toBeLessThanOrEqual(maxRecordBytes);
+    expect(lines.find((entry) => entry.level === 50)).toMatchObject({
+      reason: `line 2 is longer than ${maxRecordBytes} bytes`,
+      skippedRecords: 1,
+      skippedBytes: long.length,
+      skipped: [{ line: 2, offset: Buffer.byteLength(before), bytes: long.length }],
+    });
+  });
+
+  /** Writes a journal of about `megabytes` of valid records that leave one run behind, and replays it in a child process. */
+  async function replayInChild(megabytes: number): Promise<{ grewBytes: number; runs: number }> {
+    removeDir(stateDir);
+    fs.mkdirSync(stateDir, { recursive: true });
+    const runId = newRunId();
+    const at = new Date().toISOString();
+    const pair = line({ type: 'start', at, runId }) + line({ type: 'finish', at, runId, status: 'failed', error: 'e'.repeat(2000) });
+    const block = pair.repeat(Math.ceil((1024 * 1024) / pair.length));
+    const fd = fs.openSync(journalPath(), 'w');
+    fs.writeSync(fd, line(acceptRecord(runId, makeDelivery())));
+    for (let written = 0; written < megabytes * 1024 * 1024; written += block.length) fs.writeSync(fd, block);
+    fs.closeSync(fd);
+    const fixture = path.join(__dirname, 'fixtures', 'replay-memory.ts');
+    const stdout = await new Promise<string>((resolve, reject) =>
+      execFile(process.execPath, ['--require', 'tsx/cjs', fixture, stateDir], { cwd: path.join(__dirname, '..', '..') }, (error, out, err) => (error ? reject(new Error(`${error.message}\n${err}`)) : resolve(out))),
+    );
+    return JSON.parse(stdout) as { grewBytes: number; runs: number };
+  }
+
+  it('replays in memory that does not grow with the journal: 64 MiB costs no more than 8 MiB', async () => {
+    const small = await replayInChild(8);
+    const large = await replayInChild(64);
+    expect(small.runs).toBe(1);
+    expect(large.runs).toBe(1);
+    // Reading the file into one string would cost twice its size at least (the bytes, then the text).
+    expect(large.grewBytes - small.grewBytes).toBeLessThan(16 * 1024 * 1024);
   });
 });
