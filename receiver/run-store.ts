@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { RunRecord, RunStatus } from './delivery';
 import { type JournalLine, readJournalLines } from './journal-lines';
+import { type DedupeEntry, RememberedIds } from './remembered-ids';
 import { StateLock } from './state-lock';
 
 /** A run as the store keeps it: the public record plus who pushed the newest delivery. */
@@ -24,11 +25,7 @@ export interface StoredRun extends RunRecord {
 
 export type FinalStatus = Extract<RunStatus, 'succeeded' | 'failed' | 'timed-out' | 'interrupted'>;
 
-export interface DedupeEntry {
-  runId: string;
-  /** Epoch ms. */
-  until: number;
-}
+export type { DedupeEntry };
 
 const scheme = z.enum(['seed', 'standard', 'github', 'gitlab', 'gitea', 'bitbucket']);
 const finalStatus = z.enum(['succeeded', 'failed', 'timed-out', 'interrupted']);
@@ -152,6 +149,16 @@ export interface RunStoreOptions {
    * @default 64 MiB
    */
   maxRecordBytes?: number;
+  /**
+   * Delivery ids (dedupe keys) remembered at most, besides each one's own expiry. Past it the one
+   * that expires soonest is forgotten first; a repeat of a forgotten delivery runs again if its
+   * signature still verifies (a seed or Standard Webhooks delivery only within its timestamp
+   * window; a provider webhook, which is signed without a time, at any time). Only a sender with
+   * a token can make more valid deliveries than this within the replay window, and it needs no
+   * repeat to run a command. Bounds memory, the journal and start-up time under such a flood.
+   * @default 100,000
+   */
+  maxRememberedIds?: number;
 }
 
 export interface OpenedStore {
@@ -185,7 +192,7 @@ export class RunStore {
   private readonly runs = new Map<string, StoredRun>();
   /** Finished run ids, oldest finish first: the front is dropped when there are more than keepRuns. */
   private readonly finished = new Set<string>();
-  private readonly dedupe = new Map<string, DedupeEntry>();
+  private readonly dedupe: RememberedIds;
   private handle: FileHandle | undefined;
   private journalBytes = 0;
   private journalRecords = 0;
@@ -205,6 +212,7 @@ export class RunStore {
     this.compactAfterBytes = options.compactAfterBytes ?? 8 * 1024 * 1024;
     this.compactAfterRecords = options.compactAfterRecords ?? 50_000;
     this.maxRecordBytes = options.maxRecordBytes ?? 64 * 1024 * 1024;
+    this.dedupe = new RememberedIds(options.maxRememberedIds ?? 100_000);
   }
 
   /**
@@ -230,6 +238,7 @@ export class RunStore {
   private async load(): Promise<OpenedStore> {
     await fsp.mkdir(this.logDir, { recursive: true, mode: 0o700 });
     const intact = await this.replay();
+    this.logForgottenEarly();
     const now = new Date().toISOString();
     const interrupted: StoredRun[] = [];
     for (const run of [...this.runs.values()]) {
@@ -268,8 +277,7 @@ export class RunStore {
   }
 
   dedupeEntry(key: string, now = Date.now()): DedupeEntry | undefined {
-    const entry = this.dedupe.get(key);
-    return entry && entry.until > now ? entry : undefined;
+    return this.dedupe.get(key, now);
   }
 
   async readLog(runId: string): Promise<Buffer | undefined> {
@@ -345,7 +353,8 @@ export class RunStore {
     const now = Date.now();
     if (now - this.lastDedupeSweep > 60_000) {
       this.lastDedupeSweep = now;
-      for (const [key, entry] of this.dedupe) if (entry.until <= now) this.dedupe.delete(key);
+      this.dedupe.forgetExpired(now);
+      this.logForgottenEarly();
     }
     // Measured against the snapshot so that a large set of remembered keys does not compact every batch.
     const grownBytes = this.journalBytes > Math.max(this.compactAfterBytes, 2 * this.snapshotBytes);
@@ -404,7 +413,7 @@ export class RunStore {
         setOrDelete(run, 'previousCommit', delivery.previousCommit);
         setOrDelete(run, 'pusher', delivery.pusher);
         setOrDelete(run, 'event', delivery.event);
-        if (record.dedupeUntil > now) this.dedupe.set(record.dedupeKey, { runId: record.runId, until: record.dedupeUntil });
+        this.dedupe.remember(record.dedupeKey, { runId: record.runId, until: record.dedupeUntil }, now);
         return [];
       }
       case 'start': {
@@ -434,9 +443,18 @@ export class RunStore {
         return [];
       }
       case 'dedupe':
-        if (record.dedupeUntil > now) this.dedupe.set(record.dedupeKey, { runId: record.runId, until: record.dedupeUntil });
+        this.dedupe.remember(record.dedupeKey, { runId: record.runId, until: record.dedupeUntil }, now);
         return [];
     }
+  }
+
+  private logForgottenEarly(): void {
+    const forgotten = this.dedupe.takeForgottenEarly();
+    if (forgotten === 0) return;
+    this.options.logger.warn(
+      { forgotten, maxRememberedIds: this.dedupe.limit },
+      'more delivery ids than the store remembers: the ones expiring soonest were forgotten early, and a repeat of one of them would run again',
+    );
   }
 
   private knownRun(record: { type: string; runId: string }): StoredRun | undefined {
@@ -524,14 +542,8 @@ export class RunStore {
         if (run) await add({ type: 'run', run });
       }
       for (const run of this.unfinishedRuns()) await add({ type: 'run', run });
-      const now = Date.now();
-      for (const [dedupeKey, entry] of this.dedupe) {
-        if (entry.until <= now) {
-          this.dedupe.delete(dedupeKey);
-          continue;
-        }
-        await add({ type: 'dedupe', dedupeKey, dedupeUntil: entry.until, runId: entry.runId });
-      }
+      this.dedupe.forgetExpired(Date.now());
+      for (const [dedupeKey, entry] of this.dedupe) await add({ type: 'dedupe', dedupeKey, dedupeUntil: entry.until, runId: entry.runId });
       await flush();
       if (this.fsync) await file.sync();
     } finally {

@@ -398,3 +398,61 @@ describe('a journal of any size', () => {
     expect(large.grewBytes - small.grewBytes).toBeLessThan(16 * 1024 * 1024);
   });
 });
+
+describe('remembered delivery ids', () => {
+  it('are bounded by count: past maxRememberedIds the one expiring soonest is forgotten first, with a warning', async () => {
+    const now = Date.now();
+    const later = makeDelivery({ dedupeUntil: now + 300_000 });
+    const soonest = makeDelivery({ dedupeUntil: now + 10_000 });
+    const middle = makeDelivery({ dedupeUntil: now + 200_000 });
+    const newest = makeDelivery({ dedupeUntil: now + 100_000 });
+    const { store } = await openStore({ maxRememberedIds: 3 });
+    const runId = newRunId();
+    for (const delivery of [later, soonest, middle, newest]) await store.record(acceptRecord(runId, delivery));
+    // Not the oldest one (later), but the one that expires first.
+    expect(store.dedupeEntry(soonest.dedupeKey)).toBeUndefined();
+    for (const delivery of [later, middle, newest]) expect(store.dedupeEntry(delivery.dedupeKey)?.runId).toBe(runId);
+    expect(store.run(runId)?.deliveries).toBe(4);
+    await store.close();
+
+    const reopened = await openStore({ maxRememberedIds: 2 });
+    expect(reopened.store.dedupeEntry(newest.dedupeKey)).toBeUndefined();
+    for (const delivery of [later, middle]) expect(reopened.store.dedupeEntry(delivery.dedupeKey)?.runId).toBe(runId);
+    // Replay met all four again: the soonest and then the newest went.
+    expect(reopened.lines.find((entry) => entry.level === 40 && entry.msg.includes('forgotten early'))).toMatchObject({ forgotten: 2, maxRememberedIds: 2 });
+  });
+
+  it('keep the journal and start-up bounded under a sustained flood of valid unique deliveries', async () => {
+    const maxRememberedIds = 500;
+    const { store } = await openStore({ maxRememberedIds, compactAfterBytes: 64 * 1024, fsync: false, keepRuns: 5 });
+    const journal = journalPath();
+    let largest = 0;
+    let written = 0;
+    let first: AcceptedDelivery | undefined;
+    let last: AcceptedDelivery | undefined;
+    for (let batch = 0; batch < 100; batch++) {
+      const runId = newRunId();
+      const deliveries = Array.from({ length: 200 }, () => makeDelivery({ dedupeUntil: Date.now() + 86_400_000 }));
+      first ??= deliveries[0];
+      last = deliveries.at(-1);
+      const records = deliveries.map((delivery) => acceptRecord(runId, delivery));
+      written += records.reduce((sum, record) => sum + line(record).length, 0);
+      await Promise.all(records.map((record) => store.record(record)));
+      await store.record({ type: 'start', at: new Date().toISOString(), runId });
+      await store.record({ type: 'finish', at: new Date().toISOString(), runId, status: 'succeeded', exitCode: 0 });
+      largest = Math.max(largest, fs.statSync(journal).size);
+    }
+    // 20,000 deliveries, several MB written; the journal never held more than a few hundred KB.
+    expect(written).toBeGreaterThan(5 * 1024 * 1024);
+    expect(largest).toBeLessThan(512 * 1024);
+    await store.close();
+
+    const started = Date.now();
+    const reopened = await openStore({ maxRememberedIds, keepRuns: 5 });
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(journalLines().filter((text) => text.includes('"type":"dedupe"'))).toHaveLength(maxRememberedIds);
+    expect(reopened.store.dedupeEntry(last?.dedupeKey ?? '')).toBeDefined();
+    expect(reopened.store.dedupeEntry(first?.dedupeKey ?? '')).toBeUndefined();
+    expect(reopened.store.allRuns()).toHaveLength(5);
+  });
+});
