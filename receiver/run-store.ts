@@ -159,6 +159,8 @@ export interface RunStoreOptions {
    * @default 100,000
    */
   maxRememberedIds?: number;
+  /** After a failed write, how long until the store tries to write again. @default 1000 */
+  retryWriteAfterMs?: number;
 }
 
 export interface OpenedStore {
@@ -167,7 +169,7 @@ export interface OpenedStore {
   interrupted: StoredRun[];
 }
 
-/** The journal cannot be written: nothing more is accepted, since nothing more would be durable. */
+/** The journal cannot be written: no delivery is accepted until it can, since none would be durable. */
 export class JournalWriteError extends Error {
   constructor(cause: Error) {
     super(`cannot write the run journal: ${cause.message}`, { cause });
@@ -175,8 +177,11 @@ export class JournalWriteError extends Error {
   }
 }
 
+export type JournalHealth = { status: 'ok' } | { status: 'degraded'; reason: string; since: string | undefined };
+
 interface QueuedRecord {
-  record: JournalRecord;
+  /** Absent for the newline a retry writes to find out whether the journal takes writes again. */
+  record?: JournalRecord;
   line: string;
   resolve: () => void;
   reject: (error: Error) => void;
@@ -201,6 +206,12 @@ export class RunStore {
   private queue: QueuedRecord[] = [];
   private flushing: Promise<void> | undefined;
   private failure: JournalWriteError | undefined;
+  private failedAt: string | undefined;
+  /** Runs' records waiting for the journal to take writes again. */
+  private held: QueuedRecord[] = [];
+  private refuseAll = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private readonly retryMs: number;
   private closed = false;
   private lastDedupeSweep = Date.now();
   private lock: StateLock | undefined;
@@ -213,6 +224,7 @@ export class RunStore {
     this.compactAfterRecords = options.compactAfterRecords ?? 50_000;
     this.maxRecordBytes = options.maxRecordBytes ?? 64 * 1024 * 1024;
     this.dedupe = new RememberedIds(options.maxRememberedIds ?? 100_000);
+    this.retryMs = options.retryWriteAfterMs ?? 1000;
   }
 
   /**
@@ -290,26 +302,55 @@ export class RunStore {
     }
   }
 
-  /** Resolves once the record is on disk (and applied); rejects when the journal cannot be written. */
+  /**
+   * Resolves once the record is on disk (and applied). While the journal cannot be written, a
+   * delivery's accept is refused at once (it was never answered, so it is not ours to keep); a
+   * run's start or finish, which belongs to deliveries already accepted, waits until the journal
+   * takes writes again (unless refuseWhileUnwritable() was called).
+   */
   record(record: JournalRecord): Promise<void> {
-    if (this.failure) return Promise.reject(this.failure);
     if (this.closed) return Promise.reject(new Error('the run store is closed'));
+    if (this.failure && (record.type === 'accept' || this.refuseAll)) return Promise.reject(this.failure);
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ record, line: `${JSON.stringify(record)}\n`, resolve, reject });
-      if (!this.flushing) {
-        // setImmediate, not a microtask: requests read in the same turn of the event loop join the batch.
-        this.flushing = new Promise<void>((done) => setImmediate(() => void this.flushLoop().finally(done)));
+      const queued = { record, line: `${JSON.stringify(record)}\n`, resolve, reject };
+      if (this.failure) {
+        this.held.push(queued);
+        return;
       }
+      this.queue.push(queued);
+      this.startFlush();
     });
+  }
+
+  /** Whether the journal takes writes: what a health check reports. */
+  health(): JournalHealth {
+    if (!this.failure) return { status: 'ok' };
+    return { status: 'degraded', reason: this.failure.message, since: this.failedAt };
+  }
+
+  /**
+   * From now on, records the journal cannot take are refused at once instead of waiting for it
+   * (the receiver is stopping and must not wait for a full disk); those waiting are refused now.
+   */
+  refuseWhileUnwritable(): void {
+    this.refuseAll = true;
+    if (this.failure) this.rejectHeld(this.failure);
   }
 
   /** Writes what is queued and closes the journal; later records are refused. */
   async close(): Promise<void> {
     this.closed = true;
+    clearTimeout(this.retryTimer);
     while (this.flushing) await this.flushing;
+    this.rejectHeld(new Error('the run store is closed'));
     await this.handle?.close();
     this.handle = undefined;
     this.lock?.release();
+  }
+
+  private startFlush(): void {
+    // setImmediate, not a microtask: requests read in the same turn of the event loop join the batch.
+    this.flushing ??= new Promise<void>((done) => setImmediate(() => void this.flushLoop().finally(done)));
   }
 
   private async flushLoop(): Promise<void> {
@@ -319,6 +360,7 @@ export class RunStore {
         this.queue = [];
         const data = Buffer.from(batch.map((queued) => queued.line).join(''));
         try {
+          if (this.failure) await this.repair();
           if (!this.handle) throw new Error('the journal is not open');
           await writeAll(this.handle, data);
           if (this.fsync) await this.handle.datasync();
@@ -327,9 +369,13 @@ export class RunStore {
           return;
         }
         this.journalBytes += data.length;
-        this.journalRecords += batch.length;
+        if (this.failure) this.recovered();
         const dropped: string[] = [];
-        for (const queued of batch) dropped.push(...this.apply(queued.record));
+        for (const queued of batch) {
+          if (!queued.record) continue;
+          this.journalRecords += 1;
+          dropped.push(...this.apply(queued.record));
+        }
         for (const queued of batch) queued.resolve();
         if (dropped.length > 0) void this.deleteLogs(dropped);
         await this.maintain();
@@ -339,13 +385,67 @@ export class RunStore {
     }
   }
 
+  /**
+   * A write or sync failed (a full disk, an I/O error). The batch's accepts are refused: their
+   * deliveries get 5xx and their senders retry. The runs' own records wait in `held`. From here
+   * until a retry succeeds, accepts are refused at once.
+   */
   private fail(cause: Error, batch: QueuedRecord[]): void {
-    // A partial line may now end the journal; writing after it would bury it mid-file, where replay
-    // treats it as corruption. Refuse everything from here: the receiver answers 5xx and senders retry.
-    this.failure = new JournalWriteError(cause);
-    this.options.logger.error({ journal: this.journalPath, err: cause.message }, 'run journal write failed; refusing further deliveries');
-    for (const queued of [...batch, ...this.queue]) queued.reject(this.failure);
+    const failure = new JournalWriteError(cause);
+    if (!this.failure) {
+      this.failedAt = new Date().toISOString();
+      this.options.logger.error({ journal: this.journalPath, err: cause.message, retryMs: this.retryMs }, 'run journal write failed; refusing deliveries until a write succeeds again');
+    } else {
+      this.options.logger.debug({ journal: this.journalPath, err: cause.message }, 'run journal still cannot be written');
+    }
+    this.failure = failure;
+    for (const queued of [...batch, ...this.queue]) {
+      if (!queued.record) continue;
+      if (queued.record.type === 'accept' || this.refuseAll) queued.reject(failure);
+      else this.held.push(queued);
+    }
     this.queue = [];
+    this.scheduleRetry();
+  }
+
+  private scheduleRetry(): void {
+    if (this.closed || this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      if (this.closed || !this.failure) return;
+      if (this.flushing) {
+        this.scheduleRetry();
+        return;
+      }
+      // The held records, or a newline (which replay passes over) to find out whether writes succeed.
+      this.queue = this.held.length > 0 ? this.held : [{ line: '\n', resolve: () => undefined, reject: () => undefined }];
+      this.held = [];
+      this.startFlush();
+    }, this.retryMs);
+    // A retry alone does not keep the process running.
+    this.retryTimer.unref();
+  }
+
+  /**
+   * Before writing after a failure: the failed write may have left part of a batch after the last
+   * record written whole. Cut it off (those records were refused, never answered), so that what
+   * follows does not bury a partial line mid-file.
+   */
+  private async repair(): Promise<void> {
+    this.handle ??= await fsp.open(this.journalPath, 'a', 0o600);
+    await this.handle.truncate(this.journalBytes);
+  }
+
+  private recovered(): void {
+    this.options.logger.info({ journal: this.journalPath, since: this.failedAt }, 'run journal takes writes again; accepting deliveries');
+    this.failure = undefined;
+    this.failedAt = undefined;
+    // Held while a retry was being written: they go next.
+    this.queue.push(...this.held.splice(0));
+  }
+
+  private rejectHeld(error: Error): void {
+    for (const queued of this.held.splice(0)) queued.reject(error);
   }
 
   /** Compaction when the journal has grown well past its last snapshot, and a sweep of expired keys. */
@@ -546,13 +646,18 @@ export class RunStore {
       for (const [dedupeKey, entry] of this.dedupe) await add({ type: 'dedupe', dedupeKey, dedupeUntil: entry.until, runId: entry.runId });
       await flush();
       if (this.fsync) await file.sync();
-    } finally {
-      await file.close();
+    } catch (error) {
+      // A partial snapshot would only take space a full disk needs back.
+      await file.close().catch(() => undefined);
+      await fsp.rm(temp, { force: true });
+      throw error;
     }
+    await file.close();
     await fsp.rename(temp, this.journalPath);
-    if (this.fsync) await syncDirectory(this.options.stateDir);
+    // Counted from here: the journal is the snapshot now, even if the directory sync fails.
     this.journalBytes = this.snapshotBytes = bytes;
     this.journalRecords = this.snapshotRecords = records;
+    if (this.fsync) await syncDirectory(this.options.stateDir);
   }
 
   private async deleteOrphanLogs(): Promise<void> {

@@ -230,6 +230,8 @@ export class Runner {
   }
 
   private async shutDown(): Promise<void> {
+    // Stopping must not wait for a full disk: runs' records it cannot write are refused (the next start finds them interrupted or pending).
+    this.store.refuseWhileUnwritable();
     const running = [...this.active.values()];
     if (running.length > 0) {
       this.options.logger.info({ running: running.map((run) => run.runId), graceSeconds: this.options.shutdownGraceSeconds }, 'waiting for running commands before stopping');
