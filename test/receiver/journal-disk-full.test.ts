@@ -8,7 +8,8 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { AcceptedDelivery } from '../../receiver/delivery';
-import { type AcceptRecord, JournalWriteError, RunStore, newRunId } from '../../receiver/run-store';
+import { JournalWriteError, RunStore, newRunId } from '../../receiver/run-store';
+import { acceptRecord } from './journal-records';
 import { makeDelivery, makeStateDir, recordingLogger, removeDir } from './runner-harness';
 
 interface Disk {
@@ -105,11 +106,6 @@ async function openStore() {
   const opened = await RunStore.open({ stateDir: path.join(disk.dir, 'state'), keepRuns: 10, logger, retryWriteAfterMs: 50 });
   stores.push(opened.store);
   return { store: opened.store, lines };
-}
-
-function acceptRecord(runId: string, delivery: AcceptedDelivery): AcceptRecord {
-  const { dedupeKey, dedupeUntil, ...fields } = delivery;
-  return { type: 'accept', at: new Date().toISOString(), runId, dedupeKey, dedupeUntil, delivery: fields };
 }
 
 function settled(promise: Promise<unknown>): () => boolean {

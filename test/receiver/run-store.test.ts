@@ -4,7 +4,8 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { AcceptedDelivery } from '../../receiver/delivery';
-import { type AcceptRecord, type JournalRecord, JournalWriteError, RUN_LISTS_LIMIT, RunStore, type RunStoreOptions, newRunId } from '../../receiver/run-store';
+import { JournalWriteError, RUN_LISTS_LIMIT, RunStore, type RunStoreOptions, newRunId } from '../../receiver/run-store';
+import { acceptRecord, journalLine } from './journal-records';
 import type { Runner } from '../../receiver/runner';
 import { logText, makeDelivery, makeStateDir, makeTrigger, openRunner, recordingLogger, removeDir, waitFor } from './runner-harness';
 
@@ -38,11 +39,6 @@ async function openStore(options: Partial<Omit<RunStoreOptions, 'stateDir' | 'lo
   const opened = await RunStore.open({ stateDir, keepRuns: options.keepRuns ?? 100, logger, ...options });
   openStores.push(opened.store);
   return { ...opened, lines };
-}
-
-function acceptRecord(runId: string, delivery: AcceptedDelivery): AcceptRecord {
-  const { dedupeKey, dedupeUntil, ...fields } = delivery;
-  return { type: 'accept', at: new Date().toISOString(), runId, dedupeKey, dedupeUntil, delivery: fields };
 }
 
 function journalLines(): string[] {
@@ -276,11 +272,6 @@ describe('a run that carries a flood', () => {
   });
 });
 
-/** A line of the journal as it is written. */
-function line(record: JournalRecord): string {
-  return `${JSON.stringify(record)}\n`;
-}
-
 const journalPath = () => path.join(stateDir, 'journal.jsonl');
 
 describe('a journal damaged in the middle', () => {
@@ -291,13 +282,13 @@ describe('a journal damaged in the middle', () => {
     const notJson = 'this is not json\n';
     const notARecord = '{"type":"nothing-we-write","runId":"r_1"}\n';
     const parts = [
-      line(acceptRecord(one, first)),
+      journalLine(acceptRecord(one, first)),
       notJson,
-      line({ type: 'start', at: now, runId: one }),
+      journalLine({ type: 'start', at: now, runId: one }),
       notARecord,
-      line({ type: 'finish', at: now, runId: one, status: 'succeeded', exitCode: 0 }),
+      journalLine({ type: 'finish', at: now, runId: one, status: 'succeeded', exitCode: 0 }),
       '\n',
-      line(acceptRecord(two, second)),
+      journalLine(acceptRecord(two, second)),
     ];
     fs.mkdirSync(stateDir, { recursive: true });
     fs.writeFileSync(journalPath(), parts.join(''));
@@ -327,13 +318,13 @@ describe('a journal damaged in the middle', () => {
   it('decodes strictly: a line that is not UTF-8 is skipped, not remembered under a key with U+FFFD in it', async () => {
     const kept = makeDelivery();
     const runId = newRunId();
-    const badKey = line(acceptRecord(newRunId(), makeDelivery({ dedupeKey: 'standard:caf\u00e9' })));
+    const badKey = journalLine(acceptRecord(newRunId(), makeDelivery({ dedupeKey: 'standard:caf\u00e9' })));
     // "é" is C3 A9 in UTF-8; C3 28 is no character at all, and a lenient decoder makes it "\uFFFD(".
     const bytes = Buffer.from(badKey);
     const at = bytes.indexOf(Buffer.from([0xc3, 0xa9]));
     bytes[at + 1] = 0x28;
     fs.mkdirSync(stateDir, { recursive: true });
-    fs.writeFileSync(journalPath(), Buffer.concat([bytes, Buffer.from(line(acceptRecord(runId, kept)))]));
+    fs.writeFileSync(journalPath(), Buffer.concat([bytes, Buffer.from(journalLine(acceptRecord(runId, kept)))]));
 
     const { store, lines } = await openStore();
     expect(store.dedupeEntry('standard:caf\ufffd(')).toBeUndefined();
@@ -348,10 +339,10 @@ describe('a journal of any size', () => {
     const maxRecordBytes = 64 * 1024;
     const runId = newRunId();
     const delivery = makeDelivery();
-    const before = line(acceptRecord(runId, delivery));
+    const before = journalLine(acceptRecord(runId, delivery));
     const long = `${'x'.repeat(4 * 1024 * 1024)}\n`;
     fs.mkdirSync(stateDir, { recursive: true });
-    fs.writeFileSync(journalPath(), before + long + line({ type: 'start', at: new Date().toISOString(), runId }));
+    fs.writeFileSync(journalPath(), before + long + journalLine({ type: 'start', at: new Date().toISOString(), runId }));
     const decode = jest.spyOn(TextDecoder.prototype, 'decode');
     const parse = jest.spyOn(JSON, 'parse');
     const toString = jest.spyOn(Buffer.prototype, 'toString');
@@ -376,10 +367,10 @@ describe('a journal of any size', () => {
     fs.mkdirSync(stateDir, { recursive: true });
     const runId = newRunId();
     const at = new Date().toISOString();
-    const pair = line({ type: 'start', at, runId }) + line({ type: 'finish', at, runId, status: 'failed', error: 'e'.repeat(2000) });
+    const pair = journalLine({ type: 'start', at, runId }) + journalLine({ type: 'finish', at, runId, status: 'failed', error: 'e'.repeat(2000) });
     const block = pair.repeat(Math.ceil((1024 * 1024) / pair.length));
     const fd = fs.openSync(journalPath(), 'w');
-    fs.writeSync(fd, line(acceptRecord(runId, makeDelivery())));
+    fs.writeSync(fd, journalLine(acceptRecord(runId, makeDelivery())));
     for (let written = 0; written < megabytes * 1024 * 1024; written += block.length) fs.writeSync(fd, block);
     fs.closeSync(fd);
     const fixture = path.join(__dirname, 'fixtures', 'replay-memory.ts');
@@ -436,7 +427,7 @@ describe('remembered delivery ids', () => {
       first ??= deliveries[0];
       last = deliveries.at(-1);
       const records = deliveries.map((delivery) => acceptRecord(runId, delivery));
-      written += records.reduce((sum, record) => sum + line(record).length, 0);
+      written += records.reduce((sum, record) => sum + journalLine(record).length, 0);
       await Promise.all(records.map((record) => store.record(record)));
       await store.record({ type: 'start', at: new Date().toISOString(), runId });
       await store.record({ type: 'finish', at: new Date().toISOString(), runId, status: 'succeeded', exitCode: 0 });

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { makeDelivery, makeStateDir, processAlive, recordingLogger, removeDir, waitFor } from './runner-harness';
 import { RunStore, newRunId } from '../../receiver/run-store';
+import { acceptRecord } from './journal-records';
 
 let dir: string;
 let stateDir: string;
@@ -78,9 +79,7 @@ describe('the state directory lock', () => {
     const { store } = await RunStore.open({ stateDir, keepRuns: 10, logger });
     await expect(RunStore.open({ stateDir, keepRuns: 10, logger })).rejects.toThrow(`pid ${process.pid}`);
     const runId = newRunId();
-    const delivery = makeDelivery();
-    const { dedupeKey, dedupeUntil, ...fields } = delivery;
-    await store.record({ type: 'accept', at: new Date().toISOString(), runId, dedupeKey, dedupeUntil, delivery: fields });
+    await store.record(acceptRecord(runId, makeDelivery()));
     await store.close();
     expect(fs.existsSync(path.join(stateDir, 'receiver.lock'))).toBe(false);
     const reopened = await RunStore.open({ stateDir, keepRuns: 10, logger });
