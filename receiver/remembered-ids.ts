@@ -26,10 +26,6 @@ export class RememberedIds {
 
   constructor(readonly limit: number) {}
 
-  get size(): number {
-    return this.entries.size;
-  }
-
   get(key: string, now: number): DedupeEntry | undefined {
     const entry = this.entries.get(key);
     return entry && entry.until > now ? entry : undefined;
@@ -66,11 +62,6 @@ export class RememberedIds {
 
   [Symbol.iterator](): IterableIterator<[string, DedupeEntry]> {
     return this.entries[Symbol.iterator]();
-  }
-
-  clear(): void {
-    this.entries.clear();
-    this.heap = [];
   }
 
   private popLive(): Expiry | undefined {

@@ -177,7 +177,8 @@ export class JournalWriteError extends Error {
   }
 }
 
-export type JournalHealth = { status: 'ok' } | { status: 'degraded'; reason: string; since: string | undefined };
+/** `since`: when the first write that failed was made (ISO-8601). */
+export type JournalHealth = { status: 'ok' } | { status: 'degraded'; reason: string; since: string };
 
 interface QueuedRecord {
   /** Absent for the newline a retry writes to find out whether the journal takes writes again. */
@@ -230,9 +231,9 @@ export class RunStore {
   /**
    * Replays the journal, records runs that were running as interrupted, and compacts. A truncated
    * last line (a crash mid-write) is skipped with a warning; unreadable lines elsewhere are skipped
-   * and counted in an error, and everything else is kept. The state directory stays locked until close(): while another live
-   * process holds it, this throws StateDirLockedError naming that process, before anything is
-   * read or written.
+   * and counted in an error, and everything else is kept. The state directory stays locked until
+   * close(): while another live process holds it, this throws StateDirLockedError naming that
+   * process, before anything is read or written.
    */
   static async open(options: RunStoreOptions): Promise<OpenedStore> {
     const store = new RunStore(options);
@@ -261,8 +262,8 @@ export class RunStore {
     }
     await this.writeSnapshot();
     this.handle = await fsp.open(this.journalPath, 'a', 0o600);
-    // Logs of runs the journal no longer names (dropped before a crash could delete them). After a
-    // corrupt journal every log would look dropped: keep them for whoever looks into it.
+    // Logs of runs the journal no longer names (dropped before a crash could delete them). When lines
+    // were skipped, a log's run may have been on one of them: keep the logs for whoever looks into it.
     if (intact) await this.deleteOrphanLogs();
     return { store: this, interrupted };
   }
@@ -325,7 +326,7 @@ export class RunStore {
   /** Whether the journal takes writes: what a health check reports. */
   health(): JournalHealth {
     if (!this.failure) return { status: 'ok' };
-    return { status: 'degraded', reason: this.failure.message, since: this.failedAt };
+    return { status: 'degraded', reason: this.failure.message, since: this.failedAt ?? '' };
   }
 
   /**
