@@ -43,7 +43,11 @@ export interface AcceptResult {
 export interface DeliverySink {
   /** Durable before it resolves: once it resolves, a crash cannot lose the delivery. */
   accept(delivery: AcceptedDelivery): Promise<AcceptResult>;
+  /** Whether deliveries can be accepted now (the journal takes writes); what /healthz reports. */
+  health?(): SinkHealth;
 }
+
+export type SinkHealth = { status: 'ok' } | { status: 'degraded'; reason: string; since: string };
 
 /** Why a delivery was not accepted when the sender did nothing wrong. */
 export type NotAcceptedCode = 'stopping' | 'journal' | 'tokens';

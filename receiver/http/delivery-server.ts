@@ -82,12 +82,15 @@ function standardTarget(path: string): (() => { repository: string; branch: stri
   };
 }
 
-const health: DeliveryHandler<true, void> = {
-  precheck: () => undefined,
-  handle: async () => ({ status: 200, body: { status: 'ok' } }),
-};
-
 export function routingTable(context: DeliveryContext): Route[] {
+  /** 200 while deliveries can be accepted; 503 "degraded", with the reason, while the journal cannot be written. */
+  const health: DeliveryHandler<true, void> = {
+    precheck: () => undefined,
+    async handle() {
+      const state = context.sink.health?.() ?? { status: 'ok' };
+      return { status: state.status === 'ok' ? 200 : 503, body: state };
+    },
+  };
   const providers = new Map(Object.entries(providerSchemes).map(([name, scheme]) => [name, providerHandler(scheme, context)]));
   const providerRoute: DeliveryHandler<string, { name: string; checked: unknown }> = {
     precheck(req, name) {

@@ -12,17 +12,16 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { NotAccepted } from '../delivery';
+import { NotAccepted, type SinkHealth } from '../delivery';
+import { type JournalLine, readJournalLines } from './journal-lines';
+import { type DedupeEntry, RememberedIds } from './remembered-ids';
 import { deliveryFields, finalStatus, type FinalStatus, isFinal, RUN_LISTS_LIMIT, type StoredRun, storedRun } from './run-record';
+import { StateLock } from './state-lock';
 
 export type { FinalStatus, StoredRun };
 export { RUN_LISTS_LIMIT };
 
-export interface DedupeEntry {
-  runId: string;
-  /** Epoch ms. */
-  until: number;
-}
+export type { DedupeEntry };
 
 const journalRecord = z.discriminatedUnion('type', [
   /** A delivery joined (or created) a run. */
@@ -92,6 +91,26 @@ export interface RunStoreOptions {
   compactAfterBytes?: number;
   /** ...or this many records. @default 50,000 */
   compactAfterRecords?: number;
+  /**
+   * The longest journal line replay reads; a longer one is skipped unread, so replay holds at most
+   * this much of the journal at once whatever its size. The largest record written is a run
+   * listing RUN_LISTS_LIMIT delivery ids, each at most a request header (16 KiB, twice that once
+   * escaped as JSON): under 33 MiB.
+   * @default 64 MiB
+   */
+  maxRecordBytes?: number;
+  /**
+   * Delivery ids (dedupe keys) remembered at most, besides each one's own expiry. Past it the one
+   * that expires soonest is forgotten first; a repeat of a forgotten delivery runs again if its
+   * signature still verifies (a seed or Standard Webhooks delivery only within its timestamp
+   * window; a provider webhook, which is signed without a time, at any time). Only a sender with
+   * a token can make more valid deliveries than this within the replay window, and it needs no
+   * repeat to run a command. Bounds memory, the journal and start-up time under such a flood.
+   * @default 100,000
+   */
+  maxRememberedIds?: number;
+  /** After a failed write, how long until the store tries to write again. @default 1000 */
+  retryWriteAfterMs?: number;
 }
 
 export interface OpenedStore {
@@ -100,8 +119,7 @@ export interface OpenedStore {
   interrupted: StoredRun[];
 }
 
-/** The journal cannot be written: nothing more is accepted, since nothing more would be durable. */
-/** The journal cannot be written: nothing is accepted until it can (503, the sender retries). */
+/** The journal cannot be written: no delivery is accepted until it can, since none would be durable (503, the sender retries). */
 export class JournalWriteError extends NotAccepted {
   constructor(cause: Error) {
     super(`cannot write the run journal: ${cause.message}`, 'journal', 'the receiver cannot take deliveries right now; try again', 503, 5, { cause });
@@ -109,8 +127,12 @@ export class JournalWriteError extends NotAccepted {
   }
 }
 
+/** `since`: when the first write that failed was made (ISO-8601). */
+export type JournalHealth = SinkHealth;
+
 interface QueuedRecord {
-  record: JournalRecord;
+  /** Absent for the newline a retry writes to find out whether the journal takes writes again. */
+  record?: JournalRecord;
   line: string;
   resolve: () => void;
   reject: (error: Error) => void;
@@ -122,10 +144,11 @@ export class RunStore {
   private readonly fsync: boolean;
   private readonly compactAfterBytes: number;
   private readonly compactAfterRecords: number;
+  private readonly maxRecordBytes: number;
   private readonly runs = new Map<string, StoredRun>();
   /** Finished run ids, oldest finish first: the front is dropped when there are more than keepRuns. */
   private readonly finished = new Set<string>();
-  private readonly dedupe = new Map<string, DedupeEntry>();
+  private readonly dedupe: RememberedIds;
   private handle: FileHandle | undefined;
   private journalBytes = 0;
   private journalRecords = 0;
@@ -134,8 +157,15 @@ export class RunStore {
   private queue: QueuedRecord[] = [];
   private flushing: Promise<void> | undefined;
   private failure: JournalWriteError | undefined;
+  private failedAt: string | undefined;
+  /** Runs' records waiting for the journal to take writes again. */
+  private held: QueuedRecord[] = [];
+  private refuseAll = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private readonly retryMs: number;
   private closed = false;
   private lastDedupeSweep = Date.now();
+  private lock: StateLock | undefined;
 
   private constructor(private readonly options: RunStoreOptions) {
     this.journalPath = path.join(options.stateDir, JOURNAL_FILE);
@@ -143,32 +173,49 @@ export class RunStore {
     this.fsync = options.fsync ?? true;
     this.compactAfterBytes = options.compactAfterBytes ?? 8 * 1024 * 1024;
     this.compactAfterRecords = options.compactAfterRecords ?? 50_000;
+    this.maxRecordBytes = options.maxRecordBytes ?? 64 * 1024 * 1024;
+    this.dedupe = new RememberedIds(options.maxRememberedIds ?? 100_000);
+    this.retryMs = options.retryWriteAfterMs ?? 1000;
   }
 
   /**
    * Replays the journal, records runs that were running as interrupted, and compacts. A truncated
-   * last line (a crash mid-write) is skipped; a journal corrupt elsewhere is set aside and the
-   * store starts empty.
+   * last line (a crash mid-write) is skipped with a warning; unreadable lines elsewhere are skipped
+   * and counted in an error, and everything else is kept. The state directory stays locked until
+   * close(): while another live process holds it, this throws StateDirLockedError naming that
+   * process, before anything is read or written.
    */
   static async open(options: RunStoreOptions): Promise<OpenedStore> {
     const store = new RunStore(options);
     await fsp.mkdir(options.stateDir, { recursive: true, mode: 0o700 });
-    await fsp.mkdir(store.logDir, { recursive: true, mode: 0o700 });
-    const intact = await store.replay();
+    store.lock = StateLock.acquire(options.stateDir);
+    try {
+      return await store.load();
+    } catch (error) {
+      await store.handle?.close();
+      store.lock.release();
+      throw error;
+    }
+  }
+
+  private async load(): Promise<OpenedStore> {
+    await fsp.mkdir(this.logDir, { recursive: true, mode: 0o700 });
+    const intact = await this.replay();
+    this.logForgottenEarly();
     const now = new Date().toISOString();
     const interrupted: StoredRun[] = [];
-    for (const run of [...store.runs.values()]) {
+    for (const run of [...this.runs.values()]) {
       if (run.status !== 'running') continue;
-      const logBytes = await fileSize(store.logPath(run.id));
-      store.apply({ type: 'finish', at: now, runId: run.id, status: 'interrupted', error: 'receiver stopped while it ran', ...(logBytes === undefined ? {} : { logBytes }) });
+      const logBytes = await fileSize(this.logPath(run.id));
+      this.apply({ type: 'finish', at: now, runId: run.id, status: 'interrupted', error: 'receiver stopped while it ran', ...(logBytes === undefined ? {} : { logBytes }) });
       interrupted.push(run);
     }
-    await store.writeSnapshot();
-    store.handle = await fsp.open(store.journalPath, 'a', 0o600);
-    // Logs of runs the journal no longer names (dropped before a crash could delete them). After a
-    // corrupt journal every log would look dropped: keep them for whoever looks into it.
-    if (intact) await store.deleteOrphanLogs();
-    return { store, interrupted };
+    await this.writeSnapshot();
+    this.handle = await fsp.open(this.journalPath, 'a', 0o600);
+    // Logs of runs the journal no longer names (dropped before a crash could delete them). When lines
+    // were skipped, a log's run may have been on one of them: keep the logs for whoever looks into it.
+    if (intact) await this.deleteOrphanLogs();
+    return { store: this, interrupted };
   }
 
   logPath(runId: string): string {
@@ -193,8 +240,7 @@ export class RunStore {
   }
 
   dedupeEntry(key: string, now = Date.now()): DedupeEntry | undefined {
-    const entry = this.dedupe.get(key);
-    return entry && entry.until > now ? entry : undefined;
+    return this.dedupe.get(key, now);
   }
 
   async readLog(runId: string): Promise<Buffer | undefined> {
@@ -207,25 +253,55 @@ export class RunStore {
     }
   }
 
-  /** Resolves once the record is on disk (and applied); rejects when the journal cannot be written. */
+  /**
+   * Resolves once the record is on disk (and applied). While the journal cannot be written, a
+   * delivery's accept is refused at once (it was never answered, so it is not ours to keep); a
+   * run's start or finish, which belongs to deliveries already accepted, waits until the journal
+   * takes writes again (unless refuseWhileUnwritable() was called).
+   */
   record(record: JournalRecord): Promise<void> {
-    if (this.failure) return Promise.reject(this.failure);
     if (this.closed) return Promise.reject(new Error('the run store is closed'));
+    if (this.failure && (record.type === 'accept' || this.refuseAll)) return Promise.reject(this.failure);
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ record, line: `${JSON.stringify(record)}\n`, resolve, reject });
-      if (!this.flushing) {
-        // setImmediate, not a microtask: requests read in the same turn of the event loop join the batch.
-        this.flushing = new Promise<void>((done) => setImmediate(() => void this.flushLoop().finally(done)));
+      const queued = { record, line: `${JSON.stringify(record)}\n`, resolve, reject };
+      if (this.failure) {
+        this.held.push(queued);
+        return;
       }
+      this.queue.push(queued);
+      this.startFlush();
     });
+  }
+
+  /** Whether the journal takes writes: what a health check reports. */
+  health(): JournalHealth {
+    if (!this.failure) return { status: 'ok' };
+    return { status: 'degraded', reason: this.failure.message, since: this.failedAt ?? '' };
+  }
+
+  /**
+   * From now on, records the journal cannot take are refused at once instead of waiting for it
+   * (the receiver is stopping and must not wait for a full disk); those waiting are refused now.
+   */
+  refuseWhileUnwritable(): void {
+    this.refuseAll = true;
+    if (this.failure) this.rejectHeld(this.failure);
   }
 
   /** Writes what is queued and closes the journal; later records are refused. */
   async close(): Promise<void> {
     this.closed = true;
+    clearTimeout(this.retryTimer);
     while (this.flushing) await this.flushing;
+    this.rejectHeld(new Error('the run store is closed'));
     await this.handle?.close();
     this.handle = undefined;
+    this.lock?.release();
+  }
+
+  private startFlush(): void {
+    // setImmediate, not a microtask: requests read in the same turn of the event loop join the batch.
+    this.flushing ??= new Promise<void>((done) => setImmediate(() => void this.flushLoop().finally(done)));
   }
 
   private async flushLoop(): Promise<void> {
@@ -235,6 +311,7 @@ export class RunStore {
         this.queue = [];
         const data = Buffer.from(batch.map((queued) => queued.line).join(''));
         try {
+          if (this.failure) await this.repair();
           if (!this.handle) throw new Error('the journal is not open');
           await writeAll(this.handle, data);
           if (this.fsync) await this.handle.datasync();
@@ -243,9 +320,13 @@ export class RunStore {
           return;
         }
         this.journalBytes += data.length;
-        this.journalRecords += batch.length;
+        if (this.failure) this.recovered();
         const dropped: string[] = [];
-        for (const queued of batch) dropped.push(...this.apply(queued.record));
+        for (const queued of batch) {
+          if (!queued.record) continue;
+          this.journalRecords += 1;
+          dropped.push(...this.apply(queued.record));
+        }
         for (const queued of batch) queued.resolve();
         if (dropped.length > 0) void this.deleteLogs(dropped);
         await this.maintain();
@@ -255,13 +336,67 @@ export class RunStore {
     }
   }
 
+  /**
+   * A write or sync failed (a full disk, an I/O error). The batch's accepts are refused: their
+   * deliveries get 5xx and their senders retry. The runs' own records wait in `held`. From here
+   * until a retry succeeds, accepts are refused at once.
+   */
   private fail(cause: Error, batch: QueuedRecord[]): void {
-    // A partial line may now end the journal; writing after it would bury it mid-file, where replay
-    // treats it as corruption. Refuse everything from here: the receiver answers 5xx and senders retry.
-    this.failure = new JournalWriteError(cause);
-    this.options.logger.error({ journal: this.journalPath, err: cause.message }, 'run journal write failed; refusing further deliveries');
-    for (const queued of [...batch, ...this.queue]) queued.reject(this.failure);
+    const failure = new JournalWriteError(cause);
+    if (!this.failure) {
+      this.failedAt = new Date().toISOString();
+      this.options.logger.error({ journal: this.journalPath, err: cause.message, retryMs: this.retryMs }, 'run journal write failed; refusing deliveries until a write succeeds again');
+    } else {
+      this.options.logger.debug({ journal: this.journalPath, err: cause.message }, 'run journal still cannot be written');
+    }
+    this.failure = failure;
+    for (const queued of [...batch, ...this.queue]) {
+      if (!queued.record) continue;
+      if (queued.record.type === 'accept' || this.refuseAll) queued.reject(failure);
+      else this.held.push(queued);
+    }
     this.queue = [];
+    this.scheduleRetry();
+  }
+
+  private scheduleRetry(): void {
+    if (this.closed || this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      if (this.closed || !this.failure) return;
+      if (this.flushing) {
+        this.scheduleRetry();
+        return;
+      }
+      // The held records, or a newline (which replay passes over) to find out whether writes succeed.
+      this.queue = this.held.length > 0 ? this.held : [{ line: '\n', resolve: () => undefined, reject: () => undefined }];
+      this.held = [];
+      this.startFlush();
+    }, this.retryMs);
+    // A retry alone does not keep the process running.
+    this.retryTimer.unref();
+  }
+
+  /**
+   * Before writing after a failure: the failed write may have left part of a batch after the last
+   * record written whole. Cut it off (those records were refused, never answered), so that what
+   * follows does not bury a partial line mid-file.
+   */
+  private async repair(): Promise<void> {
+    this.handle ??= await fsp.open(this.journalPath, 'a', 0o600);
+    await this.handle.truncate(this.journalBytes);
+  }
+
+  private recovered(): void {
+    this.options.logger.info({ journal: this.journalPath, since: this.failedAt }, 'run journal takes writes again; accepting deliveries');
+    this.failure = undefined;
+    this.failedAt = undefined;
+    // Held while a retry was being written: they go next.
+    this.queue.push(...this.held.splice(0));
+  }
+
+  private rejectHeld(error: Error): void {
+    for (const queued of this.held.splice(0)) queued.reject(error);
   }
 
   /** Compaction when the journal has grown well past its last snapshot, and a sweep of expired keys. */
@@ -269,7 +404,8 @@ export class RunStore {
     const now = Date.now();
     if (now - this.lastDedupeSweep > 60_000) {
       this.lastDedupeSweep = now;
-      for (const [key, entry] of this.dedupe) if (entry.until <= now) this.dedupe.delete(key);
+      this.dedupe.forgetExpired(now);
+      this.logForgottenEarly();
     }
     // Measured against the snapshot so that a large set of remembered keys does not compact every batch.
     const grownBytes = this.journalBytes > Math.max(this.compactAfterBytes, 2 * this.snapshotBytes);
@@ -328,7 +464,7 @@ export class RunStore {
         setOrDelete(run, 'previousCommit', delivery.previousCommit);
         setOrDelete(run, 'pusher', delivery.pusher);
         setOrDelete(run, 'event', delivery.event);
-        if (record.dedupeUntil > now) this.dedupe.set(record.dedupeKey, { runId: record.runId, until: record.dedupeUntil });
+        this.dedupe.remember(record.dedupeKey, { runId: record.runId, until: record.dedupeUntil }, now);
         return [];
       }
       case 'start': {
@@ -358,9 +494,18 @@ export class RunStore {
         return [];
       }
       case 'dedupe':
-        if (record.dedupeUntil > now) this.dedupe.set(record.dedupeKey, { runId: record.runId, until: record.dedupeUntil });
+        this.dedupe.remember(record.dedupeKey, { runId: record.runId, until: record.dedupeUntil }, now);
         return [];
     }
+  }
+
+  private logForgottenEarly(): void {
+    const forgotten = this.dedupe.takeForgottenEarly();
+    if (forgotten === 0) return;
+    this.options.logger.warn(
+      { forgotten, maxRememberedIds: this.dedupe.limit },
+      'more delivery ids than the store remembers: the ones expiring soonest were forgotten early, and a repeat of one of them would run again',
+    );
   }
 
   private knownRun(record: { type: string; runId: string }): StoredRun | undefined {
@@ -380,48 +525,40 @@ export class RunStore {
     return dropped;
   }
 
-  /** Returns false when the journal was corrupt (and set aside). */
+  /**
+   * Streams the journal through apply(), a line at a time. A line that cannot be read (not valid
+   * UTF-8, not JSON, not a record, longer than maxRecordBytes) is skipped and counted; every other
+   * record is kept. Returns false when something was skipped: the journal as it was is then set
+   * aside for whoever looks into it.
+   */
   private async replay(): Promise<boolean> {
-    let text: string;
+    const skipped = new SkippedLines();
+    const dropped: string[] = [];
     try {
-      text = await fsp.readFile(this.journalPath, 'utf8');
+      for await (const line of readJournalLines(this.journalPath, this.maxRecordBytes)) {
+        const reading = readRecord(line, this.maxRecordBytes);
+        if (reading === 'blank') continue;
+        if (typeof reading !== 'string') {
+          dropped.push(...this.apply(reading));
+        } else if (line.terminated) {
+          skipped.add(line, reading);
+        } else {
+          this.options.logger.warn({ journal: this.journalPath, line: line.number, bytes: line.length }, 'run journal ends in a partly written record (the receiver stopped mid-write); skipped');
+        }
+      }
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return true;
       throw error;
     }
-    const lines = text.split('\n');
-    // Text after the last newline is a record whose write never finished.
-    const unfinished = lines.pop() ?? '';
-    const dropped: string[] = [];
-    for (let i = 0; i < lines.length; i++) {
-      const line = lines[i] as string;
-      if (line.trim() === '') continue;
-      const record = parseRecord(line);
-      if (!record) {
-        await this.setAsideCorrupt(`line ${i + 1} is not a journal record`);
-        return false;
-      }
-      dropped.push(...this.apply(record));
-    }
-    if (unfinished.trim() !== '') {
-      const record = parseRecord(unfinished);
-      if (record) {
-        dropped.push(...this.apply(record));
-      } else {
-        this.options.logger.warn({ journal: this.journalPath, line: lines.length + 1, bytes: Buffer.byteLength(unfinished) }, 'run journal ends in a partly written record (the receiver stopped mid-write); skipped');
-      }
-    }
     await this.deleteLogs(dropped);
-    return true;
-  }
-
-  private async setAsideCorrupt(reason: string): Promise<void> {
+    if (skipped.records === 0) return true;
     const aside = `${this.journalPath}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
     await fsp.rename(this.journalPath, aside);
-    this.runs.clear();
-    this.finished.clear();
-    this.dedupe.clear();
-    this.options.logger.error({ journal: this.journalPath, setAside: aside, reason }, 'run journal is corrupt: set aside, starting with no runs');
+    this.options.logger.error(
+      { journal: this.journalPath, setAside: aside, ...skipped.summary() },
+      'run journal is corrupt in places: the unreadable records are skipped, every other record is kept (the journal as it was is set aside)',
+    );
+    return false;
   }
 
   /**
@@ -456,23 +593,22 @@ export class RunStore {
         if (run) await add({ type: 'run', run });
       }
       for (const run of this.unfinishedRuns()) await add({ type: 'run', run });
-      const now = Date.now();
-      for (const [dedupeKey, entry] of this.dedupe) {
-        if (entry.until <= now) {
-          this.dedupe.delete(dedupeKey);
-          continue;
-        }
-        await add({ type: 'dedupe', dedupeKey, dedupeUntil: entry.until, runId: entry.runId });
-      }
+      this.dedupe.forgetExpired(Date.now());
+      for (const [dedupeKey, entry] of this.dedupe) await add({ type: 'dedupe', dedupeKey, dedupeUntil: entry.until, runId: entry.runId });
       await flush();
       if (this.fsync) await file.sync();
-    } finally {
-      await file.close();
+    } catch (error) {
+      // A partial snapshot would only take space a full disk needs back.
+      await file.close().catch(() => undefined);
+      await fsp.rm(temp, { force: true });
+      throw error;
     }
+    await file.close();
     await fsp.rename(temp, this.journalPath);
-    if (this.fsync) await syncDirectory(this.options.stateDir);
+    // Counted from here: the journal is the snapshot now, even if the directory sync fails.
     this.journalBytes = this.snapshotBytes = bytes;
     this.journalRecords = this.snapshotRecords = records;
+    if (this.fsync) await syncDirectory(this.options.stateDir);
   }
 
   private async deleteOrphanLogs(): Promise<void> {
@@ -495,15 +631,58 @@ export class RunStore {
   }
 }
 
-function parseRecord(line: string): JournalRecord | undefined {
+/**
+ * Strict: bytes that are not UTF-8 make the line unreadable instead of turning into U+FFFD, which
+ * could make one dedupe key out of two different ones. The BOM is kept, so it fails the parse too.
+ */
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** The record on a line, 'blank', or why the line cannot be read. */
+function readRecord(line: JournalLine, maxRecordBytes: number): JournalRecord | 'blank' | string {
+  if (!line.bytes) return `longer than ${maxRecordBytes} bytes`;
+  let text: string;
+  try {
+    text = utf8.decode(line.bytes);
+  } catch {
+    return 'not valid UTF-8';
+  }
+  if (text.trim() === '') return 'blank';
   let value: unknown;
   try {
-    value = JSON.parse(line);
+    value = JSON.parse(text);
   } catch {
-    return undefined;
+    return 'not a journal record';
   }
   const parsed = journalRecord.safeParse(value);
-  return parsed.success ? parsed.data : undefined;
+  return parsed.success ? parsed.data : 'not a journal record';
+}
+
+/** Where the log says unreadable lines were: the first of them by place, all of them by count. */
+const SKIPPED_PLACES_LOGGED = 100;
+
+class SkippedLines {
+  records = 0;
+  bytes = 0;
+  private readonly places: { line: number; offset: number; bytes: number; problem: string }[] = [];
+
+  add(line: JournalLine, problem: string): void {
+    this.records += 1;
+    // The newline went too.
+    this.bytes += line.length + 1;
+    if (this.places.length < SKIPPED_PLACES_LOGGED) this.places.push({ line: line.number, offset: line.offset, bytes: line.length + 1, problem });
+  }
+
+  summary(): Record<string, unknown> {
+    const [first] = this.places;
+    const what = first ? `line ${first.line} is ${first.problem}` : '';
+    return {
+      reason: this.records === 1 ? what : `${this.records} lines cannot be read, the first: ${what}`,
+      skippedRecords: this.records,
+      skippedBytes: this.bytes,
+      skipped: this.places,
+      ...(this.records > this.places.length ? { skippedNotListed: this.records - this.places.length } : {}),
+    };
+  }
 }
 
 function setOrDelete<T extends object, K extends keyof T>(target: T, key: K, value: T[K] | undefined): void {

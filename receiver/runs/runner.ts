@@ -7,7 +7,7 @@
 import type { Logger } from 'pino';
 import { triggerKey, triggerLabel } from '../../protocol';
 import type { TriggerConfig } from '../config/schema';
-import { type AcceptedDelivery, type AcceptResult, type DeliverySink, NotAccepted } from '../delivery';
+import { type AcceptedDelivery, type AcceptResult, type DeliverySink, NotAccepted, type SinkHealth } from '../delivery';
 import { type Outcome, type RunningCommand, runCommand } from './command';
 import { RunHistory } from './run-history';
 import { BoundedRunLog } from './run-log';
@@ -159,6 +159,11 @@ export class Runner implements DeliverySink {
     return accepted;
   }
 
+  /** Whether the journal takes writes: a receiver that cannot journal is degraded. */
+  health(): SinkHealth {
+    return this.store.health();
+  }
+
   /** Sync look-up: was this dedupe key accepted (and is it still remembered)? */
   seen(dedupeKey: string): AcceptResult | undefined {
     const remembered = this.store.dedupeEntry(dedupeKey);
@@ -182,6 +187,8 @@ export class Runner implements DeliverySink {
   }
 
   private async shutDown(): Promise<void> {
+    // Stopping must not wait for a full disk: runs' records it cannot write are refused (the next start finds them interrupted or pending).
+    this.store.refuseWhileUnwritable();
     const running = [...this.active.values()];
     if (running.length > 0) {
       this.options.logger.info({ running: running.map((run) => run.runId), graceSeconds: this.options.shutdownGraceSeconds }, 'waiting for running commands before stopping');

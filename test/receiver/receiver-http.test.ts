@@ -57,6 +57,17 @@ describe('receiver over HTTP', () => {
     expect(res).toMatchObject({ status: 200, body: { status: 'ok' } });
   });
 
+  it('answers /healthz 503 "degraded", with the reason, while the journal cannot be written', async () => {
+    const health = jest.spyOn(receiver.runner, 'health').mockReturnValue({ status: 'degraded', reason: 'ENOSPC: no space left on device', since: '2026-12-01T00:00:00.000Z' });
+    try {
+      const res = await receiver.send('/healthz', { method: 'GET' });
+      expect(res).toMatchObject({ status: 503, body: { status: 'degraded', reason: 'ENOSPC: no space left on device' } });
+    } finally {
+      health.mockRestore();
+    }
+    expect((await receiver.send('/healthz', { method: 'GET' })).status).toBe(200);
+  });
+
   it('accepts a Standard Webhooks delivery signed by the standardwebhooks library and runs the command', async () => {
     const before = ranLines().length;
     const body = JSON.stringify({ type: 'git.push', timestamp: new Date().toISOString(), data: { repository: 'app', branch: 'feature/x', ref: 'refs/heads/feature/x', commit: 'abc123', source: 'test' } });

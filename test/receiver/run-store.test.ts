@@ -1,11 +1,12 @@
 /** The run journal with real files: durability, replay after a crash, corruption, compaction, group commit. */
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { AcceptedDelivery } from '../../receiver/delivery';
-import { type AcceptRecord, JournalWriteError, RUN_LISTS_LIMIT, RunStore, newRunId } from '../../receiver/runs/run-store';
+import { JournalWriteError, RUN_LISTS_LIMIT, RunStore, type RunStoreOptions, newRunId } from '../../receiver/runs/run-store';
 import type { Runner } from '../../receiver/runs/runner';
+import { acceptRecord, journalLine } from './journal-records';
 import { logText, makeDelivery, makeStateDir, makeTrigger, openRunner, recordingLogger, removeDir, waitFor } from './runner-harness';
 
 let dir: string;
@@ -33,16 +34,11 @@ async function runnerFor(options: Omit<Parameters<typeof openRunner>[0], 'stateD
   return opened;
 }
 
-async function openStore(options: { keepRuns?: number; fsync?: boolean; compactAfterRecords?: number } = {}) {
+async function openStore(options: Partial<Omit<RunStoreOptions, 'stateDir' | 'logger'>> = {}) {
   const { logger, lines } = recordingLogger();
   const opened = await RunStore.open({ stateDir, keepRuns: options.keepRuns ?? 100, logger, ...options });
   openStores.push(opened.store);
   return { ...opened, lines };
-}
-
-function acceptRecord(runId: string, delivery: AcceptedDelivery): AcceptRecord {
-  const { dedupeKey, dedupeUntil, ...fields } = delivery;
-  return { type: 'accept', at: new Date().toISOString(), runId, dedupeKey, dedupeUntil, delivery: fields };
 }
 
 function journalLines(): string[] {
@@ -114,7 +110,7 @@ describe('restart after a crash', () => {
     expect(fs.readdirSync(stateDir).filter((name) => name.includes('corrupt'))).toEqual([]);
   });
 
-  it('sets a journal that is corrupt before its end aside, logs an error and starts with no runs', async () => {
+  it('sets a journal that is corrupt before its end aside, logs an error and keeps every record it can read', async () => {
     const { store } = await openStore();
     const runId = newRunId();
     await store.record(acceptRecord(runId, makeDelivery()));
@@ -125,7 +121,7 @@ describe('restart after a crash', () => {
     fs.writeFileSync(journal, `${first}\nthis is not json\n${second}\n`);
 
     const reopened = await openStore();
-    expect(reopened.store.allRuns()).toEqual([]);
+    expect(reopened.store.run(runId)?.status).toBe('interrupted');
     const aside = fs.readdirSync(stateDir).filter((name) => name.startsWith('journal.jsonl.corrupt-'));
     expect(aside).toHaveLength(1);
     expect(fs.readFileSync(path.join(stateDir, aside[0] ?? ''), 'utf8')).toContain('this is not json');
@@ -273,5 +269,181 @@ describe('a run that carries a flood', () => {
     openStores.splice(openStores.indexOf(store), 1);
     const reopened = await openStore();
     check(reopened.store.run(runId));
+  });
+});
+
+const journalPath = () => path.join(stateDir, 'journal.jsonl');
+
+describe('a journal damaged in the middle', () => {
+  it('skips only the unreadable lines, keeps every other record, and logs how many records and bytes went and where', async () => {
+    const [one, two] = [newRunId(), newRunId()];
+    const [first, second] = [makeDelivery(), makeDelivery()];
+    const now = new Date().toISOString();
+    const notJson = 'this is not json\n';
+    const notARecord = '{"type":"nothing-we-write","runId":"r_1"}\n';
+    const parts = [
+      journalLine(acceptRecord(one, first)),
+      notJson,
+      journalLine({ type: 'start', at: now, runId: one }),
+      notARecord,
+      journalLine({ type: 'finish', at: now, runId: one, status: 'succeeded', exitCode: 0 }),
+      '\n',
+      journalLine(acceptRecord(two, second)),
+    ];
+    fs.mkdirSync(stateDir, { recursive: true });
+    fs.writeFileSync(journalPath(), parts.join(''));
+    const offsetOf = (part: string) => Buffer.byteLength(parts.slice(0, parts.indexOf(part)).join(''));
+
+    const { store, lines } = await openStore();
+    expect(store.run(one)).toMatchObject({ status: 'succeeded', exitCode: 0 });
+    expect(store.run(two)).toMatchObject({ status: 'pending', deliveryIds: [second.deliveryId] });
+    expect(store.dedupeEntry(first.dedupeKey)?.runId).toBe(one);
+    expect(store.dedupeEntry(second.dedupeKey)?.runId).toBe(two);
+    expect(lines.find((entry) => entry.level === 50)).toMatchObject({
+      reason: '2 lines cannot be read, the first: line 2 is not a journal record',
+      skippedRecords: 2,
+      skippedBytes: notJson.length + notARecord.length,
+      skipped: [
+        { line: 2, offset: offsetOf(notJson), bytes: notJson.length, problem: 'not a journal record' },
+        { line: 4, offset: offsetOf(notARecord), bytes: notARecord.length, problem: 'not a journal record' },
+      ],
+    });
+    // The compacted journal holds all of it, and nothing unreadable.
+    await store.close();
+    const reopened = await openStore();
+    expect(reopened.store.allRuns().map((run) => run.id)).toEqual([two, one]);
+    expect(reopened.lines.filter((entry) => entry.level >= 40)).toEqual([]);
+  });
+
+  it('decodes strictly: a line that is not UTF-8 is skipped, not remembered under a key with U+FFFD in it', async () => {
+    const kept = makeDelivery();
+    const runId = newRunId();
+    const badKey = journalLine(acceptRecord(newRunId(), makeDelivery({ dedupeKey: 'standard:caf\u00e9' })));
+    // "é" is C3 A9 in UTF-8; C3 28 is no character at all, and a lenient decoder makes it "\uFFFD(".
+    const bytes = Buffer.from(badKey);
+    const at = bytes.indexOf(Buffer.from([0xc3, 0xa9]));
+    bytes[at + 1] = 0x28;
+    fs.mkdirSync(stateDir, { recursive: true });
+    fs.writeFileSync(journalPath(), Buffer.concat([bytes, Buffer.from(journalLine(acceptRecord(runId, kept)))]));
+
+    const { store, lines } = await openStore();
+    expect(store.dedupeEntry('standard:caf\ufffd(')).toBeUndefined();
+    expect(store.allRuns().map((run) => run.id)).toEqual([runId]);
+    expect(store.dedupeEntry(kept.dedupeKey)?.runId).toBe(runId);
+    expect(lines.find((entry) => entry.level === 50)).toMatchObject({ reason: 'line 1 is not valid UTF-8', skippedRecords: 1, skippedBytes: bytes.length });
+  });
+});
+
+describe('a journal of any size', () => {
+  it('reads no line longer than maxRecordBytes: a longer one is skipped unread and the records after it kept', async () => {
+    const maxRecordBytes = 64 * 1024;
+    const runId = newRunId();
+    const delivery = makeDelivery();
+    const before = journalLine(acceptRecord(runId, delivery));
+    const long = `${'x'.repeat(4 * 1024 * 1024)}\n`;
+    fs.mkdirSync(stateDir, { recursive: true });
+    fs.writeFileSync(journalPath(), before + long + journalLine({ type: 'start', at: new Date().toISOString(), runId }));
+    const decode = jest.spyOn(TextDecoder.prototype, 'decode');
+    const parse = jest.spyOn(JSON, 'parse');
+    const toString = jest.spyOn(Buffer.prototype, 'toString');
+
+    const { store, lines } = await openStore({ maxRecordBytes });
+    expect(store.run(runId)?.status).toBe('interrupted');
+    const longest = (calls: unknown[][]) => Math.max(0, ...calls.map(([input]) => (input as { length?: number } | undefined)?.length ?? 0));
+    expect(longest(decode.mock.calls)).toBeLessThanOrEqual(maxRecordBytes);
+    expect(longest(parse.mock.calls)).toBeLessThanOrEqual(maxRecordBytes);
+    expect(Math.max(0, ...toString.mock.contexts.map((buffer) => (buffer as Buffer).length))).toBeLessThanOrEqual(maxRecordBytes);
+    expect(lines.find((entry) => entry.level === 50)).toMatchObject({
+      reason: `line 2 is longer than ${maxRecordBytes} bytes`,
+      skippedRecords: 1,
+      skippedBytes: long.length,
+      skipped: [{ line: 2, offset: Buffer.byteLength(before), bytes: long.length }],
+    });
+  });
+
+  /** Writes a journal of about `megabytes` of valid records that leave one run behind, and replays it in a child process. */
+  async function replayInChild(megabytes: number): Promise<{ grewBytes: number; runs: number }> {
+    removeDir(stateDir);
+    fs.mkdirSync(stateDir, { recursive: true });
+    const runId = newRunId();
+    const at = new Date().toISOString();
+    const pair = journalLine({ type: 'start', at, runId }) + journalLine({ type: 'finish', at, runId, status: 'failed', error: 'e'.repeat(2000) });
+    const block = pair.repeat(Math.ceil((1024 * 1024) / pair.length));
+    const fd = fs.openSync(journalPath(), 'w');
+    fs.writeSync(fd, journalLine(acceptRecord(runId, makeDelivery())));
+    for (let written = 0; written < megabytes * 1024 * 1024; written += block.length) fs.writeSync(fd, block);
+    fs.closeSync(fd);
+    const fixture = path.join(__dirname, 'fixtures', 'replay-memory.ts');
+    const stdout = await new Promise<string>((resolve, reject) =>
+      execFile(process.execPath, ['--require', 'tsx/cjs', fixture, stateDir], { cwd: path.join(__dirname, '..', '..') }, (error, out, err) => (error ? reject(new Error(`${error.message}\n${err}`)) : resolve(out))),
+    );
+    return JSON.parse(stdout) as { grewBytes: number; runs: number };
+  }
+
+  it('replays in memory that does not grow with the journal: 64 MiB costs no more than 8 MiB', async () => {
+    const small = await replayInChild(8);
+    const large = await replayInChild(64);
+    expect(small.runs).toBe(1);
+    expect(large.runs).toBe(1);
+    // Reading the file into one string would cost twice its size at least (the bytes, then the text).
+    expect(large.grewBytes - small.grewBytes).toBeLessThan(16 * 1024 * 1024);
+  });
+});
+
+describe('remembered delivery ids', () => {
+  it('are bounded by count: past maxRememberedIds the one expiring soonest is forgotten first, with a warning', async () => {
+    const now = Date.now();
+    const later = makeDelivery({ dedupeUntil: now + 300_000 });
+    const soonest = makeDelivery({ dedupeUntil: now + 10_000 });
+    const middle = makeDelivery({ dedupeUntil: now + 200_000 });
+    const newest = makeDelivery({ dedupeUntil: now + 100_000 });
+    const { store } = await openStore({ maxRememberedIds: 3 });
+    const runId = newRunId();
+    for (const delivery of [later, soonest, middle, newest]) await store.record(acceptRecord(runId, delivery));
+    // Not the oldest one (later), but the one that expires first.
+    expect(store.dedupeEntry(soonest.dedupeKey)).toBeUndefined();
+    for (const delivery of [later, middle, newest]) expect(store.dedupeEntry(delivery.dedupeKey)?.runId).toBe(runId);
+    expect(store.run(runId)?.deliveries).toBe(4);
+    await store.close();
+
+    const reopened = await openStore({ maxRememberedIds: 2 });
+    expect(reopened.store.dedupeEntry(newest.dedupeKey)).toBeUndefined();
+    for (const delivery of [later, middle]) expect(reopened.store.dedupeEntry(delivery.dedupeKey)?.runId).toBe(runId);
+    // Replay met all four again: the soonest and then the newest went.
+    expect(reopened.lines.find((entry) => entry.level === 40 && entry.msg.includes('forgotten early'))).toMatchObject({ forgotten: 2, maxRememberedIds: 2 });
+  });
+
+  it('keep the journal and start-up bounded under a sustained flood of valid unique deliveries', async () => {
+    const maxRememberedIds = 500;
+    const { store } = await openStore({ maxRememberedIds, compactAfterBytes: 64 * 1024, fsync: false, keepRuns: 5 });
+    const journal = journalPath();
+    let largest = 0;
+    let written = 0;
+    let first: AcceptedDelivery | undefined;
+    let last: AcceptedDelivery | undefined;
+    for (let batch = 0; batch < 100; batch++) {
+      const runId = newRunId();
+      const deliveries = Array.from({ length: 200 }, () => makeDelivery({ dedupeUntil: Date.now() + 86_400_000 }));
+      first ??= deliveries[0];
+      last = deliveries.at(-1);
+      const records = deliveries.map((delivery) => acceptRecord(runId, delivery));
+      written += records.reduce((sum, record) => sum + journalLine(record).length, 0);
+      await Promise.all(records.map((record) => store.record(record)));
+      await store.record({ type: 'start', at: new Date().toISOString(), runId });
+      await store.record({ type: 'finish', at: new Date().toISOString(), runId, status: 'succeeded', exitCode: 0 });
+      largest = Math.max(largest, fs.statSync(journal).size);
+    }
+    // 20,000 deliveries, several MB written; the journal never held more than a few hundred KB.
+    expect(written).toBeGreaterThan(5 * 1024 * 1024);
+    expect(largest).toBeLessThan(512 * 1024);
+    await store.close();
+
+    const started = Date.now();
+    const reopened = await openStore({ maxRememberedIds, keepRuns: 5 });
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(journalLines().filter((text) => text.includes('"type":"dedupe"'))).toHaveLength(maxRememberedIds);
+    expect(reopened.store.dedupeEntry(last?.dedupeKey ?? '')).toBeDefined();
+    expect(reopened.store.dedupeEntry(first?.dedupeKey ?? '')).toBeUndefined();
+    expect(reopened.store.allRuns()).toHaveLength(5);
   });
 });
