@@ -10,7 +10,8 @@ import pino, { type Logger } from 'pino';
 import type { ReceiverConfig } from './config/schema';
 import { TriggerTable } from './config/trigger-table';
 import type { DeliverySink } from './delivery';
-import { createAdminServer } from './http/admin-server';
+import { ensureAdminCredential } from './http/admin-credential';
+import { type AdminAction, createAdminServer } from './http/admin-server';
 import { createDeliveryServer, type DeliveryServer } from './http/delivery-server';
 import type { RunHistory } from './runs/run-history';
 import { Runner } from './runs/runner';
@@ -120,7 +121,8 @@ export async function assembleReceiver<Front extends DeliveryFront>(
     await runner.close();
     throw error;
   }
-  const admin = config.admin === false ? undefined : createAdminServer(runner.history);
+  // The runner created the state directory (0700); the credential goes beside the journal.
+  const admin = config.admin === false ? undefined : createAdminServer(runner.history, { credential: ensureAdminCredential(config.stateDir), actions: adminActions(runner) });
   let adminUrl: string | undefined;
   try {
     if (admin && config.admin !== false) adminUrl = await listen(admin, config.admin.host, config.admin.port);
@@ -152,6 +154,11 @@ export async function assembleReceiver<Front extends DeliveryFront>(
     },
   };
   return { receiver, runner, front };
+}
+
+/** The writes the admin listener takes: none yet. */
+function adminActions(_runner: Runner): AdminAction[] {
+  return [];
 }
 
 /** The receiver in one process: the delivery listener hands deliveries straight to the runner. */

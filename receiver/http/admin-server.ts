@@ -1,12 +1,17 @@
 /**
- * The admin listener, on loopback by default: the runs and their logs, read-only.
+ * The admin listener, on loopback by default. Reads need nothing more than reaching it:
+ *   GET /healthz
  *   GET /runs?limit=N   newest first
  *   GET /runs/<id>
  *   GET /runs/<id>/log  text/plain
+ * Writes (POST, the actions the composition root registers: a rollback, a re-run) need the admin
+ * credential as well (./admin-credential): `Authorization: Bearer <token>`, 401 without it.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { RunRecord } from '../runs/run-record';
-import { sendJson } from './http-io';
+import type { Reply } from '../schemes/handler';
+import { isAuthorized } from './admin-credential';
+import { BodyTooLarge, readBody, sendJson } from './http-io';
 
 /** What the admin listener reads: the run records and their logs. */
 export interface RunHistory {
@@ -15,38 +20,80 @@ export interface RunHistory {
   runLog(id: string): Promise<Buffer | undefined>;
 }
 
+/** A write through the admin listener: `POST <path>`, with the admin credential. */
+export interface AdminAction {
+  /** The path it answers; its capture groups are handed to `run`. */
+  path: RegExp;
+  run(params: string[], body: Buffer): Promise<Reply>;
+}
+
+export interface AdminServerOptions {
+  /** The token a write must carry. */
+  credential: string;
+  /** @default none: the listener is read-only */
+  actions?: readonly AdminAction[];
+}
+
 const RUN_LOG_PATH = /^\/runs\/([A-Za-z0-9_-]{1,64})\/log$/;
 const RUN_PATH = /^\/runs\/([A-Za-z0-9_-]{1,64})$/;
+/** An action's body is a few fields of JSON. */
+const ACTION_BODY_BYTES = 64 * 1024;
 
-export function createAdminServer(history: RunHistory): Server {
-  return createServer({ headersTimeout: 10_000, requestTimeout: 30_000 }, (req, res) => {
-    const url = new URL(req.url ?? '/', 'http://admin');
-    if (req.method !== 'GET') return sendJson(res, { status: 405, body: { error: 'method not allowed: use GET' }, headers: { allow: 'GET' } });
-    if (url.pathname === '/healthz') return sendJson(res, { status: 200, body: { status: 'ok' } });
+export function createAdminServer(history: RunHistory, options: AdminServerOptions): Server {
+  const actions = options.actions ?? [];
+
+  async function answer(req: IncomingMessage, res: ServerResponse): Promise<Reply | undefined> {
+    const target = req.url ?? '/';
+    // A request target that is no path (`//[`, `*`) must not reach the URL parser, which throws.
+    if (target[0] !== '/' || target.startsWith('//')) return { status: 400, body: { error: 'the request target must be a path' } };
+    let url: URL;
+    try {
+      url = new URL(target, 'http://admin');
+    } catch {
+      return { status: 400, body: { error: 'the request target is not a valid path' } };
+    }
+    if (req.method === 'POST') {
+      for (const action of actions) {
+        const match = action.path.exec(url.pathname);
+        if (!match) continue;
+        if (!isAuthorized(req, options.credential)) {
+          return { status: 401, body: { error: 'unauthorized: a write needs the admin credential (Authorization: Bearer <the token in the stateDir\'s admin-token>)' } };
+        }
+        return action.run(match.slice(1), await readBody(req, ACTION_BODY_BYTES));
+      }
+      return { status: 404, body: { error: 'not found' } };
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') return { status: 405, body: { error: 'method not allowed: use GET, or POST for an action' }, headers: { allow: 'GET, POST' } };
+    if (url.pathname === '/healthz') return { status: 200, body: { status: 'ok' } };
     if (url.pathname === '/runs') {
       const limit = Number(url.searchParams.get('limit') ?? '50');
-      if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) {
-        return sendJson(res, { status: 400, body: { error: 'limit must be a whole number from 1 to 10000' } });
-      }
-      return sendJson(res, { status: 200, body: { runs: history.runs(limit) } });
+      if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) return { status: 400, body: { error: 'limit must be a whole number from 1 to 10000' } };
+      return { status: 200, body: { runs: history.runs(limit) } };
     }
     const logMatch = RUN_LOG_PATH.exec(url.pathname);
     if (logMatch) {
-      history.runLog(logMatch[1]!).then(
-        (log) => {
-          if (!log) return sendJson(res, { status: 404, body: { error: 'no log for that run' } });
-          res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'content-length': log.length });
-          res.end(log);
-        },
-        () => sendJson(res, { status: 500, body: { error: 'could not read the log' } }),
-      );
-      return;
+      const log = await history.runLog(logMatch[1]!);
+      if (!log) return { status: 404, body: { error: 'no log for that run' } };
+      res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'content-length': log.length });
+      res.end(log);
+      return undefined;
     }
     const runMatch = RUN_PATH.exec(url.pathname);
     if (runMatch) {
       const run = history.run(runMatch[1]!);
-      return run ? sendJson(res, { status: 200, body: { run } }) : sendJson(res, { status: 404, body: { error: 'no such run' } });
+      return run ? { status: 200, body: { run } } : { status: 404, body: { error: 'no such run' } };
     }
-    sendJson(res, { status: 404, body: { error: 'not found' } });
+    return { status: 404, body: { error: 'not found' } };
+  }
+
+  return createServer({ headersTimeout: 10_000, requestTimeout: 30_000 }, (req, res) => {
+    answer(req, res).then(
+      (reply) => reply && sendJson(res, reply),
+      (error: unknown) => {
+        if (res.headersSent) return res.destroy();
+        if (error instanceof BodyTooLarge) return sendJson(res, { status: 413, body: { error: error.message }, headers: { connection: 'close' } });
+        sendJson(res, { status: 500, body: { error: 'internal error' } });
+      },
+    );
   });
 }
