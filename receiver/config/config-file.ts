@@ -1,13 +1,8 @@
 /** Reading the receiver config from disk: paths in it are relative to the file. */
 import { readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { ConfigError, parseReceiverConfig, type ReceiverConfig } from './schema';
-
-/** " (at position N)" from a JSON.parse error, without the text V8 quotes. */
-export function jsonErrorPosition(error: unknown): string {
-  const position = /position (\d+)/.exec(error instanceof Error ? error.message : '');
-  return position ? ` (at position ${position[1]})` : '';
-}
+import { ConfigError, parseJsonWithComments } from './config-errors';
+import { parseReceiverConfig, type ReceiverConfig } from './schema';
 
 export interface LoadedConfig {
   config: ReceiverConfig;
@@ -15,20 +10,26 @@ export interface LoadedConfig {
   warnings: string[];
 }
 
+/** Why a file could not be read, for people: "does not exist", "permission denied". */
+export function unreadable(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return 'it does not exist';
+  if (code === 'EACCES') return 'permission denied';
+  if (code === 'EISDIR') return 'it is a directory';
+  return code ?? (error as Error).message;
+}
+
+/** Reads a config file: JSON, with `//` and `/* *\/` comments allowed. */
 export function loadReceiverConfigFile(path: string): LoadedConfig {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    throw new ConfigError(`cannot read config ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, []);
+    const tried = resolve(path) === path ? path : `${path} (${resolve(path)})`;
+    const hint = (error as NodeJS.ErrnoException).code === 'ENOENT' ? '; `triggler init` writes a starter config and token file' : '';
+    throw new ConfigError(`cannot read config ${tried}: ${unreadable(error)}${hint}`, [], { cause: error });
   }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (error) {
-    // The config may hold inline tokens, and V8's message quotes the text around the fault.
-    throw new ConfigError(`config ${path} is not valid JSON${jsonErrorPosition(error)}`, []);
-  }
+  const raw = parseJsonWithComments(text, `config ${path}`);
   const config = parseReceiverConfig(raw, `config ${path}`);
   const base = dirname(resolve(path));
   config.stateDir = resolve(base, config.stateDir);

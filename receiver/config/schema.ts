@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { triggerKey } from '../../protocol';
+import { ConfigError, describeZodIssues, parseNamingFields } from './config-errors';
 
 /** 0 asks the system for a free port (tests, the demo). */
 const port = z.number().int().min(0).max(65535);
@@ -131,41 +132,7 @@ export type ReceiverConfigInput = z.input<typeof receiverConfigSchema>;
 export type ReceiverConfig = z.output<typeof receiverConfigSchema>;
 export type TriggerConfig = ReceiverConfig['triggers'][number];
 
-export class ConfigError extends Error {
-  constructor(
-    message: string,
-    readonly problems: string[],
-  ) {
-    super(message);
-    this.name = 'ConfigError';
-  }
-}
-
-/** "triggers[1].command: must not be empty" for each problem. */
-export function describeZodIssues(error: z.ZodError): string[] {
-  return error.issues.map((issue) => {
-    const path = issue.path.reduce<string>(
-      (acc, part) => (typeof part === 'number' ? `${acc}[${part}]` : acc ? `${acc}.${String(part)}` : String(part)),
-      '',
-    );
-    return `${path || '(top level)'}: ${issue.message}`;
-  });
-}
-
-/** Validates against a schema; throws the given error, listing every bad field by name. */
-export function parseNamingFields<S extends z.ZodType>(
-  schema: S,
-  raw: unknown,
-  source: string,
-  makeError: (message: string, problems: string[]) => Error = (message, problems) => new ConfigError(message, problems),
-): z.output<S> {
-  const result = schema.safeParse(raw);
-  if (!result.success) {
-    const problems = describeZodIssues(result.error);
-    throw makeError(`${source} is not valid:\n  ${problems.join('\n  ')}`, problems);
-  }
-  return result.data;
-}
+export { ConfigError, describeZodIssues, parseNamingFields };
 
 /** Validates a parsed config; throws ConfigError naming every bad field. */
 export function parseReceiverConfig(raw: unknown, source = 'config'): ReceiverConfig {

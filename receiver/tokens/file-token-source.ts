@@ -12,7 +12,7 @@ import { promises as fs, statSync } from 'node:fs';
 import { z } from 'zod';
 import { describeZodIssues } from '../config/schema';
 import type { TokenRef, TokenSource } from './token-source';
-import { jsonErrorPosition } from '../config/config-file';
+import { parseJsonWithComments } from '../config/config-errors';
 
 const entrySchema = z.union([
   z.string().min(16, 'must be at least 16 characters'),
@@ -39,14 +39,8 @@ export async function readTokenFile(path: string): Promise<TokenFile> {
   try {
     assertPrivateFile(path, (await handle.stat()).mode);
     const text = await handle.readFile('utf8');
-    let raw: unknown;
-    try {
-      raw = JSON.parse(text);
-    } catch (error) {
-      // V8's message quotes the text around the fault, which may be a token: it is not passed on.
-      // eslint-disable-next-line preserve-caught-error -- the cause would carry that text
-      throw new Error(`token file ${path} is not valid JSON${jsonErrorPosition(error)}`);
-    }
+    // Every line of a token file may be a token: a syntax error says where, never what.
+    const raw = parseJsonWithComments(text, `token file ${path}`, false);
     const parsed = tokenFileSchema.safeParse(raw);
     // The problems name fields, never values: a token must not reach an error message.
     if (!parsed.success) throw new Error(`token file ${path} is not valid:\n  ${describeZodIssues(parsed.error).join('\n  ')}`);

@@ -116,7 +116,7 @@ describe('a bad config names the field', () => {
     ['createRepository on a webhook trigger', { triggers: [{ ...trigger, source: 'webhook', createRepository: true }] }, 'triggers[0].createRepository: applies only to source "codecommit"'],
     ['a colliding seed route', { triggers: [{ ...trigger, branch: 'main-x' }, { ...trigger, repository: 'app-main', branch: 'x' }] }, 'triggers[1]: its seed route /app-main-x collides with triggers[0]'],
     ['a repeated trigger', { triggers: [trigger, { ...trigger, command: 'y' }] }, 'triggers[1]: repeats triggers[0]'],
-    ['an unknown trigger field', { triggers: [{ ...trigger, branches: ['x'] }] }, 'triggers[0]: Unrecognized key: "branches"'],
+    ['an unknown trigger field', { triggers: [{ ...trigger, branches: ['x'] }] }, 'triggers[0].branches: unknown key (did you mean "branch"?)'],
     ['a port out of range', { ...minimal, receiver: { port: 70000 } }, 'receiver.port:'],
     ['the admin port on the receiver port', { ...minimal, receiver: { port: 5001 } }, 'receiver.adminPort: must differ from receiver.port'],
     ['a bad CIDR', { ...minimal, receiver: { allowCidrs: ['203.0.113.0/24', '10.0.0.0/33'] } }, 'receiver.allowCidrs[1]: must be an IPv4 CIDR'],
@@ -129,7 +129,7 @@ describe('a bad config names the field', () => {
     ['too many retries', { ...minimal, sender: { retryAttempts: 3 } }, 'sender.retryAttempts:'],
     ['a retention CloudWatch refuses', { ...minimal, logRetentionDays: 31 }, 'logRetentionDays:'],
     ['a stack name too long for the trigger name', { ...minimal, stackName: 'S'.repeat(88) }, 'stackName: must be at most 87 characters'],
-    ['a misspelt section', { ...minimal, reciever: {} }, '(top level): Unrecognized key: "reciever"'],
+    ['a misspelt section', { ...minimal, reciever: {} }, 'reciever: unknown key (did you mean "receiver"?)'],
   ])('%s', (_name, input, expected) => {
     expect(problemsOf(input)).toEqual(expect.arrayContaining([expect.stringContaining(expected)]));
   });

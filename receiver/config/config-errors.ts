@@ -1,0 +1,197 @@
+/**
+ * Config problems in words that lead somewhere: each names its field, an unknown key suggests the
+ * known key it was probably meant to be, a missing field says it is required, and a file that is
+ * not JSON says where (line, column, the line itself) — without ever printing a token.
+ */
+import type { z } from 'zod';
+
+export class ConfigError extends Error {
+  constructor(
+    message: string,
+    readonly problems: string[],
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = 'ConfigError';
+  }
+}
+
+type Path = readonly PropertyKey[];
+
+/** `triggers[1].command` */
+export function fieldPath(path: Path): string {
+  return path.reduce<string>((acc, part) => (typeof part === 'number' ? `${acc}[${part}]` : acc ? `${acc}.${String(part)}` : String(part)), '');
+}
+
+/**
+ * "triggers[1].command: must not be empty" for each problem. Given the raw input and the schema,
+ * a missing field reads "is required" and an unknown key names the closest known one.
+ */
+export function describeZodIssues(error: z.ZodError, raw?: unknown, schema?: z.ZodType): string[] {
+  return error.issues.flatMap((issue) => {
+    const where = fieldPath(issue.path) || '(top level)';
+    if (issue.code === 'unrecognized_keys') {
+      const known = schema ? objectKeysAt(schema, issue.path) : [];
+      return issue.keys.map((key) => {
+        const guess = closest(key, known);
+        return `${fieldPath([...issue.path, key])}: unknown key${guess ? ` (did you mean "${guess}"?)` : known.length > 0 ? ` (known keys: ${known.join(', ')})` : ''}`;
+      });
+    }
+    if (raw !== undefined && (issue.code === 'invalid_type' || issue.code === 'invalid_union') && valueAt(raw, issue.path) === undefined) {
+      return [`${where}: is required`];
+    }
+    return [`${where}: ${issue.message}`];
+  });
+}
+
+/** Validates against a schema; throws the given error, listing every bad field by name. */
+export function parseNamingFields<S extends z.ZodType>(
+  schema: S,
+  raw: unknown,
+  source: string,
+  makeError: (message: string, problems: string[]) => Error = (message, problems) => new ConfigError(message, problems),
+): z.output<S> {
+  const result = schema.safeParse(raw);
+  if (!result.success) {
+    const problems = describeZodIssues(result.error, raw ?? {}, schema);
+    throw makeError(`${source} is not valid:\n  ${problems.join('\n  ')}`, problems);
+  }
+  return result.data;
+}
+
+function valueAt(raw: unknown, path: Path): unknown {
+  let value = raw;
+  for (const part of path) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Record<PropertyKey, unknown>)[part];
+  }
+  return value;
+}
+
+interface ZodDef {
+  type: string;
+  shape?: Record<string, z.ZodType>;
+  element?: z.ZodType;
+  innerType?: z.ZodType;
+  options?: z.ZodType[];
+  in?: z.ZodType;
+  left?: z.ZodType;
+  right?: z.ZodType;
+  valueType?: z.ZodType;
+}
+
+/** The keys an object schema at `path` knows, looking through defaults, unions, arrays and refinements. */
+function objectKeysAt(schema: z.ZodType, path: Path): string[] {
+  const candidates: z.ZodType[] = [];
+  const visit = (node: z.ZodType | undefined, rest: Path): void => {
+    if (!node) return;
+    const def = (node as unknown as { _zod: { def: ZodDef } })._zod.def;
+    switch (def.type) {
+      case 'optional':
+      case 'default':
+      case 'prefault':
+      case 'nullable':
+      case 'readonly':
+      case 'catch':
+        return visit(def.innerType, rest);
+      case 'pipe':
+        return visit(def.in, rest);
+      case 'union':
+        return def.options?.forEach((option) => visit(option, rest));
+      case 'intersection':
+        visit(def.left, rest);
+        return visit(def.right, rest);
+      case 'array':
+        return rest.length > 0 ? visit(def.element, rest.slice(1)) : undefined;
+      case 'record':
+        return rest.length > 0 ? visit(def.valueType, rest.slice(1)) : undefined;
+      case 'object':
+        if (rest.length === 0) candidates.push(node);
+        else visit(def.shape?.[String(rest[0])], rest.slice(1));
+        return;
+      default:
+        return;
+    }
+  };
+  visit(schema, path);
+  return [...new Set(candidates.flatMap((node) => Object.keys((node as unknown as { _zod: { def: ZodDef } })._zod.def.shape ?? {})))];
+}
+
+/** The known key a mistyped one was most likely meant to be: a small edit away, or the same but for case. */
+export function closest(key: string, known: readonly string[]): string | undefined {
+  let best: { name: string; distance: number } | undefined;
+  for (const name of known) {
+    const distance = name.toLowerCase() === key.toLowerCase() ? 0 : editDistance(key.toLowerCase(), name.toLowerCase());
+    if (distance <= Math.max(2, Math.floor(name.length / 3)) && (!best || distance < best.distance)) best = { name, distance };
+  }
+  return best?.name;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const swap = i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1] ? (previous[j - 2] ?? 0) : Number.POSITIVE_INFINITY;
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1), swap === Number.POSITIVE_INFINITY ? swap : swap + 1);
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
+}
+
+/**
+ * JSON with `//` and `/* *\/` comments (as a starter config has), parsed. A syntax error says the
+ * line and column, and shows the line unless `showLine` is false (a token file's lines are tokens);
+ * values of `token` keys in the shown line are replaced by `…`.
+ */
+export function parseJsonWithComments(text: string, source: string, showLine = true): unknown {
+  const stripped = stripComments(text);
+  try {
+    return JSON.parse(stripped);
+  } catch (error) {
+    // V8's message quotes the text around the fault, which may hold an inline token: only its position is used.
+    const position = /position (\d+)/.exec(error instanceof Error ? error.message : '');
+    if (!position) throw new ConfigError(`${source} is not valid JSON (${stripped.trim() === '' ? 'it is empty' : 'it ends too early'})`, []);
+    const offset = Number(position[1]);
+    const before = stripped.slice(0, offset);
+    const line = before.split('\n').length;
+    const column = offset - before.lastIndexOf('\n');
+    const shown = showLine ? `:\n    ${(text.split('\n')[line - 1] ?? '').replace(/("token"\s*:\s*)"[^"]*"/g, '$1"…"').trimEnd()}\n    ${' '.repeat(Math.max(0, column - 1))}^` : '';
+    throw new ConfigError(`${source} is not valid JSON at line ${line}, column ${column}${shown}`, []);
+  }
+}
+
+/** Comments replaced by spaces, so every position (and line) stays where it was. */
+function stripComments(text: string): string {
+  let out = '';
+  let i = 0;
+  while (i < text.length) {
+    const char = text[i]!;
+    if (char === '"') {
+      const end = stringEnd(text, i);
+      out += text.slice(i, end);
+      i = end;
+    } else if (char === '/' && text[i + 1] === '/') {
+      const end = text.indexOf('\n', i);
+      const stop = end < 0 ? text.length : end;
+      out += ' '.repeat(stop - i);
+      i = stop;
+    } else if (char === '/' && text[i + 1] === '*') {
+      const end = text.indexOf('*/', i + 2);
+      const stop = end < 0 ? text.length : end + 2;
+      out += text.slice(i, stop).replace(/[^\n]/g, ' ');
+      i = stop;
+    } else {
+      out += char;
+      i += 1;
+    }
+  }
+  return out;
+}
+
+function stringEnd(text: string, start: number): number {
+  let i = start + 1;
+  while (i < text.length && text[i] !== '"' && text[i] !== '\n') i += text[i] === '\\' ? 2 : 1;
+  return Math.min(text.length, i + 1);
+}
