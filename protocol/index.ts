@@ -8,3 +8,4 @@ export * from './delivery-request';
 export * from './token';
 export * from './provider-signatures';
 export * from './provider-payloads';
+export * from './provider-requests';
