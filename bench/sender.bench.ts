@@ -14,13 +14,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 import { startLocalSsm, type LocalSsm } from '../test/fixtures/local-ssm';
+import { kib, ms, percentile, runProbe, startMinimalReceiver, verdict } from './lambda-probes';
 
 const ROOT = resolve(__dirname, '..');
 const SPAWNS = Number(process.env.BENCH_SPAWNS ?? 10);
@@ -115,38 +116,6 @@ const context = { awsRequestId: 'warm', getRemainingTimeInMillis: () => 30000 };
   writeSync(3, JSON.stringify({ handlerMs, fetchMs, rssMiB: process.memoryUsage().rss / 2 ** 20 }));
 })().catch((error) => { writeSync(2, 'warm probe: ' + error.message + '\\n'); process.exit(1); });
 `;
-
-async function runProbe(script: string, args: string[], env: NodeJS.ProcessEnv): Promise<unknown> {
-  const child = spawn(process.execPath, [script, ...args], { env, stdio: ['ignore', 'ignore', 'inherit', 'pipe'] });
-  const chunks: Buffer[] = [];
-  child.stdio[3]!.on('data', (chunk: Buffer) => chunks.push(chunk));
-  const [code] = (await once(child, 'close')) as [number | null];
-  if (code !== 0) throw new Error(`${script} exited with ${code}`);
-  return JSON.parse(Buffer.concat(chunks).toString('utf8'));
-}
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-}
-
-const ms = (value: number) => `${value.toFixed(value < 10 ? 2 : 1)} ms`;
-const kib = (bytes: number) => `${(bytes / 1024).toFixed(0)} KiB`;
-const verdict = (value: number, target: number) => (value <= target ? `≤ ${target} ms: met` : `> ${target} ms: NOT met`);
-
-/** A receiver that answers 202 to everything and checks nothing: the floor for the sender's cost. */
-async function startMinimalReceiver(): Promise<{ server: Server; url: string }> {
-  const server = createServer((request, response) => {
-    request.resume();
-    request.on('end', () => {
-      response.writeHead(202, { 'content-type': 'application/json' });
-      response.end('{"status":"accepted"}');
-    });
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
-}
 
 async function freePort(): Promise<number> {
   const server = createNetServer().listen(0, '127.0.0.1');

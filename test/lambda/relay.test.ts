@@ -17,6 +17,7 @@ import type { RelaySettings } from '../../lambda/relay-settings';
 import { startLocalSsm, type LocalSsm } from '../fixtures/local-ssm';
 import { refusedUrl, startRecordingReceiver, type RecordingReceiver } from '../fixtures/recording-receiver';
 import { signWithOctokit } from '../receiver/providers/octokit-signer';
+import { functionUrlEvent } from '../support/function-url-event';
 import { bundleLambda } from '../support/lambda-bundle';
 import { startLambdaProcess, type LambdaProcess } from '../support/lambda-process';
 import { startTestReceiver, type TestReceiver } from '../support/receiver-fixture';
@@ -72,37 +73,10 @@ function invoke(event: APIGatewayProxyEventV2, relaySettings = settings()): Prom
   return relay.invoke<RelayResult>(event, { TRIGGLER_RELAY: JSON.stringify(relaySettings) });
 }
 
-/** A Function URL event (payload format 2.0) for a request as the provider sends it. */
-function urlEvent(path: string, headers: Record<string, string>, body: Buffer | string, options: { base64?: boolean; method?: string } = {}): APIGatewayProxyEventV2 {
-  const bytes = Buffer.isBuffer(body) ? body : Buffer.from(body);
-  const method = options.method ?? 'POST';
-  return {
-    version: '2.0',
-    routeKey: '$default',
-    rawPath: path,
-    rawQueryString: '',
-    headers: { host: 'abcdefghij.lambda-url.eu-west-1.on.aws', 'x-forwarded-proto': 'https', ...headers },
-    requestContext: {
-      accountId: 'anonymous',
-      apiId: 'abcdefghij',
-      domainName: 'abcdefghij.lambda-url.eu-west-1.on.aws',
-      domainPrefix: 'abcdefghij',
-      http: { method, path, protocol: 'HTTP/1.1', sourceIp: '192.30.252.40', userAgent: headers['user-agent'] ?? 'test' },
-      requestId: randomUUID(),
-      routeKey: '$default',
-      stage: '$default',
-      time: new Date().toUTCString(),
-      timeEpoch: Date.now(),
-    },
-    body: options.base64 ? bytes.toString('base64') : bytes.toString('utf8'),
-    isBase64Encoded: options.base64 ?? false,
-  };
-}
-
 function githubEvent(body: Buffer | string, event: string, secret = GITHUB_SECRET, options: { base64?: boolean } = {}): APIGatewayProxyEventV2 {
   const signature = githubSignatures.get(`${secret}\n${Buffer.from(body).toString('base64')}`);
   if (!signature) throw new Error('that body was not signed with that secret in beforeAll');
-  return urlEvent(
+  return functionUrlEvent(
     '/hooks/github',
     { 'content-type': 'application/json', 'user-agent': 'GitHub-Hookshot/044aadd', 'x-github-event': event, 'x-github-delivery': randomUUID(), 'x-hub-signature-256': signature },
     body,
@@ -173,13 +147,13 @@ describe('verified pushes are forwarded and run', () => {
 
   test('GitLab with its secret token, and with its signing token (standardwebhooks)', async () => {
     const body = fixture('gitlab-push');
-    const plain = await invoke(urlEvent('/hooks/gitlab', { 'content-type': 'application/json', 'x-gitlab-event': 'Push Hook', 'x-gitlab-token': GITLAB_SECRET, 'x-gitlab-event-uuid': randomUUID() }, body));
+    const plain = await invoke(functionUrlEvent('/hooks/gitlab', { 'content-type': 'application/json', 'x-gitlab-event': 'Push Hook', 'x-gitlab-token': GITLAB_SECRET, 'x-gitlab-event-uuid': randomUUID() }, body));
     expect(plain.statusCode).toBe(202);
     const signedBody = body.toString().replace('"ref": "refs/heads/master"', '"ref": "refs/heads/signed"');
     const id = `msg_${randomUUID()}`;
     const at = new Date();
     const signed = await invoke(
-      urlEvent(
+      functionUrlEvent(
         '/hooks/gitlab',
         {
           'content-type': 'application/json',
@@ -196,11 +170,11 @@ describe('verified pushes are forwarded and run', () => {
 
   test('Gitea (X-Gitea-Signature) and Bitbucket (X-Hub-Signature) with their documented push payloads', async () => {
     const gitea = fixture('gitea-push');
-    const giteaResult = await invoke(urlEvent('/hooks/gitea', { 'content-type': 'application/json', 'x-gitea-event': 'push', 'x-gitea-delivery': randomUUID(), 'x-gitea-signature': hmacHex(GITEA_SECRET, gitea) }, gitea));
+    const giteaResult = await invoke(functionUrlEvent('/hooks/gitea', { 'content-type': 'application/json', 'x-gitea-event': 'push', 'x-gitea-delivery': randomUUID(), 'x-gitea-signature': hmacHex(GITEA_SECRET, gitea) }, gitea));
     expect({ status: giteaResult.statusCode, body: bodyOf(giteaResult) }).toMatchObject({ status: 202, body: { run: { repository: 'gitea/webhooks', branch: 'develop' } } });
     const bitbucket = fixture('bitbucket-push');
     const bitbucketResult = await invoke(
-      urlEvent('/hooks/bitbucket', { 'content-type': 'application/json', 'x-event-key': 'repo:push', 'x-request-uuid': randomUUID(), 'x-hub-signature': `sha256=${hmacHex(BITBUCKET_SECRET, bitbucket)}` }, bitbucket),
+      functionUrlEvent('/hooks/bitbucket', { 'content-type': 'application/json', 'x-event-key': 'repo:push', 'x-request-uuid': randomUUID(), 'x-hub-signature': `sha256=${hmacHex(BITBUCKET_SECRET, bitbucket)}` }, bitbucket),
     );
     expect({ status: bitbucketResult.statusCode, body: bodyOf(bitbucketResult) }).toMatchObject({ status: 202, body: { run: { branch: 'name-of-branch' } } });
   });
@@ -235,13 +209,13 @@ describe('answered by the relay: the receiver never sees these', () => {
     const unsigned = githubEvent(githubPush, 'push');
     delete unsigned.headers['x-hub-signature-256'];
     expect((await invoke(unsigned)).statusCode).toBe(401);
-    const gitlab = await invoke(urlEvent('/hooks/gitlab', { 'x-gitlab-event': 'Push Hook', 'x-gitlab-token': FORGED_SECRET }, fixture('gitlab-push')));
+    const gitlab = await invoke(functionUrlEvent('/hooks/gitlab', { 'x-gitlab-event': 'Push Hook', 'x-gitlab-token': FORGED_SECRET }, fixture('gitlab-push')));
     expect(gitlab.statusCode).toBe(401);
   });
 
   test('a signature valid for another repository\'s secret is 401 (only the claimed repository\'s tokens are tried)', async () => {
     const gitea = fixture('gitea-push');
-    const result = await invoke(urlEvent('/hooks/gitea', { 'x-gitea-event': 'push', 'x-gitea-signature': hmacHex(BITBUCKET_SECRET, gitea) }, gitea));
+    const result = await invoke(functionUrlEvent('/hooks/gitea', { 'x-gitea-event': 'push', 'x-gitea-signature': hmacHex(BITBUCKET_SECRET, gitea) }, gitea));
     expect(result.statusCode).toBe(401);
   });
 
@@ -257,9 +231,9 @@ describe('answered by the relay: the receiver never sees these', () => {
   });
 
   test('other paths and methods: 404 and 405', async () => {
-    expect((await invoke(urlEvent('/hooks/app/main', {}, '{}'))).statusCode).toBe(404);
-    expect((await invoke(urlEvent('/healthz', {}, '', { method: 'GET' }))).statusCode).toBe(404);
-    const get = await invoke(urlEvent('/hooks/github', {}, '', { method: 'GET' }));
+    expect((await invoke(functionUrlEvent('/hooks/app/main', {}, '{}'))).statusCode).toBe(404);
+    expect((await invoke(functionUrlEvent('/healthz', {}, '', { method: 'GET' }))).statusCode).toBe(404);
+    const get = await invoke(functionUrlEvent('/hooks/github', {}, '', { method: 'GET' }));
     expect({ status: get.statusCode, allow: get.headers.allow }).toEqual({ status: 405, allow: 'POST' });
   });
 });
@@ -301,7 +275,7 @@ describe('when the receiver cannot answer', () => {
 
 test('settings that do not validate fail the invocation, naming each field and quoting no value', async () => {
   const bad = { ...settings(), receiverUrl: 'http://user:pass@10.0.0.1:5000', routes: [{ provider: 'gitee', repository: 'a', tokenParameter: '/p' }] };
-  const failure = relay.invoke(urlEvent('/hooks/github', {}, '{}'), { TRIGGLER_RELAY: JSON.stringify(bad) });
+  const failure = relay.invoke(functionUrlEvent('/hooks/github', {}, '{}'), { TRIGGLER_RELAY: JSON.stringify(bad) });
   await expect(failure).rejects.toThrow(/TRIGGLER_RELAY\.receiverUrl: must be an http:\/\/ or https:\/\/ URL without credentials/);
   await expect(failure).rejects.toThrow(/TRIGGLER_RELAY\.routes\[0\]\.provider/);
   await expect(failure).rejects.not.toThrow(/pass@/);

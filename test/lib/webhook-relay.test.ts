@@ -37,7 +37,7 @@ beforeAll(() => {
   template = assertions.toJSON() as Template;
 });
 
-function relayFunction(): [string, Template['Resources'][string]] {
+function relayFunction(): [string, { Properties?: Record<string, unknown> }] {
   const found = Object.entries(assertions.findResources('AWS::Lambda::Function')).find(([, r]) =>
     String((r.Properties as { Description?: string }).Description).startsWith('git-triggler webhook relay'),
   );
