@@ -26,8 +26,14 @@ export const ms = (value: number) => `${value.toFixed(value < 10 ? 2 : 1)} ms`;
 export const kib = (bytes: number) => `${(bytes / 1024).toFixed(0)} KiB`;
 export const verdict = (value: number, target: number) => (value <= target ? `≤ ${target} ms: met` : `> ${target} ms: NOT met`);
 
+export interface MinimalReceiver {
+  server: Server;
+  url: string;
+  close(): Promise<void>;
+}
+
 /** A receiver that answers 202 to everything and checks nothing: the floor for a handler's cost. */
-export async function startMinimalReceiver(): Promise<{ server: Server; url: string }> {
+export async function startMinimalReceiver(): Promise<MinimalReceiver> {
   const server = createServer((request, response) => {
     request.resume();
     request.on('end', () => {
@@ -37,5 +43,21 @@ export async function startMinimalReceiver(): Promise<{ server: Server; url: str
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
-  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+  return {
+    server,
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: async () => {
+      const closed = new Promise((done) => server.close(done));
+      server.closeAllConnections();
+      await closed;
+    },
+  };
+}
+
+/** Runs a bench's main; a failure is printed with its stack and exits 1, so `npm run bench` counts it. */
+export function runBench(name: string, main: () => Promise<void>): void {
+  main().catch((error: unknown) => {
+    process.stderr.write(`${name} bench failed: ${(error as Error).stack ?? String(error)}\n`);
+    process.exit(1);
+  });
 }

@@ -13,7 +13,6 @@
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import type { Server } from 'node:http';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -21,7 +20,8 @@ import webhookExamples from '@octokit/webhooks-examples';
 import { startLocalSsm, type LocalSsm } from '../test/fixtures/local-ssm';
 import { functionUrlEvent } from '../test/support/function-url-event';
 import { bundleLambda } from '../test/support/lambda-bundle';
-import { kib, ms, percentile, runProbe, startMinimalReceiver, verdict } from './lambda-probes';
+import { localSsmEnvironment } from '../test/support/lambda-process';
+import { kib, ms, percentile, runBench, runProbe, startMinimalReceiver, verdict, type MinimalReceiver } from './lambda-probes';
 
 const SPAWNS = Number(process.env.BENCH_SPAWNS ?? 10);
 const DELIVERIES = Number(process.env.BENCH_DELIVERIES ?? 1000);
@@ -93,7 +93,7 @@ async function main(): Promise<void> {
   const loadAtStart = loadavg()[0]!;
   const dir = mkdtempSync(join(tmpdir(), 'triggler-relay-bench-'));
   let ssm: LocalSsm | undefined;
-  let minimal: { server: Server; url: string } | undefined;
+  let minimal: MinimalReceiver | undefined;
   try {
     const bundle = join(dir, 'relay.js');
     await bundleLambda('relay', bundle);
@@ -106,17 +106,7 @@ async function main(): Promise<void> {
     ssm.put(PARAMETER, SECRET);
     minimal = await startMinimalReceiver();
     const env: NodeJS.ProcessEnv = {
-      PATH: process.env.PATH,
-      HOME: dir,
-      // The SDK warns that Node 20 nears its end of support; Lambda runs Node 24.
-      NODE_NO_WARNINGS: '1',
-      AWS_ENDPOINT_URL_SSM: ssm.url,
-      AWS_ACCESS_KEY_ID: 'AKIDRELAYBENCH',
-      AWS_SECRET_ACCESS_KEY: 'relay-bench-secret',
-      AWS_REGION: 'eu-west-1',
-      AWS_CONFIG_FILE: join(dir, 'no-config'),
-      AWS_SHARED_CREDENTIALS_FILE: join(dir, 'no-credentials'),
-      AWS_EC2_METADATA_DISABLED: 'true',
+      ...localSsmEnvironment(ssm.url, dir, 'eu-west-1'),
       TRIGGLER_LOG_LEVEL: 'info',
       TRIGGLER_RELAY: JSON.stringify({
         receiverUrl: minimal.url,
@@ -159,14 +149,10 @@ async function main(): Promise<void> {
     ];
     process.stdout.write(lines.join('\n'));
   } finally {
-    await new Promise((done) => (minimal ? minimal.server.close(done) : done(undefined)));
-    minimal?.server.closeAllConnections();
+    await minimal?.close();
     await ssm?.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-main().catch((error: unknown) => {
-  process.stderr.write(`relay bench failed: ${(error as Error).stack ?? String(error)}\n`);
-  process.exit(1);
-});
+runBench('relay', main);

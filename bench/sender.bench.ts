@@ -14,14 +14,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import type { Server } from 'node:http';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { build } from 'esbuild';
 import { startLocalSsm, type LocalSsm } from '../test/fixtures/local-ssm';
-import { kib, ms, percentile, runProbe, startMinimalReceiver, verdict } from './lambda-probes';
+import { bundleLambda } from '../test/support/lambda-bundle';
+import { kib, ms, percentile, runBench, runProbe, startMinimalReceiver, verdict, type MinimalReceiver } from './lambda-probes';
 
 const ROOT = resolve(__dirname, '..');
 const SPAWNS = Number(process.env.BENCH_SPAWNS ?? 10);
@@ -39,24 +38,15 @@ interface Bundle {
   gzipBytes: number;
 }
 
-/** The NodejsFunction bundling options of lib/constructs/bundled-node-function.ts, as esbuild options. */
+/** The sender as the stack bundles it, and two variants for comparison. */
 async function bundleSender(dir: string, variant: 'stack' | 'cjs-sdk' | 'external-sdk'): Promise<Bundle> {
   const file = join(dir, `sender-${variant}.js`);
-  await build({
-    entryPoints: [join(ROOT, 'lambda', 'sender.ts')],
-    outfile: file,
-    bundle: true,
-    platform: 'node',
-    target: 'node24',
-    format: 'cjs',
-    minify: true,
-    keepNames: true,
-    external: variant === 'external-sdk' ? ['@aws-sdk/*'] : [],
+  await bundleLambda('sender', file, {
+    ...(variant === 'external-sdk' ? { external: ['@aws-sdk/*'] } : {}),
     // esbuild's default for node prefers `main` (the SDK's one-file CommonJS build, which cannot be
     // tree-shaken); the stack puts `module` first to take its ES build, of which only what the
     // sender uses is kept. `cjs-sdk` shows what that saves.
-    ...(variant === 'cjs-sdk' ? {} : { mainFields: ['module', 'main'] }),
-    logLevel: 'error',
+    ...(variant === 'cjs-sdk' ? { mainFields: ['main', 'module'] } : {}),
   });
   const content = readFileSync(file);
   return { file, bytes: content.length, gzipBytes: gzipSync(content, { level: 9 }).length };
@@ -157,7 +147,7 @@ async function main(): Promise<void> {
   const loadAtStart = loadavg()[0]!;
   const dir = mkdtempSync(join(tmpdir(), 'triggler-sender-bench-'));
   let ssm: LocalSsm | undefined;
-  let minimal: { server: Server; url: string } | undefined;
+  let minimal: MinimalReceiver | undefined;
   let real: { url: string; child: ChildProcess } | undefined;
   try {
     const bundled = await bundleSender(dir, 'stack');
@@ -270,14 +260,10 @@ async function main(): Promise<void> {
       real.child.kill('SIGTERM');
       await exited;
     }
-    await new Promise((done) => (minimal ? minimal.server.close(done) : done(undefined)));
-    minimal?.server.closeAllConnections();
+    await minimal?.close();
     await ssm?.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-main().catch((error: unknown) => {
-  process.stderr.write(`sender bench failed: ${(error as Error).stack ?? String(error)}\n`);
-  process.exit(1);
-});
+runBench('sender', main);

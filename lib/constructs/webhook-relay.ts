@@ -81,10 +81,8 @@ export interface WebhookRelayProps {
 export class WebhookRelay extends Construct implements ec2.IConnectable {
   public readonly function: lambda.IFunction;
   public readonly functionUrl: lambda.FunctionUrl;
-  public readonly role: iam.Role;
   public readonly securityGroup: ec2.SecurityGroup;
   public readonly connections: ec2.Connections;
-  public readonly logGroup: logs.LogGroup;
   /** The `/hooks/<provider>` paths the routes use, each once, in first-use order. */
   public readonly providers: ProviderWebhookPath[];
 
@@ -126,8 +124,6 @@ export class WebhookRelay extends Construct implements ec2.IConnectable {
       securityGroups: [this.securityGroup],
     });
     this.function = bundled.function;
-    this.role = bundled.role;
-    this.logGroup = bundled.logGroup;
     this.connections = new ec2.Connections({ securityGroups: [this.securityGroup] });
     const cfnFunction = bundled.function.node.defaultChild as lambda.CfnFunction;
     if (reservedConcurrency !== false) cfnFunction.reservedConcurrentExecutions = reservedConcurrency;
@@ -142,12 +138,12 @@ export class WebhookRelay extends Construct implements ec2.IConnectable {
     for (const finding of PUBLIC_ACCESS_FINDINGS) Validations.of(bundled.function).acknowledge({ id: finding, reason: publicReason });
 
     // Attaching to the VPC needs ENI actions that IAM only grants on "*"; AWS keeps this list current.
-    this.role.addManagedPolicy(iam.ManagedPolicy.fromAwsManagedPolicyName('service-role/AWSLambdaENIManagementAccess'));
-    Validations.of(this.role).acknowledge({
+    bundled.role.addManagedPolicy(iam.ManagedPolicy.fromAwsManagedPolicyName('service-role/AWSLambdaENIManagementAccess'));
+    Validations.of(bundled.role).acknowledge({
       id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaENIManagementAccess]',
       reason: 'The relay runs in the VPC to reach the receiver\'s private address; Lambda needs these network-interface actions, which IAM grants only on "*". The policy holds nothing else.',
     });
-    props.tokens.grantRead(this.role, [...new Set(this.routes.map((route) => route.tokenParameter))]);
+    props.tokens.grantRead(bundled.role, [...new Set(this.routes.map((route) => route.tokenParameter))]);
   }
 
   /** The URL to paste into a provider's webhook settings: `https://<id>.lambda-url.<region>.on.aws/hooks/<provider>`. */

@@ -19,7 +19,7 @@ import { refusedUrl, startRecordingReceiver, type RecordingReceiver } from '../f
 import { signWithOctokit } from '../receiver/providers/octokit-signer';
 import { functionUrlEvent } from '../support/function-url-event';
 import { bundleLambda } from '../support/lambda-bundle';
-import { startLambdaProcess, type LambdaProcess } from '../support/lambda-process';
+import { localSsmEnvironment, startLambdaProcess, type LambdaProcess } from '../support/lambda-process';
 import { startTestReceiver, type TestReceiver } from '../support/receiver-fixture';
 
 const PREFIX = '/relay-test/tokens';
@@ -92,19 +92,7 @@ beforeAll(async () => {
   const bundle = join(dir, 'relay.js');
   await bundleLambda('relay', bundle);
   ssm = await startLocalSsm({ region: 'eu-west-1' });
-  relay = await startLambdaProcess(bundle, dir, {
-    PATH: process.env.PATH,
-    // The SDK warns that this machine's Node.js nears its end of support; Lambda runs Node.js 24.
-    NODE_NO_WARNINGS: '1',
-    AWS_ENDPOINT_URL_SSM: ssm.url,
-    AWS_ACCESS_KEY_ID: 'AKIDRELAYTEST',
-    AWS_SECRET_ACCESS_KEY: 'relay-test-secret',
-    AWS_REGION: 'eu-west-1',
-    AWS_CONFIG_FILE: join(dir, 'no-config'),
-    AWS_SHARED_CREDENTIALS_FILE: join(dir, 'no-credentials'),
-    AWS_EC2_METADATA_DISABLED: 'true',
-    TRIGGLER_LOG_LEVEL: process.env.RELAY_TEST_LOG ?? 'silent',
-  });
+  relay = await startLambdaProcess(bundle, dir, { ...localSsmEnvironment(ssm.url, dir, 'eu-west-1'), TRIGGLER_LOG_LEVEL: process.env.RELAY_TEST_LOG ?? 'silent' });
   ssm.put(`${PREFIX}/github/Codertocat/Hello-World`, GITHUB_SECRET);
   ssm.put(`${PREFIX}/gitlab/mike/diaspora`, GITLAB_SECRET);
   ssm.put(`${PREFIX}/mike/diaspora/signed`, GITLAB_SIGNING_KEY);

@@ -5,12 +5,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { build } from 'esbuild';
+import { build, type BuildOptions } from 'esbuild';
 
 export const REPOSITORY_ROOT = join(__dirname, '..', '..');
 
-/** Bundles `lambda/<name>.ts` into `outfile`; returns its size in bytes. */
-export async function bundleLambda(name: string, outfile: string): Promise<number> {
+/** Bundles `lambda/<name>.ts` into `outfile` (with `overrides`, for comparisons); returns its size in bytes. */
+export async function bundleLambda(name: string, outfile: string, overrides: BuildOptions = {}): Promise<number> {
   await build({
     entryPoints: [join(REPOSITORY_ROOT, 'lambda', `${name}.ts`)],
     outfile,
@@ -22,6 +22,7 @@ export async function bundleLambda(name: string, outfile: string): Promise<numbe
     keepNames: true,
     mainFields: ['module', 'main'],
     logLevel: 'error',
+    ...overrides,
   });
   return readFileSync(outfile).length;
 }

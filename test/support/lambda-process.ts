@@ -21,6 +21,26 @@ process.on('message', ({ id, event, env }) => {
 process.send({ ready: true });
 `;
 
+/**
+ * The environment of a Lambda process whose SDK talks to the local SSM endpoint and to nothing of
+ * this machine's own AWS set-up (no profile, no credentials file, no instance metadata).
+ */
+export function localSsmEnvironment(ssmUrl: string, dir: string, region: string): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH,
+    HOME: dir,
+    // The SDK warns that this machine's Node.js nears its end of support; Lambda runs Node.js 24.
+    NODE_NO_WARNINGS: '1',
+    AWS_ENDPOINT_URL_SSM: ssmUrl,
+    AWS_ACCESS_KEY_ID: 'AKIDLOCALLAMBDA',
+    AWS_SECRET_ACCESS_KEY: 'local-lambda-secret',
+    AWS_REGION: region,
+    AWS_CONFIG_FILE: join(dir, 'no-aws-config'),
+    AWS_SHARED_CREDENTIALS_FILE: join(dir, 'no-aws-credentials'),
+    AWS_EC2_METADATA_DISABLED: 'true',
+  };
+}
+
 export interface LambdaProcess {
   invoke<T>(event: unknown, env?: Record<string, string>): Promise<T>;
   close(): Promise<void>;
