@@ -97,7 +97,7 @@ export const stackConfigSchema = z
     triggers: z.array(stackTriggerSchema).min(1, 'must list at least one trigger').describe('What runs when which branch is pushed.'),
     receiver: z
       .strictObject({
-        port: port.default(5000).describe('The receiver\'s port: open to the sender\'s security group, and to receiver.allowCidrs.'),
+        port: port.default(5000).describe('The receiver\'s port: open to the sender\'s and the webhook relay\'s security groups, and to receiver.allowCidrs.'),
         adminPort: port.default(5001).describe('The receiver\'s admin listener (runs and logs), bound to 127.0.0.1 on the host.'),
         instanceType: z
           .string()

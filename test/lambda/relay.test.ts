@@ -29,6 +29,9 @@ const GITLAB_SIGNING_KEY = `whsec_${Buffer.from('gitlab-signing-key-of-the-signe
 const GITEA_SECRET = 'gitea-webhook-secret-of-gitea-webhooks';
 const BITBUCKET_SECRET = 'bitbucket-webhook-secret-of-team-name-repo';
 const FORGED_SECRET = 'a-secret-nobody-configured-anywhere-at-all';
+/** The secret of Octocoders/Hello-World's webhook before and after a rotation. */
+const OCTOCODERS_SECRET = 'octocoders-webhook-secret-before-rotation';
+const OCTOCODERS_ROTATED = 'octocoders-webhook-secret-after-rotation';
 const BODY_LIMIT = 256 * 1024;
 
 const fixture = (name: string) => readFileSync(join(__dirname, '..', 'fixtures', 'providers', `${name}.json`));
@@ -39,6 +42,9 @@ const hmacHex = (secret: string, body: Buffer | string) => createHmac('sha256', 
 // new webhook (of Octocoders/Hello-World: here given push[4]'s repository, the one configured).
 const githubPush = example('push', 4);
 const githubPing = JSON.stringify({ ...JSON.parse(example('ping', 0)), repository: JSON.parse(githubPush).repository });
+const octocodersPing = example('ping', 0);
+// ping[3]: an organisation webhook's ping, which names no repository.
+const organisationPing = example('ping', 3);
 // The same push with a commit message holding bytes that are not UTF-8 (0xff 0xfe): only a byte-exact
 // relay keeps its signature valid.
 const messageAt = githubPush.indexOf('"message":"') + '"message":"'.length;
@@ -59,6 +65,7 @@ function settings(overrides: Partial<RelaySettings> = {}): RelaySettings {
     tokenGraceSeconds: 900,
     routes: [
       { provider: 'github', repository: 'Codertocat/Hello-World', tokenParameter: `${PREFIX}/github/Codertocat/Hello-World` },
+      { provider: 'github', repository: 'Octocoders/Hello-World', tokenParameter: `${PREFIX}/github/Octocoders/Hello-World` },
       { provider: 'gitlab', repository: 'mike/diaspora', tokenParameter: `${PREFIX}/gitlab/mike/diaspora` },
       { provider: 'gitlab', repository: 'mike/diaspora', tokenParameter: `${PREFIX}/mike/diaspora/signed` },
       { provider: 'gitea', repository: 'gitea/webhooks', tokenParameter: `${PREFIX}/gitea/webhooks` },
@@ -95,6 +102,7 @@ beforeAll(async () => {
   relay = await startLambdaProcess(bundle, dir, { ...localSsmEnvironment(ssm.url, dir, 'eu-west-1'), TRIGGLER_LOG_LEVEL: process.env.RELAY_TEST_LOG ?? 'silent' });
   ssm.put(`${PREFIX}/github/Codertocat/Hello-World`, GITHUB_SECRET);
   ssm.put(`${PREFIX}/gitlab/mike/diaspora`, GITLAB_SECRET);
+  ssm.put(`${PREFIX}/github/Octocoders/Hello-World`, OCTOCODERS_SECRET);
   ssm.put(`${PREFIX}/mike/diaspora/signed`, GITLAB_SIGNING_KEY);
   ssm.put(`${PREFIX}/gitea/webhooks`, GITEA_SECRET);
   ssm.put(`${PREFIX}/bitbucket/team_name/repo_name`, BITBUCKET_SECRET);
@@ -107,11 +115,11 @@ beforeAll(async () => {
       { repository: 'team_name/repo_name', branch: 'name-of-branch', token: BITBUCKET_SECRET, tokenName: 'bitbucket/team_name/repo_name', command: ['true'] },
     ],
   });
-  const signedBodies = [githubPush, githubPing, 'x'.repeat(BODY_LIMIT + 1)];
+  const signedBodies = [githubPush, githubPing, organisationPing, 'x'.repeat(BODY_LIMIT + 1)];
   githubSignatures = new Map();
-  for (const secret of [GITHUB_SECRET, FORGED_SECRET]) {
-    const signatures = await signWithOctokit(secret, signedBodies);
-    signedBodies.forEach((b, i) => githubSignatures.set(`${secret}\n${Buffer.from(b).toString('base64')}`, signatures[i]!));
+  for (const secret of [GITHUB_SECRET, FORGED_SECRET, OCTOCODERS_SECRET, OCTOCODERS_ROTATED]) {
+    const signatures = await signWithOctokit(secret, [...signedBodies, octocodersPing]);
+    [...signedBodies, octocodersPing].forEach((b, i) => githubSignatures.set(`${secret}\n${Buffer.from(b).toString('base64')}`, signatures[i]!));
   }
   // Octokit signs text (its UTF-8 bytes); a body that is not UTF-8 is signed as its exact bytes here.
   githubSignatures.set(`${GITHUB_SECRET}\n${binaryPush.toString('base64')}`, `sha256=${hmacHex(GITHUB_SECRET, binaryPush)}`);
@@ -191,6 +199,15 @@ describe('answered by the relay: the receiver never sees these', () => {
     expect(receiver.logs.slice(linesBefore)).toEqual([]);
   });
 
+  // First: a failed check reads its token again at most every 5 s, and the organisation ping below tries this token too.
+  test('after a rotation the new secret verifies at once (a failed check reads SSM again) and the previous one for the grace period', async () => {
+    expect((await invoke(githubEvent(octocodersPing, 'ping', OCTOCODERS_SECRET))).statusCode).toBe(200);
+    ssm.put(`${PREFIX}/github/Octocoders/Hello-World`, OCTOCODERS_ROTATED);
+    expect((await invoke(githubEvent(octocodersPing, 'ping', OCTOCODERS_ROTATED))).statusCode).toBe(200);
+    expect((await invoke(githubEvent(octocodersPing, 'ping', OCTOCODERS_SECRET))).statusCode).toBe(200);
+    expect((await invoke(githubEvent(octocodersPing, 'ping', FORGED_SECRET))).statusCode).toBe(401);
+  });
+
   test('a forged signature (a secret nobody configured) and a missing one are 401', async () => {
     const forged = await invoke(githubEvent(githubPush, 'push', FORGED_SECRET));
     expect({ status: forged.statusCode, body: bodyOf(forged) }).toEqual({ status: 401, body: { error: 'unauthorized: unknown trigger or bad signature' } });
@@ -211,6 +228,11 @@ describe('answered by the relay: the receiver never sees these', () => {
     const ping = await invoke(githubEvent(githubPing, 'ping'));
     expect({ status: ping.statusCode, body: bodyOf(ping) }).toEqual({ status: 200, body: { status: 'ok', event: 'ping' } });
     expect((await invoke(githubEvent(githubPing, 'ping', FORGED_SECRET))).statusCode).toBe(401);
+  });
+
+  test('an organisation\'s ping names no repository: every GitHub token is tried (the body is small), and only a real one answers 200', async () => {
+    expect((await invoke(githubEvent(organisationPing, 'ping'))).statusCode).toBe(200);
+    expect((await invoke(githubEvent(organisationPing, 'ping', FORGED_SECRET))).statusCode).toBe(401);
   });
 
   test('a body over the receiver\'s limit is 413, before any signature is checked', async () => {
