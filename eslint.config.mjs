@@ -20,6 +20,16 @@ export default tseslint.config(
     },
   },
   {
+    // Lambda handlers ship without the CDK and without the receiver: what they share with it is in protocol/.
+    files: ['lambda/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [
+        { group: ['aws-cdk-lib', 'aws-cdk-lib/*', 'constructs', '../lib/*', '../lib'], message: 'runtime code must not import the CDK app' },
+        { group: ['../receiver/*', '../receiver'], message: 'Lambda handlers must not import the receiver; put what both need in protocol/' },
+      ] }],
+    },
+  },
+  {
     // The protocol is pure: no I/O, nothing of ours.
     files: ['protocol/**/*.ts'],
     rules: {

@@ -14,13 +14,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { build } from 'esbuild';
 import { startLocalSsm, type LocalSsm } from '../scripts/local-ssm';
+import { bundleLambda } from '../test/support/lambda-bundle';
+import { kib, ms, percentile, runBench, runProbe, startMinimalReceiver, verdict, type MinimalReceiver } from './lambda-probes';
 
 const ROOT = resolve(__dirname, '..');
 const SPAWNS = Number(process.env.BENCH_SPAWNS ?? 10);
@@ -38,24 +38,15 @@ interface Bundle {
   gzipBytes: number;
 }
 
-/** The NodejsFunction bundling options of lib/constructs/bundled-node-function.ts, as esbuild options. */
+/** The sender as the stack bundles it, and two variants for comparison. */
 async function bundleSender(dir: string, variant: 'stack' | 'cjs-sdk' | 'external-sdk'): Promise<Bundle> {
   const file = join(dir, `sender-${variant}.js`);
-  await build({
-    entryPoints: [join(ROOT, 'lambda', 'sender.ts')],
-    outfile: file,
-    bundle: true,
-    platform: 'node',
-    target: 'node24',
-    format: 'cjs',
-    minify: true,
-    keepNames: true,
-    external: variant === 'external-sdk' ? ['@aws-sdk/*'] : [],
+  await bundleLambda('sender', file, {
+    ...(variant === 'external-sdk' ? { external: ['@aws-sdk/*'] } : {}),
     // esbuild's default for node prefers `main` (the SDK's one-file CommonJS build, which cannot be
     // tree-shaken); the stack puts `module` first to take its ES build, of which only what the
     // sender uses is kept. `cjs-sdk` shows what that saves.
-    ...(variant === 'cjs-sdk' ? {} : { mainFields: ['module', 'main'] }),
-    logLevel: 'error',
+    ...(variant === 'cjs-sdk' ? { mainFields: ['main', 'module'] } : {}),
   });
   const content = readFileSync(file);
   return { file, bytes: content.length, gzipBytes: gzipSync(content, { level: 9 }).length };
@@ -116,38 +107,6 @@ const context = { awsRequestId: 'warm', getRemainingTimeInMillis: () => 30000 };
 })().catch((error) => { writeSync(2, 'warm probe: ' + error.message + '\\n'); process.exit(1); });
 `;
 
-async function runProbe(script: string, args: string[], env: NodeJS.ProcessEnv): Promise<unknown> {
-  const child = spawn(process.execPath, [script, ...args], { env, stdio: ['ignore', 'ignore', 'inherit', 'pipe'] });
-  const chunks: Buffer[] = [];
-  child.stdio[3]!.on('data', (chunk: Buffer) => chunks.push(chunk));
-  const [code] = (await once(child, 'close')) as [number | null];
-  if (code !== 0) throw new Error(`${script} exited with ${code}`);
-  return JSON.parse(Buffer.concat(chunks).toString('utf8'));
-}
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-}
-
-const ms = (value: number) => `${value.toFixed(value < 10 ? 2 : 1)} ms`;
-const kib = (bytes: number) => `${(bytes / 1024).toFixed(0)} KiB`;
-const verdict = (value: number, target: number) => (value <= target ? `≤ ${target} ms: met` : `> ${target} ms: NOT met`);
-
-/** A receiver that answers 202 to everything and checks nothing: the floor for the sender's cost. */
-async function startMinimalReceiver(): Promise<{ server: Server; url: string }> {
-  const server = createServer((request, response) => {
-    request.resume();
-    request.on('end', () => {
-      response.writeHead(202, { 'content-type': 'application/json' });
-      response.end('{"status":"accepted"}');
-    });
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
-}
-
 async function freePort(): Promise<number> {
   const server = createNetServer().listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -188,7 +147,7 @@ async function main(): Promise<void> {
   const loadAtStart = loadavg()[0]!;
   const dir = mkdtempSync(join(tmpdir(), 'triggler-sender-bench-'));
   let ssm: LocalSsm | undefined;
-  let minimal: { server: Server; url: string } | undefined;
+  let minimal: MinimalReceiver | undefined;
   let real: { url: string; child: ChildProcess } | undefined;
   try {
     const bundled = await bundleSender(dir, 'stack');
@@ -301,14 +260,10 @@ async function main(): Promise<void> {
       real.child.kill('SIGTERM');
       await exited;
     }
-    await new Promise((done) => (minimal ? minimal.server.close(done) : done(undefined)));
-    minimal?.server.closeAllConnections();
+    await minimal?.close();
     await ssm?.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-main().catch((error: unknown) => {
-  process.stderr.write(`sender bench failed: ${(error as Error).stack ?? String(error)}\n`);
-  process.exit(1);
-});
+runBench('sender', main);

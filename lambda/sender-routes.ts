@@ -118,7 +118,7 @@ export class SenderRouteTable {
 }
 
 /** "TRIGGLER_ROUTES[1].url: must not carry a user name or password" for each problem. */
-function describeIssues(variable: string, error: z.core.$ZodError): string[] {
+export function describeIssues(variable: string, error: z.core.$ZodError): string[] {
   return error.issues.map((issue) => {
     const where = issue.path.map((part) => (typeof part === 'number' ? `[${part}]` : `.${String(part)}`)).join('');
     return `${variable}${where}: ${issue.message}`;

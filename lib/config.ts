@@ -6,6 +6,7 @@
  */
 import * as fs from 'node:fs';
 import { z } from 'zod';
+import { PROVIDER_WEBHOOK_PATHS } from '../protocol/provider-requests';
 import { ConfigError, parseNamingFields, receiverConfigSchema, triggerSchema } from '../receiver/config/schema';
 import {
   branchNameProblem,
@@ -21,6 +22,10 @@ const port = z.number().int().min(1).max(65535);
 
 /** CloudWatch Logs accepts only these retention periods. */
 export const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
+
+/** How provider webhooks reach the receiver from the internet (see `webhooks.ingress`). */
+export const WEBHOOK_INGRESS = ['none', 'direct', 'function-url'] as const;
+export type WebhookIngress = (typeof WEBHOOK_INGRESS)[number];
 
 const ipv4Cidr = z
   .string()
@@ -48,7 +53,13 @@ export const stackTriggerSchema = z
       .enum(['codecommit', 'webhook'])
       .default('codecommit')
       .describe(
-        '"codecommit": the stack adds a CodeCommit trigger and the sender Lambda delivers pushes. "webhook": a provider (GitHub, GitLab, Gitea, Bitbucket) calls the receiver directly; the stack only creates the token and the receiver trigger (open receiver.allowCidrs for the provider).',
+        '"codecommit": the stack adds a CodeCommit trigger and the sender Lambda delivers pushes. "webhook": a provider (GitHub, GitLab, Gitea, Bitbucket) sends its own webhook, through webhooks.ingress; the stack creates the token and the receiver trigger.',
+      ),
+    provider: z
+      .enum(PROVIDER_WEBHOOK_PATHS)
+      .optional()
+      .describe(
+        'For source "webhook": the provider whose webhook drives this trigger (its URL is /hooks/<provider>). Required with webhooks.ingress "function-url", whose relay verifies each provider\'s webhooks with its triggers\' tokens. Default: none (the receiver takes any provider\'s webhook at any /hooks/<provider> path).',
       ),
     createRepository: z
       .boolean()
@@ -86,7 +97,7 @@ export const stackConfigSchema = z
     triggers: z.array(stackTriggerSchema).min(1, 'must list at least one trigger').describe('What runs when which branch is pushed.'),
     receiver: z
       .strictObject({
-        port: port.default(5000).describe('The receiver\'s port: open to the sender\'s security group, and to receiver.allowCidrs.'),
+        port: port.default(5000).describe('The receiver\'s port: open to the sender\'s and the webhook relay\'s security groups, and to receiver.allowCidrs.'),
         adminPort: port.default(5001).describe('The receiver\'s admin listener (runs and logs), bound to 127.0.0.1 on the host.'),
         instanceType: z
           .string()
@@ -169,10 +180,35 @@ export const stackConfigSchema = z
       .default(30)
       .describe('Retention of the stack\'s CloudWatch log groups (sender, custom resources, flow logs).'),
     tags: z.record(z.string().min(1).max(128), z.string().max(256)).default({}).describe('Tags added to every resource.'),
+    webhooks: z
+      .strictObject({
+        ingress: z
+          .enum(WEBHOOK_INGRESS)
+          .optional()
+          .describe(
+            'How provider webhooks reach the receiver from the internet. "function-url": a Lambda Function URL (HTTPS, AWS\'s certificate, no domain) whose relay verifies each webhook before forwarding it to the receiver\'s private address; the receiver keeps no internet ingress. "direct": receiver.allowCidrs opens the receiver\'s port (plain HTTP). "none": no way in from the internet. Default: "direct" when receiver.allowCidrs lists ranges, else "none".',
+          ),
+        reservedConcurrency: z
+          .union([z.number().int().min(1).max(1000), z.literal(false)])
+          .default(5)
+          .describe(
+            'With "function-url": the relay\'s reserved concurrency, which bounds what a flood of forged requests can cost (at most 10 requests a second per execution; the rest get 429, unbilled). false reserves none (needed on accounts whose Lambda concurrency quota is below 105, such as new ones).',
+          ),
+        timeoutSeconds: z
+          .number()
+          .int()
+          .min(1)
+          .max(25)
+          .default(8)
+          .describe('With "function-url": the relay answers within this long; a receiver that has not answered by then gets the provider a 503 with Retry-After. Keep it under the providers\' own timeouts (GitHub waits 10 s).'),
+      })
+      .prefault({})
+      .describe('How provider webhooks (triggers with source "webhook") reach the receiver: see docs/providers.md.'),
   })
   .superRefine((parsed, ctx) => {
     const at = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
-    const config = withTokenPrefix(parsed);
+    const config = withWebhookIngress(withTokenPrefix(parsed));
+    const { ingress } = config.webhooks;
 
     const prefixProblem = parameterNameProblem(config.tokens.prefix);
     if (prefixProblem) at(['tokens', 'prefix'], prefixProblem);
@@ -192,6 +228,10 @@ export const stackConfigSchema = z
       } else if (trigger.createRepository) {
         at(['triggers', i, 'createRepository'], 'applies only to source "codecommit"');
       }
+      if (trigger.provider !== undefined && trigger.source !== 'webhook') at(['triggers', i, 'provider'], 'applies only to source "webhook"');
+      if (ingress === 'function-url' && trigger.source === 'webhook' && trigger.provider === undefined) {
+        at(['triggers', i, 'provider'], `is required with webhooks.ingress "function-url" (one of ${PROVIDER_WEBHOOK_PATHS.join(', ')}): the relay verifies each provider's webhooks`);
+      }
       if (trigger.scheme === 'seed' && trigger.source === 'webhook') {
         at(['triggers', i, 'scheme'], 'applies only to source "codecommit" (a provider signs in its own way)');
       }
@@ -208,6 +248,14 @@ export const stackConfigSchema = z
 
     if (config.tokens.cacheSeconds >= config.tokens.graceSeconds) {
       at(['tokens', 'cacheSeconds'], `must be shorter than tokens.graceSeconds (${config.tokens.graceSeconds}), or a rotation could refuse deliveries signed with a cached token`);
+    }
+    const allowCidrs = config.receiver.allowCidrs.length > 0;
+    if (ingress === 'direct' && !allowCidrs) at(['receiver', 'allowCidrs'], 'must list the providers\' address ranges with webhooks.ingress "direct"');
+    if (ingress !== 'direct' && allowCidrs) {
+      at(['receiver', 'allowCidrs'], `must be empty with webhooks.ingress "${ingress}": the receiver's port stays closed to the internet${ingress === 'function-url' ? ' (the relay reaches it inside the VPC)' : ''}; remove receiver.allowCidrs, or set webhooks.ingress "direct"`);
+    }
+    if (ingress === 'function-url' && !config.triggers.some((trigger) => trigger.source === 'webhook')) {
+      at(['webhooks', 'ingress'], '"function-url" needs at least one trigger with source "webhook"');
     }
     if (config.receiver.port === config.receiver.adminPort) at(['receiver', 'adminPort'], 'must differ from receiver.port');
     if (config.sender.timeoutSeconds <= config.sender.deliveryTimeoutSeconds) {
@@ -227,8 +275,16 @@ export const stackConfigSchema = z
       }
     }
   })
-  .transform(withTokenPrefix)
+  .transform((config) => withWebhookIngress(withTokenPrefix(config)))
   .describe('git-triggler stack config: see docs/deploy.md.');
+
+/** Fills in `webhooks.ingress`: "direct" for a config that opens receiver.allowCidrs (as before the setting existed), else "none". */
+function withWebhookIngress<T extends { receiver: { allowCidrs: string[] }; webhooks: { ingress?: WebhookIngress | undefined } }>(
+  config: T,
+): T & { webhooks: T['webhooks'] & { ingress: WebhookIngress } } {
+  const ingress = config.webhooks.ingress ?? (config.receiver.allowCidrs.length > 0 ? 'direct' : 'none');
+  return { ...config, webhooks: { ...config.webhooks, ingress } };
+}
 
 /**
  * The default token prefix of a stack: `/<stack name in kebab case>/tokens`. Stacks in one account

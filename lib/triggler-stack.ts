@@ -9,8 +9,12 @@ import { ReceiverNetwork } from './constructs/receiver-network';
 import { RepositoryTriggers } from './constructs/repository-triggers';
 import { SenderFunction } from './constructs/sender-function';
 import { TriggerTokens } from './constructs/trigger-tokens';
+import { WebhookRelay } from './constructs/webhook-relay';
 import { receiverConfigFor } from './receiver-config';
 import { tokenParameterName } from '../protocol';
+
+/** Provider names as output ids and descriptions spell them. */
+const PROVIDER_DISPLAY_NAMES = { github: 'GitHub', gitlab: 'GitLab', gitea: 'Gitea', forgejo: 'Forgejo', bitbucket: 'Bitbucket' } as const;
 
 /** CloudFormation refuses an output value longer than this. */
 const MAX_OUTPUT_VALUE_LENGTH = 4096;
@@ -30,6 +34,7 @@ export class TrigglerStack extends Stack {
   public readonly receiver: ReceiverHost;
   public readonly sender?: SenderFunction;
   public readonly repositoryTriggers?: RepositoryTriggers;
+  public readonly webhookRelay?: WebhookRelay;
 
   constructor(scope: Construct, id: string, props: TrigglerStackProps) {
     super(scope, id, {
@@ -48,12 +53,13 @@ export class TrigglerStack extends Stack {
     });
 
     const codeCommitTriggers = config.triggers.filter((trigger) => trigger.source === 'codecommit');
+    const relayed = config.webhooks.ingress === 'function-url';
     this.network = new ReceiverNetwork(this, 'Network', {
       cidr: config.network.cidr,
       maxAzs: config.network.maxAzs,
       flowLogs: config.network.flowLogs,
       logRetention,
-      ssmEndpoint: codeCommitTriggers.length > 0,
+      ssmEndpoint: codeCommitTriggers.length > 0 || relayed,
       codeCommitEndpoint: codeCommitTriggers.length > 0 && config.sender.commitDetails,
     });
 
@@ -108,6 +114,28 @@ export class TrigglerStack extends Stack {
       this.repositoryTriggers.node.addDependency(this.tokens);
     }
 
+    if (relayed) {
+      this.webhookRelay = new WebhookRelay(this, 'WebhookRelay', {
+        vpc: this.network.vpc,
+        vpcSubnets: this.network.functionSubnets,
+        tokens: this.tokens,
+        routes: config.triggers.flatMap((trigger) =>
+          trigger.source === 'webhook' && trigger.provider !== undefined
+            ? [{ provider: trigger.provider, repository: trigger.repository, tokenParameter: tokenParameterName(config.tokens.prefix, tokenNameOf(trigger)) }]
+            : [],
+        ),
+        receiverUrl: this.receiver.privateUrl,
+        bodyLimitBytes: this.receiver.receiverConfig.limits.bodyBytes,
+        answerWithin: Duration.seconds(config.webhooks.timeoutSeconds),
+        reservedConcurrency: config.webhooks.reservedConcurrency,
+        tokenCacheTtl: Duration.seconds(config.tokens.cacheSeconds),
+        tokenGrace: Duration.seconds(config.tokens.graceSeconds),
+        logRetention,
+      });
+      this.webhookRelay.connections.allowTo(this.receiver, ec2.Port.tcp(this.receiver.port), 'webhook relay to receiver');
+      this.network.allowEndpointsFrom(this.webhookRelay);
+    }
+
     this.addOutputs(config);
   }
 
@@ -134,6 +162,14 @@ export class TrigglerStack extends Stack {
           : `${this.tokens.parameterNames.length} parameters under ${this.tokens.prefix}/ (too many to list here: npx triggler tokens list)`,
       description: 'SSM SecureString parameters holding the tokens (names only; values stay in SSM)',
     });
+    for (const provider of this.webhookRelay?.providers ?? []) {
+      const name = PROVIDER_DISPLAY_NAMES[provider];
+      new CfnOutput(this, `${name}WebhookUrl`, { value: this.webhookRelay!.urlOf(provider), description: `Paste into ${name}'s webhook settings (HTTPS, through the webhook relay)` });
+      new CfnOutput(this, `${name}WebhookSecrets`, {
+        value: this.webhookRelay!.secretParametersOf(provider).join(','),
+        description: `The SSM parameters holding the secret of each ${name} webhook (npx triggler tokens show --stack ${config.stackName} ... --reveal)`,
+      });
+    }
     if (this.sender) {
       new CfnOutput(this, 'SenderLogGroup', { value: this.sender.logGroup.logGroupName, description: 'The sender\'s logs (aws logs tail <group> --follow)' });
       new CfnOutput(this, 'FailedDeliveriesQueueUrl', {

@@ -11,3 +11,4 @@ export * from './provider-payloads';
 export * from './schemes';
 export * from './token-naming';
 export * from './aws-error';
+export * from './provider-requests';

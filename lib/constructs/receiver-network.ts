@@ -16,9 +16,9 @@ export interface ReceiverNetworkProps {
   /** @default logs.RetentionDays.ONE_MONTH */
   readonly logRetention?: logs.RetentionDays;
   /**
-   * Add an SSM interface endpoint, for what runs in the isolated subnets (the sender). Without a
-   * sender (webhook triggers only) the host reaches SSM over its public address and the endpoint
-   * would only cost money.
+   * Add an SSM interface endpoint, for what runs in the isolated subnets (the sender, the webhook
+   * relay). Without either (webhook triggers reached directly) the host reaches SSM over its public
+   * address and the endpoint would only cost money.
    * @default true
    */
   readonly ssmEndpoint?: boolean;

@@ -55,7 +55,7 @@ test('the receiver asset is one receiver.js that runs its main: a missing config
   const missing = path.join(outdir, 'no-such-receiver.json');
   const result = runNode([path.join(assetDirs.receiver, 'receiver.js'), '--config', missing], outdir);
   expect(result.status).toBe(2);
-  expect(result.stderr).toContain(`cannot read config ${missing}: ENOENT`);
+  expect(result.stderr).toContain(`cannot read config ${missing}: it does not exist`);
 });
 
 test('the bundled receiver judges its config with the same schema: a bad field is named', () => {

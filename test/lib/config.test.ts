@@ -56,6 +56,15 @@ describe('defaults', () => {
     expect(config.logRetentionDays).toBe(30);
   });
 
+  test('webhooks.ingress: "direct" for a config that opens allowCidrs (as before the setting), else "none"; the relay\'s defaults', () => {
+    expect(parseStackConfig(minimal).webhooks).toEqual({ ingress: 'none', reservedConcurrency: 5, timeoutSeconds: 8 });
+    expect(parseStackConfig({ ...minimal, receiver: { allowCidrs: ['192.30.252.0/22'] } }).webhooks.ingress).toBe('direct');
+    const relayed = parseStackConfig({ triggers: [{ repository: 'o/r', branch: 'main', command: 'x', source: 'webhook', provider: 'forgejo' }], webhooks: { ingress: 'function-url' } });
+    expect(relayed.webhooks.ingress).toBe('function-url');
+    expect(relayed.triggers[0]!.provider).toBe('forgejo');
+    expect(receiverConfigFor(relayed).triggers[0]).not.toHaveProperty('provider');
+  });
+
   test('the token prefix follows the stack name, the convention `triggler tokens --stack NAME` uses', () => {
     expect(parseStackConfig(minimal).tokens.prefix).toBe('/git-triggler/tokens');
     expect(parseStackConfig({ ...minimal, stackName: 'StagingTriggler' }).tokens.prefix).toBe('/staging-triggler/tokens');
@@ -130,6 +139,18 @@ describe('a bad config names the field', () => {
     ['a retention CloudWatch refuses', { ...minimal, logRetentionDays: 31 }, 'logRetentionDays:'],
     ['a stack name too long for the trigger name', { ...minimal, stackName: 'S'.repeat(88) }, 'stackName: must be at most 87 characters'],
     ['a misspelt section', { ...minimal, reciever: {} }, 'reciever: unknown key (did you mean "receiver"?)'],
+    [
+      'allowCidrs with the function-url ingress: both fields named',
+      { triggers: [{ ...trigger, source: 'webhook', provider: 'github' }], receiver: { allowCidrs: ['192.30.252.0/22'] }, webhooks: { ingress: 'function-url' } },
+      'receiver.allowCidrs: must be empty with webhooks.ingress "function-url"',
+    ],
+    ['allowCidrs with ingress none', { ...minimal, receiver: { allowCidrs: ['192.30.252.0/22'] }, webhooks: { ingress: 'none' } }, 'receiver.allowCidrs: must be empty with webhooks.ingress "none"'],
+    ['the direct ingress with nothing opened', { ...minimal, webhooks: { ingress: 'direct' } }, 'receiver.allowCidrs: must list the providers\' address ranges with webhooks.ingress "direct"'],
+    ['a relayed webhook trigger without its provider', { triggers: [{ ...trigger, source: 'webhook' }], webhooks: { ingress: 'function-url' } }, 'triggers[0].provider: is required with webhooks.ingress "function-url"'],
+    ['a provider on a CodeCommit trigger', { triggers: [{ ...trigger, provider: 'github' }] }, 'triggers[0].provider: applies only to source "webhook"'],
+    ['a provider the receiver does not serve', { triggers: [{ ...trigger, source: 'webhook', provider: 'gitee' }] }, 'triggers[0].provider:'],
+    ['a relay with no webhook trigger', { ...minimal, webhooks: { ingress: 'function-url' } }, 'webhooks.ingress: "function-url" needs at least one trigger with source "webhook"'],
+    ['a relay bound past what providers wait', { triggers: [{ ...trigger, source: 'webhook', provider: 'github' }], webhooks: { ingress: 'function-url', timeoutSeconds: 30 } }, 'webhooks.timeoutSeconds:'],
   ])('%s', (_name, input, expected) => {
     expect(problemsOf(input)).toEqual(expect.arrayContaining([expect.stringContaining(expected)]));
   });

@@ -1,0 +1,89 @@
+/**
+ * The webhook relay's settings: one JSON object in `TRIGGLER_RELAY` (the CDK stack sets it):
+ *
+ *   { "receiverUrl": "http://10.0.0.10:5000", "timeoutMs": 8000, "bodyLimitBytes": 5242880,
+ *     "tokenTtlSeconds": 60, "tokenGraceSeconds": 900,
+ *     "routes": [{ "provider": "github", "repository": "Codertocat/Hello-World",
+ *                  "tokenParameter": "/git-triggler/tokens/github/Codertocat/Hello-World" }] }
+ *
+ * One route per (provider, repository, token): the relay tries the tokens of the routes whose
+ * repository the payload claims, as the receiver does with its triggers.
+ */
+import * as z from 'zod/mini';
+import { en as englishMessages } from 'zod/locales';
+import { PROVIDER_WEBHOOK_PATHS, providerOfPath, type ProviderName, type ProviderWebhookPath } from '../protocol';
+import { describeIssues } from './sender-routes';
+
+export const RELAY_VARIABLE = 'TRIGGLER_RELAY';
+
+export interface RelayRoute {
+  /** The `/hooks/<provider>` path the provider posts to. */
+  provider: ProviderWebhookPath;
+  /** The repository as the receiver's trigger names it. */
+  repository: string;
+  /** SSM parameter (SecureString) of the webhook's secret. */
+  tokenParameter: string;
+}
+
+export interface RelaySettings {
+  /** The receiver's base URL, without a trailing slash. */
+  receiverUrl: string;
+  /** The relay answers within this long of its start, 503 when the receiver has not by then. */
+  timeoutMs: number;
+  /** The receiver's `limits.bodyBytes`: a larger body is a 413 here. */
+  bodyLimitBytes: number;
+  tokenTtlSeconds: number;
+  tokenGraceSeconds: number;
+  routes: RelayRoute[];
+}
+
+const settingsSchema = z.strictObject({
+  receiverUrl: z.string().check(
+    z.refine((text) => {
+      try {
+        const url = new URL(text);
+        return (url.protocol === 'http:' || url.protocol === 'https:') && url.username === '' && url.search === '' && url.hash === '';
+      } catch {
+        return false;
+      }
+    }, 'must be an http:// or https:// URL without credentials, query or fragment'),
+  ),
+  timeoutMs: z.int().check(z.minimum(100), z.maximum(900_000)),
+  bodyLimitBytes: z.int().check(z.minimum(1), z.maximum(6 * 1024 * 1024)),
+  tokenTtlSeconds: z.int().check(z.minimum(0), z.maximum(86_400)),
+  tokenGraceSeconds: z.int().check(z.minimum(0), z.maximum(30 * 86_400)),
+  routes: z.array(
+    z.strictObject({
+      provider: z.enum(PROVIDER_WEBHOOK_PATHS),
+      repository: z.string().check(z.minLength(1), z.maxLength(256)),
+      tokenParameter: z.string().check(z.minLength(1), z.maxLength(2048), z.regex(/^\S+$/, 'must be an SSM parameter name or ARN, without spaces')),
+    }),
+  ).check(z.minLength(1, 'must hold at least one route')),
+});
+
+export class RelayConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`${RELAY_VARIABLE} is not valid:\n  ${problems.join('\n  ')}`);
+    this.name = 'RelayConfigError';
+  }
+}
+
+/** Parses `TRIGGLER_RELAY`; throws RelayConfigError naming every bad field (never quoting the text). */
+export function relaySettingsFromEnvironment(env: NodeJS.ProcessEnv = process.env): RelaySettings {
+  const text = env[RELAY_VARIABLE];
+  if (text === undefined || text.trim() === '') throw new RelayConfigError([`${RELAY_VARIABLE}: is not set`]);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw new RelayConfigError([`${RELAY_VARIABLE}: is not valid JSON`]);
+  }
+  const result = settingsSchema.safeParse(raw, { error: englishMessages().localeError });
+  if (!result.success) throw new RelayConfigError(describeIssues(RELAY_VARIABLE, result.error));
+  return { ...result.data, receiverUrl: result.data.receiverUrl.replace(/\/+$/, '') };
+}
+
+/** The routes a provider's webhook may be verified by: Gitea's and Forgejo's paths take both. */
+export function routesOfProvider(routes: readonly RelayRoute[], provider: ProviderName): RelayRoute[] {
+  return routes.filter((route) => providerOfPath(route.provider) === provider);
+}

@@ -1,0 +1,179 @@
+import * as path from 'node:path';
+import { Duration, Fn, Stack, Token, Validations } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import type { ProviderWebhookPath } from '../../protocol';
+import { BundledNodeFunction } from './bundled-node-function';
+import type { TriggerTokens } from './trigger-tokens';
+
+const REPOSITORY_ROOT = path.join(__dirname, '..', '..');
+
+/** Lambda refuses a function whose environment (names and values) passes 4 KB. */
+const MAX_ENVIRONMENT_BYTES = 4096;
+/** What a receiver URL from a token resolves to at most: `http://` + IPv4 + `:` + port. */
+const LONGEST_RESOLVED_URL = 'http://255.255.255.255:65535';
+/**
+ * The cdk-nag packs that flag a function anyone may invoke (HIPAA, NIST 800-53 R4/R5, PCI DSS:
+ * LambdaFunctionPublicAccessProhibited). AwsSolutions has no rule on Function URLs; an auditor
+ * running one of these packs sees why this one is public.
+ */
+const PUBLIC_ACCESS_FINDINGS = ['HIPAA.Security', 'NIST.800.53.R4', 'NIST.800.53.R5', 'PCI.DSS.321'].map((pack) => `${pack}-LambdaFunctionPublicAccessProhibited`);
+
+/** One entry of the relay's routes (lambda/relay-settings.ts): whose tokens verify which provider's webhook. */
+export interface WebhookRelayRoute {
+  /** The `/hooks/<provider>` path the provider posts to. */
+  readonly provider: ProviderWebhookPath;
+  /** The repository as the receiver's trigger names it. */
+  readonly repository: string;
+  /** The SSM parameter holding the webhook's secret (the trigger's token). */
+  readonly tokenParameter: string;
+}
+
+export interface WebhookRelayProps {
+  readonly vpc: ec2.IVpc;
+  /** @default - the VPC's isolated subnets */
+  readonly vpcSubnets?: ec2.SubnetSelection;
+  readonly routes: WebhookRelayRoute[];
+  /** The tokens the routes name; the function may read exactly those. */
+  readonly tokens: TriggerTokens;
+  /** The receiver's base URL inside the VPC; may be a token (the host's address). */
+  readonly receiverUrl: string;
+  /**
+   * The receiver's `limits.bodyBytes`: a larger body is refused (413) without reaching the host.
+   * @default 5242880
+   */
+  readonly bodyLimitBytes?: number;
+  /**
+   * The relay answers within this long: a receiver that has not answered by then is a 503 with
+   * Retry-After. Keep it under the providers' own timeouts (GitHub waits 10 s).
+   * @default Duration.seconds(8)
+   */
+  readonly answerWithin?: Duration;
+  /**
+   * At most this many executions at once, which bounds what a flood of forged requests can cost
+   * (Lambda serves at most 10 requests a second per execution, and refuses the rest with 429,
+   * unbilled). `false` reserves none: the account's concurrency is then the only bound (new
+   * accounts, whose concurrency quota is 10, cannot reserve any).
+   * @default 5
+   */
+  readonly reservedConcurrency?: number | false;
+  /** @default Duration.seconds(60) */
+  readonly tokenCacheTtl?: Duration;
+  /** How long after a rotation the previous token still verifies (the receiver's grace). @default Duration.seconds(900) */
+  readonly tokenGrace?: Duration;
+  /** @default 256 */
+  readonly memorySize?: number;
+  /** @default logs.RetentionDays.ONE_MONTH */
+  readonly logRetention?: logs.RetentionDays;
+  /** @default lambda/relay.ts */
+  readonly entry?: string;
+}
+
+/**
+ * Public HTTPS for provider webhooks without a domain or an open port: a Lambda Function URL
+ * (AWS's certificate) whose function, in the VPC like the sender, verifies each webhook's
+ * signature with its token from SSM and forwards only verified ones to the receiver's private
+ * address. The receiver host then needs no internet ingress at all.
+ */
+export class WebhookRelay extends Construct implements ec2.IConnectable {
+  public readonly function: lambda.IFunction;
+  public readonly functionUrl: lambda.FunctionUrl;
+  public readonly securityGroup: ec2.SecurityGroup;
+  public readonly connections: ec2.Connections;
+  /** The `/hooks/<provider>` paths the routes use, each once, in first-use order. */
+  public readonly providers: ProviderWebhookPath[];
+
+  private readonly routes: WebhookRelayRoute[];
+
+  constructor(scope: Construct, id: string, props: WebhookRelayProps) {
+    super(scope, id);
+    const answerWithin = props.answerWithin ?? Duration.seconds(8);
+    const reservedConcurrency = props.reservedConcurrency ?? 5;
+    this.routes = props.routes.filter(
+      (route, i) => props.routes.findIndex((r) => r.provider === route.provider && r.repository === route.repository && r.tokenParameter === route.tokenParameter) === i,
+    );
+    this.providers = [...new Set(this.routes.map((route) => route.provider))];
+    const settings = {
+      receiverUrl: props.receiverUrl,
+      timeoutMs: answerWithin.toMilliseconds(),
+      bodyLimitBytes: props.bodyLimitBytes ?? 5 * 1024 * 1024,
+      tokenTtlSeconds: (props.tokenCacheTtl ?? Duration.seconds(60)).toSeconds(),
+      tokenGraceSeconds: (props.tokenGrace ?? Duration.seconds(900)).toSeconds(),
+      routes: this.routes.map((route) => ({ ...route })),
+    };
+    this.validate(props, settings, reservedConcurrency);
+
+    this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
+      vpc: props.vpc,
+      description: 'git-triggler webhook relay: reaches only the receiver port and the VPC endpoints',
+      allowAllOutbound: false,
+    });
+    const bundled = new BundledNodeFunction(this, 'Relay', {
+      entry: props.entry ?? path.join(REPOSITORY_ROOT, 'lambda', 'relay.ts'),
+      description: 'git-triggler webhook relay: verifies provider webhooks, forwards them to the receiver',
+      // Lambda's own timeout stays past the relay's bound, so the 503 is the relay's, not a 502 of Lambda's.
+      timeout: Duration.seconds(Math.ceil(answerWithin.toSeconds({ integral: false })) + 1),
+      memorySize: props.memorySize,
+      environment: { TRIGGLER_RELAY: Stack.of(this).toJsonString(settings) },
+      logRetention: props.logRetention,
+      vpc: props.vpc,
+      vpcSubnets: props.vpcSubnets ?? { subnetType: ec2.SubnetType.PRIVATE_ISOLATED },
+      securityGroups: [this.securityGroup],
+    });
+    this.function = bundled.function;
+    this.connections = new ec2.Connections({ securityGroups: [this.securityGroup] });
+    const cfnFunction = bundled.function.node.defaultChild as lambda.CfnFunction;
+    if (reservedConcurrency !== false) cfnFunction.reservedConcurrentExecutions = reservedConcurrency;
+    // Lambda's START/END/REPORT lines would be three billed log lines per forged request; the
+    // relay logs what matters itself (refusals rate-limited), and Lambda's metrics stay.
+    cfnFunction.addPropertyOverride('LoggingConfig.SystemLogLevel', 'WARN');
+
+    // Providers cannot sign AWS requests: the URL takes anyone, and the function checks the webhook's own signature.
+    this.functionUrl = bundled.function.addFunctionUrl({ authType: lambda.FunctionUrlAuthType.NONE });
+    const publicReason =
+      'Provider webhooks (GitHub, GitLab, Gitea, Bitbucket) cannot sign AWS requests, so the Function URL has auth type NONE; the function verifies every request with the webhook\'s own signature before anything reaches the receiver, and reserved concurrency bounds what forged requests can cost.';
+    for (const finding of PUBLIC_ACCESS_FINDINGS) Validations.of(bundled.function).acknowledge({ id: finding, reason: publicReason });
+
+    // Attaching to the VPC needs ENI actions that IAM only grants on "*"; AWS keeps this list current.
+    bundled.role.addManagedPolicy(iam.ManagedPolicy.fromAwsManagedPolicyName('service-role/AWSLambdaENIManagementAccess'));
+    Validations.of(bundled.role).acknowledge({
+      id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaENIManagementAccess]',
+      reason: 'The relay runs in the VPC to reach the receiver\'s private address; Lambda needs these network-interface actions, which IAM grants only on "*". The policy holds nothing else.',
+    });
+    props.tokens.grantRead(bundled.role, [...new Set(this.routes.map((route) => route.tokenParameter))]);
+  }
+
+  /** The URL to paste into a provider's webhook settings: `https://<id>.lambda-url.<region>.on.aws/hooks/<provider>`. */
+  urlOf(provider: ProviderWebhookPath): string {
+    return Fn.join('', [this.functionUrl.url, `hooks/${provider}`]);
+  }
+
+  /** The token parameters of a provider's webhooks: the secrets to paste beside its URL. */
+  secretParametersOf(provider: ProviderWebhookPath): string[] {
+    return [...new Set(this.routes.filter((route) => route.provider === provider).map((route) => route.tokenParameter))];
+  }
+
+  private validate(props: WebhookRelayProps, settings: Record<string, unknown>, reservedConcurrency: number | false): void {
+    const fail = (prop: string, problem: string) => {
+      throw new Error(`${this.node.path}: ${prop}: ${problem}`);
+    };
+    if (props.routes.length === 0) fail('routes', 'must hold at least one route (a relay with no webhook to verify is a mistake)');
+    props.routes.forEach((route, i) => {
+      if (!props.tokens.parameterNames.includes(route.tokenParameter)) fail(`routes[${i}].tokenParameter`, `${route.tokenParameter} is not one of the tokens' parameters`);
+    });
+    if (!Token.isUnresolved(props.receiverUrl) && !/^https?:\/\/[^/?#\s]+/.test(props.receiverUrl)) fail('receiverUrl', 'must be an http:// or https:// URL');
+    const seconds = props.answerWithin?.toSeconds({ integral: false }) ?? 8;
+    if (seconds < 1 || seconds > 60) fail('answerWithin', `must be 1 to 60 seconds (providers give up sooner), got ${seconds}`);
+    if (reservedConcurrency !== false && (!Number.isInteger(reservedConcurrency) || reservedConcurrency < 1)) {
+      fail('reservedConcurrency', `must be a whole number of at least 1, or false, got ${reservedConcurrency}`);
+    }
+    const resolved = JSON.stringify({ ...settings, receiverUrl: Token.isUnresolved(props.receiverUrl) ? LONGEST_RESOLVED_URL : props.receiverUrl });
+    const bytes = Buffer.byteLength('TRIGGLER_RELAY') + Buffer.byteLength(resolved);
+    if (bytes > MAX_ENVIRONMENT_BYTES) {
+      fail('routes', `${props.routes.length} routes make the environment about ${bytes} bytes; Lambda allows ${MAX_ENVIRONMENT_BYTES} (share tokenNames, or split the triggers over two stacks)`);
+    }
+  }
+}
