@@ -31,9 +31,11 @@ export function providerOfPath(path: ProviderWebhookPath): ProviderName {
 /** Reads one request header by its lower-case name. */
 export type HeaderReader = (name: string) => string | undefined;
 
-interface ProviderHeaders {
+export interface ProviderHeaders {
   /** Event headers, the first present wins. */
   event: readonly string[];
+  /** How the event header is named in an answer that says it is missing. */
+  eventShown: string;
   /** Delivery-id headers, the first present wins. */
   delivery: readonly string[];
   /** Headers that sign (or carry the secret), in the order they are tried. */
@@ -45,15 +47,21 @@ interface ProviderHeaders {
 const WEBHOOK_SIGNING = ['webhook-id', 'webhook-timestamp', 'webhook-signature'];
 
 const PROVIDER_HEADERS: Record<ProviderName, ProviderHeaders> = {
-  github: { event: ['x-github-event'], delivery: ['x-github-delivery'], signature: [GITHUB_SIGNATURE_HEADER], ping: 'ping' },
-  gitlab: { event: ['x-gitlab-event'], delivery: ['webhook-id', 'idempotency-key', 'x-gitlab-event-uuid'], signature: [...WEBHOOK_SIGNING, GITLAB_TOKEN_HEADER] },
+  github: { event: ['x-github-event'], eventShown: 'X-GitHub-Event', delivery: ['x-github-delivery'], signature: [GITHUB_SIGNATURE_HEADER], ping: 'ping' },
+  gitlab: { event: ['x-gitlab-event'], eventShown: 'X-Gitlab-Event', delivery: ['webhook-id', 'idempotency-key', 'x-gitlab-event-uuid'], signature: [...WEBHOOK_SIGNING, GITLAB_TOKEN_HEADER] },
   gitea: {
     event: ['x-forgejo-event', 'x-gitea-event'],
+    eventShown: 'X-Gitea-Event',
     delivery: ['x-forgejo-delivery', 'x-gitea-delivery'],
     signature: [FORGEJO_SIGNATURE_HEADER, GITEA_SIGNATURE_HEADER],
   },
-  bitbucket: { event: ['x-event-key'], delivery: ['x-request-uuid'], signature: [BITBUCKET_SIGNATURE_HEADER] },
+  bitbucket: { event: ['x-event-key'], eventShown: 'X-Event-Key', delivery: ['x-request-uuid'], signature: [BITBUCKET_SIGNATURE_HEADER] },
 };
+
+/** The headers a provider's webhook carries its event, delivery id and signature in. */
+export function providerHeaders(provider: ProviderName): Readonly<ProviderHeaders> {
+  return PROVIDER_HEADERS[provider];
+}
 
 /** Every header the receiver reads from this provider's webhook, besides the body's content type. */
 export function providerRequestHeaders(provider: ProviderName): string[] {
@@ -106,42 +114,67 @@ export function providerJsonPayload(contentType: string | undefined, body: Buffe
 }
 
 /**
- * Reads a provider's signature headers as the receiver does: GitHub and Bitbucket sign the raw
- * body, Gitea/Forgejo the JSON payload; GitLab either signs with its signing token (Standard
- * Webhooks, chosen by `webhook-signature` being present) or sends its secret token as is.
+ * A provider's signature, read from the headers alone: which header signs, and — once the body is
+ * read — the payload and the check of a token against it.
  */
-export function readProviderSignature(provider: ProviderName, header: HeaderReader, body: Buffer): SignedProviderRequest | UnsignedProviderRequest {
-  const { event: eventHeaders, ping } = PROVIDER_HEADERS[provider];
-  const event = first(header, eventHeaders)?.value.trim();
-  const payload = providerJsonPayload(header('content-type'), body);
-  const signed = (signatureName: string, verify: (token: string) => boolean): SignedProviderRequest => ({
-    provider,
-    ...(event ? { event } : {}),
-    ping: ping !== undefined && event === ping,
-    payload,
-    signatureName,
-    verify,
-  });
+export interface ProviderSignature {
+  signatureName: string;
+  read(body: Buffer): { payload: Buffer; verify(token: string): boolean };
+}
 
+/** The canonical spelling of a signing header, for logs. */
+const SIGNATURE_NAMES: Record<string, string> = {
+  [GITHUB_SIGNATURE_HEADER]: 'X-Hub-Signature-256',
+  [BITBUCKET_SIGNATURE_HEADER]: 'X-Hub-Signature',
+  [GITEA_SIGNATURE_HEADER]: 'X-Gitea-Signature',
+  [FORGEJO_SIGNATURE_HEADER]: 'X-Forgejo-Signature',
+  [GITLAB_TOKEN_HEADER]: 'X-Gitlab-Token',
+};
+
+/**
+ * Reads a provider's signature headers as the receiver does, before the body: GitHub and
+ * Bitbucket sign the raw body, Gitea/Forgejo the JSON payload; GitLab either signs with its
+ * signing token (Standard Webhooks, chosen by `webhook-signature` being present) or sends its
+ * secret token as is.
+ */
+export function providerSignature(provider: ProviderName, header: HeaderReader): ProviderSignature | UnsignedProviderRequest {
+  const payloadOf = (body: Buffer) => providerJsonPayload(header('content-type'), body);
   if (provider === 'gitlab') {
     const signature = header('webhook-signature');
     if (signature !== undefined) {
       const parsed = parseStandardHeaders(header('webhook-id'), header('webhook-timestamp'), signature);
       if ('header' in parsed) return { unsigned: `${parsed.header} ${parsed.reason}` };
-      return signed('webhook-signature', (token) => verifyStandardWebhook(token, parsed, body));
+      return { signatureName: 'webhook-signature', read: (body) => ({ payload: body, verify: (token) => verifyStandardWebhook(token, parsed, body) }) };
     }
     const secret = header(GITLAB_TOKEN_HEADER);
     if (secret === undefined) return { unsigned: 'no X-Gitlab-Token or webhook-signature' };
-    return signed('X-Gitlab-Token', (token) => gitlabTokenMatches(token, secret));
+    return { signatureName: 'X-Gitlab-Token', read: (body) => ({ payload: body, verify: (token) => gitlabTokenMatches(token, secret) }) };
   }
-
-  const sent = first(header, PROVIDER_HEADERS[provider].signature);
-  if (sent === undefined) return { unsigned: `no ${PROVIDER_HEADERS[provider].signature.join(' or ')}` };
+  const names = PROVIDER_HEADERS[provider].signature;
+  const sent = first(header, names);
+  if (sent === undefined) return { unsigned: `no ${names.map((name) => SIGNATURE_NAMES[name] ?? name).join(' or ')}` };
+  const signatureName = SIGNATURE_NAMES[sent.name] ?? sent.name;
   const hex = provider === 'gitea';
   const digest = hex ? parseHexSignature(sent.value) : parseHubSignature(sent.value);
-  if (digest === undefined) return { unsigned: `${sent.name} is not ${hex ? '' : 'sha256='}<64 hex digits>` };
-  const covered = hex ? payload : body;
-  return signed(sent.name, (token) => verifyBodyHmac(token, covered, digest));
+  if (digest === undefined) return { unsigned: `${signatureName} is not ${hex ? '' : 'sha256='}<64 hex digits>` };
+  return {
+    signatureName,
+    read(body) {
+      const payload = payloadOf(body);
+      const covered = hex ? payload : body;
+      return { payload, verify: (token) => verifyBodyHmac(token, covered, digest) };
+    },
+  };
+}
+
+/** Headers and body read together: what a verifier that has the whole request at once needs. */
+export function readProviderSignature(provider: ProviderName, header: HeaderReader, body: Buffer): SignedProviderRequest | UnsignedProviderRequest {
+  const { event: eventHeaders, ping } = PROVIDER_HEADERS[provider];
+  const event = first(header, eventHeaders)?.value.trim();
+  const signature = providerSignature(provider, header);
+  if ('unsigned' in signature) return signature;
+  const { payload, verify } = signature.read(body);
+  return { provider, ...(event ? { event } : {}), ping: ping !== undefined && event === ping, payload, signatureName: signature.signatureName, verify };
 }
 
 /**

@@ -45,16 +45,6 @@ export class TriggerTable {
     return this.bySeedRoute.get(route);
   }
 
-  /** Every trigger of a repository, matched by its name or, for triggers that name one, its full `owner/name`. */
-  forRepository(name: string, fullName?: string): Trigger[] {
-    const found: Trigger[] = [];
-    for (const trigger of this.byKey.values()) {
-      const repository = trigger.config.repository;
-      if (repository.includes('/') ? repository === fullName : repository === name) found.push(trigger);
-    }
-    return found;
-  }
-
   all(): Trigger[] {
     return [...this.byKey.values()];
   }

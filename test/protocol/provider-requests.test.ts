@@ -22,10 +22,10 @@ describe('a provider request before any token is tried', () => {
     const push = readProviderSignature('github', reader({ 'x-hub-signature-256': signature!, 'x-github-event': 'push' }), body);
     expect(verified(push, SECRET)).toBe(true);
     expect(verified(push, `${SECRET}!`)).toBe(false);
-    expect(push).toMatchObject({ provider: 'github', event: 'push', ping: false, signatureName: 'x-hub-signature-256' });
+    expect(push).toMatchObject({ provider: 'github', event: 'push', ping: false, signatureName: 'X-Hub-Signature-256' });
     expect(readProviderSignature('github', reader({ 'x-hub-signature-256': signature!, 'x-github-event': 'ping' }), body)).toMatchObject({ ping: true });
-    expect(readProviderSignature('github', reader({}), body)).toEqual({ unsigned: 'no x-hub-signature-256' });
-    expect(readProviderSignature('github', reader({ 'x-hub-signature-256': 'sha256=zz' }), body)).toEqual({ unsigned: 'x-hub-signature-256 is not sha256=<64 hex digits>' });
+    expect(readProviderSignature('github', reader({}), body)).toEqual({ unsigned: 'no X-Hub-Signature-256' });
+    expect(readProviderSignature('github', reader({ 'x-hub-signature-256': 'sha256=zz' }), body)).toEqual({ unsigned: 'X-Hub-Signature-256 is not sha256=<64 hex digits>' });
   });
 
   test('Gitea/Forgejo: the hex HMAC covers the JSON payload, also when it is a form field', () => {
@@ -33,7 +33,7 @@ describe('a provider request before any token is tried', () => {
     const hex = createHmac('sha256', SECRET).update(body).digest('hex');
     const request = readProviderSignature('gitea', reader({ 'content-type': 'application/x-www-form-urlencoded', 'x-forgejo-signature': hex }), form);
     expect(verified(request, SECRET)).toBe(true);
-    expect(request).toMatchObject({ payload: body, signatureName: 'x-forgejo-signature' });
+    expect(request).toMatchObject({ payload: body, signatureName: 'X-Forgejo-Signature' });
     expect(providerJsonPayload('application/x-www-form-urlencoded', Buffer.from('other=1'))).toEqual(Buffer.from('other=1'));
   });
 

@@ -1,15 +1,26 @@
-/** The provider webhooks the delivery listener serves at `POST /hooks/<name>`. */
-import type { ProviderScheme } from './provider-delivery';
-import { bitbucket } from './bitbucket';
-import { gitea } from './gitea';
-import { github } from './github';
-import { gitlab } from './gitlab';
+/**
+ * The provider webhooks the delivery listener serves at `POST /hooks/<name>`. Which headers each
+ * sends, and what its signature covers, is protocol/provider-requests' (shared with the webhook
+ * relay):
+ *
+ *   GitHub     X-Hub-Signature-256: sha256=<hex HMAC of the raw body>; X-GitHub-Event (push, ping);
+ *              X-GitHub-Delivery, repeated by a redelivery. JSON, or form-encoded with `payload`.
+ *   GitLab     the signing token (webhook-id, webhook-timestamp, webhook-signature: Standard
+ *              Webhooks, its window and replay rules), or the secret token in X-Gitlab-Token;
+ *              X-Gitlab-Event (Push Hook, ...).
+ *   Gitea      X-Gitea-Signature / X-Forgejo-Signature: <hex HMAC of the JSON payload>, also when
+ *              form-encoded; X-Gitea-Event / X-Forgejo-Event. Forgejo is a fork of Gitea.
+ *   Bitbucket  X-Hub-Signature: sha256=<hex HMAC of the raw body>; X-Event-Key (repo:push);
+ *              X-Request-UUID. One push may carry several branches: each with a trigger runs.
+ */
+import { providerScheme, type ProviderScheme } from './provider-delivery';
 
-export const providerSchemes: Record<string, ProviderScheme> = {
-  github,
-  gitlab,
+const gitea = providerScheme('gitea', { push: 'push' });
+
+export const providerSchemes: Record<import('../../../protocol').ProviderName | 'forgejo', ProviderScheme> = {
+  github: providerScheme('github', { push: 'push' }),
+  gitlab: providerScheme('gitlab', { push: 'Push Hook', standardSigning: true }),
   gitea,
-  // Forgejo is a fork of Gitea and sends the same webhook (with X-Forgejo-* headers beside or instead of X-Gitea-*).
   forgejo: gitea,
-  bitbucket,
-} satisfies Record<import('../../../protocol').ProviderName | 'forgejo', ProviderScheme>;
+  bitbucket: providerScheme('bitbucket', { push: 'repo:push' }),
+};

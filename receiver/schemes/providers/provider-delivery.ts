@@ -13,8 +13,9 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import {
   claimedRepository,
-  parseHubSignature,
-  verifyBodyHmac,
+  providerHeaders,
+  providerSignature,
+  triggerNamesRepository,
   parseJsonObject,
   readProviderPush,
   type ClaimedRepository,
@@ -24,6 +25,7 @@ import {
 import type { Trigger } from '../../config/trigger-table';
 import type { AcceptedDelivery } from '../../delivery';
 import { acceptDelivery, badRequest, type DeliveryContext, type DeliveryHandler, header, type Reply, unauthorized, verifyWithTokens } from '../handler';
+import { checkStandardHeaders, standardRememberUntil } from '../standard';
 
 /**
  * One provider's webhook: which events it sends, and how its headers are checked. `precheck`
@@ -35,39 +37,53 @@ export interface ProviderScheme {
   precheck(req: IncomingMessage, context: DeliveryContext): (body: Buffer) => ProviderRequest;
 }
 
-/** How a provider that signs like GitHub names its headers. */
-export interface HubSignedHeaders {
-  /** The event header, lowercase, and as shown in an answer. */
-  event: [name: string, shown: string];
-  /** The `sha256=<hex HMAC-SHA256 of the raw body>` header, lowercase, and as shown. */
-  signature: [name: string, shown: string];
-  /** The delivery-id header, lowercase. */
-  deliveryId: string;
-  /** Whether a form-encoded body carries the JSON in its `payload` field. */
-  formEncoded: boolean;
+/** What differs between providers beyond their headers (which protocol/provider-requests knows). */
+export interface ProviderOptions {
+  /** The event that carries pushes. */
+  push: string;
+  /**
+   * GitLab's signing token is Standard Webhooks: when `webhook-signature` is sent, the Standard
+   * scheme's timestamp window and replay rules apply too.
+   */
+  standardSigning?: boolean;
 }
 
-/** A provider whose one header signs the raw body as `sha256=<hex>` (GitHub, Bitbucket Cloud). */
-export function hubSignedScheme(events: ProviderEvents, names: HubSignedHeaders): ProviderScheme {
-  const [signatureHeader, signatureName] = names.signature;
+/**
+ * A provider's webhook. Its precheck reads the event, the delivery id and the signature's shape
+ * from the headers (protocol/provider-requests: the same reading the webhook relay does); once
+ * the body is read, the payload and the token check follow from what the headers said.
+ */
+export function providerScheme(provider: ProviderName, options: ProviderOptions): ProviderScheme {
+  const names = providerHeaders(provider);
   return {
-    events,
-    precheck(req) {
-      const event = requiredEvent(req, [names.event[0]], names.event[1]);
-      const sent = header(req, signatureHeader);
-      const signature = parseHubSignature(sent);
-      if (!signature) {
-        throw unauthorized(sent === undefined ? `unsigned: no ${signatureName}` : `${signatureName} is not sha256=<64 hex digits>`, { provider: events.provider });
+    events: { provider, push: options.push, ...(names.ping !== undefined ? { ping: names.ping } : {}) },
+    precheck(req, context) {
+      const event = requiredEvent(req, names.event, names.eventShown);
+      let rememberUntil: number | undefined;
+      let signedId: string | undefined;
+      if (options.standardSigning && header(req, 'webhook-signature') !== undefined) {
+        const nowMs = context.now();
+        const standard = checkStandardHeaders(req, context, nowMs);
+        rememberUntil = standardRememberUntil(context, standard, nowMs);
+        signedId = standard.id;
       }
-      const deliveryId = deliveryIdHeader(req, [names.deliveryId]);
-      const contentType = names.formEncoded ? header(req, 'content-type') : undefined;
-      return (body) => ({
-        event,
-        ...(deliveryId !== undefined ? { deliveryId } : {}),
-        payload: jsonPayload(contentType, body),
-        verify: (token) => verifyBodyHmac(token, body, signature),
-        signatureName,
-      });
+      const signature = providerSignature(provider, (name) => header(req, name));
+      if ('unsigned' in signature) throw unauthorized(signature.unsigned.startsWith('no ') ? `unsigned: ${signature.unsigned}` : signature.unsigned, { provider });
+      const deliveryId = signedId ?? deliveryIdHeader(req, names.delivery);
+      const contentType = header(req, 'content-type');
+      return (body) => {
+        // A form-encoded body without its payload field is the sender's mistake, said before any hash.
+        jsonPayload(contentType, body);
+        const { payload, verify } = signature.read(body);
+        return {
+          event,
+          ...(deliveryId !== undefined ? { deliveryId } : {}),
+          payload,
+          verify,
+          signatureName: signature.signatureName,
+          ...(rememberUntil !== undefined ? { rememberUntil } : {}),
+        };
+      };
     },
   };
 }
@@ -147,12 +163,7 @@ export function jsonPayload(contentType: string | undefined, body: Buffer): Buff
  * segment where the display name differs from it (GitLab's `Diaspora` is `mike/diaspora`).
  */
 function triggersOf(context: DeliveryContext, repository: ClaimedRepository): Trigger[] {
-  const found = new Map<string, Trigger>();
-  const add = (triggers: Trigger[]) => triggers.forEach((trigger) => found.set(trigger.key, trigger));
-  add(context.triggers.forRepository(repository.name, repository.fullName));
-  const slug = repository.fullName?.split('/').at(-1);
-  if (slug !== undefined && slug !== '' && slug !== repository.name) add(context.triggers.forRepository(slug, repository.fullName));
-  return [...found.values()];
+  return context.triggers.all().filter((trigger) => triggerNamesRepository(trigger.config.repository, repository));
 }
 
 /**
