@@ -23,7 +23,8 @@ export const triggerSchema = z
       z.array(z.string()).min(1, 'must name a program').refine((a) => a[0] !== '', 'must name a program'),
     ]),
     /** The token inline: for local use only. */
-    token: z.string().min(16, 'must be at least 16 characters').optional(),
+    /** The token inline: for local use only. Shorter than 16 characters draws a warning, not a refusal. */
+    token: z.string().min(1, 'must not be empty').optional(),
     /** Read the token from this environment variable of the receiver. */
     tokenEnv: envName.optional(),
     /**

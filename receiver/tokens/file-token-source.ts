@@ -15,10 +15,10 @@ import type { TokenRef, TokenSource } from './token-source';
 import { parseJsonWithComments } from '../config/config-errors';
 
 const entrySchema = z.union([
-  z.string().min(16, 'must be at least 16 characters'),
+  z.string().min(1, 'must not be empty'),
   z.strictObject({
-    current: z.string().min(16, 'must be at least 16 characters'),
-    previous: z.string().min(16).optional(),
+    current: z.string().min(1, 'must not be empty'),
+    previous: z.string().min(1).optional(),
     rotatedAt: z.iso.datetime({ offset: true }).optional(),
   }),
 ]);

@@ -3,7 +3,7 @@
  * the config, an environment variable, the token file, or SSM Parameter Store, in that order.
  */
 import type { Logger } from 'pino';
-import { triggerKey } from '../../protocol';
+import { shortTokenWarning, triggerKey, triggerLabel } from '../../protocol';
 import type { ReceiverConfig } from '../config/schema';
 import type { SsmTokenSource } from './ssm-token-source';
 import type { TriggerTable } from '../config/trigger-table';
@@ -52,21 +52,29 @@ export class ReceiverTokens implements TokenSource {
     let ssm: TokenSource | undefined;
     const route = new Map<string, TokenSource>();
     const problems: string[] = [];
+    const warnings = new Set<string>();
+    const warnIfShort = (where: string, value: string) => {
+      const warning = shortTokenWarning(where, value);
+      if (warning) warnings.add(warning);
+    };
 
-    table.all().forEach((trigger, index) => {
+    for (const [index, trigger] of table.all().entries()) {
       const { config: t, token } = trigger;
       if (t.token !== undefined) {
+        warnIfShort(`triggers[${index}].token (${triggerLabel(t)})`, t.token);
         fixed.set(token.tokenName, [t.token]);
         route.set(trigger.key, fixedSource);
       } else if (t.tokenEnv !== undefined) {
         const value = env[t.tokenEnv];
-        if (value === undefined || value.length < 16) {
-          problems.push(`triggers[${index}].tokenEnv: environment variable ${t.tokenEnv} is ${value === undefined ? 'not set' : 'shorter than 16 characters'}`);
+        if (value === undefined || value === '') {
+          problems.push(`triggers[${index}].tokenEnv: environment variable ${t.tokenEnv} is ${value === undefined ? 'not set' : 'empty'}`);
         } else {
+          warnIfShort(`the token in ${t.tokenEnv} (triggers[${index}], ${triggerLabel(t)})`, value);
           fixed.set(token.tokenName, [value]);
           route.set(trigger.key, fixedSource);
         }
       } else if (file?.has(token.tokenName)) {
+        for (const value of await file.tokens(token)) warnIfShort(`token ${token.tokenName} in ${config.tokens.file}`, value);
         route.set(trigger.key, file);
       } else if (config.tokens.ssm) {
         ssm ??= (options.ssm ?? ((settings) => new (loadSsmTokenSource())({ ...settings, now: options.now, logger: options.logger })))(config.tokens.ssm);
@@ -74,8 +82,9 @@ export class ReceiverTokens implements TokenSource {
       } else {
         problems.push(`triggers[${index}]: no token named ${token.tokenName} in ${config.tokens.file ?? 'the config'}`);
       }
-    });
+    }
     if (problems.length > 0) throw new Error(`tokens are missing:\n  ${[...new Set(problems)].join('\n  ')}`);
+    for (const warning of warnings) options.logger?.warn(warning);
     return new ReceiverTokens(route, [fixedSource, ...(file ? [file] : []), ...(ssm ? [ssm] : [])]);
   }
 
