@@ -3,17 +3,25 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
-import { BundledNodeFunction } from './bundled-node-function';
+import { propProblem, throwPropProblems } from '../construct-props';
+import { BundledNodeFunction, bundledNodeFunctionPropProblems } from './bundled-node-function';
 
 export interface BundledProviderProps {
   /** The `onEvent` handler's TypeScript entry under `lambda/`. */
   readonly entry: string;
+  /** What the provider is for; the handler's and the framework's descriptions start from it. */
   readonly description: string;
-  /** What the handler may do. */
+  /** What the handler may do (at least one statement). */
   readonly handlerPolicy: iam.PolicyStatement[];
-  /** @default Duration.minutes(5) */
+  /**
+   * How long one handler invocation may run.
+   * @default Duration.minutes(5)
+   */
   readonly timeout?: Duration;
-  /** @default logs.RetentionDays.ONE_MONTH */
+  /**
+   * Retention of the handler's and the framework's log groups.
+   * @default logs.RetentionDays.ONE_MONTH
+   */
   readonly logRetention?: logs.RetentionDays;
 }
 
@@ -28,7 +36,10 @@ export class BundledProvider extends Construct {
 
   constructor(scope: Construct, id: string, props: BundledProviderProps) {
     super(scope, id);
-    if (props.handlerPolicy.length === 0) throw new Error(`${this.node.path}: handlerPolicy must grant the handler something`);
+    throwPropProblems(this, [
+      ...bundledNodeFunctionPropProblems({ entry: props.entry, description: props.description }),
+      ...propProblem('handlerPolicy', props.handlerPolicy.length === 0 ? 'must grant the handler something' : undefined),
+    ]);
 
     const retention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
     this.handler = new BundledNodeFunction(this, 'Handler', {

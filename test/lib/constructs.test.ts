@@ -94,7 +94,7 @@ describe('TriggerTokens', () => {
     const stack = newStack();
     expect(() => new TriggerTokens(stack, 'A', { prefix: 'tokens', tokenNames: ['x'] })).toThrow('Test/A: prefix: the SSM parameter name tokens must start with "/"');
     expect(() => new TriggerTokens(stack, 'B', { prefix: '/tokens/', tokenNames: ['x'] })).toThrow('Test/B: prefix: must not end with "/"');
-    expect(() => new TriggerTokens(stack, 'C', { prefix: '/tokens', tokenNames: [] })).toThrow('Test/C: tokenNames must name at least one token');
+    expect(() => new TriggerTokens(stack, 'C', { prefix: '/tokens', tokenNames: [] })).toThrow('Test/C: tokenNames: must name at least one token');
     expect(() => new TriggerTokens(stack, 'D', { prefix: '/tokens', tokenNames: ['team@app'] })).toThrow('Test/D: tokenNames: the SSM parameter name /tokens/team@app may hold only');
     expect(() => tokens.grantRead(new lambda.Function(stack, 'Reader', { runtime: lambda.Runtime.NODEJS_24_X, handler: 'index.handler', code: lambda.Code.fromInline('exports.handler = async () => {}') }), ['/team/tokens/other'])).toThrow(
       'Test/Tokens: grantRead: /team/tokens/other are not tokens of this construct',
@@ -440,7 +440,7 @@ describe('ReceiverNetwork', () => {
   });
 
   test('bad props fail up front, naming the prop', () => {
-    expect(() => new ReceiverNetwork(newStack(), 'A', { maxAzs: 4 })).toThrow('Test/A: maxAzs must be 1, 2 or 3, got 4');
-    expect(() => new ReceiverNetwork(newStack(), 'B', { cidr: '10.0.0.0/8' })).toThrow('Test/B: cidr must be an IPv4 range from /16 to /24');
+    expect(() => new ReceiverNetwork(newStack(), 'A', { maxAzs: 4 })).toThrow('Test/A: maxAzs: must be 1, 2 or 3, got 4');
+    expect(() => new ReceiverNetwork(newStack(), 'B', { cidr: '10.0.0.0/8' })).toThrow('Test/B: cidr: must be an IPv4 range from /16 to /24');
   });
 });
