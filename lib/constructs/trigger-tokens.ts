@@ -81,7 +81,8 @@ export class TriggerTokens extends Construct {
       resourceType: 'Custom::TrigglerTokens',
       properties: {
         Prefix: props.prefix,
-        TokenNames: names,
+        // Sorted: reordering the config's triggers is no change to this resource.
+        TokenNames: [...names].sort(),
         RetainOnDelete: String(props.retainOnDelete ?? false),
       },
     });

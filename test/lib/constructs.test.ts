@@ -123,19 +123,20 @@ describe('RepositoryTriggers', () => {
     template = Template.fromStack(stack);
   });
 
-  test('a created repository carries the trigger itself and is kept when the stack is deleted', () => {
-    template.hasResource('AWS::CodeCommit::Repository', {
-      DeletionPolicy: 'Retain',
-      UpdateReplacePolicy: 'Retain',
-      Properties: {
-        RepositoryName: 'fresh',
-        Triggers: [{ Name: 'git-triggler-Test', Branches: ['main'], Events: ['createReference', 'updateReference'], DestinationArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^Destination'), 'Arn'] } }],
-      },
-    });
+  test('a created repository is kept when the stack is deleted, and gets its trigger from a merge resource that waits for it', () => {
+    const [repositoryId, repository] = Object.entries(template.findResources('AWS::CodeCommit::Repository'))[0]!;
+    expect(repository).toMatchObject({ DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain', Properties: { RepositoryName: 'fresh' } });
+    // Not on the repository resource: a retained repository would keep a trigger nobody removes.
+    expect(repository.Properties.Triggers).toBeUndefined();
+    const merge = Object.values(template.findResources('Custom::TrigglerRepositoryTriggers', { Properties: { RepositoryName: 'fresh' } }))[0]!;
+    expect(merge.DependsOn).toEqual(expect.arrayContaining([repositoryId]));
+    expect(merge.Properties.Triggers).toEqual([
+      { name: 'git-triggler-Test', destinationArn: { 'Fn::GetAtt': [expect.stringMatching(/^Destination/), 'Arn'] }, branches: ['main'], events: ['createReference', 'updateReference'] },
+    ]);
   });
 
   test('an existing repository gets a merge resource, after the invoke permission exists', () => {
-    const merges = template.findResources('Custom::TrigglerRepositoryTriggers');
+    const merges = template.findResources('Custom::TrigglerRepositoryTriggers', { Properties: { RepositoryName: 'existing' } });
     expect(Object.values(merges).map((m) => m.Properties)).toEqual([
       expect.objectContaining({
         RepositoryName: 'existing',
@@ -145,6 +146,14 @@ describe('RepositoryTriggers', () => {
     const permissions = Object.keys(template.findResources('AWS::Lambda::Permission', { Properties: { SourceArn: codeCommitArn('existing') } }));
     expect(permissions).toHaveLength(1);
     expect(Object.values(merges)[0]!.DependsOn).toEqual(expect.arrayContaining(permissions));
+  });
+
+  test('existing repositories (only those) are checked by one resource that needs nothing but the handler', () => {
+    template.resourceCountIs('Custom::TrigglerRepositoryCheck', 1);
+    template.hasResource('Custom::TrigglerRepositoryCheck', {
+      Properties: { RepositoryNames: ['existing'], TriggerName: 'git-triggler-Test', ServiceToken: Match.anyValue() },
+      DependsOn: Match.absent(),
+    });
   });
 
   test('CodeCommit may invoke the destination from exactly the configured repositories', () => {
@@ -159,9 +168,11 @@ describe('RepositoryTriggers', () => {
     template.resourceCountIs('AWS::Lambda::Permission', 2);
   });
 
-  test('the merge handler may read and write triggers of the existing repositories only', () => {
+  test('the merge handler may read and write triggers of the configured repositories only', () => {
     const statements = statementsOf(template, 'TriggersMergeProviderHandlerRole').filter((s) => JSON.stringify(s.Action).includes('codecommit:'));
-    expect(statements).toEqual([{ Effect: 'Allow', Action: ['codecommit:GetRepositoryTriggers', 'codecommit:PutRepositoryTriggers'], Resource: codeCommitArn('existing') }]);
+    expect(statements).toEqual([
+      { Effect: 'Allow', Action: ['codecommit:GetRepositoryTriggers', 'codecommit:PutRepositoryTriggers'], Resource: [codeCommitArn('existing'), codeCommitArn('fresh')] },
+    ]);
   });
 
   test('bad props fail up front, naming the prop', () => {
@@ -176,6 +187,28 @@ describe('RepositoryTriggers', () => {
     expect(attempt('D', { repositories: [{ ...ok, branches: ['main', 'bad..branch'] }] })).toThrow('Test/D: repositories[0].branches[1]: a CodeCommit branch name must not contain ".."');
     expect(attempt('E', { events: [codecommit.RepositoryEventTrigger.ALL, codecommit.RepositoryEventTrigger.UPDATE_REF] })).toThrow('Test/E: events: "all" cannot be combined');
     expect(attempt('F', { repositories: [{ ...ok, repository: 'my repo' }] })).toThrow('Test/F: repositories[0].repository: a CodeCommit repository name may hold only');
+  });
+
+  test('every bad prop is reported at once, one line each', () => {
+    const stack = newStack();
+    const destination = lambda.Function.fromFunctionArn(stack, 'Destination', 'arn:aws:lambda:eu-west-1:123456789012:function:d');
+    let message = '';
+    try {
+      new RepositoryTriggers(stack, 'Many', {
+        destination,
+        triggerName: 'has space',
+        events: [],
+        repositories: [{ repository: 'my repo', createRepository: false, branches: ['ok', 'bad..branch'] }],
+      });
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message.split('\n')).toEqual([
+      expect.stringMatching(/^Test\/Many: triggerName: /),
+      'Test/Many: events: must list at least one event',
+      expect.stringMatching(/^Test\/Many: repositories\[0\]\.repository: /),
+      expect.stringMatching(/^Test\/Many: repositories\[0\]\.branches\[1\]: /),
+    ]);
   });
 });
 
@@ -406,7 +439,11 @@ describe('ReceiverHost', () => {
     expect(() => hostStack({ receiverConfig: receiverConfig({ tokens: { file: '/etc/triggler/tokens.json' } }) })).toThrow('Test/Receiver: receiverConfig.tokens.ssm: must be set');
     expect(() => hostStack({ writablePaths: ['relative/path'] })).toThrow('Test/Receiver: writablePaths[0]: must be an absolute path');
     expect(() => hostStack({ rootVolumeGiB: 4 })).toThrow('Test/Receiver: rootVolumeGiB: must be a whole number of at least 8');
+    expect(() => hostStack({ rootVolumeGiB: 4, writablePaths: ['x'], receiverConfig: receiverConfig({ stateDir: '/srv/state' }) })).toThrow(
+      /receiverConfig\.stateDir: must be \/var\/lib\/triggler[^\n]*\nTest\/Receiver: writablePaths\[0\]: [^\n]*\nTest\/Receiver: rootVolumeGiB: /,
+    );
   });
+
 });
 
 describe('ReceiverNetwork', () => {
