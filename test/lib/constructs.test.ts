@@ -359,7 +359,7 @@ describe('ReceiverHost', () => {
 
   test('cfn-init installs Node.js, a system user, the bundle, the config and the hardened unit', () => {
     const init = initOf(template);
-    expect(init.configSets).toEqual({ default: ['system', 'receiver'] });
+    expect(init.configSets).toEqual({ default: ['system', 'receiver', 'health'] });
     expect(init.system.packages).toEqual({ yum: { nodejs22: [] } });
     expect(JSON.stringify(init.system.commands)).toContain('useradd --system --user-group --home-dir /var/lib/triggler --no-create-home --shell /sbin/nologin triggler');
     expect(Object.keys(init.receiver.sources!)).toEqual(['/opt/triggler']);
@@ -444,6 +444,12 @@ describe('ReceiverHost', () => {
     );
   });
 
+  test('the last cfn-init step waits for /healthz with the script beside the construct, byte for byte', () => {
+    const init = initOf(template) as unknown as { health: { files: Record<string, { content: string; mode: string }>; commands: Record<string, { command: unknown[] }> } };
+    const script = fs.readFileSync(path.join(__dirname, '../../lib/constructs/receiver-host/wait-healthy.sh'), 'utf8');
+    expect(init.health.files['/usr/local/sbin/triggler-wait-healthy']).toMatchObject({ content: script, mode: '000755' });
+    expect(init.health.commands['10-wait-healthy']!.command.slice(0, 3)).toEqual(['/usr/local/sbin/triggler-wait-healthy', '5000', '120']);
+  });
 });
 
 describe('ReceiverNetwork', () => {

@@ -131,6 +131,17 @@ describe('the example stack', () => {
     }
   });
 
+  test('the host signals success only once the receiver answers /healthz (a wait condition carries the reason otherwise)', () => {
+    const [instanceId, instance] = Object.entries(assertions.findResources('AWS::EC2::Instance'))[0]!;
+    const init = (instance.Metadata as Record<string, { configSets: { default: string[] }; health: { commands: Record<string, { command: unknown[] }> } }>)['AWS::CloudFormation::Init']!;
+    expect(init.configSets.default.at(-1)).toBe('health');
+    const [handleId] = Object.keys(assertions.findResources('AWS::CloudFormation::WaitConditionHandle'));
+    expect(init.health.commands['10-wait-healthy']!.command).toEqual(['/usr/local/sbin/triggler-wait-healthy', '5000', '120', { Ref: handleId }]);
+    assertions.hasResourceProperties('AWS::CloudFormation::WaitCondition', { Handle: { Ref: handleId }, Count: 1 });
+    expect(instance).toMatchObject({ CreationPolicy: { ResourceSignal: { Count: 1, Timeout: 'PT15M' } } });
+    expect(instanceId).toBeDefined();
+  });
+
   test('outputs the host, a Session Manager command, and the token parameter names (never values)', () => {
     const outputs = template.Outputs ?? {};
     expect(Object.keys(outputs).sort()).toEqual(

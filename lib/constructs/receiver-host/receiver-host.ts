@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { Aws, Duration, Stack, Validations } from 'aws-cdk-lib';
+import { Aws, CfnWaitCondition, CfnWaitConditionHandle, Duration, Stack, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { Construct } from 'constructs';
 import { parseReceiverConfig, tokenNameOf, type ReceiverConfig, type ReceiverConfigInput } from '../../../receiver/config';
@@ -17,7 +17,11 @@ export const HOST_PATHS = {
   environmentFile: '/etc/triggler/receiver.env',
   unitFile: '/etc/systemd/system/triggler-receiver.service',
   writablePathsDropIn: '/etc/systemd/system/triggler-receiver.service.d/50-writable-paths.conf',
+  waitHealthyScript: '/usr/local/sbin/triggler-wait-healthy',
 } as const;
+
+/** How long the last cfn-init step waits for the receiver's /healthz before it fails the deploy. */
+export const HEALTHY_WAIT_SECONDS = 120;
 
 export const SERVICE_NAME = 'triggler-receiver';
 export const SERVICE_USER = 'triggler';
@@ -70,7 +74,8 @@ export interface ReceiverHostProps {
    */
   readonly receiverEntry?: string;
   /**
-   * How long CloudFormation waits for the first cfn-init run to succeed.
+   * How long CloudFormation waits for the first cfn-init run to succeed (packages, files, and the
+   * receiver answering /healthz).
    * @default Duration.minutes(15)
    */
   readonly initTimeout?: Duration;
@@ -145,6 +150,8 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
   public readonly publicIp: string;
   /** The receiver's base URL inside the VPC. */
   public readonly privateUrl: string;
+  /** Completes when the receiver on the first host answers /healthz; fails with the reason when it does not. */
+  public readonly healthy: CfnWaitCondition;
 
   constructor(scope: Construct, id: string, props: ReceiverHostProps) {
     super(scope, id);
@@ -199,9 +206,16 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
       // cfn-hup applies metadata changes in place; replacing the host would lose its run history.
       userDataCausesReplacement: false,
     });
-    this.instance.applyCloudFormationInit(this.hostSetup(bundle, props.receiverConfig, writablePaths), {
+    // The host's creation signal carries no reason (SignalResource has none); a wait condition's
+    // does, so the health step signals this one too and a receiver that cannot start fails the
+    // deploy with its reason in the events. Its clock starts with the stack: it waits for the
+    // instance's resources, the boot and the whole cfn-init run.
+    const initTimeout = props.initTimeout ?? Duration.minutes(15);
+    const healthyHandle = new CfnWaitConditionHandle(this, 'HealthyHandle');
+    this.healthy = new CfnWaitCondition(this, 'Healthy', { handle: healthyHandle.ref, count: 1, timeout: String(initTimeout.toSeconds() + 600) });
+    this.instance.applyCloudFormationInit(this.hostSetup(bundle, props.receiverConfig, writablePaths, healthyHandle.ref), {
       configSets: ['default'],
-      timeout: props.initTimeout ?? Duration.minutes(15),
+      timeout: initTimeout,
       // No fingerprint in the user data: with one, every metadata change would replace the instance.
       embedFingerprint: false,
     });
@@ -216,7 +230,7 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
     this.acknowledgeFindings();
   }
 
-  private hostSetup(bundle: ReceiverBundle, receiverConfig: ReceiverConfigInput, writablePaths: string[]): ec2.CloudFormationInit {
+  private hostSetup(bundle: ReceiverBundle, receiverConfig: ReceiverConfigInput, writablePaths: string[], healthySignalUrl: string): ec2.CloudFormationInit {
     const receiverRestart = new ec2.InitServiceRestartHandle();
     const cfnHupRestart = new ec2.InitServiceRestartHandle();
     const logicalId = Stack.of(this).getLogicalId(this.instance.instance);
@@ -224,7 +238,7 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
     const rootOnly = { owner: 'root', group: 'root', mode: '000400', serviceRestartHandles: [cfnHupRestart] };
 
     return ec2.CloudFormationInit.fromConfigSets({
-      configSets: { default: ['system', 'receiver'] },
+      configSets: { default: ['system', 'receiver', 'health'] },
       configs: {
         // A config of its own: cfn-init creates files before it runs commands, and the receiver's
         // files belong to this user.
@@ -275,6 +289,12 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
           ec2.InitCommand.argvCommand(['systemctl', 'daemon-reload'], { key: '10-daemon-reload' }),
           ec2.InitService.enable(SERVICE_NAME, { serviceManager: ec2.ServiceManager.SYSTEMD, serviceRestartHandle: receiverRestart }),
           ec2.InitService.enable('cfn-hup', { serviceManager: ec2.ServiceManager.SYSTEMD, serviceRestartHandle: cfnHupRestart }),
+        ]),
+        // After `receiver` has started (or restarted) the service: a config's services start
+        // after its commands, so the wait is a config of its own.
+        health: new ec2.InitConfig([
+          ec2.InitFile.fromFileInline(HOST_PATHS.waitHealthyScript, path.join(__dirname, 'wait-healthy.sh'), { owner: 'root', group: 'root', mode: '000755' }),
+          ec2.InitCommand.argvCommand([HOST_PATHS.waitHealthyScript, String(this.port), String(HEALTHY_WAIT_SECONDS), healthySignalUrl], { key: '10-wait-healthy' }),
         ]),
       },
     });
