@@ -103,12 +103,6 @@ export class RepositoryTriggers extends Construct {
       entry: props.handlerEntry ?? path.join(REPOSITORY_ROOT, 'lambda', 'repository-triggers-provider.ts'),
       description: 'git-triggler CodeCommit trigger merge (keeps the repository owner\'s triggers)',
       logRetention: props.logRetention,
-      handlerPolicy: [
-        new iam.PolicyStatement({
-          actions: ['codecommit:GetRepositoryTriggers', 'codecommit:PutRepositoryTriggers'],
-          resources: props.repositories.map((plan) => repositoryArn(plan.repository)),
-        }),
-      ],
     });
 
     const existing = props.repositories.filter((plan) => !plan.createRepository).map((plan) => plan.repository);
@@ -123,6 +117,15 @@ export class RepositoryTriggers extends Construct {
 
     for (const plan of props.repositories) {
       const nameId = idFromName(plan.repository);
+      // A policy per repository, which its merge resource depends on: when the repository leaves
+      // the config, CloudFormation deletes the merge resource (removing our trigger) before the
+      // policy that lets it. One shared statement would lose the repository's grant in the
+      // update phase, before the delete that needs it.
+      const access = new iam.Policy(this, `Access${nameId}`, {
+        roles: [provider.handler.role],
+        statements: [new iam.PolicyStatement({ actions: ['codecommit:GetRepositoryTriggers', 'codecommit:PutRepositoryTriggers'], resources: [repositoryArn(plan.repository)] })],
+      });
+      if (!plan.createRepository) this.check!.node.addDependency(access);
       // The permission lives on the destination; the construct's id keeps two of these apart there.
       const permission = `${this.node.id}InvokeFrom${nameId}`;
       props.destination.addPermission(permission, {
@@ -142,6 +145,7 @@ export class RepositoryTriggers extends Construct {
       // permission in place.
       const permissionResource = props.destination.permissionsNode.tryFindChild(permission);
       if (permissionResource) merge.node.addDependency(permissionResource);
+      merge.node.addDependency(access);
       if (plan.createRepository) {
         const repository = new codecommit.Repository(this, `Repository${nameId}`, {
           repositoryName: plan.repository,

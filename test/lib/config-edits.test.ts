@@ -46,11 +46,12 @@ describe('every resource of a repository is named after the repository', () => {
     expect(idFromName('x'.repeat(100))).toHaveLength(48);
   });
 
-  test('the base config gives each repository its merge resource and invoke permission, and the created one its repository', () => {
+  test('the base config gives each repository its merge resource, invoke permission and handler grant, and the created one its repository', () => {
     const types = (repository: string) => Object.values(resourcesOf(base, repository)).map((r) => (r as { Type: string }).Type).sort();
-    expect(types('fresh-app')).toEqual(['AWS::CodeCommit::Repository', 'AWS::Lambda::Permission', 'Custom::TrigglerRepositoryTriggers']);
-    expect(types('existing.service')).toEqual(['AWS::Lambda::Permission', 'Custom::TrigglerRepositoryTriggers']);
-    expect(types('second_repo')).toEqual(['AWS::Lambda::Permission', 'Custom::TrigglerRepositoryTriggers']);
+    const each = ['AWS::IAM::Policy', 'AWS::Lambda::Permission', 'Custom::TrigglerRepositoryTriggers'];
+    expect(types('fresh-app')).toEqual(['AWS::CodeCommit::Repository', ...each]);
+    expect(types('existing.service')).toEqual(each);
+    expect(types('second_repo')).toEqual(each);
   });
 });
 

@@ -148,12 +148,11 @@ describe('RepositoryTriggers', () => {
     expect(Object.values(merges)[0]!.DependsOn).toEqual(expect.arrayContaining(permissions));
   });
 
-  test('existing repositories (only those) are checked by one resource that needs nothing but the handler', () => {
+  test('existing repositories (only those) are checked by one resource that needs nothing but the handler and its read grant', () => {
     template.resourceCountIs('Custom::TrigglerRepositoryCheck', 1);
-    template.hasResource('Custom::TrigglerRepositoryCheck', {
-      Properties: { RepositoryNames: ['existing'], TriggerName: 'git-triggler-Test', ServiceToken: Match.anyValue() },
-      DependsOn: Match.absent(),
-    });
+    const [check] = Object.values(template.findResources('Custom::TrigglerRepositoryCheck'));
+    expect(check!.Properties).toEqual({ RepositoryNames: ['existing'], TriggerName: 'git-triggler-Test', ServiceToken: expect.anything() });
+    expect(check!.DependsOn).toEqual([expect.stringMatching(/^TriggersAccessExisting[0-9a-f]{8}/)]);
   });
 
   test('CodeCommit may invoke the destination from exactly the configured repositories', () => {
@@ -168,11 +167,27 @@ describe('RepositoryTriggers', () => {
     template.resourceCountIs('AWS::Lambda::Permission', 2);
   });
 
-  test('the merge handler may read and write triggers of the configured repositories only', () => {
-    const statements = statementsOf(template, 'TriggersMergeProviderHandlerRole').filter((s) => JSON.stringify(s.Action).includes('codecommit:'));
-    expect(statements).toEqual([
-      { Effect: 'Allow', Action: ['codecommit:GetRepositoryTriggers', 'codecommit:PutRepositoryTriggers'], Resource: [codeCommitArn('existing'), codeCommitArn('fresh')] },
-    ]);
+  test('the merge handler may read and write the triggers of each configured repository, by a policy of its own that its merge resource depends on', () => {
+    const policies = template.findResources('AWS::IAM::Policy', { Properties: { PolicyName: Match.stringLikeRegexp('^TriggersAccess') } });
+    const byRepository = Object.fromEntries(
+      Object.entries(policies).map(([id, policy]) => {
+        const statements = (policy.Properties as { PolicyDocument: { Statement: Record<string, unknown>[] } }).PolicyDocument.Statement;
+        expect(statements).toHaveLength(1);
+        expect(statements[0]!.Action).toEqual(['codecommit:GetRepositoryTriggers', 'codecommit:PutRepositoryTriggers']);
+        const name = ['fresh', 'existing'].find((r) => JSON.stringify(statements[0]!.Resource) === JSON.stringify(codeCommitArn(r)))!;
+        return [name, id];
+      }),
+    );
+    expect(Object.keys(byRepository).sort()).toEqual(['existing', 'fresh']);
+    // Deleting a merge resource (our trigger off the repository) happens before its grant goes.
+    for (const repository of ['fresh', 'existing']) {
+      const merge = Object.values(template.findResources('Custom::TrigglerRepositoryTriggers', { Properties: { RepositoryName: repository } }))[0]!;
+      expect(merge.DependsOn).toContain(byRepository[repository]);
+    }
+    // Nothing repository-specific in the handler's shared default policy.
+    const defaults = template.findResources('AWS::IAM::Policy', { Properties: { PolicyName: Match.stringLikeRegexp('^TriggersMergeProviderHandlerRoleDefaultPolicy') } });
+    expect(Object.keys(defaults)).toHaveLength(1);
+    expect(JSON.stringify(defaults)).not.toContain('codecommit:');
   });
 
   test('bad props fail up front, naming the prop', () => {
