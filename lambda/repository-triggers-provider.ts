@@ -1,8 +1,9 @@
 /**
- * Custom-resource handler (CDK Provider framework `onEvent`) that adds the stack's trigger to an
- * existing CodeCommit repository. PutRepositoryTriggers replaces the repository's whole trigger
- * list, so every change is read, merge by name, write: a trigger the repository's owner made is
- * never lost.
+ * Custom-resource handler (CDK Provider framework `onEvent`) that adds the stack's trigger to a
+ * CodeCommit repository, one the stack created or one that existed before it (the same way for
+ * both, so a created repository that leaves the config loses our trigger and keeps any other).
+ * PutRepositoryTriggers replaces the repository's whole trigger list, so every change is read,
+ * merge by name, write: a trigger the repository's owner made is never lost.
  *
  * - Create/Update: our triggers replace any trigger of the same name; on Update, our triggers that
  *   left the config are removed too. Everything else is kept as it was read.

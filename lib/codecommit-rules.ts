@@ -8,8 +8,9 @@
 /**
  * A repository holds at most this many triggers, its owner's and ours together. The stack adds one
  * trigger per repository (listing all its configured branches), so at synth it can never pass the
- * limit by itself; how many the owner already has is only known when merging, and the merge
- * handler (lambda/repository-triggers-provider.ts) checks the sum before it writes anything.
+ * limit by itself; how many the owner already has is only known at deploy: the existing
+ * repositories' check and the merge (lambda/repository-triggers-provider.ts) count them before
+ * anything is written.
  */
 export const MAX_TRIGGERS_PER_REPOSITORY = 10;
 
@@ -80,7 +81,7 @@ export function codeCommitRegionProblem(region: string): string | undefined {
 /** The trigger the stack adds to a repository, one per repository (it lists every configured branch). */
 export interface RepositoryTriggerPlan {
   repository: string;
-  /** The stack creates the repository (and owns all its triggers) rather than merging into one. */
+  /** The stack creates the repository (and keeps it when it leaves the config) rather than expecting it to exist. */
   createRepository: boolean;
   branches: string[];
 }
