@@ -1,14 +1,20 @@
 /**
- * Custom-resource handler (CDK Provider framework `onEvent`) that adds the stack's trigger to an
- * existing CodeCommit repository. PutRepositoryTriggers replaces the repository's whole trigger
- * list, so every change is read, merge by name, write: a trigger the repository's owner made is
- * never lost.
+ * Custom-resource handler (CDK Provider framework `onEvent`) that adds the stack's trigger to a
+ * CodeCommit repository, one the stack created or one that existed before it (the same way for
+ * both, so a created repository that leaves the config loses our trigger and keeps any other).
+ * PutRepositoryTriggers replaces the repository's whole trigger list, so every change is read,
+ * merge by name, write: a trigger the repository's owner made is never lost.
  *
  * - Create/Update: our triggers replace any trigger of the same name; on Update, our triggers that
  *   left the config are removed too. Everything else is kept as it was read.
  * - Delete: only our triggers are removed.
  * - A repository holds at most 10 triggers; a merge that would pass that fails with the names of
  *   the repository's own triggers, before anything is written.
+ *
+ * - `Custom::TrigglerRepositoryCheck` (Create/Update): every named repository exists and has room
+ *   for our trigger; otherwise the deploy fails with one message naming every such repository.
+ *   It writes nothing; the stack makes the receiver host wait for it, so these problems surface in
+ *   the deploy's first minute.
  *
  * Read-merge-write is not atomic: two stacks changing one repository's triggers at the same moment
  * could lose one change. One stack owns one trigger per repository, so this needs two deploys of
@@ -46,6 +52,14 @@ const propertiesSchema = z.object({
 
 type TriggerProperties = z.output<typeof propertiesSchema>;
 
+const checkPropertiesSchema = z.object({
+  RepositoryNames: z.array(z.string().regex(/^[\w.-]{1,100}$/, 'must be a CodeCommit repository name')).min(1, 'must name at least one repository'),
+  TriggerName: z.string().min(1, 'must not be empty'),
+});
+
+/** The resource type of the existing repositories' check. */
+export const CHECK_RESOURCE_TYPE = 'Custom::TrigglerRepositoryCheck';
+
 function readProperties(raw: unknown, which: string): TriggerProperties {
   return readResourceProperties(propertiesSchema, raw, which, 'repository trigger');
 }
@@ -62,6 +76,26 @@ async function currentTriggers(codecommit: CodeCommitClient, repositoryName: str
 }
 
 export function createRepositoryTriggersProvider(codecommit: CodeCommitClient, log: Logger) {
+  /** What stops our trigger from being added to the repository, or undefined when nothing does. */
+  async function repositoryProblem(repositoryName: string, triggerName: string): Promise<string | undefined> {
+    const current = await currentTriggers(codecommit, repositoryName);
+    if (current === undefined) return `repository ${repositoryName} does not exist (create it, or set createRepository: true to have the stack create it)`;
+    const theirs = current.filter((trigger) => trigger.name !== triggerName);
+    if (theirs.length + 1 <= MAX_TRIGGERS_PER_REPOSITORY) return undefined;
+    return `repository ${repositoryName} already has ${theirs.length} triggers of its own (${theirs.map((t) => t.name).join(', ')}) and CodeCommit allows ${MAX_TRIGGERS_PER_REPOSITORY}: remove one, then deploy again`;
+  }
+
+  async function check(raw: unknown): Promise<void> {
+    const properties = readResourceProperties(checkPropertiesSchema, raw, 'ResourceProperties', 'repository check');
+    const problems: string[] = [];
+    for (const name of properties.RepositoryNames) {
+      const problem = await repositoryProblem(name, properties.TriggerName);
+      if (problem) problems.push(problem);
+    }
+    if (problems.length > 0) throw new Error(problems.join('; '));
+    log.info({ repositories: properties.RepositoryNames }, 'existing repositories checked: each exists and has room for our trigger');
+  }
+
   async function merge(properties: TriggerProperties, alsoOurs: ReadonlySet<string>): Promise<void> {
     const repositoryName = properties.RepositoryName;
     const current = await currentTriggers(codecommit, repositoryName);
@@ -100,6 +134,11 @@ export function createRepositoryTriggersProvider(codecommit: CodeCommitClient, l
   }
 
   return async function onEvent(event: CloudFormationCustomResourceEvent): Promise<ProviderResponse> {
+    if (event.ResourceType === CHECK_RESOURCE_TYPE) {
+      // A check writes nothing, so its delete has nothing to undo.
+      if (event.RequestType !== 'Delete') await check(event.ResourceProperties);
+      return { PhysicalResourceId: event.RequestType === 'Create' ? `git-triggler-repository-check:${event.LogicalResourceId}` : event.PhysicalResourceId };
+    }
     if (event.RequestType === 'Delete' && !propertiesSchema.safeParse(event.ResourceProperties).success) {
       // Properties this handler refuses made the Create fail before anything was written; failing
       // the rollback's Delete too would leave the stack stuck in ROLLBACK_FAILED.

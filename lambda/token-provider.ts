@@ -8,7 +8,9 @@
  * - A token the stack creates carries the tag `git-triggler:stack = <stack id>`; Delete removes
  *   only parameters with that tag (never one that existed before), unless RetainOnDelete is true.
  * - Tokens of triggers removed from the config are left in place on Update: a token may have been
- *   pasted into a provider's webhook settings, and an Update can still roll back.
+ *   pasted into a provider's webhook settings, and an Update can still roll back. A new Prefix is
+ *   the same: the tokens are written under it and the old parameters stay (the physical id never
+ *   changes on Update, so CloudFormation sends no Delete for the old prefix).
  *
  * The token value exists only in the PutParameter request: it is never returned in Data or the
  * physical id, and never logged.
@@ -117,7 +119,9 @@ export function createTokenProvider(ssm: SSMClient, log: Logger) {
       log.info({ parameter: name, outcome }, outcome === 'created' ? 'token created' : 'token exists; kept');
     }
     log.info({ requestType: event.RequestType, prefix: properties.Prefix, created, kept: parameterNames.length - created }, 'tokens in place');
-    return { PhysicalResourceId: physicalId };
+    // An Update keeps the physical id, whatever the prefix: a new one would make CloudFormation
+    // delete the old resource, and that delete would remove every token under the old prefix.
+    return { PhysicalResourceId: event.RequestType === 'Update' ? event.PhysicalResourceId : physicalId };
   };
 }
 

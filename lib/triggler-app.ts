@@ -1,11 +1,19 @@
-import { App, Validations, type AppProps } from 'aws-cdk-lib';
+import { App, Validations, type AppProps, type Environment } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { StackConfig } from './config';
 import { TrigglerStack } from './triggler-stack';
 
 export interface TrigglerAppOptions {
-  /** @default - the CDK's defaults (cdk.out, or what the CLI passes) */
+  /**
+   * Props of the CDK app: its output folder, context and validation settings.
+   * @default - the CDK's defaults (cdk.out, or what the CLI passes)
+   */
   readonly appProps?: AppProps;
+  /**
+   * The stack's account and region. With a region, synth refuses a region without CodeCommit.
+   * @default - environment-agnostic: the stack goes where the deploy's credentials point
+   */
+  readonly env?: Environment;
 }
 
 /**
@@ -17,7 +25,7 @@ export function createTrigglerApp(config: StackConfig, options: TrigglerAppOptio
   // a 12 s synth on this project's 2-core machine. cdk-nag is the check this app runs on every
   // synth; test/lib runs the built-in validation once.
   const app = new App({ builtinCloudFormationValidation: false, ...options.appProps });
-  const stack = new TrigglerStack(app, config.stackName, { config });
+  const stack = new TrigglerStack(app, config.stackName, { config, env: options.env });
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   return { app, stack };
 }

@@ -1,9 +1,11 @@
-import { Aws, CfnOutput, Duration, Stack, Tags, type StackProps } from 'aws-cdk-lib';
+import { Aws, CfnOutput, Duration, Stack, Tags, Token, type StackProps } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
+import { codeCommitRegionProblem } from './codecommit-rules';
 import { codeCommitTriggerName, repositoryTriggerPlans, tokenNameOf, tokenNamesOf, type StackConfig } from './config';
+import { propProblem, throwPropProblems, type PropProblem } from './construct-props';
 import { ReceiverHost } from './constructs/receiver-host/receiver-host';
 import { ReceiverNetwork } from './constructs/receiver-network';
 import { RepositoryTriggers } from './constructs/repository-triggers';
@@ -25,6 +27,16 @@ export interface TrigglerStackProps extends StackProps {
 }
 
 /**
+ * A stack whose region is known at synth (an `env` with a region) fails there when the config has
+ * CodeCommit triggers and the region has no CodeCommit; an environment-agnostic stack finds out at
+ * deploy (see docs/deploy.md for the regions).
+ */
+export function stackRegionProblems(region: string, config: StackConfig): PropProblem[] {
+  if (Token.isUnresolved(region) || !config.triggers.some((trigger) => trigger.source === 'codecommit')) return [];
+  return propProblem('env.region', codeCommitRegionProblem(region));
+}
+
+/**
  * The whole pipeline in one stack: tokens in SSM, CodeCommit triggers, the sender Lambda, and the
  * receiver host, from one config file.
  */
@@ -42,6 +54,7 @@ export class TrigglerStack extends Stack {
       ...props,
     });
     const { config } = props;
+    throwPropProblems(this, stackRegionProblems(this.region, config));
     const logRetention = config.logRetentionDays as logs.RetentionDays;
     for (const [key, value] of Object.entries(config.tags)) Tags.of(this).add(key, value);
 
@@ -111,7 +124,9 @@ export class TrigglerStack extends Stack {
         logRetention,
       });
       // No push may reach the sender before its tokens exist.
-      this.repositoryTriggers.node.addDependency(this.tokens);
+      for (const merge of Object.values(this.repositoryTriggers.mergedTriggers)) merge.node.addDependency(this.tokens);
+      // A missing repository or a full one fails the deploy before the host is built.
+      if (this.repositoryTriggers.check) this.receiver.instance.node.addDependency(this.repositoryTriggers.check);
     }
 
     if (relayed) {

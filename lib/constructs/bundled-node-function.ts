@@ -6,27 +6,64 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { propProblem, throwPropProblems, type PropProblem } from '../construct-props';
 
 export interface BundledNodeFunctionProps {
   /** The TypeScript entry under `lambda/`; it must export `handler`. */
   readonly entry: string;
+  /** The function's description, also used in its role's description ("Runs <description>"). */
   readonly description: string;
-  /** @default Duration.seconds(30) */
+  /**
+   * How long one invocation may run.
+   * @default Duration.seconds(30)
+   */
   readonly timeout?: Duration;
-  /** @default 256 */
+  /**
+   * Memory of the function in MiB, 128 to 10240.
+   * @default 256
+   */
   readonly memorySize?: number;
-  /** @default {} */
+  /**
+   * Environment variables of the function; never a secret (they show in the template).
+   * @default {}
+   */
   readonly environment?: Record<string, string>;
-  /** @default logs.RetentionDays.ONE_MONTH */
+  /**
+   * Retention of the function's own log group.
+   * @default logs.RetentionDays.ONE_MONTH
+   */
   readonly logRetention?: logs.RetentionDays;
-  /** @default - not in a VPC */
+  /**
+   * The VPC the function runs in.
+   * @default - not in a VPC
+   */
   readonly vpc?: ec2.IVpc;
-  /** @default - the VPC's default selection */
+  /**
+   * The subnets of `vpc` the function's network interfaces go in.
+   * @default - the VPC's default selection
+   */
   readonly vpcSubnets?: ec2.SubnetSelection;
-  /** @default - a new security group (only with `vpc`) */
+  /**
+   * Security groups of the function's network interfaces (only with `vpc`).
+   * @default - a new security group (only with `vpc`)
+   */
   readonly securityGroups?: ec2.ISecurityGroup[];
-  /** Lambda asynchronous invocation settings (see lambda.FunctionProps). @default - Lambda's defaults */
+  /**
+   * Lambda's asynchronous invocation settings (see lambda.FunctionProps): retries, event age, on-failure destination.
+   * @default - Lambda's defaults (2 retries, 6 hours, no destination)
+   */
   readonly asyncInvoke?: Pick<lambda.FunctionProps, 'retryAttempts' | 'maxEventAge' | 'onFailure'>;
+}
+
+/** Every bad prop of a BundledNodeFunction. */
+export function bundledNodeFunctionPropProblems(props: BundledNodeFunctionProps): PropProblem[] {
+  return [
+    ...propProblem('entry', fs.existsSync(props.entry) ? undefined : `${props.entry} does not exist`),
+    ...propProblem(
+      'memorySize',
+      props.memorySize !== undefined && (props.memorySize < 128 || props.memorySize > 10240) ? `must be 128 to 10240 MiB, got ${props.memorySize}` : undefined,
+    ),
+  ];
 }
 
 /**
@@ -44,10 +81,7 @@ export class BundledNodeFunction extends Construct {
 
   constructor(scope: Construct, id: string, props: BundledNodeFunctionProps) {
     super(scope, id);
-    if (!fs.existsSync(props.entry)) throw new Error(`${this.node.path}: entry ${props.entry} does not exist`);
-    if (props.memorySize !== undefined && (props.memorySize < 128 || props.memorySize > 10240)) {
-      throw new Error(`${this.node.path}: memorySize must be 128 to 10240 MiB, got ${props.memorySize}`);
-    }
+    throwPropProblems(this, bundledNodeFunctionPropProblems(props));
 
     this.logGroup = new logs.LogGroup(this, 'Logs', {
       retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,

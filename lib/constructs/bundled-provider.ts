@@ -3,17 +3,29 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
-import { BundledNodeFunction } from './bundled-node-function';
+import { throwPropProblems } from '../construct-props';
+import { BundledNodeFunction, bundledNodeFunctionPropProblems } from './bundled-node-function';
 
 export interface BundledProviderProps {
   /** The `onEvent` handler's TypeScript entry under `lambda/`. */
   readonly entry: string;
+  /** What the provider is for; the handler's and the framework's descriptions start from it. */
   readonly description: string;
-  /** What the handler may do. */
-  readonly handlerPolicy: iam.PolicyStatement[];
-  /** @default Duration.minutes(5) */
+  /**
+   * What the handler may do, in its role's default policy. An owner that scopes grants per
+   * resource attaches its own policies to `handler.role` instead.
+   * @default [] (nothing beyond writing its own logs)
+   */
+  readonly handlerPolicy?: iam.PolicyStatement[];
+  /**
+   * How long one handler invocation may run.
+   * @default Duration.minutes(5)
+   */
   readonly timeout?: Duration;
-  /** @default logs.RetentionDays.ONE_MONTH */
+  /**
+   * Retention of the handler's and the framework's log groups.
+   * @default logs.RetentionDays.ONE_MONTH
+   */
   readonly logRetention?: logs.RetentionDays;
 }
 
@@ -28,7 +40,7 @@ export class BundledProvider extends Construct {
 
   constructor(scope: Construct, id: string, props: BundledProviderProps) {
     super(scope, id);
-    if (props.handlerPolicy.length === 0) throw new Error(`${this.node.path}: handlerPolicy must grant the handler something`);
+    throwPropProblems(this, bundledNodeFunctionPropProblems({ entry: props.entry, description: props.description }));
 
     const retention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
     this.handler = new BundledNodeFunction(this, 'Handler', {
@@ -37,7 +49,7 @@ export class BundledProvider extends Construct {
       timeout: props.timeout ?? Duration.minutes(5),
       logRetention: retention,
     });
-    for (const statement of props.handlerPolicy) this.handler.role.addToPolicy(statement);
+    for (const statement of props.handlerPolicy ?? []) this.handler.role.addToPolicy(statement);
 
     const frameworkLogs = new logs.LogGroup(this, 'FrameworkLogs', { retention, removalPolicy: RemovalPolicy.DESTROY });
     const frameworkRole = new iam.Role(this, 'FrameworkRole', {

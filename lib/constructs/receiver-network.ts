@@ -2,18 +2,28 @@ import { RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { propProblem, throwPropProblems, type PropProblem } from '../construct-props';
 
 export interface ReceiverNetworkProps {
-  /** @default '10.0.0.0/16' */
+  /**
+   * The VPC's IPv4 range, /16 to /24.
+   * @default '10.0.0.0/16'
+   */
   readonly cidr?: string;
   /**
-   * Availability zones. Each one adds a copy of every interface endpoint (about $7.30 a month).
+   * Availability zones, 1 to 3. Each one adds a copy of every interface endpoint (about $7.30 a month).
    * @default 1
    */
   readonly maxAzs?: number;
-  /** @default true */
+  /**
+   * Send VPC flow logs (all traffic) to a CloudWatch log group.
+   * @default true
+   */
   readonly flowLogs?: boolean;
-  /** @default logs.RetentionDays.ONE_MONTH */
+  /**
+   * Retention of the flow-log group.
+   * @default logs.RetentionDays.ONE_MONTH
+   */
   readonly logRetention?: logs.RetentionDays;
   /**
    * Add an SSM interface endpoint, for what runs in the isolated subnets (the sender, the webhook
@@ -27,6 +37,17 @@ export interface ReceiverNetworkProps {
    * @default false
    */
   readonly codeCommitEndpoint?: boolean;
+}
+
+/** Every bad prop of a ReceiverNetwork. */
+export function receiverNetworkPropProblems(props: ReceiverNetworkProps): PropProblem[] {
+  const maxAzs = props.maxAzs ?? 1;
+  const cidr = props.cidr ?? '10.0.0.0/16';
+  const bits = Number(cidr.split('/')[1]);
+  return [
+    ...propProblem('maxAzs', !Number.isInteger(maxAzs) || maxAzs < 1 || maxAzs > 3 ? `must be 1, 2 or 3, got ${maxAzs}` : undefined),
+    ...propProblem('cidr', !/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/.test(cidr) || bits < 16 || bits > 24 ? `must be an IPv4 range from /16 to /24, got ${cidr}` : undefined),
+  ];
 }
 
 /**
@@ -48,13 +69,9 @@ export class ReceiverNetwork extends Construct {
 
   constructor(scope: Construct, id: string, props: ReceiverNetworkProps = {}) {
     super(scope, id);
+    throwPropProblems(this, receiverNetworkPropProblems(props));
     const maxAzs = props.maxAzs ?? 1;
-    if (!Number.isInteger(maxAzs) || maxAzs < 1 || maxAzs > 3) throw new Error(`${this.node.path}: maxAzs must be 1, 2 or 3, got ${maxAzs}`);
     const cidr = props.cidr ?? '10.0.0.0/16';
-    const bits = Number(cidr.split('/')[1]);
-    if (!/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/.test(cidr) || bits < 16 || bits > 24) {
-      throw new Error(`${this.node.path}: cidr must be an IPv4 range from /16 to /24, got ${cidr}`);
-    }
 
     this.vpc = new ec2.Vpc(this, 'Vpc', {
       ipAddresses: ec2.IpAddresses.cidr(cidr),

@@ -11,6 +11,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { SenderRoute as SenderRouteSchema } from '../../lambda/sender-routes';
+import { propProblem, throwPropProblems, type PropProblem } from '../construct-props';
 import { BundledNodeFunction } from './bundled-node-function';
 import type { TriggerTokens } from './trigger-tokens';
 
@@ -28,35 +29,100 @@ const LONGEST_RESOLVED_URL = 'http://255.255.255.255:65535';
 export type SenderRoute = Readonly<SenderRouteSchema>;
 
 export interface SenderFunctionProps {
+  /** The VPC the sender runs in (the receiver's). */
   readonly vpc: ec2.IVpc;
-  /** @default - the VPC's isolated subnets */
+  /**
+   * The subnets of `vpc` the sender's network interfaces go in.
+   * @default - the VPC's isolated subnets
+   */
   readonly vpcSubnets?: ec2.SubnetSelection;
+  /** Where each (repository, branch) is delivered, and with which token and scheme; at least one. */
   readonly routes: SenderRoute[];
   /** The tokens the routes name; the function may read exactly those. */
   readonly tokens: TriggerTokens;
-  /** @default 256 */
+  /**
+   * Memory of the sender in MiB.
+   * @default 256
+   */
   readonly memorySize?: number;
-  /** @default Duration.seconds(60) */
+  /**
+   * How long one invocation (every delivery of one push event) may run; longer than `deliveryTimeout`.
+   * @default Duration.seconds(60)
+   */
   readonly timeout?: Duration;
-  /** @default Duration.seconds(10) */
+  /**
+   * How long one HTTP delivery to the receiver may take.
+   * @default Duration.seconds(10)
+   */
   readonly deliveryTimeout?: Duration;
-  /** @default Duration.seconds(60) */
+  /**
+   * How long the sender reuses a token it read from SSM.
+   * @default Duration.seconds(60)
+   */
   readonly tokenCacheTtl?: Duration;
-  /** @default 2 */
+  /**
+   * Lambda's retries of a failed asynchronous invocation, 0 to 2.
+   * @default 2
+   */
   readonly retryAttempts?: number;
-  /** @default Duration.hours(6) */
+  /**
+   * How long Lambda keeps retrying an event before it goes to the failure queue, 1 minute to 6 hours.
+   * @default Duration.hours(6)
+   */
   readonly maxEventAge?: Duration;
   /**
    * Add the commit message and author (CodeCommit GetCommit); the VPC then needs a CodeCommit endpoint.
    * @default false
    */
   readonly commitDetails?: boolean;
-  /** @default - no action: the alarm shows in CloudWatch */
+  /**
+   * The SNS topic the failure alarm notifies.
+   * @default - no action: the alarm shows in CloudWatch
+   */
   readonly alarmTopic?: sns.ITopic;
-  /** @default logs.RetentionDays.ONE_MONTH */
+  /**
+   * Retention of the sender's log group.
+   * @default logs.RetentionDays.ONE_MONTH
+   */
   readonly logRetention?: logs.RetentionDays;
-  /** @default lambda/sender.ts */
+  /**
+   * The sender's TypeScript entry.
+   * @default lambda/sender.ts
+   */
   readonly entry?: string;
+}
+
+/** The sender's settings with their defaults filled in, as the checks below need them. */
+interface SenderSettings {
+  timeout: Duration;
+  deliveryTimeout: Duration;
+  retryAttempts: number;
+  maxEventAge: Duration;
+  environment: Record<string, string>;
+}
+
+/** Every bad prop of a SenderFunction. */
+export function senderFunctionPropProblems(props: SenderFunctionProps, settings: SenderSettings): PropProblem[] {
+  const problems: PropProblem[] = [
+    ...propProblem('routes', props.routes.length === 0 ? 'must hold at least one route (a sender with nothing to deliver is a mistake)' : undefined),
+    ...props.routes.flatMap((route, i) => [
+      ...propProblem(`routes[${i}].tokenParameter`, props.tokens.parameterNames.includes(route.tokenParameter) ? undefined : `${route.tokenParameter} is not one of the tokens' parameters`),
+      ...propProblem(`routes[${i}].url`, Token.isUnresolved(route.url) || /^https?:\/\/[^/?#\s]+/.test(route.url) ? undefined : 'must be an http:// or https:// URL'),
+    ]),
+    ...propProblem('timeout', settings.timeout.toSeconds() <= settings.deliveryTimeout.toSeconds() ? 'must be longer than deliveryTimeout' : undefined),
+    ...propProblem('retryAttempts', settings.retryAttempts < 0 || settings.retryAttempts > 2 ? `must be 0 to 2 (Lambda's limit), got ${settings.retryAttempts}` : undefined),
+    ...propProblem('maxEventAge', settings.maxEventAge.toSeconds() < 60 || settings.maxEventAge.toSeconds() > 21600 ? 'must be 1 minute to 6 hours (Lambda\'s limit)' : undefined),
+  ];
+  // The routes' URLs are tokens until deploy: measure them at their longest resolved length.
+  const resolvedRoutes = JSON.stringify(props.routes.map((route) => ({ ...route, url: Token.isUnresolved(route.url) ? LONGEST_RESOLVED_URL : route.url })));
+  const bytes = Object.entries({ ...settings.environment, TRIGGLER_ROUTES: resolvedRoutes }).reduce(
+    (sum, [name, value]) => sum + Buffer.byteLength(name) + Buffer.byteLength(value),
+    0,
+  );
+  if (bytes > MAX_ENVIRONMENT_BYTES) {
+    problems.push({ prop: 'routes', problem: `${props.routes.length} routes make the environment about ${bytes} bytes; Lambda allows ${MAX_ENVIRONMENT_BYTES} (split the triggers over two stacks)` });
+  }
+  return problems;
 }
 
 /**
@@ -87,7 +153,7 @@ export class SenderFunction extends Construct implements ec2.IConnectable {
       TRIGGLER_TOKEN_TTL_SECONDS: String(tokenCacheTtl.toSeconds()),
       ...(props.commitDetails ? { TRIGGLER_COMMIT_DETAILS: 'true' } : {}),
     };
-    this.validate(props, { timeout, deliveryTimeout, retryAttempts, maxEventAge, environment });
+    throwPropProblems(this, senderFunctionPropProblems(props, { timeout, deliveryTimeout, retryAttempts, maxEventAge, environment }));
 
     this.failureQueue = new sqs.Queue(this, 'FailedDeliveries', {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
@@ -153,31 +219,5 @@ export class SenderFunction extends Construct implements ec2.IConnectable {
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
     if (props.alarmTopic) this.failureAlarm.addAlarmAction(new cloudwatchActions.SnsAction(props.alarmTopic));
-  }
-
-  private validate(
-    props: SenderFunctionProps,
-    settings: { timeout: Duration; deliveryTimeout: Duration; retryAttempts: number; maxEventAge: Duration; environment: Record<string, string> },
-  ): void {
-    const fail = (prop: string, problem: string) => {
-      throw new Error(`${this.node.path}: ${prop}: ${problem}`);
-    };
-    if (props.routes.length === 0) fail('routes', 'must hold at least one route (a sender with nothing to deliver is a mistake)');
-    props.routes.forEach((route, i) => {
-      if (!props.tokens.parameterNames.includes(route.tokenParameter)) fail(`routes[${i}].tokenParameter`, `${route.tokenParameter} is not one of the tokens' parameters`);
-      if (!Token.isUnresolved(route.url) && !/^https?:\/\/[^/?#\s]+/.test(route.url)) fail(`routes[${i}].url`, 'must be an http:// or https:// URL');
-    });
-    if (settings.timeout.toSeconds() <= settings.deliveryTimeout.toSeconds()) fail('timeout', 'must be longer than deliveryTimeout');
-    if (settings.retryAttempts < 0 || settings.retryAttempts > 2) fail('retryAttempts', `must be 0 to 2 (Lambda's limit), got ${settings.retryAttempts}`);
-    if (settings.maxEventAge.toSeconds() < 60 || settings.maxEventAge.toSeconds() > 21600) fail('maxEventAge', 'must be 1 minute to 6 hours (Lambda\'s limit)');
-    // The routes' URLs are tokens until deploy: measure them at their longest resolved length.
-    const resolvedRoutes = JSON.stringify(props.routes.map((route) => ({ ...route, url: Token.isUnresolved(route.url) ? LONGEST_RESOLVED_URL : route.url })));
-    const bytes = Object.entries({ ...settings.environment, TRIGGLER_ROUTES: resolvedRoutes }).reduce(
-      (sum, [name, value]) => sum + Buffer.byteLength(name) + Buffer.byteLength(value),
-      0,
-    );
-    if (bytes > MAX_ENVIRONMENT_BYTES) {
-      fail('routes', `${props.routes.length} routes make the environment about ${bytes} bytes; Lambda allows ${MAX_ENVIRONMENT_BYTES} (split the triggers over two stacks)`);
-    }
   }
 }

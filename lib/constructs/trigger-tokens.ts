@@ -4,6 +4,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { parameterNameProblem, tokenParameterName } from '../../protocol';
+import { propProblem, throwPropProblems, type PropProblem } from '../construct-props';
 import { BundledProvider } from './bundled-provider';
 
 const REPOSITORY_ROOT = path.join(__dirname, '..', '..');
@@ -18,10 +19,25 @@ export interface TriggerTokensProps {
    * @default false
    */
   readonly retainOnDelete?: boolean;
-  /** @default logs.RetentionDays.ONE_MONTH */
+  /**
+   * Retention of the token handler's log groups.
+   * @default logs.RetentionDays.ONE_MONTH
+   */
   readonly logRetention?: logs.RetentionDays;
-  /** @default lambda/token-provider.ts */
+  /**
+   * The custom-resource handler's TypeScript entry.
+   * @default lambda/token-provider.ts
+   */
   readonly handlerEntry?: string;
+}
+
+/** Every bad prop of TriggerTokens. */
+export function triggerTokensPropProblems(props: TriggerTokensProps): PropProblem[] {
+  return [
+    ...propProblem('prefix', props.prefix.endsWith('/') ? 'must not end with "/"' : parameterNameProblem(props.prefix)),
+    ...propProblem('tokenNames', props.tokenNames.length === 0 ? 'must name at least one token' : undefined),
+    ...[...new Set(props.tokenNames)].flatMap((name) => propProblem('tokenNames', parameterNameProblem(tokenParameterName(props.prefix, name)))),
+  ];
 }
 
 /**
@@ -39,14 +55,8 @@ export class TriggerTokens extends Construct {
 
   constructor(scope: Construct, id: string, props: TriggerTokensProps) {
     super(scope, id);
-    const prefixProblem = props.prefix.endsWith('/') ? 'must not end with "/"' : parameterNameProblem(props.prefix);
-    if (prefixProblem) throw new Error(`${this.node.path}: prefix: ${prefixProblem}`);
-    if (props.tokenNames.length === 0) throw new Error(`${this.node.path}: tokenNames must name at least one token`);
+    throwPropProblems(this, triggerTokensPropProblems(props));
     const names = [...new Set(props.tokenNames)];
-    for (const name of names) {
-      const problem = parameterNameProblem(tokenParameterName(props.prefix, name));
-      if (problem) throw new Error(`${this.node.path}: tokenNames: ${problem}`);
-    }
 
     this.prefix = props.prefix;
     this.parameterNames = names.map((name) => tokenParameterName(props.prefix, name));
@@ -71,7 +81,8 @@ export class TriggerTokens extends Construct {
       resourceType: 'Custom::TrigglerTokens',
       properties: {
         Prefix: props.prefix,
-        TokenNames: names,
+        // Sorted: reordering the config's triggers is no change to this resource.
+        TokenNames: [...names].sort(),
         RetainOnDelete: String(props.retainOnDelete ?? false),
       },
     });
@@ -90,7 +101,7 @@ export class TriggerTokens extends Construct {
   /** Lets a reader get and decrypt the named token parameters (all of them by default), nothing else. */
   grantRead(grantee: iam.IGrantable, parameterNames: string[] = this.parameterNames, actions = ['ssm:GetParameter']): void {
     const unknown = parameterNames.filter((name) => !this.parameterNames.includes(name));
-    if (unknown.length > 0) throw new Error(`${this.node.path}: grantRead: ${unknown.join(', ')} are not tokens of this construct`);
+    throwPropProblems(this, propProblem('grantRead', unknown.length > 0 ? `${unknown.join(', ')} are not tokens of this construct` : undefined));
     const stack = Stack.of(this);
     grantee.grantPrincipal.addToPrincipalPolicy(
       new iam.PolicyStatement({ actions, resources: parameterNames.map((name) => TriggerTokens.parameterArn(this, name)) }),

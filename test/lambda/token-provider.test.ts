@@ -139,10 +139,23 @@ describe('update', () => {
     expect(ssm.commandCalls(DeleteParameterCommand)).toHaveLength(0);
   });
 
-  test('a new prefix is a new physical resource (CloudFormation then deletes the old one)', async () => {
+  test('a new prefix writes the tokens under it and keeps the old ones: same physical resource, so CloudFormation deletes nothing', async () => {
     ssm.on(PutParameterCommand).resolves({ Version: 1 });
-    const response = await onEvent(event('Update', { TokenNames: ['app/main'], Prefix: '/team/tokens' }, { TokenNames: ['app/main'] }));
-    expect(response.PhysicalResourceId).toBe('git-triggler-tokens:/team/tokens');
+    const response = await onEvent(event('Update', { TokenNames: ['app/main', 'lib/main'], Prefix: '/team/tokens' }, { TokenNames: ['app/main', 'lib/main'] }));
+
+    // A changed physical id would make CloudFormation delete the old resource, and with it every
+    // token (rotated ones too) under the old prefix.
+    expect(response.PhysicalResourceId).toBe('git-triggler-tokens:/git-triggler/tokens');
+    expect(ssm.commandCalls(PutParameterCommand).map((call) => call.args[0].input.Name)).toEqual(['/team/tokens/app/main', '/team/tokens/lib/main']);
+    expect(ssm.commandCalls(DeleteParameterCommand)).toHaveLength(0);
+    expect(ssm.commandCalls(ListTagsForResourceCommand)).toHaveLength(0);
+  });
+
+  test('a token copied to the new prefix before the deploy is kept as it is (how to move tokens)', async () => {
+    ssm.on(PutParameterCommand).rejects(new ParameterAlreadyExists({ message: 'exists', $metadata: {} }));
+    await onEvent(event('Update', { TokenNames: ['app/main'], Prefix: '/team/tokens' }, { TokenNames: ['app/main'] }));
+    expect(ssm.commandCalls(PutParameterCommand).map((call) => [call.args[0].input.Name, call.args[0].input.Overwrite])).toEqual([['/team/tokens/app/main', false]]);
+    expect(ssm.commandCalls(DeleteParameterCommand)).toHaveLength(0);
   });
 });
 

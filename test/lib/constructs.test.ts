@@ -94,7 +94,7 @@ describe('TriggerTokens', () => {
     const stack = newStack();
     expect(() => new TriggerTokens(stack, 'A', { prefix: 'tokens', tokenNames: ['x'] })).toThrow('Test/A: prefix: the SSM parameter name tokens must start with "/"');
     expect(() => new TriggerTokens(stack, 'B', { prefix: '/tokens/', tokenNames: ['x'] })).toThrow('Test/B: prefix: must not end with "/"');
-    expect(() => new TriggerTokens(stack, 'C', { prefix: '/tokens', tokenNames: [] })).toThrow('Test/C: tokenNames must name at least one token');
+    expect(() => new TriggerTokens(stack, 'C', { prefix: '/tokens', tokenNames: [] })).toThrow('Test/C: tokenNames: must name at least one token');
     expect(() => new TriggerTokens(stack, 'D', { prefix: '/tokens', tokenNames: ['team@app'] })).toThrow('Test/D: tokenNames: the SSM parameter name /tokens/team@app may hold only');
     expect(() => tokens.grantRead(new lambda.Function(stack, 'Reader', { runtime: lambda.Runtime.NODEJS_24_X, handler: 'index.handler', code: lambda.Code.fromInline('exports.handler = async () => {}') }), ['/team/tokens/other'])).toThrow(
       'Test/Tokens: grantRead: /team/tokens/other are not tokens of this construct',
@@ -123,19 +123,20 @@ describe('RepositoryTriggers', () => {
     template = Template.fromStack(stack);
   });
 
-  test('a created repository carries the trigger itself and is kept when the stack is deleted', () => {
-    template.hasResource('AWS::CodeCommit::Repository', {
-      DeletionPolicy: 'Retain',
-      UpdateReplacePolicy: 'Retain',
-      Properties: {
-        RepositoryName: 'fresh',
-        Triggers: [{ Name: 'git-triggler-Test', Branches: ['main'], Events: ['createReference', 'updateReference'], DestinationArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^Destination'), 'Arn'] } }],
-      },
-    });
+  test('a created repository is kept when the stack is deleted, and gets its trigger from a merge resource that waits for it', () => {
+    const [repositoryId, repository] = Object.entries(template.findResources('AWS::CodeCommit::Repository'))[0]!;
+    expect(repository).toMatchObject({ DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain', Properties: { RepositoryName: 'fresh' } });
+    // Not on the repository resource: a retained repository would keep a trigger nobody removes.
+    expect(repository.Properties.Triggers).toBeUndefined();
+    const merge = Object.values(template.findResources('Custom::TrigglerRepositoryTriggers', { Properties: { RepositoryName: 'fresh' } }))[0]!;
+    expect(merge.DependsOn).toEqual(expect.arrayContaining([repositoryId]));
+    expect(merge.Properties.Triggers).toEqual([
+      { name: 'git-triggler-Test', destinationArn: { 'Fn::GetAtt': [expect.stringMatching(/^Destination/), 'Arn'] }, branches: ['main'], events: ['createReference', 'updateReference'] },
+    ]);
   });
 
   test('an existing repository gets a merge resource, after the invoke permission exists', () => {
-    const merges = template.findResources('Custom::TrigglerRepositoryTriggers');
+    const merges = template.findResources('Custom::TrigglerRepositoryTriggers', { Properties: { RepositoryName: 'existing' } });
     expect(Object.values(merges).map((m) => m.Properties)).toEqual([
       expect.objectContaining({
         RepositoryName: 'existing',
@@ -145,6 +146,13 @@ describe('RepositoryTriggers', () => {
     const permissions = Object.keys(template.findResources('AWS::Lambda::Permission', { Properties: { SourceArn: codeCommitArn('existing') } }));
     expect(permissions).toHaveLength(1);
     expect(Object.values(merges)[0]!.DependsOn).toEqual(expect.arrayContaining(permissions));
+  });
+
+  test('existing repositories (only those) are checked by one resource that needs nothing but the handler and its read grant', () => {
+    template.resourceCountIs('Custom::TrigglerRepositoryCheck', 1);
+    const [check] = Object.values(template.findResources('Custom::TrigglerRepositoryCheck'));
+    expect(check!.Properties).toEqual({ RepositoryNames: ['existing'], TriggerName: 'git-triggler-Test', ServiceToken: expect.anything() });
+    expect(check!.DependsOn).toEqual([expect.stringMatching(/^TriggersAccessExisting[0-9a-f]{8}/)]);
   });
 
   test('CodeCommit may invoke the destination from exactly the configured repositories', () => {
@@ -159,9 +167,27 @@ describe('RepositoryTriggers', () => {
     template.resourceCountIs('AWS::Lambda::Permission', 2);
   });
 
-  test('the merge handler may read and write triggers of the existing repositories only', () => {
-    const statements = statementsOf(template, 'TriggersMergeProviderHandlerRole').filter((s) => JSON.stringify(s.Action).includes('codecommit:'));
-    expect(statements).toEqual([{ Effect: 'Allow', Action: ['codecommit:GetRepositoryTriggers', 'codecommit:PutRepositoryTriggers'], Resource: codeCommitArn('existing') }]);
+  test('the merge handler may read and write the triggers of each configured repository, by a policy of its own that its merge resource depends on', () => {
+    const policies = template.findResources('AWS::IAM::Policy', { Properties: { PolicyName: Match.stringLikeRegexp('^TriggersAccess') } });
+    const byRepository = Object.fromEntries(
+      Object.entries(policies).map(([id, policy]) => {
+        const statements = (policy.Properties as { PolicyDocument: { Statement: Record<string, unknown>[] } }).PolicyDocument.Statement;
+        expect(statements).toHaveLength(1);
+        expect(statements[0]!.Action).toEqual(['codecommit:GetRepositoryTriggers', 'codecommit:PutRepositoryTriggers']);
+        const name = ['fresh', 'existing'].find((r) => JSON.stringify(statements[0]!.Resource) === JSON.stringify(codeCommitArn(r)))!;
+        return [name, id];
+      }),
+    );
+    expect(Object.keys(byRepository).sort()).toEqual(['existing', 'fresh']);
+    // Deleting a merge resource (our trigger off the repository) happens before its grant goes.
+    for (const repository of ['fresh', 'existing']) {
+      const merge = Object.values(template.findResources('Custom::TrigglerRepositoryTriggers', { Properties: { RepositoryName: repository } }))[0]!;
+      expect(merge.DependsOn).toContain(byRepository[repository]);
+    }
+    // Nothing repository-specific in the handler's shared default policy.
+    const defaults = template.findResources('AWS::IAM::Policy', { Properties: { PolicyName: Match.stringLikeRegexp('^TriggersMergeProviderHandlerRoleDefaultPolicy') } });
+    expect(Object.keys(defaults)).toHaveLength(1);
+    expect(JSON.stringify(defaults)).not.toContain('codecommit:');
   });
 
   test('bad props fail up front, naming the prop', () => {
@@ -176,6 +202,28 @@ describe('RepositoryTriggers', () => {
     expect(attempt('D', { repositories: [{ ...ok, branches: ['main', 'bad..branch'] }] })).toThrow('Test/D: repositories[0].branches[1]: a CodeCommit branch name must not contain ".."');
     expect(attempt('E', { events: [codecommit.RepositoryEventTrigger.ALL, codecommit.RepositoryEventTrigger.UPDATE_REF] })).toThrow('Test/E: events: "all" cannot be combined');
     expect(attempt('F', { repositories: [{ ...ok, repository: 'my repo' }] })).toThrow('Test/F: repositories[0].repository: a CodeCommit repository name may hold only');
+  });
+
+  test('every bad prop is reported at once, one line each', () => {
+    const stack = newStack();
+    const destination = lambda.Function.fromFunctionArn(stack, 'Destination', 'arn:aws:lambda:eu-west-1:123456789012:function:d');
+    let message = '';
+    try {
+      new RepositoryTriggers(stack, 'Many', {
+        destination,
+        triggerName: 'has space',
+        events: [],
+        repositories: [{ repository: 'my repo', createRepository: false, branches: ['ok', 'bad..branch'] }],
+      });
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message.split('\n')).toEqual([
+      expect.stringMatching(/^Test\/Many: triggerName: /),
+      'Test/Many: events: must list at least one event',
+      expect.stringMatching(/^Test\/Many: repositories\[0\]\.repository: /),
+      expect.stringMatching(/^Test\/Many: repositories\[0\]\.branches\[1\]: /),
+    ]);
   });
 });
 
@@ -326,7 +374,7 @@ describe('ReceiverHost', () => {
 
   test('cfn-init installs Node.js, a system user, the bundle, the config and the hardened unit', () => {
     const init = initOf(template);
-    expect(init.configSets).toEqual({ default: ['system', 'receiver'] });
+    expect(init.configSets).toEqual({ default: ['system', 'receiver', 'health'] });
     expect(init.system.packages).toEqual({ yum: { nodejs22: [] } });
     expect(JSON.stringify(init.system.commands)).toContain('useradd --system --user-group --home-dir /var/lib/triggler --no-create-home --shell /sbin/nologin triggler');
     expect(Object.keys(init.receiver.sources!)).toEqual(['/opt/triggler']);
@@ -406,6 +454,16 @@ describe('ReceiverHost', () => {
     expect(() => hostStack({ receiverConfig: receiverConfig({ tokens: { file: '/etc/triggler/tokens.json' } }) })).toThrow('Test/Receiver: receiverConfig.tokens.ssm: must be set');
     expect(() => hostStack({ writablePaths: ['relative/path'] })).toThrow('Test/Receiver: writablePaths[0]: must be an absolute path');
     expect(() => hostStack({ rootVolumeGiB: 4 })).toThrow('Test/Receiver: rootVolumeGiB: must be a whole number of at least 8');
+    expect(() => hostStack({ rootVolumeGiB: 4, writablePaths: ['x'], receiverConfig: receiverConfig({ stateDir: '/srv/state' }) })).toThrow(
+      /receiverConfig\.stateDir: must be \/var\/lib\/triggler[^\n]*\nTest\/Receiver: writablePaths\[0\]: [^\n]*\nTest\/Receiver: rootVolumeGiB: /,
+    );
+  });
+
+  test('the last cfn-init step waits for /healthz with the script beside the construct, byte for byte', () => {
+    const init = initOf(template) as unknown as { health: { files: Record<string, { content: string; mode: string }>; commands: Record<string, { command: unknown[] }> } };
+    const script = fs.readFileSync(path.join(__dirname, '../../lib/constructs/receiver-host/wait-healthy.sh'), 'utf8');
+    expect(init.health.files['/usr/local/sbin/triggler-wait-healthy']).toMatchObject({ content: script, mode: '000755' });
+    expect(init.health.commands['10-wait-healthy']!.command.slice(0, 3)).toEqual(['/usr/local/sbin/triggler-wait-healthy', '5000', '120']);
   });
 });
 
@@ -440,7 +498,7 @@ describe('ReceiverNetwork', () => {
   });
 
   test('bad props fail up front, naming the prop', () => {
-    expect(() => new ReceiverNetwork(newStack(), 'A', { maxAzs: 4 })).toThrow('Test/A: maxAzs must be 1, 2 or 3, got 4');
-    expect(() => new ReceiverNetwork(newStack(), 'B', { cidr: '10.0.0.0/8' })).toThrow('Test/B: cidr must be an IPv4 range from /16 to /24');
+    expect(() => new ReceiverNetwork(newStack(), 'A', { maxAzs: 4 })).toThrow('Test/A: maxAzs: must be 1, 2 or 3, got 4');
+    expect(() => new ReceiverNetwork(newStack(), 'B', { cidr: '10.0.0.0/8' })).toThrow('Test/B: cidr: must be an IPv4 range from /16 to /24');
   });
 });

@@ -153,3 +153,39 @@ test('refuses properties it does not understand, naming them', async () => {
   );
   expect(codecommit.calls()).toHaveLength(0);
 });
+
+describe('the existing repositories\' check (Custom::TrigglerRepositoryCheck)', () => {
+  function checkEvent(requestType: 'Create' | 'Update' | 'Delete', properties: Record<string, unknown>): CloudFormationCustomResourceEvent {
+    const base = event(requestType, properties, properties);
+    const physicalId = requestType === 'Create' ? {} : { PhysicalResourceId: 'git-triggler-repository-check:CodeCommitExistingRepositoriesCheck' };
+    return { ...base, ...physicalId, ResourceType: 'Custom::TrigglerRepositoryCheck', LogicalResourceId: 'CodeCommitExistingRepositoriesCheck' } as CloudFormationCustomResourceEvent;
+  }
+
+  test('passes when each repository exists and has room for our trigger (ours already there counts once), writing nothing', async () => {
+    const nineOfTheirs = Array.from({ length: 9 }, (_, i) => ({ ...ownersTrigger, name: `theirs-${i}` }));
+    codecommit.on(GetRepositoryTriggersCommand, { repositoryName: 'service' }).resolves({ triggers: [...nineOfTheirs, ours] });
+    codecommit.on(GetRepositoryTriggersCommand, { repositoryName: 'tools' }).resolves({ triggers: [] });
+    const response = await onEvent(checkEvent('Create', { RepositoryNames: ['service', 'tools'], TriggerName: ours.name }));
+    expect(response.PhysicalResourceId).toBe('git-triggler-repository-check:CodeCommitExistingRepositoriesCheck');
+    expect(codecommit.commandCalls(PutRepositoryTriggersCommand)).toHaveLength(0);
+  });
+
+  test('fails naming every repository that is missing or full, in one message', async () => {
+    const tenOfTheirs = Array.from({ length: 10 }, (_, i) => ({ ...ownersTrigger, name: `theirs-${i}` }));
+    codecommit.on(GetRepositoryTriggersCommand, { repositoryName: 'missing' }).rejects(new RepositoryDoesNotExistException({ message: 'no', $metadata: {} }));
+    codecommit.on(GetRepositoryTriggersCommand, { repositoryName: 'full' }).resolves({ triggers: tenOfTheirs });
+    codecommit.on(GetRepositoryTriggersCommand, { repositoryName: 'fine' }).resolves({ triggers: [ownersTrigger] });
+    await expect(onEvent(checkEvent('Update', { RepositoryNames: ['fine', 'full', 'missing'], TriggerName: ours.name }))).rejects.toThrow(
+      'repository full already has 10 triggers of its own (theirs-0, theirs-1, theirs-2, theirs-3, theirs-4, theirs-5, theirs-6, theirs-7, theirs-8, theirs-9) and CodeCommit allows 10: remove one, then deploy again; ' +
+        'repository missing does not exist (create it, or set createRepository: true to have the stack create it)',
+    );
+    expect(codecommit.commandCalls(PutRepositoryTriggersCommand)).toHaveLength(0);
+  });
+
+  test('its delete touches nothing', async () => {
+    await expect(onEvent(checkEvent('Delete', { RepositoryNames: ['service'], TriggerName: ours.name }))).resolves.toEqual({
+      PhysicalResourceId: 'git-triggler-repository-check:CodeCommitExistingRepositoriesCheck',
+    });
+    expect(codecommit.calls()).toHaveLength(0);
+  });
+});

@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { App } from 'aws-cdk-lib';
+import type { App, Environment } from 'aws-cdk-lib';
 import { parseStackConfig, type StackConfig, type StackConfigInput } from '../../lib/config';
 import { createTrigglerApp } from '../../lib/triggler-app';
 import type { TrigglerStack } from '../../lib/triggler-stack';
@@ -49,8 +49,9 @@ export function removeScratch(): void {
   scratchRoot = undefined;
 }
 
-export function trigglerApp(config: StackConfig, options: { bundling?: boolean; outdir?: string } = {}): { app: App; stack: TrigglerStack } {
+export function trigglerApp(config: StackConfig, options: { bundling?: boolean; outdir?: string; env?: Environment } = {}): { app: App; stack: TrigglerStack } {
   return createTrigglerApp(config, {
+    env: options.env,
     appProps: {
       outdir: options.outdir ?? scratchOutdir(),
       context: { ...cliContext(), ...(options.bundling ? {} : NO_BUNDLING) },

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { CfnResource, Stack, Validations } from 'aws-cdk-lib';
-import { Template as Assertions } from 'aws-cdk-lib/assertions';
+import { Match, Template as Assertions } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { IConstruct } from 'constructs';
@@ -97,7 +97,7 @@ describe('the example stack', () => {
 
     expect(routes.map((r) => [r.repository, r.branch, r.url, r.tokenParameter, r.scheme])).toEqual([
       ['my-app', 'main', 'http://10.0.0.10:5000', '/git-triggler/tokens/my-app/main', 'standard'],
-      ['existing-service', 'release/v2', 'http://10.0.0.10:5000', '/git-triggler/tokens/existing-service/release/v2', 'standard'],
+      ['my-service', 'release/v2', 'http://10.0.0.10:5000', '/git-triggler/tokens/my-service/release/v2', 'standard'],
     ]);
     expect(receiverConfig.triggers.map((t) => [t.repository, t.branch])).toEqual(routes.map((r) => [r.repository, r.branch]));
     expect(receiverConfig.tokens.ssm?.prefix).toBe('/git-triggler/tokens');
@@ -105,29 +105,41 @@ describe('the example stack', () => {
     expect(variables.TRIGGLER_TOKEN_TTL_SECONDS).toBe(String(receiverConfig.tokens.ssm?.ttlSeconds));
   });
 
-  test('creates the repository the config asks for, keeps it on delete, and merges into the existing one', () => {
-    assertions.hasResource('AWS::CodeCommit::Repository', {
-      DeletionPolicy: 'Retain',
-      Properties: {
-        RepositoryName: 'my-app',
-        Triggers: [{ Name: 'git-triggler-GitTriggler', Branches: ['main'], Events: ['createReference', 'updateReference'] }],
-      },
-    });
-    assertions.resourceCountIs('AWS::CodeCommit::Repository', 1);
-    assertions.hasResourceProperties('Custom::TrigglerRepositoryTriggers', {
-      RepositoryName: 'existing-service',
-      Triggers: [{ name: 'git-triggler-GitTriggler', branches: ['release/v2'], events: ['createReference', 'updateReference'] }],
-    });
+  test('deploys on an empty account: every repository it names is one it creates, and keeps on delete', () => {
+    const repositories = Object.values(assertions.findResources('AWS::CodeCommit::Repository'));
+    expect(repositories.map((r) => [(r.Properties as { RepositoryName: string }).RepositoryName, r.DeletionPolicy])).toEqual([
+      ['my-app', 'Retain'],
+      ['my-service', 'Retain'],
+    ]);
+    // No existing repository, so nothing to check; the triggers are merged onto the created ones.
+    assertions.resourceCountIs('Custom::TrigglerRepositoryCheck', 0);
+    for (const [repository, branch] of [['my-app', 'main'], ['my-service', 'release/v2']]) {
+      assertions.hasResourceProperties('Custom::TrigglerRepositoryTriggers', {
+        RepositoryName: repository,
+        Triggers: [{ name: 'git-triggler-GitTriggler', branches: [branch], events: ['createReference', 'updateReference'] }],
+      });
+    }
   });
 
   test('creates the tokens before the receiver host and before any CodeCommit trigger', () => {
     const tokensId = Object.keys(assertions.findResources('Custom::TrigglerTokens'))[0]!;
-    const dependents = ['AWS::EC2::Instance', 'AWS::CodeCommit::Repository', 'Custom::TrigglerRepositoryTriggers'];
+    const dependents = ['AWS::EC2::Instance', 'Custom::TrigglerRepositoryTriggers'];
     for (const type of dependents) {
-      for (const resource of Object.values(assertions.findResources(type))) {
-        expect([resource.DependsOn ?? []].flat()).toContain(tokensId);
-      }
+      const resources = Object.values(assertions.findResources(type));
+      expect(resources.length).toBeGreaterThan(0);
+      for (const resource of resources) expect([resource.DependsOn ?? []].flat()).toContain(tokensId);
     }
+  });
+
+  test('the host signals success only once the receiver answers /healthz (a wait condition carries the reason otherwise)', () => {
+    const [instanceId, instance] = Object.entries(assertions.findResources('AWS::EC2::Instance'))[0]!;
+    const init = (instance.Metadata as Record<string, { configSets: { default: string[] }; health: { commands: Record<string, { command: unknown[] }> } }>)['AWS::CloudFormation::Init']!;
+    expect(init.configSets.default.at(-1)).toBe('health');
+    const [handleId] = Object.keys(assertions.findResources('AWS::CloudFormation::WaitConditionHandle'));
+    expect(init.health.commands['10-wait-healthy']!.command).toEqual(['/usr/local/sbin/triggler-wait-healthy', '5000', '120', { Ref: handleId }]);
+    assertions.hasResourceProperties('AWS::CloudFormation::WaitCondition', { Handle: { Ref: handleId }, Count: 1 });
+    expect(instance).toMatchObject({ CreationPolicy: { ResourceSignal: { Count: 1, Timeout: 'PT15M' } } });
+    expect(instanceId).toBeDefined();
   });
 
   test('outputs the host, a Session Manager command, and the token parameter names (never values)', () => {
@@ -135,7 +147,7 @@ describe('the example stack', () => {
     expect(Object.keys(outputs).sort()).toEqual(
       ['FailedDeliveriesQueueUrl', 'ReceiverInstanceId', 'ReceiverPrivateAddress', 'ReceiverPrivateUrl', 'SenderLogGroup', 'SessionManagerCommand', 'TokenParameterNames', 'TokenPrefix'].sort(),
     );
-    expect(outputs.TokenParameterNames!.Value).toBe('/git-triggler/tokens/my-app/main,/git-triggler/tokens/existing-service/release/v2');
+    expect(outputs.TokenParameterNames!.Value).toBe('/git-triggler/tokens/my-app/main,/git-triggler/tokens/my-service/release/v2');
     expect(JSON.stringify(outputs.SessionManagerCommand!.Value)).toContain('aws ssm start-session --target ');
   });
 
@@ -207,8 +219,9 @@ describe('other valid configs synthesize cleanly (cdk-nag included), without a c
         // SSM and CodeCommit, each with a network interface in both zones.
         const endpoints = Object.values(t.findResources('AWS::EC2::VPCEndpoint'));
         expect(endpoints.map((e) => (e.Properties as { SubnetIds: unknown[] }).SubnetIds.length)).toEqual([2, 2]);
-        t.resourceCountIs('Custom::TrigglerRepositoryTriggers', 0);
-        t.hasResourceProperties('AWS::CodeCommit::Repository', { Triggers: [{ Branches: ['main', 'dev'] }], Tags: [{ Key: 'team', Value: 'platform' }] });
+        t.resourceCountIs('Custom::TrigglerRepositoryCheck', 0);
+        t.hasResourceProperties('Custom::TrigglerRepositoryTriggers', { RepositoryName: 'app', Triggers: [{ branches: ['main', 'dev'] }] });
+        t.hasResourceProperties('AWS::CodeCommit::Repository', { RepositoryName: 'app', Triggers: Match.absent(), Tags: [{ Key: 'team', Value: 'platform' }] });
       },
     ],
   ])('%s', (_name, input, check) => {

@@ -4,6 +4,7 @@ import { AssetHashType, DockerImage } from 'aws-cdk-lib';
 import { Asset } from 'aws-cdk-lib/aws-s3-assets';
 import { Construct } from 'constructs';
 import { buildSync, type BuildOptions } from 'esbuild';
+import { propProblem, throwPropProblems, type PropProblem } from '../../construct-props';
 
 /** How the receiver is bundled for the host (and for the benchmark, which measures what ships). */
 export function receiverBuildOptions(entry: string, outfile: string, target = 'node22'): BuildOptions {
@@ -25,10 +26,19 @@ export interface ReceiverBundleProps {
   /** The receiver's entry (`receiver/main.ts`). */
   readonly entry: string;
   /**
-   * The Node.js the host runs (esbuild's target).
+   * The Node.js version the host runs, as esbuild's target (`node<major>`).
    * @default 'node22'
    */
   readonly target?: string;
+}
+
+/** Every bad prop of a ReceiverBundle. */
+export function receiverBundlePropProblems(props: ReceiverBundleProps): PropProblem[] {
+  const target = props.target ?? 'node22';
+  return [
+    ...propProblem('entry', fs.existsSync(props.entry) ? undefined : `${props.entry} does not exist`),
+    ...propProblem('target', /^node\d+$/.test(target) ? undefined : `must look like "node22", got ${target}`),
+  ];
 }
 
 /**
@@ -45,9 +55,8 @@ export class ReceiverBundle extends Construct {
 
   constructor(scope: Construct, id: string, props: ReceiverBundleProps) {
     super(scope, id);
-    if (!fs.existsSync(props.entry)) throw new Error(`${this.node.path}: entry ${props.entry} does not exist`);
+    throwPropProblems(this, receiverBundlePropProblems(props));
     const target = props.target ?? 'node22';
-    if (!/^node\d+$/.test(target)) throw new Error(`${this.node.path}: target must look like "node22", got ${target}`);
 
     this.asset = new Asset(this, 'Asset', {
       path: path.dirname(props.entry),

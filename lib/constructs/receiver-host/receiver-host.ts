@@ -1,10 +1,10 @@
 import * as path from 'node:path';
-import { Aws, Duration, Stack, Validations } from 'aws-cdk-lib';
+import { Aws, CfnWaitCondition, CfnWaitConditionHandle, Duration, Stack, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { Construct } from 'constructs';
-import { tokenNameOf } from '../../../protocol';
+import { tokenNameOf, tokenParameterName } from '../../../protocol';
 import { parseReceiverConfig, type ReceiverConfig, type ReceiverConfigInput } from '../../../receiver/config/schema';
-import { tokenParameterName } from '../../../protocol';
+import { propProblem, throwPropProblems, type PropProblem } from '../../construct-props';
 import type { TriggerTokens } from '../trigger-tokens';
 import { ReceiverBundle } from './receiver-bundle';
 
@@ -17,7 +17,11 @@ export const HOST_PATHS = {
   environmentFile: '/etc/triggler/receiver.env',
   unitFile: '/etc/systemd/system/triggler-receiver.service',
   writablePathsDropIn: '/etc/systemd/system/triggler-receiver.service.d/50-writable-paths.conf',
+  waitHealthyScript: '/usr/local/sbin/triggler-wait-healthy',
 } as const;
+
+/** How long the last cfn-init step waits for the receiver's /healthz before it fails the deploy. */
+export const HEALTHY_WAIT_SECONDS = 120;
 
 export const SERVICE_NAME = 'triggler-receiver';
 export const SERVICE_USER = 'triggler';
@@ -25,8 +29,12 @@ export const SERVICE_USER = 'triggler';
 export const NODE_PACKAGE = 'nodejs22';
 
 export interface ReceiverHostProps {
+  /** The VPC the host runs in. */
   readonly vpc: ec2.IVpc;
-  /** @default - the VPC's public subnets */
+  /**
+   * The subnets of `vpc` the host may go in (it needs a public address: there is no NAT gateway).
+   * @default - the VPC's public subnets
+   */
   readonly vpcSubnets?: ec2.SubnetSelection;
   /**
    * The receiver config to install; it is checked with the receiver's own schema here. Its
@@ -35,9 +43,15 @@ export interface ReceiverHostProps {
   readonly receiverConfig: ReceiverConfigInput;
   /** The tokens the receiver reads (exactly the ones the config's triggers name). */
   readonly tokens: TriggerTokens;
-  /** @default ec2.InstanceType.of(T4G, MICRO) */
+  /**
+   * The EC2 instance type; Graviton types get the arm64 image.
+   * @default ec2.InstanceType.of(T4G, MICRO)
+   */
   readonly instanceType?: ec2.InstanceType;
-  /** @default - the latest Amazon Linux 2023 for the instance type's architecture */
+  /**
+   * The image the host boots; it must be Amazon Linux 2023 (cfn-init, dnf, the nodejs22 package).
+   * @default - the latest Amazon Linux 2023 for the instance type's architecture
+   */
   readonly machineImage?: ec2.IMachineImage;
   /**
    * IPv4 ranges allowed to reach the receiver port from outside (provider webhooks).
@@ -49,15 +63,68 @@ export interface ReceiverHostProps {
    * @default []
    */
   readonly writablePaths?: string[];
-  /** @default 8 */
+  /**
+   * Size of the encrypted gp3 root volume in GiB, at least 8 (the image's size).
+   * @default 8
+   */
   readonly rootVolumeGiB?: number;
-  /** @default receiver/main.ts */
+  /**
+   * The receiver's TypeScript entry, bundled into the asset cfn-init installs.
+   * @default receiver/main.ts
+   */
   readonly receiverEntry?: string;
   /**
-   * How long CloudFormation waits for the first cfn-init run to succeed.
+   * How long CloudFormation waits for the first cfn-init run to succeed (packages, files, and the
+   * receiver answering /healthz).
    * @default Duration.minutes(15)
    */
   readonly initTimeout?: Duration;
+}
+
+/** The receiver config as the host will read it (defaults filled in), or a prop problem naming why not. */
+function receiverConfigProblems(raw: ReceiverConfigInput): { config?: ReceiverConfig; problems: PropProblem[] } {
+  let config: ReceiverConfig;
+  try {
+    config = parseReceiverConfig(raw, 'receiverConfig');
+  } catch (error) {
+    return { problems: [{ prop: 'receiverConfig', problem: (error as Error).message }] };
+  }
+  const problems: PropProblem[] = [
+    ...propProblem('receiverConfig.tokens.ssm', config.tokens.ssm ? undefined : 'must be set: on AWS the receiver reads its tokens from SSM'),
+    ...propProblem('receiverConfig.tokens.file', config.tokens.file === undefined ? undefined : 'must not be set: the host has no token file'),
+    ...config.triggers.flatMap((trigger, i) => [
+      ...propProblem(
+        `receiverConfig.triggers[${i}]`,
+        trigger.token === undefined && trigger.tokenEnv === undefined ? undefined : 'must not carry token or tokenEnv: tokens stay in SSM, out of the template',
+      ),
+      ...propProblem(`receiverConfig.triggers[${i}].user`, trigger.user === undefined ? undefined : `must not be set: the receiver runs as ${SERVICE_USER}, not root`),
+    ]),
+    ...propProblem('receiverConfig.stateDir', config.stateDir === `/var/lib/${SERVICE_USER}` ? undefined : `must be /var/lib/${SERVICE_USER}, the unit's state directory`),
+    ...propProblem(
+      'receiverConfig.admin.host',
+      config.admin === false || config.admin.host === '127.0.0.1' ? undefined : 'must be 127.0.0.1: the admin listener is for the host itself (the security group opens only listen.port)',
+    ),
+  ];
+  return { config, problems };
+}
+
+/** Every bad prop of a ReceiverHost besides its receiver config. */
+export function receiverHostPropProblems(props: ReceiverHostProps): PropProblem[] {
+  const rootVolumeGiB = props.rootVolumeGiB ?? 8;
+  return [
+    ...(props.allowCidrs ?? []).flatMap((cidr, i) => propProblem(`allowCidrs[${i}]`, /^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/.test(cidr) ? undefined : `must be an IPv4 CIDR, got ${cidr}`)),
+    ...(props.writablePaths ?? []).flatMap((p, i) =>
+      propProblem(`writablePaths[${i}]`, /^\/[^\s]*$/.test(p) && !p.split('/').includes('..') ? undefined : `must be an absolute path without spaces or "..", got ${p}`),
+    ),
+    ...propProblem('rootVolumeGiB', Number.isInteger(rootVolumeGiB) && rootVolumeGiB >= 8 ? undefined : `must be a whole number of at least 8 (the image's size), got ${rootVolumeGiB}`),
+  ];
+}
+
+/** Checks every prop at once; returns the receiver config as the host will read it. */
+function parsedReceiverConfig(scope: Construct, props: ReceiverHostProps): ReceiverConfig {
+  const { config, problems } = receiverConfigProblems(props.receiverConfig);
+  throwPropProblems(scope, [...problems, ...receiverHostPropProblems(props)]);
+  return config!;
 }
 
 /**
@@ -83,13 +150,15 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
   public readonly publicIp: string;
   /** The receiver's base URL inside the VPC. */
   public readonly privateUrl: string;
+  /** Completes when the receiver on the first host answers /healthz; fails with the reason when it does not. */
+  public readonly healthy: CfnWaitCondition;
 
   constructor(scope: Construct, id: string, props: ReceiverHostProps) {
     super(scope, id);
     const allowCidrs = props.allowCidrs ?? [];
     const writablePaths = props.writablePaths ?? [];
     const rootVolumeGiB = props.rootVolumeGiB ?? 8;
-    this.receiverConfig = this.validate(props, allowCidrs, writablePaths, rootVolumeGiB);
+    this.receiverConfig = parsedReceiverConfig(this, props);
     this.port = this.receiverConfig.listen.port;
 
     this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
@@ -137,9 +206,16 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
       // cfn-hup applies metadata changes in place; replacing the host would lose its run history.
       userDataCausesReplacement: false,
     });
-    this.instance.applyCloudFormationInit(this.hostSetup(bundle, props.receiverConfig, writablePaths), {
+    // The host's creation signal carries no reason (SignalResource has none); a wait condition's
+    // does, so the health step signals this one too and a receiver that cannot start fails the
+    // deploy with its reason in the events. Its clock starts with the stack: it waits for the
+    // instance's resources, the boot and the whole cfn-init run.
+    const initTimeout = props.initTimeout ?? Duration.minutes(15);
+    const healthyHandle = new CfnWaitConditionHandle(this, 'HealthyHandle');
+    this.healthy = new CfnWaitCondition(this, 'Healthy', { handle: healthyHandle.ref, count: 1, timeout: String(initTimeout.toSeconds() + 600) });
+    this.instance.applyCloudFormationInit(this.hostSetup(bundle, props.receiverConfig, writablePaths, healthyHandle.ref), {
       configSets: ['default'],
-      timeout: props.initTimeout ?? Duration.minutes(15),
+      timeout: initTimeout,
       // No fingerprint in the user data: with one, every metadata change would replace the instance.
       embedFingerprint: false,
     });
@@ -154,35 +230,7 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
     this.acknowledgeFindings();
   }
 
-  private validate(props: ReceiverHostProps, allowCidrs: string[], writablePaths: string[], rootVolumeGiB: number): ReceiverConfig {
-    const fail = (prop: string, problem: string): never => {
-      throw new Error(`${this.node.path}: ${prop}: ${problem}`);
-    };
-    let config: ReceiverConfig;
-    try {
-      config = parseReceiverConfig(props.receiverConfig, 'receiverConfig');
-    } catch (error) {
-      return fail('receiverConfig', (error as Error).message);
-    }
-    if (!config.tokens.ssm) fail('receiverConfig.tokens.ssm', 'must be set: on AWS the receiver reads its tokens from SSM');
-    if (config.tokens.file !== undefined) fail('receiverConfig.tokens.file', 'must not be set: the host has no token file');
-    config.triggers.forEach((trigger, i) => {
-      if (trigger.token !== undefined || trigger.tokenEnv !== undefined) fail(`receiverConfig.triggers[${i}]`, 'must not carry token or tokenEnv: tokens stay in SSM, out of the template');
-      if (trigger.user !== undefined) fail(`receiverConfig.triggers[${i}].user`, `must not be set: the receiver runs as ${SERVICE_USER}, not root`);
-    });
-    if (config.stateDir !== `/var/lib/${SERVICE_USER}`) fail('receiverConfig.stateDir', `must be /var/lib/${SERVICE_USER}, the unit's state directory`);
-    if (config.admin !== false && config.admin.host !== '127.0.0.1') fail('receiverConfig.admin.host', 'must be 127.0.0.1: the admin listener is for the host itself (the security group opens only listen.port)');
-    allowCidrs.forEach((cidr, i) => {
-      if (!/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/.test(cidr)) fail(`allowCidrs[${i}]`, `must be an IPv4 CIDR, got ${cidr}`);
-    });
-    writablePaths.forEach((p, i) => {
-      if (!/^\/[^\s]*$/.test(p) || p.split('/').includes('..')) fail(`writablePaths[${i}]`, `must be an absolute path without spaces or "..", got ${p}`);
-    });
-    if (!Number.isInteger(rootVolumeGiB) || rootVolumeGiB < 8) fail('rootVolumeGiB', `must be a whole number of at least 8 (the image's size), got ${rootVolumeGiB}`);
-    return config;
-  }
-
-  private hostSetup(bundle: ReceiverBundle, receiverConfig: ReceiverConfigInput, writablePaths: string[]): ec2.CloudFormationInit {
+  private hostSetup(bundle: ReceiverBundle, receiverConfig: ReceiverConfigInput, writablePaths: string[], healthySignalUrl: string): ec2.CloudFormationInit {
     const receiverRestart = new ec2.InitServiceRestartHandle();
     const cfnHupRestart = new ec2.InitServiceRestartHandle();
     const logicalId = Stack.of(this).getLogicalId(this.instance.instance);
@@ -190,7 +238,7 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
     const rootOnly = { owner: 'root', group: 'root', mode: '000400', serviceRestartHandles: [cfnHupRestart] };
 
     return ec2.CloudFormationInit.fromConfigSets({
-      configSets: { default: ['system', 'receiver'] },
+      configSets: { default: ['system', 'receiver', 'health'] },
       configs: {
         // A config of its own: cfn-init creates files before it runs commands, and the receiver's
         // files belong to this user.
@@ -241,6 +289,12 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
           ec2.InitCommand.argvCommand(['systemctl', 'daemon-reload'], { key: '10-daemon-reload' }),
           ec2.InitService.enable(SERVICE_NAME, { serviceManager: ec2.ServiceManager.SYSTEMD, serviceRestartHandle: receiverRestart }),
           ec2.InitService.enable('cfn-hup', { serviceManager: ec2.ServiceManager.SYSTEMD, serviceRestartHandle: cfnHupRestart }),
+        ]),
+        // After `receiver` has started (or restarted) the service: a config's services start
+        // after its commands, so the wait is a config of its own.
+        health: new ec2.InitConfig([
+          ec2.InitFile.fromFileInline(HOST_PATHS.waitHealthyScript, path.join(__dirname, 'wait-healthy.sh'), { owner: 'root', group: 'root', mode: '000755' }),
+          ec2.InitCommand.argvCommand([HOST_PATHS.waitHealthyScript, String(this.port), String(HEALTHY_WAIT_SECONDS), healthySignalUrl], { key: '10-wait-healthy' }),
         ]),
       },
     });

@@ -1,0 +1,287 @@
+/**
+ * The receiver host under real systemd: a Debian 12 guest with systemd 252 as PID 1
+ * (systemd-guest.ts), laid down from the synthesized stack template's own
+ * AWS::CloudFormation::Init metadata (cfn-init.ts): its files (the unit byte for byte), its
+ * commands (the service user, daemon-reload, the /healthz wait) and its services, read from the
+ * template, not written again here. Tokens come from a local SSM endpoint on this machine.
+ *
+ * What stands in for Amazon Linux 2023, and only that, is put in place here: Node.js 22 at
+ * /usr/bin/node-22 (the `nodejs22` package the metadata lists, which the interpreter skips), no-op
+ * stand-ins for aws-cfn-bootstrap's cfn-signal (it records its arguments) and cfn-hup, and a
+ * drop-in pointing the receiver's SSM client at the local endpoint with dummy credentials (on EC2
+ * they come from the instance profile).
+ *
+ * Run with `npm run test:host` (root, systemd-nspawn and debootstrap needed; it skips otherwise).
+ */
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import { createServer } from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { buildDeliveryRequest } from '../../protocol/delivery-request';
+import { newToken } from '../../protocol/token';
+import type { RunRecord } from '../../receiver/runs/run-record';
+import { configOf, trigglerApp, type Template } from '../lib/stack-fixture';
+import { startLocalSsm, type LocalSsm } from '../../scripts/local-ssm';
+import { initMetadataOf, runCfnInit, type CfnInitReport } from './cfn-init';
+import { SystemdGuest, ensureNode, ensureRootfs, hostTestUnavailable } from './systemd-guest';
+
+const REPOSITORY_ROOT = path.join(__dirname, '..', '..');
+const UNIT_SOURCE = path.join(REPOSITORY_ROOT, 'lib', 'constructs', 'receiver-host', 'triggler-receiver.service');
+const REGION = 'eu-west-1';
+const STACK_NAME = 'HostTest';
+const SIGNAL_URL = 'https://cloudformation-waitcondition-eu-west-1.s3.amazonaws.com/host-test-handle';
+const SIGNAL_LOG = '/var/log/cfn-signal.calls';
+
+const unavailable = hostTestUnavailable();
+if (unavailable) process.stderr.write(`host test skipped: ${unavailable}\n`);
+const describeOnHost = unavailable ? describe.skip : describe;
+
+/** A port nothing listens on now (the guest shares this machine's network namespace). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe().catch(() => undefined);
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(200);
+  }
+}
+
+const commit = () => randomBytes(20).toString('hex');
+
+describeOnHost('the receiver host under systemd, laid down from the template\'s cfn-init metadata', () => {
+  let scratch: string;
+  let ssm: LocalSsm;
+  let guest: SystemdGuest | undefined;
+  let report: CfnInitReport;
+  let port: number;
+  let adminPort: number;
+  const tokens: Record<string, string> = {};
+  const timings: string[] = [];
+
+  async function receiverPid(): Promise<number> {
+    const pid = Number((await guest!.sh('systemctl show --property MainPID --value triggler-receiver')).trim());
+    if (!pid) throw new Error('triggler-receiver has no main process');
+    return pid;
+  }
+
+  /** The receiver's answer, `<status> <body>`, so a refusal shows its reason. */
+  async function deliver(branch: string, sha: string): Promise<string> {
+    const request = buildDeliveryRequest({
+      scheme: 'standard',
+      token: tokens[branch]!,
+      id: `msg_${sha.slice(0, 16)}`,
+      timestamp: Math.floor(Date.now() / 1000),
+      data: { repository: 'app', branch, ref: `refs/heads/${branch}`, commit: sha, source: 'host-test' },
+    });
+    const response = await fetch(`http://127.0.0.1:${port}${request.path}`, { method: request.method, headers: request.headers, body: request.body });
+    return `${response.status} ${await response.text()}`;
+  }
+
+  async function runs(): Promise<RunRecord[]> {
+    const response = await fetch(`http://127.0.0.1:${adminPort}/runs?limit=100`);
+    return ((await response.json()) as { runs: RunRecord[] }).runs;
+  }
+
+  function finishedRunWith(sha: string): Promise<RunRecord> {
+    return until(`a finished run carrying ${sha}`, async () => (await runs()).find((run) => run.commits.includes(sha) && !['pending', 'running'].includes(run.status)));
+  }
+
+  async function healthy(): Promise<true> {
+    return until('the receiver to answer /healthz', async () => ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok ? true : undefined));
+  }
+
+  beforeAll(async () => {
+    const started = Date.now();
+    const rootfs = ensureRootfs();
+    const node = ensureNode();
+    timings.push(`guest rootfs ${rootfs.built ? 'built' : 'cached'} and Node.js ready: ${Date.now() - started} ms`);
+
+    scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'triggler-host-test-'));
+    [port, adminPort] = [await freePort(), await freePort()];
+    ssm = await startLocalSsm({ region: REGION });
+    for (const branch of ['main', 'slow']) {
+      tokens[branch] = newToken();
+      ssm.put(`/host-test/tokens/app/${branch}`, tokens[branch]);
+    }
+
+    const synthStarted = Date.now();
+    const config = configOf({
+      stackName: STACK_NAME,
+      triggers: [
+        {
+          repository: 'app',
+          branch: 'main',
+          createRepository: true,
+          cwd: '/srv/app',
+          // What a command may do under the unit's hardening: who it runs as, its own seccomp and
+          // capabilities, whether it can write its writable path and /etc.
+          command: [
+            'id -un > /srv/app/ran-as',
+            'grep -E "^(Seccomp|NoNewPrivs|CapEff):" /proc/self/status > /srv/app/status',
+            'if touch /etc/triggler-probe 2>/dev/null; then echo yes; else echo no; fi > /srv/app/etc-writable',
+            'echo "$TRIGGLER_COMMIT" >> /srv/app/main.log',
+          ].join('; '),
+        },
+        { repository: 'app', branch: 'slow', createRepository: true, command: 'sleep 3; echo "$TRIGGLER_COMMIT" >> /srv/app/slow.log' },
+      ],
+      receiver: { port, adminPort, writablePaths: ['/srv/app'] },
+      tokens: { prefix: '/host-test/tokens' },
+    });
+    const outdir = path.join(scratch, 'cdk.out');
+    const { app } = trigglerApp(config, { bundling: true, outdir });
+    app.synth();
+    const template = JSON.parse(fs.readFileSync(path.join(outdir, `${STACK_NAME}.template.json`), 'utf8')) as Template;
+    timings.push(`synth with bundling: ${Date.now() - synthStarted} ms`);
+    const instanceId = Object.keys(template.Resources).find((id) => template.Resources[id]!.Type === 'AWS::EC2::Instance')!;
+    const handleId = Object.keys(template.Resources).find((id) => template.Resources[id]!.Type === 'AWS::CloudFormation::WaitConditionHandle')!;
+
+    const bootStarted = Date.now();
+    guest = await SystemdGuest.boot(rootfs.dir);
+    timings.push(`guest boot: ${Date.now() - bootStarted} ms`);
+
+    // What Amazon Linux 2023 and aws-cfn-bootstrap would provide.
+    await guest.sh('cat > /usr/bin/node-22 && chmod 0755 /usr/bin/node-22', fs.readFileSync(node));
+    await guest.writeFile('/opt/aws/bin/cfn-signal', `#!/bin/sh\nprintf '%s\\n' "$*" >> ${SIGNAL_LOG}\n`, '0755', 'root', 'root');
+    await guest.writeFile('/opt/aws/bin/cfn-hup', '#!/bin/sh\nexec sleep infinity\n', '0755', 'root', 'root');
+    await guest.writeFile(
+      '/etc/systemd/system/triggler-receiver.service.d/90-local-ssm.conf',
+      `[Service]\nEnvironment=AWS_ENDPOINT_URL_SSM=${ssm.url} AWS_ACCESS_KEY_ID=host-test AWS_SECRET_ACCESS_KEY=host-test\n`,
+      '0644',
+      'root',
+      'root',
+    );
+
+    const initStarted = Date.now();
+    report = await runCfnInit(initMetadataOf(template, instanceId), 'default', guest, {
+      refs: {
+        'AWS::Region': REGION,
+        'AWS::StackName': STACK_NAME,
+        'AWS::StackId': `arn:aws:cloudformation:${REGION}:123456789012:stack/${STACK_NAME}/00000000-0000-0000-0000-000000000000`,
+        'AWS::AccountId': '123456789012',
+        'AWS::Partition': 'aws',
+        'AWS::URLSuffix': 'amazonaws.com',
+        [handleId]: SIGNAL_URL,
+      },
+      sourceDir: (url) => {
+        const dir = path.join(outdir, `asset.${path.basename(url, '.zip')}`);
+        if (!fs.existsSync(dir)) throw new Error(`no staged asset for ${url}`);
+        return dir;
+      },
+    });
+    timings.push(`cfn-init from the metadata (including the /healthz wait): ${Date.now() - initStarted} ms`);
+
+    // The operator's part (docs/deploy.md): the writable path exists and belongs to the service
+    // user; a path missing at start is skipped by ReadWritePaths, so the service restarts.
+    await guest.sh('mkdir -p /srv/app && chown triggler:triggler /srv/app && systemctl restart triggler-receiver');
+    await healthy();
+    timings.push(`ready: ${Date.now() - started} ms`);
+  }, 900_000);
+
+  afterAll(async () => {
+    await guest?.powerOff();
+    await ssm?.close();
+    if (scratch) fs.rmSync(scratch, { recursive: true, force: true });
+    process.stderr.write(`host test timings:\n  ${timings.join('\n  ')}\n`);
+  }, 60_000);
+
+  test('cfn-init skipped only the Amazon Linux package install and wrote the unit byte for byte, which systemd accepts', async () => {
+    expect(report.skippedPackages).toEqual(['yum: nodejs22']);
+    expect(report.commands.map((c) => `${c.config}/${c.key}`)).toEqual(['system/10-service-user', 'receiver/10-daemon-reload', 'health/10-wait-healthy']);
+    expect(await guest!.readFile('/etc/systemd/system/triggler-receiver.service')).toBe(fs.readFileSync(UNIT_SOURCE, 'utf8'));
+    expect(await guest!.sh('stat -c "%U:%G %a" /etc/triggler/receiver.json /etc/triggler/receiver.env')).toBe('root:triggler 640\nroot:triggler 640\n');
+    const verify = await guest!.run(['systemd-analyze', 'verify', 'triggler-receiver.service']);
+    expect({ code: verify.code, stderr: verify.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(await guest!.sh('systemctl is-enabled triggler-receiver cfn-hup')).toBe('enabled\nenabled\n');
+  });
+
+  test('the health step waited for /healthz and signalled success', async () => {
+    const wait = report.commands.find((c) => c.key === '10-wait-healthy')!;
+    expect(wait.result.code).toBe(0);
+    expect(await guest!.readFile(SIGNAL_LOG)).toBe(`-e 0 --reason the receiver answers /healthz on port ${port} ${SIGNAL_URL}\n`);
+  });
+
+  test('the receiver runs as triggler under the unit\'s hardening (seccomp filter, no new privileges, no capabilities)', async () => {
+    const pid = await receiverPid();
+    const status = await guest!.readFile(`/proc/${pid}/status`);
+    const uid = (await guest!.sh('id -u triggler')).trim();
+    expect(status).toMatch(new RegExp(`^Uid:\\s+${uid}\\s+${uid}\\s+${uid}\\s+${uid}$`, 'm'));
+    expect(status).toMatch(/^Seccomp:\s+2$/m);
+    expect(status).toMatch(/^NoNewPrivs:\s+1$/m);
+    expect(status).toMatch(/^CapEff:\s+0{16}$/m);
+    // ProtectSystem=strict: in the service's view, / is mounted read-only.
+    const mounts = await guest!.readFile(`/proc/${pid}/mountinfo`);
+    const root = mounts.split('\n').find((line) => line.split(' ')[4] === '/');
+    expect(root?.split(' ')[5]?.split(',')).toContain('ro');
+  });
+
+  test('a signed delivery runs its command, which may write its writable path and not /etc', async () => {
+    const sha = commit();
+    expect(await deliver('main', sha)).toMatch(/^202 /);
+    expect(await finishedRunWith(sha)).toMatchObject({ status: 'succeeded' });
+    expect(await guest!.readFile('/srv/app/ran-as')).toBe('triggler\n');
+    const status = await guest!.readFile('/srv/app/status');
+    expect(status).toMatch(/^Seccomp:\s+2$/m);
+    expect(status).toMatch(/^NoNewPrivs:\s+1$/m);
+    expect(status).toMatch(/^CapEff:\s+0{16}$/m);
+    expect(await guest!.readFile('/srv/app/etc-writable')).toBe('no\n');
+    expect(await guest!.readFile('/srv/app/main.log')).toContain(`${sha}\n`);
+    expect((await guest!.run(['test', '-e', '/etc/triggler-probe'])).code).not.toBe(0);
+  });
+
+  test('systemctl reload keeps the process and its accepted deliveries', async () => {
+    const pid = await receiverPid();
+    const sha = commit();
+    expect(await deliver('slow', sha)).toMatch(/^202 /);
+    await guest!.sh('systemctl reload triggler-receiver');
+    expect(await finishedRunWith(sha)).toMatchObject({ status: 'succeeded' });
+    expect(await receiverPid()).toBe(pid);
+    expect(await guest!.readFile('/srv/app/slow.log')).toContain(`${sha}\n`);
+  }, 60_000);
+
+  test('systemctl restart keeps accepted deliveries: the running one finishes, the waiting one runs after the restart', async () => {
+    const pid = await receiverPid();
+    const [running, waiting] = [commit(), commit()];
+    expect(await deliver('slow', running)).toMatch(/^202 /);
+    await until('the first run to start', async () => ((await runs()).find((run) => run.commits.includes(running))?.status === 'running' ? true : undefined));
+    expect(await deliver('slow', waiting)).toMatch(/^202 /);
+    await guest!.sh('systemctl restart triggler-receiver');
+    expect(await receiverPid()).not.toBe(pid);
+    await healthy();
+    expect(await finishedRunWith(running)).toMatchObject({ status: 'succeeded' });
+    expect(await finishedRunWith(waiting)).toMatchObject({ status: 'succeeded' });
+    const log = await guest!.readFile('/srv/app/slow.log');
+    expect(log).toContain(`${running}\n`);
+    expect(log).toContain(`${waiting}\n`);
+  }, 90_000);
+
+  test('a receiver that cannot start fails the health step, with a reason for the stack events', async () => {
+    await guest!.sh('systemctl stop triggler-receiver && mv /usr/bin/node-22 /usr/bin/node-22.away && systemctl start triggler-receiver || true');
+    try {
+      // The template's health command, with a 5 s wait instead of its 120 s.
+      const wait = report.commands.find((c) => c.key === '10-wait-healthy')!;
+      expect(wait).toBeDefined();
+      const result = await guest!.run(['/usr/local/sbin/triggler-wait-healthy', String(port), '5', SIGNAL_URL]);
+      expect(result.code).toBe(1);
+      const last = (await guest!.readFile(SIGNAL_LOG)).trim().split('\n').at(-1)!;
+      expect(last).toMatch(new RegExp(`^-e 1 --reason the receiver did not answer /healthz on port ${port} within 5 s \\(triggler-receiver is (activating|failed|inactive)\\): .+ ${SIGNAL_URL.replace(/\./g, '\\.')}$`));
+    } finally {
+      await guest!.sh('mv /usr/bin/node-22.away /usr/bin/node-22 && systemctl restart triggler-receiver');
+      await healthy();
+    }
+  }, 60_000);
+});
