@@ -26,3 +26,31 @@ export function createLambdaLogger(options: { destination?: DestinationStream; l
     options.destination ?? pino.destination({ fd: 1, sync: true }),
   );
 }
+
+/**
+ * A handler's working parts built from its environment once per execution environment: built
+ * again only when one of `variables` changes (tests and local runs; never in Lambda). Settings
+ * that do not parse are logged (fatal) and thrown, so the invocation fails visibly.
+ */
+export function builtFromEnvironment<Settings, Built>(
+  what: string,
+  variables: readonly string[],
+  parse: (env: NodeJS.ProcessEnv) => Settings,
+  build: (settings: Settings, logger: Logger) => Built,
+): (env?: NodeJS.ProcessEnv) => Built {
+  let cached: { key: string; built: Built } | undefined;
+  return (env = process.env) => {
+    const key = [...variables, 'TRIGGLER_LOG_LEVEL'].map((name) => env[name]).join('\u0000');
+    if (cached?.key === key) return cached.built;
+    const logger = createLambdaLogger();
+    let settings: Settings;
+    try {
+      settings = parse(env);
+    } catch (error) {
+      logger.fatal({ error: (error as Error).message }, `${what} settings are not valid`);
+      throw error;
+    }
+    cached = { key, built: build(settings, logger) };
+    return cached.built;
+  };
+}

@@ -28,7 +28,7 @@ import {
   type ProviderName,
   type SignedProviderRequest,
 } from '../protocol';
-import { createLambdaLogger, type Logger } from './log';
+import { builtFromEnvironment, type Logger } from './log';
 import { relaySettingsFromEnvironment, routesOfProvider, type RelayRoute, type RelaySettings } from './relay-settings';
 import { SsmTokenCache, TokenUnavailableError } from './ssm-token-cache';
 
@@ -230,27 +230,13 @@ export function createRelay(dependencies: RelayDependencies): Relay {
   };
 }
 
-let environmentRelay: { key: string; relay: Relay } | undefined;
-
-/** The relay built from the environment, once per execution environment (rebuilt only when a setting changes: tests, local runs). */
-function relayFromEnvironment(env: NodeJS.ProcessEnv = process.env): Relay {
-  const key = `${env.TRIGGLER_RELAY}\u0000${env.TRIGGLER_LOG_LEVEL}`;
-  if (environmentRelay?.key === key) return environmentRelay.relay;
-  const logger = createLambdaLogger();
-  let settings: RelaySettings;
-  try {
-    settings = relaySettingsFromEnvironment(env);
-  } catch (error) {
-    logger.fatal({ error: (error as Error).message }, 'relay settings are not valid');
-    throw error;
-  }
+/** The relay built from the environment, once per execution environment. */
+const relayFromEnvironment = builtFromEnvironment('relay', ['TRIGGLER_RELAY'], relaySettingsFromEnvironment, (settings, logger) => {
   // Bounded waits: a token read is on the provider's clock. AWS_ENDPOINT_URL_SSM points it elsewhere.
   const client = new SSMClient({ maxAttempts: 2, requestHandler: { connectionTimeout: 1000, requestTimeout: 2000 } });
   const tokens = new SsmTokenCache({ client, ttlSeconds: settings.tokenTtlSeconds, graceSeconds: settings.tokenGraceSeconds });
-  const relay = createRelay({ settings, tokens, logger });
-  environmentRelay = { key, relay };
-  return relay;
-}
+  return createRelay({ settings, tokens, logger });
+});
 
 /** The Lambda entry point for the Function URL. */
 export const handler = async (event: APIGatewayProxyEventV2, context: Context): Promise<RelayResult> => relayFromEnvironment()(event, context);

@@ -8,13 +8,12 @@ import { createHash } from 'node:crypto';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import type { CodeCommitTrigger, CodeCommitTriggerEvent, Context } from 'aws-lambda';
 import { buildDeliveryRequest, deliveryUrl, triggerLabel, type DeliveryRequest, type PushData, type SenderScheme } from '../protocol';
-import { createLambdaLogger, type Logger } from './log';
+import { builtFromEnvironment, type Logger } from './log';
 import { CodeCommitDetailsReader, type CommitDetails, type CommitDetailsReader } from './sender-commit-details';
 import {
   senderSettingsFromEnvironment,
   type SenderRoute,
   type SenderRouteTable,
-  type SenderSettings,
 } from './sender-routes';
 import { SsmTokenCache, type TokenReader } from './ssm-token-cache';
 
@@ -370,36 +369,21 @@ export function createSender(dependencies: SenderDependencies): Sender {
   };
 }
 
-let environmentSender: { key: string; send: Sender } | undefined;
-
-/**
- * The sender built from the environment, once per execution environment. It is rebuilt only when
- * a setting it reads changes, which happens in tests and local runs, never in Lambda.
- */
-function senderFromEnvironment(env: NodeJS.ProcessEnv = process.env): Sender {
-  const key = [env.TRIGGLER_ROUTES, env.TRIGGLER_TIMEOUT_MS, env.TRIGGLER_TOKEN_TTL_SECONDS, env.TRIGGLER_COMMIT_DETAILS, env.TRIGGLER_LOG_LEVEL].join(
-    '\u0000',
-  );
-  if (environmentSender?.key === key) return environmentSender.send;
-  const logger = createLambdaLogger();
-  let settings: SenderSettings;
-  try {
-    settings = senderSettingsFromEnvironment(env);
-  } catch (error) {
-    logger.fatal({ error: (error as Error).message }, 'sender settings are not valid');
-    throw error;
-  }
-  const send = createSender({
-    routes: settings.routes,
-    // Default credential, region and endpoint resolution: AWS_ENDPOINT_URL_SSM points it elsewhere.
-    tokens: new SsmTokenCache({ client: new SSMClient({}), ttlSeconds: settings.tokenTtlSeconds }),
-    logger,
-    timeoutMs: settings.timeoutMs,
-    ...(settings.commitDetails ? { commitDetails: new CodeCommitDetailsReader(logger) } : {}),
-  });
-  environmentSender = { key, send };
-  return send;
-}
+/** The sender built from the environment, once per execution environment. */
+const senderFromEnvironment = builtFromEnvironment(
+  'sender',
+  ['TRIGGLER_ROUTES', 'TRIGGLER_TIMEOUT_MS', 'TRIGGLER_TOKEN_TTL_SECONDS', 'TRIGGLER_COMMIT_DETAILS'],
+  senderSettingsFromEnvironment,
+  (settings, logger) =>
+    createSender({
+      routes: settings.routes,
+      // Default credential, region and endpoint resolution: AWS_ENDPOINT_URL_SSM points it elsewhere.
+      tokens: new SsmTokenCache({ client: new SSMClient({}), ttlSeconds: settings.tokenTtlSeconds }),
+      logger,
+      timeoutMs: settings.timeoutMs,
+      ...(settings.commitDetails ? { commitDetails: new CodeCommitDetailsReader(logger) } : {}),
+    }),
+);
 
 /** The Lambda entry point for CodeCommit repository triggers. */
 export const handler = async (event: CodeCommitTriggerEvent, context: Context): Promise<SenderReport> =>

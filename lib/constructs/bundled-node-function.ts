@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -124,4 +124,35 @@ export class BundledNodeFunction extends Construct {
       },
     });
   }
+}
+
+/** What a function in the VPC needs besides the function's own props. */
+export interface VpcFunctionProps extends Omit<BundledNodeFunctionProps, 'vpc' | 'securityGroups'> {
+  readonly vpc: ec2.IVpc;
+  /** The security group's description: what the function may reach. */
+  readonly securityGroupDescription: string;
+  /** Why the function runs in the VPC, for the acknowledged cdk-nag finding on its network-interface policy. */
+  readonly whyInVpc: string;
+}
+
+/**
+ * A function in the VPC's isolated subnets (unless told otherwise) behind a security group that
+ * allows no outbound traffic until the caller opens it, with the network-interface actions Lambda
+ * needs to attach. The security group is made in `scope`, beside the function.
+ */
+export function bundledVpcFunction(scope: Construct, id: string, props: VpcFunctionProps): { bundled: BundledNodeFunction; securityGroup: ec2.SecurityGroup } {
+  const { securityGroupDescription, whyInVpc, ...functionProps } = props;
+  const securityGroup = new ec2.SecurityGroup(scope, 'SecurityGroup', { vpc: props.vpc, description: securityGroupDescription, allowAllOutbound: false });
+  const bundled = new BundledNodeFunction(scope, id, {
+    ...functionProps,
+    vpcSubnets: props.vpcSubnets ?? { subnetType: ec2.SubnetType.PRIVATE_ISOLATED },
+    securityGroups: [securityGroup],
+  });
+  // Attaching to the VPC needs ENI actions that IAM only grants on "*"; AWS keeps this list current.
+  bundled.role.addManagedPolicy(iam.ManagedPolicy.fromAwsManagedPolicyName('service-role/AWSLambdaENIManagementAccess'));
+  Validations.of(bundled.role).acknowledge({
+    id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaENIManagementAccess]',
+    reason: `${whyInVpc}; Lambda needs these network-interface actions, which IAM grants only on "*". The policy holds nothing else.`,
+  });
+  return { bundled, securityGroup };
 }

@@ -12,7 +12,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { SenderRoute as SenderRouteSchema } from '../../lambda/sender-routes';
 import { propProblem, throwPropProblems, type PropProblem } from '../construct-props';
-import { BundledNodeFunction } from './bundled-node-function';
+import { bundledVpcFunction } from './bundled-node-function';
 import type { TriggerTokens } from './trigger-tokens';
 
 const REPOSITORY_ROOT = path.join(__dirname, '..', '..');
@@ -165,13 +165,7 @@ export class SenderFunction extends Construct implements ec2.IConnectable {
       reason: 'This queue is the last stop: it is the sender\'s on-failure destination, watched by an alarm; a dead-letter queue behind it would only hide failures further.',
     });
 
-    this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
-      vpc: props.vpc,
-      description: 'git-triggler sender: reaches only the receiver port and the VPC endpoints',
-      allowAllOutbound: false,
-    });
-
-    const bundled = new BundledNodeFunction(this, 'Sender', {
+    const { bundled, securityGroup } = bundledVpcFunction(this, 'Sender', {
       entry: props.entry ?? path.join(REPOSITORY_ROOT, 'lambda', 'sender.ts'),
       description: 'git-triggler sender: CodeCommit pushes become signed deliveries to the receiver',
       timeout,
@@ -179,21 +173,16 @@ export class SenderFunction extends Construct implements ec2.IConnectable {
       environment,
       logRetention: props.logRetention,
       vpc: props.vpc,
-      vpcSubnets: props.vpcSubnets ?? { subnetType: ec2.SubnetType.PRIVATE_ISOLATED },
-      securityGroups: [this.securityGroup],
+      vpcSubnets: props.vpcSubnets,
+      securityGroupDescription: 'git-triggler sender: reaches only the receiver port and the VPC endpoints',
+      whyInVpc: 'The sender runs in the VPC to reach the receiver privately',
       asyncInvoke: { retryAttempts, maxEventAge, onFailure: new destinations.SqsDestination(this.failureQueue) },
     });
+    this.securityGroup = securityGroup;
     this.function = bundled.function;
     this.role = bundled.role;
     this.logGroup = bundled.logGroup;
     this.connections = new ec2.Connections({ securityGroups: [this.securityGroup] });
-
-    // Attaching to the VPC needs ENI actions that IAM only grants on "*"; AWS keeps this list current.
-    this.role.addManagedPolicy(iam.ManagedPolicy.fromAwsManagedPolicyName('service-role/AWSLambdaENIManagementAccess'));
-    Validations.of(this.role).acknowledge({
-      id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaENIManagementAccess]',
-      reason: 'The sender runs in the VPC to reach the receiver privately; Lambda needs these network-interface actions, which IAM grants only on "*". The policy holds nothing else.',
-    });
 
     const tokenParameters = [...new Set(props.routes.map((route) => route.tokenParameter))];
     props.tokens.grantRead(this.role, tokenParameters);

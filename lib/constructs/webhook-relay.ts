@@ -1,12 +1,11 @@
 import * as path from 'node:path';
 import { Duration, Fn, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
-import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { ProviderWebhookPath } from '../../protocol';
-import { BundledNodeFunction } from './bundled-node-function';
+import { bundledVpcFunction } from './bundled-node-function';
 import type { TriggerTokens } from './trigger-tokens';
 
 const REPOSITORY_ROOT = path.join(__dirname, '..', '..');
@@ -106,12 +105,7 @@ export class WebhookRelay extends Construct implements ec2.IConnectable {
     };
     this.validate(props, settings, reservedConcurrency);
 
-    this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
-      vpc: props.vpc,
-      description: 'git-triggler webhook relay: reaches only the receiver port and the VPC endpoints',
-      allowAllOutbound: false,
-    });
-    const bundled = new BundledNodeFunction(this, 'Relay', {
+    const { bundled, securityGroup } = bundledVpcFunction(this, 'Relay', {
       entry: props.entry ?? path.join(REPOSITORY_ROOT, 'lambda', 'relay.ts'),
       description: 'git-triggler webhook relay: verifies provider webhooks, forwards them to the receiver',
       // Lambda's own timeout stays past the relay's bound, so the 503 is the relay's, not a 502 of Lambda's.
@@ -120,9 +114,11 @@ export class WebhookRelay extends Construct implements ec2.IConnectable {
       environment: { TRIGGLER_RELAY: Stack.of(this).toJsonString(settings) },
       logRetention: props.logRetention,
       vpc: props.vpc,
-      vpcSubnets: props.vpcSubnets ?? { subnetType: ec2.SubnetType.PRIVATE_ISOLATED },
-      securityGroups: [this.securityGroup],
+      vpcSubnets: props.vpcSubnets,
+      securityGroupDescription: 'git-triggler webhook relay: reaches only the receiver port and the VPC endpoints',
+      whyInVpc: 'The relay runs in the VPC to reach the receiver\'s private address',
     });
+    this.securityGroup = securityGroup;
     this.function = bundled.function;
     this.connections = new ec2.Connections({ securityGroups: [this.securityGroup] });
     const cfnFunction = bundled.function.node.defaultChild as lambda.CfnFunction;
@@ -137,12 +133,6 @@ export class WebhookRelay extends Construct implements ec2.IConnectable {
       'Provider webhooks (GitHub, GitLab, Gitea, Bitbucket) cannot sign AWS requests, so the Function URL has auth type NONE; the function verifies every request with the webhook\'s own signature before anything reaches the receiver, and reserved concurrency bounds what forged requests can cost.';
     for (const finding of PUBLIC_ACCESS_FINDINGS) Validations.of(bundled.function).acknowledge({ id: finding, reason: publicReason });
 
-    // Attaching to the VPC needs ENI actions that IAM only grants on "*"; AWS keeps this list current.
-    bundled.role.addManagedPolicy(iam.ManagedPolicy.fromAwsManagedPolicyName('service-role/AWSLambdaENIManagementAccess'));
-    Validations.of(bundled.role).acknowledge({
-      id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaENIManagementAccess]',
-      reason: 'The relay runs in the VPC to reach the receiver\'s private address; Lambda needs these network-interface actions, which IAM grants only on "*". The policy holds nothing else.',
-    });
     props.tokens.grantRead(bundled.role, [...new Set(this.routes.map((route) => route.tokenParameter))]);
   }
 
