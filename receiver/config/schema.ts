@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { triggerKey } from '../../protocol';
+import { commandSchema, deployPathProblems, deploySchema } from './deploy-schema';
 
 /** 0 asks the system for a free port (tests, the demo). */
 const port = z.number().int().min(0).max(65535);
@@ -17,10 +18,7 @@ export const triggerSchema = z
   .strictObject({
     repository: z.string().min(1).max(256).refine((s) => !s.includes('\u0000'), 'must not contain NUL'),
     branch: z.string().min(1).max(256).refine((s) => !s.includes('\u0000'), 'must not contain NUL'),
-    command: z.union([
-      z.string().min(1, 'must not be empty'),
-      z.array(z.string()).min(1, 'must name a program').refine((a) => a[0] !== '', 'must name a program'),
-    ]),
+    command: commandSchema,
     /** The token inline: for local use only. */
     token: z.string().min(16, 'must be at least 16 characters').optional(),
     /** Read the token from this environment variable of the receiver. */
@@ -40,6 +38,8 @@ export const triggerSchema = z
     env: z.record(envName, z.string()).default({}),
     /** Run the command as this user (only when the receiver runs as root). */
     user: z.string().min(1).optional(),
+    /** Fetch the pushed commit into a new release, run the command there, switch `current` (./deploy-schema). */
+    deploy: deploySchema.optional(),
   })
   .refine((t) => [t.token, t.tokenEnv].filter((v) => v !== undefined).length <= 1, {
     message: 'give at most one of token and tokenEnv',
@@ -124,7 +124,13 @@ export const receiverConfigSchema = z
       if (!hasSource) {
         ctx.addIssue({ code: 'custom', path: ['triggers', i, 'token'], message: 'no token: set token or tokenEnv, or tokens.file or tokens.ssm' });
       }
+      if (t.deploy?.sshKey !== undefined && config.tokens.file === undefined && config.tokens.ssm === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['triggers', i, 'deploy', 'sshKey'], message: 'names a key in the token source: set tokens.file or tokens.ssm' });
+      }
     });
+    for (const problem of deployPathProblems(config.triggers)) {
+      ctx.addIssue({ code: 'custom', path: ['triggers', problem.index, 'deploy', 'path'], message: problem.message });
+    }
   });
 
 export type ReceiverConfigInput = z.input<typeof receiverConfigSchema>;

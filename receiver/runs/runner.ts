@@ -8,10 +8,12 @@ import type { Logger } from 'pino';
 import { triggerKey, triggerLabel } from '../../protocol';
 import type { TriggerConfig } from '../config/schema';
 import { type AcceptedDelivery, type AcceptResult, type DeliverySink, NotAccepted, type SinkHealth } from '../delivery';
-import { type Outcome, type RunningCommand, runCommand } from './command';
+import { type RunningCommand, runCommand } from './command';
+import { type DeployOutcome, type DeployRequest, runDeploy } from './deploy/deployment';
+import type { RunAction } from './run-record';
 import { RunHistory } from './run-history';
 import { BoundedRunLog } from './run-log';
-import { type FinishRecord, RunStore, newRunId } from './run-store';
+import { type FinishRecord, RunStore, newRunId, type StoredRun } from './run-store';
 
 export interface RunnerOptions {
   /** Created (mode 0700) if absent. */
@@ -35,6 +37,8 @@ export interface RunnerOptions {
    * answered 202 (a crash of the receiver alone cannot). @default true
    */
   fsync?: boolean;
+  /** For a trigger whose deploy names an SSH key: writes it for GIT_SSH_COMMAND (the composition root reads it from the token source). */
+  deployKey?: (trigger: TriggerConfig) => Promise<DeployRequest['ssh']>;
 }
 
 /** accept() after close() began: the receiver is stopping (answer 503). */
@@ -42,6 +46,17 @@ export class RunnerClosedError extends NotAccepted {
   constructor() {
     super('the runner is shutting down', 'stopping', 'the receiver cannot take deliveries right now; try again');
     this.name = 'RunnerClosedError';
+  }
+}
+
+/** requestRun() for a trigger that has none, or cannot do what was asked: carries the status to answer. */
+export class RunRequestRefused extends Error {
+  constructor(
+    message: string,
+    readonly status: 400 | 404 | 409,
+  ) {
+    super(message);
+    this.name = 'RunRequestRefused';
   }
 }
 
@@ -75,6 +90,8 @@ export class Runner implements DeliverySink {
   /** Accepts in flight by dedupe key: a concurrent repeat waits for the first and is its duplicate. */
   private readonly acceptsInFlight = new Map<string, Promise<AcceptResult>>();
   private readonly idleWaiters: (() => void)[] = [];
+  /** Runs asked for through the admin listener (a rollback): deliveries never join them. */
+  private readonly ownRuns = new Set<string>();
   private readonly killGraceMs: number;
   private readonly withheldEnv: Set<string>;
   private closing: Promise<void> | undefined;
@@ -115,6 +132,7 @@ export class Runner implements DeliverySink {
     }
     let pending = 0;
     for (const run of store.unfinishedRuns()) {
+      if (run.action) runner.ownRuns.add(run.id);
       const slot = runner.slots.get(triggerKey(run.repository, run.branch));
       if (slot) {
         slot.waiting.push(run.id);
@@ -143,6 +161,7 @@ export class Runner implements DeliverySink {
       return Promise.reject(new Error(`no trigger is configured for repository "${delivery.repository}" branch "${delivery.branch}"`));
     }
     let runId = slot.waiting.at(-1);
+    if (runId !== undefined && this.ownRuns.has(runId)) runId = undefined;
     const coalesced = runId !== undefined;
     if (runId === undefined) {
       runId = newRunId();
@@ -153,6 +172,31 @@ export class Runner implements DeliverySink {
     this.acceptsInFlight.set(delivery.dedupeKey, accepted);
     const settle = (): void => {
       this.acceptsInFlight.delete(delivery.dedupeKey);
+      this.checkIdle();
+    };
+    accepted.then(settle, settle);
+    return accepted;
+  }
+
+  /**
+   * A run the admin side asks for (a rollback) on a trigger: recorded like a delivery, so it
+   * survives a restart, and waiting its turn behind the trigger's run; deliveries never join it.
+   */
+  async requestRun(repository: string, branch: string, action: RunAction): Promise<AcceptResult> {
+    if (this.closing) throw new RunnerClosedError();
+    const slot = this.slots.get(triggerKey(repository, branch));
+    if (!slot) throw new RunRequestRefused(`no trigger is configured for repository "${repository}" branch "${branch}"`, 404);
+    if (action.type === 'rollback' && !slot.config.deploy) throw new RunRequestRefused(`${slot.label} has no deploy section: there is nothing to roll back`, 409);
+    const runId = newRunId();
+    const id = `admin-${runId}`;
+    this.ownRuns.add(runId);
+    slot.waiting.push(runId);
+    this.joins.set(runId, 1);
+    const receivedAt = new Date().toISOString();
+    const accepted = this.recordAccept(slot, runId, { dedupeKey: `admin:${id}`, dedupeUntil: Date.now(), deliveryId: id, repository, branch, commit: '', scheme: 'admin', receivedAt, action }, false);
+    this.acceptsInFlight.set(`admin:${id}`, accepted);
+    const settle = (): void => {
+      this.acceptsInFlight.delete(`admin:${id}`);
       this.checkIdle();
     };
     accepted.then(settle, settle);
@@ -210,7 +254,7 @@ export class Runner implements DeliverySink {
     this.checkIdle();
   }
 
-  private async recordAccept(slot: TriggerSlot, runId: string, delivery: AcceptedDelivery, coalesced: boolean): Promise<AcceptResult> {
+  private async recordAccept(slot: TriggerSlot, runId: string, delivery: Omit<AcceptedDelivery, 'scheme'> & { scheme: StoredRun['scheme']; action?: RunAction }, coalesced: boolean): Promise<AcceptResult> {
     try {
       await this.store.record({
         type: 'accept',
@@ -228,6 +272,7 @@ export class Runner implements DeliverySink {
           pusher: delivery.pusher,
           event: delivery.event,
           receivedAt: delivery.receivedAt,
+          ...(delivery.action ? { action: delivery.action } : {}),
         },
       });
     } catch (error) {
@@ -307,10 +352,12 @@ export class Runner implements DeliverySink {
     );
     const log = new BoundedRunLog(this.store.logPath(runId), this.options.runLogBytes, this.options.logger);
     active.log = log;
-    const command = runCommand({ config: slot.config, run, log, logger: this.options.logger, killGraceMs: this.killGraceMs, withheldEnv: this.withheldEnv });
+    const request = { config: slot.config, run, log, logger: this.options.logger, killGraceMs: this.killGraceMs, withheldEnv: this.withheldEnv };
+    const deploy = slot.config.deploy;
+    const command: RunningCommand = deploy ? runDeploy({ ...request, deploy, ssh: await this.options.deployKey?.(slot.config) }) : runCommand(request);
     active.command = command;
     if (active.stopRequested) command.stop();
-    const outcome: Outcome = await command.outcome;
+    const outcome: DeployOutcome = await command.outcome;
     if (outcome.error !== undefined && outcome.status !== 'succeeded') log.write(Buffer.from(`\n[triggler] ${outcome.error}\n`));
     const summary = await log.finish();
     const finish: FinishRecord = {
@@ -323,6 +370,7 @@ export class Runner implements DeliverySink {
       error: outcome.error,
       logBytes: summary.storedBytes,
       logTruncated: summary.truncated,
+      ...(outcome.deploy ? { deploy: outcome.deploy } : {}),
     };
     await this.store.record(finish);
     this.options.logger.info(
