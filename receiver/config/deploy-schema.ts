@@ -13,13 +13,16 @@ export const commandSchema = z.union([
 ]);
 
 /** `scheme://user:password@host/...`: a password in a URL ends up in logs, process lists and the mirror's config. */
+/** Whitespace or a control character (C0, DEL). */
+const hasSpaceOrControl = (value: string): boolean => [...value].some((char) => char.charCodeAt(0) <= 0x20 || char.charCodeAt(0) === 0x7f);
+
 const URL_WITH_PASSWORD = /^[a-z][a-z0-9+.-]*:\/\/[^/@]*:[^/@]*@/i;
 
 export const repositoryUrlSchema = z
   .string()
   .min(1)
   .max(2048)
-  .refine((url) => !/[\s\u0000]/.test(url), 'must not contain spaces or control characters')
+  .refine((url) => !hasSpaceOrControl(url), 'must not contain spaces or control characters')
   .refine((url) => !url.startsWith('-'), 'must not start with "-"')
   .refine((url) => !URL_WITH_PASSWORD.test(url), 'must not hold a password: use the host\'s credential helper (CodeCommit) or deploy.sshKey');
 
@@ -28,7 +31,7 @@ export const deployPathSchema = z
   .refine((p) => path.posix.isAbsolute(p), 'must be an absolute path')
   .refine((p) => !p.split('/').includes('..'), 'must not contain ".."')
   .refine((p) => path.posix.normalize(p) !== '/', 'must not be /')
-  .refine((p) => !/[\s\u0000]/.test(p), 'must not contain spaces or control characters');
+  .refine((p) => !hasSpaceOrControl(p), 'must not contain spaces or control characters');
 
 export const deploySchema = z.strictObject({
   /** Anything git can fetch: a path to a bare repository, https://, ssh://, user@host:path. */
