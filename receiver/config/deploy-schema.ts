@@ -12,10 +12,10 @@ export const commandSchema = z.union([
   z.array(z.string()).min(1, 'must name a program').refine((a) => a[0] !== '', 'must name a program'),
 ]);
 
-/** `scheme://user:password@host/...`: a password in a URL ends up in logs, process lists and the mirror's config. */
 /** Whitespace or a control character (C0, DEL). */
 const hasSpaceOrControl = (value: string): boolean => [...value].some((char) => char.charCodeAt(0) <= 0x20 || char.charCodeAt(0) === 0x7f);
 
+/** `scheme://user:password@host/...`: a password in a URL ends up in logs, process lists and the mirror's config. */
 const URL_WITH_PASSWORD = /^[a-z][a-z0-9+.-]*:\/\/[^/@]*:[^/@]*@/i;
 
 export const repositoryUrlSchema = z
