@@ -15,9 +15,13 @@ export type FinalStatus = (typeof FINAL_STATUSES)[number];
 /** How a run came to be: a delivery's scheme, or `admin` for a run asked for through the admin listener. */
 export const scheme = z.enum([...SCHEMES, 'admin']);
 
-/** What a run asked for through the admin listener does instead of deploying its push. */
+/**
+ * What a run of the receiver's own does instead of deploying a push: `rollback` (asked for through
+ * the admin listener) switches to an older release; `recover` (queued at start-up) undoes a switch
+ * an earlier receiver made but never saw through its checks.
+ */
 export const runAction = z.object({
-  type: z.literal('rollback'),
+  type: z.enum(['rollback', 'recover']),
   /** A release id or a commit (at least 7 hex digits); absent: the release before current. */
   to: z.string().optional(),
 });

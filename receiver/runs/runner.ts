@@ -10,6 +10,7 @@ import type { TriggerConfig } from '../config/schema';
 import { type AcceptedDelivery, type AcceptResult, type DeliverySink, NotAccepted, type SinkHealth } from '../delivery';
 import { type RunningCommand, runCommand } from './command';
 import { type DeployOutcome, type DeployRequest, runDeploy } from './deploy/deployment';
+import { ReleaseLayout } from './deploy/release-layout';
 import type { RunAction } from './run-record';
 import { RunHistory } from './run-history';
 import { BoundedRunLog } from './run-log';
@@ -144,9 +145,23 @@ export class Runner implements DeliverySink {
       await store.record({ type: 'finish', at: new Date().toISOString(), runId: run.id, status: 'failed', error });
     }
     options.logger.info({ stateDir: options.stateDir, pending, interrupted: interrupted.length }, 'run store opened');
+    await runner.recoverSwitches();
     for (const slot of runner.slots.values()) runner.enqueueIfReady(slot);
     runner.schedule();
     return runner;
+  }
+
+  /**
+   * A receiver that died between switching a deploy's `current` and its health check passing left
+   * an unchecked release current: a recover run, first in the trigger's line, switches back.
+   */
+  private async recoverSwitches(): Promise<void> {
+    for (const slot of this.slots.values()) {
+      if (!slot.config.deploy || !(await new ReleaseLayout(slot.config.deploy.path).unfinishedSwitch())) continue;
+      if (slot.waiting.some((id) => this.store.run(id)?.action?.type === 'recover')) continue;
+      this.options.logger.warn({ trigger: slot.label, path: slot.config.deploy.path }, 'a deploy was stopped before its health check passed: a recover run switches back');
+      await this.queueOwnRun(slot, { type: 'recover' }, true);
+    }
   }
 
   /** Durable before it resolves: once it resolves, a crash cannot lose the delivery. */
@@ -186,14 +201,20 @@ export class Runner implements DeliverySink {
     if (this.closing) throw new RunnerClosedError();
     const slot = this.slots.get(triggerKey(repository, branch));
     if (!slot) throw new RunRequestRefused(`no trigger is configured for repository "${repository}" branch "${branch}"`, 404);
-    if (action.type === 'rollback' && !slot.config.deploy) throw new RunRequestRefused(`${slot.label} has no deploy section: there is nothing to roll back`, 409);
+    if (!slot.config.deploy) throw new RunRequestRefused(`${slot.label} has no deploy section: there is nothing to roll back`, 409);
+    return await this.queueOwnRun(slot, action, false);
+  }
+
+  /** Journals a run of the receiver's own; `first` puts it ahead of the trigger's waiting runs. */
+  private queueOwnRun(slot: TriggerSlot, action: RunAction, first: boolean): Promise<AcceptResult> {
     const runId = newRunId();
     const id = `admin-${runId}`;
     this.ownRuns.add(runId);
-    slot.waiting.push(runId);
+    if (first) slot.waiting.unshift(runId);
+    else slot.waiting.push(runId);
     this.joins.set(runId, 1);
     const receivedAt = new Date().toISOString();
-    const accepted = this.recordAccept(slot, runId, { dedupeKey: `admin:${id}`, dedupeUntil: Date.now(), deliveryId: id, repository, branch, commit: '', scheme: 'admin', receivedAt, action }, false);
+    const accepted = this.recordAccept(slot, runId, { dedupeKey: `admin:${id}`, dedupeUntil: Date.now(), deliveryId: id, repository: slot.config.repository, branch: slot.config.branch, commit: '', scheme: 'admin', receivedAt, action }, false);
     this.acceptsInFlight.set(`admin:${id}`, accepted);
     const settle = (): void => {
       this.acceptsInFlight.delete(`admin:${id}`);

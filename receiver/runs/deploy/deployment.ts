@@ -72,6 +72,7 @@ class Deployment {
     await this.layout.prepare();
     await this.recover();
     const action = this.request.run.action;
+    if (action?.type === 'recover') return OK;
     return action?.type === 'rollback' ? this.rollback(action.to) : this.deployPush();
   }
 

@@ -137,6 +137,12 @@ export class ReleaseLayout {
     await syncDir(this.root);
   }
 
+  /** Whether current points at a release that was switched to and never saw its checks through. */
+  async unfinishedSwitch(): Promise<boolean> {
+    const { switching } = await this.manifest().catch(() => ({ switching: undefined }));
+    return switching !== undefined && switching.to === (await this.current());
+  }
+
   async setState(id: string, state: ReleaseState): Promise<void> {
     await this.update((manifest) => {
       const entry = manifest.releases.find((release) => release.id === id);
