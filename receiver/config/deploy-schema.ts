@@ -50,13 +50,6 @@ export const deploySchema = z.strictObject({
       intervalSeconds: z.number().int().positive().max(600).default(2),
     })
     .optional(),
-  /** The name of a deploy key (an SSH private key) in the token file or SSM, for ssh:// and scp-like URLs. */
-  sshKey: z.string().min(1).regex(/^[A-Za-z0-9_.\-/@]+$/, 'may hold letters, digits and _ . - / @').optional(),
-  /**
-   * known_hosts lines for the repository's host. @default the shipped keys of github.com,
-   * gitlab.com, bitbucket.org and gitea.com
-   */
-  knownHosts: z.array(z.string().min(1).refine((line) => !line.includes('\n'), 'one line each')).optional(),
 });
 
 export type DeployConfig = z.output<typeof deploySchema>;

@@ -4,7 +4,10 @@
  */
 import { z } from 'zod';
 import { triggerKey } from '../../protocol';
-import { commandSchema, deployPathProblems, deploySchema } from './deploy-schema';
+import { commandSchema, deployPathProblems, deploySchema, repositoryUrlSchema } from './deploy-schema';
+
+/** The stack config reuses the deploy section (it may leave repositoryUrl out). */
+export { deploySchema, repositoryUrlSchema };
 
 /** 0 asks the system for a free port (tests, the demo). */
 const port = z.number().int().min(0).max(65535);
@@ -123,9 +126,6 @@ export const receiverConfigSchema = z
       const hasSource = t.token !== undefined || t.tokenEnv !== undefined || config.tokens.file !== undefined || config.tokens.ssm !== undefined;
       if (!hasSource) {
         ctx.addIssue({ code: 'custom', path: ['triggers', i, 'token'], message: 'no token: set token or tokenEnv, or tokens.file or tokens.ssm' });
-      }
-      if (t.deploy?.sshKey !== undefined && config.tokens.file === undefined && config.tokens.ssm === undefined) {
-        ctx.addIssue({ code: 'custom', path: ['triggers', i, 'deploy', 'sshKey'], message: 'names a key in the token source: set tokens.file or tokens.ssm' });
       }
     });
     for (const problem of deployPathProblems(config.triggers)) {

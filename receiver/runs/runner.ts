@@ -9,7 +9,7 @@ import { triggerKey, triggerLabel } from '../../protocol';
 import type { TriggerConfig } from '../config/schema';
 import { type AcceptedDelivery, type AcceptResult, type DeliverySink, NotAccepted, type SinkHealth } from '../delivery';
 import { type RunningCommand, runCommand } from './command';
-import { type DeployOutcome, type DeployRequest, runDeploy } from './deploy/deployment';
+import { type DeployOutcome, runDeploy } from './deploy/deployment';
 import { ReleaseLayout } from './deploy/release-layout';
 import type { RunAction } from './run-record';
 import { RunHistory } from './run-history';
@@ -38,8 +38,6 @@ export interface RunnerOptions {
    * answered 202 (a crash of the receiver alone cannot). @default true
    */
   fsync?: boolean;
-  /** For a trigger whose deploy names an SSH key: writes it for GIT_SSH_COMMAND (the composition root reads it from the token source). */
-  deployKey?: (trigger: TriggerConfig) => Promise<DeployRequest['ssh']>;
 }
 
 /** accept() after close() began: the receiver is stopping (answer 503). */
@@ -375,7 +373,7 @@ export class Runner implements DeliverySink {
     active.log = log;
     const request = { config: slot.config, run, log, logger: this.options.logger, killGraceMs: this.killGraceMs, withheldEnv: this.withheldEnv };
     const deploy = slot.config.deploy;
-    const command: RunningCommand = deploy ? runDeploy({ ...request, deploy, ssh: await this.options.deployKey?.(slot.config) }) : runCommand(request);
+    const command: RunningCommand = deploy ? runDeploy({ ...request, deploy }) : runCommand(request);
     active.command = command;
     if (active.stopRequested) command.stop();
     const outcome: DeployOutcome = await command.outcome;

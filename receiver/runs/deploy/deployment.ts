@@ -14,7 +14,7 @@ import type { DeployConfig } from '../../config/deploy-schema';
 import type { TriggerConfig } from '../../config/schema';
 import { type CommandRequest, type Outcome, type RunningCommand, runCommand } from '../command';
 import type { RunDeploy } from '../run-record';
-import { fetchHeadCommit, gitIn, requestedCommit, sshCommand } from './git';
+import { fetchHeadCommit, gitIn, requestedCommit } from './git';
 import { ReleaseLayout, releaseId, rollbackTarget } from './release-layout';
 
 export interface DeployOutcome extends Outcome {
@@ -23,8 +23,6 @@ export interface DeployOutcome extends Outcome {
 
 export interface DeployRequest extends CommandRequest {
   deploy: DeployConfig;
-  /** A deploy key written for GIT_SSH_COMMAND, with its pinned host keys. */
-  ssh?: { keyFile: string; knownHostsFile: string };
 }
 
 export interface RunningDeploy {
@@ -261,8 +259,8 @@ class Deployment {
       TRIGGLER_RELEASE_DIR: '',
       TRIGGLER_PREVIOUS_RELEASE_DIR: '',
       ...this.releaseEnv,
+      // A fetch that needs a password fails instead of waiting for one.
       GIT_TERMINAL_PROMPT: '0',
-      ...(this.request.ssh ? { GIT_SSH_COMMAND: sshCommand(this.request.ssh.keyFile, this.request.ssh.knownHostsFile) } : {}),
     };
     this.step = runCommand({
       ...this.request,

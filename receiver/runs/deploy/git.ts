@@ -32,31 +32,3 @@ export function requestedCommit(commit: string): string | undefined {
 export function fetchHeadCommit(text: string): string | undefined {
   return /^([0-9a-f]{40,64})\t/.exec(text)?.[1];
 }
-
-/**
- * Host keys of the hosted providers, from their own documentation (GitHub's "SSH key
- * fingerprints", bitbucket.org/site/ssh, GitLab's "SSH host keys"). A self-hosted Gitea, Forgejo
- * or GitLab needs its own lines in deploy.knownHosts.
- */
-export const PROVIDER_KNOWN_HOSTS = [
-  'github.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl',
-  'github.com ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBEmKSENjQEezOmxkZMy7opKgwFB9nkt5YRrYMjNuG5N87uRgg6CLrbo5wAdT/y6v0mKV0U2w0WZ2YB/++Tpockg=',
-  'gitlab.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAfuCHKVTjquxvt6CM6tdG4SLp1Btn/nOeHHE5UOzRdf',
-  'gitlab.com ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBFSMqzJeV9rUzU4kWitGjeR4PWSa29SPqJ1fVkhtj3Hw9xjLVXVYrU9QlYWrOLXBpQ6KWjbjTDTdDkoohFzgbEY=',
-  'bitbucket.org ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIazEu89wgQZ4bqs3d63QSMzYVa0MuJ2e2gKTKqu+UUO',
-  'bitbucket.org ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBPIQmuzMBuKdWeF4+a2sjSSpBK0iqitSQ+5BM9KhpexuGt20JpTVM7u5BDZngncgrqDMbWdxMWWOGtZ9UgbqgZE=',
-];
-
-/** GIT_SSH_COMMAND for a deploy key: that key only, host keys pinned, never a prompt. */
-export function sshCommand(keyFile: string, knownHostsFile: string): string {
-  const quote = (value: string): string => `'${value.replace(/'/g, `'\\''`)}'`;
-  return [
-    'ssh',
-    '-i', quote(keyFile),
-    '-o', 'IdentitiesOnly=yes',
-    '-o', `UserKnownHostsFile=${quote(knownHostsFile)}`,
-    '-o', 'GlobalKnownHostsFile=/dev/null',
-    '-o', 'StrictHostKeyChecking=yes',
-    '-o', 'BatchMode=yes',
-  ].join(' ');
-}
