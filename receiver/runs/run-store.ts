@@ -700,7 +700,8 @@ async function writeAll(file: FileHandle, data: Buffer): Promise<void> {
   }
 }
 
-async function syncDirectory(dir: string): Promise<void> {
+/** fsync of a directory: a rename or a new file in it survives a power loss. */
+export async function syncDirectory(dir: string): Promise<void> {
   const handle = await fsp.open(dir, 'r');
   try {
     await handle.sync();

@@ -10,6 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
+import { syncDirectory } from '../run-store';
 
 /**
  * `building`: laid out, its command running (after a crash: never finished). `failed`: its command
@@ -108,7 +109,7 @@ export class ReleaseLayout {
         throw error;
       }
     }
-    await syncDir(this.root);
+    await syncDirectory(this.root);
   }
 
   async manifest(): Promise<Manifest> {
@@ -134,7 +135,7 @@ export class ReleaseLayout {
       await file.close();
     }
     await fsp.rename(temp, this.manifestFile);
-    await syncDir(this.root);
+    await syncDirectory(this.root);
   }
 
   /** Whether current points at a release that was switched to and never saw its checks through. */
@@ -206,14 +207,5 @@ async function exists(file: string): Promise<boolean> {
     return true;
   } catch {
     return false;
-  }
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const handle = await fsp.open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }

@@ -67,6 +67,21 @@ const finished = (serving: Serving, id: string): Promise<RunRecord> =>
     return !['pending', 'running'].includes(run.status) && run;
   }, 30_000);
 
+/** The pid a slow step writes once it runs. */
+async function pidIn(file: string): Promise<number> {
+  await waitFor(`a pid in ${file}`, () => fs.existsSync(file) && fs.readFileSync(file, 'utf8').trim() !== '');
+  return Number(fs.readFileSync(file, 'utf8'));
+}
+
+/** A command the SIGKILLed receiver left running: the test's to end. */
+function killGroup(pid: number): void {
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // gone already
+  }
+}
+
 const cli = (...args: string[]): Promise<{ stdout: string; stderr: string }> => promisify(execFile)(process.execPath, [CLI, ...args], { encoding: 'utf8' });
 
 describe('deploys through the receiver process', () => {
@@ -133,9 +148,7 @@ describe('deploys through the receiver process', () => {
     serving = await serve(configFile);
     const first = await finished(serving, await push(serving, repo.commit({ v: '1' })));
     const interrupted = await push(serving, repo.commit({ v: '2', slow: 'yes' }));
-    const pidFile = path.join(deployPath, 'building.pid');
-    await waitFor('the slow command', () => fs.existsSync(pidFile) && fs.readFileSync(pidFile, 'utf8').trim() !== '');
-    const commandPid = Number(fs.readFileSync(pidFile, 'utf8'));
+    const commandPid = await pidIn(path.join(deployPath, 'building.pid'));
     try {
       await stop(serving, 'SIGKILL');
       const layout = new ReleaseLayout(deployPath);
@@ -155,11 +168,7 @@ describe('deploys through the receiver process', () => {
       ]);
       expect(fs.readFileSync(path.join(deployPath, 'current', 'v'), 'utf8')).toBe('3');
     } finally {
-      try {
-        process.kill(-commandPid, 'SIGKILL');
-      } catch {
-        // gone already
-      }
+      killGroup(commandPid);
     }
   });
 
@@ -171,9 +180,7 @@ describe('deploys through the receiver process', () => {
     serving = await serve(configFile);
     const first = await finished(serving, await push(serving, repo.commit({ v: '1' })));
     await push(serving, repo.commit({ v: '2', slow: 'yes' }));
-    const pidFile = path.join(deployPath, 'checking.pid');
-    await waitFor('the slow health check', () => fs.existsSync(pidFile) && fs.readFileSync(pidFile, 'utf8').trim() !== '');
-    const checkPid = Number(fs.readFileSync(pidFile, 'utf8'));
+    const checkPid = await pidIn(path.join(deployPath, 'checking.pid'));
     try {
       await stop(serving, 'SIGKILL');
       const layout = new ReleaseLayout(deployPath);
@@ -190,11 +197,7 @@ describe('deploys through the receiver process', () => {
         ['rolled-back', false],
       ]);
     } finally {
-      try {
-        process.kill(-checkPid, 'SIGKILL');
-      } catch {
-        // gone already
-      }
+      killGroup(checkPid);
     }
   });
 });
