@@ -3,6 +3,7 @@
  *   serve    run the receiver in the foreground
  *   send     send one signed test delivery and print the answer
  *   runs     list recent runs from a receiver's admin listener
+ *   releases, rollback   a deploy trigger's releases, and switching back to one (./deploy-commands)
  *   tokens   rotate, list and show trigger tokens
  */
 import { randomUUID } from 'node:crypto';
@@ -13,6 +14,7 @@ import { loadReceiverConfigFile } from '../receiver/config/config-file';
 import type { RunRecord } from '../receiver/runs/run-record';
 import { reportStartupError, serve } from '../receiver/main';
 import { readTokenFile, tokensOfEntry } from '../receiver/tokens/file-token-source';
+import { adminUrlOf, deployCommands } from './deploy-commands';
 import { table } from './table';
 import { tokensCommand } from './tokens-command';
 
@@ -145,13 +147,7 @@ program
   .option('--json', 'print JSON instead of a table')
   .option('--log <run-id>', 'print the output of one run instead')
   .action(async (options: { admin?: string; config?: string; limit: number; json?: boolean; log?: string }) => {
-    let admin = options.admin;
-    if (!admin && options.config) {
-      const { config } = loadReceiverConfigFile(options.config);
-      if (config.admin === false) throw new Error(`${options.config} turns the admin listener off`);
-      admin = `http://${config.admin.host}:${config.admin.port}`;
-    }
-    admin = (admin ?? 'http://127.0.0.1:5001').replace(/\/+$/, '');
+    const admin = adminUrlOf(options);
     if (options.log) {
       const response = await request(`${admin}/runs/${encodeURIComponent(options.log)}/log`);
       if (response.statusCode !== 200) throw new Error(`no log for run ${options.log} (${response.statusCode})`);
@@ -165,6 +161,7 @@ program
   });
 
 program.addCommand(tokensCommand());
+for (const command of deployCommands()) program.addCommand(command);
 
 program.parseAsync().catch((error: unknown) => {
   const message = error instanceof Error ? error.message : String(error);

@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import { z } from 'zod';
 import { PROVIDER_WEBHOOK_PATHS } from '../protocol/provider-requests';
-import { ConfigError, parseNamingFields, receiverConfigSchema, triggerSchema } from '../receiver/config/schema';
+import { ConfigError, deploySchema, parseNamingFields, receiverConfigSchema, repositoryUrlSchema, triggerSchema } from '../receiver/config/schema';
 import {
   branchNameProblem,
   repositoryNameProblem,
@@ -82,6 +82,20 @@ export const stackTriggerSchema = z
     env: triggerSchema.shape.env.describe(
       'Extra environment for the command. Values are written into the CloudFormation template: never put a secret here.',
     ),
+    deploy: deploySchema
+      .extend({
+        repositoryUrl: repositoryUrlSchema
+          .optional()
+          .describe('What git fetches. Default: for source "codecommit", https://git-codecommit.<region>.amazonaws.com/v1/repos/<repository> (the host\'s role may pull exactly the configured repositories). Required for source "webhook".'),
+        path: deploySchema.shape.path.describe('Absolute path holding repo.git, releases/ and current; the stack creates it owned by the service user.'),
+        keepReleases: deploySchema.shape.keepReleases.describe('Releases kept; older ones are removed after a successful switch (never current or the one a rollback returns to).'),
+        activate: deploySchema.shape.activate.describe('Runs in the new release once current points at it (say, a service restart). Default: none.'),
+        healthCheck: deploySchema.shape.healthCheck.describe('{ command, timeoutSeconds (60), intervalSeconds (2) }: retried until it passes or the time runs out; failing it switches back. Default: none (the switch stands once activate passes).'),
+      })
+      .optional()
+      .describe(
+        'Default: none (the command runs in cwd, nothing is fetched). Deploy the pushed commit: fetched into <path>/repo.git, laid out as <path>/releases/<id>, the command run there, then <path>/current switched to it, activate run and healthCheck retried; a failed activate or healthCheck switches back. The stack installs git, creates path owned by the service user and makes it writable for the unit.',
+      ),
   })
   .describe('One (repository, branch) pair and the command its pushes run.');
 
@@ -231,6 +245,9 @@ export const stackConfigSchema = z
       if (trigger.provider !== undefined && trigger.source !== 'webhook') at(['triggers', i, 'provider'], 'applies only to source "webhook"');
       if (ingress === 'function-url' && trigger.source === 'webhook' && trigger.provider === undefined) {
         at(['triggers', i, 'provider'], `is required with webhooks.ingress "function-url" (one of ${PROVIDER_WEBHOOK_PATHS.join(', ')}): the relay verifies each provider's webhooks`);
+      }
+      if (trigger.deploy && trigger.deploy.repositoryUrl === undefined && trigger.source === 'webhook') {
+        at(['triggers', i, 'deploy', 'repositoryUrl'], 'is required for source "webhook" (only a CodeCommit repository URL can be derived)');
       }
       if (trigger.scheme === 'seed' && trigger.source === 'webhook') {
         at(['triggers', i, 'scheme'], 'applies only to source "codecommit" (a provider signs in its own way)');

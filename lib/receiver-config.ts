@@ -2,6 +2,7 @@
  * The receiver config the stack ships to the host (`/etc/triggler/receiver.json`), generated from
  * the stack config. Tokens stay in SSM: the file names the prefix, never a token.
  */
+import { Aws } from 'aws-cdk-lib';
 import type { ReceiverConfigInput } from '../receiver/config/schema';
 import type { StackConfig } from './config';
 
@@ -27,6 +28,12 @@ export function receiverConfigFor(config: StackConfig): ReceiverConfigInput {
       ...(trigger.tokenName === undefined ? {} : { tokenName: trigger.tokenName }),
       ...(trigger.iterations === undefined ? {} : { iterations: trigger.iterations }),
       env: trigger.env,
+      ...(trigger.deploy === undefined ? {} : { deploy: { ...trigger.deploy, repositoryUrl: trigger.deploy.repositoryUrl ?? codeCommitUrl(trigger.repository) } }),
     })),
   };
+}
+
+/** The HTTPS clone URL of a CodeCommit repository in the stack's region (the credential helper signs for it). */
+export function codeCommitUrl(repository: string, region: string = Aws.REGION): string {
+  return `https://git-codecommit.${region}.amazonaws.com/v1/repos/${repository}`;
 }

@@ -9,12 +9,12 @@ import type { AddressInfo } from 'node:net';
 import pino, { type Logger } from 'pino';
 import type { ReceiverConfig } from './config/schema';
 import { TriggerTable } from './config/trigger-table';
-import type { DeliverySink } from './delivery';
+import { type DeliverySink, NotAccepted } from './delivery';
 import { ensureAdminCredential } from './http/admin-credential';
 import { type AdminAction, createAdminServer } from './http/admin-server';
 import { createDeliveryServer, type DeliveryServer } from './http/delivery-server';
 import type { RunHistory } from './runs/run-history';
-import { Runner } from './runs/runner';
+import { RunRequestRefused, Runner } from './runs/runner';
 import { ReceiverTokens, type TokenSourceOptions } from './tokens/receiver-tokens';
 
 export interface ReceiverOptions {
@@ -156,9 +156,39 @@ export async function assembleReceiver<Front extends DeliveryFront>(
   return { receiver, runner, front };
 }
 
-/** The writes the admin listener takes: none yet. */
-function adminActions(_runner: Runner): AdminAction[] {
-  return [];
+/** The writes the admin listener takes. */
+function adminActions(runner: Runner): AdminAction[] {
+  return [rollbackAction(runner)];
+}
+
+/**
+ * `POST /rollback {"repository", "branch", "to"?}`: a rollback run of a deploy trigger, waiting
+ * its turn like any run of it. 202 with the run's id; `to` is a release id or a commit.
+ */
+function rollbackAction(runner: Runner): AdminAction {
+  return {
+    path: /^\/rollback$/,
+    async run(_params, body) {
+      let fields: { repository?: unknown; branch?: unknown; to?: unknown };
+      try {
+        fields = JSON.parse(body.toString('utf8')) as typeof fields;
+      } catch {
+        return { status: 400, body: { error: 'the body must be JSON: {"repository", "branch", "to"?}' } };
+      }
+      const { repository, branch, to } = fields ?? {};
+      if (typeof repository !== 'string' || typeof branch !== 'string' || (to !== undefined && (typeof to !== 'string' || to === ''))) {
+        return { status: 400, body: { error: 'repository and branch must be strings, and to (a release id or a commit) a string if given' } };
+      }
+      try {
+        const { runId } = await runner.requestRun(repository, branch, { type: 'rollback', ...(to === undefined ? {} : { to }) });
+        return { status: 202, body: { status: 'accepted', run: { id: runId } } };
+      } catch (error) {
+        if (error instanceof RunRequestRefused) return { status: error.status, body: { error: error.message } };
+        if (error instanceof NotAccepted) return { status: error.status, body: { error: error.clientMessage }, headers: { 'retry-after': String(error.retryAfterSeconds) } };
+        throw error;
+      }
+    },
+  };
 }
 
 /** The receiver in one process: the delivery listener hands deliveries straight to the runner. */

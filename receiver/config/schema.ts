@@ -5,6 +5,10 @@
 import { z } from 'zod';
 import { triggerKey } from '../../protocol';
 import { ConfigError, describeZodIssues, parseNamingFields } from './config-errors';
+import { commandSchema, deployPathProblems, deploySchema, repositoryUrlSchema } from './deploy-schema';
+
+/** The stack config reuses the deploy section (it may leave repositoryUrl out). */
+export { deploySchema, repositoryUrlSchema };
 
 /** 0 asks the system for a free port (tests, the demo). */
 const port = z.number().int().min(0).max(65535);
@@ -18,10 +22,7 @@ export const triggerSchema = z
   .strictObject({
     repository: z.string().min(1).max(256).refine((s) => !s.includes('\u0000'), 'must not contain NUL'),
     branch: z.string().min(1).max(256).refine((s) => !s.includes('\u0000'), 'must not contain NUL'),
-    command: z.union([
-      z.string().min(1, 'must not be empty'),
-      z.array(z.string()).min(1, 'must name a program').refine((a) => a[0] !== '', 'must name a program'),
-    ]),
+    command: commandSchema,
     /** The token inline: for local use only. */
     /** The token inline: for local use only. Shorter than 16 characters draws a warning, not a refusal. */
     token: z.string().min(1, 'must not be empty').optional(),
@@ -42,6 +43,8 @@ export const triggerSchema = z
     env: z.record(envName, z.string()).default({}),
     /** Run the command as this user (only when the receiver runs as root). */
     user: z.string().min(1).optional(),
+    /** Fetch the pushed commit into a new release, run the command there, switch `current` (./deploy-schema). */
+    deploy: deploySchema.optional(),
   })
   .refine((t) => [t.token, t.tokenEnv].filter((v) => v !== undefined).length <= 1, {
     message: 'give at most one of token and tokenEnv',
@@ -127,6 +130,9 @@ export const receiverConfigSchema = z
         ctx.addIssue({ code: 'custom', path: ['triggers', i, 'token'], message: 'no token: set token or tokenEnv, or tokens.file or tokens.ssm' });
       }
     });
+    for (const problem of deployPathProblems(config.triggers)) {
+      ctx.addIssue({ code: 'custom', path: ['triggers', problem.index, 'deploy', 'path'], message: problem.message });
+    }
   });
 
 export type ReceiverConfigInput = z.input<typeof receiverConfigSchema>;

@@ -58,6 +58,9 @@ const RUN_VARIABLES = [
   'TRIGGLER_PUSHER',
   'TRIGGLER_EVENT',
   'TRIGGLER_PROVIDER',
+  'TRIGGLER_DEPLOY_PATH',
+  'TRIGGLER_RELEASE_DIR',
+  'TRIGGLER_PREVIOUS_RELEASE_DIR',
 ];
 
 type RunAs = { account: PasswdEntry } | { error: string } | undefined;

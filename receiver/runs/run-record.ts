@@ -6,12 +6,34 @@
 import { z } from 'zod';
 import { SCHEMES } from '../../protocol';
 
-export const RUN_STATUSES = ['pending', 'running', 'succeeded', 'failed', 'timed-out', 'interrupted'] as const;
-export const FINAL_STATUSES = ['succeeded', 'failed', 'timed-out', 'interrupted'] as const;
+/** `rolled-back`: a deploy whose activate or health check failed, switched back to the release before it. */
+export const RUN_STATUSES = ['pending', 'running', 'succeeded', 'failed', 'timed-out', 'interrupted', 'rolled-back'] as const;
+export const FINAL_STATUSES = ['succeeded', 'failed', 'timed-out', 'interrupted', 'rolled-back'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 export type FinalStatus = (typeof FINAL_STATUSES)[number];
 
-export const scheme = z.enum(SCHEMES);
+/** How a run came to be: a delivery's scheme, or `admin` for a run asked for through the admin listener. */
+export const scheme = z.enum([...SCHEMES, 'admin']);
+
+/**
+ * What a run of the receiver's own does instead of deploying a push: `rollback` (asked for through
+ * the admin listener) switches to an older release; `recover` (queued at start-up) undoes a switch
+ * an earlier receiver made but never saw through its checks.
+ */
+export const runAction = z.object({
+  type: z.enum(['rollback', 'recover']),
+  /** A release id or a commit (at least 7 hex digits); absent: the release before current. */
+  to: z.string().optional(),
+});
+export type RunAction = z.infer<typeof runAction>;
+
+/** What a deploy run laid out: its release and the commit in it, and the release it replaced. */
+export const runDeploy = z.object({
+  release: z.string().optional(),
+  commit: z.string().optional(),
+  previousRelease: z.string().optional(),
+});
+export type RunDeploy = z.infer<typeof runDeploy>;
 export const finalStatus = z.enum(FINAL_STATUSES);
 
 export function isFinal(status: RunStatus): status is FinalStatus {
@@ -29,6 +51,7 @@ export const deliveryFields = z.object({
   pusher: z.string().optional(),
   event: z.string().optional(),
   receivedAt: z.string(),
+  action: runAction.optional(),
 });
 
 /** How many delivery ids and commits a run record lists (the newest); its count covers them all. */
@@ -61,6 +84,10 @@ export const storedRun = z.object({
   error: z.string().optional(),
   logBytes: z.number().int().nonnegative().optional(),
   logTruncated: z.boolean().optional(),
+  /** A run asked for through the admin listener (a rollback): never joined by deliveries. */
+  action: runAction.optional(),
+  /** For a trigger with `deploy`: the release this run made (or switched to) and its commit. */
+  deploy: runDeploy.optional(),
 });
 
 /** A run as the store keeps it: the public record plus who pushed the newest delivery. */

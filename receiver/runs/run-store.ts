@@ -15,7 +15,7 @@ import { z } from 'zod';
 import { NotAccepted, type SinkHealth } from '../delivery';
 import { type JournalLine, readJournalLines } from './journal-lines';
 import { type DedupeEntry, RememberedIds } from './remembered-ids';
-import { deliveryFields, finalStatus, type FinalStatus, isFinal, RUN_LISTS_LIMIT, type StoredRun, storedRun } from './run-record';
+import { deliveryFields, finalStatus, type FinalStatus, isFinal, RUN_LISTS_LIMIT, runDeploy, type StoredRun, storedRun } from './run-record';
 import { StateLock } from './state-lock';
 
 export type { FinalStatus, StoredRun };
@@ -44,6 +44,7 @@ const journalRecord = z.discriminatedUnion('type', [
     error: z.string().optional(),
     logBytes: z.number().int().nonnegative().optional(),
     logTruncated: z.boolean().optional(),
+    deploy: runDeploy.optional(),
   }),
   /** Written by compaction: a run as it stood. */
   z.object({ type: z.literal('run'), run: storedRun }),
@@ -446,6 +447,7 @@ export class RunStore {
             deliveryIds: [],
             commits: [],
             createdAt: record.at,
+            ...(delivery.action ? { action: delivery.action } : {}),
           };
           this.runs.set(run.id, run);
         }
@@ -479,7 +481,7 @@ export class RunStore {
         if (!run) return [];
         run.status = record.status;
         run.finishedAt = record.at;
-        for (const field of ['exitCode', 'signal', 'error', 'logBytes', 'logTruncated'] as const) setOrDelete(run, field, record[field]);
+        for (const field of ['exitCode', 'signal', 'error', 'logBytes', 'logTruncated', 'deploy'] as const) setOrDelete(run, field, record[field]);
         this.finished.delete(run.id);
         this.finished.add(run.id);
         return this.dropOldRuns();
@@ -698,7 +700,8 @@ async function writeAll(file: FileHandle, data: Buffer): Promise<void> {
   }
 }
 
-async function syncDirectory(dir: string): Promise<void> {
+/** fsync of a directory: a rename or a new file in it survives a power loss. */
+export async function syncDirectory(dir: string): Promise<void> {
   const handle = await fsp.open(dir, 'r');
   try {
     await handle.sync();

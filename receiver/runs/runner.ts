@@ -8,10 +8,13 @@ import type { Logger } from 'pino';
 import { triggerKey, triggerLabel } from '../../protocol';
 import type { TriggerConfig } from '../config/schema';
 import { type AcceptedDelivery, type AcceptResult, type DeliverySink, NotAccepted, type SinkHealth } from '../delivery';
-import { type Outcome, type RunningCommand, runCommand } from './command';
+import { type RunningCommand, runCommand } from './command';
+import { type DeployOutcome, runDeploy } from './deploy/deployment';
+import { ReleaseLayout } from './deploy/release-layout';
+import type { RunAction } from './run-record';
 import { RunHistory } from './run-history';
 import { BoundedRunLog } from './run-log';
-import { type FinishRecord, RunStore, newRunId } from './run-store';
+import { type FinishRecord, RunStore, newRunId, type StoredRun } from './run-store';
 
 export interface RunnerOptions {
   /** Created (mode 0700) if absent. */
@@ -45,6 +48,17 @@ export class RunnerClosedError extends NotAccepted {
   }
 }
 
+/** requestRun() for a trigger that has none, or cannot do what was asked: carries the status to answer. */
+export class RunRequestRefused extends Error {
+  constructor(
+    message: string,
+    readonly status: 400 | 404 | 409,
+  ) {
+    super(message);
+    this.name = 'RunRequestRefused';
+  }
+}
+
 interface TriggerSlot {
   config: TriggerConfig;
   label: string;
@@ -75,6 +89,8 @@ export class Runner implements DeliverySink {
   /** Accepts in flight by dedupe key: a concurrent repeat waits for the first and is its duplicate. */
   private readonly acceptsInFlight = new Map<string, Promise<AcceptResult>>();
   private readonly idleWaiters: (() => void)[] = [];
+  /** Runs asked for through the admin listener (a rollback): deliveries never join them. */
+  private readonly ownRuns = new Set<string>();
   private readonly killGraceMs: number;
   private readonly withheldEnv: Set<string>;
   private closing: Promise<void> | undefined;
@@ -115,6 +131,7 @@ export class Runner implements DeliverySink {
     }
     let pending = 0;
     for (const run of store.unfinishedRuns()) {
+      if (run.action) runner.ownRuns.add(run.id);
       const slot = runner.slots.get(triggerKey(run.repository, run.branch));
       if (slot) {
         slot.waiting.push(run.id);
@@ -126,9 +143,23 @@ export class Runner implements DeliverySink {
       await store.record({ type: 'finish', at: new Date().toISOString(), runId: run.id, status: 'failed', error });
     }
     options.logger.info({ stateDir: options.stateDir, pending, interrupted: interrupted.length }, 'run store opened');
+    await runner.recoverSwitches();
     for (const slot of runner.slots.values()) runner.enqueueIfReady(slot);
     runner.schedule();
     return runner;
+  }
+
+  /**
+   * A receiver that died between switching a deploy's `current` and its health check passing left
+   * an unchecked release current: a recover run, first in the trigger's line, switches back.
+   */
+  private async recoverSwitches(): Promise<void> {
+    for (const slot of this.slots.values()) {
+      if (!slot.config.deploy || !(await new ReleaseLayout(slot.config.deploy.path).unfinishedSwitch())) continue;
+      if (slot.waiting.some((id) => this.store.run(id)?.action?.type === 'recover')) continue;
+      this.options.logger.warn({ trigger: slot.label, path: slot.config.deploy.path }, 'a deploy was stopped before its health check passed: a recover run switches back');
+      await this.queueOwnRun(slot, { type: 'recover' }, true);
+    }
   }
 
   /** Durable before it resolves: once it resolves, a crash cannot lose the delivery. */
@@ -143,6 +174,7 @@ export class Runner implements DeliverySink {
       return Promise.reject(new Error(`no trigger is configured for repository "${delivery.repository}" branch "${delivery.branch}"`));
     }
     let runId = slot.waiting.at(-1);
+    if (runId !== undefined && this.ownRuns.has(runId)) runId = undefined;
     const coalesced = runId !== undefined;
     if (runId === undefined) {
       runId = newRunId();
@@ -153,6 +185,37 @@ export class Runner implements DeliverySink {
     this.acceptsInFlight.set(delivery.dedupeKey, accepted);
     const settle = (): void => {
       this.acceptsInFlight.delete(delivery.dedupeKey);
+      this.checkIdle();
+    };
+    accepted.then(settle, settle);
+    return accepted;
+  }
+
+  /**
+   * A run the admin side asks for (a rollback) on a trigger: recorded like a delivery, so it
+   * survives a restart, and waiting its turn behind the trigger's run; deliveries never join it.
+   */
+  async requestRun(repository: string, branch: string, action: RunAction): Promise<AcceptResult> {
+    if (this.closing) throw new RunnerClosedError();
+    const slot = this.slots.get(triggerKey(repository, branch));
+    if (!slot) throw new RunRequestRefused(`no trigger is configured for repository "${repository}" branch "${branch}"`, 404);
+    if (!slot.config.deploy) throw new RunRequestRefused(`${slot.label} has no deploy section: there is nothing to roll back`, 409);
+    return await this.queueOwnRun(slot, action, false);
+  }
+
+  /** Journals a run of the receiver's own; `first` puts it ahead of the trigger's waiting runs. */
+  private queueOwnRun(slot: TriggerSlot, action: RunAction, first: boolean): Promise<AcceptResult> {
+    const runId = newRunId();
+    const id = `admin-${runId}`;
+    this.ownRuns.add(runId);
+    if (first) slot.waiting.unshift(runId);
+    else slot.waiting.push(runId);
+    this.joins.set(runId, 1);
+    const receivedAt = new Date().toISOString();
+    const accepted = this.recordAccept(slot, runId, { dedupeKey: `admin:${id}`, dedupeUntil: Date.now(), deliveryId: id, repository: slot.config.repository, branch: slot.config.branch, commit: '', scheme: 'admin', receivedAt, action }, false);
+    this.acceptsInFlight.set(`admin:${id}`, accepted);
+    const settle = (): void => {
+      this.acceptsInFlight.delete(`admin:${id}`);
       this.checkIdle();
     };
     accepted.then(settle, settle);
@@ -210,7 +273,7 @@ export class Runner implements DeliverySink {
     this.checkIdle();
   }
 
-  private async recordAccept(slot: TriggerSlot, runId: string, delivery: AcceptedDelivery, coalesced: boolean): Promise<AcceptResult> {
+  private async recordAccept(slot: TriggerSlot, runId: string, delivery: Omit<AcceptedDelivery, 'scheme'> & { scheme: StoredRun['scheme']; action?: RunAction }, coalesced: boolean): Promise<AcceptResult> {
     try {
       await this.store.record({
         type: 'accept',
@@ -228,6 +291,7 @@ export class Runner implements DeliverySink {
           pusher: delivery.pusher,
           event: delivery.event,
           receivedAt: delivery.receivedAt,
+          ...(delivery.action ? { action: delivery.action } : {}),
         },
       });
     } catch (error) {
@@ -307,10 +371,12 @@ export class Runner implements DeliverySink {
     );
     const log = new BoundedRunLog(this.store.logPath(runId), this.options.runLogBytes, this.options.logger);
     active.log = log;
-    const command = runCommand({ config: slot.config, run, log, logger: this.options.logger, killGraceMs: this.killGraceMs, withheldEnv: this.withheldEnv });
+    const request = { config: slot.config, run, log, logger: this.options.logger, killGraceMs: this.killGraceMs, withheldEnv: this.withheldEnv };
+    const deploy = slot.config.deploy;
+    const command: RunningCommand = deploy ? runDeploy({ ...request, deploy }) : runCommand(request);
     active.command = command;
     if (active.stopRequested) command.stop();
-    const outcome: Outcome = await command.outcome;
+    const outcome: DeployOutcome = await command.outcome;
     if (outcome.error !== undefined && outcome.status !== 'succeeded') log.write(Buffer.from(`\n[triggler] ${outcome.error}\n`));
     const summary = await log.finish();
     const finish: FinishRecord = {
@@ -323,6 +389,7 @@ export class Runner implements DeliverySink {
       error: outcome.error,
       logBytes: summary.storedBytes,
       logTruncated: summary.truncated,
+      ...(outcome.deploy ? { deploy: outcome.deploy } : {}),
     };
     await this.store.record(finish);
     this.options.logger.info(

@@ -6,6 +6,7 @@ import { tokenNameOf, tokenParameterName } from '../../../protocol';
 import { parseReceiverConfig, type ReceiverConfig, type ReceiverConfigInput } from '../../../receiver/config/schema';
 import { propProblem, throwPropProblems, type PropProblem } from '../../construct-props';
 import type { TriggerTokens } from '../trigger-tokens';
+import { deployAccessOf, deploySystemSetup, GIT_CONFIG_FILE, gitConfigFor, grantGitPull } from './deploy-access';
 import { ReceiverBundle } from './receiver-bundle';
 
 const REPOSITORY_ROOT = path.join(__dirname, '..', '..', '..');
@@ -156,9 +157,11 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
   constructor(scope: Construct, id: string, props: ReceiverHostProps) {
     super(scope, id);
     const allowCidrs = props.allowCidrs ?? [];
-    const writablePaths = props.writablePaths ?? [];
     const rootVolumeGiB = props.rootVolumeGiB ?? 8;
     this.receiverConfig = parsedReceiverConfig(this, props);
+    const deployAccess = deployAccessOf(this.receiverConfig);
+    // Each deploy.path joins the unit's writable paths.
+    const writablePaths = [...new Set([...(props.writablePaths ?? []), ...deployAccess.paths])];
     this.port = this.receiverConfig.listen.port;
 
     this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
@@ -213,7 +216,7 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
     const initTimeout = props.initTimeout ?? Duration.minutes(15);
     const healthyHandle = new CfnWaitConditionHandle(this, 'HealthyHandle');
     this.healthy = new CfnWaitCondition(this, 'Healthy', { handle: healthyHandle.ref, count: 1, timeout: String(initTimeout.toSeconds() + 600) });
-    this.instance.applyCloudFormationInit(this.hostSetup(bundle, props.receiverConfig, writablePaths, healthyHandle.ref), {
+    this.instance.applyCloudFormationInit(this.hostSetup(bundle, props.receiverConfig, writablePaths, healthyHandle.ref, deployAccess), {
       configSets: ['default'],
       timeout: initTimeout,
       // No fingerprint in the user data: with one, every metadata change would replace the instance.
@@ -227,10 +230,12 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
     const prefix = this.receiverConfig.tokens.ssm!.prefix;
     const tokenParameters = this.receiverConfig.triggers.map((trigger) => tokenParameterName(prefix, tokenNameOf(trigger)));
     props.tokens.grantRead(this.instance, [...new Set(tokenParameters)], ['ssm:GetParameter', 'ssm:GetParameterHistory']);
+    grantGitPull(this, this.instance, deployAccess);
     this.acknowledgeFindings();
   }
 
-  private hostSetup(bundle: ReceiverBundle, receiverConfig: ReceiverConfigInput, writablePaths: string[], healthySignalUrl: string): ec2.CloudFormationInit {
+  private hostSetup(bundle: ReceiverBundle, receiverConfig: ReceiverConfigInput, writablePaths: string[], healthySignalUrl: string, deployAccess: ReturnType<typeof deployAccessOf>): ec2.CloudFormationInit {
+    const gitConfig = deployAccess.codeCommit.length > 0;
     const receiverRestart = new ec2.InitServiceRestartHandle();
     const cfnHupRestart = new ec2.InitServiceRestartHandle();
     const logicalId = Stack.of(this).getLogicalId(this.instance.instance);
@@ -248,12 +253,14 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
             `id -u ${SERVICE_USER} >/dev/null 2>&1 || useradd --system --user-group --home-dir /var/lib/${SERVICE_USER} --no-create-home --shell /sbin/nologin ${SERVICE_USER}`,
             { key: '10-service-user' },
           ),
+          ...deploySystemSetup(deployAccess, SERVICE_USER),
         ]),
         receiver: new ec2.InitConfig([
           ec2.InitSource.fromExistingAsset(HOST_PATHS.installDir, bundle.asset, { serviceRestartHandles: [receiverRestart] }),
           ec2.InitFile.fromObject(HOST_PATHS.configFile, receiverConfig, configOwnedByService),
           // The SDK in Node.js does not read the region from instance metadata.
-          ec2.InitFile.fromString(HOST_PATHS.environmentFile, `AWS_REGION=${Aws.REGION}\nNODE_ENV=production\n`, configOwnedByService),
+          ec2.InitFile.fromString(HOST_PATHS.environmentFile, `AWS_REGION=${Aws.REGION}\nNODE_ENV=production\n${gitConfig ? `GIT_CONFIG_GLOBAL=${GIT_CONFIG_FILE}\n` : ''}`, configOwnedByService),
+          ...(gitConfig ? [ec2.InitFile.fromString(GIT_CONFIG_FILE, gitConfigFor(deployAccess), configOwnedByService)] : []),
           ec2.InitFile.fromFileInline(HOST_PATHS.unitFile, path.join(__dirname, 'triggler-receiver.service'), {
             owner: 'root',
             group: 'root',

@@ -1,0 +1,291 @@
+/**
+ * One run of a trigger with `deploy`: fetch the pushed commit into the mirror, lay it out as a new
+ * release, run the command there, switch `current`, activate, check health; on a failed activate
+ * or health check switch back and activate the release before (`rolled-back`). A rollback run
+ * (asked for through the admin listener) does the second half only, to an older release.
+ *
+ * Every step is a command like the trigger's own, started by runCommand (its process group,
+ * timeout, stop, output into the run's log); this module decides the order and what a step's
+ * result means. The log shows each step with its time and result.
+ */
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
+import type { DeployConfig } from '../../config/deploy-schema';
+import type { TriggerConfig } from '../../config/schema';
+import { type CommandRequest, type Outcome, type RunningCommand, runCommand } from '../command';
+import type { RunDeploy } from '../run-record';
+import { fetchHeadCommit, gitIn, requestedCommit } from './git';
+import { ReleaseLayout, releaseId, rollbackTarget } from './release-layout';
+
+export interface DeployOutcome extends Outcome {
+  deploy?: RunDeploy;
+}
+
+export interface DeployRequest extends CommandRequest {
+  deploy: DeployConfig;
+}
+
+export interface RunningDeploy {
+  stop(): void;
+  readonly outcome: Promise<DeployOutcome>;
+}
+
+type Command = TriggerConfig['command'];
+
+const OK: Outcome = { status: 'succeeded', exitCode: 0, signal: null };
+
+/** Starts a deploy run (or a rollback run, when the run's action says so). */
+export function runDeploy(request: DeployRequest): RunningDeploy {
+  const deployment = new Deployment(request);
+  return {
+    stop: () => deployment.stop(),
+    outcome: deployment.execute().catch((error: Error): DeployOutcome => ({ status: 'failed', error: `deploy error: ${error.message}` })),
+  };
+}
+
+class Deployment {
+  private readonly layout: ReleaseLayout;
+  private readonly deploy: DeployConfig;
+  private stopped = false;
+  private step: RunningCommand | undefined;
+  private wake: (() => void) | undefined;
+  /** What the steps see besides the run's variables. */
+  private releaseEnv: Record<string, string> = {};
+  /** The commit the steps are told (TRIGGLER_COMMIT): the one deployed, once known. */
+  private commit: string;
+
+  constructor(private readonly request: DeployRequest) {
+    this.deploy = request.deploy;
+    this.layout = new ReleaseLayout(request.deploy.path);
+    this.commit = request.run.commit;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.step?.stop();
+    this.wake?.();
+  }
+
+  async execute(): Promise<DeployOutcome> {
+    await this.layout.prepare();
+    await this.recover();
+    const action = this.request.run.action;
+    if (action?.type === 'recover') return OK;
+    return action?.type === 'rollback' ? this.rollback(action.to) : this.deployPush();
+  }
+
+  private async deployPush(): Promise<DeployOutcome> {
+    const fetched = await this.fetch();
+    if (typeof fetched !== 'string') return fetched;
+    this.commit = fetched;
+    const previous = await this.layout.current();
+    const id = releaseId(new Date(), fetched);
+    const record: RunDeploy = { release: id, commit: fetched, ...(previous ? { previousRelease: previous } : {}) };
+    const releaseDir = this.layout.releaseDir(id);
+    await this.layout.update((manifest) => manifest.releases.push({ id, commit: fetched, runId: this.request.run.id, createdAt: new Date().toISOString(), state: 'building' }));
+    this.useRelease(id, previous);
+    const laidOut = await this.runStep('lay out release', gitIn(this.layout.mirror, 'worktree', 'add', '--detach', '--quiet', releaseDir, fetched), this.deploy.path);
+    if (laidOut.status !== 'succeeded') return this.buildFailed(id, laidOut, record);
+    const built = await this.runStep('command', this.request.config.command, releaseDir);
+    if (built.status !== 'succeeded') return this.buildFailed(id, built, record);
+    return this.switchTo(id, previous, record);
+  }
+
+  private async rollback(to: string | undefined): Promise<DeployOutcome> {
+    const releases = await this.layout.list();
+    const target = rollbackTarget(releases, to);
+    if ('error' in target) return this.failed(target.error);
+    const current = releases.find((release) => release.current)?.id;
+    if (target.id === current) return this.failed(`release ${target.id} is current already`);
+    const commit = releases.find((release) => release.id === target.id)?.commit ?? '';
+    this.commit = commit;
+    this.note(`rollback: from ${current ?? 'no release'} to ${target.id}`);
+    this.useRelease(target.id, current);
+    return this.switchTo(target.id, current, { release: target.id, commit, ...(current ? { previousRelease: current } : {}) });
+  }
+
+  /**
+   * Fetches the branch into the mirror, then makes sure the wanted commit is there (fetching it by
+   * id if the branch has moved past it). Resolves with the commit to deploy.
+   */
+  private async fetch(): Promise<string | DeployOutcome> {
+    const { mirror } = this.layout;
+    if (!(await this.layout.mirrorExists())) {
+      const created = await this.runStep('create mirror', ['git', 'init', '--bare', '--quiet', mirror], this.deploy.path);
+      if (created.status !== 'succeeded') return created;
+    }
+    const url = this.deploy.repositoryUrl;
+    const branch = this.request.run.branch;
+    const fetchArgs = ['fetch', '--no-tags', '--no-recurse-submodules', '--quiet', '--', url];
+    const fetched = await this.runStep(`fetch ${branch}`, gitIn(mirror, ...fetchArgs, `+refs/heads/${branch}:refs/heads/${branch}`), this.deploy.path);
+    if (fetched.status === 'interrupted') return fetched;
+    const wanted = requestedCommit(this.request.run.commit);
+    if (wanted === undefined) {
+      if (fetched.status !== 'succeeded') return this.failed(`cannot fetch branch ${branch} from ${url}`, fetched);
+      const tip = fetchHeadCommit(await fsp.readFile(path.join(mirror, 'FETCH_HEAD'), 'utf8').catch(() => ''));
+      if (!tip) return this.failed(`the fetch of ${branch} from ${url} named no commit`);
+      this.note(`no commit in the push: deploying the tip of ${branch}, ${tip}`);
+      return tip;
+    }
+    const has = (): Promise<Outcome> => this.runStep('look for the commit', gitIn(mirror, 'cat-file', '-e', `${wanted}^{commit}`), this.deploy.path);
+    let present = await has();
+    if (present.status === 'interrupted') return present;
+    if (present.status !== 'succeeded') {
+      const byId = await this.runStep(`fetch ${wanted}`, gitIn(mirror, ...fetchArgs, wanted), this.deploy.path);
+      if (byId.status === 'interrupted') return byId;
+      present = await has();
+    }
+    if (present.status !== 'succeeded') return this.failed(`the remote ${url} does not have commit ${wanted}; nothing was switched`);
+    return wanted;
+  }
+
+  /** current -> the release, then activate and the health check; on failure, back to `from`. */
+  private async switchTo(id: string, from: string | undefined, record: RunDeploy): Promise<DeployOutcome> {
+    await this.layout.update((manifest) => (manifest.switching = { to: id, ...(from ? { from } : {}) }));
+    await this.layout.switchCurrent(id);
+    this.note(`current -> releases/${id}`);
+    const releaseDir = this.layout.releaseDir(id);
+    const activated = this.deploy.activate === undefined ? OK : await this.runStep('activate', this.deploy.activate, releaseDir);
+    const checked = activated.status === 'succeeded' ? await this.healthCheck(releaseDir) : activated;
+    // A stopping receiver runs nothing more: the next run of this trigger finishes the switch back.
+    if (checked.status === 'interrupted') return { ...checked, deploy: record };
+    if (checked.status === 'succeeded') {
+      await this.layout.update((manifest) => {
+        const entry = manifest.releases.find((release) => release.id === id);
+        if (entry) entry.state = 'live';
+        delete manifest.switching;
+      });
+      const removed = await this.layout.prune(this.deploy.keepReleases, [id, from]);
+      if (removed.length > 0) {
+        this.note(`removed ${removed.length} old release${removed.length === 1 ? '' : 's'}: ${removed.join(', ')}`);
+        await this.runStep('forget removed releases', gitIn(this.layout.mirror, 'worktree', 'prune'), this.deploy.path);
+      }
+      return { ...OK, deploy: record };
+    }
+    const failedStep = activated.status === 'succeeded' ? 'health check' : 'activate';
+    const back = await this.switchBack(id, from);
+    return {
+      status: 'rolled-back',
+      exitCode: checked.exitCode ?? null,
+      signal: checked.signal ?? null,
+      error: `${failedStep} failed (${checked.error ?? checked.status}); ${back}`,
+      deploy: record,
+    };
+  }
+
+  /** Points current back at `from` (or at nothing, after a first deploy) and activates it. */
+  private async switchBack(id: string, from: string | undefined): Promise<string> {
+    await this.layout.switchCurrent(from);
+    this.note(from ? `current -> releases/${from} (back)` : 'current removed (there was no release before)');
+    let result = from ? `current is back at ${from}` : 'current is removed (no release before this one)';
+    if (from && this.deploy.activate !== undefined) {
+      this.useRelease(from, id);
+      const again = await this.runStep('activate the release before', this.deploy.activate, this.layout.releaseDir(from));
+      if (again.status !== 'succeeded') result += `, but activating it failed too (${again.error ?? again.status})`;
+    }
+    await this.layout.update((manifest) => {
+      const entry = manifest.releases.find((release) => release.id === id);
+      if (entry && entry.state !== 'live') entry.state = 'rolled-back';
+      delete manifest.switching;
+    });
+    return result;
+  }
+
+  private async healthCheck(releaseDir: string): Promise<Outcome> {
+    const check = this.deploy.healthCheck;
+    if (!check) return OK;
+    const deadline = Date.now() + check.timeoutSeconds * 1000;
+    for (let attempt = 1; ; attempt += 1) {
+      const remainingSeconds = Math.max(1, Math.ceil((deadline - Date.now()) / 1000));
+      const outcome = await this.runStep(`health check ${attempt}`, check.command, releaseDir, remainingSeconds);
+      if (outcome.status === 'succeeded' || outcome.status === 'interrupted') return outcome;
+      if (Date.now() + check.intervalSeconds * 1000 >= deadline) {
+        return { ...outcome, status: 'failed', error: `it did not pass within ${check.timeoutSeconds}s (${attempt} attempt${attempt === 1 ? '' : 's'}; the last: ${outcome.error ?? outcome.status})` };
+      }
+      await this.pause(check.intervalSeconds * 1000);
+      if (this.stopped) return { status: 'interrupted', error: 'receiver stopped during the health check' };
+    }
+  }
+
+  /**
+   * What an earlier run left when the receiver died under it: a release still `building` never
+   * finished; a switch not through activate and its health check is undone, so an interrupted
+   * release never stays current.
+   */
+  private async recover(): Promise<void> {
+    const manifest = await this.layout.manifest();
+    const unfinished = manifest.releases.filter((release) => release.state === 'building').map((release) => release.id);
+    const switching = manifest.switching;
+    if (unfinished.length === 0 && !switching) return;
+    if (unfinished.length > 0) this.note(`release${unfinished.length === 1 ? '' : 's'} ${unfinished.join(', ')} never finished (the receiver stopped): marked interrupted`);
+    await this.layout.update((m) => {
+      for (const release of m.releases) if (release.state === 'building') release.state = 'interrupted';
+    });
+    if (switching && (await this.layout.current()) === switching.to) {
+      this.note(`an earlier run switched to ${switching.to} but never finished its checks: switching back`);
+      await this.switchBack(switching.to, switching.from);
+    } else if (switching) {
+      await this.layout.update((m) => delete m.switching);
+    }
+  }
+
+  private async buildFailed(id: string, outcome: Outcome, record: RunDeploy): Promise<DeployOutcome> {
+    if (outcome.status !== 'interrupted') await this.layout.setState(id, 'failed');
+    this.note('current is unchanged');
+    return { ...outcome, deploy: record };
+  }
+
+  private failed(error: string, outcome?: Outcome): DeployOutcome {
+    return { status: 'failed', exitCode: outcome?.exitCode ?? null, signal: outcome?.signal ?? null, error };
+  }
+
+  /** The release the next steps run in, and the one before it, as the commands' variables. */
+  private useRelease(id: string, previous: string | undefined): void {
+    this.releaseEnv = {
+      TRIGGLER_DEPLOY_PATH: this.deploy.path,
+      TRIGGLER_RELEASE_DIR: this.layout.releaseDir(id),
+      TRIGGLER_PREVIOUS_RELEASE_DIR: previous ? this.layout.releaseDir(previous) : '',
+    };
+  }
+
+  /** Runs one step as a command of the trigger, logging when it started, how long it took and how it ended. */
+  private async runStep(name: string, command: Command, cwd: string, timeoutSeconds = this.request.config.timeoutSeconds): Promise<Outcome> {
+    if (this.stopped) return { status: 'interrupted', error: `receiver stopped before ${name}` };
+    const started = Date.now();
+    this.note(`${name}: ${typeof command === 'string' ? command : command.join(' ')}`);
+    const env: Record<string, string> = {
+      ...this.request.config.env,
+      TRIGGLER_DEPLOY_PATH: this.deploy.path,
+      TRIGGLER_RELEASE_DIR: '',
+      TRIGGLER_PREVIOUS_RELEASE_DIR: '',
+      ...this.releaseEnv,
+      // A fetch that needs a password fails instead of waiting for one.
+      GIT_TERMINAL_PROMPT: '0',
+    };
+    this.step = runCommand({
+      ...this.request,
+      config: { ...this.request.config, command, cwd, env, timeoutSeconds },
+      run: { ...this.request.run, commit: this.commit },
+    });
+    const outcome = await this.step.outcome;
+    this.step = undefined;
+    const took = `${((Date.now() - started) / 1000).toFixed(1)}s`;
+    this.note(`${name}: ${outcome.status === 'succeeded' ? 'ok' : (outcome.error ?? outcome.status)} (${took})`);
+    return outcome;
+  }
+
+  private note(text: string): void {
+    this.request.log.write(Buffer.from(`[triggler ${new Date().toISOString()}] ${text}\n`));
+  }
+
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+}

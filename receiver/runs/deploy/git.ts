@@ -1,0 +1,34 @@
+/**
+ * How the receiver runs git on what it fetches: nothing from the fetched repository runs or
+ * configures anything here. Git never transfers a repository's config or hooks; on top of that,
+ * hooks are off (core.hooksPath=/dev/null, so not even a hook planted in the mirror runs on
+ * checkout), submodules are never fetched or checked out, and only the file, git, ssh, http and
+ * https transports are allowed (not ext::, whose URL is a command line).
+ */
+export const SAFE_GIT_CONFIG = [
+  'core.hooksPath=/dev/null',
+  'core.fsmonitor=false',
+  'submodule.recurse=false',
+  'fetch.recurseSubmodules=false',
+  'protocol.allow=never',
+  'protocol.file.allow=always',
+  'protocol.git.allow=always',
+  'protocol.ssh.allow=always',
+  'protocol.http.allow=always',
+  'protocol.https.allow=always',
+].flatMap((setting) => ['-c', setting]);
+
+/** `git <safe config> --git-dir=<mirror> <args>` as an argv (no shell). */
+export function gitIn(mirror: string, ...args: string[]): string[] {
+  return ['git', ...SAFE_GIT_CONFIG, `--git-dir=${mirror}`, ...args];
+}
+
+/** A commit id a run can ask for: hex, and not git's all-zero "no commit". */
+export function requestedCommit(commit: string): string | undefined {
+  return /^[0-9a-f]{7,64}$/i.test(commit) && !/^0+$/.test(commit) ? commit.toLowerCase() : undefined;
+}
+
+/** The commit a fetch of one branch wrote first into FETCH_HEAD (`<sha>\t\tbranch 'main' of <url>`). */
+export function fetchHeadCommit(text: string): string | undefined {
+  return /^([0-9a-f]{40,64})\t/.exec(text)?.[1];
+}

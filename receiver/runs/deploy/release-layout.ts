@@ -1,0 +1,211 @@
+/**
+ * A deploy path on disk, laid out as Capistrano and Deployer users know it:
+ *   <path>/repo.git          bare mirror of deploy.repositoryUrl
+ *   <path>/releases/<id>/    one directory per deployed commit (ids sort by time and end in the commit)
+ *   <path>/current           symlink to releases/<id>, switched by renaming a new symlink over it
+ *   <path>/releases.json     what each release is: its commit, the run that made it, its state
+ * Only the runner writes here (one run at a time per trigger, one trigger per path); `triggler
+ * releases` reads it.
+ */
+import { randomBytes } from 'node:crypto';
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
+import { syncDirectory } from '../run-store';
+
+/**
+ * `building`: laid out, its command running (after a crash: never finished). `failed`: its command
+ * failed; never current. `live`: was switched to and passed activate and the health check.
+ * `rolled-back`: switched to, failed activate or the health check, switched away from.
+ */
+export const RELEASE_STATES = ['building', 'failed', 'live', 'rolled-back', 'interrupted'] as const;
+export type ReleaseState = (typeof RELEASE_STATES)[number];
+
+export interface ReleaseEntry {
+  id: string;
+  commit: string;
+  /** The run that laid it out. */
+  runId: string;
+  createdAt: string;
+  state: ReleaseState;
+}
+
+/** A release as `triggler releases` shows it. */
+export interface ReleaseListing extends ReleaseEntry {
+  current: boolean;
+}
+
+interface Manifest {
+  releases: ReleaseEntry[];
+  /** Set while current points at a release not yet through activate and its health check. */
+  switching?: { to: string; from?: string };
+}
+
+export const MIRROR_DIR = 'repo.git';
+export const RELEASES_DIR = 'releases';
+export const CURRENT_LINK = 'current';
+const MANIFEST_FILE = 'releases.json';
+
+/** `20261201-094846-123-<12 hex of the commit>`: sorts by time (UTC), shows the commit. */
+export function releaseId(at: Date, commit: string): string {
+  const iso = at.toISOString();
+  return `${iso.slice(0, 10).replace(/-/g, '')}-${iso.slice(11, 19).replace(/:/g, '')}-${iso.slice(20, 23)}-${commit.slice(0, 12)}`;
+}
+
+const RELEASE_ID = /^\d{8}-\d{6}-\d{3}-[0-9a-f]{4,40}$/;
+
+export class ReleaseLayout {
+  readonly mirror: string;
+  readonly releasesDir: string;
+  readonly currentLink: string;
+  private readonly manifestFile: string;
+
+  constructor(readonly root: string) {
+    this.mirror = path.join(root, MIRROR_DIR);
+    this.releasesDir = path.join(root, RELEASES_DIR);
+    this.currentLink = path.join(root, CURRENT_LINK);
+    this.manifestFile = path.join(root, MANIFEST_FILE);
+  }
+
+  releaseDir(id: string): string {
+    if (!RELEASE_ID.test(id)) throw new Error(`"${id}" is not a release id`);
+    return path.join(this.releasesDir, id);
+  }
+
+  async prepare(): Promise<void> {
+    await fsp.mkdir(this.releasesDir, { recursive: true });
+  }
+
+  async mirrorExists(): Promise<boolean> {
+    return exists(path.join(this.mirror, 'HEAD'));
+  }
+
+  /** The release `current` points at, if it points at one. */
+  async current(): Promise<string | undefined> {
+    let target: string;
+    try {
+      target = await fsp.readlink(this.currentLink);
+    } catch {
+      return undefined;
+    }
+    const id = path.basename(target);
+    return path.dirname(target) === RELEASES_DIR && RELEASE_ID.test(id) ? id : undefined;
+  }
+
+  /**
+   * Points `current` at a release (or removes it: `undefined`) atomically: a new symlink is made
+   * beside it and renamed over it, so there is never a moment without one.
+   */
+  async switchCurrent(id: string | undefined): Promise<void> {
+    if (id === undefined) {
+      await fsp.rm(this.currentLink, { force: true });
+    } else {
+      this.releaseDir(id);
+      const temp = `${this.currentLink}.${process.pid}-${randomBytes(4).toString('hex')}`;
+      await fsp.symlink(path.join(RELEASES_DIR, id), temp);
+      try {
+        await fsp.rename(temp, this.currentLink);
+      } catch (error) {
+        await fsp.rm(temp, { force: true });
+        throw error;
+      }
+    }
+    await syncDirectory(this.root);
+  }
+
+  async manifest(): Promise<Manifest> {
+    try {
+      const parsed = JSON.parse(await fsp.readFile(this.manifestFile, 'utf8')) as Manifest;
+      return { releases: Array.isArray(parsed.releases) ? parsed.releases : [], ...(parsed.switching ? { switching: parsed.switching } : {}) };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { releases: [] };
+      throw new Error(`cannot read ${this.manifestFile}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  /** Changes the manifest: temp file, fsync, rename, so a crash leaves the old one or the new one. */
+  async update(change: (manifest: Manifest) => void): Promise<void> {
+    const manifest = await this.manifest();
+    change(manifest);
+    const temp = `${this.manifestFile}.tmp`;
+    const file = await fsp.open(temp, 'w', 0o644);
+    try {
+      await file.writeFile(`${JSON.stringify(manifest, null, 2)}\n`);
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    await fsp.rename(temp, this.manifestFile);
+    await syncDirectory(this.root);
+  }
+
+  /** Whether current points at a release that was switched to and never saw its checks through. */
+  async unfinishedSwitch(): Promise<boolean> {
+    const { switching } = await this.manifest().catch(() => ({ switching: undefined }));
+    return switching !== undefined && switching.to === (await this.current());
+  }
+
+  async setState(id: string, state: ReleaseState): Promise<void> {
+    await this.update((manifest) => {
+      const entry = manifest.releases.find((release) => release.id === id);
+      if (entry) entry.state = state;
+    });
+  }
+
+  /** The releases on disk, oldest first, as the manifest describes them. */
+  async list(): Promise<ReleaseListing[]> {
+    let names: string[];
+    try {
+      names = await fsp.readdir(this.releasesDir);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw error;
+    }
+    const [manifest, current] = await Promise.all([this.manifest(), this.current()]);
+    const known = new Map(manifest.releases.map((release) => [release.id, release]));
+    return names
+      .filter((name) => RELEASE_ID.test(name))
+      .sort()
+      .map((id) => ({ ...(known.get(id) ?? { id, commit: '', runId: '', createdAt: '', state: 'interrupted' as const }), current: id === current }));
+  }
+
+  /**
+   * Removes the oldest releases past `keep`, never one in `protect` (current, and the release a
+   * rollback would return to). Returns the ids removed.
+   */
+  async prune(keep: number, protect: readonly (string | undefined)[]): Promise<string[]> {
+    const ids = (await this.list()).map((release) => release.id);
+    const removable = ids.slice(0, Math.max(0, ids.length - keep)).filter((id) => !protect.includes(id));
+    for (const id of removable) await fsp.rm(this.releaseDir(id), { recursive: true, force: true });
+    if (removable.length > 0) await this.update((manifest) => (manifest.releases = manifest.releases.filter((release) => !removable.includes(release.id))));
+    return removable;
+  }
+}
+
+/**
+ * The release a rollback switches to: `to` names a release id or a commit (a prefix of at least 7
+ * hex digits; the newest release of it); without `to`, the newest live release older than current.
+ */
+export function rollbackTarget(releases: readonly ReleaseListing[], to: string | undefined): { id: string } | { error: string } {
+  const current = releases.find((release) => release.current);
+  if (to === undefined) {
+    const older = releases.filter((release) => release.state === 'live' && (!current || release.id < current.id));
+    const target = older.at(-1);
+    return target ? { id: target.id } : { error: current ? `no live release older than current (${current.id}) to roll back to` : 'no release to roll back to' };
+  }
+  const byId = releases.find((release) => release.id === to);
+  if (byId) return { id: byId.id };
+  if (/^[0-9a-f]{7,40}$/.test(to)) {
+    const byCommit = releases.filter((release) => release.commit.startsWith(to) && release.state !== 'failed' && release.state !== 'building').at(-1);
+    if (byCommit) return { id: byCommit.id };
+  }
+  return { error: `no release ${/^[0-9a-f]{7,40}$/.test(to) ? 'of commit' : 'named'} ${to} (see triggler releases)` };
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await fsp.access(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
