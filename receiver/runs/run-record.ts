@@ -61,6 +61,8 @@ export const storedRun = z.object({
   error: z.string().optional(),
   logBytes: z.number().int().nonnegative().optional(),
   logTruncated: z.boolean().optional(),
+  /** A re-run (`triggler rerun`): the run whose newest delivery this one runs again. */
+  rerunOf: z.string().optional(),
 });
 
 /** A run as the store keeps it: the public record plus who pushed the newest delivery. */

@@ -11,7 +11,7 @@ import { type AcceptedDelivery, type AcceptResult, type DeliverySink, NotAccepte
 import { type Outcome, type RunningCommand, runCommand } from './command';
 import { RunHistory } from './run-history';
 import { BoundedRunLog } from './run-log';
-import { type FinishRecord, RunStore, newRunId } from './run-store';
+import { type FinishRecord, RunStore, newRunId, type StoredRun } from './run-store';
 
 export interface RunnerOptions {
   /** Created (mode 0700) if absent. */
@@ -78,6 +78,7 @@ export class Runner implements DeliverySink {
   private readonly killGraceMs: number;
   private readonly withheldEnv: Set<string>;
   private closing: Promise<void> | undefined;
+  private readonly finishListeners: ((run: StoredRun) => void)[] = [];
   /** What has run and what is running: records and logs, read from the store. */
   readonly history: RunHistory;
 
@@ -159,6 +160,57 @@ export class Runner implements DeliverySink {
     return accepted;
   }
 
+  /**
+   * Queues a new run of a finished (or any) run's trigger with that run's newest delivery (commit,
+   * pusher), recorded with `rerunOf`. It waits its turn like a delivery; a push that arrives while
+   * it waits joins it (the run carries the newest push). Resolves once the journal holds it.
+   */
+  rerun(runId: string): Promise<AcceptResult> {
+    if (this.closing) return Promise.reject(new RunnerClosedError());
+    const original = this.store.run(runId);
+    if (!original) return Promise.reject(new RunNotFound(runId));
+    const slot = this.slots.get(triggerKey(original.repository, original.branch));
+    if (!slot) return Promise.reject(new Error(`no trigger is configured for ${triggerLabel(original)} any more`));
+    const newId = newRunId();
+    slot.waiting.push(newId);
+    this.joins.set(newId, 1);
+    const now = new Date().toISOString();
+    const delivery: AcceptedDelivery = {
+      dedupeKey: `rerun:${newId}`,
+      // Nothing repeats a re-run's key: it need not be remembered.
+      dedupeUntil: 0,
+      deliveryId: original.deliveryIds.at(-1) ?? '',
+      repository: original.repository,
+      branch: original.branch,
+      commit: original.commit,
+      ...(original.previousCommit === undefined ? {} : { previousCommit: original.previousCommit }),
+      scheme: original.scheme,
+      ...(original.pusher === undefined ? {} : { pusher: original.pusher }),
+      ...(original.event === undefined ? {} : { event: original.event }),
+      receivedAt: now,
+    };
+    const queued = this.recordAccept(slot, newId, delivery, false, runId);
+    this.acceptsInFlight.set(delivery.dedupeKey, queued);
+    const settle = (): void => {
+      this.acceptsInFlight.delete(delivery.dedupeKey);
+      this.checkIdle();
+    };
+    queued.then(settle, settle);
+    return queued;
+  }
+
+  /** Called with each run's record once its finish is in the journal. A listener must not throw. */
+  onRunFinished(listener: (run: StoredRun) => void): void {
+    this.finishListeners.push(listener);
+  }
+
+  /** Runs running and waiting now, and the journal's size: what the metrics show. */
+  stats(): { running: number; waiting: number; journalBytes: number } {
+    let waiting = 0;
+    for (const slot of this.slots.values()) waiting += slot.waiting.length;
+    return { running: this.active.size, waiting, journalBytes: this.store.journalSize };
+  }
+
   /** Whether the journal takes writes: a receiver that cannot journal is degraded. */
   health(): SinkHealth {
     return this.store.health();
@@ -210,7 +262,7 @@ export class Runner implements DeliverySink {
     this.checkIdle();
   }
 
-  private async recordAccept(slot: TriggerSlot, runId: string, delivery: AcceptedDelivery, coalesced: boolean): Promise<AcceptResult> {
+  private async recordAccept(slot: TriggerSlot, runId: string, delivery: AcceptedDelivery, coalesced: boolean, rerunOf?: string): Promise<AcceptResult> {
     try {
       await this.store.record({
         type: 'accept',
@@ -229,6 +281,7 @@ export class Runner implements DeliverySink {
           event: delivery.event,
           receivedAt: delivery.receivedAt,
         },
+        ...(rerunOf === undefined ? {} : { rerunOf }),
       });
     } catch (error) {
       this.leave(slot, runId);
@@ -325,6 +378,8 @@ export class Runner implements DeliverySink {
       logTruncated: summary.truncated,
     };
     await this.store.record(finish);
+    const finished = this.store.run(runId);
+    if (finished) for (const listener of this.finishListeners) listener(finished);
     this.options.logger.info(
       { runId, trigger: slot.label, status: outcome.status, exitCode: outcome.exitCode ?? null, signal: outcome.signal ?? null, ms: Date.now() - startedAt, ...(outcome.error ? { error: outcome.error } : {}) },
       'run finished',
@@ -341,6 +396,14 @@ export class Runner implements DeliverySink {
   private checkIdle(): void {
     if (!this.isIdle()) return;
     for (const resolve of this.idleWaiters.splice(0)) resolve();
+  }
+}
+
+/** A re-run of a run the store does not hold (never made, or dropped past keepRuns). */
+export class RunNotFound extends Error {
+  constructor(readonly runId: string) {
+    super(`no run ${runId}`);
+    this.name = 'RunNotFound';
   }
 }
 
