@@ -150,10 +150,14 @@ export class Runner implements DeliverySink {
       slot.waiting.push(runId);
     }
     this.joins.set(runId, (this.joins.get(runId) ?? 0) + 1);
-    const accepted = this.recordAccept(slot, runId, delivery, coalesced);
-    this.acceptsInFlight.set(delivery.dedupeKey, accepted);
+    return this.inFlight(delivery.dedupeKey, this.recordAccept(slot, runId, delivery, coalesced));
+  }
+
+  /** An accept being written: a concurrent repeat of its key waits for it, and idle() waits for it. */
+  private inFlight(dedupeKey: string, accepted: Promise<AcceptResult>): Promise<AcceptResult> {
+    this.acceptsInFlight.set(dedupeKey, accepted);
     const settle = (): void => {
-      this.acceptsInFlight.delete(delivery.dedupeKey);
+      this.acceptsInFlight.delete(dedupeKey);
       this.checkIdle();
     };
     accepted.then(settle, settle);
@@ -189,14 +193,7 @@ export class Runner implements DeliverySink {
       ...(original.event === undefined ? {} : { event: original.event }),
       receivedAt: now,
     };
-    const queued = this.recordAccept(slot, newId, delivery, false, runId);
-    this.acceptsInFlight.set(delivery.dedupeKey, queued);
-    const settle = (): void => {
-      this.acceptsInFlight.delete(delivery.dedupeKey);
-      this.checkIdle();
-    };
-    queued.then(settle, settle);
-    return queued;
+    return this.inFlight(delivery.dedupeKey, this.recordAccept(slot, newId, delivery, false, runId));
   }
 
   /** Called with each run's record once its finish is in the journal. A listener must not throw. */
