@@ -151,7 +151,7 @@ export const stackConfigSchema = z
           .string()
           .regex(/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/, 'must be an SNS topic ARN')
           .optional()
-          .describe('Publish run notifications to this existing topic instead of one the stack creates (email then cannot be set).'),
+          .describe('Publish run notifications to this existing topic instead of one the stack creates (email then cannot be set). Default: a topic the stack creates.'),
         on: receiverConfigSchema.shape.notify.unwrap().element.shape.on.describe('The run outcomes published to the topic.'),
       })
       .optional()

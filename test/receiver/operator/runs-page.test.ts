@@ -140,7 +140,8 @@ describe('runs page', () => {
       const tab = await browser!.newPage();
       await tab.goto(`${receiver.adminUrl}/runs/${runId}`);
       const lines = async () => ((await tab.locator('#log').textContent()) ?? '').split('\n').filter(Boolean).length;
-      const logHas = (text: string) => tab.waitForFunction(`document.getElementById('log').textContent.includes(${JSON.stringify(text)})`);
+      // A locator, not a string to evaluate: the page's Content-Security-Policy forbids eval.
+      const logHas = (text: string) => tab.locator('#log', { hasText: text }).waitFor();
       await logHas('line 2');
       const early = await lines();
       await logHas('line 6');
