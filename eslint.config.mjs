@@ -37,11 +37,12 @@ export default tseslint.config(
     },
   },
   // The receiver's layers (README, Architecture): only the composition root imports across them.
-  ...receiverLayer('config', ['http', 'schemes', 'tokens', 'runs'], 'the config layer depends on nothing of the receiver'),
-  ...receiverLayer('tokens', ['http', 'schemes', 'runs'], 'token sources know the config, nothing else of the receiver'),
-  ...receiverLayer('schemes', ['http', 'runs'], 'schemes hand deliveries to a DeliverySink, never to the runner itself'),
-  ...receiverLayer('runs', ['http', 'schemes', 'tokens'], 'the runs know nothing of HTTP, schemes or tokens'),
-  ...receiverLayer('http', ['runs', 'tokens'], 'the HTTP layer maps errors that carry their status; it never imports the runner or the journal', ['runs']),
+  ...receiverLayer('config', ['http', 'schemes', 'tokens', 'runs', 'notify'], 'the config layer depends on nothing of the receiver'),
+  ...receiverLayer('tokens', ['http', 'schemes', 'runs', 'notify'], 'token sources know the config, nothing else of the receiver'),
+  ...receiverLayer('schemes', ['http', 'runs', 'notify'], 'schemes hand deliveries to a DeliverySink, never to the runner itself'),
+  ...receiverLayer('runs', ['http', 'schemes', 'tokens', 'notify'], 'the runs know nothing of HTTP, schemes, tokens or notifications'),
+  ...receiverLayer('http', ['runs', 'tokens', 'notify'], 'the HTTP layer maps errors that carry their status; it never imports the runner or the journal', ['runs']),
+  ...receiverLayer('notify', ['http', 'schemes', 'tokens', 'runs'], 'notifications get a finished run and a way to a token; they never reach into the runner or the token sources', ['runs']),
   {
     // The CDK app meets runtime code only through data: the receiver's config schema and the
     // sender's route type.

@@ -7,24 +7,11 @@
  *             credential from its state directory), waits for it and prints how it ended
  */
 import { Command } from 'commander';
-import { request } from 'undici';
 import { loadReceiverConfigFile } from '../receiver/config/config-file';
 import type { TriggerConfig } from '../receiver/config/schema';
-import { adminAuthorization, readAdminCredential } from '../receiver/http/admin-credential';
 import { ReleaseLayout, type ReleaseListing } from '../receiver/runs/deploy/release-layout';
-import { isFinal, type RunRecord } from '../receiver/runs/run-record';
+import { locateReceiver, postAdminAction, waitForRun } from './runs-source';
 import { table } from './table';
-
-/** The admin listener's URL: --admin, else the config's admin address, else the default. */
-export function adminUrlOf(options: { admin?: string; config?: string }): string {
-  let admin = options.admin;
-  if (!admin && options.config) {
-    const { config } = loadReceiverConfigFile(options.config);
-    if (config.admin === false) throw new Error(`${options.config} turns the admin listener off`);
-    admin = `http://${config.admin.host}:${config.admin.port}`;
-  }
-  return (admin ?? 'http://127.0.0.1:5001').replace(/\/+$/, '');
-}
 
 function deployTrigger(configFile: string, repository: string, branch: string): { trigger: TriggerConfig & { deploy: NonNullable<TriggerConfig['deploy']> }; stateDir: string } {
   const { config } = loadReceiverConfigFile(configFile);
@@ -38,8 +25,6 @@ function releasesTable(releases: ReleaseListing[]): string {
   const rows = releases.map((r) => [r.current ? '*' : '', r.id, r.commit.slice(0, 12), r.state, r.createdAt, r.runId]);
   return table(['', 'RELEASE', 'COMMIT', 'STATE', 'CREATED', 'RUN'], rows);
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 export function deployCommands(): Command[] {
   const releases = new Command('releases')
@@ -64,30 +49,14 @@ export function deployCommands(): Command[] {
     .option('--no-wait', 'print the run id and return without waiting for it')
     .addHelpText('after', '\nNeeds read access to the receiver\'s state directory (its admin credential): run it as the receiver\'s user, e.g. sudo -u triggler triggler rollback ...')
     .action(async (repository: string, branch: string, options: { config: string; to?: string; admin?: string; wait: boolean }) => {
-      const { stateDir } = deployTrigger(options.config, repository, branch);
-      const credential = readAdminCredential(stateDir);
-      const admin = adminUrlOf(options);
-      const response = await request(`${admin}/rollback`, {
-        method: 'POST',
-        headers: { authorization: adminAuthorization(credential), 'content-type': 'application/json' },
-        body: JSON.stringify({ repository, branch, ...(options.to === undefined ? {} : { to: options.to }) }),
-      });
-      const answer = (await response.body.json()) as { run?: { id: string }; error?: string };
-      if (response.statusCode !== 202 || !answer.run) throw new Error(`the receiver refused the rollback (${response.statusCode}): ${answer.error ?? 'no reason given'}`);
-      const runId = answer.run.id;
+      deployTrigger(options.config, repository, branch);
+      const where = locateReceiver(options);
+      const runId = await postAdminAction(where, '/rollback', { repository, branch, ...(options.to === undefined ? {} : { to: options.to }) });
       process.stdout.write(`rollback run ${runId} accepted\n`);
-      if (!options.wait) return;
-      for (;;) {
-        const polled = await request(`${admin}/runs/${encodeURIComponent(runId)}`);
-        if (polled.statusCode !== 200) throw new Error(`cannot read run ${runId} (${polled.statusCode})`);
-        const { run } = (await polled.body.json()) as { run: RunRecord };
-        if (isFinal(run.status)) {
-          process.stdout.write(`${run.status}${run.deploy?.release ? `: current is ${run.status === 'succeeded' ? run.deploy.release : (run.deploy.previousRelease ?? 'unchanged')}` : ''}${run.error ? ` (${run.error})` : ''}\n`);
-          if (run.status !== 'succeeded') process.exitCode = 1;
-          return;
-        }
-        await sleep(250);
-      }
+      if (!options.wait || !where.admin) return;
+      const run = await waitForRun(where.admin, runId);
+      process.stdout.write(`${run.status}${run.deploy?.release ? `: current is ${run.status === 'succeeded' ? run.deploy.release : (run.deploy.previousRelease ?? 'unchanged')}` : ''}${run.error ? ` (${run.error})` : ''}\n`);
+      if (run.status !== 'succeeded') process.exitCode = 1;
     });
   return [releases, rollback];
 }

@@ -2,7 +2,8 @@
  * triggler: the command line.
  *   serve    run the receiver in the foreground
  *   send     send one signed test delivery and print the answer
- *   runs     list recent runs from a receiver's admin listener
+ *   runs     list recent runs: from the receiver's admin listener, else from its state directory
+ *   rerun    queue a run's trigger again with the same newest delivery
  *   releases, rollback   a deploy trigger's releases, and switching back to one (./deploy-commands)
  *   tokens   rotate, list and show trigger tokens
  */
@@ -13,8 +14,9 @@ import { buildDeliveryRequest, deliveryUrl, SENDER_SCHEMES, type SenderScheme, t
 import { loadReceiverConfigFile } from '../receiver/config/config-file';
 import type { RunRecord } from '../receiver/runs/run-record';
 import { reportStartupError, serve } from '../receiver/main';
+import { isUnreachable, locateReceiver, postAdminAction, stateDirHistory } from './runs-source';
 import { readTokenFile, tokensOfEntry } from '../receiver/tokens/file-token-source';
-import { adminUrlOf, deployCommands } from './deploy-commands';
+import { deployCommands } from './deploy-commands';
 import { table } from './table';
 import { tokensCommand } from './tokens-command';
 
@@ -138,26 +140,80 @@ function runsTable(runs: RunRecord[]): string {
   return table(['RUN', 'TRIGGER', 'STATUS', 'EXIT', 'COMMIT', 'DELIVERIES', 'STARTED', 'TOOK'], rows);
 }
 
-program
-  .command('runs')
-  .description('list recent runs (from the receiver\'s admin listener)')
-  .option('-a, --admin <url>', 'admin listener URL (default: the config\'s admin address, else http://127.0.0.1:5001)')
-  .option('-c, --config <file>', 'take the admin address from this receiver config')
-  .option('-n, --limit <n>', 'how many runs', positiveInt, 20)
-  .option('--json', 'print JSON instead of a table')
-  .option('--log <run-id>', 'print the output of one run instead')
-  .action(async (options: { admin?: string; config?: string; limit: number; json?: boolean; log?: string }) => {
-    const admin = adminUrlOf(options);
+interface RunsOptions {
+  admin?: string;
+  config?: string;
+  stateDir?: string;
+  limit: number;
+  json?: boolean;
+  log?: string;
+}
+
+/** From the admin listener; undefined when it does not answer. */
+async function runsFromAdmin(admin: string, options: RunsOptions): Promise<{ runs: RunRecord[] } | { log: string } | undefined> {
+  try {
     if (options.log) {
       const response = await request(`${admin}/runs/${encodeURIComponent(options.log)}/log`);
-      if (response.statusCode !== 200) throw new Error(`no log for run ${options.log} (${response.statusCode})`);
-      process.stdout.write(await response.body.text());
-      return;
+      if (response.statusCode !== 200) {
+        await response.body.dump();
+        throw new Error(`no log for run ${options.log} (${response.statusCode})`);
+      }
+      return { log: await response.body.text() };
     }
     const response = await request(`${admin}/runs?limit=${options.limit}`);
     if (response.statusCode !== 200) throw new Error(`admin listener answered ${response.statusCode}: ${await response.body.text()}`);
-    const { runs } = (await response.body.json()) as { runs: RunRecord[] };
+    return (await response.body.json()) as { runs: RunRecord[] };
+  } catch (error) {
+    if (isUnreachable(error)) return undefined;
+    throw error;
+  }
+}
+
+program
+  .command('runs')
+  .description('list recent runs: from the receiver\'s admin listener, or from its state directory when the listener does not answer')
+  .option('-a, --admin <url>', 'admin listener URL (default: the config\'s admin address, else http://127.0.0.1:5001)')
+  .option('-c, --config <file>', 'take the admin address and the state directory from this receiver config')
+  .option('-d, --state-dir <dir>', 'read this state directory\'s journal directly, not the admin listener (default when the listener does not answer: the config\'s, else /var/lib/triggler)')
+  .option('-n, --limit <n>', 'how many runs', positiveInt, 20)
+  .option('--json', 'print JSON instead of a table')
+  .option('--log <run-id>', 'print the output of one run instead')
+  .addHelpText('after', '\nWhich source answered is said on stderr. The state directory is read without its lock and without writing to it, so it can be read beside a running receiver (as the receiver\'s user or root).')
+  .action(async (options: RunsOptions) => {
+    const where = locateReceiver(options);
+    let answer = options.stateDir || !where.admin ? undefined : await runsFromAdmin(where.admin, options);
+    if (answer) {
+      process.stderr.write(`from the admin listener ${where.admin}\n`);
+    } else {
+      process.stderr.write(`from the state directory ${where.stateDir}${options.stateDir ? '' : where.admin ? ` (the admin listener ${where.admin} does not answer)` : ' (the admin listener is off)'}\n`);
+      const history = await stateDirHistory(where.stateDir);
+      if (options.log) {
+        const log = history.run(options.log) ? await history.runLog(options.log) : undefined;
+        if (!log) throw new Error(`no log for run ${options.log} in ${where.stateDir}`);
+        answer = { log: log.toString('utf8') };
+      } else {
+        answer = { runs: history.runs(options.limit) };
+      }
+    }
+    if ('log' in answer) {
+      process.stdout.write(answer.log);
+      return;
+    }
+    const { runs } = answer;
     process.stdout.write(options.json ? `${JSON.stringify(runs, null, 2)}\n` : runs.length ? `${runsTable(runs)}\n` : 'no runs yet\n');
+  });
+
+program
+  .command('rerun')
+  .description('queue a new run of a run\'s trigger with the same newest delivery (commit, pusher), through the admin listener')
+  .argument('<run-id>')
+  .option('-a, --admin <url>', 'admin listener URL (default: the config\'s admin address, else http://127.0.0.1:5001)')
+  .option('-c, --config <file>', 'take the admin address and the state directory from this receiver config')
+  .option('-d, --state-dir <dir>', 'where the admin credential is (default: the config\'s, else /var/lib/triggler)')
+  .addHelpText('after', '\nA re-run is a write: it needs the admin credential in <stateDir>/admin-token, which only the receiver\'s user (or root) can read.\n\nExample:\n  sudo -u triggler triggler rerun r_0mj3k2x1c000a1b2c3d4 --config /etc/triggler/receiver.json')
+  .action(async (runId: string, options: { admin?: string; config?: string; stateDir?: string }) => {
+    const queued = await postAdminAction(locateReceiver(options), `/runs/${encodeURIComponent(runId)}/rerun`);
+    process.stdout.write(`queued run ${queued}, a re-run of ${runId}\n`);
   });
 
 program.addCommand(tokensCommand());

@@ -169,6 +169,18 @@ export const stackConfigSchema = z
       })
       .prefault({})
       .describe('The Lambda that turns CodeCommit pushes into signed deliveries.'),
+    notifications: z
+      .strictObject({
+        email: z.array(z.email('must be an e-mail address')).default([]).describe('Addresses subscribed to the run notifications topic (each confirms its subscription once).'),
+        topicArn: z
+          .string()
+          .regex(/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/, 'must be an SNS topic ARN')
+          .optional()
+          .describe('Publish run notifications to this existing topic instead of one the stack creates (email then cannot be set). Default: a topic the stack creates.'),
+        on: receiverConfigSchema.shape.notify.unwrap().element.shape.on.describe('The run outcomes published to the topic.'),
+      })
+      .optional()
+      .describe('When a run fails (or recovers), the receiver publishes to an SNS topic, and an alarm watches its FailedRuns metric. Default: none.'),
     network: z
       .strictObject({
         cidr: ipv4Cidr
@@ -275,6 +287,7 @@ export const stackConfigSchema = z
       at(['webhooks', 'ingress'], '"function-url" needs at least one trigger with source "webhook"');
     }
     if (config.receiver.port === config.receiver.adminPort) at(['receiver', 'adminPort'], 'must differ from receiver.port');
+    if (config.notifications?.topicArn && config.notifications.email.length > 0) at(['notifications', 'email'], 'subscribe addresses to your own topic (notifications.topicArn) yourself');
     if (config.sender.timeoutSeconds <= config.sender.deliveryTimeoutSeconds) {
       at(['sender', 'timeoutSeconds'], `must be longer than sender.deliveryTimeoutSeconds (${config.sender.deliveryTimeoutSeconds})`);
     }

@@ -9,8 +9,9 @@ import type { StackConfig } from './config';
 /** Where the receiver keeps its journal and run logs; the systemd unit makes it its state directory. */
 export const RECEIVER_STATE_DIR = '/var/lib/triggler';
 
-export function receiverConfigFor(config: StackConfig): ReceiverConfigInput {
+export function receiverConfigFor(config: StackConfig, extra: Pick<ReceiverConfigInput, 'notify'> = {}): ReceiverConfigInput {
   return {
+    ...extra,
     // The security group, not the bind address, decides who reaches the port.
     listen: { host: '0.0.0.0', port: config.receiver.port },
     admin: { host: '127.0.0.1', port: config.receiver.adminPort },

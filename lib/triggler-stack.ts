@@ -9,6 +9,7 @@ import { propProblem, throwPropProblems, type PropProblem } from './construct-pr
 import { ReceiverHost } from './constructs/receiver-host/receiver-host';
 import { ReceiverNetwork } from './constructs/receiver-network';
 import { RepositoryTriggers } from './constructs/repository-triggers';
+import { RunNotifications } from './constructs/run-notifications';
 import { SenderFunction } from './constructs/sender-function';
 import { TriggerTokens } from './constructs/trigger-tokens';
 import { WebhookRelay } from './constructs/webhook-relay';
@@ -47,6 +48,7 @@ export class TrigglerStack extends Stack {
   public readonly sender?: SenderFunction;
   public readonly repositoryTriggers?: RepositoryTriggers;
   public readonly webhookRelay?: WebhookRelay;
+  public readonly notifications?: RunNotifications;
 
   constructor(scope: Construct, id: string, props: TrigglerStackProps) {
     super(scope, id, {
@@ -76,10 +78,18 @@ export class TrigglerStack extends Stack {
       codeCommitEndpoint: codeCommitTriggers.length > 0 && config.sender.commitDetails,
     });
 
+    if (config.notifications) {
+      this.notifications = new RunNotifications(this, 'Notifications', {
+        emails: config.notifications.email,
+        topicArn: config.notifications.topicArn,
+        on: config.notifications.on,
+        metricNamespace: `GitTriggler/${config.stackName}`,
+      });
+    }
     this.receiver = new ReceiverHost(this, 'Receiver', {
       vpc: this.network.vpc,
       vpcSubnets: this.network.hostSubnets,
-      receiverConfig: receiverConfigFor(config),
+      receiverConfig: receiverConfigFor(config, this.notifications ? { notify: this.notifications.receiverNotify } : {}),
       tokens: this.tokens,
       instanceType: new ec2.InstanceType(config.receiver.instanceType),
       machineImage: config.receiver.imageIds ? ec2.MachineImage.genericLinux(config.receiver.imageIds) : undefined,
@@ -89,6 +99,7 @@ export class TrigglerStack extends Stack {
     });
     // The receiver looks its tokens up on the first delivery; they exist before it starts.
     this.receiver.node.addDependency(this.tokens);
+    this.notifications?.grantPublish(this.receiver.instance);
     this.network.allowEndpointsFrom(this.receiver);
 
     if (codeCommitTriggers.length > 0) {

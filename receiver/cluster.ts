@@ -12,7 +12,6 @@ import type { ReceiverConfig } from './config/schema';
 import { loadReceiverConfigFile } from './config/config-file';
 import { type AcceptedDelivery, type AcceptResult, type DeliverySink, NotAccepted, type NotAcceptedData } from './delivery';
 import { assembleReceiver, drainDeliveryServer, listen, openDeliveryServer, openTokens, receiverLogger, type DeliveryFront, type Receiver } from './receiver';
-import type { Runner } from './runs/runner';
 
 type ToPrimary = { t: 'accept'; id: number; delivery: AcceptedDelivery };
 type ToWorker =
@@ -36,7 +35,7 @@ export async function startClusteredReceiver(config: ReceiverConfig, logger: Log
 }
 
 /** The workers as the receiver's front: each takes deliveries on the shared port and hands them to `runner`. */
-async function forkWorkers(config: ReceiverConfig, logger: Logger, runner: Runner): Promise<DeliveryFront> {
+async function forkWorkers(config: ReceiverConfig, logger: Logger, runner: DeliverySink): Promise<DeliveryFront> {
   let stopping = false;
   const listening = new Map<number, string>();
 

@@ -7,14 +7,18 @@ import { once } from 'node:events';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pino, { type Logger } from 'pino';
+import { adminActions } from './admin-actions';
 import type { ReceiverConfig } from './config/schema';
 import { TriggerTable } from './config/trigger-table';
-import { type DeliverySink, NotAccepted } from './delivery';
+import type { DeliverySink } from './delivery';
 import { ensureAdminCredential } from './http/admin-credential';
-import { type AdminAction, createAdminServer } from './http/admin-server';
+import { createAdminServer } from './http/admin-server';
 import { createDeliveryServer, type DeliveryServer } from './http/delivery-server';
+import { ReceiverMetrics } from './metrics';
+import { Notifier } from './notify/notifier';
 import type { RunHistory } from './runs/run-history';
-import { RunRequestRefused, Runner } from './runs/runner';
+import { publicRecord } from './runs/run-record';
+import { Runner } from './runs/runner';
 import { ReceiverTokens, type TokenSourceOptions } from './tokens/receiver-tokens';
 
 export interface ReceiverOptions {
@@ -31,6 +35,8 @@ export interface Receiver {
   /** `http://host:port` of the admin listener, when it is on. */
   adminUrl?: string;
   logger: Logger;
+  /** What /metrics shows. */
+  metrics: ReceiverMetrics;
   /** Re-read what can be re-read (the token file): the receiver's answer to SIGHUP. */
   reload(): Promise<void>;
   /** Stop taking deliveries, let running commands finish (up to the grace), then stop. */
@@ -47,6 +53,8 @@ export interface InProcessReceiver extends Receiver {
 /** What takes deliveries and hands them to the runner: the delivery listener here, or the worker processes. */
 export interface DeliveryFront {
   url: string;
+  /** The front's token source, when it has one in this process (notifications and /healthz use it). */
+  tokens?: ReceiverTokens;
   reload(): Promise<void>;
   /** Stop taking deliveries; resolves once the ones in flight are answered. */
   close(): Promise<void>;
@@ -111,24 +119,46 @@ export async function drainDeliveryServer(deliveries: DeliveryServer): Promise<v
 export async function assembleReceiver<Front extends DeliveryFront>(
   config: ReceiverConfig,
   logger: Logger,
-  openFront: (runner: Runner) => Promise<Front>,
+  openFront: (sink: DeliverySink, metrics: ReceiverMetrics) => Promise<Front>,
 ): Promise<{ receiver: Receiver; runner: Runner; front: Front }> {
   const runner = await openRunner(config, logger);
+  const metrics = new ReceiverMetrics(() => runner.stats());
   let front: Front;
   try {
-    front = await openFront(runner);
+    front = await openFront(metrics.countingSink(runner), metrics);
   } catch (error) {
     await runner.close();
     throw error;
   }
+  // With worker processes the tokens live in the workers: the primary opens its own for notifications and /healthz.
+  const ownTokens = front.tokens ? undefined : await openTokens(config, logger).catch(async (error: unknown) => {
+    await front.close();
+    await runner.close();
+    throw error;
+  });
+  const tokens = front.tokens ?? ownTokens!;
+  const notifier = openNotifier(config, logger, runner, tokens, metrics);
   // The runner created the state directory (0700); the credential goes beside the journal.
-  const admin = config.admin === false ? undefined : createAdminServer(runner.history, { credential: ensureAdminCredential(config.stateDir), actions: adminActions(runner) });
+  const admin =
+    config.admin === false
+      ? undefined
+      : createAdminServer(runner.history, {
+          credential: ensureAdminCredential(config.stateDir),
+          actions: adminActions(runner),
+          metrics: () => metrics.text(),
+          async health() {
+            const journal = runner.health();
+            const tokenSource = await tokens.health();
+            return { status: journal.status === 'ok' && tokenSource.status === 'ok' ? 'ok' : 'degraded', journal, tokens: tokenSource };
+          },
+        });
   let adminUrl: string | undefined;
   try {
     if (admin && config.admin !== false) adminUrl = await listen(admin, config.admin.host, config.admin.port);
   } catch (error) {
     await front.close();
     await runner.close();
+    ownTokens?.close();
     throw error;
   }
   logger.info({ url: front.url, adminUrl, triggers: config.triggers.length, ...(config.workers > 1 ? { workers: config.workers } : {}) }, 'receiver listening');
@@ -138,6 +168,7 @@ export async function assembleReceiver<Front extends DeliveryFront>(
     url: front.url,
     ...(adminUrl ? { adminUrl } : {}),
     logger,
+    metrics,
     reload: () => front.reload(),
     close() {
       closing ??= (async () => {
@@ -148,6 +179,8 @@ export async function assembleReceiver<Front extends DeliveryFront>(
           admin.close();
         }
         await runner.close();
+        notifier.close();
+        ownTokens?.close();
         logger.info('receiver stopped');
       })();
       return closing;
@@ -156,39 +189,22 @@ export async function assembleReceiver<Front extends DeliveryFront>(
   return { receiver, runner, front };
 }
 
-/** The writes the admin listener takes. */
-function adminActions(runner: Runner): AdminAction[] {
-  return [rollbackAction(runner)];
-}
-
-/**
- * `POST /rollback {"repository", "branch", "to"?}`: a rollback run of a deploy trigger, waiting
- * its turn like any run of it. 202 with the run's id; `to` is a release id or a commit.
- */
-function rollbackAction(runner: Runner): AdminAction {
-  return {
-    path: /^\/rollback$/,
-    async run(_params, body) {
-      let fields: { repository?: unknown; branch?: unknown; to?: unknown };
-      try {
-        fields = JSON.parse(body.toString('utf8')) as typeof fields;
-      } catch {
-        return { status: 400, body: { error: 'the body must be JSON: {"repository", "branch", "to"?}' } };
-      }
-      const { repository, branch, to } = fields ?? {};
-      if (typeof repository !== 'string' || typeof branch !== 'string' || (to !== undefined && (typeof to !== 'string' || to === ''))) {
-        return { status: 400, body: { error: 'repository and branch must be strings, and to (a release id or a commit) a string if given' } };
-      }
-      try {
-        const { runId } = await runner.requestRun(repository, branch, { type: 'rollback', ...(to === undefined ? {} : { to }) });
-        return { status: 202, body: { status: 'accepted', run: { id: runId } } };
-      } catch (error) {
-        if (error instanceof RunRequestRefused) return { status: error.status, body: { error: error.message } };
-        if (error instanceof NotAccepted) return { status: error.status, body: { error: error.clientMessage }, headers: { 'retry-after': String(error.retryAfterSeconds) } };
-        throw error;
-      }
-    },
-  };
+/** Each finished run is counted, and told to whoever its trigger's notify names. */
+function openNotifier(config: ReceiverConfig, logger: Logger, runner: Runner, tokens: ReceiverTokens, metrics: ReceiverMetrics): Notifier {
+  const notifier = new Notifier({
+    targets: config.notify,
+    triggers: config.triggers,
+    logger,
+    tokenNamed: (name) => tokens.tokenNamed(name),
+    runLog: (id) => runner.history.runLog(id),
+    earlierRuns: (run) => runner.history.runs().filter((other) => other.repository === run.repository && other.branch === run.branch && other.id < run.id),
+    onAttempt: (format, outcome) => metrics.notification(format, outcome),
+  });
+  runner.onRunFinished((run) => {
+    metrics.runFinished(run);
+    if (notifier.enabled) notifier.runFinished(publicRecord(run));
+  });
+  return notifier;
 }
 
 /** The receiver in one process: the delivery listener hands deliveries straight to the runner. */

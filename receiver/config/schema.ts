@@ -9,6 +9,7 @@ import { commandSchema, deployPathProblems, deploySchema, repositoryUrlSchema } 
 
 /** The stack config reuses the deploy section (it may leave repositoryUrl out). */
 export { deploySchema, repositoryUrlSchema };
+import { notifySchema } from './notify-schema';
 
 /** 0 asks the system for a free port (tests, the demo). */
 const port = z.number().int().min(0).max(65535);
@@ -45,6 +46,8 @@ export const triggerSchema = z
     user: z.string().min(1).optional(),
     /** Fetch the pushed commit into a new release, run the command there, switch `current` (./deploy-schema). */
     deploy: deploySchema.optional(),
+    /** Who hears when this trigger's runs end; replaces the receiver's `notify`. @default the receiver's */
+    notify: notifySchema.optional(),
   })
   .refine((t) => [t.token, t.tokenEnv].filter((v) => v !== undefined).length <= 1, {
     message: 'give at most one of token and tokenEnv',
@@ -102,12 +105,18 @@ export const receiverConfigSchema = z
         graceSeconds: seconds.default(900),
       })
       .prefault({}),
+    /** Who hears when a run ends (./notify-schema). @default [] */
+    notify: notifySchema.default([]),
     log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info') }).prefault({}),
     triggers: z.array(triggerSchema).min(1, 'must list at least one trigger'),
   })
   .superRefine((config, ctx) => {
     const keys = new Map<string, number>();
     const seedRoutes = new Map<string, number>();
+    const signedNotify = [...config.notify, ...config.triggers.flatMap((t) => t.notify ?? [])].some((n) => n.format === 'standard');
+    if (signedNotify && !config.tokens.file && !config.tokens.ssm) {
+      ctx.addIssue({ code: 'custom', path: ['notify'], message: 'a standard notification signs with a token from tokens.file or tokens.ssm: set one' });
+    }
     config.triggers.forEach((t, i) => {
       const key = triggerKey(t.repository, t.branch);
       const earlier = keys.get(key);

@@ -1,9 +1,12 @@
 /**
  * The admin listener, on loopback by default. Reads need nothing more than reaching it:
- *   GET /healthz
+ *   GET /healthz        JSON: whether the journal takes writes and the token source answers; 503 when not
+ *   GET /metrics        Prometheus text format
+ *   GET /               the runs page (HTML, ./runs-page)
  *   GET /runs?limit=N   newest first
- *   GET /runs/<id>
+ *   GET /runs/<id>      JSON, or the run's page for `Accept: text/html`
  *   GET /runs/<id>/log  text/plain
+ *   GET /runs/<id>/log/events  the log as server-sent events, following a running run
  * Writes (POST, the actions the composition root registers: a rollback, a re-run) need the admin
  * credential as well (./admin-credential): `Authorization: Bearer <token>`, 401 without it.
  */
@@ -12,6 +15,7 @@ import type { RunRecord } from '../runs/run-record';
 import type { Reply } from '../schemes/handler';
 import { isAuthorized } from './admin-credential';
 import { BodyTooLarge, readBody, sendJson } from './http-io';
+import { sendRunPage, sendRunsPage, streamRunLog, wantsHtml } from './runs-page';
 
 /** What the admin listener reads: the run records and their logs. */
 export interface RunHistory {
@@ -32,10 +36,21 @@ export interface AdminServerOptions {
   credential: string;
   /** @default none: the listener is read-only */
   actions?: readonly AdminAction[];
+  /** What /healthz reports. @default always ok */
+  health?: () => Promise<AdminHealth>;
+  /** `GET /metrics`. @default 404 */
+  metrics?: () => Promise<{ contentType: string; body: string }>;
+}
+
+/** /healthz: overall `ok` only when every part is; each part says its own. */
+export interface AdminHealth {
+  status: 'ok' | 'degraded';
+  [part: string]: unknown;
 }
 
 const RUN_LOG_PATH = /^\/runs\/([A-Za-z0-9_-]{1,64})\/log$/;
 const RUN_PATH = /^\/runs\/([A-Za-z0-9_-]{1,64})$/;
+const RUN_EVENTS_PATH = /^\/runs\/([A-Za-z0-9_-]{1,64})\/log\/events$/;
 /** An action's body is a few fields of JSON. */
 const ACTION_BODY_BYTES = 64 * 1024;
 
@@ -64,7 +79,26 @@ export function createAdminServer(history: RunHistory, options: AdminServerOptio
       return { status: 404, body: { error: 'not found' } };
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') return { status: 405, body: { error: 'method not allowed: use GET, or POST for an action' }, headers: { allow: 'GET, POST' } };
-    if (url.pathname === '/healthz') return { status: 200, body: { status: 'ok' } };
+    if (url.pathname === '/healthz') {
+      const health = (await options.health?.()) ?? { status: 'ok' };
+      return { status: health.status === 'ok' ? 200 : 503, body: health };
+    }
+    if (url.pathname === '/metrics' && options.metrics) {
+      const { contentType, body } = await options.metrics();
+      res.writeHead(200, { 'content-type': contentType, 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+      return undefined;
+    }
+    if (url.pathname === '/') {
+      sendRunsPage(res, history, url.searchParams);
+      return undefined;
+    }
+    const eventsMatch = RUN_EVENTS_PATH.exec(url.pathname);
+    if (eventsMatch) {
+      if (!history.run(eventsMatch[1]!)) return { status: 404, body: { error: 'no such run' } };
+      streamRunLog(req, res, history, eventsMatch[1]!);
+      return undefined;
+    }
     if (url.pathname === '/runs') {
       const limit = Number(url.searchParams.get('limit') ?? '50');
       if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) return { status: 400, body: { error: 'limit must be a whole number from 1 to 10000' } };
@@ -79,6 +113,10 @@ export function createAdminServer(history: RunHistory, options: AdminServerOptio
       return undefined;
     }
     const runMatch = RUN_PATH.exec(url.pathname);
+    if (runMatch && wantsHtml(req)) {
+      await sendRunPage(res, history, runMatch[1]!);
+      return undefined;
+    }
     if (runMatch) {
       const run = history.run(runMatch[1]!);
       return run ? { status: 200, body: { run } } : { status: 404, body: { error: 'no such run' } };

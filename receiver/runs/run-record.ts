@@ -88,6 +88,8 @@ export const storedRun = z.object({
   action: runAction.optional(),
   /** For a trigger with `deploy`: the release this run made (or switched to) and its commit. */
   deploy: runDeploy.optional(),
+  /** A re-run (`triggler rerun`): the run whose newest delivery this one runs again. */
+  rerunOf: z.string().optional(),
 });
 
 /** A run as the store keeps it: the public record plus who pushed the newest delivery. */

@@ -32,6 +32,8 @@ const journalRecord = z.discriminatedUnion('type', [
     dedupeKey: z.string(),
     dedupeUntil: z.number(),
     delivery: deliveryFields,
+    /** Set on the accept that creates a re-run: the run it runs again. */
+    rerunOf: z.string().optional(),
   }),
   z.object({ type: z.literal('start'), at: z.string(), runId: z.string().min(1) }),
   z.object({
@@ -197,6 +199,23 @@ export class RunStore {
       store.lock.release();
       throw error;
     }
+  }
+
+  /**
+   * The journal as it stands, for a reader beside (or instead of) a live receiver: no lock, nothing
+   * written, moved or deleted, runs shown as the journal left them (one `running` may be one a
+   * stopped receiver will record as interrupted). Records cannot be written through it.
+   */
+  static async readOnly(stateDir: string, logger: Logger): Promise<RunStore> {
+    const store = new RunStore({ stateDir, keepRuns: Number.MAX_SAFE_INTEGER, logger, fsync: false });
+    store.closed = true;
+    await store.readJournal();
+    return store;
+  }
+
+  /** Bytes in the journal file now (it grows between compactions). */
+  get journalSize(): number {
+    return this.journalBytes;
   }
 
   private async load(): Promise<OpenedStore> {
@@ -448,6 +467,7 @@ export class RunStore {
             commits: [],
             createdAt: record.at,
             ...(delivery.action ? { action: delivery.action } : {}),
+            ...(record.rerunOf === undefined ? {} : { rerunOf: record.rerunOf }),
           };
           this.runs.set(run.id, run);
         }
@@ -534,6 +554,22 @@ export class RunStore {
    * aside for whoever looks into it.
    */
   private async replay(): Promise<boolean> {
+    const read = await this.readJournal();
+    if (!read) return true;
+    const { skipped, dropped } = read;
+    await this.deleteLogs(dropped);
+    if (skipped.records === 0) return true;
+    const aside = `${this.journalPath}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    await fsp.rename(this.journalPath, aside);
+    this.options.logger.error(
+      { journal: this.journalPath, setAside: aside, ...skipped.summary() },
+      'run journal is corrupt in places: the unreadable records are skipped, every other record is kept (the journal as it was is set aside)',
+    );
+    return false;
+  }
+
+  /** Applies every readable journal line; undefined when there is no journal yet. Touches no file. */
+  private async readJournal(): Promise<{ skipped: SkippedLines; dropped: string[] } | undefined> {
     const skipped = new SkippedLines();
     const dropped: string[] = [];
     try {
@@ -549,18 +585,10 @@ export class RunStore {
         }
       }
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return true;
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw error;
     }
-    await this.deleteLogs(dropped);
-    if (skipped.records === 0) return true;
-    const aside = `${this.journalPath}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
-    await fsp.rename(this.journalPath, aside);
-    this.options.logger.error(
-      { journal: this.journalPath, setAside: aside, ...skipped.summary() },
-      'run journal is corrupt in places: the unreadable records are skipped, every other record is kept (the journal as it was is set aside)',
-    );
-    return false;
+    return { skipped, dropped };
   }
 
   /**

@@ -94,6 +94,7 @@ export class Runner implements DeliverySink {
   private readonly killGraceMs: number;
   private readonly withheldEnv: Set<string>;
   private closing: Promise<void> | undefined;
+  private readonly finishListeners: ((run: StoredRun) => void)[] = [];
   /** What has run and what is running: records and logs, read from the store. */
   readonly history: RunHistory;
 
@@ -181,10 +182,14 @@ export class Runner implements DeliverySink {
       slot.waiting.push(runId);
     }
     this.joins.set(runId, (this.joins.get(runId) ?? 0) + 1);
-    const accepted = this.recordAccept(slot, runId, delivery, coalesced);
-    this.acceptsInFlight.set(delivery.dedupeKey, accepted);
+    return this.inFlight(delivery.dedupeKey, this.recordAccept(slot, runId, delivery, coalesced));
+  }
+
+  /** An accept being written: a concurrent repeat of its key waits for it, and idle() waits for it. */
+  private inFlight(dedupeKey: string, accepted: Promise<AcceptResult>): Promise<AcceptResult> {
+    this.acceptsInFlight.set(dedupeKey, accepted);
     const settle = (): void => {
-      this.acceptsInFlight.delete(delivery.dedupeKey);
+      this.acceptsInFlight.delete(dedupeKey);
       this.checkIdle();
     };
     accepted.then(settle, settle);
@@ -212,14 +217,54 @@ export class Runner implements DeliverySink {
     else slot.waiting.push(runId);
     this.joins.set(runId, 1);
     const receivedAt = new Date().toISOString();
-    const accepted = this.recordAccept(slot, runId, { dedupeKey: `admin:${id}`, dedupeUntil: Date.now(), deliveryId: id, repository: slot.config.repository, branch: slot.config.branch, commit: '', scheme: 'admin', receivedAt, action }, false);
-    this.acceptsInFlight.set(`admin:${id}`, accepted);
-    const settle = (): void => {
-      this.acceptsInFlight.delete(`admin:${id}`);
-      this.checkIdle();
+    const delivery = { dedupeKey: `admin:${id}`, dedupeUntil: Date.now(), deliveryId: id, repository: slot.config.repository, branch: slot.config.branch, commit: '', scheme: 'admin' as const, receivedAt, action };
+    return this.inFlight(delivery.dedupeKey, this.recordAccept(slot, runId, delivery, false));
+  }
+
+  /**
+   * Queues a new run of a finished (or any) run's trigger with that run's newest delivery (commit,
+   * pusher), recorded with `rerunOf`. It waits its turn like a delivery; a push that arrives while
+   * it waits joins it (the run carries the newest push). Resolves once the journal holds it.
+   */
+  rerun(runId: string): Promise<AcceptResult> {
+    if (this.closing) return Promise.reject(new RunnerClosedError());
+    const original = this.store.run(runId);
+    if (!original) return Promise.reject(new RunRequestRefused(`no run ${runId}`, 404));
+    // A rollback is asked for again with its own command: which release it returns to depends on now.
+    if (original.scheme === 'admin') return Promise.reject(new RunRequestRefused(`run ${runId} is a ${original.action?.type ?? 'receiver'} run: use triggler rollback again`, 409));
+    const slot = this.slots.get(triggerKey(original.repository, original.branch));
+    if (!slot) return Promise.reject(new RunRequestRefused(`no trigger is configured for ${triggerLabel(original)} any more`, 409));
+    const newId = newRunId();
+    slot.waiting.push(newId);
+    this.joins.set(newId, 1);
+    const now = new Date().toISOString();
+    const delivery: AcceptedDelivery = {
+      dedupeKey: `rerun:${newId}`,
+      // Nothing repeats a re-run's key: it need not be remembered.
+      dedupeUntil: 0,
+      deliveryId: original.deliveryIds.at(-1) ?? '',
+      repository: original.repository,
+      branch: original.branch,
+      commit: original.commit,
+      ...(original.previousCommit === undefined ? {} : { previousCommit: original.previousCommit }),
+      scheme: original.scheme,
+      ...(original.pusher === undefined ? {} : { pusher: original.pusher }),
+      ...(original.event === undefined ? {} : { event: original.event }),
+      receivedAt: now,
     };
-    accepted.then(settle, settle);
-    return accepted;
+    return this.inFlight(delivery.dedupeKey, this.recordAccept(slot, newId, delivery, false, runId));
+  }
+
+  /** Called with each run's record once its finish is in the journal. A listener must not throw. */
+  onRunFinished(listener: (run: StoredRun) => void): void {
+    this.finishListeners.push(listener);
+  }
+
+  /** Runs running and waiting now, and the journal's size: what the metrics show. */
+  stats(): { running: number; waiting: number; journalBytes: number } {
+    let waiting = 0;
+    for (const slot of this.slots.values()) waiting += slot.waiting.length;
+    return { running: this.active.size, waiting, journalBytes: this.store.journalSize };
   }
 
   /** Whether the journal takes writes: a receiver that cannot journal is degraded. */
@@ -273,7 +318,7 @@ export class Runner implements DeliverySink {
     this.checkIdle();
   }
 
-  private async recordAccept(slot: TriggerSlot, runId: string, delivery: Omit<AcceptedDelivery, 'scheme'> & { scheme: StoredRun['scheme']; action?: RunAction }, coalesced: boolean): Promise<AcceptResult> {
+  private async recordAccept(slot: TriggerSlot, runId: string, delivery: Omit<AcceptedDelivery, 'scheme'> & { scheme: StoredRun['scheme']; action?: RunAction }, coalesced: boolean, rerunOf?: string): Promise<AcceptResult> {
     try {
       await this.store.record({
         type: 'accept',
@@ -293,6 +338,7 @@ export class Runner implements DeliverySink {
           receivedAt: delivery.receivedAt,
           ...(delivery.action ? { action: delivery.action } : {}),
         },
+        ...(rerunOf === undefined ? {} : { rerunOf }),
       });
     } catch (error) {
       this.leave(slot, runId);
@@ -392,6 +438,8 @@ export class Runner implements DeliverySink {
       ...(outcome.deploy ? { deploy: outcome.deploy } : {}),
     };
     await this.store.record(finish);
+    const finished = this.store.run(runId);
+    if (finished) for (const listener of this.finishListeners) listener(finished);
     this.options.logger.info(
       { runId, trigger: slot.label, status: outcome.status, exitCode: outcome.exitCode ?? null, signal: outcome.signal ?? null, ms: Date.now() - startedAt, ...(outcome.error ? { error: outcome.error } : {}) },
       'run finished',
@@ -410,6 +458,8 @@ export class Runner implements DeliverySink {
     for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
 }
+
+/** A re-run of a run the store does not hold (never made, or dropped past keepRuns). */
 
 function duplicateOf(runId: string): AcceptResult {
   return { status: 'duplicate', runId, coalesced: false };

@@ -42,7 +42,41 @@ export class ReceiverTokens implements TokenSource {
   private constructor(
     private readonly route: Map<string, TokenSource>,
     private readonly sources: TokenSource[],
+    /** Where a token named by something other than a trigger (a notification's `tokenName`) lives. */
+    private readonly named: (tokenName: string) => TokenSource | undefined,
+    private readonly refs: readonly TokenRef[],
   ) {}
+
+  /** The current token stored under `tokenName` in the token file or SSM (for signing, not verifying). */
+  async tokenNamed(tokenName: string): Promise<string | undefined> {
+    const [current] = (await this.named(tokenName)?.tokens({ repository: '', branch: '', tokenName })) ?? [];
+    return current;
+  }
+
+  /**
+   * Whether every trigger's token can be had now (an SSM source that cannot be reached and has
+   * nothing cached cannot verify anything). Never names a token, only where it failed.
+   */
+  async health(timeoutMs = 3000): Promise<{ status: 'ok' } | { status: 'degraded'; reason: string }> {
+    const problems: string[] = [];
+    await Promise.all(
+      this.refs.map(async (ref) => {
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+        });
+        try {
+          const tokens = await Promise.race([this.tokens(ref), late]);
+          if (tokens.length === 0) problems.push(`${ref.tokenName}: no token`);
+        } catch (error) {
+          problems.push(`${ref.tokenName}: ${(error as Error).message}`);
+        } finally {
+          clearTimeout(timer);
+        }
+      }),
+    );
+    return problems.length === 0 ? { status: 'ok' } : { status: 'degraded', reason: [...new Set(problems)].sort().join('; ') };
+  }
 
   static async open(config: ReceiverConfig, table: TriggerTable, options: TokenSourceOptions = {}): Promise<ReceiverTokens> {
     const env = options.env ?? process.env;
@@ -50,6 +84,8 @@ export class ReceiverTokens implements TokenSource {
     const fixedSource = new FixedTokens(fixed);
     const file = config.tokens.file ? await FileTokenSource.open(config.tokens.file, config.tokens.graceSeconds, options.now) : undefined;
     let ssm: TokenSource | undefined;
+    const openSsm = (settings: NonNullable<ReceiverConfig['tokens']['ssm']>): TokenSource =>
+      (options.ssm ?? ((s) => new (loadSsmTokenSource())({ ...s, now: options.now, logger: options.logger })))(settings);
     const route = new Map<string, TokenSource>();
     const problems: string[] = [];
     const warnings = new Set<string>();
@@ -77,7 +113,7 @@ export class ReceiverTokens implements TokenSource {
         for (const value of await file.tokens(token)) warnIfShort(`token ${token.tokenName} in ${config.tokens.file}`, value);
         route.set(trigger.key, file);
       } else if (config.tokens.ssm) {
-        ssm ??= (options.ssm ?? ((settings) => new (loadSsmTokenSource())({ ...settings, now: options.now, logger: options.logger })))(config.tokens.ssm);
+        ssm ??= openSsm(config.tokens.ssm);
         route.set(trigger.key, ssm);
       } else {
         problems.push(`triggers[${index}]: no token named ${token.tokenName} in ${config.tokens.file ?? 'the config'}`);
@@ -85,7 +121,17 @@ export class ReceiverTokens implements TokenSource {
     }
     if (problems.length > 0) throw new Error(`tokens are missing:\n  ${[...new Set(problems)].join('\n  ')}`);
     for (const warning of warnings) options.logger?.warn(warning);
-    return new ReceiverTokens(route, [fixedSource, ...(file ? [file] : []), ...(ssm ? [ssm] : [])]);
+    const sources = [fixedSource, ...(file ? [file] : []), ...(ssm ? [ssm] : [])];
+    const named = (tokenName: string): TokenSource | undefined => {
+      if (file?.has(tokenName)) return file;
+      if (!config.tokens.ssm) return undefined;
+      if (!ssm) {
+        ssm = openSsm(config.tokens.ssm);
+        sources.push(ssm);
+      }
+      return ssm;
+    };
+    return new ReceiverTokens(route, sources, named, table.all().map((trigger) => trigger.token));
   }
 
   private sourceFor(ref: TokenRef): TokenSource | undefined {

@@ -1,0 +1,78 @@
+/**
+ * Where `triggler runs` and `triggler rerun` find the receiver: its admin listener (from --admin,
+ * the config, or the default), and its state directory (from --state-dir, the config, or the
+ * default) for reading runs when the listener does not answer and for the admin credential.
+ */
+import pino from 'pino';
+import { request } from 'undici';
+import { loadReceiverConfigFile } from '../receiver/config/config-file';
+import { adminAuthorization, readAdminCredential } from '../receiver/http/admin-credential';
+import { RunHistory } from '../receiver/runs/run-history';
+import { isFinal, type RunRecord } from '../receiver/runs/run-record';
+import { RunStore } from '../receiver/runs/run-store';
+
+export const DEFAULT_ADMIN_URL = 'http://127.0.0.1:5001';
+export const DEFAULT_STATE_DIR = '/var/lib/triggler';
+
+export interface ReceiverLocation {
+  /** undefined when the config turns the admin listener off. */
+  admin: string | undefined;
+  stateDir: string;
+}
+
+export function locateReceiver(options: { admin?: string; config?: string; stateDir?: string }): ReceiverLocation {
+  let admin = options.admin;
+  let stateDir = options.stateDir;
+  let adminOff = false;
+  if (options.config) {
+    const { config } = loadReceiverConfigFile(options.config);
+    stateDir ??= config.stateDir;
+    if (config.admin === false) adminOff = true;
+    else admin ??= `http://${config.admin.host.includes(':') ? `[${config.admin.host}]` : config.admin.host}:${config.admin.port}`;
+  }
+  return { admin: adminOff && !options.admin ? undefined : (admin ?? DEFAULT_ADMIN_URL).replace(/\/+$/, ''), stateDir: stateDir ?? DEFAULT_STATE_DIR };
+}
+
+/** The runs in a state directory, read from its journal without the lock and without writing anything. */
+export async function stateDirHistory(stateDir: string): Promise<RunHistory> {
+  const store = await RunStore.readOnly(stateDir, pino({ level: 'silent' }));
+  return new RunHistory(store, () => undefined);
+}
+
+/** The listener did not answer at all (nothing listens, or it is not reachable): read the state directory instead. */
+export function isUnreachable(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException).code ?? '';
+  return ['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENOTFOUND', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_SOCKET'].includes(code);
+}
+
+/**
+ * A write through the admin listener (a re-run, a rollback): with the admin credential read from
+ * the state directory, which only the receiver's user (or root) can read. Resolves with the run
+ * the receiver queued; anything but 202 is an error with the receiver's reason.
+ */
+export async function postAdminAction(where: ReceiverLocation, path: string, body?: unknown): Promise<string> {
+  if (!where.admin) throw new Error('the config turns the admin listener off: this needs a running receiver with its admin listener');
+  const credential = readAdminCredential(where.stateDir);
+  const response = await request(`${where.admin}${path}`, {
+    method: 'POST',
+    headers: { authorization: adminAuthorization(credential), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const answer = (await response.body.json().catch(() => ({}))) as { run?: { id: string }; error?: string };
+  if (response.statusCode !== 202 || !answer.run) throw new Error(`the receiver refused (${response.statusCode}): ${answer.error ?? 'no reason given'}`);
+  return answer.run.id;
+}
+
+/** Polls the admin listener until the run has ended; resolves with its final record. */
+export async function waitForRun(admin: string, runId: string, pollMs = 250): Promise<RunRecord> {
+  for (;;) {
+    const polled = await request(`${admin}/runs/${encodeURIComponent(runId)}`, { headers: { accept: 'application/json' } });
+    if (polled.statusCode !== 200) {
+      await polled.body.dump();
+      throw new Error(`cannot read run ${runId} (${polled.statusCode})`);
+    }
+    const { run } = (await polled.body.json()) as { run: RunRecord };
+    if (isFinal(run.status)) return run;
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
+}
