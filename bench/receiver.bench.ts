@@ -43,7 +43,7 @@ async function freePort(): Promise<number> {
 /** The receiver as it ships to the host: one esbuild bundle, run by plain node. */
 function bundleReceiver(dir: string): string {
   const file = join(dir, 'receiver.js');
-  const result = buildSync(receiverBuildOptions(resolve(__dirname, '..', 'receiver', 'main.ts'), file, 'node20'));
+  const result = buildSync(receiverBuildOptions(resolve(__dirname, '..', 'receiver', 'daemon.ts'), file, 'node20'));
   if (result.errors.length > 0) throw new Error(`bundling the receiver failed: ${result.errors[0]?.text}`);
   return file;
 }

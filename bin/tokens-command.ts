@@ -11,8 +11,7 @@
  */
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { Command, Option } from 'commander';
-import { defaultTokenPrefix } from '../lib/config';
-import { newToken, tokenNameOf } from '../protocol';
+import { defaultTokenPrefix, newToken, tokenNameOf } from '../protocol';
 import { describeZodIssues, receiverConfigSchema, triggerSchema } from '../receiver/config/schema';
 import { table } from './table';
 import { FileTokenStore, formatAge, SsmTokenStore, type StoreIo, type TokenStore } from './token-stores';

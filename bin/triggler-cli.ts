@@ -1,130 +1,50 @@
 /**
  * triggler: the command line.
- *   serve    run the receiver in the foreground
- *   send     send one signed test delivery and print the answer
- *   runs     list recent runs: from the receiver's admin listener, else from its state directory
- *   rerun    queue a run's trigger again with the same newest delivery
+ *   init      write a starter receiver config and token file here
+ *   check     validate a config, its token file and its paths without starting anything
+ *   serve     run the receiver in the foreground
+ *   send      send one signed delivery (--wait: and follow its run to the end)
+ *   runs      list recent runs: from the receiver's admin listener, else from its state directory
+ *   rerun     queue a run's trigger again with the same newest delivery
  *   releases, rollback   a deploy trigger's releases, and switching back to one (./deploy-commands)
- *   tokens   rotate, list and show trigger tokens
+ *   hook      a post-receive hook for a bare repository on this server (./hook-command)
+ *   service-unit   a hardened systemd unit for this install
+ *   tokens    rotate, list and show trigger tokens
  */
-import { randomUUID } from 'node:crypto';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { request } from 'undici';
-import { buildDeliveryRequest, deliveryUrl, SENDER_SCHEMES, type SenderScheme, tokenNameOf } from '../protocol';
-import { loadReceiverConfigFile } from '../receiver/config/config-file';
-import type { RunRecord } from '../receiver/runs/run-record';
 import { reportStartupError, serve } from '../receiver/main';
-import { isUnreachable, locateReceiver, postAdminAction, stateDirHistory } from './runs-source';
-import { readTokenFile, tokensOfEntry } from '../receiver/tokens/file-token-source';
+import type { RunRecord } from '../receiver/runs/run-record';
+import { checkCommand, initCommand } from './init-command';
 import { deployCommands } from './deploy-commands';
+import { hookCommand } from './hook-command';
+import { isUnreachable, locateReceiver, postAdminAction, stateDirHistory } from './runs-source';
+import { positiveInt, sendCommand } from './send-command';
+import { serviceUnitCommand } from './service-unit';
 import { table } from './table';
 import { tokensCommand } from './tokens-command';
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a whole number above 0');
-  return n;
-}
+import { VERSION } from './version';
 
 const program = new Command()
   .name('triggler')
   .description('Run a command on your server when a Git branch is pushed.')
+  .version(VERSION, '-V, --version', 'print the version')
   .showHelpAfterError();
+
+program.addCommand(initCommand());
+program.addCommand(checkCommand());
 
 program
   .command('serve')
-  .description('run the receiver in the foreground (JSON logs on stdout; SIGHUP re-reads the token file)')
-  .requiredOption('-c, --config <file>', 'receiver config (JSON)')
-  .action(async (options: { config: string }) => {
+  .description('run the receiver in the foreground (SIGHUP reloads the config and the token file)')
+  .requiredOption('-c, --config <file>', 'receiver config (JSON, comments allowed)')
+  .addOption(new Option('--log-format <format>', 'json lines, or pretty lines for people (auto: pretty on a terminal, json otherwise)').choices(['auto', 'json', 'pretty']).default('auto'))
+  .action(async (options: { config: string; logFormat: 'auto' | 'json' | 'pretty' }) => {
+    process.env.TRIGGLER_LOG_FORMAT = options.logFormat === 'auto' ? (process.stdout.isTTY ? 'pretty' : 'json') : options.logFormat;
     await serve(options.config).catch(reportStartupError);
   });
 
-interface SendOptions {
-  url?: string;
-  config?: string;
-  scheme: SenderScheme;
-  commit: string;
-  tokenEnv: string;
-  tokenFile?: string;
-  id?: string;
-  iterations?: number;
-  timeout: number;
-}
-
-/** The token for a test delivery: from an environment variable, a token file, or the receiver config. */
-async function resolveSendToken(repository: string, branch: string, options: SendOptions): Promise<string> {
-  if (options.tokenFile) {
-    const tokens = tokensOfEntry((await readTokenFile(options.tokenFile))[`${repository}/${branch}`], 0, Date.now());
-    if (tokens[0]) return tokens[0];
-    throw new Error(`no token named ${repository}/${branch} in ${options.tokenFile}`);
-  }
-  if (options.config) {
-    const { config } = loadReceiverConfigFile(options.config);
-    const trigger = config.triggers.find((t) => t.repository === repository && t.branch === branch);
-    if (!trigger) throw new Error(`${options.config} has no trigger for ${repository} ${branch}`);
-    if (trigger.token) return trigger.token;
-    const fromEnv = trigger.tokenEnv ? process.env[trigger.tokenEnv] : undefined;
-    if (fromEnv) return fromEnv;
-    if (config.tokens.file) {
-      const [token] = tokensOfEntry((await readTokenFile(config.tokens.file))[tokenNameOf(trigger)], 0, Date.now());
-      if (token) return token;
-    }
-    throw new Error(`cannot read the token of ${repository} ${branch} from ${options.config} (SSM tokens: use --token-env)`);
-  }
-  const token = process.env[options.tokenEnv];
-  if (!token) throw new Error(`set ${options.tokenEnv} to the trigger's token, or pass --token-file or --config`);
-  return token;
-}
-
-program
-  .command('send')
-  .description('send one signed test delivery for <repository> <branch> and print the answer')
-  .argument('<repository>')
-  .argument('<branch>')
-  .option('-u, --url <url>', 'receiver base URL (default: the config\'s listen address, else http://127.0.0.1:5000)')
-  .option('-c, --config <file>', 'take the URL and the token from this receiver config')
-  .addOption(new Option('-s, --scheme <scheme>', 'signature scheme').choices(SENDER_SCHEMES).default('standard'))
-  .option('--commit <sha>', 'commit to report (standard scheme)', '0000000000000000000000000000000000000000')
-  .option('--token-env <name>', 'environment variable holding the token', 'TRIGGLER_TOKEN')
-  .option('--token-file <file>', 'token file to read the token from')
-  .option('--id <id>', 'webhook-id to send (default: a new one; repeat one to test replay protection)')
-  .option('--iterations <n>', 'seed-scheme hash rounds (default 1000, or the config\'s)', positiveInt)
-  .option('--timeout <ms>', 'give up after this many milliseconds', positiveInt, 10_000)
-  .addHelpText('after', '\nThe token is never taken on the command line (other users could read it in the process list).\n\nExamples:\n  TRIGGLER_TOKEN=... triggler send my-repo main --url http://127.0.0.1:5000\n  triggler send my-repo main --config receiver.json --scheme seed')
-  .action(async (repository: string, branch: string, options: SendOptions) => {
-    const token = await resolveSendToken(repository, branch, options);
-    let url = options.url;
-    let iterations = options.iterations;
-    if (options.config) {
-      const { config } = loadReceiverConfigFile(options.config);
-      const host = config.listen.host === '0.0.0.0' ? '127.0.0.1' : config.listen.host;
-      url ??= `http://${host.includes(':') ? `[${host}]` : host}:${config.listen.port}`;
-      iterations ??= config.triggers.find((t) => t.repository === repository && t.branch === branch)?.iterations ?? config.signature.iterations;
-    }
-    url ??= 'http://127.0.0.1:5000';
-    const timestamp = Math.floor(Date.now() / 1000);
-    const delivery =
-      options.scheme === 'seed'
-        ? buildDeliveryRequest({ scheme: 'seed', token, repository, branch, timestamp, ...(iterations ? { iterations } : {}) })
-        : buildDeliveryRequest({
-            scheme: 'standard',
-            token,
-            id: options.id ?? `msg_${randomUUID()}`,
-            timestamp,
-            data: { repository, branch, ref: `refs/heads/${branch}`, commit: options.commit, source: 'cli' },
-          });
-    const target = deliveryUrl(url, delivery.path);
-    const response = await request(target, {
-      method: delivery.method,
-      headers: delivery.headers,
-      ...(delivery.body !== undefined ? { body: delivery.body } : {}),
-      headersTimeout: options.timeout,
-      bodyTimeout: options.timeout,
-    });
-    const text = await response.body.text();
-    process.stdout.write(`${delivery.method} ${target} -> ${response.statusCode}\n${text}\n`);
-    if (response.statusCode < 200 || response.statusCode > 299) process.exitCode = 1;
-  });
+program.addCommand(sendCommand());
 
 function runsTable(runs: RunRecord[]): string {
   const rows = runs.map((r) => [
@@ -217,6 +137,8 @@ program
   });
 
 program.addCommand(tokensCommand());
+program.addCommand(hookCommand());
+program.addCommand(serviceUnitCommand());
 for (const command of deployCommands()) program.addCommand(command);
 
 program.parseAsync().catch((error: unknown) => {

@@ -15,7 +15,7 @@ import {
   type RepositoryTriggerPlan,
 } from './codecommit-rules';
 import { receiverConfigFor } from './receiver-config';
-import { parameterNameProblem, SENDER_SCHEMES, tokenNameOf, tokenParameterName } from '../protocol';
+import { defaultTokenPrefix, parameterNameProblem, SENDER_SCHEMES, tokenNameOf, tokenParameterName } from '../protocol';
 
 const receiverTokenSettings = receiverConfigSchema.shape.tokens.unwrap().shape.ssm.unwrap().shape;
 const port = z.number().int().min(1).max(65535);
@@ -316,19 +316,7 @@ function withWebhookIngress<T extends { receiver: { allowCidrs: string[] }; webh
   return { ...config, webhooks: { ...config.webhooks, ingress } };
 }
 
-/**
- * The default token prefix of a stack: `/<stack name in kebab case>/tokens`. Stacks in one account
- * then never share (and never delete) each other's tokens.
- */
-export function defaultTokenPrefix(stackName: string): string {
-  const kebab = stackName
-    .replace(/([a-z0-9])([A-Z])/g, '$1-$2')
-    .replace(/([A-Z]+)([A-Z][a-z])/g, '$1-$2')
-    .toLowerCase()
-    .replace(/-+/g, '-')
-    .replace(/-$/, '');
-  return `/${kebab}/tokens`;
-}
+export { defaultTokenPrefix };
 
 function withTokenPrefix<T extends { stackName: string; tokens: { prefix?: string | undefined } }>(config: T): T & { tokens: T['tokens'] & { prefix: string } } {
   return { ...config, tokens: { ...config.tokens, prefix: config.tokens.prefix ?? defaultTokenPrefix(config.stackName) } };

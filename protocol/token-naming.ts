@@ -13,6 +13,20 @@ export function tokenNameOf(trigger: { repository: string; branch: string; token
   return trigger.tokenName ?? `${trigger.repository}/${trigger.branch}`;
 }
 
+/**
+ * The default token prefix of a stack: `/<stack name in kebab case>/tokens`. Stacks in one account
+ * then never share (and never delete) each other's tokens.
+ */
+export function defaultTokenPrefix(stackName: string): string {
+  const kebab = stackName
+    .replace(/([a-z0-9])([A-Z])/g, '$1-$2')
+    .replace(/([A-Z]+)([A-Z][a-z])/g, '$1-$2')
+    .toLowerCase()
+    .replace(/-+/g, '-')
+    .replace(/-$/, '');
+  return `/${kebab}/tokens`;
+}
+
 /** `<prefix>/<tokenName>`: the SecureString that holds a token. */
 export function tokenParameterName(prefix: string, tokenName: string): string {
   return `${prefix}/${tokenName}`;

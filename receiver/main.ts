@@ -1,6 +1,6 @@
 /**
- * The receiver daemon: `node receiver.js --config /etc/triggler/receiver.json` (as bundled for the
- * host) or `npx triggler serve --config FILE`. Logs are JSON lines on stdout.
+ * Serving the receiver: `triggler serve --config FILE`, or the host's bundle of ./daemon.ts
+ * (`node receiver.js --config /etc/triggler/receiver.json`). Logs are JSON lines on stdout.
  */
 import cluster from 'node:cluster';
 import { runDeliveryWorker, startClusteredReceiver } from './cluster';
@@ -47,14 +47,4 @@ export function reportStartupError(error: unknown): never {
   const message = error instanceof ConfigError ? error.message : `could not start: ${error instanceof Error ? error.message : String(error)}`;
   process.stderr.write(`triggler: ${message}\n`);
   process.exit(2);
-}
-
-if (require.main === module) {
-  const at = process.argv.indexOf('--config');
-  const configPath = at > 0 ? process.argv[at + 1] : undefined;
-  if (!configPath) {
-    process.stderr.write('usage: node receiver.js --config FILE\n');
-    process.exit(2);
-  }
-  serve(configPath).catch(reportStartupError);
 }

@@ -68,8 +68,16 @@ export async function listen(server: Server, host: string, port: number): Promis
   return `http://${shownHost}:${address.port}`;
 }
 
+/**
+ * The receiver's log: JSON lines (for journald and log shippers), or, with TRIGGLER_LOG_FORMAT=pretty
+ * (what `triggler serve` sets on a terminal), readable lines with local times and level names.
+ * Worker processes inherit the variable, so every process logs alike.
+ */
 export function receiverLogger(config: ReceiverConfig, fields: Record<string, unknown> = {}): Logger {
-  return pino({ level: config.log.level, base: { service: 'triggler-receiver', ...fields } });
+  const options = { level: config.log.level, base: { service: 'triggler-receiver', ...fields } };
+  if (process.env.TRIGGLER_LOG_FORMAT !== 'pretty') return pino(options);
+  const pretty = require('pino-pretty') as typeof import('pino-pretty');
+  return pino(options, pretty({ colorize: process.stdout.isTTY === true, translateTime: 'SYS:yyyy-mm-dd HH:MM:ss.l', ignore: 'pid,hostname,service', sync: true }));
 }
 
 export function openRunner(config: ReceiverConfig, logger: Logger): Promise<Runner> {

@@ -34,6 +34,7 @@ export function loadReceiverConfigFile(path: string): LoadedConfig {
   const base = dirname(resolve(path));
   config.stateDir = resolve(base, config.stateDir);
   if (config.tokens.file) config.tokens.file = resolve(base, config.tokens.file);
+  if (config.listen.tls) config.listen.tls = { cert: resolve(base, config.listen.tls.cert), key: resolve(base, config.listen.tls.key) };
   for (const trigger of config.triggers) if (trigger.cwd) trigger.cwd = resolve(base, trigger.cwd);
 
   const warnings: string[] = [];

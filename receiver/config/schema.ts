@@ -56,7 +56,17 @@ export const triggerSchema = z
 
 export const receiverConfigSchema = z
   .strictObject({
-    listen: z.strictObject({ host: host.default('127.0.0.1'), port: port.default(5000) }).prefault({}),
+    listen: z
+      .strictObject({
+        host: host.default('127.0.0.1'),
+        port: port.default(5000),
+        /**
+         * Serve HTTPS with this certificate and key (PEM files, re-read on SIGHUP so a renewed
+         * certificate needs no restart). @default plain HTTP
+         */
+        tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
+      })
+      .prefault({}),
     /** The admin listener (runs, logs). Keep it on loopback. `false` turns it off. */
     admin: z
       .union([z.literal(false), z.strictObject({ host: host.default('127.0.0.1'), port: port.default(5001) })])

@@ -1,21 +1,12 @@
 /** `triggler runs` and `triggler rerun`, the real CLI against a real receiver and its state directory. */
-import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { buildDeliveryRequest } from '../../protocol';
+import { runCli } from '../support/cli';
 import { startTestReceiver, tempDir, type TestReceiver } from '../support/receiver-fixture';
 
-const ROOT = join(__dirname, '..', '..');
-const CLI = join(ROOT, 'bin', 'triggler.js');
 const TOKEN = 'runs-cli-test-token-0123456789';
-
-function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { cwd: ROOT, env: { PATH: process.env.PATH }, timeout: 30_000 }, (error, stdout, stderr) => {
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
-    });
-  });
-}
+const cli = (args: string[]) => runCli(args);
 
 describe('triggler runs and rerun', () => {
   const dir = tempDir();

@@ -23,7 +23,7 @@ export function receiverBuildOptions(entry: string, outfile: string, target = 'n
 }
 
 export interface ReceiverBundleProps {
-  /** The receiver's entry (`receiver/main.ts`). */
+  /** The receiver's entry (`receiver/daemon.ts`). */
   readonly entry: string;
   /**
    * The Node.js version the host runs, as esbuild's target (`node<major>`).

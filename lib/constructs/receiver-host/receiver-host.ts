@@ -71,7 +71,7 @@ export interface ReceiverHostProps {
   readonly rootVolumeGiB?: number;
   /**
    * The receiver's TypeScript entry, bundled into the asset cfn-init installs.
-   * @default receiver/main.ts
+   * @default receiver/daemon.ts
    */
   readonly receiverEntry?: string;
   /**
@@ -187,7 +187,7 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
       ec2.MachineImage.latestAmazonLinux2023({
         cpuType: instanceType.architecture === ec2.InstanceArchitecture.ARM_64 ? ec2.AmazonLinuxCpuType.ARM_64 : ec2.AmazonLinuxCpuType.X86_64,
       });
-    const bundle = new ReceiverBundle(this, 'Bundle', { entry: props.receiverEntry ?? path.join(REPOSITORY_ROOT, 'receiver', 'main.ts') });
+    const bundle = new ReceiverBundle(this, 'Bundle', { entry: props.receiverEntry ?? path.join(REPOSITORY_ROOT, 'receiver', 'daemon.ts') });
 
     this.instance = new ec2.Instance(this, 'Instance', {
       vpc: props.vpc,

@@ -1,0 +1,156 @@
+/**
+ * `triggler send`: one signed delivery for a repository and branch, in either scheme. With
+ * `--wait` it follows the run that carries it to its end and exits 0 only if that run succeeded,
+ * so a CI pipeline can deploy and know.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { request } from 'undici';
+import { buildDeliveryRequest, SENDER_SCHEMES, type SenderScheme, tokenNameOf } from '../protocol';
+import { loadReceiverConfigFile } from '../receiver/config/config-file';
+import type { RunRecord } from '../receiver/runs/run-record';
+import { readTokenFile, tokensOfEntry } from '../receiver/tokens/file-token-source';
+import { postDelivery, runOf } from './deliver';
+import { isUnreachable, locateReceiver, stateDirHistory, waitForRun } from './runs-source';
+
+export function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a whole number above 0');
+  return n;
+}
+
+interface SendOptions {
+  url?: string;
+  config?: string;
+  admin?: string;
+  scheme: SenderScheme;
+  commit: string;
+  tokenEnv: string;
+  tokenFile?: string;
+  id?: string;
+  iterations?: number;
+  timeout: number;
+  wait?: boolean;
+  tailLines: number;
+}
+
+const ZERO_COMMIT = '0000000000000000000000000000000000000000';
+const COMMIT_ID = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/i;
+
+/** A commit id as given, or a ref (`main`, `HEAD~1`, a tag) resolved in the repository of the current directory. */
+export function resolveCommit(commit: string, cwd = process.cwd()): string {
+  if (COMMIT_ID.test(commit)) return commit.toLowerCase();
+  try {
+    return execFileSync('git', ['rev-parse', '--verify', '--end-of-options', `${commit}^{commit}`], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+  } catch (error) {
+    const reason = ((error as { stderr?: string }).stderr ?? '').trim().split('\n').at(-1) || (error as Error).message;
+    throw new Error(`--commit: "${commit}" is not a commit id, and git cannot resolve it here (${cwd}): ${reason}`, { cause: error });
+  }
+}
+
+/** The token for a delivery: from an environment variable, a token file, or the receiver config. */
+async function resolveSendToken(repository: string, branch: string, options: SendOptions): Promise<string> {
+  if (options.tokenFile) {
+    const tokens = tokensOfEntry((await readTokenFile(options.tokenFile))[`${repository}/${branch}`], 0, Date.now());
+    if (tokens[0]) return tokens[0];
+    throw new Error(`no token named ${repository}/${branch} in ${options.tokenFile}`);
+  }
+  if (options.config) {
+    const { config } = loadReceiverConfigFile(options.config);
+    const trigger = config.triggers.find((t) => t.repository === repository && t.branch === branch);
+    if (!trigger) throw new Error(`${options.config} has no trigger for ${repository} ${branch}`);
+    if (trigger.token) return trigger.token;
+    const fromEnv = trigger.tokenEnv ? process.env[trigger.tokenEnv] : undefined;
+    if (fromEnv) return fromEnv;
+    if (config.tokens.file) {
+      const [token] = tokensOfEntry((await readTokenFile(config.tokens.file))[tokenNameOf(trigger)], 0, Date.now());
+      if (token) return token;
+    }
+    throw new Error(`cannot read the token of ${repository} ${branch} from ${options.config} (SSM tokens: use --token-env)`);
+  }
+  const token = process.env[options.tokenEnv];
+  if (!token) throw new Error(`set ${options.tokenEnv} to the trigger's token, or pass --token-file or --config`);
+  return token;
+}
+
+/** The run's end: through the admin listener, else by reading the state directory. */
+async function waitForEnd(runId: string, options: SendOptions): Promise<{ run: RunRecord; log: string }> {
+  const where = locateReceiver(options);
+  if (where.admin) {
+    try {
+      const run = await waitForRun(where.admin, runId);
+      const response = await request(`${where.admin}/runs/${encodeURIComponent(runId)}/log`);
+      return { run, log: response.statusCode === 200 ? await response.body.text() : (await response.body.dump(), '') };
+    } catch (error) {
+      if (!isUnreachable(error)) throw error;
+    }
+  }
+  process.stderr.write(`waiting by reading the state directory ${where.stateDir}\n`);
+  for (;;) {
+    const history = await stateDirHistory(where.stateDir);
+    const run = history.run(runId);
+    if (run && run.status !== 'pending' && run.status !== 'running') return { run, log: ((await history.runLog(runId)) ?? Buffer.alloc(0)).toString('utf8') };
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
+
+export function sendCommand(): Command {
+  return new Command('send')
+    .description('send one signed delivery for <repository> <branch> and print the answer (--wait: and follow its run to the end)')
+    .argument('<repository>')
+    .argument('<branch>')
+    .option('-u, --url <url>', 'receiver base URL (default: the config\'s listen address, else http://127.0.0.1:5000)')
+    .option('-c, --config <file>', 'take the URL, the token and (with --wait) the admin address from this receiver config')
+    .addOption(new Option('-s, --scheme <scheme>', 'signature scheme').choices(SENDER_SCHEMES).default('standard'))
+    .option('--commit <commit>', 'the pushed commit: an id, or a ref (main, HEAD, a tag) resolved in the current directory\'s repository (standard scheme)', ZERO_COMMIT)
+    .option('--token-env <name>', 'environment variable holding the token', 'TRIGGLER_TOKEN')
+    .option('--token-file <file>', 'token file to read the token from')
+    .option('--id <id>', 'webhook-id to send (default: a new one; repeat one to test replay protection)')
+    .option('--iterations <n>', 'seed-scheme hash rounds (default 1000, or the config\'s)', positiveInt)
+    .option('--timeout <ms>', 'give up on the delivery after this many milliseconds', positiveInt, 10_000)
+    .option('-w, --wait', 'wait for the run that carries the delivery; exit 0 only if it succeeded, printing its status and the end of its log')
+    .option('-a, --admin <url>', 'with --wait: the admin listener to ask (default: the config\'s admin address, else http://127.0.0.1:5001)')
+    .option('--tail-lines <n>', 'with --wait: how many of the run\'s last log lines to print', positiveInt, 20)
+    .addHelpText(
+      'after',
+      '\nThe token is never taken on the command line (other users could read it in the process list).\n\nExamples:\n  TRIGGLER_TOKEN=... triggler send my-repo main --url http://127.0.0.1:5000\n  triggler send my-repo main --config receiver.json --scheme seed\n  triggler send my-app main --config receiver.json --commit HEAD --wait      (from a CI job, in the checkout)',
+    )
+    .action(async (repository: string, branch: string, options: SendOptions) => {
+      const token = await resolveSendToken(repository, branch, options);
+      const commit = options.scheme === 'standard' && options.commit !== ZERO_COMMIT ? resolveCommit(options.commit) : options.commit;
+      let url = options.url;
+      let iterations = options.iterations;
+      if (options.config) {
+        const { config } = loadReceiverConfigFile(options.config);
+        const host = config.listen.host === '0.0.0.0' ? '127.0.0.1' : config.listen.host;
+        url ??= `${config.listen.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${config.listen.port}`;
+        iterations ??= config.triggers.find((t) => t.repository === repository && t.branch === branch)?.iterations ?? config.signature.iterations;
+      }
+      url ??= 'http://127.0.0.1:5000';
+      const timestamp = Math.floor(Date.now() / 1000);
+      const delivery =
+        options.scheme === 'seed'
+          ? buildDeliveryRequest({ scheme: 'seed', token, repository, branch, timestamp, ...(iterations ? { iterations } : {}) })
+          : buildDeliveryRequest({
+              scheme: 'standard',
+              token,
+              id: options.id ?? `msg_${randomUUID()}`,
+              timestamp,
+              data: { repository, branch, ref: `refs/heads/${branch}`, commit, source: 'cli' },
+            });
+      const answer = await postDelivery(url, delivery, options.timeout);
+      process.stdout.write(`${delivery.method} ${answer.target} -> ${answer.status}\n${JSON.stringify(answer.body)}\n`);
+      if (answer.status < 200 || answer.status > 299) {
+        process.exitCode = 1;
+        return;
+      }
+      if (!options.wait) return;
+      const runId = runOf(answer);
+      if (!runId) throw new Error('the receiver named no run to wait for');
+      const { run, log } = await waitForEnd(runId, options);
+      const tail = log.split('\n').slice(-options.tailLines - 1).join('\n');
+      process.stdout.write(`run ${run.id} ${run.status}${run.exitCode !== undefined && run.exitCode !== null ? ` (exit ${run.exitCode})` : ''}${run.error ? `: ${run.error}` : ''}\n${tail}${tail.endsWith('\n') || tail === '' ? '' : '\n'}`);
+      if (run.status !== 'succeeded') process.exitCode = 1;
+    });
+}

@@ -1,0 +1,59 @@
+/**
+ * `triggler service-unit`: the receiver's systemd unit for a server without the stack, made from
+ * the unit the stack installs on AWS (lib/constructs/receiver-host/triggler-receiver.service), so
+ * both run under the same hardening; only the paths differ.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Command } from 'commander';
+import { loadReceiverConfigFile } from '../receiver/config/config-file';
+
+/** Where the unit file lives: beside this file in a clone, copied into dist/ for the packed CLI. */
+function unitTemplate(): string {
+  for (const candidate of [path.join(__dirname, 'triggler-receiver.service'), path.join(__dirname, '..', 'lib', 'constructs', 'receiver-host', 'triggler-receiver.service')]) {
+    if (fs.existsSync(candidate)) return fs.readFileSync(candidate, 'utf8');
+  }
+  throw new Error('the unit template triggler-receiver.service is missing from this install');
+}
+
+export interface UnitOptions {
+  config: string;
+  user: string;
+  node: string;
+  cli: string;
+  /** Paths the commands may write besides the state directory (the trigger's cwd, its deploy.path). */
+  writable: string[];
+}
+
+export function serviceUnit(options: UnitOptions): string {
+  const { config } = loadReceiverConfigFile(options.config);
+  const configFile = path.resolve(options.config);
+  for (const [what, value] of [['--user', options.user], ['the node path', options.node], ['the CLI path', options.cli], ['the config path', configFile], ['stateDir', config.stateDir]] as const) {
+    if (/[\s"'\\$%]/.test(value)) throw new Error(`${what} ${value} holds a space, quote, $ or %: systemd would split or expand it`);
+  }
+  const writable = [...new Set([config.stateDir, ...config.triggers.flatMap((t) => [...(t.cwd ? [t.cwd] : []), ...(t.deploy ? [t.deploy.path] : [])]), ...options.writable.map((p) => path.resolve(p))])];
+  const underVarLib = config.stateDir.startsWith('/var/lib/') ? config.stateDir.slice('/var/lib/'.length) : undefined;
+  let unit = unitTemplate()
+    .replace(/^# git-triggler receiver, installed by cfn-init[^\n]*\n# Local changes[^\n]*\n# e\.g\.[^\n]*\n/m, `# git-triggler receiver, written by \`triggler service-unit\` for ${configFile}.\n# Relax the hardening with a drop-in (systemctl edit triggler-receiver) rather than here.\n`)
+    .replace(/^User=.*$/m, `User=${options.user}`)
+    .replace(/^Group=.*$/m, `Group=${options.user}`)
+    .replace(/^EnvironmentFile=.*$/m, '# Variables your commands need (a token in tokenEnv, say): EnvironmentFile=-/etc/triggler/receiver.env\nEnvironmentFile=-/etc/triggler/receiver.env')
+    .replace(/^Environment=HOME=.*$/m, `Environment=HOME=${config.stateDir}`)
+    .replace(/^ExecStart=.*$/m, `ExecStart=${options.node} ${options.cli} serve --config ${configFile} --log-format json`)
+    .replace(/^ReadWritePaths=.*$/m, `ReadWritePaths=${writable.join(' ')}`);
+  unit = underVarLib === undefined ? unit.replace(/^StateDirectory=.*\nStateDirectoryMode=.*\n/m, '') : unit.replace(/^StateDirectory=.*$/m, `StateDirectory=${underVarLib}`);
+  return unit;
+}
+
+export function serviceUnitCommand(): Command {
+  return new Command('service-unit')
+    .description('print a hardened systemd unit that runs `triggler serve` for a config (the same hardening as the AWS host)')
+    .requiredOption('-c, --config <file>', 'the receiver config the unit serves')
+    .option('-u, --user <name>', 'the system user it runs as (create it with useradd --system)', 'triggler')
+    .option('-w, --writable <path...>', 'more paths its commands may write (the state directory, each trigger\'s cwd and deploy.path are already in)', [])
+    .addHelpText('after', '\nExample:\n  triggler service-unit --config /etc/triggler/receiver.json | sudo tee /etc/systemd/system/triggler-receiver.service\n  sudo systemctl daemon-reload && sudo systemctl enable --now triggler-receiver\n\nSee docs/self-hosting.md.')
+    .action((options: { config: string; user: string; writable: string[] }) => {
+      const cli = fs.realpathSync(process.argv[1] ?? '');
+      process.stdout.write(serviceUnit({ config: options.config, user: options.user, node: process.execPath, cli, writable: options.writable }));
+    });
+}

@@ -1,0 +1,68 @@
+/** `triggler check`, `service-unit` and `send --commit <ref>`: the real CLI on real files. */
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import { resolveCommit } from '../../bin/send-command';
+import { ROOT, runCli } from '../support/cli';
+import { tempDir } from '../support/receiver-fixture';
+
+describe('triggler check', () => {
+  const dir = tempDir('triggler-check-');
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('names the field and the path for a token file that is missing, and exits 2', async () => {
+    const config = join(dir, 'receiver.json');
+    fs.writeFileSync(config, JSON.stringify({ stateDir: './state', tokens: { file: './tokens.json' }, triggers: [{ repository: 'app', branch: 'main', command: 'true', cwd: './nowhere' }] }));
+    const checked = await runCli(['check', '--config', config]);
+    expect(checked.code).toBe(2);
+    expect(checked.stderr).toContain(`tokens.file: cannot read ${join(dir, 'tokens.json')}: it does not exist (triggler init, or triggler tokens rotate --file FILE --create REPO BRANCH, makes one)`);
+    expect(checked.stderr).toContain(`triggers[0].cwd: ${join(dir, 'nowhere')} is not a directory`);
+  });
+
+  it('says a token the file lacks', async () => {
+    const sub = join(dir, 'lacking');
+    fs.mkdirSync(sub);
+    fs.writeFileSync(join(sub, 'tokens.json'), JSON.stringify({ 'app/dev': 'a-token-of-sixteen-chars' }), { mode: 0o600 });
+    fs.writeFileSync(join(sub, 'receiver.json'), JSON.stringify({ stateDir: './state', tokens: { file: './tokens.json' }, triggers: [{ repository: 'app', branch: 'main', command: 'true' }] }));
+    const checked = await runCli(['check', '--config', join(sub, 'receiver.json')]);
+    expect(checked).toMatchObject({ code: 2, stderr: expect.stringContaining(`triggers[0]: no token named app/main in ${join(sub, 'tokens.json')}`) });
+  });
+});
+
+describe('triggler service-unit', () => {
+  const dir = tempDir('triggler-unit-');
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('keeps every hardening line of the unit the AWS host runs, with this install\'s paths', async () => {
+    const config = join(dir, 'receiver.json');
+    fs.writeFileSync(config, JSON.stringify({ stateDir: '/var/lib/triggler', tokens: { file: '/etc/triggler/tokens.json' }, triggers: [{ repository: 'app', branch: 'main', command: 'true', cwd: '/srv/app' }] }));
+    const printed = await runCli(['service-unit', '--config', config, '--user', 'deployer']);
+    expect(printed.code).toBe(0);
+    const unit = printed.stdout;
+    expect(unit).toContain(`ExecStart=${process.execPath} ${join(ROOT, 'bin', 'triggler.js')} serve --config ${config} --log-format json\n`);
+    expect(unit).toContain('User=deployer\nGroup=deployer\n');
+    expect(unit).toContain('ReadWritePaths=/var/lib/triggler /srv/app\n');
+    expect(unit).toContain('StateDirectory=triggler\n');
+    const aws = fs.readFileSync(join(ROOT, 'lib', 'constructs', 'receiver-host', 'triggler-receiver.service'), 'utf8');
+    const hardening = (text: string) => text.split('\n').filter((line) => /^(NoNewPrivileges|Protect|Private|Restrict|LockPersonality|Capability|Ambient|SystemCall|KillMode|TimeoutStopSec|LimitNOFILE)/.test(line));
+    expect(hardening(unit)).toEqual(hardening(aws));
+    expect(hardening(aws).length).toBeGreaterThan(15);
+  });
+});
+
+describe('send --commit with a ref', () => {
+  const dir = tempDir('triggler-ref-');
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('resolves a ref in the current directory\'s repository, keeps a commit id as it is, and says what it could not resolve', () => {
+    const env = { PATH: process.env.PATH, HOME: dir };
+    execFileSync('git', ['-c', 'init.defaultBranch=main', 'init', '-q', dir], { env });
+    execFileSync('git', ['-c', 'user.name=T', '-c', 'user.email=t@example.com', 'commit', '-q', '--allow-empty', '-m', 'one'], { cwd: dir, env });
+    const head = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: dir, encoding: 'utf8' }).trim();
+    expect(resolveCommit('main', dir)).toBe(head);
+    expect(resolveCommit('HEAD', dir)).toBe(head);
+    expect(resolveCommit('A'.repeat(40), dir)).toBe('a'.repeat(40));
+    expect(() => resolveCommit('no-such-branch', dir)).toThrow(/--commit: "no-such-branch" is not a commit id, and git cannot resolve it here/);
+    expect(() => resolveCommit('--upload-pack=x', dir)).toThrow(/--commit/);
+  });
+});
