@@ -13,6 +13,7 @@ import type { DeliverySink } from './delivery';
 import { ensureAdminCredential } from './http/admin-credential';
 import { type AdminAction, createAdminServer } from './http/admin-server';
 import { createDeliveryServer, type DeliveryServer } from './http/delivery-server';
+import type { RejectionLog } from './http/rejection-log';
 import type { RunHistory } from './runs/run-history';
 import { Runner } from './runs/runner';
 import { ReceiverTokens, type TokenSourceOptions } from './tokens/receiver-tokens';
@@ -42,6 +43,8 @@ export interface InProcessReceiver extends Receiver {
   runner: Runner;
   history: RunHistory;
   tokens: ReceiverTokens;
+  /** The delivery listener's rejections, counted by reason. */
+  rejections: RejectionLog;
 }
 
 /** What takes deliveries and hands them to the runner: the delivery listener here, or the worker processes. */
@@ -176,6 +179,7 @@ export async function startReceiver(config: ReceiverConfig, options: ReceiverOpt
     return {
       url,
       tokens,
+      rejections: deliveries.rejections,
       reload: () => tokens.reload(),
       async close() {
         await drainDeliveryServer(deliveries);
@@ -183,5 +187,5 @@ export async function startReceiver(config: ReceiverConfig, options: ReceiverOpt
       },
     };
   });
-  return { ...receiver, runner, history: runner.history, tokens: front.tokens };
+  return { ...receiver, runner, history: runner.history, tokens: front.tokens, rejections: front.rejections };
 }

@@ -16,11 +16,14 @@ import { providerSchemes } from '../schemes/providers';
 import { seedHandler } from '../schemes/seed';
 import { standardHandler } from '../schemes/standard';
 import { answerClientError, BodyTooLarge, readBody, sendJson } from './http-io';
+import { RejectionLog } from './rejection-log';
 
 export interface DeliveryServer {
   server: Server;
   /** Answer 503 to every new request from now on (the receiver is stopping). */
   refuseNewRequests(): void;
+  /** Every rejection, counted by reason. */
+  rejections: RejectionLog;
 }
 
 /** A handler bound to the target its path named: the precheck, then (with the body) the rest. */
@@ -134,20 +137,22 @@ export function createDeliveryServer(context: DeliveryContext): DeliveryServer {
     return { status: 404, body: { error: 'not found' } };
   }
 
+  const rejections = new RejectionLog(context.logger);
+
   function reject(req: IncomingMessage, res: ServerResponse, error: unknown): void {
     let reply: Reply;
     const path = (req.url ?? '').slice(0, 200);
     if (error instanceof Rejection) {
       reply = { status: error.status, body: { error: error.clientMessage } };
-      context.logger.warn({ status: error.status, reason: error.reason, ...error.fields, path, remote: req.socket.remoteAddress }, 'delivery rejected');
+      rejections.reject(error.reason, { status: error.status, ...error.fields, path, remote: req.socket.remoteAddress });
     } else if (error instanceof BodyTooLarge) {
       reply = { status: 413, body: { error: error.message }, headers: { connection: 'close' } };
-      context.logger.warn({ status: 413, reason: error.message, path, remote: req.socket.remoteAddress }, 'delivery rejected');
+      rejections.reject(error.message, { status: 413, path, remote: req.socket.remoteAddress });
     } else if (error instanceof NotAccepted) {
       // Not accepted, so not ours to lose: the sender should try again (after a restart, once the
       // disk takes writes again, once the token source answers).
       reply = { status: error.status, body: { error: error.clientMessage }, headers: { 'retry-after': String(error.retryAfterSeconds) } };
-      context.logger.error({ reason: error.message, code: error.code, path }, 'delivery not accepted');
+      rejections.reject(error.message, { status: error.status, code: error.code, path }, 'delivery not accepted', 'error');
     } else {
       reply = { status: 500, body: { error: 'internal error' } };
       context.logger.error({ err: error, path }, 'request failed');
@@ -173,7 +178,7 @@ export function createDeliveryServer(context: DeliveryContext): DeliveryServer {
       answer(req).then(
         (reply) => {
           if (reply.status >= 400) {
-            context.logger.warn({ status: reply.status, reason: reply.body.error, path: (req.url ?? '').slice(0, 200), remote: req.socket.remoteAddress }, 'request rejected');
+            rejections.reject(String(reply.body.error ?? `status ${reply.status}`), { status: reply.status, path: (req.url ?? '').slice(0, 200), remote: req.socket.remoteAddress }, 'request rejected');
           }
           sendJson(res, reply);
         },
@@ -183,10 +188,12 @@ export function createDeliveryServer(context: DeliveryContext): DeliveryServer {
   );
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
     const status = answerClientError(error, socket);
-    if (status !== undefined) context.logger.warn({ status, reason: error.code ?? error.message, remote: socket.remoteAddress }, 'malformed request');
+    if (status !== undefined) rejections.reject(error.code ?? error.message, { status, remote: socket.remoteAddress }, 'malformed request');
   });
+  server.on('close', () => rejections.close());
   return {
     server,
+    rejections,
     refuseNewRequests() {
       stopping = true;
     },
