@@ -9,8 +9,9 @@ export type { Scheme };
 
 export interface AcceptedDelivery {
   /**
-   * A repeat of an accepted key, while it is remembered, runs nothing. The HTTP side composes it:
-   * `standard:<webhook-id>`, `seed:<ts>:<signature>`, `github:<X-GitHub-Delivery>:<trigger>`, ...
+   * A repeat of an accepted key, while it is remembered, runs nothing. The schemes compose it, per
+   * trigger: `standard:<trigger>:<webhook-id>`, `seed:<trigger>:<ts>:<signature>`,
+   * `github:<trigger>:<X-GitHub-Delivery>`, ...
    */
   dedupeKey: string;
   /** Until when (epoch ms) the key is remembered; past it the key may be forgotten. */

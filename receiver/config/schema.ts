@@ -103,6 +103,7 @@ export const receiverConfigSchema = z
   .superRefine((config, ctx) => {
     const keys = new Map<string, number>();
     const seedRoutes = new Map<string, number>();
+    const seedSigned = new Map<string, number>();
     config.triggers.forEach((t, i) => {
       const key = triggerKey(t.repository, t.branch);
       const earlier = keys.get(key);
@@ -120,6 +121,20 @@ export const receiverConfigSchema = z
         });
       }
       seedRoutes.set(route, i);
+      // The seed scheme signs "<ts>:<repo>:<branch>:<token>": repository "x:y" branch "z" and
+      // repository "x" branch "y:z" sign the same string, so one's signature would run the other
+      // whenever their tokens are equal, which two token names or variables may hide.
+      const signed = `${t.repository}:${t.branch}`;
+      const sharer = seedSigned.get(signed);
+      if (sharer !== undefined && sharer !== earlier) {
+        const other = config.triggers[sharer]!;
+        ctx.addIssue({
+          code: 'custom',
+          path: ['triggers', i],
+          message: `(repository "${t.repository}", branch "${t.branch}") signs the same seed string "${signed}" as triggers[${sharer}] (repository "${other.repository}", branch "${other.branch}"): one's seed signature would verify for the other; rename one`,
+        });
+      }
+      seedSigned.set(signed, i);
       const hasSource = t.token !== undefined || t.tokenEnv !== undefined || config.tokens.file !== undefined || config.tokens.ssm !== undefined;
       if (!hasSource) {
         ctx.addIssue({ code: 'custom', path: ['triggers', i, 'token'], message: 'no token: set token or tokenEnv, or tokens.file or tokens.ssm' });

@@ -69,6 +69,15 @@ export class TokensUnavailable extends NotAccepted {
   }
 }
 
+/**
+ * The key a delivery is remembered by: per trigger, so that the holder of one trigger's token can
+ * never use up the ids another trigger's sender will send (nor learn that trigger's runs from a
+ * duplicate's answer). Repository and branch cannot hold NUL, so the trigger part is unambiguous.
+ */
+export function dedupeKeyOf(scheme: string, trigger: Trigger, id: string): string {
+  return `${scheme}:${trigger.key}:${id}`;
+}
+
 export function header(req: IncomingMessage, name: string): string | undefined {
   const value = req.headers[name];
   return Array.isArray(value) ? value[0] : value;

@@ -5,7 +5,7 @@
  */
 import { checkTimestampWindow, parseSeedHeaders, type SeedHeaders } from '../../protocol';
 import type { Trigger } from '../config/trigger-table';
-import { acceptDelivery, badRequest, type DeliveryContext, type DeliveryHandler, header, unauthorized, verifyWithTokens, WINDOW_WORDS } from './handler';
+import { acceptDelivery, badRequest, dedupeKeyOf, type DeliveryContext, type DeliveryHandler, header, unauthorized, verifyWithTokens, WINDOW_WORDS } from './handler';
 import { SeedVerifier } from './seed-verifier';
 
 interface SeedPrecheck {
@@ -38,7 +38,7 @@ export function seedHandler(context: DeliveryContext): DeliveryHandler<string, S
       const { repository, branch } = trigger.config;
       return acceptDelivery(context, {
         // The signature covers trigger and timestamp, so the pair names this delivery uniquely.
-        dedupeKey: `seed:${headers.timestamp}:${headers.signature}`,
+        dedupeKey: dedupeKeyOf('seed', trigger, `${headers.timestamp}:${headers.signature}`),
         dedupeUntil: (headers.timestamp + expirationSeconds + 1) * 1000,
         deliveryId: `seed-${headers.timestamp}-${headers.signature.slice(0, 12)}`,
         repository,

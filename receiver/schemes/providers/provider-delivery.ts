@@ -23,7 +23,7 @@ import {
 } from '../../../protocol';
 import type { Trigger } from '../../config/trigger-table';
 import type { AcceptedDelivery } from '../../delivery';
-import { acceptDelivery, badRequest, type DeliveryContext, type DeliveryHandler, header, type Reply, unauthorized, verifyWithTokens } from '../handler';
+import { acceptDelivery, badRequest, dedupeKeyOf, type DeliveryContext, type DeliveryHandler, header, type Reply, unauthorized, verifyWithTokens } from '../handler';
 
 /**
  * One provider's webhook: which events it sends, and how its headers are checked. `precheck`
@@ -264,7 +264,7 @@ async function handleProviderDelivery(events: ProviderEvents, request: ProviderR
     for (const trigger of triggers) {
       const { repository, branch } = trigger.config;
       deliveries.push({
-        dedupeKey: `${provider}:${deliveryId}:${repository}:${branch}`,
+        dedupeKey: dedupeKeyOf(provider, trigger, deliveryId),
         dedupeUntil: rememberUntil,
         deliveryId,
         repository,
