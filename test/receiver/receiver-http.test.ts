@@ -202,6 +202,19 @@ describe('receiver over HTTP', () => {
       }
     });
 
+    it.each([
+      ['a NUL', 'ada\u0000lovelace'],
+      ['a newline', 'ada\nTRIGGLER_COMMIT=evil'],
+      ['a carriage return', 'ada\r'],
+      ['257 characters (the listener here takes 64 KiB bodies; 128 KiB fails alike)', 'a'.repeat(257)],
+      ['nothing', ''],
+      ['a number', 42],
+    ])('a signed data.pusher holding %s is a 400 naming it, and nothing runs', async (_what, pusher) => {
+      const body = JSON.stringify({ type: 'git.push', timestamp: new Date().toISOString(), data: { repository: 'app', branch: 'main', ref: 'refs/heads/main', commit: 'abc123', pusher, source: 'test' } });
+      const res = await receiver.send('/hooks/app/main', { headers: standardWebhookHeaders(TOKEN, `msg_pusher_${Math.random()}`, now(), body), body });
+      expect(res).toMatchObject({ status: 400, body: { error: 'data.pusher must be 1 to 256 characters, none of them a control character' } });
+    });
+
     it('a signed body naming another trigger than its path is a 400', async () => {
       const r = standardRequest('app', 'feature/x');
       const res = await receiver.send('/hooks/app/main', { headers: r.headers, body: r.body! });
