@@ -242,6 +242,18 @@ describe('receiver over HTTP', () => {
       expect((await receiver.send('/healthz', { method: 'GET' })).status).toBe(200);
     });
 
+    it('a seed POST with a valid signature but a body over the limit is a 413 and runs nothing', async () => {
+      const ts = now() - 7;
+      const headers = { 'X-Signature': seedSignature(ts, 'legacy', 'master', SEED_TOKEN, 50), 'X-Signature-Timestamp': String(ts) };
+      const declared = await receiver.send('/legacy-master', { method: 'POST', headers, body: Buffer.alloc(65 * 1024, 'a') });
+      expect(declared.status).toBe(413);
+      const chunked = await request(`${receiver.url}/legacy-master`, { method: 'POST', headers, body: Readable.from([Buffer.alloc(40 * 1024, 'b'), Buffer.alloc(40 * 1024, 'c')]) }).catch((error: Error) => error);
+      if (!(chunked instanceof Error)) {
+        expect(chunked.statusCode).toBe(413);
+        await chunked.body.dump();
+      }
+    });
+
     it('headers over the limit are a 431', async () => {
       const r = standardRequest('app', 'main');
       const res = await receiver.send(r.path, { headers: { ...r.headers, 'x-padding': 'p'.repeat(20 * 1024) }, body: r.body! });
