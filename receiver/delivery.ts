@@ -51,11 +51,11 @@ export interface DeliverySink {
 export type SinkHealth = { status: 'ok' } | { status: 'degraded'; reason: string; since: string };
 
 /** Why a delivery was not accepted when the sender did nothing wrong. */
-export type NotAcceptedCode = 'stopping' | 'journal' | 'tokens';
+export type NotAcceptedCode = 'stopping' | 'journal' | 'tokens' | 'busy';
 
 /**
  * A delivery the receiver cannot take right now (it is stopping, its journal cannot be written,
- * its token source does not answer). Not accepted, so not ours to lose: it carries the status and
+ * its token source does not answer, it holds as much as it may). Not accepted, so not ours to lose: it carries the status and
  * Retry-After the sender is answered with, so that it tries again. Whoever raises one decides
  * those; the HTTP layer only sends them.
  */

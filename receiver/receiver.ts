@@ -51,7 +51,12 @@ export interface InProcessReceiver extends Receiver {
 export interface DeliveryFront {
   url: string;
   reload(): Promise<void>;
-  /** Stop taking deliveries; resolves once the ones in flight are answered. */
+  /**
+   * Answer 503 to every new request from now on, still listening, so that a sender learns to
+   * retry rather than finding the port closed; resolves once the requests in flight are answered.
+   */
+  refuse(): Promise<void>;
+  /** Stop listening. */
   close(): Promise<void>;
 }
 
@@ -95,21 +100,32 @@ export async function openDeliveryServer(config: ReceiverConfig, sink: DeliveryS
   return { deliveries, tokens };
 }
 
+/** How long requests in flight may take to be answered once the receiver stops. */
+const DRAIN_MS = 5000;
+
+/** Answers 503 to new requests and waits (up to 5 s) for those in flight; still listening. */
+export async function refuseDeliveries(deliveries: DeliveryServer): Promise<void> {
+  deliveries.refuseNewRequests();
+  deliveries.server.closeIdleConnections();
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([deliveries.drained(), new Promise<void>((resolve) => (timer = setTimeout(resolve, DRAIN_MS)))]);
+  clearTimeout(timer);
+}
+
 /** Answers 503 to new requests, lets in-flight ones finish (up to 5 s), then closes the listener. */
 export async function drainDeliveryServer(deliveries: DeliveryServer): Promise<void> {
-  deliveries.refuseNewRequests();
+  await refuseDeliveries(deliveries);
   const closed = once(deliveries.server, 'close');
   deliveries.server.close();
-  deliveries.server.closeIdleConnections();
-  const cutoff = setTimeout(() => deliveries.server.closeAllConnections(), 5000);
+  deliveries.server.closeAllConnections();
   await closed;
-  clearTimeout(cutoff);
 }
 
 /**
  * The one start and stop sequence, whichever front takes the deliveries. Start: the runner (its
- * journal replayed), the front, the admin listener. Stop: the front first (no new deliveries, the
- * ones in flight answered), the admin listener, then the runner (running commands get their grace).
+ * journal replayed), the front, the admin listener. Stop: the front refuses new deliveries (503)
+ * and answers the ones in flight, the admin listener closes, the runner stops (running commands
+ * get their grace), and only then does the front stop listening.
  */
 export async function assembleReceiver<Front extends DeliveryFront>(
   config: ReceiverConfig,
@@ -145,12 +161,14 @@ export async function assembleReceiver<Front extends DeliveryFront>(
     close() {
       closing ??= (async () => {
         logger.info('receiver stopping');
-        await front.close();
+        // New deliveries are answered 503 until the runner has stopped: the sender retries.
+        await front.refuse();
         if (admin) {
           admin.closeAllConnections();
           admin.close();
         }
         await runner.close();
+        await front.close();
         logger.info('receiver stopped');
       })();
       return closing;
@@ -181,6 +199,7 @@ export async function startReceiver(config: ReceiverConfig, options: ReceiverOpt
       tokens,
       rejections: deliveries.rejections,
       reload: () => tokens.reload(),
+      refuse: () => refuseDeliveries(deliveries),
       async close() {
         await drainDeliveryServer(deliveries);
         tokens.close();

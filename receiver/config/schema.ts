@@ -73,6 +73,14 @@ export const receiverConfigSchema = z
     limits: z
       .strictObject({
         bodyBytes: z.number().int().positive().default(5 * 1024 * 1024),
+        /**
+         * Body bytes all requests in flight may hold together: a body is buffered before its
+         * signature can be checked, by anyone. Past it a request is answered 503 (Retry-After).
+         * Bodies over 64 KiB may use three quarters of it: the rest stays for small deliveries.
+         */
+        inFlightBodyBytes: z.number().int().positive().default(32 * 1024 * 1024),
+        /** Connections open at once; past it a new connection is answered 503 and closed. */
+        maxConnections: z.number().int().positive().default(1024),
         headersTimeoutSeconds: seconds.max(10).default(10),
         requestTimeoutSeconds: seconds.default(30),
         maxConcurrentRuns: z.number().int().positive().default(4),
@@ -101,6 +109,10 @@ export const receiverConfigSchema = z
     triggers: z.array(triggerSchema).min(1, 'must list at least one trigger'),
   })
   .superRefine((config, ctx) => {
+    const { bodyBytes, inFlightBodyBytes } = config.limits;
+    if (inFlightBodyBytes * 3 < bodyBytes * 4) {
+      ctx.addIssue({ code: 'custom', path: ['limits', 'inFlightBodyBytes'], message: `must be at least 4/3 of limits.bodyBytes (${Math.ceil((bodyBytes * 4) / 3)}), or a body of the largest size could never be read` });
+    }
     const keys = new Map<string, number>();
     const seedRoutes = new Map<string, number>();
     const seedSigned = new Map<string, number>();

@@ -15,23 +15,27 @@ import { providerHandler } from '../schemes/providers/provider-delivery';
 import { providerSchemes } from '../schemes/providers';
 import { seedHandler } from '../schemes/seed';
 import { standardHandler } from '../schemes/standard';
-import { answerClientError, BodyTooLarge, readBody, sendJson } from './http-io';
+import { answerClientError, BodyBudget, BodyTooLarge, readBody, sendJson } from './http-io';
 import { RejectionLog } from './rejection-log';
 
 export interface DeliveryServer {
   server: Server;
   /** Answer 503 to every new request from now on (the receiver is stopping). */
   refuseNewRequests(): void;
+  /** Resolves once no request is in flight. */
+  drained(): Promise<void>;
   /** Every rejection, counted by reason. */
   rejections: RejectionLog;
 }
 
 /** A handler bound to the target its path named: the precheck, then (with the body) the rest. */
-type BoundHandler = (req: IncomingMessage) => (body: Buffer) => Promise<Reply>;
+type BoundHandler = (req: IncomingMessage) => Promise<(body: Buffer) => Promise<Reply>>;
 
 /** One row of the routing table. */
 interface Route {
   methods: readonly string[];
+  /** False for a scheme that uses no body: it is held to the limit but not kept. */
+  keepsBody: boolean;
   /** The handler for this path, or undefined when the path is not this route's. */
   resolve(path: string): BoundHandler | undefined;
 }
@@ -40,14 +44,20 @@ interface Route {
  * `match` tells by the path's shape alone whether the route is the path's; the target it returns
  * is read (decoded, which may refuse the path) only after the method was found right.
  */
-function route<Target, Checked>(methods: readonly string[], match: (path: string) => (() => Target) | undefined, handler: DeliveryHandler<Target, Checked>): Route {
+function route<Target, Checked>(
+  methods: readonly string[],
+  match: (path: string) => (() => Target) | undefined,
+  handler: DeliveryHandler<Target, Checked>,
+  keepsBody = true,
+): Route {
   return {
     methods,
+    keepsBody,
     resolve(path) {
       const target = match(path);
       if (target === undefined) return undefined;
-      return (req) => {
-        const checked = handler.precheck(req, target());
+      return async (req) => {
+        const checked = await handler.precheck(req, target());
         return (body) => handler.handle(checked, body);
       };
     },
@@ -96,10 +106,10 @@ export function routingTable(context: DeliveryContext): Route[] {
   };
   const providers = new Map(Object.entries(providerSchemes).map(([name, scheme]) => [name, providerHandler(scheme, context)]));
   const providerRoute: DeliveryHandler<string, { name: string; checked: unknown }> = {
-    precheck(req, name) {
+    async precheck(req, name) {
       const handler = providers.get(name);
       if (!handler) throw new Rejection(404, `no such webhook: /hooks/${name.slice(0, 64)}`);
-      return { name, checked: handler.precheck(req, undefined) };
+      return { name, checked: await handler.precheck(req, undefined) };
     },
     handle: ({ name, checked }, body) => providers.get(name)!.handle(checked as (body: Buffer) => never, body),
   };
@@ -108,9 +118,13 @@ export function routingTable(context: DeliveryContext): Route[] {
     route(['POST'], providerName, providerRoute),
     route(['POST'], standardTarget, standardHandler(context)),
     // Every other path is a seed route `/<repo>-<branch>`, resolved against the configured triggers only.
-    route(['GET', 'POST'], (path) => () => decodePart(path.slice(1), 'route'), seedHandler(context)),
+    // It signs no body: a body is held to the limit and dropped as it comes, never buffered.
+    route(['GET', 'POST'], (path) => () => decodePart(path.slice(1), 'route'), seedHandler(context), false),
   ];
 }
+
+const OVER_CAPACITY_BODY = JSON.stringify({ error: 'the receiver has too many connections open; try again' });
+const OVER_CAPACITY = `HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 1\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${OVER_CAPACITY_BODY.length}\r\n\r\n${OVER_CAPACITY_BODY}`;
 
 function methodNotAllowed(methods: readonly string[]): Reply {
   const allow = methods.filter((method) => method !== 'HEAD').join(', ');
@@ -120,7 +134,10 @@ function methodNotAllowed(methods: readonly string[]): Reply {
 export function createDeliveryServer(context: DeliveryContext): DeliveryServer {
   const { limits } = context.config;
   const routes = routingTable(context);
+  const budget = new BodyBudget(limits.inFlightBodyBytes);
   let stopping = false;
+  let inFlight = 0;
+  const drainWaiters: (() => void)[] = [];
 
   async function answer(req: IncomingMessage): Promise<Reply> {
     const target = req.url ?? '';
@@ -131,8 +148,13 @@ export function createDeliveryServer(context: DeliveryContext): DeliveryServer {
       const bound = candidate.resolve(path);
       if (!bound) continue;
       if (!candidate.methods.includes(req.method ?? '')) return methodNotAllowed(candidate.methods);
-      const handle = bound(req);
-      return handle(await readBody(req, limits.bodyBytes));
+      const handle = await bound(req);
+      const body = await readBody(req, limits.bodyBytes, budget, candidate.keepsBody);
+      try {
+        return await handle(body);
+      } finally {
+        budget.give(body.length);
+      }
     }
     return { status: 404, body: { error: 'not found' } };
   }
@@ -152,14 +174,21 @@ export function createDeliveryServer(context: DeliveryContext): DeliveryServer {
       // Not accepted, so not ours to lose: the sender should try again (after a restart, once the
       // disk takes writes again, once the token source answers).
       reply = { status: error.status, body: { error: error.clientMessage }, headers: { 'retry-after': String(error.retryAfterSeconds) } };
-      rejections.reject(error.message, { status: error.status, code: error.code, path }, 'delivery not accepted', 'error');
+      rejections.reject(error.message, { status: error.status, code: error.code, path }, 'delivery not accepted', error.code === 'busy' ? 'warn' : 'error');
     } else {
       reply = { status: 500, body: { error: 'internal error' } };
       context.logger.error({ err: error, path }, 'request failed');
     }
+    // Refused before its body was read: the rest of it is not worth reading.
+    if (!req.complete) reply.headers = { ...reply.headers, connection: 'close' };
     if (!res.headersSent) sendJson(res, reply);
     else res.destroy();
   }
+
+  const settle = () => {
+    inFlight -= 1;
+    if (inFlight === 0) for (const resolve of drainWaiters.splice(0)) resolve();
+  };
 
   const server = createServer(
     {
@@ -171,10 +200,14 @@ export function createDeliveryServer(context: DeliveryContext): DeliveryServer {
       keepAliveTimeout: 5000,
     },
     (req, res) => {
+      if (overCap.has(req.socket)) return void res.destroy();
       if (stopping) {
+        rejections.reject('the receiver is stopping', { status: 503, path: (req.url ?? '').slice(0, 200) }, 'request refused');
         sendJson(res, { status: 503, body: { error: 'the receiver is stopping; try again' }, headers: { connection: 'close', 'retry-after': '5' } });
         return;
       }
+      inFlight += 1;
+      res.once('close', settle);
       answer(req).then(
         (reply) => {
           if (reply.status >= 400) {
@@ -186,7 +219,21 @@ export function createDeliveryServer(context: DeliveryContext): DeliveryServer {
       );
     },
   );
+  // Past the connection cap a connection is answered 503 at once and closed, without being read:
+  // each open connection is a file descriptor and a parser, and they must not run out.
+  const overCap = new WeakSet<Socket>();
+  let connections = 0;
+  server.on('connection', (socket: Socket) => {
+    connections += 1;
+    socket.once('close', () => (connections -= 1));
+    if (connections <= limits.maxConnections) return;
+    overCap.add(socket);
+    rejections.reject('too many connections', { status: 503, connections, remote: socket.remoteAddress }, 'connection refused');
+    socket.once('finish', () => socket.destroy());
+    socket.end(OVER_CAPACITY);
+  });
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
+    if (overCap.has(socket)) return void socket.destroy();
     const status = answerClientError(error, socket);
     if (status !== undefined) rejections.reject(error.code ?? error.message, { status, remote: socket.remoteAddress }, 'malformed request');
   });
@@ -196,6 +243,10 @@ export function createDeliveryServer(context: DeliveryContext): DeliveryServer {
     rejections,
     refuseNewRequests() {
       stopping = true;
+    },
+    drained() {
+      if (inFlight === 0) return Promise.resolve();
+      return new Promise((resolve) => drainWaiters.push(resolve));
     },
   };
 }

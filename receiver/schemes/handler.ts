@@ -17,7 +17,7 @@ import type { TokenSource } from '../tokens/token-source';
 
 export interface DeliveryHandler<Target, Checked> {
   /** Checks what can be checked from the headers, for the target the path named; throws a Rejection. */
-  precheck(req: IncomingMessage, target: Target): Checked;
+  precheck(req: IncomingMessage, target: Target): Checked | Promise<Checked>;
   /** The whole body is read: verify, parse and accept, or throw a Rejection or a NotAccepted. */
   handle(checked: Checked, body: Buffer): Promise<Reply>;
 }

@@ -12,9 +12,9 @@
  *   Delivery id: webhook-id (= Idempotency-Key, repeated by GitLab's retries), else X-Gitlab-Event-UUID.
  */
 import { GITLAB_TOKEN_HEADER, gitlabTokenMatches, verifyStandardWebhook } from '../../../protocol';
-import { header, unauthorized } from '../handler';
+import { type DeliveryContext, header, unauthorized } from '../handler';
 import { checkStandardHeaders, standardRememberUntil } from '../standard';
-import { deliveryIdHeader, requiredEvent, type ProviderScheme } from './provider-delivery';
+import { deliveryIdHeader, type ProviderBodyReader, type ProviderScheme, requiredEvent, verifiedTriggers } from './provider-delivery';
 
 export const gitlab: ProviderScheme = {
   events: { provider: 'gitlab', push: 'Push Hook' },
@@ -36,12 +36,25 @@ export const gitlab: ProviderScheme = {
     const secret = header(req, GITLAB_TOKEN_HEADER);
     if (secret === undefined) throw unauthorized('unsigned: no X-Gitlab-Token or webhook-signature', { provider: 'gitlab' });
     const deliveryId = deliveryIdHeader(req, ['webhook-id', 'idempotency-key', 'x-gitlab-event-uuid']);
-    return (body) => ({
-      event,
-      ...(deliveryId !== undefined ? { deliveryId } : {}),
-      payload: body,
-      verify: (token) => gitlabTokenMatches(token, secret),
-      signatureName: 'X-Gitlab-Token',
-    });
+    return secretTokenReader(context, event, secret, deliveryId);
   },
 };
+
+/**
+ * The secret token is the secret itself, so it can be checked before a byte of the body is read:
+ * a token that is no configured trigger's is refused without buffering anything. Which of the
+ * triggers it may run is decided, as for every provider, from the verified body.
+ */
+async function secretTokenReader(context: DeliveryContext, event: string, secret: string, deliveryId: string | undefined): Promise<ProviderBodyReader> {
+  const verify = (token: string) => gitlabTokenMatches(token, secret);
+  if ((await verifiedTriggers(context, context.triggers.all(), verify, true)).length === 0) {
+    throw unauthorized('bad X-Gitlab-Token', { provider: 'gitlab', ...(deliveryId !== undefined ? { delivery: deliveryId } : {}) });
+  }
+  return (body) => ({
+    event,
+    ...(deliveryId !== undefined ? { deliveryId } : {}),
+    payload: body,
+    verify,
+    signatureName: 'X-Gitlab-Token',
+  });
+}

@@ -32,8 +32,11 @@ import { acceptDelivery, badRequest, dedupeKeyOf, type DeliveryContext, type Del
  */
 export interface ProviderScheme {
   events: ProviderEvents;
-  precheck(req: IncomingMessage, context: DeliveryContext): (body: Buffer) => ProviderRequest;
+  precheck(req: IncomingMessage, context: DeliveryContext): ProviderBodyReader | Promise<ProviderBodyReader>;
 }
+
+/** What a provider's precheck hands on: how to read and verify the body once it has been read. */
+export type ProviderBodyReader = (body: Buffer) => ProviderRequest;
 
 /** How a provider that signs like GitHub names its headers. */
 export interface HubSignedHeaders {
@@ -73,7 +76,7 @@ export function hubSignedScheme(events: ProviderEvents, names: HubSignedHeaders)
 }
 
 /** The delivery handler of a provider's webhook. */
-export function providerHandler(scheme: ProviderScheme, context: DeliveryContext): DeliveryHandler<unknown, (body: Buffer) => ProviderRequest> {
+export function providerHandler(scheme: ProviderScheme, context: DeliveryContext): DeliveryHandler<unknown, ProviderBodyReader> {
   return {
     precheck: (req) => scheme.precheck(req, context),
     handle: (read, body) => handleProviderDelivery(scheme.events, read(body), context),
@@ -159,7 +162,7 @@ function triggersOf(context: DeliveryContext, repository: ClaimedRepository): Tr
  * Triggers whose token verifies the request: each distinct token name is tried once (with one
  * refresh from its source when it fails, in case the token was just rotated).
  */
-async function verifiedTriggers(context: DeliveryContext, candidates: Trigger[], request: ProviderRequest, stopAtFirst: boolean): Promise<Trigger[]> {
+export async function verifiedTriggers(context: DeliveryContext, candidates: Trigger[], verify: (token: string) => boolean, stopAtFirst: boolean): Promise<Trigger[]> {
   const byTokenName = new Map<string, Trigger[]>();
   for (const trigger of candidates) {
     const group = byTokenName.get(trigger.token.tokenName);
@@ -168,7 +171,7 @@ async function verifiedTriggers(context: DeliveryContext, candidates: Trigger[],
   }
   const verified: Trigger[] = [];
   for (const group of byTokenName.values()) {
-    if (await verifyWithTokens(context, group[0]!, (tokens) => tokens.some((token) => request.verify(token)))) {
+    if (await verifyWithTokens(context, group[0]!, (tokens) => tokens.some(verify))) {
       verified.push(...group);
       if (stopAtFirst) break;
     }
@@ -231,7 +234,7 @@ async function handleProviderDelivery(events: ProviderEvents, request: ProviderR
     }
     candidates = context.triggers.all();
   }
-  const verified = await verifiedTriggers(context, candidates, request, claimed === undefined);
+  const verified = await verifiedTriggers(context, candidates, request.verify, claimed === undefined);
   if (verified.length === 0) {
     throw unauthorized(`bad ${request.signatureName}`, { provider, repository: claimed ? (claimed.fullName ?? claimed.name).slice(0, 200) : undefined, delivery: request.deliveryId });
   }
