@@ -3,7 +3,7 @@
  * stack at synth to check the config it generates (one schema, not two).
  */
 import { z } from 'zod';
-import { triggerKey } from '../../protocol';
+import { SEED_MAX_ITERATIONS, triggerKey } from '../../protocol';
 
 /** 0 asks the system for a free port (tests, the demo). */
 const port = z.number().int().min(0).max(65535);
@@ -34,8 +34,8 @@ export const triggerSchema = z
     cwd: z.string().min(1).optional(),
     /** @default 3600 */
     timeoutSeconds: seconds.max(7 * 24 * 3600).default(3600),
-    /** Seed-scheme hash rounds. @default signature.iterations */
-    iterations: z.number().int().min(1).max(1_000_000).optional(),
+    /** Seed-scheme hash rounds, at most 100,000 (SEED_MAX_ITERATIONS says why). @default signature.iterations */
+    iterations: z.number().int().min(1).max(SEED_MAX_ITERATIONS).optional(),
     /** Extra environment for the command. */
     env: z.record(envName, z.string()).default({}),
     /** Run the command as this user (only when the receiver runs as root). */
@@ -61,7 +61,7 @@ export const receiverConfigSchema = z
     workers: z.number().int().min(1).max(64).default(1),
     signature: z
       .strictObject({
-        iterations: z.number().int().min(1).max(1_000_000).default(1000),
+        iterations: z.number().int().min(1).max(SEED_MAX_ITERATIONS).default(1000),
         expirationSeconds: seconds.default(300),
         futureSeconds: z.number().int().min(0).default(90),
         /** Standard Webhooks timestamp tolerance, both ways. */
@@ -81,6 +81,11 @@ export const receiverConfigSchema = z
         inFlightBodyBytes: z.number().int().positive().default(32 * 1024 * 1024),
         /** Connections open at once; past it a new connection is answered 503 and closed. */
         maxConnections: z.number().int().positive().default(1024),
+        /**
+         * Seed-scheme hash rounds computed per trigger per second, at most: a forged request with
+         * a fresh timestamp costs one chain. Past it a check is answered 429 with Retry-After.
+         */
+        seedRoundsPerSecond: z.number().int().positive().default(500_000),
         headersTimeoutSeconds: seconds.max(10).default(10),
         requestTimeoutSeconds: seconds.default(30),
         maxConcurrentRuns: z.number().int().positive().default(4),

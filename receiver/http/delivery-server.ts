@@ -14,6 +14,7 @@ import { type DeliveryContext, type DeliveryHandler, Rejection, type Reply } fro
 import { providerHandler } from '../schemes/providers/provider-delivery';
 import { providerSchemes } from '../schemes/providers';
 import { seedHandler } from '../schemes/seed';
+import { SeedChains } from '../schemes/seed-chains';
 import { standardHandler } from '../schemes/standard';
 import { answerClientError, BodyBudget, BodyTooLarge, readBody, sendJson } from './http-io';
 import { RejectionLog } from './rejection-log';
@@ -95,7 +96,7 @@ function standardTarget(path: string): (() => { repository: string; branch: stri
   };
 }
 
-export function routingTable(context: DeliveryContext): Route[] {
+export function routingTable(context: DeliveryContext, chains: SeedChains): Route[] {
   /** 200 while deliveries can be accepted; 503 "degraded", with the reason, while the journal cannot be written. */
   const health: DeliveryHandler<true, void> = {
     precheck: () => undefined,
@@ -119,7 +120,7 @@ export function routingTable(context: DeliveryContext): Route[] {
     route(['POST'], standardTarget, standardHandler(context)),
     // Every other path is a seed route `/<repo>-<branch>`, resolved against the configured triggers only.
     // It signs no body: a body is held to the limit and dropped as it comes, never buffered.
-    route(['GET', 'POST'], (path) => () => decodePart(path.slice(1), 'route'), seedHandler(context), false),
+    route(['GET', 'POST'], (path) => () => decodePart(path.slice(1), 'route'), seedHandler(context, chains), false),
   ];
 }
 
@@ -133,7 +134,8 @@ function methodNotAllowed(methods: readonly string[]): Reply {
 
 export function createDeliveryServer(context: DeliveryContext): DeliveryServer {
   const { limits } = context.config;
-  const routes = routingTable(context);
+  const chains = new SeedChains();
+  const routes = routingTable(context, chains);
   const budget = new BodyBudget(limits.inFlightBodyBytes);
   let stopping = false;
   let inFlight = 0;
@@ -237,7 +239,10 @@ export function createDeliveryServer(context: DeliveryContext): DeliveryServer {
     const status = answerClientError(error, socket);
     if (status !== undefined) rejections.reject(error.code ?? error.message, { status, remote: socket.remoteAddress }, 'malformed request');
   });
-  server.on('close', () => rejections.close());
+  server.on('close', () => {
+    rejections.close();
+    void chains.close();
+  });
   return {
     server,
     rejections,

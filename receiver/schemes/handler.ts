@@ -93,7 +93,7 @@ export const WINDOW_WORDS = { 'too-old': 'too old', 'too-new': 'too far in the f
 export async function verifyWithTokens(
   context: DeliveryContext,
   trigger: Trigger,
-  check: (tokens: readonly string[]) => boolean,
+  check: (tokens: readonly string[]) => boolean | Promise<boolean>,
 ): Promise<boolean> {
   let tokens: readonly string[];
   try {
@@ -101,7 +101,7 @@ export async function verifyWithTokens(
   } catch (error) {
     throw new TokensUnavailable((error as Error).message);
   }
-  if (tokens.length > 0 && check(tokens)) return true;
+  if (tokens.length > 0 && (await check(tokens))) return true;
   let changed: boolean;
   try {
     changed = await context.tokens.refresh(trigger.token);
