@@ -40,6 +40,12 @@ export const triggerSchema = z
     env: z.record(envName, z.string()).default({}),
     /** Run the command as this user (only when the receiver runs as root). */
     user: z.string().min(1).optional(),
+    /**
+     * A run the receiver was running when it crashed is run again, once, at the next start: its
+     * push was accepted and its command never finished. `false` leaves it interrupted.
+     * @default true
+     */
+    rerunInterrupted: z.boolean().default(true),
   })
   .refine((t) => [t.token, t.tokenEnv].filter((v) => v !== undefined).length <= 1, {
     message: 'give at most one of token and tokenEnv',
