@@ -79,6 +79,7 @@ export function openRunner(config: ReceiverConfig, logger: Logger): Promise<Runn
     maxConcurrentRuns: config.limits.maxConcurrentRuns,
     runLogBytes: config.limits.runLogBytes,
     keepRuns: config.limits.keepRuns,
+    maxRememberedIds: config.limits.rememberedIds,
     shutdownGraceSeconds: config.limits.shutdownGraceSeconds,
     logger,
     // Tokens that come from the environment never reach the commands' environment.

@@ -97,6 +97,12 @@ export const receiverConfigSchema = z
         maxConcurrentRuns: z.number().int().positive().default(4),
         runLogBytes: z.number().int().positive().default(1024 * 1024),
         keepRuns: z.number().int().positive().default(1000),
+        /**
+         * Delivery ids remembered at most (besides each one's own expiry): past it the one that
+         * expires soonest is forgotten first, and a repeat of it would run again if its signature
+         * still verifies. Bounds memory, the journal and start-up time under a flood of valid deliveries.
+         */
+        rememberedIds: z.number().int().positive().default(100_000),
         shutdownGraceSeconds: z.number().int().min(0).default(30),
       })
       .prefault({}),

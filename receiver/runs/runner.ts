@@ -23,6 +23,8 @@ export interface RunnerOptions {
   runLogBytes: number;
   /** Finished run records kept. */
   keepRuns: number;
+  /** Delivery ids remembered at most (RunStoreOptions.maxRememberedIds). @default 100,000 */
+  maxRememberedIds?: number;
   /** SIGTERM -> SIGKILL delay. @default 10 */
   killGraceSeconds?: number;
   /** How long close() waits for running commands before killing them. */
@@ -106,6 +108,7 @@ export class Runner implements DeliverySink {
     const { store, interrupted } = await RunStore.open({
       stateDir: options.stateDir,
       keepRuns: options.keepRuns,
+      ...(options.maxRememberedIds !== undefined ? { maxRememberedIds: options.maxRememberedIds } : {}),
       logger: options.logger,
       fsync: options.fsync ?? true,
     });

@@ -209,3 +209,22 @@ describe('while the receiver stops', () => {
     }
   });
 });
+
+describe('limits.rememberedIds', () => {
+  it('bounds the delivery ids the receiver remembers: past it the soonest to expire is forgotten', async () => {
+    const receiver = await startTestReceiver({ limits: { rememberedIds: 2 }, triggers: [{ repository: 'app', branch: 'main', token: TOKEN, command: 'true' }] });
+    try {
+      const send = (id: string) => {
+        const r = buildDeliveryRequest({ scheme: 'standard', token: TOKEN, id, timestamp: now(), data: { repository: 'app', branch: 'main', ref: 'refs/heads/main', commit: 'abc123', source: 'test' } });
+        return receiver.send(r.path, { headers: r.headers, body: r.body! });
+      };
+      for (const id of ['msg_1', 'msg_2', 'msg_3']) expect((await send(id)).status).toBe(202);
+      expect((await send('msg_3')).status).toBe(200);
+      // msg_1 expired soonest of the three, and only two are kept.
+      expect((await send('msg_1')).status).toBe(202);
+      await receiver.settledRuns();
+    } finally {
+      await receiver.dispose();
+    }
+  });
+});
