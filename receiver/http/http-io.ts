@@ -109,7 +109,10 @@ export function readBody(req: IncomingMessage, limit: number, budget?: BodyBudge
     });
     req.once('error', fail);
     // A client that goes away mid-body: what it sent is let go at once.
-    req.once('close', () => fail(new Error('the client closed the connection before its body was read')));
+    req.once('close', () => {
+      // Every request closes: the error (a stack trace) only for one that ended before its body.
+      if (!settled) fail(new Error('the client closed the connection before its body was read'));
+    });
   });
 }
 
