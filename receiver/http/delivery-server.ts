@@ -181,8 +181,12 @@ export function createDeliveryServer(context: DeliveryContext): DeliveryServer {
       reply = { status: 500, body: { error: 'internal error' } };
       context.logger.error({ err: error, path }, 'request failed');
     }
-    // Refused before its body was read: the rest of it is not worth reading.
-    if (!req.complete) reply.headers = { ...reply.headers, connection: 'close' };
+    // Refused before its body was read: the rest of it is not worth reading (Node would read and
+    // drop it until the connection closes), so the connection goes once the answer is out.
+    if (!req.complete) {
+      reply.headers = { ...reply.headers, connection: 'close' };
+      res.once('finish', () => req.socket.destroy());
+    }
     if (!res.headersSent) sendJson(res, reply);
     else res.destroy();
   }
