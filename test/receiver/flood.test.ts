@@ -171,7 +171,7 @@ describe('a cap on open connections', () => {
     try {
       // Four connections that never finish their headers.
       const idle = await Promise.all(Array.from({ length: 4 }, () => openRequest(receiver.url, 'POST /hooks/app/main HTTP/1.1\r\nHost: x\r\nX-Unfinished: yes', -1)));
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await new Promise((resolve) => setTimeout(resolve, 300));
       const extra = await openRequest(receiver.url, 'GET /healthz HTTP/1.1\r\nHost: x');
       const answer = await extra.answered;
       expect(statusOf(answer)).toBe(503);

@@ -48,13 +48,16 @@ describe('the delivery listener under a flood of forged requests', () => {
     try {
       const body = '{"data":{}}';
       const forged = standardWebhookHeaders('whsec_d3JvbmcgdG9rZW4gd3JvbmcgdG9rZW4=', 'msg_forged', Math.floor(Date.now() / 1000), body);
+      const started = Date.now();
       const answers = await Promise.all(Array.from({ length: 60 }, () => receiver.send('/hooks/app/main', { headers: forged, body })));
+      const seconds = Math.ceil((Date.now() - started) / 1000) + 1;
       expect(answers.every((a) => a.status === 401)).toBe(true);
       receiver.rejections.flush();
       const full = receiver.logs.filter((l) => l.reason === 'bad webhook-signature');
       const summarised = receiver.logs.filter((l) => l.msg === 'rejections not logged one by one').map((l) => (l.rejected as Record<string, number>)['bad webhook-signature'] ?? 0);
-      // Within one second five are logged in full; a slow machine may spread the 60 over two or three seconds.
-      expect(full.length).toBeLessThanOrEqual(15);
+      // Five a second are logged in full, however many seconds a slow machine spreads the 60 over.
+      expect(full.length).toBeLessThanOrEqual(5 * seconds);
+      expect(full.length).toBeLessThan(60);
       expect(full.length + summarised.reduce((a, b) => a + b, 0)).toBe(60);
       expect(receiver.rejections.counts()['bad webhook-signature']).toBe(60);
     } finally {

@@ -33,10 +33,16 @@ describe('SeedChains', () => {
 
 describe('seed work per trigger', () => {
   it('answers forged checks past the budget 429 with Retry-After, and a valid delivery still runs', async () => {
-    const receiver = await startTestReceiver({
-      limits: { seedRoundsPerSecond: 2 * SEED_MAX_ITERATIONS },
-      triggers: [{ repository: 'legacy', branch: 'master', token: TOKEN, command: 'true', iterations: SEED_MAX_ITERATIONS }],
-    });
+    // The receiver's clock stands still, so that the budget does not refill between requests on a slow machine.
+    const clockMs = Date.now();
+    const receiver = await startTestReceiver(
+      {
+        limits: { seedRoundsPerSecond: 2 * SEED_MAX_ITERATIONS },
+        triggers: [{ repository: 'legacy', branch: 'master', token: TOKEN, command: 'true', iterations: SEED_MAX_ITERATIONS }],
+      },
+      { now: () => clockMs },
+    );
+    const now = () => Math.floor(clockMs / 1000);
     try {
       // One forged request per timestamp, each a chain of its own: the budget holds two a second.
       const forged = [];
