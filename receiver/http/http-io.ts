@@ -63,7 +63,8 @@ export const LARGE_BODY_BYTES = 64 * 1024;
 /** The bodies in flight hold the whole budget: the sender should try again shortly (503). */
 export class BodyBudgetExhausted extends NotAccepted {
   constructor(budget: BodyBudget) {
-    super(`bodies in flight hold ${budget.held} of the ${budget.limitBytes} bytes they may`, 'busy', 'the receiver is busy; try again', 503, 1);
+    // One wording whatever is held: rejections are counted (and their log lines budgeted) by it.
+    super(`the bodies in flight hold what limits.inFlightBodyBytes (${budget.limitBytes}) allows`, 'busy', 'the receiver is busy; try again', 503, 1);
     this.name = 'BodyBudgetExhausted';
   }
 }

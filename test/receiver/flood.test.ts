@@ -136,6 +136,8 @@ describe('a budget of body bytes in flight', () => {
     }
     const waiting = flood.filter((request) => request.answer() === '');
     expect(waiting).toHaveLength(3);
+    // Counted under one reason, however much was held at each refusal.
+    expect(receiver.rejections.counts()[`the bodies in flight hold what limits.inFlightBodyBytes (${4 * MiB}) allows`]).toBeGreaterThanOrEqual(9);
     // The flood holds its share; a delivery as senders send them still gets through.
     expect((await sendValid(receiver)).status).toBe(202);
     // A large valid body finds no room while the flood holds three quarters...
