@@ -109,7 +109,8 @@ export function routingTable(context: DeliveryContext, chains: SeedChains): Rout
   const providerRoute: DeliveryHandler<string, { name: string; checked: unknown }> = {
     async precheck(req, name) {
       const handler = providers.get(name);
-      if (!handler) throw new Rejection(404, `no such webhook: /hooks/${name.slice(0, 64)}`);
+      // The reason the log counts by is one wording; the name the client chose is a field beside it.
+      if (!handler) throw new Rejection(404, `no such webhook: /hooks/${name.slice(0, 64)}`, 'no such provider webhook', { webhook: name.slice(0, 64) });
       return { name, checked: await handler.precheck(req, undefined) };
     },
     handle: ({ name, checked }, body) => providers.get(name)!.handle(checked as (body: Buffer) => never, body),
