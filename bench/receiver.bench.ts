@@ -246,7 +246,8 @@ async function waitForPort(url: string, child: ChildProcess): Promise<void> {
 
 function stopChild(child: ChildProcess): () => Promise<void> {
   return async () => {
-    if (child.exitCode !== null) return;
+    // Stopped already (a signal leaves exitCode null): its 'exit' will not come again.
+    if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise((r) => child.once('exit', r));
     child.kill('SIGTERM');
     await exited;
