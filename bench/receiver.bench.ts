@@ -1,15 +1,18 @@
 /**
- * Receiver figures (issue 2): rejections/s for both schemes, accepted Standard deliveries/s, the
- * seed-check cost against plain SHA-256, a burst during a long run, and the receiver's memory.
- * The receiver runs in its own process (`triggler serve`); autocannon loads it from this one.
+ * Receiver figures, side by side with adnanh/webhook 2.8 (Debian package `webhook`) and a bare
+ * `node:http` server (the ceiling for Node here), all loaded by wrk in the same shape: static
+ * requests for the rejection floods (no per-request Lua for any server), the same cycling script
+ * of signed requests for the accept floods. Under each flood of the receiver: its RSS and the
+ * latency of valid deliveries sent alongside. Then the seed-check cost against plain SHA-256 and
+ * a burst during a long run. Every server listens on 127.0.0.1; every load is bounded in time.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { hash, randomBytes } from 'node:crypto';
+import { createHmac, hash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { buildSync } from 'esbuild';
 import { request } from 'undici';
@@ -106,20 +109,60 @@ function rssMiB(pid: number): { total: number; peak: number; each: number[] } {
 
 interface LoadResult {
   perSecond: number;
-  statuses: Record<string, number>;
+  /** Answers that were not 2xx/3xx. */
+  errors: number;
+  statuses?: Record<string, number>;
   p50Ms: number;
   p99Ms: number;
 }
 
+/** Where the Lua scripts and request files go. */
+let scratch = '';
+
+function runWrk(url: string, script: string): Promise<LoadResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn('wrk', ['-t1', `-c${CONNECTIONS}`, `-d${DURATION}s`, '--latency', '-s', script, url], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.once('exit', (code) => {
+      if (code !== 0) return reject(new Error(`wrk failed: ${out}`));
+      const perSecond = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
+      const errors = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
+      const ms = (label: string) => {
+        const match = new RegExp(`\\s${label}%\\s+([\\d.]+)(us|ms|s)`).exec(out);
+        if (!match) return NaN;
+        return Number(match[1]) * ({ us: 0.001, ms: 1, s: 1000 } as Record<string, number>)[match[2]!]!;
+      };
+      const result = /WRK_STATUSES (\{.*\})/.exec(out);
+      resolvePromise({ perSecond, errors, p50Ms: ms('50'), p99Ms: ms('99'), ...(result ? { statuses: JSON.parse(result[1]!) as Record<string, number> } : {}) });
+    });
+  });
+}
+
+/** One request, the same every time: wrk builds it once and runs no Lua per request. */
+function staticLoad(url: string, method: string, path: string, headers: Record<string, string>, body = ''): Promise<LoadResult> {
+  const script = join(scratch, `static-${Date.now()}.lua`);
+  const lua = (s: string) => JSON.stringify(s);
+  writeFileSync(
+    script,
+    `wrk.method = ${lua(method)}\nwrk.path = ${lua(path)}\nwrk.body = ${lua(body)}\n${Object.entries(headers)
+      .map(([k, v]) => `wrk.headers[${lua(k)}] = ${lua(v)}`)
+      .join('\n')}\n`,
+  );
+  return runWrk(url, script);
+}
+
 /**
- * wrk (C, one thread) sends raw HTTP requests read from a file, one after another, so the load
- * generator spends no time signing; a Lua `done` hook prints the counts as JSON.
+ * Requests that must differ (unique delivery ids), read from a file and sent in turn by a Lua
+ * `request` function, the statuses counted by a `response` function: the same script for every
+ * server it is compared on.
  */
-function load(url: string, rawRequests: string[], dir: string): LoadResult {
-  const requestsFile = join(dir, `requests-${Date.now()}.txt`);
+function cyclingLoad(url: string, rawRequests: string[]): Promise<LoadResult> {
+  const requestsFile = join(scratch, `requests-${Date.now()}.txt`);
   // One request a line, its CRLFs written as \x01 (which no request holds).
   writeFileSync(requestsFile, rawRequests.map((r) => `${r.replaceAll('\r\n', '\x01')}\n`).join(''));
-  const script = join(dir, 'load.lua');
+  const script = join(scratch, `cycling-${Date.now()}.lua`);
   writeFileSync(
     script,
     `
@@ -137,35 +180,182 @@ done = function(summary, latency)
   end
   local parts = {}
   for k, v in pairs(counts) do parts[#parts + 1] = string.format('"%d": %d', k, v) end
-  io.write(string.format('WRK_RESULT {"requests": %d, "seconds": %f, "p50": %f, "p99": %f, "statuses": {%s}}\\n',
-    summary.requests, summary.duration / 1e6, latency:percentile(50) / 1000, latency:percentile(99) / 1000, table.concat(parts, ', ')))
+  io.write('WRK_STATUSES {' .. table.concat(parts, ', ') .. '}\\n')
 end
 `,
   );
-  const run = spawnSync('wrk', ['-t1', `-c${CONNECTIONS}`, `-d${DURATION}s`, '-s', script, url], { encoding: 'utf8' });
-  if (run.status !== 0) throw new Error(`wrk failed: ${run.stderr || run.error?.message}`);
-  const line = run.stdout.split('\n').find((l) => l.startsWith('WRK_RESULT '));
-  if (!line) throw new Error(`wrk printed no result:\n${run.stdout}`);
-  const result = JSON.parse(line.slice('WRK_RESULT '.length)) as { requests: number; seconds: number; p50: number; p99: number; statuses: Record<string, number> };
-  return { perSecond: result.requests / result.seconds, statuses: result.statuses, p50Ms: result.p50, p99Ms: result.p99 };
+  return runWrk(url, script);
 }
 
-/** Repeats a load (fresh requests each time) and keeps the median run, with the spread. */
-function loadMedian(url: string, makeRequests: (repetition: number) => string[], dir: string): LoadResult & { spread: string } {
+async function median(run: () => Promise<LoadResult>): Promise<LoadResult & { spread: string }> {
   const results: LoadResult[] = [];
-  for (let repetition = 0; repetition < REPETITIONS; repetition++) results.push(load(url, makeRequests(repetition), dir));
+  for (let repetition = 0; repetition < REPETITIONS; repetition++) results.push(await run());
   results.sort((a, b) => a.perSecond - b.perSecond);
-  const median = results[Math.floor(results.length / 2)]!;
-  return { ...median, spread: `${Math.round(results[0]!.perSecond)}–${Math.round(results.at(-1)!.perSecond)}` };
-}
-
-function statusCounts(result: LoadResult): string {
-  return Object.entries(result.statuses).map(([status, count]) => `${status}: ${count}`).join(', ');
+  const middle = results[Math.floor(results.length / 2)]!;
+  return { ...middle, spread: `${Math.round(results[0]!.perSecond)}–${Math.round(results.at(-1)!.perSecond)}` };
 }
 
 function rawHttp(method: string, path: string, headers: Record<string, string>, body = ''): string {
   const lines = Object.entries(headers).map(([k, v]) => `${k}: ${v}`);
   return `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n${lines.join('\r\n')}${lines.length ? '\r\n' : ''}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+}
+
+function standardDelivery(id: string, commit: string) {
+  return buildDeliveryRequest({ scheme: 'standard', token: TOKEN, id, timestamp: now(), data: { repository: 'bench', branch: 'main', ref: 'refs/heads/main', commit, source: 'bench' } });
+}
+
+function signedDeliveries(count: number, tag: string): string[] {
+  const requests: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const delivery = standardDelivery(`msg_${tag}_${i}`, i.toString(16).padStart(40, '0'));
+    requests.push(rawHttp('POST', delivery.path, delivery.headers, delivery.body));
+  }
+  return requests;
+}
+
+/** Signed GitHub-style deliveries for adnanh/webhook's HMAC rule, each body different like ours. */
+function hubSignedDeliveries(count: number, secret: string): string[] {
+  const requests: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const body = JSON.stringify({ ref: 'refs/heads/main', after: i.toString(16).padStart(40, '0'), id: `msg_${i}` });
+    const signature = `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+    requests.push(rawHttp('POST', '/hooks/bench', { 'content-type': 'application/json', 'x-hub-signature-256': signature }, body));
+  }
+  return requests;
+}
+
+interface Server {
+  name: string;
+  url: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+async function waitForPort(url: string, child: ChildProcess): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const response = await request(url);
+      await response.body.dump();
+      return;
+    } catch (error) {
+      if (attempt > 100 || child.exitCode !== null) throw error;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+function stopChild(child: ChildProcess): () => Promise<void> {
+  return async () => {
+    // Stopped already (a signal leaves exitCode null): its 'exit' will not come again.
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await exited;
+  };
+}
+
+const WEBHOOK_SECRET = randomBytes(24).toString('hex');
+
+/** adnanh/webhook with an HMAC-SHA256 rule on the body; a bad signature is answered 401. */
+async function startWebhook(dir: string): Promise<Server | undefined> {
+  if (spawnSync('sh', ['-c', 'command -v webhook']).status !== 0) return undefined;
+  const port = await freePort();
+  const hooks = [
+    {
+      id: 'bench',
+      'execute-command': '/bin/true',
+      'trigger-rule-mismatch-http-response-code': 401,
+      'trigger-rule': { match: { type: 'payload-hmac-sha256', secret: WEBHOOK_SECRET, parameter: { source: 'header', name: 'X-Hub-Signature-256' } } },
+    },
+  ];
+  writeFileSync(join(dir, 'hooks.json'), JSON.stringify(hooks));
+  const log = openSync(join(dir, 'webhook.log'), 'w');
+  const child = spawn('webhook', ['-hooks', join(dir, 'hooks.json'), '-ip', '127.0.0.1', '-port', String(port)], { stdio: ['ignore', log, log] });
+  const url = `http://127.0.0.1:${port}`;
+  await waitForPort(`${url}/`, child).catch(() => undefined);
+  return { name: 'adnanh/webhook', url, pid: child.pid!, stop: stopChild(child) };
+}
+
+/** The ceiling for Node here: node:http reading the body and answering a fixed status. */
+async function startBareNode(status: number): Promise<Server> {
+  const port = await freePort();
+  const code = `require('node:http').createServer((req, res) => { req.resume(); req.on('end', () => { const b = '{"error":"unauthorized"}'; res.writeHead(${status}, { 'content-type': 'application/json', 'content-length': b.length }); res.end(b); }); }).listen(${port}, '127.0.0.1');`;
+  const child = spawn(process.execPath, ['-e', code], { stdio: 'ignore' });
+  const url = `http://127.0.0.1:${port}`;
+  await waitForPort(`${url}/`, child);
+  return { name: 'bare node:http', url, pid: child.pid!, stop: stopChild(child) };
+}
+
+/**
+ * While a flood runs: the receiver's RSS every 100 ms (the largest kept) and the latency of a
+ * valid delivery sent every 20 ms, each with a new id.
+ */
+function alongside(receiver: Receiver, tag: string): { stop(): Promise<{ rssMiB: number; p50Ms: number; p99Ms: number; answers: Record<string, number> }> } {
+  let running = true;
+  let rss = 0;
+  const sampler = setInterval(() => (rss = Math.max(rss, rssMiB(receiver.child.pid!).total)), 100);
+  const latencies: number[] = [];
+  const answers: Record<string, number> = {};
+  const sender = (async () => {
+    for (let i = 0; running; i++) {
+      const delivery = standardDelivery(`msg_valid_${tag}_${i}`, 'abc123');
+      const start = process.hrtime.bigint();
+      try {
+        const response = await request(receiver.url + delivery.path, { method: 'POST', headers: delivery.headers, body: delivery.body! });
+        await response.body.dump();
+        answers[response.statusCode] = (answers[response.statusCode] ?? 0) + 1;
+      } catch (error) {
+        answers[(error as NodeJS.ErrnoException).code ?? 'error'] = (answers[(error as NodeJS.ErrnoException).code ?? 'error'] ?? 0) + 1;
+      }
+      latencies.push(Number(process.hrtime.bigint() - start) / 1e6);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await sender;
+      clearInterval(sampler);
+      latencies.sort((a, b) => a - b);
+      const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? NaN;
+      return { rssMiB: rss, p50Ms: at(0.5), p99Ms: at(0.99), answers };
+    },
+  };
+}
+
+/**
+ * The flood that once took the receiver past 1 GiB: 200 connections, each sending all but the last
+ * byte of a 4.9 MiB body with a fresh timestamp and a forged signature, opened again as soon as the
+ * receiver closes one, for the length of a run. In its own process, so that writing it does not
+ * slow the bench's own event loop, which times the valid deliveries.
+ */
+function unfinishedBodies(receiver: Receiver): Promise<{ refused: number }> {
+  const { hostname, port } = new URL(receiver.url);
+  const code = `
+const net = require('node:net');
+const bodyBytes = Math.floor(4.9 * 1024 * 1024);
+const chunk = Buffer.alloc(bodyBytes - 1, 'x');
+const deadline = Date.now() + ${DURATION * 1000};
+let refused = 0;
+const open = () => new Promise((resolve) => {
+  if (Date.now() > deadline) return resolve();
+  const socket = net.connect(${Number(port)}, ${JSON.stringify(hostname)}, () => {
+    socket.write('POST /hooks/bench/main HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\nwebhook-id: msg_flood_' + Math.random() + '\\r\\nwebhook-timestamp: ' + Math.floor(Date.now() / 1000) + '\\r\\nwebhook-signature: v1,${Buffer.alloc(32).toString('base64')}\\r\\nContent-Length: ' + bodyBytes + '\\r\\n\\r\\n');
+    socket.write(chunk);
+  });
+  socket.setTimeout(Math.max(1, deadline - Date.now()), () => socket.destroy());
+  socket.on('data', (d) => { if (d.toString('latin1').startsWith('HTTP/1.1 503')) refused += 1; });
+  socket.on('error', () => undefined);
+  socket.on('close', () => resolve(open()));
+});
+Promise.all(Array.from({ length: 200 }, open)).then(() => { process.stdout.write(String(refused)); });
+`;
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.once('exit', (status) => (status === 0 ? resolvePromise({ refused: Number(out) }) : reject(new Error(`the body flood exited ${status}`))));
+  });
 }
 
 function seedCheckCost(): { perCheckUs: number; baselineUs: number } {
@@ -184,115 +374,14 @@ function seedCheckCost(): { perCheckUs: number; baselineUs: number } {
   return { perCheckUs, baselineUs };
 }
 
-/**
- * The same flood of badly signed requests against adnanh/webhook (Debian package `webhook`), with
- * an HMAC-SHA256 rule on the body, so both figures come from this machine on this day.
- */
-async function adnanhWebhookRejections(dir: string): Promise<string> {
-  if (spawnSync('sh', ['-c', 'command -v webhook']).status !== 0) return 'not measured: `apt-get install webhook` to compare';
-  const port = await freePort();
-  const hooks = [
-    {
-      id: 'bench',
-      'execute-command': '/bin/true',
-      'trigger-rule-mismatch-http-response-code': 401,
-      'trigger-rule': { match: { type: 'payload-hmac-sha256', secret: randomBytes(24).toString('hex'), parameter: { source: 'header', name: 'X-Hub-Signature-256' } } },
-    },
-  ];
-  writeFileSync(join(dir, 'hooks.json'), JSON.stringify(hooks));
-  const log = openSync(join(dir, 'webhook.log'), 'w');
-  const child = spawn('webhook', ['-hooks', join(dir, 'hooks.json'), '-ip', '127.0.0.1', '-port', String(port)], { stdio: ['ignore', log, log] });
+async function burst(dir: string, bundle: string): Promise<string> {
+  const receiver = await startReceiver(dir, bundle, 'sleep 2', 1);
   try {
-    await new Promise((r) => setTimeout(r, 1000));
-    const body = '{"ref":"refs/heads/main"}';
-    const result = load(`http://127.0.0.1:${port}`, [rawHttp('POST', '/hooks/bench', { 'content-type': 'application/json', 'x-hub-signature-256': `sha256=${'0'.repeat(64)}` }, body)], dir);
-    return `${Math.round(result.perSecond)} rejections/s (${statusCounts(result)})`;
-  } finally {
-    child.kill('SIGTERM');
-  }
-}
-
-type MedianResult = LoadResult & { spread: string };
-
-interface FloodFigures {
-  rejectStandard: MedianResult;
-  rejectSeed: MedianResult;
-  acceptTrue: MedianResult;
-  acceptSleep: MedianResult;
-  rssAfterRejects: ReturnType<typeof rssMiB>;
-  rssAfterAccepts: ReturnType<typeof rssMiB>;
-}
-
-function signedDeliveries(count: number, tag: string): string[] {
-  const requests: string[] = [];
-  for (let i = 0; i < count; i++) {
-    const id = `msg_${tag}_${i}`;
-    const delivery = buildDeliveryRequest({
-      scheme: 'standard',
-      token: TOKEN,
-      id,
-      timestamp: now(),
-      data: { repository: 'bench', branch: 'main', ref: 'refs/heads/main', commit: i.toString(16).padStart(40, '0'), source: 'bench' },
-    });
-    requests.push(rawHttp('POST', delivery.path, delivery.headers, delivery.body));
-  }
-  return requests;
-}
-
-/** The floods against one receiver set-up: forged both ways, then unique valid deliveries. */
-async function flood(dir: string, bundle: string, workers: number): Promise<FloodFigures> {
-  let receiver = await startReceiver(dir, bundle, 'true', workers);
-  try {
-    const badBody = '{"data":{}}';
-    const badStandard = standardWebhookHeaders(`whsec_${randomBytes(32).toString('base64')}`, 'msg_forged', now(), badBody);
-    const rejectStandard = loadMedian(receiver.url, () => [rawHttp('POST', '/hooks/bench/main', { ...badStandard, 'content-type': 'application/json' }, badBody)], dir);
-    const rejectSeed = loadMedian(receiver.url, () => [rawHttp('GET', '/legacy-master', { 'x-signature': 'ab'.repeat(32), 'x-signature-timestamp': String(now()) })], dir);
-    const rssAfterRejects = rssMiB(receiver.child.pid!);
-    // Unique ids: more signed requests than a run can send, each used once.
-    const acceptTrue = loadMedian(receiver.url, (rep) => signedDeliveries(16_000 * DURATION, `true${workers}_${rep}`), dir);
-    await receiver.stop();
-    receiver = await startReceiver(dir, bundle, 'sleep 1', workers);
-    const acceptSleep = loadMedian(receiver.url, (rep) => signedDeliveries(16_000 * DURATION, `sleep${workers}_${rep}`), dir);
-    const rssAfterAccepts = rssMiB(receiver.child.pid!);
-    return { rejectStandard, rejectSeed, acceptTrue, acceptSleep, rssAfterRejects, rssAfterAccepts };
-  } finally {
-    await receiver.stop();
-  }
-}
-
-async function main(): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'triggler-bench-'));
-  const out: string[] = [
-    '\n## Receiver (issue 2)\n',
-    `The receiver as it ships (one esbuild bundle run by \`node\`), logging every delivery (one JSON line each) to a file, as it would to journald. Load: wrk, one thread, ${CONNECTIONS} connections, ${DURATION} s per run, on the same 2-core machine; each figure is the median of ${REPETITIONS} runs (range in brackets, then the median run's answers). \`workers\` is the receiver config's number of processes taking deliveries.\n`,
-  ];
-  let receiver: Receiver | undefined;
-  try {
-    const bundle = bundleReceiver(dir);
-    const one = await flood(dir, bundle, 1);
-    const two = await flood(dir, bundle, 2);
-    const seed = seedCheckCost();
-    const row = (label: string, pick: (f: FloodFigures) => MedianResult, target: string) =>
-      `| ${label} | ${Math.round(pick(two).perSecond)} (${pick(two).spread}; ${statusCounts(pick(two))}) | ${Math.round(pick(one).perSecond)} (${pick(one).spread}; ${statusCounts(pick(one))}) | ${target} |`;
-    const mib = (r: ReturnType<typeof rssMiB>) => `${r.total.toFixed(0)} MiB${r.each.length > 1 ? ` (${r.each.map((m) => m.toFixed(0)).join(' + ')})` : ''}`;
-
-    out.push('| figure | workers: 2 | workers: 1 | target |', '| --- | --- | --- | --- |');
-    out.push(row('rejected deliveries/s, Standard Webhooks (bad signature)', (f) => f.rejectStandard, '≥ 12,000'));
-    out.push(row('rejected deliveries/s, seed scheme (bad signature, 1000 rounds)', (f) => f.rejectSeed, '≥ 12,000'));
-    out.push(row('accepted Standard deliveries/s, unique ids, one trigger, command `sleep 1`', (f) => f.acceptSleep, '≥ 6,000'));
-    out.push(row('the same with command `true` (a new run spawned back to back)', (f) => f.acceptTrue, ''));
-    out.push(`| latency p50 / p99, accepted (\`sleep 1\`) | ${two.acceptSleep.p50Ms.toFixed(1)} / ${two.acceptSleep.p99Ms.toFixed(1)} ms | ${one.acceptSleep.p50Ms.toFixed(1)} / ${one.acceptSleep.p99Ms.toFixed(1)} ms | |`);
-    out.push(`| receiver RSS after the reject floods | ${mib(two.rssAfterRejects)} | ${mib(one.rssAfterRejects)} | ≤ 150 MB |`);
-    out.push(`| receiver RSS after the accept flood (sum of peaks) | ${mib(two.rssAfterAccepts)} (${two.rssAfterAccepts.peak.toFixed(0)}) | ${mib(one.rssAfterAccepts)} (${one.rssAfterAccepts.peak.toFixed(0)}) | ≤ 150 MB |`);
-    out.push(`| seed check, 1000 rounds, in-process | ${seed.perCheckUs.toFixed(0)} µs; 1000 × SHA-256 of 64 bytes: ${seed.baselineUs.toFixed(0)} µs; ratio ${(seed.perCheckUs / seed.baselineUs).toFixed(2)} | | ≤ 2× |`);
-
-    // Burst: 30 deliveries to one trigger while a 2 s command runs.
-    receiver = await startReceiver(dir, bundle, 'sleep 2', 1);
     const commits: string[] = [];
     for (let i = 0; i < 31; i++) {
       const commit = i.toString(16).padStart(40, '0');
       commits.push(commit);
-      const delivery = buildDeliveryRequest({ scheme: 'standard', token: TOKEN, id: `msg_burst_${i}`, timestamp: now(), data: { repository: 'bench', branch: 'main', ref: 'refs/heads/main', commit, source: 'bench' } });
+      const delivery = standardDelivery(`msg_burst_${i}`, commit);
       const response = await request(receiver.url + delivery.path, { method: 'POST', headers: delivery.headers, body: delivery.body! });
       await response.body.dump();
       if (i === 0) await new Promise((r) => setTimeout(r, 300));
@@ -305,13 +394,124 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 200));
     }
     const last = runs[0];
+    return `${runs.length} runs; the last carried ${last?.deliveries} deliveries and commit ${last?.commit} (newest: ${commits.at(-1)})`;
+  } finally {
+    await receiver.stop();
+  }
+}
+
+type Figure = LoadResult & { spread: string };
+const rate = (f: Figure | undefined) => (f ? `${Math.round(f.perSecond)} (${f.spread})` : 'not measured');
+const ratio = (a: Figure | undefined, b: Figure | undefined) => (a && b ? `${(a.perSecond / b.perSecond).toFixed(2)}×` : '—');
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'triggler-bench-'));
+  scratch = dir;
+  const out: string[] = [];
+  const servers: Server[] = [];
+  let receiver: Receiver | undefined;
+  try {
+    const bundle = bundleReceiver(dir);
+    const badBody = '{"data":{}}';
+    const forgedStandard = () => standardWebhookHeaders(`whsec_${randomBytes(32).toString('base64')}`, 'msg_forged', now(), badBody);
+    const forgedHub = { 'content-type': 'application/json', 'x-hub-signature-256': `sha256=${'0'.repeat(64)}` };
+    const hubBody = '{"ref":"refs/heads/main"}';
+    const perRun = 16_000 * DURATION;
+
+    // adnanh/webhook and bare Node: rejections (static), then accepts (cycling).
+    const webhook = await startWebhook(dir);
+    let webhookReject: Figure | undefined;
+    let webhookAccept: Figure | undefined;
+    if (webhook) {
+      servers.push(webhook);
+      webhookReject = await median(() => staticLoad(webhook.url, 'POST', '/hooks/bench', forgedHub, hubBody));
+      const signed = hubSignedDeliveries(20_000, WEBHOOK_SECRET);
+      webhookAccept = await median(() => cyclingLoad(webhook.url, signed));
+      await webhook.stop();
+    }
+    const bareReject = await (async () => {
+      const bare = await startBareNode(401);
+      servers.push(bare);
+      try {
+        return await median(() => staticLoad(bare.url, 'POST', '/hooks/bench/main', { ...forgedStandard(), 'content-type': 'application/json' }, badBody));
+      } finally {
+        await bare.stop();
+      }
+    })();
+    const bareAccept = await (async () => {
+      const bare = await startBareNode(202);
+      servers.push(bare);
+      try {
+        const signed = signedDeliveries(20_000, 'bare');
+        return await median(() => cyclingLoad(bare.url, signed));
+      } finally {
+        await bare.stop();
+      }
+    })();
+
+    // The receiver, one process (as it ships), then with workers: 2.
+    // The receiver, one process (as it ships), then with workers: 2; a fresh one for each flood, so
+    // that each RSS figure is that flood's own.
+    const floods = async (workers: number) => {
+      const under = async <T>(tag: string, command: string, flood: (receiver: Receiver) => Promise<T>) => {
+        receiver = await startReceiver(dir, bundle, command, workers);
+        try {
+          const side = alongside(receiver, `${workers}_${tag}`);
+          const result = await flood(receiver);
+          return { result, ...(await side.stop()) };
+        } finally {
+          await receiver.stop();
+          receiver = undefined;
+        }
+      };
+      const rejectStandard = await under('std', 'true', (r) => median(() => staticLoad(r.url, 'POST', '/hooks/bench/main', { ...forgedStandard(), 'content-type': 'application/json' }, badBody)));
+      const rejectSeed = await under('seed', 'true', (r) => median(() => staticLoad(r.url, 'GET', '/legacy-master', { 'x-signature': 'ab'.repeat(32), 'x-signature-timestamp': String(now()) })));
+      const bodies = await under('bodies', 'true', (r) => unfinishedBodies(r));
+      let repetition = 0;
+      // A deploy takes a while: `sleep 1`, during which deliveries coalesce into the next run.
+      const accept = await under('accept', 'sleep 1', (r) => median(() => cyclingLoad(r.url, signedDeliveries(perRun, `acc${workers}_${repetition++}`))));
+      return { rejectStandard, rejectSeed, bodies, accept };
+    };
+    const one = await floods(1);
+    const two = await floods(2);
+    const seed = seedCheckCost();
+    const burstResult = await burst(dir, bundle);
+
+    const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'} (\`nproc\` ${spawnSync('nproc', { encoding: 'utf8' }).stdout.trim()}, \`uname -m\` ${spawnSync('uname', ['-m'], { encoding: 'utf8' }).stdout.trim()}), Node.js ${process.version}, ${spawnSync('webhook', ['-version'], { encoding: 'utf8' }).stdout?.trim() ?? 'no webhook'}, ${new Date().toISOString().slice(0, 10)}`;
     out.push(
-      `| burst: 1 delivery, then 30 more while its 2 s command runs | ${runs.length} runs; the last carried ${last?.deliveries} deliveries and commit ${last?.commit} (newest: ${commits.at(-1)}) | | ≤ 2 runs, last = newest |`,
+      '\n## Receiver, side by side\n',
+      `${machine}. wrk, one thread, ${CONNECTIONS} connections, ${DURATION} s per run, median of ${REPETITIONS} (range in brackets). Rejection floods: one static request (wrk builds it once, no Lua per request) for every server; accept floods: the same cycling script of signed requests for every server. Receiver logs to a file at info.\n`,
+      '| per second | adnanh/webhook | bare node:http | receiver, 1 process | receiver, `workers: 2` | 1 process ÷ webhook | 1 process ÷ bare Node | `workers: 2` ÷ webhook |',
+      '| --- | --- | --- | --- | --- | --- | --- | --- |',
+      `| rejected, Standard Webhooks / HMAC (bad signature) | ${rate(webhookReject)} | ${rate(bareReject)} | ${rate(one.rejectStandard.result)} | ${rate(two.rejectStandard.result)} | ${ratio(one.rejectStandard.result, webhookReject)} | ${ratio(one.rejectStandard.result, bareReject)} | ${ratio(two.rejectStandard.result, webhookReject)} |`,
+      `| rejected, seed scheme (bad signature) | | | ${rate(one.rejectSeed.result)} | ${rate(two.rejectSeed.result)} | ${ratio(one.rejectSeed.result, webhookReject)} | ${ratio(one.rejectSeed.result, bareReject)} | ${ratio(two.rejectSeed.result, webhookReject)} |`,
+      `| accepted (unique signed deliveries; the receiver's command \`sleep 1\`) | ${rate(webhookAccept)} | ${rate(bareAccept)} | ${rate(one.accept.result)} | ${rate(two.accept.result)} | ${ratio(one.accept.result, webhookAccept)} | ${ratio(one.accept.result, bareAccept)} | ${ratio(two.accept.result, webhookAccept)} |`,
+      '',
+      `Answers (median run): webhook rejections ${webhookReject?.errors ?? '—'} non-2xx; receiver 1 process rejections ${one.rejectStandard.result.errors} / ${one.rejectSeed.result.errors} non-2xx; accepts webhook ${JSON.stringify(webhookAccept?.statuses)}, receiver ${JSON.stringify(one.accept.result.statuses)}, \`workers: 2\` ${JSON.stringify(two.accept.result.statuses)}.`,
+      '',
+      '| under this flood | RSS, 1 process (peak of samples) | valid delivery p50 / p99, 1 process | RSS, `workers: 2` (sum) | p50 / p99, `workers: 2` | valid deliveries answered (1 process) |',
+      '| --- | --- | --- | --- | --- | --- |',
     );
-    out.push('', `adnanh/webhook ${spawnSync('webhook', ['-version'], { encoding: 'utf8' }).stdout?.trim() ?? ''}, the same forged flood (HMAC-SHA256 rule on the body), same machine: ${await adnanhWebhookRejections(dir)}.`);
+    for (const [label, pick] of [
+      ['forged Standard deliveries', (f: typeof one) => f.rejectStandard],
+      ['forged seed deliveries', (f: typeof one) => f.rejectSeed],
+      ['200 unfinished 4.9 MiB bodies', (f: typeof one) => f.bodies],
+      ['unique valid deliveries', (f: typeof one) => f.accept],
+    ] as const) {
+      const a = pick(one);
+      const b = pick(two);
+      out.push(`| ${label} | ${a.rssMiB.toFixed(0)} MiB | ${a.p50Ms.toFixed(1)} / ${a.p99Ms.toFixed(1)} ms | ${b.rssMiB.toFixed(0)} MiB | ${b.p50Ms.toFixed(1)} / ${b.p99Ms.toFixed(1)} ms | ${JSON.stringify(a.answers)} |`);
+    }
+    out.push(
+      '',
+      `Unfinished-body flood: ${one.bodies.result.refused} (1 process) and ${two.bodies.result.refused} (\`workers: 2\`) connections answered 503 past the body budget.`,
+      '',
+      `Seed check, 1000 rounds, in-process: ${seed.perCheckUs.toFixed(0)} µs; 1000 × SHA-256 of 64 bytes: ${seed.baselineUs.toFixed(0)} µs (ratio ${(seed.perCheckUs / seed.baselineUs).toFixed(2)}). Burst, 1 delivery then 30 more while its 2 s command runs: ${burstResult}.`,
+    );
     process.stdout.write(`${out.join('\n')}\n`);
   } finally {
-    await receiver?.stop();
+    await (receiver as Receiver | undefined)?.stop();
+    for (const server of servers) await server.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -9,7 +9,7 @@
  */
 import * as z from 'zod/mini';
 import { en as englishMessages } from 'zod/locales';
-import { SENDER_SCHEMES, triggerKey } from '../protocol';
+import { SENDER_SCHEMES, SEED_MAX_ITERATIONS, triggerKey } from '../protocol';
 
 export interface SenderSettings {
   routes: SenderRouteTable;
@@ -69,7 +69,7 @@ const routeSchema = z.strictObject({
   /** @default "standard" */
   scheme: z._default(z.enum(SENDER_SCHEMES), 'standard'),
   /** Seed-scheme hash rounds; absent means the seed default (1000). */
-  iterations: z.optional(z.int().check(z.minimum(1), z.maximum(1_000_000))),
+  iterations: z.optional(z.int().check(z.minimum(1), z.maximum(SEED_MAX_ITERATIONS))),
 });
 
 /** One entry of `TRIGGLER_ROUTES`: the contract between the stack, which writes the routes, and the sender. */

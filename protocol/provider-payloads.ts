@@ -4,7 +4,7 @@
  * only once the signature verified, and claimedRepository before that only to know which
  * secret(s) to try.
  */
-import type { BodyProblem } from './push-event';
+import { type BodyProblem, ENV_TEXT } from './push-event';
 import type { ProviderName } from './schemes';
 
 /** The repository a payload names: `name` (`Hello-World`) and, when the provider sends one, `fullName` (`Codertocat/Hello-World`). */
@@ -49,12 +49,9 @@ export function parseJsonObject(bytes: Buffer | string): JsonObject | undefined 
 
 const COMMIT_ID = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/i;
 const ZERO_COMMIT = /^(?:0{40}|0{64})$/;
-/** Names reach commands as TRIGGLER_PUSHER: no control characters, bounded. */
-const PRINTABLE_NAME = /^[^\p{Cc}]{1,256}$/u;
-
 function printableName(...candidates: unknown[]): string | undefined {
   for (const candidate of candidates) {
-    if (typeof candidate === 'string' && PRINTABLE_NAME.test(candidate)) return candidate;
+    if (typeof candidate === 'string' && ENV_TEXT.test(candidate)) return candidate;
   }
   return undefined;
 }

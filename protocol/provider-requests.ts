@@ -120,6 +120,11 @@ export function providerJsonPayload(contentType: string | undefined, body: Buffe
 export interface ProviderSignature {
   signatureName: string;
   read(body: Buffer): { payload: Buffer; verify(token: string): boolean };
+  /**
+   * Set when the headers carry the secret itself (GitLab's X-Gitlab-Token): a token can be
+   * checked before a byte of the body is read.
+   */
+  verifyWithoutBody?(token: string): boolean;
 }
 
 /** The canonical spelling of a signing header, for logs. */
@@ -148,7 +153,8 @@ export function providerSignature(provider: ProviderName, header: HeaderReader):
     }
     const secret = header(GITLAB_TOKEN_HEADER);
     if (secret === undefined) return { unsigned: 'no X-Gitlab-Token or webhook-signature' };
-    return { signatureName: 'X-Gitlab-Token', read: (body) => ({ payload: body, verify: (token) => gitlabTokenMatches(token, secret) }) };
+    const verify = (token: string) => gitlabTokenMatches(token, secret);
+    return { signatureName: 'X-Gitlab-Token', read: (body) => ({ payload: body, verify }), verifyWithoutBody: verify };
   }
   const names = PROVIDER_HEADERS[provider].signature;
   const sent = first(header, names);

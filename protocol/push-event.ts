@@ -36,6 +36,14 @@ export interface PushFacts {
 
 export type BodyProblem = { field: string; reason: string };
 
+/**
+ * Text that reaches a command's environment (TRIGGLER_PUSHER, ...): 1 to 256 characters, none of
+ * them a control character. A NUL cannot stand in an environment variable at all (spawning fails,
+ * and with it the run and every delivery coalesced into it), a newline splits what a command
+ * reads line by line, and 128 KiB passes the kernel's limit on one variable.
+ */
+export const ENV_TEXT = /^[^\p{Cc}]{1,256}$/u;
+
 /** A Git object id, abbreviated (4+) or whole (SHA-1 40, SHA-256 64). */
 const COMMIT_ID = /^[0-9a-fA-F]{4,64}$/;
 
@@ -71,10 +79,13 @@ export function readPushBody(body: Buffer, repository: string, branch: string): 
     return { field: 'data.previousCommit', reason: 'must be a hex commit id' };
   }
   const pusher = data.pusher;
+  if (pusher !== undefined && (typeof pusher !== 'string' || !ENV_TEXT.test(pusher))) {
+    return { field: 'data.pusher', reason: 'must be 1 to 256 characters, none of them a control character' };
+  }
   return {
     commit: commit ?? '',
     ...(previous !== undefined ? { previousCommit: previous } : {}),
-    ...(typeof pusher === 'string' ? { pusher } : {}),
+    ...(pusher !== undefined ? { pusher } : {}),
   };
 }
 

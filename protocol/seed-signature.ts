@@ -8,6 +8,15 @@
 import { hash, timingSafeEqual } from 'node:crypto';
 
 export const SEED_DEFAULT_ITERATIONS = 1000;
+/**
+ * The most rounds a trigger may ask for. The original sender computed the chain in Python on a
+ * Lambda function (Python 2.7, 128 MB by default: a small share of one core) and the original
+ * server in its request handler, at roughly a microsecond per round on a whole core: 100,000
+ * rounds already cost its sender over a second and its server a tenth of one per request, a
+ * hundred times its own default. Its users had no reason to go past it; a receiver that accepts
+ * more lets anyone with a fresh timestamp demand that much work per request.
+ */
+export const SEED_MAX_ITERATIONS = 100_000;
 export const SEED_TIMESTAMP_HEADER = 'x-signature-timestamp';
 export const SEED_SIGNATURE_HEADER = 'x-signature';
 
@@ -22,7 +31,17 @@ export function seedSignature(
   token: string,
   iterations: number = SEED_DEFAULT_ITERATIONS,
 ): string {
-  let value = `${timestamp}:${repository}:${branch}:${token}`;
+  return hashChain(seedSigningString(timestamp, repository, branch, token), iterations);
+}
+
+/** What the first round hashes: `<ts>:<repo>:<branch>:<token>`. */
+export function seedSigningString(timestamp: number | string, repository: string, branch: string, token: string): string {
+  return `${timestamp}:${repository}:${branch}:${token}`;
+}
+
+/** n rounds of lowercase hex SHA-256 over `input`, each round hashing the previous round's hex. */
+export function hashChain(input: string, iterations: number): string {
+  let value = input;
   for (let round = 0; round < iterations; round++) value = hash('sha256', value, 'hex');
   return value;
 }

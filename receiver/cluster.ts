@@ -11,13 +11,14 @@ import type { Logger } from 'pino';
 import type { ReceiverConfig } from './config/schema';
 import { loadReceiverConfigFile } from './config/config-file';
 import { type AcceptedDelivery, type AcceptResult, type DeliverySink, NotAccepted, type NotAcceptedData } from './delivery';
-import { assembleReceiver, drainDeliveryServer, listen, openDeliveryServer, openTokens, receiverLogger, type DeliveryFront, type Receiver } from './receiver';
+import { assembleReceiver, drainDeliveryServer, refuseDeliveries, listen, openDeliveryServer, openTokens, receiverLogger, type DeliveryFront, type Receiver } from './receiver';
 
 type ToPrimary = { t: 'accept'; id: number; delivery: AcceptedDelivery };
 type ToWorker =
   | { t: 'accepted'; id: number; result: AcceptResult }
   | { t: 'refused'; id: number; notAccepted: NotAcceptedData }
   | { t: 'failed'; id: number; message: string }
+  | { t: 'refuse' }
   | { t: 'stop' }
   | { t: 'reload' };
 
@@ -98,6 +99,10 @@ async function forkWorkers(config: ReceiverConfig, logger: Logger, runner: Deliv
     url,
     async reload() {
       for (const worker of workers()) send(worker, { t: 'reload' });
+    },
+    // The workers' deliveries in flight reach the runner, which takes them until it closes.
+    async refuse() {
+      for (const worker of workers()) send(worker, { t: 'refuse' });
     },
     async close() {
       stopping = true;
@@ -181,6 +186,8 @@ export async function runDeliveryWorker(configPath: string): Promise<void> {
         () => logger.info('tokens reloaded'),
         (error: unknown) => logger.error({ err: (error as Error).message }, 'token reload failed; the previous tokens stay in use'),
       );
+    } else if (message?.t === 'refuse') {
+      void refuseDeliveries(deliveries);
     } else if (message?.t === 'stop') {
       void drainDeliveryServer(deliveries).then(() => {
         tokens.close();

@@ -9,8 +9,9 @@ export type { Scheme };
 
 export interface AcceptedDelivery {
   /**
-   * A repeat of an accepted key, while it is remembered, runs nothing. The HTTP side composes it:
-   * `standard:<webhook-id>`, `seed:<ts>:<signature>`, `github:<X-GitHub-Delivery>:<trigger>`, ...
+   * A repeat of an accepted key, while it is remembered, runs nothing. The schemes compose it, per
+   * trigger: `standard:<trigger>:<webhook-id>`, `seed:<trigger>:<ts>:<signature>`,
+   * `github:<trigger>:<X-GitHub-Delivery>`, ...
    */
   dedupeKey: string;
   /** Until when (epoch ms) the key is remembered; past it the key may be forgotten. */
@@ -50,11 +51,11 @@ export interface DeliverySink {
 export type SinkHealth = { status: 'ok' } | { status: 'degraded'; reason: string; since: string };
 
 /** Why a delivery was not accepted when the sender did nothing wrong. */
-export type NotAcceptedCode = 'stopping' | 'journal' | 'tokens';
+export type NotAcceptedCode = 'stopping' | 'journal' | 'tokens' | 'busy';
 
 /**
  * A delivery the receiver cannot take right now (it is stopping, its journal cannot be written,
- * its token source does not answer). Not accepted, so not ours to lose: it carries the status and
+ * its token source does not answer, it holds as much as it may). Not accepted, so not ours to lose: it carries the status and
  * Retry-After the sender is answered with, so that it tries again. Whoever raises one decides
  * those; the HTTP layer only sends them.
  */

@@ -16,6 +16,7 @@ import { createAdminServer } from './http/admin-server';
 import { createDeliveryServer, type DeliveryServer } from './http/delivery-server';
 import { ReceiverMetrics } from './metrics';
 import { Notifier } from './notify/notifier';
+import type { RejectionLog } from './http/rejection-log';
 import type { RunHistory } from './runs/run-history';
 import { publicRecord } from './runs/run-record';
 import { Runner } from './runs/runner';
@@ -48,6 +49,8 @@ export interface InProcessReceiver extends Receiver {
   runner: Runner;
   history: RunHistory;
   tokens: ReceiverTokens;
+  /** The delivery listener's rejections, counted by reason. */
+  rejections: RejectionLog;
 }
 
 /** What takes deliveries and hands them to the runner: the delivery listener here, or the worker processes. */
@@ -56,7 +59,12 @@ export interface DeliveryFront {
   /** The front's token source, when it has one in this process (notifications and /healthz use it). */
   tokens?: ReceiverTokens;
   reload(): Promise<void>;
-  /** Stop taking deliveries; resolves once the ones in flight are answered. */
+  /**
+   * Answer 503 to every new request from now on, still listening, so that a sender learns to
+   * retry rather than finding the port closed; resolves once the requests in flight are answered.
+   */
+  refuse(): Promise<void>;
+  /** Stop listening. */
   close(): Promise<void>;
 }
 
@@ -87,6 +95,7 @@ export function openRunner(config: ReceiverConfig, logger: Logger): Promise<Runn
     maxConcurrentRuns: config.limits.maxConcurrentRuns,
     runLogBytes: config.limits.runLogBytes,
     keepRuns: config.limits.keepRuns,
+    maxRememberedIds: config.limits.rememberedIds,
     shutdownGraceSeconds: config.limits.shutdownGraceSeconds,
     logger,
     // Tokens that come from the environment never reach the commands' environment.
@@ -108,21 +117,32 @@ export async function openDeliveryServer(config: ReceiverConfig, sink: DeliveryS
   return { deliveries, tokens };
 }
 
+/** How long requests in flight may take to be answered once the receiver stops. */
+const DRAIN_MS = 5000;
+
+/** Answers 503 to new requests and waits (up to 5 s) for those in flight; still listening. */
+export async function refuseDeliveries(deliveries: DeliveryServer): Promise<void> {
+  deliveries.refuseNewRequests();
+  deliveries.server.closeIdleConnections();
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([deliveries.drained(), new Promise<void>((resolve) => (timer = setTimeout(resolve, DRAIN_MS)))]);
+  clearTimeout(timer);
+}
+
 /** Answers 503 to new requests, lets in-flight ones finish (up to 5 s), then closes the listener. */
 export async function drainDeliveryServer(deliveries: DeliveryServer): Promise<void> {
-  deliveries.refuseNewRequests();
+  await refuseDeliveries(deliveries);
   const closed = once(deliveries.server, 'close');
   deliveries.server.close();
-  deliveries.server.closeIdleConnections();
-  const cutoff = setTimeout(() => deliveries.server.closeAllConnections(), 5000);
+  deliveries.server.closeAllConnections();
   await closed;
-  clearTimeout(cutoff);
 }
 
 /**
  * The one start and stop sequence, whichever front takes the deliveries. Start: the runner (its
- * journal replayed), the front, the admin listener. Stop: the front first (no new deliveries, the
- * ones in flight answered), the admin listener, then the runner (running commands get their grace).
+ * journal replayed), the front, the admin listener. Stop: the front refuses new deliveries (503)
+ * and answers the ones in flight, the admin listener closes, the runner stops (running commands
+ * get their grace), and only then does the front stop listening.
  */
 export async function assembleReceiver<Front extends DeliveryFront>(
   config: ReceiverConfig,
@@ -181,12 +201,14 @@ export async function assembleReceiver<Front extends DeliveryFront>(
     close() {
       closing ??= (async () => {
         logger.info('receiver stopping');
-        await front.close();
+        // New deliveries are answered 503 until the runner has stopped: the sender retries.
+        await front.refuse();
         if (admin) {
           admin.closeAllConnections();
           admin.close();
         }
         await runner.close();
+        await front.close();
         notifier.close();
         ownTokens?.close();
         logger.info('receiver stopped');
@@ -230,12 +252,14 @@ export async function startReceiver(config: ReceiverConfig, options: ReceiverOpt
     return {
       url,
       tokens,
+      rejections: deliveries.rejections,
       reload: () => tokens.reload(),
+      refuse: () => refuseDeliveries(deliveries),
       async close() {
         await drainDeliveryServer(deliveries);
         tokens.close();
       },
     };
   });
-  return { ...receiver, runner, history: runner.history, tokens: front.tokens };
+  return { ...receiver, runner, history: runner.history, tokens: front.tokens, rejections: front.rejections };
 }

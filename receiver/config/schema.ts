@@ -3,7 +3,7 @@
  * stack at synth to check the config it generates (one schema, not two).
  */
 import { z } from 'zod';
-import { triggerKey } from '../../protocol';
+import { SEED_MAX_ITERATIONS, triggerKey } from '../../protocol';
 import { ConfigError, describeZodIssues, parseNamingFields } from './config-errors';
 import { commandSchema, deployPathProblems, deploySchema, repositoryUrlSchema } from './deploy-schema';
 
@@ -38,8 +38,8 @@ export const triggerSchema = z
     cwd: z.string().min(1).optional(),
     /** @default 3600 */
     timeoutSeconds: seconds.max(7 * 24 * 3600).default(3600),
-    /** Seed-scheme hash rounds. @default signature.iterations */
-    iterations: z.number().int().min(1).max(1_000_000).optional(),
+    /** Seed-scheme hash rounds, at most 100,000 (SEED_MAX_ITERATIONS says why). @default signature.iterations */
+    iterations: z.number().int().min(1).max(SEED_MAX_ITERATIONS).optional(),
     /** Extra environment for the command. */
     env: z.record(envName, z.string()).default({}),
     /** Run the command as this user (only when the receiver runs as root). */
@@ -48,6 +48,12 @@ export const triggerSchema = z
     deploy: deploySchema.optional(),
     /** Who hears when this trigger's runs end; replaces the receiver's `notify`. @default the receiver's */
     notify: notifySchema.optional(),
+    /**
+     * A run the receiver was running when it crashed is run again, once, at the next start: its
+     * push was accepted and its command never finished. `false` leaves it interrupted.
+     * @default true
+     */
+    rerunInterrupted: z.boolean().default(true),
   })
   .refine((t) => [t.token, t.tokenEnv].filter((v) => v !== undefined).length <= 1, {
     message: 'give at most one of token and tokenEnv',
@@ -79,7 +85,7 @@ export const receiverConfigSchema = z
     workers: z.number().int().min(1).max(64).default(1),
     signature: z
       .strictObject({
-        iterations: z.number().int().min(1).max(1_000_000).default(1000),
+        iterations: z.number().int().min(1).max(SEED_MAX_ITERATIONS).default(1000),
         expirationSeconds: seconds.default(300),
         futureSeconds: z.number().int().min(0).default(90),
         /** Standard Webhooks timestamp tolerance, both ways. */
@@ -91,11 +97,30 @@ export const receiverConfigSchema = z
     limits: z
       .strictObject({
         bodyBytes: z.number().int().positive().default(5 * 1024 * 1024),
+        /**
+         * Body bytes all requests in flight may hold together: a body is buffered before its
+         * signature can be checked, by anyone. Past it a request is answered 503 (Retry-After).
+         * Bodies over 64 KiB may use three quarters of it: the rest stays for small deliveries.
+         */
+        inFlightBodyBytes: z.number().int().positive().default(32 * 1024 * 1024),
+        /** Connections open at once; past it a new connection is answered 503 and closed. */
+        maxConnections: z.number().int().positive().default(1024),
+        /**
+         * Seed-scheme hash rounds computed per trigger per second, at most: a forged request with
+         * a fresh timestamp costs one chain. Past it a check is answered 429 with Retry-After.
+         */
+        seedRoundsPerSecond: z.number().int().positive().default(500_000),
         headersTimeoutSeconds: seconds.max(10).default(10),
         requestTimeoutSeconds: seconds.default(30),
         maxConcurrentRuns: z.number().int().positive().default(4),
         runLogBytes: z.number().int().positive().default(1024 * 1024),
         keepRuns: z.number().int().positive().default(1000),
+        /**
+         * Delivery ids remembered at most (besides each one's own expiry): past it the one that
+         * expires soonest is forgotten first, and a repeat of it would run again if its signature
+         * still verifies. Bounds memory, the journal and start-up time under a flood of valid deliveries.
+         */
+        rememberedIds: z.number().int().positive().default(100_000),
         shutdownGraceSeconds: z.number().int().min(0).default(30),
       })
       .prefault({}),
@@ -121,12 +146,17 @@ export const receiverConfigSchema = z
     triggers: z.array(triggerSchema).min(1, 'must list at least one trigger'),
   })
   .superRefine((config, ctx) => {
+    const { bodyBytes, inFlightBodyBytes } = config.limits;
+    if (inFlightBodyBytes * 3 < bodyBytes * 4) {
+      ctx.addIssue({ code: 'custom', path: ['limits', 'inFlightBodyBytes'], message: `must be at least 4/3 of limits.bodyBytes (${Math.ceil((bodyBytes * 4) / 3)}), or a body of the largest size could never be read` });
+    }
     const keys = new Map<string, number>();
     const seedRoutes = new Map<string, number>();
     const signedNotify = [...config.notify, ...config.triggers.flatMap((t) => t.notify ?? [])].some((n) => n.format === 'standard');
     if (signedNotify && !config.tokens.file && !config.tokens.ssm) {
       ctx.addIssue({ code: 'custom', path: ['notify'], message: 'a standard notification signs with a token from tokens.file or tokens.ssm: set one' });
     }
+    const seedSigned = new Map<string, number>();
     config.triggers.forEach((t, i) => {
       const key = triggerKey(t.repository, t.branch);
       const earlier = keys.get(key);
@@ -144,6 +174,20 @@ export const receiverConfigSchema = z
         });
       }
       seedRoutes.set(route, i);
+      // The seed scheme signs "<ts>:<repo>:<branch>:<token>": repository "x:y" branch "z" and
+      // repository "x" branch "y:z" sign the same string, so one's signature would run the other
+      // whenever their tokens are equal, which two token names or variables may hide.
+      const signed = `${t.repository}:${t.branch}`;
+      const sharer = seedSigned.get(signed);
+      if (sharer !== undefined && sharer !== earlier) {
+        const other = config.triggers[sharer]!;
+        ctx.addIssue({
+          code: 'custom',
+          path: ['triggers', i],
+          message: `(repository "${t.repository}", branch "${t.branch}") signs the same seed string "${signed}" as triggers[${sharer}] (repository "${other.repository}", branch "${other.branch}"): one's seed signature would verify for the other; rename one`,
+        });
+      }
+      seedSigned.set(signed, i);
       const hasSource = t.token !== undefined || t.tokenEnv !== undefined || config.tokens.file !== undefined || config.tokens.ssm !== undefined;
       if (!hasSource) {
         ctx.addIssue({ code: 'custom', path: ['triggers', i, 'token'], message: 'no token: set token or tokenEnv, or tokens.file or tokens.ssm' });

@@ -14,21 +14,29 @@ import { type DeliveryContext, type DeliveryHandler, Rejection, type Reply } fro
 import { providerHandler } from '../schemes/providers/provider-delivery';
 import { providerSchemes } from '../schemes/providers';
 import { seedHandler } from '../schemes/seed';
+import { SeedChains } from '../schemes/seed-chains';
 import { standardHandler } from '../schemes/standard';
-import { answerClientError, BodyTooLarge, readBody, sendJson } from './http-io';
+import { answerClientError, BodyBudget, BodyTooLarge, readBody, sendJson } from './http-io';
+import { RejectionLog } from './rejection-log';
 
 export interface DeliveryServer {
   server: Server;
   /** Answer 503 to every new request from now on (the receiver is stopping). */
   refuseNewRequests(): void;
+  /** Resolves once no request is in flight. */
+  drained(): Promise<void>;
+  /** Every rejection, counted by reason. */
+  rejections: RejectionLog;
 }
 
 /** A handler bound to the target its path named: the precheck, then (with the body) the rest. */
-type BoundHandler = (req: IncomingMessage) => (body: Buffer) => Promise<Reply>;
+type BoundHandler = (req: IncomingMessage) => Promise<(body: Buffer) => Promise<Reply>>;
 
 /** One row of the routing table. */
 interface Route {
   methods: readonly string[];
+  /** False for a scheme that uses no body: it is held to the limit but not kept. */
+  keepsBody: boolean;
   /** The handler for this path, or undefined when the path is not this route's. */
   resolve(path: string): BoundHandler | undefined;
 }
@@ -37,14 +45,20 @@ interface Route {
  * `match` tells by the path's shape alone whether the route is the path's; the target it returns
  * is read (decoded, which may refuse the path) only after the method was found right.
  */
-function route<Target, Checked>(methods: readonly string[], match: (path: string) => (() => Target) | undefined, handler: DeliveryHandler<Target, Checked>): Route {
+function route<Target, Checked>(
+  methods: readonly string[],
+  match: (path: string) => (() => Target) | undefined,
+  handler: DeliveryHandler<Target, Checked>,
+  keepsBody = true,
+): Route {
   return {
     methods,
+    keepsBody,
     resolve(path) {
       const target = match(path);
       if (target === undefined) return undefined;
-      return (req) => {
-        const checked = handler.precheck(req, target());
+      return async (req) => {
+        const checked = await handler.precheck(req, target());
         return (body) => handler.handle(checked, body);
       };
     },
@@ -82,7 +96,7 @@ function standardTarget(path: string): (() => { repository: string; branch: stri
   };
 }
 
-export function routingTable(context: DeliveryContext): Route[] {
+export function routingTable(context: DeliveryContext, chains: SeedChains): Route[] {
   /** 200 while deliveries can be accepted; 503 "degraded", with the reason, while the journal cannot be written. */
   const health: DeliveryHandler<true, void> = {
     precheck: () => undefined,
@@ -93,10 +107,11 @@ export function routingTable(context: DeliveryContext): Route[] {
   };
   const providers = new Map(Object.entries(providerSchemes).map(([name, scheme]) => [name, providerHandler(scheme, context)]));
   const providerRoute: DeliveryHandler<string, { name: string; checked: unknown }> = {
-    precheck(req, name) {
+    async precheck(req, name) {
       const handler = providers.get(name);
-      if (!handler) throw new Rejection(404, `no such webhook: /hooks/${name.slice(0, 64)}`);
-      return { name, checked: handler.precheck(req, undefined) };
+      // The reason the log counts by is one wording; the name the client chose is a field beside it.
+      if (!handler) throw new Rejection(404, `no such webhook: /hooks/${name.slice(0, 64)}`, 'no such provider webhook', { webhook: name.slice(0, 64) });
+      return { name, checked: await handler.precheck(req, undefined) };
     },
     handle: ({ name, checked }, body) => providers.get(name)!.handle(checked as (body: Buffer) => never, body),
   };
@@ -105,9 +120,13 @@ export function routingTable(context: DeliveryContext): Route[] {
     route(['POST'], providerName, providerRoute),
     route(['POST'], standardTarget, standardHandler(context)),
     // Every other path is a seed route `/<repo>-<branch>`, resolved against the configured triggers only.
-    route(['GET', 'POST'], (path) => () => decodePart(path.slice(1), 'route'), seedHandler(context)),
+    // It signs no body: a body is held to the limit and dropped as it comes, never buffered.
+    route(['GET', 'POST'], (path) => () => decodePart(path.slice(1), 'route'), seedHandler(context, chains), false),
   ];
 }
+
+const OVER_CAPACITY_BODY = JSON.stringify({ error: 'the receiver has too many connections open; try again' });
+const OVER_CAPACITY = `HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 1\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${OVER_CAPACITY_BODY.length}\r\n\r\n${OVER_CAPACITY_BODY}`;
 
 function methodNotAllowed(methods: readonly string[]): Reply {
   const allow = methods.filter((method) => method !== 'HEAD').join(', ');
@@ -116,8 +135,12 @@ function methodNotAllowed(methods: readonly string[]): Reply {
 
 export function createDeliveryServer(context: DeliveryContext): DeliveryServer {
   const { limits } = context.config;
-  const routes = routingTable(context);
+  const chains = new SeedChains();
+  const routes = routingTable(context, chains);
+  const budget = new BodyBudget(limits.inFlightBodyBytes);
   let stopping = false;
+  let inFlight = 0;
+  const drainWaiters: (() => void)[] = [];
 
   async function answer(req: IncomingMessage): Promise<Reply> {
     const target = req.url ?? '';
@@ -128,33 +151,51 @@ export function createDeliveryServer(context: DeliveryContext): DeliveryServer {
       const bound = candidate.resolve(path);
       if (!bound) continue;
       if (!candidate.methods.includes(req.method ?? '')) return methodNotAllowed(candidate.methods);
-      const handle = bound(req);
-      return handle(await readBody(req, limits.bodyBytes));
+      const handle = await bound(req);
+      const body = await readBody(req, limits.bodyBytes, budget, candidate.keepsBody);
+      try {
+        return await handle(body);
+      } finally {
+        budget.give(body.length);
+      }
     }
     return { status: 404, body: { error: 'not found' } };
   }
+
+  const rejections = new RejectionLog(context.logger);
 
   function reject(req: IncomingMessage, res: ServerResponse, error: unknown): void {
     let reply: Reply;
     const path = (req.url ?? '').slice(0, 200);
     if (error instanceof Rejection) {
       reply = { status: error.status, body: { error: error.clientMessage } };
-      context.logger.warn({ status: error.status, reason: error.reason, ...error.fields, path, remote: req.socket.remoteAddress }, 'delivery rejected');
+      rejections.reject(error.reason, { status: error.status, ...error.fields, path, remote: req.socket.remoteAddress });
     } else if (error instanceof BodyTooLarge) {
       reply = { status: 413, body: { error: error.message }, headers: { connection: 'close' } };
-      context.logger.warn({ status: 413, reason: error.message, path, remote: req.socket.remoteAddress }, 'delivery rejected');
+      rejections.reject(error.message, { status: 413, path, remote: req.socket.remoteAddress });
     } else if (error instanceof NotAccepted) {
       // Not accepted, so not ours to lose: the sender should try again (after a restart, once the
       // disk takes writes again, once the token source answers).
       reply = { status: error.status, body: { error: error.clientMessage }, headers: { 'retry-after': String(error.retryAfterSeconds) } };
-      context.logger.error({ reason: error.message, code: error.code, path }, 'delivery not accepted');
+      rejections.reject(error.message, { status: error.status, code: error.code, path }, 'delivery not accepted', error.code === 'busy' ? 'warn' : 'error');
     } else {
       reply = { status: 500, body: { error: 'internal error' } };
       context.logger.error({ err: error, path }, 'request failed');
     }
+    // Refused before its body was read: the rest of it is not worth reading (Node would read and
+    // drop it until the connection closes), so the connection goes once the answer is out.
+    if (!req.complete) {
+      reply.headers = { ...reply.headers, connection: 'close' };
+      res.once('finish', () => req.socket.destroy());
+    }
     if (!res.headersSent) sendJson(res, reply);
     else res.destroy();
   }
+
+  const settle = () => {
+    inFlight -= 1;
+    if (inFlight === 0) for (const resolve of drainWaiters.splice(0)) resolve();
+  };
 
   const server = createServer(
     {
@@ -166,14 +207,18 @@ export function createDeliveryServer(context: DeliveryContext): DeliveryServer {
       keepAliveTimeout: 5000,
     },
     (req, res) => {
+      if (overCap.has(req.socket)) return void res.destroy();
       if (stopping) {
+        rejections.reject('the receiver is stopping', { status: 503, path: (req.url ?? '').slice(0, 200) }, 'request refused');
         sendJson(res, { status: 503, body: { error: 'the receiver is stopping; try again' }, headers: { connection: 'close', 'retry-after': '5' } });
         return;
       }
+      inFlight += 1;
+      res.once('close', settle);
       answer(req).then(
         (reply) => {
           if (reply.status >= 400) {
-            context.logger.warn({ status: reply.status, reason: reply.body.error, path: (req.url ?? '').slice(0, 200), remote: req.socket.remoteAddress }, 'request rejected');
+            rejections.reject(String(reply.body.error ?? `status ${reply.status}`), { status: reply.status, path: (req.url ?? '').slice(0, 200), remote: req.socket.remoteAddress }, 'request rejected');
           }
           sendJson(res, reply);
         },
@@ -181,14 +226,37 @@ export function createDeliveryServer(context: DeliveryContext): DeliveryServer {
       );
     },
   );
+  // Past the connection cap a connection is answered 503 at once and closed, without being read:
+  // each open connection is a file descriptor and a parser, and they must not run out.
+  const overCap = new WeakSet<Socket>();
+  let connections = 0;
+  server.on('connection', (socket: Socket) => {
+    connections += 1;
+    socket.once('close', () => (connections -= 1));
+    if (connections <= limits.maxConnections) return;
+    overCap.add(socket);
+    rejections.reject('too many connections', { status: 503, connections, remote: socket.remoteAddress }, 'connection refused');
+    socket.once('finish', () => socket.destroy());
+    socket.end(OVER_CAPACITY);
+  });
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
+    if (overCap.has(socket)) return void socket.destroy();
     const status = answerClientError(error, socket);
-    if (status !== undefined) context.logger.warn({ status, reason: error.code ?? error.message, remote: socket.remoteAddress }, 'malformed request');
+    if (status !== undefined) rejections.reject(error.code ?? error.message, { status, remote: socket.remoteAddress }, 'malformed request');
+  });
+  server.on('close', () => {
+    rejections.close();
+    void chains.close();
   });
   return {
     server,
+    rejections,
     refuseNewRequests() {
       stopping = true;
+    },
+    drained() {
+      if (inFlight === 0) return Promise.resolve();
+      return new Promise((resolve) => drainWaiters.push(resolve));
     },
   };
 }

@@ -5,14 +5,14 @@
  * this module decides nothing else.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { isProvider } from '../../protocol';
 import type { TriggerConfig } from '../config/schema';
+import { bootId, groupMembers, procStat } from './process-info';
 import { type PasswdEntry, lookupPasswdUser } from './run-as-user';
 import type { BoundedRunLog } from './run-log';
-import type { FinalStatus, StoredRun } from './run-record';
+import type { FinalStatus, ProcessGroup, StoredRun } from './run-record';
 
 /** How a command ended, as its run's finish record says it. */
 export interface Outcome {
@@ -32,6 +32,8 @@ export interface CommandRequest {
   killGraceMs: number;
   /** Receiver environment variables never passed to commands (token variables). */
   withheldEnv: ReadonlySet<string>;
+  /** The command's process group exists (its id is the child's pid): the journal records it. */
+  onSpawn?(group: ProcessGroup): void;
 }
 
 export interface RunningCommand {
@@ -91,6 +93,7 @@ export function runCommand(request: CommandRequest): RunningCommand {
     } catch (error) {
       return { status: 'failed', error: `could not start ${program}: ${(error as Error).message}` };
     }
+    if (child.pid !== undefined) request.onSpawn?.(describeProcessGroup(child.pid));
     return supervise(request, child, program, () => stopRequested, (stop) => (stopSpawned = stop));
   })().catch((error: Error): Outcome => ({ status: 'failed', error: `runner error: ${error.message}` }));
   return {
@@ -258,23 +261,57 @@ function groupHasLiveMember(pgid: number): boolean {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
-  let entries: string[];
-  try {
-    entries = fs.readdirSync('/proc');
-  } catch {
-    return true;
-  }
-  for (const entry of entries) {
-    if (!/^\d+$/.test(entry)) continue;
-    let stat: string;
-    try {
-      stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
-    } catch {
-      continue;
+  return (groupMembers(pgid)?.length ?? 1) > 0;
+}
+
+export function describeProcessGroup(pgid: number): ProcessGroup {
+  const startTime = procStat(pgid)?.startTime;
+  const boot = bootId();
+  return { pgid, ...(startTime !== undefined ? { startTime } : {}), ...(boot !== undefined ? { bootId: boot } : {}) };
+}
+
+/** What stopOrphanedGroup found and did, in words for the run's record. */
+export type OrphanOutcome =
+  | { stopped: false; why: string }
+  | { stopped: true; signal: 'SIGTERM' | 'SIGKILL'; members: number };
+
+/**
+ * Stops what is left of a command's process group after the receiver that ran it died: SIGTERM,
+ * then SIGKILL after the grace, and waits until it is gone. Pids are reused, so the group is only
+ * signalled while it is still that command's: same boot, and its leader (when still there) the
+ * process that started then, its members none older than the leader was.
+ */
+export async function stopOrphanedGroup(group: ProcessGroup, killGraceMs: number): Promise<OrphanOutcome> {
+  const currentBoot = bootId();
+  if (group.bootId !== undefined && currentBoot !== undefined && group.bootId !== currentBoot) return { stopped: false, why: 'the machine has restarted since' };
+  const members = groupMembers(group.pgid);
+  if (members === undefined) return { stopped: false, why: 'without /proc its processes cannot be told from later ones' };
+  if (members.length === 0) return { stopped: false, why: 'nothing of it was left' };
+  if (group.startTime !== undefined) {
+    const leader = members.find((member) => member.pid === group.pgid);
+    const started = BigInt(group.startTime);
+    if ((leader && leader.startTime !== group.startTime) || members.some((member) => BigInt(member.startTime) < started)) {
+      return { stopped: false, why: `process group ${group.pgid} now belongs to other processes (its id was reused)` };
     }
-    // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses, so split after the last ')'.
-    const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (Number(pgrp) === pgid && state !== 'Z') return true;
   }
-  return false;
+  const signalled = (signal: NodeJS.Signals): boolean => {
+    try {
+      process.kill(-group.pgid, signal);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const goneWithin = async (ms: number): Promise<boolean> => {
+    for (const deadline = Date.now() + ms; Date.now() < deadline; ) {
+      if (!groupHasLiveMember(group.pgid)) return true;
+      await new Promise((resolve) => setTimeout(resolve, GROUP_POLL_MS));
+    }
+    return !groupHasLiveMember(group.pgid);
+  };
+  if (!signalled('SIGTERM')) return { stopped: false, why: `process group ${group.pgid} cannot be signalled` };
+  if (await goneWithin(killGraceMs)) return { stopped: true, signal: 'SIGTERM', members: members.length };
+  signalled('SIGKILL');
+  await goneWithin(killGraceMs);
+  return { stopped: true, signal: 'SIGKILL', members: members.length };
 }

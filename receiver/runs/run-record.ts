@@ -57,6 +57,15 @@ export const deliveryFields = z.object({
 /** How many delivery ids and commits a run record lists (the newest); its count covers them all. */
 export const RUN_LISTS_LIMIT = 1000;
 
+/** A command's process group, as recorded once it is spawned: enough to know it again after a crash. */
+export const processGroup = z.object({
+  pgid: z.number().int().positive(),
+  /** The group leader's start time (/proc), which tells it from a later process given its pid. */
+  startTime: z.string().regex(/^\d+$/).optional(),
+  bootId: z.string().optional(),
+});
+export type ProcessGroup = z.infer<typeof processGroup>;
+
 export const storedRun = z.object({
   id: z.string().min(1),
   repository: z.string(),
@@ -89,6 +98,9 @@ export const storedRun = z.object({
   /** For a trigger with `deploy`: the release this run made (or switched to) and its commit. */
   deploy: runDeploy.optional(),
   /** A re-run (`triggler rerun`): the run whose newest delivery this one runs again. */
+  /** The command's process group while it ran. */
+  processGroup: processGroup.optional(),
+  /** This run is the one rerun of that run, interrupted by a crash. */
   rerunOf: z.string().optional(),
 });
 

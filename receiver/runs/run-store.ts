@@ -15,7 +15,7 @@ import { z } from 'zod';
 import { NotAccepted, type SinkHealth } from '../delivery';
 import { type JournalLine, readJournalLines } from './journal-lines';
 import { type DedupeEntry, RememberedIds } from './remembered-ids';
-import { deliveryFields, finalStatus, type FinalStatus, isFinal, RUN_LISTS_LIMIT, runDeploy, type StoredRun, storedRun } from './run-record';
+import { deliveryFields, finalStatus, processGroup, type FinalStatus, isFinal, RUN_LISTS_LIMIT, runDeploy, type StoredRun, storedRun } from './run-record';
 import { StateLock } from './state-lock';
 
 export type { FinalStatus, StoredRun };
@@ -48,6 +48,10 @@ const journalRecord = z.discriminatedUnion('type', [
     logTruncated: z.boolean().optional(),
     deploy: runDeploy.optional(),
   }),
+  /** A run's command was spawned, in this process group. */
+  z.object({ type: z.literal('spawned'), at: z.string(), runId: z.string().min(1), processGroup }),
+  /** A run interrupted by a crash is run again once, as this new run. */
+  z.object({ type: z.literal('rerun'), at: z.string(), runId: z.string().min(1), of: z.string().min(1) }),
   /** Written by compaction: a run as it stood. */
   z.object({ type: z.literal('run'), run: storedRun }),
   /** Written by compaction: a dedupe key still remembered. */
@@ -494,6 +498,21 @@ export class RunStore {
         if (!run) return [];
         run.status = 'running';
         run.startedAt = record.at;
+        return [];
+      }
+      case 'spawned': {
+        const run = this.knownRun(record);
+        if (run) run.processGroup = record.processGroup;
+        return [];
+      }
+      case 'rerun': {
+        const interrupted = this.runs.get(record.of);
+        if (!interrupted) {
+          this.options.logger.warn({ runId: record.runId, of: record.of }, 'run journal reruns an unknown run; record ignored');
+          return [];
+        }
+        const { startedAt: _s, finishedAt: _f, exitCode: _e, signal: _g, error: _r, logBytes: _b, logTruncated: _t, processGroup: _p, ...push } = interrupted;
+        this.runs.set(record.runId, { ...push, id: record.runId, status: 'pending', createdAt: record.at, rerunOf: record.of, deliveryIds: [...push.deliveryIds], commits: [...push.commits] });
         return [];
       }
       case 'finish': {

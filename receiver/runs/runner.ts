@@ -8,10 +8,10 @@ import type { Logger } from 'pino';
 import { triggerKey, triggerLabel } from '../../protocol';
 import type { TriggerConfig } from '../config/schema';
 import { type AcceptedDelivery, type AcceptResult, type DeliverySink, NotAccepted, type SinkHealth } from '../delivery';
-import { type RunningCommand, runCommand } from './command';
+import { type RunningCommand, runCommand, stopOrphanedGroup } from './command';
 import { type DeployOutcome, runDeploy } from './deploy/deployment';
 import { ReleaseLayout } from './deploy/release-layout';
-import type { RunAction } from './run-record';
+import type { ProcessGroup, RunAction } from './run-record';
 import { RunHistory } from './run-history';
 import { BoundedRunLog } from './run-log';
 import { type FinishRecord, RunStore, newRunId, type StoredRun } from './run-store';
@@ -26,6 +26,8 @@ export interface RunnerOptions {
   runLogBytes: number;
   /** Finished run records kept. */
   keepRuns: number;
+  /** Delivery ids remembered at most (RunStoreOptions.maxRememberedIds). @default 100,000 */
+  maxRememberedIds?: number;
   /** SIGTERM -> SIGKILL delay. @default 10 */
   killGraceSeconds?: number;
   /** How long close() waits for running commands before killing them. */
@@ -123,13 +125,16 @@ export class Runner implements DeliverySink {
     const { store, interrupted } = await RunStore.open({
       stateDir: options.stateDir,
       keepRuns: options.keepRuns,
+      ...(options.maxRememberedIds !== undefined ? { maxRememberedIds: options.maxRememberedIds } : {}),
       logger: options.logger,
       fsync: options.fsync ?? true,
     });
     const runner = new Runner(options, store);
     for (const run of interrupted) {
       options.logger.warn({ runId: run.id, trigger: triggerLabel(run), commit: run.commit }, 'run was running when the receiver stopped: recorded as interrupted');
+      await runner.stopOrphan(run);
     }
+    for (const run of interrupted) await runner.rerunInterrupted(run);
     let pending = 0;
     for (const run of store.unfinishedRuns()) {
       if (run.action) runner.ownRuns.add(run.id);
@@ -161,6 +166,49 @@ export class Runner implements DeliverySink {
       this.options.logger.warn({ trigger: slot.label, path: slot.config.deploy.path }, 'a deploy was stopped before its health check passed: a recover run switches back');
       await this.queueOwnRun(slot, { type: 'recover' }, true);
     }
+  }
+
+  /**
+   * A command the previous receiver left running when it died (its own process group outlives the
+   * receiver) is stopped before anything new runs, so that two runs of one trigger never overlap;
+   * the run's record says what was found and done.
+   */
+  private async stopOrphan(run: StoredRun): Promise<void> {
+    if (!run.processGroup) return;
+    const outcome = await stopOrphanedGroup(run.processGroup, this.killGraceMs);
+    const label = triggerLabel(run);
+    if (!outcome.stopped) {
+      this.options.logger.info({ runId: run.id, trigger: label, pgid: run.processGroup.pgid, why: outcome.why }, 'interrupted run: nothing of its command to stop');
+      return;
+    }
+    const error = `${run.error ?? 'receiver stopped while it ran'}; at the next start its process group ${run.processGroup.pgid} (${outcome.members} process${outcome.members === 1 ? '' : 'es'}) was still running and was stopped with ${outcome.signal === 'SIGTERM' ? 'SIGTERM' : 'SIGTERM, then SIGKILL'}`;
+    this.options.logger.warn({ runId: run.id, trigger: label, pgid: run.processGroup.pgid, processes: outcome.members, signal: outcome.signal }, 'stopped the command of an interrupted run, left running by the previous receiver');
+    await this.store.record({
+      type: 'finish',
+      at: run.finishedAt ?? new Date().toISOString(),
+      runId: run.id,
+      status: 'interrupted',
+      error,
+      ...(run.logBytes !== undefined ? { logBytes: run.logBytes } : {}),
+    });
+  }
+
+  /**
+   * A run interrupted by a crash is run again, once: its push was accepted and its command never
+   * finished. Not when the trigger opts out, when it was itself a rerun, or when a newer delivery
+   * of the trigger already waits (that run carries a newer push).
+   */
+  private async rerunInterrupted(run: StoredRun): Promise<void> {
+    const slot = this.slots.get(triggerKey(run.repository, run.branch));
+    if (!slot) return;
+    const skip = (why: string) => this.options.logger.info({ runId: run.id, trigger: slot.label, why }, 'interrupted run not run again');
+    if (!slot.config.rerunInterrupted) return skip('the trigger sets rerunInterrupted: false');
+    if (run.action) return skip(`it was the receiver's own ${run.action.type} run`);
+    if (run.rerunOf !== undefined) return skip(`it was already the rerun of ${run.rerunOf}`);
+    if (this.store.unfinishedRuns().some((other) => other.repository === run.repository && other.branch === run.branch)) return skip('a newer delivery of the trigger waits to run');
+    const runId = newRunId();
+    await this.store.record({ type: 'rerun', at: new Date().toISOString(), runId, of: run.id });
+    this.options.logger.warn({ runId, of: run.id, trigger: slot.label, commit: run.commit }, 'interrupted run will run again');
   }
 
   /** Durable before it resolves: once it resolves, a crash cannot lose the delivery. */
@@ -417,7 +465,20 @@ export class Runner implements DeliverySink {
     );
     const log = new BoundedRunLog(this.store.logPath(runId), this.options.runLogBytes, this.options.logger);
     active.log = log;
-    const request = { config: slot.config, run, log, logger: this.options.logger, killGraceMs: this.killGraceMs, withheldEnv: this.withheldEnv };
+    const request = {
+      config: slot.config,
+      run,
+      log,
+      logger: this.options.logger,
+      killGraceMs: this.killGraceMs,
+      withheldEnv: this.withheldEnv,
+      // So that the next start can stop it if this receiver dies while it runs.
+      onSpawn: (processGroup: ProcessGroup) => {
+        this.store.record({ type: 'spawned', at: new Date().toISOString(), runId, processGroup }).catch((error: Error) => {
+          this.options.logger.error({ runId, pgid: processGroup.pgid, err: error.message }, "cannot record the command's process group");
+        });
+      },
+    };
     const deploy = slot.config.deploy;
     const command: RunningCommand = deploy ? runDeploy({ ...request, deploy }) : runCommand(request);
     active.command = command;

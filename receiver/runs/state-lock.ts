@@ -17,6 +17,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { bootId, procStat } from './process-info';
 
 export const LOCK_FILE = 'receiver.lock';
 
@@ -102,31 +103,8 @@ function holderAlive(holder: LockHolder): boolean {
   return holder.startTime === undefined || holder.startTime === stat.startTime;
 }
 
-function procStat(pid: number): { state: string; startTime: string } | undefined {
-  let text: string;
-  try {
-    text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return undefined;
-  }
-  // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after the last ')'.
-  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  // Fields from the state on: state is field 3, start time field 22.
-  const state = fields[0];
-  const startTime = fields[22 - 3];
-  return state !== undefined && startTime !== undefined ? { state, startTime } : undefined;
-}
-
 function processStartTime(pid: number): string | undefined {
   return procStat(pid)?.startTime;
-}
-
-function bootId(): string | undefined {
-  try {
-    return fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
-  } catch {
-    return undefined;
-  }
 }
 
 function removeIfPresent(file: string): void {

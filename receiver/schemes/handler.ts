@@ -17,7 +17,7 @@ import type { TokenSource } from '../tokens/token-source';
 
 export interface DeliveryHandler<Target, Checked> {
   /** Checks what can be checked from the headers, for the target the path named; throws a Rejection. */
-  precheck(req: IncomingMessage, target: Target): Checked;
+  precheck(req: IncomingMessage, target: Target): Checked | Promise<Checked>;
   /** The whole body is read: verify, parse and accept, or throw a Rejection or a NotAccepted. */
   handle(checked: Checked, body: Buffer): Promise<Reply>;
 }
@@ -69,6 +69,15 @@ export class TokensUnavailable extends NotAccepted {
   }
 }
 
+/**
+ * The key a delivery is remembered by: per trigger, so that the holder of one trigger's token can
+ * never use up the ids another trigger's sender will send (nor learn that trigger's runs from a
+ * duplicate's answer). Repository and branch cannot hold NUL, so the trigger part is unambiguous.
+ */
+export function dedupeKeyOf(scheme: string, trigger: Trigger, id: string): string {
+  return `${scheme}:${trigger.key}:${id}`;
+}
+
 export function header(req: IncomingMessage, name: string): string | undefined {
   const value = req.headers[name];
   return Array.isArray(value) ? value[0] : value;
@@ -84,7 +93,7 @@ export const WINDOW_WORDS = { 'too-old': 'too old', 'too-new': 'too far in the f
 export async function verifyWithTokens(
   context: DeliveryContext,
   trigger: Trigger,
-  check: (tokens: readonly string[]) => boolean,
+  check: (tokens: readonly string[]) => boolean | Promise<boolean>,
 ): Promise<boolean> {
   let tokens: readonly string[];
   try {
@@ -92,7 +101,7 @@ export async function verifyWithTokens(
   } catch (error) {
     throw new TokensUnavailable((error as Error).message);
   }
-  if (tokens.length > 0 && check(tokens)) return true;
+  if (tokens.length > 0 && (await check(tokens))) return true;
   let changed: boolean;
   try {
     changed = await context.tokens.refresh(trigger.token);

@@ -1,39 +1,89 @@
 /**
  * Seed-scheme verification at bounded cost. n rounds of SHA-256 per check is work an
- * unauthenticated caller could make us do, so the expected signature for a (trigger, timestamp,
- * token) is computed once and remembered while the timestamp is inside the window: a flood of
- * forged signatures costs one hash chain per timestamp, not one per request.
+ * unauthenticated caller could make us do, so:
+ * - the expected signature for a (trigger, timestamp, token) is computed once and remembered while
+ *   the timestamp is inside the window: a flood of forged signatures costs one hash chain per
+ *   timestamp, not one per request;
+ * - chains are computed off the event loop (SeedChains), so one never holds other requests;
+ * - each trigger may have at most `roundsPerSecond` rounds computed for it per second (a window
+ *   holds ~390 timestamps, each a chain to compute): past it a check is answered 429 with
+ *   Retry-After, and its sender tries again. A timestamp within FRESH_SECONDS of now, as a sender
+ *   signs, is always checked: only about one such timestamp is new each second, so a flood cannot
+ *   spend them, and a valid delivery gets through while a flood spends the rest.
  */
-import { seedSignature, seedSignaturesEqual } from '../../protocol';
+import { seedSigningString, seedSignaturesEqual } from '../../protocol';
 import type { Trigger } from '../config/trigger-table';
+import { NotAccepted } from '../delivery';
+import type { SeedChains } from './seed-chains';
+
+/** How close to now a timestamp is checked whatever the budget. */
+export const FRESH_SECONDS = 5;
 
 interface Expected {
   tokens: readonly string[];
-  signatures: string[];
+  signatures: Promise<string[]>;
+}
+
+/** Rounds a trigger may still have computed, refilled at `roundsPerSecond`. */
+interface RoundBudget {
+  rounds: number;
+  at: number;
+}
+
+export interface SeedVerifierOptions {
+  windowSeconds: number;
+  /** Hash rounds computed per trigger per second, at most. */
+  roundsPerSecond: number;
+  chains: SeedChains;
+}
+
+/** A trigger's share of hash work is spent: the sender should try again shortly (429). */
+export class SeedWorkExhausted extends NotAccepted {
+  constructor(trigger: Trigger, retryAfterSeconds: number) {
+    super(`seed signatures for ${trigger.config.repository}@${trigger.config.branch} are being checked as fast as they may be`, 'busy', 'too many seed signatures to check for this trigger; try again', 429, retryAfterSeconds);
+    this.name = 'SeedWorkExhausted';
+  }
 }
 
 export class SeedVerifier {
   private readonly expected = new Map<string, Expected>();
+  private readonly budgets = new Map<string, RoundBudget>();
   private lastSweep = 0;
 
-  constructor(private readonly windowSeconds: number) {}
+  constructor(private readonly options: SeedVerifierOptions) {}
 
   /** True when `signature` is the seed signature of (trigger, timestamp) under any of `tokens`. */
-  verify(trigger: Trigger, timestamp: number, signature: string, tokens: readonly string[], nowSeconds: number): boolean {
+  async verify(trigger: Trigger, timestamp: number, signature: string, tokens: readonly string[], nowMs: number): Promise<boolean> {
+    const nowSeconds = Math.floor(nowMs / 1000);
     this.sweep(nowSeconds);
     const cacheKey = `${trigger.key}\u0000${timestamp}`;
     let entry = this.expected.get(cacheKey);
     if (!entry || !sameTokens(entry.tokens, tokens)) {
+      if (Math.abs(nowSeconds - timestamp) > FRESH_SECONDS) this.spend(trigger, trigger.iterations * tokens.length, nowMs);
       const { repository, branch } = trigger.config;
-      entry = {
-        tokens: [...tokens],
-        signatures: tokens.map((token) => seedSignature(timestamp, repository, branch, token, trigger.iterations)),
-      };
-      this.expected.set(cacheKey, entry);
+      const signatures = Promise.all(tokens.map((token) => this.options.chains.compute(seedSigningString(timestamp, repository, branch, token), trigger.iterations)));
+      const created: Expected = { tokens: [...tokens], signatures };
+      entry = created;
+      this.expected.set(cacheKey, created);
+      signatures.catch(() => {
+        if (this.expected.get(cacheKey) === created) this.expected.delete(cacheKey);
+      });
     }
     let ok = false;
-    for (const expected of entry.signatures) if (seedSignaturesEqual(expected, signature)) ok = true;
+    for (const expected of await entry.signatures) if (seedSignaturesEqual(expected, signature)) ok = true;
     return ok;
+  }
+
+  private spend(trigger: Trigger, rounds: number, nowMs: number): void {
+    const rate = this.options.roundsPerSecond;
+    // At least one check's worth fits, whatever the trigger's rounds.
+    const capacity = Math.max(rate, rounds);
+    const budget = this.budgets.get(trigger.key) ?? { rounds: capacity, at: nowMs };
+    budget.rounds = Math.min(capacity, budget.rounds + ((nowMs - budget.at) / 1000) * rate);
+    budget.at = nowMs;
+    this.budgets.set(trigger.key, budget);
+    if (budget.rounds < rounds) throw new SeedWorkExhausted(trigger, Math.max(1, Math.ceil((rounds - budget.rounds) / rate)));
+    budget.rounds -= rounds;
   }
 
   /** Entries whose timestamp has left the window can never be asked for again. */
@@ -42,7 +92,7 @@ export class SeedVerifier {
     this.lastSweep = nowSeconds;
     for (const key of this.expected.keys()) {
       const timestamp = Number(key.slice(key.lastIndexOf('\u0000') + 1));
-      if (nowSeconds - timestamp > this.windowSeconds) this.expected.delete(key);
+      if (nowSeconds - timestamp > this.options.windowSeconds) this.expected.delete(key);
     }
   }
 

@@ -5,7 +5,8 @@
  */
 import { checkTimestampWindow, parseSeedHeaders, type SeedHeaders } from '../../protocol';
 import type { Trigger } from '../config/trigger-table';
-import { acceptDelivery, badRequest, type DeliveryContext, type DeliveryHandler, header, unauthorized, verifyWithTokens, WINDOW_WORDS } from './handler';
+import { acceptDelivery, badRequest, dedupeKeyOf, type DeliveryContext, type DeliveryHandler, header, unauthorized, verifyWithTokens, WINDOW_WORDS } from './handler';
+import type { SeedChains } from './seed-chains';
 import { SeedVerifier } from './seed-verifier';
 
 interface SeedPrecheck {
@@ -15,9 +16,9 @@ interface SeedPrecheck {
 }
 
 /** The target is the decoded path without its leading slash: `<repo>-<branch>`. */
-export function seedHandler(context: DeliveryContext): DeliveryHandler<string, SeedPrecheck> {
+export function seedHandler(context: DeliveryContext, chains: SeedChains): DeliveryHandler<string, SeedPrecheck> {
   const { expirationSeconds, futureSeconds } = context.config.signature;
-  const verifier = new SeedVerifier(expirationSeconds);
+  const verifier = new SeedVerifier({ windowSeconds: expirationSeconds, roundsPerSecond: context.config.limits.seedRoundsPerSecond, chains });
 
   return {
     precheck(req, route) {
@@ -32,13 +33,12 @@ export function seedHandler(context: DeliveryContext): DeliveryHandler<string, S
     },
 
     async handle({ headers, trigger, nowMs }) {
-      const nowSeconds = Math.floor(nowMs / 1000);
-      const ok = await verifyWithTokens(context, trigger, (tokens) => verifier.verify(trigger, headers.timestamp, headers.signature, tokens, nowSeconds));
+      const ok = await verifyWithTokens(context, trigger, (tokens) => verifier.verify(trigger, headers.timestamp, headers.signature, tokens, nowMs));
       if (!ok) throw unauthorized('bad seed signature', { repository: trigger.config.repository, branch: trigger.config.branch });
       const { repository, branch } = trigger.config;
       return acceptDelivery(context, {
         // The signature covers trigger and timestamp, so the pair names this delivery uniquely.
-        dedupeKey: `seed:${headers.timestamp}:${headers.signature}`,
+        dedupeKey: dedupeKeyOf('seed', trigger, `${headers.timestamp}:${headers.signature}`),
         dedupeUntil: (headers.timestamp + expirationSeconds + 1) * 1000,
         deliveryId: `seed-${headers.timestamp}-${headers.signature.slice(0, 12)}`,
         repository,

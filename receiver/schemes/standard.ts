@@ -7,7 +7,7 @@
 import type { IncomingMessage } from 'node:http';
 import { checkTimestampWindow, parseStandardHeaders, readPushBody, type StandardHeaders, verifyStandardWebhook } from '../../protocol';
 import type { Trigger } from '../config/trigger-table';
-import { acceptDelivery, badRequest, type DeliveryContext, type DeliveryHandler, header, unauthorized, verifyWithTokens, WINDOW_WORDS } from './handler';
+import { acceptDelivery, badRequest, dedupeKeyOf, type DeliveryContext, type DeliveryHandler, header, unauthorized, verifyWithTokens, WINDOW_WORDS } from './handler';
 
 /** The Standard Webhooks headers, well-formed and inside the tolerance; a 400 naming the header otherwise. */
 export function checkStandardHeaders(req: IncomingMessage, context: DeliveryContext, nowMs: number): StandardHeaders {
@@ -47,7 +47,7 @@ export function standardHandler(context: DeliveryContext): DeliveryHandler<{ rep
       if ('field' in facts) throw badRequest(`${facts.field} ${facts.reason}`, { field: facts.field });
       const nowMs = context.now();
       return acceptDelivery(context, {
-        dedupeKey: `standard:${headers.id}`,
+        dedupeKey: dedupeKeyOf('standard', trigger, headers.id),
         dedupeUntil: standardRememberUntil(context, headers, nowMs),
         deliveryId: headers.id,
         repository,

@@ -36,7 +36,7 @@ describe('config problems lead somewhere', () => {
 
   it('lists the known keys when nothing is close', () => {
     expect(problemsOf(JSON.stringify({ listen: { zzzzzzz: 1 }, triggers: [{ repository: 'a', branch: 'b', command: 'true', token: TOKEN }] }))).toContain(
-      'listen.zzzzzzz: unknown key (known keys: host, port)',
+      'listen.zzzzzzz: unknown key (known keys: host, port, tls)',
     );
   });
 

@@ -202,6 +202,19 @@ describe('receiver over HTTP', () => {
       }
     });
 
+    it.each([
+      ['a NUL', 'ada\u0000lovelace'],
+      ['a newline', 'ada\nTRIGGLER_COMMIT=evil'],
+      ['a carriage return', 'ada\r'],
+      ['257 characters (the listener here takes 64 KiB bodies; 128 KiB fails alike)', 'a'.repeat(257)],
+      ['nothing', ''],
+      ['a number', 42],
+    ])('a signed data.pusher holding %s is a 400 naming it, and nothing runs', async (_what, pusher) => {
+      const body = JSON.stringify({ type: 'git.push', timestamp: new Date().toISOString(), data: { repository: 'app', branch: 'main', ref: 'refs/heads/main', commit: 'abc123', pusher, source: 'test' } });
+      const res = await receiver.send('/hooks/app/main', { headers: standardWebhookHeaders(TOKEN, `msg_pusher_${Math.random()}`, now(), body), body });
+      expect(res).toMatchObject({ status: 400, body: { error: 'data.pusher must be 1 to 256 characters, none of them a control character' } });
+    });
+
     it('a signed body naming another trigger than its path is a 400', async () => {
       const r = standardRequest('app', 'feature/x');
       const res = await receiver.send('/hooks/app/main', { headers: r.headers, body: r.body! });
@@ -227,6 +240,18 @@ describe('receiver over HTTP', () => {
       }
       expect(sent).toBeLessThan(10_000 * 16 * 1024);
       expect((await receiver.send('/healthz', { method: 'GET' })).status).toBe(200);
+    });
+
+    it('a seed POST with a valid signature but a body over the limit is a 413 and runs nothing', async () => {
+      const ts = now() - 7;
+      const headers = { 'X-Signature': seedSignature(ts, 'legacy', 'master', SEED_TOKEN, 50), 'X-Signature-Timestamp': String(ts) };
+      const declared = await receiver.send('/legacy-master', { method: 'POST', headers, body: Buffer.alloc(65 * 1024, 'a') });
+      expect(declared.status).toBe(413);
+      const chunked = await request(`${receiver.url}/legacy-master`, { method: 'POST', headers, body: Readable.from([Buffer.alloc(40 * 1024, 'b'), Buffer.alloc(40 * 1024, 'c')]) }).catch((error: Error) => error);
+      if (!(chunked instanceof Error)) {
+        expect(chunked.statusCode).toBe(413);
+        await chunked.body.dump();
+      }
     });
 
     it('headers over the limit are a 431', async () => {

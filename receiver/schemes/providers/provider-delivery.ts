@@ -24,7 +24,7 @@ import {
 } from '../../../protocol';
 import type { Trigger } from '../../config/trigger-table';
 import type { AcceptedDelivery } from '../../delivery';
-import { acceptDelivery, badRequest, type DeliveryContext, type DeliveryHandler, header, type Reply, unauthorized, verifyWithTokens } from '../handler';
+import { acceptDelivery, badRequest, dedupeKeyOf, type DeliveryContext, type DeliveryHandler, header, type Reply, unauthorized, verifyWithTokens } from '../handler';
 import { checkStandardHeaders, standardRememberUntil } from '../standard';
 
 /**
@@ -34,8 +34,11 @@ import { checkStandardHeaders, standardRememberUntil } from '../standard';
  */
 export interface ProviderScheme {
   events: ProviderEvents;
-  precheck(req: IncomingMessage, context: DeliveryContext): (body: Buffer) => ProviderRequest;
+  precheck(req: IncomingMessage, context: DeliveryContext): ProviderBodyReader | Promise<ProviderBodyReader>;
 }
+
+/** What a provider's precheck hands on: how to read and verify the body once it has been read. */
+export type ProviderBodyReader = (body: Buffer) => ProviderRequest;
 
 /** What differs between providers beyond their headers (which protocol/provider-requests knows). */
 export interface ProviderOptions {
@@ -57,7 +60,7 @@ export function providerScheme(provider: ProviderName, options: ProviderOptions)
   const names = providerHeaders(provider);
   return {
     events: { provider, push: options.push, ...(names.ping !== undefined ? { ping: names.ping } : {}) },
-    precheck(req, context) {
+    async precheck(req, context) {
       const event = requiredEvent(req, names.event, names.eventShown);
       let rememberUntil: number | undefined;
       let signedId: string | undefined;
@@ -70,6 +73,12 @@ export function providerScheme(provider: ProviderName, options: ProviderOptions)
       const signature = providerSignature(provider, (name) => header(req, name));
       if ('unsigned' in signature) throw unauthorized(signature.unsigned.startsWith('no ') ? `unsigned: ${signature.unsigned}` : signature.unsigned, { provider });
       const deliveryId = signedId ?? deliveryIdHeader(req, names.delivery);
+      // A secret sent as it is (GitLab's X-Gitlab-Token) that is no configured trigger's is refused
+      // before anything is buffered; which triggers it may run is decided from the verified body.
+      const { verifyWithoutBody } = signature;
+      if (verifyWithoutBody && (await verifiedTriggers(context, context.triggers.all(), verifyWithoutBody, true)).length === 0) {
+        throw unauthorized(`bad ${signature.signatureName}`, { provider, ...(deliveryId !== undefined ? { delivery: deliveryId } : {}) });
+      }
       const contentType = header(req, 'content-type');
       return (body) => {
         // A form-encoded body without its payload field is the sender's mistake, said before any hash.
@@ -89,7 +98,7 @@ export function providerScheme(provider: ProviderName, options: ProviderOptions)
 }
 
 /** The delivery handler of a provider's webhook. */
-export function providerHandler(scheme: ProviderScheme, context: DeliveryContext): DeliveryHandler<unknown, (body: Buffer) => ProviderRequest> {
+export function providerHandler(scheme: ProviderScheme, context: DeliveryContext): DeliveryHandler<unknown, ProviderBodyReader> {
   return {
     precheck: (req) => scheme.precheck(req, context),
     handle: (read, body) => handleProviderDelivery(scheme.events, read(body), context),
@@ -170,7 +179,7 @@ function triggersOf(context: DeliveryContext, repository: ClaimedRepository): Tr
  * Triggers whose token verifies the request: each distinct token name is tried once (with one
  * refresh from its source when it fails, in case the token was just rotated).
  */
-async function verifiedTriggers(context: DeliveryContext, candidates: Trigger[], request: ProviderRequest, stopAtFirst: boolean): Promise<Trigger[]> {
+export async function verifiedTriggers(context: DeliveryContext, candidates: Trigger[], verify: (token: string) => boolean, stopAtFirst: boolean): Promise<Trigger[]> {
   const byTokenName = new Map<string, Trigger[]>();
   for (const trigger of candidates) {
     const group = byTokenName.get(trigger.token.tokenName);
@@ -179,7 +188,7 @@ async function verifiedTriggers(context: DeliveryContext, candidates: Trigger[],
   }
   const verified: Trigger[] = [];
   for (const group of byTokenName.values()) {
-    if (await verifyWithTokens(context, group[0]!, (tokens) => tokens.some((token) => request.verify(token)))) {
+    if (await verifyWithTokens(context, group[0]!, (tokens) => tokens.some(verify))) {
       verified.push(...group);
       if (stopAtFirst) break;
     }
@@ -242,7 +251,7 @@ async function handleProviderDelivery(events: ProviderEvents, request: ProviderR
     }
     candidates = context.triggers.all();
   }
-  const verified = await verifiedTriggers(context, candidates, request, claimed === undefined);
+  const verified = await verifiedTriggers(context, candidates, request.verify, claimed === undefined);
   if (verified.length === 0) {
     throw unauthorized(`bad ${request.signatureName}`, { provider, repository: claimed ? (claimed.fullName ?? claimed.name).slice(0, 200) : undefined, delivery: request.deliveryId });
   }
@@ -275,7 +284,7 @@ async function handleProviderDelivery(events: ProviderEvents, request: ProviderR
     for (const trigger of triggers) {
       const { repository, branch } = trigger.config;
       deliveries.push({
-        dedupeKey: `${provider}:${deliveryId}:${repository}:${branch}`,
+        dedupeKey: dedupeKeyOf(provider, trigger, deliveryId),
         dedupeUntil: rememberUntil,
         deliveryId,
         repository,
