@@ -10,6 +10,7 @@ import { once } from 'node:events';
 import type { Logger } from 'pino';
 import type { ReceiverConfig } from './config/schema';
 import { loadReceiverConfigFile } from './config/config-file';
+import { TriggerTable } from './config/trigger-table';
 import { type AcceptedDelivery, type AcceptResult, type DeliverySink, NotAccepted, type NotAcceptedData } from './delivery';
 import { assembleReceiver, drainDeliveryServer, refuseDeliveries, listen, openDeliveryServer, openTokens, receiverLogger, type DeliveryFront, type Receiver } from './receiver';
 
@@ -20,7 +21,7 @@ type ToWorker =
   | { t: 'failed'; id: number; message: string }
   | { t: 'refuse' }
   | { t: 'stop' }
-  | { t: 'reload' };
+  | { t: 'reload'; config: boolean };
 
 /** How long a worker has to start listening before the receiver gives up. */
 const WORKER_START_MS = 30_000;
@@ -65,7 +66,7 @@ async function forkWorkers(config: ReceiverConfig, logger: Logger, runner: Deliv
     const timer = setTimeout(() => reject(new Error(`workers did not start listening within ${WORKER_START_MS / 1000} s`)), WORKER_START_MS);
     cluster.on('listening', (worker, address) => {
       const host = address.address && address.address !== '0.0.0.0' && address.address !== '::' ? address.address : config.listen.host;
-      listening.set(worker.id, `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`);
+      listening.set(worker.id, `${config.listen.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${address.port}`);
       if (listening.size === config.workers) {
         clearTimeout(timer);
         resolve(listening.get(worker.id)!);
@@ -97,8 +98,8 @@ async function forkWorkers(config: ReceiverConfig, logger: Logger, runner: Deliv
   }
   return {
     url,
-    async reload() {
-      for (const worker of workers()) send(worker, { t: 'reload' });
+    async reload(next) {
+      for (const worker of workers()) send(worker, { t: 'reload', config: next !== undefined });
     },
     // The workers' deliveries in flight reach the runner, which takes them until it closes.
     async refuse() {
@@ -182,9 +183,16 @@ export async function runDeliveryWorker(configPath: string): Promise<void> {
   const { deliveries, tokens } = await openDeliveryServer(config, new PrimarySink(), logger);
   process.on('message', (message: ToWorker) => {
     if (message?.t === 'reload') {
-      tokens.reload().then(
-        () => logger.info('tokens reloaded'),
-        (error: unknown) => logger.error({ err: (error as Error).message }, 'token reload failed; the previous tokens stay in use'),
+      // The primary checked the file before asking: each worker reads it again for itself.
+      const reloaded = message.config ? (async () => {
+        const { config: next } = loadReceiverConfigFile(configPath);
+        const triggers = new TriggerTable(next.triggers, next.signature.iterations);
+        await tokens.reconfigure(next, triggers, { logger });
+        deliveries.reconfigure(triggers, next.listen.tls);
+      })() : tokens.reload().then(() => deliveries.reloadCertificate(config.listen.tls));
+      reloaded.then(
+        () => logger.info(message.config ? 'config reloaded' : 'tokens reloaded'),
+        (error: unknown) => logger.error({ err: (error as Error).message }, 'reload failed in a worker; its previous config stays in use'),
       );
     } else if (message?.t === 'refuse') {
       void refuseDeliveries(deliveries);

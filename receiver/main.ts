@@ -5,7 +5,7 @@
 import cluster from 'node:cluster';
 import { runDeliveryWorker, startClusteredReceiver } from './cluster';
 import { loadReceiverConfigFile } from './config/config-file';
-import { ConfigError } from './config/schema';
+import { ConfigError, type ReceiverConfig } from './config/schema';
 import { receiverLogger, startReceiver, type Receiver, type ReceiverOptions } from './receiver';
 
 export async function serve(configPath: string, options: ReceiverOptions = {}): Promise<Receiver | undefined> {
@@ -33,11 +33,17 @@ export async function serve(configPath: string, options: ReceiverOptions = {}): 
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // SIGHUP (systemctl reload): the config file again, whole. A config that does not parse, or
+  // whose tokens cannot be had, is refused as a whole and the running one stays.
   process.on('SIGHUP', () => {
-    receiver.reload().then(
-      () => logger.info('tokens reloaded'),
-      (error: unknown) => logger.error({ err: (error as Error).message }, 'token reload failed; the previous tokens stay in use'),
-    );
+    let next: ReceiverConfig;
+    try {
+      next = loadReceiverConfigFile(configPath).config;
+    } catch (error) {
+      logger.error({ err: (error as Error).message }, 'config reload refused: the running config stays in use');
+      return;
+    }
+    receiver.reload(next).catch((error: unknown) => logger.error({ err: (error as Error).message }, 'config reload refused: the running config stays in use'));
   });
   return receiver;
 }

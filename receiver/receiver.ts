@@ -5,6 +5,7 @@
  */
 import { once } from 'node:events';
 import type { Server } from 'node:http';
+import { Server as TlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import pino, { type Logger } from 'pino';
 import { adminActions } from './admin-actions';
@@ -38,8 +39,13 @@ export interface Receiver {
   logger: Logger;
   /** What /metrics shows. */
   metrics: ReceiverMetrics;
-  /** Re-read what can be re-read (the token file): the receiver's answer to SIGHUP. */
-  reload(): Promise<void>;
+  /**
+   * The receiver's answer to SIGHUP. With a config: its triggers, tokens, notifications and
+   * certificate take effect (runs in progress finish under the settings they started with; fields
+   * that need a restart are named in the log); tokens that cannot be had refuse the whole reload,
+   * leaving the old config in use. Without one: the token file and certificate are re-read.
+   */
+  reload(next?: ReceiverConfig): Promise<void>;
   /** Stop taking deliveries, let running commands finish (up to the grace), then stop. */
   close(): Promise<void>;
 }
@@ -58,7 +64,8 @@ export interface DeliveryFront {
   url: string;
   /** The front's token source, when it has one in this process (notifications and /healthz use it). */
   tokens?: ReceiverTokens;
-  reload(): Promise<void>;
+  /** Takes a reloaded config's triggers, tokens and certificate (or, without one, re-reads the tokens). */
+  reload(next?: ReceiverConfig): Promise<void>;
   /**
    * Answer 503 to every new request from now on, still listening, so that a sender learns to
    * retry rather than finding the port closed; resolves once the requests in flight are answered.
@@ -73,7 +80,7 @@ export async function listen(server: Server, host: string, port: number): Promis
   await once(server, 'listening');
   const address = server.address() as AddressInfo;
   const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  return `http://${shownHost}:${address.port}`;
+  return `${server instanceof TlsServer ? 'https' : 'http'}://${shownHost}:${address.port}`;
 }
 
 /**
@@ -103,9 +110,32 @@ export function openRunner(config: ReceiverConfig, logger: Logger): Promise<Runn
   });
 }
 
+function tokenSourceOptions(logger: Logger, options: ReceiverOptions): TokenSourceOptions {
+  return { logger, ...options.tokenSources, now: options.tokenSources?.now ?? options.now ?? Date.now };
+}
+
 export function openTokens(config: ReceiverConfig, logger: Logger, options: ReceiverOptions = {}): Promise<ReceiverTokens> {
-  const now = options.now ?? Date.now;
-  return ReceiverTokens.open(config, new TriggerTable(config.triggers, config.signature.iterations), { logger, ...options.tokenSources, now: options.tokenSources?.now ?? now });
+  return ReceiverTokens.open(config, new TriggerTable(config.triggers, config.signature.iterations), tokenSourceOptions(logger, options));
+}
+
+/**
+ * The fields of a reloaded config that cannot change under a running receiver: its listeners,
+ * state directory, processes, limits, signature settings and log level. They keep their values
+ * until a restart.
+ */
+export function fieldsNeedingRestart(running: ReceiverConfig, next: ReceiverConfig): string[] {
+  const fields: [string, unknown, unknown][] = [
+    ['listen.host', running.listen.host, next.listen.host],
+    ['listen.port', running.listen.port, next.listen.port],
+    ['listen.tls (on or off)', running.listen.tls === undefined, next.listen.tls === undefined],
+    ['admin', running.admin, next.admin],
+    ['stateDir', running.stateDir, next.stateDir],
+    ['workers', running.workers, next.workers],
+    ['signature', running.signature, next.signature],
+    ['limits', running.limits, next.limits],
+    ['log', running.log, next.log],
+  ];
+  return fields.filter(([, before, after]) => JSON.stringify(before) !== JSON.stringify(after)).map(([name]) => name);
 }
 
 /** The delivery side: triggers, tokens and the listener, handing verified deliveries to `sink`. */
@@ -197,7 +227,17 @@ export async function assembleReceiver<Front extends DeliveryFront>(
     ...(adminUrl ? { adminUrl } : {}),
     logger,
     metrics,
-    reload: () => front.reload(),
+    async reload(next) {
+      if (!next) return front.reload();
+      // The primary's own tokens (with workers) are opened first: tokens that cannot be had refuse the reload.
+      await ownTokens?.reconfigure(next, new TriggerTable(next.triggers, next.signature.iterations), { logger });
+      await front.reload(next);
+      const triggers = await runner.reconfigure(next.triggers);
+      notifier.reconfigure(next.notify, next.triggers);
+      const needRestart = fieldsNeedingRestart(config, next);
+      logger.info({ ...triggers, ...(needRestart.length > 0 ? { needRestart } : {}) }, 'config reloaded');
+      if (needRestart.length > 0) logger.warn({ fields: needRestart }, `config reloaded, but ${needRestart.join(', ')} ${needRestart.length === 1 ? 'takes' : 'take'} effect only after a restart`);
+    },
     close() {
       closing ??= (async () => {
         logger.info('receiver stopping');
@@ -253,7 +293,16 @@ export async function startReceiver(config: ReceiverConfig, options: ReceiverOpt
       url,
       tokens,
       rejections: deliveries.rejections,
-      reload: () => tokens.reload(),
+      async reload(next?: ReceiverConfig) {
+        if (!next) {
+          await tokens.reload();
+          deliveries.reloadCertificate(config.listen.tls);
+          return;
+        }
+        const triggers = new TriggerTable(next.triggers, next.signature.iterations);
+        await tokens.reconfigure(next, triggers, tokenSourceOptions(logger, options));
+        deliveries.reconfigure(triggers, next.listen.tls);
+      },
       refuse: () => refuseDeliveries(deliveries),
       async close() {
         await drainDeliveryServer(deliveries);

@@ -7,8 +7,12 @@
  * For every route the handler's precheck (method, headers, window, known trigger) comes before the
  * body is read, and nothing is accepted before the whole body has been read within the limits.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer, type Server as TlsServer } from 'node:https';
 import type { Socket } from 'node:net';
+import type { ReceiverConfig } from '../config/schema';
+import type { TriggerTable } from '../config/trigger-table';
 import { NotAccepted } from '../delivery';
 import { type DeliveryContext, type DeliveryHandler, Rejection, type Reply } from '../schemes/handler';
 import { providerHandler } from '../schemes/providers/provider-delivery';
@@ -21,6 +25,10 @@ import { RejectionLog } from './rejection-log';
 
 export interface DeliveryServer {
   server: Server;
+  /** A reloaded config: its triggers (their tokens are reconfigured in place), and its certificate re-read. */
+  reconfigure(triggers: TriggerTable, tls: ReceiverConfig['listen']['tls']): void;
+  /** Reads listen.tls's certificate and key again (a renewal): new connections get them. */
+  reloadCertificate(tls: ReceiverConfig['listen']['tls']): void;
   /** Answer 503 to every new request from now on (the receiver is stopping). */
   refuseNewRequests(): void;
   /** Resolves once no request is in flight. */
@@ -197,16 +205,16 @@ export function createDeliveryServer(context: DeliveryContext): DeliveryServer {
     if (inFlight === 0) for (const resolve of drainWaiters.splice(0)) resolve();
   };
 
-  const server = createServer(
-    {
-      headersTimeout: limits.headersTimeoutSeconds * 1000,
-      requestTimeout: limits.requestTimeoutSeconds * 1000,
-      // How often Node checks those timeouts: a slow client is cut off within a second of them.
-      connectionsCheckingInterval: 1000,
-      maxHeaderSize: 16 * 1024,
-      keepAliveTimeout: 5000,
-    },
-    (req, res) => {
+  const serverOptions: ServerOptions = {
+    headersTimeout: limits.headersTimeoutSeconds * 1000,
+    requestTimeout: limits.requestTimeoutSeconds * 1000,
+    // How often Node checks those timeouts: a slow client is cut off within a second of them.
+    connectionsCheckingInterval: 1000,
+    maxHeaderSize: 16 * 1024,
+    keepAliveTimeout: 5000,
+  };
+  const tls = context.config.listen.tls;
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
       if (overCap.has(req.socket)) return void res.destroy();
       if (stopping) {
         rejections.reject('the receiver is stopping', { status: 503, path: (req.url ?? '').slice(0, 200) }, 'request refused');
@@ -224,8 +232,9 @@ export function createDeliveryServer(context: DeliveryContext): DeliveryServer {
         },
         (error: unknown) => reject(req, res, error),
       );
-    },
-  );
+  };
+  // HTTP/1.1 over TLS 1.2 or newer with Node's default (modern) ciphers, when listen.tls is set.
+  const server: Server = tls ? createTlsServer({ ...serverOptions, ...tlsFiles(tls), minVersion: 'TLSv1.2' }, onRequest) : createServer(serverOptions, onRequest);
   // Past the connection cap a connection is answered 503 at once and closed, without being read:
   // each open connection is a file descriptor and a parser, and they must not run out.
   const overCap = new WeakSet<Socket>();
@@ -236,6 +245,8 @@ export function createDeliveryServer(context: DeliveryContext): DeliveryServer {
     if (connections <= limits.maxConnections) return;
     overCap.add(socket);
     rejections.reject('too many connections', { status: 503, connections, remote: socket.remoteAddress }, 'connection refused');
+    // Over TLS the answer would have to wait for a handshake the cap exists to avoid: close at once.
+    if (tls) return void socket.destroy();
     socket.once('finish', () => socket.destroy());
     socket.end(OVER_CAPACITY);
   });
@@ -251,6 +262,14 @@ export function createDeliveryServer(context: DeliveryContext): DeliveryServer {
   return {
     server,
     rejections,
+    reconfigure(triggers, nextTls) {
+      context.triggers = triggers;
+      this.reloadCertificate(nextTls);
+    },
+    reloadCertificate(nextTls) {
+      // A renewed certificate is used for new connections; turning TLS on or off needs a restart.
+      if (tls && nextTls) (server as TlsServer).setSecureContext(tlsFiles(nextTls));
+    },
     refuseNewRequests() {
       stopping = true;
     },
@@ -259,4 +278,16 @@ export function createDeliveryServer(context: DeliveryContext): DeliveryServer {
       return new Promise((resolve) => drainWaiters.push(resolve));
     },
   };
+}
+
+/** The certificate and key of listen.tls, read now (a reload reads them again). */
+function tlsFiles(tls: NonNullable<ReceiverConfig['listen']['tls']>): { cert: Buffer; key: Buffer } {
+  const read = (field: 'cert' | 'key'): Buffer => {
+    try {
+      return readFileSync(tls[field]);
+    } catch (error) {
+      throw new Error(`listen.tls.${field}: cannot read ${tls[field]}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { cause: error });
+    }
+  };
+  return { cert: read('cert'), key: read('key') };
 }

@@ -61,7 +61,14 @@ export class Notifier {
   private closed = false;
 
   constructor(private readonly options: NotifierOptions) {
-    for (const trigger of options.triggers) this.byTrigger.set(triggerKey(trigger.repository, trigger.branch), trigger.notify ?? options.targets);
+    this.reconfigure(options.targets, options.triggers);
+  }
+
+  /** Who hears about which trigger, after a reloaded config. */
+  reconfigure(targets: NotifierOptions['targets'], triggers: NotifierOptions['triggers']): void {
+    this.options.targets = targets;
+    this.byTrigger.clear();
+    for (const trigger of triggers) this.byTrigger.set(triggerKey(trigger.repository, trigger.branch), trigger.notify ?? targets);
   }
 
   /** Whether any run could notify anyone (no listener is needed otherwise). */

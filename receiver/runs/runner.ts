@@ -107,14 +107,51 @@ export class Runner implements DeliverySink {
     this.killGraceMs = (options.killGraceSeconds ?? 10) * 1000;
     this.withheldEnv = new Set(options.withheldEnv ?? []);
     this.history = new RunHistory(store, (id) => this.active.get(id)?.log);
-    const receiverIsRoot = process.getuid?.() === 0;
-    for (const config of options.triggers) {
-      const label = triggerLabel(config);
-      this.slots.set(triggerKey(config.repository, config.branch), { config, label, waiting: [], running: undefined, queued: false });
-      if (config.user !== undefined && !receiverIsRoot) {
-        options.logger.warn({ trigger: label, user: config.user }, 'the receiver is not root: this trigger runs as the receiver user, not as its user');
+    for (const config of options.triggers) this.addSlot(config);
+  }
+
+  private addSlot(config: TriggerConfig): void {
+    const label = triggerLabel(config);
+    this.slots.set(triggerKey(config.repository, config.branch), { config, label, waiting: [], running: undefined, queued: false });
+    if (config.user !== undefined && process.getuid?.() !== 0) {
+      this.options.logger.warn({ trigger: label, user: config.user }, 'the receiver is not root: this trigger runs as the receiver user, not as its user');
+    }
+  }
+
+  /**
+   * A reloaded config's triggers take effect: a changed trigger's next run uses its new settings
+   * (a run in progress finishes under the settings it started with), a new trigger can run, and a
+   * removed one takes no more deliveries; its runs not started yet end `failed`, saying why, and a
+   * run in progress finishes.
+   */
+  async reconfigure(triggers: readonly TriggerConfig[]): Promise<{ added: string[]; changed: string[]; removed: string[] }> {
+    const next = new Map(triggers.map((config) => [triggerKey(config.repository, config.branch), config]));
+    const added: string[] = [];
+    const changed: string[] = [];
+    const removed: string[] = [];
+    for (const [key, slot] of [...this.slots]) {
+      const config = next.get(key);
+      if (config) {
+        if (JSON.stringify(config) !== JSON.stringify(slot.config)) changed.push(slot.label);
+        slot.config = config;
+        continue;
+      }
+      removed.push(slot.label);
+      this.slots.delete(key);
+      const index = this.readyQueue.indexOf(slot);
+      if (index >= 0) this.readyQueue.splice(index, 1);
+      for (const runId of slot.waiting.splice(0)) {
+        this.options.logger.warn({ run: runId, trigger: slot.label }, 'the trigger was removed from the config: its waiting run does not start');
+        await this.store.record({ type: 'finish', at: new Date().toISOString(), runId, status: 'failed', error: `the trigger ${slot.label} was removed from the config before this run started` });
       }
     }
+    for (const [key, config] of next) {
+      if (this.slots.has(key)) continue;
+      this.addSlot(config);
+      added.push(triggerLabel(config));
+    }
+    this.checkIdle();
+    return { added, changed, removed };
   }
 
   /**

@@ -40,12 +40,23 @@ export interface TokenSourceOptions {
 
 export class ReceiverTokens implements TokenSource {
   private constructor(
-    private readonly route: Map<string, TokenSource>,
-    private readonly sources: TokenSource[],
+    private route: Map<string, TokenSource>,
+    private sources: TokenSource[],
     /** Where a token named by something other than a trigger (a notification's `tokenName`) lives. */
-    private readonly named: (tokenName: string) => TokenSource | undefined,
-    private readonly refs: readonly TokenRef[],
+    private named: (tokenName: string) => TokenSource | undefined,
+    private refs: readonly TokenRef[],
   ) {}
+
+  /**
+   * A reloaded config's tokens, in place (whoever holds this object keeps it): the new sources are
+   * opened first, so tokens that cannot be had leave the old ones in use and throw.
+   */
+  async reconfigure(config: ReceiverConfig, table: TriggerTable, options: TokenSourceOptions = {}): Promise<void> {
+    const next = await ReceiverTokens.open(config, table, options);
+    const old = this.sources;
+    ({ route: this.route, sources: this.sources, named: this.named, refs: this.refs } = next);
+    for (const source of old) source.close?.();
+  }
 
   /** The current token stored under `tokenName` in the token file or SSM (for signing, not verifying). */
   async tokenNamed(tokenName: string): Promise<string | undefined> {

@@ -390,7 +390,7 @@ describe('rotate --file and SIGHUP with a real `triggler serve`', () => {
     const entry = (JSON.parse(readFileSync(tokenFile, 'utf8')) as Record<string, { current: string; previous: string; rotatedAt: string }>)['app/main']!;
     expect(entry.previous).toBe(OLD_TOKEN);
 
-    const reloaded = logged('tokens reloaded');
+    const reloaded = logged('config reloaded');
     child.kill('SIGHUP');
     await reloaded;
     expect(await deliver(entry.current, 'msg_new_token')).toBe(202);

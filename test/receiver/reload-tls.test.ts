@@ -1,0 +1,130 @@
+/**
+ * SIGHUP to a real `triggler serve`: triggers added and removed take effect, a bad config is refused
+ * whole, a field that needs a restart is named; and HTTPS with a self-signed certificate made here,
+ * renewed without a restart.
+ */
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import { connect } from 'node:tls';
+import { Agent, request } from 'undici';
+import { buildDeliveryRequest } from '../../protocol';
+import { freePort, startCli, stopCli } from '../support/cli';
+import { tempDir } from '../support/receiver-fixture';
+
+const TOKEN = 'whsec_cmVsb2FkIHRlc3QgdG9rZW4gZm9yIHRoZSByZWNlaXZlcg==';
+
+function signed(repository: string, branch: string) {
+  return buildDeliveryRequest({ scheme: 'standard', token: TOKEN, id: `msg_${Math.random().toString(36).slice(2)}`, timestamp: Math.floor(Date.now() / 1000), data: { repository, branch, ref: `refs/heads/${branch}`, commit: 'a'.repeat(40), source: 'test' } });
+}
+
+async function send(url: string, repository: string, branch: string, dispatcher?: Agent): Promise<number> {
+  const delivery = signed(repository, branch);
+  const response = await request(`${url}${delivery.path}`, { method: 'POST', headers: delivery.headers, body: delivery.body!, ...(dispatcher ? { dispatcher } : {}) });
+  await response.body.dump();
+  return response.statusCode;
+}
+
+async function until(what: string, probe: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!probe()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+describe('SIGHUP reloads the whole config', () => {
+  const dir = tempDir('triggler-reload-');
+  const configFile = join(dir, 'receiver.json');
+  let port: number;
+  const config = (triggers: object[], extra: object = {}) =>
+    fs.writeFileSync(configFile, JSON.stringify({ listen: { host: '127.0.0.1', port }, admin: false, stateDir: './state', triggers, ...extra }), { mode: 0o600 });
+  const trigger = (branch: string) => ({ repository: 'app', branch, token: TOKEN, command: `echo ${branch} >> ${join(dir, 'ran.txt')}` });
+
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('adds and removes triggers, refuses a bad config whole, and names a field that needs a restart', async () => {
+    port = await freePort();
+    config([trigger('main')]);
+    const serve = await startCli(['serve', '--config', configFile], /receiver listening/);
+    const url = `http://127.0.0.1:${port}`;
+    try {
+      expect(await send(url, 'app', 'main')).toBe(202);
+      expect(await send(url, 'app', 'dev')).toBe(401);
+
+      config([trigger('main'), trigger('dev')]);
+      serve.child.kill('SIGHUP');
+      await until('the reload', () => serve.output().includes('"msg":"config reloaded"'));
+      expect(serve.output()).toContain('"added":["app@dev"]');
+      expect(await send(url, 'app', 'dev')).toBe(202);
+
+      fs.writeFileSync(configFile, '{ "triggers": [ { "repository": "app", "branch": "main", "comand": "true" } ] }');
+      serve.child.kill('SIGHUP');
+      await until('the refusal', () => serve.output().includes('config reload refused'));
+      const refusal = serve.output().split('\n').find((line) => line.includes('config reload refused')) ?? '';
+      expect(refusal).toContain('triggers[0].comand: unknown key (did you mean \\"command\\"?)');
+      expect(await send(url, 'app', 'dev')).toBe(202);
+
+      config([trigger('dev')], { limits: { maxConcurrentRuns: 2 } });
+      serve.child.kill('SIGHUP');
+      await until('the second reload', () => (serve.output().match(/"msg":"config reloaded"/g) ?? []).length === 2);
+      expect(serve.output()).toContain('"removed":["app@main"]');
+      expect(serve.output()).toContain('config reloaded, but limits takes effect only after a restart');
+      expect(await send(url, 'app', 'main')).toBe(401);
+      expect(await send(url, 'app', 'dev')).toBe(202);
+      await until('the runs', () => fs.existsSync(join(dir, 'ran.txt')) && fs.readFileSync(join(dir, 'ran.txt'), 'utf8').trim().split('\n').length === 4);
+    } finally {
+      await stopCli(serve.child);
+    }
+  }, 60_000);
+});
+
+describe('listen.tls', () => {
+  const dir = tempDir('triggler-tls-');
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  function certificate(name: string): { cert: string; key: string } {
+    const cert = join(dir, `${name}.pem`);
+    const key = join(dir, `${name}-key.pem`);
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', `/CN=${name}`, '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+    return { cert, key };
+  }
+
+  function servedCertificate(port: number): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const socket = connect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => {
+        resolve(socket.getPeerCertificate().subject.CN as string);
+        socket.end();
+      });
+      socket.on('error', reject);
+    });
+  }
+
+  it('serves HTTPS with the configured certificate, refuses plain HTTP, and takes a renewed one on SIGHUP', async () => {
+    const first = certificate('first');
+    const port = await freePort();
+    const configFile = join(dir, 'receiver.json');
+    const tls = { cert: join(dir, 'live.pem'), key: join(dir, 'live-key.pem') };
+    fs.copyFileSync(first.cert, tls.cert);
+    fs.copyFileSync(first.key, tls.key);
+    fs.writeFileSync(configFile, JSON.stringify({ listen: { host: '127.0.0.1', port, tls }, admin: false, stateDir: './state', triggers: [{ repository: 'app', branch: 'main', token: TOKEN, command: 'true' }] }), { mode: 0o600 });
+    const serve = await startCli(['serve', '--config', configFile], /receiver listening/);
+    try {
+      expect(serve.output()).toContain(`"url":"https://127.0.0.1:${port}"`);
+      const trusting = new Agent({ connect: { ca: fs.readFileSync(first.cert) } });
+      expect(await send(`https://127.0.0.1:${port}`, 'app', 'main', trusting)).toBe(202);
+      await trusting.close();
+      await expect(request(`http://127.0.0.1:${port}/healthz`, { headersTimeout: 2000, bodyTimeout: 2000 })).rejects.toThrow();
+      expect(await servedCertificate(port)).toBe('first');
+
+      const renewed = certificate('renewed');
+      fs.copyFileSync(renewed.cert, tls.cert);
+      fs.copyFileSync(renewed.key, tls.key);
+      serve.child.kill('SIGHUP');
+      await until('the reload', () => serve.output().includes('"msg":"config reloaded"'));
+      expect(await servedCertificate(port)).toBe('renewed');
+    } finally {
+      await stopCli(serve.child);
+    }
+  }, 60_000);
+});
