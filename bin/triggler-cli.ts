@@ -13,6 +13,7 @@
  */
 import { Command, Option } from 'commander';
 import { request } from 'undici';
+import { triggerLabel } from '../protocol';
 import { reportStartupError, serve } from '../receiver/main';
 import type { RunRecord } from '../receiver/runs/run-record';
 import { checkCommand, initCommand } from './init-command';
@@ -49,7 +50,7 @@ program.addCommand(sendCommand());
 function runsTable(runs: RunRecord[]): string {
   const rows = runs.map((r) => [
     r.id,
-    `${r.repository} ${r.branch}`,
+    triggerLabel(r),
     r.status,
     r.exitCode === undefined || r.exitCode === null ? '' : String(r.exitCode),
     r.commit ? r.commit.slice(0, 12) : '',

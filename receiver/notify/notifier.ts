@@ -108,7 +108,7 @@ export class Notifier {
   }
 
   private async deliver(run: RunRecord, event: NotifyEvent, target: NotifyTarget, index: number): Promise<void> {
-    const log = this.options.logger.child({ runId: run.id, notify: index, format: target.format, event });
+    const log = this.options.logger.child({ run: run.id, notify: index, format: target.format, event });
     const tail = logTail(await this.options.runLog(run.id).catch(() => undefined));
     const giveUpAt = Date.now() + target.retrySeconds * 1000;
     let delay = this.options.firstRetryMs ?? 1000;

@@ -130,7 +130,7 @@ function supervise(
         process.kill(-pid, signal);
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'ESRCH') {
-          logger.warn({ runId, pid, signal, err: (error as Error).message }, 'cannot signal the command');
+          logger.warn({ run: runId, pid, signal, err: (error as Error).message }, 'cannot signal the command');
         }
       }
     };
@@ -187,11 +187,11 @@ function supervise(
 
     for (const output of [child.stdout, child.stderr]) {
       output?.on('data', (chunk: Buffer) => log.write(chunk));
-      output?.on('error', (error) => logger.warn({ runId, err: error.message }, 'cannot read command output'));
+      output?.on('error', (error) => logger.warn({ run: runId, err: error.message }, 'cannot read command output'));
     }
     child.on('error', (error) => {
       if (pid === undefined && child.pid === undefined) finish({ status: 'failed', error: `could not start ${program}: ${error.message}` });
-      else logger.warn({ runId, err: error.message }, 'command process error');
+      else logger.warn({ run: runId, err: error.message }, 'command process error');
     });
     child.once('exit', (code, signal) => {
       exit = { code, signal };

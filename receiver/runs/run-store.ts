@@ -508,7 +508,7 @@ export class RunStore {
       case 'rerun': {
         const interrupted = this.runs.get(record.of);
         if (!interrupted) {
-          this.options.logger.warn({ runId: record.runId, of: record.of }, 'run journal reruns an unknown run; record ignored');
+          this.options.logger.warn({ run: record.runId, of: record.of }, 'run journal reruns an unknown run; record ignored');
           return [];
         }
         const { startedAt: _s, finishedAt: _f, exitCode: _e, signal: _g, error: _r, logBytes: _b, logTruncated: _t, processGroup: _p, ...push } = interrupted;
@@ -551,7 +551,7 @@ export class RunStore {
 
   private knownRun(record: { type: string; runId: string }): StoredRun | undefined {
     const run = this.runs.get(record.runId);
-    if (!run) this.options.logger.warn({ runId: record.runId, record: record.type }, 'run journal names an unknown run; record ignored');
+    if (!run) this.options.logger.warn({ run: record.runId, record: record.type }, 'run journal names an unknown run; record ignored');
     return run;
   }
 
@@ -673,7 +673,7 @@ export class RunStore {
         await fsp.unlink(this.logPath(runId));
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
-          this.options.logger.warn({ runId, err: (error as Error).message }, 'cannot delete the log of a dropped run');
+          this.options.logger.warn({ run: runId, err: (error as Error).message }, 'cannot delete the log of a dropped run');
         }
       }
     }

@@ -168,7 +168,7 @@ export class Runner implements DeliverySink {
     });
     const runner = new Runner(options, store);
     for (const run of interrupted) {
-      options.logger.warn({ runId: run.id, trigger: triggerLabel(run), commit: run.commit }, 'run was running when the receiver stopped: recorded as interrupted');
+      options.logger.warn({ run: run.id, trigger: triggerLabel(run), commit: run.commit }, 'run was running when the receiver stopped: recorded as interrupted');
       await runner.stopOrphan(run);
     }
     for (const run of interrupted) await runner.rerunInterrupted(run);
@@ -182,7 +182,7 @@ export class Runner implements DeliverySink {
         continue;
       }
       const error = `no trigger is configured for ${triggerLabel(run)} any more`;
-      options.logger.error({ runId: run.id, trigger: triggerLabel(run), deliveries: run.deliveryIds }, `pending run not started: ${error}`);
+      options.logger.error({ run: run.id, trigger: triggerLabel(run), deliveries: run.deliveryIds }, `pending run not started: ${error}`);
       await store.record({ type: 'finish', at: new Date().toISOString(), runId: run.id, status: 'failed', error });
     }
     options.logger.info({ stateDir: options.stateDir, pending, interrupted: interrupted.length }, 'run store opened');
@@ -215,11 +215,11 @@ export class Runner implements DeliverySink {
     const outcome = await stopOrphanedGroup(run.processGroup, this.killGraceMs);
     const label = triggerLabel(run);
     if (!outcome.stopped) {
-      this.options.logger.info({ runId: run.id, trigger: label, pgid: run.processGroup.pgid, why: outcome.why }, 'interrupted run: nothing of its command to stop');
+      this.options.logger.info({ run: run.id, trigger: label, pgid: run.processGroup.pgid, why: outcome.why }, 'interrupted run: nothing of its command to stop');
       return;
     }
     const error = `${run.error ?? 'receiver stopped while it ran'}; at the next start its process group ${run.processGroup.pgid} (${outcome.members} process${outcome.members === 1 ? '' : 'es'}) was still running and was stopped with ${outcome.signal === 'SIGTERM' ? 'SIGTERM' : 'SIGTERM, then SIGKILL'}`;
-    this.options.logger.warn({ runId: run.id, trigger: label, pgid: run.processGroup.pgid, processes: outcome.members, signal: outcome.signal }, 'stopped the command of an interrupted run, left running by the previous receiver');
+    this.options.logger.warn({ run: run.id, trigger: label, pgid: run.processGroup.pgid, processes: outcome.members, signal: outcome.signal }, 'stopped the command of an interrupted run, left running by the previous receiver');
     await this.store.record({
       type: 'finish',
       at: run.finishedAt ?? new Date().toISOString(),
@@ -238,14 +238,14 @@ export class Runner implements DeliverySink {
   private async rerunInterrupted(run: StoredRun): Promise<void> {
     const slot = this.slots.get(triggerKey(run.repository, run.branch));
     if (!slot) return;
-    const skip = (why: string) => this.options.logger.info({ runId: run.id, trigger: slot.label, why }, 'interrupted run not run again');
+    const skip = (why: string) => this.options.logger.info({ run: run.id, trigger: slot.label, why }, 'interrupted run not run again');
     if (!slot.config.rerunInterrupted) return skip('the trigger sets rerunInterrupted: false');
     if (run.action) return skip(`it was the receiver's own ${run.action.type} run`);
     if (run.rerunOf !== undefined) return skip(`it was already the rerun of ${run.rerunOf}`);
     if (this.store.unfinishedRuns().some((other) => other.repository === run.repository && other.branch === run.branch)) return skip('a newer delivery of the trigger waits to run');
     const runId = newRunId();
     await this.store.record({ type: 'rerun', at: new Date().toISOString(), runId, of: run.id });
-    this.options.logger.warn({ runId, of: run.id, trigger: slot.label, commit: run.commit }, 'interrupted run will run again');
+    this.options.logger.warn({ run: runId, of: run.id, trigger: slot.label, commit: run.commit }, 'interrupted run will run again');
   }
 
   /** Durable before it resolves: once it resolves, a crash cannot lose the delivery. */
@@ -479,7 +479,7 @@ export class Runner implements DeliverySink {
     this.active.set(runId, active);
     active.done = this.execute(active)
       .catch((error: Error) => {
-        this.options.logger.error({ runId, trigger: slot.label, err: error.message }, 'run could not be recorded');
+        this.options.logger.error({ run: runId, trigger: slot.label, err: error.message }, 'run could not be recorded');
       })
       .finally(() => {
         this.active.delete(runId);
@@ -497,7 +497,7 @@ export class Runner implements DeliverySink {
     const run = this.store.run(runId);
     if (!run) throw new Error(`run ${runId} is not in the store`);
     this.options.logger.info(
-      { runId, trigger: slot.label, repository: run.repository, branch: run.branch, commit: run.commit, deliveries: run.deliveries },
+      { run: runId, trigger: slot.label, repository: run.repository, branch: run.branch, commit: run.commit, deliveries: run.deliveries },
       'run started',
     );
     const log = new BoundedRunLog(this.store.logPath(runId), this.options.runLogBytes, this.options.logger);
@@ -512,7 +512,7 @@ export class Runner implements DeliverySink {
       // So that the next start can stop it if this receiver dies while it runs.
       onSpawn: (processGroup: ProcessGroup) => {
         this.store.record({ type: 'spawned', at: new Date().toISOString(), runId, processGroup }).catch((error: Error) => {
-          this.options.logger.error({ runId, pgid: processGroup.pgid, err: error.message }, "cannot record the command's process group");
+          this.options.logger.error({ run: runId, pgid: processGroup.pgid, err: error.message }, "cannot record the command's process group");
         });
       },
     };
@@ -539,7 +539,7 @@ export class Runner implements DeliverySink {
     const finished = this.store.run(runId);
     if (finished) for (const listener of this.finishListeners) listener(finished);
     this.options.logger.info(
-      { runId, trigger: slot.label, status: outcome.status, exitCode: outcome.exitCode ?? null, signal: outcome.signal ?? null, ms: Date.now() - startedAt, ...(outcome.error ? { error: outcome.error } : {}) },
+      { run: runId, trigger: slot.label, status: outcome.status, exitCode: outcome.exitCode ?? null, signal: outcome.signal ?? null, ms: Date.now() - startedAt, ...(outcome.error ? { error: outcome.error } : {}) },
       'run finished',
     );
   }

@@ -10,6 +10,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
+import { triggerLabel } from '../../protocol';
 import type { ReceiverConfig } from '../config/schema';
 import type { Trigger, TriggerTable } from '../config/trigger-table';
 import { type AcceptedDelivery, type DeliverySink, NotAccepted } from '../delivery';
@@ -124,6 +125,7 @@ export async function acceptDelivery(context: DeliveryContext, delivery: Accepte
   context.logger.info(
     {
       run: result.runId,
+      trigger: triggerLabel(delivery),
       repository: delivery.repository,
       branch: delivery.branch,
       commit: delivery.commit,

@@ -80,7 +80,7 @@ describe('restart after a crash', () => {
     const { runner, lines } = await runnerFor({ triggers: [makeTrigger({ command: 'echo "$TRIGGLER_COMMIT"', cwd: workDir })] });
     expect(runner.history.run(ids.running)).toMatchObject({ status: 'interrupted', error: 'receiver stopped while it ran', deliveryIds: [deliveries[0]?.deliveryId] });
     expect(runner.history.run(ids.running)?.finishedAt).toBeDefined();
-    expect(lines.some((line) => line.msg.includes('recorded as interrupted') && line.runId === ids.running)).toBe(true);
+    expect(lines.some((line) => line.msg.includes('recorded as interrupted') && line.run === ids.running)).toBe(true);
     await runner.idle();
     const waiting = runner.history.run(ids.waiting[0] ?? '');
     expect(waiting).toMatchObject({ status: 'succeeded', deliveryIds: [deliveries[1]?.deliveryId, deliveries[2]?.deliveryId], commit: deliveries[2]?.commit });
@@ -141,7 +141,7 @@ describe('restart after a crash', () => {
 
     const { runner, lines } = await runnerFor({ triggers: [makeTrigger({ command: 'true', cwd: workDir })] });
     expect(runner.history.run(waiting.runId)).toMatchObject({ status: 'failed', error: 'no trigger is configured for app@gone any more' });
-    expect(lines.find((line) => line.level === 50 && line.runId === waiting.runId)).toBeDefined();
+    expect(lines.find((line) => line.level === 50 && line.run === waiting.runId)).toBeDefined();
   });
 });
 

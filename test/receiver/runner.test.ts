@@ -110,9 +110,9 @@ describe('spawning', () => {
     const delivery = makeDelivery();
     const { runId } = await runner.accept(delivery);
     await runner.idle();
-    expect(lines.find((line) => line.msg === 'run started')).toMatchObject({ runId, trigger: 'app@main', commit: delivery.commit, deliveries: 1 });
+    expect(lines.find((line) => line.msg === 'run started')).toMatchObject({ run: runId, trigger: 'app@main', commit: delivery.commit, deliveries: 1 });
     const finished = lines.find((line) => line.msg === 'run finished');
-    expect(finished).toMatchObject({ runId, status: 'succeeded', exitCode: 0 });
+    expect(finished).toMatchObject({ run: runId, status: 'succeeded', exitCode: 0 });
     expect(typeof finished?.ms).toBe('number');
   });
 });
