@@ -19,14 +19,16 @@ export async function postDelivery(baseUrl: string, delivery: DeliveryRequest, t
     headersTimeout: timeoutMs,
     bodyTimeout: timeoutMs,
   });
-  const text = await response.body.text();
-  let body: Record<string, unknown>;
+  return { status: response.statusCode, body: jsonOrText(await response.body.text()), target };
+}
+
+/** A receiver's answer: its JSON, or `{ text }` when it is not JSON. */
+export function jsonOrText(text: string): Record<string, unknown> {
   try {
-    body = JSON.parse(text) as Record<string, unknown>;
+    return JSON.parse(text) as Record<string, unknown>;
   } catch {
-    body = { text };
+    return { text };
   }
-  return { status: response.statusCode, body, target };
 }
 
 /** The run an accepted (or repeated) delivery names. */

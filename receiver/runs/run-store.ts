@@ -15,7 +15,7 @@ import { z } from 'zod';
 import { NotAccepted, type SinkHealth } from '../delivery';
 import { type JournalLine, readJournalLines } from './journal-lines';
 import { type DedupeEntry, RememberedIds } from './remembered-ids';
-import { deliveryFields, finalStatus, processGroup, type FinalStatus, isFinal, RUN_LISTS_LIMIT, runDeploy, type StoredRun, storedRun } from './run-record';
+import { deliveryFields, finalStatus, processGroup, type FinalStatus, isFinal, RUN_LISTS_LIMIT, type StoredRun, storedRun } from './run-record';
 import { StateLock } from './state-lock';
 
 export type { FinalStatus, StoredRun };
@@ -41,12 +41,8 @@ const journalRecord = z.discriminatedUnion('type', [
     at: z.string(),
     runId: z.string().min(1),
     status: finalStatus,
-    exitCode: z.number().int().nullable().optional(),
-    signal: z.string().nullable().optional(),
-    error: z.string().optional(),
-    logBytes: z.number().int().nonnegative().optional(),
-    logTruncated: z.boolean().optional(),
-    deploy: runDeploy.optional(),
+    // How it ended: the same fields, checked the same way, as the run record keeps.
+    ...storedRun.pick({ exitCode: true, signal: true, error: true, logBytes: true, logTruncated: true, deploy: true }).shape,
   }),
   /** A run's command was spawned, in this process group. */
   z.object({ type: z.literal('spawned'), at: z.string(), runId: z.string().min(1), processGroup }),

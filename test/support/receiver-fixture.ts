@@ -5,6 +5,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import pino from 'pino';
 import { request } from 'undici';
+import { jsonOrText } from '../../bin/deliver';
 import { parseReceiverConfig, type ReceiverConfigInput } from '../../receiver/config/schema';
 import type { RunRecord } from '../../receiver/runs/run-record';
 import { startReceiver, type ReceiverOptions, type InProcessReceiver } from '../../receiver/receiver';
@@ -84,14 +85,7 @@ export async function startTestReceiver(
         headers: init.headers ?? {},
         ...(init.body !== undefined ? { body: init.body } : {}),
       });
-      const text = await response.body.text();
-      let body: Record<string, unknown>;
-      try {
-        body = JSON.parse(text) as Record<string, unknown>;
-      } catch {
-        body = { text };
-      }
-      return { status: response.statusCode, body, headers: response.headers };
+      return { status: response.statusCode, body: jsonOrText(await response.body.text()), headers: response.headers };
     },
     async settledRuns() {
       await receiver.runner.idle();
