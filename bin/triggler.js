@@ -5,6 +5,11 @@
 const { existsSync } = require('node:fs');
 const { join } = require('node:path');
 
+// Node.js 20.18.1 is supported (package.json engines). The AWS SDK bundled in this version works
+// on it; its notice that later SDK releases will need Node.js 22 is about those releases, not this
+// install, and would print seven lines before every SSM command's output.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 if (existsSync(join(__dirname, 'triggler-cli.ts'))) {
   require('tsx/cjs');
   require('./triggler-cli.ts');

@@ -29,6 +29,15 @@ describe('triggler check', () => {
   });
 });
 
+describe('the AWS SDK on a supported Node.js', () => {
+  it('prints no notice about Node.js versions before an SSM command\'s answer', async () => {
+    const env = { PATH: process.env.PATH, HOME: ROOT, AWS_REGION: 'eu-west-1', AWS_ACCESS_KEY_ID: 'AKIDTEST', AWS_SECRET_ACCESS_KEY: 'test-secret', AWS_ENDPOINT_URL_SSM: 'http://127.0.0.1:1', AWS_MAX_ATTEMPTS: '1', AWS_EC2_METADATA_DISABLED: 'true' };
+    const listed = await runCli(['tokens', 'list', '--prefix', '/git-triggler/tokens'], { env });
+    expect(listed.stderr).toContain('cannot list /git-triggler/tokens in SSM');
+    expect(listed.stderr).not.toMatch(/NodeVersionSupportWarning|will require node/);
+  });
+});
+
 describe('triggler service-unit', () => {
   const dir = tempDir('triggler-unit-');
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
