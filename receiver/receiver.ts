@@ -280,8 +280,9 @@ function openNotifier(config: ReceiverConfig, logger: Logger, runner: Runner, to
 /** The receiver in one process: the delivery listener hands deliveries straight to the runner. */
 export async function startReceiver(config: ReceiverConfig, options: ReceiverOptions = {}): Promise<InProcessReceiver> {
   const logger = options.logger ?? receiverLogger(config);
-  const { receiver, runner, front } = await assembleReceiver(config, logger, async (sink) => {
+  const { receiver, runner, front } = await assembleReceiver(config, logger, async (sink, metrics) => {
     const { deliveries, tokens } = await openDeliveryServer(config, sink, logger, options);
+    metrics.registerRejectionCounts(() => deliveries.rejections.counts());
     let url: string;
     try {
       url = await listen(deliveries.server, config.listen.host, config.listen.port);

@@ -152,10 +152,19 @@ describe('notifications, metrics, re-run and health', () => {
     expect(family('process_cpu_user_seconds_total')?.type).toBe('COUNTER');
   });
 
-  it('counts rejections from a registered source', async () => {
-    receiver.metrics.registerRejectionCounts(() => ({ 'bad signature': 3, 'unknown trigger': 0 }));
+  it('counts the delivery listener\'s rejections by reason', async () => {
+    for (const id of ['msg_forged_1', 'msg_forged_2']) {
+      const forged = buildDeliveryRequest({ scheme: 'standard', token: 'not-the-trigger-token-0123', id, timestamp: Math.floor(Date.now() / 1000), data: { repository: 'svc', branch: 'main', ref: 'refs/heads/main', commit: 'f'.repeat(40), source: 'test' } });
+      expect((await receiver.send(forged.path, { headers: forged.headers, body: forged.body! })).status).toBe(401);
+    }
     const text = await (await request(`${receiver.adminUrl}/metrics`)).body.text();
-    expect(text).toContain('triggler_rejections_total{reason="bad signature"} 3');
+    expect(text).toContain('triggler_rejections_total{reason="bad webhook-signature"} 2');
+  });
+
+  it('adds up rejection counts from several sources (worker processes, say)', async () => {
+    receiver.metrics.registerRejectionCounts(() => ({ 'bad webhook-signature': 3, 'unknown trigger': 0 }));
+    const text = await (await request(`${receiver.adminUrl}/metrics`)).body.text();
+    expect(text).toContain('triggler_rejections_total{reason="bad webhook-signature"} 5');
     expect(text).not.toContain('unknown trigger');
   });
 
