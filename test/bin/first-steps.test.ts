@@ -7,7 +7,10 @@ import { ROOT, runCli } from '../support/cli';
 import { tempDir } from '../support/receiver-fixture';
 
 describe('triggler check', () => {
-  const dir = tempDir('triggler-check-');
+  let dir: string;
+  beforeAll(() => {
+    dir = tempDir('triggler-check-');
+  });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   it('names the field and the path for a token file that is missing, and exits 2', async () => {
@@ -39,7 +42,10 @@ describe('the AWS SDK on a supported Node.js', () => {
 });
 
 describe('triggler service-unit', () => {
-  const dir = tempDir('triggler-unit-');
+  let dir: string;
+  beforeAll(() => {
+    dir = tempDir('triggler-unit-');
+  });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   it('keeps every hardening line of the unit the AWS host runs, with this install\'s paths', async () => {
@@ -60,7 +66,10 @@ describe('triggler service-unit', () => {
 });
 
 describe('send --commit with a ref', () => {
-  const dir = tempDir('triggler-ref-');
+  let dir: string;
+  beforeAll(() => {
+    dir = tempDir('triggler-ref-');
+  });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   it('resolves a ref in the current directory\'s repository, keeps a commit id as it is, and says what it could not resolve', () => {

@@ -7,7 +7,10 @@ import { tempDir } from '../support/receiver-fixture';
 const TOKEN = 'whsec_dGhpcyBpcyBhIHRlc3Qga2V5IGZvciB0aGUgcmVjZWl2ZXI=';
 
 describe('config problems lead somewhere', () => {
-  const dir = tempDir();
+  let dir: string;
+  beforeAll(() => {
+    dir = tempDir();
+  });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   function problemsOf(text: string): string {
