@@ -15,12 +15,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
-import { createServer } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { buildDeliveryRequest } from '../../protocol/delivery-request';
 import { newToken } from '../../protocol/token';
 import type { RunRecord } from '../../receiver/runs/run-record';
+import { freePort } from '../support/cli';
 import { configOf, trigglerApp, type Template } from '../lib/stack-fixture';
 import { startLocalSsm, type LocalSsm } from '../../scripts/local-ssm';
 import { initMetadataOf, runCfnInit, type CfnInitReport } from './cfn-init';
@@ -37,17 +37,6 @@ const unavailable = hostTestUnavailable();
 if (unavailable) process.stderr.write(`host test skipped: ${unavailable}\n`);
 const describeOnHost = unavailable ? describe.skip : describe;
 
-/** A port nothing listens on now (the guest shares this machine's network namespace). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -11,6 +11,7 @@ import { Agent, request } from 'undici';
 import { buildDeliveryRequest } from '../../protocol';
 import { freePort, startCli, stopCli } from '../support/cli';
 import { tempDir } from '../support/receiver-fixture';
+import { waitFor } from './runner-harness';
 
 const TOKEN = 'whsec_cmVsb2FkIHRlc3QgdG9rZW4gZm9yIHRoZSByZWNlaXZlcg==';
 
@@ -25,13 +26,6 @@ async function send(url: string, repository: string, branch: string, dispatcher?
   return response.statusCode;
 }
 
-async function until(what: string, probe: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!probe()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 describe('SIGHUP reloads the whole config', () => {
   const dir = tempDir('triggler-reload-');
@@ -54,25 +48,25 @@ describe('SIGHUP reloads the whole config', () => {
 
       config([trigger('main'), trigger('dev')]);
       serve.child.kill('SIGHUP');
-      await until('the reload', () => serve.output().includes('"msg":"config reloaded"'));
+      await waitFor('the reload', () => serve.output().includes('"msg":"config reloaded"'));
       expect(serve.output()).toContain('"added":["app@dev"]');
       expect(await send(url, 'app', 'dev')).toBe(202);
 
       fs.writeFileSync(configFile, '{ "triggers": [ { "repository": "app", "branch": "main", "comand": "true" } ] }');
       serve.child.kill('SIGHUP');
-      await until('the refusal', () => serve.output().includes('config reload refused'));
+      await waitFor('the refusal', () => serve.output().includes('config reload refused'));
       const refusal = serve.output().split('\n').find((line) => line.includes('config reload refused')) ?? '';
       expect(refusal).toContain('triggers[0].comand: unknown key (did you mean \\"command\\"?)');
       expect(await send(url, 'app', 'dev')).toBe(202);
 
       config([trigger('dev')], { limits: { maxConcurrentRuns: 2 } });
       serve.child.kill('SIGHUP');
-      await until('the second reload', () => (serve.output().match(/"msg":"config reloaded"/g) ?? []).length === 2);
+      await waitFor('the second reload', () => (serve.output().match(/"msg":"config reloaded"/g) ?? []).length === 2);
       expect(serve.output()).toContain('"removed":["app@main"]');
       expect(serve.output()).toContain('config reloaded, but limits takes effect only after a restart');
       expect(await send(url, 'app', 'main')).toBe(401);
       expect(await send(url, 'app', 'dev')).toBe(202);
-      await until('the runs', () => fs.existsSync(join(dir, 'ran.txt')) && fs.readFileSync(join(dir, 'ran.txt'), 'utf8').trim().split('\n').length === 4);
+      await waitFor('the runs', () => fs.existsSync(join(dir, 'ran.txt')) && fs.readFileSync(join(dir, 'ran.txt'), 'utf8').trim().split('\n').length === 4);
     } finally {
       await stopCli(serve.child);
     }
@@ -121,7 +115,7 @@ describe('listen.tls', () => {
       fs.copyFileSync(renewed.cert, tls.cert);
       fs.copyFileSync(renewed.key, tls.key);
       serve.child.kill('SIGHUP');
-      await until('the reload', () => serve.output().includes('"msg":"config reloaded"'));
+      await waitFor('the reload', () => serve.output().includes('"msg":"config reloaded"'));
       expect(await servedCertificate(port)).toBe('renewed');
     } finally {
       await stopCli(serve.child);

@@ -14,6 +14,7 @@ import { buildDeliveryRequest } from '../../../protocol';
 import { adminAuthorization, readAdminCredential } from '../../../receiver/http/admin-credential';
 import { listen } from '../../../receiver/receiver';
 import { startTestReceiver, tempDir, type TestReceiver } from '../../support/receiver-fixture';
+import { waitFor } from '../runner-harness';
 
 const TOKEN = 'notify-test-token-0123456789abc';
 const SIGNING_KEY = `whsec_${Buffer.from('a notification signing key, 32 b').toString('base64')}`;
@@ -43,13 +44,6 @@ async function startSink(failFirst: number): Promise<{ server: Server; url: stri
   return { server, url: await listen(server, '127.0.0.1', 0), received };
 }
 
-async function until(check: () => boolean, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 async function push(receiver: TestReceiver, commit: string): Promise<string> {
   const delivery = buildDeliveryRequest({
@@ -93,7 +87,7 @@ describe('notifications, metrics, re-run and health', () => {
     await push(receiver, '2'.repeat(40));
     await receiver.settledRuns();
     // The standard sink refused the first attempt: the notifier retries after a second.
-    await until(() => sink.received.length >= 3);
+    await waitFor('the sink to receive it', () => sink.received.length >= 3, 15_000);
   });
   afterAll(async () => {
     await receiver.dispose();
