@@ -12,3 +12,4 @@ export * from './schemes';
 export * from './token-naming';
 export * from './aws-error';
 export * from './provider-requests';
+export * from './ssh-keys';

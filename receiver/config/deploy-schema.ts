@@ -5,6 +5,8 @@
  */
 import * as path from 'node:path';
 import { z } from 'zod';
+import { knownHostsLineNames, knownHostsLineProblem, knownHostsName, pinnedKnownHosts, sshTarget } from '../../protocol';
+import { tokenNameSchema } from './token-name';
 
 /** A string runs through `/bin/sh -c`; an array runs without a shell. */
 export const commandSchema = z.union([
@@ -42,6 +44,25 @@ export const deploySchema = z.strictObject({
   keepReleases: z.number().int().min(1).max(100).default(5),
   /** Runs in the new release once current points at it (a service restart). */
   activate: commandSchema.optional(),
+  /**
+   * The private key git fetches an SSH repositoryUrl with (a provider's deploy key): the name it is
+   * stored under in the token file or SSM (`<prefix>/<name>`), like a token. The receiver writes it
+   * to a 0600 file in its state directory for the fetch only, and ssh checks the host against
+   * pinned keys. Without it (and knownHosts), ssh runs as the service user's own ssh would.
+   */
+  sshKey: tokenNameSchema.optional(),
+  /**
+   * known_hosts lines (`host key-type key`, as ssh-keyscan prints them) for the repositoryUrl's
+   * host: the only keys ssh accepts from it. @default the keys pinned for github.com, gitlab.com,
+   * bitbucket.org and codeberg.org; any other host needs its own.
+   */
+  knownHosts: z
+    .array(z.string().superRefine((line, ctx) => {
+      const problem = knownHostsLineProblem(line);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    }))
+    .min(1, 'must hold at least one line (leave it out for the pinned providers)')
+    .optional(),
   /** Retried every intervalSeconds until it passes or timeoutSeconds runs out; failing it rolls back. */
   healthCheck: z
     .strictObject({
@@ -81,4 +102,32 @@ export function deployPathProblems(triggers: readonly DeployingTrigger[]): { ind
     seen.push({ index, path: own, trigger });
   });
   return problems;
+}
+
+/** Fields of a deploy section the SSH checks read (the stack's may leave repositoryUrl out). */
+interface SshDeploy {
+  repositoryUrl?: string | undefined;
+  sshKey?: string | undefined;
+  knownHosts?: string[] | undefined;
+}
+
+/**
+ * What is wrong with a deploy section's SSH settings, by field: a key for a URL that is not SSH,
+ * a host whose keys nobody pinned, known_hosts lines for some other host.
+ */
+export function deploySshProblems(deploy: SshDeploy): { field: 'sshKey' | 'knownHosts'; message: string }[] {
+  if (deploy.sshKey === undefined && deploy.knownHosts === undefined) return [];
+  if (deploy.repositoryUrl === undefined) return [];
+  const target = sshTarget(deploy.repositoryUrl);
+  const field = deploy.sshKey !== undefined ? 'sshKey' : 'knownHosts';
+  if (!target) return [{ field, message: `applies only to an SSH repositoryUrl (ssh://git@host/owner/repo.git or git@host:owner/repo.git), not ${deploy.repositoryUrl}` }];
+  const name = knownHostsName(target);
+  if (deploy.knownHosts === undefined) {
+    if (pinnedKnownHosts(target).length > 0) return [];
+    return [{ field: 'knownHosts', message: `is needed for ${name}: host keys ship only for github.com, gitlab.com, bitbucket.org and codeberg.org. Add the host's lines (ssh-keyscan${target.port === 22 ? '' : ` -p ${target.port}`} ${target.host}, checked against the keys its administrator publishes)` }];
+  }
+  if (!deploy.knownHosts.some((line) => knownHostsLineNames(line).includes(name))) {
+    return [{ field: 'knownHosts', message: `has no line for ${name}, the host of repositoryUrl (a line for another port names its host [host]:port)` }];
+  }
+  return [];
 }

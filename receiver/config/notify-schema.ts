@@ -3,6 +3,7 @@
  * trigger's own `notify` when it has one.
  */
 import { z } from 'zod';
+import { tokenNameSchema } from './token-name';
 
 /** A run's final status, or `recovered`: the first success after a failure. */
 export const NOTIFY_EVENTS = ['succeeded', 'failed', 'timed-out', 'interrupted', 'rolled-back', 'recovered'] as const;
@@ -26,7 +27,7 @@ export const notifyTargetSchema = z
      */
     format: z.enum(NOTIFY_FORMATS).default('standard'),
     url: httpUrl.optional(),
-    tokenName: z.string().min(1).regex(/^[A-Za-z0-9_.\-/@]+$/, 'may hold letters, digits and _ . - / @').optional(),
+    tokenName: tokenNameSchema.optional(),
     topicArn: z.string().min(1).optional(),
     namespace: z.string().min(1).max(255).optional(),
     /** @default ["failed", "timed-out", "rolled-back", "recovered"] */

@@ -5,11 +5,12 @@
 import { z } from 'zod';
 import { SEED_MAX_ITERATIONS, triggerKey } from '../../protocol';
 import { ConfigError, describeZodIssues, parseNamingFields } from './config-errors';
-import { commandSchema, deployPathProblems, deploySchema, repositoryUrlSchema } from './deploy-schema';
+import { commandSchema, deployPathProblems, deploySchema, deploySshProblems, repositoryUrlSchema } from './deploy-schema';
 
 /** The stack config reuses the deploy section (it may leave repositoryUrl out). */
-export { deploySchema, repositoryUrlSchema };
+export { deploySchema, deploySshProblems, repositoryUrlSchema };
 import { notifySchema } from './notify-schema';
+import { tokenNameSchema } from './token-name';
 
 /** 0 asks the system for a free port (tests, the demo). */
 const port = z.number().int().min(0).max(65535);
@@ -34,7 +35,7 @@ export const triggerSchema = z
      * token (a provider's webhook is per repository, not per branch).
      * @default "<repository>/<branch>"
      */
-    tokenName: z.string().min(1).regex(/^[A-Za-z0-9_.\-/@]+$/, 'may hold letters, digits and _ . - / @').optional(),
+    tokenName: tokenNameSchema.optional(),
     cwd: z.string().min(1).optional(),
     /** @default 3600 */
     timeoutSeconds: seconds.max(7 * 24 * 3600).default(3600),
@@ -196,6 +197,11 @@ export const receiverConfigSchema = z
     for (const problem of deployPathProblems(config.triggers)) {
       ctx.addIssue({ code: 'custom', path: ['triggers', problem.index, 'deploy', 'path'], message: problem.message });
     }
+    config.triggers.forEach((trigger, index) => {
+      for (const problem of trigger.deploy ? deploySshProblems(trigger.deploy) : []) {
+        ctx.addIssue({ code: 'custom', path: ['triggers', index, 'deploy', problem.field], message: problem.message });
+      }
+    });
   });
 
 export type ReceiverConfigInput = z.input<typeof receiverConfigSchema>;
