@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
-import { newToken, tokenNameOf, triggerLabel } from '../protocol';
+import { newToken, privateKeyProblem, tokenNameOf, triggerLabel } from '../protocol';
 import { loadReceiverConfigFile, unreadable } from '../receiver/config/config-file';
 import type { ReceiverConfig } from '../receiver/config/schema';
 import { readTokenFile, tokensOfEntry } from '../receiver/tokens/file-token-source';
@@ -107,6 +107,12 @@ export async function configProblems(config: ReceiverConfig): Promise<{ problems
       problems.push(`${where}: no token named ${tokenNameOf(trigger)} in ${config.tokens.file}`);
     }
     if (trigger.cwd !== undefined && !isDirectory(trigger.cwd)) problems.push(`${where}.cwd: ${trigger.cwd} is not a directory`);
+    const sshKey = trigger.deploy?.sshKey;
+    if (sshKey !== undefined && file) {
+      const [key] = tokensOfEntry(file[sshKey], 0, Date.now());
+      const problem = key === undefined ? (config.tokens.ssm ? undefined : `there is no key named ${sshKey} in ${config.tokens.file} (triggler tokens deploy-key ${sshKey} --file ${config.tokens.file} makes one)`) : privateKeyProblem(key);
+      if (problem) problems.push(`${where}.deploy.sshKey: ${key === undefined ? problem : `the key ${sshKey} in ${config.tokens.file} cannot be used: ${problem}`}`);
+    }
     const deployPath = trigger.deploy?.path;
     if (deployPath !== undefined) {
       const existing = nearestExisting(deployPath);

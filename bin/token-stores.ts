@@ -37,6 +37,11 @@ export interface TokenStore {
   list(): Promise<TokenListing>;
   /** The token's current value. */
   show(tokenName: string): Promise<string>;
+  /**
+   * Stores a secret that has no grace period (a deploy key): the new value only. Refuses to replace
+   * one that exists unless `replace`; says which it did.
+   */
+  write(name: string, value: string, replace: boolean): Promise<'created' | 'replaced'>;
 }
 
 /** "3d 4h", "12m", "40s": how long ago, for people. */
@@ -141,6 +146,22 @@ export class SsmTokenStore implements TokenStore {
     return found.Value;
   }
 
+  async write(name: string, value: string, replace: boolean): Promise<'created' | 'replaced'> {
+    const parameter = this.parameterOf(name);
+    return this.withSsm(async (client) => {
+      let version: number | undefined;
+      try {
+        version = (await client.send(new PutParameterCommand({ Name: parameter, Value: value, Type: 'SecureString', Overwrite: replace }))).Version;
+      } catch (error) {
+        if (awsErrorName(error) === 'ParameterAlreadyExists') throw new Error(`${parameter} exists already (pass --replace to replace it)`, { cause: error });
+        throw new Error(`cannot write ${parameter} to SSM: ${describeAwsError(error)}`, { cause: error });
+      }
+      const outcome = version !== undefined && version > 1 ? 'replaced' : 'created';
+      this.io.stderr(`${outcome} ${parameter} version ${version ?? '?'}\n`);
+      return outcome;
+    });
+  }
+
   private parameterOf(tokenName: string): string {
     const name = tokenParameterName(this.prefix, tokenName);
     const problem = parameterNameProblem(name);
@@ -201,6 +222,18 @@ export class FileTokenStore implements TokenStore {
     const [token] = tokensOfEntry(Object.prototype.hasOwnProperty.call(file, tokenName) ? file[tokenName] : undefined, 0, this.io.now());
     if (token === undefined) throw new Error(`no token named ${tokenName} in ${this.path}`);
     return token;
+  }
+
+  async write(name: string, value: string, replace: boolean): Promise<'created' | 'replaced'> {
+    const present = await readTokenFileIfPresent(this.path);
+    const file: TokenFile = present?.file ?? {};
+    const exists = Object.prototype.hasOwnProperty.call(file, name);
+    if (exists && !replace) throw new Error(`${name} exists already in ${this.path} (pass --replace to replace it)`);
+    file[name] = value;
+    await writeTokenFileAtomically(this.path, file, present?.owner);
+    const outcome = exists ? 'replaced' : 'created';
+    this.io.stderr(`${outcome} ${name} in ${this.path}\n`);
+    return outcome;
   }
 }
 

@@ -5,13 +5,14 @@
  *   rotate  writes a new token as a new version; prints the parameter (or file) and version, never the token
  *   list    token names with their versions and ages; never a value
  *   show    prints one token, and only with --reveal (for pasting into a provider's webhook settings)
+ *   deploy-key  makes a deploy key (a trigger's deploy.sshKey) and prints its public half
  *
  * Rotation loses no delivery: senders pick the new token up within their cache time, and
  * receivers accept the previous one for a grace period longer than that (docs/rotation.md).
  */
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { Command, Option } from 'commander';
-import { defaultTokenPrefix, newToken, tokenNameOf } from '../protocol';
+import { defaultTokenPrefix, newDeployKey, newToken, publicKeyOf, tokenNameOf } from '../protocol';
 import { describeZodIssues, receiverConfigSchema, triggerSchema } from '../receiver/config/schema';
 import { table } from './table';
 import { FileTokenStore, formatAge, SsmTokenStore, type StoreIo, type TokenStore } from './token-stores';
@@ -165,6 +166,32 @@ export function tokensCommand(dependencies: TokensCommandDependencies = {}): Com
       }
       const store = storeOf(options, io);
       stdout(`${await store.show(tokenName)}\n`);
+    });
+
+  storeOptions(
+    tokens
+      .command('deploy-key')
+      .description("make an ed25519 deploy key stored as <name> (a trigger's deploy.sshKey) and print its public half, to paste into the provider's deploy keys")
+      .argument('<name>', 'the name it is stored under, e.g. deploy-keys/my-app'),
+  )
+    .option('--replace', 'replace the key stored under <name>: fetches fail until the provider has the new public key')
+    .option('--public', 'print the public half of the key stored under <name>; make nothing')
+    .option('--comment <text>', "the public key's comment (default: git-triggler <name>)")
+    .addHelpText(
+      'after',
+      '\nOnly the public half is printed; the private half goes straight into the token file or SSM.\nAdd it at the provider as a read-only deploy key (GitHub: Settings > Deploy keys; GitLab:\nSettings > Repository > Deploy keys; Gitea: Settings > Deploy Keys; Bitbucket: Repository\nsettings > Access keys).\n\nExamples:\n  triggler tokens deploy-key --file /etc/triggler/tokens.json deploy-keys/my-app\n  triggler tokens deploy-key --stack GitTriggler deploy-keys/my-app --public',
+    )
+    .action(async (name: string, options: StoreOptions & { replace?: boolean; public?: boolean; comment?: string }) => {
+      const parsed = tokenNameSchema.safeParse(name);
+      if (!parsed.success) throw new Error(`<name>: ${describeZodIssues(parsed.error).map((p) => p.replace(/^\(top level\): /, '')).join('; ')}`);
+      const store = storeOf(options, io);
+      if (options.public) {
+        stdout(`${publicKeyOf(await store.show(name))}\n`);
+        return;
+      }
+      const key = newDeployKey(options.comment ?? `git-triggler ${name}`);
+      await store.write(name, key.privateKey, options.replace === true);
+      stdout(`${key.publicKey}\n`);
     });
 
   return tokens;

@@ -90,6 +90,8 @@ export const stackTriggerSchema = z
         path: deploySchema.shape.path.describe('Absolute path holding repo.git, releases/ and current; the stack creates it owned by the service user.'),
         keepReleases: deploySchema.shape.keepReleases.describe('Releases kept; older ones are removed after a successful switch (never current or the one a rollback returns to).'),
         activate: deploySchema.shape.activate.describe('Runs in the new release once current points at it (say, a service restart). Default: none.'),
+        sshKey: deploySchema.shape.sshKey.describe('For an SSH repositoryUrl: the name of an OpenSSH private key (a deploy key) under tokens.prefix in SSM. Default: none.'),
+        knownHosts: deploySchema.shape.knownHosts.describe('known_hosts lines for the repositoryUrl\'s host. Default: the keys pinned for github.com, gitlab.com, bitbucket.org and codeberg.org (any other host needs its own).'),
         healthCheck: deploySchema.shape.healthCheck.describe('{ command, timeoutSeconds (60), intervalSeconds (2) }: retried until it passes or the time runs out; failing it switches back. Default: none (the switch stands once activate passes).'),
       })
       .optional()

@@ -20,6 +20,7 @@ import { Notifier } from './notify/notifier';
 import type { RejectionLog } from './http/rejection-log';
 import type { RunHistory } from './runs/run-history';
 import { publicRecord } from './runs/run-record';
+import type { SecretLookup } from './runs/deploy/ssh-access';
 import { Runner } from './runs/runner';
 import { ReceiverTokens, type TokenSourceOptions } from './tokens/receiver-tokens';
 
@@ -95,8 +96,9 @@ export function receiverLogger(config: ReceiverConfig, fields: Record<string, un
   return pino(options, pretty({ colorize: process.stdout.isTTY === true, translateTime: 'SYS:yyyy-mm-dd HH:MM:ss.l', ignore: 'pid,hostname,service', sync: true }));
 }
 
-export function openRunner(config: ReceiverConfig, logger: Logger): Promise<Runner> {
+export function openRunner(config: ReceiverConfig, logger: Logger, secretNamed?: SecretLookup): Promise<Runner> {
   return Runner.open({
+    ...(secretNamed ? { secretNamed } : {}),
     stateDir: config.stateDir,
     triggers: config.triggers,
     maxConcurrentRuns: config.limits.maxConcurrentRuns,
@@ -179,22 +181,33 @@ export async function assembleReceiver<Front extends DeliveryFront>(
   logger: Logger,
   openFront: (sink: DeliverySink, metrics: ReceiverMetrics) => Promise<Front>,
 ): Promise<{ receiver: Receiver; runner: Runner; front: Front }> {
-  const runner = await openRunner(config, logger);
+  // Deploy keys come from the token sources, which open after the runner: a run that starts
+  // first (one queued before a restart) waits for them.
+  let tokensOpened: (tokens: ReceiverTokens | undefined) => void = () => {};
+  const secrets = new Promise<ReceiverTokens | undefined>((resolve) => (tokensOpened = resolve));
+  const runner = await openRunner(config, logger, async (name) => {
+    const tokens = await secrets;
+    if (!tokens) throw new Error('the receiver is stopping');
+    return tokens.tokenNamed(name);
+  });
   const metrics = new ReceiverMetrics(() => runner.stats());
   let front: Front;
   try {
     front = await openFront(metrics.countingSink(runner), metrics);
   } catch (error) {
+    tokensOpened(undefined);
     await runner.close();
     throw error;
   }
   // With worker processes the tokens live in the workers: the primary opens its own for notifications and /healthz.
   const ownTokens = front.tokens ? undefined : await openTokens(config, logger).catch(async (error: unknown) => {
+    tokensOpened(undefined);
     await front.close();
     await runner.close();
     throw error;
   });
   const tokens = front.tokens ?? ownTokens!;
+  tokensOpened(tokens);
   const notifier = openNotifier(config, logger, runner, tokens, metrics);
   // The runner created the state directory (0700); the credential goes beside the journal.
   const admin =

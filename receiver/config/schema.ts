@@ -201,6 +201,9 @@ export const receiverConfigSchema = z
       for (const problem of trigger.deploy ? deploySshProblems(trigger.deploy) : []) {
         ctx.addIssue({ code: 'custom', path: ['triggers', index, 'deploy', problem.field], message: problem.message });
       }
+      if (trigger.deploy?.sshKey !== undefined && config.tokens.file === undefined && config.tokens.ssm === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['triggers', index, 'deploy', 'sshKey'], message: 'names a key in the token file or SSM, and this config has neither: set tokens.file or tokens.ssm' });
+      }
     });
   });
 

@@ -11,6 +11,7 @@ import { type AcceptedDelivery, type AcceptResult, type DeliverySink, NotAccepte
 import { type RunningCommand, runCommand, stopOrphanedGroup } from './command';
 import { type DeployOutcome, runDeploy } from './deploy/deployment';
 import { ReleaseLayout } from './deploy/release-layout';
+import { type SecretLookup, removeLeftoverSshFiles } from './deploy/ssh-access';
 import type { ProcessGroup, RunAction } from './run-record';
 import { RunHistory } from './run-history';
 import { BoundedRunLog } from './run-log';
@@ -35,6 +36,8 @@ export interface RunnerOptions {
   logger: Logger;
   /** Receiver environment variables never passed to commands (token variables). */
   withheldEnv?: string[];
+  /** Secrets by the name they are stored under (deploy keys). @default none: a deploy with sshKey fails */
+  secretNamed?: SecretLookup;
   /**
    * fdatasync the journal after each group write. Off, a power loss can lose deliveries already
    * answered 202 (a crash of the receiver alone cannot). @default true
@@ -167,6 +170,7 @@ export class Runner implements DeliverySink {
       fsync: options.fsync ?? true,
     });
     const runner = new Runner(options, store);
+    await removeLeftoverSshFiles(options.stateDir);
     for (const run of interrupted) {
       options.logger.warn({ run: run.id, trigger: triggerLabel(run), commit: run.commit }, 'run was running when the receiver stopped: recorded as interrupted');
       await runner.stopOrphan(run);
@@ -517,7 +521,8 @@ export class Runner implements DeliverySink {
       },
     };
     const deploy = slot.config.deploy;
-    const command: RunningCommand = deploy ? runDeploy({ ...request, deploy }) : runCommand(request);
+    const secretNamed = this.options.secretNamed ?? (async () => undefined);
+    const command: RunningCommand = deploy ? runDeploy({ ...request, deploy, stateDir: this.options.stateDir, secretNamed }) : runCommand(request);
     active.command = command;
     if (active.stopRequested) command.stop();
     const outcome: DeployOutcome = await command.outcome;

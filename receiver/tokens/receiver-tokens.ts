@@ -43,7 +43,7 @@ export class ReceiverTokens implements TokenSource {
     private route: Map<string, TokenSource>,
     private sources: TokenSource[],
     /** Where a token named by something other than a trigger (a notification's `tokenName`) lives. */
-    private named: (tokenName: string) => TokenSource | undefined,
+    private named: (tokenName: string) => Promise<TokenSource | undefined>,
     private refs: readonly TokenRef[],
   ) {}
 
@@ -58,9 +58,9 @@ export class ReceiverTokens implements TokenSource {
     for (const source of old) source.close?.();
   }
 
-  /** The current token stored under `tokenName` in the token file or SSM (for signing, not verifying). */
+  /** The current secret stored under `tokenName` in the token file or SSM (a signing token, a deploy key; never for verifying). */
   async tokenNamed(tokenName: string): Promise<string | undefined> {
-    const [current] = (await this.named(tokenName)?.tokens({ repository: '', branch: '', tokenName })) ?? [];
+    const [current] = (await (await this.named(tokenName))?.tokens({ repository: '', branch: '', tokenName })) ?? [];
     return current;
   }
 
@@ -133,7 +133,9 @@ export class ReceiverTokens implements TokenSource {
     if (problems.length > 0) throw new Error(`tokens are missing:\n  ${[...new Set(problems)].join('\n  ')}`);
     for (const warning of warnings) options.logger?.warn(warning);
     const sources = [fixedSource, ...(file ? [file] : []), ...(ssm ? [ssm] : [])];
-    const named = (tokenName: string): TokenSource | undefined => {
+    const named = async (tokenName: string): Promise<TokenSource | undefined> => {
+      // A secret added to the token file after the start (a new deploy key) is found without a SIGHUP.
+      if (file && !file.has(tokenName)) await file.refresh();
       if (file?.has(tokenName)) return file;
       if (!config.tokens.ssm) return undefined;
       if (!ssm) {

@@ -30,6 +30,23 @@ describe('triggler check', () => {
     const checked = await runCli(['check', '--config', join(sub, 'receiver.json')]);
     expect(checked).toMatchObject({ code: 2, stderr: expect.stringContaining(`triggers[0]: no token named app/main in ${join(sub, 'tokens.json')}`) });
   });
+
+  it('says a deploy key the token file lacks or cannot be used, without quoting it', async () => {
+    const sub = join(dir, 'deploy-keys');
+    fs.mkdirSync(sub);
+    const publicHalf = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl';
+    fs.writeFileSync(join(sub, 'tokens.json'), JSON.stringify({ 'app/main': 'a-token-of-sixteen-chars', 'keys/public': publicHalf }), { mode: 0o600 });
+    const deploy = (sshKey: string) => ({ repositoryUrl: 'git@github.com:owner/app.git', path: join(sub, 'srv', sshKey.replace('/', '-')), sshKey });
+    fs.writeFileSync(
+      join(sub, 'receiver.json'),
+      JSON.stringify({ stateDir: './state', tokens: { file: './tokens.json' }, triggers: [{ repository: 'app', branch: 'main', command: 'true', deploy: deploy('keys/missing') }, { repository: 'app', branch: 'dev', tokenName: 'app/main', command: 'true', deploy: deploy('keys/public') }] }),
+    );
+    const checked = await runCli(['check', '--config', join(sub, 'receiver.json')]);
+    expect(checked.code).toBe(2);
+    expect(checked.stderr).toContain(`triggers[0].deploy.sshKey: there is no key named keys/missing in ${join(sub, 'tokens.json')} (triggler tokens deploy-key keys/missing --file ${join(sub, 'tokens.json')} makes one)`);
+    expect(checked.stderr).toContain(`triggers[1].deploy.sshKey: the key keys/public in ${join(sub, 'tokens.json')} cannot be used: it is a public key: give the private half`);
+    expect(checked.stderr).not.toContain('AAAAC3');
+  });
 });
 
 describe('the AWS SDK on a supported Node.js', () => {

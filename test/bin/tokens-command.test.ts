@@ -20,7 +20,7 @@ import { Command } from 'commander';
 import { request } from 'undici';
 import { DEFAULT_TOKEN_PREFIX, formatAge, tokenPrefixOfStack, tokensCommand } from '../../bin/tokens-command';
 import { parseStackConfig } from '../../lib/config';
-import { buildDeliveryRequest } from '../../protocol';
+import { buildDeliveryRequest, publicKeyOf } from '../../protocol';
 import { startLocalSsm, type LocalSsm } from '../../scripts/local-ssm';
 
 const ROOT = join(__dirname, '..', '..');
@@ -269,6 +269,35 @@ describe('triggler tokens --file', () => {
   });
 });
 
+describe('triggler tokens deploy-key --file', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'triggler-deploy-key-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('stores the private half beside the tokens, prints only the public half, and refuses to replace one without --replace', async () => {
+    const path = join(dir, 'tokens.json');
+    writeFileSync(path, JSON.stringify({ 'app/main': OLD_TOKEN }), { mode: 0o600 });
+    const made = await runTokens(['deploy-key', '--file', path, 'deploy-keys/app']);
+    expect(made.stdout).toMatch(/^ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI[A-Za-z0-9+/]{43} git-triggler deploy-keys\/app\n$/);
+    expect(made.stderr).toBe(`created deploy-keys/app in ${path}\n`);
+    const file = JSON.parse(readFileSync(path, 'utf8')) as Record<string, string>;
+    expect(file['app/main']).toBe(OLD_TOKEN);
+    expect(file['deploy-keys/app']).toMatch(/^-----BEGIN OPENSSH PRIVATE KEY-----\n/);
+    expect(publicKeyOf(file['deploy-keys/app']!)).toBe(made.stdout.trim());
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    expect(made.stdout + made.stderr).not.toContain('PRIVATE KEY');
+
+    await expect(runTokens(['deploy-key', '--file', path, 'deploy-keys/app'])).rejects.toThrow(`deploy-keys/app exists already in ${path} (pass --replace to replace it)`);
+    expect((await runTokens(['deploy-key', '--file', path, 'deploy-keys/app', '--public'])).stdout).toBe(made.stdout);
+    const replaced = await runTokens(['deploy-key', '--file', path, 'deploy-keys/app', '--replace', '--comment', 'web-1 deploy']);
+    expect(replaced.stdout).toMatch(/ web-1 deploy\n$/);
+    expect(replaced.stdout).not.toBe(made.stdout);
+    await expect(runTokens(['deploy-key', '--file', path, 'no spaces'])).rejects.toThrow('<name>: may hold letters, digits and _ . - / @');
+  });
+});
+
 /** The real CLI, as a user runs it: `node bin/triggler.js ...`. */
 function cli(args: string[], env: NodeJS.ProcessEnv): Promise<CliResult & { code: number }> {
   return new Promise((resolve) => {
@@ -328,6 +357,19 @@ describe('bin/triggler.js tokens against the local SSM endpoint', () => {
     const shown = await cli(['tokens', 'show', 'my-repo', 'main', '--reveal'], env);
     expect(shown.code).toBe(0);
     expect(shown.stdout).toBe(`${ssm.get(NAME)!.value}\n`);
+  });
+
+  it('deploy-key writes a SecureString under the prefix and prints its public half', async () => {
+    const out = await cli(['tokens', 'deploy-key', '--stack', 'GitTriggler', 'deploy-keys/app'], env);
+    expect(out.code).toBe(0);
+    const stored = ssm.get(`${DEFAULT_TOKEN_PREFIX}/deploy-keys/app`)!;
+    expect(stored).toMatchObject({ type: 'SecureString', version: 1 });
+    expect(publicKeyOf(stored.value)).toBe(out.stdout.trim());
+    expect(out.stderr).toContain(`created ${DEFAULT_TOKEN_PREFIX}/deploy-keys/app version 1`);
+    const again = await cli(['tokens', 'deploy-key', '--stack', 'GitTriggler', 'deploy-keys/app'], env);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain('exists already (pass --replace to replace it)');
+    expect((await cli(['tokens', 'deploy-key', '--stack', 'GitTriggler', 'deploy-keys/app', '--public'], env)).stdout).toBe(out.stdout);
   });
 });
 

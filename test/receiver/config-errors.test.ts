@@ -69,3 +69,48 @@ describe('config problems lead somewhere', () => {
     expect(closest('xyz', ['command', 'cwd'])).toBeUndefined();
   });
 });
+
+describe('a deploy over SSH is checked when the config loads', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = tempDir();
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  function load(deploy: Record<string, unknown>, tokens: Record<string, unknown> = { file: join(dir, 'tokens.json') }): string | undefined {
+    const file = join(dir, `config-${Math.random().toString(36).slice(2)}.json`);
+    const trigger = { repository: 'app', branch: 'main', command: 'true', token: TOKEN, deploy: { path: '/srv/app', ...deploy } };
+    fs.writeFileSync(file, JSON.stringify({ tokens, triggers: [trigger] }), { mode: 0o600 });
+    try {
+      loadReceiverConfigFile(file);
+      return undefined;
+    } catch (error) {
+      return (error as Error).message;
+    }
+  }
+
+  const GITHUB_LINE = 'github.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl';
+
+  it('takes a key for a pinned provider, and known_hosts lines for a host of ones own', () => {
+    expect(load({ repositoryUrl: 'git@github.com:owner/app.git', sshKey: 'app/deploy-key' })).toBeUndefined();
+    expect(load({ repositoryUrl: 'ssh://git@gitea.example.com:2222/team/app.git', sshKey: 'app/deploy-key', knownHosts: [GITHUB_LINE.replace('github.com', '[gitea.example.com]:2222')] })).toBeUndefined();
+  });
+
+  it('names the field and the host when no keys are pinned for it', () => {
+    expect(load({ repositoryUrl: 'git@gitea.example.com:team/app.git', sshKey: 'app/deploy-key' })).toContain(
+      'triggers[0].deploy.knownHosts: is needed for gitea.example.com: host keys ship only for github.com, gitlab.com, bitbucket.org and codeberg.org. Add the host\'s lines (ssh-keyscan gitea.example.com, checked against the keys its administrator publishes)',
+    );
+  });
+
+  it('refuses known_hosts lines for another host, or that are not lines', () => {
+    expect(load({ repositoryUrl: 'ssh://git@gitea.example.com:2222/team/app.git', sshKey: 'k', knownHosts: [GITHUB_LINE] })).toContain(
+      'triggers[0].deploy.knownHosts: has no line for [gitea.example.com]:2222, the host of repositoryUrl',
+    );
+    expect(load({ repositoryUrl: 'git@github.com:owner/app.git', sshKey: 'k', knownHosts: ['github.com'] })).toContain('triggers[0].deploy.knownHosts[0]: must be "<host> <key type> <key>"');
+  });
+
+  it('refuses a key for a URL that is not SSH, and a key with nowhere to be stored', () => {
+    expect(load({ repositoryUrl: 'https://github.com/owner/app.git', sshKey: 'k' })).toContain('triggers[0].deploy.sshKey: applies only to an SSH repositoryUrl');
+    expect(load({ repositoryUrl: 'git@github.com:owner/app.git', sshKey: 'k' }, {})).toContain('triggers[0].deploy.sshKey: names a key in the token file or SSM, and this config has neither');
+  });
+});

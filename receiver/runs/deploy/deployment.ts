@@ -16,6 +16,7 @@ import { type CommandRequest, type Outcome, type RunningCommand, runCommand } fr
 import type { RunDeploy } from '../run-record';
 import { fetchHeadCommit, gitIn, requestedCommit } from './git';
 import { ReleaseLayout, releaseId, rollbackTarget } from './release-layout';
+import { type SecretLookup, prepareSshAccess } from './ssh-access';
 
 export interface DeployOutcome extends Outcome {
   deploy?: RunDeploy;
@@ -23,6 +24,10 @@ export interface DeployOutcome extends Outcome {
 
 export interface DeployRequest extends CommandRequest {
   deploy: DeployConfig;
+  /** Where a fetch's deploy key and known_hosts are written, for that fetch only. */
+  stateDir: string;
+  /** The deploy key stored under `deploy.sshKey` (the token file, then SSM). */
+  secretNamed: SecretLookup;
 }
 
 export interface RunningDeploy {
@@ -114,10 +119,25 @@ class Deployment {
       const created = await this.runStep('create mirror', ['git', 'init', '--bare', '--quiet', mirror], this.deploy.path);
       if (created.status !== 'succeeded') return created;
     }
+    if (this.deploy.sshKey !== undefined && this.request.config.user !== undefined && process.getuid?.() === 0) {
+      return this.failed(`deploy.sshKey cannot be used with user "${this.request.config.user}": the key file is readable by the receiver alone, and git would run as that user`);
+    }
+    const ssh = await prepareSshAccess(this.deploy, { stateDir: this.request.stateDir, runId: this.request.run.id, secretNamed: this.request.secretNamed });
+    if (ssh && 'error' in ssh) return this.failed(ssh.error);
+    if (ssh) this.note(ssh.description);
+    try {
+      return await this.fetchCommit(ssh?.env ?? {});
+    } finally {
+      await ssh?.dispose();
+    }
+  }
+
+  private async fetchCommit(fetchEnv: Record<string, string>): Promise<string | DeployOutcome> {
+    const { mirror } = this.layout;
     const url = this.deploy.repositoryUrl;
     const branch = this.request.run.branch;
     const fetchArgs = ['fetch', '--no-tags', '--no-recurse-submodules', '--quiet', '--', url];
-    const fetched = await this.runStep(`fetch ${branch}`, gitIn(mirror, ...fetchArgs, `+refs/heads/${branch}:refs/heads/${branch}`), this.deploy.path);
+    const fetched = await this.runStep(`fetch ${branch}`, gitIn(mirror, ...fetchArgs, `+refs/heads/${branch}:refs/heads/${branch}`), this.deploy.path, undefined, fetchEnv);
     if (fetched.status === 'interrupted') return fetched;
     const wanted = requestedCommit(this.request.run.commit);
     if (wanted === undefined) {
@@ -131,7 +151,7 @@ class Deployment {
     let present = await has();
     if (present.status === 'interrupted') return present;
     if (present.status !== 'succeeded') {
-      const byId = await this.runStep(`fetch ${wanted}`, gitIn(mirror, ...fetchArgs, wanted), this.deploy.path);
+      const byId = await this.runStep(`fetch ${wanted}`, gitIn(mirror, ...fetchArgs, wanted), this.deploy.path, undefined, fetchEnv);
       if (byId.status === 'interrupted') return byId;
       present = await has();
     }
@@ -249,7 +269,7 @@ class Deployment {
   }
 
   /** Runs one step as a command of the trigger, logging when it started, how long it took and how it ended. */
-  private async runStep(name: string, command: Command, cwd: string, timeoutSeconds = this.request.config.timeoutSeconds): Promise<Outcome> {
+  private async runStep(name: string, command: Command, cwd: string, timeoutSeconds = this.request.config.timeoutSeconds, stepEnv: Record<string, string> = {}): Promise<Outcome> {
     if (this.stopped) return { status: 'interrupted', error: `receiver stopped before ${name}` };
     const started = Date.now();
     this.note(`${name}: ${typeof command === 'string' ? command : command.join(' ')}`);
@@ -261,6 +281,7 @@ class Deployment {
       ...this.releaseEnv,
       // A fetch that needs a password fails instead of waiting for one.
       GIT_TERMINAL_PROMPT: '0',
+      ...stepEnv,
     };
     this.step = runCommand({
       ...this.request,

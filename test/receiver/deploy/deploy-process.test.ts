@@ -12,6 +12,7 @@ import { buildDeliveryRequest } from '../../../protocol';
 import type { RunRecord } from '../../../receiver/runs/run-record';
 import { ReleaseLayout } from '../../../receiver/runs/deploy/release-layout';
 import { tempDir } from '../../support/receiver-fixture';
+import { sshdMissing, sshKeygen, startSshd } from '../../support/sshd';
 import { waitFor } from '../runner-harness';
 import { sourceRepo, type SourceRepo } from './git-repo';
 
@@ -103,8 +104,9 @@ describe('deploys through the receiver process', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  function writeConfig(command: string, deploy: Record<string, unknown> = {}, trigger: Record<string, unknown> = {}): void {
+  function writeConfig(command: string, deploy: Record<string, unknown> = {}, trigger: Record<string, unknown> = {}, top: Record<string, unknown> = {}): void {
     const config = {
+      ...top,
       listen: { host: '127.0.0.1', port: 0 },
       admin: { host: '127.0.0.1', port: 0 },
       stateDir: './state',
@@ -113,6 +115,28 @@ describe('deploys through the receiver process', () => {
     };
     fs.writeFileSync(configFile, JSON.stringify(config), { mode: 0o600 });
   }
+
+  const sshMissing = sshdMissing();
+  if (sshMissing) process.stderr.write(`deploy over SSH through the receiver process skipped: ${sshMissing}\n`);
+  (sshMissing ? it.skip : it)('fetches a private repository over SSH with the deploy key from the token file', async () => {
+    const sshd = await startSshd(path.join(dir, 'sshd'));
+    try {
+      const key = sshKeygen(dir, 'deploy_key');
+      sshd.authorize(key.publicKey);
+      const tokenFile = path.join(dir, 'tokens.json');
+      fs.writeFileSync(tokenFile, JSON.stringify({ 'app/deploy-key': key.privateKey }), { mode: 0o600 });
+      writeConfig('cp index.html built.html', { repositoryUrl: sshd.url(repo.url), sshKey: 'app/deploy-key', knownHosts: [sshd.knownHostsLine] }, {}, { tokens: { file: tokenFile } });
+      serving = await serve(configFile);
+      const run = await finished(serving, await push(serving, repo.commit({ 'index.html': 'private' })));
+      expect(run.status).toBe('succeeded');
+      expect(fs.readFileSync(path.join(deployPath, 'current', 'built.html'), 'utf8')).toBe('private');
+      expect(sshd.log()).toContain('Accepted publickey');
+      expect(fs.readdirSync(path.join(dir, 'state', 'ssh'))).toEqual([]);
+    } finally {
+      await stop(serving);
+      await sshd.close();
+    }
+  });
 
   it('triggler releases lists them; triggler rollback switches back through the receiver and is recorded as a run', async () => {
     writeConfig('true', { activate: 'echo "$TRIGGLER_RELEASE_DIR" >> "$TRIGGLER_DEPLOY_PATH/activations"', healthCheck: { command: 'test -f index.html' } });

@@ -1,0 +1,140 @@
+/**
+ * Deploys over SSH with a deploy key, against a real OpenSSH server on 127.0.0.1 (its own host
+ * key and authorized_keys), real git and the real runner. Keys are made by ssh-keygen, as a user
+ * makes one, and by newDeployKey, as the stack makes one.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { newDeployKey, PINNED_KNOWN_HOSTS } from '../../../protocol';
+import type { RunRecord } from '../../../receiver/runs/run-record';
+import type { Runner } from '../../../receiver/runs/runner';
+import { sshdMissing, sshKeygen, startSshd, type Sshd } from '../../support/sshd';
+import { logText, makeDelivery, makeStateDir, makeTrigger, openRunner, removeDir } from '../runner-harness';
+import { sourceRepo, type SourceRepo } from './git-repo';
+
+const missing = sshdMissing();
+if (missing) process.stderr.write(`deploy over SSH tests skipped: ${missing}\n`);
+const describeWithSshd = missing ? describe.skip : describe;
+
+describeWithSshd('deploys over SSH with a deploy key', () => {
+  let dir: string;
+  let sshd: Sshd;
+  let repo: SourceRepo;
+  let runner: Runner | undefined;
+  let userKey: { privateKey: string; publicKey: string };
+  let stackKey: { privateKey: string; publicKey: string };
+  const secrets = new Map<string, string>();
+
+  beforeAll(async () => {
+    dir = makeStateDir();
+    sshd = await startSshd(path.join(dir, 'sshd'));
+    repo = sourceRepo(dir);
+    userKey = sshKeygen(dir, 'user_key');
+    stackKey = newDeployKey('git-triggler test app');
+    sshd.authorize(userKey.publicKey);
+    sshd.authorize(stackKey.publicKey);
+    secrets.set('app/deploy-key', userKey.privateKey);
+    secrets.set('app/stack-key', stackKey.privateKey);
+    // An authorized_keys line is not a private key.
+    secrets.set('app/public-half', userKey.publicKey);
+    secrets.set('app/unauthorized', sshKeygen(dir, 'stranger_key').privateKey);
+  });
+  afterAll(async () => {
+    await sshd?.close();
+    removeDir(dir);
+  });
+  afterEach(async () => {
+    await runner?.close();
+    runner = undefined;
+  });
+
+  const stateDir = (): string => path.join(dir, 'state');
+
+  async function deploy(name: string, fields: { sshKey?: string; knownHosts?: string[] }, commit: string, inStateDir = stateDir()): Promise<{ run: RunRecord; log: string; deployPath: string }> {
+    const deployPath = path.join(dir, 'srv', name);
+    ({ runner } = await openRunner({
+      stateDir: inStateDir,
+      triggers: [makeTrigger({ command: 'cat index.html > built.txt', timeoutSeconds: 60, deploy: { repositoryUrl: sshd.url(path.join(dir, 'origin.git')), path: deployPath, ...fields } })],
+      secretNamed: async (secret) => secrets.get(secret),
+    }));
+    const { runId } = await runner.accept(makeDelivery({ commit }));
+    await runner.idle();
+    const run = runner.history.run(runId)!;
+    return { run, log: await logText(runner, run), deployPath };
+  }
+
+  it('fetches with a key ssh-keygen made, the host checked against knownHosts, and removes the key file afterwards', async () => {
+    const commit = repo.commit({ 'index.html': 'over ssh' });
+    const { run, log, deployPath } = await deploy('user-key', { sshKey: 'app/deploy-key', knownHosts: [sshd.knownHostsLine] }, commit);
+    expect(run.status).toBe('succeeded');
+    expect(run.deploy?.commit).toBe(commit);
+    expect(fs.readFileSync(path.join(deployPath, 'current', 'built.txt'), 'utf8')).toBe('over ssh');
+    expect(log).toContain(`ssh to [127.0.0.1]:${sshd.port} with the deploy key app/deploy-key, its host checked against deploy.knownHosts`);
+    // The key reached ssh from a file of its own, gone once the fetch was over.
+    expect(fs.readdirSync(path.join(stateDir(), 'ssh'))).toEqual([]);
+    expect(sshd.log()).toMatch(/Accepted publickey for \S+ from 127\.0\.0\.1 .* ED25519 SHA256:/);
+    expect(log).not.toContain('PRIVATE KEY');
+    expect(log).not.toContain(userKey.privateKey.split('\n')[1]);
+  });
+
+  it("takes a state directory whose name has a space and a quote (git runs GIT_SSH_COMMAND through a shell)", async () => {
+    const odd = path.join(dir, "state with 'quote'");
+    const { run, log } = await deploy('odd-state-dir', { sshKey: 'app/deploy-key', knownHosts: [sshd.knownHostsLine] }, repo.commit({ 'index.html': 'odd' }), odd);
+    if (run.status !== 'succeeded') console.log(log);
+    expect(run.status).toBe('succeeded');
+    expect(fs.statSync(path.join(odd, 'ssh')).mode & 0o777).toBe(0o700);
+  });
+
+  it('fetches with a key the stack would generate (newDeployKey): sshd takes its format', async () => {
+    const commit = repo.commit({ 'index.html': 'stack key' });
+    const { run, deployPath } = await deploy('stack-key', { sshKey: 'app/stack-key', knownHosts: [sshd.knownHostsLine] }, commit);
+    expect(run.status).toBe('succeeded');
+    expect(fs.readFileSync(path.join(deployPath, 'current', 'built.txt'), 'utf8')).toBe('stack key');
+  });
+
+  it('refuses a host whose key is not the pinned one: the run fails and nothing is switched', async () => {
+    const commit = repo.commit({ 'index.html': 'impostor' });
+    // Another server's key for the same name: what a machine in the middle would present.
+    const other = sshKeygen(dir, 'other_host_key').publicKey.split(' ').slice(0, 2).join(' ');
+    const { run, log, deployPath } = await deploy('wrong-host', { sshKey: 'app/deploy-key', knownHosts: [`[127.0.0.1]:${sshd.port} ${other}`] }, commit);
+    expect(run.status).toBe('failed');
+    expect(log).toContain('Host key verification failed');
+    expect(fs.existsSync(path.join(deployPath, 'current'))).toBe(false);
+    expect(fs.readdirSync(path.join(stateDir(), 'ssh'))).toEqual([]);
+  });
+
+  it('without knownHosts only the pinned provider keys are trusted, and none is pinned for 127.0.0.1', async () => {
+    // The config refuses this at load (no pinned keys for the host); a runner given it anyway fails the run.
+    const commit = repo.commit({ 'index.html': 'unpinned' });
+    const { run, log } = await deploy('unpinned', { sshKey: 'app/deploy-key' }, commit);
+    expect(run.status).toBe('failed');
+    expect(log).toContain(`no host keys are known for [127.0.0.1]:${sshd.port}: give them in deploy.knownHosts`);
+    expect(PINNED_KNOWN_HOSTS.some((line) => line.startsWith('[127.0.0.1]'))).toBe(false);
+  });
+
+  it('a key the server does not know is refused by it, and the run says so', async () => {
+    const commit = repo.commit({ 'index.html': 'stranger' });
+    const { run, log } = await deploy('stranger', { sshKey: 'app/unauthorized', knownHosts: [sshd.knownHostsLine] }, commit);
+    expect(run.status).toBe('failed');
+    expect(log).toContain('Permission denied (publickey)');
+  });
+
+  it('names a missing key and a public key given for a private one, without quoting either', async () => {
+    const missingRun = await deploy('missing', { sshKey: 'app/no-such-key', knownHosts: [sshd.knownHostsLine] }, repo.commit({ 'index.html': 'a' }));
+    expect(missingRun.run.status).toBe('failed');
+    expect(missingRun.run.error).toBe('there is no deploy key named app/no-such-key (deploy.sshKey) in the token file or SSM');
+    await runner!.close();
+    const publicRun = await deploy('public', { sshKey: 'app/public-half', knownHosts: [sshd.knownHostsLine] }, repo.commit({ 'index.html': 'b' }));
+    expect(publicRun.run.status).toBe('failed');
+    expect(publicRun.run.error).toBe('the deploy key app/public-half (deploy.sshKey) cannot be used: it is a public key: give the private half');
+    expect(publicRun.log).not.toContain(userKey.publicKey.split(' ')[1]);
+  });
+
+  it('a key file a crashed fetch left is removed when the runner opens', async () => {
+    const leftover = path.join(stateDir(), 'ssh', 'run-crashed.key');
+    fs.mkdirSync(path.dirname(leftover), { recursive: true, mode: 0o700 });
+    fs.writeFileSync(leftover, userKey.privateKey, { mode: 0o600 });
+    ({ runner } = await openRunner({ stateDir: stateDir(), triggers: [makeTrigger({ command: 'true' })] }));
+    expect(fs.existsSync(leftover)).toBe(false);
+  });
+});
