@@ -205,7 +205,8 @@ function supervise(
   });
 }
 
-async function runAsOf(config: TriggerConfig): Promise<RunAs> {
+/** The account a trigger's commands run as: only with `user` and a root receiver (else undefined). */
+export async function runAsOf(config: TriggerConfig): Promise<RunAs> {
   if (config.user === undefined || process.getuid?.() !== 0) return undefined;
   let account: PasswdEntry | undefined;
   try {

@@ -1,8 +1,10 @@
 /** Which account a trigger's command runs as: the passwd lookup, and a real run with `user` set. */
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { lookupPasswdUser, parsePasswd } from '../../receiver/runs/run-as-user';
 import type { Runner } from '../../receiver/runs/runner';
+import { sourceRepo } from './deploy/git-repo';
 import { logText, makeDelivery, makeStateDir, makeTrigger, openRunner, removeDir } from './runner-harness';
 
 const fixture = path.join(__dirname, 'fixtures', 'runner-passwd');
@@ -75,5 +77,44 @@ describe('running as a user', () => {
     } else {
       expect(runner.history.run(runId)?.status).toBe('succeeded');
     }
+  });
+});
+
+describe('deploying as a user', () => {
+  const receiverIsRoot = process.getuid?.() === 0;
+  const nobody = parsePasswd(fs.readFileSync('/etc/passwd', 'utf8')).get('nobody');
+  let dir: string;
+  let runner: Runner | undefined;
+
+  beforeEach(() => {
+    dir = makeStateDir();
+    // The user must reach the deploy path and the source repository (the state directory stays the receiver's).
+    fs.chmodSync(dir, 0o711);
+  });
+  afterEach(async () => {
+    await runner?.close();
+    runner = undefined;
+    removeDir(dir);
+  });
+
+  (receiverIsRoot ? it : it.skip)('under a root receiver, the deploy path and releases belong to the user, who fetches and builds there', async () => {
+    if (!nobody) throw new Error('this test needs a "nobody" account in /etc/passwd');
+    const repo = sourceRepo(dir);
+    const deployPath = path.join(dir, 'srv', 'app');
+    const commit = repo.commit({ 'index.html': 'as nobody' });
+    // git fetches from a local repository only if the fetching user owns it (safe.directory).
+    execFileSync('chown', ['-R', `${nobody.uid}:${nobody.gid}`, repo.url]);
+    ({ runner } = await openRunner({
+      stateDir: path.join(dir, 'state'),
+      triggers: [makeTrigger({ command: 'id -u > built-by', user: 'nobody', deploy: { repositoryUrl: repo.url, path: deployPath } })],
+    }));
+    const { runId } = await runner.accept(makeDelivery({ commit }));
+    await runner.idle();
+    const run = runner.history.run(runId)!;
+    expect({ status: run.status, log: run.status === 'succeeded' ? '' : await logText(runner, run) }).toEqual({ status: 'succeeded', log: '' });
+    for (const owned of [deployPath, path.join(deployPath, 'releases'), path.join(deployPath, 'repo.git'), path.join(deployPath, 'releases', run.deploy!.release!)]) {
+      expect([owned, fs.statSync(owned).uid]).toEqual([owned, nobody.uid]);
+    }
+    expect(fs.readFileSync(path.join(deployPath, 'current', 'built-by'), 'utf8').trim()).toBe(String(nobody.uid));
   });
 });

@@ -12,7 +12,7 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { DeployConfig } from '../../config/deploy-schema';
 import type { TriggerConfig } from '../../config/schema';
-import { type CommandRequest, type Outcome, type RunningCommand, runCommand } from '../command';
+import { type CommandRequest, type Outcome, type RunningCommand, runAsOf, runCommand } from '../command';
 import type { RunDeploy } from '../run-record';
 import { fetchHeadCommit, gitIn, requestedCommit } from './git';
 import { ReleaseLayout, releaseId, rollbackTarget } from './release-layout';
@@ -72,7 +72,9 @@ class Deployment {
   }
 
   async execute(): Promise<DeployOutcome> {
-    await this.layout.prepare();
+    const runAs = await runAsOf(this.request.config);
+    if (runAs && 'error' in runAs) return this.failed(runAs.error);
+    await this.layout.prepare(runAs?.account);
     await this.recover();
     const action = this.request.run.action;
     if (action?.type === 'recover') return OK;

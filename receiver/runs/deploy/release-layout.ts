@@ -71,8 +71,17 @@ export class ReleaseLayout {
     return path.join(this.releasesDir, id);
   }
 
-  async prepare(): Promise<void> {
+  /**
+   * Creates the path and releases/. With `owner` (a trigger's `user`, under a root receiver) both
+   * belong to that user, who runs git in them; `current` and the manifest stay the receiver's.
+   */
+  async prepare(owner?: { uid: number; gid: number }): Promise<void> {
     await fsp.mkdir(this.releasesDir, { recursive: true });
+    if (!owner) return;
+    for (const dir of [this.root, this.releasesDir]) {
+      const stat = await fsp.stat(dir);
+      if (stat.uid !== owner.uid || stat.gid !== owner.gid) await fsp.chown(dir, owner.uid, owner.gid);
+    }
   }
 
   async mirrorExists(): Promise<boolean> {
