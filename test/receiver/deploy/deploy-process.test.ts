@@ -198,6 +198,43 @@ describe('deploys through the receiver process', () => {
     }
   });
 
+  it('with rerunInterrupted (the default), the restarted receiver switches back first, then deploys the interrupted commit again as a new release', async () => {
+    // The health check hangs once (the receiver is killed during it) and passes after.
+    writeConfig('true', { healthCheck: { command: 'if [ ! -f "$TRIGGLER_DEPLOY_PATH/checked-once" ]; then touch "$TRIGGLER_DEPLOY_PATH/checked-once"; echo $$ > "$TRIGGLER_DEPLOY_PATH/checking.pid"; exec sleep 60; fi' } });
+    serving = await serve(configFile);
+    fs.mkdirSync(deployPath, { recursive: true });
+    fs.writeFileSync(path.join(deployPath, 'checked-once'), '');
+    const first = await finished(serving, await push(serving, repo.commit({ v: '1' })));
+    fs.rmSync(path.join(deployPath, 'checked-once'));
+    const secondCommit = repo.commit({ v: '2' });
+    const interruptedId = await push(serving, secondCommit);
+    const checkPid = await pidIn(path.join(deployPath, 'checking.pid'));
+    try {
+      await stop(serving, 'SIGKILL');
+      serving = await serve(configFile);
+      const layout = new ReleaseLayout(deployPath);
+      const rerun = await waitFor('the rerun', async () => {
+        const runs = ((await (await request(`${serving!.adminUrl}/runs`)).body.json()) as { runs: RunRecord[] }).runs;
+        return runs.find((run) => run.rerunOf === interruptedId && !['pending', 'running'].includes(run.status));
+      }, 30_000);
+      const runs = ((await (await request(`${serving.adminUrl}/runs`)).body.json()) as { runs: RunRecord[] }).runs;
+      const recover = runs.find((run) => run.action?.type === 'recover')!;
+      expect(recover.status).toBe('succeeded');
+      // The switch back ran before the rerun started.
+      expect(recover.finishedAt! <= rerun.startedAt!).toBe(true);
+      expect(rerun).toMatchObject({ status: 'succeeded', deploy: { commit: secondCommit, previousRelease: first.deploy!.release } });
+      const releases = await layout.list();
+      expect(releases.map((r) => [r.commit.slice(0, 7), r.state, r.current])).toEqual([
+        [first.deploy!.commit!.slice(0, 7), 'live', false],
+        [secondCommit.slice(0, 7), 'rolled-back', false],
+        [secondCommit.slice(0, 7), 'live', true],
+      ]);
+      expect(await layout.current()).toBe(rerun.deploy!.release);
+    } finally {
+      killGroup(checkPid);
+    }
+  });
+
   it('a SIGKILL after the switch, before the health check passed: the restarted receiver switches back first', async () => {
     writeConfig('true', {
       activate: 'echo "$TRIGGLER_RELEASE_DIR" >> "$TRIGGLER_DEPLOY_PATH/activations"',
