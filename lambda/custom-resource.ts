@@ -1,5 +1,5 @@
-/** What the stack's custom-resource handlers (tokens, CodeCommit triggers) share. */
-import type { z } from 'zod';
+/** What the stack's custom-resource handlers (tokens, deploy keys, CodeCommit triggers) share. */
+import { z } from 'zod';
 
 /** What a handler returns to the Provider framework. */
 export interface ProviderResponse {
@@ -22,3 +22,9 @@ export function readResourceProperties<S extends z.ZodType>(schema: S, raw: unkn
 
 /** An AWS SDK error's name (ParameterNotFound, RepositoryDoesNotExistException, ...). */
 export { awsErrorName as errorName } from '../protocol';
+
+/** An SSM parameter name or path: starts with "/", does not end with one. */
+export const parameterPathSchema = z.string().regex(/^\/[A-Za-z0-9_.\-/]*[^/]$/, 'must start with / and not end with /');
+
+/** CloudFormation hands every scalar property over as a string. */
+export const booleanPropertySchema = z.enum(['true', 'false']).transform((value) => value === 'true');

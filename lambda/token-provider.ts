@@ -1,8 +1,10 @@
 /**
- * Custom-resource handler (CDK Provider framework `onEvent`) that generates the trigger tokens and
- * writes them to SSM Parameter Store as SecureStrings, so no token ever appears in a template,
- * an asset, an output or an environment variable.
+ * Custom-resource handler (CDK Provider framework `onEvent`) for the secrets the stack generates
+ * in SSM Parameter Store, so no secret ever appears in a template, an asset, an output or an
+ * environment variable. It serves two resource types, told apart by `ResourceType`:
+ * `Custom::TrigglerTokens` (below) and `Custom::TrigglerDeployKey` (./deploy-key-provider.ts).
  *
+ * The trigger tokens:
  * - Create and Update write each listed token **only when absent** (`Overwrite: false`): a token
  *   rotated with `triggler tokens rotate` survives every later deploy.
  * - A token the stack creates carries the tag `git-triggler:stack = <stack id>`; Delete removes
@@ -16,90 +18,36 @@
  * physical id, and never logged.
  */
 import { newToken } from '../protocol/token';
-import {
-  DeleteParameterCommand,
-  ListTagsForResourceCommand,
-  PutParameterCommand,
-  SSMClient,
-} from '@aws-sdk/client-ssm';
+import { SSMClient } from '@aws-sdk/client-ssm';
 import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
 import { z } from 'zod';
-import { errorName, readResourceProperties, type ProviderResponse } from './custom-resource';
+import { booleanPropertySchema, parameterPathSchema, readResourceProperties, type ProviderResponse } from './custom-resource';
+import { createDeployKeyProvider, DEPLOY_KEY_RESOURCE_TYPE } from './deploy-key-provider';
 import { createLambdaLogger, type Logger } from './log';
+import { ownedParameters, type OwnedParameters } from './owned-parameters';
 
-/** Marks a parameter this stack created; its value is the stack id. */
-export const OWNER_TAG_KEY = 'git-triggler:stack';
+export { OWNER_TAG_KEY } from './owned-parameters';
+
+/** The resource type the stack gives the trigger tokens (lib/constructs/trigger-tokens.ts). */
+export const TOKENS_RESOURCE_TYPE = 'Custom::TrigglerTokens';
 
 const propertiesSchema = z.object({
-  Prefix: z.string().regex(/^\/[A-Za-z0-9_.\-/]*[^/]$/, 'must start with / and not end with /'),
+  Prefix: parameterPathSchema,
   TokenNames: z.array(z.string().min(1, 'must not be empty')).min(1, 'must name at least one token'),
-  // CloudFormation hands every scalar property over as a string.
-  RetainOnDelete: z.enum(['true', 'false']).transform((value) => value === 'true'),
+  RetainOnDelete: booleanPropertySchema,
 });
 
-type TokenProperties = z.output<typeof propertiesSchema>;
+const TOKEN = { type: 'SecureString', description: 'git-triggler trigger token (rotate with: npx triggler tokens rotate)', what: 'token' } as const;
 
-function readProperties(raw: unknown, which: string): TokenProperties {
-  return readResourceProperties(propertiesSchema, raw, which, 'token');
-}
-
-export function createTokenProvider(ssm: SSMClient, log: Logger) {
-  async function writeIfAbsent(parameterName: string, stackId: string): Promise<'created' | 'kept'> {
-    try {
-      await ssm.send(
-        new PutParameterCommand({
-          Name: parameterName,
-          Value: newToken(),
-          Type: 'SecureString',
-          Overwrite: false,
-          Description: 'git-triggler trigger token (rotate with: npx triggler tokens rotate)',
-          Tags: [{ Key: OWNER_TAG_KEY, Value: stackId }],
-        }),
-      );
-      return 'created';
-    } catch (error) {
-      if (errorName(error) === 'ParameterAlreadyExists') return 'kept';
-      // The SDK's error carries no request input, so the message cannot hold the token.
-      throw new Error(`could not write token parameter ${parameterName}: ${errorName(error)}: ${(error as Error).message}`, { cause: error });
-    }
-  }
-
-  async function createdByStack(parameterName: string, stackId: string): Promise<boolean | 'missing'> {
-    try {
-      const { TagList } = await ssm.send(new ListTagsForResourceCommand({ ResourceType: 'Parameter', ResourceId: parameterName }));
-      return (TagList ?? []).some((tag) => tag.Key === OWNER_TAG_KEY && tag.Value === stackId);
-    } catch (error) {
-      if (errorName(error) === 'InvalidResourceId' || errorName(error) === 'ParameterNotFound') return 'missing';
-      throw error;
-    }
-  }
-
-  async function deleteOurs(parameterName: string, stackId: string): Promise<void> {
-    const ours = await createdByStack(parameterName, stackId);
-    if (ours === 'missing') {
-      log.info({ parameter: parameterName }, 'token parameter already gone');
-      return;
-    }
-    if (!ours) {
-      log.info({ parameter: parameterName }, 'token parameter was not created by this stack; kept');
-      return;
-    }
-    try {
-      await ssm.send(new DeleteParameterCommand({ Name: parameterName }));
-      log.info({ parameter: parameterName }, 'token parameter deleted');
-    } catch (error) {
-      if (errorName(error) !== 'ParameterNotFound') throw error;
-    }
-  }
-
-  return async function onEvent(event: CloudFormationCustomResourceEvent): Promise<ProviderResponse> {
+function createTokensHandler(log: Logger, parameters: OwnedParameters) {
+  return async function onTokensEvent(event: CloudFormationCustomResourceEvent): Promise<ProviderResponse> {
     if (event.RequestType === 'Delete' && !propertiesSchema.safeParse(event.ResourceProperties).success) {
       // Properties this handler refuses made the Create fail before anything was written; failing
       // the rollback's Delete too would leave the stack stuck in ROLLBACK_FAILED.
       log.warn({ requestType: event.RequestType }, 'delete of a resource whose properties were never valid: nothing to remove');
       return { PhysicalResourceId: event.PhysicalResourceId };
     }
-    const properties = readProperties(event.ResourceProperties, 'ResourceProperties');
+    const properties = readResourceProperties(propertiesSchema, event.ResourceProperties, 'ResourceProperties', 'token');
     const parameterNames = [...new Set(properties.TokenNames)].map((name) => `${properties.Prefix}/${name}`);
     const physicalId = `git-triggler-tokens:${properties.Prefix}`;
 
@@ -107,14 +55,14 @@ export function createTokenProvider(ssm: SSMClient, log: Logger) {
       if (properties.RetainOnDelete) {
         log.info({ parameters: parameterNames.length, prefix: properties.Prefix }, 'tokens retained on delete');
       } else {
-        for (const name of parameterNames) await deleteOurs(name, event.StackId);
+        for (const name of parameterNames) await parameters.deleteOurs(name, event.StackId, 'token');
       }
       return { PhysicalResourceId: event.PhysicalResourceId };
     }
 
     let created = 0;
     for (const name of parameterNames) {
-      const outcome = await writeIfAbsent(name, event.StackId);
+      const outcome = await parameters.writeIfAbsent(name, newToken(), TOKEN, event.StackId);
       if (outcome === 'created') created += 1;
       log.info({ parameter: name, outcome }, outcome === 'created' ? 'token created' : 'token exists; kept');
     }
@@ -122,6 +70,24 @@ export function createTokenProvider(ssm: SSMClient, log: Logger) {
     // An Update keeps the physical id, whatever the prefix: a new one would make CloudFormation
     // delete the old resource, and that delete would remove every token under the old prefix.
     return { PhysicalResourceId: event.RequestType === 'Update' ? event.PhysicalResourceId : physicalId };
+  };
+}
+
+export function createTokenProvider(ssm: SSMClient, log: Logger) {
+  const parameters = ownedParameters(ssm, log);
+  const handlers = new Map<string, (event: CloudFormationCustomResourceEvent) => Promise<ProviderResponse>>([
+    [TOKENS_RESOURCE_TYPE, createTokensHandler(log, parameters)],
+    [DEPLOY_KEY_RESOURCE_TYPE, createDeployKeyProvider(ssm, log, parameters)],
+  ]);
+  return async function onEvent(event: CloudFormationCustomResourceEvent): Promise<ProviderResponse> {
+    const handle = handlers.get(event.ResourceType);
+    if (handle) return handle(event);
+    if (event.RequestType === 'Delete') {
+      // Its Create failed here before anything was written: nothing to remove.
+      log.warn({ resourceType: event.ResourceType }, 'delete of a resource type this handler does not serve: nothing to remove');
+      return { PhysicalResourceId: event.PhysicalResourceId };
+    }
+    throw new Error(`this handler serves ${[...handlers.keys()].join(' and ')}, not ${event.ResourceType}`);
   };
 }
 

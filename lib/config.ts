@@ -7,14 +7,15 @@
 import * as fs from 'node:fs';
 import { z } from 'zod';
 import { PROVIDER_WEBHOOK_PATHS } from '../protocol/provider-requests';
-import { ConfigError, deploySchema, parseNamingFields, receiverConfigSchema, repositoryUrlSchema, triggerSchema } from '../receiver/config/schema';
+import { ConfigError, deploySchema, deploySshProblems, parseNamingFields, receiverConfigSchema, repositoryUrlSchema, triggerSchema } from '../receiver/config/schema';
 import {
   branchNameProblem,
   repositoryNameProblem,
   triggerNameProblem,
   type RepositoryTriggerPlan,
 } from './codecommit-rules';
-import { receiverConfigFor } from './receiver-config';
+import { DEPLOY_KEYS_FOLDER, deployKeyNameOf, generatedDeployKeysOf, generatesDeployKey, publicKeyNameOf, sshKeyOf } from './deploy-keys';
+import { codeCommitUrl, receiverConfigFor } from './receiver-config';
 import { defaultTokenPrefix, parameterNameProblem, SENDER_SCHEMES, tokenNameOf, tokenParameterName } from '../protocol';
 
 const receiverTokenSettings = receiverConfigSchema.shape.tokens.unwrap().shape.ssm.unwrap().shape;
@@ -90,13 +91,17 @@ export const stackTriggerSchema = z
         path: deploySchema.shape.path.describe('Absolute path holding repo.git, releases/ and current; the stack creates it owned by the service user.'),
         keepReleases: deploySchema.shape.keepReleases.describe('Releases kept; older ones are removed after a successful switch (never current or the one a rollback returns to).'),
         activate: deploySchema.shape.activate.describe('Runs in the new release once current points at it (say, a service restart). Default: none.'),
-        sshKey: deploySchema.shape.sshKey.describe('For an SSH repositoryUrl: the name of an OpenSSH private key (a deploy key) under tokens.prefix in SSM. Default: none.'),
-        knownHosts: deploySchema.shape.knownHosts.describe('known_hosts lines for the repositoryUrl\'s host. Default: the keys pinned for github.com, gitlab.com, bitbucket.org and codeberg.org (any other host needs its own).'),
         healthCheck: deploySchema.shape.healthCheck.describe('{ command, timeoutSeconds (60), intervalSeconds (2) }: retried until it passes or the time runs out; failing it switches back. Default: none (the switch stands once activate passes).'),
+        sshKey: deploySchema.shape.sshKey.describe(
+          `For an SSH repositoryUrl: the name under tokens.prefix of your own deploy key, an unencrypted OpenSSH private key you store as a SecureString; the stack lets the host read it and generates none. Default: for source "webhook", a key the stack generates per repository (${DEPLOY_KEYS_FOLDER}/<repository>; the stack output DeployKey<repository> holds its public half, to add to the repository's deploy keys); for source "codecommit", none.`,
+        ),
+        knownHosts: deploySchema.shape.knownHosts.describe(
+          'For an SSH repositoryUrl: known_hosts lines ("host key-type key", as ssh-keyscan prints them) for its host, the only host keys ssh accepts. Default: the keys pinned for github.com, gitlab.com, bitbucket.org and codeberg.org; any other host (a self-hosted GitLab, Gitea or Forgejo) needs its own.',
+        ),
       })
       .optional()
       .describe(
-        'Default: none (the command runs in cwd, nothing is fetched). Deploy the pushed commit: fetched into <path>/repo.git, laid out as <path>/releases/<id>, the command run there, then <path>/current switched to it, activate run and healthCheck retried; a failed activate or healthCheck switches back. The stack installs git, creates path owned by the service user and makes it writable for the unit.',
+        'Default: none (the command runs in cwd, nothing is fetched). Deploy the pushed commit: fetched into <path>/repo.git, laid out as <path>/releases/<id>, the command run there, then <path>/current switched to it, activate run and healthCheck retried; a failed activate or healthCheck switches back. The stack installs git (and ssh for an SSH repositoryUrl), creates path owned by the service user and makes it writable for the unit.',
       ),
   })
   .describe('One (repository, branch) pair and the command its pushes run.');
@@ -144,7 +149,7 @@ export const stackConfigSchema = z
           .describe(
             'SSM path under which every token is stored as <prefix>/<tokenName>. Default: /<stackName in kebab case>/tokens, so /git-triggler/tokens for the default stack name (the convention `triggler tokens --stack NAME` follows).',
           ),
-        retainOnDelete: z.boolean().default(false).describe('Keep the token parameters when the stack is deleted.'),
+        retainOnDelete: z.boolean().default(false).describe('Keep the token and deploy key parameters the stack created when it is deleted (and a deploy key when its repository leaves the config).'),
         cacheSeconds: receiverTokenSettings.ttlSeconds.describe('How long the sender and the receiver reuse a token read from SSM.'),
         graceSeconds: receiverTokenSettings.graceSeconds.describe(
           'How long the receiver still accepts a rotated-out token; must be longer than cacheSeconds so a rotation under traffic loses nothing.',
@@ -271,7 +276,13 @@ export const stackConfigSchema = z
       if (parameterProblem) {
         at(['triggers', i, trigger.tokenName === undefined ? 'branch' : 'tokenName'], `${parameterProblem}${trigger.tokenName === undefined ? '; set tokenName' : ''}`);
       }
+      if (trigger.deploy) {
+        // With the key the receiver will use, so a generated key's host is checked like a named one's.
+        const deploy = { ...trigger.deploy, repositoryUrl: trigger.deploy.repositoryUrl ?? codeCommitUrl(trigger.repository, '<region>'), sshKey: sshKeyOf(trigger) };
+        for (const problem of deploySshProblems(deploy)) at(['triggers', i, 'deploy', problem.field], problem.message);
+      }
     });
+    if (!prefixProblem) deployKeyNameProblems(config, at);
 
     const triggerName = codeCommitTriggerName(config.stackName);
     const nameProblem = triggerNameProblem(triggerName);
@@ -309,6 +320,62 @@ export const stackConfigSchema = z
   })
   .transform((config) => withWebhookIngress(withTokenPrefix(config)))
   .describe('git-triggler stack config: see docs/deploy.md.');
+
+/** Who a name under tokens.prefix belongs to: a trigger's token, or a key the stack generates (either half). */
+type NameOwner = { kind: 'token'; index: number } | { kind: 'key' | 'public key'; repository: string };
+
+function describeOwner(owner: NameOwner): string {
+  if (owner.kind === 'token') return `the token of triggers[${owner.index}]`;
+  return `the ${owner.kind === 'key' ? '' : 'public half of the '}deploy key the stack generates for repository ${owner.repository}`;
+}
+
+/**
+ * What stops a deploy key from being stored as its triggers need, each at the `deploy` field that
+ * fixes it: an SSM name that does not fit, a name that is also a token's or the public half of a
+ * generated key, and triggers that would share one generated key for different repository URLs (a
+ * provider such as GitHub takes a deploy key on one repository only).
+ */
+function deployKeyNameProblems(config: StackConfig, at: (path: (string | number)[], message: string) => void): void {
+  const { prefix } = config.tokens;
+  const owners = new Map<string, NameOwner>();
+  config.triggers.forEach((trigger, index) => {
+    if (!owners.has(tokenNameOf(trigger))) owners.set(tokenNameOf(trigger), { kind: 'token', index });
+  });
+  const clashes = new Map<string, string>();
+  for (const { repository, keyName } of generatedDeployKeysOf(config.triggers)) {
+    for (const [name, kind] of [[keyName, 'key'], [publicKeyNameOf(keyName), 'public key']] as const) {
+      const owner = owners.get(name);
+      if (owner) clashes.set(repository, `${name}, is also ${describeOwner(owner)}`);
+      else owners.set(name, { kind, repository });
+    }
+  }
+
+  const first = new Map<string, number>();
+  config.triggers.forEach((trigger, i) => {
+    const own = trigger.deploy?.sshKey;
+    if (own !== undefined) {
+      const owner = owners.get(own);
+      const problem = parameterNameProblem(tokenParameterName(prefix, own)) ?? (owner && owner.kind !== 'key' ? `is ${describeOwner(owner)}: a deploy key needs a name of its own` : undefined);
+      if (problem) at(['triggers', i, 'deploy', 'sshKey'], problem);
+      return;
+    }
+    if (!generatesDeployKey(trigger)) return;
+    const earlier = first.get(trigger.repository);
+    if (earlier !== undefined) {
+      const url = config.triggers[earlier]!.deploy!.repositoryUrl!;
+      if (trigger.deploy!.repositoryUrl !== url) {
+        at(['triggers', i, 'deploy', 'repositoryUrl'], `differs from triggers[${earlier}]'s (${url}), and both would fetch with the one key the stack generates for repository ${trigger.repository}: a provider such as GitHub takes a deploy key on one repository only. Give both the same repositoryUrl, or this one a deploy.sshKey of its own`);
+      }
+      return;
+    }
+    first.set(trigger.repository, i);
+    const keyName = deployKeyNameOf(trigger.repository);
+    const problem = parameterNameProblem(tokenParameterName(prefix, publicKeyNameOf(keyName)));
+    const clash = clashes.get(trigger.repository);
+    if (problem) at(['triggers', i, 'deploy', 'sshKey'], `the deploy key the stack would generate for this repository cannot be stored: ${problem}; set deploy.sshKey to name a key of your own`);
+    else if (clash) at(['triggers', i, 'deploy', 'sshKey'], `the deploy key the stack would generate for this repository, ${clash}; set deploy.sshKey to name a key of your own`);
+  });
+}
 
 /** Fills in `webhooks.ingress`: "direct" for a config that opens receiver.allowCidrs (as before the setting existed), else "none". */
 function withWebhookIngress<T extends { receiver: { allowCidrs: string[] }; webhooks: { ingress?: WebhookIngress | undefined } }>(

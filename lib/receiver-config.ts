@@ -1,10 +1,12 @@
 /**
  * The receiver config the stack ships to the host (`/etc/triggler/receiver.json`), generated from
- * the stack config. Tokens stay in SSM: the file names the prefix, never a token.
+ * the stack config. Tokens and deploy keys stay in SSM: the file names the prefix and their names,
+ * never a secret.
  */
 import { Aws } from 'aws-cdk-lib';
 import type { ReceiverConfigInput } from '../receiver/config/schema';
-import type { StackConfig } from './config';
+import type { StackConfig, StackTrigger } from './config';
+import { sshKeyOf } from './deploy-keys';
 
 /** Where the receiver keeps its journal and run logs; the systemd unit makes it its state directory. */
 export const RECEIVER_STATE_DIR = '/var/lib/triggler';
@@ -29,9 +31,15 @@ export function receiverConfigFor(config: StackConfig, extra: Pick<ReceiverConfi
       ...(trigger.tokenName === undefined ? {} : { tokenName: trigger.tokenName }),
       ...(trigger.iterations === undefined ? {} : { iterations: trigger.iterations }),
       env: trigger.env,
-      ...(trigger.deploy === undefined ? {} : { deploy: { ...trigger.deploy, repositoryUrl: trigger.deploy.repositoryUrl ?? codeCommitUrl(trigger.repository) } }),
+      ...(trigger.deploy === undefined ? {} : { deploy: deployOf(trigger, trigger.deploy) }),
     })),
   };
+}
+
+/** A trigger's deploy section as the receiver takes it: the URL filled in, and the key it fetches with (its own or the generated one). */
+function deployOf(trigger: StackTrigger, deploy: NonNullable<StackTrigger['deploy']>): NonNullable<ReceiverConfigInput['triggers'][number]['deploy']> {
+  const sshKey = sshKeyOf(trigger);
+  return { ...deploy, repositoryUrl: deploy.repositoryUrl ?? codeCommitUrl(trigger.repository), ...(sshKey === undefined ? {} : { sshKey }) };
 }
 
 /** The HTTPS clone URL of a CodeCommit repository in the stack's region (the credential helper signs for it). */

@@ -6,6 +6,7 @@ import { Construct } from 'constructs';
 import { codeCommitRegionProblem } from './codecommit-rules';
 import { codeCommitTriggerName, repositoryTriggerPlans, tokenNameOf, tokenNamesOf, type StackConfig } from './config';
 import { propProblem, throwPropProblems, type PropProblem } from './construct-props';
+import { generatedDeployKeysOf, ownDeployKeyNamesOf } from './deploy-keys';
 import { ReceiverHost } from './constructs/receiver-host/receiver-host';
 import { ReceiverNetwork } from './constructs/receiver-network';
 import { RepositoryTriggers } from './constructs/repository-triggers';
@@ -13,14 +14,17 @@ import { RunNotifications } from './constructs/run-notifications';
 import { SenderFunction } from './constructs/sender-function';
 import { TriggerTokens } from './constructs/trigger-tokens';
 import { WebhookRelay } from './constructs/webhook-relay';
+import { idFromName } from './name-ids';
 import { receiverConfigFor } from './receiver-config';
-import { tokenParameterName } from '../protocol';
+import { sshTarget, tokenParameterName } from '../protocol';
 
 /** Provider names as output ids and descriptions spell them. */
 const PROVIDER_DISPLAY_NAMES = { github: 'GitHub', gitlab: 'GitLab', gitea: 'Gitea', forgejo: 'Forgejo', bitbucket: 'Bitbucket' } as const;
 
 /** CloudFormation refuses an output value longer than this. */
 const MAX_OUTPUT_VALUE_LENGTH = 4096;
+/** ... and an output description longer than this. */
+const MAX_OUTPUT_DESCRIPTION_LENGTH = 1024;
 
 export interface TrigglerStackProps extends StackProps {
   /** The validated stack config (see lib/config.ts). */
@@ -65,6 +69,8 @@ export class TrigglerStack extends Stack {
       tokenNames: tokenNamesOf(config),
       retainOnDelete: config.tokens.retainOnDelete,
       logRetention,
+      deployKeys: generatedDeployKeysOf(config.triggers).map(({ repository, keyName }) => ({ repository, keyName })),
+      ownDeployKeyNames: ownDeployKeyNamesOf(config.triggers),
     });
 
     const codeCommitTriggers = config.triggers.filter((trigger) => trigger.source === 'codecommit');
@@ -194,6 +200,15 @@ export class TrigglerStack extends Stack {
       new CfnOutput(this, `${name}WebhookSecrets`, {
         value: this.webhookRelay!.secretParametersOf(provider).join(','),
         description: `The SSM parameters holding the secret of each ${name} webhook (npx triggler tokens show --stack ${config.stackName} ... --reveal)`,
+      });
+    }
+    const hosts = new Map(generatedDeployKeysOf(config.triggers).map((key) => [key.repository, sshTarget(key.repositoryUrl)!.host]));
+    for (const key of this.tokens.deployKeys) {
+      const description = `Deploy key of ${key.repository}: add it to the repository's deploy keys at ${hosts.get(key.repository)}, read-only (no write access)`;
+      const withParameter = `${description}. Its private half stays in SSM: ${key.parameterName}`;
+      new CfnOutput(this, `DeployKey${idFromName(key.repository)}`, {
+        value: key.publicKey,
+        description: withParameter.length <= MAX_OUTPUT_DESCRIPTION_LENGTH ? withParameter : description,
       });
     }
     if (this.sender) {

@@ -18,6 +18,7 @@ import {
   tokenNamesOf,
   type StackConfigInput,
 } from '../../lib/config';
+import { deployKeyNameOf, generatedDeployKeysOf, ownDeployKeyNamesOf } from '../../lib/deploy-keys';
 import { receiverConfigFor } from '../../lib/receiver-config';
 import { parameterNameProblem } from '../../protocol';
 import { CONFIG_SCHEMA_PATH, configJsonSchemaText } from '../../scripts/write-config-schema';
@@ -269,3 +270,114 @@ function walkProperties(schema: JsonSchema, at: string, visit: (where: string, p
     if (property.items) walkProperties(property.items, `${where}[]`, visit);
   }
 }
+
+describe('deploy keys', () => {
+  const site = { repository: 'owner/site', branch: 'main', command: 'make', source: 'webhook' as const, tokenName: 'github/owner/site' };
+  const deploy = (repositoryUrl: string | undefined, more: Record<string, unknown> = {}) => ({ ...(repositoryUrl === undefined ? {} : { repositoryUrl }), path: '/srv/site', ...more });
+  const sshKeysOf = (input: StackConfigInput) => receiverConfigFor(parseStackConfig(input)).triggers.map((t) => t.deploy?.sshKey);
+
+  test('a webhook trigger fetching over SSH gets a generated key, named after its repository; https and CodeCommit get none', () => {
+    const config = parseStackConfig({
+      triggers: [
+        { ...site, deploy: deploy('git@github.com:owner/site.git') },
+        { ...site, repository: 'owner/ssh-url', deploy: deploy('ssh://git@gitlab.com:22/owner/ssh-url.git', { path: '/srv/ssh-url' }) },
+        { ...site, repository: 'owner/public', deploy: deploy('https://github.com/owner/public.git', { path: '/srv/public' }) },
+        { repository: 'app', branch: 'main', command: 'make', deploy: deploy(undefined, { path: '/srv/app' }) },
+        { ...site, repository: 'owner/nodeploy' },
+      ],
+    });
+    expect(receiverConfigFor(config).triggers.map((t) => t.deploy?.sshKey)).toEqual(['deploy-keys/owner/site', 'deploy-keys/owner/ssh-url', undefined, undefined, undefined]);
+    expect(generatedDeployKeysOf(config.triggers)).toEqual([
+      { repository: 'owner/site', keyName: 'deploy-keys/owner/site', repositoryUrl: 'git@github.com:owner/site.git' },
+      { repository: 'owner/ssh-url', keyName: 'deploy-keys/owner/ssh-url', repositoryUrl: 'ssh://git@gitlab.com:22/owner/ssh-url.git' },
+    ]);
+    expect(() => parseReceiverConfig(receiverConfigFor(config))).not.toThrow();
+  });
+
+  test('two branches of one repository share its key', () => {
+    const input: StackConfigInput = { triggers: [{ ...site, deploy: deploy('git@github.com:owner/site.git') }, { ...site, branch: 'dev', deploy: deploy('git@github.com:owner/site.git', { path: '/srv/site-dev' }) }] };
+    expect(sshKeysOf(input)).toEqual(['deploy-keys/owner/site', 'deploy-keys/owner/site']);
+    expect(generatedDeployKeysOf(parseStackConfig(input).triggers)).toHaveLength(1);
+  });
+
+  test('a trigger naming its own sshKey keeps it and gets none generated; knownHosts pass through', () => {
+    const knownHosts = ['git.example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl'];
+    const config = parseStackConfig({ triggers: [{ ...site, deploy: deploy('git@git.example.com:owner/site.git', { sshKey: 'keys/site', knownHosts }) }] });
+    expect(receiverConfigFor(config).triggers[0]!.deploy).toMatchObject({ sshKey: 'keys/site', knownHosts });
+    expect(generatedDeployKeysOf(config.triggers)).toEqual([]);
+    expect(ownDeployKeyNamesOf(config.triggers)).toEqual(['keys/site']);
+  });
+
+  test('a name SSM cannot hold is made one it can, apart from names that read alike', () => {
+    expect(deployKeyNameOf('Codertocat/Hello-World')).toBe('deploy-keys/Codertocat/Hello-World');
+    expect(deployKeyNameOf('My Project')).toMatch(/^deploy-keys\/My-Project-[0-9a-f]{8}$/);
+    expect(deployKeyNameOf('My  Project')).not.toBe(deployKeyNameOf('My Project'));
+    expect(deployKeyNameOf('team@host//x')).toMatch(/^deploy-keys\/team-host\/x-[0-9a-f]{8}$/);
+    expect(deployKeyNameOf('@@@')).toMatch(/^deploy-keys\/[0-9a-f]{8}$/);
+    for (const name of ['My Project', 'team@host//x', '@@@', 'ünïcode/repo', ' /lead/']) {
+      expect(parameterNameProblem(`/git-triggler/tokens/${deployKeyNameOf(name)}.pub`)).toBeUndefined();
+    }
+    expect(sshKeysOf({ triggers: [{ ...site, repository: 'My Project', deploy: deploy('git@bitbucket.org:team/my-project.git') }] })[0]).toBe(deployKeyNameOf('My Project'));
+  });
+
+  test.each<[string, StackConfigInput, string]>([
+    [
+      'an SSH host nobody pinned, without knownHosts',
+      { triggers: [{ ...site, deploy: deploy('git@git.example.com:owner/site.git') }] },
+      'triggers[0].deploy.knownHosts: is needed for git.example.com: host keys ship only for github.com, gitlab.com, bitbucket.org and codeberg.org',
+    ],
+    [
+      'an unpinned port, without knownHosts',
+      { triggers: [{ ...site, deploy: deploy('ssh://git@gitlab.com:2222/owner/site.git') }] },
+      'triggers[0].deploy.knownHosts: is needed for [gitlab.com]:2222',
+    ],
+    [
+      'knownHosts without a line for the host',
+      { triggers: [{ ...site, deploy: deploy('git@git.example.com:owner/site.git', { knownHosts: ['other.example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl'] }) }] },
+      'triggers[0].deploy.knownHosts: has no line for git.example.com',
+    ],
+    ['an sshKey for an https URL', { triggers: [{ ...site, deploy: deploy('https://github.com/owner/site.git', { sshKey: 'keys/site' }) }] }, 'triggers[0].deploy.sshKey: applies only to an SSH repositoryUrl'],
+    [
+      'knownHosts for the CodeCommit URL',
+      { triggers: [{ repository: 'app', branch: 'main', command: 'x', deploy: deploy(undefined, { knownHosts: ['github.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl'] }) }] },
+      'triggers[0].deploy.knownHosts: applies only to an SSH repositoryUrl (ssh://git@host/owner/repo.git or git@host:owner/repo.git), not https://git-codecommit.<region>.amazonaws.com/v1/repos/app',
+    ],
+    ['an sshKey SSM cannot name', { triggers: [{ ...site, deploy: deploy('git@github.com:owner/site.git', { sshKey: 'team@site' }) }] }, 'triggers[0].deploy.sshKey: the SSM parameter name /git-triggler/tokens/team@site may hold only'],
+    [
+      'a repository too deep for its key\'s SSM name',
+      { triggers: [{ ...site, repository: Array.from({ length: 14 }, (_, i) => `l${i}`).join('/'), deploy: deploy('git@github.com:owner/site.git') }] },
+      'triggers[0].deploy.sshKey: the deploy key the stack would generate for this repository cannot be stored: the SSM parameter name /git-triggler/tokens/deploy-keys/l0/',
+    ],
+    [
+      'a generated key named like a token',
+      { triggers: [{ ...site, repository: 'deploy-keys', branch: 'site', tokenName: undefined }, { ...site, repository: 'site', deploy: deploy('git@github.com:owner/site.git') }] },
+      'triggers[1].deploy.sshKey: the deploy key the stack would generate for this repository, deploy-keys/site, is also the token of triggers[0]; set deploy.sshKey to name a key of your own',
+    ],
+    [
+      'a generated key named like another key\'s public half',
+      { triggers: [{ ...site, repository: 'app', deploy: deploy('git@github.com:o/app.git') }, { ...site, repository: 'app.pub', deploy: deploy('git@github.com:o/app.pub.git', { path: '/srv/other' }) }] },
+      'triggers[1].deploy.sshKey: the deploy key the stack would generate for this repository, deploy-keys/app.pub, is also the public half of the deploy key the stack generates for repository app',
+    ],
+    ['an sshKey naming a token', { triggers: [{ ...site, deploy: deploy('git@github.com:owner/site.git', { sshKey: 'github/owner/site' }) }] }, 'triggers[0].deploy.sshKey: is the token of triggers[0]: a deploy key needs a name of its own'],
+    [
+      'an sshKey naming a generated public half',
+      { triggers: [{ ...site, deploy: deploy('git@github.com:owner/site.git') }, { ...site, branch: 'dev', deploy: deploy('git@github.com:owner/site.git', { path: '/srv/dev', sshKey: 'deploy-keys/owner/site.pub' }) }] },
+      'triggers[1].deploy.sshKey: is the public half of the deploy key the stack generates for repository owner/site',
+    ],
+    [
+      'one repository\'s triggers fetching different URLs with the one generated key',
+      { triggers: [{ ...site, deploy: deploy('git@github.com:owner/site.git') }, { ...site, branch: 'dev', deploy: deploy('git@github.com:fork/site.git', { path: '/srv/dev' }) }] },
+      'triggers[1].deploy.repositoryUrl: differs from triggers[0]\'s (git@github.com:owner/site.git), and both would fetch with the one key the stack generates for repository owner/site',
+    ],
+  ])('refused: %s', (_name, input, expected) => {
+    expect(problemsOf(input)).toEqual(expect.arrayContaining([expect.stringContaining(expected)]));
+  });
+
+  test('accepted: an unpinned host with its knownHosts, and an sshKey sharing another trigger\'s generated key', () => {
+    const knownHosts = ['git.example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl'];
+    expect(sshKeysOf({ triggers: [{ ...site, deploy: deploy('git@git.example.com:owner/site.git', { knownHosts }) }] })).toEqual(['deploy-keys/owner/site']);
+    expect(
+      sshKeysOf({ triggers: [{ ...site, deploy: deploy('git@github.com:owner/site.git') }, { ...site, branch: 'dev', deploy: deploy('ssh://git@github.com/owner/site.git', { path: '/srv/dev', sshKey: 'deploy-keys/owner/site' }) }] }),
+    ).toEqual(['deploy-keys/owner/site', 'deploy-keys/owner/site']);
+  });
+});

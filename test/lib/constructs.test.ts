@@ -97,7 +97,79 @@ describe('TriggerTokens', () => {
     expect(() => new TriggerTokens(stack, 'C', { prefix: '/tokens', tokenNames: [] })).toThrow('Test/C: tokenNames: must name at least one token');
     expect(() => new TriggerTokens(stack, 'D', { prefix: '/tokens', tokenNames: ['team@app'] })).toThrow('Test/D: tokenNames: the SSM parameter name /tokens/team@app may hold only');
     expect(() => tokens.grantRead(new lambda.Function(stack, 'Reader', { runtime: lambda.Runtime.NODEJS_24_X, handler: 'index.handler', code: lambda.Code.fromInline('exports.handler = async () => {}') }), ['/team/tokens/other'])).toThrow(
-      'Test/Tokens: grantRead: /team/tokens/other are not tokens of this construct',
+      'Test/Tokens: grantRead: /team/tokens/other are not tokens or deploy keys of this construct',
+    );
+  });
+});
+
+describe('TriggerTokens with deploy keys', () => {
+  let template: Template;
+  let tokens: TriggerTokens;
+  let reader: lambda.Function;
+
+  beforeAll(() => {
+    const stack = newStack();
+    tokens = new TriggerTokens(stack, 'Tokens', {
+      prefix: '/team/tokens',
+      tokenNames: ['site', 'app/main'],
+      deployKeys: [{ repository: 'owner/site', keyName: 'deploy-keys/owner/site' }, { repository: 'My Project', keyName: 'deploy-keys/My-Project-0a1b2c3d' }],
+      ownDeployKeyNames: ['keys/mine'],
+      retainOnDelete: true,
+    });
+    reader = new lambda.Function(stack, 'Reader', { runtime: lambda.Runtime.NODEJS_24_X, handler: 'index.handler', code: lambda.Code.fromInline('exports.handler = async () => {}') });
+    tokens.grantRead(reader, ['/team/tokens/deploy-keys/owner/site', '/team/tokens/keys/mine']);
+    template = Template.fromStack(stack);
+  });
+
+  test('one key resource per repository, named after it, served by the token handler', () => {
+    const keys = template.findResources('Custom::TrigglerDeployKey');
+    expect(Object.keys(keys).sort()).toEqual([expect.stringMatching(/^TokensDeployKeyMyProject[0-9a-f]{8}/), expect.stringMatching(/^TokensDeployKeyOwnerSite[0-9a-f]{8}/)]);
+    template.hasResourceProperties('Custom::TrigglerDeployKey', {
+      ParameterName: '/team/tokens/deploy-keys/owner/site',
+      PublicParameterName: '/team/tokens/deploy-keys/owner/site.pub',
+      Comment: 'git-triggler Test owner/site',
+      RetainOnDelete: 'true',
+    });
+    const serviceTokens = new Set(Object.values(template.toJSON().Resources as Record<string, { Type: string; Properties?: { ServiceToken?: unknown } }>).filter((r) => r.Type.startsWith('Custom::Triggler')).map((r) => JSON.stringify(r.Properties!.ServiceToken)));
+    expect(serviceTokens.size).toBe(1);
+    template.resourceCountIs('AWS::Lambda::Function', 3); // one handler, its framework, the reader
+    expect(tokens.deployKeys.map((key) => [key.repository, key.parameterName, key.publicParameterName])).toEqual([
+      ['owner/site', '/team/tokens/deploy-keys/owner/site', '/team/tokens/deploy-keys/owner/site.pub'],
+      ['My Project', '/team/tokens/deploy-keys/My-Project-0a1b2c3d', '/team/tokens/deploy-keys/My-Project-0a1b2c3d.pub'],
+    ]);
+  });
+
+  test('the handler may write, tag and delete exactly the tokens and both halves of each key, and read only the public halves', () => {
+    const ssmStatements = statementsOf(template, 'TokensProviderHandlerRole').filter((s) => JSON.stringify(s.Action).includes('ssm:'));
+    const names = (resource: unknown) => [resource].flat().map((arn) => (arn as { 'Fn::Join': [string, unknown[]] })['Fn::Join'][1].at(-1) as string).sort();
+    expect(ssmStatements.map((statement) => [statement.Action, names(statement.Resource)])).toEqual([
+      [
+        ['ssm:AddTagsToResource', 'ssm:DeleteParameter', 'ssm:ListTagsForResource', 'ssm:PutParameter'],
+        ['/team/tokens/app/main', '/team/tokens/deploy-keys/My-Project-0a1b2c3d', '/team/tokens/deploy-keys/My-Project-0a1b2c3d.pub', '/team/tokens/deploy-keys/owner/site', '/team/tokens/deploy-keys/owner/site.pub', '/team/tokens/site'].map((name) => `:parameter${name}`),
+      ],
+      ['ssm:GetParameter', ['/team/tokens/deploy-keys/My-Project-0a1b2c3d.pub', '/team/tokens/deploy-keys/owner/site.pub'].map((name) => `:parameter${name}`)],
+    ]);
+    expect(JSON.stringify(statementsOf(template, 'TokensProviderHandlerRole'))).not.toContain('kms:');
+  });
+
+  test('grantRead grants a generated key\'s private half or a user\'s own key, never a public half it was not asked for', () => {
+    const statements = statementsOf(template, 'ReaderServiceRole');
+    expect(statements).toEqual(
+      expect.arrayContaining([
+        { Effect: 'Allow', Action: 'ssm:GetParameter', Resource: [parameterArn('/team/tokens/deploy-keys/owner/site'), parameterArn('/team/tokens/keys/mine')] },
+        expect.objectContaining({ Action: 'kms:Decrypt' }),
+      ]),
+    );
+    expect(() => tokens.grantRead(reader, ['/team/tokens/deploy-keys/owner/site.pub'])).toThrow('grantRead: /team/tokens/deploy-keys/owner/site.pub are not tokens or deploy keys of this construct');
+  });
+
+  test('bad deploy key props fail up front, naming the prop', () => {
+    const stack = newStack();
+    expect(() => new TriggerTokens(stack, 'A', { prefix: '/tokens', tokenNames: ['x'], deployKeys: [{ repository: 'a', keyName: 'deploy-keys/a' }, { repository: 'a', keyName: 'deploy-keys/b' }] })).toThrow(
+      'Test/A: deployKeys[1].repository: repeats deployKeys[0]: one key per repository',
+    );
+    expect(() => new TriggerTokens(stack, 'B', { prefix: '/tokens', tokenNames: ['x'], deployKeys: [{ repository: 'a', keyName: 'deploy keys/a' }], ownDeployKeyNames: ['team@key'] })).toThrow(
+      /Test\/B: deployKeys\[0\]\.keyName: the SSM parameter name \/tokens\/deploy keys\/a\.pub may hold only[^\n]*\nTest\/B: ownDeployKeyNames\[0\]: the SSM parameter name \/tokens\/team@key may hold only/,
     );
   });
 });

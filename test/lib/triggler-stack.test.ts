@@ -224,6 +224,19 @@ describe('other valid configs synthesize cleanly (cdk-nag included), without a c
         t.hasResourceProperties('AWS::CodeCommit::Repository', { RepositoryName: 'app', Triggers: Match.absent(), Tags: [{ Key: 'team', Value: 'platform' }] });
       },
     ],
+    [
+      'a relayed GitHub webhook deploying a private repository over SSH, with a generated deploy key',
+      {
+        stackName: 'Sites',
+        triggers: [{ repository: 'owner/site', branch: 'main', command: 'make', source: 'webhook', provider: 'github', tokenName: 'github/owner/site', deploy: { repositoryUrl: 'git@github.com:owner/site.git', path: '/srv/site' } }],
+        webhooks: { ingress: 'function-url' },
+      },
+      (t) => {
+        t.resourceCountIs('Custom::TrigglerDeployKey', 1);
+        t.hasResourceProperties('Custom::TrigglerDeployKey', { ParameterName: '/sites/tokens/deploy-keys/owner/site', Comment: 'git-triggler Sites owner/site' });
+        expect(Object.keys(t.toJSON().Outputs as object)).toEqual(expect.arrayContaining(['GitHubWebhookUrl', expect.stringMatching(/^DeployKeyOwnerSite/)]));
+      },
+    ],
   ])('%s', (_name, input, check) => {
     const { stack } = trigglerApp(configOf(input));
     const synthesized = Assertions.fromStack(stack);

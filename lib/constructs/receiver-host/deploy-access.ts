@@ -1,15 +1,24 @@
 /**
  * What a host needs to fetch and lay out the code of triggers with `deploy`: git (Amazon Linux
- * 2023 ships the AWS CLI v2, not git), each deploy.path owned by the service user and writable
- * for the unit, codecommit:GitPull on exactly the CodeCommit repositories the triggers fetch,
- * and the AWS CLI's credential helper for them, configured for the service only (through
- * GIT_CONFIG_GLOBAL in the unit's environment file).
+ * 2023 ships the AWS CLI v2, not git), ssh for an SSH repositoryUrl, each deploy.path owned by the
+ * service user and writable for the unit, codecommit:GitPull on exactly the CodeCommit
+ * repositories the triggers fetch, and the AWS CLI's credential helper for them, configured for
+ * the service only (through GIT_CONFIG_GLOBAL in the unit's environment file).
  */
 import { Stack } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
+import { sshTarget } from '../../../protocol';
 import type { ReceiverConfig } from '../../../receiver/config/schema';
+
+/**
+ * The AL2023 package with the ssh client, which git runs for an SSH URL. Whether the standard
+ * AL2023 AMI already carries it could not be confirmed from the package lists AWS publishes (the
+ * AL2023 container images do not); cfn-init leaves an installed package alone, so naming it costs
+ * nothing where it is there and covers an image (receiver.imageIds) where it is not.
+ */
+export const SSH_CLIENT_PACKAGE = 'openssh-clients';
 
 /** The service's own git config: the CodeCommit credential helper, nothing else. */
 export const GIT_CONFIG_FILE = '/etc/triggler/gitconfig';
@@ -21,6 +30,8 @@ export interface DeployAccess {
   paths: string[];
   /** CodeCommit repositories fetched over HTTPS, with their regions. */
   codeCommit: { region: string; repository: string }[];
+  /** Whether any deploy fetches over SSH (the host then needs the ssh client). */
+  ssh: boolean;
 }
 
 export function deployAccessOf(config: ReceiverConfig): DeployAccess {
@@ -30,7 +41,11 @@ export function deployAccessOf(config: ReceiverConfig): DeployAccess {
     const match = CODECOMMIT_URL.exec(deploy.repositoryUrl);
     if (match) codeCommit.set(deploy.repositoryUrl, { region: match[1]!, repository: match[2]! });
   }
-  return { paths: [...new Set(deploys.map((deploy) => deploy.path))], codeCommit: [...codeCommit.values()] };
+  return {
+    paths: [...new Set(deploys.map((deploy) => deploy.path))],
+    codeCommit: [...codeCommit.values()],
+    ssh: deploys.some((deploy) => sshTarget(deploy.repositoryUrl) !== undefined),
+  };
 }
 
 /** cfn-init elements for the `system` config (after the service user exists). */
@@ -38,6 +53,7 @@ export function deploySystemSetup(access: DeployAccess, serviceUser: string): ec
   if (access.paths.length === 0) return [];
   return [
     ec2.InitPackage.yum('git'),
+    ...(access.ssh ? [ec2.InitPackage.yum(SSH_CLIENT_PACKAGE)] : []),
     ec2.InitCommand.argvCommand(['install', '-d', '-o', serviceUser, '-g', serviceUser, '-m', '0755', ...access.paths], { key: '20-deploy-paths' }),
   ];
 }

@@ -42,7 +42,7 @@ export interface ReceiverHostProps {
    * `listen.port` is the port the security group opens.
    */
   readonly receiverConfig: ReceiverConfigInput;
-  /** The tokens the receiver reads (exactly the ones the config's triggers name). */
+  /** The tokens and deploy keys the receiver reads (it may read exactly the ones the config's triggers name). */
   readonly tokens: TriggerTokens;
   /**
    * The EC2 instance type; Graviton types get the arm64 image.
@@ -229,7 +229,10 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
 
     const prefix = this.receiverConfig.tokens.ssm!.prefix;
     const tokenParameters = this.receiverConfig.triggers.map((trigger) => tokenParameterName(prefix, tokenNameOf(trigger)));
-    props.tokens.grantRead(this.instance, [...new Set(tokenParameters)], ['ssm:GetParameter', 'ssm:GetParameterHistory']);
+    const keyParameters = this.receiverConfig.triggers.flatMap((trigger) => (trigger.deploy?.sshKey === undefined ? [] : [tokenParameterName(prefix, trigger.deploy.sshKey)]));
+    // Deploy keys are read like tokens, by the same SSM source: after a key is replaced by hand
+    // (a new version), it reads the previous version from the history too.
+    props.tokens.grantRead(this.instance, [...new Set([...tokenParameters, ...keyParameters])], ['ssm:GetParameter', 'ssm:GetParameterHistory']);
     grantGitPull(this, this.instance, deployAccess);
     this.acknowledgeFindings();
   }
