@@ -8,6 +8,7 @@ import { promises as fs } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { GetParameterCommand, GetParametersByPathCommand, PutParameterCommand, type Parameter, type SSMClient } from '@aws-sdk/client-ssm';
 import { awsErrorName, describeAwsError, parameterNameProblem, tokenParameterName } from '../protocol';
+import { publicKeyNameOf } from '../lib/deploy-keys';
 import { readTokenFile, tokensOfEntry, type TokenFile } from '../receiver/tokens/file-token-source';
 
 /** A rotation sooner than this after the last one drops a token senders may still hold. */
@@ -42,6 +43,11 @@ export interface TokenStore {
    * one that exists unless `replace`; says which it did.
    */
   write(name: string, value: string, replace: boolean): Promise<'created' | 'replaced'>;
+  /**
+   * Keeps a deploy key's public half beside it, where the stack reads it for its output
+   * (`<name>.pub`, a plain String). Only SSM has such a place; a token file needs none.
+   */
+  writePublicHalf?(name: string, publicKey: string): Promise<void>;
 }
 
 /** "3d 4h", "12m", "40s": how long ago, for people. */
@@ -160,6 +166,18 @@ export class SsmTokenStore implements TokenStore {
       this.io.stderr(`${outcome} ${parameter} version ${version ?? '?'}\n`);
       return outcome;
     });
+  }
+
+  async writePublicHalf(name: string, publicKey: string): Promise<void> {
+    const parameter = this.parameterOf(publicKeyNameOf(name));
+    await this.withSsm(async (client) => {
+      try {
+        await client.send(new PutParameterCommand({ Name: parameter, Value: publicKey, Type: 'String', Overwrite: true, Description: "git-triggler deploy key: the public half, for the repository's deploy keys (read-only)" }));
+      } catch (error) {
+        throw new Error(`cannot write ${parameter} to SSM: ${describeAwsError(error)}`, { cause: error });
+      }
+    });
+    this.io.stderr(`wrote its public half to ${parameter}\n`);
   }
 
   private parameterOf(tokenName: string): string {

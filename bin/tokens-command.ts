@@ -14,6 +14,7 @@ import { SSMClient } from '@aws-sdk/client-ssm';
 import { Command, Option } from 'commander';
 import { defaultTokenPrefix, newDeployKey, newToken, publicKeyOf, tokenNameOf } from '../protocol';
 import { describeZodIssues, receiverConfigSchema, triggerSchema } from '../receiver/config/schema';
+import { DEPLOY_KEYS_FOLDER } from '../lib/deploy-keys';
 import { table } from './table';
 import { FileTokenStore, formatAge, SsmTokenStore, type StoreIo, type TokenStore } from './token-stores';
 
@@ -133,6 +134,7 @@ export function tokensCommand(dependencies: TokensCommandDependencies = {}): Com
     )
     .action(async (repository: string | undefined, branch: string | undefined, options: StoreOptions & NameOptions & { create?: boolean; stdin?: boolean }) => {
       const tokenName = tokenNameFrom(repository, branch, options);
+      if (tokenName.startsWith(`${DEPLOY_KEYS_FOLDER}/`)) throw new Error(`--token-name: ${tokenName} is a deploy key, not a token: triggler tokens deploy-key ${tokenName} --replace makes a new one`);
       const store = storeOf(options, io);
       const replacement = options.stdin ? givenToken(await stdin()) : newToken();
       await store.rotate(tokenName, replacement, options.create === true);
@@ -191,6 +193,7 @@ export function tokensCommand(dependencies: TokensCommandDependencies = {}): Com
       }
       const key = newDeployKey(options.comment ?? `git-triggler ${name}`);
       await store.write(name, key.privateKey, options.replace === true);
+      await store.writePublicHalf?.(name, key.publicKey);
       stdout(`${key.publicKey}\n`);
     });
 

@@ -366,10 +366,21 @@ describe('bin/triggler.js tokens against the local SSM endpoint', () => {
     expect(stored).toMatchObject({ type: 'SecureString', version: 1 });
     expect(publicKeyOf(stored.value)).toBe(out.stdout.trim());
     expect(out.stderr).toContain(`created ${DEFAULT_TOKEN_PREFIX}/deploy-keys/app version 1`);
+    // The public half beside it, where the stack reads it for its DeployKey output.
+    expect(ssm.get(`${DEFAULT_TOKEN_PREFIX}/deploy-keys/app.pub`)).toMatchObject({ type: 'String', value: out.stdout.trim() });
     const again = await cli(['tokens', 'deploy-key', '--stack', 'GitTriggler', 'deploy-keys/app'], env);
     expect(again.code).toBe(1);
     expect(again.stderr).toContain('exists already (pass --replace to replace it)');
     expect((await cli(['tokens', 'deploy-key', '--stack', 'GitTriggler', 'deploy-keys/app', '--public'], env)).stdout).toBe(out.stdout);
+    const replaced = await cli(['tokens', 'deploy-key', '--stack', 'GitTriggler', 'deploy-keys/app', '--replace'], env);
+    expect(replaced.code).toBe(0);
+    expect(ssm.get(`${DEFAULT_TOKEN_PREFIX}/deploy-keys/app`)!.version).toBe(2);
+    expect(ssm.get(`${DEFAULT_TOKEN_PREFIX}/deploy-keys/app.pub`)!.value).toBe(replaced.stdout.trim());
+    // A token rotation never writes over a deploy key.
+    const rotated = await cli(['tokens', 'rotate', '--token-name', 'deploy-keys/app'], env);
+    expect(rotated.code).toBe(1);
+    expect(rotated.stderr).toContain('deploy-keys/app is a deploy key, not a token: triggler tokens deploy-key deploy-keys/app --replace makes a new one');
+    expect(ssm.get(`${DEFAULT_TOKEN_PREFIX}/deploy-keys/app`)!.version).toBe(2);
   });
 });
 

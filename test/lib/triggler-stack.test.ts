@@ -54,6 +54,23 @@ function resolveJoin(value: unknown, instanceLogicalId: string, address: string)
     .join(join[0]);
 }
 
+/** A template value with its `Fn::Join`s of strings and `Ref AWS::Region` written out for one region. */
+function inRegion(value: unknown, region: string): unknown {
+  if (Array.isArray(value)) return value.map((item) => inRegion(item, region));
+  if (typeof value !== 'object' || value === null) return value;
+  const join = (value as { 'Fn::Join'?: [string, unknown[]] })['Fn::Join'];
+  if (join) {
+    return join[1]
+      .map((part) => {
+        if (typeof part === 'string') return part;
+        if ((part as { Ref?: string }).Ref === 'AWS::Region') return region;
+        throw new Error(`unexpected part in the receiver config: ${JSON.stringify(part)}`);
+      })
+      .join(join[0]);
+  }
+  return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, inRegion(item, region)]));
+}
+
 describe('the example stack', () => {
   test('matches the snapshot (asset hashes normalised)', () => {
     expect(normaliseAssetHashes(template)).toMatchSnapshot();
@@ -93,13 +110,15 @@ describe('the example stack', () => {
 
     const instance = assertions.findResources('AWS::EC2::Instance')[instanceId]!;
     const init = (instance.Metadata as Record<string, { receiver: { files: Record<string, { content: unknown }> } }>)['AWS::CloudFormation::Init']!;
-    const receiverConfig = parseReceiverConfig(init.receiver.files['/etc/triggler/receiver.json']!.content);
+    const receiverConfig = parseReceiverConfig(inRegion(init.receiver.files['/etc/triggler/receiver.json']!.content, 'eu-west-1'));
 
     expect(routes.map((r) => [r.repository, r.branch, r.url, r.tokenParameter, r.scheme])).toEqual([
       ['my-app', 'main', 'http://10.0.0.10:5000', '/git-triggler/tokens/my-app/main', 'standard'],
       ['my-service', 'release/v2', 'http://10.0.0.10:5000', '/git-triggler/tokens/my-service/release/v2', 'standard'],
     ]);
     expect(receiverConfig.triggers.map((t) => [t.repository, t.branch])).toEqual(routes.map((r) => [r.repository, r.branch]));
+    // The example deploys my-app: fetched from its CodeCommit repository in the stack's region.
+    expect(receiverConfig.triggers[0]!.deploy).toMatchObject({ repositoryUrl: 'https://git-codecommit.eu-west-1.amazonaws.com/v1/repos/my-app', path: '/srv/my-app', keepReleases: 5 });
     expect(receiverConfig.tokens.ssm?.prefix).toBe('/git-triggler/tokens');
     expect(receiverConfig.listen).toEqual({ host: '0.0.0.0', port: 5000 });
     expect(variables.TRIGGLER_TOKEN_TTL_SECONDS).toBe(String(receiverConfig.tokens.ssm?.ttlSeconds));
