@@ -9,7 +9,9 @@
  * /usr/bin/node-22 (the `nodejs22` package the metadata lists, which the interpreter skips), no-op
  * stand-ins for aws-cfn-bootstrap's cfn-signal (it records its arguments) and cfn-hup, and a
  * drop-in pointing the receiver's SSM client at the local endpoint with dummy credentials (on EC2
- * they come from the instance profile).
+ * they come from the instance profile). A deploy over SSH fetches from a real sshd on this machine
+ * (the guest shares its network), with a deploy key put into the local SSM where the stack's
+ * generator would write it.
  *
  * Run with `npm run test:host` (root, systemd-nspawn and debootstrap needed; it skips otherwise).
  */
@@ -21,6 +23,8 @@ import { buildDeliveryRequest } from '../../protocol/delivery-request';
 import { newToken } from '../../protocol/token';
 import type { RunRecord } from '../../receiver/runs/run-record';
 import { freePort } from '../support/cli';
+import { sshdMissing, sshKeygen, startSshd, type Sshd } from '../support/sshd';
+import { sourceRepo, type SourceRepo } from '../receiver/deploy/git-repo';
 import { configOf, trigglerApp, type Template } from '../lib/stack-fixture';
 import { startLocalSsm, type LocalSsm } from '../../scripts/local-ssm';
 import { initMetadataOf, runCfnInit, type CfnInitReport } from './cfn-init';
@@ -33,7 +37,7 @@ const STACK_NAME = 'HostTest';
 const SIGNAL_URL = 'https://cloudformation-waitcondition-eu-west-1.s3.amazonaws.com/host-test-handle';
 const SIGNAL_LOG = '/var/log/cfn-signal.calls';
 
-const unavailable = hostTestUnavailable();
+const unavailable = hostTestUnavailable() ?? sshdMissing();
 if (unavailable) process.stderr.write(`host test skipped: ${unavailable}\n`);
 const describeOnHost = unavailable ? describe.skip : describe;
 
@@ -59,6 +63,8 @@ describeOnHost('the receiver host under systemd, laid down from the template\'s 
   let report: CfnInitReport;
   let port: number;
   let adminPort: number;
+  let sshd: Sshd;
+  let site: SourceRepo;
   const tokens: Record<string, string> = {};
   const timings: string[] = [];
 
@@ -69,13 +75,13 @@ describeOnHost('the receiver host under systemd, laid down from the template\'s 
   }
 
   /** The receiver's answer, `<status> <body>`, so a refusal shows its reason. */
-  async function deliver(branch: string, sha: string): Promise<string> {
+  async function deliver(branch: string, sha: string, repository = 'app'): Promise<string> {
     const request = buildDeliveryRequest({
       scheme: 'standard',
-      token: tokens[branch]!,
+      token: tokens[`${repository}/${branch}`]!,
       id: `msg_${sha.slice(0, 16)}`,
       timestamp: Math.floor(Date.now() / 1000),
-      data: { repository: 'app', branch, ref: `refs/heads/${branch}`, commit: sha, source: 'host-test' },
+      data: { repository, branch, ref: `refs/heads/${branch}`, commit: sha, source: 'host-test' },
     });
     const response = await fetch(`http://127.0.0.1:${port}${request.path}`, { method: request.method, headers: request.headers, body: request.body });
     return `${response.status} ${await response.text()}`;
@@ -103,10 +109,17 @@ describeOnHost('the receiver host under systemd, laid down from the template\'s 
     scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'triggler-host-test-'));
     [port, adminPort] = [await freePort(), await freePort()];
     ssm = await startLocalSsm({ region: REGION });
-    for (const branch of ['main', 'slow']) {
-      tokens[branch] = newToken();
-      ssm.put(`/host-test/tokens/app/${branch}`, tokens[branch]);
+    for (const name of ['app/main', 'app/slow', 'site/main']) {
+      tokens[name] = newToken();
+      ssm.put(`/host-test/tokens/${name}`, tokens[name]);
     }
+    // A private repository over SSH: a real sshd here, the deploy key where the stack would put it.
+    sshd = await startSshd(path.join(scratch, 'sshd'));
+    fs.mkdirSync(path.join(scratch, 'site'));
+    site = sourceRepo(path.join(scratch, 'site'));
+    const deployKey = sshKeygen(scratch, 'site_deploy_key');
+    sshd.authorize(deployKey.publicKey);
+    ssm.put('/host-test/tokens/deploy-keys/site', deployKey.privateKey);
 
     const synthStarted = Date.now();
     const config = configOf({
@@ -127,6 +140,13 @@ describeOnHost('the receiver host under systemd, laid down from the template\'s 
           ].join('; '),
         },
         { repository: 'app', branch: 'slow', createRepository: true, command: 'sleep 3; echo "$TRIGGLER_COMMIT" >> /srv/app/slow.log' },
+        {
+          repository: 'site',
+          branch: 'main',
+          source: 'webhook',
+          command: 'cat index.html > built.html',
+          deploy: { repositoryUrl: sshd.url(site.url), path: '/srv/site', knownHosts: [sshd.knownHostsLine] },
+        },
       ],
       receiver: { port, adminPort, writablePaths: ['/srv/app'] },
       tokens: { prefix: '/host-test/tokens' },
@@ -183,14 +203,16 @@ describeOnHost('the receiver host under systemd, laid down from the template\'s 
 
   afterAll(async () => {
     await guest?.powerOff();
+    await sshd?.close();
     await ssm?.close();
     if (scratch) fs.rmSync(scratch, { recursive: true, force: true });
     process.stderr.write(`host test timings:\n  ${timings.join('\n  ')}\n`);
   }, 60_000);
 
-  test('cfn-init skipped only the Amazon Linux package install and wrote the unit byte for byte, which systemd accepts', async () => {
-    expect(report.skippedPackages).toEqual(['yum: nodejs22']);
-    expect(report.commands.map((c) => `${c.config}/${c.key}`)).toEqual(['system/10-service-user', 'receiver/10-daemon-reload', 'health/10-wait-healthy']);
+  test('cfn-init skipped only the Amazon Linux package installs and wrote the unit byte for byte, which systemd accepts', async () => {
+    // The guest's root file system has Debian's git and ssh client in their place.
+    expect(report.skippedPackages).toEqual(['yum: nodejs22', 'yum: git', 'yum: openssh-clients']);
+    expect(report.commands.map((c) => `${c.config}/${c.key}`)).toEqual(['system/10-service-user', 'system/20-deploy-paths', 'receiver/10-daemon-reload', 'health/10-wait-healthy']);
     expect(await guest!.readFile('/etc/systemd/system/triggler-receiver.service')).toBe(fs.readFileSync(UNIT_SOURCE, 'utf8'));
     expect(await guest!.sh('stat -c "%U:%G %a" /etc/triggler/receiver.json /etc/triggler/receiver.env')).toBe('root:triggler 640\nroot:triggler 640\n');
     const verify = await guest!.run(['systemd-analyze', 'verify', 'triggler-receiver.service']);
@@ -230,6 +252,17 @@ describeOnHost('the receiver host under systemd, laid down from the template\'s 
     expect(await guest!.readFile('/srv/app/etc-writable')).toBe('no\n');
     expect(await guest!.readFile('/srv/app/main.log')).toContain(`${sha}\n`);
     expect((await guest!.run(['test', '-e', '/etc/triggler-probe'])).code).not.toBe(0);
+  });
+
+  test('a deploy over SSH fetches a private repository with its deploy key under the unit\'s hardening, and leaves no key file', async () => {
+    const sha = site.commit({ 'index.html': 'private site' });
+    expect(await deliver('main', sha, 'site')).toMatch(/^202 /);
+    const run = await finishedRunWith(sha);
+    expect(run).toMatchObject({ status: 'succeeded', deploy: { commit: sha } });
+    expect(await guest!.readFile('/srv/site/current/built.html')).toBe('private site');
+    expect(await guest!.sh('stat -c %U /srv/site/repo.git /srv/site/current/built.html')).toBe('triggler\ntriggler\n');
+    expect(sshd.log()).toMatch(/Accepted publickey for \S+ from 127\.0\.0\.1/);
+    expect(await guest!.sh('ls -A /var/lib/triggler/ssh')).toBe('');
   });
 
   test('systemctl reload keeps the process and its accepted deliveries', async () => {
