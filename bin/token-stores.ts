@@ -8,7 +8,7 @@ import { promises as fs } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { GetParameterCommand, GetParametersByPathCommand, PutParameterCommand, type Parameter, type SSMClient } from '@aws-sdk/client-ssm';
 import { awsErrorName, describeAwsError, parameterNameProblem, tokenParameterName } from '../protocol';
-import { publicKeyNameOf } from '../lib/deploy-keys';
+import { DEPLOY_KEYS_FOLDER, publicKeyNameOf } from '../lib/deploy-keys';
 import { readTokenFile, tokensOfEntry, type TokenFile } from '../receiver/tokens/file-token-source';
 
 /** A rotation sooner than this after the last one drops a token senders may still hold. */
@@ -126,7 +126,9 @@ export class SsmTokenStore implements TokenStore {
         ageSeconds: p.LastModifiedDate ? Math.floor((at - p.LastModifiedDate.getTime()) / 1000) : null,
       }));
     for (const row of rows) {
-      if (row.type !== null && row.type !== 'SecureString') this.io.stderr(`warning: ${row.name} is a ${row.type} parameter: a token belongs in a SecureString\n`);
+      // A deploy key's public half is a plain String on purpose (the stack outputs it).
+      const publicHalf = row.name.startsWith(`${this.prefix}/${DEPLOY_KEYS_FOLDER}/`) && row.name.endsWith('.pub');
+      if (row.type !== null && row.type !== 'SecureString' && !publicHalf) this.io.stderr(`warning: ${row.name} is a ${row.type} parameter: a token belongs in a SecureString\n`);
     }
     return {
       rows,

@@ -376,6 +376,10 @@ describe('bin/triggler.js tokens against the local SSM endpoint', () => {
     expect(replaced.code).toBe(0);
     expect(ssm.get(`${DEFAULT_TOKEN_PREFIX}/deploy-keys/app`)!.version).toBe(2);
     expect(ssm.get(`${DEFAULT_TOKEN_PREFIX}/deploy-keys/app.pub`)!.value).toBe(replaced.stdout.trim());
+    // Listed without a warning about the public half's plain String type.
+    const listed = await cli(['tokens', 'list', '--stack', 'GitTriggler'], env);
+    expect(listed.stdout).toContain(`${DEFAULT_TOKEN_PREFIX}/deploy-keys/app.pub`);
+    expect(listed.stderr).not.toContain('warning');
     // A token rotation never writes over a deploy key.
     const rotated = await cli(['tokens', 'rotate', '--token-name', 'deploy-keys/app'], env);
     expect(rotated.code).toBe(1);
