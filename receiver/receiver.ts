@@ -8,6 +8,7 @@ import type { Server } from 'node:http';
 import { Server as TlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import pino, { type Logger } from 'pino';
+import { privateKeyProblem } from '../protocol';
 import { adminActions } from './admin-actions';
 import type { ReceiverConfig } from './config/schema';
 import { TriggerTable } from './config/trigger-table';
@@ -208,6 +209,7 @@ export async function assembleReceiver<Front extends DeliveryFront>(
   });
   const tokens = front.tokens ?? ownTokens!;
   tokensOpened(tokens);
+  void checkDeployKeys(config, tokens, logger);
   const notifier = openNotifier(config, logger, runner, tokens, metrics);
   // The runner created the state directory (0700); the credential goes beside the journal.
   const admin =
@@ -246,6 +248,7 @@ export async function assembleReceiver<Front extends DeliveryFront>(
       await ownTokens?.reconfigure(next, new TriggerTable(next.triggers, next.signature.iterations), { logger });
       await front.reload(next);
       const triggers = await runner.reconfigure(next.triggers);
+      void checkDeployKeys(next, tokens, logger);
       notifier.reconfigure(next.notify, next.triggers);
       const needRestart = fieldsNeedingRestart(config, next);
       logger.info({ ...triggers, ...(needRestart.length > 0 ? { needRestart } : {}) }, 'config reloaded');
@@ -270,6 +273,25 @@ export async function assembleReceiver<Front extends DeliveryFront>(
     },
   };
   return { receiver, runner, front };
+}
+
+/**
+ * Says at start (and on reload) which deploy keys cannot be had or used, so a missing key shows
+ * before the first push fails on it. Only a warning: a source that cannot be reached now may be
+ * reachable by then. Never names more of a key than its name.
+ */
+async function checkDeployKeys(config: ReceiverConfig, tokens: ReceiverTokens, logger: Logger): Promise<void> {
+  const names = [...new Set(config.triggers.flatMap((trigger) => (trigger.deploy?.sshKey === undefined ? [] : [trigger.deploy.sshKey])))];
+  for (const name of names) {
+    let problem: string | undefined;
+    try {
+      const key = await tokens.tokenNamed(name);
+      problem = key === undefined ? 'it is not in the token file or SSM' : privateKeyProblem(key);
+    } catch (error) {
+      problem = `it cannot be read now: ${(error as Error).message}`;
+    }
+    if (problem) logger.warn({ sshKey: name }, `deploy key ${name} (deploy.sshKey): ${problem}; fetches with it will fail`);
+  }
 }
 
 /** Each finished run is counted, and told to whoever its trigger's notify names. */

@@ -9,7 +9,8 @@ import { newDeployKey, PINNED_KNOWN_HOSTS } from '../../../protocol';
 import type { RunRecord } from '../../../receiver/runs/run-record';
 import type { Runner } from '../../../receiver/runs/runner';
 import { sshdMissing, sshKeygen, startSshd, type Sshd } from '../../support/sshd';
-import { logText, makeDelivery, makeStateDir, makeTrigger, openRunner, removeDir } from '../runner-harness';
+import { startTestReceiver } from '../../support/receiver-fixture';
+import { logText, makeDelivery, makeStateDir, makeTrigger, openRunner, removeDir, waitFor } from '../runner-harness';
 import { sourceRepo, type SourceRepo } from './git-repo';
 
 const missing = sshdMissing();
@@ -136,5 +137,43 @@ describeWithSshd('deploys over SSH with a deploy key', () => {
     fs.writeFileSync(leftover, userKey.privateKey, { mode: 0o600 });
     ({ runner } = await openRunner({ stateDir: stateDir(), triggers: [makeTrigger({ command: 'true' })] }));
     expect(fs.existsSync(leftover)).toBe(false);
+  });
+});
+
+describe('deploy keys at start-up', () => {
+  it('warns about a deploy key the token file lacks or cannot be used, naming it and never quoting it', async () => {
+    const dir = makeStateDir();
+    const tokenFile = path.join(dir, 'tokens.json');
+    const publicHalf = newDeployKey('x').publicKey;
+    fs.writeFileSync(tokenFile, JSON.stringify({ 'keys/public': publicHalf, 'keys/good': newDeployKey('y').privateKey }), { mode: 0o600 });
+    const deploy = (name: string, sshKey: string) => ({ repositoryUrl: 'git@github.com:owner/app.git', path: path.join(dir, 'srv', name), sshKey });
+    const token = 'whsec_ZGVwbG95IGtleSB0ZXN0IGRlcGxveSBrZXkgdGVzdA==';
+    const receiver = await startTestReceiver(
+      {
+        tokens: { file: tokenFile },
+        triggers: [
+          { repository: 'app', branch: 'ok', token, command: 'true', deploy: deploy('c', 'keys/good') },
+          { repository: 'app', branch: 'main', token, command: 'true', deploy: deploy('a', 'keys/missing') },
+          { repository: 'app', branch: 'dev', token, command: 'true', deploy: deploy('b', 'keys/public') },
+        ],
+      },
+      { dir },
+    );
+    try {
+      const warnings = await waitFor('the deploy key warnings', () => {
+        const found = receiver.logs.filter((line) => line.level === 40 && typeof line.sshKey === 'string');
+        return found.length >= 2 && found;
+      });
+      expect(warnings.map((line) => line.msg).sort()).toEqual([
+        'deploy key keys/missing (deploy.sshKey): it is not in the token file or SSM; fetches with it will fail',
+        'deploy key keys/public (deploy.sshKey): it is a public key: give the private half; fetches with it will fail',
+      ]);
+      // The usable key, checked first (the checks run in trigger order), drew none.
+      expect(receiver.logs.filter((line) => line.sshKey === 'keys/good')).toEqual([]);
+      expect(JSON.stringify(receiver.logs)).not.toContain(publicHalf.split(' ')[1]);
+    } finally {
+      await receiver.dispose();
+      removeDir(dir);
+    }
   });
 });
