@@ -28,6 +28,7 @@ interface SendOptions {
   commit: string;
   tokenEnv: string;
   tokenFile?: string;
+  tokenName?: string;
   id?: string;
   iterations?: number;
   timeout: number;
@@ -52,9 +53,12 @@ export function resolveCommit(commit: string, cwd = process.cwd()): string {
 /** The token for a delivery: from an environment variable, a token file, or the receiver config. */
 async function resolveSendToken(repository: string, branch: string, options: SendOptions): Promise<string> {
   if (options.tokenFile) {
-    const tokens = tokensOfEntry((await readTokenFile(options.tokenFile))[`${repository}/${branch}`], 0, Date.now());
+    // A shared token's name: --token-name, else the one the --config trigger names.
+    const trigger = options.tokenName === undefined && options.config ? loadReceiverConfigFile(options.config).config.triggers.find((t) => t.repository === repository && t.branch === branch) : undefined;
+    const name = tokenNameOf({ repository, branch, tokenName: options.tokenName ?? trigger?.tokenName });
+    const tokens = tokensOfEntry((await readTokenFile(options.tokenFile))[name], 0, Date.now());
     if (tokens[0]) return tokens[0];
-    throw new Error(`no token named ${repository}/${branch} in ${options.tokenFile}`);
+    throw new Error(`no token named ${name} in ${options.tokenFile}${options.tokenName === undefined && trigger?.tokenName === undefined ? ' (a shared token: pass --token-name)' : ''}`);
   }
   if (options.config) {
     const { config } = loadReceiverConfigFile(options.config);
@@ -105,7 +109,8 @@ export function sendCommand(): Command {
     .addOption(new Option('-s, --scheme <scheme>', 'signature scheme').choices(SENDER_SCHEMES).default('standard'))
     .option('--commit <commit>', 'the pushed commit: an id, or a ref (main, HEAD, a tag) resolved in the current directory\'s repository (standard scheme)', ZERO_COMMIT)
     .option('--token-env <name>', 'environment variable holding the token', 'TRIGGLER_TOKEN')
-    .option('--token-file <file>', 'token file to read the token from')
+    .option('--token-file <file>', 'token file to read the token from (the entry <repository>/<branch>, or --token-name)')
+    .option('--token-name <name>', 'with --token-file: a shared token\'s name (default: the --config trigger\'s tokenName, else <repository>/<branch>)')
     .option('--id <id>', 'webhook-id to send (default: a new one; repeat one to test replay protection)')
     .option('--iterations <n>', 'seed-scheme hash rounds (default 1000, or the config\'s)', positiveInt)
     .option('--timeout <ms>', 'give up on the delivery after this many milliseconds', positiveInt, 10_000)

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { resolveCommit } from '../../bin/send-command';
 import { ROOT, runCli } from '../support/cli';
-import { tempDir } from '../support/receiver-fixture';
+import { startTestReceiver, tempDir } from '../support/receiver-fixture';
 
 describe('triggler check', () => {
   let dir: string;
@@ -99,5 +99,29 @@ describe('send --commit with a ref', () => {
     expect(resolveCommit('A'.repeat(40), dir)).toBe('a'.repeat(40));
     expect(() => resolveCommit('no-such-branch', dir)).toThrow(/--commit: "no-such-branch" is not a commit id, and git cannot resolve it here/);
     expect(() => resolveCommit('--upload-pack=x', dir)).toThrow(/--commit/);
+  });
+});
+
+describe('triggler send --token-file', () => {
+  it('reads a shared token by --token-name, or by the --config trigger\'s tokenName, and says when to pass it', async () => {
+    const dir = tempDir('triggler-send-');
+    const tokenFile = join(dir, 'tokens.json');
+    fs.writeFileSync(tokenFile, JSON.stringify({ 'app/shared': 'whsec_c2hhcmVkIHRva2VuIHNoYXJlZCB0b2tlbiBzaGFyZWQ=' }), { mode: 0o600 });
+    const triggers = [{ repository: 'app', branch: 'dev', tokenName: 'app/shared', command: 'true' }];
+    const receiver = await startTestReceiver({ tokens: { file: tokenFile }, triggers }, { dir });
+    try {
+      const config = join(dir, 'receiver.json');
+      fs.writeFileSync(config, JSON.stringify({ stateDir: './other-state', tokens: { file: tokenFile }, triggers }));
+      const byName = await runCli(['send', 'app', 'dev', '--url', receiver.url, '--token-file', tokenFile, '--token-name', 'app/shared']);
+      expect({ code: byName.code, stdout: byName.stdout }).toMatchObject({ code: 0, stdout: expect.stringContaining('202') });
+      const byConfig = await runCli(['send', 'app', 'dev', '--url', receiver.url, '--token-file', tokenFile, '--config', config]);
+      expect({ code: byConfig.code, stdout: byConfig.stdout }).toMatchObject({ code: 0, stdout: expect.stringContaining('202') });
+      const unnamed = await runCli(['send', 'app', 'dev', '--url', receiver.url, '--token-file', tokenFile]);
+      expect(unnamed.code).not.toBe(0);
+      expect(unnamed.stderr).toContain(`no token named app/dev in ${tokenFile} (a shared token: pass --token-name)`);
+    } finally {
+      await receiver.dispose();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
