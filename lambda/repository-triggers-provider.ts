@@ -7,7 +7,12 @@
  *
  * - Create/Update: our triggers replace any trigger of the same name; on Update, our triggers that
  *   left the config are removed too. Everything else is kept as it was read.
- * - Delete: only our triggers are removed.
+ * - Delete: only our triggers are removed, and only those this resource wrote. Each trigger we
+ *   write carries the writing resource's logical id in its customData: when a new version of the
+ *   stack gives the merge of a repository another logical id, CloudFormation creates the new
+ *   resource, then deletes the old one, and that delete must not take away the trigger the new one
+ *   just wrote (pushes would stop triggering, silently). A trigger of ours without the mark (an
+ *   older version wrote it) is removed by name, as that version did.
  * - A repository holds at most 10 triggers; a merge that would pass that fails with the names of
  *   the repository's own triggers, before anything is written.
  *
@@ -75,6 +80,16 @@ async function currentTriggers(codecommit: CodeCommitClient, repositoryName: str
   }
 }
 
+/** The customData of a trigger this stack's merge resource `logicalId` wrote. */
+export function ownerMark(logicalId: string): string {
+  return `git-triggler merge ${logicalId}`;
+}
+
+/** Whether a trigger of ours by name was written by the resource `logicalId` (or by a version that marked none). */
+function writtenBy(trigger: RepositoryTrigger, logicalId: string): boolean {
+  return !trigger.customData?.startsWith('git-triggler merge ') || trigger.customData === ownerMark(logicalId);
+}
+
 export function createRepositoryTriggersProvider(codecommit: CodeCommitClient, log: Logger) {
   /** What stops our trigger from being added to the repository, or undefined when nothing does. */
   async function repositoryProblem(repositoryName: string, triggerName: string): Promise<string | undefined> {
@@ -96,7 +111,7 @@ export function createRepositoryTriggersProvider(codecommit: CodeCommitClient, l
     log.info({ repositories: properties.RepositoryNames }, 'existing repositories checked: each exists and has room for our trigger');
   }
 
-  async function merge(properties: TriggerProperties, alsoOurs: ReadonlySet<string>): Promise<void> {
+  async function merge(properties: TriggerProperties, alsoOurs: ReadonlySet<string>, logicalId: string): Promise<void> {
     const repositoryName = properties.RepositoryName;
     const current = await currentTriggers(codecommit, repositoryName);
     if (current === undefined) throw new Error(`repository ${repositoryName} does not exist (set createRepository: true to have the stack create it)`);
@@ -109,14 +124,15 @@ export function createRepositoryTriggersProvider(codecommit: CodeCommitClient, l
           `it has ${theirs.length} of its own (${theirs.map((t) => t.name).join(', ')}); remove some, then deploy again`,
       );
     }
-    await codecommit.send(new PutRepositoryTriggersCommand({ repositoryName, triggers: [...theirs, ...properties.Triggers] }));
+    const marked = properties.Triggers.map((trigger) => ({ ...trigger, customData: ownerMark(logicalId) }));
+    await codecommit.send(new PutRepositoryTriggersCommand({ repositoryName, triggers: [...theirs, ...marked] }));
     log.info(
       { repository: repositoryName, ours: properties.Triggers.map((t) => t.name), kept: theirs.map((t) => t.name), removed: current.length - theirs.length },
       'repository triggers merged',
     );
   }
 
-  async function removeOurs(properties: TriggerProperties): Promise<void> {
+  async function removeOurs(properties: TriggerProperties, logicalId: string): Promise<void> {
     const repositoryName = properties.RepositoryName;
     const current = await currentTriggers(codecommit, repositoryName);
     if (current === undefined) {
@@ -124,9 +140,13 @@ export function createRepositoryTriggersProvider(codecommit: CodeCommitClient, l
       return;
     }
     const ours = new Set(properties.Triggers.map((t) => t.name));
-    const theirs = current.filter((trigger) => !ours.has(trigger.name ?? ''));
+    const ourName = current.filter((trigger) => ours.has(trigger.name ?? ''));
+    const theirs = current.filter((trigger) => !ours.has(trigger.name ?? '') || !writtenBy(trigger, logicalId));
     if (theirs.length === current.length) {
-      log.info({ repository: repositoryName }, 'none of our triggers left on the repository');
+      log.info(
+        { repository: repositoryName, keptForOthers: ourName.map((t) => t.customData) },
+        ourName.length > 0 ? 'our trigger on the repository was written by another resource of the stack (a new logical id): kept' : 'none of our triggers left on the repository',
+      );
       return;
     }
     await codecommit.send(new PutRepositoryTriggersCommand({ repositoryName, triggers: theirs }));
@@ -148,18 +168,18 @@ export function createRepositoryTriggersProvider(codecommit: CodeCommitClient, l
     const properties = readProperties(event.ResourceProperties, 'ResourceProperties');
     switch (event.RequestType) {
       case 'Create':
-        await merge(properties, new Set());
+        await merge(properties, new Set(), event.LogicalResourceId);
         break;
       case 'Update': {
         const old = readProperties(event.OldResourceProperties, 'OldResourceProperties');
         // Moving to another repository is a new physical resource: CloudFormation then deletes the
         // old one, which removes our trigger from the old repository.
         const leftTheConfig = old.RepositoryName === properties.RepositoryName ? new Set(old.Triggers.map((t) => t.name)) : new Set<string>();
-        await merge(properties, leftTheConfig);
+        await merge(properties, leftTheConfig, event.LogicalResourceId);
         break;
       }
       case 'Delete':
-        await removeOurs(properties);
+        await removeOurs(properties, event.LogicalResourceId);
         return { PhysicalResourceId: event.PhysicalResourceId };
     }
     return { PhysicalResourceId: properties.RepositoryName };

@@ -13,7 +13,7 @@ import {
 import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { createLambdaLogger } from '../../lambda/log';
-import { createRepositoryTriggersProvider } from '../../lambda/repository-triggers-provider';
+import { createRepositoryTriggersProvider, ownerMark } from '../../lambda/repository-triggers-provider';
 
 const SENDER_ARN = 'arn:aws:lambda:eu-west-1:123456789012:function:GitTriggler-Sender';
 const codecommit = mockClient(CodeCommitClient);
@@ -33,19 +33,22 @@ const ours: RepositoryTrigger & { name: string } = {
   events: ['createReference', 'updateReference'],
 };
 
+/** Our trigger as the merge resource Merge0 writes it: marked as its own. */
+const marked = (trigger: RepositoryTrigger, logicalId = 'Merge0'): RepositoryTrigger => ({ ...trigger, customData: ownerMark(logicalId) });
+
 beforeEach(() => {
   codecommit.reset();
   const log = createLambdaLogger({ destination: { write: () => undefined }, level: 'info' });
   onEvent = createRepositoryTriggersProvider(new CodeCommitClient({ region: 'eu-west-1' }), log);
 });
 
-function event(requestType: 'Create' | 'Update' | 'Delete', properties: Record<string, unknown>, old?: Record<string, unknown>): CloudFormationCustomResourceEvent {
+function event(requestType: 'Create' | 'Update' | 'Delete', properties: Record<string, unknown>, old?: Record<string, unknown>, logicalId = 'Merge0'): CloudFormationCustomResourceEvent {
   const common = {
     ServiceToken: 'arn:aws:lambda:eu-west-1:123456789012:function:framework',
     ResponseURL: 'https://example.invalid/response',
     StackId: 'arn:aws:cloudformation:eu-west-1:123456789012:stack/GitTriggler/id',
     RequestId: 'request-1',
-    LogicalResourceId: 'Merge0',
+    LogicalResourceId: logicalId,
     ResourceType: 'Custom::TrigglerRepositoryTriggers',
     ResourceProperties: { ServiceToken: 'x', ...properties },
   };
@@ -67,7 +70,7 @@ describe('create', () => {
 
     expect(response).toEqual({ PhysicalResourceId: 'service' });
     expect(codecommit.commandCalls(PutRepositoryTriggersCommand)[0]!.args[0].input.repositoryName).toBe('service');
-    expect(written()).toEqual([[ownersTrigger, ours]]);
+    expect(written()).toEqual([[ownersTrigger, marked(ours)]]);
   });
 
   test('replaces a trigger of ours left by an earlier deploy instead of adding a second', async () => {
@@ -75,7 +78,7 @@ describe('create', () => {
     codecommit.on(GetRepositoryTriggersCommand).resolves({ triggers: [stale, ownersTrigger] });
     codecommit.on(PutRepositoryTriggersCommand).resolves({});
     await onEvent(event('Create', { RepositoryName: 'service', Triggers: [ours] }));
-    expect(written()).toEqual([[ownersTrigger, ours]]);
+    expect(written()).toEqual([[ownersTrigger, marked(ours)]]);
   });
 
   test('refuses to pass CodeCommit\'s 10 triggers, naming the owner\'s, and writes nothing', async () => {
@@ -101,7 +104,7 @@ describe('update', () => {
     codecommit.on(GetRepositoryTriggersCommand).resolves({ triggers: [ownersTrigger, ours] });
     codecommit.on(PutRepositoryTriggersCommand).resolves({});
     await onEvent(event('Update', { RepositoryName: 'service', Triggers: [renamed] }, { RepositoryName: 'service', Triggers: [ours] }));
-    expect(written()).toEqual([[ownersTrigger, renamed]]);
+    expect(written()).toEqual([[ownersTrigger, marked(renamed)]]);
   });
 
   test('moving to another repository leaves the old one to the delete CloudFormation sends next', async () => {
@@ -110,11 +113,37 @@ describe('update', () => {
     const response = await onEvent(event('Update', { RepositoryName: 'new-home', Triggers: [ours] }, { RepositoryName: 'service', Triggers: [ours] }));
     expect(response.PhysicalResourceId).toBe('new-home');
     expect(codecommit.commandCalls(GetRepositoryTriggersCommand).map((c) => c.args[0].input.repositoryName)).toEqual(['new-home']);
-    expect(written()).toEqual([[ours]]);
+    expect(written()).toEqual([[marked(ours)]]);
   });
 });
 
 describe('delete', () => {
+  test('a merge resource that a new version of the stack renamed keeps the trigger its successor wrote', async () => {
+    // The new resource (another logical id) is created first and writes our trigger ...
+    let triggers: RepositoryTrigger[] = [ownersTrigger, marked(ours)];
+    codecommit.on(GetRepositoryTriggersCommand).callsFake(() => ({ triggers }));
+    codecommit.on(PutRepositoryTriggersCommand).callsFake((input: { triggers: RepositoryTrigger[] }) => {
+      triggers = input.triggers;
+      return {};
+    });
+    await onEvent(event('Create', { RepositoryName: 'service', Triggers: [ours] }, undefined, 'MergeService1a2b3c4d'));
+    expect(triggers).toEqual([ownersTrigger, marked(ours, 'MergeService1a2b3c4d')]);
+    // ... then CloudFormation deletes the old one, which must leave it.
+    await onEvent(event('Delete', { RepositoryName: 'service', Triggers: [ours] }));
+    expect(triggers).toEqual([ownersTrigger, marked(ours, 'MergeService1a2b3c4d')]);
+    expect(written()).toHaveLength(1);
+    // Its own delete, later, removes it.
+    await onEvent(event('Delete', { RepositoryName: 'service', Triggers: [ours] }, undefined, 'MergeService1a2b3c4d'));
+    expect(triggers).toEqual([ownersTrigger]);
+  });
+
+  test('removes a trigger of ours it marked, and one an older version wrote without a mark', async () => {
+    codecommit.on(GetRepositoryTriggersCommand).resolves({ triggers: [ownersTrigger, marked(ours)] });
+    codecommit.on(PutRepositoryTriggersCommand).resolves({});
+    await onEvent(event('Delete', { RepositoryName: 'service', Triggers: [ours] }));
+    expect(written()).toEqual([[ownersTrigger]]);
+  });
+
   test('removes only our trigger', async () => {
     codecommit.on(GetRepositoryTriggersCommand).resolves({ triggers: [ownersTrigger, ours] });
     codecommit.on(PutRepositoryTriggersCommand).resolves({});
