@@ -8,6 +8,7 @@ import { App } from 'aws-cdk-lib';
 import { ConfigError } from '../receiver/config/schema';
 import { loadStackConfig, type StackConfig } from '../lib/config';
 import { createTrigglerApp } from '../lib/triggler-app';
+import { stackRegionProblems } from '../lib/triggler-stack';
 
 const DEFAULT_CONFIG = 'triggler.config.json';
 
@@ -26,6 +27,14 @@ function loadConfigOrExit(): StackConfig {
 }
 
 const config = loadConfigOrExit();
+// The stack stays environment-agnostic (synth needs no credentials), but the region the CDK CLI
+// will deploy to is known: a region without CodeCommit fails here, not halfway through a deploy.
+const deployRegion = process.env.CDK_DEFAULT_REGION;
+const regionProblems = deployRegion ? stackRegionProblems(deployRegion, config) : [];
+if (regionProblems.length > 0) {
+  process.stderr.write(`triggler: ${regionProblems.map((problem) => problem.problem).join('; ')} (the region comes from your AWS profile or AWS_REGION)\n`);
+  process.exit(1);
+}
 try {
   createTrigglerApp(config).app.synth();
 } catch (error) {

@@ -34,12 +34,12 @@ function offlineEnvironment(extra: Record<string, string>): NodeJS.ProcessEnv {
 }
 
 /** Runs the app the way `cdk synth` does: context in CDK_CONTEXT_JSON, output in CDK_OUTDIR. */
-function runApp(context: Record<string, unknown>, outdir: string) {
+function runApp(context: Record<string, unknown>, outdir: string, env: NodeJS.ProcessEnv = {}) {
   return spawnSync(process.execPath, [require.resolve('tsx/cli'), path.join(REPOSITORY_ROOT, 'bin', 'app.ts')], {
     cwd: REPOSITORY_ROOT,
     encoding: 'utf8',
     timeout: 90_000,
-    env: offlineEnvironment({ CDK_OUTDIR: outdir, CDK_CONTEXT_JSON: JSON.stringify({ ...cliContext(), ...NO_BUNDLING, ...context }) }),
+    env: offlineEnvironment({ CDK_OUTDIR: outdir, CDK_CONTEXT_JSON: JSON.stringify({ ...cliContext(), ...NO_BUNDLING, ...context }), ...env }),
   });
 }
 
@@ -54,6 +54,21 @@ test('-c config=PATH synthesizes the stack that config names, offline', () => {
   const merge = Object.values(template.Resources).find((r) => r.Type === 'Custom::TrigglerRepositoryTriggers');
   expect(merge?.Properties.RepositoryName).toBe('tools');
 }, 100_000);
+
+test('the region the CDK CLI deploys to is checked before anything is synthesized', () => {
+  const config = path.join(dir, 'regional.json');
+  fs.writeFileSync(config, JSON.stringify({ triggers: [{ repository: 'tools', branch: 'main', command: 'make' }] }));
+  const outdir = path.join(dir, 'out-region');
+  const refused = runApp({ config }, outdir, { CDK_DEFAULT_REGION: 'af-south-1' });
+  expect(refused.status).toBe(1);
+  expect(refused.stderr).toContain('triggler: CodeCommit is not available in af-south-1');
+  expect(refused.stderr).toContain('(the region comes from your AWS profile or AWS_REGION)');
+  expect(fs.existsSync(path.join(outdir, 'GitTriggler.template.json'))).toBe(false);
+  // A region with CodeCommit synthesizes as without one (the stack stays environment-agnostic).
+  const accepted = runApp({ config }, outdir, { CDK_DEFAULT_REGION: 'eu-west-1' });
+  expect(accepted.status).toBe(0);
+  expect(fs.existsSync(path.join(outdir, 'GitTriggler.template.json'))).toBe(true);
+}, 200_000);
 
 test('a bad config exits non-zero, names each bad field, and synthesizes nothing', () => {
   const config = path.join(dir, 'bad.json');
