@@ -83,6 +83,9 @@ export const stackTriggerSchema = z
     env: triggerSchema.shape.env.describe(
       'Extra environment for the command. Values are written into the CloudFormation template: never put a secret here.',
     ),
+    rerunInterrupted: triggerSchema.shape.rerunInterrupted.describe(
+      'A run the receiver was running when it crashed or the host rebooted is run again, once, at the next start (its push was accepted; its command never finished). false leaves it interrupted: for a command that must not run twice.',
+    ),
     deploy: deploySchema
       .extend({
         repositoryUrl: repositoryUrlSchema

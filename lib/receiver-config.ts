@@ -31,6 +31,7 @@ export function receiverConfigFor(config: StackConfig, extra: Pick<ReceiverConfi
       ...(trigger.tokenName === undefined ? {} : { tokenName: trigger.tokenName }),
       ...(trigger.iterations === undefined ? {} : { iterations: trigger.iterations }),
       env: trigger.env,
+      rerunInterrupted: trigger.rerunInterrupted,
       ...(trigger.deploy === undefined ? {} : { deploy: deployOf(trigger, trigger.deploy) }),
     })),
   };

@@ -49,6 +49,7 @@ describe('defaults', () => {
       timeoutSeconds: 3600,
       scheme: 'standard',
       env: {},
+      rerunInterrupted: true,
     });
     expect(config.receiver).toEqual({ port: 5000, adminPort: 5001, instanceType: 't4g.micro', allowCidrs: [], writablePaths: [], rootVolumeGiB: 8, logLevel: 'info' });
     expect(config.tokens).toEqual({ prefix: '/git-triggler/tokens', retainOnDelete: false, cacheSeconds: 60, graceSeconds: 900 });
@@ -207,6 +208,11 @@ describe('what the stack derives from the config', () => {
     expect(receiver.stateDir).toBe('/var/lib/triggler');
     expect(receiver.triggers.every((t) => t.token === undefined && t.tokenEnv === undefined)).toBe(true);
     expect(receiver.triggers[1]!.tokenName).toBe('app/shared');
+  });
+
+  test('rerunInterrupted reaches the receiver: true unless a trigger says false', () => {
+    const stack = parseStackConfig({ triggers: [{ repository: 'app', branch: 'main', command: 'true' }, { repository: 'app', branch: 'once', command: 'true', rerunInterrupted: false }] });
+    expect(parseReceiverConfig(receiverConfigFor(stack)).triggers.map((t) => t.rerunInterrupted)).toEqual([true, false]);
   });
 });
 
