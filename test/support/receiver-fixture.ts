@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { request } from 'undici';
 import { jsonOrText } from '../../bin/deliver';
+import { buildDeliveryRequest } from '../../protocol';
 import { parseReceiverConfig, type ReceiverConfigInput } from '../../receiver/config/schema';
 import type { RunRecord } from '../../receiver/runs/run-record';
 import { startReceiver, type ReceiverOptions, type InProcessReceiver } from '../../receiver/receiver';
@@ -98,4 +99,21 @@ export async function startTestReceiver(
       if (!options.dir) rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A push signed as the sender signs it (Standard Webhooks), sent to a test receiver, which must
+ * answer 202. Resolves with the id of the run that carries it.
+ */
+export async function pushStandard(receiver: TestReceiver, push: { token: string; repository: string; branch: string; commit: string; id?: string }): Promise<string> {
+  const delivery = buildDeliveryRequest({
+    scheme: 'standard',
+    token: push.token,
+    id: push.id ?? `msg_${Math.random().toString(36).slice(2)}`,
+    timestamp: Math.floor(Date.now() / 1000),
+    data: { repository: push.repository, branch: push.branch, ref: `refs/heads/${push.branch}`, commit: push.commit, source: 'cli' },
+  });
+  const answer = await receiver.send(delivery.path, { headers: delivery.headers, body: delivery.body! });
+  if (answer.status !== 202) throw new Error(`the receiver answered ${answer.status}: ${JSON.stringify(answer.body)}`);
+  return (answer.body.run as { id: string }).id;
 }

@@ -6,9 +6,8 @@
 import { CloudWatchClient, PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
-import { buildDeliveryRequest } from '../../../protocol';
 import { awsPublishers } from '../../../receiver/notify/aws-publishers';
-import { startTestReceiver, type TestReceiver } from '../../support/receiver-fixture';
+import { pushStandard, startTestReceiver, type TestReceiver } from '../../support/receiver-fixture';
 import { waitFor } from '../runner-harness';
 
 const TOKEN = 'aws-notify-test-token-0123456789';
@@ -43,14 +42,7 @@ describe('SNS and CloudWatch notifications', () => {
       ],
     });
     for (const commit of ['a'.repeat(40), 'b'.repeat(40)]) {
-      const delivery = buildDeliveryRequest({
-        scheme: 'standard',
-        token: TOKEN,
-        id: `msg_${commit.slice(0, 8)}`,
-        timestamp: Math.floor(Date.now() / 1000),
-        data: { repository: 'svc', branch: 'main', ref: 'refs/heads/main', commit, source: 'cli' },
-      });
-      expect((await receiver.send(delivery.path, { headers: delivery.headers, body: delivery.body! })).status).toBe(202);
+      await pushStandard(receiver, { token: TOKEN, repository: 'svc', branch: 'main', commit });
       await receiver.settledRuns();
     }
 
@@ -88,14 +80,7 @@ describe('SNS and CloudWatch notifications', () => {
       triggers: [{ repository: 'svc', branch: 'main', token: TOKEN, command: 'exit 1' }],
       notify: [{ format: 'sns', topicArn: TOPIC, retrySeconds: 0 }],
     });
-    const delivery = buildDeliveryRequest({
-      scheme: 'standard',
-      token: TOKEN,
-      id: 'msg_refused',
-      timestamp: Math.floor(Date.now() / 1000),
-      data: { repository: 'svc', branch: 'main', ref: 'refs/heads/main', commit: 'c'.repeat(40), source: 'cli' },
-    });
-    expect((await receiver.send(delivery.path, { headers: delivery.headers, body: delivery.body! })).status).toBe(202);
+    await pushStandard(receiver, { token: TOKEN, repository: 'svc', branch: 'main', commit: 'c'.repeat(40) });
     await receiver.settledRuns();
     const given = await waitFor('the notification to be given up', () => receiver!.logs.find((line) => /notification/.test(String(line.msg)) && line.level === 50));
     expect(given.err).toBe(`SNS refused the message to ${TOPIC}: AuthorizationErrorException: User is not authorized to perform SNS:Publish`);

@@ -13,7 +13,7 @@ import { request } from 'undici';
 import { buildDeliveryRequest } from '../../../protocol';
 import { adminAuthorization, readAdminCredential } from '../../../receiver/http/admin-credential';
 import { listen } from '../../../receiver/receiver';
-import { startTestReceiver, tempDir, type TestReceiver } from '../../support/receiver-fixture';
+import { pushStandard, startTestReceiver, tempDir, type TestReceiver } from '../../support/receiver-fixture';
 import { waitFor } from '../runner-harness';
 
 const TOKEN = 'notify-test-token-0123456789abc';
@@ -45,18 +45,8 @@ async function startSink(failFirst: number): Promise<{ server: Server; url: stri
 }
 
 
-async function push(receiver: TestReceiver, commit: string): Promise<string> {
-  const delivery = buildDeliveryRequest({
-    scheme: 'standard',
-    token: TOKEN,
-    id: `msg_${commit.slice(0, 8)}_${Math.random().toString(36).slice(2)}`,
-    timestamp: Math.floor(Date.now() / 1000),
-    data: { repository: 'svc', branch: 'main', ref: 'refs/heads/main', commit, source: 'cli' },
-  });
-  const answer = await receiver.send(delivery.path, { headers: delivery.headers, body: delivery.body! });
-  expect(answer.status).toBe(202);
-  return (answer.body.run as { id: string }).id;
-}
+const push = (receiver: TestReceiver, commit: string): Promise<string> =>
+  pushStandard(receiver, { token: TOKEN, repository: 'svc', branch: 'main', commit, id: `msg_${commit.slice(0, 8)}_${Math.random().toString(36).slice(2)}` });
 
 describe('notifications, metrics, re-run and health', () => {
   const dir = tempDir();

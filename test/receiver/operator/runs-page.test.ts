@@ -7,8 +7,7 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { type BrowserContext, chromium } from 'playwright-core';
 import { request } from 'undici';
-import { buildDeliveryRequest } from '../../../protocol';
-import { startTestReceiver, tempDir, type TestReceiver } from '../../support/receiver-fixture';
+import { pushStandard, startTestReceiver, tempDir, type TestReceiver } from '../../support/receiver-fixture';
 
 const CHROMIUM = '/usr/bin/chromium';
 const haveChromium = fs.existsSync(CHROMIUM);
@@ -17,18 +16,7 @@ const TOKEN = 'runs-page-test-token-0123456789';
 /** Prints slowly, so a test can watch the log grow: a line every 300 ms, 12 lines. */
 const SLOW_COMMAND = 'for i in 1 2 3 4 5 6 7 8 9 10 11 12; do echo "line $i"; sleep 0.3; done';
 
-async function push(receiver: TestReceiver, repository: string, branch: string, commit: string): Promise<string> {
-  const delivery = buildDeliveryRequest({
-    scheme: 'standard',
-    token: TOKEN,
-    id: `msg_${Math.random().toString(36).slice(2)}`,
-    timestamp: Math.floor(Date.now() / 1000),
-    data: { repository, branch, ref: `refs/heads/${branch}`, commit, source: 'cli' },
-  });
-  const answer = await receiver.send(delivery.path, { headers: delivery.headers, body: delivery.body! });
-  expect(answer.status).toBe(202);
-  return (answer.body.run as { id: string }).id;
-}
+const push = (receiver: TestReceiver, repository: string, branch: string, commit: string): Promise<string> => pushStandard(receiver, { token: TOKEN, repository, branch, commit });
 
 describe('runs page', () => {
   let receiver: TestReceiver;
