@@ -10,7 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import { syncDirectory } from '../run-store';
+import { syncDirectory } from '../durable-files';
 
 /**
  * `building`: laid out, its command running (after a crash: never finished). `failed`: its command
