@@ -24,7 +24,7 @@
 import { GetParameterCommand, PutParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
 import { z } from 'zod';
-import { newDeployKey } from '../protocol/ssh-keys';
+import { isPublicKeyLine, newDeployKey } from '../protocol/ssh-keys';
 import { booleanPropertySchema, errorName, parameterPathSchema, readResourceProperties, type ProviderResponse } from './custom-resource';
 import type { Logger } from './log';
 import type { OwnedParameters } from './owned-parameters';
@@ -42,8 +42,6 @@ const propertiesSchema = z.object({
 
 type KeyProperties = z.output<typeof propertiesSchema>;
 
-/** One OpenSSH public key line (`<type> <base64> [comment]`), as ssh-keygen -y prints it. */
-const PUBLIC_KEY_LINE = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,2}( [^\r\n]*)?$/;
 
 const PRIVATE_HALF = { type: 'SecureString', description: 'git-triggler deploy key: the private half (OpenSSH format), read by the receiver host', what: 'deploy key' } as const;
 const PUBLIC_HALF = { type: 'String', description: 'git-triggler deploy key: the public half, for the repository\'s deploy keys (read-only)', what: 'deploy key public half' } as const;
@@ -65,7 +63,7 @@ export function createDeployKeyProvider(ssm: SSMClient, log: Logger, parameters:
       );
     }
     // Never quoted: whatever it is, it is not a public key.
-    if (!PUBLIC_KEY_LINE.test(value.trim())) throw new Error(`${publicName} does not hold one OpenSSH public key line ("ssh-ed25519 AAAA... comment"); write the public half of ${name} there`);
+    if (!isPublicKeyLine(value.trim())) throw new Error(`${publicName} does not hold one OpenSSH public key line ("ssh-ed25519 AAAA... comment"); write the public half of ${name} there`);
     return value.trim();
   }
 

@@ -131,17 +131,12 @@ export function privateKeyProblem(text: string): string | undefined {
   if (!trimmed.startsWith(BEGIN) || !trimmed.endsWith(END)) {
     return trimmed.startsWith('ssh-') ? 'it is a public key: give the private half' : 'it is not a private key (no "-----BEGIN OPENSSH PRIVATE KEY-----" block)';
   }
-  const body = Buffer.from(trimmed.slice(BEGIN.length, -END.length).replace(/\s+/g, ''), 'base64');
   try {
-    const reader = new WireReader(body);
-    if (!reader.magic()) return 'it is not in the openssh-key-v1 format';
-    const cipher = reader.string().toString('latin1');
-    if (cipher !== 'none') return 'it is encrypted with a passphrase, which nobody can type for a fetch';
-    reader.string(); // kdf name
-    reader.string(); // kdf options
-    if (reader.uint32() !== 1) return 'it holds more than one key';
-    reader.string(); // public key blob
-    const secret = new WireReader(reader.string());
+    const key = readOpenSshKey(trimmed);
+    if (!key) return 'it is not in the openssh-key-v1 format';
+    if (key.cipher !== 'none') return 'it is encrypted with a passphrase, which nobody can type for a fetch';
+    if (key.keys !== 1) return 'it holds more than one key';
+    const { secret } = key;
     if (secret.uint32() !== secret.uint32()) return 'it is damaged (its check numbers differ)';
     const type = secret.string().toString('latin1');
     if (type === KEY_TYPE && secret.string().length !== 32) return 'it is damaged (the ed25519 public key is not 32 bytes)';
@@ -151,28 +146,43 @@ export function privateKeyProblem(text: string): string | undefined {
   }
 }
 
+/** The fields of an openssh-key-v1 block (the key's trimmed text), or undefined without its magic. */
+function readOpenSshKey(trimmed: string): { cipher: string; keys: number; publicBlob: Buffer; secret: WireReader } | undefined {
+  const reader = new WireReader(Buffer.from(trimmed.slice(BEGIN.length, -END.length).replace(/\s+/g, ''), 'base64'));
+  if (!reader.magic()) return undefined;
+  const cipher = reader.string().toString('latin1');
+  reader.string(); // kdf name
+  reader.string(); // kdf options
+  const keys = reader.uint32();
+  return { cipher, keys, publicBlob: reader.string(), secret: new WireReader(reader.string()) };
+}
+
 /** The public half of an unencrypted OpenSSH ed25519 private key, as an authorized_keys line. */
 export function publicKeyOf(privateKey: string): string {
   const problem = privateKeyProblem(privateKey);
   if (problem) throw new Error(`cannot read the key: ${problem}`);
   const trimmed = privateKey.trim();
-  const body = Buffer.from(trimmed.slice(BEGIN.length, -END.length).replace(/\s+/g, ''), 'base64');
-  const reader = new WireReader(body);
-  reader.magic();
-  reader.string();
-  reader.string();
-  reader.string();
-  reader.uint32();
-  const blob = new WireReader(reader.string());
-  const secret = new WireReader(reader.string());
-  secret.uint32();
-  secret.uint32();
-  if (blob.string().toString('latin1') !== KEY_TYPE) throw new Error('cannot read the key: it is not an ed25519 key');
+  const key = trimmed.startsWith(BEGIN) ? readOpenSshKey(trimmed) : undefined;
+  const blob = key && new WireReader(key.publicBlob);
+  if (!key || !blob || blob.string().toString('latin1') !== KEY_TYPE) throw new Error("cannot read the key: it is not an ed25519 key in OpenSSH's format");
   const publicKey = blob.string();
-  secret.string();
-  secret.string();
-  secret.string();
+  const { secret } = key;
+  secret.uint32();
+  secret.uint32();
+  secret.string(); // key type
+  secret.string(); // public key
+  secret.string(); // private key
   return publicLine(publicKey, cleanComment(secret.string().toString('utf8')));
+}
+
+/** The public key types ssh takes, as ssh-keygen names them. */
+const KEY_TYPES = '(?:ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(?:256|384|521)|sk-ssh-ed25519@openssh\\.com|sk-ecdsa-sha2-nistp256@openssh\\.com)';
+const KEY_TYPE_ONLY = new RegExp(`^${KEY_TYPES}$`);
+const PUBLIC_KEY_LINE = new RegExp(`^${KEY_TYPES} [A-Za-z0-9+/]+={0,2}( [^\\r\\n]*)?$`);
+
+/** Whether the text is one OpenSSH public key line (`<type> <base64> [comment]`), as `ssh-keygen -y` prints it. */
+export function isPublicKeyLine(line: string): boolean {
+  return PUBLIC_KEY_LINE.test(line);
 }
 
 /** `SHA256:<base64 without padding>`, as `ssh-keygen -l` prints a key's fingerprint. */
@@ -252,7 +262,7 @@ export function knownHostsLineProblem(line: string): string | undefined {
   const [names, type, key] = fields as [string, string, string];
   if (names.startsWith('@')) return 'must not carry a marker (@cert-authority, @revoked)';
   if (names.startsWith('|')) return 'must name its host in plain text, not hashed';
-  if (!/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com)$/.test(type)) return `has an unknown key type "${type}"`;
+  if (!KEY_TYPE_ONLY.test(type)) return `has an unknown key type "${type}"`;
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(key)) return 'has a key that is not base64';
   const blob = Buffer.from(key, 'base64');
   const declared = blob.length >= 4 ? blob.subarray(4, 4 + blob.readUInt32BE(0)).toString('latin1') : '';

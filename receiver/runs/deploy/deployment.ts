@@ -139,7 +139,7 @@ class Deployment {
     const url = this.deploy.repositoryUrl;
     const branch = this.request.run.branch;
     const fetchArgs = ['fetch', '--no-tags', '--no-recurse-submodules', '--quiet', '--', url];
-    const fetched = await this.runStep(`fetch ${branch}`, gitIn(mirror, ...fetchArgs, `+refs/heads/${branch}:refs/heads/${branch}`), this.deploy.path, undefined, fetchEnv);
+    const fetched = await this.runStep(`fetch ${branch}`, gitIn(mirror, ...fetchArgs, `+refs/heads/${branch}:refs/heads/${branch}`), this.deploy.path, { env: fetchEnv });
     if (fetched.status === 'interrupted') return fetched;
     const wanted = requestedCommit(this.request.run.commit);
     if (wanted === undefined) {
@@ -153,7 +153,7 @@ class Deployment {
     let present = await has();
     if (present.status === 'interrupted') return present;
     if (present.status !== 'succeeded') {
-      const byId = await this.runStep(`fetch ${wanted}`, gitIn(mirror, ...fetchArgs, wanted), this.deploy.path, undefined, fetchEnv);
+      const byId = await this.runStep(`fetch ${wanted}`, gitIn(mirror, ...fetchArgs, wanted), this.deploy.path, { env: fetchEnv });
       if (byId.status === 'interrupted') return byId;
       present = await has();
     }
@@ -219,7 +219,7 @@ class Deployment {
     const deadline = Date.now() + check.timeoutSeconds * 1000;
     for (let attempt = 1; ; attempt += 1) {
       const remainingSeconds = Math.max(1, Math.ceil((deadline - Date.now()) / 1000));
-      const outcome = await this.runStep(`health check ${attempt}`, check.command, releaseDir, remainingSeconds);
+      const outcome = await this.runStep(`health check ${attempt}`, check.command, releaseDir, { timeoutSeconds: remainingSeconds });
       if (outcome.status === 'succeeded' || outcome.status === 'interrupted') return outcome;
       if (Date.now() + check.intervalSeconds * 1000 >= deadline) {
         return { ...outcome, status: 'failed', error: `it did not pass within ${check.timeoutSeconds}s (${attempt} attempt${attempt === 1 ? '' : 's'}; the last: ${outcome.error ?? outcome.status})` };
@@ -271,7 +271,9 @@ class Deployment {
   }
 
   /** Runs one step as a command of the trigger, logging when it started, how long it took and how it ended. */
-  private async runStep(name: string, command: Command, cwd: string, timeoutSeconds = this.request.config.timeoutSeconds, stepEnv: Record<string, string> = {}): Promise<Outcome> {
+  /** `step.timeoutSeconds`: the trigger's by default; `step.env`: variables for this step alone (a fetch's GIT_SSH_COMMAND). */
+  private async runStep(name: string, command: Command, cwd: string, step: { timeoutSeconds?: number; env?: Record<string, string> } = {}): Promise<Outcome> {
+    const timeoutSeconds = step.timeoutSeconds ?? this.request.config.timeoutSeconds;
     if (this.stopped) return { status: 'interrupted', error: `receiver stopped before ${name}` };
     const started = Date.now();
     this.note(`${name}: ${typeof command === 'string' ? command : command.join(' ')}`);
@@ -283,7 +285,7 @@ class Deployment {
       ...this.releaseEnv,
       // A fetch that needs a password fails instead of waiting for one.
       GIT_TERMINAL_PROMPT: '0',
-      ...stepEnv,
+      ...step.env,
     };
     this.step = runCommand({
       ...this.request,
