@@ -158,15 +158,17 @@ describe('receiver over HTTP', () => {
     });
 
     it('a timestamp outside the window is a 400 saying too old or too new, for both schemes', async () => {
-      const old = standardRequest('app', 'main', { timestamp: now() - 301 });
+      // Ten seconds past each edge: the receiver reads its clock after the test does, so a
+      // timestamp one second past the future edge is inside it whenever a second ticks between.
+      const old = standardRequest('app', 'main', { timestamp: now() - 310 });
       const res1 = await receiver.send(old.path, { headers: old.headers, body: old.body! });
       expect(res1).toMatchObject({ status: 400, body: { error: 'webhook-timestamp is too old' } });
-      const future = standardRequest('app', 'main', { timestamp: now() + 301 });
+      const future = standardRequest('app', 'main', { timestamp: now() + 310 });
       expect((await receiver.send(future.path, { headers: future.headers, body: future.body! })).body.error).toBe('webhook-timestamp is too far in the future');
-      const tsOld = now() - 301;
+      const tsOld = now() - 310;
       const seedOld = await receiver.send('/legacy-master', { method: 'GET', headers: { 'X-Signature': seedSignature(tsOld, 'legacy', 'master', SEED_TOKEN, 50), 'X-Signature-Timestamp': String(tsOld) } });
       expect(seedOld).toMatchObject({ status: 400, body: { error: 'X-Signature-Timestamp is too old' } });
-      const tsNew = now() + 91;
+      const tsNew = now() + 100;
       const seedNew = await receiver.send('/legacy-master', { method: 'GET', headers: { 'X-Signature': seedSignature(tsNew, 'legacy', 'master', SEED_TOKEN, 50), 'X-Signature-Timestamp': String(tsNew) } });
       expect(seedNew).toMatchObject({ status: 400, body: { error: 'X-Signature-Timestamp is too far in the future' } });
     });
