@@ -269,3 +269,14 @@ export function knownHostsLineProblem(line: string): string | undefined {
   if (declared !== type) return `has a key whose type is not ${type}`;
   return undefined;
 }
+
+/**
+ * Why a path cannot be an ssh option's value (IdentityFile, UserKnownHostsFile), or undefined.
+ * `%` can be doubled and a space quoted, but a double quote cannot be written inside the quotes,
+ * and ssh takes `${` as the start of an environment variable with no escape for it.
+ */
+export function sshOptionPathProblem(file: string): string | undefined {
+  if (file.includes('"')) return 'a double quote';
+  if (file.includes('${')) return '"${"';
+  return undefined;
+}

@@ -3,7 +3,7 @@
  * stack at synth to check the config it generates (one schema, not two).
  */
 import { z } from 'zod';
-import { SEED_MAX_ITERATIONS, triggerKey } from '../../protocol';
+import { SEED_MAX_ITERATIONS, sshOptionPathProblem, triggerKey } from '../../protocol';
 import { ConfigError, describeZodIssues, parseNamingFields } from './config-errors';
 import { commandSchema, deployPathProblems, deploySchema, deploySshProblems, repositoryUrlSchema } from './deploy-schema';
 
@@ -196,6 +196,11 @@ export const receiverConfigSchema = z
     });
     for (const problem of deployPathProblems(config.triggers)) {
       ctx.addIssue({ code: 'custom', path: ['triggers', problem.index, 'deploy', 'path'], message: problem.message });
+    }
+    const sshTrigger = config.triggers.findIndex((trigger) => trigger.deploy && (trigger.deploy.sshKey ?? trigger.deploy.knownHosts) !== undefined);
+    const stateDirProblem = sshTrigger === -1 ? undefined : sshOptionPathProblem(config.stateDir);
+    if (stateDirProblem) {
+      ctx.addIssue({ code: 'custom', path: ['stateDir'], message: `holds ${stateDirProblem}: triggers[${sshTrigger}] fetches over ssh, whose key files are written in the state directory, and ssh cannot be given a path with that in it; choose another stateDir` });
     }
     config.triggers.forEach((trigger, index) => {
       for (const problem of trigger.deploy ? deploySshProblems(trigger.deploy) : []) {

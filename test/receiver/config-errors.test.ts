@@ -77,10 +77,10 @@ describe('a deploy over SSH is checked when the config loads', () => {
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  function load(deploy: Record<string, unknown>, tokens: Record<string, unknown> = { file: join(dir, 'tokens.json') }): string | undefined {
+  function load(deploy: Record<string, unknown>, tokens: Record<string, unknown> = { file: join(dir, 'tokens.json') }, stateDir = '/var/lib/triggler'): string | undefined {
     const file = join(dir, `config-${Math.random().toString(36).slice(2)}.json`);
     const trigger = { repository: 'app', branch: 'main', command: 'true', token: TOKEN, deploy: { path: '/srv/app', ...deploy } };
-    fs.writeFileSync(file, JSON.stringify({ tokens, triggers: [trigger] }), { mode: 0o600 });
+    fs.writeFileSync(file, JSON.stringify({ stateDir, tokens, triggers: [trigger] }), { mode: 0o600 });
     try {
       loadReceiverConfigFile(file);
       return undefined;
@@ -112,5 +112,13 @@ describe('a deploy over SSH is checked when the config loads', () => {
   it('refuses a key for a URL that is not SSH, and a key with nowhere to be stored', () => {
     expect(load({ repositoryUrl: 'https://github.com/owner/app.git', sshKey: 'k' })).toContain('triggers[0].deploy.sshKey: applies only to an SSH repositoryUrl');
     expect(load({ repositoryUrl: 'git@github.com:owner/app.git', sshKey: 'k' }, {})).toContain('triggers[0].deploy.sshKey: names a key in the token file or SSM, and this config has neither');
+  });
+
+  it('refuses a state directory ssh could not be given the key files in, only when a trigger fetches over ssh', () => {
+    const ssh = { repositoryUrl: 'git@github.com:owner/app.git', sshKey: 'k' };
+    expect(load(ssh, undefined, '/var/lib/"triggler"')).toContain('stateDir: holds a double quote: triggers[0] fetches over ssh');
+    expect(load(ssh, undefined, '/var/lib/${USER}')).toContain('stateDir: holds "${": triggers[0] fetches over ssh');
+    expect(load(ssh, undefined, '/var/lib/100% triggler')).toBeUndefined();
+    expect(load({ repositoryUrl: 'https://github.com/owner/app.git' }, undefined, '/var/lib/${USER}')).toBeUndefined();
   });
 });

@@ -156,6 +156,11 @@ class Deployment {
       const byId = await this.runStep(`fetch ${wanted}`, gitIn(mirror, ...fetchArgs, wanted), this.deploy.path, { env: fetchEnv });
       if (byId.status === 'interrupted') return byId;
       present = await has();
+      // Only a remote that could be read can be said to lack the commit: when neither fetch got
+      // through (no access, no such repository, a refused host key), that is what the run says.
+      if (present.status !== 'succeeded' && fetched.status !== 'succeeded') {
+        return this.failed(`cannot fetch from ${url} (the log has git's reason); nothing was switched`, byId);
+      }
     }
     if (present.status !== 'succeeded') return this.failed(`the remote ${url} does not have commit ${wanted}; nothing was switched`);
     return wanted;

@@ -7,7 +7,7 @@
  */
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import { knownHostsName, pinnedKnownHosts, privateKeyProblem, sshTarget } from '../../../protocol';
+import { knownHostsName, pinnedKnownHosts, privateKeyProblem, sshOptionPathProblem, sshTarget } from '../../../protocol';
 import type { DeployConfig } from '../../config/deploy-schema';
 
 /** Looks up a secret by the name it is stored under (the token file, then SSM). */
@@ -30,6 +30,16 @@ export function sshFilesDir(stateDir: string): string {
 /** A word for a POSIX shell, single-quoted: git runs GIT_SSH_COMMAND through one. */
 function shellWord(word: string): string {
   return `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * A path as an ssh option's value. ssh expands `%` tokens and `${NAME}` in IdentityFile and
+ * UserKnownHostsFile, and splits UserKnownHostsFile at spaces: `%` is doubled, a path with a
+ * space is double-quoted. A double quote or `${` has no way through (see sshOptionPathProblem).
+ */
+function sshPath(file: string): string {
+  const escaped = file.replace(/%/g, '%%');
+  return /\s/.test(escaped) ? `"${escaped}"` : escaped;
 }
 
 /** Writes a file only its owner can read, replacing one a crashed run may have left. */
@@ -72,9 +82,8 @@ export async function prepareSshAccess(
   }
 
   const dir = sshFilesDir(options.stateDir);
-  // ssh reads UserKnownHostsFile as a list split at spaces: a path with one is double-quoted, and
-  // a double quote of its own could not be written.
-  if (dir.includes('"')) return { error: `the state directory's path ${options.stateDir} holds a double quote, which ssh's options cannot carry` };
+  const unwritable = sshOptionPathProblem(dir);
+  if (unwritable) return { error: `the state directory's path ${options.stateDir} holds ${unwritable}, which ssh's options cannot carry` };
   await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
   const base = path.join(dir, `run-${options.runId.replace(/[^A-Za-z0-9_-]/g, '_')}`);
   const knownHostsFile = `${base}.known_hosts`;
@@ -94,13 +103,14 @@ export async function prepareSshAccess(
   const sshOptions = [
     '-o', 'BatchMode=yes',
     '-o', 'StrictHostKeyChecking=yes',
-    '-o', `UserKnownHostsFile=${/\s/.test(knownHostsFile) ? `"${knownHostsFile}"` : knownHostsFile}`,
+    '-o', `UserKnownHostsFile=${sshPath(knownHostsFile)}`,
     '-o', 'GlobalKnownHostsFile=/dev/null',
     '-o', 'UpdateHostKeys=no',
     '-o', 'ConnectTimeout=30',
   ];
   // With a key of its own the fetch uses that key alone: no ~/.ssh/config, agent or other identity.
-  const identity = key === undefined ? [] : ['-F', 'none', '-o', 'IdentitiesOnly=yes', '-o', 'IdentityAgent=none', '-i', keyFile];
+  // IdentityFile as an option, not -i: ssh looks for an -i file by its name before expanding it.
+  const identity = key === undefined ? [] : ['-F', 'none', '-o', 'IdentitiesOnly=yes', '-o', 'IdentityAgent=none', '-o', `IdentityFile=${sshPath(keyFile)}`];
   const command = ['ssh', ...identity, ...sshOptions].map((word) => (/^[A-Za-z0-9_./=:-]+$/.test(word) ? word : shellWord(word))).join(' ');
   const pinnedBy = deploy.knownHosts === undefined ? 'the keys pinned for it' : 'deploy.knownHosts';
   return {

@@ -141,6 +141,15 @@ describe('deploy runs', () => {
     expect(await layout().current()).toBe(good.deploy!.release);
   });
 
+  it('a remote that cannot be read at all fails as such, not as a missing commit, and nothing switches', async () => {
+    const gone = path.join(dir, 'no-such-repo.git');
+    await start('true', { repositoryUrl: gone });
+    const run = await push(repo.commit({ a: '1' }));
+    expect(run.status).toBe('failed');
+    expect(run.error).toBe(`cannot fetch from ${gone} (the log has git's reason); nothing was switched`);
+    expect(await layout().current()).toBeUndefined();
+  });
+
   it('a push without a commit (the seed scheme) deploys the branch tip and records which commit that was', async () => {
     await start('printf "%s" "$TRIGGLER_COMMIT" > commit.txt');
     const tip = repo.commit({ a: '1' });

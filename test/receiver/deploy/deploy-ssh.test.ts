@@ -78,12 +78,20 @@ describeWithSshd('deploys over SSH with a deploy key', () => {
     expect(log).not.toContain(userKey.privateKey.split('\n')[1]);
   });
 
-  it("takes a state directory whose name has a space and a quote (git runs GIT_SSH_COMMAND through a shell)", async () => {
-    const odd = path.join(dir, "state with 'quote'");
+  it("takes a state directory whose name has a space, a quote, a % and a $ (a shell and ssh's own expansion both read it)", async () => {
+    const odd = path.join(dir, "state with 'quote' 100%h $HOME");
     const { run, log } = await deploy('odd-state-dir', { sshKey: 'app/deploy-key', knownHosts: [sshd.knownHostsLine] }, repo.commit({ 'index.html': 'odd' }), odd);
     if (run.status !== 'succeeded') console.log(log);
     expect(run.status).toBe('succeeded');
     expect(fs.statSync(path.join(odd, 'ssh')).mode & 0o777).toBe(0o700);
+  });
+
+  it.each([['a double quote', 'state "quoted"'], ['"${"', 'state ${HOME}']])('refuses a state directory whose path holds %s, which ssh cannot be given, naming it', async (what, name) => {
+    const odd = path.join(dir, name);
+    const { run } = await deploy(`refused-${what.length}`, { sshKey: 'app/deploy-key', knownHosts: [sshd.knownHostsLine] }, repo.commit({ 'index.html': 'refused' }), odd);
+    expect(run.status).toBe('failed');
+    expect(run.error).toBe(`the state directory's path ${odd} holds ${what}, which ssh's options cannot carry`);
+    expect(fs.existsSync(path.join(odd, 'ssh'))).toBe(false);
   });
 
   it('fetches with a key the stack would generate (newDeployKey): sshd takes its format', async () => {
@@ -118,6 +126,8 @@ describeWithSshd('deploys over SSH with a deploy key', () => {
     const { run, log } = await deploy('stranger', { sshKey: 'app/unauthorized', knownHosts: [sshd.knownHostsLine] }, commit);
     expect(run.status).toBe('failed');
     expect(log).toContain('Permission denied (publickey)');
+    // The server was never read, so the run does not claim it lacks the commit.
+    expect(run.error).toBe(`cannot fetch from ${sshd.url(path.join(dir, 'origin.git'))} (the log has git's reason); nothing was switched`);
   });
 
   it('names a missing key and a public key given for a private one, without quoting either', async () => {
