@@ -46,7 +46,7 @@ type KeyProperties = z.output<typeof propertiesSchema>;
 const PRIVATE_HALF = { type: 'SecureString', description: 'git-triggler deploy key: the private half (OpenSSH format), read by the receiver host', what: 'deploy key' } as const;
 const PUBLIC_HALF = { type: 'String', description: 'git-triggler deploy key: the public half, for the repository\'s deploy keys (read-only)', what: 'deploy key public half' } as const;
 
-export function createDeployKeyProvider(ssm: SSMClient, log: Logger, parameters: OwnedParameters) {
+export function createDeployKeyProvider(ssm: SSMClient, log: Logger, parameters: OwnedParameters, prefix?: string) {
   async function storedPublicKey(properties: KeyProperties): Promise<string> {
     const { ParameterName: name, PublicParameterName: publicName } = properties;
     let value: string | undefined;
@@ -106,7 +106,9 @@ export function createDeployKeyProvider(ssm: SSMClient, log: Logger, parameters:
 
     if (event.RequestType === 'Delete') {
       if (properties.RetainOnDelete) log.info({ parameter: name }, 'deploy key retained on delete');
-      else for (const parameter of [name, publicName]) await parameters.deleteOurs(parameter, event.StackId, 'deploy key');
+      else if (prefix !== undefined && !name.startsWith(`${prefix}/`)) {
+        log.warn({ parameter: name, prefix }, 'deploy key kept: it is under an earlier tokens.prefix, which this stack no longer manages; delete both halves by hand once no host fetches with it');
+      } else for (const parameter of [name, publicName]) await parameters.deleteOurs(parameter, event.StackId, 'deploy key');
       return { PhysicalResourceId: event.PhysicalResourceId };
     }
 

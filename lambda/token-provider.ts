@@ -73,11 +73,20 @@ function createTokensHandler(log: Logger, parameters: OwnedParameters) {
   };
 }
 
-export function createTokenProvider(ssm: SSMClient, log: Logger) {
+export interface TokenProviderOptions {
+  /**
+   * The stack's tokens.prefix as it is now, the only path its role may manage
+   * (TRIGGLER_TOKEN_PREFIX). A deploy key outside it was made under an earlier prefix: its Delete
+   * keeps it, saying so, rather than fail on a name the role may no longer touch.
+   */
+  prefix?: string;
+}
+
+export function createTokenProvider(ssm: SSMClient, log: Logger, options: TokenProviderOptions = {}) {
   const parameters = ownedParameters(ssm, log);
   const handlers = new Map<string, (event: CloudFormationCustomResourceEvent) => Promise<ProviderResponse>>([
     [TOKENS_RESOURCE_TYPE, createTokensHandler(log, parameters)],
-    [DEPLOY_KEY_RESOURCE_TYPE, createDeployKeyProvider(ssm, log, parameters)],
+    [DEPLOY_KEY_RESOURCE_TYPE, createDeployKeyProvider(ssm, log, parameters, options.prefix)],
   ]);
   return async function onEvent(event: CloudFormationCustomResourceEvent): Promise<ProviderResponse> {
     const handle = handlers.get(event.ResourceType);
@@ -91,4 +100,4 @@ export function createTokenProvider(ssm: SSMClient, log: Logger) {
   };
 }
 
-export const handler = createTokenProvider(new SSMClient({ maxAttempts: 8 }), createLambdaLogger());
+export const handler = createTokenProvider(new SSMClient({ maxAttempts: 8 }), createLambdaLogger(), { prefix: process.env.TRIGGLER_TOKEN_PREFIX || undefined });

@@ -1,4 +1,4 @@
-import { Aws, CfnOutput, Duration, Stack, Tags, Token, type StackProps } from 'aws-cdk-lib';
+import { Aws, CfnOutput, CfnResource, Duration, Stack, Tags, Token, type StackProps } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
@@ -25,6 +25,24 @@ const PROVIDER_DISPLAY_NAMES = { github: 'GitHub', gitlab: 'GitLab', gitea: 'Git
 const MAX_OUTPUT_VALUE_LENGTH = 4096;
 /** ... and an output description longer than this. */
 const MAX_OUTPUT_DESCRIPTION_LENGTH = 1024;
+/** CloudFormation's limits per stack (fixed quotas, not raised on request). */
+const MAX_RESOURCES = 500;
+const MAX_OUTPUTS = 200;
+
+/**
+ * The stack's resources and outputs against CloudFormation's limits: past them a deploy fails
+ * after the upload, so synth says so first. Counted at synth, after CDK's own additions.
+ */
+export function stackSizeProblems(stack: Stack): string[] {
+  const constructs = stack.node.findAll();
+  const resources = constructs.filter(CfnResource.isCfnResource).length;
+  const outputs = constructs.filter((construct) => construct instanceof CfnOutput).length;
+  const split = 'split the triggers over two stacks (each with its own stackName and tokens.prefix)';
+  return [
+    ...(resources > MAX_RESOURCES ? [`the stack would have ${resources} resources; CloudFormation allows ${MAX_RESOURCES}: ${split}`] : []),
+    ...(outputs > MAX_OUTPUTS ? [`the stack would have ${outputs} outputs (one DeployKey<repository> per repository with a generated deploy key); CloudFormation allows ${MAX_OUTPUTS}: ${split}`] : []),
+  ];
+}
 
 export interface TrigglerStackProps extends StackProps {
   /** The validated stack config (see lib/config.ts). */
@@ -169,6 +187,7 @@ export class TrigglerStack extends Stack {
     }
 
     this.addOutputs(config);
+    this.node.addValidation({ validate: () => stackSizeProblems(this) });
   }
 
   private addOutputs(config: StackConfig): void {

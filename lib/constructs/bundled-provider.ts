@@ -18,6 +18,11 @@ export interface BundledProviderProps {
    */
   readonly handlerPolicy?: iam.PolicyStatement[];
   /**
+   * The handler's environment variables.
+   * @default none
+   */
+  readonly environment?: Record<string, string>;
+  /**
    * How long one handler invocation may run.
    * @default Duration.minutes(5)
    */
@@ -48,6 +53,7 @@ export class BundledProvider extends Construct {
       description: props.description,
       timeout: props.timeout ?? Duration.minutes(5),
       logRetention: retention,
+      environment: props.environment,
     });
     for (const statement of props.handlerPolicy ?? []) this.handler.role.addToPolicy(statement);
 

@@ -82,6 +82,32 @@ export function triggerTokensPropProblems(props: TriggerTokensProps): PropProble
   ];
 }
 
+/** About the most one statement of parameter ARNs should hold, in characters of policy. */
+const STATEMENT_CHARACTERS = 1500;
+/** `"arn:aws-us-gov:ssm:ap-southeast-4:123456789012:parameter",`: an ARN's longest part but its name. */
+const ARN_CHARACTERS = 60;
+
+/**
+ * The names in groups whose ARNs fit one statement of about STATEMENT_CHARACTERS. CDK splits a
+ * role's policy into managed policies (6,144 characters at most, IAM's limit) only between
+ * statements, and merges statements only while they stay under 2,000: one statement listing
+ * every token outgrows a managed policy at a few dozen triggers, and the deploy fails.
+ */
+export function inStatementSizedGroups(names: string[]): string[][] {
+  const groups: string[][] = [];
+  let size = Infinity;
+  for (const name of names) {
+    const length = ARN_CHARACTERS + name.length;
+    if (size + length > STATEMENT_CHARACTERS) {
+      groups.push([]);
+      size = 0;
+    }
+    groups.at(-1)!.push(name);
+    size += length;
+  }
+  return groups;
+}
+
 /**
  * The secrets the stack generates, each by a custom resource and written to SSM Parameter Store as
  * a SecureString: one strong random token per token name, and one ed25519 deploy key per
@@ -116,24 +142,32 @@ export class TriggerTokens extends Construct {
       parameterName: tokenParameterName(props.prefix, key.keyName),
       publicParameterName: tokenParameterName(props.prefix, publicKeyNameOf(key.keyName)),
     }));
-    const arnsOf = (parameterNames: string[]) => parameterNames.map((name) => TriggerTokens.parameterArn(this, name));
-    const publicArns = arnsOf(keyNames.map((key) => key.publicParameterName));
-
     const provider = new BundledProvider(this, 'Provider', {
       entry: props.handlerEntry ?? path.join(REPOSITORY_ROOT, 'lambda', 'token-provider.ts'),
       description: 'git-triggler token generator (writes SSM SecureStrings only when absent)',
       logRetention: props.logRetention,
+      // The one path it may manage: a deploy key's Delete outside it (an earlier prefix) keeps the key.
+      environment: { TRIGGLER_TOKEN_PREFIX: props.prefix },
+      // The whole prefix, not each name: a grant listing every name outgrows IAM's policy size at
+      // a few dozen triggers, and a deploy key whose repository leaves the config is deleted in
+      // the update's cleanup, after its name would have left such a list. The handler itself
+      // writes only absent parameters and deletes only those tagged as this stack's.
       handlerPolicy: [
         new iam.PolicyStatement({
           // AddTagsToResource: PutParameter's Tags need it; the tag marks the parameters this stack
           // created, the only ones a delete may remove.
           actions: ['ssm:PutParameter', 'ssm:AddTagsToResource', 'ssm:ListTagsForResource', 'ssm:DeleteParameter'],
-          resources: [...this.parameterArns, ...arnsOf(keyNames.flatMap((key) => [key.parameterName, key.publicParameterName]))],
+          resources: [TriggerTokens.parameterArn(this, `${props.prefix}/*`)],
         }),
         // A kept key's public half, read back for the output; never a private half (no decrypt).
-        ...(publicArns.length === 0 ? [] : [new iam.PolicyStatement({ actions: ['ssm:GetParameter'], resources: publicArns })]),
+        ...(keyNames.length === 0 ? [] : [new iam.PolicyStatement({ actions: ['ssm:GetParameter'], resources: [TriggerTokens.parameterArn(this, `${props.prefix}/*.pub`)] })]),
       ],
     });
+    const prefixFinding = `Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter${props.prefix}/*`;
+    Validations.of(provider.handler.role).acknowledge(
+      { id: `AwsSolutions-IAM5[${prefixFinding}]`, reason: 'The token generator manages the parameters under this stack\'s token prefix: it writes only absent ones and deletes only those tagged as created by this stack.' },
+      ...(keyNames.length === 0 ? [] : [{ id: `AwsSolutions-IAM5[${prefixFinding.replace(/\*$/, '*.pub')}]`, reason: 'The token generator reads back the public halves of deploy keys (Strings, *.pub) for the stack output; it has no kms:Decrypt for any private half.' }]),
+    );
 
     this.resource = new CustomResource(this, 'Resource', {
       serviceToken: provider.serviceToken,
@@ -182,9 +216,9 @@ export class TriggerTokens extends Construct {
     const unknown = parameterNames.filter((name) => !known.has(name));
     throwPropProblems(this, propProblem('grantRead', unknown.length > 0 ? `${unknown.join(', ')} are not tokens or deploy keys of this construct` : undefined));
     const stack = Stack.of(this);
-    grantee.grantPrincipal.addToPrincipalPolicy(
-      new iam.PolicyStatement({ actions, resources: parameterNames.map((name) => TriggerTokens.parameterArn(this, name)) }),
-    );
+    for (const names of inStatementSizedGroups(parameterNames)) {
+      grantee.grantPrincipal.addToPrincipalPolicy(new iam.PolicyStatement({ actions, resources: names.map((name) => TriggerTokens.parameterArn(this, name)) }));
+    }
     // SecureStrings are decrypted by KMS on SSM's behalf; the condition keeps the grant to that path.
     grantee.grantPrincipal.addToPrincipalPolicy(
       new iam.PolicyStatement({

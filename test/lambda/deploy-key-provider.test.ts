@@ -248,6 +248,21 @@ describe('delete', () => {
     expect(store.size).toBe(2);
   });
 
+  test('a key under an earlier tokens.prefix is kept, saying so: the role may manage only the current one', async () => {
+    const log = createLambdaLogger({ destination: { write: (line: string) => void logLines.push(line) }, level: 'info' });
+    const underPrefix = createTokenProvider(new SSMClient({ region: 'eu-west-1' }), log, { prefix: '/team/new-tokens' });
+    await onEvent(event('Create'));
+    ssm.resetHistory();
+    await expect(underPrefix(event('Delete'))).resolves.toEqual({ PhysicalResourceId: `git-triggler-deploy-key:${NAME}` });
+    expect(ssm.calls()).toHaveLength(0);
+    expect(store.size).toBe(2);
+    expect(logLines.map((line) => JSON.parse(line) as { msg: string; parameter?: string }).at(-1)).toMatchObject({ parameter: NAME, msg: expect.stringContaining('under an earlier tokens.prefix') });
+    // Under the current prefix, the same Delete removes both halves.
+    const samePrefix = createTokenProvider(new SSMClient({ region: 'eu-west-1' }), log, { prefix: NAME.slice(0, NAME.indexOf('/deploy-keys/')) });
+    await samePrefix(event('Delete'));
+    expect(store.size).toBe(0);
+  });
+
   test('properties that were never valid delete nothing, and do not fail the rollback', async () => {
     await expect(onEvent(event('Delete', { ParameterName: 'relative' }))).resolves.toEqual({ PhysicalResourceId: `git-triggler-deploy-key:${NAME}` });
     expect(ssm.calls()).toHaveLength(0);

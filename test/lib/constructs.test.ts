@@ -70,15 +70,22 @@ describe('TriggerTokens', () => {
     expect(tokens.parameterNames).toEqual(['/team/tokens/app/main', '/team/tokens/lib/release/v2']);
   });
 
-  test('its handler may write, tag and delete exactly those parameters, nothing more', () => {
-    const ssmStatements = statementsOf(template, 'TokensProviderHandlerRole').filter((s) => JSON.stringify(s.Action).includes('ssm:'));
-    expect(ssmStatements).toEqual([
+  test('its handler may write, tag and delete parameters under the prefix, and nothing else (no reads, no decrypt)', () => {
+    const statements = statementsOf(template, 'TokensProviderHandlerRole');
+    expect(statements.filter((s) => JSON.stringify(s.Action).includes('ssm:'))).toEqual([
       {
         Effect: 'Allow',
         Action: ['ssm:AddTagsToResource', 'ssm:DeleteParameter', 'ssm:ListTagsForResource', 'ssm:PutParameter'],
-        Resource: [parameterArn('/team/tokens/app/main'), parameterArn('/team/tokens/lib/release/v2')],
+        Resource: parameterArn('/team/tokens/*'),
       },
     ]);
+    expect(JSON.stringify(statements)).not.toContain('kms:');
+  });
+
+  test('its grant is the same whichever tokens the config lists, so a removed name can still be deleted in the cleanup', () => {
+    const stack = newStack();
+    new TriggerTokens(stack, 'Tokens', { prefix: '/team/tokens', tokenNames: ['other/main'] });
+    expect(statementsOf(Template.fromStack(stack), 'TokensProviderHandlerRole')).toEqual(statementsOf(template, 'TokensProviderHandlerRole'));
   });
 
   test('its handler runs on the newest Node.js LTS, arm64, bundled from lambda/token-provider.ts', () => {
@@ -87,6 +94,8 @@ describe('TriggerTokens', () => {
       Runtime: 'nodejs24.x',
       Architectures: ['arm64'],
       Handler: 'index.handler',
+      // The one path it manages: a deploy key's Delete outside it is kept (lambda/deploy-key-provider.ts).
+      Environment: { Variables: { TRIGGLER_TOKEN_PREFIX: '/team/tokens' } },
     });
   });
 
@@ -139,15 +148,11 @@ describe('TriggerTokens with deploy keys', () => {
     ]);
   });
 
-  test('the handler may write, tag and delete exactly the tokens and both halves of each key, and read only the public halves', () => {
+  test('the handler may manage what is under the prefix, and read only public halves (*.pub), never decrypt', () => {
     const ssmStatements = statementsOf(template, 'TokensProviderHandlerRole').filter((s) => JSON.stringify(s.Action).includes('ssm:'));
-    const names = (resource: unknown) => [resource].flat().map((arn) => (arn as { 'Fn::Join': [string, unknown[]] })['Fn::Join'][1].at(-1) as string).sort();
-    expect(ssmStatements.map((statement) => [statement.Action, names(statement.Resource)])).toEqual([
-      [
-        ['ssm:AddTagsToResource', 'ssm:DeleteParameter', 'ssm:ListTagsForResource', 'ssm:PutParameter'],
-        ['/team/tokens/app/main', '/team/tokens/deploy-keys/My-Project-0a1b2c3d', '/team/tokens/deploy-keys/My-Project-0a1b2c3d.pub', '/team/tokens/deploy-keys/owner/site', '/team/tokens/deploy-keys/owner/site.pub', '/team/tokens/site'].map((name) => `:parameter${name}`),
-      ],
-      ['ssm:GetParameter', ['/team/tokens/deploy-keys/My-Project-0a1b2c3d.pub', '/team/tokens/deploy-keys/owner/site.pub'].map((name) => `:parameter${name}`)],
+    expect(ssmStatements.map((statement) => [statement.Action, statement.Resource])).toEqual([
+      [['ssm:AddTagsToResource', 'ssm:DeleteParameter', 'ssm:ListTagsForResource', 'ssm:PutParameter'], parameterArn('/team/tokens/*')],
+      ['ssm:GetParameter', parameterArn('/team/tokens/*.pub')],
     ]);
     expect(JSON.stringify(statementsOf(template, 'TokensProviderHandlerRole'))).not.toContain('kms:');
   });
