@@ -19,6 +19,13 @@ const hasSpaceOrControl = (value: string): boolean => [...value].some((char) => 
 
 /** `scheme://user:password@host/...`: a password in a URL ends up in logs, process lists and the mirror's config. */
 const URL_WITH_PASSWORD = /^[a-z][a-z0-9+.-]*:\/\/[^/@]*:[^/@]*@/i;
+/**
+ * `https://<token>@host/...`, which GitHub, GitLab and Gitea take as a token in place of a user:
+ * their token prefixes (ghp_, github_pat_, glpat-, ...) or 40 hex digits (Gitea's, and GitHub's
+ * older ones), as the user name.
+ */
+const URL_WITH_TOKEN_USER = /^[a-z][a-z0-9+.-]*:\/\/(?:(?:gh[pousr]_|github_pat_|glpat-|gldt-|gloas-|glptt-)[^/@]*|[0-9a-f]{40})@/i;
+const NO_SECRET_IN_URL = 'use deploy.sshKey with an SSH URL, or the host\'s credential helper (CodeCommit)';
 
 export const repositoryUrlSchema = z
   .string()
@@ -26,7 +33,8 @@ export const repositoryUrlSchema = z
   .max(2048)
   .refine((url) => !hasSpaceOrControl(url), 'must not contain spaces or control characters')
   .refine((url) => !url.startsWith('-'), 'must not start with "-"')
-  .refine((url) => !URL_WITH_PASSWORD.test(url), 'must not hold a password: use the host\'s credential helper (CodeCommit) or deploy.sshKey');
+  .refine((url) => !URL_WITH_PASSWORD.test(url), `must not hold a password: ${NO_SECRET_IN_URL}`)
+  .refine((url) => !URL_WITH_TOKEN_USER.test(url), `must not hold an access token as its user name: ${NO_SECRET_IN_URL}`);
 
 export const deployPathSchema = z
   .string()

@@ -70,6 +70,62 @@ describe('config problems lead somewhere', () => {
   });
 });
 
+describe('a deploy section\'s bad input is refused when the config loads, naming the field', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = tempDir();
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  function problemsOf(triggers: Record<string, unknown>[]): string | undefined {
+    const file = join(dir, `config-${Math.random().toString(36).slice(2)}.json`);
+    fs.writeFileSync(file, JSON.stringify({ triggers: triggers.map((t) => ({ command: 'true', token: TOKEN, ...t })) }), { mode: 0o600 });
+    try {
+      loadReceiverConfigFile(file);
+      return undefined;
+    } catch (error) {
+      return (error as Error).message;
+    }
+  }
+  const app = (deploy: Record<string, unknown>) => ({ repository: 'app', branch: 'main', deploy: { repositoryUrl: '/srv/git/app.git', path: '/srv/app', ...deploy } });
+
+  it.each([
+    ['a relative path', { path: 'srv/app' }, 'triggers[0].deploy.path: must be an absolute path'],
+    ['a path with ..', { path: '/srv/../etc' }, 'triggers[0].deploy.path: must not contain ".."'],
+    ['the root', { path: '/' }, 'triggers[0].deploy.path: must not be /'],
+    ['a URL git would take for an option', { repositoryUrl: '--upload-pack=touch /tmp/x' }, 'triggers[0].deploy.repositoryUrl: must not contain spaces'],
+    ['a URL starting with -', { repositoryUrl: '-oProxyCommand=x' }, 'triggers[0].deploy.repositoryUrl: must not start with "-"'],
+  ])('%s', (_what, deploy, expected) => {
+    expect(problemsOf([app(deploy)])).toContain(expected);
+  });
+
+  it.each([
+    ['a password', 'https://me:s3cret-Pa55@git.example.com/me/app.git', 's3cret-Pa55', 'must not hold a password'],
+    ['a GitHub token as the user', 'https://ghp_16C7e42F292c6912E7710c838347Ae178B4a@github.com/me/app.git', 'ghp_16C7e42F292c6912E7710c838347Ae178B4a', 'must not hold an access token as its user name'],
+    ['a fine-grained GitHub token', 'https://github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz@github.com/me/app.git', 'github_pat_11ABCDEFG', 'must not hold an access token as its user name'],
+    ['a GitLab token', 'https://glpat-xxxxxxxxxxxxxxxxxxxx@gitlab.com/me/app.git', 'glpat-xxxx', 'must not hold an access token as its user name'],
+    ['a 40-hex token (Gitea)', `https://${'0123456789abcdef'.repeat(2)}01234567@gitea.example.com/me/app.git`, '0123456789abcdef0123', 'must not hold an access token as its user name'],
+  ])('a URL holding %s, never quoted back', (_what, repositoryUrl, secret, expected) => {
+    const message = problemsOf([app({ repositoryUrl })]);
+    expect(message).toContain(`triggers[0].deploy.repositoryUrl: ${expected}: use deploy.sshKey with an SSH URL, or the host's credential helper (CodeCommit)`);
+    expect(message).not.toContain(secret);
+  });
+
+  it('takes a user name that is only a user name, and ssh and local URLs', () => {
+    expect(problemsOf([app({ repositoryUrl: 'https://deploy@git.example.com/me/app.git' })])).toBeUndefined();
+    expect(problemsOf([app({ repositoryUrl: 'ssh://git@git.example.com:2222/me/app.git', knownHosts: ['[git.example.com]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl'] })])).toBeUndefined();
+    expect(problemsOf([app({ repositoryUrl: 'file:///srv/git/app.git' })])).toBeUndefined();
+  });
+
+  it('refuses two triggers deploying into one path, or one inside the other', () => {
+    const other = (path: string) => ({ repository: 'site', branch: 'main', deploy: { repositoryUrl: '/srv/git/site.git', path } });
+    expect(problemsOf([app({}), other('/srv/app')])).toContain('triggers[1].deploy.path: is the deploy.path of triggers[0] (app main); give each trigger its own');
+    expect(problemsOf([app({}), other('/srv/app/site')])).toContain('triggers[1].deploy.path: overlaps the deploy.path of triggers[0] (app main)');
+    expect(problemsOf([app({ path: '/srv/app/inner' }), other('/srv/app/')])).toContain('triggers[1].deploy.path: overlaps the deploy.path of triggers[0] (app main)');
+    expect(problemsOf([app({}), other('/srv/application')])).toBeUndefined();
+  });
+});
+
 describe('a deploy over SSH is checked when the config loads', () => {
   let dir: string;
   beforeAll(() => {
