@@ -9,7 +9,7 @@ import { ReleaseLayout } from '../../../receiver/runs/deploy/release-layout';
 import type { RunRecord } from '../../../receiver/runs/run-record';
 import type { Runner } from '../../../receiver/runs/runner';
 import { logText, makeDelivery, makeStateDir, makeTrigger, openRunner, removeDir, waitFor } from '../runner-harness';
-import { sourceRepo, type SourceRepo } from './git-repo';
+import { git, sourceRepo, type SourceRepo } from './git-repo';
 
 type DeployInput = NonNullable<ReceiverConfigInput['triggers'][number]['deploy']>;
 
@@ -148,6 +148,30 @@ describe('deploy runs', () => {
     expect(run.status).toBe('failed');
     expect(run.error).toBe(`cannot fetch from ${gone} (the log has git's reason); nothing was switched`);
     expect(await layout().current()).toBeUndefined();
+  });
+
+  it('runs no hook planted in the mirror, and fetches or checks out no submodule the commit names', async () => {
+    await start('true');
+    await push(repo.commit({ a: '1' }));
+    // A post-checkout hook in the mirror, as anyone who could write there might leave one.
+    const marker = path.join(dir, 'hook-ran');
+    const hook = path.join(deployPath, 'repo.git', 'hooks', 'post-checkout');
+    fs.mkdirSync(path.dirname(hook), { recursive: true });
+    fs.writeFileSync(hook, `#!/bin/sh\ntouch ${marker}\n`, { mode: 0o755 });
+    // A commit whose tree names a submodule (a gitlink and its .gitmodules entry).
+    fs.mkdirSync(path.join(dir, 'inner'));
+    const inner = sourceRepo(path.join(dir, 'inner'));
+    inner.commit({ secret: 'from the submodule' });
+    const work = path.join(dir, 'work');
+    // A repository inside the work tree: `git add` records it as a gitlink.
+    git(work, 'clone', '--quiet', inner.url, 'lib');
+    const withSubmodule = repo.commit({ '.gitmodules': `[submodule "lib"]\n\tpath = lib\n\turl = ${inner.url}\n` });
+    expect(git(work, 'ls-tree', withSubmodule, 'lib')).toContain('160000 commit');
+
+    const run = await push(withSubmodule);
+    expect(run.status).toBe('succeeded');
+    expect(fs.existsSync(marker)).toBe(false);
+    expect(fs.readdirSync(path.join(deployPath, 'current', 'lib'))).toEqual([]);
   });
 
   it('a push without a commit (the seed scheme) deploys the branch tip and records which commit that was', async () => {
