@@ -16,6 +16,7 @@ import {
 } from './codecommit-rules';
 import { DEPLOY_KEYS_FOLDER, deployKeyNameOf, generatedDeployKeysOf, generatesDeployKey, publicKeyNameOf, sshKeyOf } from './deploy-keys';
 import { codeCommitUrl, receiverConfigFor } from './receiver-config';
+import { UNIT_NAME } from './constructs/receiver-host/unit-control';
 import { defaultTokenPrefix, parameterNameProblem, SENDER_SCHEMES, tokenNameOf, tokenParameterName } from '../protocol';
 
 const receiverTokenSettings = receiverConfigSchema.shape.tokens.unwrap().shape.ssm.unwrap().shape;
@@ -136,6 +137,10 @@ export const stackConfigSchema = z
           .array(absolutePath)
           .default([])
           .describe('Paths the commands may write besides /var/lib/triggler (the service runs with ProtectSystem=strict). Missing paths are ignored.'),
+        manageUnits: z
+          .array(z.string().max(256).regex(UNIT_NAME, 'must be a systemd unit name such as my-app.service'))
+          .default([])
+          .describe('systemd units the commands (activate, say) may start, stop, restart and reload with systemctl, without sudo: a polkit rule lets the service user do that to these units and no others. sudo cannot work under the unit\'s hardening.'),
         rootVolumeGiB: z.number().int().min(8).max(16384).default(8).describe('Size of the encrypted gp3 root volume.'),
         imageIds: z
           .record(z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be a region name such as eu-west-1'), z.string().regex(/^ami-[0-9a-f]{8,17}$/, 'must be an AMI id'))

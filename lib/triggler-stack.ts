@@ -119,6 +119,7 @@ export class TrigglerStack extends Stack {
       machineImage: config.receiver.imageIds ? ec2.MachineImage.genericLinux(config.receiver.imageIds) : undefined,
       allowCidrs: config.receiver.allowCidrs,
       writablePaths: config.receiver.writablePaths,
+      manageUnits: config.receiver.manageUnits,
       rootVolumeGiB: config.receiver.rootVolumeGiB,
     });
     // The receiver looks its tokens up on the first delivery; they exist before it starts.

@@ -109,7 +109,7 @@ describeOnHost('the receiver host under systemd, laid down from the template\'s 
     scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'triggler-host-test-'));
     [port, adminPort] = [await freePort(), await freePort()];
     ssm = await startLocalSsm({ region: REGION });
-    for (const name of ['app/main', 'app/slow', 'site/main']) {
+    for (const name of ['app/main', 'app/slow', 'app/restart', 'app/denied', 'site/main']) {
       tokens[name] = newToken();
       ssm.put(`/host-test/tokens/${name}`, tokens[name]);
     }
@@ -140,6 +140,9 @@ describeOnHost('the receiver host under systemd, laid down from the template\'s 
           ].join('; '),
         },
         { repository: 'app', branch: 'slow', createRepository: true, command: 'sleep 3; echo "$TRIGGLER_COMMIT" >> /srv/app/slow.log' },
+        // receiver.manageUnits: systemctl, without sudo, on a unit the config names and on one it does not.
+        { repository: 'app', branch: 'restart', createRepository: true, command: 'systemctl restart host-test-app.service' },
+        { repository: 'app', branch: 'denied', createRepository: true, command: 'systemctl restart cfn-hup.service' },
         {
           repository: 'site',
           branch: 'main',
@@ -148,7 +151,7 @@ describeOnHost('the receiver host under systemd, laid down from the template\'s 
           deploy: { repositoryUrl: sshd.url(site.url), path: '/srv/site', knownHosts: [sshd.knownHostsLine] },
         },
       ],
-      receiver: { port, adminPort, writablePaths: ['/srv/app'] },
+      receiver: { port, adminPort, writablePaths: ['/srv/app'], manageUnits: ['host-test-app.service'] },
       tokens: { prefix: '/host-test/tokens' },
     });
     const outdir = path.join(scratch, 'cdk.out');
@@ -195,8 +198,10 @@ describeOnHost('the receiver host under systemd, laid down from the template\'s 
     timings.push(`cfn-init from the metadata (including the /healthz wait): ${Date.now() - initStarted} ms`);
 
     // The operator's part (docs/deploy.md): the writable path exists and belongs to the service
-    // user; a path missing at start is skipped by ReadWritePaths, so the service restarts.
-    await guest.sh('mkdir -p /srv/app && chown triggler:triggler /srv/app && systemctl restart triggler-receiver');
+    // user; a path missing at start is skipped by ReadWritePaths, so the service restarts. And the
+    // service a deploy restarts (receiver.manageUnits).
+    await guest.writeFile('/etc/systemd/system/host-test-app.service', '[Service]\nExecStart=/bin/sleep infinity\n', '0644', 'root', 'root');
+    await guest.sh('mkdir -p /srv/app && chown triggler:triggler /srv/app && systemctl daemon-reload && systemctl start host-test-app && systemctl restart triggler-receiver');
     await healthy();
     timings.push(`ready: ${Date.now() - started} ms`);
   }, 900_000);
@@ -211,7 +216,7 @@ describeOnHost('the receiver host under systemd, laid down from the template\'s 
 
   test('cfn-init skipped only the Amazon Linux package installs and wrote the unit byte for byte, which systemd accepts', async () => {
     // The guest's root file system has Debian's git and ssh client in their place.
-    expect(report.skippedPackages).toEqual(['yum: nodejs22', 'yum: git', 'yum: openssh-clients']);
+    expect(report.skippedPackages).toEqual(['yum: nodejs22', 'yum: git', 'yum: openssh-clients', 'yum: polkit']);
     expect(report.commands.map((c) => `${c.config}/${c.key}`)).toEqual(['system/10-service-user', 'system/20-deploy-paths', 'receiver/10-daemon-reload', 'health/10-wait-healthy']);
     expect(await guest!.readFile('/etc/systemd/system/triggler-receiver.service')).toBe(fs.readFileSync(UNIT_SOURCE, 'utf8'));
     expect(await guest!.sh('stat -c "%U:%G %a" /etc/triggler/receiver.json /etc/triggler/receiver.env')).toBe('root:triggler 640\nroot:triggler 640\n');
@@ -264,6 +269,25 @@ describeOnHost('the receiver host under systemd, laid down from the template\'s 
     expect(sshd.log()).toMatch(/Accepted publickey for \S+ from 127\.0\.0\.1/);
     expect(await guest!.sh('ls -A /var/lib/triggler/ssh')).toBe('');
   });
+
+  test('a command restarts a unit receiver.manageUnits names with systemctl, no sudo, and no other unit', async () => {
+    const appPid = async () => Number((await guest!.sh('systemctl show --property MainPID --value host-test-app')).trim());
+    const before = await appPid();
+    expect(before).toBeGreaterThan(0);
+    const allowed = commit();
+    expect(await deliver('restart', allowed)).toMatch(/^202 /);
+    expect(await finishedRunWith(allowed)).toMatchObject({ status: 'succeeded' });
+    expect(await appPid()).not.toBe(before);
+
+    const cfnHup = (await guest!.sh('systemctl show --property MainPID --value cfn-hup')).trim();
+    const denied = commit();
+    expect(await deliver('denied', denied)).toMatch(/^202 /);
+    const run = await finishedRunWith(denied);
+    expect(run.status).toBe('failed');
+    const log = await (await fetch(`http://127.0.0.1:${adminPort}/runs/${run.id}/log`)).text();
+    expect(log).toMatch(/Access denied|Interactive authentication required/);
+    expect((await guest!.sh('systemctl show --property MainPID --value cfn-hup')).trim()).toBe(cfnHup);
+  }, 60_000);
 
   test('systemctl reload keeps the process and its accepted deliveries', async () => {
     const pid = await receiverPid();

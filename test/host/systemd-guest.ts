@@ -21,12 +21,13 @@ import type { CfnInitHost, CommandResult } from './cfn-init';
 export const CACHE_DIR = '/var/cache/git-triggler';
 export const ROOTFS_DIR = path.join(CACHE_DIR, 'host-rootfs');
 /**
- * What the guest needs besides minbase: systemd as init, git and ssh for deploys (the packages the
- * metadata lists for a host that deploys over SSH, which the interpreter skips), and what Amazon
- * Linux 2023 has in its base image and the host's files use: curl (the health wait) and /bin/kill
- * (the unit's ExecReload; util-linux on AL2023, procps on Debian).
+ * What the guest needs besides minbase: systemd as init; git and ssh for deploys, and polkit for
+ * receiver.manageUnits (with logind, which Debian's polkitd needs): the packages the metadata lists
+ * for such a host, which the interpreter skips; and what Amazon Linux 2023 has in its base image
+ * and the host's files use: curl (the health wait) and /bin/kill (the unit's ExecReload;
+ * util-linux on AL2023, procps on Debian).
  */
-export const ROOTFS_PACKAGES = ['systemd', 'systemd-sysv', 'dbus', 'git', 'openssh-client', 'ca-certificates', 'curl', 'procps'];
+export const ROOTFS_PACKAGES = ['systemd', 'systemd-sysv', 'dbus', 'libpam-systemd', 'polkitd', 'git', 'openssh-client', 'ca-certificates', 'curl', 'procps'];
 export const NODE_VERSION = '22.23.5';
 const NSPAWN_RUNTIME_DIR = '/run/systemd/nspawn';
 const GUEST_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';

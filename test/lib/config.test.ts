@@ -51,7 +51,7 @@ describe('defaults', () => {
       env: {},
       rerunInterrupted: true,
     });
-    expect(config.receiver).toEqual({ port: 5000, adminPort: 5001, instanceType: 't4g.micro', allowCidrs: [], writablePaths: [], rootVolumeGiB: 8, logLevel: 'info' });
+    expect(config.receiver).toEqual({ port: 5000, adminPort: 5001, instanceType: 't4g.micro', allowCidrs: [], writablePaths: [], manageUnits: [], rootVolumeGiB: 8, logLevel: 'info' });
     expect(config.tokens).toEqual({ prefix: '/git-triggler/tokens', retainOnDelete: false, cacheSeconds: 60, graceSeconds: 900 });
     expect(config.sender).toEqual({ memoryMiB: 256, timeoutSeconds: 60, deliveryTimeoutSeconds: 10, retryAttempts: 2, maxEventAgeSeconds: 21600, commitDetails: false });
     expect(config.network).toEqual({ cidr: '10.0.0.0/16', maxAzs: 1, flowLogs: true });

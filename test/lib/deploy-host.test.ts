@@ -12,7 +12,7 @@ import { configOf, findTokenLikeValues, removeScratch, trigglerApp, type Templat
 
 afterAll(removeScratch);
 
-const deploy = { path: '/srv/my-app', activate: 'sudo systemctl restart my-app', healthCheck: { command: 'curl -fsS http://127.0.0.1:8080/health' } };
+const deploy = { path: '/srv/my-app', activate: 'systemctl restart my-app', healthCheck: { command: 'curl -fsS http://127.0.0.1:8080/health' } };
 
 type Triggers = Parameters<typeof configOf>[0]['triggers'];
 

@@ -7,6 +7,7 @@ import { parseReceiverConfig, type ReceiverConfig, type ReceiverConfigInput } fr
 import { propProblem, throwPropProblems, type PropProblem } from '../../construct-props';
 import type { TriggerTokens } from '../trigger-tokens';
 import { deployAccessOf, deploySystemSetup, GIT_CONFIG_FILE, gitConfigFor, grantGitPull } from './deploy-access';
+import { UNIT_NAME, unitControlSetup } from './unit-control';
 import { ReceiverBundle } from './receiver-bundle';
 
 const REPOSITORY_ROOT = path.join(__dirname, '..', '..', '..');
@@ -65,6 +66,12 @@ export interface ReceiverHostProps {
    */
   readonly writablePaths?: string[];
   /**
+   * systemd units the commands may start, stop, restart and reload with `systemctl` (no sudo): a
+   * polkit rule lets the service user do that to these units and no others.
+   * @default []
+   */
+  readonly manageUnits?: string[];
+  /**
    * Size of the encrypted gp3 root volume in GiB, at least 8 (the image's size).
    * @default 8
    */
@@ -117,6 +124,7 @@ export function receiverHostPropProblems(props: ReceiverHostProps): PropProblem[
     ...(props.writablePaths ?? []).flatMap((p, i) =>
       propProblem(`writablePaths[${i}]`, /^\/[^\s]*$/.test(p) && !p.split('/').includes('..') ? undefined : `must be an absolute path without spaces or "..", got ${p}`),
     ),
+    ...(props.manageUnits ?? []).flatMap((unit, i) => propProblem(`manageUnits[${i}]`, UNIT_NAME.test(unit) ? undefined : `must be a systemd unit name such as my-app.service, got ${unit}`)),
     ...propProblem('rootVolumeGiB', Number.isInteger(rootVolumeGiB) && rootVolumeGiB >= 8 ? undefined : `must be a whole number of at least 8 (the image's size), got ${rootVolumeGiB}`),
   ];
 }
@@ -153,12 +161,15 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
   public readonly privateUrl: string;
   /** Completes when the receiver on the first host answers /healthz; fails with the reason when it does not. */
   public readonly healthy: CfnWaitCondition;
+  /** The units the commands may manage with systemctl (see unit-control.ts). */
+  public readonly manageUnits: string[];
 
   constructor(scope: Construct, id: string, props: ReceiverHostProps) {
     super(scope, id);
     const allowCidrs = props.allowCidrs ?? [];
     const rootVolumeGiB = props.rootVolumeGiB ?? 8;
     this.receiverConfig = parsedReceiverConfig(this, props);
+    this.manageUnits = [...new Set(props.manageUnits ?? [])];
     const deployAccess = deployAccessOf(this.receiverConfig);
     // Each deploy.path joins the unit's writable paths.
     const writablePaths = [...new Set([...(props.writablePaths ?? []), ...deployAccess.paths])];
@@ -257,6 +268,7 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
             { key: '10-service-user' },
           ),
           ...deploySystemSetup(deployAccess, SERVICE_USER),
+          ...unitControlSetup(this.manageUnits, SERVICE_USER),
         ]),
         receiver: new ec2.InitConfig([
           ec2.InitSource.fromExistingAsset(HOST_PATHS.installDir, bundle.asset, { serviceRestartHandles: [receiverRestart] }),
