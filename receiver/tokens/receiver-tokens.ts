@@ -134,8 +134,10 @@ export class ReceiverTokens implements TokenSource {
     for (const warning of warnings) options.logger?.warn(warning);
     const sources = [fixedSource, ...(file ? [file] : []), ...(ssm ? [ssm] : [])];
     const named = async (tokenName: string): Promise<TokenSource | undefined> => {
-      // A secret added to the token file after the start (a new deploy key) is found without a SIGHUP.
-      if (file && !file.has(tokenName)) await file.refresh();
+      // A secret added to or replaced in the token file after the start (a new deploy key, one
+      // `tokens deploy-key --replace` wrote) is used without a SIGHUP: the file is re-read when it
+      // changed, at most every two seconds.
+      await file?.refresh();
       if (file?.has(tokenName)) return file;
       if (!config.tokens.ssm) return undefined;
       if (!ssm) {
