@@ -7,7 +7,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
 import { newToken, privateKeyProblem, tokenNameOf, triggerLabel } from '../protocol';
-import { loadReceiverConfigFile, unreadable } from '../receiver/config/config-file';
+import { loadReceiverConfigFile, unreadable, type LoadedConfig } from '../receiver/config/config-file';
+import { ConfigError } from '../receiver/config/config-errors';
 import type { ReceiverConfig } from '../receiver/config/schema';
 import { readTokenFile, tokensOfEntry } from '../receiver/tokens/file-token-source';
 
@@ -147,17 +148,32 @@ function isWritable(dir: string): boolean {
   }
 }
 
+/** `check` says "this config is not usable" with exit 2, whatever the reason; a crash of check itself stays 1. */
+const CONFIG_UNUSABLE = 2;
+
 export function checkCommand(): Command {
   return new Command('check')
     .description('validate a receiver config, its token file and its paths without starting anything; exit 2 when something is wrong')
     .requiredOption('-c, --config <file>', 'the receiver config')
+    // No --config is no config to use: exit 2 like the rest, with commander's own message (already written).
+    .exitOverride((error) => process.exit(error.code === 'commander.missingMandatoryOptionValue' ? CONFIG_UNUSABLE : error.exitCode))
     .action(async (options: { config: string }) => {
-      const { config, warnings } = loadReceiverConfigFile(options.config);
+      let loaded: LoadedConfig;
+      try {
+        loaded = loadReceiverConfigFile(options.config);
+      } catch (error) {
+        // Unreadable, not JSON, or not valid: the same words the CLI prints for any error, and exit 2.
+        if (!(error instanceof ConfigError)) throw error;
+        process.stderr.write(`triggler: ${error.message}\n`);
+        process.exitCode = CONFIG_UNUSABLE;
+        return;
+      }
+      const { config, warnings } = loaded;
       const { problems, notes } = await configProblems(config);
       for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
       if (problems.length > 0) {
         process.stderr.write(`triggler: config ${options.config} would not work:\n  ${problems.join('\n  ')}\n`);
-        process.exitCode = 2;
+        process.exitCode = CONFIG_UNUSABLE;
         return;
       }
       const triggers = config.triggers.map(triggerLabel).join(', ');

@@ -47,6 +47,28 @@ describe('triggler check', () => {
     expect(checked.stderr).toContain(`triggers[1].deploy.sshKey: the key keys/public in ${join(sub, 'tokens.json')} cannot be used: it is a public key: give the private half`);
     expect(checked.stderr).not.toContain('AAAAC3');
   });
+
+  it('exits 2 for a config that cannot be loaded at all, with the words that say why', async () => {
+    const sub = join(dir, 'unloadable');
+    fs.mkdirSync(sub);
+    const write = (name: string, text: string) => {
+      fs.writeFileSync(join(sub, name), text, { mode: 0o600 });
+      return join(sub, name);
+    };
+    const trigger = { repository: 'app', branch: 'main', command: 'true', token: 'a-token-of-sixteen-chars' };
+    const cases: Array<[string, string[], string]> = [
+      ['an unknown key', ['--config', write('unknown-key.json', JSON.stringify({ triggers: [{ ...trigger, comand: 'true' }] }))], 'triggers[0].comand: unknown key (did you mean "command"?)'],
+      ['a bad value', ['--config', write('bad-value.json', JSON.stringify({ listen: { port: 'http' }, triggers: [trigger] }))], `triggler: config ${join(sub, 'bad-value.json')} is not valid:\n  listen.port: `],
+      ['a file that is not JSON', ['--config', write('bad-json.json', '{\n  "triggers": []\n  "listen": {}\n}\n')], `triggler: config ${join(sub, 'bad-json.json')} is not valid JSON at line 3, column 3:\n      "listen": {}`],
+      ['a missing file', ['--config', join(sub, 'missing.json')], `triggler: cannot read config ${join(sub, 'missing.json')}: it does not exist; \`triggler init\` writes a starter config and token file`],
+      ['no --config', [], "error: required option '-c, --config <file>' not specified"],
+    ];
+    const checked = await Promise.all(cases.map(([, args]) => runCli(['check', ...args])));
+    expect(cases.map(([what], i) => ({ what, ...checked[i]! }))).toEqual(cases.map(([what, , says]) => ({ what, code: 2, stdout: '', stderr: expect.stringContaining(says) })));
+    // A config that loads and has no problems still exits 0.
+    const valid = await runCli(['check', '--config', write('valid.json', JSON.stringify({ stateDir: './state', triggers: [trigger] }))]);
+    expect({ code: valid.code, stderr: valid.stderr }).toEqual({ code: 0, stderr: '' });
+  });
 });
 
 describe('the AWS SDK on a supported Node.js', () => {
