@@ -71,6 +71,19 @@ function storeOf(options: StoreOptions, io: StoreIo): TokenStore {
   return new SsmTokenStore(prefix, io);
 }
 
+/** The store options as given (`--file F`, `--stack S`, `--prefix P`), for a command we suggest: it must reach the same store. */
+function storeArguments(options: StoreOptions): string[] {
+  if (options.file !== undefined) return ['--file', options.file];
+  if (options.stack !== undefined) return ['--stack', options.stack];
+  if (options.prefix !== undefined) return ['--prefix', options.prefix];
+  return [];
+}
+
+/** A word as a POSIX shell reads it back: as it is when it is plain, else in single quotes. */
+function shellWord(word: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, "'\\''")}'`;
+}
+
 /** The token's name: `<repository>/<branch>`, or the shared name given with --token-name. */
 function tokenNameFrom(repository: string | undefined, branch: string | undefined, options: NameOptions): string {
   if (options.tokenName !== undefined) {
@@ -134,7 +147,9 @@ export function tokensCommand(dependencies: TokensCommandDependencies = {}): Com
     )
     .action(async (repository: string | undefined, branch: string | undefined, options: StoreOptions & NameOptions & { create?: boolean; stdin?: boolean }) => {
       const tokenName = tokenNameFrom(repository, branch, options);
-      if (tokenName.startsWith(`${DEPLOY_KEYS_FOLDER}/`)) throw new Error(`--token-name: ${tokenName} is a deploy key, not a token: triggler tokens deploy-key ${tokenName} --replace makes a new one`);
+      if (tokenName.startsWith(`${DEPLOY_KEYS_FOLDER}/`)) {
+        throw new Error(`--token-name: ${tokenName} is a deploy key, not a token: triggler tokens deploy-key ${[tokenName, ...storeArguments(options)].map(shellWord).join(' ')} --replace makes a new one`);
+      }
       const store = storeOf(options, io);
       const replacement = options.stdin ? givenToken(await stdin()) : newToken();
       await store.rotate(tokenName, replacement, options.create === true);

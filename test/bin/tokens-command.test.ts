@@ -296,6 +296,23 @@ describe('triggler tokens deploy-key --file', () => {
     expect(replaced.stdout).not.toBe(made.stdout);
     await expect(runTokens(['deploy-key', '--file', path, 'no spaces'])).rejects.toThrow('<name>: may hold letters, digits and _ . - / @');
   });
+
+  it('rotate of a deploy key in a file suggests deploy-key --replace on that same file, and the suggestion works as given', async () => {
+    // No AWS settings at all: a suggestion that lost --file would go to SSM and fail ("Region is missing").
+    const env = { PATH: process.env.PATH, HOME: dir };
+    const path = join(dir, 'my tokens.json');
+    const made = await cli(['tokens', 'deploy-key', '--file', path, 'deploy-keys/my-app'], env);
+    expect(made.code).toBe(0);
+    const refused = await cli(['tokens', 'rotate', '--file', path, '--token-name', 'deploy-keys/my-app'], env);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(`deploy-keys/my-app is a deploy key, not a token: triggler tokens deploy-key deploy-keys/my-app --file '${path}' --replace makes a new one`);
+    const followed = await followSuggestion(refused.stderr, env);
+    expect({ code: followed.code, stderr: followed.stderr }).toEqual({ code: 0, stderr: `replaced deploy-keys/my-app in ${path}\n` });
+    const file = JSON.parse(readFileSync(path, 'utf8')) as Record<string, string>;
+    expect(Object.keys(file)).toEqual(['deploy-keys/my-app']);
+    expect(publicKeyOf(file['deploy-keys/my-app']!)).toBe(followed.stdout.trim());
+    expect(followed.stdout).not.toBe(made.stdout);
+  });
 });
 
 /** The real CLI, as a user runs it: `node bin/triggler.js ...`. */
@@ -304,6 +321,20 @@ function cli(args: string[], env: NodeJS.ProcessEnv): Promise<CliResult & { code
     execFile(process.execPath, [CLI, ...args], { cwd: ROOT, env, timeout: 30_000 }, (error, stdout, stderr) => {
       const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
       resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/**
+ * Follows the deploy-key command a refused `tokens rotate` suggests, as a user pasting it into a
+ * shell would: `sh` reads it, with `triggler` standing for this clone's CLI.
+ */
+function followSuggestion(stderr: string, env: NodeJS.ProcessEnv): Promise<CliResult & { code: number; suggested: string }> {
+  const suggested = /is a deploy key, not a token: (triggler tokens deploy-key .*) makes a new one$/m.exec(stderr)?.[1];
+  if (!suggested) throw new Error(`no suggestion in: ${stderr}`);
+  return new Promise((resolve) => {
+    execFile('sh', ['-c', `triggler() { "$TRIGGLER_NODE" "$TRIGGLER_CLI" "$@"; }; ${suggested}`], { cwd: ROOT, env: { ...env, TRIGGLER_NODE: process.execPath, TRIGGLER_CLI: CLI }, timeout: 30_000 }, (error, stdout, stderr) => {
+      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr, suggested });
     });
   });
 }
@@ -385,6 +416,20 @@ describe('bin/triggler.js tokens against the local SSM endpoint', () => {
     expect(rotated.code).toBe(1);
     expect(rotated.stderr).toContain('deploy-keys/app is a deploy key, not a token: triggler tokens deploy-key deploy-keys/app --replace makes a new one');
     expect(ssm.get(`${DEFAULT_TOKEN_PREFIX}/deploy-keys/app`)!.version).toBe(2);
+  });
+
+  it.each([
+    [['--stack', 'Staging'], '/staging/tokens'],
+    [['--prefix', '/ops/keys'], '/ops/keys'],
+  ])('rotate %j of a deploy key suggests deploy-key --replace with the same store option, and the suggestion reaches that store', async (store, prefix) => {
+    const refused = await cli(['tokens', 'rotate', ...store, '--token-name', 'deploy-keys/site'], env);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(`deploy-keys/site is a deploy key, not a token: triggler tokens deploy-key deploy-keys/site ${store.join(' ')} --replace makes a new one`);
+    expect(ssm.get(`${prefix}/deploy-keys/site`)).toBeUndefined();
+    const followed = await followSuggestion(refused.stderr, env);
+    expect(followed.code).toBe(0);
+    expect(publicKeyOf(ssm.get(`${prefix}/deploy-keys/site`)!.value)).toBe(followed.stdout.trim());
+    expect(ssm.get(`${DEFAULT_TOKEN_PREFIX}/deploy-keys/site`)).toBeUndefined();
   });
 });
 
