@@ -51,7 +51,7 @@ export function deployCommands(): Command[] {
     .action(async (repository: string, branch: string, options: { config: string; to?: string; admin?: string; wait: boolean }) => {
       deployTrigger(options.config, repository, branch);
       const where = locateReceiver(options);
-      const runId = await postAdminAction(where, '/rollback', { repository, branch, ...(options.to === undefined ? {} : { to: options.to }) });
+      const runId = await postAdminAction(where, 'a rollback', '/rollback', { repository, branch, ...(options.to === undefined ? {} : { to: options.to }) });
       process.stdout.write(`rollback run ${runId} accepted\n`);
       if (!options.wait || !where.admin) return;
       const run = await waitForRun(where.admin, runId);

@@ -46,17 +46,36 @@ export function isUnreachable(error: unknown): boolean {
 }
 
 /**
- * A write through the admin listener (a re-run, a rollback): with the admin credential read from
- * the state directory, which only the receiver's user (or root) can read. Resolves with the run
- * the receiver queued; anything but 202 is an error with the receiver's reason.
+ * What it means that the admin listener did not answer a write: where it was asked, how to see
+ * whether the receiver runs, and that the action (a run of the receiver) cannot happen without it.
  */
-export async function postAdminAction(where: ReceiverLocation, path: string, body?: unknown): Promise<string> {
-  if (!where.admin) throw new Error('the config turns the admin listener off: this needs a running receiver with its admin listener');
+function adminUnreachable(admin: string, what: string, error: Error): Error {
+  return new Error(
+    [
+      `the receiver's admin listener at ${admin} did not answer (${error.message}).`,
+      `  Is the receiver running? systemctl status triggler-receiver says (and journalctl -u triggler-receiver why it stopped); is ${admin} its admin address (--admin, or the config's admin)?`,
+      `  ${what.charAt(0).toUpperCase()}${what.slice(1)} is a run of the receiver: it needs the receiver running.`,
+    ].join('\n'),
+    { cause: error },
+  );
+}
+
+/**
+ * A write through the admin listener (`what`: "a re-run", "a rollback"): with the admin credential
+ * read from the state directory, which only the receiver's user (or root) can read. Resolves with
+ * the run the receiver queued; anything but 202 is an error with the receiver's reason, and a
+ * listener that does not answer is said to be one, with how to see whether the receiver runs.
+ */
+export async function postAdminAction(where: ReceiverLocation, what: string, path: string, body?: unknown): Promise<string> {
+  const { admin } = where;
+  if (!admin) throw new Error(`the config turns the admin listener off: ${what} needs a running receiver with its admin listener`);
   const credential = readAdminCredential(where.stateDir);
-  const response = await request(`${where.admin}${path}`, {
+  const response = await request(`${admin}${path}`, {
     method: 'POST',
     headers: { authorization: adminAuthorization(credential), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  }).catch((error: unknown) => {
+    throw isUnreachable(error) ? adminUnreachable(admin, what, error as Error) : error;
   });
   const answer = (await response.body.json().catch(() => ({}))) as { run?: { id: string }; error?: string };
   if (response.statusCode !== 202 || !answer.run) throw new Error(`the receiver refused (${response.statusCode}): ${answer.error ?? 'no reason given'}`);

@@ -133,7 +133,7 @@ program
   .option('-d, --state-dir <dir>', 'where the admin credential is (default: the config\'s, else /var/lib/triggler)')
   .addHelpText('after', '\nA re-run is a write: it needs the admin credential in <stateDir>/admin-token, which only the receiver\'s user (or root) can read.\n\nExample:\n  sudo -u triggler triggler rerun r_0mj3k2x1c000a1b2c3d4 --config /etc/triggler/receiver.json')
   .action(async (runId: string, options: { admin?: string; config?: string; stateDir?: string }) => {
-    const queued = await postAdminAction(locateReceiver(options), `/runs/${encodeURIComponent(runId)}/rerun`);
+    const queued = await postAdminAction(locateReceiver(options), 'a re-run', `/runs/${encodeURIComponent(runId)}/rerun`);
     process.stdout.write(`queued run ${queued}, a re-run of ${runId}\n`);
   });
 

@@ -58,3 +58,27 @@ describe('triggler runs and rerun', () => {
     expect(log.stdout).toBe(`ran ${'c'.repeat(40)}\n`);
   });
 });
+
+describe('rollback and rerun when the receiver is down', () => {
+  const dir = tempDir();
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('say that the admin listener did not answer, how to see whether the receiver runs, and that the action needs it', async () => {
+    const stateDir = join(dir, 'state');
+    const trigger = { repository: 'app', branch: 'main', token: TOKEN, command: 'true', deploy: { repositoryUrl: join(dir, 'app.git'), path: join(dir, 'srv', 'app') } };
+    // A receiver that ran here once (its state directory holds the admin credential) and has stopped.
+    const receiver = await startTestReceiver({ triggers: [trigger] }, { dir });
+    const { port } = new URL(receiver.adminUrl!);
+    await receiver.dispose();
+    const config = join(dir, 'receiver.json');
+    fs.writeFileSync(config, JSON.stringify({ stateDir, admin: { host: '127.0.0.1', port: Number(port) }, triggers: [trigger] }));
+    const admin = `http://127.0.0.1:${port}`;
+    const down = (what: string) =>
+      `triggler: the receiver's admin listener at ${admin} did not answer (connect ECONNREFUSED 127.0.0.1:${port}).\n` +
+      `  Is the receiver running? systemctl status triggler-receiver says (and journalctl -u triggler-receiver why it stopped); is ${admin} its admin address (--admin, or the config's admin)?\n` +
+      `  ${what} is a run of the receiver: it needs the receiver running.\n`;
+    const [rollback, rerun] = await Promise.all([cli(['rollback', 'app', 'main', '--config', config]), cli(['rerun', 'r_0mj3k2x1c000a1b2c3d4', '--config', config])]);
+    expect(rollback).toEqual({ code: 1, stdout: '', stderr: down('A rollback') });
+    expect(rerun).toEqual({ code: 1, stdout: '', stderr: down('A re-run') });
+  });
+});
