@@ -209,6 +209,14 @@ export const receiverConfigSchema = z
       if (trigger.deploy?.sshKey !== undefined && config.tokens.file === undefined && config.tokens.ssm === undefined) {
         ctx.addIssue({ code: 'custom', path: ['triggers', index, 'deploy', 'sshKey'], message: 'names a key in the token file or SSM, and this config has neither: set tokens.file or tokens.ssm' });
       }
+      // The run refuses it too (receiver/runs/deploy/deployment.ts); said here, it is said once, not at every push.
+      if (trigger.deploy?.sshKey !== undefined && trigger.user !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['triggers', index, 'deploy', 'sshKey'],
+          message: `cannot be used with user "${trigger.user}": the key file is readable by the receiver alone, and a root receiver runs git as that user, so every fetch would fail; leave out user, or leave out sshKey (git then fetches with that user's own ssh)`,
+        });
+      }
     });
   });
 
