@@ -253,6 +253,50 @@ export function pinnedKnownHosts(target: SshTarget): string[] {
 }
 
 /**
+ * The fields of a public key blob after its type string, by type (RFC 4253, RFC 5656, OpenSSH's
+ * PROTOCOL.u2f): how many, and which must be 32 bytes (an ed25519 public key).
+ */
+const BLOB_FIELDS: Record<string, { count: number; ed25519At?: number }> = {
+  'ssh-ed25519': { count: 1, ed25519At: 0 }, // key
+  'sk-ssh-ed25519@openssh.com': { count: 2, ed25519At: 0 }, // key, application
+  'ssh-rsa': { count: 2 }, // e, n
+  'ecdsa-sha2-nistp256': { count: 2 }, // curve name, point
+  'ecdsa-sha2-nistp384': { count: 2 },
+  'ecdsa-sha2-nistp521': { count: 2 },
+  'sk-ecdsa-sha2-nistp256@openssh.com': { count: 3 }, // curve name, point, application
+};
+
+/**
+ * Whether a base64 key is whole: canonical base64 (as ssh-keyscan prints it and ssh decodes it),
+ * a blob whose type string is `type`, then exactly the fields that type has. "type" when its
+ * embedded type is another one; "damaged" when it is cut short, garbled or not base64.
+ */
+function publicBlobProblem(key: string, type: string): 'type' | 'damaged' | undefined {
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(key) || key.length % 4 !== 0) return 'damaged';
+  const blob = Buffer.from(key, 'base64');
+  if (blob.toString('base64') !== key) return 'damaged';
+  const reader = new WireReader(blob);
+  let read = 0;
+  const field = (): Buffer => {
+    const value = reader.string();
+    read += 4 + value.length;
+    return value;
+  };
+  try {
+    const declared = field().toString('latin1');
+    if (declared !== type) return /^[\x21-\x7e]+$/.test(declared) ? 'type' : 'damaged';
+    const { count, ed25519At } = BLOB_FIELDS[type] ?? { count: 1 };
+    for (let i = 0; i < count; i++) {
+      const value = field();
+      if (i === ed25519At && value.length !== 32) return 'damaged';
+    }
+  } catch {
+    return 'damaged';
+  }
+  return read === blob.length ? undefined : 'damaged';
+}
+
+/**
  * What is wrong with one known_hosts line, or undefined: `<names> <key type> <base64 key>`, with
  * no markers (@cert-authority, @revoked) and no hashed names, so what it pins is plain to read.
  */
@@ -263,20 +307,17 @@ export function knownHostsLineProblem(line: string): string | undefined {
   if (names.startsWith('@')) return 'must not carry a marker (@cert-authority, @revoked)';
   if (names.startsWith('|')) return 'must name its host in plain text, not hashed';
   if (!KEY_TYPE_ONLY.test(type)) return `has an unknown key type "${type}"`;
-  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(key)) return 'has a key that is not base64';
-  const blob = Buffer.from(key, 'base64');
-  const declared = blob.length >= 4 ? blob.subarray(4, 4 + blob.readUInt32BE(0)).toString('latin1') : '';
-  if (declared !== type) return `has a key whose type is not ${type}`;
+  const problem = publicBlobProblem(key, type);
+  if (problem === 'type') return `has a key whose type is not ${type}`;
+  if (problem === 'damaged') return 'has a key that is cut short or not valid base64';
   return undefined;
 }
 
 /**
  * Why a path cannot be an ssh option's value (IdentityFile, UserKnownHostsFile), or undefined.
- * `%` can be doubled and a space quoted, but a double quote cannot be written inside the quotes,
- * and ssh takes `${` as the start of an environment variable with no escape for it.
+ * Quotes, backslashes, spaces and `%` can all be escaped, but ssh takes `${` as the start of an
+ * environment variable, with no escape for it.
  */
 export function sshOptionPathProblem(file: string): string | undefined {
-  if (file.includes('"')) return 'a double quote';
-  if (file.includes('${')) return '"${"';
-  return undefined;
+  return file.includes('${') ? '"${"' : undefined;
 }

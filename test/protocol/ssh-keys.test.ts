@@ -86,6 +86,46 @@ withSshKeygen('checked with ssh-keygen', () => {
     expect(publicKeyOf(made.privateKey)).toBe(made.publicKey);
   });
 
+  it('takes the known_hosts lines ssh-keygen reads and refuses the ones it does not: whole keys of every type, not cut ones', () => {
+    const readable = (line: string): boolean => {
+      try {
+        keygen('-l', '-f', writeKey('one_known_host', `${line}\n`));
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const sshString = (bytes: Buffer | string): Buffer => {
+      const body = Buffer.from(bytes);
+      const length = Buffer.alloc(4);
+      length.writeUInt32BE(body.length);
+      return Buffer.concat([length, body]);
+    };
+    const made = ([['ed25519'], ['rsa', '-b', '2048'], ['ecdsa', '-b', '256'], ['ecdsa', '-b', '384'], ['ecdsa', '-b', '521']] as const).map(([type, ...bits]) => {
+      const file = path.join(dir, `host_${type}_${bits.join('')}`);
+      keygen('-q', '-t', type, ...bits, '-N', '', '-f', file);
+      return fs.readFileSync(`${file}.pub`, 'utf8').trim().split(' ').slice(0, 2) as [string, string];
+    });
+    // Security-key public keys (PROTOCOL.u2f), written out by hand: reading one needs no device.
+    const ed25519 = Buffer.from(made[0]![1], 'base64').subarray(-32);
+    made.push(['sk-ssh-ed25519@openssh.com', Buffer.concat([sshString('sk-ssh-ed25519@openssh.com'), sshString(ed25519), sshString('ssh:')]).toString('base64')]);
+    const nistp256 = Buffer.from(made[2]![1], 'base64');
+    made.push(['sk-ecdsa-sha2-nistp256@openssh.com', Buffer.concat([sshString('sk-ecdsa-sha2-nistp256@openssh.com'), nistp256.subarray(4 + 19), sshString('ssh:')]).toString('base64')]);
+    const lines: string[] = [];
+    for (const [type, key] of made) {
+      const blob = Buffer.from(key, 'base64');
+      lines.push(`host ${type} ${key}`);
+      // Cut short at whole base64 groups (so only the structure can tell), by one byte, and with a byte too many.
+      for (const groups of [1, 4, 8, Math.floor(key.length / 4) - 1]) lines.push(`host ${type} ${key.slice(0, groups * 4)}`);
+      lines.push(`host ${type} ${blob.subarray(0, -1).toString('base64')}`);
+      lines.push(`host ${type} ${Buffer.concat([blob, Buffer.from([0])]).toString('base64')}`);
+    }
+    const verdicts = lines.map((line) => ({ line, ours: knownHostsLineProblem(line) === undefined, sshKeygen: readable(line) }));
+    expect(verdicts.filter((v) => v.ours !== v.sshKeygen)).toEqual([]);
+    expect(verdicts.filter((v) => v.ours)).toHaveLength(made.length);
+    for (const { line, ours } of verdicts) if (!ours) expect(knownHostsLineProblem(line)).toBe('has a key that is cut short or not valid base64');
+  });
+
   it('says what is wrong with keys a fetch cannot use, never quoting them', () => {
     const encrypted = path.join(dir, 'encrypted');
     keygen('-q', '-t', 'ed25519', '-N', 'a passphrase', '-f', encrypted);
@@ -135,5 +175,24 @@ describe('which host an SSH URL names', () => {
     expect(knownHostsLineProblem('|1|abc=|def= ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl')).toBe('must name its host in plain text, not hashed');
     expect(knownHostsLineProblem('host ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl')).toBe('has a key whose type is not ssh-rsa');
     expect(knownHostsLineProblem('host ssh-dss AAAA')).toBe('has an unknown key type "ssh-dss"');
+  });
+
+  it('says a key is cut short or garbled, not of another type, and names another type only when the key really has one', () => {
+    const github = PINNED_KNOWN_HOSTS[0]!.split(' ')[2]!;
+    const cut = 'has a key that is cut short or not valid base64';
+    for (const line of PINNED_KNOWN_HOSTS) expect([line, knownHostsLineProblem(line)]).toEqual([line, undefined]);
+    expect(knownHostsLineProblem('host ssh-ed25519 AAAA')).toBe(cut);
+    expect(knownHostsLineProblem('host ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPr0LAAZ')).toBe(cut);
+    expect(knownHostsLineProblem(`host ssh-ed25519 ${github.slice(0, -4)}`)).toBe(cut);
+    expect(knownHostsLineProblem(`host ssh-ed25519 ${github.replace(/=*$/, '').slice(0, -1)}`)).toBe(cut);
+    expect(knownHostsLineProblem(`host ssh-ed25519 ${Buffer.concat([Buffer.from(github, 'base64'), Buffer.from('x')]).toString('base64')}`)).toBe(cut);
+    expect(knownHostsLineProblem('host ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GK*l')).toBe(cut);
+    expect(knownHostsLineProblem(`host ssh-ed25519 ${Buffer.from('\u0000\u0000\u0000\u0003\u0001\u0002\u0003rest').toString('base64')}`)).toBe(cut);
+    // An RSA key whose modulus is missing, and one whose modulus is cut short.
+    const rsa = Buffer.from(PINNED_KNOWN_HOSTS[2]!.split(' ')[2]!, 'base64');
+    expect(knownHostsLineProblem(`host ssh-rsa ${rsa.subarray(0, 4 + 7 + 4 + 3).toString('base64')}`)).toBe(cut);
+    expect(knownHostsLineProblem(`host ssh-rsa ${rsa.subarray(0, 60).toString('base64')}`)).toBe(cut);
+    // A whole key of one type, labelled another.
+    expect(knownHostsLineProblem(`host ecdsa-sha2-nistp256 ${github}`)).toBe('has a key whose type is not ecdsa-sha2-nistp256');
   });
 });

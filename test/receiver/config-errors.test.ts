@@ -172,9 +172,20 @@ describe('a deploy over SSH is checked when the config loads', () => {
 
   it('refuses a state directory ssh could not be given the key files in, only when a trigger fetches over ssh', () => {
     const ssh = { repositoryUrl: 'git@github.com:owner/app.git', sshKey: 'k' };
-    expect(load(ssh, undefined, '/var/lib/"triggler"')).toContain('stateDir: holds a double quote: triggers[0] fetches over ssh');
     expect(load(ssh, undefined, '/var/lib/${USER}')).toContain('stateDir: holds "${": triggers[0] fetches over ssh');
-    expect(load(ssh, undefined, '/var/lib/100% triggler')).toBeUndefined();
+    expect(load(ssh, undefined, '/var/lib/100% "trig\'gler"')).toBeUndefined();
     expect(load({ repositoryUrl: 'https://github.com/owner/app.git' }, undefined, '/var/lib/${USER}')).toBeUndefined();
+  });
+
+  it('refuses a deploy key for a trigger that runs as another user, saying why, rather than failing every run', () => {
+    const file = join(dir, 'as-user.json');
+    const trigger = (deploy: Record<string, unknown>) => ({ repository: 'app', branch: 'main', command: 'true', token: TOKEN, user: 'deployer', deploy: { path: '/srv/app', repositoryUrl: 'git@github.com:owner/app.git', ...deploy } });
+    fs.writeFileSync(file, JSON.stringify({ tokens: { file: join(dir, 'tokens.json') }, triggers: [trigger({ sshKey: 'deploy-keys/app' })] }), { mode: 0o600 });
+    expect(() => loadReceiverConfigFile(file)).toThrow(
+      'triggers[0].deploy.sshKey: cannot be used with user "deployer": the key file is readable by the receiver alone, and a root receiver runs git as that user, so every fetch would fail; leave out user, or leave out sshKey',
+    );
+    // Without the key, git fetches with the user's own ssh.
+    fs.writeFileSync(file, JSON.stringify({ tokens: { file: join(dir, 'tokens.json') }, triggers: [trigger({})] }), { mode: 0o600 });
+    expect(loadReceiverConfigFile(file).config.triggers[0]).toMatchObject({ user: 'deployer', deploy: { repositoryUrl: 'git@github.com:owner/app.git' } });
   });
 });

@@ -33,13 +33,13 @@ function shellWord(word: string): string {
 }
 
 /**
- * A path as an ssh option's value. ssh expands `%` tokens and `${NAME}` in IdentityFile and
- * UserKnownHostsFile, and splits UserKnownHostsFile at spaces: `%` is doubled, a path with a
- * space is double-quoted. A double quote or `${` has no way through (see sshOptionPathProblem).
+ * A path as an ssh option's value. ssh splits an option's value into words (quotes and
+ * backslashes are its own), then expands `%` tokens and `${NAME}` in IdentityFile and
+ * UserKnownHostsFile: the path is double-quoted with `\` and `"` escaped, and `%` doubled. `${`
+ * has no way through (see sshOptionPathProblem).
  */
 function sshPath(file: string): string {
-  const escaped = file.replace(/%/g, '%%');
-  return /\s/.test(escaped) ? `"${escaped}"` : escaped;
+  return `"${file.replace(/%/g, '%%').replace(/[\\"]/g, (char) => `\\${char}`)}"`;
 }
 
 /** Writes a file only its owner can read, replacing one a crashed run may have left. */

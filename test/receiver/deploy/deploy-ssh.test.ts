@@ -78,19 +78,21 @@ describeWithSshd('deploys over SSH with a deploy key', () => {
     expect(log).not.toContain(userKey.privateKey.split('\n')[1]);
   });
 
-  it("takes a state directory whose name has a space, a quote, a % and a $ (a shell and ssh's own expansion both read it)", async () => {
-    const odd = path.join(dir, "state with 'quote' 100%h $HOME");
-    const { run, log } = await deploy('odd-state-dir', { sshKey: 'app/deploy-key', knownHosts: [sshd.knownHostsLine] }, repo.commit({ 'index.html': 'odd' }), odd);
+  // A shell reads GIT_SSH_COMMAND, then ssh splits each option into words (its own quotes and
+  // backslashes) and expands % and $ in the two paths.
+  it.each([["state with 'quote' \"double\" back\\slash 100%h $HOME"], ["o'brien"], ['a\\b"c%%d']])('takes a state directory named %s', async (name) => {
+    const odd = path.join(dir, name);
+    const { run, log } = await deploy(`odd-${Buffer.from(name).toString('hex').slice(0, 16)}`, { sshKey: 'app/deploy-key', knownHosts: [sshd.knownHostsLine] }, repo.commit({ 'index.html': 'odd' }), odd);
     if (run.status !== 'succeeded') console.log(log);
     expect(run.status).toBe('succeeded');
     expect(fs.statSync(path.join(odd, 'ssh')).mode & 0o777).toBe(0o700);
   });
 
-  it.each([['a double quote', 'state "quoted"'], ['"${"', 'state ${HOME}']])('refuses a state directory whose path holds %s, which ssh cannot be given, naming it', async (what, name) => {
-    const odd = path.join(dir, name);
-    const { run } = await deploy(`refused-${what.length}`, { sshKey: 'app/deploy-key', knownHosts: [sshd.knownHostsLine] }, repo.commit({ 'index.html': 'refused' }), odd);
+  it('refuses a state directory whose path holds "${", which ssh cannot be given, naming it', async () => {
+    const odd = path.join(dir, 'state ${HOME}');
+    const { run } = await deploy('refused', { sshKey: 'app/deploy-key', knownHosts: [sshd.knownHostsLine] }, repo.commit({ 'index.html': 'refused' }), odd);
     expect(run.status).toBe('failed');
-    expect(run.error).toBe(`the state directory's path ${odd} holds ${what}, which ssh's options cannot carry`);
+    expect(run.error).toBe(`the state directory's path ${odd} holds "\${", which ssh's options cannot carry`);
     expect(fs.existsSync(path.join(odd, 'ssh'))).toBe(false);
   });
 
