@@ -268,6 +268,11 @@ describeOnHost('the receiver host under systemd, laid down from the template\'s 
     expect(await guest!.sh('stat -c %U /srv/site/repo.git /srv/site/current/built.html')).toBe('triggler\ntriggler\n');
     expect(sshd.log()).toMatch(/Accepted publickey for \S+ from 127\.0\.0\.1/);
     expect(await guest!.sh('ls -A /var/lib/triggler/ssh')).toBe('');
+    // The CLI the stack puts on the host's PATH, as the service user (docs/deploy.md).
+    const releases = await guest!.sh('runuser -u triggler -- triggler releases site main --config /etc/triggler/receiver.json');
+    expect(releases).toContain(run.deploy!.release!);
+    expect(releases).toContain(sha.slice(0, 12));
+    expect(await guest!.sh('runuser -u triggler -- triggler runs --config /etc/triggler/receiver.json')).toContain(run.id);
   });
 
   test('a command restarts a unit receiver.manageUnits names with systemctl, no sudo, and no other unit', async () => {

@@ -50,8 +50,11 @@ function runNode(args: string[], cwd: string) {
   return spawnSync(process.execPath, args, { cwd, encoding: 'utf8', timeout: 20_000, env: { PATH: process.env.PATH, AWS_REGION: 'eu-west-1' } });
 }
 
-test('the receiver asset is one receiver.js that runs its main: a missing config is exit 2, naming the file', () => {
-  expect(fs.readdirSync(assetDirs.receiver)).toEqual(['receiver.js']);
+test('the receiver asset is receiver.js, which runs its main (a missing config is exit 2, naming the file), and the CLI beside it', () => {
+  expect(fs.readdirSync(assetDirs.receiver).sort()).toEqual(['receiver.js', 'triggler.js']);
+  const help = runNode([path.join(assetDirs.receiver, 'triggler.js'), 'releases', '--help'], outdir);
+  expect(help.status).toBe(0);
+  expect(help.stdout).toContain('Usage: triggler releases');
   const missing = path.join(outdir, 'no-such-receiver.json');
   const result = runNode([path.join(assetDirs.receiver, 'receiver.js'), '--config', missing], outdir);
   expect(result.status).toBe(2);

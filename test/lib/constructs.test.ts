@@ -449,7 +449,7 @@ describe('ReceiverHost', () => {
     expect(Object.keys(x86.toJSON().Parameters as object).some((p) => /al2023.*x8664/i.test(p))).toBe(true);
   });
 
-  test('cfn-init installs Node.js, a system user, the bundle, the config and the hardened unit', () => {
+  test('cfn-init installs Node.js, a system user, the bundle, the CLI, the config and the hardened unit', () => {
     const init = initOf(template);
     expect(init.configSets).toEqual({ default: ['system', 'receiver', 'health'] });
     expect(init.system.packages).toEqual({ yum: { nodejs22: [] } });
@@ -464,6 +464,8 @@ describe('ReceiverHost', () => {
       expect(unit.split('\n')).toContain(line);
     }
     expect((files['/etc/systemd/system/triggler-receiver.service.d/50-writable-paths.conf'] as { content: string }).content).toContain('ReadWritePaths=-/srv/app -/var/cache/app\n');
+    // The CLI from the same bundle, on PATH for whoever is on the host.
+    expect(files['/usr/local/bin/triggler']).toEqual({ content: '#!/bin/sh\nexec /usr/bin/node-22 /opt/triggler/triggler.js "$@"\n', encoding: 'plain', owner: 'root', group: 'root', mode: '000755' });
     expect(init.receiver.services).toEqual({
       systemd: {
         'triggler-receiver': expect.objectContaining({ enabled: true, ensureRunning: true, sources: ['/opt/triggler'], files: expect.arrayContaining(['/etc/triggler/receiver.json', '/etc/systemd/system/triggler-receiver.service']) }),

@@ -25,6 +25,8 @@ export function receiverBuildOptions(entry: string, outfile: string, target = 'n
 export interface ReceiverBundleProps {
   /** The receiver's entry (`receiver/daemon.ts`). */
   readonly entry: string;
+  /** The CLI's entry (`bin/triggler-cli.ts`), bundled beside it as `triggler.js`. */
+  readonly cliEntry: string;
   /**
    * The Node.js version the host runs, as esbuild's target (`node<major>`).
    * @default 'node22'
@@ -37,19 +39,22 @@ export function receiverBundlePropProblems(props: ReceiverBundleProps): PropProb
   const target = props.target ?? 'node22';
   return [
     ...propProblem('entry', fs.existsSync(props.entry) ? undefined : `${props.entry} does not exist`),
+    ...propProblem('cliEntry', fs.existsSync(props.cliEntry) ? undefined : `${props.cliEntry} does not exist`),
     ...propProblem('target', /^node\d+$/.test(target) ? undefined : `must look like "node22", got ${target}`),
   ];
 }
 
 /**
- * The receiver as one JavaScript file (`receiver.js`, dependencies included), bundled by local
+ * The receiver as one JavaScript file (`receiver.js`, dependencies included), and beside it the
+ * CLI (`triggler.js`, for `triggler runs`, `releases` and `rollback` on the host), bundled by local
  * esbuild at synth into an S3 asset that cfn-init unpacks on the host. The asset's hash is the
- * bundle's: a change anywhere the receiver imports (protocol, config) is a new bundle, and nothing
- * else is.
+ * bundles': a change anywhere the receiver or the CLI imports is a new bundle, and nothing else is.
  */
 export class ReceiverBundle extends Construct {
-  /** The file the asset holds. */
+  /** The receiver the unit starts. */
   static readonly FILE_NAME = 'receiver.js';
+  /** The CLI (`triggler runs`, `releases`, `rollback`, ...) for whoever is on the host. */
+  static readonly CLI_FILE_NAME = 'triggler.js';
 
   public readonly asset: Asset;
 
@@ -66,8 +71,10 @@ export class ReceiverBundle extends Construct {
         image: DockerImage.fromRegistry('public.ecr.aws/docker/library/node:22'),
         local: {
           tryBundle(outputDir: string): boolean {
-            const result = buildSync(receiverBuildOptions(props.entry, path.join(outputDir, ReceiverBundle.FILE_NAME), target));
-            if (result.errors.length > 0) throw new Error(`bundling ${props.entry} failed: ${result.errors.map((e) => e.text).join('; ')}`);
+            for (const [entry, file] of [[props.entry, ReceiverBundle.FILE_NAME], [props.cliEntry, ReceiverBundle.CLI_FILE_NAME]] as const) {
+              const result = buildSync(receiverBuildOptions(entry, path.join(outputDir, file), target));
+              if (result.errors.length > 0) throw new Error(`bundling ${entry} failed: ${result.errors.map((e) => e.text).join('; ')}`);
+            }
             return true;
           },
         },

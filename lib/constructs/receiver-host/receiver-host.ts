@@ -20,6 +20,8 @@ export const HOST_PATHS = {
   unitFile: '/etc/systemd/system/triggler-receiver.service',
   writablePathsDropIn: '/etc/systemd/system/triggler-receiver.service.d/50-writable-paths.conf',
   waitHealthyScript: '/usr/local/sbin/triggler-wait-healthy',
+  /** The CLI on PATH: `sudo -u triggler triggler releases my-app main --config /etc/triggler/receiver.json`. */
+  cli: '/usr/local/bin/triggler',
 } as const;
 
 /** How long the last cfn-init step waits for the receiver's /healthz before it fails the deploy. */
@@ -198,7 +200,10 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
       ec2.MachineImage.latestAmazonLinux2023({
         cpuType: instanceType.architecture === ec2.InstanceArchitecture.ARM_64 ? ec2.AmazonLinuxCpuType.ARM_64 : ec2.AmazonLinuxCpuType.X86_64,
       });
-    const bundle = new ReceiverBundle(this, 'Bundle', { entry: props.receiverEntry ?? path.join(REPOSITORY_ROOT, 'receiver', 'daemon.ts') });
+    const bundle = new ReceiverBundle(this, 'Bundle', {
+      entry: props.receiverEntry ?? path.join(REPOSITORY_ROOT, 'receiver', 'daemon.ts'),
+      cliEntry: path.join(REPOSITORY_ROOT, 'bin', 'triggler-cli.ts'),
+    });
 
     this.instance = new ec2.Instance(this, 'Instance', {
       vpc: props.vpc,
@@ -272,6 +277,7 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
         ]),
         receiver: new ec2.InitConfig([
           ec2.InitSource.fromExistingAsset(HOST_PATHS.installDir, bundle.asset, { serviceRestartHandles: [receiverRestart] }),
+          ec2.InitFile.fromString(HOST_PATHS.cli, `#!/bin/sh\nexec /usr/bin/node-22 ${HOST_PATHS.installDir}/${ReceiverBundle.CLI_FILE_NAME} "$@"\n`, { owner: 'root', group: 'root', mode: '000755' }),
           ec2.InitFile.fromObject(HOST_PATHS.configFile, receiverConfig, configOwnedByService),
           // The SDK in Node.js does not read the region from instance metadata.
           ec2.InitFile.fromString(HOST_PATHS.environmentFile, `AWS_REGION=${Aws.REGION}\nNODE_ENV=production\n${gitConfig ? `GIT_CONFIG_GLOBAL=${GIT_CONFIG_FILE}\n` : ''}`, configOwnedByService),
