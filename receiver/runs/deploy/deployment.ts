@@ -14,7 +14,7 @@ import type { DeployConfig } from '../../config/deploy-schema';
 import type { TriggerConfig } from '../../config/schema';
 import { type CommandRequest, type Outcome, type RunningCommand, runAsOf, runCommand } from '../command';
 import type { RunDeploy } from '../run-record';
-import { fetchHeadCommit, gitIn, requestedCommit } from './git';
+import { commandForLog, fetchHeadCommit, gitIn, requestedCommit } from './git';
 import { ReleaseLayout, releaseId, rollbackTarget } from './release-layout';
 import { type SecretLookup, prepareSshAccess } from './ssh-access';
 
@@ -127,11 +127,18 @@ class Deployment {
     const ssh = await prepareSshAccess(this.deploy, { stateDir: this.request.stateDir, runId: this.request.run.id, secretNamed: this.request.secretNamed });
     if (ssh && 'error' in ssh) return this.failed(ssh.error);
     if (ssh) this.note(ssh.description);
+    let fetched: string | DeployOutcome;
     try {
-      return await this.fetchCommit(ssh?.env ?? {});
+      fetched = await this.fetchCommit(ssh?.env ?? {});
     } finally {
       await ssh?.dispose();
     }
+    if (ssh && typeof fetched !== 'string' && fetched.error?.startsWith('cannot fetch')) {
+      // ssh's own advice names the known_hosts file of this fetch, which is gone by now.
+      const where = this.deploy.knownHosts === undefined ? 'the keys pinned for it' : 'deploy.knownHosts';
+      this.note(`over ssh: "Host key verification failed" means the host's key is not among ${where} (the run-*.known_hosts file ssh names is this fetch's copy, removed after it); "Permission denied (publickey)" that the host does not know the deploy key`);
+    }
+    return fetched;
   }
 
   private async fetchCommit(fetchEnv: Record<string, string>): Promise<string | DeployOutcome> {
@@ -281,7 +288,7 @@ class Deployment {
     const timeoutSeconds = step.timeoutSeconds ?? this.request.config.timeoutSeconds;
     if (this.stopped) return { status: 'interrupted', error: `receiver stopped before ${name}` };
     const started = Date.now();
-    this.note(`${name}: ${typeof command === 'string' ? command : command.join(' ')}`);
+    this.note(`${name}: ${commandForLog(command)}`);
     const env: Record<string, string> = {
       ...this.request.config.env,
       TRIGGLER_DEPLOY_PATH: this.deploy.path,

@@ -18,6 +18,16 @@ export const SAFE_GIT_CONFIG = [
   'protocol.https.allow=always',
 ].flatMap((setting) => ['-c', setting]);
 
+/**
+ * How a step's command line reads in the run log: git's safe config, the same ten settings on
+ * every git step, shortened to `<safe config>` (SAFE_GIT_CONFIG above says what it is).
+ */
+export function commandForLog(command: string | readonly string[]): string {
+  if (typeof command === 'string') return command;
+  const safe = command[0] === 'git' && SAFE_GIT_CONFIG.every((word, i) => command[i + 1] === word);
+  return (safe ? ['git', '<safe config>', ...command.slice(1 + SAFE_GIT_CONFIG.length)] : command).join(' ');
+}
+
 /** `git <safe config> --git-dir=<mirror> <args>` as an argv (no shell). */
 export function gitIn(mirror: string, ...args: string[]): string[] {
   return ['git', ...SAFE_GIT_CONFIG, `--git-dir=${mirror}`, ...args];

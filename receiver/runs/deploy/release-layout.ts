@@ -201,11 +201,16 @@ export function rollbackTarget(releases: readonly ReleaseListing[], to: string |
     const target = older.at(-1);
     return target ? { id: target.id } : { error: current ? `no live release older than current (${current.id}) to roll back to` : 'no release to roll back to' };
   }
+  // A release whose command failed, or never finished, holds a tree nobody built: never current.
+  const built = (release: ReleaseListing) => release.state !== 'failed' && release.state !== 'building';
+  const unbuilt = (release: ReleaseListing) => ({ error: `release ${release.id} (commit ${release.commit.slice(0, 12)}) is ${release.state}: its command did not succeed there, so it cannot be made current (see triggler releases)` });
   const byId = releases.find((release) => release.id === to);
-  if (byId) return { id: byId.id };
+  if (byId) return built(byId) ? { id: byId.id } : unbuilt(byId);
   if (/^[0-9a-f]{7,40}$/.test(to)) {
-    const byCommit = releases.filter((release) => release.commit.startsWith(to) && release.state !== 'failed' && release.state !== 'building').at(-1);
+    const ofCommit = releases.filter((release) => release.commit.startsWith(to));
+    const byCommit = ofCommit.filter(built).at(-1);
     if (byCommit) return { id: byCommit.id };
+    if (ofCommit.length > 0) return unbuilt(ofCommit.at(-1)!);
   }
   return { error: `no release ${/^[0-9a-f]{7,40}$/.test(to) ? 'of commit' : 'named'} ${to} (see triggler releases)` };
 }

@@ -61,6 +61,9 @@ describe('deploy runs', () => {
     expect(fs.existsSync(path.join(deployPath, 'repo.git', 'HEAD'))).toBe(true);
     const log = await logText(runner!, run);
     for (const step of ['create mirror', 'fetch main', 'lay out release', 'command', `current -> releases/${run.deploy!.release}`]) expect(log).toContain(step);
+    // git's safe config is one word in the log, not ten settings on every git line.
+    expect(log).toContain(`fetch main: git <safe config> --git-dir=${path.join(deployPath, 'repo.git')} fetch --no-tags`);
+    expect(log).not.toContain('core.hooksPath');
     expect(log).toMatch(/\[triggler \d{4}-\d\d-\d\dT[\d:.]+Z\] command: ok \(\d+\.\ds\)/);
   });
 
@@ -222,6 +225,22 @@ describe('deploy runs', () => {
     await runner!.idle();
     expect(runner!.history.run(forward)?.status).toBe('succeeded');
     expect(currentFile('v')).toBe('2');
+  });
+
+  it('a rollback to a release whose command failed is refused, by its id or its commit, saying so', async () => {
+    await start('test -e broken && exit 1; true');
+    await push(repo.commit({ v: '1' }));
+    const broken = await push(repo.commit({ broken: 'yes' }));
+    expect(broken.status).toBe('failed');
+    const failed = (await layout().list()).find((release) => release.commit === broken.deploy!.commit)!;
+    expect(failed.state).toBe('failed');
+    const current = await layout().current();
+    for (const to of [failed.id, failed.commit.slice(0, 7)]) {
+      const { runId } = await runner!.requestRun('app', 'main', { type: 'rollback', to });
+      await runner!.idle();
+      expect(runner!.history.run(runId)).toMatchObject({ status: 'failed', error: `release ${failed.id} (commit ${failed.commit.slice(0, 12)}) is failed: its command did not succeed there, so it cannot be made current (see triggler releases)` });
+    }
+    expect(await layout().current()).toBe(current);
   });
 
   it('a push arriving while a rollback waits does not join it', async () => {

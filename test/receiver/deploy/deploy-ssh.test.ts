@@ -110,6 +110,8 @@ describeWithSshd('deploys over SSH with a deploy key', () => {
     const { run, log, deployPath } = await deploy('wrong-host', { sshKey: 'app/deploy-key', knownHosts: [`[127.0.0.1]:${sshd.port} ${other}`] }, commit);
     expect(run.status).toBe('failed');
     expect(log).toContain('Host key verification failed');
+    // ssh's advice names this fetch's own known_hosts copy; the log says what to change instead.
+    expect(log).toContain('"Host key verification failed" means the host\'s key is not among deploy.knownHosts');
     expect(fs.existsSync(path.join(deployPath, 'current'))).toBe(false);
     expect(fs.readdirSync(path.join(stateDir(), 'ssh'))).toEqual([]);
   });
