@@ -53,7 +53,8 @@ function runsTable(runs: RunRecord[]): string {
     triggerLabel(r),
     r.status,
     r.exitCode === undefined || r.exitCode === null ? '' : String(r.exitCode),
-    r.commit ? r.commit.slice(0, 12) : '',
+    // What was deployed (a rollback's, a seed push's tip), else what the push named; no all-zero "no commit".
+    (r.deploy?.commit || (/^0+$/.test(r.commit) ? '' : r.commit)).slice(0, 12),
     String(r.deliveries),
     r.startedAt ?? r.createdAt,
     r.startedAt && r.finishedAt ? `${((Date.parse(r.finishedAt) - Date.parse(r.startedAt)) / 1000).toFixed(1)}s` : '',

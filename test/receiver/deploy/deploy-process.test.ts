@@ -158,6 +158,9 @@ describe('deploys through the receiver process', () => {
     expect(await runOf(serving, runId)).toMatchObject({ status: 'succeeded', scheme: 'admin', action: { type: 'rollback' }, deploy: { release: first.deploy!.release, previousRelease: second.deploy!.release } });
     expect(fs.readFileSync(path.join(deployPath, 'current', 'index.html'), 'utf8')).toBe('one');
     expect(fs.readFileSync(path.join(deployPath, 'activations'), 'utf8').trim().split('\n')).toHaveLength(3);
+    // The runs table shows the commit a rollback made current (its delivery names none).
+    const runsTable = (await cli('runs', '--config', configFile, '--admin', serving.adminUrl)).stdout.split('\n');
+    expect(runsTable.find((line) => line.startsWith(runId))).toContain(first.deploy!.commit!.slice(0, 12));
 
     // Without the admin credential the receiver refuses; a wrong --to fails the run, naming it.
     const refused = await request(`${serving.adminUrl}/rollback`, { method: 'POST', body: JSON.stringify({ repository: 'app', branch: 'main' }) });
