@@ -207,8 +207,14 @@ export function tokensCommand(dependencies: TokensCommandDependencies = {}): Com
         return;
       }
       const key = newDeployKey(options.comment ?? `git-triggler ${name}`);
-      await store.write(name, key.privateKey, options.replace === true);
+      const outcome = await store.write(name, key.privateKey, options.replace === true);
       await store.writePublicHalf?.(name, key.publicKey);
+      if (outcome === 'replaced') {
+        stderr(
+          `a running receiver fetches with the new key from now on (${options.file === undefined ? 'within tokens.cacheSeconds' : 'on its next fetch'}), and fails until the provider has its public half; ` +
+            `a stack's DeployKey output keeps showing the old half until the key's resource changes (--public prints the stored one)\n`,
+        );
+      }
       stdout(`${key.publicKey}\n`);
     });
 
