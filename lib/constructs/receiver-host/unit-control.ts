@@ -32,7 +32,11 @@ export function polkitRuleFor(units: readonly string[], serviceUser: string): st
   ].join('\n');
 }
 
-/** cfn-init elements for the `system` config: polkit and the rule, when any unit is named. */
+/**
+ * cfn-init elements for the `system` config: polkit and the rule, when any unit is named. The
+ * standard AL2023 image is reported to lack polkit (it is in the AL2023 repositories); cfn-init
+ * leaves an installed package alone.
+ */
 export function unitControlSetup(units: readonly string[], serviceUser: string): ec2.InitElement[] {
   if (units.length === 0) return [];
   return [
