@@ -17,6 +17,7 @@ import {
 import { DEPLOY_KEYS_FOLDER, deployKeyNameOf, generatedDeployKeysOf, generatesDeployKey, publicKeyNameOf, sshKeyOf } from './deploy-keys';
 import { codeCommitUrl, receiverConfigFor } from './receiver-config';
 import { UNIT_NAME } from './constructs/receiver-host/unit-control';
+import { hostCommandProblem, type HostCommand } from './host-commands';
 import { defaultTokenPrefix, parameterNameProblem, SENDER_SCHEMES, tokenNameOf, tokenParameterName } from '../protocol';
 
 const receiverTokenSettings = receiverConfigSchema.shape.tokens.unwrap().shape.ssm.unwrap().shape;
@@ -283,6 +284,15 @@ export const stackConfigSchema = z
       const parameterProblem = prefixProblem ? undefined : parameterNameProblem(parameter);
       if (parameterProblem) {
         at(['triggers', i, trigger.tokenName === undefined ? 'branch' : 'tokenName'], `${parameterProblem}${trigger.tokenName === undefined ? '; set tokenName' : ''}`);
+      }
+      const commands: [(string | number)[], HostCommand | undefined][] = [
+        [['command'], trigger.command],
+        [['deploy', 'activate'], trigger.deploy?.activate],
+        [['deploy', 'healthCheck', 'command'], trigger.deploy?.healthCheck?.command],
+      ];
+      for (const [field, command] of commands) {
+        const problem = command === undefined ? undefined : hostCommandProblem(command, config.receiver.manageUnits);
+        if (problem) at(['triggers', i, ...field], problem);
       }
       if (trigger.deploy) {
         // With the key the receiver will use, so a generated key's host is checked like a named one's.

@@ -142,7 +142,8 @@ describeOnHost('the receiver host under systemd, laid down from the template\'s 
         { repository: 'app', branch: 'slow', createRepository: true, command: 'sleep 3; echo "$TRIGGLER_COMMIT" >> /srv/app/slow.log' },
         // receiver.manageUnits: systemctl, without sudo, on a unit the config names and on one it does not.
         { repository: 'app', branch: 'restart', createRepository: true, command: 'systemctl restart host-test-app.service' },
-        { repository: 'app', branch: 'denied', createRepository: true, command: 'systemctl restart cfn-hup.service' },
+        // Through sh, which synth's check of the commands does not read: the host must refuse it itself.
+        { repository: 'app', branch: 'denied', createRepository: true, command: ['/bin/sh', '-c', 'systemctl restart cfn-hup.service'] },
         {
           repository: 'site',
           branch: 'main',

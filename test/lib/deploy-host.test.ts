@@ -24,7 +24,7 @@ function synth(
     { repository: 'owner/site', branch: 'dev', source: 'webhook', tokenName: 'site', command: 'true', deploy: { repositoryUrl: 'git@github.com:owner/site.git', path: '/srv/site-dev' } },
   ],
 ): { template: Record<string, unknown>; stack: Stack } {
-  const { stack } = trigglerApp(configOf({ triggers }));
+  const { stack } = trigglerApp(configOf({ triggers, receiver: { manageUnits: ['my-app.service'] } }));
   return { template: Assertions.fromStack(stack).toJSON(), stack };
 }
 
@@ -49,7 +49,7 @@ describe('a stack with deploy triggers', () => {
   const resolved = (value: unknown): string => JSON.stringify(stack.resolve(value));
 
   it('installs git (and ssh, for the SSH URL) and creates each deploy.path owned by the service user', () => {
-    expect(init.system!.packages).toEqual({ yum: { nodejs22: [], git: [], 'openssh-clients': [] } });
+    expect(init.system!.packages).toEqual({ yum: { nodejs22: [], git: [], 'openssh-clients': [], polkit: [] } });
     expect(init.system!.commands!['20-deploy-paths']!.command).toEqual(['install', '-d', '-o', 'triggler', '-g', 'triggler', '-m', '0755', '/srv/my-app', '/srv/site', '/srv/site-dev']);
   });
 
@@ -129,7 +129,7 @@ describe('a stack with deploy triggers', () => {
     const plainResources = plain.Resources as Resources;
     expect(Object.values(plainResources).filter((r) => r.Type === 'Custom::TrigglerDeployKey')).toEqual([]);
     expect(Object.keys(plain.Outputs as object).filter((id) => id.startsWith('DeployKey'))).toEqual([]);
-    expect(initOf(plainResources).system!.packages).toEqual({ yum: { nodejs22: [], git: [] } });
+    expect(initOf(plainResources).system!.packages).toEqual({ yum: { nodejs22: [], git: [], polkit: [] } });
     expect(JSON.stringify(statementsWith(plainResources, 'ssm:GetParameter'))).not.toContain('deploy-keys');
   });
 

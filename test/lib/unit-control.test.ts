@@ -14,7 +14,8 @@ afterAll(removeScratch);
 type Init = Record<string, { packages?: Record<string, Record<string, unknown>>; files?: Record<string, { content: unknown; owner?: string; mode?: string }> }>;
 
 function initWith(manageUnits?: string[]): Init {
-  const { stack } = trigglerApp(configOf({ triggers: [{ repository: 'my-app', branch: 'main', command: 'true', deploy: { path: '/srv/my-app', activate: 'systemctl restart my-app' } }], receiver: { ...(manageUnits ? { manageUnits } : {}) } }));
+  const deploy = { path: '/srv/my-app', ...(manageUnits ? { activate: 'systemctl restart my-app' } : {}) };
+  const { stack } = trigglerApp(configOf({ triggers: [{ repository: 'my-app', branch: 'main', command: 'true', deploy }], receiver: { ...(manageUnits ? { manageUnits } : {}) } }));
   const resources = Assertions.fromStack(stack).toJSON().Resources as Record<string, { Type: string; Metadata?: Record<string, unknown> }>;
   return Object.values(resources).find((r) => r.Type === 'AWS::EC2::Instance')!.Metadata!['AWS::CloudFormation::Init'] as Init;
 }
@@ -57,5 +58,32 @@ describe('receiver.manageUnits', () => {
   it('refuses what is not a unit name, naming the field', () => {
     expect(() => configOf({ triggers: [{ repository: 'a', branch: 'main', command: 'true' }], receiver: { manageUnits: ['my-app'] } })).toThrow('receiver.manageUnits[0]: must be a systemd unit name such as my-app.service');
     expect(() => configOf({ triggers: [{ repository: 'a', branch: 'main', command: 'true' }], receiver: { manageUnits: ['a"); polkit.Result.YES; ("x.service'] } })).toThrow('receiver.manageUnits[0]: must be a systemd unit name');
+  });
+});
+
+describe('commands the host cannot run are refused at synth, naming the field', () => {
+  const config = (trigger: Record<string, unknown>, manageUnits: string[] = []) => () =>
+    configOf({ triggers: [{ repository: 'my-app', branch: 'main', command: 'true', ...trigger } as never], receiver: { manageUnits } });
+
+  it('sudo anywhere a command starts, in the command, activate or the health check', () => {
+    expect(config({ deploy: { path: '/srv/my-app', activate: 'sudo systemctl restart my-app' } })).toThrow(
+      'triggers[0].deploy.activate: runs sudo, which cannot work on the host: the receiver\'s unit has NoNewPrivileges and no capabilities. To restart a service, run "systemctl restart <unit>" without sudo and list the unit in receiver.manageUnits',
+    );
+    expect(config({ command: 'npm ci && sudo npm run install-service' })).toThrow('triggers[0].command: runs sudo');
+    expect(config({ command: ['sudo', 'make'] })).toThrow('triggers[0].command: runs sudo');
+    expect(config({ deploy: { path: '/srv/my-app', healthCheck: { command: 'if true; then sudo curl localhost; fi' } } })).toThrow('triggers[0].deploy.healthCheck.command: runs sudo');
+    // Not a command of its own.
+    expect(config({ command: 'echo "no sudo here" && grep -c sudo /etc/group' })).not.toThrow();
+  });
+
+  it('systemctl on a unit receiver.manageUnits does not list; a listed one, with or without .service, is fine', () => {
+    expect(config({ deploy: { path: '/srv/my-app', activate: 'systemctl restart my-app' } })).toThrow(
+      'triggers[0].deploy.activate: runs systemctl on my-app.service, which receiver.manageUnits does not list: add it there, or the host refuses',
+    );
+    expect(config({ deploy: { path: '/srv/my-app', activate: 'systemctl restart my-app && systemctl reload nginx.service' } }, ['my-app.service'])).toThrow('runs systemctl on nginx.service, which');
+    expect(config({ deploy: { path: '/srv/my-app', activate: 'systemctl restart my-app' } }, ['my-app.service'])).not.toThrow();
+    expect(config({ command: ['systemctl', 'reload', 'nginx.service'] }, ['nginx.service'])).not.toThrow();
+    // Reading status needs no rule.
+    expect(config({ deploy: { path: '/srv/my-app', healthCheck: { command: 'systemctl is-active my-app' } } })).not.toThrow();
   });
 });
