@@ -11,6 +11,7 @@ import { loadReceiverConfigFile, unreadable, type LoadedConfig } from '../receiv
 import { ConfigError } from '../receiver/config/config-errors';
 import type { ReceiverConfig } from '../receiver/config/schema';
 import { readTokenFile, tokensOfEntry } from '../receiver/tokens/file-token-source';
+import { usesSudo, type HostCommand } from '../lib/host-commands';
 
 export const STARTER_CONFIG = 'receiver.json';
 export const STARTER_TOKENS = 'tokens.json';
@@ -86,10 +87,14 @@ export function initCommand(): Command {
     });
 }
 
-/** What `check` finds wrong with a loaded config's tokens and paths (the schema checked the rest). */
-export async function configProblems(config: ReceiverConfig): Promise<{ problems: string[]; notes: string[] }> {
+/**
+ * What `check` finds wrong with a loaded config's tokens and paths (the schema checked the rest),
+ * and what would fail only under the hardened unit (`cautions`: sudo in a command).
+ */
+export async function configProblems(config: ReceiverConfig): Promise<{ problems: string[]; notes: string[]; cautions: string[] }> {
   const problems: string[] = [];
   const notes: string[] = [];
+  const cautions: string[] = [];
   let file: Awaited<ReturnType<typeof readTokenFile>> | undefined;
   if (config.tokens.file) {
     try {
@@ -114,6 +119,12 @@ export async function configProblems(config: ReceiverConfig): Promise<{ problems
       const problem = key === undefined ? (config.tokens.ssm ? undefined : `there is no key named ${sshKey} in ${config.tokens.file} (triggler tokens deploy-key ${sshKey} --file ${config.tokens.file} makes one)`) : privateKeyProblem(key);
       if (problem) problems.push(`${where}.deploy.sshKey: ${key === undefined ? problem : `the key ${sshKey} in ${config.tokens.file} cannot be used: ${problem}`}`);
     }
+    const commands: [string, HostCommand | undefined][] = [['command', trigger.command], ['deploy.activate', trigger.deploy?.activate], ['deploy.healthCheck.command', trigger.deploy?.healthCheck?.command]];
+    for (const [field, command] of commands) {
+      if (command !== undefined && usesSudo(command)) {
+        cautions.push(`${where}.${field} runs sudo, which cannot work under the unit triggler service-unit writes (NoNewPrivileges, no capabilities): to restart a service run systemctl without sudo and allow it with a polkit rule (docs/self-hosting.md)`);
+      }
+    }
     const deployPath = trigger.deploy?.path;
     if (deployPath !== undefined) {
       const existing = nearestExisting(deployPath);
@@ -122,7 +133,7 @@ export async function configProblems(config: ReceiverConfig): Promise<{ problems
   });
   const stateParent = nearestExisting(config.stateDir);
   if (!isWritable(stateParent)) problems.push(`stateDir: ${config.stateDir} cannot be created or written by this user (${stateParent} is not writable)`);
-  return { problems, notes };
+  return { problems, notes, cautions };
 }
 
 function isDirectory(dir: string): boolean {
@@ -169,8 +180,8 @@ export function checkCommand(): Command {
         return;
       }
       const { config, warnings } = loaded;
-      const { problems, notes } = await configProblems(config);
-      for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
+      const { problems, notes, cautions } = await configProblems(config);
+      for (const warning of [...warnings, ...cautions]) process.stderr.write(`warning: ${warning}\n`);
       if (problems.length > 0) {
         process.stderr.write(`triggler: config ${options.config} would not work:\n  ${problems.join('\n  ')}\n`);
         process.exitCode = CONFIG_UNUSABLE;

@@ -31,6 +31,18 @@ describe('triggler check', () => {
     expect(checked).toMatchObject({ code: 2, stderr: expect.stringContaining(`triggers[0]: no token named app/main in ${join(sub, 'tokens.json')}`) });
   });
 
+  it('warns of sudo in a command, which the hardened unit rules out, and still exits 0', async () => {
+    const sub = join(dir, 'sudo');
+    fs.mkdirSync(sub);
+    fs.writeFileSync(join(sub, 'tokens.json'), JSON.stringify({ 'app/main': 'a-token-of-sixteen-chars' }), { mode: 0o600 });
+    const trigger = { repository: 'app', branch: 'main', command: 'true', deploy: { repositoryUrl: '/srv/git/app.git', path: join(sub, 'srv'), activate: 'sudo systemctl restart app' } };
+    fs.writeFileSync(join(sub, 'receiver.json'), JSON.stringify({ stateDir: './state', tokens: { file: './tokens.json' }, triggers: [trigger] }));
+    const checked = await runCli(['check', '--config', join(sub, 'receiver.json')]);
+    expect(checked.code).toBe(0);
+    expect(checked.stderr).toContain('warning: triggers[0].deploy.activate runs sudo, which cannot work under the unit triggler service-unit writes (NoNewPrivileges, no capabilities): to restart a service run systemctl without sudo and allow it with a polkit rule (docs/self-hosting.md)');
+    expect(checked.stdout).toContain('is valid');
+  });
+
   it('says a deploy key the token file lacks or cannot be used, without quoting it', async () => {
     const sub = join(dir, 'deploy-keys');
     fs.mkdirSync(sub);
