@@ -11,7 +11,7 @@ import { loadReceiverConfigFile, unreadable, type LoadedConfig } from '../receiv
 import { ConfigError } from '../receiver/config/config-errors';
 import type { ReceiverConfig } from '../receiver/config/schema';
 import { readTokenFile, tokensOfEntry } from '../receiver/tokens/file-token-source';
-import { usesSudo, type HostCommand } from '../lib/host-commands';
+import { commandsOf, usesSudo } from '../lib/host-commands';
 
 export const STARTER_CONFIG = 'receiver.json';
 export const STARTER_TOKENS = 'tokens.json';
@@ -119,10 +119,9 @@ export async function configProblems(config: ReceiverConfig): Promise<{ problems
       const problem = key === undefined ? (config.tokens.ssm ? undefined : `there is no key named ${sshKey} in ${config.tokens.file} (triggler tokens deploy-key ${sshKey} --file ${config.tokens.file} makes one)`) : privateKeyProblem(key);
       if (problem) problems.push(`${where}.deploy.sshKey: ${key === undefined ? problem : `the key ${sshKey} in ${config.tokens.file} cannot be used: ${problem}`}`);
     }
-    const commands: [string, HostCommand | undefined][] = [['command', trigger.command], ['deploy.activate', trigger.deploy?.activate], ['deploy.healthCheck.command', trigger.deploy?.healthCheck?.command]];
-    for (const [field, command] of commands) {
-      if (command !== undefined && usesSudo(command)) {
-        cautions.push(`${where}.${field} runs sudo, which cannot work under the unit triggler service-unit writes (NoNewPrivileges, no capabilities): to restart a service run systemctl without sudo and allow it with a polkit rule (docs/self-hosting.md)`);
+    for (const { field, command } of commandsOf(trigger)) {
+      if (usesSudo(command)) {
+        cautions.push(`${where}.${field.join('.')} runs sudo, which cannot work under the unit triggler service-unit writes (NoNewPrivileges, no capabilities): to restart a service run systemctl without sudo and allow it with a polkit rule (docs/self-hosting.md)`);
       }
     }
     const deployPath = trigger.deploy?.path;

@@ -17,7 +17,7 @@ import {
 import { DEPLOY_KEYS_FOLDER, deployKeyNameOf, generatedDeployKeysOf, generatesDeployKey, publicKeyNameOf, sshKeyOf } from './deploy-keys';
 import { codeCommitUrl, receiverConfigFor } from './receiver-config';
 import { UNIT_NAME } from './constructs/receiver-host/unit-control';
-import { hostCommandProblem, type HostCommand } from './host-commands';
+import { commandsOf, hostCommandProblem } from './host-commands';
 import { defaultTokenPrefix, parameterNameProblem, SENDER_SCHEMES, tokenNameOf, tokenParameterName } from '../protocol';
 
 const receiverTokenSettings = receiverConfigSchema.shape.tokens.unwrap().shape.ssm.unwrap().shape;
@@ -285,13 +285,8 @@ export const stackConfigSchema = z
       if (parameterProblem) {
         at(['triggers', i, trigger.tokenName === undefined ? 'branch' : 'tokenName'], `${parameterProblem}${trigger.tokenName === undefined ? '; set tokenName' : ''}`);
       }
-      const commands: [(string | number)[], HostCommand | undefined][] = [
-        [['command'], trigger.command],
-        [['deploy', 'activate'], trigger.deploy?.activate],
-        [['deploy', 'healthCheck', 'command'], trigger.deploy?.healthCheck?.command],
-      ];
-      for (const [field, command] of commands) {
-        const problem = command === undefined ? undefined : hostCommandProblem(command, config.receiver.manageUnits);
+      for (const { field, command } of commandsOf(trigger)) {
+        const problem = hostCommandProblem(command, config.receiver.manageUnits);
         if (problem) at(['triggers', i, ...field], problem);
       }
       if (trigger.deploy) {

@@ -9,10 +9,29 @@
 /** A command as the config gives it: a shell line or an argv. */
 export type HostCommand = string | readonly string[];
 
+/** The fields of a trigger (stack or receiver config) that hold commands the host runs. */
+interface CommandFields {
+  command: HostCommand;
+  deploy?: { activate?: HostCommand | undefined; healthCheck?: { command: HostCommand } | undefined } | undefined;
+}
+
+/** Each command a trigger runs, with its path under the trigger. */
+export function commandsOf(trigger: CommandFields): { field: string[]; command: HostCommand }[] {
+  const fields: [string[], HostCommand | undefined][] = [
+    [['command'], trigger.command],
+    [['deploy', 'activate'], trigger.deploy?.activate],
+    [['deploy', 'healthCheck', 'command'], trigger.deploy?.healthCheck?.command],
+  ];
+  return fields.flatMap(([field, command]) => (command === undefined ? [] : [{ field, command }]));
+}
+
+/** The systemctl verbs receiver.manageUnits allows on its units (systemd passes the verb and the unit to polkit). */
+export const UNIT_VERBS = ['start', 'stop', 'restart', 'reload', 'try-restart', 'reload-or-restart', 'reload-or-try-restart'] as const;
+
 /** Where a simple command may start in a shell line. */
 const COMMAND_START = String.raw`(?:^|[;&|(\n]\s*|\b(?:then|do|else)\s+)`;
 const SUDO = new RegExp(`${COMMAND_START}sudo(?:\\s|$)`);
-const SYSTEMCTL = new RegExp(`${COMMAND_START}systemctl((?:\\s+-{1,2}[\\w-]+)*)\\s+(start|stop|restart|reload|try-restart|reload-or-restart|reload-or-try-restart)((?:\\s+[\\w@.:\\\\-]+)+)`, 'g');
+const SYSTEMCTL = new RegExp(`${COMMAND_START}systemctl((?:\\s+-{1,2}[\\w-]+)*)\\s+(${UNIT_VERBS.join('|')})((?:\\s+[\\w@.:\\\\-]+)+)`, 'g');
 
 /** A unit as systemctl reads a bare name: `my-app` is `my-app.service`. */
 function unitName(name: string): string {

@@ -6,12 +6,11 @@
  * user start, stop, restart and reload exactly the units the stack config names, and nothing else.
  */
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import { UNIT_VERBS } from '../../host-commands';
 
 /** Where polkitd reads its JavaScript rules (the same path on Amazon Linux 2023 and Debian). */
 export const POLKIT_RULE_FILE = '/etc/polkit-1/rules.d/50-git-triggler.rules';
 
-/** The systemctl verbs the rule allows (systemd passes the verb and the unit to polkit). */
-export const UNIT_VERBS = ['start', 'stop', 'restart', 'reload', 'try-restart', 'reload-or-restart', 'reload-or-try-restart'] as const;
 
 /** A unit name systemctl takes: `name[@instance].type`, of a type a service would be restarted by. */
 export const UNIT_NAME = /^[A-Za-z0-9:_.\\-]+(@[A-Za-z0-9:_.\\-]*)?\.(service|socket|target|timer|path)$/;

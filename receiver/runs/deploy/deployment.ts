@@ -16,7 +16,7 @@ import { type CommandRequest, type Outcome, type RunningCommand, runAsOf, runCom
 import type { RunDeploy } from '../run-record';
 import { commandForLog, fetchHeadCommit, gitIn, requestedCommit } from './git';
 import { ReleaseLayout, releaseId, rollbackTarget } from './release-layout';
-import { type SecretLookup, prepareSshAccess } from './ssh-access';
+import { type SecretLookup, type SshAccess, prepareSshAccess } from './ssh-access';
 
 export interface DeployOutcome extends Outcome {
   deploy?: RunDeploy;
@@ -127,21 +127,21 @@ class Deployment {
     const ssh = await prepareSshAccess(this.deploy, { stateDir: this.request.stateDir, runId: this.request.run.id, secretNamed: this.request.secretNamed });
     if (ssh && 'error' in ssh) return this.failed(ssh.error);
     if (ssh) this.note(ssh.description);
-    let fetched: string | DeployOutcome;
     try {
-      fetched = await this.fetchCommit(ssh?.env ?? {});
+      return await this.fetchCommit(ssh);
     } finally {
       await ssh?.dispose();
     }
-    if (ssh && typeof fetched !== 'string' && fetched.error?.startsWith('cannot fetch')) {
-      // ssh's own advice names the known_hosts file of this fetch, which is gone by now.
-      const where = this.deploy.knownHosts === undefined ? 'the keys pinned for it' : 'deploy.knownHosts';
-      this.note(`over ssh: "Host key verification failed" means the host's key is not among ${where} (the run-*.known_hosts file ssh names is this fetch's copy, removed after it); "Permission denied (publickey)" that the host does not know the deploy key`);
-    }
-    return fetched;
   }
 
-  private async fetchCommit(fetchEnv: Record<string, string>): Promise<string | DeployOutcome> {
+  /** A fetch that did not reach the remote: the run fails, and over ssh the log says how to read why. */
+  private cannotFetch(error: string, outcome: Outcome, ssh: SshAccess | undefined): DeployOutcome {
+    if (ssh) this.note(ssh.unreachable);
+    return this.failed(error, outcome);
+  }
+
+  private async fetchCommit(ssh: SshAccess | undefined): Promise<string | DeployOutcome> {
+    const fetchEnv = ssh?.env ?? {};
     const { mirror } = this.layout;
     const url = this.deploy.repositoryUrl;
     const branch = this.request.run.branch;
@@ -150,7 +150,7 @@ class Deployment {
     if (fetched.status === 'interrupted') return fetched;
     const wanted = requestedCommit(this.request.run.commit);
     if (wanted === undefined) {
-      if (fetched.status !== 'succeeded') return this.failed(`cannot fetch branch ${branch} from ${url}`, fetched);
+      if (fetched.status !== 'succeeded') return this.cannotFetch(`cannot fetch branch ${branch} from ${url}`, fetched, ssh);
       const tip = fetchHeadCommit(await fsp.readFile(path.join(mirror, 'FETCH_HEAD'), 'utf8').catch(() => ''));
       if (!tip) return this.failed(`the fetch of ${branch} from ${url} named no commit`);
       this.note(`no commit in the push: deploying the tip of ${branch}, ${tip}`);
@@ -166,7 +166,7 @@ class Deployment {
       // Only a remote that could be read can be said to lack the commit: when neither fetch got
       // through (no access, no such repository, a refused host key), that is what the run says.
       if (present.status !== 'succeeded' && fetched.status !== 'succeeded') {
-        return this.failed(`cannot fetch from ${url} (the log has git's reason); nothing was switched`, byId);
+        return this.cannotFetch(`cannot fetch from ${url} (the log has git's reason); nothing was switched`, byId, ssh);
       }
     }
     if (present.status !== 'succeeded') return this.failed(`the remote ${url} does not have commit ${wanted}; nothing was switched`);

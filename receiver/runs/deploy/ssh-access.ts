@@ -18,6 +18,8 @@ export interface SshAccess {
   env: Record<string, string>;
   /** What the log may say about it: the host and whose keys pin it, never a key. */
   description: string;
+  /** What the log says after a fetch that did not reach the host: how to read ssh's reasons. */
+  unreachable: string;
   /** Removes the key and known_hosts files. */
   dispose(): Promise<void>;
 }
@@ -116,6 +118,8 @@ export async function prepareSshAccess(
   return {
     env: { GIT_SSH_COMMAND: command },
     description: `ssh to ${hostName}${deploy.sshKey === undefined ? '' : ` with the deploy key ${deploy.sshKey}`}, its host checked against ${pinnedBy}`,
+    // ssh's own advice names this fetch's known_hosts file, which is gone by the time anyone reads it.
+    unreachable: `over ssh: "Host key verification failed" means the host's key is not among ${pinnedBy} (the run-*.known_hosts file ssh names is this fetch's copy, removed after it); "Permission denied (publickey)" that the host does not know the deploy key`,
     dispose,
   };
 }
