@@ -185,14 +185,23 @@ export class SystemdGuest implements CfnInitHost {
     const env = Object.entries(options.env ?? {}).map(([name, value]) => `${name}=${value}`);
     const args = ['--target', String(this.initPid), '--all', ...(options.cwd ? [`--wd=${options.cwd}`] : []), '--', 'env', '-i', GUEST_PATH, 'LANG=C.UTF-8', ...env, ...argv];
     return new Promise((resolve, reject) => {
-      const child = spawn('nsenter', args, { stdio: ['pipe', 'pipe', 'pipe'] });
+      // Without input the child's stdin is /dev/null: a pipe the child closes unread makes
+      // even an empty write fail with EPIPE.
+      const child = spawn('nsenter', args, { stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
       const stdout: Buffer[] = [];
       const stderr: Buffer[] = [];
-      child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
-      child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+      child.stdout!.on('data', (chunk: Buffer) => stdout.push(chunk));
+      child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk));
       child.on('error', reject);
       child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout: Buffer.concat(stdout).toString(), stderr: Buffer.concat(stderr).toString() }));
-      child.stdin.end(options.input ?? '');
+      if (child.stdin) {
+        // A child that exits before reading all its input closes the pipe; its exit code says
+        // what happened, so the write's EPIPE is not a second error.
+        child.stdin.on('error', (error: NodeJS.ErrnoException) => {
+          if (error.code !== 'EPIPE') reject(error);
+        });
+        child.stdin.end(options.input);
+      }
     });
   }
 
