@@ -12,7 +12,7 @@
  */
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { Command, Option } from 'commander';
-import { defaultTokenPrefix, newDeployKey, newToken, publicKeyOf, tokenNameOf } from '../protocol';
+import { defaultTokenPrefix, newDeployKey, newToken, publicKeyOf, shellWord, tokenNameOf } from '../protocol';
 import { describeZodIssues, receiverConfigSchema, triggerSchema } from '../receiver/config/schema';
 import { DEPLOY_KEYS_FOLDER } from '../lib/deploy-keys';
 import { table } from './table';
@@ -77,11 +77,6 @@ function storeArguments(options: StoreOptions): string[] {
   if (options.stack !== undefined) return ['--stack', options.stack];
   if (options.prefix !== undefined) return ['--prefix', options.prefix];
   return [];
-}
-
-/** A word as a POSIX shell reads it back: as it is when it is plain, else in single quotes. */
-function shellWord(word: string): string {
-  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, "'\\''")}'`;
 }
 
 /** The token's name: `<repository>/<branch>`, or the shared name given with --token-name. */

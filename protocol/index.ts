@@ -13,3 +13,4 @@ export * from './token-naming';
 export * from './aws-error';
 export * from './provider-requests';
 export * from './ssh-keys';
+export * from './shell-word';

@@ -24,9 +24,7 @@ export interface DeployKeyPair {
 /** An SSH wire-format string: its length (uint32, big-endian), then its bytes. */
 function sshString(bytes: Buffer | string): Buffer {
   const body = typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : bytes;
-  const length = Buffer.alloc(4);
-  length.writeUInt32BE(body.length);
-  return Buffer.concat([length, body]);
+  return Buffer.concat([uint32(body.length), body]);
 }
 
 function uint32(value: number): Buffer {
@@ -46,7 +44,8 @@ function publicLine(publicKey: Buffer, comment: string): string {
 
 /** A comment on one line: newlines and control characters would break the key's formats. */
 function cleanComment(comment: string): string {
-  return [...comment].filter((char) => char.charCodeAt(0) > 0x1f && char.charCodeAt(0) !== 0x7f).join('').trim();
+  // eslint-disable-next-line no-control-regex
+  return comment.replace(/[\u0000-\u001f\u007f]/g, '').trim();
 }
 
 /** Encodes an ed25519 key (its 32-byte seed and public key) as an unencrypted OpenSSH private key. */

@@ -32,6 +32,8 @@ export interface CommandRequest {
   killGraceMs: number;
   /** Receiver environment variables never passed to commands (token variables). */
   withheldEnv: ReadonlySet<string>;
+  /** The account runAsOf(config) resolved already (a deploy's steps share one); else runCommand looks it up. */
+  runAs?: RunAs;
   /** The command's process group exists (its id is the child's pid): the journal records it. */
   onSpawn?(group: ProcessGroup): void;
 }
@@ -65,7 +67,7 @@ const RUN_VARIABLES = [
   'TRIGGLER_PREVIOUS_RELEASE_DIR',
 ];
 
-type RunAs = { account: PasswdEntry } | { error: string } | undefined;
+export type RunAs = { account: PasswdEntry } | { error: string } | undefined;
 
 /** Starts the trigger's command for a run. The only way a command is started. */
 export function runCommand(request: CommandRequest): RunningCommand {
@@ -76,7 +78,7 @@ export function runCommand(request: CommandRequest): RunningCommand {
     const cwd = config.cwd ?? process.cwd();
     const cwdProblem = await directoryProblem(cwd);
     if (cwdProblem) return { status: 'failed', error: `cwd ${cwd} ${cwdProblem}` };
-    const runAs = await runAsOf(config);
+    const runAs = request.runAs ?? (await runAsOf(config));
     if (runAs && 'error' in runAs) return { status: 'failed', error: runAs.error };
     if (stopRequested) return { status: 'interrupted', error: 'receiver stopped before the command started' };
     const [program, args] = typeof config.command === 'string' ? ['/bin/sh', ['-c', config.command]] : [config.command[0] as string, config.command.slice(1)];

@@ -97,10 +97,9 @@ export const storedRun = z.object({
   action: runAction.optional(),
   /** For a trigger with `deploy`: the release this run made (or switched to) and its commit. */
   deploy: runDeploy.optional(),
-  /** A re-run (`triggler rerun`): the run whose newest delivery this one runs again. */
   /** The command's process group while it ran. */
   processGroup: processGroup.optional(),
-  /** This run is the one rerun of that run, interrupted by a crash. */
+  /** This run runs that run's newest delivery again: its one rerun after a crash interrupted it, or a `triggler rerun`. */
   rerunOf: z.string().optional(),
 });
 

@@ -84,6 +84,9 @@ interface ActiveRun {
   done: Promise<void>;
 }
 
+/** What an accept record is written from: a delivery, or a run of the receiver's own (scheme `admin`, its action). */
+type RecordedDelivery = Omit<AcceptedDelivery, 'scheme'> & { scheme: StoredRun['scheme']; action?: RunAction };
+
 export class Runner implements DeliverySink {
   private readonly slots = new Map<string, TriggerSlot>();
   /** Triggers with a run ready to start, in the order they became ready (fairness between triggers). */
@@ -302,12 +305,9 @@ export class Runner implements DeliverySink {
     const runId = newRunId();
     const id = `admin-${runId}`;
     this.ownRuns.add(runId);
-    if (first) slot.waiting.unshift(runId);
-    else slot.waiting.push(runId);
-    this.joins.set(runId, 1);
     const receivedAt = new Date().toISOString();
     const delivery = { dedupeKey: `admin:${id}`, dedupeUntil: Date.now(), deliveryId: id, repository: slot.config.repository, branch: slot.config.branch, commit: '', scheme: 'admin' as const, receivedAt, action };
-    return this.inFlight(delivery.dedupeKey, this.recordAccept(slot, runId, delivery, false));
+    return this.queueNewRun(slot, runId, delivery, first);
   }
 
   /**
@@ -324,8 +324,6 @@ export class Runner implements DeliverySink {
     const slot = this.slots.get(triggerKey(original.repository, original.branch));
     if (!slot) return Promise.reject(new RunRequestRefused(`no trigger is configured for ${triggerLabel(original)} any more`, 409));
     const newId = newRunId();
-    slot.waiting.push(newId);
-    this.joins.set(newId, 1);
     const now = new Date().toISOString();
     const delivery: AcceptedDelivery = {
       dedupeKey: `rerun:${newId}`,
@@ -335,13 +333,21 @@ export class Runner implements DeliverySink {
       repository: original.repository,
       branch: original.branch,
       commit: original.commit,
-      ...(original.previousCommit === undefined ? {} : { previousCommit: original.previousCommit }),
+      previousCommit: original.previousCommit,
       scheme: original.scheme,
-      ...(original.pusher === undefined ? {} : { pusher: original.pusher }),
-      ...(original.event === undefined ? {} : { event: original.event }),
+      pusher: original.pusher,
+      event: original.event,
       receivedAt: now,
     };
-    return this.inFlight(delivery.dedupeKey, this.recordAccept(slot, newId, delivery, false, runId));
+    return this.queueNewRun(slot, newId, delivery, false, runId);
+  }
+
+  /** Puts a new run in its trigger's line (last; `first`: next) and writes its accept record. */
+  private queueNewRun(slot: TriggerSlot, runId: string, delivery: RecordedDelivery, first: boolean, rerunOf?: string): Promise<AcceptResult> {
+    if (first) slot.waiting.unshift(runId);
+    else slot.waiting.push(runId);
+    this.joins.set(runId, 1);
+    return this.inFlight(delivery.dedupeKey, this.recordAccept(slot, runId, delivery, false, rerunOf));
   }
 
   /** Called with each run's record once its finish is in the journal. A listener must not throw. */
@@ -407,7 +413,7 @@ export class Runner implements DeliverySink {
     this.checkIdle();
   }
 
-  private async recordAccept(slot: TriggerSlot, runId: string, delivery: Omit<AcceptedDelivery, 'scheme'> & { scheme: StoredRun['scheme']; action?: RunAction }, coalesced: boolean, rerunOf?: string): Promise<AcceptResult> {
+  private async recordAccept(slot: TriggerSlot, runId: string, delivery: RecordedDelivery, coalesced: boolean, rerunOf?: string): Promise<AcceptResult> {
     try {
       await this.store.record({
         type: 'accept',
@@ -561,8 +567,6 @@ export class Runner implements DeliverySink {
     for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
 }
-
-/** A re-run of a run the store does not hold (never made, or dropped past keepRuns). */
 
 function duplicateOf(runId: string): AcceptResult {
   return { status: 'duplicate', runId, coalesced: false };

@@ -12,7 +12,7 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { DeployConfig } from '../../config/deploy-schema';
 import type { TriggerConfig } from '../../config/schema';
-import { type CommandRequest, type Outcome, type RunningCommand, runAsOf, runCommand } from '../command';
+import { type CommandRequest, type Outcome, type RunAs, type RunningCommand, runAsOf, runCommand } from '../command';
 import type { RunDeploy } from '../run-record';
 import { commandForLog, fetchHeadCommit, gitIn, requestedCommit } from './git';
 import { ReleaseLayout, releaseId, rollbackTarget } from './release-layout';
@@ -55,7 +55,9 @@ class Deployment {
   private step: RunningCommand | undefined;
   private wake: (() => void) | undefined;
   /** What the steps see besides the run's variables. */
-  private releaseEnv: Record<string, string> = {};
+  private releaseEnv: Record<string, string>;
+  /** The account the steps run as, resolved once for them all. */
+  private runAs: RunAs;
   /** The commit the steps are told (TRIGGLER_COMMIT): the one deployed, once known. */
   private commit: string;
 
@@ -63,6 +65,7 @@ class Deployment {
     this.deploy = request.deploy;
     this.layout = new ReleaseLayout(request.deploy.path);
     this.commit = request.run.commit;
+    this.releaseEnv = { TRIGGLER_DEPLOY_PATH: request.deploy.path, TRIGGLER_RELEASE_DIR: '', TRIGGLER_PREVIOUS_RELEASE_DIR: '' };
   }
 
   stop(): void {
@@ -74,6 +77,7 @@ class Deployment {
   async execute(): Promise<DeployOutcome> {
     const runAs = await runAsOf(this.request.config);
     if (runAs && 'error' in runAs) return this.failed(runAs.error);
+    this.runAs = runAs;
     await this.layout.prepare(runAs?.account);
     await this.recover();
     const action = this.request.run.action;
@@ -251,10 +255,12 @@ class Deployment {
     const unfinished = manifest.releases.filter((release) => release.state === 'building').map((release) => release.id);
     const switching = manifest.switching;
     if (unfinished.length === 0 && !switching) return;
-    if (unfinished.length > 0) this.note(`release${unfinished.length === 1 ? '' : 's'} ${unfinished.join(', ')} never finished (the receiver stopped): marked interrupted`);
-    await this.layout.update((m) => {
-      for (const release of m.releases) if (release.state === 'building') release.state = 'interrupted';
-    });
+    if (unfinished.length > 0) {
+      this.note(`release${unfinished.length === 1 ? '' : 's'} ${unfinished.join(', ')} never finished (the receiver stopped): marked interrupted`);
+      await this.layout.update((m) => {
+        for (const release of m.releases) if (release.state === 'building') release.state = 'interrupted';
+      });
+    }
     if (switching && (await this.layout.current()) === switching.to) {
       this.note(`an earlier run switched to ${switching.to} but never finished its checks: switching back`);
       await this.switchBack(switching.to, switching.from);
@@ -291,9 +297,6 @@ class Deployment {
     this.note(`${name}: ${commandForLog(command)}`);
     const env: Record<string, string> = {
       ...this.request.config.env,
-      TRIGGLER_DEPLOY_PATH: this.deploy.path,
-      TRIGGLER_RELEASE_DIR: '',
-      TRIGGLER_PREVIOUS_RELEASE_DIR: '',
       ...this.releaseEnv,
       // A fetch that needs a password fails instead of waiting for one.
       GIT_TERMINAL_PROMPT: '0',
@@ -303,6 +306,7 @@ class Deployment {
       ...this.request,
       config: { ...this.request.config, command, cwd, env, timeoutSeconds },
       run: { ...this.request.run, commit: this.commit },
+      runAs: this.runAs,
     });
     const outcome = await this.step.outcome;
     this.step = undefined;

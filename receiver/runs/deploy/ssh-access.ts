@@ -7,7 +7,7 @@
  */
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import { knownHostsName, pinnedKnownHosts, privateKeyProblem, sshOptionPathProblem, sshTarget } from '../../../protocol';
+import { knownHostsName, pinnedKnownHosts, privateKeyProblem, shellWord, sshOptionPathProblem, sshTarget } from '../../../protocol';
 import type { DeployConfig } from '../../config/deploy-schema';
 
 /** Looks up a secret by the name it is stored under (the token file, then SSM). */
@@ -27,11 +27,6 @@ export interface SshAccess {
 /** The folder of the state directory the fetches' key files are written in (mode 0700). */
 export function sshFilesDir(stateDir: string): string {
   return path.join(stateDir, 'ssh');
-}
-
-/** A word for a POSIX shell, single-quoted: git runs GIT_SSH_COMMAND through one. */
-function shellWord(word: string): string {
-  return `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
 /**
@@ -113,7 +108,8 @@ export async function prepareSshAccess(
   // With a key of its own the fetch uses that key alone: no ~/.ssh/config, agent or other identity.
   // IdentityFile as an option, not -i: ssh looks for an -i file by its name before expanding it.
   const identity = key === undefined ? [] : ['-F', 'none', '-o', 'IdentitiesOnly=yes', '-o', 'IdentityAgent=none', '-o', `IdentityFile=${sshPath(keyFile)}`];
-  const command = ['ssh', ...identity, ...sshOptions].map((word) => (/^[A-Za-z0-9_./=:-]+$/.test(word) ? word : shellWord(word))).join(' ');
+  // git runs GIT_SSH_COMMAND through a POSIX shell.
+  const command = ['ssh', ...identity, ...sshOptions].map(shellWord).join(' ');
   const pinnedBy = deploy.knownHosts === undefined ? 'the keys pinned for it' : 'deploy.knownHosts';
   return {
     env: { GIT_SSH_COMMAND: command },
