@@ -24,6 +24,7 @@ import {
   providerRequestHeaders,
   readProviderSignature,
   triggerNamesRepository,
+  UNCLAIMED_BODY_LIMIT,
   type HeaderReader,
   type ProviderName,
   type SignedProviderRequest,
@@ -55,8 +56,6 @@ const RETRY_AFTER_SECONDS = '60';
 const DEADLINE_MARGIN_MS = 500;
 /** A failed signature reads its tokens again at most this often per token (the secret may just have been rotated). */
 const REFRESH_INTERVAL_MS = 5000;
-/** Pings and malformed bodies are small; only those may be tried against every token of a provider. */
-const UNCLAIMED_BODY_LIMIT = 64 * 1024;
 /** Refusals logged one by one per reason per second in one execution environment; the rest are counted. */
 const REFUSALS_LOGGED_PER_SECOND = 5;
 const UNAUTHORIZED = 'unauthorized: unknown trigger or bad signature';

@@ -73,6 +73,13 @@ export function claimedRepository(provider: ProviderName, payload: JsonObject): 
   return repositoryOf(payload.repository, 'name', 'full_name');
 }
 
+/**
+ * The largest payload that names no repository and is still tried against every configured token
+ * (receiver and webhook relay alike). Pings and malformed bodies from a real provider are small;
+ * push payloads name their repository.
+ */
+export const UNCLAIMED_BODY_LIMIT = 64 * 1024;
+
 /** Classifies a pushed `ref` (GitHub, GitLab, Gitea). */
 function refUpdate(ref: string, commit: string, previousCommit: string | undefined, deleted: boolean): RefUpdate {
   if (ref.startsWith('refs/heads/') && ref.length > 'refs/heads/'.length) {

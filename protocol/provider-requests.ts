@@ -103,14 +103,23 @@ function first(header: HeaderReader, names: readonly string[]): { name: string; 
 }
 
 /**
+ * The `payload` field of a form-encoded body (GitHub's and Gitea's
+ * "application/x-www-form-urlencoded" content type): undefined when the body is not form-encoded,
+ * null when the form has no such field.
+ */
+export function formPayloadField(contentType: string | undefined, body: Buffer): Buffer | null | undefined {
+  if (!(contentType ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded')) return undefined;
+  const payload = new URLSearchParams(body.toString('utf8')).get('payload');
+  return payload === null ? null : Buffer.from(payload, 'utf8');
+}
+
+/**
  * The JSON payload of a body: the body itself, or the `payload` field of a form-encoded one
  * (GitHub's and Gitea's "application/x-www-form-urlencoded" content type). A form without that
  * field yields the body, which then names no repository.
  */
 export function providerJsonPayload(contentType: string | undefined, body: Buffer): Buffer {
-  if (!(contentType ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded')) return body;
-  const payload = new URLSearchParams(body.toString('utf8')).get('payload');
-  return payload === null ? body : Buffer.from(payload, 'utf8');
+  return formPayloadField(contentType, body) ?? body;
 }
 
 /**
@@ -119,7 +128,11 @@ export function providerJsonPayload(contentType: string | undefined, body: Buffe
  */
 export interface ProviderSignature {
   signatureName: string;
-  read(body: Buffer): { payload: Buffer; verify(token: string): boolean };
+  /**
+   * `payload`, when given, is the body's JSON payload as providerJsonPayload reads it, already
+   * taken out by the caller, so a form-encoded body is not decoded a second time.
+   */
+  read(body: Buffer, payload?: Buffer): { payload: Buffer; verify(token: string): boolean };
   /**
    * Set when the headers carry the secret itself (GitLab's X-Gitlab-Token): a token can be
    * checked before a byte of the body is read.
@@ -165,8 +178,8 @@ export function providerSignature(provider: ProviderName, header: HeaderReader):
   if (digest === undefined) return { unsigned: `${signatureName} is not ${hex ? '' : 'sha256='}<64 hex digits>` };
   return {
     signatureName,
-    read(body) {
-      const payload = payloadOf(body);
+    read(body, jsonPayload) {
+      const payload = jsonPayload ?? payloadOf(body);
       const covered = hex ? payload : body;
       return { payload, verify: (token) => verifyBodyHmac(token, covered, digest) };
     },

@@ -13,10 +13,11 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { triggerLabel } from '../protocol';
 import type { AcceptedDelivery, AcceptResult, DeliverySink } from './delivery';
+import { durationSeconds } from './notify/run-event';
 import type { StoredRun } from './runs/run-record';
 
 /** Rejections so far by reason, as a counter of them reports them (e.g. a RejectionLog's `counts()`). */
-export type RejectionCounts = () => Readonly<Record<string, number>> | ReadonlyMap<string, number>;
+export type RejectionCounts = () => Readonly<Record<string, number>>;
 
 export interface RunGauges {
   running: number;
@@ -49,9 +50,7 @@ export class ReceiverMetrics {
       collect() {
         this.reset();
         for (const source of sources) {
-          const counts = source();
-          const entries = counts instanceof Map ? [...counts.entries()] : Object.entries(counts);
-          for (const [reason, count] of entries) if (count > 0) this.inc({ reason }, count);
+          for (const [reason, count] of Object.entries(source())) if (count > 0) this.inc({ reason }, count);
         }
       },
     });
@@ -100,7 +99,8 @@ export class ReceiverMetrics {
   runFinished(run: StoredRun): void {
     const trigger = triggerLabel(run);
     this.runs.inc({ trigger, status: run.status });
-    if (run.startedAt && run.finishedAt) this.durations.observe({ trigger }, Math.max(0, (Date.parse(run.finishedAt) - Date.parse(run.startedAt)) / 1000));
+    const seconds = durationSeconds(run);
+    if (seconds !== null) this.durations.observe({ trigger }, seconds);
   }
 
   notification(format: string, outcome: 'delivered' | 'retried' | 'failed'): void {

@@ -8,6 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { triggerLabel } from '../../protocol';
 import type { RunRecord } from '../runs/run-record';
 import type { RunHistory as RunPages } from './admin-server';
 
@@ -35,7 +36,6 @@ export function wantsHtml(req: IncomingMessage): boolean {
   return /\btext\/html\b/.test(req.headers.accept ?? '');
 }
 
-const label = (run: RunRecord): string => `${run.repository}@${run.branch}`;
 const release = (run: RunRecord): string | undefined => {
   const value = (run as { release?: unknown }).release;
   return typeof value === 'string' ? value : undefined;
@@ -93,14 +93,14 @@ export function sendRunsPage(res: ServerResponse, runs: RunPages, query: URLSear
   const status = query.get('status') || null;
   const limit = Math.min(Math.max(Number(query.get('limit')) || 100, 1), 1000);
   const all = runs.runs();
-  const shown = all.filter((run) => (!trigger || label(run) === trigger) && (!status || run.status === status)).slice(0, limit);
-  const triggers = [...new Set(all.map(label))].sort();
+  const shown = all.filter((run) => (!trigger || triggerLabel(run) === trigger) && (!status || run.status === status)).slice(0, limit);
+  const triggers = [...new Set(all.map(triggerLabel))].sort();
   const statuses = [...new Set([...KNOWN_STATUSES, ...all.map((run) => run.status)])];
   const withRelease = shown.some((run) => release(run) !== undefined);
   const rows = shown.map((run) => {
     const cells = [
       `<a href="/runs/${encodeURIComponent(run.id)}"><code>${escapeHtml(run.id)}</code></a>`,
-      escapeHtml(label(run)),
+      escapeHtml(triggerLabel(run)),
       statusBadge(run.status),
       run.commit ? `<code title="${escapeHtml(run.commit)}">${escapeHtml(run.commit.slice(0, 12))}</code>` : '<span class="muted">—</span>',
       ...(withRelease ? [escapeHtml(release(run) ?? '')] : []),
@@ -166,7 +166,7 @@ export async function sendRunPage(res: ServerResponse, runs: RunPages, id: strin
   const log = (await runs.runLog(id))?.toString('utf8') ?? '';
   const live = run.status === 'running' || run.status === 'pending';
   const fields: [string, string][] = [
-    ['Trigger', `<a href="/?trigger=${encodeURIComponent(label(run))}">${escapeHtml(label(run))}</a>`],
+    ['Trigger', `<a href="/?trigger=${encodeURIComponent(triggerLabel(run))}">${escapeHtml(triggerLabel(run))}</a>`],
     ['Status', `${statusBadge(run.status)}${run.exitCode === undefined || run.exitCode === null ? '' : ` exit ${run.exitCode}`}${run.signal ? ` ${escapeHtml(run.signal)}` : ''}`],
     ['Commit', run.commit ? `<code>${escapeHtml(run.commit)}</code>` : '<span class="muted">not given by the sender</span>'],
     ...(release(run) !== undefined ? [['Release', escapeHtml(release(run)!)] as [string, string]] : []),

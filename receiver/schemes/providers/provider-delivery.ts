@@ -13,11 +13,13 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import {
   claimedRepository,
+  formPayloadField,
   providerHeaders,
   providerSignature,
   triggerNamesRepository,
   parseJsonObject,
   readProviderPush,
+  UNCLAIMED_BODY_LIMIT,
   type ClaimedRepository,
   type ProviderName,
   type RefUpdate,
@@ -82,8 +84,7 @@ export function providerScheme(provider: ProviderName, options: ProviderOptions)
       const contentType = header(req, 'content-type');
       return (body) => {
         // A form-encoded body without its payload field is the sender's mistake, said before any hash.
-        jsonPayload(contentType, body);
-        const { payload, verify } = signature.read(body);
+        const { payload, verify } = signature.read(body, jsonPayload(contentType, body));
         return {
           event,
           ...(deliveryId !== undefined ? { deliveryId } : {}),
@@ -160,10 +161,9 @@ export function deliveryIdHeader(req: IncomingMessage, names: readonly string[])
  * (GitHub's and Gitea's "application/x-www-form-urlencoded" content type).
  */
 export function jsonPayload(contentType: string | undefined, body: Buffer): Buffer {
-  if (!(contentType ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded')) return body;
-  const payload = new URLSearchParams(body.toString('utf8')).get('payload');
+  const payload = formPayloadField(contentType, body);
   if (payload === null) throw badRequest('payload: the form-encoded body has no payload field', { field: 'payload' });
-  return Buffer.from(payload, 'utf8');
+  return payload ?? body;
 }
 
 /**
@@ -227,9 +227,6 @@ function combinedReply(replies: Reply[], deliveryId: string, notRun: string[]): 
     },
   };
 }
-
-/** Pings and malformed bodies from a real provider are small; push payloads name their repository. */
-const UNCLAIMED_BODY_LIMIT = 64 * 1024;
 
 async function handleProviderDelivery(events: ProviderEvents, request: ProviderRequest, context: DeliveryContext): Promise<Reply> {
   const { provider } = events;
