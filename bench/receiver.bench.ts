@@ -19,6 +19,7 @@ import { request } from 'undici';
 import { receiverBuildOptions } from '../lib/constructs/receiver-host/receiver-bundle';
 import { buildDeliveryRequest, seedSignature, standardWebhookHeaders } from '../protocol';
 import type { RunRecord } from '../receiver/runs/run-record';
+import { stopCli } from '../test/support/cli';
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = 32;
@@ -83,11 +84,7 @@ async function startReceiver(dir: string, bundle: string, command: string, worke
     url,
     adminUrl: `http://127.0.0.1:${adminPort}`,
     child,
-    async stop() {
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await exited;
-    },
+    stop: () => stopCli(child),
   };
 }
 
@@ -244,16 +241,6 @@ async function waitForPort(url: string, child: ChildProcess): Promise<void> {
   }
 }
 
-function stopChild(child: ChildProcess): () => Promise<void> {
-  return async () => {
-    // Stopped already (a signal leaves exitCode null): its 'exit' will not come again.
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGTERM');
-    await exited;
-  };
-}
-
 const WEBHOOK_SECRET = randomBytes(24).toString('hex');
 
 /** adnanh/webhook with an HMAC-SHA256 rule on the body; a bad signature is answered 401. */
@@ -273,7 +260,7 @@ async function startWebhook(dir: string): Promise<Server | undefined> {
   const child = spawn('webhook', ['-hooks', join(dir, 'hooks.json'), '-ip', '127.0.0.1', '-port', String(port)], { stdio: ['ignore', log, log] });
   const url = `http://127.0.0.1:${port}`;
   await waitForPort(`${url}/`, child).catch(() => undefined);
-  return { name: 'adnanh/webhook', url, pid: child.pid!, stop: stopChild(child) };
+  return { name: 'adnanh/webhook', url, pid: child.pid!, stop: () => stopCli(child) };
 }
 
 /** The ceiling for Node here: node:http reading the body and answering a fixed status. */
@@ -283,7 +270,7 @@ async function startBareNode(status: number): Promise<Server> {
   const child = spawn(process.execPath, ['-e', code], { stdio: 'ignore' });
   const url = `http://127.0.0.1:${port}`;
   await waitForPort(`${url}/`, child);
-  return { name: 'bare node:http', url, pid: child.pid!, stop: stopChild(child) };
+  return { name: 'bare node:http', url, pid: child.pid!, stop: () => stopCli(child) };
 }
 
 /**

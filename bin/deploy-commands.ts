@@ -8,17 +8,17 @@
  */
 import { Command } from 'commander';
 import { loadReceiverConfigFile } from '../receiver/config/config-file';
-import type { TriggerConfig } from '../receiver/config/schema';
+import type { ReceiverConfig, TriggerConfig } from '../receiver/config/schema';
 import { ReleaseLayout, type ReleaseListing } from '../receiver/runs/deploy/release-layout';
 import { locateReceiver, postAdminAction, waitForRun } from './runs-source';
 import { table } from './table';
 
-function deployTrigger(configFile: string, repository: string, branch: string): { trigger: TriggerConfig & { deploy: NonNullable<TriggerConfig['deploy']> }; stateDir: string } {
+function deployTrigger(configFile: string, repository: string, branch: string): { trigger: TriggerConfig & { deploy: NonNullable<TriggerConfig['deploy']> }; config: ReceiverConfig } {
   const { config } = loadReceiverConfigFile(configFile);
   const trigger = config.triggers.find((t) => t.repository === repository && t.branch === branch);
   if (!trigger) throw new Error(`${configFile} has no trigger for ${repository} ${branch}`);
   if (!trigger.deploy) throw new Error(`the trigger ${repository} ${branch} in ${configFile} has no deploy section`);
-  return { trigger: { ...trigger, deploy: trigger.deploy }, stateDir: config.stateDir };
+  return { trigger: { ...trigger, deploy: trigger.deploy }, config };
 }
 
 function releasesTable(releases: ReleaseListing[]): string {
@@ -49,8 +49,8 @@ export function deployCommands(): Command[] {
     .option('--no-wait', 'print the run id and return without waiting for it')
     .addHelpText('after', '\nNeeds read access to the receiver\'s state directory (its admin credential): run it as the receiver\'s user, e.g. sudo -u triggler triggler rollback ...')
     .action(async (repository: string, branch: string, options: { config: string; to?: string; admin?: string; wait: boolean }) => {
-      deployTrigger(options.config, repository, branch);
-      const where = locateReceiver(options);
+      const { config } = deployTrigger(options.config, repository, branch);
+      const where = locateReceiver(options, config);
       const runId = await postAdminAction(where, 'a rollback', '/rollback', { repository, branch, ...(options.to === undefined ? {} : { to: options.to }) });
       process.stdout.write(`rollback run ${runId} accepted\n`);
       if (!options.wait || !where.admin) return;

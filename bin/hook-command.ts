@@ -14,6 +14,7 @@ import { Command } from 'commander';
 import { buildDeliveryRequest, type PushData, tokenNameOf } from '../protocol';
 import { readTokenFile, tokensOfEntry } from '../receiver/tokens/file-token-source';
 import { postDelivery, runOf } from './deliver';
+import { positiveInt } from './send-command';
 
 export const HOOK_SETTINGS_FILE = 'triggler-hook.json';
 const MARKER = '# Written by `triggler hook install`';
@@ -141,8 +142,8 @@ function keep(spool: string, push: SpooledPush): void {
   fs.renameSync(temporary, file);
 }
 
-/** Sends what the spool holds (oldest first), then `pushes`; returns one line for the pusher. */
-export async function sendPushes(settings: HookSettings, pushes: SpooledPush[]): Promise<string> {
+/** Sends what the spool holds (oldest first), then `pushes`; returns one line for the pusher, and how many deliveries the spool still holds. */
+export async function sendPushes(settings: HookSettings, pushes: SpooledPush[]): Promise<{ line: string; left: number }> {
   const parts: string[] = [];
   const waiting = spooled(settings.spool);
   let resent = 0;
@@ -165,7 +166,7 @@ export async function sendPushes(settings: HookSettings, pushes: SpooledPush[]):
   }
   const left = spooled(settings.spool).length;
   if (left > 0 && pushes.length === 0) parts.push(`${left} still kept in ${settings.spool}`);
-  return `triggler: ${parts.length > 0 ? parts.join('; ') : 'nothing to send (no branch was updated)'}`;
+  return { line: `triggler: ${parts.length > 0 ? parts.join('; ') : 'nothing to send (no branch was updated)'}`, left };
 }
 
 async function readStdin(): Promise<string> {
@@ -187,7 +188,7 @@ export function hookCommand(): Command {
     .option('--token-env <name>', 'an environment variable of the hook holding the token, instead of a file')
     .option('--token-name <name>', 'the token\'s name in the file, when branches share one')
     .option('--spool <dir>', 'where deliveries that could not be sent wait (default: <git-dir>/triggler-spool)')
-    .option('--timeout <ms>', 'how long one delivery may take', (v) => Number(v), 10_000)
+    .option('--timeout <ms>', 'how long one delivery may take', positiveInt, 10_000)
     .option('--force', 'replace a post-receive hook that triggler did not write')
     .addHelpText('after', '\nExample:\n  triggler hook install --git-dir /srv/git/my-app.git --url http://127.0.0.1:5000 --token-file /srv/git/.triggler-tokens.json\n\nA push while the receiver is down is kept and sent on the next push; to send it sooner, run\n  triggler hook flush --git-dir /srv/git/my-app.git      (by hand, or from a timer)')
     .action((options: { gitDir: string; url: string; repository?: string; tokenFile?: string; tokenEnv?: string; tokenName?: string; spool?: string; timeout: number; force?: boolean }) => {
@@ -230,7 +231,7 @@ export function hookCommand(): Command {
     .action(async (options: { gitDir: string }) => {
       const settings = readSettings(path.resolve(options.gitDir));
       const pushes = branchPushes(await readStdin(), settings.repository, new Date().toISOString(), process.env.GL_USER ?? process.env.USER);
-      process.stdout.write(`${await sendPushes(settings, pushes)}\n`);
+      process.stdout.write(`${(await sendPushes(settings, pushes)).line}\n`);
     });
 
   hook
@@ -239,9 +240,9 @@ export function hookCommand(): Command {
     .requiredOption('-g, --git-dir <dir>', 'the bare repository')
     .action(async (options: { gitDir: string }) => {
       const settings = readSettings(path.resolve(options.gitDir));
-      const line = await sendPushes(settings, []);
+      const { line, left } = await sendPushes(settings, []);
       process.stdout.write(`${line}\n`);
-      if (spooled(settings.spool).length > 0) process.exitCode = 1;
+      if (left > 0) process.exitCode = 1;
     });
 
   return hook;

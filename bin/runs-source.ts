@@ -6,6 +6,8 @@
 import pino from 'pino';
 import { request } from 'undici';
 import { loadReceiverConfigFile } from '../receiver/config/config-file';
+import { listenerUrl } from '../receiver/config/listener-url';
+import type { ReceiverConfig } from '../receiver/config/schema';
 import { adminAuthorization, readAdminCredential } from '../receiver/http/admin-credential';
 import { RunHistory } from '../receiver/runs/run-history';
 import { isFinal, type RunRecord } from '../receiver/runs/run-record';
@@ -20,15 +22,16 @@ export interface ReceiverLocation {
   stateDir: string;
 }
 
-export function locateReceiver(options: { admin?: string; config?: string; stateDir?: string }): ReceiverLocation {
+/** `loaded`: the config of `options.config` when the caller has read it already (it is not read again). */
+export function locateReceiver(options: { admin?: string; config?: string; stateDir?: string }, loaded?: ReceiverConfig): ReceiverLocation {
   let admin = options.admin;
   let stateDir = options.stateDir;
   let adminOff = false;
-  if (options.config) {
-    const { config } = loadReceiverConfigFile(options.config);
+  const config = loaded ?? (options.config ? loadReceiverConfigFile(options.config).config : undefined);
+  if (config) {
     stateDir ??= config.stateDir;
     if (config.admin === false) adminOff = true;
-    else admin ??= `http://${config.admin.host.includes(':') ? `[${config.admin.host}]` : config.admin.host}:${config.admin.port}`;
+    else admin ??= listenerUrl(config.admin.host, config.admin.port, false);
   }
   return { admin: adminOff && !options.admin ? undefined : (admin ?? DEFAULT_ADMIN_URL).replace(/\/+$/, ''), stateDir: stateDir ?? DEFAULT_STATE_DIR };
 }

@@ -9,7 +9,9 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { request } from 'undici';
 import { buildDeliveryRequest, SENDER_SCHEMES, type SenderScheme, tokenNameOf } from '../protocol';
 import { loadReceiverConfigFile } from '../receiver/config/config-file';
-import type { RunRecord } from '../receiver/runs/run-record';
+import { listenerUrl } from '../receiver/config/listener-url';
+import type { ReceiverConfig, TriggerConfig } from '../receiver/config/schema';
+import { isFinal, type RunRecord } from '../receiver/runs/run-record';
 import { readTokenFile, tokensOfEntry } from '../receiver/tokens/file-token-source';
 import { postDelivery, runOf } from './deliver';
 import { isUnreachable, locateReceiver, stateDirHistory, waitForRun } from './runs-source';
@@ -50,19 +52,22 @@ export function resolveCommit(commit: string, cwd = process.cwd()): string {
   }
 }
 
+/** The --config file as read once for the whole command, and its trigger for the repository and branch. */
+interface SendConfig {
+  config: ReceiverConfig | undefined;
+  trigger: TriggerConfig | undefined;
+}
+
 /** The token for a delivery: from an environment variable, a token file, or the receiver config. */
-async function resolveSendToken(repository: string, branch: string, options: SendOptions): Promise<string> {
+async function resolveSendToken(repository: string, branch: string, options: SendOptions, { config, trigger }: SendConfig): Promise<string> {
   if (options.tokenFile) {
     // A shared token's name: --token-name, else the one the --config trigger names.
-    const trigger = options.tokenName === undefined && options.config ? loadReceiverConfigFile(options.config).config.triggers.find((t) => t.repository === repository && t.branch === branch) : undefined;
     const name = tokenNameOf({ repository, branch, tokenName: options.tokenName ?? trigger?.tokenName });
     const tokens = tokensOfEntry((await readTokenFile(options.tokenFile))[name], 0, Date.now());
     if (tokens[0]) return tokens[0];
     throw new Error(`no token named ${name} in ${options.tokenFile}${options.tokenName === undefined && trigger?.tokenName === undefined ? ' (a shared token: pass --token-name)' : ''}`);
   }
-  if (options.config) {
-    const { config } = loadReceiverConfigFile(options.config);
-    const trigger = config.triggers.find((t) => t.repository === repository && t.branch === branch);
+  if (config) {
     if (!trigger) throw new Error(`${options.config} has no trigger for ${repository} ${branch}`);
     if (trigger.token) return trigger.token;
     const fromEnv = trigger.tokenEnv ? process.env[trigger.tokenEnv] : undefined;
@@ -79,8 +84,8 @@ async function resolveSendToken(repository: string, branch: string, options: Sen
 }
 
 /** The run's end: through the admin listener, else by reading the state directory. */
-async function waitForEnd(runId: string, options: SendOptions): Promise<{ run: RunRecord; log: string }> {
-  const where = locateReceiver(options);
+async function waitForEnd(runId: string, options: SendOptions, config: ReceiverConfig | undefined): Promise<{ run: RunRecord; log: string }> {
+  const where = locateReceiver(options, config);
   if (where.admin) {
     try {
       const run = await waitForRun(where.admin, runId);
@@ -94,7 +99,7 @@ async function waitForEnd(runId: string, options: SendOptions): Promise<{ run: R
   for (;;) {
     const history = await stateDirHistory(where.stateDir);
     const run = history.run(runId);
-    if (run && run.status !== 'pending' && run.status !== 'running') return { run, log: ((await history.runLog(runId)) ?? Buffer.alloc(0)).toString('utf8') };
+    if (run && isFinal(run.status)) return { run, log: ((await history.runLog(runId)) ?? Buffer.alloc(0)).toString('utf8') };
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
 }
@@ -122,15 +127,16 @@ export function sendCommand(): Command {
       '\nThe token is never taken on the command line (other users could read it in the process list).\n\nExamples:\n  TRIGGLER_TOKEN=... triggler send my-repo main --url http://127.0.0.1:5000\n  triggler send my-repo main --config receiver.json --scheme seed\n  triggler send my-app main --config receiver.json --commit HEAD --wait      (from a CI job, in the checkout)',
     )
     .action(async (repository: string, branch: string, options: SendOptions) => {
-      const token = await resolveSendToken(repository, branch, options);
+      const config = options.config ? loadReceiverConfigFile(options.config).config : undefined;
+      const trigger = config?.triggers.find((t) => t.repository === repository && t.branch === branch);
+      const token = await resolveSendToken(repository, branch, options, { config, trigger });
       const commit = options.scheme === 'standard' && options.commit !== ZERO_COMMIT ? resolveCommit(options.commit) : options.commit;
       let url = options.url;
       let iterations = options.iterations;
-      if (options.config) {
-        const { config } = loadReceiverConfigFile(options.config);
+      if (config) {
         const host = config.listen.host === '0.0.0.0' ? '127.0.0.1' : config.listen.host;
-        url ??= `${config.listen.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${config.listen.port}`;
-        iterations ??= config.triggers.find((t) => t.repository === repository && t.branch === branch)?.iterations ?? config.signature.iterations;
+        url ??= listenerUrl(host, config.listen.port, Boolean(config.listen.tls));
+        iterations ??= trigger?.iterations ?? config.signature.iterations;
       }
       url ??= 'http://127.0.0.1:5000';
       const timestamp = Math.floor(Date.now() / 1000);
@@ -153,7 +159,7 @@ export function sendCommand(): Command {
       if (!options.wait) return;
       const runId = runOf(answer);
       if (!runId) throw new Error('the receiver named no run to wait for');
-      const { run, log } = await waitForEnd(runId, options);
+      const { run, log } = await waitForEnd(runId, options, config);
       const tail = log.split('\n').slice(-options.tailLines - 1).join('\n');
       process.stdout.write(`run ${run.id} ${run.status}${run.exitCode !== undefined && run.exitCode !== null ? ` (exit ${run.exitCode})` : ''}${run.error ? `: ${run.error}` : ''}\n${tail}${tail.endsWith('\n') || tail === '' ? '' : '\n'}`);
       if (run.status !== 'succeeded') process.exitCode = 1;

@@ -10,6 +10,7 @@ import { once } from 'node:events';
 import type { Logger } from 'pino';
 import type { ReceiverConfig } from './config/schema';
 import { loadReceiverConfigFile } from './config/config-file';
+import { listenerUrl } from './config/listener-url';
 import { TriggerTable } from './config/trigger-table';
 import { type AcceptedDelivery, type AcceptResult, type DeliverySink, NotAccepted, type NotAcceptedData } from './delivery';
 import { assembleReceiver, drainDeliveryServer, refuseDeliveries, listen, openDeliveryServer, openTokens, receiverLogger, type DeliveryFront, type Receiver } from './receiver';
@@ -66,7 +67,7 @@ async function forkWorkers(config: ReceiverConfig, logger: Logger, runner: Deliv
     const timer = setTimeout(() => reject(new Error(`workers did not start listening within ${WORKER_START_MS / 1000} s`)), WORKER_START_MS);
     cluster.on('listening', (worker, address) => {
       const host = address.address && address.address !== '0.0.0.0' && address.address !== '::' ? address.address : config.listen.host;
-      listening.set(worker.id, `${config.listen.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${address.port}`);
+      listening.set(worker.id, listenerUrl(host, address.port, Boolean(config.listen.tls)));
       if (listening.size === config.workers) {
         clearTimeout(timer);
         resolve(listening.get(worker.id)!);

@@ -48,6 +48,7 @@ export function startCli(args: string[], ready: RegExp, options: { cwd?: string;
 
 /** SIGTERM, and wait for the exit. */
 export async function stopCli(child: ChildProcess): Promise<void> {
+  // Stopped already (a signal leaves exitCode null): its 'exit' will not come again.
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((resolve) => child.once('exit', resolve));
   child.kill('SIGTERM');

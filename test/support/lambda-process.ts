@@ -4,9 +4,9 @@
  * over the IPC channel, one at a time, each with the environment changes it names.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { stopCli } from './cli';
 
 const RUNNER = `
 const { handler } = require(process.argv[2]);
@@ -70,11 +70,6 @@ export async function startLambdaProcess(bundle: string, dir: string, env: NodeJ
         waiting.set(id, { resolve: resolve as (value: unknown) => void, reject });
         child.send({ id, event, env: invocationEnv });
       }),
-    async close() {
-      if (child.exitCode !== null) return;
-      const exited = once(child, 'exit');
-      child.kill('SIGTERM');
-      await exited;
-    },
+    close: () => stopCli(child),
   };
 }
