@@ -11,7 +11,6 @@ import type { Logger } from 'pino';
 import type { ReceiverConfig } from './config/schema';
 import { loadReceiverConfigFile } from './config/config-file';
 import { listenerUrl } from './config/listener-url';
-import { TriggerTable } from './config/trigger-table';
 import { type AcceptedDelivery, type AcceptResult, type DeliverySink, NotAccepted, type NotAcceptedData } from './delivery';
 import { assembleReceiver, drainDeliveryServer, refuseDeliveries, listen, openDeliveryServer, openTokens, receiverLogger, type DeliveryFront, type Receiver } from './receiver';
 
@@ -22,7 +21,8 @@ type ToWorker =
   | { t: 'failed'; id: number; message: string }
   | { t: 'refuse' }
   | { t: 'stop' }
-  | { t: 'reload'; config: boolean };
+  /** The config the primary has read and checked, or none: the token file and certificate are read again. */
+  | { t: 'reload'; config?: ReceiverConfig };
 
 /** How long a worker has to start listening before the receiver gives up. */
 const WORKER_START_MS = 30_000;
@@ -100,7 +100,7 @@ async function forkWorkers(config: ReceiverConfig, logger: Logger, runner: Deliv
   return {
     url,
     async reload(next) {
-      for (const worker of workers()) send(worker, { t: 'reload', config: next !== undefined });
+      for (const worker of workers()) send(worker, { t: 'reload', ...(next ? { config: next } : {}) });
     },
     // The workers' deliveries in flight reach the runner, which takes them until it closes.
     async refuse() {
@@ -181,17 +181,11 @@ export async function runDeliveryWorker(configPath: string): Promise<void> {
   // The primary decides when to stop: signals sent to the whole group (Ctrl-C, systemd's stop)
   // reach it too, and it tells each worker in turn, after which in-flight requests still finish.
   for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, () => undefined);
-  const { deliveries, tokens } = await openDeliveryServer(config, new PrimarySink(), logger);
+  const { deliveries, tokens, reload } = await openDeliveryServer(config, new PrimarySink(), logger);
   process.on('message', (message: ToWorker) => {
     if (message?.t === 'reload') {
-      // The primary checked the file before asking: each worker reads it again for itself.
-      const reloaded = message.config ? (async () => {
-        const { config: next } = loadReceiverConfigFile(configPath);
-        const triggers = new TriggerTable(next.triggers, next.signature.iterations);
-        await tokens.reconfigure(next, triggers, { logger });
-        deliveries.reconfigure(triggers, next.listen.tls);
-      })() : tokens.reload().then(() => deliveries.reloadCertificate(config.listen.tls));
-      reloaded.then(
+      // The config comes as the primary read and checked it (plain JSON data): no worker reads the file again.
+      reload(message.config).then(
         () => logger.info(message.config ? 'config reloaded' : 'tokens reloaded'),
         (error: unknown) => logger.error({ err: (error as Error).message }, 'reload failed in a worker; its previous config stays in use'),
       );

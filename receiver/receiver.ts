@@ -142,12 +142,29 @@ export function fieldsNeedingRestart(running: ReceiverConfig, next: ReceiverConf
 }
 
 /** The delivery side: triggers, tokens and the listener, handing verified deliveries to `sink`. */
-export async function openDeliveryServer(config: ReceiverConfig, sink: DeliverySink, logger: Logger, options: ReceiverOptions = {}): Promise<{ deliveries: DeliveryServer; tokens: ReceiverTokens }> {
+export async function openDeliveryServer(config: ReceiverConfig, sink: DeliverySink, logger: Logger, options: ReceiverOptions = {}): Promise<{ deliveries: DeliveryServer; tokens: ReceiverTokens; reload(next?: ReceiverConfig): Promise<void> }> {
   const now = options.now ?? Date.now;
   const tokens = await openTokens(config, logger, options);
   const triggers = new TriggerTable(config.triggers, config.signature.iterations);
   const deliveries = createDeliveryServer({ config, triggers, tokens, sink, logger, now });
-  return { deliveries, tokens };
+  return { deliveries, tokens, reload: (next) => reloadDeliveryServer(deliveries, tokens, next, tokenSourceOptions(logger, options)) };
+}
+
+/**
+ * The delivery side's part of a reload. With a config: its triggers, tokens and certificate, none
+ * of them in use unless all can be had (the certificate is read and the new token sources opened
+ * first). Without one: the token sources and the certificate in use are read again.
+ */
+async function reloadDeliveryServer(deliveries: DeliveryServer, tokens: ReceiverTokens, next: ReceiverConfig | undefined, tokenOptions: TokenSourceOptions): Promise<void> {
+  if (!next) {
+    await tokens.reload();
+    deliveries.reloadCertificate();
+    return;
+  }
+  const triggers = new TriggerTable(next.triggers, next.signature.iterations);
+  const putInUse = deliveries.prepareReconfigure(triggers, next.listen.tls);
+  await tokens.reconfigure(next, triggers, tokenOptions);
+  putInUse();
 }
 
 /** How long requests in flight may take to be answered once the receiver stops. */
@@ -316,7 +333,7 @@ function openNotifier(config: ReceiverConfig, logger: Logger, runner: Runner, to
 export async function startReceiver(config: ReceiverConfig, options: ReceiverOptions = {}): Promise<InProcessReceiver> {
   const logger = options.logger ?? receiverLogger(config);
   const { receiver, runner, front } = await assembleReceiver(config, logger, async (sink, metrics) => {
-    const { deliveries, tokens } = await openDeliveryServer(config, sink, logger, options);
+    const { deliveries, tokens, reload } = await openDeliveryServer(config, sink, logger, options);
     metrics.registerRejectionCounts(() => deliveries.rejections.counts());
     let url: string;
     try {
@@ -329,16 +346,7 @@ export async function startReceiver(config: ReceiverConfig, options: ReceiverOpt
       url,
       tokens,
       rejections: deliveries.rejections,
-      async reload(next?: ReceiverConfig) {
-        if (!next) {
-          await tokens.reload();
-          deliveries.reloadCertificate(config.listen.tls);
-          return;
-        }
-        const triggers = new TriggerTable(next.triggers, next.signature.iterations);
-        await tokens.reconfigure(next, triggers, tokenSourceOptions(logger, options));
-        deliveries.reconfigure(triggers, next.listen.tls);
-      },
+      reload,
       refuse: () => refuseDeliveries(deliveries),
       async close() {
         await drainDeliveryServer(deliveries);

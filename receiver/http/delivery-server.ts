@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:https';
 import type { Socket } from 'node:net';
+import { createSecureContext } from 'node:tls';
 import type { ReceiverConfig } from '../config/schema';
 import type { TriggerTable } from '../config/trigger-table';
 import { NotAccepted } from '../delivery';
@@ -25,10 +26,14 @@ import { RejectionLog } from './rejection-log';
 
 export interface DeliveryServer {
   server: Server;
-  /** A reloaded config: its triggers (their tokens are reconfigured in place), and its certificate re-read. */
-  reconfigure(triggers: TriggerTable, tls: ReceiverConfig['listen']['tls']): void;
-  /** Reads listen.tls's certificate and key again (a renewal): new connections get them. */
-  reloadCertificate(tls: ReceiverConfig['listen']['tls']): void;
+  /**
+   * A reloaded config's triggers (their tokens are reconfigured in place) and certificate. The
+   * certificate and key are read and checked now, so that one that cannot be read or used throws before
+   * anything changes; the function returned puts the triggers and the certificate in use.
+   */
+  prepareReconfigure(triggers: TriggerTable, tls: ReceiverConfig['listen']['tls']): () => void;
+  /** Reads the certificate and key in use again, from their current paths (a renewal): new connections get them. */
+  reloadCertificate(): void;
   /** Answer 503 to every new request from now on (the receiver is stopping). */
   refuseNewRequests(): void;
   /** Resolves once no request is in flight. */
@@ -214,6 +219,8 @@ export function createDeliveryServer(context: DeliveryContext): DeliveryServer {
     keepAliveTimeout: 5000,
   };
   const tls = context.config.listen.tls;
+  /** The paths of the certificate in use: start-up's, then those of the last reload that set one. */
+  let currentTls = tls;
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
       if (overCap.has(req.socket)) return void res.destroy();
       if (stopping) {
@@ -262,13 +269,19 @@ export function createDeliveryServer(context: DeliveryContext): DeliveryServer {
   return {
     server,
     rejections,
-    reconfigure(triggers, nextTls) {
-      context.triggers = triggers;
-      this.reloadCertificate(nextTls);
-    },
-    reloadCertificate(nextTls) {
+    prepareReconfigure(triggers, nextTls) {
       // A renewed certificate is used for new connections; turning TLS on or off needs a restart.
-      if (tls && nextTls) (server as TlsServer).setSecureContext(tlsFiles(nextTls));
+      const files = tls && nextTls ? checkedTlsFiles(nextTls) : undefined;
+      return () => {
+        context.triggers = triggers;
+        if (files) {
+          (server as TlsServer).setSecureContext(files);
+          currentTls = nextTls;
+        }
+      };
+    },
+    reloadCertificate() {
+      if (tls && currentTls) (server as TlsServer).setSecureContext(tlsFiles(currentTls));
     },
     refuseNewRequests() {
       stopping = true;
@@ -290,4 +303,11 @@ function tlsFiles(tls: NonNullable<ReceiverConfig['listen']['tls']>): { cert: Bu
     }
   };
   return { cert: read('cert'), key: read('key') };
+}
+
+/** The certificate and key of listen.tls, read now and checked to make a TLS context (a key that is not the certificate's throws). */
+function checkedTlsFiles(tls: NonNullable<ReceiverConfig['listen']['tls']>): { cert: Buffer; key: Buffer } {
+  const files = tlsFiles(tls);
+  createSecureContext(files);
+  return files;
 }

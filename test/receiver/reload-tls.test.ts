@@ -7,20 +7,24 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
+import pino from 'pino';
 import { Agent, request } from 'undici';
 import { buildDeliveryRequest } from '../../protocol';
+import { parseReceiverConfig } from '../../receiver/config/schema';
+import { startReceiver } from '../../receiver/receiver';
 import { freePort, startCli, stopCli } from '../support/cli';
 import { tempDir } from '../support/receiver-fixture';
 import { waitFor } from './runner-harness';
 
 const TOKEN = 'whsec_cmVsb2FkIHRlc3QgdG9rZW4gZm9yIHRoZSByZWNlaXZlcg==';
+const NEW_TOKEN = 'whsec_YSBuZXcgdG9rZW4gdGhlIHJlbG9hZCBtdXN0IG5vdCBwdXQgaW4gdXNl';
 
-function signed(repository: string, branch: string) {
-  return buildDeliveryRequest({ scheme: 'standard', token: TOKEN, id: `msg_${Math.random().toString(36).slice(2)}`, timestamp: Math.floor(Date.now() / 1000), data: { repository, branch, ref: `refs/heads/${branch}`, commit: 'a'.repeat(40), source: 'test' } });
+function signed(repository: string, branch: string, token = TOKEN) {
+  return buildDeliveryRequest({ scheme: 'standard', token, id: `msg_${Math.random().toString(36).slice(2)}`, timestamp: Math.floor(Date.now() / 1000), data: { repository, branch, ref: `refs/heads/${branch}`, commit: 'a'.repeat(40), source: 'test' } });
 }
 
-async function send(url: string, repository: string, branch: string, dispatcher?: Agent): Promise<number> {
-  const delivery = signed(repository, branch);
+async function send(url: string, repository: string, branch: string, dispatcher?: Agent, token = TOKEN): Promise<number> {
+  const delivery = signed(repository, branch, token);
   const response = await request(`${url}${delivery.path}`, { method: 'POST', headers: delivery.headers, body: delivery.body!, ...(dispatcher ? { dispatcher } : {}) });
   await response.body.dump();
   return response.statusCode;
@@ -119,6 +123,73 @@ describe('listen.tls', () => {
       expect(await servedCertificate(port)).toBe('renewed');
     } finally {
       await stopCli(serve.child);
+    }
+  }, 60_000);
+
+  it('refuses a reload whose certificate cannot be read, or whose key is not the certificate\'s: its new trigger and token do not take effect', async () => {
+    const kept = certificate('kept');
+    const port = await freePort();
+    const configFile = join(dir, 'unreadable.json');
+    const url = `https://127.0.0.1:${port}`;
+    const write = (tls: object, triggers: object[]) => fs.writeFileSync(configFile, JSON.stringify({ listen: { host: '127.0.0.1', port, tls }, admin: false, stateDir: './state-unreadable', triggers }), { mode: 0o600 });
+    write(kept, [{ repository: 'app', branch: 'main', token: TOKEN, command: 'true' }]);
+    const serve = await startCli(['serve', '--config', configFile], /receiver listening/);
+    const trusting = new Agent({ connect: { ca: fs.readFileSync(kept.cert) } });
+    try {
+      expect(await send(url, 'app', 'main', trusting)).toBe(202);
+
+      const missing = { cert: join(dir, 'missing.pem'), key: join(dir, 'missing-key.pem') };
+      write(missing, [
+        { repository: 'app', branch: 'main', token: NEW_TOKEN, command: 'true' },
+        { repository: 'app', branch: 'dev', token: NEW_TOKEN, command: 'true' },
+      ]);
+      serve.child.kill('SIGHUP');
+      await waitFor('the refusal', () => serve.output().includes('config reload refused'));
+      const refusal = serve.output().split('\n').find((line) => line.includes('config reload refused')) ?? '';
+      expect(refusal).toContain(`listen.tls.cert: cannot read ${missing.cert}: ENOENT`);
+      expect(serve.output()).not.toContain('"msg":"config reloaded"');
+
+      expect(await send(url, 'app', 'main', trusting)).toBe(202);
+      expect(await send(url, 'app', 'main', trusting, NEW_TOKEN)).toBe(401);
+      expect(await send(url, 'app', 'dev', trusting, NEW_TOKEN)).toBe(401);
+      expect(await servedCertificate(port)).toBe('kept');
+
+      // Both files read, but the key is another certificate's: refused the same way.
+      const other = certificate('other');
+      write({ cert: kept.cert, key: other.key }, [{ repository: 'app', branch: 'dev', token: NEW_TOKEN, command: 'true' }]);
+      serve.child.kill('SIGHUP');
+      await waitFor('the second refusal', () => serve.output().split('\n').filter((line) => line.includes('config reload refused')).length === 2);
+      expect(serve.output()).not.toContain('"msg":"config reloaded"');
+      expect(await send(url, 'app', 'main', trusting)).toBe(202);
+      expect(await send(url, 'app', 'dev', trusting, NEW_TOKEN)).toBe(401);
+      expect(await servedCertificate(port)).toBe('kept');
+    } finally {
+      await trusting.close();
+      await stopCli(serve.child);
+    }
+  }, 60_000);
+
+  it('re-reads, on a reload without a config, the certificate at the paths the last config reload named', async () => {
+    const first = certificate('before-reload');
+    const moved = { cert: join(dir, 'moved.pem'), key: join(dir, 'moved-key.pem') };
+    const afterReload = certificate('after-reload');
+    fs.copyFileSync(afterReload.cert, moved.cert);
+    fs.copyFileSync(afterReload.key, moved.key);
+    const base = { admin: false, stateDir: join(dir, 'state-moved'), triggers: [{ repository: 'app', branch: 'main', token: TOKEN, command: 'true' }] } as const;
+    const receiver = await startReceiver(parseReceiverConfig({ ...base, listen: { host: '127.0.0.1', port: 0, tls: first } }), { logger: pino({ level: 'silent' }) });
+    try {
+      const port = Number(new URL(receiver.url).port);
+      expect(await servedCertificate(port)).toBe('before-reload');
+      await receiver.reload(parseReceiverConfig({ ...base, listen: { host: '127.0.0.1', port, tls: moved } }));
+      expect(await servedCertificate(port)).toBe('after-reload');
+
+      const renewed = certificate('renewed-in-place');
+      fs.copyFileSync(renewed.cert, moved.cert);
+      fs.copyFileSync(renewed.key, moved.key);
+      await receiver.reload();
+      expect(await servedCertificate(port)).toBe('renewed-in-place');
+    } finally {
+      await receiver.close();
     }
   }, 60_000);
 });
