@@ -12,7 +12,7 @@
 import * as z from 'zod/mini';
 import { en as englishMessages } from 'zod/locales';
 import { PROVIDER_WEBHOOK_PATHS, providerOfPath, type ProviderName, type ProviderWebhookPath } from '../protocol';
-import { describeIssues } from './sender-routes';
+import { describeIssues, receiverUrlProblem, tokenParameterSchema } from './sender-routes';
 
 export const RELAY_VARIABLE = 'TRIGGLER_RELAY';
 
@@ -38,16 +38,8 @@ export interface RelaySettings {
 }
 
 const settingsSchema = z.strictObject({
-  receiverUrl: z.string().check(
-    z.refine((text) => {
-      try {
-        const url = new URL(text);
-        return (url.protocol === 'http:' || url.protocol === 'https:') && url.username === '' && url.search === '' && url.hash === '';
-      } catch {
-        return false;
-      }
-    }, 'must be an http:// or https:// URL without credentials, query or fragment'),
-  ),
+  // The sender's rule (receiverUrlProblem), reported as one message.
+  receiverUrl: z.string().check(z.refine((text) => receiverUrlProblem(text) === undefined, 'must be an http:// or https:// URL without credentials, query or fragment')),
   timeoutMs: z.int().check(z.minimum(100), z.maximum(900_000)),
   bodyLimitBytes: z.int().check(z.minimum(1), z.maximum(6 * 1024 * 1024)),
   tokenTtlSeconds: z.int().check(z.minimum(0), z.maximum(86_400)),
@@ -56,7 +48,7 @@ const settingsSchema = z.strictObject({
     z.strictObject({
       provider: z.enum(PROVIDER_WEBHOOK_PATHS),
       repository: z.string().check(z.minLength(1), z.maxLength(256)),
-      tokenParameter: z.string().check(z.minLength(1), z.maxLength(2048), z.regex(/^\S+$/, 'must be an SSM parameter name or ARN, without spaces')),
+      tokenParameter: tokenParameterSchema,
     }),
   ).check(z.minLength(1, 'must hold at least one route')),
 });

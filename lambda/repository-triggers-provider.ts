@@ -50,15 +50,17 @@ const triggerSchema = z.object({
   customData: z.string().optional(),
 });
 
+const repositoryNameSchema = z.string().regex(/^[\w.-]{1,100}$/, 'must be a CodeCommit repository name');
+
 const propertiesSchema = z.object({
-  RepositoryName: z.string().regex(/^[\w.-]{1,100}$/, 'must be a CodeCommit repository name'),
+  RepositoryName: repositoryNameSchema,
   Triggers: z.array(triggerSchema),
 });
 
 type TriggerProperties = z.output<typeof propertiesSchema>;
 
 const checkPropertiesSchema = z.object({
-  RepositoryNames: z.array(z.string().regex(/^[\w.-]{1,100}$/, 'must be a CodeCommit repository name')).min(1, 'must name at least one repository'),
+  RepositoryNames: z.array(repositoryNameSchema).min(1, 'must name at least one repository'),
   TriggerName: z.string().min(1, 'must not be empty'),
 });
 
@@ -87,7 +89,7 @@ export function ownerMark(logicalId: string): string {
 
 /** Whether a trigger of ours by name was written by the resource `logicalId` (or by a version that marked none). */
 function writtenBy(trigger: RepositoryTrigger, logicalId: string): boolean {
-  return !trigger.customData?.startsWith('git-triggler merge ') || trigger.customData === ownerMark(logicalId);
+  return !trigger.customData?.startsWith(ownerMark('')) || trigger.customData === ownerMark(logicalId);
 }
 
 export function createRepositoryTriggersProvider(codecommit: CodeCommitClient, log: Logger) {

@@ -22,7 +22,7 @@ export const DEFAULT_TIMEOUT_MS = 10_000;
 export const DEFAULT_TOKEN_TTL_SECONDS = 60;
 
 /** Why a receiver URL is refused, or undefined when it is usable. */
-function receiverUrlProblem(text: string): string | undefined {
+export function receiverUrlProblem(text: string): string | undefined {
   let url: URL;
   try {
     url = new URL(text);
@@ -41,6 +41,13 @@ function receiverBase(text: string): string {
   const url = new URL(text);
   return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
 }
+
+/** An SSM parameter (SecureString) name or ARN, as a route names its token. */
+export const tokenParameterSchema = z.string().check(
+  z.minLength(1, 'must not be empty'),
+  z.maxLength(2048, 'must be at most 2048 characters'),
+  z.regex(/^\S+$/, 'must be an SSM parameter name or ARN, without spaces'),
+);
 
 const nameWithoutNul = (max: number) =>
   z.string().check(
@@ -61,11 +68,7 @@ const routeSchema = z.strictObject({
     }),
   ),
   /** SSM parameter (SecureString) holding the token shared with the receiver. */
-  tokenParameter: z.string().check(
-    z.minLength(1, 'must not be empty'),
-    z.maxLength(2048, 'must be at most 2048 characters'),
-    z.regex(/^\S+$/, 'must be an SSM parameter name or ARN, without spaces'),
-  ),
+  tokenParameter: tokenParameterSchema,
   /** @default "standard" */
   scheme: z._default(z.enum(SENDER_SCHEMES), 'standard'),
   /** Seed-scheme hash rounds; absent means the seed default (1000). */

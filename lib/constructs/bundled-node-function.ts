@@ -8,6 +8,16 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { propProblem, throwPropProblems, type PropProblem } from '../construct-props';
 
+/** Lambda refuses a function whose environment (names and values) passes 4 KB. */
+export const MAX_ENVIRONMENT_BYTES = 4096;
+/** What a receiver URL from a token resolves to at most: `http://` + IPv4 + `:` + port. */
+export const LONGEST_RESOLVED_URL = 'http://255.255.255.255:65535';
+
+/** The bytes an environment counts against MAX_ENVIRONMENT_BYTES: every name and value, as UTF-8. */
+export function environmentBytes(environment: Record<string, string>): number {
+  return Object.entries(environment).reduce((sum, [name, value]) => sum + Buffer.byteLength(name) + Buffer.byteLength(value), 0);
+}
+
 export interface BundledNodeFunctionProps {
   /** The TypeScript entry under `lambda/`; it must export `handler`. */
   readonly entry: string;

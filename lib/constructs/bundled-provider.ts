@@ -3,8 +3,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
-import { throwPropProblems } from '../construct-props';
-import { BundledNodeFunction, bundledNodeFunctionPropProblems } from './bundled-node-function';
+import { BundledNodeFunction } from './bundled-node-function';
 
 export interface BundledProviderProps {
   /** The `onEvent` handler's TypeScript entry under `lambda/`. */
@@ -45,7 +44,6 @@ export class BundledProvider extends Construct {
 
   constructor(scope: Construct, id: string, props: BundledProviderProps) {
     super(scope, id);
-    throwPropProblems(this, bundledNodeFunctionPropProblems({ entry: props.entry, description: props.description }));
 
     const retention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
     this.handler = new BundledNodeFunction(this, 'Handler', {

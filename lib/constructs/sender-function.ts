@@ -12,15 +12,10 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { SenderRoute as SenderRouteSchema } from '../../lambda/sender-routes';
 import { propProblem, throwPropProblems, type PropProblem } from '../construct-props';
-import { bundledVpcFunction } from './bundled-node-function';
+import { bundledVpcFunction, environmentBytes, LONGEST_RESOLVED_URL, MAX_ENVIRONMENT_BYTES } from './bundled-node-function';
 import type { TriggerTokens } from './trigger-tokens';
 
 const REPOSITORY_ROOT = path.join(__dirname, '..', '..');
-
-/** Lambda refuses a function whose environment (names and values) passes 4 KB. */
-const MAX_ENVIRONMENT_BYTES = 4096;
-/** What a receiver URL from a token resolves to at most: `http://` + IPv4 + `:` + port. */
-const LONGEST_RESOLVED_URL = 'http://255.255.255.255:65535';
 
 /**
  * One entry of `TRIGGLER_ROUTES`, as the sender reads it (its schema is the sender's). Here the
@@ -115,10 +110,7 @@ export function senderFunctionPropProblems(props: SenderFunctionProps, settings:
   ];
   // The routes' URLs are tokens until deploy: measure them at their longest resolved length.
   const resolvedRoutes = JSON.stringify(props.routes.map((route) => ({ ...route, url: Token.isUnresolved(route.url) ? LONGEST_RESOLVED_URL : route.url })));
-  const bytes = Object.entries({ ...settings.environment, TRIGGLER_ROUTES: resolvedRoutes }).reduce(
-    (sum, [name, value]) => sum + Buffer.byteLength(name) + Buffer.byteLength(value),
-    0,
-  );
+  const bytes = environmentBytes({ ...settings.environment, TRIGGLER_ROUTES: resolvedRoutes });
   if (bytes > MAX_ENVIRONMENT_BYTES) {
     problems.push({ prop: 'routes', problem: `${props.routes.length} routes make the environment about ${bytes} bytes; Lambda allows ${MAX_ENVIRONMENT_BYTES} (split the triggers over two stacks)` });
   }

@@ -5,15 +5,12 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { ProviderWebhookPath } from '../../protocol';
-import { bundledVpcFunction } from './bundled-node-function';
+import { propProblem, throwPropProblems, type PropProblem } from '../construct-props';
+import { bundledVpcFunction, environmentBytes, LONGEST_RESOLVED_URL, MAX_ENVIRONMENT_BYTES } from './bundled-node-function';
 import type { TriggerTokens } from './trigger-tokens';
 
 const REPOSITORY_ROOT = path.join(__dirname, '..', '..');
 
-/** Lambda refuses a function whose environment (names and values) passes 4 KB. */
-const MAX_ENVIRONMENT_BYTES = 4096;
-/** What a receiver URL from a token resolves to at most: `http://` + IPv4 + `:` + port. */
-const LONGEST_RESOLVED_URL = 'http://255.255.255.255:65535';
 /**
  * The cdk-nag packs that flag a function anyone may invoke (HIPAA, NIST 800-53 R4/R5, PCI DSS:
  * LambdaFunctionPublicAccessProhibited). AwsSolutions has no rule on Function URLs; an auditor
@@ -71,6 +68,42 @@ export interface WebhookRelayProps {
   readonly entry?: string;
 }
 
+/** The relay's settings with their defaults filled in, as the checks below need them. */
+interface WebhookRelaySettings {
+  answerWithin: Duration;
+  reservedConcurrency: number | false;
+  /** What `TRIGGLER_RELAY` holds (lambda/relay-settings.ts), before it becomes JSON. */
+  relay: Record<string, unknown>;
+}
+
+/** Every bad prop of a WebhookRelay. */
+export function webhookRelayPropProblems(props: WebhookRelayProps, settings: WebhookRelaySettings): PropProblem[] {
+  const seconds = settings.answerWithin.toSeconds({ integral: false });
+  const { reservedConcurrency } = settings;
+  const problems: PropProblem[] = [
+    ...propProblem('routes', props.routes.length === 0 ? 'must hold at least one route (a relay with no webhook to verify is a mistake)' : undefined),
+    ...props.routes.flatMap((route, i) =>
+      propProblem(`routes[${i}].tokenParameter`, props.tokens.parameterNames.includes(route.tokenParameter) ? undefined : `${route.tokenParameter} is not one of the tokens' parameters`),
+    ),
+    ...propProblem('receiverUrl', Token.isUnresolved(props.receiverUrl) || /^https?:\/\/[^/?#\s]+/.test(props.receiverUrl) ? undefined : 'must be an http:// or https:// URL'),
+    ...propProblem('answerWithin', seconds < 1 || seconds > 60 ? `must be 1 to 60 seconds (providers give up sooner), got ${seconds}` : undefined),
+    ...propProblem(
+      'reservedConcurrency',
+      reservedConcurrency !== false && (!Number.isInteger(reservedConcurrency) || reservedConcurrency < 1) ? `must be a whole number of at least 1, or false, got ${reservedConcurrency}` : undefined,
+    ),
+  ];
+  // The receiver URL is a token until deploy: measure it at its longest resolved length.
+  const resolved = JSON.stringify({ ...settings.relay, receiverUrl: Token.isUnresolved(props.receiverUrl) ? LONGEST_RESOLVED_URL : props.receiverUrl });
+  const bytes = environmentBytes({ TRIGGLER_RELAY: resolved });
+  if (bytes > MAX_ENVIRONMENT_BYTES) {
+    problems.push({
+      prop: 'routes',
+      problem: `${props.routes.length} routes make the environment about ${bytes} bytes; Lambda allows ${MAX_ENVIRONMENT_BYTES} (share tokenNames, or split the triggers over two stacks)`,
+    });
+  }
+  return problems;
+}
+
 /**
  * Public HTTPS for provider webhooks without a domain or an open port: a Lambda Function URL
  * (AWS's certificate) whose function, in the VPC like the sender, verifies each webhook's
@@ -103,7 +136,7 @@ export class WebhookRelay extends Construct implements ec2.IConnectable {
       tokenGraceSeconds: (props.tokenGrace ?? Duration.seconds(900)).toSeconds(),
       routes: this.routes.map((route) => ({ ...route })),
     };
-    this.validate(props, settings, reservedConcurrency);
+    throwPropProblems(this, webhookRelayPropProblems(props, { answerWithin, reservedConcurrency, relay: settings }));
 
     const { bundled, securityGroup } = bundledVpcFunction(this, 'Relay', {
       entry: props.entry ?? path.join(REPOSITORY_ROOT, 'lambda', 'relay.ts'),
@@ -144,26 +177,5 @@ export class WebhookRelay extends Construct implements ec2.IConnectable {
   /** The token parameters of a provider's webhooks: the secrets to paste beside its URL. */
   secretParametersOf(provider: ProviderWebhookPath): string[] {
     return [...new Set(this.routes.filter((route) => route.provider === provider).map((route) => route.tokenParameter))];
-  }
-
-  private validate(props: WebhookRelayProps, settings: Record<string, unknown>, reservedConcurrency: number | false): void {
-    const fail = (prop: string, problem: string) => {
-      throw new Error(`${this.node.path}: ${prop}: ${problem}`);
-    };
-    if (props.routes.length === 0) fail('routes', 'must hold at least one route (a relay with no webhook to verify is a mistake)');
-    props.routes.forEach((route, i) => {
-      if (!props.tokens.parameterNames.includes(route.tokenParameter)) fail(`routes[${i}].tokenParameter`, `${route.tokenParameter} is not one of the tokens' parameters`);
-    });
-    if (!Token.isUnresolved(props.receiverUrl) && !/^https?:\/\/[^/?#\s]+/.test(props.receiverUrl)) fail('receiverUrl', 'must be an http:// or https:// URL');
-    const seconds = props.answerWithin?.toSeconds({ integral: false }) ?? 8;
-    if (seconds < 1 || seconds > 60) fail('answerWithin', `must be 1 to 60 seconds (providers give up sooner), got ${seconds}`);
-    if (reservedConcurrency !== false && (!Number.isInteger(reservedConcurrency) || reservedConcurrency < 1)) {
-      fail('reservedConcurrency', `must be a whole number of at least 1, or false, got ${reservedConcurrency}`);
-    }
-    const resolved = JSON.stringify({ ...settings, receiverUrl: Token.isUnresolved(props.receiverUrl) ? LONGEST_RESOLVED_URL : props.receiverUrl });
-    const bytes = Buffer.byteLength('TRIGGLER_RELAY') + Buffer.byteLength(resolved);
-    if (bytes > MAX_ENVIRONMENT_BYTES) {
-      fail('routes', `${props.routes.length} routes make the environment about ${bytes} bytes; Lambda allows ${MAX_ENVIRONMENT_BYTES} (share tokenNames, or split the triggers over two stacks)`);
-    }
   }
 }
