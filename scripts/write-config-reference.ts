@@ -166,7 +166,12 @@ export function configReferenceFields(): ConfigReferenceField[] {
   return configReferenceSections().flatMap((section) => section.fields);
 }
 
-const cell = (text: string): string => text.replace(/\|/g, '\\|').replace(/\n+/g, ' ');
+/** A table cell: one line, pipes escaped, and a page the schema names (`docs/operations.md`) linked from this one beside it. */
+const cell = (text: string): string =>
+  text
+    .replace(/\|/g, '\\|')
+    .replace(/\n+/g, ' ')
+    .replace(/\bdocs\/([a-z-]+\.md)\b/g, '[$1]($1)');
 
 const INTRODUCTION = `# Receiver configuration reference
 
