@@ -44,41 +44,49 @@ export const deployPathSchema = z
   .refine((p) => !hasSpaceOrControl(p), 'must not contain spaces or control characters');
 
 export const deploySchema = z.strictObject({
-  /** Anything git can fetch: a path to a bare repository, https://, ssh://, user@host:path. */
-  repositoryUrl: repositoryUrlSchema,
-  /** Holds repo.git (the mirror), releases/ and current. */
-  path: deployPathSchema,
-  /** Releases kept; older ones are removed after a successful switch. @default 5 */
-  keepReleases: z.number().int().min(1).max(100).default(5),
-  /** Runs in the new release once current points at it (a service restart). */
-  activate: commandSchema.optional(),
-  /**
-   * The private key git fetches an SSH repositoryUrl with (a provider's deploy key): the name it is
-   * stored under in the token file or SSM (`<prefix>/<name>`), like a token. The receiver writes it
-   * to a 0600 file in its state directory for the fetch only, and ssh checks the host against
-   * pinned keys. Without it (and knownHosts), ssh runs as the service user's own ssh would.
-   */
-  sshKey: tokenNameSchema.optional(),
-  /**
-   * known_hosts lines (`host key-type key`, as ssh-keyscan prints them) for the repositoryUrl's
-   * host: the only keys ssh accepts from it. @default the keys pinned for github.com, gitlab.com,
-   * bitbucket.org and codeberg.org; any other host needs its own.
-   */
+  repositoryUrl: repositoryUrlSchema.describe(
+    'What git fetches: a path to a repository, `https://`, `ssh://` or `user@host:path`. Never a password or an access token in it (refused: use `sshKey`).',
+  ),
+  path: deployPathSchema.describe(
+    'Holds `repo.git` (the mirror), `releases/<id>` and `current`: absolute, not `/` itself, without spaces or `..`. Two triggers may not share one, nor one inside the other.',
+  ),
+  keepReleases: z
+    .number()
+    .int()
+    .min(1)
+    .max(100)
+    .default(5)
+    .describe('Releases kept after a successful switch; older ones are removed (never `current` or the one a rollback returns to).'),
+  activate: commandSchema
+    .optional()
+    .describe(
+      'Runs in the new release once `current` points at it. To restart a service use `systemctl restart my-app` (the hardened unit rules out sudo): on AWS name the unit in `receiver.manageUnits`, self-hosted see docs/self-hosting.md. Failing it switches back (`rolled-back`). Default: none.',
+    ),
+  sshKey: tokenNameSchema
+    .optional()
+    .describe(
+      'For an SSH `repositoryUrl`: the name of a deploy key (an OpenSSH private key) in the token file or SSM, like a token\'s name. The receiver writes it to a 0600 file in its state directory for the fetch only, and ssh checks the host against pinned keys (docs/releases.md). Default: none (with neither `sshKey` nor `knownHosts`, ssh runs as the service user\'s own ssh would).',
+    ),
   knownHosts: z
     .array(z.string().superRefine((line, ctx) => {
       const problem = knownHostsLineProblem(line);
       if (problem) ctx.addIssue({ code: 'custom', message: problem });
     }))
     .min(1, 'must hold at least one line (leave it out for the pinned providers)')
-    .optional(),
-  /** Retried every intervalSeconds until it passes or timeoutSeconds runs out; failing it rolls back. */
+    .optional()
+    .describe(
+      'known_hosts lines (`host key-type key`, as ssh-keyscan prints them) for the `repositoryUrl`\'s host: the only host keys ssh accepts from it. Default: the keys pinned for github.com, gitlab.com, bitbucket.org and codeberg.org; any other host needs its own.',
+    ),
   healthCheck: z
     .strictObject({
-      command: commandSchema,
-      timeoutSeconds: z.number().int().positive().max(3600).default(60),
-      intervalSeconds: z.number().int().positive().max(600).default(2),
+      command: commandSchema.describe('The check; it passes when it exits 0.'),
+      timeoutSeconds: z.number().int().positive().max(3600).default(60).describe('How long the check may keep failing before the release is switched back.'),
+      intervalSeconds: z.number().int().positive().max(600).default(2).describe('Time between two tries.'),
     })
-    .optional(),
+    .optional()
+    .describe(
+      'Runs after `activate`, retried every `intervalSeconds` until it passes or `timeoutSeconds` runs out; failing it switches back and activates the release before (`rolled-back`). Default: none (the switch stands once `activate` passes).',
+    ),
 });
 
 export type DeployConfig = z.output<typeof deploySchema>;

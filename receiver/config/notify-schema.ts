@@ -18,22 +18,35 @@ const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
 
 export const notifyTargetSchema = z
   .strictObject({
-    /**
-     * `standard`: a Standard Webhooks-signed `run.finished` JSON event to `url`, signed with the
-     * token stored as `tokenName`; `slack`: `{"text": ...}` to a Slack, Mattermost or Discord
-     * (`.../slack`) incoming webhook `url`; `sns`: published to `topicArn`; `cloudwatch`: one
-     * `FailedRuns` data point in `namespace` (for an alarm).
-     * @default "standard"
-     */
-    format: z.enum(NOTIFY_FORMATS).default('standard'),
-    url: httpUrl.optional(),
-    tokenName: tokenNameSchema.optional(),
-    topicArn: z.string().min(1).optional(),
-    namespace: z.string().min(1).max(255).optional(),
-    /** @default ["failed", "timed-out", "rolled-back", "recovered"] */
-    on: z.array(z.enum(NOTIFY_EVENTS)).min(1).default(['failed', 'timed-out', 'rolled-back', 'recovered']),
-    /** How long a notification is retried (with backoff) before it is given up. @default 600 */
-    retrySeconds: z.number().int().min(0).max(24 * 3600).default(600),
+    format: z
+      .enum(NOTIFY_FORMATS)
+      .default('standard')
+      .describe(
+        '`standard`: a Standard Webhooks-signed `run.finished` JSON event to `url`, signed with the token stored as `tokenName`; `slack`: `{"text": ...}` to a Slack, Mattermost or Discord (`.../slack`) incoming webhook `url`; `sns`: published to `topicArn`; `cloudwatch`: one `FailedRuns` data point in `namespace` (for an alarm).',
+      ),
+    url: httpUrl.optional().describe('Where `standard` and `slack` post (http or https). Logs show its origin only: a chat webhook\'s path is its secret. Default: none (required for those formats).'),
+    tokenName: tokenNameSchema
+      .optional()
+      .describe('`standard`: the name of the signing token in the token file or SSM. Default: none (required for `standard`).'),
+    topicArn: z.string().min(1).optional().describe('`sns`: the topic to publish to. Default: none (required for `sns`).'),
+    namespace: z
+      .string()
+      .min(1)
+      .max(255)
+      .optional()
+      .describe('`cloudwatch`: the metric namespace of the `FailedRuns` data point. Default: none (required for `cloudwatch`).'),
+    on: z
+      .array(z.enum(NOTIFY_EVENTS))
+      .min(1)
+      .default(['failed', 'timed-out', 'rolled-back', 'recovered'])
+      .describe('The run endings that are sent: a run\'s final status, or `recovered`, the first success after a failure (interrupted runs are passed over).'),
+    retrySeconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(24 * 3600)
+      .default(600)
+      .describe('How long a failed attempt is retried, with backoff from 1 s doubling to a minute, except after a 4xx other than 408 and 429.'),
   })
   .superRefine((target, ctx) => {
     const need = (field: 'url' | 'tokenName' | 'topicArn' | 'namespace') => {
@@ -43,5 +56,5 @@ export const notifyTargetSchema = z
     for (const field of needs[target.format]) need(field);
   });
 
-export const notifySchema = z.array(notifyTargetSchema).max(20);
+export const notifySchema = z.array(notifyTargetSchema).max(20).describe('Up to 20 notification targets.');
 export type NotifyTarget = z.output<typeof notifyTargetSchema>;

@@ -22,39 +22,69 @@ const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environ
 
 export const triggerSchema = z
   .strictObject({
-    repository: z.string().min(1).max(256).refine((s) => !s.includes('\u0000'), 'must not contain NUL'),
-    branch: z.string().min(1).max(256).refine((s) => !s.includes('\u0000'), 'must not contain NUL'),
-    command: commandSchema,
-    /** The token inline: for local use only. */
-    /** The token inline: for local use only. Shorter than 16 characters draws a warning, not a refusal. */
-    token: z.string().min(1, 'must not be empty').optional(),
-    /** Read the token from this environment variable of the receiver. */
-    tokenEnv: envName.optional(),
-    /**
-     * The name the token is stored under in the token file or SSM. Several triggers may name one
-     * token (a provider's webhook is per repository, not per branch).
-     * @default "<repository>/<branch>"
-     */
-    tokenName: tokenNameSchema.optional(),
-    cwd: z.string().min(1).optional(),
-    /** @default 3600 */
-    timeoutSeconds: seconds.max(7 * 24 * 3600).default(3600),
-    /** Seed-scheme hash rounds, at most 100,000 (SEED_MAX_ITERATIONS says why). @default signature.iterations */
-    iterations: z.number().int().min(1).max(SEED_MAX_ITERATIONS).optional(),
-    /** Extra environment for the command. */
-    env: z.record(envName, z.string()).default({}),
-    /** Run the command as this user (only when the receiver runs as root). */
-    user: z.string().min(1).optional(),
-    /** Fetch the pushed commit into a new release, run the command there, switch `current` (./deploy-schema). */
-    deploy: deploySchema.optional(),
-    /** Who hears when this trigger's runs end; replaces the receiver's `notify`. @default the receiver's */
-    notify: notifySchema.optional(),
-    /**
-     * A run the receiver was running when it crashed is run again, once, at the next start: its
-     * push was accepted and its command never finished. `false` leaves it interrupted.
-     * @default true
-     */
-    rerunInterrupted: z.boolean().default(true),
+    repository: z
+      .string()
+      .min(1)
+      .max(256)
+      .refine((s) => !s.includes('\u0000'), 'must not contain NUL')
+      .describe('The repository whose pushes run the command: the name a sender signs, or a provider webhook\'s repository name (`owner/name` when it holds a slash).'),
+    branch: z
+      .string()
+      .min(1)
+      .max(256)
+      .refine((s) => !s.includes('\u0000'), 'must not contain NUL')
+      .describe('The branch (without `refs/heads/`); it may hold `/`.'),
+    command: commandSchema.describe(
+      'What a run runs: a string runs through `/bin/sh -c`, an array runs without a shell. Push data reaches it only through `TRIGGLER_*` environment variables (docs/operations.md, "What a command sees").',
+    ),
+    token: z
+      .string()
+      .min(1, 'must not be empty')
+      .optional()
+      .describe(
+        'The token inline, for local use. Any length works (the original server\'s example `s3c43t70k3n` is 11 characters); one shorter than 16 characters draws a warning at start-up, not a refusal. At most one of `token` and `tokenEnv`. Default: the token named `tokenName` in `tokens.file` or `tokens.ssm`.',
+      ),
+    tokenEnv: envName
+      .optional()
+      .describe('Read the token from this environment variable of the receiver. Default: the token named `tokenName` in `tokens.file` or `tokens.ssm`.'),
+    tokenName: tokenNameSchema
+      .optional()
+      .describe(
+        'The name the token is stored under in the token file or SSM. Several triggers may name one token: a provider\'s webhook is per repository, not per branch, so its branch triggers share its one secret. Default: `<repository>/<branch>`.',
+      ),
+    cwd: z.string().min(1).optional().describe('The command\'s working directory. Default: the receiver\'s own.'),
+    timeoutSeconds: seconds
+      .max(7 * 24 * 3600)
+      .default(3600)
+      .describe('After this long the command\'s whole process group gets SIGTERM, and SIGKILL 10 s later; the run ends `timed-out`.'),
+    // SEED_MAX_ITERATIONS says why the rounds stop at 100,000.
+    iterations: z
+      .number()
+      .int()
+      .min(1)
+      .max(SEED_MAX_ITERATIONS)
+      .optional()
+      .describe('Seed-scheme hash rounds for this trigger. Default: `signature.iterations`.'),
+    env: z.record(envName, z.string()).default({}).describe('Extra environment for the command.'),
+    user: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Run the command as this user; only when the receiver runs as root. Cannot be combined with `deploy.sshKey`. Default: the receiver\'s user.'),
+    deploy: deploySchema
+      .optional()
+      .describe(
+        'Deploy the pushed commit: fetch it into `<path>/repo.git`, lay it out as `<path>/releases/<id>`, run `command` there, switch `<path>/current` to it, then `activate` and `healthCheck` (docs/releases.md). Default: none (the command runs in `cwd`, nothing is fetched).',
+      ),
+    notify: notifySchema
+      .optional()
+      .describe('Who hears when this trigger\'s runs end; replaces the receiver\'s `notify` for this trigger. Default: the receiver\'s `notify`.'),
+    rerunInterrupted: z
+      .boolean()
+      .default(true)
+      .describe(
+        'A run the receiver was running when it crashed is run again, once, at the next start (its push was accepted; its command never finished), unless it was itself a rerun or a newer delivery of the trigger waits. `false` leaves it `interrupted`: for a command that must not run twice.',
+      ),
   })
   .refine((t) => [t.token, t.tokenEnv].filter((v) => v !== undefined).length <= 1, {
     message: 'give at most one of token and tokenEnv',
@@ -65,86 +95,158 @@ export const receiverConfigSchema = z
   .strictObject({
     listen: z
       .strictObject({
-        host: host.default('127.0.0.1'),
-        port: port.default(5000),
-        /**
-         * Serve HTTPS with this certificate and key (PEM files, re-read on SIGHUP so a renewed
-         * certificate needs no restart). @default plain HTTP
-         */
-        tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
+        host: host.default('127.0.0.1').describe('The address deliveries arrive at; the public address when the receiver is open to the internet.'),
+        port: port.default(5000).describe('The port deliveries arrive at; 0 asks the system for a free one.'),
+        tls: z
+          .strictObject({
+            cert: z.string().min(1).describe('The certificate chain, a PEM file (`fullchain.pem`).'),
+            key: z.string().min(1).describe('Its private key, a PEM file (`privkey.pem`).'),
+          })
+          .optional()
+          .describe(
+            'Serve HTTPS (HTTP/1.1, TLS 1.2+) with this certificate and key. Both files are re-read on SIGHUP, so a renewed certificate needs no restart. Default: plain HTTP.',
+          ),
       })
-      .prefault({}),
-    /** The admin listener (runs, logs). Keep it on loopback. `false` turns it off. */
+      .prefault({})
+      .describe('Where deliveries arrive.'),
     admin: z
-      .union([z.literal(false), z.strictObject({ host: host.default('127.0.0.1'), port: port.default(5001) })])
-      .prefault({}),
-    stateDir: z.string().min(1).default('/var/lib/triggler'),
-    /**
-     * Processes that take deliveries. One is enough for ordinary traffic; a flood of forged
-     * requests is checked on as many cores as there are workers (the runner stays one).
-     */
-    workers: z.number().int().min(1).max(64).default(1),
+      .union([
+        z.literal(false),
+        z.strictObject({
+          host: host.default('127.0.0.1').describe('The admin listener\'s address. Keep it on loopback.'),
+          port: port.default(5001).describe('The admin listener\'s port.'),
+        }),
+      ])
+      .prefault({})
+      .describe(
+        'The admin listener: the runs page, the runs API, live logs, `/metrics`, `/healthz`, and the writes (rollback, rerun) that need the admin credential. `false` turns it off. Keep it on loopback: its reads need no credential.',
+      ),
+    stateDir: z
+      .string()
+      .min(1)
+      .default('/var/lib/triggler')
+      .describe('Run records, the delivery journal, run logs, the admin credential and the lock; one receiver per state directory.'),
+    workers: z
+      .number()
+      .int()
+      .min(1)
+      .max(64)
+      .default(1)
+      .describe(
+        'Processes taking deliveries on the shared port. One is enough for ordinary traffic; more check a flood of forged requests on that many cores (the runner and its journal stay in one primary process). Each worker costs about 70–100 MiB.',
+      ),
     signature: z
       .strictObject({
-        iterations: z.number().int().min(1).max(SEED_MAX_ITERATIONS).default(1000),
-        expirationSeconds: seconds.default(300),
-        futureSeconds: z.number().int().min(0).default(90),
-        /** Standard Webhooks timestamp tolerance, both ways. */
-        toleranceSeconds: seconds.default(300),
-        /** How long a Standard Webhooks id is remembered: a sender's retry inside it runs nothing. */
-        replaySeconds: seconds.default(24 * 3600),
+        iterations: z
+          .number()
+          .int()
+          .min(1)
+          .max(SEED_MAX_ITERATIONS)
+          .default(1000)
+          .describe(
+            'Seed-scheme hash rounds (a trigger\'s `iterations` overrides). At most 100,000: the original sender computed the chain in Python on a small Lambda function and the original server in its request handler, about a microsecond a round on a whole core, so 100,000 already cost them a second and a tenth of one per request, a hundred times their default. More only lets anyone with a fresh timestamp demand that much work per request.',
+          ),
+        expirationSeconds: seconds.default(300).describe('Seed scheme: how old a timestamp may be.'),
+        futureSeconds: z.number().int().min(0).default(90).describe('Seed scheme: how far ahead a timestamp may be.'),
+        toleranceSeconds: seconds.default(300).describe('Standard Webhooks: timestamp tolerance, both ways.'),
+        replaySeconds: seconds
+          .default(24 * 3600)
+          .describe('How long a `webhook-id` is remembered: a sender\'s retry within it runs nothing.'),
       })
-      .prefault({}),
+      .prefault({})
+      .describe('How signatures are checked.'),
     limits: z
       .strictObject({
-        bodyBytes: z.number().int().positive().default(5 * 1024 * 1024),
-        /**
-         * Body bytes all requests in flight may hold together: a body is buffered before its
-         * signature can be checked, by anyone. Past it a request is answered 503 (Retry-After).
-         * Bodies over 64 KiB may use three quarters of it: the rest stays for small deliveries.
-         */
-        inFlightBodyBytes: z.number().int().positive().default(32 * 1024 * 1024),
-        /** Connections open at once; past it a new connection is answered 503 and closed. */
-        maxConnections: z.number().int().positive().default(1024),
-        /**
-         * Seed-scheme hash rounds computed per trigger per second, at most: a forged request with
-         * a fresh timestamp costs one chain. Past it a check is answered 429 with Retry-After.
-         */
-        seedRoundsPerSecond: z.number().int().positive().default(500_000),
-        headersTimeoutSeconds: seconds.max(10).default(10),
-        requestTimeoutSeconds: seconds.default(30),
-        maxConcurrentRuns: z.number().int().positive().default(4),
-        runLogBytes: z.number().int().positive().default(1024 * 1024),
-        keepRuns: z.number().int().positive().default(1000),
-        /**
-         * Delivery ids remembered at most (besides each one's own expiry): past it the one that
-         * expires soonest is forgotten first, and a repeat of it would run again if its signature
-         * still verifies. Bounds memory, the journal and start-up time under a flood of valid deliveries.
-         */
-        rememberedIds: z.number().int().positive().default(100_000),
-        shutdownGraceSeconds: z.number().int().min(0).default(30),
+        bodyBytes: z.number().int().positive().default(5 * 1024 * 1024).describe('Larger bodies get 413 without being buffered.'),
+        inFlightBodyBytes: z
+          .number()
+          .int()
+          .positive()
+          .default(32 * 1024 * 1024)
+          .describe(
+            'Body bytes all requests in flight may hold together (a body is buffered before its signature can be checked, by anyone). Past it a request gets 503 with `Retry-After: 1`, before a byte is read when its declared length cannot fit. Bodies over 64 KiB may use three quarters of it, so a flood of large bodies leaves room for deliveries as senders send them. At least 4/3 of `bodyBytes`.',
+          ),
+        maxConnections: z
+          .number()
+          .int()
+          .positive()
+          .default(1024)
+          .describe('Connections open at once (each is a file descriptor); a connection past it gets 503 with `Retry-After: 1` at once and is closed.'),
+        seedRoundsPerSecond: z
+          .number()
+          .int()
+          .positive()
+          .default(500_000)
+          .describe(
+            'Seed-scheme hash rounds computed per trigger per second (a forged request with a new timestamp costs one chain); past it a check gets 429 with `Retry-After`. A timestamp within 5 s of now, as senders sign, is checked whatever the budget.',
+          ),
+        headersTimeoutSeconds: seconds.max(10).default(10).describe('A client slower than this to send its headers gets 408.'),
+        requestTimeoutSeconds: seconds.default(30).describe('A client slower than this to send its whole request gets 408.'),
+        maxConcurrentRuns: z.number().int().positive().default(4).describe('Runs at once, across all triggers.'),
+        runLogBytes: z
+          .number()
+          .int()
+          .positive()
+          .default(1024 * 1024)
+          .describe('Output kept per run: the first half and the last half of this many bytes.'),
+        keepRuns: z.number().int().positive().default(1000).describe('Finished run records kept.'),
+        rememberedIds: z
+          .number()
+          .int()
+          .positive()
+          .default(100_000)
+          .describe(
+            'Delivery ids remembered at most, besides each one\'s own expiry: past it the one expiring soonest is forgotten first (a warning says how many), and a repeat of it runs again if its signature still verifies. Bounds memory, the journal and start-up time under a flood of valid deliveries.',
+          ),
+        shutdownGraceSeconds: z
+          .number()
+          .int()
+          .min(0)
+          .default(30)
+          .describe('On stop, how long running commands may finish before they are stopped and recorded as `interrupted`.'),
       })
-      .prefault({}),
+      .prefault({})
+      .describe('What a request, a flood and the runs may cost (docs/operations.md, "Limits").'),
     tokens: z
       .strictObject({
-        /** A JSON file of tokens by name; refused when group- or world-readable. */
-        file: z.string().min(1).optional(),
-        /** SSM Parameter Store SecureStrings `<prefix>/<tokenName>`. */
+        file: z
+          .string()
+          .min(1)
+          .optional()
+          .describe(
+            'A JSON file of tokens (and deploy keys) by name; refused when group or others can read it. Re-read on SIGHUP. Default: none.',
+          ),
         ssm: z
           .strictObject({
-            prefix: z.string().regex(/^\/[A-Za-z0-9_.\-/]*[^/]$/, 'must start with / and not end with /'),
-            ttlSeconds: seconds.default(60),
-            graceSeconds: seconds.default(900),
+            prefix: z
+              .string()
+              .regex(/^\/[A-Za-z0-9_.\-/]*[^/]$/, 'must start with / and not end with /')
+              .describe('The parameters\' path prefix, such as `/git-triggler/tokens`.'),
+            ttlSeconds: seconds.default(60).describe('How long a parameter read is cached.'),
+            graceSeconds: seconds.default(900).describe('How long the previous version of a rotated parameter still verifies.'),
           })
-          .optional(),
-        /** How long a rotated-out token still verifies, for file tokens. */
-        graceSeconds: seconds.default(900),
+          .optional()
+          .describe('SSM Parameter Store SecureStrings `<prefix>/<tokenName>`. Default: none.'),
+        graceSeconds: seconds.default(900).describe('How long a rotated-out file token (its `previous`) still verifies.'),
       })
-      .prefault({}),
-    /** Who hears when a run ends (./notify-schema). @default [] */
-    notify: notifySchema.default([]),
-    log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info') }).prefault({}),
-    triggers: z.array(triggerSchema).min(1, 'must list at least one trigger'),
+      .prefault({})
+      .describe('Where tokens (and deploy keys) are read from by name, for triggers without an inline `token` or `tokenEnv`.'),
+    notify: notifySchema
+      .default([])
+      .describe('Who hears when a run ends (docs/operations.md, "Notifications"); a trigger\'s own `notify` replaces it.'),
+    log: z
+      .strictObject({
+        level: z
+          .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
+          .default('info')
+          .describe('`debug` shows more, `warn` only problems.'),
+      })
+      .prefault({})
+      .describe('The receiver\'s own log.'),
+    triggers: z
+      .array(triggerSchema)
+      .min(1, 'must list at least one trigger')
+      .describe('Which command runs when which branch is pushed: one (repository, branch) pair each.'),
   })
   .superRefine((config, ctx) => {
     const { bodyBytes, inFlightBodyBytes } = config.limits;
