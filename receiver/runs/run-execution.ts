@@ -65,6 +65,30 @@ export interface ActiveRun {
   stopRequested: boolean;
 }
 
+/** A run under way, and the promise that settles once it is over (recorded or not). */
+export type RunUnderWay = ActiveRun & { done: Promise<void> };
+
+/**
+ * The receiver is stopping: waits up to `graceSeconds` for the runs under way, then stops what
+ * still runs (their process groups are killed and they end interrupted) and waits for them.
+ */
+export async function stopRunning(underWay: () => RunUnderWay[], graceSeconds: number, logger: Logger): Promise<void> {
+  const running = underWay();
+  if (running.length === 0) return;
+  logger.info({ running: running.map((run) => run.runId), graceSeconds }, 'waiting for running commands before stopping');
+  let graceTimer: NodeJS.Timeout | undefined;
+  const graceOver = new Promise<void>((resolve) => {
+    graceTimer = setTimeout(resolve, graceSeconds * 1000);
+  });
+  await Promise.race([Promise.all(running.map((run) => run.done)), graceOver]);
+  clearTimeout(graceTimer);
+  for (const run of underWay()) {
+    run.stopRequested = true;
+    run.command?.stop();
+  }
+  await Promise.all(underWay().map((run) => run.done));
+}
+
 /** Runs it: start record, command, finish record. */
 export async function executeRun(active: ActiveRun, options: ExecutionOptions): Promise<void> {
   const { runId, config, label } = active;

@@ -10,7 +10,7 @@ import type { TriggerConfig } from '../config/schema';
 import type { AcceptedDelivery, AcceptResult, DeliverySink, SinkHealth } from '../delivery';
 import { removeLeftoverSshFiles, type SecretLookup } from './deploy/ssh-access';
 import { RunnerClosedError, RunRequestRefused } from './run-errors';
-import { type ActiveRun, type ExecutionOptions, executeRun } from './run-execution';
+import { type ExecutionOptions, executeRun, type RunUnderWay, stopRunning } from './run-execution';
 import { DELIVERY_FIELD_KEYS, pickFields, type RecordedDelivery, RUN_PUSH_KEYS, type RunAction, type StoredRun } from './run-record';
 import { RunReader } from './run-reader';
 import { RunStore } from './run-store';
@@ -56,7 +56,7 @@ export class Runner implements DeliverySink {
   /** Configured triggers by line (triggerKey). */
   private readonly triggers = new Map<string, Trigger>();
   private readonly scheduler: Scheduler;
-  private readonly active = new Map<string, ActiveRun & { done: Promise<void> }>();
+  private readonly active = new Map<string, RunUnderWay>();
   /** Accepts in flight by dedupe key: a concurrent repeat waits for the first and is its duplicate. */
   private readonly acceptsInFlight = new Map<string, Promise<AcceptResult>>();
   private readonly idleWaiters: (() => void)[] = [];
@@ -290,22 +290,7 @@ export class Runner implements DeliverySink {
   private async shutDown(): Promise<void> {
     // Stopping must not wait for a full disk: runs' records it cannot write are refused (the next start finds them interrupted or pending).
     this.store.refuseWhileUnwritable();
-    const running = [...this.active.values()];
-    if (running.length > 0) {
-      this.options.logger.info({ running: running.map((run) => run.runId), graceSeconds: this.options.shutdownGraceSeconds }, 'waiting for running commands before stopping');
-      const allDone = Promise.all(running.map((run) => run.done));
-      let graceTimer: NodeJS.Timeout | undefined;
-      const graceOver = new Promise<void>((resolve) => {
-        graceTimer = setTimeout(resolve, this.options.shutdownGraceSeconds * 1000);
-      });
-      await Promise.race([allDone, graceOver]);
-      clearTimeout(graceTimer);
-      for (const run of this.active.values()) {
-        run.stopRequested = true;
-        run.command?.stop();
-      }
-      await Promise.all([...this.active.values()].map((run) => run.done));
-    }
+    await stopRunning(() => [...this.active.values()], this.options.shutdownGraceSeconds, this.options.logger);
     await Promise.allSettled([...this.acceptsInFlight.values()]);
     await this.store.close();
     this.checkIdle();
@@ -333,7 +318,7 @@ export class Runner implements DeliverySink {
   private start(starts: StartRun[]): void {
     for (const { line, runId } of starts) {
       const { config, label } = this.triggers.get(line) as Trigger;
-      const active = { runId, config, label, log: undefined, command: undefined, stopRequested: false, done: Promise.resolve() };
+      const active: RunUnderWay = { runId, config, label, log: undefined, command: undefined, stopRequested: false, done: Promise.resolve() };
       this.active.set(runId, active);
       active.done = executeRun(active, this.execution)
         .catch((error: Error) => {
