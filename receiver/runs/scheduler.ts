@@ -45,10 +45,6 @@ export class Scheduler {
 
   constructor(private readonly maxConcurrentRuns: number) {}
 
-  hasLine(line: string): boolean {
-    return this.lines.has(line);
-  }
-
   addLine(line: string): void {
     if (!this.lines.has(line)) this.lines.set(line, { name: line, waiting: [], running: undefined, queued: false });
   }

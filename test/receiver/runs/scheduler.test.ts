@@ -308,7 +308,6 @@ describe('Scheduler', () => {
 
   it('a line that is not configured has no run to join', () => {
     const scheduler = new Scheduler(1);
-    expect(scheduler.hasLine('a')).toBe(false);
     expect(() => scheduler.join('a', () => 'r1')).toThrow('no line a');
   });
 });
