@@ -9,7 +9,7 @@ import { loadReceiverConfigFile } from '../receiver/config/config-file';
 import { listenerUrl } from '../receiver/config/listener-url';
 import type { ReceiverConfig } from '../receiver/config/schema';
 import { adminAuthorization, readAdminCredential } from '../receiver/http/admin-credential';
-import { RunHistory } from '../receiver/runs/run-history';
+import { RunReader } from '../receiver/runs/run-reader';
 import { isFinal, type RunRecord } from '../receiver/runs/run-record';
 import { RunStore } from '../receiver/runs/run-store';
 
@@ -37,9 +37,9 @@ export function locateReceiver(options: { admin?: string; config?: string; state
 }
 
 /** The runs in a state directory, read from its journal without the lock and without writing anything. */
-export async function stateDirHistory(stateDir: string): Promise<RunHistory> {
+export async function stateDirHistory(stateDir: string): Promise<RunReader> {
   const store = await RunStore.readOnly(stateDir, pino({ level: 'silent' }));
-  return new RunHistory(store, () => undefined);
+  return new RunReader(store, () => undefined);
 }
 
 /** The listener did not answer at all (nothing listens, or it is not reachable): read the state directory instead. */

@@ -19,7 +19,7 @@ import { createDeliveryServer, type DeliveryServer } from './http/delivery-serve
 import { ReceiverMetrics } from './metrics';
 import { Notifier } from './notify/notifier';
 import type { RejectionLog } from './http/rejection-log';
-import type { RunHistory } from './runs/run-history';
+import type { RunReader } from './runs/run-reader';
 import { publicRecord } from './runs/run-record';
 import type { SecretLookup } from './runs/deploy/ssh-access';
 import { Runner } from './runs/runner';
@@ -55,7 +55,7 @@ export interface Receiver {
 /** The receiver in this one process, with its parts in reach (for tests and the demo). */
 export interface InProcessReceiver extends Receiver {
   runner: Runner;
-  history: RunHistory;
+  history: RunReader;
   tokens: ReceiverTokens;
   /** The delivery listener's rejections, counted by reason. */
   rejections: RejectionLog;

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { SCHEMES } from '../../protocol';
+import { acceptedDelivery, DEDUPE_FIELDS, DELIVERY_ONLY_FIELDS } from '../delivery';
 
 /** `rolled-back`: a deploy whose activate or health check failed, switched back to the release before it. */
 export const RUN_STATUSES = ['pending', 'running', 'succeeded', 'failed', 'timed-out', 'interrupted', 'rolled-back'] as const;
@@ -40,19 +41,26 @@ export function isFinal(status: RunStatus): status is FinalStatus {
   return status !== 'pending' && status !== 'running';
 }
 
-/** What the journal keeps of each accepted delivery. */
-export const deliveryFields = z.object({
-  deliveryId: z.string(),
-  repository: z.string(),
-  branch: z.string(),
-  commit: z.string(),
-  previousCommit: z.string().optional(),
-  scheme,
-  pusher: z.string().optional(),
-  event: z.string().optional(),
-  receivedAt: z.string(),
-  action: runAction.optional(),
-});
+/** What an accept record is written from: a verified delivery, or a run of the receiver's own (scheme `admin`, its action). */
+export const recordedDelivery = acceptedDelivery.extend({ scheme, action: runAction.optional() });
+export type RecordedDelivery = z.infer<typeof recordedDelivery>;
+
+/** What the journal keeps of each accepted delivery; its dedupe key and expiry stand beside it in the record. */
+export const deliveryFields = recordedDelivery.omit(DEDUPE_FIELDS);
+export type DeliveryFields = z.infer<typeof deliveryFields>;
+export const DELIVERY_FIELD_KEYS = deliveryFields.keyof().options;
+
+/** What a run carries of the newest delivery that joined it (the push), and what a copy of that push takes from the run. */
+export const runPush = recordedDelivery.omit(DELIVERY_ONLY_FIELDS);
+export type RunPush = z.infer<typeof runPush>;
+export const RUN_PUSH_KEYS = runPush.keyof().options;
+
+/** The fields of `value` named by `keys` that are set: a copy by a schema's keys, never by a hand-written list. */
+export function pickFields<T extends object, K extends keyof T>(value: T, keys: readonly K[]): Pick<T, K> {
+  const picked: Partial<Pick<T, K>> = {};
+  for (const key of keys) if (value[key] !== undefined) picked[key] = value[key];
+  return picked as Pick<T, K>;
+}
 
 /** How many delivery ids and commits a run record lists (the newest); its count covers them all. */
 export const RUN_LISTS_LIMIT = 1000;
@@ -68,16 +76,13 @@ export type ProcessGroup = z.infer<typeof processGroup>;
 
 export const storedRun = z.object({
   id: z.string().min(1),
-  repository: z.string(),
-  branch: z.string(),
+  /**
+   * The newest push: its commit is what the command was (or will be) told; who pushed it and the
+   * provider's event name are the command's, not the public record's. `action`: a run asked for
+   * through the admin listener (a rollback), never joined by deliveries.
+   */
+  ...runPush.shape,
   status: z.enum(RUN_STATUSES),
-  /** The newest push's commit: what the command was (or will be) told. */
-  commit: z.string(),
-  previousCommit: z.string().optional(),
-  scheme,
-  /** Who pushed the newest delivery, and the provider's event name: the command's, not the public record's. */
-  pusher: z.string().optional(),
-  event: z.string().optional(),
   /** The ids of the deliveries the run carries, oldest first: the newest RUN_LISTS_LIMIT when there are more. */
   deliveryIds: z.array(z.string()),
   /** Commits of those deliveries, oldest first, likewise bounded. */
@@ -93,8 +98,6 @@ export const storedRun = z.object({
   error: z.string().optional(),
   logBytes: z.number().int().nonnegative().optional(),
   logTruncated: z.boolean().optional(),
-  /** A run asked for through the admin listener (a rollback): never joined by deliveries. */
-  action: runAction.optional(),
   /** For a trigger with `deploy`: the release this run made (or switched to) and its commit. */
   deploy: runDeploy.optional(),
   /** The command's process group while it ran. */

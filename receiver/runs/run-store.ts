@@ -1,51 +1,25 @@
 /**
- * The durable record of deliveries and runs: one append-only JSON-lines journal in the state
- * directory. The in-memory state is only ever what the journal says: a record is applied after it
- * is on disk, by the same function that replays the journal at start-up.
- *
- * Appends that arrive together share one write and one fdatasync (group commit), which is what
- * lets a single disk sync stand behind thousands of accepted deliveries a second.
+ * The durable record of deliveries and runs. The in-memory state (./run-state) is only ever what
+ * the journal (./journal) says: a record is applied after it is on disk, by the same function that
+ * replays the journal at start-up. The store owns the state directory's lock, the runs' log files
+ * and the minting of run ids.
  */
-import { randomBytes } from 'node:crypto';
-import type { FileHandle } from 'node:fs/promises';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
-import { NotAccepted, type SinkHealth } from '../delivery';
-import { readJournalLines } from './journal-lines';
-import { type AcceptRecord, type FinishRecord, type JournalRecord, readRecord, SkippedLines } from './journal-record';
-import { syncDirectory, writeAll } from './durable-files';
-import { type DedupeEntry, RememberedIds } from './remembered-ids';
-import { type FinalStatus, isFinal, RUN_LISTS_LIMIT, type StoredRun } from './run-record';
+import { Journal } from './journal';
+import type { AcceptRecord, FinishRecord, JournalRecord } from './journal-record';
+import { JournalWriteError } from './run-errors';
+import { isRunId, RunIds } from './run-ids';
+import { type FinalStatus, RUN_LISTS_LIMIT, type StoredRun } from './run-record';
+import { applyRecord, type DedupeEntry, emptyRunState, type RunState, runsNewestFirst, stateRecords, unfinishedRuns } from './run-state';
 import { StateLock } from './state-lock';
 
 export type { AcceptRecord, DedupeEntry, FinalStatus, FinishRecord, JournalRecord, StoredRun };
-export { RUN_LISTS_LIMIT };
+export { JournalWriteError, RUN_LISTS_LIMIT };
 
 export const JOURNAL_FILE = 'journal.jsonl';
 const LOG_DIR = 'runs';
-
-let lastIdTime = 0;
-let idSequence = 0;
-
-/**
- * `r_` + milliseconds (base36, fixed width) + a per-millisecond sequence + random: ids sort in the
- * order they were made in this process, and two processes cannot make the same one.
- */
-export function newRunId(now = Date.now()): string {
-  if (now > lastIdTime) {
-    lastIdTime = now;
-    idSequence = 0;
-  } else {
-    idSequence += 1;
-  }
-  const time = lastIdTime.toString(36).padStart(9, '0');
-  const sequence = idSequence.toString(36).padStart(3, '0');
-  return `r_${time}${sequence}${randomBytes(4).toString('hex')}`;
-}
-
-/** Run ids become file names: only what newRunId makes (or something as tame) is accepted. */
-const runIdPattern = /^r_[a-z0-9]+$/;
 
 export interface RunStoreOptions {
   stateDir: string;
@@ -86,63 +60,41 @@ export interface OpenedStore {
   interrupted: StoredRun[];
 }
 
-/** The journal cannot be written: no delivery is accepted until it can, since none would be durable (503, the sender retries). */
-export class JournalWriteError extends NotAccepted {
-  constructor(cause: Error) {
-    super(`cannot write the run journal: ${cause.message}`, 'journal', 'the receiver cannot take deliveries right now; try again', 503, 5, { cause });
-    this.name = 'JournalWriteError';
-  }
-}
-
 /** `since`: when the first write that failed was made (ISO-8601). */
-export type JournalHealth = SinkHealth;
-
-interface QueuedRecord {
-  /** Absent for the newline a retry writes to find out whether the journal takes writes again. */
-  record?: JournalRecord;
-  line: string;
-  resolve: () => void;
-  reject: (error: Error) => void;
-}
+export type JournalHealth = ReturnType<Journal['health']>;
 
 export class RunStore {
   readonly journalPath: string;
   readonly logDir: string;
-  private readonly fsync: boolean;
-  private readonly compactAfterBytes: number;
-  private readonly compactAfterRecords: number;
-  private readonly maxRecordBytes: number;
-  private readonly runs = new Map<string, StoredRun>();
-  /** Finished run ids, oldest finish first: the front is dropped when there are more than keepRuns. */
-  private readonly finished = new Set<string>();
-  private readonly dedupe: RememberedIds;
-  private handle: FileHandle | undefined;
-  private journalBytes = 0;
-  private journalRecords = 0;
-  private snapshotBytes = 0;
-  private snapshotRecords = 0;
-  private queue: QueuedRecord[] = [];
-  private flushing: Promise<void> | undefined;
-  private failure: JournalWriteError | undefined;
-  private failedAt: string | undefined;
-  /** Runs' records waiting for the journal to take writes again. */
-  private held: QueuedRecord[] = [];
-  private refuseAll = false;
-  private retryTimer: NodeJS.Timeout | undefined;
-  private readonly retryMs: number;
-  private closed = false;
+  /** Run ids, in the order this store makes them. */
+  readonly ids = new RunIds();
+  private readonly state: RunState;
+  private readonly journal: Journal;
   private lastDedupeSweep = Date.now();
   private lock: StateLock | undefined;
 
-  private constructor(private readonly options: RunStoreOptions) {
+  private constructor(
+    private readonly options: RunStoreOptions,
+    mode: 'append' | 'read-only',
+  ) {
     this.journalPath = path.join(options.stateDir, JOURNAL_FILE);
     this.logDir = path.join(options.stateDir, LOG_DIR);
-    this.fsync = options.fsync ?? true;
-    this.compactAfterBytes = options.compactAfterBytes ?? 8 * 1024 * 1024;
-    this.compactAfterRecords = options.compactAfterRecords ?? 50_000;
-    this.maxRecordBytes = options.maxRecordBytes ?? 64 * 1024 * 1024;
-    this.dedupe = new RememberedIds(options.maxRememberedIds ?? 100_000);
-    this.retryMs = options.retryWriteAfterMs ?? 1000;
+    this.state = emptyRunState(options.keepRuns, options.maxRememberedIds ?? 100_000);
+    this.journal = new Journal(
+      {
+        path: this.journalPath,
+        dir: options.stateDir,
+        logger: options.logger,
+        fsync: options.fsync ?? true,
+        maxRecordBytes: options.maxRecordBytes ?? 64 * 1024 * 1024,
+        compactAfterBytes: options.compactAfterBytes ?? 8 * 1024 * 1024,
+        compactAfterRecords: options.compactAfterRecords ?? 50_000,
+        retryWriteAfterMs: options.retryWriteAfterMs ?? 1000,
+        written: (records) => this.written(records),
+        current: () => stateRecords(this.state),
+      },
+      mode,
+    );
   }
 
   /**
@@ -153,13 +105,13 @@ export class RunStore {
    * process, before anything is read or written.
    */
   static async open(options: RunStoreOptions): Promise<OpenedStore> {
-    const store = new RunStore(options);
+    const store = new RunStore(options, 'append');
     await fsp.mkdir(options.stateDir, { recursive: true, mode: 0o700 });
     store.lock = StateLock.acquire(options.stateDir);
     try {
       return await store.load();
     } catch (error) {
-      await store.handle?.close();
+      await store.journal.close();
       store.lock.release();
       throw error;
     }
@@ -171,15 +123,14 @@ export class RunStore {
    * stopped receiver will record as interrupted). Records cannot be written through it.
    */
   static async readOnly(stateDir: string, logger: Logger): Promise<RunStore> {
-    const store = new RunStore({ stateDir, keepRuns: Number.MAX_SAFE_INTEGER, logger, fsync: false });
-    store.closed = true;
-    await store.readJournal();
+    const store = new RunStore({ stateDir, keepRuns: Number.MAX_SAFE_INTEGER, logger, fsync: false }, 'read-only');
+    await store.journal.replay((record) => store.apply(record));
     return store;
   }
 
   /** Bytes in the journal file now (it grows between compactions). */
   get journalSize(): number {
-    return this.journalBytes;
+    return this.journal.size;
   }
 
   private async load(): Promise<OpenedStore> {
@@ -188,14 +139,13 @@ export class RunStore {
     this.logForgottenEarly();
     const now = new Date().toISOString();
     const interrupted: StoredRun[] = [];
-    for (const run of [...this.runs.values()]) {
+    for (const run of [...this.state.runs.values()]) {
       if (run.status !== 'running') continue;
       const logBytes = await fileSize(this.logPath(run.id));
       this.apply({ type: 'finish', at: now, runId: run.id, status: 'interrupted', error: 'receiver stopped while it ran', ...(logBytes === undefined ? {} : { logBytes }) });
       interrupted.push(run);
     }
-    await this.writeSnapshot();
-    this.handle = await fsp.open(this.journalPath, 'a', 0o600);
+    await this.journal.open();
     // Logs of runs the journal no longer names (dropped before a crash could delete them). When lines
     // were skipped, a log's run may have been on one of them: keep the logs for whoever looks into it.
     if (intact) await this.deleteOrphanLogs();
@@ -203,32 +153,30 @@ export class RunStore {
   }
 
   logPath(runId: string): string {
-    if (!runIdPattern.test(runId)) throw new Error(`run id "${runId}" is not a run id`);
+    if (!isRunId(runId)) throw new Error(`run id "${runId}" is not a run id`);
     return path.join(this.logDir, `${runId}.log`);
   }
 
   run(id: string): StoredRun | undefined {
-    return this.runs.get(id);
+    return this.state.runs.get(id);
   }
 
   /** Newest first (run ids sort by creation). */
   allRuns(): StoredRun[] {
-    return [...this.runs.values()].sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+    return runsNewestFirst(this.state);
   }
 
   /** Pending and running runs, oldest first. */
   unfinishedRuns(): StoredRun[] {
-    return this.allRuns()
-      .filter((run) => !isFinal(run.status))
-      .reverse();
+    return unfinishedRuns(this.state);
   }
 
   dedupeEntry(key: string, now = Date.now()): DedupeEntry | undefined {
-    return this.dedupe.get(key, now);
+    return this.state.dedupe.get(key, now);
   }
 
   async readLog(runId: string): Promise<Buffer | undefined> {
-    if (!this.runs.has(runId)) return undefined;
+    if (!this.state.runs.has(runId)) return undefined;
     try {
       return await fsp.readFile(this.logPath(runId));
     } catch (error) {
@@ -244,23 +192,12 @@ export class RunStore {
    * takes writes again (unless refuseWhileUnwritable() was called).
    */
   record(record: JournalRecord): Promise<void> {
-    if (this.closed) return Promise.reject(new Error('the run store is closed'));
-    if (this.failure && (record.type === 'accept' || this.refuseAll)) return Promise.reject(this.failure);
-    return new Promise<void>((resolve, reject) => {
-      const queued = { record, line: `${JSON.stringify(record)}\n`, resolve, reject };
-      if (this.failure) {
-        this.held.push(queued);
-        return;
-      }
-      this.queue.push(queued);
-      this.startFlush();
-    });
+    return this.journal.append(record);
   }
 
   /** Whether the journal takes writes: what a health check reports. */
   health(): JournalHealth {
-    if (!this.failure) return { status: 'ok' };
-    return { status: 'degraded', reason: this.failure.message, since: this.failedAt ?? '' };
+    return this.journal.health();
   }
 
   /**
@@ -268,274 +205,55 @@ export class RunStore {
    * (the receiver is stopping and must not wait for a full disk); those waiting are refused now.
    */
   refuseWhileUnwritable(): void {
-    this.refuseAll = true;
-    if (this.failure) this.rejectHeld(this.failure);
+    this.journal.stopping();
   }
 
   /** Writes what is queued and closes the journal; later records are refused. */
   async close(): Promise<void> {
-    this.closed = true;
-    clearTimeout(this.retryTimer);
-    while (this.flushing) await this.flushing;
-    this.rejectHeld(new Error('the run store is closed'));
-    await this.handle?.close();
-    this.handle = undefined;
+    await this.journal.close();
     this.lock?.release();
   }
 
-  private startFlush(): void {
-    // setImmediate, not a microtask: requests read in the same turn of the event loop join the batch.
-    this.flushing ??= new Promise<void>((done) => setImmediate(() => void this.flushLoop().finally(done)));
-  }
-
-  private async flushLoop(): Promise<void> {
-    try {
-      while (this.queue.length > 0) {
-        const batch = this.queue;
-        this.queue = [];
-        const data = Buffer.from(batch.map((queued) => queued.line).join(''));
-        try {
-          if (this.failure) await this.repair();
-          if (!this.handle) throw new Error('the journal is not open');
-          await writeAll(this.handle, data);
-          if (this.fsync) await this.handle.datasync();
-        } catch (error) {
-          this.fail(error as Error, batch);
-          return;
-        }
-        this.journalBytes += data.length;
-        if (this.failure) this.recovered();
-        const dropped: string[] = [];
-        for (const queued of batch) {
-          if (!queued.record) continue;
-          this.journalRecords += 1;
-          dropped.push(...this.apply(queued.record));
-        }
-        for (const queued of batch) queued.resolve();
-        if (dropped.length > 0) void this.deleteLogs(dropped);
-        await this.maintain();
-      }
-    } finally {
-      this.flushing = undefined;
-    }
-  }
-
-  /**
-   * A write or sync failed (a full disk, an I/O error). The batch's accepts are refused: their
-   * deliveries get 5xx and their senders retry. The runs' own records wait in `held`. From here
-   * until a retry succeeds, accepts are refused at once.
-   */
-  private fail(cause: Error, batch: QueuedRecord[]): void {
-    const failure = new JournalWriteError(cause);
-    if (!this.failure) {
-      this.failedAt = new Date().toISOString();
-      this.options.logger.error({ journal: this.journalPath, err: cause.message, retryMs: this.retryMs }, 'run journal write failed; refusing deliveries until a write succeeds again');
-    } else {
-      this.options.logger.debug({ journal: this.journalPath, err: cause.message }, 'run journal still cannot be written');
-    }
-    this.failure = failure;
-    for (const queued of [...batch, ...this.queue]) {
-      if (!queued.record) continue;
-      if (queued.record.type === 'accept' || this.refuseAll) queued.reject(failure);
-      else this.held.push(queued);
-    }
-    this.queue = [];
-    this.scheduleRetry();
-  }
-
-  private scheduleRetry(): void {
-    if (this.closed || this.retryTimer) return;
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
-      if (this.closed || !this.failure) return;
-      if (this.flushing) {
-        this.scheduleRetry();
-        return;
-      }
-      // The held records, or a newline (which replay passes over) to find out whether writes succeed.
-      this.queue = this.held.length > 0 ? this.held : [{ line: '\n', resolve: () => undefined, reject: () => undefined }];
-      this.held = [];
-      this.startFlush();
-    }, this.retryMs);
-    // A retry alone does not keep the process running.
-    this.retryTimer.unref();
-  }
-
-  /**
-   * Before writing after a failure: the failed write may have left part of a batch after the last
-   * record written whole. Cut it off (those records were refused, never answered), so that what
-   * follows does not bury a partial line mid-file.
-   */
-  private async repair(): Promise<void> {
-    this.handle ??= await fsp.open(this.journalPath, 'a', 0o600);
-    await this.handle.truncate(this.journalBytes);
-  }
-
-  private recovered(): void {
-    this.options.logger.info({ journal: this.journalPath, since: this.failedAt }, 'run journal takes writes again; accepting deliveries');
-    this.failure = undefined;
-    this.failedAt = undefined;
-    // Held while a retry was being written: they go next.
-    this.queue.push(...this.held.splice(0));
-  }
-
-  private rejectHeld(error: Error): void {
-    for (const queued of this.held.splice(0)) queued.reject(error);
-  }
-
-  /** Compaction when the journal has grown well past its last snapshot, and a sweep of expired keys. */
-  private async maintain(): Promise<void> {
+  /** Records the journal has written: applied, the logs of runs dropped past keepRuns deleted, expired keys swept now and then. */
+  private written(records: JournalRecord[]): void {
+    const dropped: string[] = [];
+    for (const record of records) dropped.push(...this.apply(record));
+    if (dropped.length > 0) void this.deleteLogs(dropped);
     const now = Date.now();
     if (now - this.lastDedupeSweep > 60_000) {
       this.lastDedupeSweep = now;
-      this.dedupe.forgetExpired(now);
+      this.state.dedupe.forgetExpired(now);
       this.logForgottenEarly();
-    }
-    // Measured against the snapshot so that a large set of remembered keys does not compact every batch.
-    const grownBytes = this.journalBytes > Math.max(this.compactAfterBytes, 2 * this.snapshotBytes);
-    const grownRecords = this.journalRecords > Math.max(this.compactAfterRecords, 2 * this.snapshotRecords);
-    if (!grownBytes && !grownRecords) return;
-    try {
-      await this.handle?.close();
-      this.handle = undefined;
-      await this.writeSnapshot();
-    } catch (error) {
-      this.options.logger.error({ journal: this.journalPath, err: (error as Error).message }, 'run journal compaction failed');
-      // Try again only after as much growth again, not on every batch.
-      this.snapshotBytes = this.journalBytes;
-      this.snapshotRecords = this.journalRecords;
-    }
-    try {
-      this.handle ??= await fsp.open(this.journalPath, 'a', 0o600);
-    } catch (error) {
-      this.fail(error as Error, []);
     }
   }
 
   /** Applies one record to the state; returns the ids of runs dropped past keepRuns. */
-  private apply(record: JournalRecord, now = Date.now()): string[] {
-    switch (record.type) {
-      case 'accept': {
-        const delivery = record.delivery;
-        let run = this.runs.get(record.runId);
-        if (!run) {
-          run = {
-            id: record.runId,
-            repository: delivery.repository,
-            branch: delivery.branch,
-            status: 'pending',
-            commit: delivery.commit,
-            scheme: delivery.scheme,
-            deliveries: 0,
-            deliveryIds: [],
-            commits: [],
-            createdAt: record.at,
-            ...(delivery.action ? { action: delivery.action } : {}),
-            ...(record.rerunOf === undefined ? {} : { rerunOf: record.rerunOf }),
-          };
-          this.runs.set(run.id, run);
-        }
-        // Counted whole, listed to a bound: a flood coalesced into one run must not grow its record
-        // (and every snapshot and /runs answer that holds it) without limit.
-        run.deliveries += 1;
-        run.deliveryIds.push(delivery.deliveryId);
-        run.commits.push(delivery.commit);
-        if (run.deliveryIds.length > RUN_LISTS_LIMIT) {
-          run.deliveryIds.shift();
-          run.commits.shift();
-        }
-        // The run carries the newest push.
-        run.commit = delivery.commit;
-        run.scheme = delivery.scheme;
-        setOrDelete(run, 'previousCommit', delivery.previousCommit);
-        setOrDelete(run, 'pusher', delivery.pusher);
-        setOrDelete(run, 'event', delivery.event);
-        this.dedupe.remember(record.dedupeKey, { runId: record.runId, until: record.dedupeUntil }, now);
-        return [];
-      }
-      case 'start': {
-        const run = this.knownRun(record);
-        if (!run) return [];
-        run.status = 'running';
-        run.startedAt = record.at;
-        return [];
-      }
-      case 'spawned': {
-        const run = this.knownRun(record);
-        if (run) run.processGroup = record.processGroup;
-        return [];
-      }
-      case 'rerun': {
-        const interrupted = this.runs.get(record.of);
-        if (!interrupted) {
-          this.options.logger.warn({ run: record.runId, of: record.of }, 'run journal reruns an unknown run; record ignored');
-          return [];
-        }
-        const { startedAt: _s, finishedAt: _f, exitCode: _e, signal: _g, error: _r, logBytes: _b, logTruncated: _t, processGroup: _p, ...push } = interrupted;
-        this.runs.set(record.runId, { ...push, id: record.runId, status: 'pending', createdAt: record.at, rerunOf: record.of, deliveryIds: [...push.deliveryIds], commits: [...push.commits] });
-        return [];
-      }
-      case 'finish': {
-        const run = this.knownRun(record);
-        if (!run) return [];
-        run.status = record.status;
-        run.finishedAt = record.at;
-        for (const field of ['exitCode', 'signal', 'error', 'logBytes', 'logTruncated', 'deploy'] as const) setOrDelete(run, field, record[field]);
-        this.finished.delete(run.id);
-        this.finished.add(run.id);
-        return this.dropOldRuns();
-      }
-      case 'run': {
-        this.runs.set(record.run.id, record.run);
-        if (isFinal(record.run.status)) {
-          this.finished.delete(record.run.id);
-          this.finished.add(record.run.id);
-          return this.dropOldRuns();
-        }
-        return [];
-      }
-      case 'dedupe':
-        this.dedupe.remember(record.dedupeKey, { runId: record.runId, until: record.dedupeUntil }, now);
-        return [];
+  private apply(record: JournalRecord): string[] {
+    const applied = applyRecord(this.state, record);
+    if (applied.unknownRun !== undefined) {
+      if (record.type === 'rerun') this.options.logger.warn({ run: record.runId, of: record.of }, 'run journal reruns an unknown run; record ignored');
+      else this.options.logger.warn({ run: applied.unknownRun, record: record.type }, 'run journal names an unknown run; record ignored');
     }
+    return applied.dropped;
   }
 
   private logForgottenEarly(): void {
-    const forgotten = this.dedupe.takeForgottenEarly();
+    const forgotten = this.state.dedupe.takeForgottenEarly();
     if (forgotten === 0) return;
     this.options.logger.warn(
-      { forgotten, maxRememberedIds: this.dedupe.limit },
+      { forgotten, maxRememberedIds: this.state.dedupe.limit },
       'more delivery ids than the store remembers: the ones expiring soonest were forgotten early, and a repeat of one of them would run again',
     );
   }
 
-  private knownRun(record: { type: string; runId: string }): StoredRun | undefined {
-    const run = this.runs.get(record.runId);
-    if (!run) this.options.logger.warn({ run: record.runId, record: record.type }, 'run journal names an unknown run; record ignored');
-    return run;
-  }
-
-  private dropOldRuns(): string[] {
-    const dropped: string[] = [];
-    while (this.finished.size > this.options.keepRuns) {
-      const oldest = this.finished.values().next().value as string;
-      this.finished.delete(oldest);
-      this.runs.delete(oldest);
-      dropped.push(oldest);
-    }
-    return dropped;
-  }
-
   /**
-   * Streams the journal through apply(), a line at a time. A line that cannot be read (not valid
-   * UTF-8, not JSON, not a record, longer than maxRecordBytes) is skipped and counted; every other
-   * record is kept. Returns false when something was skipped: the journal as it was is then set
-   * aside for whoever looks into it.
+   * Replays the journal through apply(). Returns false when something was skipped: the journal as
+   * it was is then set aside for whoever looks into it.
    */
   private async replay(): Promise<boolean> {
-    const read = await this.readJournal();
-    if (!read) return true;
-    const { skipped, dropped } = read;
+    const dropped: string[] = [];
+    const skipped = await this.journal.replay((record) => dropped.push(...this.apply(record)));
+    if (!skipped) return true;
     await this.deleteLogs(dropped);
     if (skipped.records === 0) return true;
     const aside = `${this.journalPath}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
@@ -547,88 +265,15 @@ export class RunStore {
     return false;
   }
 
-  /** Applies every readable journal line; undefined when there is no journal yet. Touches no file. */
-  private async readJournal(): Promise<{ skipped: SkippedLines; dropped: string[] } | undefined> {
-    const skipped = new SkippedLines();
-    const dropped: string[] = [];
-    try {
-      for await (const line of readJournalLines(this.journalPath, this.maxRecordBytes)) {
-        const reading = readRecord(line, this.maxRecordBytes);
-        if (reading === 'blank') continue;
-        if (typeof reading !== 'string') {
-          dropped.push(...this.apply(reading));
-        } else if (line.terminated) {
-          skipped.add(line, reading);
-        } else {
-          this.options.logger.warn({ journal: this.journalPath, line: line.number, bytes: line.length }, 'run journal ends in a partly written record (the receiver stopped mid-write); skipped');
-        }
-      }
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw error;
-    }
-    return { skipped, dropped };
-  }
-
-  /**
-   * Rewrites the journal as the current state: unfinished runs, the newest keepRuns finished runs,
-   * dedupe keys not yet expired. Temp file, fsync, rename, fsync of the directory: a crash leaves
-   * either the old journal or the new one.
-   */
-  private async writeSnapshot(): Promise<void> {
-    const temp = `${this.journalPath}.tmp`;
-    const file = await fsp.open(temp, 'w', 0o600);
-    let bytes = 0;
-    let records = 0;
-    try {
-      let chunk: string[] = [];
-      let chunkLength = 0;
-      const add = async (record: JournalRecord): Promise<void> => {
-        const line = `${JSON.stringify(record)}\n`;
-        chunk.push(line);
-        chunkLength += line.length;
-        records += 1;
-        if (chunkLength >= 1024 * 1024) await flush();
-      };
-      const flush = async (): Promise<void> => {
-        const data = Buffer.from(chunk.join(''));
-        chunk = [];
-        chunkLength = 0;
-        await writeAll(file, data);
-        bytes += data.length;
-      };
-      for (const id of this.finished) {
-        const run = this.runs.get(id);
-        if (run) await add({ type: 'run', run });
-      }
-      for (const run of this.unfinishedRuns()) await add({ type: 'run', run });
-      this.dedupe.forgetExpired(Date.now());
-      for (const [dedupeKey, entry] of this.dedupe) await add({ type: 'dedupe', dedupeKey, dedupeUntil: entry.until, runId: entry.runId });
-      await flush();
-      if (this.fsync) await file.sync();
-    } catch (error) {
-      // A partial snapshot would only take space a full disk needs back.
-      await file.close().catch(() => undefined);
-      await fsp.rm(temp, { force: true });
-      throw error;
-    }
-    await file.close();
-    await fsp.rename(temp, this.journalPath);
-    // Counted from here: the journal is the snapshot now, even if the directory sync fails.
-    this.journalBytes = this.snapshotBytes = bytes;
-    this.journalRecords = this.snapshotRecords = records;
-    if (this.fsync) await syncDirectory(this.options.stateDir);
-  }
-
   private async deleteOrphanLogs(): Promise<void> {
     const names = await fsp.readdir(this.logDir);
-    const orphans = names.filter((name) => name.endsWith('.log') && !this.runs.has(name.slice(0, -'.log'.length)));
+    const orphans = names.filter((name) => name.endsWith('.log') && !this.state.runs.has(name.slice(0, -'.log'.length)));
     await this.deleteLogs(orphans.map((name) => name.slice(0, -'.log'.length)));
   }
 
   private async deleteLogs(runIds: string[]): Promise<void> {
     for (const runId of runIds) {
-      if (!runIdPattern.test(runId)) continue;
+      if (!isRunId(runId)) continue;
       try {
         await fsp.unlink(this.logPath(runId));
       } catch (error) {
@@ -638,11 +283,6 @@ export class RunStore {
       }
     }
   }
-}
-
-function setOrDelete<T extends object, K extends keyof T>(target: T, key: K, value: T[K] | undefined): void {
-  if (value === undefined) delete target[key];
-  else target[key] = value;
 }
 
 async function fileSize(file: string): Promise<number | undefined> {

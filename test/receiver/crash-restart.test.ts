@@ -6,10 +6,10 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Runner } from '../../receiver/runs/runner';
-import { RunStore, newRunId } from '../../receiver/runs/run-store';
+import { RunStore } from '../../receiver/runs/run-store';
 import { describeProcessGroup } from '../../receiver/runs/command';
 import { acceptRecord } from './journal-records';
-import { logText, makeDelivery, makeStateDir, makeTrigger, openRunner, processAlive, recordingLogger, removeDir, waitFor } from './runner-harness';
+import { logText, makeDelivery, makeStateDir, makeTrigger, newRunId, openRunner, processAlive, recordingLogger, removeDir, waitFor } from './runner-harness';
 
 let dir: string;
 let stateDir: string;

@@ -8,9 +8,9 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { AcceptedDelivery } from '../../receiver/delivery';
-import { JournalWriteError, RunStore, newRunId } from '../../receiver/runs/run-store';
+import { JournalWriteError, RunStore } from '../../receiver/runs/run-store';
 import { acceptRecord } from './journal-records';
-import { makeDelivery, makeStateDir, recordingLogger, removeDir } from './runner-harness';
+import { makeDelivery, makeStateDir, newRunId, recordingLogger, removeDir } from './runner-harness';
 
 interface Disk {
   /** Where the state directory goes. */

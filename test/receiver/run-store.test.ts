@@ -4,10 +4,10 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { AcceptedDelivery } from '../../receiver/delivery';
-import { JournalWriteError, RUN_LISTS_LIMIT, RunStore, type RunStoreOptions, newRunId } from '../../receiver/runs/run-store';
+import { JournalWriteError, RUN_LISTS_LIMIT, RunStore, type RunStoreOptions } from '../../receiver/runs/run-store';
 import type { Runner } from '../../receiver/runs/runner';
 import { acceptRecord, journalLine } from './journal-records';
-import { logText, makeDelivery, makeStateDir, makeTrigger, openRunner, recordingLogger, removeDir, waitFor } from './runner-harness';
+import { logText, makeDelivery, makeStateDir, makeTrigger, newRunId, openRunner, recordingLogger, removeDir, waitFor } from './runner-harness';
 
 let dir: string;
 let stateDir: string;

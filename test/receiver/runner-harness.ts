@@ -6,6 +6,7 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { type ReceiverConfigInput, type TriggerConfig, triggerSchema } from '../../receiver/config/schema';
 import type { AcceptedDelivery } from '../../receiver/delivery';
+import { RunIds } from '../../receiver/runs/run-ids';
 import type { RunRecord } from '../../receiver/runs/run-record';
 import { Runner, type RunnerOptions } from '../../receiver/runs/runner';
 
@@ -22,6 +23,13 @@ type TriggerInput = ReceiverConfigInput['triggers'][number];
 /** A trigger as the config schema would hand it over (defaults applied). */
 export function makeTrigger(fields: Partial<TriggerInput> & Pick<TriggerInput, 'command'>): TriggerConfig {
   return triggerSchema.parse({ repository: 'app', branch: 'main', token: 'a-token-of-16-chars-or-more', ...fields });
+}
+
+const testRunIds = new RunIds();
+
+/** A run id for records a test writes itself, made as a store makes them (they sort in the order made). */
+export function newRunId(): string {
+  return testRunIds.next();
 }
 
 let deliverySequence = 0;

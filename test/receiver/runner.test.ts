@@ -192,9 +192,9 @@ describe('environment', () => {
 
 describe('scheduling', () => {
   it('coalesces a burst of 30 deliveries during a running command into one more run carrying the newest push', async () => {
-    // The first run lasts 2 s at least, and until the burst is in: the test does not race the clock.
+    // The first run lasts until the burst is in (the test writes `release`): the test does not race the clock.
     const { runner } = await runnerFor({
-      triggers: [makeTrigger({ command: 'echo "commit=$TRIGGLER_COMMIT delivery=$TRIGGLER_DELIVERY_ID"; sleep 2; while [ ! -e release ]; do sleep 0.05; done', cwd: workDir })],
+      triggers: [makeTrigger({ command: 'echo "commit=$TRIGGLER_COMMIT delivery=$TRIGGLER_DELIVERY_ID"; while [ ! -e release ]; do sleep 0.05; done', cwd: workDir })],
     });
     const first = await runner.accept(makeDelivery());
     await waitFor('the first run to start', () => runner.history.run(first.runId)?.status === 'running');
@@ -233,13 +233,15 @@ describe('scheduling', () => {
   });
 
   it('keeps to the global limit and starts waiting triggers first come, first served', async () => {
-    const triggers = ['a', 'b', 'c'].map((branch) => makeTrigger({ branch, command: 'sleep 0.3', cwd: workDir }));
+    // Every run lasts until the test writes `release`: a1 is still running when the others arrive.
+    const triggers = ['a', 'b', 'c'].map((branch) => makeTrigger({ branch, command: 'while [ ! -e release ]; do sleep 0.05; done', cwd: workDir }));
     const { runner } = await runnerFor({ triggers, maxConcurrentRuns: 1 });
     const a1 = await runner.accept(makeDelivery({ branch: 'a' }));
     await waitFor('a to start', () => runner.history.run(a1.runId)?.status === 'running');
     const b = await runner.accept(makeDelivery({ branch: 'b' }));
     const c = await runner.accept(makeDelivery({ branch: 'c' }));
     const a2 = await runner.accept(makeDelivery({ branch: 'a' }));
+    fs.writeFileSync(path.join(workDir, 'release'), '');
     await runner.idle();
     const started = [a1, b, c, a2].map((result) => ({ id: result.runId, run: runner.history.run(result.runId) }));
     const order = [...started].sort((x, y) => Date.parse(x.run?.startedAt ?? '') - Date.parse(y.run?.startedAt ?? '')).map((entry) => entry.id);
@@ -330,7 +332,7 @@ describe('timeouts', () => {
     await runner.idle();
     expect(runner.history.run(runId)).toMatchObject({ status: 'timed-out', error: 'timed out after 1s (SIGTERM, then SIGKILL to the process group)' });
     const sleepPid = Number(fs.readFileSync(path.join(workDir, 'sleep.pid'), 'utf8'));
-    await waitFor('the sleep child to be reaped', () => !processAlive(sleepPid), 2000);
+    await waitFor('the sleep child to be reaped', () => !processAlive(sleepPid));
   });
 });
 
@@ -368,10 +370,13 @@ describe('output', () => {
 
 describe('close', () => {
   it('waits for running commands within the shutdown grace', async () => {
-    const { runner } = await runnerFor({ triggers: [makeTrigger({ command: 'sleep 0.3; echo finished', cwd: workDir })], shutdownGraceSeconds: 10 });
+    // The command ends once the test writes `release`, after close() began: close() must wait for it.
+    const { runner } = await runnerFor({ triggers: [makeTrigger({ command: 'while [ ! -e release ]; do sleep 0.05; done; echo finished', cwd: workDir })], shutdownGraceSeconds: 10 });
     const { runId } = await runner.accept(makeDelivery());
     await waitFor('the run to start', () => runner.history.run(runId)?.status === 'running');
-    await runner.close();
+    const closed = runner.close();
+    fs.writeFileSync(path.join(workDir, 'release'), '');
+    await closed;
     expect(runner.history.run(runId)?.status).toBe('succeeded');
   });
 

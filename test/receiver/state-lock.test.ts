@@ -2,8 +2,8 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { makeDelivery, makeStateDir, processAlive, recordingLogger, removeDir, waitFor } from './runner-harness';
-import { RunStore, newRunId } from '../../receiver/runs/run-store';
+import { makeDelivery, makeStateDir, newRunId, processAlive, recordingLogger, removeDir, waitFor } from './runner-harness';
+import { RunStore } from '../../receiver/runs/run-store';
 import { acceptRecord } from './journal-records';
 
 let dir: string;

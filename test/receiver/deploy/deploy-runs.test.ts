@@ -44,6 +44,12 @@ describe('deploy runs', () => {
     return runner!.history.run(runId)!;
   }
 
+  /** A command that runs until the test opens the gate: a run lasts as long as the test needs, however slow the machine. */
+  const gatePath = (): string => path.join(dir, 'gate');
+  const gatedCommand = (): string => `while [ ! -e '${gatePath()}' ]; do sleep 0.05; done`;
+  const openGate = (): void => fs.writeFileSync(gatePath(), '');
+  const closeGate = (): void => fs.rmSync(gatePath(), { force: true });
+
   const layout = (): ReleaseLayout => new ReleaseLayout(deployPath);
   const currentFile = (name: string): string => fs.readFileSync(path.join(deployPath, 'current', name), 'utf8');
 
@@ -187,7 +193,7 @@ describe('deploy runs', () => {
   });
 
   it('a burst of pushes during a deploy is one more release, of the newest commit', async () => {
-    await start('sleep 1');
+    await start(gatedCommand());
     const first = repo.commit({ n: '0' });
     const { runId } = await runner!.accept(makeDelivery({ commit: first }));
     await waitFor('the first deploy to run', () => runner!.history.run(runId)?.status === 'running');
@@ -197,6 +203,8 @@ describe('deploy runs', () => {
       newest = repo.commit({ n: String(i) });
       later.push(await runner!.accept(makeDelivery({ commit: newest })));
     }
+    expect(runner!.history.run(runId)?.status).toBe('running');
+    openGate();
     await runner!.idle();
     expect(new Set(later.map((r) => r.runId)).size).toBe(1);
     const releases = await layout().list();
@@ -244,14 +252,18 @@ describe('deploy runs', () => {
   });
 
   it('a push arriving while a rollback waits does not join it', async () => {
-    await start('sleep 0.5');
+    await start(gatedCommand());
+    openGate();
     await push(repo.commit({ v: '1' }));
+    closeGate();
     const { runId: running } = await runner!.accept(makeDelivery({ commit: repo.commit({ v: '2' }) }));
     await waitFor('the deploy to run', () => runner!.history.run(running)?.status === 'running');
     const { runId: rollback } = await runner!.requestRun('app', 'main', { type: 'rollback' });
     const after = await runner!.accept(makeDelivery({ commit: repo.commit({ v: '3' }) }));
     expect(after.runId).not.toBe(rollback);
     expect(after.coalesced).toBe(false);
+    expect(runner!.history.run(rollback)?.status).toBe('pending');
+    openGate();
     await runner!.idle();
     expect(runner!.history.run(rollback)?.status).toBe('succeeded');
     expect(currentFile('v')).toBe('3');

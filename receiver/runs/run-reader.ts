@@ -1,9 +1,12 @@
-/** What has run and what is running, for people: run records and their logs, read from the store. */
+/**
+ * What has run and what is running, for people: public run records and their logs, read from the
+ * store (what the admin listener and `triggler runs` show).
+ */
 import type { BoundedRunLog } from './run-log';
 import { publicRecord, type RunRecord } from './run-record';
 import type { RunStore } from './run-store';
 
-export class RunHistory {
+export class RunReader {
   constructor(
     private readonly store: RunStore,
     /** The log of a run that is running now, while its output is still coming. */

@@ -1,0 +1,150 @@
+/**
+ * The journal's states on their own: open, failing (a write failed: accepts refused, runs' records
+ * held, a retry due), open again, stopping, closing and closed, and a read-only reader. A failed
+ * write is a datasync that throws, as a full disk or an I/O error makes it.
+ */
+import * as fs from 'node:fs';
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
+import { Journal } from '../../../receiver/runs/journal';
+import type { JournalRecord } from '../../../receiver/runs/journal-record';
+import { JournalWriteError } from '../../../receiver/runs/run-errors';
+import { acceptRecord } from '../journal-records';
+import { makeDelivery, makeStateDir, newRunId, recordingLogger, removeDir, waitFor } from '../runner-harness';
+
+let dir: string;
+let journals: Journal[];
+let failing: jest.SpyInstance | undefined;
+
+beforeEach(() => {
+  dir = makeStateDir();
+  journals = [];
+});
+
+afterEach(async () => {
+  failing?.mockRestore();
+  failing = undefined;
+  for (const journal of journals) await journal.close();
+  removeDir(dir);
+});
+
+function journalAt(mode: 'append' | 'read-only' = 'append'): { journal: Journal; written: JournalRecord[] } {
+  const written: JournalRecord[] = [];
+  const journal = new Journal(
+    {
+      path: path.join(dir, 'journal.jsonl'),
+      dir,
+      logger: recordingLogger().logger,
+      fsync: true,
+      maxRecordBytes: 1024 * 1024,
+      compactAfterBytes: 1024 * 1024,
+      compactAfterRecords: 1000,
+      retryWriteAfterMs: 20,
+      written: (records) => written.push(...records),
+      current: () => written,
+    },
+    mode,
+  );
+  journals.push(journal);
+  return { journal, written };
+}
+
+/** From now on, every datasync fails as a full disk makes it. */
+async function failSyncs(): Promise<void> {
+  const probe = await fsp.open(path.join(dir, 'probe'), 'w');
+  await probe.close();
+  const prototype = Object.getPrototypeOf(probe) as { datasync: () => Promise<void> };
+  failing = jest.spyOn(prototype, 'datasync').mockRejectedValue(Object.assign(new Error('ENOSPC: no space left on device, fdatasync'), { code: 'ENOSPC' }));
+}
+
+const start = (runId: string): JournalRecord => ({ type: 'start', at: new Date().toISOString(), runId });
+
+describe('Journal', () => {
+  it('takes nothing before it is open; once open, writes records and hands them over in order', async () => {
+    const { journal, written } = journalAt();
+    expect(journal.stateName).toBe('closed');
+    await expect(journal.append(start(newRunId()))).rejects.toThrow('the run store is closed');
+    await journal.open();
+    expect(journal.stateName).toBe('open');
+    const records = [acceptRecord(newRunId(), makeDelivery()), acceptRecord(newRunId(), makeDelivery())];
+    await Promise.all(records.map((record) => journal.append(record)));
+    expect(written).toEqual(records);
+    expect(fs.readFileSync(path.join(dir, 'journal.jsonl'), 'utf8')).toBe(records.map((record) => `${JSON.stringify(record)}\n`).join(''));
+    expect(journal.size).toBe(fs.statSync(path.join(dir, 'journal.jsonl')).size);
+  });
+
+  it('failing: refuses accepts at once, holds runs’ records, and writes them once a retry succeeds', async () => {
+    const { journal, written } = journalAt();
+    await journal.open();
+    await failSyncs();
+    await expect(journal.append(acceptRecord(newRunId(), makeDelivery()))).rejects.toBeInstanceOf(JournalWriteError);
+    expect(journal.stateName).toBe('failing');
+    expect(journal.health()).toMatchObject({ status: 'degraded', reason: expect.stringContaining('no space left on device') as string });
+    await expect(journal.append(acceptRecord(newRunId(), makeDelivery()))).rejects.toBeInstanceOf(JournalWriteError);
+    const runId = newRunId();
+    const held = journal.append(start(runId));
+    failing?.mockRestore();
+    await held;
+    expect(journal.stateName).toBe('open');
+    expect(journal.health()).toEqual({ status: 'ok' });
+    expect(written).toEqual([start(runId)].map((record) => ({ ...record, at: expect.any(String) as string })));
+    // What the failed writes left is cut off: the file holds the held record alone.
+    const lines = fs.readFileSync(path.join(dir, 'journal.jsonl'), 'utf8').split('\n').filter((line) => line.trim() !== '');
+    expect(lines.map((line) => (JSON.parse(line) as JournalRecord).type)).toEqual(['start']);
+  });
+
+  it('stopping: while failing, runs’ records are refused instead of held, those held included', async () => {
+    const { journal } = journalAt();
+    await journal.open();
+    await failSyncs();
+    await expect(journal.append(acceptRecord(newRunId(), makeDelivery()))).rejects.toBeInstanceOf(JournalWriteError);
+    const held = journal.append(start(newRunId()));
+    journal.stopping();
+    await expect(held).rejects.toBeInstanceOf(JournalWriteError);
+    await expect(journal.append(start(newRunId()))).rejects.toBeInstanceOf(JournalWriteError);
+  });
+
+  it('close writes what is queued, then refuses; a held record is refused as closed', async () => {
+    const { journal, written } = journalAt();
+    await journal.open();
+    const queued = acceptRecord(newRunId(), makeDelivery());
+    const appended = journal.append(queued);
+    await journal.close();
+    await appended;
+    expect(written).toEqual([queued]);
+    expect(journal.stateName).toBe('closed');
+    await expect(journal.append(start(newRunId()))).rejects.toThrow('the run store is closed');
+
+    const second = journalAt();
+    await second.journal.open();
+    await failSyncs();
+    await expect(second.journal.append(acceptRecord(newRunId(), makeDelivery()))).rejects.toBeInstanceOf(JournalWriteError);
+    const held = expect(second.journal.append(start(newRunId()))).rejects.toThrow('the run store is closed');
+    await second.journal.close();
+    await held;
+  });
+
+  it('read-only: replays what is there and writes nothing', async () => {
+    const record = acceptRecord(newRunId(), makeDelivery());
+    fs.writeFileSync(path.join(dir, 'journal.jsonl'), `${JSON.stringify(record)}\n`);
+    const { journal } = journalAt('read-only');
+    const replayed: JournalRecord[] = [];
+    await journal.replay((read) => replayed.push(read));
+    expect(replayed).toEqual([record]);
+    expect(journal.stateName).toBe('read-only');
+    await expect(journal.append(start(newRunId()))).rejects.toThrow('the run store is closed');
+    await journal.close();
+    expect(journal.stateName).toBe('read-only');
+    expect(fs.readdirSync(dir)).toEqual(['journal.jsonl']);
+  });
+
+  it('retries on its own while nothing is written: a newline probes whether writes succeed again', async () => {
+    const { journal } = journalAt();
+    await journal.open();
+    await failSyncs();
+    await expect(journal.append(acceptRecord(newRunId(), makeDelivery()))).rejects.toBeInstanceOf(JournalWriteError);
+    failing?.mockRestore();
+    await waitFor('the journal to take writes again', () => journal.stateName === 'open');
+    await journal.append(acceptRecord(newRunId(), makeDelivery()));
+  });
+});
