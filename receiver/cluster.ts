@@ -11,13 +11,14 @@ import type { Logger } from 'pino';
 import type { ReceiverConfig } from './config/schema';
 import { loadReceiverConfigFile } from './config/config-file';
 import { listenerUrl } from './config/listener-url';
-import { type AcceptedDelivery, type AcceptResult, type DeliverySink, NotAccepted, type NotAcceptedData } from './delivery';
+import type { AcceptedDelivery, AcceptResult, DeliverySink } from './delivery';
+import { ReceiverError, type ReceiverErrorData } from './errors';
 import { assembleReceiver, drainDeliveryServer, refuseDeliveries, listen, openDeliveryServer, openTokens, receiverLogger, type DeliveryFront, type Receiver } from './receiver';
 
 type ToPrimary = { t: 'accept'; id: number; delivery: AcceptedDelivery };
 type ToWorker =
   | { t: 'accepted'; id: number; result: AcceptResult }
-  | { t: 'refused'; id: number; notAccepted: NotAcceptedData }
+  | { t: 'refused'; id: number; error: ReceiverErrorData }
   | { t: 'failed'; id: number; message: string }
   | { t: 'refuse' }
   | { t: 'stop' }
@@ -48,8 +49,8 @@ async function forkWorkers(config: ReceiverConfig, logger: Logger, runner: Deliv
       runner.accept(message.delivery).then(
         (result) => send(worker, { t: 'accepted', id: message.id, result }),
         (error: unknown) => {
-          // A NotAccepted crosses as it is, so the worker answers exactly as one process would.
-          if (error instanceof NotAccepted) return send(worker, { t: 'refused', id: message.id, notAccepted: error.toJSON() });
+          // A ReceiverError crosses as its code, so the worker answers exactly as one process would.
+          if (error instanceof ReceiverError) return send(worker, { t: 'refused', id: message.id, error: error.toJSON() });
           logger.error({ err: error }, 'accept failed');
           send(worker, { t: 'failed', id: message.id, message: (error as Error).message });
         },
@@ -139,8 +140,8 @@ function sendToPrimary(message: ToPrimary): void {
 }
 
 /** The primary is gone (stopping, or died): nothing can be accepted here any more. */
-function primaryGone(): NotAccepted {
-  return new NotAccepted('the primary process is gone', 'stopping', 'the receiver cannot take deliveries right now; try again');
+function primaryGone(): ReceiverError {
+  return new ReceiverError('stopping', 'the primary process is gone');
 }
 
 /** Hands deliveries to the primary and waits for its journal to hold them. */
@@ -155,7 +156,7 @@ class PrimarySink implements DeliverySink {
       if (!waiter) return;
       this.waiting.delete(message.id);
       if (message.t === 'accepted') waiter.resolve(message.result);
-      else if (message.t === 'refused') waiter.reject(NotAccepted.fromJSON(message.notAccepted));
+      else if (message.t === 'refused') waiter.reject(ReceiverError.fromJSON(message.error));
       else waiter.reject(new Error(message.message));
     });
     process.on('disconnect', () => {
@@ -187,7 +188,7 @@ export async function runDeliveryWorker(configPath: string): Promise<void> {
       // The config comes as the primary read and checked it (plain JSON data): no worker reads the file again.
       reload(message.config).then(
         () => logger.info(message.config ? 'config reloaded' : 'tokens reloaded'),
-        (error: unknown) => logger.error({ err: (error as Error).message }, 'reload failed in a worker; its previous config stays in use'),
+        (error: unknown) => logger.error({ err: error }, 'reload failed in a worker; its previous config stays in use'),
       );
     } else if (message?.t === 'refuse') {
       void refuseDeliveries(deliveries);

@@ -11,7 +11,8 @@ import type { FileHandle } from 'node:fs/promises';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
-import { NotAccepted, type SinkHealth } from '../delivery';
+import type { SinkHealth } from '../delivery';
+import { ReceiverError } from '../errors';
 import { readJournalLines } from './journal-lines';
 import { type AcceptRecord, type FinishRecord, type JournalRecord, readRecord, SkippedLines } from './journal-record';
 import { syncDirectory, writeAll } from './durable-files';
@@ -86,10 +87,10 @@ export interface OpenedStore {
   interrupted: StoredRun[];
 }
 
-/** The journal cannot be written: no delivery is accepted until it can, since none would be durable (503, the sender retries). */
-export class JournalWriteError extends NotAccepted {
+/** The journal cannot be written: no delivery is accepted until it can, since none would be durable (the sender retries). */
+export class JournalWriteError extends ReceiverError {
   constructor(cause: Error) {
-    super(`cannot write the run journal: ${cause.message}`, 'journal', 'the receiver cannot take deliveries right now; try again', 503, 5, { cause });
+    super('journal', `cannot write the run journal: ${cause.message}`, { cause });
     this.name = 'JournalWriteError';
   }
 }

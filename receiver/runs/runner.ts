@@ -7,7 +7,8 @@
 import type { Logger } from 'pino';
 import { triggerKey, triggerLabel } from '../../protocol';
 import type { TriggerConfig } from '../config/schema';
-import { type AcceptedDelivery, type AcceptResult, type DeliverySink, NotAccepted, type SinkHealth } from '../delivery';
+import type { AcceptedDelivery, AcceptResult, DeliverySink, SinkHealth } from '../delivery';
+import { ReceiverError } from '../errors';
 import { type RunningCommand, runCommand, stopOrphanedGroup } from './command';
 import { type DeployOutcome, runDeploy } from './deploy/deployment';
 import { ReleaseLayout } from './deploy/release-layout';
@@ -45,21 +46,18 @@ export interface RunnerOptions {
   fsync?: boolean;
 }
 
-/** accept() after close() began: the receiver is stopping (answer 503). */
-export class RunnerClosedError extends NotAccepted {
+/** accept() after close() began: the receiver is stopping (the sender retries). */
+export class RunnerClosedError extends ReceiverError {
   constructor() {
-    super('the runner is shutting down', 'stopping', 'the receiver cannot take deliveries right now; try again');
+    super('stopping', 'the runner is shutting down');
     this.name = 'RunnerClosedError';
   }
 }
 
-/** requestRun() for a trigger that has none, or cannot do what was asked: carries the status to answer. */
-export class RunRequestRefused extends Error {
-  constructor(
-    message: string,
-    readonly status: 400 | 404 | 409,
-  ) {
-    super(message);
+/** requestRun() or rerun() for a run or trigger that is not there, or that cannot do what was asked; the message is the answer. */
+export class RunRequestRefused extends ReceiverError {
+  constructor(message: string, code: 'not-found' | 'conflict') {
+    super(code, message);
     this.name = 'RunRequestRefused';
   }
 }
@@ -295,8 +293,8 @@ export class Runner implements DeliverySink {
   async requestRun(repository: string, branch: string, action: RunAction): Promise<AcceptResult> {
     if (this.closing) throw new RunnerClosedError();
     const slot = this.slots.get(triggerKey(repository, branch));
-    if (!slot) throw new RunRequestRefused(`no trigger is configured for repository "${repository}" branch "${branch}"`, 404);
-    if (!slot.config.deploy) throw new RunRequestRefused(`${slot.label} has no deploy section: there is nothing to roll back`, 409);
+    if (!slot) throw new RunRequestRefused(`no trigger is configured for repository "${repository}" branch "${branch}"`, 'not-found');
+    if (!slot.config.deploy) throw new RunRequestRefused(`${slot.label} has no deploy section: there is nothing to roll back`, 'conflict');
     return await this.queueOwnRun(slot, action, false);
   }
 
@@ -318,11 +316,11 @@ export class Runner implements DeliverySink {
   rerun(runId: string): Promise<AcceptResult> {
     if (this.closing) return Promise.reject(new RunnerClosedError());
     const original = this.store.run(runId);
-    if (!original) return Promise.reject(new RunRequestRefused(`no run ${runId}`, 404));
+    if (!original) return Promise.reject(new RunRequestRefused(`no run ${runId}`, 'not-found'));
     // A rollback is asked for again with its own command: which release it returns to depends on now.
-    if (original.scheme === 'admin') return Promise.reject(new RunRequestRefused(`run ${runId} is a ${original.action?.type ?? 'receiver'} run: use triggler rollback again`, 409));
+    if (original.scheme === 'admin') return Promise.reject(new RunRequestRefused(`run ${runId} is a ${original.action?.type ?? 'receiver'} run: use triggler rollback again`, 'conflict'));
     const slot = this.slots.get(triggerKey(original.repository, original.branch));
-    if (!slot) return Promise.reject(new RunRequestRefused(`no trigger is configured for ${triggerLabel(original)} any more`, 409));
+    if (!slot) return Promise.reject(new RunRequestRefused(`no trigger is configured for ${triggerLabel(original)} any more`, 'conflict'));
     const newId = newRunId();
     const now = new Date().toISOString();
     const delivery: AcceptedDelivery = {
