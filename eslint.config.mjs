@@ -65,6 +65,14 @@ export default tseslint.config(
   },
   ...receiverLayer('notify', ['http', 'schemes', 'tokens', 'runs'], 'notifications get a finished run and a way to a token; they never reach into the runner or the token sources', ['runs']),
   {
+    // The receiver's front door: the CLI, scripts and benches use receiver/index.ts only, so that
+    // what lies behind it can move without reaching into them.
+    files: ['bin/**/*.ts', 'scripts/**/*.ts', 'bench/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['**/receiver/*', '!**/receiver/index'], message: 'import the receiver through its front door, receiver/index.ts (\'../receiver\')' }] }],
+    },
+  },
+  {
     // The CDK app meets runtime code only through data: the receiver's config schema and the
     // sender's route type.
     files: ['lib/**/*.ts'],
