@@ -14,6 +14,7 @@ import type { Socket } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import type { ReceiverConfig } from '../config/schema';
 import type { TriggerTable } from '../config/trigger-table';
+import type { PreparedChange } from '../lifecycle';
 import { answerFor, badRequest, ERROR_CATALOGUE, Rejection, type Reply, replyFor } from '../errors';
 import type { DeliveryContext, DeliveryHandler } from '../schemes/handler';
 import { providerHandler } from '../schemes/providers/provider-delivery';
@@ -29,9 +30,9 @@ export interface DeliveryServer {
   /**
    * A reloaded config's triggers (their tokens are reconfigured in place) and certificate. The
    * certificate and key are read and checked now, so that one that cannot be read or used throws before
-   * anything changes; the function returned puts the triggers and the certificate in use.
+   * anything changes; committed, the triggers and the certificate are in use.
    */
-  prepareReconfigure(triggers: TriggerTable, tls: ReceiverConfig['listen']['tls']): () => void;
+  prepareReconfigure(triggers: TriggerTable, tls: ReceiverConfig['listen']['tls']): PreparedChange;
   /** Reads the certificate and key in use again, from their current paths (a renewal): new connections get them. */
   reloadCertificate(): void;
   /** Answer 503 to every new request from now on (the receiver is stopping). */
@@ -273,12 +274,14 @@ export function createDeliveryServer(context: DeliveryContext): DeliveryServer {
     prepareReconfigure(triggers, nextTls) {
       // A renewed certificate is used for new connections; turning TLS on or off needs a restart.
       const files = tls && nextTls ? checkedTlsFiles(nextTls) : undefined;
-      return () => {
-        context.triggers = triggers;
-        if (files) {
-          (server as TlsServer).setSecureContext(files);
-          currentTls = nextTls;
-        }
+      return {
+        commit() {
+          context.triggers = triggers;
+          if (files) {
+            (server as TlsServer).setSecureContext(files);
+            currentTls = nextTls;
+          }
+        },
       };
     },
     reloadCertificate() {
