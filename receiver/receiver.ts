@@ -142,9 +142,10 @@ export async function assembleReceiver<Front extends DeliveryFront>(
   openFront: (parts: { sink: DeliverySink; metrics: ReceiverMetrics; tokens: ReceiverTokens; triggers: TriggerTable }) => Promise<Front>,
   options: ReceiverOptions = {},
 ): Promise<{ receiver: Receiver; runner: Runner; front: Front; tokens: ReceiverTokens }> {
-  let state: LifecycleState = 'starting';
+  let state: LifecycleState = 'created';
   const parts = new DisposerStack();
   const tokenOptions = tokenSourceOptions(logger, options);
+  state = 'starting';
   const { tokens, runner, metrics, front, notifier, adminUrl } = await startInOrder(
     parts,
     async () => {
