@@ -28,7 +28,12 @@ export function triggerTableOf(config: ReceiverConfig): TriggerTable {
 }
 
 /** The delivery side of a worker: its triggers, its own token sources, and the listener (not yet listening). */
-export async function openDeliverySide(config: ReceiverConfig, sink: DeliverySink, logger: Logger, tokenOptions: TokenSourceOptions): Promise<{ deliveries: DeliveryServer; tokens: ReceiverTokens }> {
+export async function openDeliverySide(
+  config: ReceiverConfig,
+  sink: DeliverySink,
+  logger: Logger,
+  tokenOptions: TokenSourceOptions,
+): Promise<{ deliveries: DeliveryServer; tokens: ReceiverTokens }> {
   const triggers = triggerTableOf(config);
   const tokens = await ReceiverTokens.open(config, triggers, tokenOptions);
   const deliveries = createDeliveryServer({ config, triggers, tokens, sink, logger, now: tokenOptions.now ?? Date.now });
@@ -39,7 +44,12 @@ export async function openDeliverySide(config: ReceiverConfig, sink: DeliverySin
  * A worker's reload. With a config: its triggers, tokens and certificate, none in use unless all
  * can be had. Without one: the token sources and the certificate in use are read again.
  */
-export async function reloadDeliverySide(deliveries: DeliveryServer, tokens: ReceiverTokens, next: ReceiverConfig | undefined, tokenOptions: TokenSourceOptions): Promise<void> {
+export async function reloadDeliverySide(
+  deliveries: DeliveryServer,
+  tokens: ReceiverTokens,
+  next: ReceiverConfig | undefined,
+  tokenOptions: TokenSourceOptions,
+): Promise<void> {
   if (!next) {
     await tokens.reload();
     deliveries.reloadCertificate();
@@ -47,7 +57,10 @@ export async function reloadDeliverySide(deliveries: DeliveryServer, tokens: Rec
   }
   // Both are prepared (the new token sources opened, the certificate read and checked) before either is used.
   const triggers = triggerTableOf(next);
-  await prepareThenCommit([() => tokens.prepareReconfigure(next, triggers, tokenOptions), () => deliveries.prepareReconfigure(triggers, next.listen.tls)]);
+  await prepareThenCommit([
+    () => tokens.prepareReconfigure(next, triggers, tokenOptions),
+    () => deliveries.prepareReconfigure(triggers, next.listen.tls),
+  ]);
 }
 
 /** How long requests in flight may take to be answered once the receiver stops. */

@@ -47,7 +47,8 @@ export class DisposerStack {
     }
     if (failures.length === 0) return;
     const names = failures.map((failure) => failure.name).join(', ');
-    throw new Error(`could not stop: ${names}`, { cause: failures.length === 1 ? failures[0]!.error : new AggregateError(failures.map((failure) => failure.error)) });
+    const cause = failures.length === 1 ? failures[0]!.error : new AggregateError(failures.map((failure) => failure.error));
+    throw new Error(`could not stop: ${names}`, { cause });
   }
 }
 

@@ -153,17 +153,28 @@ export async function assembleReceiver<Front extends DeliveryFront>(
       const tokens = await parts.start('token sources', () => ReceiverTokens.open(config, triggers, tokenOptions), (opened) => opened.close());
       const runner = await parts.start('runner', () => openRunner(config, logger, (name) => tokens.tokenNamed(name)), (opened) => opened.close());
       const metrics = new ReceiverMetrics(() => runner.stats());
-      const front = await parts.start('delivery front', () => openFront({ sink: metrics.countingSink(runner), metrics, tokens, triggers }), (opened) => opened.close());
+      const front = await parts.start(
+        'delivery front',
+        () => openFront({ sink: metrics.countingSink(runner), metrics, tokens, triggers }),
+        (opened) => opened.close(),
+      );
       void checkDeployKeys(config, tokens, logger);
       const notifier = openNotifier(config, logger, runner, tokens, metrics);
       parts.push('notifications', () => notifier.close());
       // Running commands finish (up to their grace) while notifications, tokens and the listener are still there.
       parts.push('running commands', () => runner.close());
       const adminAddress = config.admin;
-      const admin = adminAddress === false ? undefined : await parts.start('admin listener', () => openAdminListener(adminAddress, config, logger, runner, tokens, metrics), ({ server }) => {
-        server.closeAllConnections();
-        server.close();
-      });
+      const admin =
+        adminAddress === false
+          ? undefined
+          : await parts.start(
+              'admin listener',
+              () => openAdminListener(adminAddress, config, logger, runner, tokens, metrics),
+              ({ server }) => {
+                server.closeAllConnections();
+                server.close();
+              },
+            );
       // The first thing a stop does: new deliveries are answered 503 until the runner has stopped, so the sender retries.
       parts.push('new deliveries', () => front.refuse());
       return { tokens, runner, metrics, front, notifier, adminUrl: admin?.url };
