@@ -41,8 +41,37 @@ export default tseslint.config(
   ...receiverLayer('tokens', ['http', 'schemes', 'runs', 'notify'], 'token sources know the config, nothing else of the receiver'),
   ...receiverLayer('schemes', ['http', 'runs', 'notify'], 'schemes hand deliveries to a DeliverySink, never to the runner itself'),
   ...receiverLayer('runs', ['http', 'schemes', 'tokens', 'notify'], 'the runs know nothing of HTTP, schemes, tokens or notifications'),
-  ...receiverLayer('http', ['runs', 'tokens', 'notify'], 'the HTTP layer maps errors that carry their status; it never imports the runner or the journal', ['runs']),
+  ...receiverLayer('http', ['runs', 'tokens', 'notify'], 'the HTTP layer answers errors by their code (receiver/errors); it never imports the runner or the journal', ['runs']),
+  {
+    // Only the delivery listener routes to the webhook schemes; the admin listener and what both
+    // listeners share answer in the vocabulary of receiver/errors.
+    files: ['receiver/http/**/*.ts'],
+    ignores: ['receiver/http/delivery-server.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': ['error', { patterns: [
+        { group: ['../schemes', '../schemes/*', '../schemes/**'], message: 'only the delivery listener knows the webhook schemes; answer with receiver/errors' },
+        { group: ['../tokens', '../tokens/*', '../notify', '../notify/*', '../receiver', '../cluster', '../main'], message: 'the HTTP layer answers errors by their code (receiver/errors); it never imports the runner or the journal' },
+        { group: ['../runs', '../runs/*'], allowTypeImports: true, message: 'the HTTP layer answers errors by their code (receiver/errors); it never imports the runner or the journal (types only)' },
+        { group: ['aws-cdk-lib', 'aws-cdk-lib/*', 'constructs', '**/lib', '**/lib/*'], message: 'runtime code must not import the CDK app' },
+      ] }],
+    },
+  },
+  {
+    // The error catalogue is what every layer throws from: it imports nothing of the receiver.
+    files: ['receiver/errors.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['./*', '../*'], message: 'the error catalogue depends on nothing: every layer imports it' }] }],
+    },
+  },
   ...receiverLayer('notify', ['http', 'schemes', 'tokens', 'runs'], 'notifications get a finished run and a way to a token; they never reach into the runner or the token sources', ['runs']),
+  {
+    // The receiver's front door: the CLI, scripts and benches use receiver/index.ts only, so that
+    // what lies behind it can move without reaching into them.
+    files: ['bin/**/*.ts', 'scripts/**/*.ts', 'bench/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['**/receiver/*', '!**/receiver/index'], message: 'import the receiver through its front door, receiver/index.ts (\'../receiver\')' }] }],
+    },
+  },
   {
     // The CDK app meets runtime code only through data: the receiver's config schema and the
     // sender's route type.

@@ -15,8 +15,7 @@ import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import pino from 'pino';
-import { triggerSchema } from '../receiver/config/schema';
-import { Runner } from '../receiver/runs/runner';
+import { Runner, triggerSchema } from '../receiver';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const FILES = 1000;

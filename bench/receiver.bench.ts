@@ -18,7 +18,7 @@ import { buildSync } from 'esbuild';
 import { request } from 'undici';
 import { receiverBuildOptions } from '../lib/constructs/receiver-host/receiver-bundle';
 import { buildDeliveryRequest, seedSignature, standardWebhookHeaders } from '../protocol';
-import type { RunRecord } from '../receiver/runs/run-record';
+import type { RunRecord } from '../receiver';
 import { stopCli } from '../test/support/cli';
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 10);

@@ -5,8 +5,7 @@
  */
 import * as path from 'node:path';
 import { App } from 'aws-cdk-lib';
-import { ConfigError } from '../receiver/config/schema';
-import { loadStackConfig, type StackConfig } from '../lib/config';
+import { loadStackConfig, StackConfigError, type StackConfig } from '../lib/config';
 import { createTrigglerApp } from '../lib/triggler-app';
 import { stackRegionProblems } from '../lib/triggler-stack';
 
@@ -20,7 +19,7 @@ function loadConfigOrExit(): StackConfig {
   try {
     return loadStackConfig(configPath);
   } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
+    if (!(error instanceof StackConfigError)) throw error;
     process.stderr.write(`triggler: ${error.message}\n`);
     process.exit(1);
   }

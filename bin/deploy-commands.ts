@@ -7,9 +7,7 @@
  *             credential from its state directory), waits for it and prints how it ended
  */
 import { Command } from 'commander';
-import { loadReceiverConfigFile } from '../receiver/config/config-file';
-import type { ReceiverConfig, TriggerConfig } from '../receiver/config/schema';
-import { ReleaseLayout, type ReleaseListing } from '../receiver/runs/deploy/release-layout';
+import { loadReceiverConfigFile, type ReceiverConfig, ReleaseLayout, type ReleaseListing, type TriggerConfig } from '../receiver';
 import { locateReceiver, postAdminAction, waitForRun } from './runs-source';
 import { table } from './table';
 

@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
 import { buildDeliveryRequest, type PushData, tokenNameOf } from '../protocol';
-import { readTokenFile, tokensOfEntry } from '../receiver/tokens/file-token-source';
+import { readTokenFile, tokensOfEntry } from '../receiver';
 import { postDelivery, runOf } from './deliver';
 import { positiveInt } from './send-command';
 

@@ -7,10 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
 import { newToken, privateKeyProblem, tokenNameOf, triggerLabel } from '../protocol';
-import { loadReceiverConfigFile, unreadable, type LoadedConfig } from '../receiver/config/config-file';
-import { ConfigError } from '../receiver/config/config-errors';
-import type { ReceiverConfig } from '../receiver/config/schema';
-import { readTokenFile, tokensOfEntry } from '../receiver/tokens/file-token-source';
+import { ConfigError, type LoadedConfig, loadReceiverConfigFile, readTokenFile, type ReceiverConfig, tokensOfEntry, unreadable } from '../receiver';
 import { commandsOf, usesSudo } from '../lib/host-commands';
 
 export const STARTER_CONFIG = 'receiver.json';

@@ -5,13 +5,7 @@
  */
 import pino from 'pino';
 import { request } from 'undici';
-import { loadReceiverConfigFile } from '../receiver/config/config-file';
-import { listenerUrl } from '../receiver/config/listener-url';
-import type { ReceiverConfig } from '../receiver/config/schema';
-import { adminAuthorization, readAdminCredential } from '../receiver/http/admin-credential';
-import { RunReader } from '../receiver/runs/run-reader';
-import { isFinal, type RunRecord } from '../receiver/runs/run-record';
-import { RunStore } from '../receiver/runs/run-store';
+import { adminAuthorization, isFinal, listenerUrl, loadReceiverConfigFile, readAdminCredential, type ReceiverConfig, RunReader, type RunRecord, RunStore } from '../receiver';
 
 export const DEFAULT_ADMIN_URL = 'http://127.0.0.1:5001';
 export const DEFAULT_STATE_DIR = '/var/lib/triggler';

@@ -8,11 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { request } from 'undici';
 import { buildDeliveryRequest, SENDER_SCHEMES, type SenderScheme, tokenNameOf } from '../protocol';
-import { loadReceiverConfigFile } from '../receiver/config/config-file';
-import { listenerUrl } from '../receiver/config/listener-url';
-import type { ReceiverConfig, TriggerConfig } from '../receiver/config/schema';
-import { isFinal, type RunRecord } from '../receiver/runs/run-record';
-import { readTokenFile, tokensOfEntry } from '../receiver/tokens/file-token-source';
+import { isFinal, listenerUrl, loadReceiverConfigFile, readTokenFile, type ReceiverConfig, type RunRecord, tokensOfEntry, type TriggerConfig } from '../receiver';
 import { postDelivery, runOf } from './deliver';
 import { isUnreachable, locateReceiver, stateDirHistory, waitForRun } from './runs-source';
 

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
-import { loadReceiverConfigFile } from '../receiver/config/config-file';
+import { loadReceiverConfigFile } from '../receiver';
 
 /** Where the unit file lives: beside this file in a clone, copied into dist/ for the packed CLI. */
 function unitTemplate(): string {

@@ -9,7 +9,7 @@ import { basename, dirname, join } from 'node:path';
 import { GetParameterCommand, GetParametersByPathCommand, PutParameterCommand, type Parameter, type SSMClient } from '@aws-sdk/client-ssm';
 import { awsErrorName, describeAwsError, parameterNameProblem, tokenParameterName } from '../protocol';
 import { DEPLOY_KEYS_FOLDER, publicKeyNameOf } from '../lib/deploy-keys';
-import { readTokenFile, tokensOfEntry, type TokenFile } from '../receiver/tokens/file-token-source';
+import { readTokenFile, type TokenFile, tokensOfEntry } from '../receiver';
 
 /** A rotation sooner than this after the last one drops a token senders may still hold. */
 const RECENT_ROTATION_SECONDS = 120;

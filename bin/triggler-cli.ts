@@ -14,8 +14,7 @@
 import { Command, Option } from 'commander';
 import { request } from 'undici';
 import { triggerLabel } from '../protocol';
-import { reportStartupError, serve } from '../receiver/main';
-import type { RunRecord } from '../receiver/runs/run-record';
+import { reportStartupError, type RunRecord, serve } from '../receiver';
 import { checkCommand, initCommand } from './init-command';
 import { deployCommands } from './deploy-commands';
 import { hookCommand } from './hook-command';

@@ -4,10 +4,10 @@
  *   POST /runs/<id>/rerun                           a new run of a run's trigger with its newest delivery
  * Both are runs like any other: journalled, and waiting their turn on the trigger.
  */
-import { type AcceptResult, NotAccepted } from './delivery';
+import type { AcceptResult } from './delivery';
+import type { Reply } from './errors';
 import type { AdminAction } from './http/admin-server';
-import { type Runner, RunRequestRefused } from './runs/runner';
-import type { Reply } from './schemes/handler';
+import type { Runner } from './runs/runner';
 
 export function adminActions(runner: Runner): AdminAction[] {
   return [
@@ -34,14 +34,8 @@ export function adminActions(runner: Runner): AdminAction[] {
   ];
 }
 
-/** 202 naming the queued run; a refused request or a receiver that cannot take it says why. */
+/** 202 naming the queued run; a refused request, or a receiver that cannot take it, is answered by the admin listener from its code. */
 async function queued(request: Promise<AcceptResult>, extra: Record<string, unknown>): Promise<Reply> {
-  try {
-    const { runId } = await request;
-    return { status: 202, body: { status: 'accepted', run: { id: runId }, ...extra } };
-  } catch (error) {
-    if (error instanceof RunRequestRefused) return { status: error.status, body: { error: error.message } };
-    if (error instanceof NotAccepted) return { status: error.status, body: { error: error.clientMessage }, headers: { 'retry-after': String(error.retryAfterSeconds) } };
-    throw error;
-  }
+  const { runId } = await request;
+  return { status: 202, body: { status: 'accepted', run: { id: runId }, ...extra } };
 }

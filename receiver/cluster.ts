@@ -11,13 +11,15 @@ import type { Logger } from 'pino';
 import type { ReceiverConfig } from './config/schema';
 import { loadReceiverConfigFile } from './config/config-file';
 import { listenerUrl } from './config/listener-url';
-import { type AcceptedDelivery, type AcceptResult, type DeliverySink, NotAccepted, type NotAcceptedData } from './delivery';
-import { assembleReceiver, drainDeliveryServer, refuseDeliveries, listen, openDeliveryServer, openTokens, receiverLogger, type DeliveryFront, type Receiver } from './receiver';
+import type { AcceptedDelivery, AcceptResult, DeliverySink } from './delivery';
+import { ReceiverError, type ReceiverErrorData } from './errors';
+import { drainDeliveryServer, listen, openDeliverySide, refuseDeliveries, reloadDeliverySide } from './delivery-listener';
+import { assembleReceiver, receiverLogger, type DeliveryFront, type Receiver } from './receiver';
 
 type ToPrimary = { t: 'accept'; id: number; delivery: AcceptedDelivery };
 type ToWorker =
   | { t: 'accepted'; id: number; result: AcceptResult }
-  | { t: 'refused'; id: number; notAccepted: NotAcceptedData }
+  | { t: 'refused'; id: number; error: ReceiverErrorData }
   | { t: 'failed'; id: number; message: string }
   | { t: 'refuse' }
   | { t: 'stop' }
@@ -30,10 +32,10 @@ const WORKER_START_MS = 30_000;
 const WORKER_STOP_MS = 15_000;
 
 export async function startClusteredReceiver(config: ReceiverConfig, logger: Logger): Promise<Receiver> {
-  // Token problems (a missing variable, an unreadable file) stop the receiver here, once, rather
-  // than in every worker.
-  (await openTokens(config, logger)).close();
-  const { receiver } = await assembleReceiver(config, logger, (runner) => forkWorkers(config, logger, runner));
+  // The primary opens its own token sources (for notifications, deploy keys and /healthz) before
+  // any worker forks: token problems (a missing variable, an unreadable file) stop the receiver
+  // there, once, rather than in every worker.
+  const { receiver } = await assembleReceiver(config, logger, ({ sink }) => forkWorkers(config, logger, sink));
   return receiver;
 }
 
@@ -48,8 +50,8 @@ async function forkWorkers(config: ReceiverConfig, logger: Logger, runner: Deliv
       runner.accept(message.delivery).then(
         (result) => send(worker, { t: 'accepted', id: message.id, result }),
         (error: unknown) => {
-          // A NotAccepted crosses as it is, so the worker answers exactly as one process would.
-          if (error instanceof NotAccepted) return send(worker, { t: 'refused', id: message.id, notAccepted: error.toJSON() });
+          // A ReceiverError crosses as its code, so the worker answers exactly as one process would.
+          if (error instanceof ReceiverError) return send(worker, { t: 'refused', id: message.id, error: error.toJSON() });
           logger.error({ err: error }, 'accept failed');
           send(worker, { t: 'failed', id: message.id, message: (error as Error).message });
         },
@@ -99,9 +101,15 @@ async function forkWorkers(config: ReceiverConfig, logger: Logger, runner: Deliv
   }
   return {
     url,
-    async reload(next) {
-      for (const worker of workers()) send(worker, { t: 'reload', ...(next ? { config: next } : {}) });
+    async reread() {
+      for (const worker of workers()) send(worker, { t: 'reload' });
     },
+    // Each worker prepares and commits the config on its own; one that cannot keeps its previous config and says so.
+    prepareReload: (next) => ({
+      commit() {
+        for (const worker of workers()) send(worker, { t: 'reload', config: next });
+      },
+    }),
     // The workers' deliveries in flight reach the runner, which takes them until it closes.
     async refuse() {
       for (const worker of workers()) send(worker, { t: 'refuse' });
@@ -139,8 +147,8 @@ function sendToPrimary(message: ToPrimary): void {
 }
 
 /** The primary is gone (stopping, or died): nothing can be accepted here any more. */
-function primaryGone(): NotAccepted {
-  return new NotAccepted('the primary process is gone', 'stopping', 'the receiver cannot take deliveries right now; try again');
+function primaryGone(): ReceiverError {
+  return new ReceiverError('stopping', 'the primary process is gone');
 }
 
 /** Hands deliveries to the primary and waits for its journal to hold them. */
@@ -155,7 +163,7 @@ class PrimarySink implements DeliverySink {
       if (!waiter) return;
       this.waiting.delete(message.id);
       if (message.t === 'accepted') waiter.resolve(message.result);
-      else if (message.t === 'refused') waiter.reject(NotAccepted.fromJSON(message.notAccepted));
+      else if (message.t === 'refused') waiter.reject(ReceiverError.fromJSON(message.error));
       else waiter.reject(new Error(message.message));
     });
     process.on('disconnect', () => {
@@ -181,13 +189,14 @@ export async function runDeliveryWorker(configPath: string): Promise<void> {
   // The primary decides when to stop: signals sent to the whole group (Ctrl-C, systemd's stop)
   // reach it too, and it tells each worker in turn, after which in-flight requests still finish.
   for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, () => undefined);
-  const { deliveries, tokens, reload } = await openDeliveryServer(config, new PrimarySink(), logger);
+  const tokenOptions = { logger, now: Date.now };
+  const { deliveries, tokens } = await openDeliverySide(config, new PrimarySink(), logger, tokenOptions);
   process.on('message', (message: ToWorker) => {
     if (message?.t === 'reload') {
       // The config comes as the primary read and checked it (plain JSON data): no worker reads the file again.
-      reload(message.config).then(
+      reloadDeliverySide(deliveries, tokens, message.config, tokenOptions).then(
         () => logger.info(message.config ? 'config reloaded' : 'tokens reloaded'),
-        (error: unknown) => logger.error({ err: (error as Error).message }, 'reload failed in a worker; its previous config stays in use'),
+        (error: unknown) => logger.error({ err: error }, 'reload failed in a worker; its previous config stays in use'),
       );
     } else if (message?.t === 'refuse') {
       void refuseDeliveries(deliveries);

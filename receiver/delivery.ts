@@ -1,7 +1,7 @@
 /**
  * The one contract between the two halves of the receiver: the delivery side (HTTP, schemes,
  * tokens) hands a verified delivery to a sink (the runner, or the primary process across IPC) and
- * gets back the run that carries it, or a NotAccepted saying why not and when to try again.
+ * gets back the run that carries it, or a ReceiverError (../errors) whose code says why not.
  */
 import { z } from 'zod';
 import { SCHEMES, type Scheme } from '../protocol';
@@ -63,44 +63,3 @@ export interface DeliverySink {
 }
 
 export type SinkHealth = { status: 'ok' } | { status: 'degraded'; reason: string; since: string };
-
-/** Why a delivery was not accepted when the sender did nothing wrong. */
-export type NotAcceptedCode = 'stopping' | 'journal' | 'tokens' | 'busy';
-
-/**
- * A delivery the receiver cannot take right now (it is stopping, its journal cannot be written,
- * its token source does not answer, it holds as much as it may). Not accepted, so not ours to lose: it carries the status and
- * Retry-After the sender is answered with, so that it tries again. Whoever raises one decides
- * those; the HTTP layer only sends them.
- */
-export class NotAccepted extends Error {
-  constructor(
-    message: string,
-    readonly code: NotAcceptedCode,
-    /** What the sender is told, without the detail of `message` (which is for the log). */
-    readonly clientMessage: string,
-    readonly status: 429 | 503 = 503,
-    readonly retryAfterSeconds = 5,
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
-    this.name = 'NotAccepted';
-  }
-
-  /** What crosses the IPC channel between a worker and the primary. */
-  toJSON(): NotAcceptedData {
-    return { message: this.message, code: this.code, clientMessage: this.clientMessage, status: this.status, retryAfterSeconds: this.retryAfterSeconds };
-  }
-
-  static fromJSON(data: NotAcceptedData): NotAccepted {
-    return new NotAccepted(data.message, data.code, data.clientMessage, data.status, data.retryAfterSeconds);
-  }
-}
-
-export interface NotAcceptedData {
-  message: string;
-  code: NotAcceptedCode;
-  clientMessage: string;
-  status: 429 | 503;
-  retryAfterSeconds: number;
-}

@@ -40,10 +40,10 @@ export async function serve(configPath: string, options: ReceiverOptions = {}): 
     try {
       next = loadReceiverConfigFile(configPath).config;
     } catch (error) {
-      logger.error({ err: (error as Error).message }, 'config reload refused: the running config stays in use');
+      logger.error({ err: error }, 'config reload refused: the running config stays in use');
       return;
     }
-    receiver.reload(next).catch((error: unknown) => logger.error({ err: (error as Error).message }, 'config reload refused: the running config stays in use'));
+    receiver.reload(next).catch((error: unknown) => logger.error({ err: error }, 'config reload refused: the running config stays in use'));
   });
   return receiver;
 }

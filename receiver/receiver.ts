@@ -3,22 +3,21 @@
  * layers: config, the delivery side (http/, schemes/, tokens/) and the runs (runs/). The two meet
  * only through the DeliverySink contract (./delivery).
  */
-import { once } from 'node:events';
 import type { Server } from 'node:http';
-import { Server as TlsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import pino, { type Logger } from 'pino';
 import { privateKeyProblem } from '../protocol';
 import { adminActions } from './admin-actions';
 import type { ReceiverConfig } from './config/schema';
-import { TriggerTable } from './config/trigger-table';
+import type { TriggerTable } from './config/trigger-table';
 import type { DeliverySink } from './delivery';
+import { drainDeliveryServer, listen, refuseDeliveries, triggerTableOf } from './delivery-listener';
 import { ensureAdminCredential } from './http/admin-credential';
 import { createAdminServer } from './http/admin-server';
-import { createDeliveryServer, type DeliveryServer } from './http/delivery-server';
+import { createDeliveryServer } from './http/delivery-server';
+import type { RejectionLog } from './http/rejection-log';
+import { DisposerStack, type LifecycleState, type PreparedChange, prepareThenCommit, startInOrder } from './lifecycle';
 import { ReceiverMetrics } from './metrics';
 import { Notifier } from './notify/notifier';
-import type { RejectionLog } from './http/rejection-log';
 import type { RunReader } from './runs/run-reader';
 import { publicRecord } from './runs/run-record';
 import type { SecretLookup } from './runs/deploy/ssh-access';
@@ -64,10 +63,10 @@ export interface InProcessReceiver extends Receiver {
 /** What takes deliveries and hands them to the runner: the delivery listener here, or the worker processes. */
 export interface DeliveryFront {
   url: string;
-  /** The front's token source, when it has one in this process (notifications and /healthz use it). */
-  tokens?: ReceiverTokens;
-  /** Takes a reloaded config's triggers, tokens and certificate (or, without one, re-reads the tokens). */
-  reload(next?: ReceiverConfig): Promise<void>;
+  /** Reads the certificate in use again (a renewal); workers read their token sources again too. */
+  reread(): Promise<void>;
+  /** The front's share of a reloaded config, prepared (the certificate read and checked); committed, it is in use. */
+  prepareReload(next: ReceiverConfig, triggers: TriggerTable): PreparedChange | Promise<PreparedChange>;
   /**
    * Answer 503 to every new request from now on, still listening, so that a sender learns to
    * retry rather than finding the port closed; resolves once the requests in flight are answered.
@@ -75,14 +74,6 @@ export interface DeliveryFront {
   refuse(): Promise<void>;
   /** Stop listening. */
   close(): Promise<void>;
-}
-
-export async function listen(server: Server, host: string, port: number): Promise<string> {
-  server.listen(port, host);
-  await once(server, 'listening');
-  const address = server.address() as AddressInfo;
-  const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  return `${server instanceof TlsServer ? 'https' : 'http'}://${shownHost}:${address.port}`;
 }
 
 /**
@@ -117,10 +108,6 @@ function tokenSourceOptions(logger: Logger, options: ReceiverOptions): TokenSour
   return { logger, ...options.tokenSources, now: options.tokenSources?.now ?? options.now ?? Date.now };
 }
 
-export function openTokens(config: ReceiverConfig, logger: Logger, options: ReceiverOptions = {}): Promise<ReceiverTokens> {
-  return ReceiverTokens.open(config, new TriggerTable(config.triggers, config.signature.iterations), tokenSourceOptions(logger, options));
-}
-
 /**
  * The fields of a reloaded config that cannot change under a running receiver: its listeners,
  * state directory, processes, limits, signature settings and log level. They keep their values
@@ -141,116 +128,60 @@ export function fieldsNeedingRestart(running: ReceiverConfig, next: ReceiverConf
   return fields.filter(([, before, after]) => JSON.stringify(before) !== JSON.stringify(after)).map(([name]) => name);
 }
 
-/** The delivery side: triggers, tokens and the listener, handing verified deliveries to `sink`. */
-export async function openDeliveryServer(config: ReceiverConfig, sink: DeliverySink, logger: Logger, options: ReceiverOptions = {}): Promise<{ deliveries: DeliveryServer; tokens: ReceiverTokens; reload(next?: ReceiverConfig): Promise<void> }> {
-  const now = options.now ?? Date.now;
-  const tokens = await openTokens(config, logger, options);
-  const triggers = new TriggerTable(config.triggers, config.signature.iterations);
-  const deliveries = createDeliveryServer({ config, triggers, tokens, sink, logger, now });
-  return { deliveries, tokens, reload: (next) => reloadDeliveryServer(deliveries, tokens, next, tokenSourceOptions(logger, options)) };
-}
-
 /**
- * The delivery side's part of a reload. With a config: its triggers, tokens and certificate, none
- * of them in use unless all can be had (the certificate is read and the new token sources opened
- * first). Without one: the token sources and the certificate in use are read again.
- */
-async function reloadDeliveryServer(deliveries: DeliveryServer, tokens: ReceiverTokens, next: ReceiverConfig | undefined, tokenOptions: TokenSourceOptions): Promise<void> {
-  if (!next) {
-    await tokens.reload();
-    deliveries.reloadCertificate();
-    return;
-  }
-  const triggers = new TriggerTable(next.triggers, next.signature.iterations);
-  const putInUse = deliveries.prepareReconfigure(triggers, next.listen.tls);
-  await tokens.reconfigure(next, triggers, tokenOptions);
-  putInUse();
-}
-
-/** How long requests in flight may take to be answered once the receiver stops. */
-const DRAIN_MS = 5000;
-
-/** Answers 503 to new requests and waits (up to 5 s) for those in flight; still listening. */
-export async function refuseDeliveries(deliveries: DeliveryServer): Promise<void> {
-  deliveries.refuseNewRequests();
-  deliveries.server.closeIdleConnections();
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([deliveries.drained(), new Promise<void>((resolve) => (timer = setTimeout(resolve, DRAIN_MS)))]);
-  clearTimeout(timer);
-}
-
-/** Answers 503 to new requests, lets in-flight ones finish (up to 5 s), then closes the listener. */
-export async function drainDeliveryServer(deliveries: DeliveryServer): Promise<void> {
-  await refuseDeliveries(deliveries);
-  const closed = once(deliveries.server, 'close');
-  deliveries.server.close();
-  deliveries.server.closeAllConnections();
-  await closed;
-}
-
-/**
- * The one start and stop sequence, whichever front takes the deliveries. Start: the runner (its
- * journal replayed), the front, the admin listener. Stop: the front refuses new deliveries (503)
+ * The one start and stop sequence, whichever front takes the deliveries. Start: the token sources
+ * (the runner's deploys take their keys from them), the runner (its journal replayed), the front,
+ * notifications, the admin listener. Stop, newest first: the front refuses new deliveries (503)
  * and answers the ones in flight, the admin listener closes, the runner stops (running commands
- * get their grace), and only then does the front stop listening.
+ * get their grace), then notifications, the front's listener and the token sources. A start that
+ * fails part-way stops what it had started, the same way.
  */
 export async function assembleReceiver<Front extends DeliveryFront>(
   config: ReceiverConfig,
   logger: Logger,
-  openFront: (sink: DeliverySink, metrics: ReceiverMetrics) => Promise<Front>,
-): Promise<{ receiver: Receiver; runner: Runner; front: Front }> {
-  // Deploy keys come from the token sources, which open after the runner: a run that starts
-  // first (one queued before a restart) waits for them.
-  let tokensOpened: (tokens: ReceiverTokens | undefined) => void = () => {};
-  const secrets = new Promise<ReceiverTokens | undefined>((resolve) => (tokensOpened = resolve));
-  const runner = await openRunner(config, logger, async (name) => {
-    const tokens = await secrets;
-    if (!tokens) throw new Error('the receiver is stopping');
-    return tokens.tokenNamed(name);
-  });
-  const metrics = new ReceiverMetrics(() => runner.stats());
-  let front: Front;
-  try {
-    front = await openFront(metrics.countingSink(runner), metrics);
-  } catch (error) {
-    tokensOpened(undefined);
-    await runner.close();
-    throw error;
-  }
-  // With worker processes the tokens live in the workers: the primary opens its own for notifications and /healthz.
-  const ownTokens = front.tokens ? undefined : await openTokens(config, logger).catch(async (error: unknown) => {
-    tokensOpened(undefined);
-    await front.close();
-    await runner.close();
-    throw error;
-  });
-  const tokens = front.tokens ?? ownTokens!;
-  tokensOpened(tokens);
-  void checkDeployKeys(config, tokens, logger);
-  const notifier = openNotifier(config, logger, runner, tokens, metrics);
-  // The runner created the state directory (0700); the credential goes beside the journal.
-  const admin =
-    config.admin === false
-      ? undefined
-      : createAdminServer(runner.history, {
-          credential: ensureAdminCredential(config.stateDir),
-          actions: adminActions(runner),
-          metrics: () => metrics.text(),
-          async health() {
-            const journal = runner.health();
-            const tokenSource = await tokens.health();
-            return { status: journal.status === 'ok' && tokenSource.status === 'ok' ? 'ok' : 'degraded', journal, tokens: tokenSource };
-          },
-        });
-  let adminUrl: string | undefined;
-  try {
-    if (admin && config.admin !== false) adminUrl = await listen(admin, config.admin.host, config.admin.port);
-  } catch (error) {
-    await front.close();
-    await runner.close();
-    ownTokens?.close();
-    throw error;
-  }
+  openFront: (parts: { sink: DeliverySink; metrics: ReceiverMetrics; tokens: ReceiverTokens; triggers: TriggerTable }) => Promise<Front>,
+  options: ReceiverOptions = {},
+): Promise<{ receiver: Receiver; runner: Runner; front: Front; tokens: ReceiverTokens }> {
+  let state: LifecycleState = 'created';
+  const parts = new DisposerStack();
+  const tokenOptions = tokenSourceOptions(logger, options);
+  state = 'starting';
+  const { tokens, runner, metrics, front, notifier, adminUrl } = await startInOrder(
+    parts,
+    async () => {
+      const triggers = triggerTableOf(config);
+      const tokens = await parts.start('token sources', () => ReceiverTokens.open(config, triggers, tokenOptions), (opened) => opened.close());
+      const runner = await parts.start('runner', () => openRunner(config, logger, (name) => tokens.tokenNamed(name)), (opened) => opened.close());
+      const metrics = new ReceiverMetrics(() => runner.stats());
+      const front = await parts.start(
+        'delivery front',
+        () => openFront({ sink: metrics.countingSink(runner), metrics, tokens, triggers }),
+        (opened) => opened.close(),
+      );
+      void checkDeployKeys(config, tokens, logger);
+      const notifier = openNotifier(config, logger, runner, tokens, metrics);
+      parts.push('notifications', () => notifier.close());
+      // Running commands finish (up to their grace) while notifications, tokens and the listener are still there.
+      parts.push('running commands', () => runner.close());
+      const adminAddress = config.admin;
+      const admin =
+        adminAddress === false
+          ? undefined
+          : await parts.start(
+              'admin listener',
+              () => openAdminListener(adminAddress, config, logger, runner, tokens, metrics),
+              ({ server }) => {
+                server.closeAllConnections();
+                server.close();
+              },
+            );
+      // The first thing a stop does: new deliveries are answered 503 until the runner has stopped, so the sender retries.
+      parts.push('new deliveries', () => front.refuse());
+      return { tokens, runner, metrics, front, notifier, adminUrl: admin?.url };
+    },
+    (error) => logger.error({ err: error }, 'could not stop all that had started'),
+  );
+  state = 'serving';
   logger.info({ url: front.url, adminUrl, triggers: config.triggers.length, ...(config.workers > 1 ? { workers: config.workers } : {}) }, 'receiver listening');
 
   let closing: Promise<void> | undefined;
@@ -260,36 +191,63 @@ export async function assembleReceiver<Front extends DeliveryFront>(
     logger,
     metrics,
     async reload(next) {
-      if (!next) return front.reload();
-      // The primary's own tokens (with workers) are opened first: tokens that cannot be had refuse the reload.
-      await ownTokens?.reconfigure(next, new TriggerTable(next.triggers, next.signature.iterations), { logger });
-      await front.reload(next);
-      const triggers = await runner.reconfigure(next.triggers);
+      if (state !== 'serving') throw new Error(`the receiver is ${state}: there is nothing to reload`);
+      if (!next) {
+        await tokens.reload();
+        return front.reread();
+      }
+      // Nothing changes unless every part can take the new config: tokens that cannot be had or a
+      // certificate that cannot be used refuse the whole reload.
+      const triggers = triggerTableOf(next);
+      await prepareThenCommit([
+        () => tokens.prepareReconfigure(next, triggers, tokenOptions),
+        () => front.prepareReload(next, triggers),
+        () => ({ commit: () => notifier.reconfigure(next.notify, next.triggers) }),
+      ]);
+      const changes = await runner.reconfigure(next.triggers);
       void checkDeployKeys(next, tokens, logger);
-      notifier.reconfigure(next.notify, next.triggers);
       const needRestart = fieldsNeedingRestart(config, next);
-      logger.info({ ...triggers, ...(needRestart.length > 0 ? { needRestart } : {}) }, 'config reloaded');
+      logger.info({ ...changes, ...(needRestart.length > 0 ? { needRestart } : {}) }, 'config reloaded');
       if (needRestart.length > 0) logger.warn({ fields: needRestart }, `config reloaded, but ${needRestart.join(', ')} ${needRestart.length === 1 ? 'takes' : 'take'} effect only after a restart`);
     },
     close() {
       closing ??= (async () => {
+        state = 'stopping';
         logger.info('receiver stopping');
-        // New deliveries are answered 503 until the runner has stopped: the sender retries.
-        await front.refuse();
-        if (admin) {
-          admin.closeAllConnections();
-          admin.close();
+        try {
+          await parts.disposeAll();
+        } finally {
+          state = 'stopped';
         }
-        await runner.close();
-        await front.close();
-        notifier.close();
-        ownTokens?.close();
         logger.info('receiver stopped');
       })();
       return closing;
     },
   };
-  return { receiver, runner, front };
+  return { receiver, runner, front, tokens };
+}
+
+/** The admin listener, listening; the runner created the state directory (0700), and the credential goes beside the journal. */
+async function openAdminListener(
+  address: Exclude<ReceiverConfig['admin'], false>,
+  config: ReceiverConfig,
+  logger: Logger,
+  runner: Runner,
+  tokens: ReceiverTokens,
+  metrics: ReceiverMetrics,
+): Promise<{ server: Server; url: string }> {
+  const server = createAdminServer(runner.history, {
+    credential: ensureAdminCredential(config.stateDir),
+    actions: adminActions(runner),
+    metrics: () => metrics.text(),
+    logger,
+    async health() {
+      const journal = runner.health();
+      const tokenSource = await tokens.health();
+      return { status: journal.status === 'ok' && tokenSource.status === 'ok' ? 'ok' : 'degraded', journal, tokens: tokenSource };
+    },
+  });
+  return { server, url: await listen(server, address.host, address.port) };
 }
 
 /**
@@ -332,27 +290,24 @@ function openNotifier(config: ReceiverConfig, logger: Logger, runner: Runner, to
 /** The receiver in one process: the delivery listener hands deliveries straight to the runner. */
 export async function startReceiver(config: ReceiverConfig, options: ReceiverOptions = {}): Promise<InProcessReceiver> {
   const logger = options.logger ?? receiverLogger(config);
-  const { receiver, runner, front } = await assembleReceiver(config, logger, async (sink, metrics) => {
-    const { deliveries, tokens, reload } = await openDeliveryServer(config, sink, logger, options);
-    metrics.registerRejectionCounts(() => deliveries.rejections.counts());
-    let url: string;
-    try {
-      url = await listen(deliveries.server, config.listen.host, config.listen.port);
-    } catch (error) {
-      tokens.close();
-      throw error;
-    }
-    return {
-      url,
-      tokens,
-      rejections: deliveries.rejections,
-      reload,
-      refuse: () => refuseDeliveries(deliveries),
-      async close() {
-        await drainDeliveryServer(deliveries);
-        tokens.close();
-      },
-    };
-  });
-  return { ...receiver, runner, history: runner.history, tokens: front.tokens, rejections: front.rejections };
+  const { receiver, runner, front, tokens } = await assembleReceiver(
+    config,
+    logger,
+    async ({ sink, metrics, tokens, triggers }) => {
+      const deliveries = createDeliveryServer({ config, triggers, tokens, sink, logger, now: options.now ?? Date.now });
+      metrics.registerRejectionCounts(() => deliveries.rejections.counts());
+      return {
+        url: await listen(deliveries.server, config.listen.host, config.listen.port),
+        rejections: deliveries.rejections,
+        async reread() {
+          deliveries.reloadCertificate();
+        },
+        prepareReload: (next, nextTriggers) => deliveries.prepareReconfigure(nextTriggers, next.listen.tls),
+        refuse: () => refuseDeliveries(deliveries),
+        close: () => drainDeliveryServer(deliveries),
+      };
+    },
+    options,
+  );
+  return { ...receiver, runner, history: runner.history, tokens, rejections: front.rejections };
 }

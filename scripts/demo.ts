@@ -15,7 +15,7 @@ import { handler as codeCommitSender } from '../lambda/sender';
 import { request } from 'undici';
 import { startLocalSsm } from '../scripts/local-ssm';
 import { buildDeliveryRequest, deliveryUrl, type DeliveryRequest } from '../protocol';
-import type { RunRecord } from '../receiver/runs/run-record';
+import type { RunRecord } from '../receiver';
 
 const root = resolve(__dirname, '..');
 const CODECOMMIT_COMMIT = 'e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5';

@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
-import { receiverConfigSchema } from '../receiver/config/schema';
+import { receiverConfigSchema } from '../receiver';
 
 export const CONFIG_REFERENCE_PATH = path.join(__dirname, '..', 'docs', 'receiver-config.md');
 

@@ -11,10 +11,11 @@
  * credential as well (./admin-credential): `Authorization: Bearer <token>`, 401 without it.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { answerFor, type Reply } from '../errors';
 import type { RunRecord } from '../runs/run-record';
-import type { Reply } from '../schemes/handler';
 import { isAuthorized } from './admin-credential';
-import { BodyTooLarge, readBody, sendJson } from './http-io';
+import { readBody, sendJson } from './http-io';
 import { sendRunPage, sendRunsPage, streamRunLog, wantsHtml } from './runs-page';
 
 /** What the admin listener reads: the run records and their logs. */
@@ -40,6 +41,8 @@ export interface AdminServerOptions {
   health?: () => Promise<AdminHealth>;
   /** `GET /metrics`. @default 404 */
   metrics?: () => Promise<{ contentType: string; body: string }>;
+  /** Where a request that fails on our side is logged, with its stack. @default not logged */
+  logger?: Logger;
 }
 
 /** /healthz: overall `ok` only when every part is; each part says its own. */
@@ -128,9 +131,10 @@ export function createAdminServer(history: RunHistory, options: AdminServerOptio
     answer(req, res).then(
       (reply) => reply && sendJson(res, reply),
       (error: unknown) => {
+        const { code, reply } = answerFor(error);
+        if (code === 'internal') options.logger?.error({ err: error, path: (req.url ?? '').slice(0, 200) }, 'admin request failed');
         if (res.headersSent) return res.destroy();
-        if (error instanceof BodyTooLarge) return sendJson(res, { status: 413, body: { error: error.message }, headers: { connection: 'close' } });
-        sendJson(res, { status: 500, body: { error: 'internal error' } });
+        sendJson(res, reply);
       },
     );
   });

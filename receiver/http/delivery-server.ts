@@ -14,14 +14,15 @@ import type { Socket } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import type { ReceiverConfig } from '../config/schema';
 import type { TriggerTable } from '../config/trigger-table';
-import { NotAccepted } from '../delivery';
-import { type DeliveryContext, type DeliveryHandler, Rejection, type Reply } from '../schemes/handler';
+import type { PreparedChange } from '../lifecycle';
+import { answerFor, badRequest, ERROR_CATALOGUE, Rejection, type Reply, replyFor } from '../errors';
+import type { DeliveryContext, DeliveryHandler } from '../schemes/handler';
 import { providerHandler } from '../schemes/providers/provider-delivery';
 import { providerSchemes } from '../schemes/providers';
 import { seedHandler } from '../schemes/seed';
 import { SeedChains } from '../schemes/seed-chains';
 import { standardHandler } from '../schemes/standard';
-import { answerClientError, BodyBudget, BodyTooLarge, readBody, sendJson } from './http-io';
+import { answerClientError, BodyBudget, readBody, sendJson } from './http-io';
 import { RejectionLog } from './rejection-log';
 
 export interface DeliveryServer {
@@ -29,9 +30,9 @@ export interface DeliveryServer {
   /**
    * A reloaded config's triggers (their tokens are reconfigured in place) and certificate. The
    * certificate and key are read and checked now, so that one that cannot be read or used throws before
-   * anything changes; the function returned puts the triggers and the certificate in use.
+   * anything changes; committed, the triggers and the certificate are in use.
    */
-  prepareReconfigure(triggers: TriggerTable, tls: ReceiverConfig['listen']['tls']): () => void;
+  prepareReconfigure(triggers: TriggerTable, tls: ReceiverConfig['listen']['tls']): PreparedChange;
   /** Reads the certificate and key in use again, from their current paths (a renewal): new connections get them. */
   reloadCertificate(): void;
   /** Answer 503 to every new request from now on (the receiver is stopping). */
@@ -82,7 +83,7 @@ function decodePart(part: string, name: string): string {
   try {
     return decodeURIComponent(part);
   } catch {
-    throw new Rejection(400, `path: the ${name} is not valid percent-encoding`);
+    throw badRequest(`path: the ${name} is not valid percent-encoding`);
   }
 }
 
@@ -104,7 +105,7 @@ function standardTarget(path: string): (() => { repository: string; branch: stri
   return () => {
     const repository = decodePart(rest.slice(0, slash), 'repository');
     const branch = decodePart(rest.slice(slash + 1), 'branch');
-    if (repository === '' || branch === '') throw new Rejection(400, 'path: use /hooks/<repository>/<branch>');
+    if (repository === '' || branch === '') throw badRequest('path: use /hooks/<repository>/<branch>');
     return { repository, branch };
   };
 }
@@ -123,7 +124,7 @@ export function routingTable(context: DeliveryContext, chains: SeedChains): Rout
     async precheck(req, name) {
       const handler = providers.get(name);
       // The reason the log counts by is one wording; the name the client chose is a field beside it.
-      if (!handler) throw new Rejection(404, `no such webhook: /hooks/${name.slice(0, 64)}`, 'no such provider webhook', { webhook: name.slice(0, 64) });
+      if (!handler) throw new Rejection('no-such-webhook', `no such webhook: /hooks/${name.slice(0, 64)}`, 'no such provider webhook', { webhook: name.slice(0, 64) });
       return { name, checked: await handler.precheck(req, undefined) };
     },
     handle: ({ name, checked }, body) => providers.get(name)!.handle(checked as (body: Buffer) => never, body),
@@ -138,8 +139,14 @@ export function routingTable(context: DeliveryContext, chains: SeedChains): Rout
   ];
 }
 
-const OVER_CAPACITY_BODY = JSON.stringify({ error: 'the receiver has too many connections open; try again' });
-const OVER_CAPACITY = `HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 1\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${OVER_CAPACITY_BODY.length}\r\n\r\n${OVER_CAPACITY_BODY}`;
+/** The answer past the connection cap, written on the socket before a byte of the request is read. */
+const OVER_CAPACITY = rawAnswer(replyFor('too-many-connections'), 'Service Unavailable');
+
+function rawAnswer(reply: Reply, statusText: string): string {
+  const body = JSON.stringify(reply.body);
+  const headers = Object.entries({ ...reply.headers, 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(body)) });
+  return `HTTP/1.1 ${reply.status} ${statusText}\r\n${headers.map(([name, value]) => `${name}: ${value}\r\n`).join('')}\r\n${body}`;
+}
 
 function methodNotAllowed(methods: readonly string[]): Reply {
   const allow = methods.filter((method) => method !== 'HEAD').join(', ');
@@ -178,22 +185,16 @@ export function createDeliveryServer(context: DeliveryContext): DeliveryServer {
   const rejections = new RejectionLog(context.logger);
 
   function reject(req: IncomingMessage, res: ServerResponse, error: unknown): void {
-    let reply: Reply;
     const path = (req.url ?? '').slice(0, 200);
-    if (error instanceof Rejection) {
-      reply = { status: error.status, body: { error: error.clientMessage } };
-      rejections.reject(error.reason, { status: error.status, ...error.fields, path, remote: req.socket.remoteAddress });
-    } else if (error instanceof BodyTooLarge) {
-      reply = { status: 413, body: { error: error.message }, headers: { connection: 'close' } };
-      rejections.reject(error.message, { status: 413, path, remote: req.socket.remoteAddress });
-    } else if (error instanceof NotAccepted) {
-      // Not accepted, so not ours to lose: the sender should try again (after a restart, once the
-      // disk takes writes again, once the token source answers).
-      reply = { status: error.status, body: { error: error.clientMessage }, headers: { 'retry-after': String(error.retryAfterSeconds) } };
-      rejections.reject(error.message, { status: error.status, code: error.code, path }, 'delivery not accepted', error.code === 'busy' ? 'warn' : 'error');
-    } else {
-      reply = { status: 500, body: { error: 'internal error' } };
+    const { code, reply, reason, fields, level } = answerFor(error);
+    if (code === 'internal') {
       context.logger.error({ err: error, path }, 'request failed');
+    } else if (reply.headers?.['retry-after'] !== undefined) {
+      // Not accepted, so not ours to lose: the sender should try again (after a restart, once the
+      // disk takes writes again, once the token source answers, once a budget refills).
+      rejections.reject(reason, { status: reply.status, code, ...fields, path }, 'delivery not accepted', level);
+    } else {
+      rejections.reject(reason, { status: reply.status, ...fields, path, remote: req.socket.remoteAddress }, 'delivery rejected', level);
     }
     // Refused before its body was read: the rest of it is not worth reading (Node would read and
     // drop it until the connection closes), so the connection goes once the answer is out.
@@ -224,8 +225,9 @@ export function createDeliveryServer(context: DeliveryContext): DeliveryServer {
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
       if (overCap.has(req.socket)) return void res.destroy();
       if (stopping) {
-        rejections.reject('the receiver is stopping', { status: 503, path: (req.url ?? '').slice(0, 200) }, 'request refused');
-        sendJson(res, { status: 503, body: { error: 'the receiver is stopping; try again' }, headers: { connection: 'close', 'retry-after': '5' } });
+        const reply = replyFor('shutting-down');
+        rejections.reject('the receiver is stopping', { status: reply.status, path: (req.url ?? '').slice(0, 200) }, 'request refused', ERROR_CATALOGUE['shutting-down'].level);
+        sendJson(res, reply);
         return;
       }
       inFlight += 1;
@@ -251,7 +253,7 @@ export function createDeliveryServer(context: DeliveryContext): DeliveryServer {
     socket.once('close', () => (connections -= 1));
     if (connections <= limits.maxConnections) return;
     overCap.add(socket);
-    rejections.reject('too many connections', { status: 503, connections, remote: socket.remoteAddress }, 'connection refused');
+    rejections.reject('too many connections', { status: 503, connections, remote: socket.remoteAddress }, 'connection refused', ERROR_CATALOGUE['too-many-connections'].level);
     // Over TLS the answer would have to wait for a handshake the cap exists to avoid: close at once.
     if (tls) return void socket.destroy();
     socket.once('finish', () => socket.destroy());
@@ -272,12 +274,14 @@ export function createDeliveryServer(context: DeliveryContext): DeliveryServer {
     prepareReconfigure(triggers, nextTls) {
       // A renewed certificate is used for new connections; turning TLS on or off needs a restart.
       const files = tls && nextTls ? checkedTlsFiles(nextTls) : undefined;
-      return () => {
-        context.triggers = triggers;
-        if (files) {
-          (server as TlsServer).setSecureContext(files);
-          currentTls = nextTls;
-        }
+      return {
+        commit() {
+          context.triggers = triggers;
+          if (files) {
+            (server as TlsServer).setSecureContext(files);
+            currentTls = nextTls;
+          }
+        },
       };
     },
     reloadCertificate() {

@@ -1,8 +1,7 @@
 /** The small pieces of HTTP the listeners share: JSON answers and a bounded body reader. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { NotAccepted } from '../delivery';
-import type { Reply } from '../schemes/handler';
+import { ReceiverError, type Reply } from '../errors';
 
 export function sendJson(res: ServerResponse, reply: Reply): void {
   const text = JSON.stringify(reply.body);
@@ -14,9 +13,10 @@ export function sendJson(res: ServerResponse, reply: Reply): void {
   res.end(text);
 }
 
-export class BodyTooLarge extends Error {
+export class BodyTooLarge extends ReceiverError {
   constructor(readonly limit: number) {
-    super(`body is larger than ${limit} bytes`);
+    super('body-too-large', `body is larger than ${limit} bytes`);
+    this.name = 'BodyTooLarge';
   }
 }
 
@@ -60,11 +60,11 @@ export class BodyBudget {
 /** Past this size a body is "large": what a real delivery seldom is. */
 export const LARGE_BODY_BYTES = 64 * 1024;
 
-/** The bodies in flight hold the whole budget: the sender should try again shortly (503). */
-export class BodyBudgetExhausted extends NotAccepted {
+/** The bodies in flight hold the whole budget: the sender should try again shortly. */
+export class BodyBudgetExhausted extends ReceiverError {
   constructor(budget: BodyBudget) {
     // One wording whatever is held: rejections are counted (and their log lines budgeted) by it.
-    super(`the bodies in flight hold what limits.inFlightBodyBytes (${budget.limitBytes}) allows`, 'busy', 'the receiver is busy; try again', 503, 1);
+    super('body-budget', `the bodies in flight hold what limits.inFlightBodyBytes (${budget.limitBytes}) allows`);
     this.name = 'BodyBudgetExhausted';
   }
 }

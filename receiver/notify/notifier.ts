@@ -119,14 +119,13 @@ export class Notifier {
         log.info({ attempt }, 'notification delivered');
         return;
       } catch (error) {
-        const reason = (error as Error).message;
         const last = this.closed || error instanceof PermanentFailure || Date.now() + delay > giveUpAt;
         this.options.onAttempt?.(target.format, last ? 'failed' : 'retried');
         if (last) {
-          log.error({ attempt, err: reason }, this.closed ? 'notification given up: the receiver is stopping' : 'notification failed; given up');
+          log.error({ attempt, err: error }, this.closed ? 'notification given up: the receiver is stopping' : 'notification failed; given up');
           return;
         }
-        log.warn({ attempt, err: reason, retryMs: delay }, 'notification failed; retrying');
+        log.warn({ attempt, err: error, retryMs: delay }, 'notification failed; retrying');
       }
       await this.sleep(delay);
       if (this.closed) {

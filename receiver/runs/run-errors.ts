@@ -1,29 +1,26 @@
-/** Why the runs layer did not take a delivery or a request: what the layers above answer with. */
-import { NotAccepted } from '../delivery';
+/** Why the runs layer did not take a delivery or a request: codes of the receiver's error catalogue, never statuses. */
+import { ReceiverError } from '../errors';
 
-/** The journal cannot be written: no delivery is accepted until it can, since none would be durable (503, the sender retries). */
-export class JournalWriteError extends NotAccepted {
+/** The journal cannot be written: no delivery is accepted until it can, since none would be durable (the sender retries). */
+export class JournalWriteError extends ReceiverError {
   constructor(cause: Error) {
-    super(`cannot write the run journal: ${cause.message}`, 'journal', 'the receiver cannot take deliveries right now; try again', 503, 5, { cause });
+    super('journal', `cannot write the run journal: ${cause.message}`, { cause });
     this.name = 'JournalWriteError';
   }
 }
 
-/** accept() after close() began: the receiver is stopping (answer 503). */
-export class RunnerClosedError extends NotAccepted {
+/** accept() after close() began: the receiver is stopping (the sender retries). */
+export class RunnerClosedError extends ReceiverError {
   constructor() {
-    super('the runner is shutting down', 'stopping', 'the receiver cannot take deliveries right now; try again');
+    super('stopping', 'the runner is shutting down');
     this.name = 'RunnerClosedError';
   }
 }
 
-/** requestRun() for a trigger that has none, or cannot do what was asked: carries the status to answer. */
-export class RunRequestRefused extends Error {
-  constructor(
-    message: string,
-    readonly status: 400 | 404 | 409,
-  ) {
-    super(message);
+/** requestRun() or rerun() for a run or trigger that is not there, or that cannot do what was asked; the message is the answer. */
+export class RunRequestRefused extends ReceiverError {
+  constructor(message: string, code: 'not-found' | 'conflict') {
+    super(code, message);
     this.name = 'RunRequestRefused';
   }
 }

@@ -196,8 +196,8 @@ export class Runner implements DeliverySink {
     if (this.closing) throw new RunnerClosedError();
     const line = triggerKey(repository, branch);
     const trigger = this.triggers.get(line);
-    if (!trigger) throw new RunRequestRefused(`no trigger is configured for repository "${repository}" branch "${branch}"`, 404);
-    if (!trigger.config.deploy) throw new RunRequestRefused(`${trigger.label} has no deploy section: there is nothing to roll back`, 409);
+    if (!trigger) throw new RunRequestRefused(`no trigger is configured for repository "${repository}" branch "${branch}"`, 'not-found');
+    if (!trigger.config.deploy) throw new RunRequestRefused(`${trigger.label} has no deploy section: there is nothing to roll back`, 'conflict');
     return await this.queueOwnRun(line, action, false);
   }
 
@@ -229,11 +229,11 @@ export class Runner implements DeliverySink {
   rerun(runId: string): Promise<AcceptResult> {
     if (this.closing) return Promise.reject(new RunnerClosedError());
     const original = this.store.run(runId);
-    if (!original) return Promise.reject(new RunRequestRefused(`no run ${runId}`, 404));
+    if (!original) return Promise.reject(new RunRequestRefused(`no run ${runId}`, 'not-found'));
     // A rollback is asked for again with its own command: which release it returns to depends on now.
-    if (original.scheme === 'admin') return Promise.reject(new RunRequestRefused(`run ${runId} is a ${original.action?.type ?? 'receiver'} run: use triggler rollback again`, 409));
+    if (original.scheme === 'admin') return Promise.reject(new RunRequestRefused(`run ${runId} is a ${original.action?.type ?? 'receiver'} run: use triggler rollback again`, 'conflict'));
     const line = triggerKey(original.repository, original.branch);
-    if (!this.triggers.has(line)) return Promise.reject(new RunRequestRefused(`no trigger is configured for ${triggerLabel(original)} any more`, 409));
+    if (!this.triggers.has(line)) return Promise.reject(new RunRequestRefused(`no trigger is configured for ${triggerLabel(original)} any more`, 'conflict'));
     const newId = this.store.ids.next();
     const delivery: RecordedDelivery = {
       ...pickFields(original, RUN_PUSH_KEYS),

@@ -13,21 +13,15 @@ import type { Logger } from 'pino';
 import { triggerLabel } from '../../protocol';
 import type { ReceiverConfig } from '../config/schema';
 import type { Trigger, TriggerTable } from '../config/trigger-table';
-import { type AcceptedDelivery, type DeliverySink, NotAccepted } from '../delivery';
+import type { AcceptedDelivery, DeliverySink } from '../delivery';
+import { ReceiverError, type Reply } from '../errors';
 import type { TokenSource } from '../tokens/token-source';
 
 export interface DeliveryHandler<Target, Checked> {
   /** Checks what can be checked from the headers, for the target the path named; throws a Rejection. */
   precheck(req: IncomingMessage, target: Target): Checked | Promise<Checked>;
-  /** The whole body is read: verify, parse and accept, or throw a Rejection or a NotAccepted. */
+  /** The whole body is read: verify, parse and accept, or throw a Rejection or a ReceiverError. */
   handle(checked: Checked, body: Buffer): Promise<Reply>;
-}
-
-/** What a handler answers: a JSON body with its status. */
-export interface Reply {
-  status: number;
-  body: Record<string, unknown>;
-  headers?: Record<string, string>;
 }
 
 export interface DeliveryContext {
@@ -40,32 +34,10 @@ export interface DeliveryContext {
   now(): number;
 }
 
-/**
- * A refusal, with the reason for the log (never a token) apart from what the client is told.
- * Not an Error: refusals are the common case under a flood, and a stack trace each is waste.
- */
-export class Rejection {
-  constructor(
-    readonly status: number,
-    readonly clientMessage: string,
-    readonly reason: string = clientMessage,
-    readonly fields: Record<string, unknown> = {},
-  ) {}
-}
-
-/** Bad signature and unknown trigger answer alike, so a caller cannot probe which triggers exist. */
-export function unauthorized(reason: string, fields: Record<string, unknown> = {}): Rejection {
-  return new Rejection(401, 'unauthorized: unknown trigger or bad signature', reason, fields);
-}
-
-export function badRequest(message: string, fields: Record<string, unknown> = {}): Rejection {
-  return new Rejection(400, message, message, fields);
-}
-
 /** A token source cannot answer (and has nothing cached): the sender should retry. */
-export class TokensUnavailable extends NotAccepted {
-  constructor(message: string) {
-    super(message, 'tokens', 'tokens are unavailable; try again');
+export class TokensUnavailable extends ReceiverError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('tokens', message, options);
     this.name = 'TokensUnavailable';
   }
 }
@@ -100,14 +72,14 @@ export async function verifyWithTokens(
   try {
     tokens = await context.tokens.tokens(trigger.token);
   } catch (error) {
-    throw new TokensUnavailable((error as Error).message);
+    throw new TokensUnavailable((error as Error).message, { cause: error });
   }
   if (tokens.length > 0 && (await check(tokens))) return true;
   let changed: boolean;
   try {
     changed = await context.tokens.refresh(trigger.token);
   } catch (error) {
-    context.logger.warn({ trigger: trigger.token.tokenName, err: (error as Error).message }, 'token refresh failed');
+    context.logger.warn({ trigger: trigger.token.tokenName, err: error }, 'token refresh failed');
     return false;
   }
   if (!changed) return false;

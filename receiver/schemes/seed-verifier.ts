@@ -13,7 +13,7 @@
  */
 import { seedSigningString, seedSignaturesEqual } from '../../protocol';
 import type { Trigger } from '../config/trigger-table';
-import { NotAccepted } from '../delivery';
+import { ReceiverError } from '../errors';
 import type { SeedChains } from './seed-chains';
 
 /** How close to now a timestamp is checked whatever the budget. */
@@ -37,10 +37,10 @@ export interface SeedVerifierOptions {
   chains: SeedChains;
 }
 
-/** A trigger's share of hash work is spent: the sender should try again shortly (429). */
-export class SeedWorkExhausted extends NotAccepted {
+/** A trigger's share of hash work is spent: the sender should try again once it refills. */
+export class SeedWorkExhausted extends ReceiverError {
   constructor(trigger: Trigger, retryAfterSeconds: number) {
-    super(`seed signatures for ${trigger.config.repository}@${trigger.config.branch} are being checked as fast as they may be`, 'busy', 'too many seed signatures to check for this trigger; try again', 429, retryAfterSeconds);
+    super('seed-work', `seed signatures for ${trigger.config.repository}@${trigger.config.branch} are being checked as fast as they may be`, { retryAfterSeconds });
     this.name = 'SeedWorkExhausted';
   }
 }

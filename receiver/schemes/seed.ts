@@ -5,7 +5,8 @@
  */
 import { checkTimestampWindow, parseSeedHeaders, type SeedHeaders } from '../../protocol';
 import type { Trigger } from '../config/trigger-table';
-import { acceptDelivery, badRequest, dedupeKeyOf, type DeliveryContext, type DeliveryHandler, header, unauthorized, verifyWithTokens, WINDOW_WORDS } from './handler';
+import { badRequest, unauthorized } from '../errors';
+import { acceptDelivery, dedupeKeyOf, type DeliveryContext, type DeliveryHandler, header, verifyWithTokens, WINDOW_WORDS } from './handler';
 import type { SeedChains } from './seed-chains';
 import { SeedVerifier } from './seed-verifier';
 

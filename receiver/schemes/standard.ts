@@ -7,7 +7,8 @@
 import type { IncomingMessage } from 'node:http';
 import { checkTimestampWindow, parseStandardHeaders, readPushBody, type StandardHeaders, verifyStandardWebhook } from '../../protocol';
 import type { Trigger } from '../config/trigger-table';
-import { acceptDelivery, badRequest, dedupeKeyOf, type DeliveryContext, type DeliveryHandler, header, unauthorized, verifyWithTokens, WINDOW_WORDS } from './handler';
+import { badRequest, unauthorized } from '../errors';
+import { acceptDelivery, dedupeKeyOf, type DeliveryContext, type DeliveryHandler, header, verifyWithTokens, WINDOW_WORDS } from './handler';
 
 /** The Standard Webhooks headers, well-formed and inside the tolerance; a 400 naming the header otherwise. */
 export function checkStandardHeaders(req: IncomingMessage, context: DeliveryContext, nowMs: number): StandardHeaders {

@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import { shortTokenWarning, triggerKey, triggerLabel } from '../../protocol';
 import type { ReceiverConfig } from '../config/schema';
+import type { PreparedChange } from '../lifecycle';
 import type { SsmTokenSource } from './ssm-token-source';
 import type { TriggerTable } from '../config/trigger-table';
 import { FileTokenSource } from './file-token-source';
@@ -48,14 +49,20 @@ export class ReceiverTokens implements TokenSource {
   ) {}
 
   /**
-   * A reloaded config's tokens, in place (whoever holds this object keeps it): the new sources are
-   * opened first, so tokens that cannot be had leave the old ones in use and throw.
+   * A reloaded config's tokens, prepared: the new sources are opened now, so tokens that cannot be
+   * had throw here and leave the old ones in use. Committed, they take effect in place (whoever
+   * holds this object keeps it) and the old sources close; abandoned, the new ones close.
    */
-  async reconfigure(config: ReceiverConfig, table: TriggerTable, options: TokenSourceOptions = {}): Promise<void> {
+  async prepareReconfigure(config: ReceiverConfig, table: TriggerTable, options: TokenSourceOptions = {}): Promise<PreparedChange> {
     const next = await ReceiverTokens.open(config, table, options);
-    const old = this.sources;
-    ({ route: this.route, sources: this.sources, named: this.named, refs: this.refs } = next);
-    for (const source of old) source.close?.();
+    return {
+      commit: () => {
+        const old = this.sources;
+        ({ route: this.route, sources: this.sources, named: this.named, refs: this.refs } = next);
+        for (const source of old) source.close?.();
+      },
+      abandon: () => next.close(),
+    };
   }
 
   /** The current secret stored under `tokenName` in the token file or SSM (a signing token, a deploy key; never for verifying). */

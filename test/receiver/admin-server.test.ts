@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import { ADMIN_CREDENTIAL_FILE, adminAuthorization, ensureAdminCredential, readAdminCredential } from '../../receiver/http/admin-credential';
 import { createAdminServer } from '../../receiver/http/admin-server';
-import { listen } from '../../receiver/receiver';
+import { listen } from '../../receiver/delivery-listener';
 import { rawRequest, startTestReceiver, tempDir, type TestReceiver } from '../support/receiver-fixture';
 
 describe('admin listener', () => {

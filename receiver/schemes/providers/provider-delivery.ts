@@ -26,7 +26,8 @@ import {
 } from '../../../protocol';
 import type { Trigger } from '../../config/trigger-table';
 import type { AcceptedDelivery } from '../../delivery';
-import { acceptDelivery, badRequest, dedupeKeyOf, type DeliveryContext, type DeliveryHandler, header, type Reply, unauthorized, verifyWithTokens } from '../handler';
+import { badRequest, type Reply, unauthorized } from '../../errors';
+import { acceptDelivery, dedupeKeyOf, type DeliveryContext, type DeliveryHandler, header, verifyWithTokens } from '../handler';
 import { checkStandardHeaders, standardRememberUntil } from '../standard';
 
 /**

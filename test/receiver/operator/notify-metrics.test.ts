@@ -12,7 +12,7 @@ import { Webhook } from 'standardwebhooks';
 import { request } from 'undici';
 import { buildDeliveryRequest } from '../../../protocol';
 import { adminAuthorization, readAdminCredential } from '../../../receiver/http/admin-credential';
-import { listen } from '../../../receiver/receiver';
+import { listen } from '../../../receiver/delivery-listener';
 import { pushStandard, startTestReceiver, tempDir, type TestReceiver } from '../../support/receiver-fixture';
 import { waitFor } from '../runner-harness';
 

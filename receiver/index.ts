@@ -1,0 +1,26 @@
+/**
+ * The receiver's front door: what the CLI, the CDK app's entry, the scripts and the benches use of
+ * it. Everything else in receiver/ is its own business and may move; ESLint keeps bin/, scripts/
+ * and bench/ to this module.
+ *
+ * Only modules that `triggler serve` loads anyway are named here: the token sources and
+ * notification publishers that need the AWS SDK are loaded when a config asks for them, never
+ * from here.
+ */
+
+// Serving: `triggler serve`, and the host's bundle (./daemon).
+export { reportStartupError, serve } from './main';
+
+// The receiver config and the files beside it.
+export { loadReceiverConfigFile, unreadable, type LoadedConfig } from './config/config-file';
+export { ConfigError, describeZodIssues, receiverConfigSchema, triggerSchema, type ReceiverConfig, type TriggerConfig } from './config/schema';
+export { listenerUrl } from './config/listener-url';
+export { readTokenFile, tokensOfEntry, type TokenFile } from './tokens/file-token-source';
+
+// The runs, as the admin listener or the state directory shows them.
+export { adminAuthorization, readAdminCredential } from './http/admin-credential';
+export { isFinal, type RunRecord } from './runs/run-record';
+export { RunReader } from './runs/run-reader';
+export { RunStore } from './runs/run-store';
+export { Runner } from './runs/runner';
+export { ReleaseLayout, type ReleaseListing } from './runs/deploy/release-layout';
