@@ -15,7 +15,7 @@ import type { TriggerConfig } from '../../config/schema';
 import { type CommandRequest, type Outcome, type RunAs, type RunningCommand, runAsOf, runCommand } from '../command';
 import type { RunDeploy } from '../run-record';
 import { commandForLog, fetchHeadCommit, gitIn, requestedCommit } from './git';
-import { ReleaseLayout, releaseId, rollbackTarget } from './release-layout';
+import { cannotBecomeCurrent, mayBecomeCurrent, ReleaseLayout, releaseId, rollbackTarget } from './release-layout';
 import { type SecretLookup, type SshAccess, prepareSshAccess } from './ssh-access';
 
 export interface DeployOutcome extends Outcome {
@@ -99,6 +99,7 @@ class Deployment {
     if (laidOut.status !== 'succeeded') return this.buildFailed(id, laidOut, record);
     const built = await this.runStep('command', this.request.config.command, releaseDir);
     if (built.status !== 'succeeded') return this.buildFailed(id, built, record);
+    await this.layout.setState(id, 'built');
     return this.switchTo(id, previous, record);
   }
 
@@ -179,6 +180,8 @@ class Deployment {
 
   /** current -> the release, then activate and the health check; on failure, back to `from`. */
   private async switchTo(id: string, from: string | undefined, record: RunDeploy): Promise<DeployOutcome> {
+    const release = (await this.layout.list()).find((listed) => listed.id === id);
+    if (!release || !mayBecomeCurrent(release)) return this.failed(release ? cannotBecomeCurrent(release) : `release ${id} is not on disk`);
     await this.layout.update((manifest) => (manifest.switching = { to: id, ...(from ? { from } : {}) }));
     await this.layout.switchCurrent(id);
     this.note(`current -> releases/${id}`);
