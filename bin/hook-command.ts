@@ -7,7 +7,7 @@
  * The pusher sees one line saying what happened. Settings live beside the hooks, in
  * `<git-dir>/triggler-hook.json`; the token is read at push time from a token file or a variable.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
@@ -62,8 +62,10 @@ export function branchPushes(input: string, repository: string, pushedAt: string
     const [previous, commit, ref] = line.trim().split(/\s+/);
     if (!previous || !commit || !ref || !ref.startsWith('refs/heads/') || ZERO.test(commit)) continue;
     const branch = ref.slice('refs/heads/'.length);
-    // The same push always gets the same id, so a retry of one the receiver did take runs nothing.
-    const id = `push_${createHash('sha256').update(`${repository}\u0000${ref}\u0000${previous}\u0000${commit}`).digest('hex').slice(0, 32)}`;
+    // Each push is a new event, even one repeating an earlier transition (x -> y, y -> x, x -> y):
+    // its id is its own. A resend of it (from the spool, which keeps the id) is the same delivery
+    // and runs nothing a second time.
+    const id = `push_${randomBytes(16).toString('hex')}`;
     pushes.push({ id, repository, branch, ref, commit, ...(ZERO.test(previous) ? {} : { previousCommit: previous }), ...(pusher ? { pusher } : {}), pushedAt });
   }
   return pushes;
