@@ -528,7 +528,7 @@ export class Runner implements DeliverySink {
     };
     const deploy = slot.config.deploy;
     const secretNamed = this.options.secretNamed ?? (async () => undefined);
-    const command: RunningCommand = deploy ? runDeploy({ ...request, deploy, stateDir: this.options.stateDir, secretNamed }) : runCommand(request);
+    const command: RunningCommand = deploy ? runDeploy({ ...request, deploy, stateDir: this.options.stateDir, secretNamed, triggers: [...this.slots.values()].map((other) => other.config) }) : runCommand(request);
     active.command = command;
     if (active.stopRequested) command.stop();
     const outcome: DeployOutcome = await command.outcome;

@@ -10,6 +10,7 @@
  */
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
+import { type DeployingTrigger, deployPathConflict } from '../../config/deploy-paths';
 import type { DeployConfig } from '../../config/deploy-schema';
 import type { TriggerConfig } from '../../config/schema';
 import { type CommandRequest, type Outcome, type RunAs, type RunningCommand, runAsOf, runCommand } from '../command';
@@ -28,6 +29,8 @@ export interface DeployRequest extends CommandRequest {
   stateDir: string;
   /** The deploy key stored under `deploy.sshKey` (the token file, then SSM). */
   secretNamed: SecretLookup;
+  /** Every trigger of the config in use: none may deploy into this one's directory. */
+  triggers: readonly DeployingTrigger[];
 }
 
 export interface RunningDeploy {
@@ -83,6 +86,9 @@ class Deployment {
   }
 
   async execute(): Promise<DeployOutcome> {
+    // The config was checked when it loaded; a symlink made since can still join two triggers' paths.
+    const conflict = deployPathConflict({ ...this.request.config, deploy: this.deploy }, this.request.triggers);
+    if (conflict) return this.failed(conflict);
     const runAs = await runAsOf(this.request.config);
     if (runAs && 'error' in runAs) return this.failed(runAs.error);
     this.runAs = runAs;
