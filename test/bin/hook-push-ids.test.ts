@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { branchPushes } from '../../bin/hook-command';
-import { runCli } from '../support/cli';
+import { freePort, runCli } from '../support/cli';
 import { startTestReceiver, type TestReceiver, tempDir } from '../support/receiver-fixture';
 
 const TOKEN = 'whsec_cHVzaCBpZHMgdGVzdCB0b2tlbiBmb3IgdGhlIHJlY2VpdmVyIQ==';
@@ -35,6 +35,33 @@ describe('the hook gives each push its own delivery id', () => {
     expect(first!.id).toMatch(/^push_[0-9a-f]{32}$/);
     expect(again!.id).not.toBe(first!.id);
   });
+
+  it('a kept push is sent with the id it was given, so sending it again runs nothing', async () => {
+    const bare = join(dir, 'site.git');
+    const clone = join(dir, 'clone');
+    git(dir, 'init', '-q', '--bare', bare);
+    git(dir, 'clone', '-q', bare, clone);
+    // Installed against a port nothing listens on: the push is kept.
+    expect(await runCli(['hook', 'install', '--git-dir', bare, '--url', `http://127.0.0.1:${await freePort()}`, '--token-env', 'SITE_TOKEN'])).toMatchObject({ code: 0 });
+    fs.writeFileSync(join(clone, 'v'), 'x');
+    git(clone, 'add', 'v');
+    git(clone, 'commit', '-q', '-m', 'x');
+    await promisify(execFile)('git', ['push', 'origin', 'HEAD:main'], { cwd: clone, env: { PATH: process.env.PATH, HOME: clone, SITE_TOKEN: TOKEN } });
+    const spool = join(bare, 'triggler-spool');
+    const [kept] = fs.readdirSync(spool);
+    const keptText = fs.readFileSync(join(spool, kept!), 'utf8');
+    const { id } = JSON.parse(keptText) as { id: string };
+
+    receiver = await startTestReceiver({ triggers: [{ repository: 'site', branch: 'main', token: TOKEN, command: 'true' }] }, { dir });
+    expect(await runCli(['hook', 'install', '--force', '--git-dir', bare, '--url', receiver.url, '--token-env', 'SITE_TOKEN'])).toMatchObject({ code: 0 });
+    const flush = () => runCli(['hook', 'flush', '--git-dir', bare], { env: { PATH: process.env.PATH, SITE_TOKEN: TOKEN } });
+    expect(await flush()).toMatchObject({ code: 0, stdout: 'triggler: 1 kept delivery sent\n' });
+    // As if the receiver's answer had been lost: the same kept push, sent again.
+    fs.writeFileSync(join(spool, kept!), keptText);
+    expect(await flush()).toMatchObject({ code: 0, stdout: 'triggler: 1 kept delivery sent\n' });
+    const runs = await receiver.settledRuns();
+    expect(runs.map((run) => run.deliveryIds)).toEqual([[id]]);
+  }, 60_000);
 
   it('x -> y, y -> x, x -> y: each push runs, and the branch ends deployed at y', async () => {
     const ranFile = join(dir, 'ran.txt');
