@@ -7,13 +7,14 @@
  * The pusher sees one line saying what happened. Settings live beside the hooks, in
  * `<git-dir>/triggler-hook.json`; the token is read at push time from a token file or a variable.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
 import { buildDeliveryRequest, type PushData, tokenNameOf } from '../protocol';
 import { readTokenFile, tokensOfEntry } from '../receiver';
 import { postDelivery, runOf } from './deliver';
+import { repositorySharing, Spool, type SpooledPush, spoolModes } from './hook-spool';
 import { positiveInt } from './send-command';
 
 export const HOOK_SETTINGS_FILE = 'triggler-hook.json';
@@ -30,16 +31,9 @@ interface HookSettings {
   timeoutMs: number;
 }
 
-/** One delivery that could not be sent yet. */
-interface SpooledPush {
-  id: string;
-  repository: string;
-  branch: string;
-  ref: string;
-  commit: string;
-  previousCommit?: string;
-  pusher?: string;
-  pushedAt: string;
+/** The repository's spool, shared as the repository is. */
+function spoolOf(gitDir: string, settings: HookSettings): Spool {
+  return new Spool(settings.spool, spoolModes(repositorySharing(gitDir)));
 }
 
 function settingsPath(gitDir: string): string {
@@ -68,8 +62,10 @@ export function branchPushes(input: string, repository: string, pushedAt: string
     const [previous, commit, ref] = line.trim().split(/\s+/);
     if (!previous || !commit || !ref || !ref.startsWith('refs/heads/') || ZERO.test(commit)) continue;
     const branch = ref.slice('refs/heads/'.length);
-    // The same push always gets the same id, so a retry of one the receiver did take runs nothing.
-    const id = `push_${createHash('sha256').update(`${repository}\u0000${ref}\u0000${previous}\u0000${commit}`).digest('hex').slice(0, 32)}`;
+    // Each push is a new event, even one repeating an earlier transition (x -> y, y -> x, x -> y):
+    // its id is its own. A resend of it (from the spool, which keeps the id) is the same delivery
+    // and runs nothing a second time.
+    const id = `push_${randomBytes(16).toString('hex')}`;
     pushes.push({ id, repository, branch, ref, commit, ...(ZERO.test(previous) ? {} : { previousCommit: previous }), ...(pusher ? { pusher } : {}), pushedAt });
   }
   return pushes;
@@ -117,40 +113,15 @@ async function deliver(settings: HookSettings, push: SpooledPush): Promise<Outco
   }
 }
 
-function spooled(spool: string): { file: string; push: SpooledPush }[] {
-  let names: string[];
-  try {
-    names = fs.readdirSync(spool).filter((name) => name.endsWith('.json')).sort();
-  } catch {
-    return [];
-  }
-  return names.flatMap((name) => {
-    const file = path.join(spool, name);
-    try {
-      return [{ file, push: JSON.parse(fs.readFileSync(file, 'utf8')) as SpooledPush }];
-    } catch {
-      return [];
-    }
-  });
-}
-
-function keep(spool: string, push: SpooledPush): void {
-  fs.mkdirSync(spool, { recursive: true, mode: 0o700 });
-  const file = path.join(spool, `${Date.now().toString().padStart(15, '0')}-${push.id}.json`);
-  const temporary = `${file}.${randomBytes(4).toString('hex')}.tmp`;
-  fs.writeFileSync(temporary, JSON.stringify(push), { mode: 0o600 });
-  fs.renameSync(temporary, file);
-}
-
 /** Sends what the spool holds (oldest first), then `pushes`; returns one line for the pusher, and how many deliveries the spool still holds. */
-export async function sendPushes(settings: HookSettings, pushes: SpooledPush[]): Promise<{ line: string; left: number }> {
+export async function sendPushes(settings: HookSettings, spool: Spool, pushes: SpooledPush[]): Promise<{ line: string; left: number }> {
   const parts: string[] = [];
-  const waiting = spooled(settings.spool);
+  const waiting = spool.waiting();
   let resent = 0;
   for (const { file, push } of waiting) {
     const outcome = await deliver(settings, push);
     if (outcome.sent || !outcome.keep) {
-      fs.rmSync(file, { force: true });
+      spool.remove(file);
       if (outcome.sent) resent += 1;
       else parts.push(`${push.branch} (kept since ${push.pushedAt}) dropped: ${outcome.what}`);
     }
@@ -160,11 +131,11 @@ export async function sendPushes(settings: HookSettings, pushes: SpooledPush[]):
     const outcome = await deliver(settings, push);
     if (outcome.sent) parts.push(`${push.branch} ${push.commit.slice(0, 12)}: ${outcome.what}`);
     else if (outcome.keep) {
-      keep(settings.spool, push);
+      spool.keep(push);
       parts.push(`${push.branch} ${push.commit.slice(0, 12)}: ${outcome.what}; kept in ${settings.spool}, sent again on the next push or by triggler hook flush`);
     } else parts.push(`${push.branch} ${push.commit.slice(0, 12)}: not delivered: ${outcome.what}`);
   }
-  const left = spooled(settings.spool).length;
+  const left = spool.waiting().length;
   if (left > 0 && pushes.length === 0) parts.push(`${left} still kept in ${settings.spool}`);
   return { line: `triggler: ${parts.length > 0 ? parts.join('; ') : 'nothing to send (no branch was updated)'}`, left };
 }
@@ -229,9 +200,10 @@ export function hookCommand(): Command {
     .description('what the installed hook runs: reads "<old> <new> <ref>" lines on standard input')
     .requiredOption('-g, --git-dir <dir>', 'the bare repository')
     .action(async (options: { gitDir: string }) => {
-      const settings = readSettings(path.resolve(options.gitDir));
+      const gitDir = path.resolve(options.gitDir);
+      const settings = readSettings(gitDir);
       const pushes = branchPushes(await readStdin(), settings.repository, new Date().toISOString(), process.env.GL_USER ?? process.env.USER);
-      process.stdout.write(`${(await sendPushes(settings, pushes)).line}\n`);
+      process.stdout.write(`${(await sendPushes(settings, spoolOf(gitDir, settings), pushes)).line}\n`);
     });
 
   hook
@@ -239,8 +211,9 @@ export function hookCommand(): Command {
     .description('send the deliveries a hook kept while the receiver could not take them')
     .requiredOption('-g, --git-dir <dir>', 'the bare repository')
     .action(async (options: { gitDir: string }) => {
-      const settings = readSettings(path.resolve(options.gitDir));
-      const { line, left } = await sendPushes(settings, []);
+      const gitDir = path.resolve(options.gitDir);
+      const settings = readSettings(gitDir);
+      const { line, left } = await sendPushes(settings, spoolOf(gitDir, settings), []);
       process.stdout.write(`${line}\n`);
       if (left > 0) process.exitCode = 1;
     });

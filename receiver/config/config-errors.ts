@@ -142,24 +142,138 @@ function editDistance(a: string, b: string): number {
 
 /**
  * JSON with `//` and `/* *\/` comments (as a starter config has), parsed. A syntax error says the
- * line and column, and shows the line unless `showLine` is false (a token file's lines are tokens);
- * values of `token` keys in the shown line are replaced by `…`.
+ * line and column and what was expected there, and shows the line unless `showLine` is false (a
+ * token file's lines are tokens). The shown line is its structure only: property names, braces,
+ * brackets, numbers and true/false/null; every string value reads `"…"` and any other word `…`,
+ * since a value on the line may be a token, a webhook URL or a command's secret variable.
+ * Comments are not shown either.
  */
 export function parseJsonWithComments(text: string, source: string, showLine = true): unknown {
   const stripped = stripComments(text);
   try {
     return JSON.parse(stripped);
-  } catch (error) {
-    // V8's message quotes the text around the fault, which may hold an inline token: only its position is used.
-    const position = /position (\d+)/.exec(error instanceof Error ? error.message : '');
-    if (!position) throw new ConfigError(`${source} is not valid JSON (${stripped.trim() === '' ? 'it is empty' : 'it ends too early'})`, []);
-    const offset = Number(position[1]);
-    const before = stripped.slice(0, offset);
+  } catch {
+    // V8's message quotes the text around the fault, which may hold a secret: the fault is found here instead.
+    const fault = syntaxFault(stripped);
+    if (!fault || stripped.trim() === '') throw new ConfigError(`${source} is not valid JSON${stripped.trim() === '' ? ' (it is empty)' : ''}`, []);
+    const before = stripped.slice(0, fault.offset);
     const line = before.split('\n').length;
-    const column = offset - before.lastIndexOf('\n');
-    const shown = showLine ? `:\n    ${(text.split('\n')[line - 1] ?? '').replace(/("token"\s*:\s*)"[^"]*"/g, '$1"…"').trimEnd()}\n    ${' '.repeat(Math.max(0, column - 1))}^` : '';
-    throw new ConfigError(`${source} is not valid JSON at line ${line}, column ${column}${shown}`, []);
+    const column = fault.offset - before.lastIndexOf('\n');
+    const expected = `expected ${fault.expected}`;
+    if (!showLine) throw new ConfigError(`${source} is not valid JSON at line ${line}, column ${column}: ${expected}`, []);
+    const shown = lineStructure(stripped.split('\n')[line - 1] ?? '', column);
+    throw new ConfigError(`${source} is not valid JSON at line ${line}, column ${column}:\n    ${shown.text.trimEnd()}\n    ${' '.repeat(shown.caret)}^\n  ${expected}`, []);
   }
+}
+
+/** Where a text that JSON.parse refused first goes wrong, and what JSON expected there. */
+export function syntaxFault(text: string): { offset: number; expected: string } | undefined {
+  let i = 0;
+  const fault = (expected: string): { offset: number; expected: string } => ({ offset: i, expected: i >= text.length ? `${expected}, but the text ends` : expected });
+  const space = (): void => {
+    while (i < text.length && ' \t\n\r'.includes(text[i]!)) i += 1;
+  };
+  const string = (): { offset: number; expected: string } | undefined => {
+    i += 1;
+    while (i < text.length) {
+      const char = text[i]!;
+      if (char === '"') {
+        i += 1;
+        return undefined;
+      }
+      if (char < ' ') return fault('the closing double quote (a string cannot hold a line break or a control character)');
+      if (char === '\\') {
+        i += 1;
+        if (text[i] === 'u') {
+          if (!/^[0-9a-fA-F]{4}$/.test(text.slice(i + 1, i + 5))) return fault('four hex digits after \\u');
+          i += 4;
+        } else if (!'"\\/bfnrt'.includes(text[i] ?? 'x')) return fault('an escape: \\" \\\\ \\/ \\b \\f \\n \\r \\t or \\u and four hex digits');
+      }
+      i += 1;
+    }
+    return fault('the closing double quote');
+  };
+  const value = (): { offset: number; expected: string } | undefined => {
+    space();
+    const char = text[i];
+    if (char === '{' || char === '[') {
+      const close = char === '{' ? '}' : ']';
+      i += 1;
+      space();
+      if (text[i] === close) {
+        i += 1;
+        return undefined;
+      }
+      for (;;) {
+        if (char === '{') {
+          space();
+          if (text[i] !== '"') return fault(`a property name in double quotes`);
+          const name = string();
+          if (name) return name;
+          space();
+          if (text[i] !== ':') return fault("':' after the property name");
+          i += 1;
+        }
+        const inner = value();
+        if (inner) return inner;
+        space();
+        if (text[i] === ',') i += 1;
+        else if (text[i] === close) {
+          i += 1;
+          return undefined;
+        } else return fault(`',' or '${close}' after ${char === '{' ? 'the property value' : 'the array element'}`);
+      }
+    }
+    if (char === '"') return string();
+    const literal = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null/y;
+    literal.lastIndex = i;
+    const match = literal.exec(text);
+    if (!match) return fault('a value: a string in double quotes, a number, true, false, null, an object or an array');
+    i += match[0].length;
+    return undefined;
+  };
+  const problem = value();
+  if (problem) return problem;
+  space();
+  return i < text.length ? fault('nothing after the end of the JSON value') : undefined;
+}
+
+/**
+ * A line of a JSON text with its values masked, and where the caret for `column` (1-based) goes
+ * in it: a string followed by `:` is a property name and stays; every other string becomes
+ * `"…"`; numbers, true, false, null, punctuation and spaces stay; any other word becomes `…`.
+ */
+function lineStructure(line: string, column: number): { text: string; caret: number } {
+  let text = '';
+  let caret: number | undefined;
+  let i = 0;
+  const emit = (piece: string, end: number): void => {
+    // Inside a piece kept as it is, the caret keeps its place; inside a masked one, it marks the mask.
+    if (caret === undefined && column - 1 < end) caret = text.length + (piece.length === end - i ? column - 1 - i : 0);
+    text += piece;
+    i = end;
+  };
+  while (i < line.length) {
+    const char = line[i]!;
+    if (char === '"') {
+      const end = stringEnd(line, i);
+      const isName = /^\s*:/.test(line.slice(end)) && line[end - 1] === '"' && end - i >= 2;
+      emit(isName ? line.slice(i, end) : '"…"', end);
+    } else if (/[\s{}[\]:,]/.test(char)) {
+      emit(char, i + 1);
+    } else {
+      const word = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?(?![^\s{}[\]:,"])|(?:true|false|null)(?![^\s{}[\]:,"])/y;
+      word.lastIndex = i;
+      const literal = word.exec(line);
+      if (literal) emit(literal[0], i + literal[0].length);
+      else {
+        let end = i;
+        while (end < line.length && !/[\s{}[\]:,"]/.test(line[end]!)) end += 1;
+        emit('…', end);
+      }
+    }
+  }
+  return { text, caret: caret ?? text.length };
 }
 
 /** Comments replaced by spaces, so every position (and line) stays where it was. */

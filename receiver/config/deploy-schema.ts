@@ -91,35 +91,6 @@ export const deploySchema = z.strictObject({
 
 export type DeployConfig = z.output<typeof deploySchema>;
 
-interface DeployingTrigger {
-  repository: string;
-  branch: string;
-  deploy?: { path: string } | undefined;
-}
-
-/**
- * Two triggers may not deploy into one path (or one inside the other) unless they are the same
- * repository and branch: their releases and `current` would overwrite each other's.
- */
-export function deployPathProblems(triggers: readonly DeployingTrigger[]): { index: number; message: string }[] {
-  const problems: { index: number; message: string }[] = [];
-  const seen: { index: number; path: string; trigger: DeployingTrigger }[] = [];
-  triggers.forEach((trigger, index) => {
-    if (!trigger.deploy) return;
-    const own = path.posix.normalize(trigger.deploy.path).replace(/\/+$/, '');
-    for (const other of seen) {
-      const overlaps = own === other.path || own.startsWith(`${other.path}/`) || other.path.startsWith(`${own}/`);
-      const sameTrigger = other.trigger.repository === trigger.repository && other.trigger.branch === trigger.branch;
-      if (overlaps && !sameTrigger) {
-        problems.push({ index, message: `${own === other.path ? 'is' : 'overlaps'} the deploy.path of triggers[${other.index}] (${other.trigger.repository} ${other.trigger.branch}); give each trigger its own` });
-        break;
-      }
-    }
-    seen.push({ index, path: own, trigger });
-  });
-  return problems;
-}
-
 /** Fields of a deploy section the SSH checks read (the stack's may leave repositoryUrl out). */
 interface SshDeploy {
   repositoryUrl?: string | undefined;

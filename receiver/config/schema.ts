@@ -5,7 +5,8 @@
 import { z } from 'zod';
 import { SEED_MAX_ITERATIONS, sshOptionPathProblem, triggerKey } from '../../protocol';
 import { ConfigError, describeZodIssues, parseNamingFields } from './config-errors';
-import { commandSchema, deployPathProblems, deploySchema, deploySshProblems, repositoryUrlSchema } from './deploy-schema';
+import { deployPathProblems } from './deploy-paths';
+import { commandSchema, deploySchema, deploySshProblems, repositoryUrlSchema } from './deploy-schema';
 
 /** The stack config reuses the deploy section (it may leave repositoryUrl out). */
 export { deploySchema, deploySshProblems, repositoryUrlSchema };

@@ -8,6 +8,7 @@ import type { TriggerConfig } from '../config/schema';
 import { type CommandRequest, type RunningCommand, runCommand } from './command';
 import { type DeployOutcome, runDeploy } from './deploy/deployment';
 import type { SecretLookup } from './deploy/ssh-access';
+import type { DeployingTrigger } from '../config/deploy-paths';
 import type { FinishRecord } from './journal-record';
 import type { ProcessGroup, RunAction, StoredRun } from './run-record';
 import { BoundedRunLog } from './run-log';
@@ -24,6 +25,8 @@ interface StartContext {
   request: CommandRequest;
   stateDir: string;
   secretNamed: SecretLookup;
+  /** Every configured trigger now: a deploy checks that no other one's path resolves into its own. */
+  triggers: readonly DeployingTrigger[];
 }
 
 /**
@@ -37,9 +40,9 @@ const START: Record<RunKind, (context: StartContext) => RunningCommand> = {
   recover: startDeployOrCommand,
 };
 
-function startDeployOrCommand({ request, stateDir, secretNamed }: StartContext): RunningCommand {
+function startDeployOrCommand({ request, stateDir, secretNamed, triggers }: StartContext): RunningCommand {
   const deploy = request.config.deploy;
-  return deploy ? runDeploy({ ...request, deploy, stateDir, secretNamed }) : runCommand(request);
+  return deploy ? runDeploy({ ...request, deploy, stateDir, secretNamed, triggers }) : runCommand(request);
 }
 
 export interface ExecutionOptions {
@@ -50,6 +53,8 @@ export interface ExecutionOptions {
   killGraceMs: number;
   withheldEnv: ReadonlySet<string>;
   secretNamed: SecretLookup;
+  /** The triggers configured now (they change on reload). */
+  triggers(): readonly DeployingTrigger[];
   /** Called with the run's record once its finish is in the journal. */
   finished(run: StoredRun): void;
 }
@@ -114,7 +119,7 @@ export async function executeRun(active: ActiveRun, options: ExecutionOptions): 
       });
     },
   };
-  const command = START[kindOf(run)]({ request, stateDir: options.stateDir, secretNamed: options.secretNamed });
+  const command = START[kindOf(run)]({ request, stateDir: options.stateDir, secretNamed: options.secretNamed, triggers: options.triggers() });
   active.command = command;
   if (active.stopRequested) command.stop();
   const outcome: DeployOutcome = await command.outcome;

@@ -80,6 +80,7 @@ export class Runner implements DeliverySink {
       killGraceMs: (options.killGraceSeconds ?? 10) * 1000,
       withheldEnv: new Set(options.withheldEnv ?? []),
       secretNamed: options.secretNamed ?? (async () => undefined),
+      triggers: () => [...this.triggers.values()].map((trigger) => trigger.config),
       finished: (run) => {
         for (const listener of this.finishListeners) listener(run);
       },

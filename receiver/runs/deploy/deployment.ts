@@ -10,12 +10,13 @@
  */
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
+import { type DeployingTrigger, deployPathConflict } from '../../config/deploy-paths';
 import type { DeployConfig } from '../../config/deploy-schema';
 import type { TriggerConfig } from '../../config/schema';
 import { type CommandRequest, type Outcome, type RunAs, type RunningCommand, runAsOf, runCommand } from '../command';
 import type { RunDeploy } from '../run-record';
 import { commandForLog, fetchHeadCommit, gitIn, requestedCommit } from './git';
-import { ReleaseLayout, releaseId, rollbackTarget } from './release-layout';
+import { cannotBecomeCurrent, mayBecomeCurrent, ReleaseLayout, releaseId, rollbackTarget } from './release-layout';
 import { type SecretLookup, type SshAccess, prepareSshAccess } from './ssh-access';
 
 export interface DeployOutcome extends Outcome {
@@ -28,6 +29,8 @@ export interface DeployRequest extends CommandRequest {
   stateDir: string;
   /** The deploy key stored under `deploy.sshKey` (the token file, then SSM). */
   secretNamed: SecretLookup;
+  /** Every trigger of the config in use: none may deploy into this one's directory. */
+  triggers: readonly DeployingTrigger[];
 }
 
 export interface RunningDeploy {
@@ -60,11 +63,19 @@ class Deployment {
   private runAs: RunAs;
   /** The commit the steps are told (TRIGGLER_COMMIT): the one deployed, once known. */
   private commit: string;
+  /**
+   * When the trigger's timeoutSeconds, counted from the start of the run, runs out: one deadline
+   * for every step of the deploy together, so a remote that never answers costs the run its
+   * timeout once, however many fetches it takes. Switching back after a failed check is repair,
+   * and each of its steps has the trigger's timeout of its own.
+   */
+  private readonly deadline: number;
 
   constructor(private readonly request: DeployRequest) {
     this.deploy = request.deploy;
     this.layout = new ReleaseLayout(request.deploy.path);
     this.commit = request.run.commit;
+    this.deadline = Date.now() + request.config.timeoutSeconds * 1000;
     this.releaseEnv = { TRIGGLER_DEPLOY_PATH: request.deploy.path, TRIGGLER_RELEASE_DIR: '', TRIGGLER_PREVIOUS_RELEASE_DIR: '' };
   }
 
@@ -75,6 +86,9 @@ class Deployment {
   }
 
   async execute(): Promise<DeployOutcome> {
+    // The config was checked when it loaded; a symlink made since can still join two triggers' paths.
+    const conflict = deployPathConflict({ ...this.request.config, deploy: this.deploy }, this.request.triggers);
+    if (conflict) return this.failed(conflict);
     const runAs = await runAsOf(this.request.config);
     if (runAs && 'error' in runAs) return this.failed(runAs.error);
     this.runAs = runAs;
@@ -99,6 +113,7 @@ class Deployment {
     if (laidOut.status !== 'succeeded') return this.buildFailed(id, laidOut, record);
     const built = await this.runStep('command', this.request.config.command, releaseDir);
     if (built.status !== 'succeeded') return this.buildFailed(id, built, record);
+    await this.layout.setState(id, 'built');
     return this.switchTo(id, previous, record);
   }
 
@@ -151,7 +166,7 @@ class Deployment {
     const branch = this.request.run.branch;
     const fetchArgs = ['fetch', '--no-tags', '--no-recurse-submodules', '--quiet', '--', url];
     const fetched = await this.runStep(`fetch ${branch}`, gitIn(mirror, ...fetchArgs, `+refs/heads/${branch}:refs/heads/${branch}`), this.deploy.path, { env: fetchEnv });
-    if (fetched.status === 'interrupted') return fetched;
+    if (endsTheRun(fetched)) return fetched;
     const wanted = requestedCommit(this.request.run.commit);
     if (wanted === undefined) {
       if (fetched.status !== 'succeeded') return this.cannotFetch(`cannot fetch branch ${branch} from ${url}`, fetched, ssh);
@@ -162,11 +177,12 @@ class Deployment {
     }
     const has = (): Promise<Outcome> => this.runStep('look for the commit', gitIn(mirror, 'cat-file', '-e', `${wanted}^{commit}`), this.deploy.path);
     let present = await has();
-    if (present.status === 'interrupted') return present;
+    if (endsTheRun(present)) return present;
     if (present.status !== 'succeeded') {
       const byId = await this.runStep(`fetch ${wanted}`, gitIn(mirror, ...fetchArgs, wanted), this.deploy.path, { env: fetchEnv });
-      if (byId.status === 'interrupted') return byId;
+      if (endsTheRun(byId)) return byId;
       present = await has();
+      if (endsTheRun(present)) return present;
       // Only a remote that could be read can be said to lack the commit: when neither fetch got
       // through (no access, no such repository, a refused host key), that is what the run says.
       if (present.status !== 'succeeded' && fetched.status !== 'succeeded') {
@@ -179,6 +195,8 @@ class Deployment {
 
   /** current -> the release, then activate and the health check; on failure, back to `from`. */
   private async switchTo(id: string, from: string | undefined, record: RunDeploy): Promise<DeployOutcome> {
+    const release = (await this.layout.list()).find((listed) => listed.id === id);
+    if (!release || !mayBecomeCurrent(release)) return this.failed(release ? cannotBecomeCurrent(release) : `release ${id} is not on disk`);
     await this.layout.update((manifest) => (manifest.switching = { to: id, ...(from ? { from } : {}) }));
     await this.layout.switchCurrent(id);
     this.note(`current -> releases/${id}`);
@@ -196,7 +214,7 @@ class Deployment {
       const removed = await this.layout.prune(this.deploy.keepReleases, [id, from]);
       if (removed.length > 0) {
         this.note(`removed ${removed.length} old release${removed.length === 1 ? '' : 's'}: ${removed.join(', ')}`);
-        await this.runStep('forget removed releases', gitIn(this.layout.mirror, 'worktree', 'prune'), this.deploy.path);
+        await this.runStep('forget removed releases', gitIn(this.layout.mirror, 'worktree', 'prune'), this.deploy.path, { timeoutSeconds: this.request.config.timeoutSeconds });
       }
       return { ...OK, deploy: record };
     }
@@ -218,7 +236,7 @@ class Deployment {
     let result = from ? `current is back at ${from}` : 'current is removed (no release before this one)';
     if (from && this.deploy.activate !== undefined) {
       this.useRelease(from, id);
-      const again = await this.runStep('activate the release before', this.deploy.activate, this.layout.releaseDir(from));
+      const again = await this.runStep('activate the release before', this.deploy.activate, this.layout.releaseDir(from), { timeoutSeconds: this.request.config.timeoutSeconds });
       if (again.status !== 'succeeded') result += `, but activating it failed too (${again.error ?? again.status})`;
     }
     await this.layout.update((manifest) => {
@@ -232,13 +250,16 @@ class Deployment {
   private async healthCheck(releaseDir: string): Promise<Outcome> {
     const check = this.deploy.healthCheck;
     if (!check) return OK;
-    const deadline = Date.now() + check.timeoutSeconds * 1000;
+    const ownDeadline = Date.now() + check.timeoutSeconds * 1000;
+    const deadline = Math.min(ownDeadline, this.deadline);
+    const limit = deadline === ownDeadline ? `it did not pass within ${check.timeoutSeconds}s` : `it did not pass before the deploy's timeoutSeconds (${this.request.config.timeoutSeconds}s) ran out`;
     for (let attempt = 1; ; attempt += 1) {
-      const remainingSeconds = Math.max(1, Math.ceil((deadline - Date.now()) / 1000));
-      const outcome = await this.runStep(`health check ${attempt}`, check.command, releaseDir, { timeoutSeconds: remainingSeconds });
+      // Against its own timeout an attempt gets at least a second; against the deploy's, what is left.
+      const timeoutSeconds = deadline === ownDeadline ? Math.max(1, Math.ceil((deadline - Date.now()) / 1000)) : secondsUntil(deadline);
+      const outcome = await this.runStep(`health check ${attempt}`, check.command, releaseDir, { timeoutSeconds });
       if (outcome.status === 'succeeded' || outcome.status === 'interrupted') return outcome;
       if (Date.now() + check.intervalSeconds * 1000 >= deadline) {
-        return { ...outcome, status: 'failed', error: `it did not pass within ${check.timeoutSeconds}s (${attempt} attempt${attempt === 1 ? '' : 's'}; the last: ${outcome.error ?? outcome.status})` };
+        return { ...outcome, status: 'failed', error: `${limit} (${attempt} attempt${attempt === 1 ? '' : 's'}; the last: ${outcome.error ?? outcome.status})` };
       }
       await this.pause(check.intervalSeconds * 1000);
       if (this.stopped) return { status: 'interrupted', error: 'receiver stopped during the health check' };
@@ -288,11 +309,20 @@ class Deployment {
     };
   }
 
-  /** Runs one step as a command of the trigger, logging when it started, how long it took and how it ended. */
-  /** `step.timeoutSeconds`: the trigger's by default; `step.env`: variables for this step alone (a fetch's GIT_SSH_COMMAND). */
+  /**
+   * Runs one step as a command of the trigger, logging when it started, how long it took and how
+   * it ended. `step.timeoutSeconds`: a timeout of its own; by default the step has what is left
+   * before the deploy's deadline, and a step stopped by it ends the run `timed-out`.
+   * `step.env`: variables for this step alone (a fetch's GIT_SSH_COMMAND).
+   */
   private async runStep(name: string, command: Command, cwd: string, step: { timeoutSeconds?: number; env?: Record<string, string> } = {}): Promise<Outcome> {
-    const timeoutSeconds = step.timeoutSeconds ?? this.request.config.timeoutSeconds;
+    const timeoutSeconds = step.timeoutSeconds ?? secondsUntil(this.deadline);
     if (this.stopped) return { status: 'interrupted', error: `receiver stopped before ${name}` };
+    const budget = `the deploy's timeoutSeconds (${this.request.config.timeoutSeconds}s)`;
+    if (timeoutSeconds <= 0) {
+      this.note(`${name}: not started, ${budget} ran out`);
+      return { status: 'timed-out', exitCode: null, signal: null, error: `timed out: ${budget} ran out before ${name}` };
+    }
     const started = Date.now();
     this.note(`${name}: ${commandForLog(command)}`);
     const env: Record<string, string> = {
@@ -308,8 +338,9 @@ class Deployment {
       run: { ...this.request.run, commit: this.commit },
       runAs: this.runAs,
     });
-    const outcome = await this.step.outcome;
+    let outcome = await this.step.outcome;
     this.step = undefined;
+    if (outcome.status === 'timed-out' && step.timeoutSeconds === undefined) outcome = { ...outcome, error: `timed out: ${budget} ran out during ${name}` };
     const took = `${((Date.now() - started) / 1000).toFixed(1)}s`;
     this.note(`${name}: ${outcome.status === 'succeeded' ? 'ok' : (outcome.error ?? outcome.status)} (${took})`);
     return outcome;
@@ -329,4 +360,14 @@ class Deployment {
       this.wake = done;
     });
   }
+}
+
+/** A step stopped by the deploy's deadline, or by the receiver stopping: nothing more runs. */
+function endsTheRun(outcome: Outcome): boolean {
+  return outcome.status === 'interrupted' || outcome.status === 'timed-out';
+}
+
+/** Seconds left until `deadline`, in tenths rounded up (0 once it has passed). */
+function secondsUntil(deadline: number): number {
+  return Math.max(0, Math.ceil((deadline - Date.now()) / 100) / 10);
 }

@@ -13,12 +13,29 @@ import * as path from 'node:path';
 import { syncDirectory } from '../durable-files';
 
 /**
- * `building`: laid out, its command running (after a crash: never finished). `failed`: its command
- * failed; never current. `live`: was switched to and passed activate and the health check.
- * `rolled-back`: switched to, failed activate or the health check, switched away from.
+ * `building`: laid out, its command running. `interrupted`: was `building` when the receiver
+ * stopped, or is on disk but not in the manifest. `failed`: its command failed. `built`: its
+ * command succeeded, not switched to yet. `live`: was switched to and passed activate and the
+ * health check. `rolled-back`: switched to, failed activate or the health check, switched away from.
  */
-export const RELEASE_STATES = ['building', 'failed', 'live', 'rolled-back', 'interrupted'] as const;
+export const RELEASE_STATES = ['building', 'built', 'failed', 'live', 'rolled-back', 'interrupted'] as const;
 export type ReleaseState = (typeof RELEASE_STATES)[number];
+
+/**
+ * The one rule for what may become current: a release whose command succeeded. A release whose
+ * command failed or never finished (a killed build, a directory the manifest does not know) holds
+ * a tree nobody built.
+ */
+const COMMAND_SUCCEEDED: ReadonlySet<ReleaseState> = new Set(['built', 'live', 'rolled-back']);
+
+export function mayBecomeCurrent(release: { state: ReleaseState }): boolean {
+  return COMMAND_SUCCEEDED.has(release.state);
+}
+
+/** Why a release may not become current, for the run's error. */
+export function cannotBecomeCurrent(release: { id: string; commit: string; state: ReleaseState }): string {
+  return `release ${release.id}${release.commit ? ` (commit ${release.commit.slice(0, 12)})` : ' (not in releases.json)'} is ${release.state}: its command did not succeed there, so it cannot be made current (see triggler releases)`;
+}
 
 export interface ReleaseEntry {
   id: string;
@@ -201,16 +218,13 @@ export function rollbackTarget(releases: readonly ReleaseListing[], to: string |
     const target = older.at(-1);
     return target ? { id: target.id } : { error: current ? `no live release older than current (${current.id}) to roll back to` : 'no release to roll back to' };
   }
-  // A release whose command failed, or never finished, holds a tree nobody built: never current.
-  const built = (release: ReleaseListing) => release.state !== 'failed' && release.state !== 'building';
-  const unbuilt = (release: ReleaseListing) => ({ error: `release ${release.id} (commit ${release.commit.slice(0, 12)}) is ${release.state}: its command did not succeed there, so it cannot be made current (see triggler releases)` });
   const byId = releases.find((release) => release.id === to);
-  if (byId) return built(byId) ? { id: byId.id } : unbuilt(byId);
+  if (byId) return mayBecomeCurrent(byId) ? { id: byId.id } : { error: cannotBecomeCurrent(byId) };
   if (/^[0-9a-f]{7,40}$/.test(to)) {
     const ofCommit = releases.filter((release) => release.commit.startsWith(to));
-    const byCommit = ofCommit.filter(built).at(-1);
+    const byCommit = ofCommit.filter(mayBecomeCurrent).at(-1);
     if (byCommit) return { id: byCommit.id };
-    if (ofCommit.length > 0) return unbuilt(ofCommit.at(-1)!);
+    if (ofCommit.length > 0) return { error: cannotBecomeCurrent(ofCommit.at(-1)!) };
   }
   return { error: `no release ${/^[0-9a-f]{7,40}$/.test(to) ? 'of commit' : 'named'} ${to} (see triggler releases)` };
 }

@@ -11,7 +11,8 @@ import type { Runner } from '../../../receiver/runs/runner';
 import { logText, makeDelivery, makeStateDir, makeTrigger, openRunner, removeDir, waitFor } from '../runner-harness';
 import { git, sourceRepo, type SourceRepo } from './git-repo';
 
-type DeployInput = NonNullable<ReceiverConfigInput['triggers'][number]['deploy']>;
+type TriggerInput = ReceiverConfigInput['triggers'][number];
+type DeployInput = NonNullable<TriggerInput['deploy']>;
 
 describe('deploy runs', () => {
   let dir: string;
@@ -30,10 +31,10 @@ describe('deploy runs', () => {
     removeDir(dir);
   });
 
-  async function start(command: string, deploy: Partial<DeployInput> = {}): Promise<Runner> {
+  async function start(command: string, deploy: Partial<DeployInput> = {}, trigger: Partial<TriggerInput> = {}): Promise<Runner> {
     ({ runner } = await openRunner({
       stateDir: path.join(dir, 'state'),
-      triggers: [makeTrigger({ command, timeoutSeconds: 30, deploy: { repositoryUrl: repo.url, path: deployPath, ...deploy } })],
+      triggers: [makeTrigger({ command, timeoutSeconds: 30, ...trigger, deploy: { repositoryUrl: repo.url, path: deployPath, ...deploy } })],
     }));
     return runner;
   }
@@ -248,6 +249,51 @@ describe('deploy runs', () => {
       await runner!.idle();
       expect(runner!.history.run(runId)).toMatchObject({ status: 'failed', error: `release ${failed.id} (commit ${failed.commit.slice(0, 12)}) is failed: its command did not succeed there, so it cannot be made current (see triggler releases)` });
     }
+    expect(await layout().current()).toBe(current);
+  });
+
+  async function rollbackTo(to: string): Promise<RunRecord> {
+    const { runId } = await runner!.requestRun('app', 'main', { type: 'rollback', to });
+    await runner!.idle();
+    return runner!.history.run(runId)!;
+  }
+
+  it('a release whose build the receiver was stopped in is interrupted after the restart; a rollback to it is refused', async () => {
+    // The command waits while the commit holds `slow`, until the test removes the file it waits on.
+    const waiting = `if [ -e slow ]; then touch "${dir}/started"; while [ -e "${dir}/hold" ]; do sleep 0.05; done; fi`;
+    await start(waiting, {}, { rerunInterrupted: false });
+    expect((await push(repo.commit({ v: '1' }))).status).toBe('succeeded');
+    fs.writeFileSync(path.join(dir, 'hold'), '');
+    const killedCommit = repo.commit({ v: '2', slow: 'yes' });
+    await runner!.accept(makeDelivery({ commit: killedCommit }));
+    await waitFor('the build to start', () => fs.existsSync(path.join(dir, 'started')));
+    await runner!.close();
+    fs.rmSync(path.join(dir, 'hold'));
+    await start(waiting, {}, { rerunInterrupted: false });
+    // Any run of the trigger recovers first: a rollback to the current release does, and changes nothing.
+    const current = await layout().current();
+    await rollbackTo(current!);
+    const killed = (await layout().list()).find((release) => release.commit === killedCommit)!;
+    expect(killed.state).toBe('interrupted');
+    for (const to of [killed.id, killedCommit.slice(0, 7)]) {
+      expect(await rollbackTo(to)).toMatchObject({
+        status: 'failed',
+        error: `release ${killed.id} (commit ${killedCommit.slice(0, 12)}) is interrupted: its command did not succeed there, so it cannot be made current (see triggler releases)`,
+      });
+    }
+    expect(await layout().current()).toBe(current);
+  });
+
+  it('a rollback to a release directory the manifest does not know is refused', async () => {
+    await start('true');
+    expect((await push(repo.commit({ v: '1' }))).status).toBe('succeeded');
+    const current = await layout().current();
+    const stray = '20200101-000000-000-0123456789ab';
+    fs.mkdirSync(layout().releaseDir(stray));
+    expect(await rollbackTo(stray)).toMatchObject({
+      status: 'failed',
+      error: `release ${stray} (not in releases.json) is interrupted: its command did not succeed there, so it cannot be made current (see triggler releases)`,
+    });
     expect(await layout().current()).toBe(current);
   });
 
