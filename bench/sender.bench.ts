@@ -53,7 +53,7 @@ async function bundleSender(dir: string, variant: 'stack' | 'cjs-sdk' | 'externa
 }
 
 function codeCommitEvent(repository: string, branch: string, eventId: string): unknown {
-  const event = JSON.parse(readFileSync(join(ROOT, 'test', 'fixtures', 'codecommit-event.json'), 'utf8')) as {
+  const event = JSON.parse(readFileSync(join(ROOT, 'test', 'support', 'fixtures', 'codecommit-event.json'), 'utf8')) as {
     Records: Array<{ eventId: string; eventSourceARN: string; codecommit: { references: Array<{ ref: string }> } }>;
   };
   const record = event.Records[0]!;

@@ -18,7 +18,7 @@ import { tokensCommand } from '../../bin/tokens-command';
 import { handler, type SenderReport } from '../../lambda/sender';
 import { buildDeliveryRequest } from '../../protocol';
 import { startLocalSsm, type LocalSsm } from '../../scripts/local-ssm';
-import { startRecordingReceiver, type RecordingReceiver } from '../fixtures/recording-receiver';
+import { startRecordingReceiver, type RecordingReceiver } from '../support/recording-receiver';
 import { startTestReceiver, type TestReceiver } from '../support/receiver-fixture';
 
 const PREFIX = '/git-triggler/tokens';
@@ -48,7 +48,7 @@ const context = { awsRequestId: 'rotation-e2e', getRemainingTimeInMillis: () => 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function pushEvent(index: number): CodeCommitTriggerEvent {
-  const event = JSON.parse(readFileSync(join(__dirname, '..', 'fixtures', 'codecommit-event.json'), 'utf8')) as CodeCommitTriggerEvent;
+  const event = JSON.parse(readFileSync(join(__dirname, '..', 'support', 'fixtures', 'codecommit-event.json'), 'utf8')) as CodeCommitTriggerEvent;
   const record = event.Records[0]!;
   record.eventSourceARN = 'arn:aws:codecommit:us-east-1:123456789012:pipeline';
   record.eventId = `rotation-push-${index}`;

@@ -15,8 +15,8 @@ import { Webhook } from 'standardwebhooks';
 import type { RelayResult } from '../../lambda/relay';
 import type { RelaySettings } from '../../lambda/relay-settings';
 import { startLocalSsm, type LocalSsm } from '../../scripts/local-ssm';
-import { refusedUrl, startRecordingReceiver, type RecordingReceiver } from '../fixtures/recording-receiver';
-import { signWithOctokit } from '../receiver/providers/octokit-signer';
+import { refusedUrl, startRecordingReceiver, type RecordingReceiver } from '../support/recording-receiver';
+import { signWithOctokit } from '../support/octokit-signer';
 import { functionUrlEvent } from '../support/function-url-event';
 import { bundleLambda } from '../support/lambda-bundle';
 import { localSsmEnvironment, startLambdaProcess, type LambdaProcess } from '../support/lambda-process';
@@ -34,7 +34,7 @@ const OCTOCODERS_SECRET = 'octocoders-webhook-secret-before-rotation';
 const OCTOCODERS_ROTATED = 'octocoders-webhook-secret-after-rotation';
 const BODY_LIMIT = 256 * 1024;
 
-const fixture = (name: string) => readFileSync(join(__dirname, '..', 'fixtures', 'providers', `${name}.json`));
+const fixture = (name: string) => readFileSync(join(__dirname, '..', 'support', 'fixtures', 'providers', `${name}.json`));
 const example = (event: string, index: number) => JSON.stringify(webhookExamples.find((d) => d.name === event)!.examples[index]);
 const hmacHex = (secret: string, body: Buffer | string) => createHmac('sha256', secret).update(body).digest('hex');
 

@@ -12,7 +12,7 @@ import { request } from 'undici';
 import { buildDeliveryRequest } from '../../protocol';
 import { newToken } from '../../protocol/token';
 import { startLocalSsm } from '../../scripts/local-ssm';
-import { configOf, exampleConfigInput, findTokenLikeValues, trigglerApp, type Template } from './stack-fixture';
+import { configOf, exampleConfigInput, findTokenLikeValues, trigglerApp, type Template } from '../support/stack-fixture';
 
 let outdir: string;
 let template: Template;

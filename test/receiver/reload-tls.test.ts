@@ -14,7 +14,7 @@ import { parseReceiverConfig } from '../../receiver/config/schema';
 import { startReceiver } from '../../receiver/receiver';
 import { freePort, startCli, stopCli } from '../support/cli';
 import { tempDir } from '../support/receiver-fixture';
-import { waitFor } from './runner-harness';
+import { waitFor } from '../support/runner-harness';
 
 const TOKEN = 'whsec_cmVsb2FkIHRlc3QgdG9rZW4gZm9yIHRoZSByZWNlaXZlcg==';
 const NEW_TOKEN = 'whsec_YSBuZXcgdG9rZW4gdGhlIHJlbG9hZCBtdXN0IG5vdCBwdXQgaW4gdXNl';
