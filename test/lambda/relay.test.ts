@@ -17,9 +17,8 @@ import type { RelaySettings } from '../../lambda/relay-settings';
 import { startLocalSsm, type LocalSsm } from '../../scripts/local-ssm';
 import { refusedUrl, startRecordingReceiver, type RecordingReceiver } from '../support/recording-receiver';
 import { signWithOctokit } from '../support/octokit-signer';
-import { functionUrlEvent } from '../support/function-url-event';
-import { bundleLambda } from '../support/lambda-bundle';
-import { localSsmEnvironment, startLambdaProcess, type LambdaProcess } from '../support/lambda-process';
+import { bundleLambda, functionUrlEvent, localSsmEnvironment } from '../../scripts/local-lambda';
+import { startLambdaProcess, type LambdaProcess } from '../support/lambda-process';
 import { startTestReceiver, type TestReceiver } from '../support/receiver-fixture';
 
 const PREFIX = '/relay-test/tokens';
@@ -99,7 +98,7 @@ beforeAll(async () => {
   const bundle = join(dir, 'relay.js');
   await bundleLambda('relay', bundle);
   ssm = await startLocalSsm({ region: 'eu-west-1' });
-  relay = await startLambdaProcess(bundle, dir, { ...localSsmEnvironment(ssm.url, dir, 'eu-west-1'), TRIGGLER_LOG_LEVEL: process.env.RELAY_TEST_LOG ?? 'silent' });
+  relay = await startLambdaProcess(bundle, { ...localSsmEnvironment(ssm.url, dir, 'eu-west-1'), TRIGGLER_LOG_LEVEL: process.env.RELAY_TEST_LOG ?? 'silent' });
   ssm.put(`${PREFIX}/github/Codertocat/Hello-World`, GITHUB_SECRET);
   ssm.put(`${PREFIX}/gitlab/mike/diaspora`, GITLAB_SECRET);
   ssm.put(`${PREFIX}/github/Octocoders/Hello-World`, OCTOCODERS_SECRET);

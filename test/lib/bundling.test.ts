@@ -76,7 +76,7 @@ test.each([
 ])('the %s bundle is one index.js that loads in plain node and exports its handler', (_name, dir) => {
   expect(fs.readdirSync(dir()).filter((f) => !f.endsWith('.map'))).toEqual(['index.js']);
   // This machine's Node.js 20 draws an SDK deprecation warning; Lambda runs Node.js 24.
-  const result = runNode(['--no-warnings', '-e', 'const m = require("./index.js"); process.stdout.write(typeof m.handler)'], dir());
+  const result = runNode(['--no-warnings', path.join(__dirname, '..', 'support', 'children', 'handler-type.js'), 'index.js'], dir());
   expect(result.stderr).toBe('');
   expect(result.stdout).toBe('function');
 });

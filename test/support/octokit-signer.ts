@@ -4,22 +4,14 @@
  * child process (one per batch).
  */
 import { execFile } from 'node:child_process';
-import { resolve } from 'node:path';
+import { join } from 'node:path';
 
-const PROJECT_ROOT = resolve(__dirname, '../..');
-
-const SIGN_SCRIPT = `
-import { sign } from '@octokit/webhooks-methods';
-let input = '';
-for await (const chunk of process.stdin) input += chunk;
-const { secret, bodies } = JSON.parse(input);
-process.stdout.write(JSON.stringify(await Promise.all(bodies.map((body) => sign(secret, body)))));
-`;
+const SIGNER = join(__dirname, 'children', 'octokit-sign.mjs');
 
 /** `sha256=<hex>` for each body, as GitHub puts in X-Hub-Signature-256. */
 export function signWithOctokit(secret: string, bodies: string[]): Promise<string[]> {
   return new Promise((resolvePromise, reject) => {
-    const child = execFile(process.execPath, ['--input-type=module', '-e', SIGN_SCRIPT], { cwd: PROJECT_ROOT }, (error, stdout) => {
+    const child = execFile(process.execPath, [SIGNER], (error, stdout) => {
       if (error) reject(error);
       else resolvePromise(JSON.parse(stdout) as string[]);
     });

@@ -1,12 +1,19 @@
 /**
- * What the Lambda benches share: a probe script in a fresh `node` (results on fd 3, its stdout
- * discarded), percentiles, the figures' formats, and a receiver that answers 202 and checks
- * nothing (the floor under a handler's cost). Not a bench itself (run.ts runs *.bench.ts only).
+ * What the benches share: the probe programs in bench/probes/ run in a fresh `node` (results on
+ * fd 3, its stdout discarded), percentiles, the figures' formats, a receiver that answers 202 and
+ * checks nothing (the floor under a handler's cost), free ports and stopping a child. Not a bench
+ * itself (run.ts runs *.bench.ts only). Benches stand alone: nothing here comes from test/.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import { join } from 'node:path';
+
+/** A program under bench/probes/, plain JavaScript so that `node` runs it without a loader in the way of the figures. */
+export function probePath(name: string): string {
+  return join(__dirname, 'probes', name);
+}
 
 export async function runProbe(script: string, args: string[], env: NodeJS.ProcessEnv): Promise<unknown> {
   const child = spawn(process.execPath, [script, ...args], { env, stdio: ['ignore', 'ignore', 'inherit', 'pipe'] });
@@ -60,4 +67,21 @@ export function runBench(name: string, main: () => Promise<void>): void {
     process.stderr.write(`${name} bench failed: ${(error as Error).stack ?? String(error)}\n`);
     process.exit(1);
   });
+}
+
+/** A port nothing listens on right now, for a server a bench starts. */
+export async function freePort(): Promise<number> {
+  const server = createNetServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  await new Promise((done) => server.close(done));
+  return port;
+}
+
+/** SIGTERM, and wait for the exit (at once if it has exited already). */
+export async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  await exited;
 }
