@@ -122,7 +122,7 @@ beforeAll(async () => {
   }
   // Octokit signs text (its UTF-8 bytes); a body that is not UTF-8 is signed as its exact bytes here.
   githubSignatures.set(`${GITHUB_SECRET}\n${binaryPush.toString('base64')}`, `sha256=${hmacHex(GITHUB_SECRET, binaryPush)}`);
-}, 60_000);
+});
 
 afterAll(async () => {
   await relay?.close();

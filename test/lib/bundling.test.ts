@@ -13,6 +13,7 @@ import { buildDeliveryRequest } from '../../protocol';
 import { newToken } from '../../protocol/token';
 import { startLocalSsm } from '../../scripts/local-ssm';
 import { configOf, exampleConfigInput, findTokenLikeValues, trigglerApp, type Template } from '../support/stack-fixture';
+import { waitFor } from '../support/wait-for';
 
 let outdir: string;
 let template: Template;
@@ -135,7 +136,8 @@ test('the bundled receiver, as the host runs it, reads its token from SSM and ru
     const response = await request(url + delivery.path, { method: 'POST', headers: delivery.headers, body: delivery.body! });
     expect(response.statusCode).toBe(202);
     await response.body.dump();
-    for (let i = 0; i < 100 && !fs.existsSync(marker); i++) await new Promise((r) => setTimeout(r, 50));
+    // The shell creates the file before it writes the line: wait for the whole line.
+    await waitFor('the run to write its marker', () => fs.existsSync(marker) && fs.readFileSync(marker, 'utf8').endsWith('\n'));
     expect(fs.readFileSync(marker, 'utf8').trim()).toBe('b0b0b0b');
     expect(ssm.calls.GetParameter).toBe(1);
   } finally {

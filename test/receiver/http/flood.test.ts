@@ -4,9 +4,12 @@
  * connections, and 503 (not a closed port) while the receiver stops. A valid delivery gets
  * through while the flood goes on.
  */
+import { rmSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
+import { join } from 'node:path';
 import { buildDeliveryRequest, seedSignature } from '../../../protocol';
-import { startTestReceiver, type TestReceiver } from '../../support/receiver-fixture';
+import { startTestReceiver, tempDir, type TestReceiver } from '../../support/receiver-fixture';
+import { waitFor } from '../../support/wait-for';
 
 const TOKEN = 'whsec_dGhpcyBpcyBhIHRlc3Qga2V5IGZvciB0aGUgcmVjZWl2ZXI=';
 const now = () => Math.floor(Date.now() / 1000);
@@ -24,7 +27,10 @@ afterEach(() => {
   for (const socket of sockets.splice(0)) socket.destroy();
 });
 
-/** A connection that sends `head` and then `bodyBytes` of its body, and keeps the connection open. */
+/**
+ * A connection that sends `head` and then `bodyBytes` of its body, and keeps the connection open.
+ * Resolves once what it sent is in the kernel, on its way to the receiver, or the connection has closed.
+ */
 function openRequest(url: string, head: string, bodyBytes = 0): Promise<OpenRequest> {
   const { hostname, port } = new URL(url);
   return new Promise((resolve, reject) => {
@@ -43,10 +49,22 @@ function openRequest(url: string, head: string, bodyBytes = 0): Promise<OpenRequ
       // A negative bodyBytes leaves the headers unfinished.
       socket.write(bodyBytes < 0 ? `${head}\r\n` : `${head}\r\n\r\n`);
       if (bodyBytes > 0) socket.write(Buffer.alloc(bodyBytes, 'x'));
-      resolve({ socket, answer: () => text, answered });
+      const opened = { socket, answer: () => text, answered };
+      // Or once the receiver has closed it (a refused body is not read to its end).
+      socket.write('', () => resolve(opened));
+      socket.once('close', () => resolve(opened));
     });
     socket.once('error', reject);
   });
+}
+
+/**
+ * Lets the receiver (in this process) take in what the test's connections sent or closed: the
+ * kernel has it already, and each turn of the event loop reads what is ready. Counted in turns,
+ * not milliseconds, so that a busy machine cannot make it too short.
+ */
+async function receiverTakesItIn(): Promise<void> {
+  for (let turn = 0; turn < 20; turn++) await new Promise((resolve) => setImmediate(resolve));
 }
 
 function statusOf(answer: string): number {
@@ -144,27 +162,26 @@ describe('a budget of body bytes in flight', () => {
     expect((await sendValid(receiver, 400 * 1024)).status).toBe(503);
     // ...and once the flood goes away, its bytes are given back.
     for (const request of flood) request.socket.destroy();
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // The receiver logs each request that ended mid-body, once it has let go of what it held.
+    await waitFor('the three held bodies to be let go', () => receiver.logs.filter((line) => line.msg === 'request failed').length >= 3);
     expect((await sendValid(receiver, 900 * 1024)).status).toBe(202);
     await receiver.settledRuns();
   });
 
   it('refuses a declared body that cannot fit before reading it', async () => {
     const flood = await Promise.all(Array.from({ length: 3 }, () => openRequest(receiver.url, forgedStandardHead(MiB), 1000 * 1024)));
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await receiverTakesItIn();
     const late = await openRequest(receiver.url, forgedStandardHead(MiB));
     expect(statusOf(await late.answered)).toBe(503);
     for (const request of flood) request.socket.destroy();
   });
 });
 
-async function waitForAnswers(requests: OpenRequest[], count: number): Promise<OpenRequest[]> {
-  for (let i = 0; i < 200; i++) {
+function waitForAnswers(requests: OpenRequest[], count: number): Promise<OpenRequest[]> {
+  return waitFor(`${count} of the requests to be answered`, () => {
     const answered = requests.filter((request) => request.answer() !== '');
-    if (answered.length >= count) return answered;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  throw new Error(`only ${requests.filter((request) => request.answer() !== '').length} of ${count} requests were answered`);
+    return answered.length >= count && answered;
+  });
 }
 
 describe('a cap on open connections', () => {
@@ -173,14 +190,14 @@ describe('a cap on open connections', () => {
     try {
       // Four connections that never finish their headers.
       const idle = await Promise.all(Array.from({ length: 4 }, () => openRequest(receiver.url, 'POST /hooks/app/main HTTP/1.1\r\nHost: x\r\nX-Unfinished: yes', -1)));
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      await receiverTakesItIn();
       const extra = await openRequest(receiver.url, 'GET /healthz HTTP/1.1\r\nHost: x');
       const answer = await extra.answered;
       expect(statusOf(answer)).toBe(503);
       expect(answer.toLowerCase()).toContain('retry-after: 1');
       await new Promise<void>((resolve) => (extra.socket.destroyed ? resolve() : extra.socket.once('close', () => resolve())));
       for (const request of idle) request.socket.destroy();
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await receiverTakesItIn();
       expect((await sendValid(receiver)).status).toBe(202);
       expect(receiver.rejections.counts()['too many connections']).toBe(1);
     } finally {
@@ -191,23 +208,28 @@ describe('a cap on open connections', () => {
 
 describe('while the receiver stops', () => {
   it('answers new connections 503 with Retry-After during the grace, instead of refusing them', async () => {
+    // The command runs until the test lets it finish: the grace lasts as long as the test needs.
+    const gate = tempDir();
+    const release = join(gate, 'release');
     const receiver = await startTestReceiver({
-      limits: { shutdownGraceSeconds: 5 },
-      triggers: [{ repository: 'app', branch: 'main', token: TOKEN, command: 'sleep 2' }],
+      limits: { shutdownGraceSeconds: 300 },
+      triggers: [{ repository: 'app', branch: 'main', token: TOKEN, command: `while [ ! -f '${release}' ]; do sleep 0.05; done` }],
     });
     try {
       expect((await sendValid(receiver)).status).toBe(202);
-      for (let i = 0; i < 100 && !receiver.runner.history.runs().some((run) => run.status === 'running'); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+      await waitFor('the run to start', () => receiver.runner.history.runs().some((run) => run.status === 'running'));
       const closing = receiver.close();
-      await new Promise((resolve) => setTimeout(resolve, 200));
       const during = await openRequest(receiver.url, 'GET /healthz HTTP/1.1\r\nHost: x');
       const answer = await during.answered;
       expect(statusOf(answer)).toBe(503);
       expect(answer.toLowerCase()).toContain('retry-after: 5');
+      writeFileSync(release, '');
       await closing;
       expect(receiver.runner.history.runs()[0]?.status).toBe('succeeded');
     } finally {
+      writeFileSync(release, '');
       await receiver.dispose();
+      rmSync(gate, { recursive: true, force: true });
     }
   });
 });

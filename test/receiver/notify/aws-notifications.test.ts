@@ -8,7 +8,7 @@ import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
 import { awsPublishers } from '../../../receiver/notify/aws-publishers';
 import { pushStandard, startTestReceiver, type TestReceiver } from '../../support/receiver-fixture';
-import { waitFor } from '../../support/runner-harness';
+import { waitFor } from '../../support/wait-for';
 
 const TOKEN = 'aws-notify-test-token-0123456789';
 const TOPIC = 'arn:aws:sns:eu-central-1:123456789012:triggler-runs';

@@ -14,7 +14,7 @@ import { buildDeliveryRequest } from '../../../protocol';
 import { adminAuthorization, readAdminCredential } from '../../../receiver/http/admin-credential';
 import { listen } from '../../../receiver/receiver';
 import { pushStandard, startTestReceiver, tempDir, type TestReceiver } from '../../support/receiver-fixture';
-import { waitFor } from '../../support/runner-harness';
+import { waitFor } from '../../support/wait-for';
 
 const TOKEN = 'notify-test-token-0123456789abc';
 const SIGNING_KEY = `whsec_${Buffer.from('a notification signing key, 32 b').toString('base64')}`;
@@ -77,7 +77,7 @@ describe('notifications, metrics, re-run and health', () => {
     await push(receiver, '2'.repeat(40));
     await receiver.settledRuns();
     // The standard sink refused the first attempt: the notifier retries after a second.
-    await waitFor('the sink to receive it', () => sink.received.length >= 3, 15_000);
+    await waitFor('the sink to receive it', () => sink.received.length >= 3);
   });
   afterAll(async () => {
     await receiver.dispose();

@@ -244,6 +244,8 @@ describe('SsmTokenSource against the local SSM endpoint, inside a real receiver'
   let ssm: LocalSsm;
   let awsDir: string;
   let receiver: TestReceiver;
+  // The token source's clock: real time, except while a test holds it to move it by hand.
+  const sourceClock = { held: undefined as number | undefined, ahead: 0 };
 
   const signed = (token: string, id: string) =>
     buildDeliveryRequest({
@@ -272,13 +274,16 @@ describe('SsmTokenSource against the local SSM endpoint, inside a real receiver'
     }
     ssm.put(PARAMETER, TOKEN_A);
     // The receiver builds its SSM source with the default factory: the real SDK, default resolution.
-    receiver = await startTestReceiver({
-      tokens: { ssm: { prefix: PREFIX, ttlSeconds: 60, graceSeconds: 900 } },
-      triggers: [
-        { repository: 'app', branch: 'main', command: ['true'] },
-        { repository: 'app', branch: 'dev', command: ['true'] },
-      ],
-    });
+    receiver = await startTestReceiver(
+      {
+        tokens: { ssm: { prefix: PREFIX, ttlSeconds: 60, graceSeconds: 900 } },
+        triggers: [
+          { repository: 'app', branch: 'main', command: ['true'] },
+          { repository: 'app', branch: 'dev', command: ['true'] },
+        ],
+      },
+      { tokenSources: { now: () => sourceClock.held ?? Date.now() + sourceClock.ahead } },
+    );
   });
 
   afterAll(async () => {
@@ -310,11 +315,19 @@ describe('SsmTokenSource against the local SSM endpoint, inside a real receiver'
   it('makes at most a handful of SSM calls for a flood of 300 bad signatures over 6 seconds', async () => {
     ssm.resetCalls();
     const answers: number[] = [];
-    for (let batch = 0; batch < 12; batch++) {
-      const started = Date.now();
-      const sent = await Promise.all(Array.from({ length: 25 }, (_, i) => deliver(TOKEN_C, `msg_flood_${batch}_${i}`)));
-      answers.push(...sent.map((answer) => answer.status));
-      await new Promise((resolve) => setTimeout(resolve, Math.max(0, 500 - (Date.now() - started))));
+    // Six seconds on the token source's clock, a batch every half second, however long the
+    // batches take on this machine.
+    sourceClock.held = Date.now() + sourceClock.ahead;
+    try {
+      for (let batch = 0; batch < 12; batch++) {
+        const sent = await Promise.all(Array.from({ length: 25 }, (_, i) => deliver(TOKEN_C, `msg_flood_${batch}_${i}`)));
+        answers.push(...sent.map((answer) => answer.status));
+        sourceClock.held += 500;
+      }
+    } finally {
+      // Real time again, never backwards.
+      sourceClock.ahead = Math.max(0, sourceClock.held - Date.now());
+      sourceClock.held = undefined;
     }
     expect(answers).toEqual(Array.from({ length: 300 }, () => 401));
     const total = Object.values(ssm.calls).reduce((sum, n) => sum + n, 0);

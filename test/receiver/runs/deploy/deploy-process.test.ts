@@ -13,7 +13,7 @@ import type { RunRecord } from '../../../../receiver/runs/run-record';
 import { ReleaseLayout } from '../../../../receiver/runs/deploy/release-layout';
 import { tempDir } from '../../../support/receiver-fixture';
 import { sshdMissing, sshKeygen, startSshd } from '../../../support/sshd';
-import { waitFor } from '../../../support/runner-harness';
+import { waitFor } from '../../../support/wait-for';
 import { sourceRepo, type SourceRepo } from '../../../support/git-repo';
 
 const CLI = path.resolve(__dirname, '..', '..', '..', '..', 'bin', 'triggler.js');
@@ -66,7 +66,7 @@ const finished = (serving: Serving, id: string): Promise<RunRecord> =>
   waitFor(`run ${id} to finish`, async () => {
     const run = await runOf(serving, id);
     return !['pending', 'running'].includes(run.status) && run;
-  }, 30_000);
+  });
 
 /** The pid a slow step writes once it runs. */
 async function pidIn(file: string): Promise<number> {
@@ -219,7 +219,7 @@ describe('deploys through the receiver process', () => {
       const rerun = await waitFor('the rerun', async () => {
         const runs = ((await (await request(`${serving!.adminUrl}/runs`)).body.json()) as { runs: RunRecord[] }).runs;
         return runs.find((run) => run.rerunOf === interruptedId && !['pending', 'running'].includes(run.status));
-      }, 30_000);
+      });
       const runs = ((await (await request(`${serving.adminUrl}/runs`)).body.json()) as { runs: RunRecord[] }).runs;
       const recover = runs.find((run) => run.action?.type === 'recover')!;
       expect(recover.status).toBe('succeeded');

@@ -10,7 +10,8 @@ import type { RunRecord } from '../../../../receiver/runs/run-record';
 import type { Runner } from '../../../../receiver/runs/runner';
 import { sshdMissing, sshKeygen, startSshd, type Sshd } from '../../../support/sshd';
 import { startTestReceiver } from '../../../support/receiver-fixture';
-import { logText, makeDelivery, makeStateDir, makeTrigger, openRunner, removeDir, waitFor } from '../../../support/runner-harness';
+import { logText, makeDelivery, makeStateDir, makeTrigger, openRunner, removeDir } from '../../../support/runner-harness';
+import { waitFor } from '../../../support/wait-for';
 import { sourceRepo, type SourceRepo } from '../../../support/git-repo';
 
 const missing = sshdMissing();
