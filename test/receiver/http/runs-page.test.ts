@@ -13,8 +13,12 @@ const CHROMIUM = '/usr/bin/chromium';
 const haveChromium = fs.existsSync(CHROMIUM);
 const TOKEN = 'runs-page-test-token-0123456789';
 
-/** Prints slowly, so a test can watch the log grow: a line every 300 ms, 12 lines. */
-const SLOW_COMMAND = 'for i in 1 2 3 4 5 6 7 8 9 10 11 12; do echo "line $i"; sleep 0.3; done';
+/**
+ * Prints slowly, so a test can watch the log grow: 12 lines, a line every 300 ms; after line 2 it
+ * waits until the file `gate` exists, so that the test sees the log before the rest of it.
+ */
+const slowCommand = (gate: string) =>
+  `for i in 1 2 3 4 5 6 7 8 9 10 11 12; do echo "line $i"; if [ $i = 2 ]; then while [ ! -f '${gate}' ]; do sleep 0.05; done; fi; sleep 0.3; done`;
 
 const push = (receiver: TestReceiver, repository: string, branch: string, commit: string): Promise<string> => pushStandard(receiver, { token: TOKEN, repository, branch, commit });
 
@@ -23,20 +27,26 @@ describe('runs page', () => {
   const branch = 'feat/"<&>';
   let failedRun: string;
   let okRun: string;
+  const gateDir = tempDir();
+  const gate = join(gateDir, 'open');
 
   beforeAll(async () => {
     receiver = await startTestReceiver({
       triggers: [
         { repository: 'web', branch: 'main', token: TOKEN, command: 'echo "<script>alert(1)</script>"; echo deployed' },
         { repository: 'web', branch, token: TOKEN, command: 'echo broken >&2; exit 3' },
-        { repository: 'slow', branch: 'main', token: TOKEN, command: SLOW_COMMAND },
+        { repository: 'slow', branch: 'main', token: TOKEN, command: slowCommand(gate) },
       ],
     });
     okRun = await push(receiver, 'web', 'main', 'a'.repeat(40));
     failedRun = await push(receiver, 'web', branch, 'b'.repeat(40));
     await receiver.settledRuns();
   });
-  afterAll(() => receiver.dispose());
+  afterAll(async () => {
+    fs.writeFileSync(gate, '');
+    await receiver.dispose();
+    fs.rmSync(gateDir, { recursive: true, force: true });
+  });
 
   async function page(path: string, accept = 'text/html'): Promise<{ status: number; text: string; headers: Record<string, unknown> }> {
     const response = await request(`${receiver.adminUrl}${path}`, { headers: { accept } });
@@ -126,16 +136,19 @@ describe('runs page', () => {
     browserIt('follows a running run\'s log as its command prints', async () => {
       const runId = await push(receiver, 'slow', 'main', 'c'.repeat(40));
       const tab = await browser!.newPage();
+      // The test's own timeout bounds every wait below.
+      tab.setDefaultTimeout(0);
       await tab.goto(`${receiver.adminUrl}/runs/${runId}`);
       const lines = async () => ((await tab.locator('#log').textContent()) ?? '').split('\n').filter(Boolean).length;
       // A locator, not a string to evaluate: the page's Content-Security-Policy forbids eval.
       const logHas = (text: string) => tab.locator('#log', { hasText: text }).waitFor();
       await logHas('line 2');
       const early = await lines();
+      fs.writeFileSync(gate, '');
       await logHas('line 6');
       expect(await lines()).toBeGreaterThan(early);
       // When the run ends the page shows its final record.
-      await tab.waitForSelector('.status[data-status="succeeded"]', { timeout: 15_000 });
+      await tab.waitForSelector('.status[data-status="succeeded"]');
       expect(await tab.locator('#log').textContent()).toContain('line 12');
       if (process.env.TRIGGLER_SCREENSHOT) {
         await tab.goto(`${receiver.adminUrl}/`);
