@@ -62,6 +62,12 @@ describe('token rotation under live traffic (sender handler -> receiver, both on
   let receiver: TestReceiver;
   let recorder: RecordingReceiver;
   let awsDir: string;
+  /**
+   * The receiver's token clock stops here while the traffic is in flight: a delivery the sender
+   * signed with the old token inside the grace period is checked inside it too, however long a
+   * busy machine takes to get it to the receiver. Real time otherwise.
+   */
+  let tokenClockStop = Number.POSITIVE_INFINITY;
 
   beforeAll(async () => {
     ssm = await startLocalSsm();
@@ -75,11 +81,14 @@ describe('token rotation under live traffic (sender handler -> receiver, both on
       AWS_SHARED_CREDENTIALS_FILE: join(awsDir, 'credentials'),
     });
     ssm.put(PARAMETER, FIRST_TOKEN);
-    receiver = await startTestReceiver({
-      tokens: { ssm: { prefix: PREFIX, ttlSeconds: RECEIVER_TTL_SECONDS, graceSeconds: GRACE_SECONDS } },
-      limits: { maxConcurrentRuns: 2 },
-      triggers: [{ repository: 'pipeline', branch: 'main', command: ['true'] }],
-    });
+    receiver = await startTestReceiver(
+      {
+        tokens: { ssm: { prefix: PREFIX, ttlSeconds: RECEIVER_TTL_SECONDS, graceSeconds: GRACE_SECONDS } },
+        limits: { maxConcurrentRuns: 2 },
+        triggers: [{ repository: 'pipeline', branch: 'main', command: ['true'] }],
+      },
+      { tokenSources: { now: () => Math.min(Date.now(), tokenClockStop) } },
+    );
     process.env.TRIGGLER_ROUTES = JSON.stringify([
       { repository: 'pipeline', branch: 'main', url: receiver.url, tokenParameter: PARAMETER, scheme: 'standard' },
       { repository: 'pipeline', branch: 'main', url: recorder.url, tokenParameter: PARAMETER, scheme: 'standard' },
@@ -109,6 +118,8 @@ describe('token rotation under live traffic (sender handler -> receiver, both on
       const ahead = started + (i * 1000) / RATE_PER_SECOND - Date.now();
       if (ahead > 0) await sleep(ahead);
       if (!rotation && Date.now() - started >= ROTATE_AT_MS) {
+        // The rotation is no earlier than now, so its grace period lasts past this.
+        tokenClockStop = Date.now() + GRACE_SECONDS * 1000 - 1;
         // The real command, in-process: the same code `npx triggler tokens rotate` runs.
         const output = { stdout: '' };
         rotation = tokensCommand({ stdout: (t) => (output.stdout += t), stderr: () => undefined })
@@ -120,6 +131,7 @@ describe('token rotation under live traffic (sender handler -> receiver, both on
     }
     const trafficEnded = Date.now();
     const results = await Promise.all(deliveries);
+    tokenClockStop = Number.POSITIVE_INFINITY;
     expect((await rotation!).stdout).toBe(`rotated ${PARAMETER} version 2\n`);
     const rotated = ssm.get(PARAMETER)!;
     const newToken = rotated.value;
