@@ -50,15 +50,27 @@ async function bundleSender(dir: string, variant: 'stack' | 'cjs-sdk' | 'externa
   return { file, bytes: content.length, gzipBytes: gzipSync(content, { level: 9 }).length };
 }
 
+/** A CodeCommit trigger event for one pushed branch, as AWS's documented sample has it (the repository, branch and event id set). */
 function codeCommitEvent(repository: string, branch: string, eventId: string): unknown {
-  const event = JSON.parse(readFileSync(join(ROOT, 'test', 'support', 'fixtures', 'codecommit-event.json'), 'utf8')) as {
-    Records: Array<{ eventId: string; eventSourceARN: string; codecommit: { references: Array<{ ref: string }> } }>;
+  return {
+    Records: [
+      {
+        awsRegion: 'us-east-2',
+        codecommit: { references: [{ commit: '5e493c6f3067653f3d04eca608b4901eb227078', ref: `refs/heads/${branch}` }] },
+        eventId,
+        eventName: 'ReferenceChanges',
+        eventPartNumber: 1,
+        eventSource: 'aws:codecommit',
+        eventSourceARN: `arn:aws:codecommit:us-east-2:123456789012:${repository}`,
+        eventTime: '2019-03-12T20:58:25.400+0000',
+        eventTotalParts: 1,
+        eventTriggerConfigId: '0d17d6a4-efeb-46f3-b3ab-a63741badeb8',
+        eventTriggerName: 'index.handler',
+        eventVersion: '1.0',
+        userIdentityARN: 'arn:aws:iam::123456789012:user/intern',
+      },
+    ],
   };
-  const record = event.Records[0]!;
-  record.eventId = eventId;
-  record.eventSourceARN = `arn:aws:codecommit:us-east-2:123456789012:${repository}`;
-  record.codecommit.references[0]!.ref = `refs/heads/${branch}`;
-  return event;
 }
 
 /** The project's receiver (`triggler serve`) in its own process, when it starts; undefined if not. */
