@@ -13,6 +13,12 @@ export default tseslint.config(
     },
   },
   {
+    // Programs tests and benches run as plain node (test/support/children, bench/probes): Node's
+    // globals that TypeScript files get from @types/node.
+    files: ['test/support/children/**/*.{js,mjs}', 'bench/probes/**/*.js'],
+    languageOptions: { globals: { performance: 'readonly', fetch: 'readonly' } },
+  },
+  {
     // Runtime code never depends on the CDK: the receiver and the sender ship without it.
     files: ['receiver/**/*.ts', 'lambda/**/*.ts', 'protocol/**/*.ts'],
     rules: {

@@ -8,10 +8,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHmac, hash, randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { buildSync } from 'esbuild';
@@ -19,7 +16,7 @@ import { request } from 'undici';
 import { receiverBuildOptions } from '../lib/constructs/receiver-host/receiver-bundle';
 import { buildDeliveryRequest, seedSignature, standardWebhookHeaders } from '../protocol';
 import type { RunRecord } from '../receiver';
-import { stopCli } from '../test/support/cli';
+import { freePort, probePath, stopChild } from './support';
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = 32;
@@ -34,14 +31,6 @@ interface Receiver {
   adminUrl: string;
   child: ChildProcess;
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  server.close();
-  return port;
 }
 
 /** The receiver as it ships to the host: one esbuild bundle, run by plain node. */
@@ -84,7 +73,7 @@ async function startReceiver(dir: string, bundle: string, command: string, worke
     url,
     adminUrl: `http://127.0.0.1:${adminPort}`,
     child,
-    stop: () => stopCli(child),
+    stop: () => stopChild(child),
   };
 }
 
@@ -260,17 +249,16 @@ async function startWebhook(dir: string): Promise<Server | undefined> {
   const child = spawn('webhook', ['-hooks', join(dir, 'hooks.json'), '-ip', '127.0.0.1', '-port', String(port)], { stdio: ['ignore', log, log] });
   const url = `http://127.0.0.1:${port}`;
   await waitForPort(`${url}/`, child).catch(() => undefined);
-  return { name: 'adnanh/webhook', url, pid: child.pid!, stop: () => stopCli(child) };
+  return { name: 'adnanh/webhook', url, pid: child.pid!, stop: () => stopChild(child) };
 }
 
 /** The ceiling for Node here: node:http reading the body and answering a fixed status. */
 async function startBareNode(status: number): Promise<Server> {
   const port = await freePort();
-  const code = `require('node:http').createServer((req, res) => { req.resume(); req.on('end', () => { const b = '{"error":"unauthorized"}'; res.writeHead(${status}, { 'content-type': 'application/json', 'content-length': b.length }); res.end(b); }); }).listen(${port}, '127.0.0.1');`;
-  const child = spawn(process.execPath, ['-e', code], { stdio: 'ignore' });
+  const child = spawn(process.execPath, [probePath('bare-http.js'), String(port), String(status)], { stdio: 'ignore' });
   const url = `http://127.0.0.1:${port}`;
   await waitForPort(`${url}/`, child);
-  return { name: 'bare node:http', url, pid: child.pid!, stop: () => stopCli(child) };
+  return { name: 'bare node:http', url, pid: child.pid!, stop: () => stopChild(child) };
 }
 
 /**
@@ -318,27 +306,8 @@ function alongside(receiver: Receiver, tag: string): { stop(): Promise<{ rssMiB:
  */
 function unfinishedBodies(receiver: Receiver): Promise<{ refused: number }> {
   const { hostname, port } = new URL(receiver.url);
-  const code = `
-const net = require('node:net');
-const bodyBytes = Math.floor(4.9 * 1024 * 1024);
-const chunk = Buffer.alloc(bodyBytes - 1, 'x');
-const deadline = Date.now() + ${DURATION * 1000};
-let refused = 0;
-const open = () => new Promise((resolve) => {
-  if (Date.now() > deadline) return resolve();
-  const socket = net.connect(${Number(port)}, ${JSON.stringify(hostname)}, () => {
-    socket.write('POST /hooks/bench/main HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\nwebhook-id: msg_flood_' + Math.random() + '\\r\\nwebhook-timestamp: ' + Math.floor(Date.now() / 1000) + '\\r\\nwebhook-signature: v1,${Buffer.alloc(32).toString('base64')}\\r\\nContent-Length: ' + bodyBytes + '\\r\\n\\r\\n');
-    socket.write(chunk);
-  });
-  socket.setTimeout(Math.max(1, deadline - Date.now()), () => socket.destroy());
-  socket.on('data', (d) => { if (d.toString('latin1').startsWith('HTTP/1.1 503')) refused += 1; });
-  socket.on('error', () => undefined);
-  socket.on('close', () => resolve(open()));
-});
-Promise.all(Array.from({ length: 200 }, open)).then(() => { process.stdout.write(String(refused)); });
-`;
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [probePath('unfinished-bodies.js'), port, hostname, String(DURATION)], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.once('exit', (status) => (status === 0 ? resolvePromise({ refused: Number(out) }) : reject(new Error(`the body flood exited ${status}`))));

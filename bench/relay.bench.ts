@@ -12,16 +12,14 @@
  *   npx tsx bench/relay.bench.ts        (BENCH_SPAWNS, BENCH_DELIVERIES to change the counts)
  */
 import { createHmac, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import webhookExamples from '@octokit/webhooks-examples';
 import { startLocalSsm, type LocalSsm } from '../scripts/local-ssm';
-import { functionUrlEvent } from '../test/support/function-url-event';
-import { bundleLambda } from '../test/support/lambda-bundle';
-import { localSsmEnvironment } from '../test/support/lambda-process';
-import { kib, ms, percentile, runBench, runProbe, startMinimalReceiver, verdict, type MinimalReceiver } from './lambda-probes';
+import { bundleLambda, functionUrlEvent, localSsmEnvironment } from '../scripts/local-lambda';
+import { kib, ms, percentile, probePath, runBench, runProbe, startMinimalReceiver, verdict, type MinimalReceiver } from './support';
 
 const SPAWNS = Number(process.env.BENCH_SPAWNS ?? 10);
 const DELIVERIES = Number(process.env.BENCH_DELIVERIES ?? 1000);
@@ -29,58 +27,6 @@ const TARGET_INIT_MS = 150;
 const TARGET_P50_MS = 5;
 const SECRET = randomBytes(24).toString('hex');
 const PARAMETER = '/bench/tokens/github/Codertocat/Hello-World';
-
-/** Runs in a fresh `node`: loads the bundle, then invokes it once. Results go to fd 3. */
-const COLD_PROBE = `
-const { writeSync } = require('node:fs');
-const started = performance.now();
-const cpuBefore = process.cpuUsage();
-const { handler } = require(process.argv[2]);
-const initMs = performance.now() - started;
-const cpu = process.cpuUsage(cpuBefore);
-const event = JSON.parse(process.env.BENCH_PUSH);
-const t = performance.now();
-handler(event, { awsRequestId: 'cold', getRemainingTimeInMillis: () => 30000 }).then(
-  (result) => {
-    if (result.statusCode !== 202) { writeSync(2, 'cold probe: answered ' + result.statusCode + '\\n'); process.exit(1); }
-    writeSync(3, JSON.stringify({ initMs, initCpuMs: (cpu.user + cpu.system) / 1000, firstMs: performance.now() - t }));
-  },
-  (error) => { writeSync(2, 'cold probe: ' + error.message + '\\n'); process.exit(1); },
-);
-`;
-
-/** Runs in its own `node`: warm forwarded deliveries, forged requests, then bare fetches. */
-const WARM_PROBE = `
-const { writeSync } = require('node:fs');
-const { handler } = require(process.argv[2]);
-const count = Number(process.argv[3]);
-const context = { awsRequestId: 'warm', getRemainingTimeInMillis: () => 30000 };
-async function timed(event, status) {
-  const times = [];
-  for (let i = -50; i < count; i++) {
-    event.headers['x-github-delivery'] = 'bench-' + process.pid + '-' + status + '-' + i;
-    const t = performance.now();
-    const result = await handler(event, context);
-    if (i >= 0) times.push(performance.now() - t);
-    if (result.statusCode !== status) throw new Error('answered ' + result.statusCode + ', not ' + status);
-  }
-  return times;
-}
-(async () => {
-  const push = JSON.parse(process.env.BENCH_PUSH);
-  const forwardedMs = await timed(push, 202);
-  const forgedMs = await timed(JSON.parse(process.env.BENCH_FORGED), 401);
-  const fetchMs = [];
-  const body = Buffer.from(push.body);
-  for (let i = -50; i < count; i++) {
-    const t = performance.now();
-    const response = await fetch(process.env.BENCH_BARE_URL, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
-    await response.text();
-    if (i >= 0) fetchMs.push(performance.now() - t);
-  }
-  writeSync(3, JSON.stringify({ forwardedMs, forgedMs, fetchMs, rssMiB: process.memoryUsage().rss / 2 ** 20 }));
-})().catch((error) => { writeSync(2, 'warm probe: ' + error.message + '\\n'); process.exit(1); });
-`;
 
 function githubPush(secret: string): string {
   const body = JSON.stringify(webhookExamples.find((d) => d.name === 'push')!.examples[4]);
@@ -98,9 +44,7 @@ async function main(): Promise<void> {
     const bundle = join(dir, 'relay.js');
     await bundleLambda('relay', bundle);
     const content = readFileSync(bundle);
-    const [coldProbe, warmProbe] = [join(dir, 'cold-probe.js'), join(dir, 'warm-probe.js')];
-    writeFileSync(coldProbe, COLD_PROBE);
-    writeFileSync(warmProbe, WARM_PROBE);
+    const [coldProbe, warmProbe] = [probePath('relay-cold.js'), probePath('relay-warm.js')];
 
     ssm = await startLocalSsm({ region: 'eu-west-1' });
     ssm.put(PARAMETER, SECRET);

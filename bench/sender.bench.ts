@@ -12,15 +12,13 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { startLocalSsm, type LocalSsm } from '../scripts/local-ssm';
-import { bundleLambda } from '../test/support/lambda-bundle';
-import { kib, ms, percentile, runBench, runProbe, startMinimalReceiver, verdict, type MinimalReceiver } from './lambda-probes';
+import { bundleLambda } from '../scripts/local-lambda';
+import { freePort, kib, ms, percentile, probePath, runBench, runProbe, startMinimalReceiver, stopChild, verdict, type MinimalReceiver } from './support';
 
 const ROOT = resolve(__dirname, '..');
 const SPAWNS = Number(process.env.BENCH_SPAWNS ?? 10);
@@ -52,67 +50,27 @@ async function bundleSender(dir: string, variant: 'stack' | 'cjs-sdk' | 'externa
   return { file, bytes: content.length, gzipBytes: gzipSync(content, { level: 9 }).length };
 }
 
+/** A CodeCommit trigger event for one pushed branch, as AWS's documented sample has it (the repository, branch and event id set). */
 function codeCommitEvent(repository: string, branch: string, eventId: string): unknown {
-  const event = JSON.parse(readFileSync(join(ROOT, 'test', 'fixtures', 'codecommit-event.json'), 'utf8')) as {
-    Records: Array<{ eventId: string; eventSourceARN: string; codecommit: { references: Array<{ ref: string }> } }>;
+  return {
+    Records: [
+      {
+        awsRegion: 'us-east-2',
+        codecommit: { references: [{ commit: '5e493c6f3067653f3d04eca608b4901eb227078', ref: `refs/heads/${branch}` }] },
+        eventId,
+        eventName: 'ReferenceChanges',
+        eventPartNumber: 1,
+        eventSource: 'aws:codecommit',
+        eventSourceARN: `arn:aws:codecommit:us-east-2:123456789012:${repository}`,
+        eventTime: '2019-03-12T20:58:25.400+0000',
+        eventTotalParts: 1,
+        eventTriggerConfigId: '0d17d6a4-efeb-46f3-b3ab-a63741badeb8',
+        eventTriggerName: 'index.handler',
+        eventVersion: '1.0',
+        userIdentityARN: 'arn:aws:iam::123456789012:user/intern',
+      },
+    ],
   };
-  const record = event.Records[0]!;
-  record.eventId = eventId;
-  record.eventSourceARN = `arn:aws:codecommit:us-east-2:123456789012:${repository}`;
-  record.codecommit.references[0]!.ref = `refs/heads/${branch}`;
-  return event;
-}
-
-/** Runs in a fresh `node`: loads the bundle, then invokes it once. Results go to fd 3, logs to /dev/null. */
-const COLD_PROBE = `
-const { writeSync } = require('node:fs');
-const started = performance.now();
-const cpuBefore = process.cpuUsage();
-const { handler } = require(process.argv[2]);
-const initMs = performance.now() - started;
-const cpu = process.cpuUsage(cpuBefore);
-const initCpuMs = (cpu.user + cpu.system) / 1000;
-const event = JSON.parse(process.env.BENCH_EVENT);
-const t = performance.now();
-handler(event, { awsRequestId: 'cold', getRemainingTimeInMillis: () => 30000 }).then(
-  () => writeSync(3, JSON.stringify({ bootMs: started, initMs, initCpuMs, firstMs: performance.now() - t })),
-  (error) => { writeSync(2, 'cold probe: ' + error.message + '\\n'); process.exit(1); },
-);
-`;
-
-/** Runs in its own `node`: warm handler calls, one delivery each, then bare fetches for comparison. */
-const WARM_PROBE = `
-const { writeSync } = require('node:fs');
-const { handler } = require(process.argv[2]);
-const count = Number(process.argv[3]);
-const event = JSON.parse(process.env.BENCH_EVENT);
-const context = { awsRequestId: 'warm', getRemainingTimeInMillis: () => 30000 };
-(async () => {
-  const handlerMs = [];
-  for (let i = -50; i < count; i++) {
-    event.Records[0].eventId = 'warm-' + process.pid + '-' + i;
-    const t = performance.now();
-    await handler(event, context);
-    if (i >= 0) handlerMs.push(performance.now() - t);
-  }
-  const fetchMs = [];
-  const url = process.env.BENCH_BARE_URL;
-  for (let i = -50; i < count; i++) {
-    const t = performance.now();
-    const response = await fetch(url, { method: 'POST', body: '{"type":"git.push"}', headers: { 'content-type': 'application/json' } });
-    await response.text();
-    if (i >= 0) fetchMs.push(performance.now() - t);
-  }
-  writeSync(3, JSON.stringify({ handlerMs, fetchMs, rssMiB: process.memoryUsage().rss / 2 ** 20 }));
-})().catch((error) => { writeSync(2, 'warm probe: ' + error.message + '\\n'); process.exit(1); });
-`;
-
-async function freePort(): Promise<number> {
-  const server = createNetServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  await new Promise((done) => server.close(done));
-  return port;
 }
 
 /** The project's receiver (`triggler serve`) in its own process, when it starts; undefined if not. */
@@ -153,10 +111,8 @@ async function main(): Promise<void> {
     const bundled = await bundleSender(dir, 'stack');
     const cjsSdk = await bundleSender(dir, 'cjs-sdk');
     const external = await bundleSender(dir, 'external-sdk');
-    const coldProbe = join(dir, 'cold-probe.js');
-    const warmProbe = join(dir, 'warm-probe.js');
-    writeFileSync(coldProbe, COLD_PROBE);
-    writeFileSync(warmProbe, WARM_PROBE);
+    const coldProbe = probePath('sender-cold.js');
+    const warmProbe = probePath('sender-warm.js');
 
     ssm = await startLocalSsm({ region: 'us-east-2' });
     ssm.put('/bench/standard', STANDARD_TOKEN);
@@ -255,11 +211,7 @@ async function main(): Promise<void> {
     ];
     process.stdout.write(lines.join('\n'));
   } finally {
-    if (real) {
-      const exited = once(real.child, 'exit');
-      real.child.kill('SIGTERM');
-      await exited;
-    }
+    if (real) await stopChild(real.child);
     await minimal?.close();
     await ssm?.close();
     rmSync(dir, { recursive: true, force: true });

@@ -75,7 +75,7 @@ async function sendCodeCommitPush(receiverUrl: string, token: string): Promise<s
     TRIGGLER_ROUTES: JSON.stringify([{ repository: 'my-app', branch: 'main', url: receiverUrl, tokenParameter: parameter, scheme: 'standard' }]),
   });
   try {
-    const sample = JSON.parse(readFileSync(join(root, 'test', 'fixtures', 'codecommit-event.json'), 'utf8')) as CodeCommitTriggerEvent;
+    const sample = JSON.parse(readFileSync(join(root, 'test', 'support', 'fixtures', 'codecommit-event.json'), 'utf8')) as CodeCommitTriggerEvent;
     const record = sample.Records[0]!;
     const event = {
       Records: [

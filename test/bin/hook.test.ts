@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { freePort, runCli, startCli, stopCli } from '../support/cli';
 import { tempDir } from '../support/receiver-fixture';
+import { waitFor } from '../support/wait-for';
 
 const TOKEN = 'whsec_aG9vayB0ZXN0IHRva2VuIGZvciB0aGUgcmVjZWl2ZXIh';
 
@@ -45,7 +46,7 @@ describe('triggler hook: pushes to a bare repository on this server', () => {
     );
     const installed = await runCli(['hook', 'install', '--git-dir', bare, '--url', `http://127.0.0.1:${port}`, '--token-file', tokenFile]);
     expect(installed).toMatchObject({ code: 0, stdout: expect.stringContaining(`pushes of site now go to http://127.0.0.1:${port}`) });
-  }, 60_000);
+  });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   /** The hook's line, as git shows it ("remote: triggler: ..."). */
@@ -81,15 +82,14 @@ describe('triggler hook: pushes to a bare repository on this server', () => {
       // A flush with nothing kept sends nothing.
       expect(await runCli(['hook', 'flush', '--git-dir', bare])).toMatchObject({ code: 0, stdout: 'triggler: nothing to send (no branch was updated)\n' });
       const head = git(clone, 'rev-parse', 'HEAD').trim();
-      const deadline = Date.now() + 15_000;
       const ran = () => (fs.existsSync(ranFile) ? fs.readFileSync(ranFile, 'utf8').trim().split('\n').sort() : []);
-      while (ran().length < 3 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+      await waitFor('three runs', () => ran().length >= 3);
       await new Promise((resolve) => setTimeout(resolve, 500));
       expect(ran()).toEqual([`dev ${head}`, `feature/x ${head}`, `main ${head}`]);
     } finally {
       await stopCli(receiver.child);
     }
-  }, 60_000);
+  });
 
   it('sends nothing for a deleted branch', () => {
     expect(hookLine(':dev')).toBe('remote: triggler: nothing to send (no branch was updated)');

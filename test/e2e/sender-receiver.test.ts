@@ -21,7 +21,7 @@ const context = { awsRequestId: 'sender-e2e', getRemainingTimeInMillis: () => 60
 const RECORD_RUN = 'printf "%s %s %s %s\\n" "$TRIGGLER_REPOSITORY" "$TRIGGLER_BRANCH" "$TRIGGLER_COMMIT" "$TRIGGLER_SCHEME" >> runs.txt';
 
 function multiEvent(): CodeCommitTriggerEvent {
-  return JSON.parse(readFileSync(join(__dirname, '..', 'fixtures', 'codecommit-multi-event.json'), 'utf8')) as CodeCommitTriggerEvent;
+  return JSON.parse(readFileSync(join(__dirname, '..', 'support', 'fixtures', 'codecommit-multi-event.json'), 'utf8')) as CodeCommitTriggerEvent;
 }
 
 describe('sender handler -> receiver, end to end', () => {

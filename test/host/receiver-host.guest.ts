@@ -24,11 +24,11 @@ import { newToken } from '../../protocol/token';
 import type { RunRecord } from '../../receiver/runs/run-record';
 import { freePort } from '../support/cli';
 import { sshdMissing, sshKeygen, startSshd, type Sshd } from '../support/sshd';
-import { sourceRepo, type SourceRepo } from '../receiver/deploy/git-repo';
-import { configOf, trigglerApp, type Template } from '../lib/stack-fixture';
+import { sourceRepo, type SourceRepo } from '../support/git-repo';
+import { configOf, trigglerApp, type Template } from '../support/stack-fixture';
 import { startLocalSsm, type LocalSsm } from '../../scripts/local-ssm';
-import { initMetadataOf, runCfnInit, type CfnInitReport } from './cfn-init';
-import { SystemdGuest, ensureNode, ensureRootfs, hostTestUnavailable } from './systemd-guest';
+import { initMetadataOf, runCfnInit, type CfnInitReport } from '../support/host/cfn-init';
+import { SystemdGuest, ensureNode, ensureRootfs, hostTestUnavailable } from '../support/host/systemd-guest';
 
 const REPOSITORY_ROOT = path.join(__dirname, '..', '..');
 const UNIT_SOURCE = path.join(REPOSITORY_ROOT, 'lib', 'constructs', 'receiver-host', 'triggler-receiver.service');

@@ -20,7 +20,7 @@ import { Webhook } from 'standardwebhooks';
 import { DeliveryFailedError, handler } from '../../lambda/sender';
 import { SenderConfigError } from '../../lambda/sender-routes';
 import { startLocalSsm, type LocalSsm } from '../../scripts/local-ssm';
-import { startRecordingReceiver, type RecordingReceiver } from '../fixtures/recording-receiver';
+import { startRecordingReceiver, type RecordingReceiver } from '../support/recording-receiver';
 
 const PARAMETER = '/triggler/lambda-pipeline-repo/master';
 const FIRST_TOKEN = 'first-token-from-local-ssm-0001';
@@ -48,7 +48,7 @@ let awsDir: string;
 const savedEnv: Record<string, string | undefined> = {};
 
 function sampleEvent(branch: string, eventId: string): CodeCommitTriggerEvent {
-  const event = JSON.parse(readFileSync(join(__dirname, '..', 'fixtures', 'codecommit-event.json'), 'utf8')) as CodeCommitTriggerEvent;
+  const event = JSON.parse(readFileSync(join(__dirname, '..', 'support', 'fixtures', 'codecommit-event.json'), 'utf8')) as CodeCommitTriggerEvent;
   event.Records[0]!.eventId = eventId;
   event.Records[0]!.codecommit.references[0]!.ref = `refs/heads/${branch}`;
   return event;

@@ -20,7 +20,7 @@ import { createSender, DeliveryFailedError, webhookIdFor, type SenderReport } fr
 import { CodeCommitDetailsReader } from '../../lambda/sender-commit-details';
 import { parseSenderRoutes } from '../../lambda/sender-routes';
 import { SsmTokenCache } from '../../lambda/ssm-token-cache';
-import { refusedUrl, startRecordingReceiver, type RecordedRequest, type RecordingReceiver } from '../fixtures/recording-receiver';
+import { refusedUrl, startRecordingReceiver, type RecordedRequest, type RecordingReceiver } from '../support/recording-receiver';
 
 const REPO = 'lambda-pipeline-repo';
 const LEGACY = 'legacy-site';
@@ -40,7 +40,7 @@ const codeCommit = mockClient(CodeCommitClient);
 const context = { awsRequestId: 'request-1', getRemainingTimeInMillis: () => 60_000 };
 
 function loadEvent(name: 'codecommit-event.json' | 'codecommit-multi-event.json'): CodeCommitTriggerEvent {
-  return JSON.parse(readFileSync(join(__dirname, '..', 'fixtures', name), 'utf8')) as CodeCommitTriggerEvent;
+  return JSON.parse(readFileSync(join(__dirname, '..', 'support', 'fixtures', name), 'utf8')) as CodeCommitTriggerEvent;
 }
 
 /** The documented sample event with its one record's references replaced by these branches. */

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { NO_BUNDLING, REPOSITORY_ROOT, cliContext } from './stack-fixture';
+import { NO_BUNDLING, REPOSITORY_ROOT, cliContext } from '../support/stack-fixture';
 
 let dir: string;
 

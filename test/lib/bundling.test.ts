@@ -12,7 +12,8 @@ import { request } from 'undici';
 import { buildDeliveryRequest } from '../../protocol';
 import { newToken } from '../../protocol/token';
 import { startLocalSsm } from '../../scripts/local-ssm';
-import { configOf, exampleConfigInput, findTokenLikeValues, trigglerApp, type Template } from './stack-fixture';
+import { configOf, exampleConfigInput, findTokenLikeValues, trigglerApp, type Template } from '../support/stack-fixture';
+import { waitFor } from '../support/wait-for';
 
 let outdir: string;
 let template: Template;
@@ -76,7 +77,7 @@ test.each([
 ])('the %s bundle is one index.js that loads in plain node and exports its handler', (_name, dir) => {
   expect(fs.readdirSync(dir()).filter((f) => !f.endsWith('.map'))).toEqual(['index.js']);
   // This machine's Node.js 20 draws an SDK deprecation warning; Lambda runs Node.js 24.
-  const result = runNode(['--no-warnings', '-e', 'const m = require("./index.js"); process.stdout.write(typeof m.handler)'], dir());
+  const result = runNode(['--no-warnings', path.join(__dirname, '..', 'support', 'children', 'handler-type.js'), 'index.js'], dir());
   expect(result.stderr).toBe('');
   expect(result.stdout).toBe('function');
 });
@@ -135,7 +136,8 @@ test('the bundled receiver, as the host runs it, reads its token from SSM and ru
     const response = await request(url + delivery.path, { method: 'POST', headers: delivery.headers, body: delivery.body! });
     expect(response.statusCode).toBe(202);
     await response.body.dump();
-    for (let i = 0; i < 100 && !fs.existsSync(marker); i++) await new Promise((r) => setTimeout(r, 50));
+    // The shell creates the file before it writes the line: wait for the whole line.
+    await waitFor('the run to write its marker', () => fs.existsSync(marker) && fs.readFileSync(marker, 'utf8').endsWith('\n'));
     expect(fs.readFileSync(marker, 'utf8').trim()).toBe('b0b0b0b');
     expect(ssm.calls.GetParameter).toBe(1);
   } finally {

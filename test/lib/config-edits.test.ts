@@ -9,7 +9,7 @@
 import { Template as Assertions } from 'aws-cdk-lib/assertions';
 import type { StackConfigInput } from '../../lib/config';
 import { idFromName } from '../../lib/name-ids';
-import { configOf, removeScratch, trigglerApp, type Template } from './stack-fixture';
+import { configOf, removeScratch, trigglerApp, type Template } from '../support/stack-fixture';
 
 afterAll(removeScratch);
 

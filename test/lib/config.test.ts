@@ -22,7 +22,7 @@ import { deployKeyNameOf, generatedDeployKeysOf, ownDeployKeyNamesOf } from '../
 import { receiverConfigFor } from '../../lib/receiver-config';
 import { parameterNameProblem } from '../../protocol';
 import { CONFIG_SCHEMA_PATH, configJsonSchemaText } from '../../scripts/write-config-schema';
-import { EXAMPLE_CONFIG_PATH } from './stack-fixture';
+import { EXAMPLE_CONFIG_PATH } from '../support/stack-fixture';
 
 const minimal: StackConfigInput = { triggers: [{ repository: 'app', branch: 'main', command: 'make deploy' }] };
 

@@ -17,7 +17,7 @@ import { ReceiverNetwork } from '../../lib/constructs/receiver-network';
 import { RepositoryTriggers } from '../../lib/constructs/repository-triggers';
 import { SenderFunction, type SenderRoute } from '../../lib/constructs/sender-function';
 import { TriggerTokens } from '../../lib/constructs/trigger-tokens';
-import { NO_BUNDLING, cliContext, removeScratch, scratchOutdir } from './stack-fixture';
+import { NO_BUNDLING, cliContext, removeScratch, scratchOutdir } from '../support/stack-fixture';
 
 afterAll(removeScratch);
 

@@ -8,7 +8,7 @@
 import { Stack } from 'aws-cdk-lib';
 import { Template as Assertions } from 'aws-cdk-lib/assertions';
 import type { ReceiverConfig } from '../../receiver/config/schema';
-import { configOf, findTokenLikeValues, removeScratch, trigglerApp, type Template } from './stack-fixture';
+import { configOf, findTokenLikeValues, removeScratch, trigglerApp, type Template } from '../support/stack-fixture';
 
 afterAll(removeScratch);
 

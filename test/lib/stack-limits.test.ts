@@ -8,7 +8,7 @@ import { App, CfnOutput, Stack } from 'aws-cdk-lib';
 import type { StackConfigInput } from '../../lib/config';
 import { inStatementSizedGroups } from '../../lib/constructs/trigger-tokens';
 import { stackSizeProblems } from '../../lib/triggler-stack';
-import { configOf, removeScratch, scratchOutdir, trigglerApp, type Template } from './stack-fixture';
+import { configOf, removeScratch, scratchOutdir, trigglerApp, type Template } from '../support/stack-fixture';
 
 afterAll(removeScratch);
 

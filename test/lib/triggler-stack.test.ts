@@ -25,7 +25,7 @@ import {
   removeScratch,
   trigglerApp,
   type Template,
-} from './stack-fixture';
+} from '../support/stack-fixture';
 
 afterAll(removeScratch);
 

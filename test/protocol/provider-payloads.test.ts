@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import webhookExamples from '@octokit/webhooks-examples';
 import { claimedRepository, parseJsonObject, readProviderPush, type ProviderName } from '../../protocol';
 
-const FIXTURES = join(__dirname, '../fixtures/providers');
+const FIXTURES = join(__dirname, '../support/fixtures/providers');
 type Payload = Record<string, unknown>;
 const fixture = (name: string): Payload => JSON.parse(readFileSync(join(FIXTURES, name), 'utf8')) as Payload;
 const githubPush = structuredClone(webhookExamples.find((d) => d.name === 'push')!.examples[4]) as unknown as Payload;

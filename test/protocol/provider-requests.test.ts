@@ -8,7 +8,7 @@ import {
   triggerNamesRepository,
   type HeaderReader,
 } from '../../protocol';
-import { signWithOctokit } from '../receiver/providers/octokit-signer';
+import { signWithOctokit } from '../support/octokit-signer';
 
 const SECRET = 'the-webhook-secret-of-this-repository';
 const reader = (headers: Record<string, string>): HeaderReader => (name) => headers[name];

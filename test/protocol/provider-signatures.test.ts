@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import fc from 'fast-check';
 import { gitlabTokenMatches, parseHexSignature, parseHubSignature, signHubBody, verifyBodyHmac } from '../../protocol';
-import { signWithOctokit } from '../receiver/providers/octokit-signer';
+import { signWithOctokit } from '../support/octokit-signer';
 
 describe('provider signatures', () => {
   it("verifies GitHub's documented test vector", () => {

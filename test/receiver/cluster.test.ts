@@ -11,6 +11,7 @@ import { Agent, request } from 'undici';
 import { buildDeliveryRequest } from '../../protocol';
 import type { RunRecord } from '../../receiver/runs/run-record';
 import { tempDir } from '../support/receiver-fixture';
+import { waitFor } from '../support/wait-for';
 
 const CLI = resolve(__dirname, '..', '..', 'bin', 'triggler.js');
 const TOKEN = 'whsec_Y2x1c3RlciB0ZXN0IGtleSBjbHVzdGVyIHRlc3Qga2V5';
@@ -133,9 +134,9 @@ describe('receiver with workers', () => {
   it('replaces a worker that dies, and keeps taking deliveries', async () => {
     const [victim] = workerPids(child.pid!);
     process.kill(victim!, 'SIGKILL');
-    for (let i = 0; i < 100 && !logs.some((l) => l.msg === 'worker died; starting another'); i++) await new Promise((r) => setTimeout(r, 50));
+    await waitFor('the primary to notice', () => logs.some((l) => l.msg === 'worker died; starting another'));
     expect(logs.some((l) => l.msg === 'worker died; starting another')).toBe(true);
-    for (let i = 0; i < 100 && workerPids(child.pid!).length < 2; i++) await new Promise((r) => setTimeout(r, 100));
+    await waitFor('a second worker again', () => workerPids(child.pid!).length >= 2);
     expect(workerPids(child.pid!)).toHaveLength(2);
     const statuses = await Promise.all(Array.from({ length: 6 }, (_, i) => deliver(`msg_after_${i}`, i.toString(16).padStart(40, 'a'))));
     expect(statuses.every((s) => s === 202)).toBe(true);

@@ -14,7 +14,7 @@ import { parseReceiverConfig } from '../../receiver/config/schema';
 import { startReceiver } from '../../receiver/receiver';
 import { freePort, startCli, stopCli } from '../support/cli';
 import { tempDir } from '../support/receiver-fixture';
-import { waitFor } from './runner-harness';
+import { waitFor } from '../support/wait-for';
 
 const TOKEN = 'whsec_cmVsb2FkIHRlc3QgdG9rZW4gZm9yIHRoZSByZWNlaXZlcg==';
 const NEW_TOKEN = 'whsec_YSBuZXcgdG9rZW4gdGhlIHJlbG9hZCBtdXN0IG5vdCBwdXQgaW4gdXNl';
@@ -74,7 +74,7 @@ describe('SIGHUP reloads the whole config', () => {
     } finally {
       await stopCli(serve.child);
     }
-  }, 60_000);
+  });
 });
 
 describe('listen.tls', () => {
@@ -124,7 +124,7 @@ describe('listen.tls', () => {
     } finally {
       await stopCli(serve.child);
     }
-  }, 60_000);
+  });
 
   it('refuses a reload whose certificate cannot be read, or whose key is not the certificate\'s: its new trigger and token do not take effect', async () => {
     const kept = certificate('kept');
@@ -167,7 +167,7 @@ describe('listen.tls', () => {
       await trusting.close();
       await stopCli(serve.child);
     }
-  }, 60_000);
+  });
 
   it('re-reads, on a reload without a config, the certificate at the paths the last config reload named', async () => {
     const first = certificate('before-reload');
@@ -191,5 +191,5 @@ describe('listen.tls', () => {
     } finally {
       await receiver.close();
     }
-  }, 60_000);
+  });
 });

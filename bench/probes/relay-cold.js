@@ -1,0 +1,16 @@
+/** Runs in a fresh `node`: loads the bundle, then invokes it once. Results go to fd 3. */
+const { writeSync } = require('node:fs');
+const started = performance.now();
+const cpuBefore = process.cpuUsage();
+const { handler } = require(process.argv[2]);
+const initMs = performance.now() - started;
+const cpu = process.cpuUsage(cpuBefore);
+const event = JSON.parse(process.env.BENCH_PUSH);
+const t = performance.now();
+handler(event, { awsRequestId: 'cold', getRemainingTimeInMillis: () => 30000 }).then(
+  (result) => {
+    if (result.statusCode !== 202) { writeSync(2, 'cold probe: answered ' + result.statusCode + '\n'); process.exit(1); }
+    writeSync(3, JSON.stringify({ initMs, initCpuMs: (cpu.user + cpu.system) / 1000, firstMs: performance.now() - t }));
+  },
+  (error) => { writeSync(2, 'cold probe: ' + error.message + '\n'); process.exit(1); },
+);
