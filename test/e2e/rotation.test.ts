@@ -26,6 +26,8 @@ const PARAMETER = `${PREFIX}/pipeline/main`;
 const FIRST_TOKEN = 'whsec_Zmlyc3QtdG9rZW4tZmlyc3QtdG9rZW4tZmlyc3QtdG9rZW4=';
 const RATE_PER_SECOND = 25;
 const TRAFFIC_MS = 6500;
+/** A bound on the traffic, whatever the machine's speed: ten times what TRAFFIC_MS sends at RATE_PER_SECOND. */
+const MAX_DELIVERIES = Math.floor((TRAFFIC_MS / 1000) * RATE_PER_SECOND) * 10;
 const ROTATE_AT_MS = 3000;
 /** Sender cache 1 s < receiver grace 3 s: the same relation as 60 s < 900 s in production. */
 const SENDER_TTL_SECONDS = 1;
@@ -107,16 +109,23 @@ describe('token rotation under live traffic (sender handler -> receiver, both on
 
   it('refuses no valid delivery across a rotation, runs every one, and refuses the old token after the grace period', async () => {
     const started = Date.now();
-    const total = Math.floor((TRAFFIC_MS / 1000) * RATE_PER_SECOND);
     const deliveries: Array<Promise<{ sentAt: number; report?: SenderReport; error?: unknown }>> = [];
     let rotation: Promise<{ stdout: string }> | undefined;
-
-    for (let i = 0; i < total; i++) {
+    /** When the rotated parameter was written, once the rotate command is done. */
+    let rotatedAtMs: number | undefined;
+    let lastSentAt = 0;
+    // The traffic lasts TRAFFIC_MS and, however long a busy machine takes to rotate, until a
+    // delivery went out after the sender's token cache must have taken the new token: a bounded
+    // number of deliveries, so a rotation that never ends fails the test instead of hanging it.
+    const trafficDone = () => Date.now() - started >= TRAFFIC_MS && rotatedAtMs !== undefined && lastSentAt > rotatedAtMs + SENDER_TTL_SECONDS * 1000;
+    for (let i = 0; !trafficDone() && i < MAX_DELIVERIES; i++) {
       // Paced against the clock, not by sleeping a fixed step, so a slow moment does not lower the
       // rate; behind the schedule it sends at once, without waiting a turn behind the deliveries
-      // in flight, so a busy machine does not lower it either.
+      // in flight, so a busy machine does not lower it either (one turn of the event loop only,
+      // so that the rotation and the deliveries in flight go on).
       const ahead = started + (i * 1000) / RATE_PER_SECOND - Date.now();
       if (ahead > 0) await sleep(ahead);
+      else await new Promise((resolve) => setImmediate(resolve));
       if (!rotation && Date.now() - started >= ROTATE_AT_MS) {
         // The rotation is no earlier than now, so its grace period lasts past this.
         tokenClockStop = Date.now() + GRACE_SECONDS * 1000 - 1;
@@ -124,11 +133,18 @@ describe('token rotation under live traffic (sender handler -> receiver, both on
         const output = { stdout: '' };
         rotation = tokensCommand({ stdout: (t) => (output.stdout += t), stderr: () => undefined })
           .parseAsync(['rotate', '--prefix', PREFIX, 'pipeline', 'main'], { from: 'user' })
-          .then(() => output);
+          .then(() => {
+            rotatedAtMs = ssm.get(PARAMETER)!.lastModifiedDate.getTime();
+            // The grace period runs from the new version's modification time: stop just inside it.
+            tokenClockStop = rotatedAtMs + GRACE_SECONDS * 1000 - 1;
+            return output;
+          });
       }
       const sentAt = Date.now();
+      lastSentAt = sentAt;
       deliveries.push(handler(pushEvent(i), context).then((report) => ({ sentAt, report }), (error: unknown) => ({ sentAt, error })));
     }
+    const total = deliveries.length;
     const trafficEnded = Date.now();
     const results = await Promise.all(deliveries);
     tokenClockStop = Number.POSITIVE_INFINITY;

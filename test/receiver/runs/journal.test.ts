@@ -9,8 +9,8 @@ import * as path from 'node:path';
 import { Journal } from '../../../receiver/runs/journal';
 import type { JournalRecord } from '../../../receiver/runs/journal-record';
 import { JournalWriteError } from '../../../receiver/runs/run-errors';
-import { acceptRecord } from '../journal-records';
-import { makeDelivery, makeStateDir, newRunId, recordingLogger, removeDir, waitFor } from '../runner-harness';
+import { acceptRecord } from '../../support/journal-records';
+import { makeDelivery, makeStateDir, newRunId, recordingLogger, removeDir, waitFor } from '../../support/runner-harness';
 
 let dir: string;
 let journals: Journal[];

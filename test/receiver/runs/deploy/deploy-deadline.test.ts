@@ -6,7 +6,7 @@
 import * as net from 'node:net';
 import * as path from 'node:path';
 import type { Runner } from '../../../../receiver/runs/runner';
-import { logText, makeDelivery, makeStateDir, makeTrigger, openRunner, removeDir } from '../../runner-harness';
+import { logText, makeDelivery, makeStateDir, makeTrigger, openRunner, removeDir } from '../../../support/runner-harness';
 
 describe('the deploy deadline', () => {
   let dir: string;

@@ -7,8 +7,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ReleaseLayout } from '../../../../receiver/runs/deploy/release-layout';
 import type { Runner } from '../../../../receiver/runs/runner';
-import { makeDelivery, makeStateDir, makeTrigger, openRunner, removeDir } from '../../runner-harness';
-import { sourceRepo } from '../../deploy/git-repo';
+import { makeDelivery, makeStateDir, makeTrigger, openRunner, removeDir } from '../../../support/runner-harness';
+import { sourceRepo } from '../../../support/git-repo';
 
 describe('a deploy path that a symlink joined to another trigger\'s', () => {
   let dir: string;
