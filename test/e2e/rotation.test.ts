@@ -118,31 +118,39 @@ describe('token rotation under live traffic (sender handler -> receiver, both on
     // delivery went out after the sender's token cache must have taken the new token: a bounded
     // number of deliveries, so a rotation that never ends fails the test instead of hanging it.
     const trafficDone = () => Date.now() - started >= TRAFFIC_MS && rotatedAtMs !== undefined && lastSentAt > rotatedAtMs + SENDER_TTL_SECONDS * 1000;
-    for (let i = 0; !trafficDone() && i < MAX_DELIVERIES; i++) {
-      // Paced against the clock, not by sleeping a fixed step, so a slow moment does not lower the
-      // rate; behind the schedule it sends at once, without waiting a turn behind the deliveries
-      // in flight, so a busy machine does not lower it either (one turn of the event loop only,
-      // so that the rotation and the deliveries in flight go on).
-      const ahead = started + (i * 1000) / RATE_PER_SECOND - Date.now();
-      if (ahead > 0) await sleep(ahead);
-      else await new Promise((resolve) => setImmediate(resolve));
-      if (!rotation && Date.now() - started >= ROTATE_AT_MS) {
-        // The rotation is no earlier than now, so its grace period lasts past this.
-        tokenClockStop = Date.now() + GRACE_SECONDS * 1000 - 1;
-        // The real command, in-process: the same code `npx triggler tokens rotate` runs.
-        const output = { stdout: '' };
-        rotation = tokensCommand({ stdout: (t) => (output.stdout += t), stderr: () => undefined })
-          .parseAsync(['rotate', '--prefix', PREFIX, 'pipeline', 'main'], { from: 'user' })
-          .then(() => {
-            rotatedAtMs = ssm.get(PARAMETER)!.lastModifiedDate.getTime();
-            // The grace period runs from the new version's modification time: stop just inside it.
-            tokenClockStop = rotatedAtMs + GRACE_SECONDS * 1000 - 1;
-            return output;
-          });
+    const startRotationWhenDue = () => {
+      if (rotation || Date.now() - started < ROTATE_AT_MS) return;
+      // The rotation is no earlier than now, so its grace period lasts past this.
+      tokenClockStop = Date.now() + GRACE_SECONDS * 1000 - 1;
+      // The real command, in-process: the same code `npx triggler tokens rotate` runs.
+      const output = { stdout: '' };
+      rotation = tokensCommand({ stdout: (t) => (output.stdout += t), stderr: () => undefined })
+        .parseAsync(['rotate', '--prefix', PREFIX, 'pipeline', 'main'], { from: 'user' })
+        .then(() => {
+          rotatedAtMs = ssm.get(PARAMETER)!.lastModifiedDate.getTime();
+          // The grace period runs from the new version's modification time: stop just inside it.
+          tokenClockStop = rotatedAtMs + GRACE_SECONDS * 1000 - 1;
+          return output;
+        });
+    };
+    let i = 0;
+    while (!trafficDone() && i < MAX_DELIVERIES) {
+      // Paced against the clock, not by sleeping a fixed step: every delivery due by now goes out
+      // at once, without waiting a turn behind the deliveries in flight, so a slow moment or a
+      // busy machine does not lower the rate; then one turn of the event loop, so that the
+      // rotation and the deliveries in flight go on.
+      const due = Math.min(MAX_DELIVERIES, Math.floor(((Date.now() - started) * RATE_PER_SECOND) / 1000) + 1);
+      if (i >= due) {
+        await sleep(started + (i * 1000) / RATE_PER_SECOND - Date.now());
+        continue;
       }
-      const sentAt = Date.now();
-      lastSentAt = sentAt;
-      deliveries.push(handler(pushEvent(i), context).then((report) => ({ sentAt, report }), (error: unknown) => ({ sentAt, error })));
+      for (; i < due; i++) {
+        startRotationWhenDue();
+        const sentAt = Date.now();
+        lastSentAt = sentAt;
+        deliveries.push(handler(pushEvent(i), context).then((report) => ({ sentAt, report }), (error: unknown) => ({ sentAt, error })));
+      }
+      await new Promise((resolve) => setImmediate(resolve));
     }
     const total = deliveries.length;
     const trafficEnded = Date.now();
