@@ -6,7 +6,7 @@
 import * as path from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { ConfigError } from '../receiver/config/schema';
-import { loadStackConfig, type StackConfig } from '../lib/config';
+import { loadStackConfig, type StackConfig } from '../lib/stack-config/schema';
 import { createTrigglerApp } from '../lib/triggler-app';
 import { stackRegionProblems } from '../lib/triggler-stack';
 

@@ -11,7 +11,7 @@ import { loadReceiverConfigFile, unreadable, type LoadedConfig } from '../receiv
 import { ConfigError } from '../receiver/config/config-errors';
 import type { ReceiverConfig } from '../receiver/config/schema';
 import { readTokenFile, tokensOfEntry } from '../receiver/tokens/file-token-source';
-import { commandsOf, usesSudo } from '../lib/host-commands';
+import { commandsOf, usesSudo } from '../lib/stack-config/host-commands';
 
 export const STARTER_CONFIG = 'receiver.json';
 export const STARTER_TOKENS = 'tokens.json';

@@ -38,7 +38,7 @@ import { createLambdaLogger, type Logger } from './log';
 
 /**
  * CodeCommit's limit (https://docs.aws.amazon.com/codecommit/latest/userguide/limits.html), the
- * same as lib/codecommit-rules.ts: only here is the owner's own count known.
+ * same as lib/stack-config/codecommit-rules.ts: only here is the owner's own count known.
  */
 export const MAX_TRIGGERS_PER_REPOSITORY = 10;
 

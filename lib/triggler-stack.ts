@@ -3,10 +3,10 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { codeCommitRegionProblem } from './codecommit-rules';
-import { codeCommitTriggerName, repositoryTriggerPlans, tokenNameOf, tokenNamesOf, type StackConfig } from './config';
+import { codeCommitRegionProblem, codeCommitTriggerName } from './stack-config/codecommit-rules';
+import { repositoryTriggerPlans, tokenNameOf, tokenNamesOf, type StackConfig } from './stack-config/schema';
 import { propProblem, throwPropProblems, type PropProblem } from './construct-props';
-import { generatedDeployKeysOf, ownDeployKeyNamesOf } from './deploy-keys';
+import { generatedDeployKeysOf, ownDeployKeyNamesOf } from './stack-config/deploy-keys';
 import { ReceiverHost } from './constructs/receiver-host/receiver-host';
 import { ReceiverNetwork } from './constructs/receiver-network';
 import { RepositoryTriggers } from './constructs/repository-triggers';
@@ -14,8 +14,8 @@ import { RunNotifications } from './constructs/run-notifications';
 import { SenderFunction } from './constructs/sender-function';
 import { TriggerTokens } from './constructs/trigger-tokens';
 import { WebhookRelay } from './constructs/webhook-relay';
-import { idFromName } from './name-ids';
-import { receiverConfigFor } from './receiver-config';
+import { idFromName } from './stack-config/name-ids';
+import { receiverConfigFor } from './stack-config/receiver-config';
 import { sshTarget, tokenParameterName } from '../protocol';
 
 /** Provider names as output ids and descriptions spell them. */
@@ -45,7 +45,7 @@ export function stackSizeProblems(stack: Stack): string[] {
 }
 
 export interface TrigglerStackProps extends StackProps {
-  /** The validated stack config (see lib/config.ts). */
+  /** The validated stack config (see lib/stack-config/schema.ts). */
   readonly config: StackConfig;
 }
 
@@ -113,7 +113,7 @@ export class TrigglerStack extends Stack {
     this.receiver = new ReceiverHost(this, 'Receiver', {
       vpc: this.network.vpc,
       vpcSubnets: this.network.hostSubnets,
-      receiverConfig: receiverConfigFor(config, this.notifications ? { notify: this.notifications.receiverNotify } : {}),
+      receiverConfig: receiverConfigFor(config, { region: Aws.REGION, ...(this.notifications ? { notify: this.notifications.receiverNotify } : {}) }),
       tokens: this.tokens,
       instanceType: new ec2.InstanceType(config.receiver.instanceType),
       machineImage: config.receiver.imageIds ? ec2.MachineImage.genericLinux(config.receiver.imageIds) : undefined,

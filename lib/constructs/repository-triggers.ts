@@ -10,9 +10,9 @@ import {
   repositoryNameProblem,
   triggerNameProblem,
   type RepositoryTriggerPlan,
-} from '../codecommit-rules';
+} from '../stack-config/codecommit-rules';
 import { propProblem, throwPropProblems, type PropProblem } from '../construct-props';
-import { idFromName } from '../name-ids';
+import { idFromName } from '../stack-config/name-ids';
 import { BundledProvider } from './bundled-provider';
 
 const REPOSITORY_ROOT = path.join(__dirname, '..', '..');

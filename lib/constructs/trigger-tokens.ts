@@ -5,8 +5,8 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { parameterNameProblem, tokenParameterName } from '../../protocol';
 import { propProblem, throwPropProblems, type PropProblem } from '../construct-props';
-import { publicKeyNameOf } from '../deploy-keys';
-import { idFromName } from '../name-ids';
+import { publicKeyNameOf } from '../stack-config/deploy-keys';
+import { idFromName } from '../stack-config/name-ids';
 import { BundledProvider } from './bundled-provider';
 
 const REPOSITORY_ROOT = path.join(__dirname, '..', '..');

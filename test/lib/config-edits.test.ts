@@ -7,8 +7,8 @@
  * without CodeCommit at synth).
  */
 import { Template as Assertions } from 'aws-cdk-lib/assertions';
-import type { StackConfigInput } from '../../lib/config';
-import { idFromName } from '../../lib/name-ids';
+import type { StackConfigInput } from '../../lib/stack-config/schema';
+import { idFromName } from '../../lib/stack-config/name-ids';
 import { configOf, removeScratch, trigglerApp, type Template } from './stack-fixture';
 
 afterAll(removeScratch);

@@ -458,7 +458,7 @@ describe('ReceiverHost', () => {
 
     const files = init.receiver.files!;
     expect(files['/etc/triggler/receiver.json']).toEqual({ content: receiverConfig(), owner: 'root', group: 'triggler', mode: '000640' });
-    const unit = fs.readFileSync(path.join(__dirname, '../../lib/constructs/receiver-host/triggler-receiver.service'), 'utf8');
+    const unit = fs.readFileSync(path.join(__dirname, '../../lib/host-files/triggler-receiver.service'), 'utf8');
     expect((files['/etc/systemd/system/triggler-receiver.service'] as { content: string }).content).toBe(unit);
     for (const line of ['User=triggler', 'NoNewPrivileges=yes', 'ProtectSystem=strict', 'ProtectHome=yes', 'PrivateTmp=yes', 'ReadWritePaths=/var/lib/triggler', 'ExecStart=/usr/bin/node-22 /opt/triggler/receiver.js --config /etc/triggler/receiver.json']) {
       expect(unit.split('\n')).toContain(line);
@@ -540,7 +540,7 @@ describe('ReceiverHost', () => {
 
   test('the last cfn-init step waits for /healthz with the script beside the construct, byte for byte', () => {
     const init = initOf(template) as unknown as { health: { files: Record<string, { content: string; mode: string }>; commands: Record<string, { command: unknown[] }> } };
-    const script = fs.readFileSync(path.join(__dirname, '../../lib/constructs/receiver-host/wait-healthy.sh'), 'utf8');
+    const script = fs.readFileSync(path.join(__dirname, '../../lib/host-files/wait-healthy.sh'), 'utf8');
     expect(init.health.files['/usr/local/sbin/triggler-wait-healthy']).toMatchObject({ content: script, mode: '000755' });
     expect(init.health.commands['10-wait-healthy']!.command.slice(0, 3)).toEqual(['/usr/local/sbin/triggler-wait-healthy', '5000', '120']);
   });

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { App, Environment } from 'aws-cdk-lib';
-import { parseStackConfig, type StackConfig, type StackConfigInput } from '../../lib/config';
+import { parseStackConfig, type StackConfig, type StackConfigInput } from '../../lib/stack-config/schema';
 import { createTrigglerApp } from '../../lib/triggler-app';
 import type { TrigglerStack } from '../../lib/triggler-stack';
 

@@ -12,7 +12,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { IConstruct } from 'constructs';
 import { parseSenderRoutes } from '../../lambda/sender-routes';
 import { parseReceiverConfig } from '../../receiver/config/schema';
-import type { StackConfigInput } from '../../lib/config';
+import type { StackConfigInput } from '../../lib/stack-config/schema';
 import { createTrigglerApp } from '../../lib/triggler-app';
 import {
   NO_BUNDLING,

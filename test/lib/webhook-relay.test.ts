@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { Validations } from 'aws-cdk-lib';
 import { Template as Assertions } from 'aws-cdk-lib/assertions';
 import { NIST80053R5Checks } from 'cdk-nag';
-import type { StackConfigInput } from '../../lib/config';
+import type { StackConfigInput } from '../../lib/stack-config/schema';
 import { configOf, dependencyCycles, findTokenLikeValues, removeScratch, scratchOutdir, trigglerApp, type Template } from './stack-fixture';
 
 afterAll(removeScratch);

@@ -5,32 +5,24 @@ import { Construct } from 'constructs';
 import { tokenNameOf, tokenParameterName } from '../../../protocol';
 import { parseReceiverConfig, type ReceiverConfig, type ReceiverConfigInput } from '../../../receiver/config/schema';
 import { propProblem, throwPropProblems, type PropProblem } from '../../construct-props';
+import {
+  CFN_HUP_UNIT_FILE_NAME,
+  HEALTHY_WAIT_SECONDS,
+  HOST_PATHS,
+  hostFilePath,
+  NODE_PACKAGE,
+  RECEIVER_UNIT_FILE_NAME,
+  SERVICE_NAME,
+  SERVICE_USER,
+  WAIT_HEALTHY_FILE_NAME,
+} from '../../host-files/host-files';
+import { UNIT_NAME } from '../../stack-config/host-commands';
 import type { TriggerTokens } from '../trigger-tokens';
 import { deployAccessOf, deploySystemSetup, GIT_CONFIG_FILE, gitConfigFor, grantGitPull } from './deploy-access';
-import { UNIT_NAME, unitControlSetup } from './unit-control';
+import { unitControlSetup } from './unit-control';
 import { ReceiverBundle } from './receiver-bundle';
 
 const REPOSITORY_ROOT = path.join(__dirname, '..', '..', '..');
-
-/** Where things live on the host. The unit file beside this construct names the same paths. */
-export const HOST_PATHS = {
-  installDir: '/opt/triggler',
-  configFile: '/etc/triggler/receiver.json',
-  environmentFile: '/etc/triggler/receiver.env',
-  unitFile: '/etc/systemd/system/triggler-receiver.service',
-  writablePathsDropIn: '/etc/systemd/system/triggler-receiver.service.d/50-writable-paths.conf',
-  waitHealthyScript: '/usr/local/sbin/triggler-wait-healthy',
-  /** The CLI on PATH: `sudo -u triggler triggler releases my-app main --config /etc/triggler/receiver.json`. */
-  cli: '/usr/local/bin/triggler',
-} as const;
-
-/** How long the last cfn-init step waits for the receiver's /healthz before it fails the deploy. */
-export const HEALTHY_WAIT_SECONDS = 120;
-
-export const SERVICE_NAME = 'triggler-receiver';
-export const SERVICE_USER = 'triggler';
-/** The AL2023 package; the unit runs /usr/bin/node-22 so a second Node.js install cannot change it. */
-export const NODE_PACKAGE = 'nodejs22';
 
 export interface ReceiverHostProps {
   /** The VPC the host runs in. */
@@ -282,7 +274,7 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
           // The SDK in Node.js does not read the region from instance metadata.
           ec2.InitFile.fromString(HOST_PATHS.environmentFile, `AWS_REGION=${Aws.REGION}\nNODE_ENV=production\n${gitConfig ? `GIT_CONFIG_GLOBAL=${GIT_CONFIG_FILE}\n` : ''}`, configOwnedByService),
           ...(gitConfig ? [ec2.InitFile.fromString(GIT_CONFIG_FILE, gitConfigFor(deployAccess), configOwnedByService)] : []),
-          ec2.InitFile.fromFileInline(HOST_PATHS.unitFile, path.join(__dirname, 'triggler-receiver.service'), {
+          ec2.InitFile.fromFileInline(HOST_PATHS.unitFile, hostFilePath(RECEIVER_UNIT_FILE_NAME), {
             owner: 'root',
             group: 'root',
             mode: '000644',
@@ -307,7 +299,7 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
             ].join('\n'),
             rootOnly,
           ),
-          ec2.InitFile.fromFileInline('/etc/systemd/system/cfn-hup.service', path.join(__dirname, 'cfn-hup.service'), {
+          ec2.InitFile.fromFileInline('/etc/systemd/system/cfn-hup.service', hostFilePath(CFN_HUP_UNIT_FILE_NAME), {
             owner: 'root',
             group: 'root',
             mode: '000644',
@@ -321,7 +313,7 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
         // After `receiver` has started (or restarted) the service: a config's services start
         // after its commands, so the wait is a config of its own.
         health: new ec2.InitConfig([
-          ec2.InitFile.fromFileInline(HOST_PATHS.waitHealthyScript, path.join(__dirname, 'wait-healthy.sh'), { owner: 'root', group: 'root', mode: '000755' }),
+          ec2.InitFile.fromFileInline(HOST_PATHS.waitHealthyScript, hostFilePath(WAIT_HEALTHY_FILE_NAME), { owner: 'root', group: 'root', mode: '000755' }),
           ec2.InitCommand.argvCommand([HOST_PATHS.waitHealthyScript, String(this.port), String(HEALTHY_WAIT_SECONDS), healthySignalUrl], { key: '10-wait-healthy' }),
         ]),
       },

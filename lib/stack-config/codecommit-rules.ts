@@ -14,6 +14,11 @@
  */
 export const MAX_TRIGGERS_PER_REPOSITORY = 10;
 
+/** The name of the trigger this stack adds to each CodeCommit repository. */
+export function codeCommitTriggerName(stackName: string): string {
+  return `git-triggler-${stackName}`;
+}
+
 const NAME_CHARACTERS = /^[A-Za-z0-9._-]+$/;
 
 /** Repository names: letters, digits, `.`, `_`, `-`; 1 to 100 characters; not ending in `.git`. */
