@@ -13,6 +13,8 @@ export const RECEIVER_UNIT_FILE_NAME = 'triggler-receiver.service';
 export const CFN_HUP_UNIT_FILE_NAME = 'cfn-hup.service';
 /** The script that waits for the receiver's /healthz and signals the stack. */
 export const WAIT_HEALTHY_FILE_NAME = 'wait-healthy.sh';
+/** The script that keeps the last version that served, and puts it back when a new one does not. */
+export const HOST_REVISION_FILE_NAME = 'host-revision.sh';
 
 /** The receiver the unit starts, as the AWS host's bundle holds it. */
 export const RECEIVER_BUNDLE_FILE = 'receiver.js';
@@ -27,6 +29,8 @@ export const HOST_PATHS = {
   unitFile: '/etc/systemd/system/triggler-receiver.service',
   writablePathsDropIn: '/etc/systemd/system/triggler-receiver.service.d/50-writable-paths.conf',
   waitHealthyScript: '/usr/local/sbin/triggler-wait-healthy',
+  /** wait-healthy.sh calls it by this path. */
+  hostRevisionScript: '/usr/local/sbin/triggler-host-revision',
   /** The CLI on PATH: `sudo -u triggler triggler releases my-app main --config /etc/triggler/receiver.json`. */
   cli: '/usr/local/bin/triggler',
 } as const;

@@ -451,7 +451,7 @@ describe('ReceiverHost', () => {
 
   test('cfn-init installs Node.js, a system user, the bundle, the CLI, the config and the hardened unit', () => {
     const init = initOf(template);
-    expect(init.configSets).toEqual({ default: ['system', 'receiver', 'health'] });
+    expect(init.configSets).toEqual({ default: ['revision', 'system', 'receiver', 'health'] });
     expect(init.system.packages).toEqual({ yum: { nodejs22: [] } });
     expect(JSON.stringify(init.system.commands)).toContain('useradd --system --user-group --home-dir /var/lib/triggler --no-create-home --shell /sbin/nologin triggler');
     expect(Object.keys(init.receiver.sources!)).toEqual(['/opt/triggler']);
@@ -536,6 +536,42 @@ describe('ReceiverHost', () => {
     expect(() => hostStack({ rootVolumeGiB: 4, writablePaths: ['x'], receiverConfig: receiverConfig({ stateDir: '/srv/state' }) })).toThrow(
       /receiverConfig\.stateDir: must be \/var\/lib\/triggler[^\n]*\nTest\/Receiver: writablePaths\[0\]: [^\n]*\nTest\/Receiver: rootVolumeGiB: /,
     );
+  });
+
+  test('every change the host receives gets a new wait condition, which the health step signals; nothing else does', () => {
+    const gateOf = (t: Template) => {
+      const [handle] = Object.keys(t.findResources('AWS::CloudFormation::WaitConditionHandle'));
+      const [condition] = Object.keys(t.findResources('AWS::CloudFormation::WaitCondition'));
+      const init = initOf(t) as unknown as { health: { commands: Record<string, { command: unknown[] }> } };
+      expect(init.health.commands['10-wait-healthy']!.command[3]).toEqual({ Ref: handle });
+      t.hasResourceProperties('AWS::CloudFormation::WaitCondition', { Handle: { Ref: handle }, Count: 1 });
+      return [handle!, condition!];
+    };
+    const first = gateOf(template);
+    expect(gateOf(Template.fromStack(hostStack().stack))).toEqual(first);
+    const edited = gateOf(Template.fromStack(hostStack({ receiverConfig: receiverConfig({ log: { level: 'debug' } }) }).stack));
+    const moreWritable = gateOf(Template.fromStack(hostStack({ writablePaths: ['/srv/app'] }).stack));
+    for (const other of [edited, moreWritable]) {
+      expect(other[0]).not.toBe(first[0]);
+      expect(other[1]).not.toBe(first[1]);
+    }
+  });
+
+  test('before writing a new version, cfn-init keeps the one that serves, so the health step can put it back', () => {
+    const init = initOf(template) as unknown as { revision: { files: Record<string, { content: string; mode: string }>; commands: Record<string, { command: unknown[] }> } };
+    const script = fs.readFileSync(path.join(__dirname, '../../lib/host-files/host-revision.sh'), 'utf8');
+    expect(init.revision.files['/usr/local/sbin/triggler-host-revision']).toMatchObject({ content: script, mode: '000755' });
+    expect(init.revision.commands['10-save']!.command).toEqual([
+      '/usr/local/sbin/triggler-host-revision',
+      'save',
+      '5000',
+      '/opt/triggler',
+      '/usr/local/bin/triggler',
+      '/etc/triggler/receiver.json',
+      '/etc/triggler/receiver.env',
+      '/etc/systemd/system/triggler-receiver.service',
+      '/etc/systemd/system/triggler-receiver.service.d/50-writable-paths.conf',
+    ]);
   });
 
   test('the last cfn-init step waits for /healthz with the script beside the construct, byte for byte', () => {

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Aws, CfnWaitCondition, CfnWaitConditionHandle, Duration, Stack, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -9,6 +11,7 @@ import {
   CFN_HUP_UNIT_FILE_NAME,
   HEALTHY_WAIT_SECONDS,
   HOST_PATHS,
+  HOST_REVISION_FILE_NAME,
   hostFilePath,
   NODE_PACKAGE,
   RECEIVER_UNIT_FILE_NAME,
@@ -139,7 +142,9 @@ function parsedReceiverConfig(scope: Construct, props: ReceiverHostProps): Recei
  * Updates reach the running host through cfn-hup, which polls the stack and re-runs cfn-init when
  * this instance's metadata changes (a new bundle or config after `cdk deploy`); cfn-init then
  * restarts the receiver. The alternative, a metadata hash in the user data, replaces the instance
- * on every change: a new address, and the run history in /var/lib/triggler gone.
+ * on every change: a new address, and the run history in /var/lib/triggler gone. Each update is
+ * gated like the first create: the stack waits for the host to prove /healthz on the new version,
+ * and a host that cannot goes back to the version it had and fails the update with the reason.
  */
 export class ReceiverHost extends Construct implements ec2.IConnectable {
   public readonly instance: ec2.Instance;
@@ -153,7 +158,7 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
   public readonly publicIp: string;
   /** The receiver's base URL inside the VPC. */
   public readonly privateUrl: string;
-  /** Completes when the receiver on the first host answers /healthz; fails with the reason when it does not. */
+  /** Completes when the receiver answers /healthz on the version this deploy gave the host; fails with the reason when it does not. */
   public readonly healthy: CfnWaitCondition;
   /** The units the commands may manage with systemctl (see unit-control.ts). */
   public readonly manageUnits: string[];
@@ -221,9 +226,18 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
     // does, so the health step signals this one too and a receiver that cannot start fails the
     // deploy with its reason in the events. Its clock starts with the stack: it waits for the
     // instance's resources, the boot and the whole cfn-init run.
+    //
+    // The same gate holds every later update: the handle and the wait condition are named after
+    // the host's revision (a hash of everything cfn-init installs), so a change to any of it makes
+    // CloudFormation create a new pair and wait for the host to prove the new version. cfn-hup
+    // applies it and the health step signals the new handle; a version that does not answer is
+    // replaced by the previous one on the host, and its failure rolls the stack update back. An
+    // Auto Scaling group's update policy would gate updates too, but by replacing the instance:
+    // a new private address for the sender and the relay, and the run history gone.
     const initTimeout = props.initTimeout ?? Duration.minutes(15);
-    const healthyHandle = new CfnWaitConditionHandle(this, 'HealthyHandle');
-    this.healthy = new CfnWaitCondition(this, 'Healthy', { handle: healthyHandle.ref, count: 1, timeout: String(initTimeout.toSeconds() + 600) });
+    const revision = this.hostRevision(bundle, props.receiverConfig, writablePaths, deployAccess);
+    const healthyHandle = new CfnWaitConditionHandle(this, `HealthyHandle${revision}`);
+    this.healthy = new CfnWaitCondition(this, `Healthy${revision}`, { handle: healthyHandle.ref, count: 1, timeout: String(initTimeout.toSeconds() + 600) });
     this.instance.applyCloudFormationInit(this.hostSetup(bundle, props.receiverConfig, writablePaths, healthyHandle.ref, deployAccess), {
       configSets: ['default'],
       timeout: initTimeout,
@@ -245,6 +259,16 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
     this.acknowledgeFindings();
   }
 
+  /**
+   * Eight hex digits that change whenever what the host receives changes: the bundle, the receiver
+   * config, the files beside this construct, the writable paths, the units and the deploy access.
+   */
+  private hostRevision(bundle: ReceiverBundle, receiverConfig: ReceiverConfigInput, writablePaths: string[], deployAccess: ReturnType<typeof deployAccessOf>): string {
+    const files = [RECEIVER_UNIT_FILE_NAME, CFN_HUP_UNIT_FILE_NAME, WAIT_HEALTHY_FILE_NAME, HOST_REVISION_FILE_NAME].map((name) => fs.readFileSync(hostFilePath(name), 'utf8'));
+    const received = Stack.of(this).resolve({ bundle: bundle.asset.assetHash, receiverConfig, writablePaths, manageUnits: this.manageUnits, deployAccess, files, port: this.port });
+    return createHash('sha256').update(JSON.stringify(received)).digest('hex').slice(0, 8);
+  }
+
   private hostSetup(bundle: ReceiverBundle, receiverConfig: ReceiverConfigInput, writablePaths: string[], healthySignalUrl: string, deployAccess: ReturnType<typeof deployAccessOf>): ec2.CloudFormationInit {
     const gitConfig = deployAccess.codeCommit.length > 0;
     const receiverRestart = new ec2.InitServiceRestartHandle();
@@ -254,8 +278,13 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
     const rootOnly = { owner: 'root', group: 'root', mode: '000400', serviceRestartHandles: [cfnHupRestart] };
 
     return ec2.CloudFormationInit.fromConfigSets({
-      configSets: { default: ['system', 'receiver', 'health'] },
+      configSets: { default: ['revision', 'system', 'receiver', 'health'] },
       configs: {
+        // Before anything of the new version is written: keep the version that serves now.
+        revision: new ec2.InitConfig([
+          ec2.InitFile.fromFileInline(HOST_PATHS.hostRevisionScript, hostFilePath(HOST_REVISION_FILE_NAME), { owner: 'root', group: 'root', mode: '000755' }),
+          ec2.InitCommand.argvCommand([HOST_PATHS.hostRevisionScript, 'save', String(this.port), ...revisionPaths(gitConfig)], { key: '10-save' }),
+        ]),
         // A config of its own: cfn-init creates files before it runs commands, and the receiver's
         // files belong to this user.
         system: new ec2.InitConfig([
@@ -344,6 +373,11 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
       { id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/*]', reason: assetReadReason },
     );
   }
+}
+
+/** What `triggler-host-revision` keeps and puts back: everything the `receiver` config writes but cfn-hup's own files. */
+function revisionPaths(gitConfig: boolean): string[] {
+  return [HOST_PATHS.installDir, HOST_PATHS.cli, HOST_PATHS.configFile, HOST_PATHS.environmentFile, ...(gitConfig ? [GIT_CONFIG_FILE] : []), HOST_PATHS.unitFile, HOST_PATHS.writablePathsDropIn];
 }
 
 /** ReadWritePaths for the unit; "-" makes systemd skip a path that does not exist yet. */
