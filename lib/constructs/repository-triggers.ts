@@ -152,8 +152,9 @@ export class RepositoryTriggers extends Construct {
           description: 'Created by git-triggler; pushes to configured branches run commands on the receiver host.',
         });
         // Deleting the stack, or the repository's last trigger leaving the config, must never
-        // delete someone's code.
-        repository.applyRemovalPolicy(RemovalPolicy.RETAIN);
+        // delete someone's code. A deploy that fails while creating it may: the repository is
+        // new and empty then, and keeping it would make every retry fail on "already exists".
+        repository.applyRemovalPolicy(RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE);
         merge.node.addDependency(repository);
         this.createdRepositories[plan.repository] = repository;
       }
