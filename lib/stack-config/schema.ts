@@ -227,9 +227,9 @@ export const stackConfigSchema = z
           ),
         reservedConcurrency: z
           .union([z.number().int().min(1).max(1000), z.literal(false)])
-          .default(5)
+          .default(false)
           .describe(
-            'With "function-url": the relay\'s reserved concurrency, which bounds what a flood of forged requests can cost (at most 10 requests a second per execution; the rest get 429, unbilled). false reserves none (needed on accounts whose Lambda concurrency quota is below 105, such as new ones).',
+            'With "function-url": the relay\'s reserved concurrency, which bounds what a flood of forged requests can cost (at most 10 requests a second per execution; the rest get 429, unbilled). Lambda keeps 100 executions of the account unreserved, so reserving N needs a concurrency quota of at least N + 100 (new accounts often have 10: the deploy would fail). Default: false, none reserved (a flood is bounded only by the account\'s concurrency, and costs what Lambda bills for it).',
           ),
         timeoutSeconds: z
           .number()

@@ -59,7 +59,7 @@ describe('defaults', () => {
   });
 
   test('webhooks.ingress: "direct" for a config that opens allowCidrs (as before the setting), else "none"; the relay\'s defaults', () => {
-    expect(parseStackConfig(minimal).webhooks).toEqual({ ingress: 'none', reservedConcurrency: 5, timeoutSeconds: 8 });
+    expect(parseStackConfig(minimal).webhooks).toEqual({ ingress: 'none', reservedConcurrency: false, timeoutSeconds: 8 });
     expect(parseStackConfig({ ...minimal, receiver: { allowCidrs: ['192.30.252.0/22'] } }).webhooks.ingress).toBe('direct');
     const relayed = parseStackConfig({ triggers: [{ repository: 'o/r', branch: 'main', command: 'x', source: 'webhook', provider: 'forgejo' }], webhooks: { ingress: 'function-url' } });
     expect(relayed.webhooks.ingress).toBe('function-url');
