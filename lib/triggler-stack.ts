@@ -3,9 +3,10 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { codeCommitRegionProblem, codeCommitTriggerName } from './stack-config/codecommit-rules';
+import { codeCommitTriggerName } from './stack-config/codecommit-rules';
+import { regionProblems } from './stack-config/regions';
 import { repositoryTriggerPlans, tokenNameOf, tokenNamesOf, type StackConfig } from './stack-config/schema';
-import { propProblem, throwPropProblems, type PropProblem } from './construct-props';
+import { throwPropProblems, type PropProblem } from './construct-props';
 import { generatedDeployKeysOf, ownDeployKeyNamesOf } from './stack-config/deploy-keys';
 import { ReceiverHost } from './constructs/receiver-host/receiver-host';
 import { ReceiverNetwork } from './constructs/receiver-network';
@@ -50,13 +51,19 @@ export interface TrigglerStackProps extends StackProps {
 }
 
 /**
- * A stack whose region is known at synth (an `env` with a region) fails there when the config has
- * CodeCommit triggers and the region has no CodeCommit; an environment-agnostic stack finds out at
- * deploy (see docs/deploy.md for the regions).
+ * A stack whose region is known at synth (an `env` with a region, or the CDK CLI's region that
+ * bin/app.ts passes in) fails there when the region lacks something the config uses, naming the
+ * field; an environment-agnostic stack with no region known finds out at deploy (see
+ * docs/deploy.md for the regions).
  */
 export function stackRegionProblems(region: string, config: StackConfig): PropProblem[] {
-  if (Token.isUnresolved(region) || !config.triggers.some((trigger) => trigger.source === 'codecommit')) return [];
-  return propProblem('env.region', codeCommitRegionProblem(region));
+  if (Token.isUnresolved(region)) return [];
+  return regionProblems(config, region).map(({ path, message }) => ({ prop: fieldName(path), problem: message }));
+}
+
+/** A config field as the config's own errors name it: `triggers[0].createRepository`. */
+function fieldName(path: (string | number)[]): string {
+  return path.map((part, i) => (typeof part === 'number' ? `[${part}]` : `${i === 0 ? '' : '.'}${part}`)).join('');
 }
 
 /**
