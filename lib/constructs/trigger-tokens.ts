@@ -219,18 +219,25 @@ export class TriggerTokens extends Construct {
     for (const names of inStatementSizedGroups(parameterNames)) {
       grantee.grantPrincipal.addToPrincipalPolicy(new iam.PolicyStatement({ actions, resources: names.map((name) => TriggerTokens.parameterArn(this, name)) }));
     }
-    // SecureStrings are decrypted by KMS on SSM's behalf; the condition keeps the grant to that path.
+    // SecureStrings are decrypted by KMS on SSM's behalf; the conditions keep the grant to that
+    // path and to exactly these parameters (SSM names the parameter in the encryption context), so
+    // the key (aws/ssm, shared by every stack of the region) decrypts nothing else for this role.
     grantee.grantPrincipal.addToPrincipalPolicy(
       new iam.PolicyStatement({
         actions: ['kms:Decrypt'],
         resources: [stack.formatArn({ service: 'kms', resource: 'key', resourceName: '*' })],
-        conditions: { StringEquals: { 'kms:ViaService': `ssm.${stack.region}.amazonaws.com` } },
+        conditions: {
+          StringEquals: {
+            'kms:ViaService': `ssm.${stack.region}.amazonaws.com`,
+            'kms:EncryptionContext:PARAMETER_ARN': parameterNames.map((name) => TriggerTokens.parameterArn(this, name)),
+          },
+        },
       }),
     );
     if (Construct.isConstruct(grantee.grantPrincipal)) {
       Validations.of(grantee.grantPrincipal).acknowledge({
         id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*]',
-        reason: 'kms:Decrypt only through SSM (kms:ViaService) to read the token and deploy key SecureStrings; their key (aws/ssm, or one a rotation names) has no id known at synth.',
+        reason: 'kms:Decrypt only through SSM (kms:ViaService) and only for the named token and deploy key SecureStrings (kms:EncryptionContext:PARAMETER_ARN); their key (aws/ssm, or one a rotation names) has no id known at synth.',
       });
     }
   }

@@ -202,7 +202,7 @@ describe('RepositoryTriggers', () => {
 
   test('a created repository is kept when the stack is deleted, and gets its trigger from a merge resource that waits for it', () => {
     const [repositoryId, repository] = Object.entries(template.findResources('AWS::CodeCommit::Repository'))[0]!;
-    expect(repository).toMatchObject({ DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain', Properties: { RepositoryName: 'fresh' } });
+    expect(repository).toMatchObject({ DeletionPolicy: 'RetainExceptOnCreate', UpdateReplacePolicy: 'Retain', Properties: { RepositoryName: 'fresh' } });
     // Not on the repository resource: a retained repository would keep a trigger nobody removes.
     expect(repository.Properties.Triggers).toBeUndefined();
     const merge = Object.values(template.findResources('Custom::TrigglerRepositoryTriggers', { Properties: { RepositoryName: 'fresh' } }))[0]!;
@@ -367,7 +367,7 @@ describe('SenderFunction', () => {
     });
   });
 
-  test('may read exactly its routes\' tokens, and decrypt only through SSM', () => {
+  test('may read exactly its routes\' tokens, and decrypt only those, only through SSM', () => {
     const statements = statementsOf(template, 'SenderRole');
     expect(statements).toEqual(
       expect.arrayContaining([
@@ -376,7 +376,12 @@ describe('SenderFunction', () => {
           Effect: 'Allow',
           Action: 'kms:Decrypt',
           Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':kms:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':key/*']] },
-          Condition: { StringEquals: { 'kms:ViaService': { 'Fn::Join': ['', ['ssm.', { Ref: 'AWS::Region' }, '.amazonaws.com']] } } },
+          Condition: {
+            StringEquals: {
+              'kms:ViaService': { 'Fn::Join': ['', ['ssm.', { Ref: 'AWS::Region' }, '.amazonaws.com']] },
+              'kms:EncryptionContext:PARAMETER_ARN': [parameterArn('/git-triggler/tokens/app/main'), parameterArn('/git-triggler/tokens/legacy/master')],
+            },
+          },
         },
       ]),
     );
@@ -492,18 +497,34 @@ describe('ReceiverHost', () => {
     expect(initOf(changed).receiver.files!['/etc/triggler/receiver.json']).not.toEqual(initOf(template).receiver.files!['/etc/triggler/receiver.json']);
   });
 
-  test('may read exactly its triggers\' tokens (and their history, for rotation)', () => {
+  test('may read exactly its triggers\' tokens (and their history, for rotation), and decrypt only those', () => {
     const statements = statementsOf(template, 'ReceiverInstanceInstanceRole');
+    const tokens = [parameterArn('/git-triggler/tokens/app/main'), parameterArn('/git-triggler/tokens/shared')];
     expect(statements).toEqual(
       expect.arrayContaining([
-        { Effect: 'Allow', Action: ['ssm:GetParameter', 'ssm:GetParameterHistory'], Resource: [parameterArn('/git-triggler/tokens/app/main'), parameterArn('/git-triggler/tokens/shared')] },
-        expect.objectContaining({ Action: 'kms:Decrypt', Condition: { StringEquals: { 'kms:ViaService': expect.anything() } } }),
+        { Effect: 'Allow', Action: ['ssm:GetParameter', 'ssm:GetParameterHistory'], Resource: tokens },
+        expect.objectContaining({ Action: 'kms:Decrypt', Condition: { StringEquals: { 'kms:ViaService': expect.anything(), 'kms:EncryptionContext:PARAMETER_ARN': tokens } } }),
       ]),
     );
     expect(JSON.stringify(statements)).not.toContain('unused/main');
-    template.hasResourceProperties('AWS::IAM::Role', {
-      ManagedPolicyArns: [{ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::aws:policy/AmazonSSMManagedInstanceCore']] }],
-    });
+  });
+
+  test('carries no AWS-managed policy; the Session Manager agent\'s actions are written out, and nothing reads parameters or decrypts on *', () => {
+    const roles = Object.values(template.findResources('AWS::IAM::Role')).filter((role) => JSON.stringify(role.Properties.AssumeRolePolicyDocument).includes('ec2.amazonaws.com'));
+    expect(roles).toHaveLength(1);
+    expect(roles[0]!.Properties.ManagedPolicyArns).toBeUndefined();
+    const statements = statementsOf(template, 'ReceiverInstanceInstanceRole') as { Sid?: string; Action: string | string[]; Resource: unknown; Condition?: Record<string, Record<string, unknown>> }[];
+    const agent = statements.find((statement) => statement.Sid === 'SessionManagerAgent')!;
+    expect(agent.Resource).toBe('*');
+    expect([agent.Action].flat().every((action) => /^(ssmmessages|ec2messages):|^ssm:UpdateInstanceInformation$/.test(action))).toBe(true);
+    for (const statement of statements) {
+      const actions = [statement.Action].flat();
+      if (actions.some((action) => /^ssm:Get|^ssm:Describe|^ssm:\*|^ssm:List/.test(action))) {
+        expect(statement.Resource).not.toBe('*');
+        expect(JSON.stringify(statement.Resource)).not.toContain('*');
+      }
+      if (actions.includes('kms:Decrypt')) expect(statement.Condition?.StringEquals?.['kms:EncryptionContext:PARAMETER_ARN']).toEqual(expect.any(Array));
+    }
   });
 
   test('opens its port to nothing by default, and to allowCidrs when asked', () => {

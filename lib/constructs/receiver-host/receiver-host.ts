@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Aws, CfnWaitCondition, CfnWaitConditionHandle, Duration, Stack, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { tokenNameOf, tokenParameterName } from '../../../protocol';
 import { parseReceiverConfig, type ReceiverConfig, type ReceiverConfigInput } from '../../../receiver/config/schema';
@@ -210,7 +211,6 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
       machineImage,
       securityGroup: this.securityGroup,
       requireImdsv2: true,
-      ssmSessionPermissions: true,
       detailedMonitoring: false,
       propagateTagsToVolumeOnCreation: true,
       blockDevices: [
@@ -256,6 +256,7 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
     // (a new version), it reads the previous version from the history too.
     props.tokens.grantRead(this.instance, [...new Set([...tokenParameters, ...keyParameters])], ['ssm:GetParameter', 'ssm:GetParameterHistory']);
     grantGitPull(this, this.instance, deployAccess);
+    this.grantSessionManager();
     this.acknowledgeFindings();
   }
 
@@ -349,6 +350,34 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
     });
   }
 
+  /**
+   * What the SSM agent needs for Session Manager (and Run Command), written out instead of
+   * AmazonSSMManagedInstanceCore, which also allows ssm:GetParameter(s) on every parameter of the
+   * account: with the shared aws/ssm key, every stack's secrets in the region. None of these
+   * actions reads a parameter, a document's secrets or an object; none takes a resource ARN.
+   */
+  private grantSessionManager(): void {
+    this.instance.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'SessionManagerAgent',
+        actions: [
+          'ssm:UpdateInstanceInformation',
+          'ssmmessages:CreateControlChannel',
+          'ssmmessages:CreateDataChannel',
+          'ssmmessages:OpenControlChannel',
+          'ssmmessages:OpenDataChannel',
+          'ec2messages:AcknowledgeMessage',
+          'ec2messages:DeleteMessage',
+          'ec2messages:FailMessage',
+          'ec2messages:GetEndpoint',
+          'ec2messages:GetMessages',
+          'ec2messages:SendReply',
+        ],
+        resources: ['*'],
+      }),
+    );
+  }
+
   private acknowledgeFindings(): void {
     Validations.of(this.instance).acknowledge(
       {
@@ -364,8 +393,8 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
       'cfn-init downloads the receiver bundle from the CDK asset bucket; this is the read grant CDK gives for an asset (its object key changes with every bundle).';
     Validations.of(this.instance.role).acknowledge(
       {
-        id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]',
-        reason: 'Session Manager replaces SSH (no key pair, no port 22); AmazonSSMManagedInstanceCore is the documented policy for its agent.',
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason: 'Session Manager replaces SSH (no key pair, no port 22): its agent\'s actions (UpdateInstanceInformation, ssmmessages, ec2messages) take no resource ARN. None of them reads a parameter or an object.',
       },
       { id: 'AwsSolutions-IAM5[Action::s3:GetObject*]', reason: assetReadReason },
       { id: 'AwsSolutions-IAM5[Action::s3:GetBucket*]', reason: assetReadReason },
