@@ -205,9 +205,9 @@ export const stackConfigSchema = z
           .number()
           .int()
           .min(1)
-          .max(3)
+          .max(2, 'must be 1 or 2: `cdk synth` needs no credentials, so the stack is not tied to an account, and such a stack knows only two zones of its region')
           .default(1)
-          .describe('Availability zones. Each adds an SSM interface endpoint (about $7.30 a month); the receiver is one host in the first zone either way.'),
+          .describe('Availability zones, 1 or 2 (a stack synthesized without credentials knows two zones of its region). Each adds an SSM interface endpoint (about $7.30 a month), and a CodeCommit one with sender.commitDetails; the receiver is one host in the first zone either way.'),
         flowLogs: z.boolean().default(true).describe('VPC flow logs to CloudWatch Logs.'),
       })
       .prefault({})

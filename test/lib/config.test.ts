@@ -138,6 +138,7 @@ describe('a bad config names the field', () => {
     ['a cache longer than the grace period', { ...minimal, tokens: { cacheSeconds: 900 } }, 'tokens.cacheSeconds: must be shorter than tokens.graceSeconds (900)'],
     ['a Lambda timeout shorter than a delivery', { ...minimal, sender: { timeoutSeconds: 10 } }, 'sender.timeoutSeconds: must be longer than sender.deliveryTimeoutSeconds (10)'],
     ['too many retries', { ...minimal, sender: { retryAttempts: 3 } }, 'sender.retryAttempts:'],
+    ['more zones than a stack without credentials knows', { ...minimal, network: { maxAzs: 3 } }, 'network.maxAzs: must be 1 or 2: `cdk synth` needs no credentials'],
     ['a retention CloudWatch refuses', { ...minimal, logRetentionDays: 31 }, 'logRetentionDays:'],
     ['a stack name too long for the trigger name', { ...minimal, stackName: 'S'.repeat(88) }, 'stackName: must be at most 87 characters'],
     ['a misspelt section', { ...minimal, reciever: {} }, 'reciever: unknown key (did you mean "receiver"?)'],

@@ -633,6 +633,10 @@ describe('ReceiverNetwork', () => {
     expect(network.vpc.node.metadata.some((entry) => JSON.stringify(entry.data).includes('AwsSolutions-VPC7'))).toBe(true);
   });
 
+  test('more zones than the stack knows are refused, naming why (the VPC would silently take fewer)', () => {
+    expect(() => new ReceiverNetwork(newStack(), 'Network', { maxAzs: 3 })).toThrow('Test/Network: maxAzs: must be at most 2: the stack knows 2 zones at synth');
+  });
+
   test('bad props fail up front, naming the prop', () => {
     expect(() => new ReceiverNetwork(newStack(), 'A', { maxAzs: 4 })).toThrow('Test/A: maxAzs: must be 1, 2 or 3, got 4');
     expect(() => new ReceiverNetwork(newStack(), 'B', { cidr: '10.0.0.0/8' })).toThrow('Test/B: cidr: must be an IPv4 range from /16 to /24');
