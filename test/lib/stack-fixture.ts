@@ -19,34 +19,11 @@ export function exampleConfigInput(): StackConfigInput {
   return JSON.parse(fs.readFileSync(EXAMPLE_CONFIG_PATH, 'utf8')) as StackConfigInput;
 }
 
-/**
- * A config with every option of the stack on: created and existing CodeCommit repositories, a
- * provider webhook through the relay with a generated deploy key, notifications, commit details,
- * the relay's reservation, more zones, tags. What the shipped example leaves out, it holds.
- */
+/** A config with every option of the stack on, which CI's template lint synthesizes too (scripts/lint-templates.ts). */
+export const EVERY_OPTION_CONFIG_PATH = path.join(REPOSITORY_ROOT, 'scripts', 'every-option.config.json');
+
 export function everyOptionConfigInput(): StackConfigInput {
-  return {
-    stackName: 'EveryOption',
-    triggers: [
-      { repository: 'created', branch: 'main', createRepository: true, command: 'make deploy', deploy: { path: '/srv/created', activate: 'systemctl restart created.service' } },
-      { repository: 'existing', branch: 'release/v2', command: ['/usr/bin/true'], scheme: 'seed' },
-      {
-        repository: 'owner/site',
-        branch: 'main',
-        source: 'webhook',
-        provider: 'github',
-        command: 'make',
-        deploy: { repositoryUrl: 'git@github.com:owner/site.git', path: '/srv/site' },
-      },
-    ],
-    receiver: { writablePaths: ['/srv/cache'], manageUnits: ['created.service'], rootVolumeGiB: 16, logLevel: 'debug' },
-    tokens: { retainOnDelete: true },
-    sender: { commitDetails: true, alarmTopicArn: 'arn:aws:sns:eu-west-1:123456789012:ops' },
-    notifications: { email: ['ops@example.com'] },
-    network: { maxAzs: 2, flowLogs: true },
-    webhooks: { ingress: 'function-url', reservedConcurrency: 5 },
-    tags: { team: 'platform' },
-  };
+  return JSON.parse(fs.readFileSync(EVERY_OPTION_CONFIG_PATH, 'utf8')) as StackConfigInput;
 }
 
 export function configOf(input: StackConfigInput): StackConfig {
