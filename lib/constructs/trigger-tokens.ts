@@ -216,24 +216,26 @@ export class TriggerTokens extends Construct {
     const unknown = parameterNames.filter((name) => !known.has(name));
     throwPropProblems(this, propProblem('grantRead', unknown.length > 0 ? `${unknown.join(', ')} are not tokens or deploy keys of this construct` : undefined));
     const stack = Stack.of(this);
-    for (const names of inStatementSizedGroups(parameterNames)) {
-      grantee.grantPrincipal.addToPrincipalPolicy(new iam.PolicyStatement({ actions, resources: names.map((name) => TriggerTokens.parameterArn(this, name)) }));
-    }
     // SecureStrings are decrypted by KMS on SSM's behalf; the conditions keep the grant to that
     // path and to exactly these parameters (SSM names the parameter in the encryption context), so
     // the key (aws/ssm, shared by every stack of the region) decrypts nothing else for this role.
-    grantee.grantPrincipal.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        actions: ['kms:Decrypt'],
-        resources: [stack.formatArn({ service: 'kms', resource: 'key', resourceName: '*' })],
-        conditions: {
-          StringEquals: {
-            'kms:ViaService': `ssm.${stack.region}.amazonaws.com`,
-            'kms:EncryptionContext:PARAMETER_ARN': parameterNames.map((name) => TriggerTokens.parameterArn(this, name)),
+    // Both statements list the same parameters, in groups each of which fits a managed policy. The
+    // condition names each parameter by its exact path with the partition, region and account left
+    // to the ARN's own parts (kms:ViaService pins the region; the key is this account's): a third of
+    // the characters of a full ARN, which keeps a host with many repositories within IAM's limits.
+    for (const names of inStatementSizedGroups(parameterNames)) {
+      grantee.grantPrincipal.addToPrincipalPolicy(new iam.PolicyStatement({ actions, resources: names.map((name) => TriggerTokens.parameterArn(this, name)) }));
+      grantee.grantPrincipal.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          actions: ['kms:Decrypt'],
+          resources: [stack.formatArn({ service: 'kms', resource: 'key', resourceName: '*' })],
+          conditions: {
+            StringEquals: { 'kms:ViaService': `ssm.${stack.region}.amazonaws.com` },
+            StringLike: { 'kms:EncryptionContext:PARAMETER_ARN': names.map((name) => `arn:*:ssm:*:*:parameter/${name.replace(/^\//, '')}`) },
           },
-        },
-      }),
-    );
+        }),
+      );
+    }
     if (Construct.isConstruct(grantee.grantPrincipal)) {
       Validations.of(grantee.grantPrincipal).acknowledge({
         id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*]',

@@ -388,6 +388,7 @@ describeOnHost('the receiver host under systemd, laid down from the template\'s 
     expect((failure as Error).message).toMatch(/command 10-wait-healthy of config health exited 1/);
 
     const last = (await guest!.readFile(SIGNAL_LOG)).trim().split('\n').at(-1)!;
+    timings.push(`the bad update's failure signal: ${last}`);
     expect(last.startsWith(`-e 1 --reason the receiver did not answer /healthz on port ${port} within 10 s (triggler-receiver is `)).toBe(true);
     expect(last).toMatch(/listen\.port/);
     expect(last.endsWith(`; the host went back to the previous version, which serves ${signalUrlOf(bad)}`)).toBe(true);

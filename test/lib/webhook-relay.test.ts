@@ -98,7 +98,14 @@ test('the relay\'s role reads exactly its webhooks\' token parameters (decrypted
   expect(resources).not.toContain('/app/main');
   expect([ssm[0]!.Resource].flat()).toHaveLength(2);
   const kms = statements.filter((s) => [s.Action].flat().includes('kms:Decrypt'));
-  expect(kms).toEqual([expect.objectContaining({ Condition: { StringEquals: { 'kms:ViaService': expect.anything() } } })]);
+  expect(kms).toEqual([
+    expect.objectContaining({
+      Condition: {
+        StringEquals: { 'kms:ViaService': expect.anything() },
+        StringLike: { 'kms:EncryptionContext:PARAMETER_ARN': ['arn:*:ssm:*:*:parameter/relayed/tokens/github/Codertocat/Hello-World', 'arn:*:ssm:*:*:parameter/relayed/tokens/mike/diaspora/master'] },
+      },
+    }),
+  ]);
   const managed = JSON.stringify((assertions.findResources('AWS::IAM::Role')[roleId]!.Properties as { ManagedPolicyArns?: unknown }).ManagedPolicyArns);
   expect(managed).toContain('AWSLambdaENIManagementAccess');
 });
