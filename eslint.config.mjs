@@ -1,6 +1,12 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+/** What all of lib/ may import of runtime code (see the lib/ blocks below). */
+const LIB_PATTERNS = [
+  { group: ['**/lambda/*'], allowTypeImports: true, message: 'lib/ may take types from lambda/, never code' },
+  { group: ['**/receiver/*', '!**/receiver/config', '**/receiver/*/*', '!**/receiver/config/schema'], message: 'lib/ may use the receiver\'s config schema only' },
+];
+
 export default tseslint.config(
   { ignores: ['node_modules/**', 'cdk.out/**', 'coverage/**', 'dist/**', '**/*.d.ts'] },
   js.configs.recommended,
@@ -84,7 +90,23 @@ export default tseslint.config(
     files: ['lib/**/*.ts'],
     rules: {
       'no-restricted-imports': 'off',
-      '@typescript-eslint/no-restricted-imports': ['error', { patterns: [{ group: ['**/lambda/*'], allowTypeImports: true, message: 'lib/ may take types from lambda/, never code' }, { group: ['**/receiver/*', '!**/receiver/config', '**/receiver/*/*', '!**/receiver/config/schema'], message: 'lib/ may use the receiver\'s config schema only' }] }],
+      '@typescript-eslint/no-restricted-imports': ['error', { patterns: LIB_PATTERNS }],
+    },
+  },
+  {
+    // The stack config's domain and the files shipped to a host are plain data and rules: the CLI,
+    // `npm pack` and the JSON Schema use them without loading the CDK.
+    files: ['lib/stack-config/**/*.ts', 'lib/host-files/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            ...LIB_PATTERNS,
+            { group: ['aws-cdk-lib', 'aws-cdk-lib/*', 'constructs', 'cdk-nag', '**/constructs/*', '../triggler-*', '../construct-props'], message: 'lib/stack-config and lib/host-files know nothing of the CDK: pass what a construct provides in as data' },
+          ],
+        },
+      ],
     },
   },
 );

@@ -13,7 +13,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { buildSync } from 'esbuild';
 import { request } from 'undici';
-import { receiverBuildOptions } from '../lib/constructs/receiver-host/receiver-bundle';
+import { receiverBuildOptions } from '../lib/host-files/host-files';
 import { buildDeliveryRequest, seedSignature, standardWebhookHeaders } from '../protocol';
 import type { RunRecord } from '../receiver';
 import { freePort, probePath, stopChild } from './support';

@@ -5,7 +5,7 @@
  */
 import * as path from 'node:path';
 import { App } from 'aws-cdk-lib';
-import { loadStackConfig, StackConfigError, type StackConfig } from '../lib/config';
+import { loadStackConfig, StackConfigError, type StackConfig } from '../lib/stack-config/schema';
 import { createTrigglerApp } from '../lib/triggler-app';
 import { stackRegionProblems } from '../lib/triggler-stack';
 
@@ -27,11 +27,13 @@ function loadConfigOrExit(): StackConfig {
 
 const config = loadConfigOrExit();
 // The stack stays environment-agnostic (synth needs no credentials), but the region the CDK CLI
-// will deploy to is known: a region without CodeCommit fails here, not halfway through a deploy.
+// will deploy to is known (the profile's, or AWS_REGION): a region that lacks something the config
+// uses (CodeCommit, its CloudFormation type, Function URLs) fails here, naming the field, not
+// halfway through a deploy.
 const deployRegion = process.env.CDK_DEFAULT_REGION;
 const regionProblems = deployRegion ? stackRegionProblems(deployRegion, config) : [];
 if (regionProblems.length > 0) {
-  process.stderr.write(`triggler: ${regionProblems.map((problem) => problem.problem).join('; ')} (the region comes from your AWS profile or AWS_REGION)\n`);
+  process.stderr.write(`triggler: ${regionProblems.map(({ prop, problem }) => `${prop}: ${problem}`).join('; ')} (the region comes from your AWS profile or AWS_REGION)\n`);
   process.exit(1);
 }
 try {

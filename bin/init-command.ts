@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { Command } from 'commander';
 import { newToken, privateKeyProblem, tokenNameOf, triggerLabel } from '../protocol';
 import { ConfigError, type LoadedConfig, loadReceiverConfigFile, readTokenFile, type ReceiverConfig, tokensOfEntry, unreadable } from '../receiver';
-import { commandsOf, usesSudo } from '../lib/host-commands';
+import { commandsOf, usesSudo } from '../lib/stack-config/host-commands';
 
 export const STARTER_CONFIG = 'receiver.json';
 export const STARTER_TOKENS = 'tokens.json';

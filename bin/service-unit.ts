@@ -1,20 +1,13 @@
 /**
  * `triggler service-unit`: the receiver's systemd unit for a server without the stack, made from
- * the unit the stack installs on AWS (lib/constructs/receiver-host/triggler-receiver.service), so
+ * the unit the stack installs on AWS (lib/host-files/triggler-receiver.service), so
  * both run under the same hardening; only the paths differ.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
+import { receiverUnitTemplate } from '../lib/host-files/host-files';
 import { loadReceiverConfigFile } from '../receiver';
-
-/** Where the unit file lives: beside this file in a clone, copied into dist/ for the packed CLI. */
-function unitTemplate(): string {
-  for (const candidate of [path.join(__dirname, 'triggler-receiver.service'), path.join(__dirname, '..', 'lib', 'constructs', 'receiver-host', 'triggler-receiver.service')]) {
-    if (fs.existsSync(candidate)) return fs.readFileSync(candidate, 'utf8');
-  }
-  throw new Error('the unit template triggler-receiver.service is missing from this install');
-}
 
 export interface UnitOptions {
   config: string;
@@ -33,7 +26,7 @@ export function serviceUnit(options: UnitOptions): string {
   }
   const writable = [...new Set([config.stateDir, ...config.triggers.flatMap((t) => [...(t.cwd ? [t.cwd] : []), ...(t.deploy ? [t.deploy.path] : [])]), ...options.writable.map((p) => path.resolve(p))])];
   const underVarLib = config.stateDir.startsWith('/var/lib/') ? config.stateDir.slice('/var/lib/'.length) : undefined;
-  let unit = unitTemplate()
+  let unit = receiverUnitTemplate()
     .replace(/^# git-triggler receiver, installed by cfn-init[^\n]*\n# Local changes[^\n]*\n# e\.g\.[^\n]*\n/m, `# git-triggler receiver, written by \`triggler service-unit\` for ${configFile}.\n# Relax the hardening with a drop-in (systemctl edit triggler-receiver) rather than here.\n`)
     .replace(/^User=.*$/m, `User=${options.user}`)
     .replace(/^Group=.*$/m, `Group=${options.user}`)

@@ -8,7 +8,7 @@ import { promises as fs } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { GetParameterCommand, GetParametersByPathCommand, PutParameterCommand, type Parameter, type SSMClient } from '@aws-sdk/client-ssm';
 import { awsErrorName, describeAwsError, parameterNameProblem, tokenParameterName } from '../protocol';
-import { DEPLOY_KEYS_FOLDER, publicKeyNameOf } from '../lib/deploy-keys';
+import { DEPLOY_KEYS_FOLDER, publicKeyNameOf } from '../lib/stack-config/deploy-keys';
 import { readTokenFile, type TokenFile, tokensOfEntry } from '../receiver';
 
 /** A rotation sooner than this after the last one drops a token senders may still hold. */

@@ -14,7 +14,7 @@ import { SSMClient } from '@aws-sdk/client-ssm';
 import { Command, Option } from 'commander';
 import { defaultTokenPrefix, newDeployKey, newToken, publicKeyOf, shellWord, tokenNameOf } from '../protocol';
 import { describeZodIssues, receiverConfigSchema, triggerSchema } from '../receiver';
-import { DEPLOY_KEYS_FOLDER } from '../lib/deploy-keys';
+import { DEPLOY_KEYS_FOLDER } from '../lib/stack-config/deploy-keys';
 import { table } from './table';
 import { FileTokenStore, formatAge, SsmTokenStore, type StoreIo, type TokenStore } from './token-stores';
 

@@ -38,7 +38,7 @@ import { createLambdaLogger, type Logger } from './log';
 
 /**
  * CodeCommit's limit (https://docs.aws.amazon.com/codecommit/latest/userguide/limits.html), the
- * same as lib/codecommit-rules.ts: only here is the owner's own count known.
+ * same as lib/stack-config/codecommit-rules.ts: only here is the owner's own count known.
  */
 export const MAX_TRIGGERS_PER_REPOSITORY = 10;
 
@@ -92,7 +92,45 @@ function writtenBy(trigger: RepositoryTrigger, logicalId: string): boolean {
   return !trigger.customData?.startsWith(ownerMark('')) || trigger.customData === ownerMark(logicalId);
 }
 
-export function createRepositoryTriggersProvider(codecommit: CodeCommitClient, log: Logger) {
+/**
+ * How long a Create keeps retrying CodeCommit's AccessDenied. The stack creates the handler's IAM
+ * policy just before the first merge resource calls CodeCommit, and IAM takes a while (seconds,
+ * rarely a minute or two) to apply it everywhere; the SDK does not retry AccessDenied itself. An
+ * Update or Delete runs with a policy that has long applied, so its AccessDenied is real.
+ */
+export interface AccessDeniedRetry {
+  readonly forMs: number;
+  readonly everyMs: number;
+  /** Waits between attempts (tests pass one that does not). */
+  readonly sleep: (ms: number) => Promise<void>;
+  readonly now: () => number;
+}
+
+/** Within the handler's 5-minute timeout, with room for the merge itself. */
+export const ACCESS_DENIED_RETRY: AccessDeniedRetry = {
+  forMs: 180_000,
+  everyMs: 5_000,
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+  now: () => Date.now(),
+};
+
+const ACCESS_DENIED = new Set(['AccessDeniedException', 'AccessDenied']);
+
+export function createRepositoryTriggersProvider(codecommit: CodeCommitClient, log: Logger, accessDeniedRetry: AccessDeniedRetry = ACCESS_DENIED_RETRY) {
+  /** Runs a Create's CodeCommit work, again after AccessDenied while the policy may still be propagating. */
+  async function whileIamPropagates(action: () => Promise<void>): Promise<void> {
+    const deadline = accessDeniedRetry.now() + accessDeniedRetry.forMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await action();
+      } catch (error) {
+        if (!ACCESS_DENIED.has(errorName(error) ?? '') || accessDeniedRetry.now() >= deadline) throw error;
+        log.info({ attempt, retryInMs: accessDeniedRetry.everyMs }, 'CodeCommit denied access; the handler\'s new IAM policy may still be propagating');
+        await accessDeniedRetry.sleep(accessDeniedRetry.everyMs);
+      }
+    }
+  }
+
   /** What stops our trigger from being added to the repository, or undefined when nothing does. */
   async function repositoryProblem(repositoryName: string, triggerName: string): Promise<string | undefined> {
     const current = await currentTriggers(codecommit, repositoryName);
@@ -158,7 +196,8 @@ export function createRepositoryTriggersProvider(codecommit: CodeCommitClient, l
   return async function onEvent(event: CloudFormationCustomResourceEvent): Promise<ProviderResponse> {
     if (event.ResourceType === CHECK_RESOURCE_TYPE) {
       // A check writes nothing, so its delete has nothing to undo.
-      if (event.RequestType !== 'Delete') await check(event.ResourceProperties);
+      if (event.RequestType === 'Create') await whileIamPropagates(() => check(event.ResourceProperties));
+      else if (event.RequestType === 'Update') await check(event.ResourceProperties);
       return { PhysicalResourceId: event.RequestType === 'Create' ? `git-triggler-repository-check:${event.LogicalResourceId}` : event.PhysicalResourceId };
     }
     if (event.RequestType === 'Delete' && !propertiesSchema.safeParse(event.ResourceProperties).success) {
@@ -170,7 +209,7 @@ export function createRepositoryTriggersProvider(codecommit: CodeCommitClient, l
     const properties = readProperties(event.ResourceProperties, 'ResourceProperties');
     switch (event.RequestType) {
       case 'Create':
-        await merge(properties, new Set(), event.LogicalResourceId);
+        await whileIamPropagates(() => merge(properties, new Set(), event.LogicalResourceId));
         break;
       case 'Update': {
         const old = readProperties(event.OldResourceProperties, 'OldResourceProperties');

@@ -1,6 +1,6 @@
 /**
  * How the constructs check their props: module-level problem functions return every problem they
- * find, each naming its prop (the way lib/codecommit-rules.ts returns one per value), and
+ * find, each naming its prop (the way lib/stack-config/codecommit-rules.ts returns one per value), and
  * `throwPropProblems` throws them all in one error. A construct with three bad props says so once,
  * not one prop per synth.
  */

@@ -1,6 +1,6 @@
 import { App, Validations, type AppProps, type Environment } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import type { StackConfig } from './config';
+import type { StackConfig } from './stack-config/schema';
 import { TrigglerStack } from './triggler-stack';
 
 export interface TrigglerAppOptions {

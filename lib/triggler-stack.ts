@@ -3,10 +3,11 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { codeCommitRegionProblem } from './codecommit-rules';
-import { codeCommitTriggerName, repositoryTriggerPlans, tokenNameOf, tokenNamesOf, type StackConfig } from './config';
-import { propProblem, throwPropProblems, type PropProblem } from './construct-props';
-import { generatedDeployKeysOf, ownDeployKeyNamesOf } from './deploy-keys';
+import { codeCommitTriggerName } from './stack-config/codecommit-rules';
+import { regionProblems } from './stack-config/regions';
+import { repositoryTriggerPlans, tokenNameOf, tokenNamesOf, type StackConfig } from './stack-config/schema';
+import { throwPropProblems, type PropProblem } from './construct-props';
+import { generatedDeployKeysOf, ownDeployKeyNamesOf } from './stack-config/deploy-keys';
 import { ReceiverHost } from './constructs/receiver-host/receiver-host';
 import { ReceiverNetwork } from './constructs/receiver-network';
 import { RepositoryTriggers } from './constructs/repository-triggers';
@@ -14,8 +15,8 @@ import { RunNotifications } from './constructs/run-notifications';
 import { SenderFunction } from './constructs/sender-function';
 import { TriggerTokens } from './constructs/trigger-tokens';
 import { WebhookRelay } from './constructs/webhook-relay';
-import { idFromName } from './name-ids';
-import { receiverConfigFor } from './receiver-config';
+import { idFromName } from './stack-config/name-ids';
+import { receiverConfigFor } from './stack-config/receiver-config';
 import { sshTarget, tokenParameterName } from '../protocol';
 
 /** Provider names as output ids and descriptions spell them. */
@@ -45,18 +46,24 @@ export function stackSizeProblems(stack: Stack): string[] {
 }
 
 export interface TrigglerStackProps extends StackProps {
-  /** The validated stack config (see lib/config.ts). */
+  /** The validated stack config (see lib/stack-config/schema.ts). */
   readonly config: StackConfig;
 }
 
 /**
- * A stack whose region is known at synth (an `env` with a region) fails there when the config has
- * CodeCommit triggers and the region has no CodeCommit; an environment-agnostic stack finds out at
- * deploy (see docs/deploy.md for the regions).
+ * A stack whose region is known at synth (an `env` with a region, or the CDK CLI's region that
+ * bin/app.ts passes in) fails there when the region lacks something the config uses, naming the
+ * field; an environment-agnostic stack with no region known finds out at deploy (see
+ * docs/deploy.md for the regions).
  */
 export function stackRegionProblems(region: string, config: StackConfig): PropProblem[] {
-  if (Token.isUnresolved(region) || !config.triggers.some((trigger) => trigger.source === 'codecommit')) return [];
-  return propProblem('env.region', codeCommitRegionProblem(region));
+  if (Token.isUnresolved(region)) return [];
+  return regionProblems(config, region).map(({ path, message }) => ({ prop: fieldName(path), problem: message }));
+}
+
+/** A config field as the config's own errors name it: `triggers[0].createRepository`. */
+function fieldName(path: (string | number)[]): string {
+  return path.map((part, i) => (typeof part === 'number' ? `[${part}]` : `${i === 0 ? '' : '.'}${part}`)).join('');
 }
 
 /**
@@ -113,7 +120,7 @@ export class TrigglerStack extends Stack {
     this.receiver = new ReceiverHost(this, 'Receiver', {
       vpc: this.network.vpc,
       vpcSubnets: this.network.hostSubnets,
-      receiverConfig: receiverConfigFor(config, this.notifications ? { notify: this.notifications.receiverNotify } : {}),
+      receiverConfig: receiverConfigFor(config, { region: Aws.REGION, ...(this.notifications ? { notify: this.notifications.receiverNotify } : {}) }),
       tokens: this.tokens,
       instanceType: new ec2.InstanceType(config.receiver.instanceType),
       machineImage: config.receiver.imageIds ? ec2.MachineImage.genericLinux(config.receiver.imageIds) : undefined,

@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { buildSync } from 'esbuild';
-import { receiverBuildOptions } from '../lib/constructs/receiver-host/receiver-bundle';
+import { CLI_BUNDLE_FILE, hostFilePath, RECEIVER_UNIT_FILE_NAME, receiverBuildOptions } from '../lib/host-files/host-files';
 
 const ROOT = path.join(__dirname, '..');
 const DIST = path.join(ROOT, 'dist');
@@ -15,10 +15,10 @@ const DIST = path.join(ROOT, 'dist');
 export function buildCli(outdir = DIST): string {
   fs.rmSync(outdir, { recursive: true, force: true });
   fs.mkdirSync(outdir, { recursive: true });
-  const outfile = path.join(outdir, 'triggler.js');
+  const outfile = path.join(outdir, CLI_BUNDLE_FILE);
   // The oldest Node.js the package supports (package.json engines).
   buildSync(receiverBuildOptions(path.join(ROOT, 'bin', 'triggler-cli.ts'), outfile, 'node20'));
-  fs.copyFileSync(path.join(ROOT, 'lib', 'constructs', 'receiver-host', 'triggler-receiver.service'), path.join(outdir, 'triggler-receiver.service'));
+  fs.copyFileSync(hostFilePath(RECEIVER_UNIT_FILE_NAME), path.join(outdir, RECEIVER_UNIT_FILE_NAME));
   return outfile;
 }
 

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
-import { stackConfigSchema } from '../lib/config';
+import { stackConfigSchema } from '../lib/stack-config/schema';
 
 export const CONFIG_SCHEMA_PATH = path.join(__dirname, '..', 'triggler.config.schema.json');
 

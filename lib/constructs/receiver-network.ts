@@ -1,4 +1,4 @@
-import { RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
@@ -69,8 +69,13 @@ export class ReceiverNetwork extends Construct {
 
   constructor(scope: Construct, id: string, props: ReceiverNetworkProps = {}) {
     super(scope, id);
-    throwPropProblems(this, receiverNetworkPropProblems(props));
     const maxAzs = props.maxAzs ?? 1;
+    // The VPC would silently take fewer zones than asked: an environment-agnostic stack knows two.
+    const known = Stack.of(this).availabilityZones.length;
+    throwPropProblems(this, [
+      ...receiverNetworkPropProblems(props),
+      ...propProblem('maxAzs', maxAzs > known ? `must be at most ${known}: the stack knows ${known} zones at synth (one without an account and region knows two)` : undefined),
+    ]);
     const cidr = props.cidr ?? '10.0.0.0/16';
 
     this.vpc = new ec2.Vpc(this, 'Vpc', {

@@ -10,9 +10,9 @@ import {
   repositoryNameProblem,
   triggerNameProblem,
   type RepositoryTriggerPlan,
-} from '../codecommit-rules';
+} from '../stack-config/codecommit-rules';
 import { propProblem, throwPropProblems, type PropProblem } from '../construct-props';
-import { idFromName } from '../name-ids';
+import { idFromName } from '../stack-config/name-ids';
 import { BundledProvider } from './bundled-provider';
 
 const REPOSITORY_ROOT = path.join(__dirname, '..', '..');
@@ -152,8 +152,9 @@ export class RepositoryTriggers extends Construct {
           description: 'Created by git-triggler; pushes to configured branches run commands on the receiver host.',
         });
         // Deleting the stack, or the repository's last trigger leaving the config, must never
-        // delete someone's code.
-        repository.applyRemovalPolicy(RemovalPolicy.RETAIN);
+        // delete someone's code. A deploy that fails while creating it may: the repository is
+        // new and empty then, and keeping it would make every retry fail on "already exists".
+        repository.applyRemovalPolicy(RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE);
         merge.node.addDependency(repository);
         this.createdRepositories[plan.repository] = repository;
       }

@@ -1,5 +1,6 @@
-import { Duration, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
@@ -10,7 +11,12 @@ import type { ReceiverConfigInput } from '../../receiver/config/schema';
 export interface RunNotificationsProps {
   /** Addresses subscribed (by e-mail, each confirms once) to the topic the receiver publishes to. @default none */
   readonly emails?: string[];
-  /** Publish to this existing topic instead of one the stack creates. @default a new encrypted topic */
+  /**
+   * Publish to this existing topic instead of one the stack creates; the alarm notifies it too, so
+   * if it is encrypted, its key's policy must let CloudWatch (cloudwatch.amazonaws.com) use it for
+   * kms:Decrypt and kms:GenerateDataKey* (the AWS-managed aws/sns key cannot).
+   * @default a new topic encrypted with a key of its own
+   */
   readonly topicArn?: string;
   /** The run outcomes published to the topic. @default failed, timed-out, rolled-back, recovered */
   readonly on?: NonNullable<ReceiverConfigInput['notify']>[number]['on'];
@@ -21,8 +27,13 @@ export interface RunNotificationsProps {
 /**
  * When a run ends badly, someone hears: an SNS topic the receiver publishes run outcomes to (with
  * e-mail subscribers), and an alarm on the `FailedRuns` metric the receiver puts for each failed,
- * timed-out or rolled-back run. The host may publish to that topic only, and put metrics in that
- * namespace only.
+ * timed-out or rolled-back run, which notifies the same topic. The host may publish to that topic
+ * only, and put metrics in that namespace only.
+ *
+ * The topic is encrypted with a customer-managed key rather than the AWS-managed aws/sns key,
+ * whose policy nobody can change: CloudWatch alarms publish to an encrypted topic only when the
+ * key's policy lets cloudwatch.amazonaws.com use it. The key costs $1 a month (plus $0.03 per
+ * 10,000 requests, a few a month here).
  */
 export class RunNotifications extends Construct {
   public readonly topic: sns.ITopic;
@@ -35,11 +46,23 @@ export class RunNotifications extends Construct {
     if (props.topicArn) {
       this.topic = sns.Topic.fromTopicArn(this, 'Topic', props.topicArn);
     } else {
-      const topic = new sns.Topic(this, 'Topic', {
-        displayName: 'git-triggler runs',
-        masterKey: kms.Alias.fromAliasName(this, 'SnsKey', 'alias/aws/sns'),
-        enforceSSL: true,
+      const key = new kms.Key(this, 'TopicKey', {
+        description: 'git-triggler run notifications: encrypts the topic; CloudWatch may use it to publish the failed-runs alarm',
+        enableKeyRotation: true,
+        // Messages live in the topic only until delivered: nothing is left for the key to open.
+        removalPolicy: RemovalPolicy.DESTROY,
+        pendingWindow: Duration.days(7),
       });
+      key.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid: 'CloudWatchAlarmsPublish',
+          principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+          actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+          resources: ['*'],
+          conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(this).account } },
+        }),
+      );
+      const topic = new sns.Topic(this, 'Topic', { displayName: 'git-triggler runs', masterKey: key, enforceSSL: true });
       for (const email of props.emails ?? []) topic.addSubscription(new subscriptions.EmailSubscription(email));
       this.topic = topic;
     }
@@ -52,6 +75,7 @@ export class RunNotifications extends Construct {
       // No data is no failure.
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
+    this.alarm.addAlarmAction(new cloudwatchActions.SnsAction(this.topic));
     this.receiverNotify = [
       { format: 'sns', topicArn: this.topic.topicArn, ...(props.on ? { on: props.on } : {}) },
       { format: 'cloudwatch', namespace: props.metricNamespace, on: ['failed', 'timed-out', 'rolled-back'] },

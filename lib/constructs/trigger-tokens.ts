@@ -5,8 +5,8 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { parameterNameProblem, tokenParameterName } from '../../protocol';
 import { propProblem, throwPropProblems, type PropProblem } from '../construct-props';
-import { publicKeyNameOf } from '../deploy-keys';
-import { idFromName } from '../name-ids';
+import { publicKeyNameOf } from '../stack-config/deploy-keys';
+import { idFromName } from '../stack-config/name-ids';
 import { BundledProvider } from './bundled-provider';
 
 const REPOSITORY_ROOT = path.join(__dirname, '..', '..');
@@ -216,21 +216,30 @@ export class TriggerTokens extends Construct {
     const unknown = parameterNames.filter((name) => !known.has(name));
     throwPropProblems(this, propProblem('grantRead', unknown.length > 0 ? `${unknown.join(', ')} are not tokens or deploy keys of this construct` : undefined));
     const stack = Stack.of(this);
+    // SecureStrings are decrypted by KMS on SSM's behalf; the conditions keep the grant to that
+    // path and to exactly these parameters (SSM names the parameter in the encryption context), so
+    // the key (aws/ssm, shared by every stack of the region) decrypts nothing else for this role.
+    // Both statements list the same parameters, in groups each of which fits a managed policy. The
+    // condition names each parameter by its exact path with the partition, region and account left
+    // to the ARN's own parts (kms:ViaService pins the region; the key is this account's): a third of
+    // the characters of a full ARN, which keeps a host with many repositories within IAM's limits.
     for (const names of inStatementSizedGroups(parameterNames)) {
       grantee.grantPrincipal.addToPrincipalPolicy(new iam.PolicyStatement({ actions, resources: names.map((name) => TriggerTokens.parameterArn(this, name)) }));
+      grantee.grantPrincipal.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          actions: ['kms:Decrypt'],
+          resources: [stack.formatArn({ service: 'kms', resource: 'key', resourceName: '*' })],
+          conditions: {
+            StringEquals: { 'kms:ViaService': `ssm.${stack.region}.amazonaws.com` },
+            StringLike: { 'kms:EncryptionContext:PARAMETER_ARN': names.map((name) => `arn:*:ssm:*:*:parameter/${name.replace(/^\//, '')}`) },
+          },
+        }),
+      );
     }
-    // SecureStrings are decrypted by KMS on SSM's behalf; the condition keeps the grant to that path.
-    grantee.grantPrincipal.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        actions: ['kms:Decrypt'],
-        resources: [stack.formatArn({ service: 'kms', resource: 'key', resourceName: '*' })],
-        conditions: { StringEquals: { 'kms:ViaService': `ssm.${stack.region}.amazonaws.com` } },
-      }),
-    );
     if (Construct.isConstruct(grantee.grantPrincipal)) {
       Validations.of(grantee.grantPrincipal).acknowledge({
         id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*]',
-        reason: 'kms:Decrypt only through SSM (kms:ViaService) to read the token and deploy key SecureStrings; their key (aws/ssm, or one a rotation names) has no id known at synth.',
+        reason: 'kms:Decrypt only through SSM (kms:ViaService) and only for the named token and deploy key SecureStrings (kms:EncryptionContext:PARAMETER_ARN); their key (aws/ssm, or one a rotation names) has no id known at synth.',
       });
     }
   }

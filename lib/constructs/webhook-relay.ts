@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { Duration, Fn, Stack, Token, Validations } from 'aws-cdk-lib';
+import { Annotations, Duration, Fn, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -51,9 +51,10 @@ export interface WebhookRelayProps {
   /**
    * At most this many executions at once, which bounds what a flood of forged requests can cost
    * (Lambda serves at most 10 requests a second per execution, and refuses the rest with 429,
-   * unbilled). `false` reserves none: the account's concurrency is then the only bound (new
-   * accounts, whose concurrency quota is 10, cannot reserve any).
-   * @default 5
+   * unbilled). Lambda keeps 100 of the account's concurrency unreserved, so a reservation needs a
+   * quota of at least 100 more (new accounts often have 10, and then the deploy fails); synth
+   * notes it when one is set. `false` reserves none: the account's concurrency is the only bound.
+   * @default false
    */
   readonly reservedConcurrency?: number | false;
   /** @default Duration.seconds(60) */
@@ -123,7 +124,7 @@ export class WebhookRelay extends Construct implements ec2.IConnectable {
   constructor(scope: Construct, id: string, props: WebhookRelayProps) {
     super(scope, id);
     const answerWithin = props.answerWithin ?? Duration.seconds(8);
-    const reservedConcurrency = props.reservedConcurrency ?? 5;
+    const reservedConcurrency = props.reservedConcurrency ?? false;
     this.routes = props.routes.filter(
       (route, i) => props.routes.findIndex((r) => r.provider === route.provider && r.repository === route.repository && r.tokenParameter === route.tokenParameter) === i,
     );
@@ -155,7 +156,12 @@ export class WebhookRelay extends Construct implements ec2.IConnectable {
     this.function = bundled.function;
     this.connections = new ec2.Connections({ securityGroups: [this.securityGroup] });
     const cfnFunction = bundled.function.node.defaultChild as lambda.CfnFunction;
-    if (reservedConcurrency !== false) cfnFunction.reservedConcurrentExecutions = reservedConcurrency;
+    if (reservedConcurrency !== false) {
+      cfnFunction.reservedConcurrentExecutions = reservedConcurrency;
+      Annotations.of(this).addInfo(
+        `reservedConcurrency ${reservedConcurrency}: Lambda keeps 100 concurrent executions of the account unreserved, so this deploy needs a concurrency quota of at least ${reservedConcurrency + 100} in the region (new accounts often have 10; see Service Quotas, "Concurrent executions")`,
+      );
+    }
     // Lambda's START/END/REPORT lines would be three billed log lines per forged request; the
     // relay logs what matters itself (refusals rate-limited), and Lambda's metrics stay.
     cfnFunction.addPropertyOverride('LoggingConfig.SystemLogLevel', 'WARN');

@@ -109,7 +109,7 @@ describe('triggler service-unit', () => {
     expect(unit).toContain('User=deployer\nGroup=deployer\n');
     expect(unit).toContain('ReadWritePaths=/var/lib/triggler /srv/app\n');
     expect(unit).toContain('StateDirectory=triggler\n');
-    const aws = fs.readFileSync(join(ROOT, 'lib', 'constructs', 'receiver-host', 'triggler-receiver.service'), 'utf8');
+    const aws = fs.readFileSync(join(ROOT, 'lib', 'host-files', 'triggler-receiver.service'), 'utf8');
     const hardening = (text: string) => text.split('\n').filter((line) => /^(NoNewPrivileges|Protect|Private|Restrict|LockPersonality|Capability|Ambient|SystemCall|KillMode|TimeoutStopSec|LimitNOFILE)/.test(line));
     expect(hardening(unit)).toEqual(hardening(aws));
     expect(hardening(aws).length).toBeGreaterThan(15);

@@ -19,7 +19,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { Command } from 'commander';
 import { request } from 'undici';
 import { DEFAULT_TOKEN_PREFIX, formatAge, tokenPrefixOfStack, tokensCommand } from '../../bin/tokens-command';
-import { parseStackConfig } from '../../lib/config';
+import { parseStackConfig } from '../../lib/stack-config/schema';
 import { buildDeliveryRequest, publicKeyOf } from '../../protocol';
 import { startLocalSsm, type LocalSsm } from '../../scripts/local-ssm';
 

@@ -25,13 +25,14 @@ import type { RunRecord } from '../../receiver/runs/run-record';
 import { freePort } from '../support/cli';
 import { sshdMissing, sshKeygen, startSshd, type Sshd } from '../support/sshd';
 import { sourceRepo, type SourceRepo } from '../support/git-repo';
+import type { StackConfig } from '../../lib/stack-config/schema';
 import { configOf, trigglerApp, type Template } from '../support/stack-fixture';
 import { startLocalSsm, type LocalSsm } from '../../scripts/local-ssm';
-import { initMetadataOf, runCfnInit, type CfnInitReport } from '../support/host/cfn-init';
+import { CfnInitError, initMetadataOf, runCfnInit, type CfnInitReport } from '../support/host/cfn-init';
 import { SystemdGuest, ensureNode, ensureRootfs, hostTestUnavailable } from '../support/host/systemd-guest';
 
 const REPOSITORY_ROOT = path.join(__dirname, '..', '..');
-const UNIT_SOURCE = path.join(REPOSITORY_ROOT, 'lib', 'constructs', 'receiver-host', 'triggler-receiver.service');
+const UNIT_SOURCE = path.join(REPOSITORY_ROOT, 'lib', 'host-files', 'triggler-receiver.service');
 const REGION = 'eu-west-1';
 const STACK_NAME = 'HostTest';
 const SIGNAL_URL = 'https://cloudformation-waitcondition-eu-west-1.s3.amazonaws.com/host-test-handle';
@@ -100,6 +101,50 @@ describeOnHost('the receiver host under systemd, laid down from the template\'s 
     return until('the receiver to answer /healthz', async () => ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok ? true : undefined));
   }
 
+  /** A template as the stack synthesizes it, bundles included, and the ids the host test needs from it. */
+  interface HostTemplate {
+    template: Template;
+    outdir: string;
+    instanceId: string;
+    handleId: string;
+  }
+
+  function synthesize(config: StackConfig, name: string): HostTemplate {
+    const outdir = path.join(scratch, `cdk.out.${name}`);
+    const { app } = trigglerApp(config, { bundling: true, outdir });
+    app.synth();
+    const template = JSON.parse(fs.readFileSync(path.join(outdir, `${STACK_NAME}.template.json`), 'utf8')) as Template;
+    const instanceId = Object.keys(template.Resources).find((id) => template.Resources[id]!.Type === 'AWS::EC2::Instance')!;
+    const handleId = Object.keys(template.Resources).find((id) => template.Resources[id]!.Type === 'AWS::CloudFormation::WaitConditionHandle')!;
+    return { template, outdir, instanceId, handleId };
+  }
+
+  /** The signal URL of a template's wait condition handle (each deploy of a new host revision has its own). */
+  const signalUrlOf = (host: HostTemplate) => `${SIGNAL_URL}/${host.handleId}`;
+
+  /** What cfn-init (first boot) or cfn-hup (each update) does on the host with a template's metadata. */
+  function applyOnHost(host: HostTemplate, metadata = initMetadataOf(host.template, host.instanceId)): Promise<CfnInitReport> {
+    return runCfnInit(metadata, 'default', guest!, {
+      refs: {
+        'AWS::Region': REGION,
+        'AWS::StackName': STACK_NAME,
+        'AWS::StackId': `arn:aws:cloudformation:${REGION}:123456789012:stack/${STACK_NAME}/00000000-0000-0000-0000-000000000000`,
+        'AWS::AccountId': '123456789012',
+        'AWS::Partition': 'aws',
+        'AWS::URLSuffix': 'amazonaws.com',
+        [host.handleId]: signalUrlOf(host),
+      },
+      sourceDir: (url) => {
+        const dir = path.join(host.outdir, `asset.${path.basename(url, '.zip')}`);
+        if (!fs.existsSync(dir)) throw new Error(`no staged asset for ${url}`);
+        return dir;
+      },
+    });
+  }
+
+  let config: StackConfig;
+  let first: HostTemplate;
+
   beforeAll(async () => {
     const started = Date.now();
     const rootfs = ensureRootfs();
@@ -122,7 +167,7 @@ describeOnHost('the receiver host under systemd, laid down from the template\'s 
     ssm.put('/host-test/tokens/deploy-keys/site', deployKey.privateKey);
 
     const synthStarted = Date.now();
-    const config = configOf({
+    config = configOf({
       stackName: STACK_NAME,
       triggers: [
         {
@@ -155,13 +200,8 @@ describeOnHost('the receiver host under systemd, laid down from the template\'s 
       receiver: { port, adminPort, writablePaths: ['/srv/app'], manageUnits: ['host-test-app.service'] },
       tokens: { prefix: '/host-test/tokens' },
     });
-    const outdir = path.join(scratch, 'cdk.out');
-    const { app } = trigglerApp(config, { bundling: true, outdir });
-    app.synth();
-    const template = JSON.parse(fs.readFileSync(path.join(outdir, `${STACK_NAME}.template.json`), 'utf8')) as Template;
+    first = synthesize(config, 'first');
     timings.push(`synth with bundling: ${Date.now() - synthStarted} ms`);
-    const instanceId = Object.keys(template.Resources).find((id) => template.Resources[id]!.Type === 'AWS::EC2::Instance')!;
-    const handleId = Object.keys(template.Resources).find((id) => template.Resources[id]!.Type === 'AWS::CloudFormation::WaitConditionHandle')!;
 
     const bootStarted = Date.now();
     guest = await SystemdGuest.boot(rootfs.dir);
@@ -180,22 +220,7 @@ describeOnHost('the receiver host under systemd, laid down from the template\'s 
     );
 
     const initStarted = Date.now();
-    report = await runCfnInit(initMetadataOf(template, instanceId), 'default', guest, {
-      refs: {
-        'AWS::Region': REGION,
-        'AWS::StackName': STACK_NAME,
-        'AWS::StackId': `arn:aws:cloudformation:${REGION}:123456789012:stack/${STACK_NAME}/00000000-0000-0000-0000-000000000000`,
-        'AWS::AccountId': '123456789012',
-        'AWS::Partition': 'aws',
-        'AWS::URLSuffix': 'amazonaws.com',
-        [handleId]: SIGNAL_URL,
-      },
-      sourceDir: (url) => {
-        const dir = path.join(outdir, `asset.${path.basename(url, '.zip')}`);
-        if (!fs.existsSync(dir)) throw new Error(`no staged asset for ${url}`);
-        return dir;
-      },
-    });
+    report = await applyOnHost(first);
     timings.push(`cfn-init from the metadata (including the /healthz wait): ${Date.now() - initStarted} ms`);
 
     // The operator's part (docs/deploy.md): the writable path exists and belongs to the service
@@ -218,7 +243,7 @@ describeOnHost('the receiver host under systemd, laid down from the template\'s 
   test('cfn-init skipped only the Amazon Linux package installs and wrote the unit byte for byte, which systemd accepts', async () => {
     // The guest's root file system has Debian's git and ssh client in their place.
     expect(report.skippedPackages).toEqual(['yum: nodejs22', 'yum: git', 'yum: openssh-clients', 'yum: polkit']);
-    expect(report.commands.map((c) => `${c.config}/${c.key}`)).toEqual(['system/10-service-user', 'system/20-deploy-paths', 'receiver/10-daemon-reload', 'health/10-wait-healthy']);
+    expect(report.commands.map((c) => `${c.config}/${c.key}`)).toEqual(['revision/10-save', 'system/10-service-user', 'system/20-deploy-paths', 'receiver/10-daemon-reload', 'health/10-wait-healthy']);
     expect(await guest!.readFile('/etc/systemd/system/triggler-receiver.service')).toBe(fs.readFileSync(UNIT_SOURCE, 'utf8'));
     expect(await guest!.sh('stat -c "%U:%G %a" /etc/triggler/receiver.json /etc/triggler/receiver.env')).toBe('root:triggler 640\nroot:triggler 640\n');
     const verify = await guest!.run(['systemd-analyze', 'verify', 'triggler-receiver.service']);
@@ -229,7 +254,7 @@ describeOnHost('the receiver host under systemd, laid down from the template\'s 
   test('the health step waited for /healthz and signalled success', async () => {
     const wait = report.commands.find((c) => c.key === '10-wait-healthy')!;
     expect(wait.result.code).toBe(0);
-    expect(await guest!.readFile(SIGNAL_LOG)).toBe(`-e 0 --reason the receiver answers /healthz on port ${port} ${SIGNAL_URL}\n`);
+    expect(await guest!.readFile(SIGNAL_LOG)).toBe(`-e 0 --reason the receiver answers /healthz on port ${port} ${signalUrlOf(first)}\n`);
   });
 
   test('the receiver runs as triggler under the unit\'s hardening (seccomp filter, no new privileges, no capabilities)', async () => {
@@ -327,13 +352,51 @@ describeOnHost('the receiver host under systemd, laid down from the template\'s 
       // The template's health command, with a 5 s wait instead of its 120 s.
       const wait = report.commands.find((c) => c.key === '10-wait-healthy')!;
       expect(wait).toBeDefined();
-      const result = await guest!.run(['/usr/local/sbin/triggler-wait-healthy', String(port), '5', SIGNAL_URL]);
+      const result = await guest!.run(['/usr/local/sbin/triggler-wait-healthy', String(port), '5', signalUrlOf(first)]);
       expect(result.code).toBe(1);
       const last = (await guest!.readFile(SIGNAL_LOG)).trim().split('\n').at(-1)!;
-      expect(last).toMatch(new RegExp(`^-e 1 --reason the receiver did not answer /healthz on port ${port} within 5 s \\(triggler-receiver is (activating|failed|inactive)\\): .+ ${SIGNAL_URL.replace(/\./g, '\\.')}$`));
+      expect(last).toMatch(new RegExp(`^-e 1 --reason the receiver did not answer /healthz on port ${port} within 5 s \\(triggler-receiver is (activating|failed|inactive)\\): .+ ${signalUrlOf(first).replace(/\./g, '\\.')}$`));
     } finally {
       await guest!.sh('mv /usr/bin/node-22.away /usr/bin/node-22 && systemctl restart triggler-receiver');
       await healthy();
     }
   }, 60_000);
+  test('an update the receiver serves is applied and signalled; one it cannot start on ends on the previous version, serving, and fails with the reason', async () => {
+    // A good edit, as cfn-hup applies it after `cdk deploy`: a new host revision, so a new handle.
+    const good = synthesize({ ...config, receiver: { ...config.receiver, logLevel: 'debug' } }, 'good');
+    expect(good.handleId).not.toBe(first.handleId);
+    await applyOnHost(good);
+    expect(JSON.parse(await guest!.readFile('/etc/triggler/receiver.json')).log.level).toBe('debug');
+    expect((await guest!.readFile(SIGNAL_LOG)).trim().split('\n').at(-1)).toBe(`-e 0 --reason the receiver answers /healthz on port ${port} ${signalUrlOf(good)}`);
+    const goodConfig = await guest!.readFile('/etc/triggler/receiver.json');
+    const goodUnit = await guest!.readFile('/etc/systemd/system/triggler-receiver.service');
+
+    // A bad one: a receiver config that passed synth but that this receiver refuses (as a receiver
+    // with a bug would), in a new revision; the health step waits 10 s instead of its 120 s.
+    const bad = synthesize({ ...config, receiver: { ...config.receiver, logLevel: 'warn' } }, 'bad');
+    const metadata = JSON.parse(JSON.stringify(initMetadataOf(bad.template, bad.instanceId))) as {
+      receiver: { files: Record<string, { content: Record<string, unknown> }> };
+      health: { commands: Record<string, { command: unknown[] }> };
+    };
+    metadata.receiver.files['/etc/triggler/receiver.json']!.content.listen = { host: '0.0.0.0', port: 'not-a-port' };
+    metadata.health.commands['10-wait-healthy']!.command[2] = '10';
+    const failure = await applyOnHost(bad, metadata as unknown as ReturnType<typeof initMetadataOf>).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(failure).toBeInstanceOf(CfnInitError);
+    expect((failure as Error).message).toMatch(/command 10-wait-healthy of config health exited 1/);
+
+    const last = (await guest!.readFile(SIGNAL_LOG)).trim().split('\n').at(-1)!;
+    timings.push(`the bad update's failure signal: ${last}`);
+    expect(last.startsWith(`-e 1 --reason the receiver did not answer /healthz on port ${port} within 10 s (triggler-receiver is `)).toBe(true);
+    expect(last).toMatch(/listen\.port/);
+    expect(last.endsWith(`; the host went back to the previous version, which serves ${signalUrlOf(bad)}`)).toBe(true);
+    expect(await guest!.readFile('/etc/triggler/receiver.json')).toBe(goodConfig);
+    expect(await guest!.readFile('/etc/systemd/system/triggler-receiver.service')).toBe(goodUnit);
+    await healthy();
+    const sha = commit();
+    expect(await deliver('main', sha)).toMatch(/^202 /);
+    expect(await finishedRunWith(sha)).toMatchObject({ status: 'succeeded' });
+  }, 300_000);
 });

@@ -98,6 +98,53 @@ describe('create', () => {
   });
 });
 
+describe('AccessDenied while the handler\'s new IAM policy propagates', () => {
+  /** A clock the retry moves forward itself: no test waits for real time. */
+  function fakeRetry(forMs: number) {
+    let now = 0;
+    const waits: number[] = [];
+    const retry = { forMs, everyMs: 5_000, now: () => now, sleep: async (ms: number) => void (waits.push(ms), (now += ms)) };
+    return { retry, waits };
+  }
+  const denied = () => Object.assign(new Error('User is not authorized to perform codecommit:GetRepositoryTriggers'), { name: 'AccessDeniedException' });
+
+  test('a Create retries it until the policy applies, then merges', async () => {
+    const { retry, waits } = fakeRetry(180_000);
+    onEvent = createRepositoryTriggersProvider(new CodeCommitClient({ region: 'eu-west-1' }), createLambdaLogger({ destination: { write: () => undefined } }), retry);
+    codecommit.on(GetRepositoryTriggersCommand).rejectsOnce(denied()).rejectsOnce(denied()).resolves({ triggers: [ownersTrigger] });
+    codecommit.on(PutRepositoryTriggersCommand).resolves({ configurationId: 'c2' });
+    expect(await onEvent(event('Create', { RepositoryName: 'service', Triggers: [ours] }))).toEqual({ PhysicalResourceId: 'service' });
+    expect(waits).toEqual([5_000, 5_000]);
+    expect(written()).toEqual([[ownersTrigger, marked(ours)]]);
+  });
+
+  test('a Create gives up after its bounded time with the AccessDenied itself', async () => {
+    const { retry, waits } = fakeRetry(20_000);
+    onEvent = createRepositoryTriggersProvider(new CodeCommitClient({ region: 'eu-west-1' }), createLambdaLogger({ destination: { write: () => undefined } }), retry);
+    codecommit.on(GetRepositoryTriggersCommand).rejects(denied());
+    await expect(onEvent(event('Create', { RepositoryName: 'service', Triggers: [ours] }))).rejects.toThrow(/not authorized/);
+    expect(waits).toEqual([5_000, 5_000, 5_000, 5_000]);
+    expect(written()).toEqual([]);
+  });
+
+  test('an Update or Delete does not retry: its policy has long applied', async () => {
+    const { retry, waits } = fakeRetry(180_000);
+    onEvent = createRepositoryTriggersProvider(new CodeCommitClient({ region: 'eu-west-1' }), createLambdaLogger({ destination: { write: () => undefined } }), retry);
+    codecommit.on(GetRepositoryTriggersCommand).rejects(denied());
+    await expect(onEvent(event('Update', { RepositoryName: 'service', Triggers: [ours] }, { RepositoryName: 'service', Triggers: [ours] }))).rejects.toThrow(/not authorized/);
+    await expect(onEvent(event('Delete', { RepositoryName: 'service', Triggers: [ours] }))).rejects.toThrow(/not authorized/);
+    expect(waits).toEqual([]);
+  });
+
+  test('other errors are not retried', async () => {
+    const { retry, waits } = fakeRetry(180_000);
+    onEvent = createRepositoryTriggersProvider(new CodeCommitClient({ region: 'eu-west-1' }), createLambdaLogger({ destination: { write: () => undefined } }), retry);
+    codecommit.on(GetRepositoryTriggersCommand).rejects(new RepositoryDoesNotExistException({ message: 'gone', $metadata: {} }));
+    await expect(onEvent(event('Create', { RepositoryName: 'service', Triggers: [ours] }))).rejects.toThrow(/does not exist/);
+    expect(waits).toEqual([]);
+  });
+});
+
 describe('update', () => {
   test('drops a trigger of ours that left the config, keeps the owner\'s', async () => {
     const renamed = { ...ours, name: 'git-triggler-Renamed' };

@@ -59,9 +59,9 @@ test('the region the CDK CLI deploys to is checked before anything is synthesize
   const config = path.join(dir, 'regional.json');
   fs.writeFileSync(config, JSON.stringify({ triggers: [{ repository: 'tools', branch: 'main', command: 'make' }] }));
   const outdir = path.join(dir, 'out-region');
-  const refused = runApp({ config }, outdir, { CDK_DEFAULT_REGION: 'af-south-1' });
+  const refused = runApp({ config }, outdir, { CDK_DEFAULT_REGION: 'ca-west-1' });
   expect(refused.status).toBe(1);
-  expect(refused.stderr).toContain('triggler: CodeCommit is not available in af-south-1');
+  expect(refused.stderr).toContain('triggler: triggers[0].source: CodeCommit is not offered in ca-west-1');
   expect(refused.stderr).toContain('(the region comes from your AWS profile or AWS_REGION)');
   expect(fs.existsSync(path.join(outdir, 'GitTriggler.template.json'))).toBe(false);
   // A region with CodeCommit synthesizes as without one (the stack stays environment-agnostic).

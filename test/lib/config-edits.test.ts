@@ -7,8 +7,8 @@
  * without CodeCommit at synth).
  */
 import { Template as Assertions } from 'aws-cdk-lib/assertions';
-import type { StackConfigInput } from '../../lib/config';
-import { idFromName } from '../../lib/name-ids';
+import type { StackConfigInput } from '../../lib/stack-config/schema';
+import { idFromName } from '../../lib/stack-config/name-ids';
 import { configOf, removeScratch, trigglerApp, type Template } from '../support/stack-fixture';
 
 afterAll(removeScratch);
@@ -92,7 +92,7 @@ describe('what an edit does to the repository it touches', () => {
   test('a created repository leaving the config: the repository is retained, its merge resource (our trigger) is deleted', () => {
     const variant = synth([existing, second]);
     const repositoryId = Object.entries(resourcesOf(base, 'fresh-app')).find(([, r]) => (r as { Type: string }).Type === 'AWS::CodeCommit::Repository')![0];
-    expect(base.Resources[repositoryId]).toMatchObject({ DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
+    expect(base.Resources[repositoryId]).toMatchObject({ DeletionPolicy: 'RetainExceptOnCreate', UpdateReplacePolicy: 'Retain' });
     expect(resourcesOf(variant, 'fresh-app')).toEqual({});
   });
 });
@@ -109,10 +109,10 @@ describe('fail fast', () => {
     expect(JSON.stringify(check)).not.toMatch(/Receiver|Sender|Tokens/);
   });
 
-  test('a region without CodeCommit fails synth when the stack\'s region is known, naming it', () => {
+  test('a region that lacks what the config uses fails synth when the stack\'s region is known, naming the field and the region', () => {
     const config = configOf({ triggers: BASE });
     expect(() => trigglerApp(config, { env: { region: 'eu-central-2' } })).toThrow(
-      'GitTriggler: env.region: CodeCommit is not available in eu-central-2 (CloudFormation has no AWS::CodeCommit::Repository there)',
+      /^GitTriggler: triggers\[0\]\.source: CodeCommit is not offered in eu-central-2: /,
     );
     expect(() => trigglerApp(config, { env: { region: 'eu-west-1' } })).not.toThrow();
     // Webhook triggers need no CodeCommit.

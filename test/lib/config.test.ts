@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseReceiverConfig } from '../../receiver/config/schema';
 import { MAX_TRIGGERS_PER_REPOSITORY as MAX_AT_MERGE } from '../../lambda/repository-triggers-provider';
-import { MAX_TRIGGERS_PER_REPOSITORY, branchNameProblem, repositoryNameProblem, triggerNameProblem } from '../../lib/codecommit-rules';
+import { MAX_TRIGGERS_PER_REPOSITORY, branchNameProblem, repositoryNameProblem, triggerNameProblem } from '../../lib/stack-config/codecommit-rules';
 import { tokenPrefixOfStack } from '../../bin/tokens-command';
 import {
   StackConfigError,
@@ -17,9 +17,9 @@ import {
   repositoryTriggerPlans,
   tokenNamesOf,
   type StackConfigInput,
-} from '../../lib/config';
-import { deployKeyNameOf, generatedDeployKeysOf, ownDeployKeyNamesOf } from '../../lib/deploy-keys';
-import { receiverConfigFor } from '../../lib/receiver-config';
+} from '../../lib/stack-config/schema';
+import { deployKeyNameOf, generatedDeployKeysOf, ownDeployKeyNamesOf } from '../../lib/stack-config/deploy-keys';
+import { receiverConfigFor } from '../../lib/stack-config/receiver-config';
 import { parameterNameProblem } from '../../protocol';
 import { CONFIG_SCHEMA_PATH, configJsonSchemaText } from '../../scripts/write-config-schema';
 import { EXAMPLE_CONFIG_PATH } from '../support/stack-fixture';
@@ -59,12 +59,12 @@ describe('defaults', () => {
   });
 
   test('webhooks.ingress: "direct" for a config that opens allowCidrs (as before the setting), else "none"; the relay\'s defaults', () => {
-    expect(parseStackConfig(minimal).webhooks).toEqual({ ingress: 'none', reservedConcurrency: 5, timeoutSeconds: 8 });
+    expect(parseStackConfig(minimal).webhooks).toEqual({ ingress: 'none', reservedConcurrency: false, timeoutSeconds: 8 });
     expect(parseStackConfig({ ...minimal, receiver: { allowCidrs: ['192.30.252.0/22'] } }).webhooks.ingress).toBe('direct');
     const relayed = parseStackConfig({ triggers: [{ repository: 'o/r', branch: 'main', command: 'x', source: 'webhook', provider: 'forgejo' }], webhooks: { ingress: 'function-url' } });
     expect(relayed.webhooks.ingress).toBe('function-url');
     expect(relayed.triggers[0]!.provider).toBe('forgejo');
-    expect(receiverConfigFor(relayed).triggers[0]).not.toHaveProperty('provider');
+    expect(receiverConfigFor(relayed, { region: 'eu-west-1' }).triggers[0]).not.toHaveProperty('provider');
   });
 
   test('the token prefix follows the stack name, the convention `triggler tokens --stack NAME` uses', () => {
@@ -138,6 +138,7 @@ describe('a bad config names the field', () => {
     ['a cache longer than the grace period', { ...minimal, tokens: { cacheSeconds: 900 } }, 'tokens.cacheSeconds: must be shorter than tokens.graceSeconds (900)'],
     ['a Lambda timeout shorter than a delivery', { ...minimal, sender: { timeoutSeconds: 10 } }, 'sender.timeoutSeconds: must be longer than sender.deliveryTimeoutSeconds (10)'],
     ['too many retries', { ...minimal, sender: { retryAttempts: 3 } }, 'sender.retryAttempts:'],
+    ['more zones than a stack without credentials knows', { ...minimal, network: { maxAzs: 3 } }, 'network.maxAzs: must be 1 or 2: `cdk synth` needs no credentials'],
     ['a retention CloudWatch refuses', { ...minimal, logRetentionDays: 31 }, 'logRetentionDays:'],
     ['a stack name too long for the trigger name', { ...minimal, stackName: 'S'.repeat(88) }, 'stackName: must be at most 87 characters'],
     ['a misspelt section', { ...minimal, reciever: {} }, 'reciever: unknown key (did you mean "receiver"?)'],
@@ -201,7 +202,7 @@ describe('what the stack derives from the config', () => {
   });
 
   test('the receiver config passes the receiver\'s own schema, keeps trigger order, and holds no token', () => {
-    const receiver = parseReceiverConfig(receiverConfigFor(config));
+    const receiver = parseReceiverConfig(receiverConfigFor(config, { region: 'eu-west-1' }));
     expect(receiver.triggers.map((t) => `${t.repository}@${t.branch}`)).toEqual(config.triggers.map((t) => `${t.repository}@${t.branch}`));
     expect(receiver.tokens.ssm).toEqual({ prefix: '/git-triggler/tokens', ttlSeconds: 60, graceSeconds: 900 });
     expect(receiver.admin).toEqual({ host: '127.0.0.1', port: 5001 });
@@ -212,7 +213,7 @@ describe('what the stack derives from the config', () => {
 
   test('rerunInterrupted reaches the receiver: true unless a trigger says false', () => {
     const stack = parseStackConfig({ triggers: [{ repository: 'app', branch: 'main', command: 'true' }, { repository: 'app', branch: 'once', command: 'true', rerunInterrupted: false }] });
-    expect(parseReceiverConfig(receiverConfigFor(stack)).triggers.map((t) => t.rerunInterrupted)).toEqual([true, false]);
+    expect(parseReceiverConfig(receiverConfigFor(stack, { region: 'eu-west-1' })).triggers.map((t) => t.rerunInterrupted)).toEqual([true, false]);
   });
 });
 
@@ -280,7 +281,7 @@ function walkProperties(schema: JsonSchema, at: string, visit: (where: string, p
 describe('deploy keys', () => {
   const site = { repository: 'owner/site', branch: 'main', command: 'make', source: 'webhook' as const, tokenName: 'github/owner/site' };
   const deploy = (repositoryUrl: string | undefined, more: Record<string, unknown> = {}) => ({ ...(repositoryUrl === undefined ? {} : { repositoryUrl }), path: '/srv/site', ...more });
-  const sshKeysOf = (input: StackConfigInput) => receiverConfigFor(parseStackConfig(input)).triggers.map((t) => t.deploy?.sshKey);
+  const sshKeysOf = (input: StackConfigInput) => receiverConfigFor(parseStackConfig(input), { region: 'eu-west-1' }).triggers.map((t) => t.deploy?.sshKey);
 
   test('a webhook trigger fetching over SSH gets a generated key, named after its repository; https and CodeCommit get none', () => {
     const config = parseStackConfig({
@@ -292,12 +293,12 @@ describe('deploy keys', () => {
         { ...site, repository: 'owner/nodeploy' },
       ],
     });
-    expect(receiverConfigFor(config).triggers.map((t) => t.deploy?.sshKey)).toEqual(['deploy-keys/owner/site', 'deploy-keys/owner/ssh-url', undefined, undefined, undefined]);
+    expect(receiverConfigFor(config, { region: 'eu-west-1' }).triggers.map((t) => t.deploy?.sshKey)).toEqual(['deploy-keys/owner/site', 'deploy-keys/owner/ssh-url', undefined, undefined, undefined]);
     expect(generatedDeployKeysOf(config.triggers)).toEqual([
       { repository: 'owner/site', keyName: 'deploy-keys/owner/site', repositoryUrl: 'git@github.com:owner/site.git' },
       { repository: 'owner/ssh-url', keyName: 'deploy-keys/owner/ssh-url', repositoryUrl: 'ssh://git@gitlab.com:22/owner/ssh-url.git' },
     ]);
-    expect(() => parseReceiverConfig(receiverConfigFor(config))).not.toThrow();
+    expect(() => parseReceiverConfig(receiverConfigFor(config, { region: 'eu-west-1' }))).not.toThrow();
   });
 
   test('two branches of one repository share its key', () => {
@@ -309,7 +310,7 @@ describe('deploy keys', () => {
   test('a trigger naming its own sshKey keeps it and gets none generated; knownHosts pass through', () => {
     const knownHosts = ['git.example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl'];
     const config = parseStackConfig({ triggers: [{ ...site, deploy: deploy('git@git.example.com:owner/site.git', { sshKey: 'keys/site', knownHosts }) }] });
-    expect(receiverConfigFor(config).triggers[0]!.deploy).toMatchObject({ sshKey: 'keys/site', knownHosts });
+    expect(receiverConfigFor(config, { region: 'eu-west-1' }).triggers[0]!.deploy).toMatchObject({ sshKey: 'keys/site', knownHosts });
     expect(generatedDeployKeysOf(config.triggers)).toEqual([]);
     expect(ownDeployKeyNamesOf(config.triggers)).toEqual(['keys/site']);
   });

@@ -202,7 +202,7 @@ describe('RepositoryTriggers', () => {
 
   test('a created repository is kept when the stack is deleted, and gets its trigger from a merge resource that waits for it', () => {
     const [repositoryId, repository] = Object.entries(template.findResources('AWS::CodeCommit::Repository'))[0]!;
-    expect(repository).toMatchObject({ DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain', Properties: { RepositoryName: 'fresh' } });
+    expect(repository).toMatchObject({ DeletionPolicy: 'RetainExceptOnCreate', UpdateReplacePolicy: 'Retain', Properties: { RepositoryName: 'fresh' } });
     // Not on the repository resource: a retained repository would keep a trigger nobody removes.
     expect(repository.Properties.Triggers).toBeUndefined();
     const merge = Object.values(template.findResources('Custom::TrigglerRepositoryTriggers', { Properties: { RepositoryName: 'fresh' } }))[0]!;
@@ -367,7 +367,7 @@ describe('SenderFunction', () => {
     });
   });
 
-  test('may read exactly its routes\' tokens, and decrypt only through SSM', () => {
+  test('may read exactly its routes\' tokens, and decrypt only those, only through SSM', () => {
     const statements = statementsOf(template, 'SenderRole');
     expect(statements).toEqual(
       expect.arrayContaining([
@@ -376,7 +376,10 @@ describe('SenderFunction', () => {
           Effect: 'Allow',
           Action: 'kms:Decrypt',
           Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':kms:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':key/*']] },
-          Condition: { StringEquals: { 'kms:ViaService': { 'Fn::Join': ['', ['ssm.', { Ref: 'AWS::Region' }, '.amazonaws.com']] } } },
+          Condition: {
+            StringEquals: { 'kms:ViaService': { 'Fn::Join': ['', ['ssm.', { Ref: 'AWS::Region' }, '.amazonaws.com']] } },
+            StringLike: { 'kms:EncryptionContext:PARAMETER_ARN': ['arn:*:ssm:*:*:parameter/git-triggler/tokens/app/main', 'arn:*:ssm:*:*:parameter/git-triggler/tokens/legacy/master'] },
+          },
         },
       ]),
     );
@@ -451,14 +454,14 @@ describe('ReceiverHost', () => {
 
   test('cfn-init installs Node.js, a system user, the bundle, the CLI, the config and the hardened unit', () => {
     const init = initOf(template);
-    expect(init.configSets).toEqual({ default: ['system', 'receiver', 'health'] });
+    expect(init.configSets).toEqual({ default: ['revision', 'system', 'receiver', 'health'] });
     expect(init.system.packages).toEqual({ yum: { nodejs22: [] } });
     expect(JSON.stringify(init.system.commands)).toContain('useradd --system --user-group --home-dir /var/lib/triggler --no-create-home --shell /sbin/nologin triggler');
     expect(Object.keys(init.receiver.sources!)).toEqual(['/opt/triggler']);
 
     const files = init.receiver.files!;
     expect(files['/etc/triggler/receiver.json']).toEqual({ content: receiverConfig(), owner: 'root', group: 'triggler', mode: '000640' });
-    const unit = fs.readFileSync(path.join(__dirname, '../../lib/constructs/receiver-host/triggler-receiver.service'), 'utf8');
+    const unit = fs.readFileSync(path.join(__dirname, '../../lib/host-files/triggler-receiver.service'), 'utf8');
     expect((files['/etc/systemd/system/triggler-receiver.service'] as { content: string }).content).toBe(unit);
     for (const line of ['User=triggler', 'NoNewPrivileges=yes', 'ProtectSystem=strict', 'ProtectHome=yes', 'PrivateTmp=yes', 'ReadWritePaths=/var/lib/triggler', 'ExecStart=/usr/bin/node-22 /opt/triggler/receiver.js --config /etc/triggler/receiver.json']) {
       expect(unit.split('\n')).toContain(line);
@@ -492,18 +495,45 @@ describe('ReceiverHost', () => {
     expect(initOf(changed).receiver.files!['/etc/triggler/receiver.json']).not.toEqual(initOf(template).receiver.files!['/etc/triggler/receiver.json']);
   });
 
-  test('may read exactly its triggers\' tokens (and their history, for rotation)', () => {
+  test('may read exactly its triggers\' tokens (and their history, for rotation), and decrypt only those', () => {
     const statements = statementsOf(template, 'ReceiverInstanceInstanceRole');
+    const tokens = [parameterArn('/git-triggler/tokens/app/main'), parameterArn('/git-triggler/tokens/shared')];
     expect(statements).toEqual(
       expect.arrayContaining([
-        { Effect: 'Allow', Action: ['ssm:GetParameter', 'ssm:GetParameterHistory'], Resource: [parameterArn('/git-triggler/tokens/app/main'), parameterArn('/git-triggler/tokens/shared')] },
-        expect.objectContaining({ Action: 'kms:Decrypt', Condition: { StringEquals: { 'kms:ViaService': expect.anything() } } }),
+        { Effect: 'Allow', Action: ['ssm:GetParameter', 'ssm:GetParameterHistory'], Resource: tokens },
+        expect.objectContaining({
+          Action: 'kms:Decrypt',
+          Condition: {
+            StringEquals: { 'kms:ViaService': expect.anything() },
+            StringLike: { 'kms:EncryptionContext:PARAMETER_ARN': ['arn:*:ssm:*:*:parameter/git-triggler/tokens/app/main', 'arn:*:ssm:*:*:parameter/git-triggler/tokens/shared'] },
+          },
+        }),
       ]),
     );
     expect(JSON.stringify(statements)).not.toContain('unused/main');
-    template.hasResourceProperties('AWS::IAM::Role', {
-      ManagedPolicyArns: [{ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::aws:policy/AmazonSSMManagedInstanceCore']] }],
-    });
+  });
+
+  test('carries no AWS-managed policy; the Session Manager agent\'s actions are written out, and nothing reads parameters or decrypts on *', () => {
+    const roles = Object.values(template.findResources('AWS::IAM::Role')).filter((role) => JSON.stringify(role.Properties.AssumeRolePolicyDocument).includes('ec2.amazonaws.com'));
+    expect(roles).toHaveLength(1);
+    expect(roles[0]!.Properties.ManagedPolicyArns).toBeUndefined();
+    const statements = statementsOf(template, 'ReceiverInstanceInstanceRole') as { Sid?: string; Action: string | string[]; Resource: unknown; Condition?: Record<string, Record<string, unknown>> }[];
+    const agent = statements.find((statement) => statement.Sid === 'SessionManagerAgent')!;
+    expect(agent.Resource).toBe('*');
+    expect([agent.Action].flat().every((action) => /^(ssmmessages|ec2messages):|^ssm:UpdateInstanceInformation$/.test(action))).toBe(true);
+    for (const statement of statements) {
+      const actions = [statement.Action].flat();
+      if (actions.some((action) => /^ssm:Get|^ssm:Describe|^ssm:\*|^ssm:List/.test(action))) {
+        expect(statement.Resource).not.toBe('*');
+        expect(JSON.stringify(statement.Resource)).not.toContain('*');
+      }
+      if (actions.includes('kms:Decrypt')) {
+        const contexts = statement.Condition?.StringLike?.['kms:EncryptionContext:PARAMETER_ARN'] as string[];
+        expect(contexts.length).toBeGreaterThan(0);
+        // Exact paths: only the partition, region and account are left open.
+        for (const context of contexts) expect(context).toMatch(/^arn:\*:ssm:\*:\*:parameter\/[A-Za-z0-9_./-]+$/);
+      }
+    }
   });
 
   test('opens its port to nothing by default, and to allowCidrs when asked', () => {
@@ -538,9 +568,45 @@ describe('ReceiverHost', () => {
     );
   });
 
+  test('every change the host receives gets a new wait condition, which the health step signals; nothing else does', () => {
+    const gateOf = (t: Template) => {
+      const [handle] = Object.keys(t.findResources('AWS::CloudFormation::WaitConditionHandle'));
+      const [condition] = Object.keys(t.findResources('AWS::CloudFormation::WaitCondition'));
+      const init = initOf(t) as unknown as { health: { commands: Record<string, { command: unknown[] }> } };
+      expect(init.health.commands['10-wait-healthy']!.command[3]).toEqual({ Ref: handle });
+      t.hasResourceProperties('AWS::CloudFormation::WaitCondition', { Handle: { Ref: handle }, Count: 1 });
+      return [handle!, condition!];
+    };
+    const first = gateOf(template);
+    expect(gateOf(Template.fromStack(hostStack().stack))).toEqual(first);
+    const edited = gateOf(Template.fromStack(hostStack({ receiverConfig: receiverConfig({ log: { level: 'debug' } }) }).stack));
+    const moreWritable = gateOf(Template.fromStack(hostStack({ writablePaths: ['/srv/app'] }).stack));
+    for (const other of [edited, moreWritable]) {
+      expect(other[0]).not.toBe(first[0]);
+      expect(other[1]).not.toBe(first[1]);
+    }
+  });
+
+  test('before writing a new version, cfn-init keeps the one that serves, so the health step can put it back', () => {
+    const init = initOf(template) as unknown as { revision: { files: Record<string, { content: string; mode: string }>; commands: Record<string, { command: unknown[] }> } };
+    const script = fs.readFileSync(path.join(__dirname, '../../lib/host-files/host-revision.sh'), 'utf8');
+    expect(init.revision.files['/usr/local/sbin/triggler-host-revision']).toMatchObject({ content: script, mode: '000755' });
+    expect(init.revision.commands['10-save']!.command).toEqual([
+      '/usr/local/sbin/triggler-host-revision',
+      'save',
+      '5000',
+      '/opt/triggler',
+      '/usr/local/bin/triggler',
+      '/etc/triggler/receiver.json',
+      '/etc/triggler/receiver.env',
+      '/etc/systemd/system/triggler-receiver.service',
+      '/etc/systemd/system/triggler-receiver.service.d/50-writable-paths.conf',
+    ]);
+  });
+
   test('the last cfn-init step waits for /healthz with the script beside the construct, byte for byte', () => {
     const init = initOf(template) as unknown as { health: { files: Record<string, { content: string; mode: string }>; commands: Record<string, { command: unknown[] }> } };
-    const script = fs.readFileSync(path.join(__dirname, '../../lib/constructs/receiver-host/wait-healthy.sh'), 'utf8');
+    const script = fs.readFileSync(path.join(__dirname, '../../lib/host-files/wait-healthy.sh'), 'utf8');
     expect(init.health.files['/usr/local/sbin/triggler-wait-healthy']).toMatchObject({ content: script, mode: '000755' });
     expect(init.health.commands['10-wait-healthy']!.command.slice(0, 3)).toEqual(['/usr/local/sbin/triggler-wait-healthy', '5000', '120']);
   });
@@ -574,6 +640,10 @@ describe('ReceiverNetwork', () => {
     template.resourceCountIs('AWS::EC2::FlowLog', 0);
     template.resourceCountIs('AWS::EC2::VPCEndpoint', 2);
     expect(network.vpc.node.metadata.some((entry) => JSON.stringify(entry.data).includes('AwsSolutions-VPC7'))).toBe(true);
+  });
+
+  test('more zones than the stack knows are refused, naming why (the VPC would silently take fewer)', () => {
+    expect(() => new ReceiverNetwork(newStack(), 'Network', { maxAzs: 3 })).toThrow('Test/Network: maxAzs: must be at most 2: the stack knows 2 zones at synth');
   });
 
   test('bad props fail up front, naming the prop', () => {

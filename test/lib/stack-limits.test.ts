@@ -5,7 +5,7 @@
  * outputs. Past those a `cdk deploy` fails on AWS after the upload; here it is found at synth.
  */
 import { App, CfnOutput, Stack } from 'aws-cdk-lib';
-import type { StackConfigInput } from '../../lib/config';
+import type { StackConfigInput } from '../../lib/stack-config/schema';
 import { inStatementSizedGroups } from '../../lib/constructs/trigger-tokens';
 import { stackSizeProblems } from '../../lib/triggler-stack';
 import { configOf, removeScratch, scratchOutdir, trigglerApp, type Template } from '../support/stack-fixture';

@@ -12,7 +12,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { IConstruct } from 'constructs';
 import { parseSenderRoutes } from '../../lambda/sender-routes';
 import { parseReceiverConfig } from '../../receiver/config/schema';
-import type { StackConfigInput } from '../../lib/config';
+import type { StackConfigInput } from '../../lib/stack-config/schema';
 import { createTrigglerApp } from '../../lib/triggler-app';
 import {
   NO_BUNDLING,
@@ -127,8 +127,8 @@ describe('the example stack', () => {
   test('deploys on an empty account: every repository it names is one it creates, and keeps on delete', () => {
     const repositories = Object.values(assertions.findResources('AWS::CodeCommit::Repository'));
     expect(repositories.map((r) => [(r.Properties as { RepositoryName: string }).RepositoryName, r.DeletionPolicy])).toEqual([
-      ['my-app', 'Retain'],
-      ['my-service', 'Retain'],
+      ['my-app', 'RetainExceptOnCreate'],
+      ['my-service', 'RetainExceptOnCreate'],
     ]);
     // No existing repository, so nothing to check; the triggers are merged onto the created ones.
     assertions.resourceCountIs('Custom::TrigglerRepositoryCheck', 0);

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { App, Environment } from 'aws-cdk-lib';
-import { parseStackConfig, type StackConfig, type StackConfigInput } from '../../lib/config';
+import { parseStackConfig, type StackConfig, type StackConfigInput } from '../../lib/stack-config/schema';
 import { createTrigglerApp } from '../../lib/triggler-app';
 import type { TrigglerStack } from '../../lib/triggler-stack';
 
@@ -17,6 +17,13 @@ export type Template = { Resources: Record<string, { Type: string; Properties?: 
 
 export function exampleConfigInput(): StackConfigInput {
   return JSON.parse(fs.readFileSync(EXAMPLE_CONFIG_PATH, 'utf8')) as StackConfigInput;
+}
+
+/** A config with every option of the stack on, which CI's template lint synthesizes too (scripts/lint-templates.ts). */
+export const EVERY_OPTION_CONFIG_PATH = path.join(REPOSITORY_ROOT, 'scripts', 'every-option.config.json');
+
+export function everyOptionConfigInput(): StackConfigInput {
+  return JSON.parse(fs.readFileSync(EVERY_OPTION_CONFIG_PATH, 'utf8')) as StackConfigInput;
 }
 
 export function configOf(input: StackConfigInput): StackConfig {

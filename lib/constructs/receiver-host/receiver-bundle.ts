@@ -3,24 +3,9 @@ import * as path from 'node:path';
 import { AssetHashType, DockerImage } from 'aws-cdk-lib';
 import { Asset } from 'aws-cdk-lib/aws-s3-assets';
 import { Construct } from 'constructs';
-import { buildSync, type BuildOptions } from 'esbuild';
+import { buildSync } from 'esbuild';
 import { propProblem, throwPropProblems, type PropProblem } from '../../construct-props';
-
-/** How the receiver is bundled for the host (and for the benchmark, which measures what ships). */
-export function receiverBuildOptions(entry: string, outfile: string, target = 'node22'): BuildOptions {
-  return {
-    entryPoints: [entry],
-    outfile,
-    bundle: true,
-    platform: 'node',
-    target,
-    format: 'cjs',
-    // Readable stack traces in journalctl beat a few hundred kilobytes on disk.
-    minify: false,
-    legalComments: 'none',
-    logLevel: 'silent',
-  };
-}
+import { CLI_BUNDLE_FILE, RECEIVER_BUNDLE_FILE, receiverBuildOptions } from '../../host-files/host-files';
 
 export interface ReceiverBundleProps {
   /** The receiver's entry (`receiver/daemon.ts`). */
@@ -52,9 +37,9 @@ export function receiverBundlePropProblems(props: ReceiverBundleProps): PropProb
  */
 export class ReceiverBundle extends Construct {
   /** The receiver the unit starts. */
-  static readonly FILE_NAME = 'receiver.js';
+  static readonly FILE_NAME = RECEIVER_BUNDLE_FILE;
   /** The CLI (`triggler runs`, `releases`, `rollback`, ...) for whoever is on the host. */
-  static readonly CLI_FILE_NAME = 'triggler.js';
+  static readonly CLI_FILE_NAME = CLI_BUNDLE_FILE;
 
   public readonly asset: Asset;
 

@@ -1,36 +1,32 @@
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Aws, CfnWaitCondition, CfnWaitConditionHandle, Duration, Stack, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { tokenNameOf, tokenParameterName } from '../../../protocol';
 import { parseReceiverConfig, type ReceiverConfig, type ReceiverConfigInput } from '../../../receiver/config/schema';
 import { propProblem, throwPropProblems, type PropProblem } from '../../construct-props';
+import {
+  CFN_HUP_UNIT_FILE_NAME,
+  HEALTHY_WAIT_SECONDS,
+  HOST_PATHS,
+  HOST_REVISION_FILE_NAME,
+  hostFilePath,
+  NODE_PACKAGE,
+  RECEIVER_UNIT_FILE_NAME,
+  SERVICE_NAME,
+  SERVICE_USER,
+  WAIT_HEALTHY_FILE_NAME,
+} from '../../host-files/host-files';
+import { UNIT_NAME } from '../../stack-config/host-commands';
 import type { TriggerTokens } from '../trigger-tokens';
 import { deployAccessOf, deploySystemSetup, GIT_CONFIG_FILE, gitConfigFor, grantGitPull } from './deploy-access';
-import { UNIT_NAME, unitControlSetup } from './unit-control';
+import { unitControlSetup } from './unit-control';
 import { ReceiverBundle } from './receiver-bundle';
 
 const REPOSITORY_ROOT = path.join(__dirname, '..', '..', '..');
-
-/** Where things live on the host. The unit file beside this construct names the same paths. */
-export const HOST_PATHS = {
-  installDir: '/opt/triggler',
-  configFile: '/etc/triggler/receiver.json',
-  environmentFile: '/etc/triggler/receiver.env',
-  unitFile: '/etc/systemd/system/triggler-receiver.service',
-  writablePathsDropIn: '/etc/systemd/system/triggler-receiver.service.d/50-writable-paths.conf',
-  waitHealthyScript: '/usr/local/sbin/triggler-wait-healthy',
-  /** The CLI on PATH: `sudo -u triggler triggler releases my-app main --config /etc/triggler/receiver.json`. */
-  cli: '/usr/local/bin/triggler',
-} as const;
-
-/** How long the last cfn-init step waits for the receiver's /healthz before it fails the deploy. */
-export const HEALTHY_WAIT_SECONDS = 120;
-
-export const SERVICE_NAME = 'triggler-receiver';
-export const SERVICE_USER = 'triggler';
-/** The AL2023 package; the unit runs /usr/bin/node-22 so a second Node.js install cannot change it. */
-export const NODE_PACKAGE = 'nodejs22';
 
 export interface ReceiverHostProps {
   /** The VPC the host runs in. */
@@ -147,7 +143,9 @@ function parsedReceiverConfig(scope: Construct, props: ReceiverHostProps): Recei
  * Updates reach the running host through cfn-hup, which polls the stack and re-runs cfn-init when
  * this instance's metadata changes (a new bundle or config after `cdk deploy`); cfn-init then
  * restarts the receiver. The alternative, a metadata hash in the user data, replaces the instance
- * on every change: a new address, and the run history in /var/lib/triggler gone.
+ * on every change: a new address, and the run history in /var/lib/triggler gone. Each update is
+ * gated like the first create: the stack waits for the host to prove /healthz on the new version,
+ * and a host that cannot goes back to the version it had and fails the update with the reason.
  */
 export class ReceiverHost extends Construct implements ec2.IConnectable {
   public readonly instance: ec2.Instance;
@@ -161,7 +159,7 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
   public readonly publicIp: string;
   /** The receiver's base URL inside the VPC. */
   public readonly privateUrl: string;
-  /** Completes when the receiver on the first host answers /healthz; fails with the reason when it does not. */
+  /** Completes when the receiver answers /healthz on the version this deploy gave the host; fails with the reason when it does not. */
   public readonly healthy: CfnWaitCondition;
   /** The units the commands may manage with systemctl (see unit-control.ts). */
   public readonly manageUnits: string[];
@@ -213,7 +211,6 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
       machineImage,
       securityGroup: this.securityGroup,
       requireImdsv2: true,
-      ssmSessionPermissions: true,
       detailedMonitoring: false,
       propagateTagsToVolumeOnCreation: true,
       blockDevices: [
@@ -229,9 +226,18 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
     // does, so the health step signals this one too and a receiver that cannot start fails the
     // deploy with its reason in the events. Its clock starts with the stack: it waits for the
     // instance's resources, the boot and the whole cfn-init run.
+    //
+    // The same gate holds every later update: the handle and the wait condition are named after
+    // the host's revision (a hash of everything cfn-init installs), so a change to any of it makes
+    // CloudFormation create a new pair and wait for the host to prove the new version. cfn-hup
+    // applies it and the health step signals the new handle; a version that does not answer is
+    // replaced by the previous one on the host, and its failure rolls the stack update back. An
+    // Auto Scaling group's update policy would gate updates too, but by replacing the instance:
+    // a new private address for the sender and the relay, and the run history gone.
     const initTimeout = props.initTimeout ?? Duration.minutes(15);
-    const healthyHandle = new CfnWaitConditionHandle(this, 'HealthyHandle');
-    this.healthy = new CfnWaitCondition(this, 'Healthy', { handle: healthyHandle.ref, count: 1, timeout: String(initTimeout.toSeconds() + 600) });
+    const revision = this.hostRevision(bundle, props.receiverConfig, writablePaths, deployAccess);
+    const healthyHandle = new CfnWaitConditionHandle(this, `HealthyHandle${revision}`);
+    this.healthy = new CfnWaitCondition(this, `Healthy${revision}`, { handle: healthyHandle.ref, count: 1, timeout: String(initTimeout.toSeconds() + 600) });
     this.instance.applyCloudFormationInit(this.hostSetup(bundle, props.receiverConfig, writablePaths, healthyHandle.ref, deployAccess), {
       configSets: ['default'],
       timeout: initTimeout,
@@ -250,7 +256,18 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
     // (a new version), it reads the previous version from the history too.
     props.tokens.grantRead(this.instance, [...new Set([...tokenParameters, ...keyParameters])], ['ssm:GetParameter', 'ssm:GetParameterHistory']);
     grantGitPull(this, this.instance, deployAccess);
+    this.grantSessionManager();
     this.acknowledgeFindings();
+  }
+
+  /**
+   * Eight hex digits that change whenever what the host receives changes: the bundle, the receiver
+   * config, the files beside this construct, the writable paths, the units and the deploy access.
+   */
+  private hostRevision(bundle: ReceiverBundle, receiverConfig: ReceiverConfigInput, writablePaths: string[], deployAccess: ReturnType<typeof deployAccessOf>): string {
+    const files = [RECEIVER_UNIT_FILE_NAME, CFN_HUP_UNIT_FILE_NAME, WAIT_HEALTHY_FILE_NAME, HOST_REVISION_FILE_NAME].map((name) => fs.readFileSync(hostFilePath(name), 'utf8'));
+    const received = Stack.of(this).resolve({ bundle: bundle.asset.assetHash, receiverConfig, writablePaths, manageUnits: this.manageUnits, deployAccess, files, port: this.port });
+    return createHash('sha256').update(JSON.stringify(received)).digest('hex').slice(0, 8);
   }
 
   private hostSetup(bundle: ReceiverBundle, receiverConfig: ReceiverConfigInput, writablePaths: string[], healthySignalUrl: string, deployAccess: ReturnType<typeof deployAccessOf>): ec2.CloudFormationInit {
@@ -262,8 +279,13 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
     const rootOnly = { owner: 'root', group: 'root', mode: '000400', serviceRestartHandles: [cfnHupRestart] };
 
     return ec2.CloudFormationInit.fromConfigSets({
-      configSets: { default: ['system', 'receiver', 'health'] },
+      configSets: { default: ['revision', 'system', 'receiver', 'health'] },
       configs: {
+        // Before anything of the new version is written: keep the version that serves now.
+        revision: new ec2.InitConfig([
+          ec2.InitFile.fromFileInline(HOST_PATHS.hostRevisionScript, hostFilePath(HOST_REVISION_FILE_NAME), { owner: 'root', group: 'root', mode: '000755' }),
+          ec2.InitCommand.argvCommand([HOST_PATHS.hostRevisionScript, 'save', String(this.port), ...revisionPaths(gitConfig)], { key: '10-save' }),
+        ]),
         // A config of its own: cfn-init creates files before it runs commands, and the receiver's
         // files belong to this user.
         system: new ec2.InitConfig([
@@ -282,7 +304,7 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
           // The SDK in Node.js does not read the region from instance metadata.
           ec2.InitFile.fromString(HOST_PATHS.environmentFile, `AWS_REGION=${Aws.REGION}\nNODE_ENV=production\n${gitConfig ? `GIT_CONFIG_GLOBAL=${GIT_CONFIG_FILE}\n` : ''}`, configOwnedByService),
           ...(gitConfig ? [ec2.InitFile.fromString(GIT_CONFIG_FILE, gitConfigFor(deployAccess), configOwnedByService)] : []),
-          ec2.InitFile.fromFileInline(HOST_PATHS.unitFile, path.join(__dirname, 'triggler-receiver.service'), {
+          ec2.InitFile.fromFileInline(HOST_PATHS.unitFile, hostFilePath(RECEIVER_UNIT_FILE_NAME), {
             owner: 'root',
             group: 'root',
             mode: '000644',
@@ -307,7 +329,7 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
             ].join('\n'),
             rootOnly,
           ),
-          ec2.InitFile.fromFileInline('/etc/systemd/system/cfn-hup.service', path.join(__dirname, 'cfn-hup.service'), {
+          ec2.InitFile.fromFileInline('/etc/systemd/system/cfn-hup.service', hostFilePath(CFN_HUP_UNIT_FILE_NAME), {
             owner: 'root',
             group: 'root',
             mode: '000644',
@@ -321,11 +343,39 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
         // After `receiver` has started (or restarted) the service: a config's services start
         // after its commands, so the wait is a config of its own.
         health: new ec2.InitConfig([
-          ec2.InitFile.fromFileInline(HOST_PATHS.waitHealthyScript, path.join(__dirname, 'wait-healthy.sh'), { owner: 'root', group: 'root', mode: '000755' }),
+          ec2.InitFile.fromFileInline(HOST_PATHS.waitHealthyScript, hostFilePath(WAIT_HEALTHY_FILE_NAME), { owner: 'root', group: 'root', mode: '000755' }),
           ec2.InitCommand.argvCommand([HOST_PATHS.waitHealthyScript, String(this.port), String(HEALTHY_WAIT_SECONDS), healthySignalUrl], { key: '10-wait-healthy' }),
         ]),
       },
     });
+  }
+
+  /**
+   * What the SSM agent needs for Session Manager (and Run Command), written out instead of
+   * AmazonSSMManagedInstanceCore, which also allows ssm:GetParameter(s) on every parameter of the
+   * account: with the shared aws/ssm key, every stack's secrets in the region. None of these
+   * actions reads a parameter, a document's secrets or an object; none takes a resource ARN.
+   */
+  private grantSessionManager(): void {
+    this.instance.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'SessionManagerAgent',
+        actions: [
+          'ssm:UpdateInstanceInformation',
+          'ssmmessages:CreateControlChannel',
+          'ssmmessages:CreateDataChannel',
+          'ssmmessages:OpenControlChannel',
+          'ssmmessages:OpenDataChannel',
+          'ec2messages:AcknowledgeMessage',
+          'ec2messages:DeleteMessage',
+          'ec2messages:FailMessage',
+          'ec2messages:GetEndpoint',
+          'ec2messages:GetMessages',
+          'ec2messages:SendReply',
+        ],
+        resources: ['*'],
+      }),
+    );
   }
 
   private acknowledgeFindings(): void {
@@ -343,8 +393,8 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
       'cfn-init downloads the receiver bundle from the CDK asset bucket; this is the read grant CDK gives for an asset (its object key changes with every bundle).';
     Validations.of(this.instance.role).acknowledge(
       {
-        id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]',
-        reason: 'Session Manager replaces SSH (no key pair, no port 22); AmazonSSMManagedInstanceCore is the documented policy for its agent.',
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason: 'Session Manager replaces SSH (no key pair, no port 22): its agent\'s actions (UpdateInstanceInformation, ssmmessages, ec2messages) take no resource ARN. None of them reads a parameter or an object.',
       },
       { id: 'AwsSolutions-IAM5[Action::s3:GetObject*]', reason: assetReadReason },
       { id: 'AwsSolutions-IAM5[Action::s3:GetBucket*]', reason: assetReadReason },
@@ -352,6 +402,11 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
       { id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/*]', reason: assetReadReason },
     );
   }
+}
+
+/** What `triggler-host-revision` keeps and puts back: everything the `receiver` config writes but cfn-hup's own files. */
+function revisionPaths(gitConfig: boolean): string[] {
+  return [HOST_PATHS.installDir, HOST_PATHS.cli, HOST_PATHS.configFile, HOST_PATHS.environmentFile, ...(gitConfig ? [GIT_CONFIG_FILE] : []), HOST_PATHS.unitFile, HOST_PATHS.writablePathsDropIn];
 }
 
 /** ReadWritePaths for the unit; "-" makes systemd skip a path that does not exist yet. */

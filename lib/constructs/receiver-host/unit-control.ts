@@ -6,14 +6,10 @@
  * user start, stop, restart and reload exactly the units the stack config names, and nothing else.
  */
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
-import { UNIT_VERBS } from '../../host-commands';
+import { UNIT_VERBS } from '../../stack-config/host-commands';
 
 /** Where polkitd reads its JavaScript rules (the same path on Amazon Linux 2023 and Debian). */
 export const POLKIT_RULE_FILE = '/etc/polkit-1/rules.d/50-git-triggler.rules';
-
-
-/** A unit name systemctl takes: `name[@instance].type`, of a type a service would be restarted by. */
-export const UNIT_NAME = /^[A-Za-z0-9:_.\\-]+(@[A-Za-z0-9:_.\\-]*)?\.(service|socket|target|timer|path)$/;
 
 /** The polkit rule: ES5, which every polkitd's JavaScript engine (mozjs, duktape) reads. */
 export function polkitRuleFor(units: readonly string[], serviceUser: string): string {

@@ -41,6 +41,7 @@ describe('stack notifications', () => {
       Threshold: 1,
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',
       TreatMissingData: 'notBreaching',
+      AlarmActions: [{ Ref: topicId }],
     });
     const text = receiverConfigText(t);
     expect(text).toContain('"format":"sns"');
@@ -48,12 +49,27 @@ describe('stack notifications', () => {
     expect(text).toContain('"format":"cloudwatch"');
   });
 
-  test('an existing topic: no topic of ours, the grant names it', () => {
+  test('the topic\'s key is the stack\'s own, and its policy lets CloudWatch publish the alarm to the topic', () => {
+    const t = synth({ email: ['ops@example.com'] });
+    const [keyId, key] = Object.entries(t.findResources('AWS::KMS::Key'))[0]!;
+    expect(key).toMatchObject({ Properties: { EnableKeyRotation: true, PendingWindowInDays: 7 }, DeletionPolicy: 'Delete' });
+    t.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: { 'Fn::GetAtt': [keyId, 'Arn'] } });
+    const statements = (key.Properties as { KeyPolicy: { Statement: { Sid?: string; Principal: unknown; Action: string[]; Condition?: unknown }[] } }).KeyPolicy.Statement;
+    expect(statements.find((statement) => statement.Sid === 'CloudWatchAlarmsPublish')).toMatchObject({
+      Principal: { Service: 'cloudwatch.amazonaws.com' },
+      Action: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+      Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } } },
+    });
+    expect(JSON.stringify(t.toJSON())).not.toContain('alias/aws/sns');
+  });
+
+  test('an existing topic: no topic of ours, the grant names it, and the alarm notifies it', () => {
     const topicArn = 'arn:aws:sns:eu-west-1:123456789012:ops';
     const t = synth({ topicArn, on: ['failed'] });
     t.resourceCountIs('AWS::SNS::Topic', 0);
     t.hasResourceProperties('AWS::IAM::Policy', { PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Action: 'sns:Publish', Resource: topicArn })]) } });
     t.resourceCountIs('AWS::CloudWatch::Alarm', 2); // the sender's failure-queue alarm and ours
+    t.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'FailedRuns', AlarmActions: [topicArn] });
     expect(receiverConfigText(t)).toContain(topicArn);
   });
 

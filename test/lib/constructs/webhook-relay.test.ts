@@ -7,9 +7,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Validations } from 'aws-cdk-lib';
-import { Template as Assertions } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, Template as Assertions } from 'aws-cdk-lib/assertions';
 import { NIST80053R5Checks } from 'cdk-nag';
-import type { StackConfigInput } from '../../../lib/config';
+import type { StackConfigInput } from '../../../lib/stack-config/schema';
 import { configOf, dependencyCycles, findTokenLikeValues, removeScratch, scratchOutdir, trigglerApp, type Template } from '../../support/stack-fixture';
 
 afterAll(removeScratch);
@@ -44,18 +44,18 @@ function relayFunction(): [string, { Properties?: Record<string, unknown> }] {
   return found!;
 }
 
-test('one Function URL with auth type NONE, on the relay, which runs in the isolated subnets with bounded concurrency', () => {
+test('one Function URL with auth type NONE, on the relay, which runs in the isolated subnets and reserves no concurrency by default', () => {
   const [relayId, relay] = relayFunction();
   assertions.resourceCountIs('AWS::Lambda::Url', 1);
   assertions.hasResourceProperties('AWS::Lambda::Url', { AuthType: 'NONE', TargetFunctionArn: { 'Fn::GetAtt': [relayId, 'Arn'] } });
   expect(relay.Properties).toMatchObject({
     Runtime: 'nodejs24.x',
     Architectures: ['arm64'],
-    ReservedConcurrentExecutions: 5,
     Timeout: 9,
     LoggingConfig: { LogFormat: 'JSON', SystemLogLevel: 'WARN' },
     VpcConfig: { SubnetIds: [expect.anything()] },
   });
+  expect(relay.Properties).not.toHaveProperty('ReservedConcurrentExecutions');
   // Anyone may invoke it through its URL, and only through its URL.
   const permissions = Object.values(assertions.findResources('AWS::Lambda::Permission')).filter(
     (p) => JSON.stringify((p.Properties as { FunctionName: unknown }).FunctionName).includes(relayId),
@@ -98,7 +98,14 @@ test('the relay\'s role reads exactly its webhooks\' token parameters (decrypted
   expect(resources).not.toContain('/app/main');
   expect([ssm[0]!.Resource].flat()).toHaveLength(2);
   const kms = statements.filter((s) => [s.Action].flat().includes('kms:Decrypt'));
-  expect(kms).toEqual([expect.objectContaining({ Condition: { StringEquals: { 'kms:ViaService': expect.anything() } } })]);
+  expect(kms).toEqual([
+    expect.objectContaining({
+      Condition: {
+        StringEquals: { 'kms:ViaService': expect.anything() },
+        StringLike: { 'kms:EncryptionContext:PARAMETER_ARN': ['arn:*:ssm:*:*:parameter/relayed/tokens/github/Codertocat/Hello-World', 'arn:*:ssm:*:*:parameter/relayed/tokens/mike/diaspora/master'] },
+      },
+    }),
+  ]);
   const managed = JSON.stringify((assertions.findResources('AWS::IAM::Role')[roleId]!.Properties as { ManagedPolicyArns?: unknown }).ManagedPolicyArns);
   expect(managed).toContain('AWSLambdaENIManagementAccess');
 });
@@ -145,7 +152,16 @@ test('the public-access finding is acknowledged with its reason: a cdk-nag pack 
   expect(reason).toMatch(/cannot sign AWS requests.*auth type NONE.*verifies every request/);
 }, 60_000);
 
-test('reservedConcurrency false reserves none; timeoutSeconds sets the relay\'s bound and Lambda\'s timeout past it', () => {
+test('a reservation is set when asked, with a synth note of the quota it needs; false reserves none', () => {
+  const { stack } = trigglerApp(configOf({ ...relayedConfig, webhooks: { ingress: 'function-url', reservedConcurrency: 5 } }));
+  const reserved = Assertions.fromStack(stack);
+  reserved.hasResourceProperties('AWS::Lambda::Function', { Description: Match.stringLikeRegexp('^git-triggler webhook relay'), ReservedConcurrentExecutions: 5 });
+  Annotations.fromStack(stack).hasInfo('*', Match.stringLikeRegexp('reservedConcurrency 5: Lambda keeps 100 concurrent executions of the account unreserved, so this deploy needs a concurrency quota of at least 105'));
+  const { stack: unreserved } = trigglerApp(configOf({ ...relayedConfig, webhooks: { ingress: 'function-url', reservedConcurrency: false } }));
+  expect(Annotations.fromStack(unreserved).findInfo('*', Match.stringLikeRegexp('reservedConcurrency'))).toEqual([]);
+});
+
+test('timeoutSeconds sets the relay\'s bound and Lambda\'s timeout past it', () => {
   const { stack } = trigglerApp(configOf({ ...relayedConfig, webhooks: { ingress: 'function-url', reservedConcurrency: false, timeoutSeconds: 5 } }));
   const relay = Object.values(Assertions.fromStack(stack).findResources('AWS::Lambda::Function')).find((r) =>
     String((r.Properties as { Description?: string }).Description).startsWith('git-triggler webhook relay'),

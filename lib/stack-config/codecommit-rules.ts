@@ -14,6 +14,11 @@
  */
 export const MAX_TRIGGERS_PER_REPOSITORY = 10;
 
+/** The name of the trigger this stack adds to each CodeCommit repository. */
+export function codeCommitTriggerName(stackName: string): string {
+  return `git-triggler-${stackName}`;
+}
+
 const NAME_CHARACTERS = /^[A-Za-z0-9._-]+$/;
 
 /** Repository names: letters, digits, `.`, `_`, `-`; 1 to 100 characters; not ending in `.git`. */
@@ -48,34 +53,6 @@ export function branchNameProblem(branch: string): string | undefined {
     return 'a CodeCommit branch name must not contain spaces, control characters or any of ? ^ * [ \\ ~ :';
   }
   return undefined;
-}
-
-/**
- * Regions where CloudFormation has no AWS::CodeCommit::Repository and CodeCommit is not offered,
- * as of 2026 (the newer regions; CodeCommit has not followed AWS into them). docs/deploy.md lists
- * them too.
- */
-export const REGIONS_WITHOUT_CODECOMMIT: readonly string[] = [
-  'af-south-1',
-  'ap-east-2',
-  'ap-south-2',
-  'ap-southeast-3',
-  'ap-southeast-4',
-  'ap-southeast-5',
-  'ap-southeast-6',
-  'ap-southeast-7',
-  'ca-west-1',
-  'eu-central-2',
-  'eu-south-2',
-  'il-central-1',
-  'me-central-1',
-  'mx-central-1',
-];
-
-/** A region without CodeCommit cannot hold the stack's CodeCommit triggers. */
-export function codeCommitRegionProblem(region: string): string | undefined {
-  if (!REGIONS_WITHOUT_CODECOMMIT.includes(region)) return undefined;
-  return `CodeCommit is not available in ${region} (CloudFormation has no AWS::CodeCommit::Repository there): deploy to a region that has it, or use only source "webhook" triggers (see docs/deploy.md)`;
 }
 
 /** The trigger the stack adds to a repository, one per repository (it lists every configured branch). */

@@ -25,6 +25,9 @@ export function commandsOf(trigger: CommandFields): { field: string[]; command: 
   return fields.flatMap(([field, command]) => (command === undefined ? [] : [{ field, command }]));
 }
 
+/** A unit name systemctl takes: `name[@instance].type`, of a type a service would be restarted by. */
+export const UNIT_NAME = /^[A-Za-z0-9:_.\\-]+(@[A-Za-z0-9:_.\\-]*)?\.(service|socket|target|timer|path)$/;
+
 /** The systemctl verbs receiver.manageUnits allows on its units (systemd passes the verb and the unit to polkit). */
 export const UNIT_VERBS = ['start', 'stop', 'restart', 'reload', 'try-restart', 'reload-or-restart', 'reload-or-try-restart'] as const;
 

@@ -10,7 +10,7 @@
  * (the name the receiver config's `deploy.sshKey` gets), the public half beside it as the plain
  * String `deploy-keys/<repository>.pub`.
  */
-import { sshTarget } from '../protocol';
+import { sshTarget } from '../../protocol';
 import { nameHash } from './name-ids';
 
 /** The folder under `tokens.prefix` that holds the generated keys. */

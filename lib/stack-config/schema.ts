@@ -2,23 +2,18 @@
  * The stack config (`triggler.config.json`): one zod schema that validates the file, fills in
  * every default, and is exported as `triggler.config.schema.json` for editors. Trigger fields
  * reuse the receiver's own schema; the receiver config generated from this one is checked by the
- * receiver's schema too (one schema, not two).
+ * receiver's schema too (one schema, not two). What the schema cannot say field by field (how
+ * fields agree, what AWS and the receiver refuse) is in rules.ts, one named rule per check.
  */
 import * as fs from 'node:fs';
 import { z } from 'zod';
-import { PROVIDER_WEBHOOK_PATHS } from '../protocol/provider-requests';
-import { ConfigError, deploySchema, deploySshProblems, parseNamingFields, receiverConfigSchema, repositoryUrlSchema, triggerSchema } from '../receiver/config/schema';
-import {
-  branchNameProblem,
-  repositoryNameProblem,
-  triggerNameProblem,
-  type RepositoryTriggerPlan,
-} from './codecommit-rules';
-import { DEPLOY_KEYS_FOLDER, deployKeyNameOf, generatedDeployKeysOf, generatesDeployKey, publicKeyNameOf, sshKeyOf } from './deploy-keys';
-import { codeCommitUrl, receiverConfigFor } from './receiver-config';
-import { UNIT_NAME } from './constructs/receiver-host/unit-control';
-import { commandsOf, hostCommandProblem } from './host-commands';
-import { defaultTokenPrefix, parameterNameProblem, SENDER_SCHEMES, tokenNameOf, tokenParameterName } from '../protocol';
+import { PROVIDER_WEBHOOK_PATHS } from '../../protocol/provider-requests';
+import { ConfigError, deploySchema, parseNamingFields, receiverConfigSchema, repositoryUrlSchema, triggerSchema } from '../../receiver/config/schema';
+import type { RepositoryTriggerPlan } from './codecommit-rules';
+import { DEPLOY_KEYS_FOLDER } from './deploy-keys';
+import { UNIT_NAME } from './host-commands';
+import { stackConfigProblems } from './rules';
+import { defaultTokenPrefix, SENDER_SCHEMES, tokenNameOf } from '../../protocol';
 
 const receiverTokenSettings = receiverConfigSchema.shape.tokens.unwrap().shape.ssm.unwrap().shape;
 const port = z.number().int().min(1).max(65535);
@@ -210,9 +205,9 @@ export const stackConfigSchema = z
           .number()
           .int()
           .min(1)
-          .max(3)
+          .max(2, 'must be 1 or 2: `cdk synth` needs no credentials, so the stack is not tied to an account, and such a stack knows only two zones of its region')
           .default(1)
-          .describe('Availability zones. Each adds an SSM interface endpoint (about $7.30 a month); the receiver is one host in the first zone either way.'),
+          .describe('Availability zones, 1 or 2 (a stack synthesized without credentials knows two zones of its region). Each adds an SSM interface endpoint (about $7.30 a month), and a CodeCommit one with sender.commitDetails; the receiver is one host in the first zone either way.'),
         flowLogs: z.boolean().default(true).describe('VPC flow logs to CloudWatch Logs.'),
       })
       .prefault({})
@@ -232,9 +227,9 @@ export const stackConfigSchema = z
           ),
         reservedConcurrency: z
           .union([z.number().int().min(1).max(1000), z.literal(false)])
-          .default(5)
+          .default(false)
           .describe(
-            'With "function-url": the relay\'s reserved concurrency, which bounds what a flood of forged requests can cost (at most 10 requests a second per execution; the rest get 429, unbilled). false reserves none (needed on accounts whose Lambda concurrency quota is below 105, such as new ones).',
+            'With "function-url": the relay\'s reserved concurrency, which bounds what a flood of forged requests can cost (at most 10 requests a second per execution; the rest get 429, unbilled). Lambda keeps 100 executions of the account unreserved, so reserving N needs a concurrency quota of at least N + 100 (new accounts often have 10: the deploy would fail). Default: false, none reserved (a flood is bounded only by the account\'s concurrency, and costs what Lambda bills for it).',
           ),
         timeoutSeconds: z
           .number()
@@ -248,147 +243,10 @@ export const stackConfigSchema = z
       .describe('How provider webhooks (triggers with source "webhook") reach the receiver: see docs/providers.md.'),
   })
   .superRefine((parsed, ctx) => {
-    const at = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
-    const config = withWebhookIngress(withTokenPrefix(parsed));
-    const { ingress } = config.webhooks;
-
-    const prefixProblem = parameterNameProblem(config.tokens.prefix);
-    if (prefixProblem) at(['tokens', 'prefix'], prefixProblem);
-
-    const createdBy = new Map<string, { index: number; createRepository: boolean }>();
-    config.triggers.forEach((trigger, i) => {
-      if (trigger.source === 'codecommit') {
-        const repositoryProblem = repositoryNameProblem(trigger.repository);
-        if (repositoryProblem) at(['triggers', i, 'repository'], repositoryProblem);
-        const branchProblem = branchNameProblem(trigger.branch);
-        if (branchProblem) at(['triggers', i, 'branch'], branchProblem);
-        const first = createdBy.get(trigger.repository);
-        if (first === undefined) createdBy.set(trigger.repository, { index: i, createRepository: trigger.createRepository });
-        else if (first.createRepository !== trigger.createRepository) {
-          at(['triggers', i, 'createRepository'], `disagrees with triggers[${first.index}] for repository ${trigger.repository}; give both the same value`);
-        }
-      } else if (trigger.createRepository) {
-        at(['triggers', i, 'createRepository'], 'applies only to source "codecommit"');
-      }
-      if (trigger.provider !== undefined && trigger.source !== 'webhook') at(['triggers', i, 'provider'], 'applies only to source "webhook"');
-      if (ingress === 'function-url' && trigger.source === 'webhook' && trigger.provider === undefined) {
-        at(['triggers', i, 'provider'], `is required with webhooks.ingress "function-url" (one of ${PROVIDER_WEBHOOK_PATHS.join(', ')}): the relay verifies each provider's webhooks`);
-      }
-      if (trigger.deploy && trigger.deploy.repositoryUrl === undefined && trigger.source === 'webhook') {
-        at(['triggers', i, 'deploy', 'repositoryUrl'], 'is required for source "webhook" (only a CodeCommit repository URL can be derived)');
-      }
-      if (trigger.scheme === 'seed' && trigger.source === 'webhook') {
-        at(['triggers', i, 'scheme'], 'applies only to source "codecommit" (a provider signs in its own way)');
-      }
-      const parameter = tokenParameterName(config.tokens.prefix, tokenNameOf(trigger));
-      const parameterProblem = prefixProblem ? undefined : parameterNameProblem(parameter);
-      if (parameterProblem) {
-        at(['triggers', i, trigger.tokenName === undefined ? 'branch' : 'tokenName'], `${parameterProblem}${trigger.tokenName === undefined ? '; set tokenName' : ''}`);
-      }
-      for (const { field, command } of commandsOf(trigger)) {
-        const problem = hostCommandProblem(command, config.receiver.manageUnits);
-        if (problem) at(['triggers', i, ...field], problem);
-      }
-      if (trigger.deploy) {
-        // With the key the receiver will use, so a generated key's host is checked like a named one's.
-        const deploy = { ...trigger.deploy, repositoryUrl: trigger.deploy.repositoryUrl ?? codeCommitUrl(trigger.repository, '<region>'), sshKey: sshKeyOf(trigger) };
-        for (const problem of deploySshProblems(deploy)) at(['triggers', i, 'deploy', problem.field], problem.message);
-      }
-    });
-    if (!prefixProblem) deployKeyNameProblems(config, at);
-
-    const triggerName = codeCommitTriggerName(config.stackName);
-    const nameProblem = triggerNameProblem(triggerName);
-    if (nameProblem) at(['stackName'], nameProblem);
-
-    if (config.tokens.cacheSeconds >= config.tokens.graceSeconds) {
-      at(['tokens', 'cacheSeconds'], `must be shorter than tokens.graceSeconds (${config.tokens.graceSeconds}), or a rotation could refuse deliveries signed with a cached token`);
-    }
-    const allowCidrs = config.receiver.allowCidrs.length > 0;
-    if (ingress === 'direct' && !allowCidrs) at(['receiver', 'allowCidrs'], 'must list the providers\' address ranges with webhooks.ingress "direct"');
-    if (ingress !== 'direct' && allowCidrs) {
-      at(['receiver', 'allowCidrs'], `must be empty with webhooks.ingress "${ingress}": the receiver's port stays closed to the internet${ingress === 'function-url' ? ' (the relay reaches it inside the VPC)' : ''}; remove receiver.allowCidrs, or set webhooks.ingress "direct"`);
-    }
-    if (ingress === 'function-url' && !config.triggers.some((trigger) => trigger.source === 'webhook')) {
-      at(['webhooks', 'ingress'], '"function-url" needs at least one trigger with source "webhook"');
-    }
-    if (config.receiver.port === config.receiver.adminPort) at(['receiver', 'adminPort'], 'must differ from receiver.port');
-    if (config.notifications?.topicArn && config.notifications.email.length > 0) at(['notifications', 'email'], 'subscribe addresses to your own topic (notifications.topicArn) yourself');
-    if (config.sender.timeoutSeconds <= config.sender.deliveryTimeoutSeconds) {
-      at(['sender', 'timeoutSeconds'], `must be longer than sender.deliveryTimeoutSeconds (${config.sender.deliveryTimeoutSeconds})`);
-    }
-
-    // The receiver's own schema judges the config the host will load. Its field checks are the
-    // ones our trigger fields already passed, so it runs once ours are clean and reports what only
-    // it knows (repeated triggers, colliding seed routes). Its triggers are ours, in the same
-    // order, so its trigger paths name our fields.
-    if (ctx.issues.length > 0) return;
-    const receiverCheck = receiverConfigSchema.safeParse(receiverConfigFor(config));
-    if (!receiverCheck.success) {
-      for (const issue of receiverCheck.error.issues) {
-        if (issue.path[0] === 'triggers') at(issue.path as (string | number)[], issue.message);
-        else at(['receiver'], `the generated receiver config is refused at ${issue.path.join('.') || '(top level)'}: ${issue.message}`);
-      }
-    }
+    for (const { path, message } of stackConfigProblems(withWebhookIngress(withTokenPrefix(parsed)))) ctx.addIssue({ code: 'custom', path, message });
   })
   .transform((config) => withWebhookIngress(withTokenPrefix(config)))
   .describe('git-triggler stack config: see docs/deploy.md.');
-
-/** Who a name under tokens.prefix belongs to: a trigger's token, or a key the stack generates (either half). */
-type NameOwner = { kind: 'token'; index: number } | { kind: 'key' | 'public key'; repository: string };
-
-function describeOwner(owner: NameOwner): string {
-  if (owner.kind === 'token') return `the token of triggers[${owner.index}]`;
-  return `the ${owner.kind === 'key' ? '' : 'public half of the '}deploy key the stack generates for repository ${owner.repository}`;
-}
-
-/**
- * What stops a deploy key from being stored as its triggers need, each at the `deploy` field that
- * fixes it: an SSM name that does not fit, a name that is also a token's or the public half of a
- * generated key, and triggers that would share one generated key for different repository URLs (a
- * provider such as GitHub takes a deploy key on one repository only).
- */
-function deployKeyNameProblems(config: StackConfig, at: (path: (string | number)[], message: string) => void): void {
-  const { prefix } = config.tokens;
-  const owners = new Map<string, NameOwner>();
-  config.triggers.forEach((trigger, index) => {
-    if (!owners.has(tokenNameOf(trigger))) owners.set(tokenNameOf(trigger), { kind: 'token', index });
-  });
-  const clashes = new Map<string, string>();
-  for (const { repository, keyName } of generatedDeployKeysOf(config.triggers)) {
-    for (const [name, kind] of [[keyName, 'key'], [publicKeyNameOf(keyName), 'public key']] as const) {
-      const owner = owners.get(name);
-      if (owner) clashes.set(repository, `${name}, is also ${describeOwner(owner)}`);
-      else owners.set(name, { kind, repository });
-    }
-  }
-
-  const first = new Map<string, number>();
-  config.triggers.forEach((trigger, i) => {
-    const own = trigger.deploy?.sshKey;
-    if (own !== undefined) {
-      const owner = owners.get(own);
-      const problem = parameterNameProblem(tokenParameterName(prefix, own)) ?? (owner && owner.kind !== 'key' ? `is ${describeOwner(owner)}: a deploy key needs a name of its own` : undefined);
-      if (problem) at(['triggers', i, 'deploy', 'sshKey'], problem);
-      return;
-    }
-    if (!generatesDeployKey(trigger)) return;
-    const earlier = first.get(trigger.repository);
-    if (earlier !== undefined) {
-      const url = config.triggers[earlier]!.deploy!.repositoryUrl!;
-      if (trigger.deploy!.repositoryUrl !== url) {
-        at(['triggers', i, 'deploy', 'repositoryUrl'], `differs from triggers[${earlier}]'s (${url}), and both would fetch with the one key the stack generates for repository ${trigger.repository}: a provider such as GitHub takes a deploy key on one repository only. Give both the same repositoryUrl, or this one a deploy.sshKey of its own`);
-      }
-      return;
-    }
-    first.set(trigger.repository, i);
-    const keyName = deployKeyNameOf(trigger.repository);
-    const problem = parameterNameProblem(tokenParameterName(prefix, publicKeyNameOf(keyName)));
-    const clash = clashes.get(trigger.repository);
-    if (problem) at(['triggers', i, 'deploy', 'sshKey'], `the deploy key the stack would generate for this repository cannot be stored: ${problem}; set deploy.sshKey to name a key of your own`);
-    else if (clash) at(['triggers', i, 'deploy', 'sshKey'], `the deploy key the stack would generate for this repository, ${clash}; set deploy.sshKey to name a key of your own`);
-  });
-}
 
 /** Fills in `webhooks.ingress`: "direct" for a config that opens receiver.allowCidrs (as before the setting existed), else "none". */
 function withWebhookIngress<T extends { receiver: { allowCidrs: string[] }; webhooks: { ingress?: WebhookIngress | undefined } }>(
@@ -407,11 +265,6 @@ function withTokenPrefix<T extends { stackName: string; tokens: { prefix?: strin
 export type StackConfigInput = z.input<typeof stackConfigSchema>;
 export type StackConfig = z.output<typeof stackConfigSchema>;
 export type StackTrigger = StackConfig['triggers'][number];
-
-/** The name of the trigger this stack adds to each CodeCommit repository. */
-export function codeCommitTriggerName(stackName: string): string {
-  return `git-triggler-${stackName}`;
-}
 
 /** The token name of a trigger: the same function the receiver and the CLI name tokens with. */
 export { tokenNameOf };
