@@ -5,11 +5,14 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { isSea, getAsset } from 'node:sea';
 import { Command } from 'commander';
 import { loadReceiverConfigFile } from '../receiver';
+import { cliInvocation, type CliInvocation } from './cli-invocation';
 
-/** Where the unit file lives: beside this file in a clone, copied into dist/ for the packed CLI. */
+/** Where the unit file lives: beside this file in a clone, copied into dist/ for the packed CLI, an asset of the single executable. */
 function unitTemplate(): string {
+  if (isSea()) return getAsset('triggler-receiver.service', 'utf8');
   for (const candidate of [path.join(__dirname, 'triggler-receiver.service'), path.join(__dirname, '..', 'lib', 'constructs', 'receiver-host', 'triggler-receiver.service')]) {
     if (fs.existsSync(candidate)) return fs.readFileSync(candidate, 'utf8');
   }
@@ -19,8 +22,8 @@ function unitTemplate(): string {
 export interface UnitOptions {
   config: string;
   user: string;
-  node: string;
-  cli: string;
+  /** How the unit starts `triggler`. */
+  triggler: CliInvocation;
   /** Paths the commands may write besides the state directory (the trigger's cwd, its deploy.path). */
   writable: string[];
 }
@@ -28,7 +31,9 @@ export interface UnitOptions {
 export function serviceUnit(options: UnitOptions): string {
   const { config } = loadReceiverConfigFile(options.config);
   const configFile = path.resolve(options.config);
-  for (const [what, value] of [['--user', options.user], ['the node path', options.node], ['the CLI path', options.cli], ['the config path', configFile], ['stateDir', config.stateDir]] as const) {
+  const { program, script } = options.triggler;
+  const programWhat = script === undefined ? 'the triggler executable path' : 'the node path';
+  for (const [what, value] of [['--user', options.user], [programWhat, program], ...(script === undefined ? [] : [['the CLI path', script]]), ['the config path', configFile], ['stateDir', config.stateDir]] as const) {
     if (/[\s"'\\$%]/.test(value)) throw new Error(`${what} ${value} holds a space, quote, $ or %: systemd would split or expand it`);
   }
   const writable = [...new Set([config.stateDir, ...config.triggers.flatMap((t) => [...(t.cwd ? [t.cwd] : []), ...(t.deploy ? [t.deploy.path] : [])]), ...options.writable.map((p) => path.resolve(p))])];
@@ -39,7 +44,7 @@ export function serviceUnit(options: UnitOptions): string {
     .replace(/^Group=.*$/m, `Group=${options.user}`)
     .replace(/^EnvironmentFile=.*$/m, '# Variables your commands need (a token in tokenEnv, say): EnvironmentFile=-/etc/triggler/receiver.env\nEnvironmentFile=-/etc/triggler/receiver.env')
     .replace(/^Environment=HOME=.*$/m, `Environment=HOME=${config.stateDir}`)
-    .replace(/^ExecStart=.*$/m, `ExecStart=${options.node} ${options.cli} serve --config ${configFile} --log-format json`)
+    .replace(/^ExecStart=.*$/m, `ExecStart=${[program, ...(script === undefined ? [] : [script])].join(' ')} serve --config ${configFile} --log-format json`)
     .replace(/^ReadWritePaths=.*$/m, `ReadWritePaths=${writable.join(' ')}`);
   unit = underVarLib === undefined ? unit.replace(/^StateDirectory=.*\nStateDirectoryMode=.*\n/m, '') : unit.replace(/^StateDirectory=.*$/m, `StateDirectory=${underVarLib}`);
   return unit;
@@ -53,7 +58,6 @@ export function serviceUnitCommand(): Command {
     .option('-w, --writable <path...>', 'more paths its commands may write (the state directory, each trigger\'s cwd and deploy.path are already in)', [])
     .addHelpText('after', '\nExample:\n  triggler service-unit --config /etc/triggler/receiver.json | sudo tee /etc/systemd/system/triggler-receiver.service\n  sudo systemctl daemon-reload && sudo systemctl enable --now triggler-receiver\n\nSee docs/self-hosting.md.')
     .action((options: { config: string; user: string; writable: string[] }) => {
-      const cli = fs.realpathSync(process.argv[1] ?? '');
-      process.stdout.write(serviceUnit({ config: options.config, user: options.user, node: process.execPath, cli, writable: options.writable }));
+      process.stdout.write(serviceUnit({ config: options.config, user: options.user, triggler: cliInvocation(), writable: options.writable }));
     });
 }
