@@ -39,6 +39,8 @@ export interface SeaBuildOptions {
   node?: string;
   /** Where a Node.js binary fetched from npm is kept between builds. */
   cacheDir?: string;
+  /** Where the bundle, sea-config.json and the blob are made and left; a temporary folder, removed, by default. */
+  workDir?: string;
 }
 
 /** What an executable file says about itself, read without running it. */
@@ -94,7 +96,8 @@ export function buildSea(options: SeaBuildOptions): string {
   const base = fs.readFileSync(node);
   if (!base.includes(`${SENTINEL_FUSE}:0`)) throw new Error(`${node} is not a Node.js binary that can hold a single executable application (no unflipped ${SENTINEL_FUSE})`);
 
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'triggler-sea-'));
+  const work = options.workDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'triggler-sea-'));
+  fs.mkdirSync(work, { recursive: true });
   try {
     const bundle = path.join(work, 'triggler.js');
     const result = buildSync(receiverBuildOptions(path.join(ROOT, 'bin', 'triggler-sea.ts'), bundle, `node${process.versions.node.split('.')[0]}`));
@@ -125,7 +128,7 @@ export function buildSea(options: SeaBuildOptions): string {
     }
     return executable;
   } finally {
-    fs.rmSync(work, { recursive: true, force: true });
+    if (options.workDir === undefined) fs.rmSync(work, { recursive: true, force: true });
   }
 }
 
