@@ -14,6 +14,7 @@ import { Command } from 'commander';
 import { buildDeliveryRequest, type PushData, tokenNameOf } from '../protocol';
 import { readTokenFile, tokensOfEntry } from '../receiver';
 import { postDelivery, runOf } from './deliver';
+import { cliInvocation } from './cli-invocation';
 import { repositorySharing, Spool, type SpooledPush, spoolModes } from './hook-spool';
 import { positiveInt } from './send-command';
 
@@ -185,11 +186,12 @@ export function hookCommand(): Command {
         timeoutMs: options.timeout,
       };
       fs.writeFileSync(settingsPath(gitDir), `${JSON.stringify(settings, null, 2)}\n`, { mode: 0o644 });
-      const cli = fs.realpathSync(process.argv[1] ?? '');
+      const { program, script } = cliInvocation();
+      const triggler = script === undefined ? shellWord(program, 'the triggler executable') : `${shellWord(program, 'node')} ${shellWord(script, 'the triggler CLI')}`;
       fs.mkdirSync(path.dirname(hookFile), { recursive: true });
       fs.writeFileSync(
         hookFile,
-        `#!/bin/sh\n${MARKER}: one signed delivery per pushed branch (settings: ${settingsPath(gitDir)}).\nexec ${shellWord(process.execPath, 'node')} ${shellWord(cli, 'the triggler CLI')} hook post-receive --git-dir ${shellWord(gitDir, '--git-dir')}\n`,
+        `#!/bin/sh\n${MARKER}: one signed delivery per pushed branch (settings: ${settingsPath(gitDir)}).\nexec ${triggler} hook post-receive --git-dir ${shellWord(gitDir, '--git-dir')}\n`,
         { mode: 0o755 },
       );
       process.stdout.write(`wrote ${hookFile} and ${settingsPath(gitDir)}: pushes of ${settings.repository} now go to ${settings.url}\n`);

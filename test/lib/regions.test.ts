@@ -1,5 +1,5 @@
 import { CODECOMMIT_REPOSITORY_TYPE, CODECOMMIT_SERVICE, FUNCTION_URLS, regionProblems } from '../../lib/stack-config/regions';
-import { configOf } from './stack-fixture';
+import { configOf } from '../support/stack-fixture';
 
 const created = { repository: 'app', branch: 'main', command: 'make', createRepository: true };
 const existing = { repository: 'lib', branch: 'main', command: 'make' };

@@ -3,7 +3,7 @@
  * when the deploy that created it fails: a rolled-back first deploy leaves nothing behind that
  * would make the retry fail ("already exists").
  */
-import { configOf, everyOptionConfigInput, exampleConfigInput, removeScratch, trigglerApp, type Template } from './stack-fixture';
+import { configOf, everyOptionConfigInput, exampleConfigInput, removeScratch, trigglerApp, type Template } from '../support/stack-fixture';
 
 afterAll(removeScratch);
 
