@@ -50,30 +50,34 @@ function startCommand(log: BoundedRunLog, logger: ReturnType<typeof recordingLog
   return runCommand({ config: makeTrigger({ command: 'echo started' }), run, log, logger, killGraceMs: 1000, withheldEnv: new Set() });
 }
 
+const RETRYING = 'cannot start the command for lack of a resource; trying again';
+
+/** A command started once every descriptor is in use, once it has been told to wait and try again. */
+async function commandWaitingToStart(): Promise<{ log: BoundedRunLog; lines: ReturnType<typeof recordingLogger>['lines']; command: ReturnType<typeof runCommand> }> {
+  const { logger, lines } = recordingLogger();
+  const log = await openLog(logger);
+  giveBack = useUpDescriptors();
+  const command = startCommand(log, logger);
+  await waitFor('a retry', () => lines.find((line) => line.msg === RETRYING));
+  return { log, lines, command };
+}
+
 describe('a command started while the host is short of file descriptors', () => {
   it('is tried again until it starts, and ends as the command ends', async () => {
-    const { logger, lines } = recordingLogger();
-    const log = await openLog(logger);
-    giveBack = useUpDescriptors();
-    const command = startCommand(log, logger);
-    await waitFor('a retry', () => lines.find((line) => line.msg === 'cannot start the command for lack of a resource; trying again'));
-    giveBack();
+    const { log, lines, command } = await commandWaitingToStart();
+    giveBack!();
     const outcome = await command.outcome;
     expect(outcome).toMatchObject({ status: 'succeeded', exitCode: 0 });
-    expect(lines.find((line) => line.msg === 'cannot start the command for lack of a resource; trying again')).toMatchObject({ err: expect.stringContaining('EMFILE') });
+    expect(lines.find((line) => line.msg === RETRYING)).toMatchObject({ err: expect.stringContaining('EMFILE') });
     await log.finish();
     expect(fs.readFileSync(path.join(dir, 'run.log'), 'utf8')).toBe('started\n');
   });
 
   it('ends interrupted, not failed, when the receiver stops while it waits to start', async () => {
-    const { logger, lines } = recordingLogger();
-    const log = await openLog(logger);
-    giveBack = useUpDescriptors();
-    const command = startCommand(log, logger);
-    await waitFor('a retry', () => lines.find((line) => line.msg === 'cannot start the command for lack of a resource; trying again'));
+    const { log, command } = await commandWaitingToStart();
     command.stop();
     const outcome = await command.outcome;
-    giveBack();
+    giveBack!();
     expect(outcome).toMatchObject({ status: 'interrupted', error: expect.stringContaining('EMFILE') });
     await log.finish();
   });
