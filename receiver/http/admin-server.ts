@@ -61,7 +61,7 @@ export interface AdminServerOptions {
    * on) that a request's `Host` may carry, with or without the port. @default none
    */
   allowedHosts?: readonly string[];
-  /** Live-log viewers. @default 128 in all, 64 per run, 1 MiB unsent each */
+  /** Live-log viewers. @default 128 in all, 64 per run, 256 KiB unsent each beyond the log so far */
   liveLog?: Partial<LiveLogLimits>;
 }
 

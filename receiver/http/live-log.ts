@@ -6,7 +6,8 @@
  * events, formats each new chunk once and writes that same text to every viewer. A viewer gets the
  * log so far on arrival (`append`), then only what the command prints after (`append`), and `end`
  * once the run has finished. A viewer that does not read holds what is written to it in the
- * receiver's memory, so past `viewerBufferBytes` unsent it is dropped with a last `dropped` event.
+ * receiver's memory, so past `viewerBufferBytes` unsent (beyond the log so far it was sent on
+ * arrival) it is dropped with a last `dropped` event.
  * Which runs are live is looked up once per run every FOLLOW_POLL_MS (a map lookup, not the log).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -18,11 +19,11 @@ export interface LiveLogLimits {
   maxViewers: number;
   /** Viewers of one run at once. */
   maxViewersPerRun: number;
-  /** Bytes written to a viewer and not yet sent: past it the viewer is dropped. */
+  /** Bytes written to a viewer and not yet sent, beyond the log so far it was sent on arrival: past it the viewer is dropped. */
   viewerBufferBytes: number;
 }
 
-export const DEFAULT_VIEWER_BUFFER_BYTES = 1024 * 1024;
+export const DEFAULT_VIEWER_BUFFER_BYTES = 256 * 1024;
 
 /** How often a followed run is looked at for whether it has started or ended. */
 const FOLLOW_POLL_MS = 250;
@@ -35,6 +36,8 @@ export interface LogViewer {
   readonly res: ServerResponse;
   /** Bytes written to it and not yet sent, the most ever seen. */
   peakBufferedBytes: number;
+  /** What it may hold unsent: the bound, and the log so far that it was sent on arrival (which a reader takes a moment to read). */
+  allowedBytes: number;
 }
 
 const isLive = (status: string | undefined): boolean => status === 'running' || status === 'pending';
@@ -52,12 +55,20 @@ export function unfinishedUtf8Bytes(bytes: Buffer): number {
   return 0;
 }
 
+/** The log so far as one `append` event, without the bytes of a character the next chunk finishes. */
+function soFarEvent(soFar: Buffer): string {
+  const text = new TextDecoder('utf-8').decode(soFar.subarray(0, soFar.length - unfinishedUtf8Bytes(soFar)));
+  return text ? sseEvent('append', text) : '';
+}
+
 class RunTail {
   readonly viewers = new Set<LogViewer>();
   private readonly decoder = new TextDecoder('utf-8');
   private unfollow: (() => void) | undefined;
   private timer: NodeJS.Timeout;
   private lastWrite = Date.now();
+  /** The `append` event of the log so far, until the next chunk; '' when the log is empty. */
+  private soFarEvent: string | undefined;
 
   constructor(
     private readonly id: string,
@@ -72,16 +83,16 @@ class RunTail {
   }
 
   add(res: ServerResponse): LogViewer {
-    const viewer: LogViewer = { res, peakBufferedBytes: 0 };
+    const viewer: LogViewer = { res, peakBufferedBytes: 0, allowedBytes: this.limits.viewerBufferBytes };
     this.viewers.add(viewer);
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
     res.socket?.once('close', () => this.remove(viewer));
     const log = this.unfollow ? this.history.liveLog?.(this.id) : undefined;
     if (log) {
-      // The bytes of a character not yet finished are the shared decoder's to send with the next chunk.
-      const soFar = log.snapshot();
-      const text = new TextDecoder('utf-8').decode(soFar.subarray(0, soFar.length - unfinishedUtf8Bytes(soFar)));
-      if (text) this.send(viewer, sseEvent('append', text));
+      // Viewers arriving together share one copy of the log so far, formatted once.
+      this.soFarEvent ??= soFarEvent(log.snapshot());
+      viewer.allowedBytes += Buffer.byteLength(this.soFarEvent);
+      if (this.soFarEvent) this.send(viewer, this.soFarEvent);
     }
     return viewer;
   }
@@ -92,10 +103,18 @@ class RunTail {
     const log = this.history.liveLog?.(this.id);
     if (!log) return;
     const soFar = log.snapshot();
+    // The bytes of a character not yet finished are the shared decoder's to send with the next chunk.
     this.decoder.decode(soFar.subarray(soFar.length - unfinishedUtf8Bytes(soFar)), { stream: true });
-    this.unfollow = log.follow((chunk) => this.broadcast(this.decoder.decode(chunk, { stream: true })));
-    const text = new TextDecoder('utf-8').decode(soFar.subarray(0, soFar.length - unfinishedUtf8Bytes(soFar)));
-    if (text) for (const viewer of this.viewers) this.send(viewer, sseEvent('append', text));
+    this.unfollow = log.follow((chunk) => {
+      this.soFarEvent = undefined;
+      this.broadcast(this.decoder.decode(chunk, { stream: true }));
+    });
+    this.soFarEvent = soFarEvent(soFar);
+    const bytes = Buffer.byteLength(this.soFarEvent);
+    for (const viewer of this.viewers) {
+      viewer.allowedBytes += bytes;
+      if (this.soFarEvent) this.send(viewer, this.soFarEvent);
+    }
   }
 
   private look(): void {
@@ -123,7 +142,7 @@ class RunTail {
     // Past what the socket takes, every write is held in memory until the viewer reads.
     const buffered = viewer.res.writableLength;
     viewer.peakBufferedBytes = Math.max(viewer.peakBufferedBytes, buffered);
-    if (buffered > this.limits.viewerBufferBytes) this.drop(viewer);
+    if (buffered > viewer.allowedBytes) this.drop(viewer);
   }
 
   private drop(viewer: LogViewer): void {
