@@ -168,6 +168,21 @@ describe('live log', () => {
     expect(server.liveLogs.droppedViewers).toBe(0);
   });
 
+  it('gives a viewer the log so far on top of its bound, so that a reader is not dropped before it could read it', async () => {
+    const { runs, server, url } = await start({ liveLog: { viewerBufferBytes: 64 * 1024 } });
+    const log = running(runs, 'r1');
+    const soFar = 'y'.repeat(1024 * 1024 - 1) + '\n';
+    log.write(Buffer.from(soFar));
+    const viewer = new ReadingViewer(`${url}/runs/r1/log/events`);
+    await viewersReach(server, 1);
+    // Written before the viewer had a turn to read anything.
+    log.write(Buffer.from('z'.repeat(2048)));
+    expect(server.liveLogs.droppedViewers).toBe(0);
+    runs.status.set('r1', 'succeeded');
+    await viewer.ended;
+    expect(viewer.text).toBe(`${soFar}${'z'.repeat(2048)}`);
+  });
+
   it('past the run log bound, sends only what is new: never the whole log again', async () => {
     const { runs, url } = await start();
     const log = running(runs, 'r1', 1000);
