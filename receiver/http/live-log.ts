@@ -30,6 +30,7 @@ const FOLLOW_POLL_MS = 250;
 const HEARTBEAT_MS = 15_000;
 /** A dropped viewer's socket is closed once its last event is out, or after this long. */
 const DROP_GRACE_MS = 10_000;
+const HEARTBEAT = Buffer.from(': still running\n\n');
 
 /** One viewer, as the tail sees it. */
 export interface LogViewer {
@@ -44,6 +45,9 @@ const isLive = (status: string | undefined): boolean => status === 'running' || 
 
 const sseEvent = (name: string, data: unknown): string => `event: ${name}\ndata: ${JSON.stringify(data)}\n\n`;
 
+/** An event as bytes, made once and written to every viewer: each socket queues the same buffer, not a copy. */
+const sseBytes = (name: string, data: unknown): Buffer => Buffer.from(sseEvent(name, data));
+
 /** How many bytes at the end of `bytes` begin a UTF-8 character that the next chunk completes. */
 export function unfinishedUtf8Bytes(bytes: Buffer): number {
   for (let back = 1; back <= Math.min(3, bytes.length); back++) {
@@ -56,9 +60,9 @@ export function unfinishedUtf8Bytes(bytes: Buffer): number {
 }
 
 /** The log so far as one `append` event, without the bytes of a character the next chunk finishes. */
-function soFarEvent(soFar: Buffer): string {
+function soFarEvent(soFar: Buffer): Buffer {
   const text = new TextDecoder('utf-8').decode(soFar.subarray(0, soFar.length - unfinishedUtf8Bytes(soFar)));
-  return text ? sseEvent('append', text) : '';
+  return text ? sseBytes('append', text) : Buffer.alloc(0);
 }
 
 class RunTail {
@@ -67,8 +71,8 @@ class RunTail {
   private unfollow: (() => void) | undefined;
   private timer: NodeJS.Timeout;
   private lastWrite = Date.now();
-  /** The `append` event of the log so far, until the next chunk; '' when the log is empty. */
-  private soFarEvent: string | undefined;
+  /** The `append` event of the log so far, until the next chunk; empty when the log is. */
+  private soFarEvent: Buffer | undefined;
 
   constructor(
     private readonly id: string,
@@ -91,8 +95,8 @@ class RunTail {
     if (log) {
       // Viewers arriving together share one copy of the log so far, formatted once.
       this.soFarEvent ??= soFarEvent(log.snapshot());
-      viewer.allowedBytes += Buffer.byteLength(this.soFarEvent);
-      if (this.soFarEvent) this.send(viewer, this.soFarEvent);
+      viewer.allowedBytes += this.soFarEvent.length;
+      if (this.soFarEvent.length > 0) this.send(viewer, this.soFarEvent);
     }
     return viewer;
   }
@@ -110,10 +114,9 @@ class RunTail {
       this.broadcast(this.decoder.decode(chunk, { stream: true }));
     });
     this.soFarEvent = soFarEvent(soFar);
-    const bytes = Buffer.byteLength(this.soFarEvent);
     for (const viewer of this.viewers) {
-      viewer.allowedBytes += bytes;
-      if (this.soFarEvent) this.send(viewer, this.soFarEvent);
+      viewer.allowedBytes += this.soFarEvent.length;
+      if (this.soFarEvent.length > 0) this.send(viewer, this.soFarEvent);
     }
   }
 
@@ -125,20 +128,20 @@ class RunTail {
       return;
     }
     this.attach();
-    if (Date.now() - this.lastWrite > HEARTBEAT_MS) this.broadcastText(': still running\n\n');
+    if (Date.now() - this.lastWrite > HEARTBEAT_MS) this.broadcastBytes(HEARTBEAT);
   }
 
   private broadcast(text: string): void {
-    if (text) this.broadcastText(sseEvent('append', text));
+    if (text) this.broadcastBytes(sseBytes('append', text));
   }
 
-  private broadcastText(text: string): void {
+  private broadcastBytes(bytes: Buffer): void {
     this.lastWrite = Date.now();
-    for (const viewer of this.viewers) this.send(viewer, text);
+    for (const viewer of this.viewers) this.send(viewer, bytes);
   }
 
-  private send(viewer: LogViewer, text: string): void {
-    viewer.res.write(text);
+  private send(viewer: LogViewer, bytes: Buffer): void {
+    viewer.res.write(bytes);
     // Past what the socket takes, every write is held in memory until the viewer reads.
     const buffered = viewer.res.writableLength;
     viewer.peakBufferedBytes = Math.max(viewer.peakBufferedBytes, buffered);
