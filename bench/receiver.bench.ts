@@ -356,6 +356,81 @@ async function burst(dir: string, bundle: string): Promise<string> {
   }
 }
 
+/**
+ * Live-log viewers of one run that prints about 1 MiB a second, in a process of their own so that
+ * reading does not slow the bench's event loop, which times the valid deliveries: `reading` read
+ * everything, the others never read a byte. Past the end, every socket is read to see what the
+ * receiver said last. Resolves with what they saw.
+ */
+function liveLogViewers(receiver: Receiver, runId: string, reading: number, silent: number): { done: Promise<{ bytesRead: number; dropped: number; ended: number; following: number; refused: number }> } {
+  const { hostname, port } = new URL(receiver.adminUrl);
+  const code = `
+const net = require('node:net');
+const deadline = Date.now() + ${DURATION * 1000};
+let bytesRead = 0, dropped = 0, ended = 0, following = 0, refused = 0;
+const viewer = (reads) => new Promise((resolve) => {
+  const socket = net.connect(${Number(port)}, ${JSON.stringify(hostname)}, () => socket.write('GET /runs/${runId}/log/events HTTP/1.1\\r\\nHost: localhost\\r\\n\\r\\n'));
+  let tail = '';
+  const look = (chunk) => { bytesRead += chunk.length; tail = (tail + chunk.toString('latin1')).slice(-4096); };
+  if (!reads) socket.pause();
+  socket.on('data', look);
+  socket.on('error', () => undefined);
+  setTimeout(() => { socket.resume(); setTimeout(() => socket.destroy(), 2000); }, Math.max(0, deadline - Date.now()));
+  socket.on('close', () => { if (tail.includes('HTTP/1.1 503')) refused += 1; else if (tail.includes('event: dropped')) dropped += 1; else if (tail.includes('event: end')) ended += 1; else following += 1; resolve(); });
+});
+Promise.all([...Array.from({ length: ${reading} }, () => viewer(true)), ...Array.from({ length: ${silent} }, () => viewer(false))]).then(() => process.stdout.write(JSON.stringify({ bytesRead, dropped, ended, following, refused })));
+`;
+  return {
+    done: new Promise((resolvePromise, reject) => {
+      const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.once('exit', (status) => (status === 0 ? resolvePromise(JSON.parse(out)) : reject(new Error(`the live-log viewers exited ${status}`))));
+    }),
+  };
+}
+
+/**
+ * The live log under viewers: valid delivery latency and the receiver's RSS with no viewer, with
+ * 50 that read and with 50 that never read, while one run prints about 1 MiB a second.
+ */
+async function liveLog(dir: string, bundle: string): Promise<string[]> {
+  const seconds = 3 * DURATION + 10;
+  // One process writing 16 KiB lines every 15 ms (a shell loop spawning per line cannot keep the rate on a busy host).
+  const writer = `const line = Buffer.alloc(16384, 120); line[16383] = 10; const end = Date.now() + ${seconds * 1000}; const t = setInterval(() => { process.stdout.write(line); if (Date.now() > end) clearInterval(t); }, 15);`;
+  const noisy = `${JSON.stringify(process.execPath)} -e ${JSON.stringify(writer)}`;
+  const receiver = await startReceiver(dir, bundle, noisy, 1);
+  try {
+    const first = standardDelivery('msg_live_first', 'f'.repeat(40));
+    const answer = await request(receiver.url + first.path, { method: 'POST', headers: first.headers, body: first.body! });
+    const runId = ((await answer.body.json()) as { run: { id: string } }).run.id;
+    const phase = async (tag: string, reading: number, silent: number) => {
+      const side = alongside(receiver, `live_${tag}`);
+      const viewers = reading + silent > 0 ? await liveLogViewers(receiver, runId, reading, silent).done : undefined;
+      if (!viewers) await new Promise((r) => setTimeout(r, DURATION * 1000));
+      const figures = await side.stop();
+      return { ...figures, rssAfterMiB: rssMiB(receiver.child.pid!).total, viewers };
+    };
+    const none = await phase('none', 0, 0);
+    const readers = await phase('reading', 50, 0);
+    const silent = await phase('silent', 0, 50);
+    const row = (label: string, f: typeof none) =>
+      `| ${label} | ${f.rssMiB.toFixed(0)} MiB | ${f.rssAfterMiB.toFixed(0)} MiB | ${f.p50Ms.toFixed(1)} / ${f.p99Ms.toFixed(1)} ms | ${JSON.stringify(f.answers)} | ${f.viewers ? `${(f.viewers.bytesRead / 2 ** 20 / 50).toFixed(1)} MiB read each; ${f.viewers.following} still following at the end, ${f.viewers.ended} told the run ended, ${f.viewers.dropped} dropped, ${f.viewers.refused} refused` : '—'} |`;
+    return [
+      '',
+      `Live log: one run printing 16 KiB lines every 15 ms (about 1 MiB/s; the log so far, sent on arrival, is 1 MiB), ${DURATION} s per phase (then 2 s more of reading what is left), the viewers in a process of their own; valid deliveries sent alongside every 20 ms.`,
+      '',
+      '| viewers of the run | RSS (peak of samples) | RSS after | valid delivery p50 / p99 | valid deliveries answered | what the viewers saw |',
+      '| --- | --- | --- | --- | --- | --- |',
+      row('none', none),
+      row('50 reading', readers),
+      row('50 never reading', silent),
+    ];
+  } finally {
+    await receiver.stop();
+  }
+}
+
 type Figure = LoadResult & { spread: string };
 const rate = (f: Figure | undefined) => (f ? `${Math.round(f.perSecond)} (${f.spread})` : 'not measured');
 const ratio = (a: Figure | undefined, b: Figure | undefined) => (a && b ? `${(a.perSecond / b.perSecond).toFixed(2)}×` : '—');
@@ -368,6 +443,11 @@ async function main(): Promise<void> {
   let receiver: Receiver | undefined;
   try {
     const bundle = bundleReceiver(dir);
+    // BENCH_SCENARIO=live-log: that scenario alone.
+    if (process.env.BENCH_SCENARIO === 'live-log') {
+      process.stdout.write(`${(await liveLog(dir, bundle)).join('\n')}\n`);
+      return;
+    }
     const badBody = '{"data":{}}';
     const forgedStandard = () => standardWebhookHeaders(`whsec_${randomBytes(32).toString('base64')}`, 'msg_forged', now(), badBody);
     const forgedHub = { 'content-type': 'application/json', 'x-hub-signature-256': `sha256=${'0'.repeat(64)}` };
@@ -432,6 +512,7 @@ async function main(): Promise<void> {
     const two = await floods(2);
     const seed = seedCheckCost();
     const burstResult = await burst(dir, bundle);
+    const liveLogFigures = await liveLog(dir, bundle);
 
     const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'} (\`nproc\` ${spawnSync('nproc', { encoding: 'utf8' }).stdout.trim()}, \`uname -m\` ${spawnSync('uname', ['-m'], { encoding: 'utf8' }).stdout.trim()}), Node.js ${process.version}, ${spawnSync('webhook', ['-version'], { encoding: 'utf8' }).stdout?.trim() ?? 'no webhook'}, ${new Date().toISOString().slice(0, 10)}`;
     out.push(
@@ -464,6 +545,7 @@ async function main(): Promise<void> {
       '',
       `Seed check, 1000 rounds, in-process: ${seed.perCheckUs.toFixed(0)} µs; 1000 × SHA-256 of 64 bytes: ${seed.baselineUs.toFixed(0)} µs (ratio ${(seed.perCheckUs / seed.baselineUs).toFixed(2)}). Burst, 1 delivery then 30 more while its 2 s command runs: ${burstResult}.`,
     );
+    out.push(...liveLogFigures);
     process.stdout.write(`${out.join('\n')}\n`);
   } finally {
     await (receiver as Receiver | undefined)?.stop();

@@ -47,6 +47,10 @@ export const ERROR_CATALOGUE = {
   'body-budget': { status: 503, clientMessage: 'the receiver is busy; try again', retryAfterSeconds: 1, level: 'warn' },
   /** Past limits.maxConnections: answered on the raw socket, before the request is read. */
   'too-many-connections': { status: 503, clientMessage: 'the receiver has too many connections open; try again', retryAfterSeconds: 1, closeConnection: true, level: 'warn' },
+  /** The admin listener was asked under a name not its own (a web page rebinding its name to this host). */
+  misdirected: { status: 421, clientMessage: 'this listener does not answer to that host name', level: 'warn' },
+  /** Live-log viewers at admin.maxLogViewers or admin.maxLogViewersPerRun. */
+  'too-many-viewers': { status: 503, clientMessage: 'too many viewers follow live logs; try again', retryAfterSeconds: 5, level: 'warn' },
   /** A request that arrives once the listener refuses new ones. */
   'shutting-down': { status: 503, clientMessage: 'the receiver is stopping; try again', retryAfterSeconds: 5, closeConnection: true, level: 'warn' },
   /** The runner (or, for a worker, the primary process) takes no more deliveries. */

@@ -241,6 +241,10 @@ async function openAdminListener(
     actions: adminActions(runner),
     metrics: () => metrics.text(),
     logger,
+    // The CLI names the listener by its configured address, whatever that is.
+    allowedHosts: [address.host, ...address.allowedHosts],
+    maxConnections: address.maxConnections,
+    liveLog: { maxViewers: address.maxLogViewers, maxViewersPerRun: address.maxLogViewersPerRun },
     async health() {
       const journal = runner.health();
       const tokenSource = await tokens.health();

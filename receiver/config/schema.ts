@@ -116,6 +116,30 @@ export const receiverConfigSchema = z
         z.strictObject({
           host: host.default('127.0.0.1').describe('The admin listener\'s address. Keep it on loopback.'),
           port: port.default(5001).describe('The admin listener\'s port.'),
+          allowedHosts: z
+            .array(z.string().min(1).regex(/^[^\s:/]+$|^\[[0-9a-fA-F:.]+\]$/, 'a host name or address, without a port ([v6] in brackets)'))
+            .default([])
+            .describe(
+              'Host names a request to the admin listener may carry in `Host` besides its own (`localhost`, `127.0.0.1`, `[::1]` and the address it listens on), with or without its port; any other gets 421, so a web page cannot point a name of its own at this host and read the runs (DNS rebinding).',
+            ),
+          maxConnections: z
+            .number()
+            .int()
+            .positive()
+            .default(256)
+            .describe('Admin connections open at once, apart from the delivery listener\'s; a connection past it gets 503 with `Retry-After: 1` at once and is closed.'),
+          maxLogViewers: z
+            .number()
+            .int()
+            .positive()
+            .default(128)
+            .describe('Live-log streams (`/runs/<id>/log/events`) open at once; past it a new one gets 503 with `Retry-After: 5`.'),
+          maxLogViewersPerRun: z
+            .number()
+            .int()
+            .positive()
+            .default(64)
+            .describe('Live-log streams of one run open at once; past it a new one gets 503 with `Retry-After: 5`.'),
         }),
       ])
       .prefault({})

@@ -13,6 +13,13 @@ export function sendJson(res: ServerResponse, reply: Reply): void {
   res.end(text);
 }
 
+/** An answer written straight on a socket, for a connection refused before its request is read. */
+export function rawAnswer(reply: Reply, statusText: string): string {
+  const body = JSON.stringify(reply.body);
+  const headers = Object.entries({ ...reply.headers, 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(body)) });
+  return `HTTP/1.1 ${reply.status} ${statusText}\r\n${headers.map(([name, value]) => `${name}: ${value}\r\n`).join('')}\r\n${body}`;
+}
+
 export class BodyTooLarge extends ReceiverError {
   constructor(readonly limit: number) {
     super('body-too-large', `body is larger than ${limit} bytes`);

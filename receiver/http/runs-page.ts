@@ -1,8 +1,8 @@
 /**
  * The admin listener's pages, for people: `GET /` lists recent runs (filtered by `trigger` and
- * `status` query parameters, so it works without JavaScript), `GET /runs/<id>` with
- * `Accept: text/html` shows one run and its log, and `GET /runs/<id>/log/events` streams a running
- * run's log as server-sent events, which the run page's small inline script follows. Server-rendered,
+ * `status` query parameters, so it works without JavaScript), and `GET /runs/<id>` with
+ * `Accept: text/html` shows one run and its log; its small inline script follows a running run's
+ * log through `GET /runs/<id>/log/events` (./live-log). Server-rendered,
  * no framework, no build step. Everything taken from a run (names, commits, errors, the log) is
  * escaped; the page's script reads its data from attributes, never from spliced script text.
  */
@@ -23,9 +23,6 @@ const STATUS_COLOURS: Record<string, string> = {
 };
 /** Shown in the filter even before a run has had them. */
 const KNOWN_STATUSES = Object.keys(STATUS_COLOURS);
-/** How often a live log is looked at for new output. */
-const FOLLOW_POLL_MS = 250;
-const HEARTBEAT_MS = 15_000;
 
 export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
@@ -132,7 +129,7 @@ const log = document.getElementById('log');
 if (page.dataset.live === 'true') {
   const events = new EventSource('/runs/' + encodeURIComponent(id) + '/log/events');
   events.addEventListener('append', (e) => { log.textContent += JSON.parse(e.data); log.scrollTop = log.scrollHeight; });
-  events.addEventListener('reset', (e) => { log.textContent = JSON.parse(e.data); });
+  events.addEventListener('dropped', (e) => { events.close(); document.getElementById('live').textContent = JSON.parse(e.data).reason; });
   events.addEventListener('end', () => { events.close(); location.reload(); });
 }
 const form = document.getElementById('rerun-form');
@@ -191,46 +188,4 @@ export async function sendRunPage(res: ServerResponse, runs: RunPages, id: strin
 <form id="rerun-form" hidden><label>or paste the admin credential (<code>&lt;stateDir&gt;/admin-token</code>; not kept): <input name="credential" type="password" autocomplete="off" required></label> <button type="submit">Re-run</button> <span id="rerun-result"></span></form>
 </main>`;
   sendPage(res, 200, layout(`run ${run.id}`, body, nonce, RUN_PAGE_SCRIPT), nonce);
-}
-
-/**
- * `GET /runs/<id>/log/events`: the log so far, then what the command prints as it prints it
- * (`append`), the whole log again when the bounded log cut its middle (`reset`), and `end` once
- * the run has finished.
- */
-export function streamRunLog(req: IncomingMessage, res: ServerResponse, runs: RunPages, id: string): void {
-  res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
-  let sent: Buffer = Buffer.alloc(0);
-  let decoder = new TextDecoder('utf-8');
-  let stopped = false;
-  let lastWrite = Date.now();
-  const event = (name: string, data: unknown): void => {
-    res.write(`event: ${name}\ndata: ${JSON.stringify(data)}\n\n`);
-    lastWrite = Date.now();
-  };
-  const look = async (): Promise<void> => {
-    if (stopped) return;
-    const run = runs.run(id);
-    const log = (await runs.runLog(id).catch(() => undefined)) ?? Buffer.alloc(0);
-    if (log.length >= sent.length && log.subarray(0, sent.length).equals(sent)) {
-      if (log.length > sent.length) event('append', decoder.decode(log.subarray(sent.length), { stream: true }));
-    } else {
-      decoder = new TextDecoder('utf-8');
-      event('reset', decoder.decode(log, { stream: true }));
-    }
-    sent = log;
-    if (!run || (run.status !== 'running' && run.status !== 'pending')) {
-      event('end', { status: run?.status ?? 'unknown' });
-      stopped = true;
-      res.end();
-      return;
-    }
-    if (Date.now() - lastWrite > HEARTBEAT_MS) {
-      res.write(': still running\n\n');
-      lastWrite = Date.now();
-    }
-    setTimeout(() => void look(), FOLLOW_POLL_MS);
-  };
-  req.socket.once('close', () => (stopped = true));
-  void look();
 }

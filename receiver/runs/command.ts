@@ -73,6 +73,7 @@ export type RunAs = { account: PasswdEntry } | { error: string } | undefined;
 export function runCommand(request: CommandRequest): RunningCommand {
   let stopRequested = false;
   let stopSpawned: (() => void) | undefined;
+  let wakeRetry: (() => void) | undefined;
   const outcome = (async (): Promise<Outcome> => {
     const { config } = request;
     const cwd = config.cwd ?? process.cwd();
@@ -82,9 +83,8 @@ export function runCommand(request: CommandRequest): RunningCommand {
     if (runAs && 'error' in runAs) return { status: 'failed', error: runAs.error };
     if (stopRequested) return { status: 'interrupted', error: 'receiver stopped before the command started' };
     const [program, args] = typeof config.command === 'string' ? ['/bin/sh', ['-c', config.command]] : [config.command[0] as string, config.command.slice(1)];
-    let child: ChildProcess;
-    try {
-      child = spawn(program, args, {
+    const spawnChild = (): ChildProcess =>
+      spawn(program, args, {
         cwd,
         env: commandEnvironment(config, request.run, runAs?.account, request.withheldEnv),
         // Its own process group, so a timeout or shutdown reaches everything the command started.
@@ -92,8 +92,25 @@ export function runCommand(request: CommandRequest): RunningCommand {
         stdio: ['ignore', 'pipe', 'pipe'],
         ...(runAs ? { uid: runAs.account.uid, gid: runAs.account.gid } : {}),
       });
-    } catch (error) {
-      return { status: 'failed', error: `could not start ${program}: ${(error as Error).message}` };
+    let child: ChildProcess | undefined;
+    for (let delay = SPAWN_RETRY_FIRST_MS; ; delay = Math.min(delay * 2, SPAWN_RETRY_MAX_MS)) {
+      const started = await startChild(spawnChild);
+      if ('child' in started) {
+        child = started.child;
+        break;
+      }
+      // Short of descriptors or memory, the host failed, not the command: its accepted push still runs.
+      if (!SHORT_OF_RESOURCES.has(started.error.code ?? '')) return { status: 'failed', error: `could not start ${program}: ${started.error.message}` };
+      request.logger.warn({ run: request.run.id, err: started.error.message, retryInMs: delay }, 'cannot start the command for lack of a resource; trying again');
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, delay);
+        wakeRetry = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      wakeRetry = undefined;
+      if (stopRequested) return { status: 'interrupted', error: `receiver stopped before the command could start (${started.error.message})` };
     }
     if (child.pid !== undefined) request.onSpawn?.(describeProcessGroup(child.pid));
     return supervise(request, child, program, () => stopRequested, (stop) => (stopSpawned = stop));
@@ -102,9 +119,37 @@ export function runCommand(request: CommandRequest): RunningCommand {
     stop() {
       stopRequested = true;
       stopSpawned?.();
+      wakeRetry?.();
     },
     outcome,
   };
+}
+
+/** Why a command cannot start that is the host's, for now: its start is tried again. */
+const SHORT_OF_RESOURCES = new Set(['EMFILE', 'ENFILE', 'EAGAIN', 'ENOMEM']);
+const SPAWN_RETRY_FIRST_MS = 250;
+const SPAWN_RETRY_MAX_MS = 10_000;
+
+/** Spawns, and settles once the child exists or could not be made (Node says which only on a later tick). */
+function startChild(spawnChild: () => ChildProcess): Promise<{ child: ChildProcess } | { error: NodeJS.ErrnoException }> {
+  let child: ChildProcess;
+  try {
+    child = spawnChild();
+  } catch (error) {
+    return Promise.resolve({ error: error as NodeJS.ErrnoException });
+  }
+  return new Promise((resolve) => {
+    const onError = (error: NodeJS.ErrnoException): void => {
+      child.off('spawn', onSpawn);
+      resolve({ error });
+    };
+    const onSpawn = (): void => {
+      child.off('error', onError);
+      resolve({ child });
+    };
+    child.once('error', onError);
+    child.once('spawn', onSpawn);
+  });
 }
 
 /** Waits for the command, enforcing its timeout and the receiver's stop; resolves with how it ended. */

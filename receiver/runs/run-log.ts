@@ -20,7 +20,14 @@ export function omissionMarker(omittedBytes: number): string {
   return `\n[triggler: ${omittedBytes} bytes of output left out here]\n`;
 }
 
-export class BoundedRunLog {
+/** A run's log while its output is still coming: what it holds now, and each new chunk as it comes. */
+export interface LiveRunLog {
+  snapshot(): Buffer;
+  /** Calls `append` with every chunk written from now on (kept in the log or not); the result stops it. */
+  follow(append: (chunk: Buffer) => void): () => void;
+}
+
+export class BoundedRunLog implements LiveRunLog {
   private readonly headLimit: number;
   private readonly tailLimit: number;
   private readonly stream: fs.WriteStream;
@@ -32,6 +39,7 @@ export class BoundedRunLog {
   private outputBytes = 0;
   private finished: Promise<RunLogSummary> | undefined;
   private writeFailed = false;
+  private readonly followers = new Set<(chunk: Buffer) => void>();
 
   constructor(
     readonly path: string,
@@ -51,6 +59,7 @@ export class BoundedRunLog {
   write(chunk: Buffer): void {
     if (this.finished) return;
     this.outputBytes += chunk.length;
+    for (const append of this.followers) append(chunk);
     let rest = chunk;
     if (this.headBytes < this.headLimit) {
       const take = Math.min(this.headLimit - this.headBytes, rest.length);
@@ -64,6 +73,13 @@ export class BoundedRunLog {
     this.tail.push(rest);
     this.tailBytes += rest.length;
     this.trimTail(this.tailLimit);
+  }
+
+  follow(append: (chunk: Buffer) => void): () => void {
+    // A function object of its own, so that one follower following twice stops each apart.
+    const follower = (chunk: Buffer): void => append(chunk);
+    this.followers.add(follower);
+    return () => this.followers.delete(follower);
   }
 
   /** What the log holds so far, as the finished file would read if the run ended now. */
