@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { runCommand } from '../../../receiver/runs/command';
 import { BoundedRunLog } from '../../../receiver/runs/run-log';
 import type { StoredRun } from '../../../receiver/runs/run-record';
-import { makeStateDir, makeTrigger, newRunId, recordingLogger, removeDir, waitFor } from '../runner-harness';
+import { makeStateDir, makeTrigger, newRunId, recordingLogger, removeDir, waitFor } from '../../support/runner-harness';
 
 /** Opens /dev/null until the process has no descriptor left; the result gives them all back. */
 function useUpDescriptors(): () => void {
