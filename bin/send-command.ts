@@ -9,6 +9,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { request } from 'undici';
 import { buildDeliveryRequest, SENDER_SCHEMES, type SenderScheme, tokenNameOf } from '../protocol';
 import { isFinal, listenerUrl, loadReceiverConfigFile, readTokenFile, type ReceiverConfig, type RunRecord, tokensOfEntry, type TriggerConfig } from '../receiver';
+import { configTriggerToken } from './config-token';
 import { postDelivery, runOf } from './deliver';
 import { isUnreachable, locateReceiver, stateDirHistory, waitForRun } from './runs-source';
 
@@ -65,14 +66,7 @@ async function resolveSendToken(repository: string, branch: string, options: Sen
   }
   if (config) {
     if (!trigger) throw new Error(`${options.config} has no trigger for ${repository} ${branch}`);
-    if (trigger.token) return trigger.token;
-    const fromEnv = trigger.tokenEnv ? process.env[trigger.tokenEnv] : undefined;
-    if (fromEnv) return fromEnv;
-    if (config.tokens.file) {
-      const [token] = tokensOfEntry((await readTokenFile(config.tokens.file))[tokenNameOf(trigger)], 0, Date.now());
-      if (token) return token;
-    }
-    throw new Error(`cannot read the token of ${repository} ${branch} from ${options.config} (SSM tokens: use --token-env)`);
+    return configTriggerToken(config, trigger, options.config ?? '');
   }
   const token = process.env[options.tokenEnv];
   if (!token) throw new Error(`set ${options.tokenEnv} to the trigger's token, or pass --token-file or --config`);
