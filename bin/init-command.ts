@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
 import { newToken, privateKeyProblem, tokenNameOf, triggerLabel } from '../protocol';
-import { ConfigError, type LoadedConfig, loadReceiverConfigFile, readTokenFile, type ReceiverConfig, tokensOfEntry, unreadable } from '../receiver';
+import { ConfigError, type LoadedConfig, loadReceiverConfigFile, portProblems, readTokenFile, type ReceiverConfig, tokensOfEntry, unreadable } from '../receiver';
 import { commandsOf, usesSudo } from '../lib/host-commands';
 
 export const STARTER_CONFIG = 'receiver.json';
@@ -127,6 +127,7 @@ export async function configProblems(config: ReceiverConfig): Promise<{ problems
       if (!isWritable(existing)) problems.push(`${where}.deploy.path: ${deployPath} cannot be created or written here (${existing} is not writable by this user)`);
     }
   });
+  problems.push(...(await portProblems(config)));
   const stateParent = nearestExisting(config.stateDir);
   if (!isWritable(stateParent)) problems.push(`stateDir: ${config.stateDir} cannot be created or written by this user (${stateParent} is not writable)`);
   return { problems, notes, cautions };

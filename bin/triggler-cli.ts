@@ -41,7 +41,7 @@ program
   .addOption(new Option('--log-format <format>', 'json lines, or pretty lines for people (auto: pretty on a terminal, json otherwise)').choices(['auto', 'json', 'pretty']).default('auto'))
   .action(async (options: { config: string; logFormat: 'auto' | 'json' | 'pretty' }) => {
     process.env.TRIGGLER_LOG_FORMAT = options.logFormat === 'auto' ? (process.stdout.isTTY ? 'pretty' : 'json') : options.logFormat;
-    await serve(options.config).catch(reportStartupError);
+    await serve(options.config).catch((error: unknown) => reportStartupError(error, options.config));
   });
 
 program.addCommand(sendCommand());
