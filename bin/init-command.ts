@@ -162,9 +162,7 @@ const CONFIG_UNUSABLE = 2;
 export function checkCommand(): Command {
   return new Command('check')
     .description('validate a receiver config, its token file and its paths without starting anything; exit 2 when something is wrong')
-    .requiredOption('-c, --config <file>', 'the receiver config')
-    // No --config is no config to use: exit 2 like the rest, with commander's own message (already written).
-    .exitOverride((error) => process.exit(error.code === 'commander.missingMandatoryOptionValue' ? CONFIG_UNUSABLE : error.exitCode))
+    .option('-c, --config <file>', 'the receiver config', STARTER_CONFIG)
     .action(async (options: { config: string }) => {
       let loaded: LoadedConfig;
       try {
