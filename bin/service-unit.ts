@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
-import { loadReceiverConfigFile } from '../receiver';
+import { configPaths, loadReceiverConfigFile } from '../receiver';
 
 /** Where the unit file lives: beside this file in a clone, copied into dist/ for the packed CLI. */
 function unitTemplate(): string {
@@ -45,6 +45,26 @@ export function serviceUnit(options: UnitOptions): string {
   return unit;
 }
 
+/** Where the unit's sandbox puts something else: PrivateTmp=yes gives the service an empty /tmp and /var/tmp of its own; ProtectHome=yes hides homes. */
+const HIDDEN = [
+  { under: ['/tmp', '/var/tmp'], why: 'PrivateTmp=yes: the service sees an empty /tmp and /var/tmp of its own' },
+  { under: ['/home', '/root', '/run/user'], why: 'ProtectHome=yes: the service cannot see home directories' },
+];
+
+/**
+ * The paths a config and `--writable` name that the unit's own sandbox hides from the service, one
+ * warning each: a config under /tmp that `serve` then cannot find, a token file or deploy path in
+ * a home directory.
+ */
+export function sandboxWarnings(configPath: string, writable: string[] = []): string[] {
+  const { config } = loadReceiverConfigFile(configPath);
+  const named = [{ field: 'the config', path: path.resolve(configPath) }, ...configPaths(config), ...writable.map((p) => ({ field: '--writable', path: path.resolve(p) }))];
+  return named.flatMap(({ field, path: where }) => {
+    const hidden = HIDDEN.find(({ under }) => under.some((dir) => where === dir || where.startsWith(`${dir}/`)));
+    return hidden ? [`${field} ${where} is hidden from the service by the unit's sandbox (${hidden.why}); move it (e.g. under /etc/triggler or /var/lib/triggler)`] : [];
+  });
+}
+
 export function serviceUnitCommand(): Command {
   return new Command('service-unit')
     .description('print a hardened systemd unit that runs `triggler serve` for a config (the same hardening as the AWS host)')
@@ -54,6 +74,7 @@ export function serviceUnitCommand(): Command {
     .addHelpText('after', '\nExample:\n  triggler service-unit --config /etc/triggler/receiver.json | sudo tee /etc/systemd/system/triggler-receiver.service\n  sudo systemctl daemon-reload && sudo systemctl enable --now triggler-receiver\n\nSee docs/self-hosting.md.')
     .action((options: { config: string; user: string; writable: string[] }) => {
       const cli = fs.realpathSync(process.argv[1] ?? '');
+      for (const warning of sandboxWarnings(options.config, options.writable)) process.stderr.write(`warning: ${warning}\n`);
       process.stdout.write(serviceUnit({ config: options.config, user: options.user, node: process.execPath, cli, writable: options.writable }));
     });
 }

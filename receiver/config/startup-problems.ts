@@ -34,13 +34,16 @@ export async function portProblems(config: ReceiverConfig): Promise<string[]> {
   return problems;
 }
 
-/** The config fields that name a file or directory the receiver opens at start-up. */
-function pathsOf(config: ReceiverConfig): { field: string; path: string }[] {
+/** The config fields that name a file or directory the receiver or its commands use, with the path (resolved). */
+export function configPaths(config: ReceiverConfig): { field: string; path: string }[] {
   return [
+    { field: 'stateDir', path: config.stateDir },
     ...(config.tokens.file ? [{ field: 'tokens.file', path: config.tokens.file }] : []),
     ...(config.listen.tls ? [{ field: 'listen.tls.cert', path: config.listen.tls.cert }, { field: 'listen.tls.key', path: config.listen.tls.key }] : []),
-    ...config.triggers.flatMap((trigger, i) => (trigger.cwd ? [{ field: `triggers[${i}].cwd`, path: trigger.cwd }] : [])),
-    { field: 'stateDir', path: config.stateDir },
+    ...config.triggers.flatMap((trigger, i) => [
+      ...(trigger.cwd ? [{ field: `triggers[${i}].cwd`, path: trigger.cwd }] : []),
+      ...(trigger.deploy ? [{ field: `triggers[${i}].deploy.path`, path: trigger.deploy.path }] : []),
+    ]),
   ];
 }
 
@@ -57,7 +60,8 @@ export function describeStartupError(error: unknown, config: ReceiverConfig): st
     }
     if (path !== undefined && code !== undefined) {
       const full = resolve(path);
-      const named = pathsOf(config).find((p) => p.path === full) ?? pathsOf(config).find((p) => p.field === 'stateDir' && full.startsWith(`${p.path}/`));
+      const paths = configPaths(config);
+      const named = paths.find((p) => p.path === full) ?? paths.find((p) => p.field === 'stateDir' && full.startsWith(`${p.path}/`));
       if (named) return `${named.field}: cannot ${syscall === 'mkdir' || syscall === 'open' ? syscall : 'read'} ${full}: ${unreadable(cause)}`;
     }
   }
