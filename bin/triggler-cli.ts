@@ -16,6 +16,7 @@ import { Command, Option } from 'commander';
 import { request } from 'undici';
 import { triggerLabel } from '../protocol';
 import { reportStartupError, type RunRecord, serve } from '../receiver';
+import { watchConfig } from './config-watch';
 import { checkCommand, initCommand } from './init-command';
 import { deployCommands } from './deploy-commands';
 import { hookCommand } from './hook-command';
@@ -40,9 +41,12 @@ program
   .description('run the receiver in the foreground (SIGHUP reloads the config and the token file)')
   .option('-c, --config <file>', 'receiver config (JSON, comments allowed)', DEFAULT_CONFIG)
   .addOption(new Option('--log-format <format>', 'json lines, or pretty lines for people (auto: pretty on a terminal, json otherwise)').choices(['auto', 'json', 'pretty']).default('auto'))
-  .action(async (options: { config: string; logFormat: 'auto' | 'json' | 'pretty' }) => {
+  .option('-w, --watch', 'reload when the config file (or its token file) changes, as SIGHUP does: a config that is not valid is refused whole and the running one stays')
+  .action(async (options: { config: string; logFormat: 'auto' | 'json' | 'pretty'; watch?: boolean }) => {
     process.env.TRIGGLER_LOG_FORMAT = options.logFormat === 'auto' ? (process.stdout.isTTY ? 'pretty' : 'json') : options.logFormat;
-    await serve(options.config).catch((error: unknown) => reportStartupError(error, options.config));
+    const receiver = await serve(options.config).catch((error: unknown) => reportStartupError(error, options.config));
+    // Only the process that owns the receiver reloads it (a delivery worker of a clustered one returns none).
+    if (options.watch && receiver) watchConfig(options.config, (files) => process.stderr.write(`watching ${files.join(' and ')}: a change reloads the receiver\n`));
   });
 
 program.addCommand(sendCommand());
