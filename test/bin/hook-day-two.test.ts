@@ -70,7 +70,7 @@ describe('the hook on day two', () => {
     expect(spoolFiles()).toEqual([]);
     expect(await runCli(['hook', 'flush', '--git-dir', bare])).toMatchObject({ code: 0 });
     expect((await runCli(['hook', 'list', '--git-dir', bare])).stdout).toMatch(/^nothing kept in /);
-  }, 60_000);
+  }, 120_000);
 
   it('with --config and --wait, a push shows its run\'s log and outcome; a run longer than the wait is left with where to look', async () => {
     const [listenPort, adminPort] = [await freePort(), await freePort()];
@@ -122,5 +122,5 @@ describe('the hook on day two', () => {
       fs.writeFileSync(release, '');
       await stopCli(receiver.child);
     }
-  }, 90_000);
+  }, 120_000);
 });
