@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
 import { newToken, privateKeyProblem, tokenNameOf, triggerLabel } from '../protocol';
-import { ConfigError, type LoadedConfig, loadReceiverConfigFile, readTokenFile, type ReceiverConfig, tokensOfEntry, unreadable } from '../receiver';
+import { ConfigError, type LoadedConfig, loadReceiverConfigFile, portProblems, readTokenFile, type ReceiverConfig, tokensOfEntry, unreadable } from '../receiver';
 import { commandsOf, usesSudo } from '../lib/stack-config/host-commands';
 
 export const STARTER_CONFIG = 'receiver.json';
@@ -127,6 +127,7 @@ export async function configProblems(config: ReceiverConfig): Promise<{ problems
       if (!isWritable(existing)) problems.push(`${where}.deploy.path: ${deployPath} cannot be created or written here (${existing} is not writable by this user)`);
     }
   });
+  problems.push(...(await portProblems(config)));
   const stateParent = nearestExisting(config.stateDir);
   if (!isWritable(stateParent)) problems.push(`stateDir: ${config.stateDir} cannot be created or written by this user (${stateParent} is not writable)`);
   return { problems, notes, cautions };
@@ -161,9 +162,7 @@ const CONFIG_UNUSABLE = 2;
 export function checkCommand(): Command {
   return new Command('check')
     .description('validate a receiver config, its token file and its paths without starting anything; exit 2 when something is wrong')
-    .requiredOption('-c, --config <file>', 'the receiver config')
-    // No --config is no config to use: exit 2 like the rest, with commander's own message (already written).
-    .exitOverride((error) => process.exit(error.code === 'commander.missingMandatoryOptionValue' ? CONFIG_UNUSABLE : error.exitCode))
+    .option('-c, --config <file>', 'the receiver config', STARTER_CONFIG)
     .action(async (options: { config: string }) => {
       let loaded: LoadedConfig;
       try {

@@ -3,17 +3,27 @@
  * the config, or the default), and its state directory (from --state-dir, the config, or the
  * default) for reading runs when the listener does not answer and for the admin credential.
  */
+import * as fs from 'node:fs';
 import pino from 'pino';
 import { request } from 'undici';
 import { adminAuthorization, isFinal, listenerUrl, loadReceiverConfigFile, readAdminCredential, type ReceiverConfig, RunReader, type RunRecord, RunStore } from '../receiver';
 
 export const DEFAULT_ADMIN_URL = 'http://127.0.0.1:5001';
 export const DEFAULT_STATE_DIR = '/var/lib/triggler';
+/** Where `triggler init` writes the config: the commands that read one use it when it is here and no --config is given. */
+export const DEFAULT_CONFIG = 'receiver.json';
+
+/** `--config` as given, else ./receiver.json when there is one here. */
+export function configOrDefault(config: string | undefined): string | undefined {
+  return config ?? (fs.existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined);
+}
 
 export interface ReceiverLocation {
   /** undefined when the config turns the admin listener off. */
   admin: string | undefined;
   stateDir: string;
+  /** The config the addresses came from (--config, or ./receiver.json), if any. */
+  config?: string;
 }
 
 /** `loaded`: the config of `options.config` when the caller has read it already (it is not read again). */
@@ -21,13 +31,19 @@ export function locateReceiver(options: { admin?: string; config?: string; state
   let admin = options.admin;
   let stateDir = options.stateDir;
   let adminOff = false;
-  const config = loaded ?? (options.config ? loadReceiverConfigFile(options.config).config : undefined);
+  // --admin and --state-dir together need no config; otherwise ./receiver.json stands in for a --config not given.
+  const configPath = options.admin !== undefined && options.stateDir !== undefined ? options.config : configOrDefault(options.config);
+  const config = loaded ?? (configPath ? loadReceiverConfigFile(configPath).config : undefined);
   if (config) {
     stateDir ??= config.stateDir;
     if (config.admin === false) adminOff = true;
     else admin ??= listenerUrl(config.admin.host, config.admin.port, false);
   }
-  return { admin: adminOff && !options.admin ? undefined : (admin ?? DEFAULT_ADMIN_URL).replace(/\/+$/, ''), stateDir: stateDir ?? DEFAULT_STATE_DIR };
+  return {
+    admin: adminOff && !options.admin ? undefined : (admin ?? DEFAULT_ADMIN_URL).replace(/\/+$/, ''),
+    stateDir: stateDir ?? DEFAULT_STATE_DIR,
+    ...(config && configPath ? { config: configPath } : {}),
+  };
 }
 
 /** The runs in a state directory, read from its journal without the lock and without writing anything. */

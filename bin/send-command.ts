@@ -7,10 +7,11 @@ import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { request } from 'undici';
-import { buildDeliveryRequest, SENDER_SCHEMES, type SenderScheme, tokenNameOf } from '../protocol';
+import { buildDeliveryRequest, type PushData, SENDER_SCHEMES, type SenderScheme, tokenNameOf } from '../protocol';
 import { isFinal, listenerUrl, loadReceiverConfigFile, readTokenFile, type ReceiverConfig, type RunRecord, tokensOfEntry, type TriggerConfig } from '../receiver';
+import { configTriggerToken } from './config-token';
 import { postDelivery, runOf } from './deliver';
-import { isUnreachable, locateReceiver, stateDirHistory, waitForRun } from './runs-source';
+import { configOrDefault, isUnreachable, locateReceiver, stateDirHistory, waitForRun } from './runs-source';
 
 export function positiveInt(value: string): number {
   const n = Number(value);
@@ -23,7 +24,7 @@ interface SendOptions {
   config?: string;
   admin?: string;
   scheme: SenderScheme;
-  commit: string;
+  commit?: string;
   tokenEnv: string;
   tokenFile?: string;
   tokenName?: string;
@@ -34,7 +35,6 @@ interface SendOptions {
   tailLines: number;
 }
 
-const ZERO_COMMIT = '0000000000000000000000000000000000000000';
 const COMMIT_ID = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/i;
 
 /** A commit id as given, or a ref (`main`, `HEAD~1`, a tag) resolved in the repository of the current directory. */
@@ -45,6 +45,23 @@ export function resolveCommit(commit: string, cwd = process.cwd()): string {
   } catch (error) {
     const reason = ((error as { stderr?: string }).stderr ?? '').trim().split('\n').at(-1) || (error as Error).message;
     throw new Error(`--commit: "${commit}" is not a commit id, and git cannot resolve it here (${cwd}): ${reason}`, { cause: error });
+  }
+}
+
+/**
+ * The commit a delivery names: --commit resolved; without it, HEAD of the git repository around the
+ * current directory; outside one, none (the receiver then runs the branch as it stands, as for a
+ * seed delivery). Says on stderr which it took.
+ */
+function commitToSend(given: string | undefined): string | undefined {
+  if (given !== undefined) return resolveCommit(given);
+  try {
+    const head = execFileSync('git', ['rev-parse', '--verify', 'HEAD^{commit}'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    process.stderr.write(`commit ${head}: HEAD of the repository here (--commit names another)\n`);
+    return head;
+  } catch {
+    process.stderr.write('no --commit and no git repository here: the delivery names no commit\n');
+    return undefined;
   }
 }
 
@@ -65,14 +82,7 @@ async function resolveSendToken(repository: string, branch: string, options: Sen
   }
   if (config) {
     if (!trigger) throw new Error(`${options.config} has no trigger for ${repository} ${branch}`);
-    if (trigger.token) return trigger.token;
-    const fromEnv = trigger.tokenEnv ? process.env[trigger.tokenEnv] : undefined;
-    if (fromEnv) return fromEnv;
-    if (config.tokens.file) {
-      const [token] = tokensOfEntry((await readTokenFile(config.tokens.file))[tokenNameOf(trigger)], 0, Date.now());
-      if (token) return token;
-    }
-    throw new Error(`cannot read the token of ${repository} ${branch} from ${options.config} (SSM tokens: use --token-env)`);
+    return configTriggerToken(config, trigger, options.config ?? '');
   }
   const token = process.env[options.tokenEnv];
   if (!token) throw new Error(`set ${options.tokenEnv} to the trigger's token, or pass --token-file or --config`);
@@ -106,9 +116,9 @@ export function sendCommand(): Command {
     .argument('<repository>')
     .argument('<branch>')
     .option('-u, --url <url>', 'receiver base URL (default: the config\'s listen address, else http://127.0.0.1:5000)')
-    .option('-c, --config <file>', 'take the URL, the token and (with --wait) the admin address from this receiver config')
+    .option('-c, --config <file>', 'take the URL, the token and (with --wait) the admin address from this receiver config (default without --url and --token-file: ./receiver.json when it is here)')
     .addOption(new Option('-s, --scheme <scheme>', 'signature scheme').choices(SENDER_SCHEMES).default('standard'))
-    .option('--commit <commit>', 'the pushed commit: an id, or a ref (main, HEAD, a tag) resolved in the current directory\'s repository (standard scheme)', ZERO_COMMIT)
+    .option('--commit <commit>', 'the pushed commit: an id, or a ref (main, HEAD, a tag) resolved in the current directory\'s repository (standard scheme; default: HEAD there, none outside a repository)')
     .option('--token-env <name>', 'environment variable holding the token', 'TRIGGLER_TOKEN')
     .option('--token-file <file>', 'token file to read the token from (the entry <repository>/<branch>, or --token-name)')
     .option('--token-name <name>', 'with --token-file: a shared token\'s name (default: the --config trigger\'s tokenName, else <repository>/<branch>)')
@@ -123,10 +133,11 @@ export function sendCommand(): Command {
       '\nThe token is never taken on the command line (other users could read it in the process list).\n\nExamples:\n  TRIGGLER_TOKEN=... triggler send my-repo main --url http://127.0.0.1:5000\n  triggler send my-repo main --config receiver.json --scheme seed\n  triggler send my-app main --config receiver.json --commit HEAD --wait      (from a CI job, in the checkout)',
     )
     .action(async (repository: string, branch: string, options: SendOptions) => {
+      if (options.url === undefined && options.tokenFile === undefined) options.config = configOrDefault(options.config);
       const config = options.config ? loadReceiverConfigFile(options.config).config : undefined;
       const trigger = config?.triggers.find((t) => t.repository === repository && t.branch === branch);
       const token = await resolveSendToken(repository, branch, options, { config, trigger });
-      const commit = options.scheme === 'standard' && options.commit !== ZERO_COMMIT ? resolveCommit(options.commit) : options.commit;
+      const commit = options.scheme === 'standard' ? commitToSend(options.commit) : undefined;
       let url = options.url;
       let iterations = options.iterations;
       if (config) {
@@ -144,7 +155,8 @@ export function sendCommand(): Command {
               token,
               id: options.id ?? `msg_${randomUUID()}`,
               timestamp,
-              data: { repository, branch, ref: `refs/heads/${branch}`, commit, source: 'cli' },
+              // A push without a commit is one the wire allows (the receiver runs the branch as it stands).
+              data: { repository, branch, ref: `refs/heads/${branch}`, ...(commit ? { commit } : {}), source: 'cli' } as PushData,
             });
       const answer = await postDelivery(url, delivery, options.timeout);
       process.stdout.write(`${delivery.method} ${answer.target} -> ${answer.status}\n${JSON.stringify(answer.body)}\n`);

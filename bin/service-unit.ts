@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { isSea, getAsset } from 'node:sea';
 import { Command } from 'commander';
 import { RECEIVER_UNIT_FILE_NAME, receiverUnitTemplate } from '../lib/host-files/host-files';
-import { loadReceiverConfigFile } from '../receiver';
+import { configPaths, loadReceiverConfigFile } from '../receiver';
 import { cliInvocation, type CliInvocation } from './cli-invocation';
 
 /** The unit the stack installs: an asset of the single executable, a file of lib/host-files/ (copied into dist/ by npm pack) otherwise. */
@@ -46,6 +46,26 @@ export function serviceUnit(options: UnitOptions): string {
   return unit;
 }
 
+/** Where the unit's sandbox puts something else: PrivateTmp=yes gives the service an empty /tmp and /var/tmp of its own; ProtectHome=yes hides homes. */
+const HIDDEN = [
+  { under: ['/tmp', '/var/tmp'], why: 'PrivateTmp=yes: the service sees an empty /tmp and /var/tmp of its own' },
+  { under: ['/home', '/root', '/run/user'], why: 'ProtectHome=yes: the service cannot see home directories' },
+];
+
+/**
+ * The paths a config and `--writable` name that the unit's own sandbox hides from the service, one
+ * warning each: a config under /tmp that `serve` then cannot find, a token file or deploy path in
+ * a home directory.
+ */
+export function sandboxWarnings(configPath: string, writable: string[] = []): string[] {
+  const { config } = loadReceiverConfigFile(configPath);
+  const named = [{ field: 'the config', path: path.resolve(configPath) }, ...configPaths(config), ...writable.map((p) => ({ field: '--writable', path: path.resolve(p) }))];
+  return named.flatMap(({ field, path: where }) => {
+    const hidden = HIDDEN.find(({ under }) => under.some((dir) => where === dir || where.startsWith(`${dir}/`)));
+    return hidden ? [`${field} ${where} is hidden from the service by the unit's sandbox (${hidden.why}); move it (e.g. under /etc/triggler or /var/lib/triggler)`] : [];
+  });
+}
+
 export function serviceUnitCommand(): Command {
   return new Command('service-unit')
     .description('print a hardened systemd unit that runs `triggler serve` for a config (the same hardening as the AWS host)')
@@ -54,6 +74,7 @@ export function serviceUnitCommand(): Command {
     .option('-w, --writable <path...>', 'more paths its commands may write (the state directory, each trigger\'s cwd and deploy.path are already in)', [])
     .addHelpText('after', '\nExample:\n  triggler service-unit --config /etc/triggler/receiver.json | sudo tee /etc/systemd/system/triggler-receiver.service\n  sudo systemctl daemon-reload && sudo systemctl enable --now triggler-receiver\n\nSee docs/self-hosting.md.')
     .action((options: { config: string; user: string; writable: string[] }) => {
+      for (const warning of sandboxWarnings(options.config, options.writable)) process.stderr.write(`warning: ${warning}\n`);
       process.stdout.write(serviceUnit({ config: options.config, user: options.user, triggler: cliInvocation(), writable: options.writable }));
     });
 }

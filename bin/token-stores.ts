@@ -193,10 +193,26 @@ export class SsmTokenStore implements TokenStore {
     const client = this.io.ssmClient();
     try {
       return await work(client);
+    } catch (error) {
+      throw withoutRegionHint(error);
     } finally {
       client.destroy();
     }
   }
+}
+
+/**
+ * SSM with no AWS region configured (a self-hosted box with no AWS settings): the SDK's "Region is
+ * missing" said as a choice between the stores, since the user most likely meant a token file.
+ */
+function withoutRegionHint(error: unknown): unknown {
+  const messages: string[] = [];
+  for (let cause = error; cause instanceof Error; cause = cause.cause) messages.push(cause.message);
+  if (!messages.some((message) => /Region is missing/i.test(message))) return error;
+  return new Error(
+    `${(error as Error).message}\n  No AWS region is set, so SSM cannot be asked. On a self-hosted box, choose the token file: --config <receiver.json> (its tokens.file) or --file <tokens.json>; for SSM, set AWS_REGION (or a profile with a region).`,
+    { cause: error },
+  );
 }
 
 export class FileTokenStore implements TokenStore {

@@ -13,7 +13,7 @@
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { Command, Option } from 'commander';
 import { defaultTokenPrefix, newDeployKey, newToken, publicKeyOf, shellWord, tokenNameOf } from '../protocol';
-import { describeZodIssues, receiverConfigSchema, triggerSchema } from '../receiver';
+import { describeZodIssues, loadReceiverConfigFile, receiverConfigSchema, triggerSchema } from '../receiver';
 import { DEPLOY_KEYS_FOLDER } from '../lib/stack-config/deploy-keys';
 import { table } from './table';
 import { FileTokenStore, formatAge, SsmTokenStore, type StoreIo, type TokenStore } from './token-stores';
@@ -42,6 +42,7 @@ interface StoreOptions {
   prefix?: string;
   stack?: string;
   file?: string;
+  config?: string;
 }
 
 interface NameOptions {
@@ -58,8 +59,17 @@ export function tokenPrefixOfStack(stackName: string): string {
   return defaultTokenPrefix(stackName);
 }
 
+/** The store a receiver config reads its tokens from: its token file, else its SSM prefix. */
+function storeOfConfig(configPath: string, io: StoreIo): TokenStore {
+  const { tokens } = loadReceiverConfigFile(configPath).config;
+  if (tokens.file !== undefined) return new FileTokenStore(tokens.file, io);
+  if (tokens.ssm !== undefined) return new SsmTokenStore(tokens.ssm.prefix, io);
+  throw new Error(`--config: ${configPath} names no token store (neither tokens.file nor tokens.ssm); its triggers' tokens are inline or in variables`);
+}
+
 function storeOf(options: StoreOptions, io: StoreIo): TokenStore {
   if (options.file !== undefined) return new FileTokenStore(options.file, io);
+  if (options.config !== undefined) return storeOfConfig(options.config, io);
   if (options.stack !== undefined) {
     const prefix = tokenPrefixOfStack(options.stack);
     io.stderr(`stack ${options.stack}: token prefix ${prefix} (by naming convention; pass --prefix if the stack config sets another tokens.prefix)\n`);
@@ -76,6 +86,7 @@ function storeArguments(options: StoreOptions): string[] {
   if (options.file !== undefined) return ['--file', options.file];
   if (options.stack !== undefined) return ['--stack', options.stack];
   if (options.prefix !== undefined) return ['--prefix', options.prefix];
+  if (options.config !== undefined) return ['--config', options.config];
   return [];
 }
 
@@ -120,9 +131,10 @@ export function tokensCommand(dependencies: TokensCommandDependencies = {}): Com
 
   const storeOptions = (command: Command): Command =>
     command
-      .addOption(new Option('--prefix <path>', `SSM path prefix of the tokens (default ${DEFAULT_TOKEN_PREFIX})`).conflicts(['stack', 'file']))
-      .addOption(new Option('--stack <name>', 'the stack whose tokens these are: prefix /<stack-name-in-kebab-case>/tokens').conflicts(['prefix', 'file']))
-      .addOption(new Option('--file <file>', 'a local token file instead of SSM').conflicts(['prefix', 'stack']));
+      .addOption(new Option('--prefix <path>', `SSM path prefix of the tokens (default ${DEFAULT_TOKEN_PREFIX})`).conflicts(['stack', 'file', 'config']))
+      .addOption(new Option('--stack <name>', 'the stack whose tokens these are: prefix /<stack-name-in-kebab-case>/tokens').conflicts(['prefix', 'file', 'config']))
+      .addOption(new Option('--file <file>', 'a local token file instead of SSM').conflicts(['prefix', 'stack', 'config']))
+      .addOption(new Option('-c, --config <file>', 'the token store a receiver config reads: its tokens.file, else its tokens.ssm prefix').conflicts(['prefix', 'stack', 'file']));
 
   const tokens = new Command('tokens').description('rotate, list and show trigger tokens (SSM Parameter Store or a token file)');
 
@@ -138,7 +150,7 @@ export function tokensCommand(dependencies: TokensCommandDependencies = {}): Com
     .option('--stdin', 'take the new token from standard input instead of generating one (a secret the provider generates, such as a GitLab signing token)')
     .addHelpText(
       'after',
-      '\nSenders pick the new token up within their cache time (60 s by default); receivers accept the\nprevious one for their grace period (900 s by default), so deliveries in flight are not refused.\n\nExamples:\n  triggler tokens rotate my-repo main\n  triggler tokens rotate --stack GitTriggler my-repo main\n  triggler tokens rotate --file /etc/triggler/tokens.json my-repo main   (then: systemctl reload triggler-receiver)',
+      '\nSenders pick the new token up within their cache time (60 s by default); receivers accept the\nprevious one for their grace period (900 s by default), so deliveries in flight are not refused.\n\nExamples:\n  triggler tokens rotate my-repo main\n  triggler tokens rotate --stack GitTriggler my-repo main\n  triggler tokens rotate --config /etc/triggler/receiver.json my-repo main   (its token file; then: systemctl reload triggler-receiver)',
     )
     .action(async (repository: string | undefined, branch: string | undefined, options: StoreOptions & NameOptions & { create?: boolean; stdin?: boolean }) => {
       const tokenName = tokenNameFrom(repository, branch, options);
@@ -206,7 +218,7 @@ export function tokensCommand(dependencies: TokensCommandDependencies = {}): Com
       await store.writePublicHalf?.(name, key.publicKey);
       if (outcome === 'replaced') {
         stderr(
-          `a running receiver fetches with the new key from now on (${options.file === undefined ? 'within tokens.cacheSeconds' : 'on its next fetch'}), and fails until the provider has its public half; ` +
+          `a running receiver fetches with the new key from now on (${store instanceof FileTokenStore ? 'on its next fetch' : 'within tokens.cacheSeconds'}), and fails until the provider has its public half; ` +
             `a stack's DeployKey output keeps showing the old half until the key's resource changes (--public prints the stored one)\n`,
         );
       }

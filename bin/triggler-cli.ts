@@ -11,14 +11,16 @@
  *   service-unit   a hardened systemd unit for this install
  *   tokens    rotate, list and show trigger tokens
  */
+import * as fs from 'node:fs';
 import { Command, Option } from 'commander';
 import { request } from 'undici';
 import { triggerLabel } from '../protocol';
 import { reportStartupError, type RunRecord, serve } from '../receiver';
+import { watchConfig } from './config-watch';
 import { checkCommand, initCommand } from './init-command';
 import { deployCommands } from './deploy-commands';
 import { hookCommand } from './hook-command';
-import { isUnreachable, locateReceiver, postAdminAction, stateDirHistory } from './runs-source';
+import { DEFAULT_CONFIG, isUnreachable, locateReceiver, postAdminAction, type ReceiverLocation, stateDirHistory } from './runs-source';
 import { positiveInt, sendCommand } from './send-command';
 import { serviceUnitCommand } from './service-unit';
 import { table } from './table';
@@ -37,11 +39,14 @@ program.addCommand(checkCommand());
 program
   .command('serve')
   .description('run the receiver in the foreground (SIGHUP reloads the config and the token file)')
-  .requiredOption('-c, --config <file>', 'receiver config (JSON, comments allowed)')
+  .option('-c, --config <file>', 'receiver config (JSON, comments allowed)', DEFAULT_CONFIG)
   .addOption(new Option('--log-format <format>', 'json lines, or pretty lines for people (auto: pretty on a terminal, json otherwise)').choices(['auto', 'json', 'pretty']).default('auto'))
-  .action(async (options: { config: string; logFormat: 'auto' | 'json' | 'pretty' }) => {
+  .option('-w, --watch', 'reload when the config file (or its token file) changes, as SIGHUP does: a config that is not valid is refused whole and the running one stays')
+  .action(async (options: { config: string; logFormat: 'auto' | 'json' | 'pretty'; watch?: boolean }) => {
     process.env.TRIGGLER_LOG_FORMAT = options.logFormat === 'auto' ? (process.stdout.isTTY ? 'pretty' : 'json') : options.logFormat;
-    await serve(options.config).catch(reportStartupError);
+    const receiver = await serve(options.config).catch((error: unknown) => reportStartupError(error, options.config));
+    // Only the process that owns the receiver reloads it (a delivery worker of a clustered one returns none).
+    if (options.watch && receiver) watchConfig(options.config, (files) => process.stderr.write(`watching ${files.join(' and ')}: a change reloads the receiver\n`));
   });
 
 program.addCommand(sendCommand());
@@ -90,11 +95,20 @@ async function runsFromAdmin(admin: string, options: RunsOptions): Promise<{ run
   }
 }
 
+/** Why `runs` has nothing to read: no receiver found at all, or a state directory that is not there. */
+function noStateDir(where: ReceiverLocation, options: RunsOptions): string {
+  const unanswered = where.admin ? `the admin listener ${where.admin} does not answer` : 'the admin listener is off';
+  if (!where.config && !options.stateDir) {
+    return `found no receiver: no --config and no ./${DEFAULT_CONFIG} here, ${unanswered}, and ${where.stateDir} does not exist; pass --config <receiver config> (or --state-dir <dir>)`;
+  }
+  return `the state directory ${where.stateDir}${where.config && !options.stateDir ? ` (stateDir of ${where.config})` : ''} does not exist, and ${unanswered}: no receiver has run with it yet`;
+}
+
 program
   .command('runs')
   .description('list recent runs: from the receiver\'s admin listener, or from its state directory when the listener does not answer')
   .option('-a, --admin <url>', 'admin listener URL (default: the config\'s admin address, else http://127.0.0.1:5001)')
-  .option('-c, --config <file>', 'take the admin address and the state directory from this receiver config')
+  .option('-c, --config <file>', 'take the admin address and the state directory from this receiver config (default: ./receiver.json when it is here)')
   .option('-d, --state-dir <dir>', 'read this state directory\'s journal directly, not the admin listener (default when the listener does not answer: the config\'s, else /var/lib/triggler)')
   .option('-n, --limit <n>', 'how many runs', positiveInt, 20)
   .option('--json', 'print JSON instead of a table')
@@ -106,6 +120,7 @@ program
     if (answer) {
       process.stderr.write(`from the admin listener ${where.admin}\n`);
     } else {
+      if (!fs.existsSync(where.stateDir)) throw new Error(noStateDir(where, options));
       process.stderr.write(`from the state directory ${where.stateDir}${options.stateDir ? '' : where.admin ? ` (the admin listener ${where.admin} does not answer)` : ' (the admin listener is off)'}\n`);
       const history = await stateDirHistory(where.stateDir);
       if (options.log) {
@@ -129,7 +144,7 @@ program
   .description('queue a new run of a run\'s trigger with the same newest delivery (commit, pusher), through the admin listener')
   .argument('<run-id>')
   .option('-a, --admin <url>', 'admin listener URL (default: the config\'s admin address, else http://127.0.0.1:5001)')
-  .option('-c, --config <file>', 'take the admin address and the state directory from this receiver config')
+  .option('-c, --config <file>', 'take the admin address and the state directory from this receiver config (default: ./receiver.json when it is here)')
   .option('-d, --state-dir <dir>', 'where the admin credential is (default: the config\'s, else /var/lib/triggler)')
   .addHelpText('after', '\nA re-run is a write: it needs the admin credential in <stateDir>/admin-token, which only the receiver\'s user (or root) can read.\n\nExample:\n  sudo -u triggler triggler rerun r_0mj3k2x1c000a1b2c3d4 --config /etc/triggler/receiver.json')
   .action(async (runId: string, options: { admin?: string; config?: string; stateDir?: string }) => {

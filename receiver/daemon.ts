@@ -10,4 +10,4 @@ if (!configPath) {
   process.stderr.write('usage: node receiver.js --config FILE\n');
   process.exit(2);
 }
-serve(configPath).catch(reportStartupError);
+serve(configPath).catch((error: unknown) => reportStartupError(error, configPath));

@@ -15,6 +15,7 @@ export { reportStartupError, serve } from './main';
 export { loadReceiverConfigFile, unreadable, type LoadedConfig } from './config/config-file';
 export { ConfigError, describeZodIssues, receiverConfigSchema, triggerSchema, type ReceiverConfig, type TriggerConfig } from './config/schema';
 export { listenerUrl } from './config/listener-url';
+export { configPaths, portProblems } from './config/startup-problems';
 export { readTokenFile, tokensOfEntry, type TokenFile } from './tokens/file-token-source';
 
 // The runs, as the admin listener or the state directory shows them.

@@ -6,6 +6,7 @@ import cluster from 'node:cluster';
 import { runDeliveryWorker, startClusteredReceiver } from './cluster';
 import { loadReceiverConfigFile } from './config/config-file';
 import { ConfigError, type ReceiverConfig } from './config/schema';
+import { describeStartupError } from './config/startup-problems';
 import { receiverLogger, startReceiver, type Receiver, type ReceiverOptions } from './receiver';
 
 export async function serve(configPath: string, options: ReceiverOptions = {}): Promise<Receiver | undefined> {
@@ -48,9 +49,22 @@ export async function serve(configPath: string, options: ReceiverOptions = {}): 
   return receiver;
 }
 
-/** Exits non-zero with the config's problems (each naming its field), not a stack trace. */
-export function reportStartupError(error: unknown): never {
-  const message = error instanceof ConfigError ? error.message : `could not start: ${error instanceof Error ? error.message : String(error)}`;
+/**
+ * Exits non-zero with the config's problems (each naming its field), not a stack trace: a path or
+ * a port of the config that failed (`configPath`'s) is named by its field, as `check` names it.
+ */
+export function reportStartupError(error: unknown, configPath?: string): never {
+  const message = error instanceof ConfigError ? error.message : `could not start: ${startupProblem(error, configPath) ?? (error instanceof Error ? error.message : String(error))}`;
   process.stderr.write(`triggler: ${message}\n`);
   process.exit(2);
+}
+
+function startupProblem(error: unknown, configPath: string | undefined): string | undefined {
+  if (configPath === undefined) return undefined;
+  try {
+    return describeStartupError(error, loadReceiverConfigFile(configPath).config);
+  } catch {
+    // The config changed since it was read: the error as it is.
+    return undefined;
+  }
 }

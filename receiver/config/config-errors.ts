@@ -216,12 +216,17 @@ export function syntaxFault(text: string): { offset: number; expected: string } 
         }
         const inner = value();
         if (inner) return inner;
+        const valueEnd = i;
         space();
         if (text[i] === ',') i += 1;
         else if (text[i] === close) {
           i += 1;
           return undefined;
-        } else return fault(`',' or '${close}' after ${char === '{' ? 'the property value' : 'the array element'}`);
+        } else {
+          // A comma forgotten at the end of a line is missing there, not where the next line starts.
+          if (i < text.length && text.slice(valueEnd, i).includes('\n')) i = valueEnd;
+          return fault(`',' or '${close}' after ${char === '{' ? 'the property value' : 'the array element'}`);
+        }
       }
     }
     if (char === '"') return string();

@@ -190,8 +190,8 @@ function supervise(
       }, killGraceMs);
     };
     const timeoutTimer = setTimeout(() => {
+      // Said once, at the end, with whether SIGKILL was needed (the run's error line).
       timedOut = true;
-      log.write(Buffer.from(`\n[triggler] timed out after ${timeoutSeconds}s: SIGTERM to the process group\n`));
       terminate();
     }, timeoutSeconds * 1000);
     onStop(() => {

@@ -71,9 +71,10 @@ describe('triggler check', () => {
     const cases: Array<[string, string[], string]> = [
       ['an unknown key', ['--config', write('unknown-key.json', JSON.stringify({ triggers: [{ ...trigger, comand: 'true' }] }))], 'triggers[0].comand: unknown key (did you mean "command"?)'],
       ['a bad value', ['--config', write('bad-value.json', JSON.stringify({ listen: { port: 'http' }, triggers: [trigger] }))], `triggler: config ${join(sub, 'bad-value.json')} is not valid:\n  listen.port: `],
-      ['a file that is not JSON', ['--config', write('bad-json.json', '{\n  "triggers": []\n  "listen": {}\n}\n')], `triggler: config ${join(sub, 'bad-json.json')} is not valid JSON at line 3, column 3:\n      "listen": {}`],
+      ['a file that is not JSON', ['--config', write('bad-json.json', '{\n  "triggers": []\n  "listen": {}\n}\n')], `triggler: config ${join(sub, 'bad-json.json')} is not valid JSON at line 2, column 17:\n      "triggers": []`],
       ['a missing file', ['--config', join(sub, 'missing.json')], `triggler: cannot read config ${join(sub, 'missing.json')}: it does not exist; \`triggler init\` writes a starter config and token file`],
-      ['no --config', [], "error: required option '-c, --config <file>' not specified"],
+      // No --config: ./receiver.json, where init writes it (the CLI runs in the repository's root, which has none).
+      ['no --config', [], `triggler: cannot read config receiver.json (${join(ROOT, 'receiver.json')}): it does not exist`],
     ];
     const checked = await Promise.all(cases.map(([, args]) => runCli(['check', ...args])));
     expect(cases.map(([what], i) => ({ what, ...checked[i]! }))).toEqual(cases.map(([what, , says]) => ({ what, code: 2, stdout: '', stderr: expect.stringContaining(says) })));

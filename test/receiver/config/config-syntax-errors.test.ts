@@ -41,8 +41,15 @@ describe('a JSON syntax error in the config', () => {
   });
 
   it('shows the line as structure, the caret where the fault is, and what JSON expected', () => {
+    // A comma missing at a line's end is reported there, where it was expected.
+    const masked2 = `  "triggers": [{ "repository": "…", "branch": "…", "command": "…", "token": "…" }]`;
     expect(refusal(`{\n  "triggers": [${trigger}]\n  "listen": { "port": 5000 }\n}\n`)).toBe(
-      ` is not valid JSON at line 3, column 3:\n      "listen": { "port": 5000 }\n      ^\n  expected ',' or '}' after the property value`,
+      ` is not valid JSON at line 2, column ${`  "triggers": [${trigger}]`.length + 1}:\n    ${masked2}\n    ${' '.repeat(masked2.length)}^\n  expected ',' or '}' after the property value`,
+    );
+    // A value left unquoted on line 6: that line and column, and what JSON expected there.
+    const unquoted = `{\n  "listen": { "port": 15300 },\n  "stateDir": "./state",\n  "tokens": { "file": "./tokens.json" },\n  "triggers": [\n    { "repository": "app", "branch": "main", "command": echo hi }\n  ]\n}\n`;
+    expect(refusal(unquoted)).toBe(
+      ` is not valid JSON at line 6, column 57:\n        { "repository": "…", "branch": "…", "command": … … }\n                                                       ^\n  expected a value: a string in double quotes, a number, true, false, null, an object or an array`,
     );
     const masked = '{ "triggers": [{ "repository": "…" "branch": "…" }] }';
     expect(refusal(`{ "triggers": [{ "repository": "app" "branch": "main" }] }`)).toBe(
@@ -59,7 +66,7 @@ describe('a JSON syntax error in the config', () => {
 
   it('a token file gives the position and what was expected, and no line at all', () => {
     expect(() => parseJsonWithComments(`{\n  "app/main": "${TOKEN}"\n  "app/dev": "${TOKEN}"\n}`, 'token file t.json', false)).toThrow(
-      new Error(`token file t.json is not valid JSON at line 3, column 3: expected ',' or '}' after the property value`),
+      new Error(`token file t.json is not valid JSON at line 2, column ${`  "app/main": "${TOKEN}"`.length + 1}: expected ',' or '}' after the property value`),
     );
   });
 });
