@@ -10,11 +10,10 @@ import { readFileSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import pino from 'pino';
-import { Agent, request } from 'undici';
-import { buildDeliveryRequest } from '../../../protocol';
+import { Agent } from 'undici';
 import { parseReceiverConfig, type ReceiverConfigInput } from '../../../receiver/config/schema';
 import { startReceiver, type InProcessReceiver } from '../../../receiver/receiver';
-import { tempDir } from '../../support/receiver-fixture';
+import { sendSignedPush, tempDir } from '../../support/receiver-fixture';
 
 const TOKEN = 'whsec_aWRsZSBzb2NrZXRzIHRlc3Qga2V5IGlkbGUgc29ja2V0cw==';
 
@@ -73,19 +72,7 @@ describe('the TLS delivery listener under idle connections', () => {
     return sockets;
   }
 
-  async function deliver(url: string, id: string): Promise<{ status: number; retryAfter?: string }> {
-    const delivery = buildDeliveryRequest({
-      scheme: 'standard',
-      token: TOKEN,
-      id,
-      timestamp: Math.floor(Date.now() / 1000),
-      data: { repository: 'app', branch: 'main', ref: 'refs/heads/main', commit: 'd'.repeat(40), source: 'test' },
-    });
-    const response = await request(url + delivery.path, { method: 'POST', headers: delivery.headers, body: delivery.body!, dispatcher: agent });
-    await response.body.dump();
-    const retryAfter = response.headers['retry-after'];
-    return { status: response.statusCode, ...(typeof retryAfter === 'string' ? { retryAfter } : {}) };
-  }
+  const deliver = (url: string, id: string) => sendSignedPush(url, { token: TOKEN, id }, agent);
 
   it('closes a connection that never sends a ClientHello once the handshake timeout passes', async () => {
     const { url } = await start({ handshakeTimeoutSeconds: 1 });
