@@ -63,6 +63,8 @@ async function forkWorkers(config: ReceiverConfig, logger: Logger, runner: Deliv
   /** What a worker forked now starts from: the start-up config, then each reloaded one. */
   let current = config;
   const listening = new Map<number, string>();
+  /** The config each starting worker was given: one reloaded since then is sent to it once it listens. */
+  const given = new Map<number, ReceiverConfig>();
   let deathsBeforeListening = 0;
 
   function serveWorker(worker: Worker): void {
@@ -70,7 +72,10 @@ async function forkWorkers(config: ReceiverConfig, logger: Logger, runner: Deliv
     // worker's 'exit' replaces it. Unheard, the error would end the primary.
     worker.on('error', (error) => logger.warn({ err: error, worker: worker.id }, 'worker channel error'));
     worker.on('message', (message: ToPrimary) => {
-      if (message?.t === 'config?') return send(worker, { t: 'config', config: current });
+      if (message?.t === 'config?') {
+        given.set(worker.id, current);
+        return send(worker, { t: 'config', config: current });
+      }
       if (message?.t !== 'accept') return;
       runner.accept(message.delivery).then(
         (result) => send(worker, { t: 'accepted', id: message.id, result }),
@@ -97,6 +102,9 @@ async function forkWorkers(config: ReceiverConfig, logger: Logger, runner: Deliv
       const host = address.address && address.address !== '0.0.0.0' && address.address !== '::' ? address.address : config.listen.host;
       listening.set(worker.id, listenerUrl(host, address.port, Boolean(config.listen.tls)));
       deathsBeforeListening = 0;
+      // A reload committed while this worker started may have reached it before it could hear one.
+      if (given.has(worker.id) && given.get(worker.id) !== current) send(worker, { t: 'reload', config: current });
+      given.delete(worker.id);
       logger.info({ worker: worker.id, pid: worker.process.pid, serving: listening.size, configured: config.workers }, 'worker listening');
       if (listening.size === config.workers && !startupSettled) {
         startupSettled = true;
@@ -107,6 +115,7 @@ async function forkWorkers(config: ReceiverConfig, logger: Logger, runner: Deliv
     cluster.on('exit', (worker, code, signal) => {
       if (stopping) return;
       const served = listening.delete(worker.id);
+      given.delete(worker.id);
       if (!startupSettled) {
         // At start-up a worker that dies before it listens will die again (a port in use, a bad
         // certificate): stop rather than loop.
