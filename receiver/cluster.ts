@@ -169,6 +169,8 @@ async function forkWorkers(config: ReceiverConfig, logger: Logger, runner: Deliv
       stopping = true;
       await Promise.all(
         workers().map(async (worker) => {
+          // A worker already dead but not yet let go by the cluster says 'exit' no more.
+          if (worker.isDead()) return;
           const exited = once(worker, 'exit');
           send(worker, { t: 'stop' });
           const timer = setTimeout(() => worker.kill('SIGKILL'), WORKER_STOP_MS);
