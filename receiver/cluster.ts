@@ -9,15 +9,16 @@ import cluster, { type Worker } from 'node:cluster';
 import { once } from 'node:events';
 import type { Logger } from 'pino';
 import type { ReceiverConfig } from './config/schema';
-import { loadReceiverConfigFile } from './config/config-file';
 import { listenerUrl } from './config/listener-url';
 import type { AcceptedDelivery, AcceptResult, DeliverySink } from './delivery';
 import { ReceiverError, type ReceiverErrorData } from './errors';
 import { drainDeliveryServer, listen, openDeliverySide, refuseDeliveries, reloadDeliverySide } from './delivery-listener';
 import { assembleReceiver, receiverLogger, type DeliveryFront, type Receiver } from './receiver';
 
-type ToPrimary = { t: 'accept'; id: number; delivery: AcceptedDelivery };
+type ToPrimary = { t: 'accept'; id: number; delivery: AcceptedDelivery } | { t: 'config?' };
 type ToWorker =
+  /** The config a worker starts from: the one the primary holds, never a fresh read of a file that may be half-edited. */
+  | { t: 'config'; config: ReceiverConfig }
   | { t: 'accepted'; id: number; result: AcceptResult }
   | { t: 'refused'; id: number; error: ReceiverErrorData }
   | { t: 'failed'; id: number; message: string }
@@ -30,6 +31,23 @@ type ToWorker =
 const WORKER_START_MS = 30_000;
 /** How long stopping workers may take (they drain in-flight requests in at most 5 s). */
 const WORKER_STOP_MS = 15_000;
+/** The wait before replacing a worker that died before it listened, doubled for each such death in a row, up to the maximum. */
+const REPLACE_BACKOFF_MS = 500;
+const REPLACE_BACKOFF_MAX_MS = 30_000;
+
+/** The wait before forking a replacement: none after a worker that served; growing while replacements die before they listen. */
+export function replacementDelayMs(deathsBeforeListening: number): number {
+  return deathsBeforeListening === 0 ? 0 : Math.min(REPLACE_BACKOFF_MS * 2 ** (deathsBeforeListening - 1), REPLACE_BACKOFF_MAX_MS);
+}
+
+/**
+ * The config a replacement worker starts from once `next` was reloaded: its triggers, tokens and
+ * certificate, as the running workers took them, with the fields that need a restart as they were.
+ */
+export function replacementConfig(running: ReceiverConfig, next: ReceiverConfig): ReceiverConfig {
+  const tls = running.listen.tls && next.listen.tls ? next.listen.tls : running.listen.tls;
+  return { ...next, listen: { ...running.listen, ...(tls ? { tls } : {}) }, admin: running.admin, stateDir: running.stateDir, workers: running.workers, limits: running.limits, log: running.log };
+}
 
 export async function startClusteredReceiver(config: ReceiverConfig, logger: Logger): Promise<Receiver> {
   // The primary opens its own token sources (for notifications, deploy keys and /healthz) before
@@ -42,10 +60,22 @@ export async function startClusteredReceiver(config: ReceiverConfig, logger: Log
 /** The workers as the receiver's front: each takes deliveries on the shared port and hands them to `runner`. */
 async function forkWorkers(config: ReceiverConfig, logger: Logger, runner: DeliverySink): Promise<DeliveryFront> {
   let stopping = false;
+  /** What a worker forked now starts from: the start-up config, then each reloaded one. */
+  let current = config;
   const listening = new Map<number, string>();
+  /** The config each starting worker was given: one reloaded since then is sent to it once it listens. */
+  const given = new Map<number, ReceiverConfig>();
+  let deathsBeforeListening = 0;
 
   function serveWorker(worker: Worker): void {
+    // A channel that closes while a message is on its way reports here, on a later tick; the
+    // worker's 'exit' replaces it. Unheard, the error would end the primary.
+    worker.on('error', (error) => logger.warn({ err: error, worker: worker.id }, 'worker channel error'));
     worker.on('message', (message: ToPrimary) => {
+      if (message?.t === 'config?') {
+        given.set(worker.id, current);
+        return send(worker, { t: 'config', config: current });
+      }
       if (message?.t !== 'accept') return;
       runner.accept(message.delivery).then(
         (result) => send(worker, { t: 'accepted', id: message.id, result }),
@@ -65,27 +95,39 @@ async function forkWorkers(config: ReceiverConfig, logger: Logger, runner: Deliv
     return worker;
   }
 
+  let startupSettled = false;
   const started = new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`workers did not start listening within ${WORKER_START_MS / 1000} s`)), WORKER_START_MS);
     cluster.on('listening', (worker, address) => {
       const host = address.address && address.address !== '0.0.0.0' && address.address !== '::' ? address.address : config.listen.host;
       listening.set(worker.id, listenerUrl(host, address.port, Boolean(config.listen.tls)));
-      if (listening.size === config.workers) {
+      deathsBeforeListening = 0;
+      // A reload committed while this worker started may have reached it before it could hear one.
+      if (given.has(worker.id) && given.get(worker.id) !== current) send(worker, { t: 'reload', config: current });
+      given.delete(worker.id);
+      logger.info({ worker: worker.id, pid: worker.process.pid, serving: listening.size, configured: config.workers }, 'worker listening');
+      if (listening.size === config.workers && !startupSettled) {
+        startupSettled = true;
         clearTimeout(timer);
         resolve(listening.get(worker.id)!);
       }
     });
     cluster.on('exit', (worker, code, signal) => {
       if (stopping) return;
-      if (!listening.has(worker.id)) {
-        // A worker that dies before it listens will die again: stop rather than loop.
+      const served = listening.delete(worker.id);
+      given.delete(worker.id);
+      if (!startupSettled) {
+        // At start-up a worker that dies before it listens will die again (a port in use, a bad
+        // certificate): stop rather than loop.
+        startupSettled = true;
         clearTimeout(timer);
         reject(new Error(`a worker exited (${signal ?? code}) before it could listen`));
         return;
       }
-      listening.delete(worker.id);
-      logger.error({ worker: worker.id, code, signal }, 'worker died; starting another');
-      setTimeout(() => !stopping && fork(), 1000).unref();
+      if (!served) deathsBeforeListening += 1;
+      const delayMs = replacementDelayMs(deathsBeforeListening);
+      logger.error({ worker: worker.id, code, signal, serving: listening.size, configured: config.workers, retryInMs: delayMs }, 'worker died; starting another');
+      setTimeout(() => !stopping && fork(), delayMs).unref();
     });
   });
 
@@ -101,12 +143,21 @@ async function forkWorkers(config: ReceiverConfig, logger: Logger, runner: Deliv
   }
   return {
     url,
+    health() {
+      if (listening.size >= config.workers) return { status: 'ok', workers: { serving: listening.size, configured: config.workers } };
+      return {
+        status: 'degraded',
+        reason: `${listening.size} of ${config.workers} workers serve; the others are being replaced`,
+        workers: { serving: listening.size, configured: config.workers },
+      };
+    },
     async reread() {
       for (const worker of workers()) send(worker, { t: 'reload' });
     },
     // Each worker prepares and commits the config on its own; one that cannot keeps its previous config and says so.
     prepareReload: (next) => ({
       commit() {
+        current = replacementConfig(config, next);
         for (const worker of workers()) send(worker, { t: 'reload', config: next });
       },
     }),
@@ -118,6 +169,8 @@ async function forkWorkers(config: ReceiverConfig, logger: Logger, runner: Deliv
       stopping = true;
       await Promise.all(
         workers().map(async (worker) => {
+          // A worker already dead but not yet let go by the cluster says 'exit' no more.
+          if (worker.isDead()) return;
           const exited = once(worker, 'exit');
           send(worker, { t: 'stop' });
           const timer = setTimeout(() => worker.kill('SIGKILL'), WORKER_STOP_MS);
@@ -129,10 +182,14 @@ async function forkWorkers(config: ReceiverConfig, logger: Logger, runner: Deliv
   };
 }
 
-/** Sends over the IPC channel; a closed channel means the other side is gone, which its 'exit' or 'disconnect' handling covers. */
-function send(worker: Worker, message: ToWorker): void {
+/**
+ * Sends over the IPC channel; a closed channel means the other side is gone, which its 'exit' or
+ * 'disconnect' handling covers. A channel found closed is reported to the callback on a later
+ * tick (never as an 'error' event, which would end the process when no one listens), or thrown now.
+ */
+export function send(worker: Pick<Worker, 'send'>, message: ToWorker): void {
   try {
-    worker.send(message);
+    worker.send(message, undefined, () => undefined);
   } catch {
     // Handled by cluster's 'exit'.
   }
@@ -140,7 +197,8 @@ function send(worker: Worker, message: ToWorker): void {
 
 function sendToPrimary(message: ToPrimary): void {
   try {
-    process.send?.(message);
+    // As for the primary's send: a closed channel reaches the callback, not an 'error' event that would end the worker.
+    process.send?.(message, undefined, {}, () => undefined);
   } catch {
     // Handled by process 'disconnect'.
   }
@@ -182,15 +240,39 @@ class PrimarySink implements DeliverySink {
   }
 }
 
-/** A worker: the delivery listener on the shared port, its own token sources, the primary as sink. */
-export async function runDeliveryWorker(configPath: string): Promise<void> {
-  const { config } = loadReceiverConfigFile(configPath);
-  const logger = receiverLogger(config, { worker: cluster.worker?.id });
+/** The config the primary holds, asked for once this worker listens for the answer. */
+function configFromPrimary(): Promise<ReceiverConfig> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (message: ToWorker) => {
+      if (message?.t !== 'config') return;
+      process.off('message', onMessage);
+      process.off('disconnect', onDisconnect);
+      resolve(message.config);
+    };
+    const onDisconnect = () => reject(primaryGone());
+    process.on('message', onMessage);
+    process.once('disconnect', onDisconnect);
+    sendToPrimary({ t: 'config?' });
+  });
+}
+
+/**
+ * A worker: the delivery listener on the shared port, its own token sources, the primary as sink.
+ * Its config comes from the primary, as the primary read and checked it (at start or at the last
+ * reload): a replacement never reads the config file, which may be mid-edit.
+ */
+export async function runDeliveryWorker(): Promise<void> {
   // The primary decides when to stop: signals sent to the whole group (Ctrl-C, systemd's stop)
   // reach it too, and it tells each worker in turn, after which in-flight requests still finish.
   for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, () => undefined);
+  // Told to stop before it serves (a replacement still starting), a worker has nothing to drain.
+  const stopBeforeServing = (message: ToWorker) => message?.t === 'stop' && process.exit(0);
+  process.on('message', stopBeforeServing);
+  const config = await configFromPrimary();
+  const logger = receiverLogger(config, { worker: cluster.worker?.id });
   const tokenOptions = { logger, now: Date.now };
   const { deliveries, tokens } = await openDeliverySide(config, new PrimarySink(), logger, tokenOptions);
+  process.off('message', stopBeforeServing);
   process.on('message', (message: ToWorker) => {
     if (message?.t === 'reload') {
       // The config comes as the primary read and checked it (plain JSON data): no worker reads the file again.

@@ -11,20 +11,34 @@ import { receiverLogger, startReceiver, type Receiver, type ReceiverOptions } fr
 
 export async function serve(configPath: string, options: ReceiverOptions = {}): Promise<Receiver | undefined> {
   if (cluster.isWorker) {
-    await runDeliveryWorker(configPath);
+    await runDeliveryWorker();
     return undefined;
   }
+  // SIGHUP (systemctl reload, cfn-hup) is heard from the first moment: Node's default for it ends
+  // the process, and a unit restarted only on failure would then stay down. A reload asked for
+  // during start-up (journal replay can take a while) is done once start-up ends: it says the file
+  // changed, and the receiver should not keep serving a config its operator replaced.
+  const hangup: { serving?: Receiver; askedDuringStartup: boolean } = { askedDuringStartup: false };
+  process.on('SIGHUP', () => {
+    if (hangup.serving) reloadFromFile(hangup.serving, configPath);
+    else hangup.askedDuringStartup = true;
+  });
   const { config, warnings } = loadReceiverConfigFile(configPath);
   const logger = options.logger ?? receiverLogger(config);
   for (const warning of warnings) logger.warn(warning);
-  const receiver = config.workers > 1 ? await startClusteredReceiver(config, logger) : await startReceiver(config, { ...options, logger });
+  const started = config.workers > 1 ? await startClusteredReceiver(config, logger) : await startReceiver(config, { ...options, logger });
+  hangup.serving = started;
+  if (hangup.askedDuringStartup) {
+    logger.info('a reload was asked for during start-up: reloading now');
+    reloadFromFile(started, configPath);
+  }
 
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'signal received');
-    receiver.close().then(
+    started.close().then(
       () => process.exit(0),
       (error: unknown) => {
         logger.error({ err: error }, 'receiver did not stop cleanly');
@@ -34,19 +48,22 @@ export async function serve(configPath: string, options: ReceiverOptions = {}): 
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-  // SIGHUP (systemctl reload): the config file again, whole. A config that does not parse, or
-  // whose tokens cannot be had, is refused as a whole and the running one stays.
-  process.on('SIGHUP', () => {
-    let next: ReceiverConfig;
-    try {
-      next = loadReceiverConfigFile(configPath).config;
-    } catch (error) {
-      logger.error({ err: error }, 'config reload refused: the running config stays in use');
-      return;
-    }
-    receiver.reload(next).catch((error: unknown) => logger.error({ err: error }, 'config reload refused: the running config stays in use'));
-  });
-  return receiver;
+  return started;
+}
+
+/**
+ * SIGHUP's reload: the config file again, whole. A config that does not parse, or whose tokens
+ * cannot be had, is refused as a whole and the running one stays.
+ */
+function reloadFromFile(receiver: Receiver, configPath: string): void {
+  let next: ReceiverConfig;
+  try {
+    next = loadReceiverConfigFile(configPath).config;
+  } catch (error) {
+    receiver.logger.error({ err: error }, 'config reload refused: the running config stays in use');
+    return;
+  }
+  receiver.reload(next).catch((error: unknown) => receiver.logger.error({ err: error }, 'config reload refused: the running config stays in use'));
 }
 
 /**

@@ -61,8 +61,17 @@ export interface InProcessReceiver extends Receiver {
 }
 
 /** What takes deliveries and hands them to the runner: the delivery listener here, or the worker processes. */
+/** Whether the front serves as configured: worker processes that died and are being replaced make it degraded. */
+export interface FrontHealth {
+  status: 'ok' | 'degraded';
+  reason?: string;
+  workers?: { serving: number; configured: number };
+}
+
 export interface DeliveryFront {
   url: string;
+  /** What admin `/healthz` says of the front; a front without it is always ok. */
+  health?(): FrontHealth;
   /** Reads the certificate in use again (a renewal); workers read their token sources again too. */
   reread(): Promise<void>;
   /** The front's share of a reloaded config, prepared (the certificate read and checked); committed, it is in use. */
@@ -169,7 +178,7 @@ export async function assembleReceiver<Front extends DeliveryFront>(
           ? undefined
           : await parts.start(
               'admin listener',
-              () => openAdminListener(adminAddress, config, logger, runner, tokens, metrics),
+              () => openAdminListener(adminAddress, config, logger, { runner, tokens, metrics, front }),
               ({ server }) => {
                 server.closeAllConnections();
                 server.close();
@@ -232,9 +241,7 @@ async function openAdminListener(
   address: Exclude<ReceiverConfig['admin'], false>,
   config: ReceiverConfig,
   logger: Logger,
-  runner: Runner,
-  tokens: ReceiverTokens,
-  metrics: ReceiverMetrics,
+  { runner, tokens, metrics, front }: { runner: Runner; tokens: ReceiverTokens; metrics: ReceiverMetrics; front: DeliveryFront },
 ): Promise<{ server: Server; url: string }> {
   const server = createAdminServer(runner.history, {
     credential: ensureAdminCredential(config.stateDir),
@@ -248,7 +255,9 @@ async function openAdminListener(
     async health() {
       const journal = runner.health();
       const tokenSource = await tokens.health();
-      return { status: journal.status === 'ok' && tokenSource.status === 'ok' ? 'ok' : 'degraded', journal, tokens: tokenSource };
+      const delivery = front.health?.();
+      const ok = journal.status === 'ok' && tokenSource.status === 'ok' && (delivery?.status ?? 'ok') === 'ok';
+      return { status: ok ? 'ok' : 'degraded', journal, tokens: tokenSource, ...(delivery ? { delivery } : {}) };
     },
   });
   return { server, url: await listen(server, address.host, address.port) };

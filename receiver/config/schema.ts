@@ -196,7 +196,19 @@ export const receiverConfigSchema = z
           .int()
           .positive()
           .default(1024)
-          .describe('Connections open at once (each is a file descriptor); a connection past it gets 503 with `Retry-After: 1` at once and is closed.'),
+          .describe('Connections open at once (each is a file descriptor); a connection past it gets 503 with `Retry-After: 1` and is closed: over plain HTTP at once, over TLS once its handshake is done (bounded by `handshakeTimeoutSeconds`).'),
+        maxConnectionsPerClient: z
+          .number()
+          .int()
+          .positive()
+          .default(256)
+          .describe(
+            'Connections open at once from one remote address, so that one host cannot hold every connection. Past it a connection gets 503 with `Retry-After: 1` at once (over TLS: it is closed at once, before a handshake). Behind a proxy every connection comes from its address: raise it to `maxConnections`.',
+          ),
+        handshakeTimeoutSeconds: seconds
+          .max(60)
+          .default(10)
+          .describe('With `listen.tls`: a connection that has not finished its TLS handshake within this (one that sends nothing included) is closed.'),
         seedRoundsPerSecond: z
           .number()
           .int()

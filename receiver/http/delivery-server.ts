@@ -22,6 +22,7 @@ import { providerSchemes } from '../schemes/providers';
 import { seedHandler } from '../schemes/seed';
 import { SeedChains } from '../schemes/seed-chains';
 import { standardHandler } from '../schemes/standard';
+import { ConnectionAdmission } from './connection-admission';
 import { answerClientError, BodyBudget, readBody, sendJson } from './http-io';
 import { RejectionLog } from './rejection-log';
 
@@ -223,7 +224,11 @@ export function createDeliveryServer(context: DeliveryContext): DeliveryServer {
   /** The paths of the certificate in use: start-up's, then those of the last reload that set one. */
   let currentTls = tls;
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
-      if (overCap.has(req.socket)) return void res.destroy();
+      if (overCap.has(req.socket)) {
+        // Reached only over TLS: over plain HTTP the answer was written before a byte was read.
+        res.once('finish', () => req.socket.destroy());
+        return sendJson(res, replyFor('too-many-connections'));
+      }
       if (stopping) {
         const reply = replyFor('shutting-down');
         rejections.reject('the receiver is stopping', { status: reply.status, path: (req.url ?? '').slice(0, 200) }, 'request refused', ERROR_CATALOGUE['shutting-down'].level);
@@ -243,22 +248,40 @@ export function createDeliveryServer(context: DeliveryContext): DeliveryServer {
       );
   };
   // HTTP/1.1 over TLS 1.2 or newer with Node's default (modern) ciphers, when listen.tls is set.
-  const server: Server = tls ? createTlsServer({ ...serverOptions, ...tlsFiles(tls), minVersion: 'TLSv1.2' }, onRequest) : createServer(serverOptions, onRequest);
-  // Past the connection cap a connection is answered 503 at once and closed, without being read:
-  // each open connection is a file descriptor and a parser, and they must not run out.
+  // headersTimeout and requestTimeout start only once the handshake is done: a connection that
+  // never sends a ClientHello (or sends it slowly) is held to the handshake timeout instead.
+  const server: Server = tls
+    ? createTlsServer({ ...serverOptions, ...tlsFiles(tls), minVersion: 'TLSv1.2', handshakeTimeout: limits.handshakeTimeoutSeconds * 1000 }, onRequest)
+    : createServer(serverOptions, onRequest);
   const overCap = new WeakSet<Socket>();
-  let connections = 0;
+  const admission = new ConnectionAdmission(limits.maxConnections, limits.maxConnectionsPerClient);
   server.on('connection', (socket: Socket) => {
-    connections += 1;
-    socket.once('close', () => (connections -= 1));
-    if (connections <= limits.maxConnections) return;
+    const refused = admission.admit(socket);
+    if (!refused) return;
     overCap.add(socket);
-    rejections.reject('too many connections', { status: 503, connections, remote: socket.remoteAddress }, 'connection refused', ERROR_CATALOGUE['too-many-connections'].level);
-    // Over TLS the answer would have to wait for a handshake the cap exists to avoid: close at once.
-    if (tls) return void socket.destroy();
-    socket.once('finish', () => socket.destroy());
-    socket.end(OVER_CAPACITY);
+    rejections.reject(
+      refused.reason,
+      { status: 503, connections: refused.connections, remote: socket.remoteAddress },
+      'connection refused',
+      ERROR_CATALOGUE['too-many-connections'].level,
+    );
+    if (!tls) {
+      // Answered 503 at once and closed, without being read: each open connection is a file
+      // descriptor and a parser, and they must not run out.
+      socket.once('finish', () => socket.destroy());
+      socket.end(OVER_CAPACITY);
+    } else if (refused.scope === 'client') {
+      // One host past its share is not worth a handshake: closed at once.
+      socket.destroy();
+    }
+    // Past the global cap over TLS the answer needs the handshake (bounded by its timeout): the
+    // request is then answered 503, as over plain HTTP, rather than the connection reset.
   });
+  if (tls) {
+    server.on('secureConnection', (socket: Socket & { _parent?: Socket }) => {
+      if (socket._parent && overCap.has(socket._parent)) overCap.add(socket);
+    });
+  }
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
     if (overCap.has(socket)) return void socket.destroy();
     const status = answerClientError(error, socket);

@@ -124,9 +124,18 @@ export function readBody(req: IncomingMessage, limit: number, budget?: BodyBudge
   });
 }
 
+/**
+ * Errors on a TLS connection before its handshake is done (a timeout, a failed handshake): there is
+ * no channel to answer on, and an answer written anyway would wait for a handshake that never comes,
+ * holding the connection open.
+ */
+function beforeTlsHandshake(error: NodeJS.ErrnoException): boolean {
+  return error.code?.startsWith('ERR_TLS_') === true || error.code?.startsWith('ERR_SSL_') === true;
+}
+
 /** Node's own answers to requests it could not parse, kept when we listen for those errors to log them. */
 export function answerClientError(error: NodeJS.ErrnoException, socket: Socket): number | undefined {
-  if (error.code === 'ECONNRESET' || !socket.writable) {
+  if (error.code === 'ECONNRESET' || beforeTlsHandshake(error) || !socket.writable) {
     socket.destroy();
     return undefined;
   }

@@ -8,9 +8,8 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Agent, request } from 'undici';
-import { buildDeliveryRequest } from '../../protocol';
 import type { RunRecord } from '../../receiver/runs/run-record';
-import { tempDir } from '../support/receiver-fixture';
+import { sendSignedPush, tempDir } from '../support/receiver-fixture';
 import { waitFor } from '../support/wait-for';
 
 const CLI = resolve(__dirname, '..', '..', 'bin', 'triggler.js');
@@ -89,18 +88,7 @@ describe('receiver with workers', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function deliver(id: string, commit: string): Promise<number> {
-    const delivery = buildDeliveryRequest({
-      scheme: 'standard',
-      token: TOKEN,
-      id,
-      timestamp: Math.floor(Date.now() / 1000),
-      data: { repository: 'app', branch: 'main', ref: 'refs/heads/main', commit, source: 'test' },
-    });
-    const response = await request(url + delivery.path, { method: 'POST', headers: delivery.headers, body: delivery.body!, dispatcher: agent });
-    await response.body.dump();
-    return response.statusCode;
-  }
+  const deliver = async (id: string, commit: string) => (await sendSignedPush(url, { token: TOKEN, id, commit }, agent)).status;
 
   async function settledRuns(): Promise<RunRecord[]> {
     for (;;) {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import pino from 'pino';
-import { request } from 'undici';
+import { type Dispatcher, request } from 'undici';
 import { jsonOrText } from '../../bin/deliver';
 import { buildDeliveryRequest } from '../../protocol';
 import { parseReceiverConfig, type ReceiverConfigInput } from '../../receiver/config/schema';
@@ -116,4 +116,26 @@ export async function pushStandard(receiver: TestReceiver, push: { token: string
   const answer = await receiver.send(delivery.path, { headers: delivery.headers, body: delivery.body! });
   if (answer.status !== 202) throw new Error(`the receiver answered ${answer.status}: ${JSON.stringify(answer.body)}`);
   return (answer.body.run as { id: string }).id;
+}
+
+/**
+ * A push signed as the sender signs it (Standard Webhooks) for app/main, sent to the receiver at
+ * `url` (one in another process, or over TLS through `dispatcher`): its status and Retry-After.
+ */
+export async function sendSignedPush(
+  url: string,
+  push: { token: string; id: string; commit?: string },
+  dispatcher?: Dispatcher,
+): Promise<{ status: number; retryAfter?: string }> {
+  const delivery = buildDeliveryRequest({
+    scheme: 'standard',
+    token: push.token,
+    id: push.id,
+    timestamp: Math.floor(Date.now() / 1000),
+    data: { repository: 'app', branch: 'main', ref: 'refs/heads/main', commit: push.commit ?? 'c'.repeat(40), source: 'test' },
+  });
+  const response = await request(url + delivery.path, { method: 'POST', headers: delivery.headers, body: delivery.body!, ...(dispatcher ? { dispatcher } : {}) });
+  await response.body.dump();
+  const retryAfter = response.headers['retry-after'];
+  return { status: response.statusCode, ...(typeof retryAfter === 'string' ? { retryAfter } : {}) };
 }

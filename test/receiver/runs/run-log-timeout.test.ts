@@ -1,5 +1,5 @@
 /** A run that times out says so once in its log: the line that ends it, with the signals it took. */
-import { logText, makeDelivery, makeStateDir, makeTrigger, openRunner, removeDir } from '../runner-harness';
+import { logText, makeDelivery, makeStateDir, makeTrigger, openRunner, removeDir } from '../../support/runner-harness';
 
 describe('a timed-out run\'s log', () => {
   const stateDir = makeStateDir();
