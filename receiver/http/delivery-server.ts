@@ -23,7 +23,7 @@ import { seedHandler } from '../schemes/seed';
 import { SeedChains } from '../schemes/seed-chains';
 import { standardHandler } from '../schemes/standard';
 import { ConnectionAdmission } from './connection-admission';
-import { answerClientError, BodyBudget, readBody, sendJson } from './http-io';
+import { answerClientError, BodyBudget, rawAnswer, readBody, sendJson } from './http-io';
 import { RejectionLog } from './rejection-log';
 
 export interface DeliveryServer {
@@ -142,12 +142,6 @@ export function routingTable(context: DeliveryContext, chains: SeedChains): Rout
 
 /** The answer past the connection cap, written on the socket before a byte of the request is read. */
 const OVER_CAPACITY = rawAnswer(replyFor('too-many-connections'), 'Service Unavailable');
-
-function rawAnswer(reply: Reply, statusText: string): string {
-  const body = JSON.stringify(reply.body);
-  const headers = Object.entries({ ...reply.headers, 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(body)) });
-  return `HTTP/1.1 ${reply.status} ${statusText}\r\n${headers.map(([name, value]) => `${name}: ${value}\r\n`).join('')}\r\n${body}`;
-}
 
 function methodNotAllowed(methods: readonly string[]): Reply {
   const allow = methods.filter((method) => method !== 'HEAD').join(', ');

@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { build } from 'esbuild';
 import { Agent, request } from 'undici';
-import { receiverBuildOptions } from '../../lib/constructs/receiver-host/receiver-bundle';
+import { receiverBuildOptions } from '../../lib/host-files/host-files';
 import type { RunRecord } from '../../receiver/runs/run-record';
 import { sendSignedPush, tempDir } from '../support/receiver-fixture';
 
