@@ -48,7 +48,7 @@ export default tseslint.config(
       'no-restricted-imports': ['error', { patterns: [{ group: ['../*', 'node:fs', 'node:http', 'node:net', 'node:child_process', 'fs', 'http', 'net', 'child_process'], message: 'the protocol module is pure: no I/O and nothing of ours' }] }],
     },
   },
-  // The receiver's layers (README, Architecture): only the composition root imports across them.
+  // The receiver's layers (docs/architecture.md): only the composition root imports across them.
   ...receiverLayer('config', ['http', 'schemes', 'tokens', 'runs', 'notify'], 'the config layer depends on nothing of the receiver'),
   ...receiverLayer('tokens', ['http', 'schemes', 'runs', 'notify'], 'token sources know the config, nothing else of the receiver'),
   ...receiverLayer('schemes', ['http', 'runs', 'notify'], 'schemes hand deliveries to a DeliverySink, never to the runner itself'),

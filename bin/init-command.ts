@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
 import { newToken, privateKeyProblem, tokenNameOf, triggerLabel } from '../protocol';
-import { ConfigError, type LoadedConfig, loadReceiverConfigFile, portProblems, readTokenFile, type ReceiverConfig, tokensOfEntry, unreadable } from '../receiver';
+import { ConfigError, type LoadedConfig, loadReceiverConfigFile, portProblems, readTokenFile, type ReceiverConfig, StateLock, tokensOfEntry, unreadable } from '../receiver';
 import { commandsOf, usesSudo } from '../lib/stack-config/host-commands';
 
 export const STARTER_CONFIG = 'receiver.json';
@@ -15,7 +15,7 @@ export const STARTER_TOKENS = 'tokens.json';
 
 function starterConfig(repository: string, branch: string, port: number): string {
   return `// git-triggler receiver config, written by \`triggler init\`. Comments are allowed; every field
-// is described in the README ("Receiver configuration"). Relative paths are relative to this file.
+// is described in docs/receiver-config.md. Relative paths are relative to this file.
 {
   // Where signed deliveries arrive. Keep it on loopback behind a TLS proxy, or set
   // "tls": { "cert": "/path/fullchain.pem", "key": "/path/privkey.pem" } to serve HTTPS itself.
@@ -127,7 +127,11 @@ export async function configProblems(config: ReceiverConfig): Promise<{ problems
       if (!isWritable(existing)) problems.push(`${where}.deploy.path: ${deployPath} cannot be created or written here (${existing} is not writable by this user)`);
     }
   });
-  problems.push(...(await portProblems(config)));
+  const takenPorts = await portProblems(config);
+  // Checking the config of a receiver that is running (before a reload, say): its ports are its own.
+  const running = takenPorts.length > 0 ? StateLock.holder(config.stateDir) : undefined;
+  if (running) notes.push(...takenPorts.map((taken) => `${taken}; the receiver running on ${config.stateDir} (pid ${running.pid}) holds it, as expected while it runs`));
+  else problems.push(...takenPorts);
   const stateParent = nearestExisting(config.stateDir);
   if (!isWritable(stateParent)) problems.push(`stateDir: ${config.stateDir} cannot be created or written by this user (${stateParent} is not writable)`);
   return { problems, notes, cautions };

@@ -23,5 +23,6 @@ export { adminAuthorization, readAdminCredential } from './http/admin-credential
 export { isFinal, type RunRecord } from './runs/run-record';
 export { RunReader } from './runs/run-reader';
 export { RunStore } from './runs/run-store';
+export { StateLock } from './runs/state-lock';
 export { Runner } from './runs/runner';
 export { ReleaseLayout, type ReleaseListing } from './runs/deploy/release-layout';

@@ -21,7 +21,7 @@ import { bootId, procStat } from './process-info';
 
 export const LOCK_FILE = 'receiver.lock';
 
-interface LockHolder {
+export interface LockHolder {
   pid: number;
   /** Field 22 of /proc/<pid>/stat. */
   startTime?: string;
@@ -68,6 +68,12 @@ export class StateLock {
     } finally {
       removeIfPresent(temp);
     }
+  }
+
+  /** The live process holding the state directory, if any; reads only, takes nothing. */
+  static holder(stateDir: string): LockHolder | undefined {
+    const holder = readHolder(path.join(stateDir, LOCK_FILE));
+    return holder && holderAlive(holder) ? holder : undefined;
   }
 
   /** Removes the lock file if it is still this process's. */

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
-import { freePort, runCli } from '../../support/cli';
+import { freePort, runCli, startCli, stopCli } from '../../support/cli';
 import { tempDir } from '../../support/receiver-fixture';
 
 const TOKEN = 'whsec_c3RhcnQtdXAgZXJyb3JzIHRlc3QgdG9rZW4gZm9yIGFwcA==';
@@ -56,5 +56,20 @@ describe('start-up errors that name their config field', () => {
     const served = await runCli(['serve', '--config', config.file]);
     expect(served.code).toBe(2);
     expect(served.stderr).toContain(`triggler: could not start: ${taken}`);
+  });
+
+  it('check beside the receiver that runs this config: its ports are held by that receiver, which is no problem', async () => {
+    const tokenFile = join(dir, 'tokens-running.json');
+    fs.writeFileSync(tokenFile, JSON.stringify({ 'app/main': TOKEN }), { mode: 0o600 });
+    const config = await configWith(tokenFile);
+    const { child } = await startCli(['serve', '--config', config.file], /receiver listening/);
+    try {
+      const checked = await runCli(['check', '--config', config.file]);
+      expect(checked.code).toBe(0);
+      expect(checked.stdout).toContain(`listen.port: 127.0.0.1:${config.listen} is taken by another program`);
+      expect(checked.stdout).toContain(`holds it, as expected while it runs`);
+    } finally {
+      await stopCli(child);
+    }
   });
 });
