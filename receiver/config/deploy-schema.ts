@@ -76,9 +76,9 @@ export const deploySchema = z.strictObject({
     .max(100)
     .refine((paths) => new Set(paths.map(sharedPathKey)).size === paths.length, 'must not name a path twice')
     .refine((paths) => !paths.some((p) => paths.some((other) => other !== p && sharedPathKey(p).startsWith(`${sharedPathKey(other)}/`))), 'must not name a path inside another one')
-    .default([])
+    .optional()
     .describe(
-      'Files and directories kept in `<path>/shared/` across releases (an `.env`, uploads, a cache), each linked into every new release before `command` runs; created empty when absent. A trailing `/` names a directory. Relative to the release, without `..`; what the commit has at such a path is replaced by the link (the run log says so).',
+      'Files and directories kept in `<path>/shared/` across releases (an `.env`, uploads, a cache), each linked into every new release before `command` runs; created empty when absent. A trailing `/` names a directory. Relative to the release, without `..`; what the commit has at such a path is replaced by the link (the run log says so). Default: none.',
     ),
   activate: commandSchema
     .optional()

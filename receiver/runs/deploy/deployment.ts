@@ -368,9 +368,10 @@ class Deployment {
 
   /** Links the trigger's shared paths into a new release; an outcome only when that failed. */
   private async linkShared(releaseDir: string): Promise<Outcome | undefined> {
-    if (this.deploy.shared.length === 0) return undefined;
+    const shared = this.deploy.shared ?? [];
+    if (shared.length === 0) return undefined;
     try {
-      await linkSharedPaths(this.deploy.path, releaseDir, this.deploy.shared, { owner: this.runAs && 'account' in this.runAs ? this.runAs.account : undefined, note: (text) => this.note(text) });
+      await linkSharedPaths(this.deploy.path, releaseDir, shared, { owner: this.runAs && 'account' in this.runAs ? this.runAs.account : undefined, note: (text) => this.note(text) });
       return undefined;
     } catch (error) {
       return this.failed(`shared paths: ${(error as Error).message}`);

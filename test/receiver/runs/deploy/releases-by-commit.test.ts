@@ -4,6 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { deploySchema } from '../../../../receiver/config/deploy-schema';
 import type { ReceiverConfigInput } from '../../../../receiver/config/schema';
 import { describeReleases, ReleaseLayout } from '../../../../receiver/runs/deploy/release-layout';
 import type { RunAction, RunRecord } from '../../../../receiver/runs/run-record';
@@ -182,5 +183,32 @@ describe('releases by commit', () => {
     expect(run.error).toMatch(/^shared paths: .*config is a symlink: a shared path may not lead through it$/);
     expect(fs.readdirSync(path.join(dir, 'elsewhere'))).toEqual([]);
     expect(await layout().current()).toBe(v1.deploy!.release);
+  });
+});
+
+describe('deploy.shared at load', () => {
+  const problems = (shared: string[]): string[] => {
+    const parsed = deploySchema.safeParse({ repositoryUrl: '/srv/git/app.git', path: '/srv/app', shared });
+    return parsed.success ? [] : parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+  };
+
+  it('takes relative files and directories', () => {
+    expect(problems(['.env', 'storage/', 'config/database.yml', './uploads/'])).toEqual([]);
+  });
+
+  it.each([
+    ['/etc/passwd', 'shared.0: must be relative to the release, not absolute'],
+    ['../outside', 'shared.0: must not contain ".." (it would leave the release)'],
+    ['a/../../b', 'shared.0: must not contain ".." (it would leave the release)'],
+    ['./', 'shared.0: must name a path inside the release, not the release itself'],
+    ['.git/hooks/', "shared.0: must not be in .git (git keeps the release's checkout there)"],
+    ['with space', 'shared.0: must not contain spaces, control characters or backslashes'],
+  ])('refuses %s', (entry, problem) => {
+    expect(problems([entry])).toEqual([problem]);
+  });
+
+  it('refuses a path named twice, or one inside another', () => {
+    expect(problems(['logs/', './logs'])).toEqual(['shared: must not name a path twice']);
+    expect(problems(['storage/', 'storage/cache/'])).toEqual(['shared: must not name a path inside another one']);
   });
 });
