@@ -23,4 +23,4 @@ export { isFinal, type RunRecord } from './runs/run-record';
 export { RunReader } from './runs/run-reader';
 export { RunStore } from './runs/run-store';
 export { Runner } from './runs/runner';
-export { ReleaseLayout, type ReleaseListing } from './runs/deploy/release-layout';
+export { type DescribedRelease, describeReleases, ReleaseLayout, type ReleaseListing } from './runs/deploy/release-layout';
