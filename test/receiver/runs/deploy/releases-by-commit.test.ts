@@ -2,6 +2,7 @@
  * Releases by commit, shared paths, and a deploy split into prepare and switch runs: real git, a
  * real bare repository, the real runner and a real child process for every step.
  */
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { deploySchema } from '../../../../receiver/config/deploy-schema';
@@ -10,7 +11,7 @@ import { describeReleases, ReleaseLayout } from '../../../../receiver/runs/deplo
 import type { RunAction, RunRecord } from '../../../../receiver/runs/run-record';
 import type { Runner } from '../../../../receiver/runs/runner';
 import { sourceRepo, type SourceRepo } from '../../deploy/git-repo';
-import { logText, makeDelivery, makeStateDir, makeTrigger, openRunner, removeDir } from '../../runner-harness';
+import { logText, makeDelivery, makeStateDir, makeTrigger, openRunner, removeDir, waitFor } from '../../runner-harness';
 
 type DeployInput = NonNullable<ReceiverConfigInput['triggers'][number]['deploy']>;
 
@@ -184,6 +185,50 @@ describe('releases by commit', () => {
     expect(fs.readdirSync(path.join(dir, 'elsewhere'))).toEqual([]);
     expect(await layout().current()).toBe(v1.deploy!.release);
   });
+
+  it('a prepare the receiver was killed in runs again once at the next start: the half-built release is interrupted, the new run builds the commit', async () => {
+    const stateDir = path.join(dir, 'state');
+    const hold = path.join(dir, 'hold');
+    const started = path.join(dir, 'started');
+    // Holds the first build until the receiver is killed; the run after the restart finds no hold.
+    const trigger = {
+      repository: 'app',
+      branch: 'main',
+      token: 'a-token-of-16-chars-or-more',
+      command: `if [ -e '${hold}' ]; then touch '${started}'; exec sleep 60; fi`,
+      timeoutSeconds: 30,
+      deploy: { repositoryUrl: repo.url, path: deployPath },
+    };
+    const commit = repo.commit({ v: '1' });
+    fs.writeFileSync(hold, '');
+    const fixture = path.join(__dirname, 'fixtures', 'prepare-crash.ts');
+    const receiver = spawn(process.execPath, ['--require', 'tsx/cjs', fixture, JSON.stringify({ stateDir, trigger, commit, started })], {
+      cwd: path.join(__dirname, '..', '..', '..', '..'),
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let stdout = '';
+    receiver.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    const exited = new Promise((resolve) => receiver.once('exit', resolve));
+    try {
+      await waitFor('the build to start', () => stdout.includes('\n') || receiver.exitCode !== null, 30_000);
+      await waitFor('the process group in the journal', () => fs.readFileSync(path.join(stateDir, 'journal.jsonl'), 'utf8').includes('"spawned"'));
+    } finally {
+      receiver.kill('SIGKILL');
+      await exited;
+    }
+    const { runId: killed } = JSON.parse(stdout) as { runId: string };
+    fs.rmSync(hold);
+
+    ({ runner } = await openRunner({ stateDir, triggers: [makeTrigger(trigger)] }));
+    await runner.idle();
+    const again = runner.history.runs(10).find((run) => run.rerunOf === killed)!;
+    expect(runner.history.run(killed)?.status).toBe('interrupted');
+    expect(again).toMatchObject({ status: 'succeeded', action: { type: 'prepare', to: commit }, deploy: { commit } });
+    const releases = await new ReleaseLayout(deployPath).list();
+    expect(releases.map((release) => release.state)).toEqual(['interrupted', 'built']);
+    expect(releases[1]!.id).toBe(again.deploy!.release);
+    expect(await new ReleaseLayout(deployPath).current()).toBeUndefined();
+  }, 60_000);
 });
 
 describe('deploy.shared at load', () => {
