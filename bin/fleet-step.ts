@@ -66,6 +66,11 @@ export function fleetStepProblems(step: string, options: Partial<FleetStepOption
   }
   if (step !== 'rollback' && (FLEET_STEPS as readonly string[]).includes(step) && options.commit === undefined) problems.push(`--commit is required for ${step}`);
   if (options.commit !== undefined && /^0+$/.test(options.commit)) problems.push('--commit must name a commit, not git\'s all-zero "no commit"');
+  // A release records the commit it was built from whole; later steps may name a prefix of it.
+  const builds = step === 'prepare' || step === 'converge';
+  if (builds && options.commit !== undefined && FLEET_STEP_PATTERNS.commit.test(options.commit) && !/^(?:[0-9a-f]{40}|[0-9a-f]{64})$/.test(options.commit)) {
+    problems.push(`--commit must be the whole commit id (40 or 64 hex digits) for ${step}`);
+  }
   return problems;
 }
 

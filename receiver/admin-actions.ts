@@ -1,7 +1,7 @@
 /**
  * The writes the admin listener takes (each needs the admin credential; see http/admin-credential):
  *   POST /rollback {"repository", "branch", "to"?}      a rollback run of a deploy trigger
- *   POST /prepare {"repository", "branch", "commit"}   a run that prepares a commit's release (no switch)
+ *   POST /prepare {"repository", "branch", "commit"}   a run that prepares a commit's release (no switch; the whole commit id)
  *   POST /switch {"repository", "branch", "commit"}    a run that makes the prepared release of a commit current
  *   POST /runs/<id>/rerun {"rebuild"?}                 a new run of a run's trigger with its newest delivery
  * All are runs like any other: journalled, and waiting their turn on the trigger.
@@ -40,6 +40,15 @@ export function adminActions(runner: Runner): AdminAction[] {
   ];
 }
 
+/**
+ * A prepare names the whole commit, which its release records and every later step compares with;
+ * a switch may name a prefix of it, as a rollback may.
+ */
+const COMMIT_OF = {
+  prepare: { pattern: /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/, words: 'the whole commit id (40 or 64 lowercase hex digits)' },
+  switch: { pattern: /^[0-9a-f]{7,64}$/, words: 'a commit id (7 to 64 lowercase hex digits)' },
+} as const;
+
 /** `POST /prepare` or `/switch`: one half of a deploy, of one exact commit (a fleet's rollout asks each host for them). */
 function deployStep(runner: Runner, step: 'prepare' | 'switch'): AdminAction {
   return {
@@ -48,8 +57,8 @@ function deployStep(runner: Runner, step: 'prepare' | 'switch'): AdminAction {
       const read = bodyFields(body, '{"repository", "branch", "commit"}');
       if ('refused' in read) return read.refused;
       const { repository, branch, commit } = read.fields;
-      if (typeof repository !== 'string' || typeof branch !== 'string' || typeof commit !== 'string' || !/^[0-9a-f]{7,64}$/.test(commit) || /^0+$/.test(commit)) {
-        return { status: 400, body: { error: 'repository and branch must be strings, and commit a commit id (7 to 64 lowercase hex digits)' } };
+      if (typeof repository !== 'string' || typeof branch !== 'string' || typeof commit !== 'string' || !COMMIT_OF[step].pattern.test(commit) || /^0+$/.test(commit)) {
+        return { status: 400, body: { error: `repository and branch must be strings, and commit ${COMMIT_OF[step].words}` } };
       }
       return queued(runner.requestRun(repository, branch, { type: step, to: commit }), {});
     },

@@ -74,6 +74,12 @@ describe('triggler fleet-step', () => {
     const back = await step('rollback');
     expect(back).toMatchObject({ code: 0, line: { status: 'succeeded', release: prepared.line.release, commit: v1 } });
     expect(current()).toBe(`releases/${prepared.line.release}`);
+    // `releases` says the same, newest first.
+    const listed = await runCli(['releases', 'app', 'main', '--config', configFile, '--json']);
+    expect((JSON.parse(listed.stdout) as { id: string; status: string }[]).map((release) => [release.id, release.status])).toEqual([
+      [converged.line.release, 'good'],
+      [prepared.line.release, 'current'],
+    ]);
   }, 120_000);
 
   it('a failed step exits non-zero with its status and reason in the line', async () => {
@@ -88,11 +94,12 @@ describe('triggler fleet-step', () => {
   }, 120_000);
 
   it.each([
-    [['prepare', '--repository', 'app;reboot', '--branch', 'main', '--commit', 'abcdef1'], '--repository must be a repository name'],
-    [['prepare', '--repository', 'app', '--branch', 'main/../x', '--commit', 'abcdef1'], '--branch must be a branch name'],
+    [['switch', '--repository', 'app;reboot', '--branch', 'main', '--commit', 'abcdef1'], '--repository must be a repository name'],
+    [['switch', '--repository', 'app', '--branch', 'main/../x', '--commit', 'abcdef1'], '--branch must be a branch name'],
     [['prepare', '--repository', 'app', '--branch', 'main', '--commit', '$(id)'], '--commit must be a commit id'],
     [['prepare', '--repository', 'app', '--branch', 'main'], '--commit is required for prepare'],
-    [['deploy', '--repository', 'app', '--branch', 'main', '--commit', 'abcdef1'], '<step> must be one of prepare, switch, rollback, converge'],
+    [['converge', '--repository', 'app', '--branch', 'main', '--commit', 'abcdef1'], '--commit must be the whole commit id (40 or 64 hex digits) for converge'],
+    [['deploy', '--repository', 'app', '--branch', 'main', '--commit', 'a'.repeat(40)], '<step> must be one of prepare, switch, rollback, converge'],
     [['rollback', '--repository', 'app', '--branch', 'main', '--config', 'receiver.json'], '--config must be an absolute path'],
     [['rollback', '--branch', 'main'], "required option '--repository <name>' not specified"],
   ])('refuses %j naming the flag', async (args, problem) => {

@@ -196,17 +196,18 @@ export class ReleaseLayout {
 
   /**
    * Removes what no deploy or rollback needs any more: good releases (see mayBecomeCurrent) past
-   * the newest `keep` of them, and releases that can never become current once a newer good one is
-   * current (a failed build newer than current stays, to be looked into). Never one in `protect`
-   * (current, and the release a plain rollback would return to). Returns the ids removed.
+   * the newest `keep` of them, and releases that never can become current (a failed or interrupted
+   * build) older than the oldest good one kept: they count for nothing, and leave with the window
+   * they fell in. Never one in `protect` (current, and the release a plain rollback would return
+   * to). Returns the ids removed.
    */
   async prune(keep: number, protect: readonly (string | undefined)[]): Promise<string[]> {
     const releases = await this.list();
-    const current = releases.find((release) => release.current)?.id;
     const good = releases.filter(mayBecomeCurrent);
-    const pastKeep = new Set(good.slice(0, Math.max(0, good.length - keep)).map((release) => release.id));
+    const kept = good.slice(Math.max(0, good.length - keep));
+    const oldestKept = kept[0]?.id;
     const removable = releases
-      .filter((release) => (mayBecomeCurrent(release) ? pastKeep.has(release.id) : release.state !== 'building' && current !== undefined && release.id < current))
+      .filter((release) => !kept.includes(release) && (mayBecomeCurrent(release) || (release.state !== 'building' && oldestKept !== undefined && release.id < oldestKept)))
       .map((release) => release.id)
       .filter((id) => !protect.includes(id));
     for (const id of removable) await fsp.rm(this.releaseDir(id), { recursive: true, force: true });

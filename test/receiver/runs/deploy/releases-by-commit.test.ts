@@ -84,14 +84,19 @@ describe('releases by commit', () => {
     expect(currentFile('v')).toBe('1');
   });
 
-  it('keepReleases counts good releases: failed builds before current go, the newest good one before current stays', async () => {
-    await start('test ! -f broken', { keepReleases: 2 });
-    await push(repo.commit({ v: '1' }));
+  it('keepReleases counts good releases: a failed build takes no good one\'s place, and leaves with the oldest good one kept', async () => {
+    await start('test ! -f broken', { keepReleases: 3 });
+    const v1 = await push(repo.commit({ v: '1' }));
     const v2 = await push(repo.commit({ v: '2' }));
     const broken = await push(repo.commit({ broken: 'yes' }));
     expect(broken.status).toBe('failed');
     const v4 = await push(repo.commit({ broken: null, v: '4' }));
-    expect(await releaseIds()).toEqual([v2.deploy!.release, v4.deploy!.release]);
+    const ids = (...runs: RunRecord[]): string[] => runs.map((run) => run.deploy!.release!);
+    expect(await releaseIds()).toEqual(ids(v1, v2, broken, v4));
+    const v5 = await push(repo.commit({ v: '5' }));
+    expect(await releaseIds()).toEqual(ids(v2, broken, v4, v5));
+    const v6 = await push(repo.commit({ v: '6' }));
+    expect(await releaseIds()).toEqual(ids(v4, v5, v6));
   });
 
   it('releases are listed newest first with what each is: current, previous, good, failed, rolled-back', async () => {
