@@ -70,7 +70,7 @@ export const deploySchema = z.strictObject({
     .min(1)
     .max(100)
     .default(5)
-    .describe('Good releases (their command succeeded) kept after a successful switch; older ones, and failed builds older than `current`, are removed (never `current` or the one a plain rollback returns to). A commit deployed again reuses its good release.'),
+    .describe('Good releases (their command succeeded) kept after a successful switch; older ones are removed, and failed builds once older than the oldest good one kept (never `current` or the one a plain rollback returns to). A commit deployed again reuses its good release.'),
   shared: z
     .array(sharedPathSchema)
     .max(100)
