@@ -234,8 +234,11 @@ export class Runner implements DeliverySink {
     if (this.closing) return Promise.reject(new RunnerClosedError());
     const original = this.store.run(runId);
     if (!original) return Promise.reject(new RunRequestRefused(`no run ${runId}`, 'not-found'));
-    // A rollback is asked for again with its own command: which release it returns to depends on now.
-    if (original.scheme === 'admin') return Promise.reject(new RunRequestRefused(`run ${runId} is a ${original.action?.type ?? 'receiver'} run: use triggler rollback again`, 'conflict'));
+    // A run of the receiver's own is asked for again with its own command: what it does depends on now.
+    if (original.scheme === 'admin') {
+      const again = original.action?.type === 'prepare' || original.action?.type === 'switch' ? `triggler fleet-step ${original.action.type}` : 'triggler rollback';
+      return Promise.reject(new RunRequestRefused(`run ${runId} is a ${original.action?.type ?? 'receiver'} run: use ${again} again`, 'conflict'));
+    }
     const line = triggerKey(original.repository, original.branch);
     const trigger = this.triggers.get(line);
     if (!trigger) return Promise.reject(new RunRequestRefused(`no trigger is configured for ${triggerLabel(original)} any more`, 'conflict'));
