@@ -5,7 +5,11 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { join } from 'node:path';
+import { request } from 'undici';
+import { buildDeliveryRequest } from '../../protocol';
 import type { StepResult } from '../../bin/fleet-step';
+import { waitForRun } from '../../bin/runs-source';
+import type { RunRecord } from '../../receiver';
 import { freePort, runCli, startCli, stopCli } from '../support/cli';
 import { tempDir } from '../support/receiver-fixture';
 import { sourceRepo, type SourceRepo } from '../receiver/deploy/git-repo';
@@ -16,10 +20,15 @@ describe('triggler fleet-step', () => {
   const deployPath = join(dir, 'srv', 'app');
   let repo: SourceRepo;
   let serve: Awaited<ReturnType<typeof startCli>> | undefined;
+  let listenUrl: string;
+  let adminUrl: string;
+  const token = 'fleet-step-test-token-0123456789';
 
   beforeAll(async () => {
     repo = sourceRepo(dir);
     const [port, adminPort] = [await freePort(), await freePort()];
+    listenUrl = `http://127.0.0.1:${port}`;
+    adminUrl = `http://127.0.0.1:${adminPort}`;
     fs.writeFileSync(
       configFile,
       JSON.stringify({
@@ -30,7 +39,7 @@ describe('triggler fleet-step', () => {
           {
             repository: 'app',
             branch: 'main',
-            token: 'fleet-step-test-token-0123456789',
+            token,
             command: 'true',
             timeoutSeconds: 30,
             deploy: { repositoryUrl: repo.url, path: deployPath, healthCheck: { command: 'test ! -f unhealthy', timeoutSeconds: 1, intervalSeconds: 1 } },
@@ -91,6 +100,27 @@ describe('triggler fleet-step', () => {
     expect(current()).toBe(before);
     const missing = await step('switch', '--commit', 'abcdef1');
     expect(missing).toMatchObject({ code: 1, line: { status: 'failed', error: 'no release of commit abcdef1 to switch to: prepare it first' } });
+  }, 120_000);
+
+  it('a push of the current commit re-run switches nothing; rerun --rebuild builds a new release of it', async () => {
+    const commit = repo.commit({ v: 'rebuilt' });
+    const converged = await step('converge', '--commit', commit);
+    expect(converged.line.status).toBe('succeeded');
+    const delivery = buildDeliveryRequest({ scheme: 'standard', token, id: 'msg_rebuild', timestamp: Math.floor(Date.now() / 1000), data: { repository: 'app', branch: 'main', ref: 'refs/heads/main', commit, source: 'test' } });
+    const answer = await request(`${listenUrl}${delivery.path}`, { method: 'POST', headers: delivery.headers, body: delivery.body! });
+    const pushed = ((await answer.body.json()) as { run: { id: string } }).run.id;
+    const rerun = async (...flags: string[]): Promise<string> => {
+      const queued = await runCli(['rerun', pushed, '--config', configFile, ...flags]);
+      expect(queued.code).toBe(0);
+      return /^queued run (\S+),/.exec(queued.stdout)![1]!;
+    };
+    const finished = (runId: string): Promise<RunRecord> => waitForRun(adminUrl, runId, 100);
+    expect(await finished(pushed)).toMatchObject({ status: 'succeeded', deploy: { release: converged.line.release } });
+    expect(await finished(await rerun())).toMatchObject({ status: 'succeeded', deploy: { release: converged.line.release } });
+    const rebuilt = await finished(await rerun('--rebuild'));
+    expect(rebuilt.status).toBe('succeeded');
+    expect(rebuilt.deploy!.release).not.toBe(converged.line.release);
+    expect(current()).toBe(`releases/${rebuilt.deploy!.release}`);
   }, 120_000);
 
   it.each([
