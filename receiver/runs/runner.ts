@@ -190,8 +190,9 @@ export class Runner implements DeliverySink {
   }
 
   /**
-   * A run the admin side asks for (a rollback) on a trigger: recorded like a delivery, so it
-   * survives a restart, and waiting its turn behind the trigger's run; deliveries never join it.
+   * A run the admin side asks for (a rollback, a prepare, a switch) on a deploy trigger: recorded
+   * like a delivery, so it survives a restart, and waiting its turn behind the trigger's run;
+   * deliveries never join it.
    */
   async requestRun(repository: string, branch: string, action: RunAction): Promise<AcceptResult> {
     if (this.closing) throw new RunnerClosedError();

@@ -103,7 +103,7 @@ describe('triggler fleet-step', () => {
   }, 120_000);
 
   it('a push of the current commit re-run switches nothing; rerun --rebuild builds a new release of it', async () => {
-    const commit = repo.commit({ v: 'rebuilt' });
+    const commit = repo.commit({ v: 'rebuilt', unhealthy: null });
     const converged = await step('converge', '--commit', commit);
     expect(converged.line.status).toBe('succeeded');
     const delivery = buildDeliveryRequest({ scheme: 'standard', token, id: 'msg_rebuild', timestamp: Math.floor(Date.now() / 1000), data: { repository: 'app', branch: 'main', ref: 'refs/heads/main', commit, source: 'test' } });
