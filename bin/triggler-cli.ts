@@ -6,6 +6,7 @@
  *   send      send one signed delivery (--wait: and follow its run to the end)
  *   runs      list recent runs: from the receiver's admin listener, else from its state directory
  *   rerun     queue a run's trigger again with the same newest delivery
+ *   fleet-step  one step of a fleet's rollout on this host (prepare, switch, rollback, converge)
  *   releases, rollback   a deploy trigger's releases, and switching back to one (./deploy-commands)
  *   hook      a post-receive hook for a bare repository on this server (./hook-command)
  *   service-unit   a hardened systemd unit for this install
@@ -19,6 +20,7 @@ import { reportStartupError, type RunRecord, serve } from '../receiver';
 import { watchConfig } from './config-watch';
 import { checkCommand, initCommand } from './init-command';
 import { deployCommands } from './deploy-commands';
+import { fleetStepCommand } from './fleet-step';
 import { hookCommand } from './hook-command';
 import { DEFAULT_CONFIG, isUnreachable, locateReceiver, postAdminAction, type ReceiverLocation, stateDirHistory } from './runs-source';
 import { positiveInt, sendCommand } from './send-command';
@@ -146,15 +148,17 @@ program
   .option('-a, --admin <url>', 'admin listener URL (default: the config\'s admin address, else http://127.0.0.1:5001)')
   .option('-c, --config <file>', 'take the admin address and the state directory from this receiver config (default: ./receiver.json when it is here)')
   .option('-d, --state-dir <dir>', 'where the admin credential is (default: the config\'s, else /var/lib/triggler)')
+  .option('--rebuild', 'for a deploy trigger: build a new release of the commit even when it has a good one (default: switch to that one)')
   .addHelpText('after', '\nA re-run is a write: it needs the admin credential in <stateDir>/admin-token, which only the receiver\'s user (or root) can read.\n\nExample:\n  sudo -u triggler triggler rerun r_0mj3k2x1c000a1b2c3d4 --config /etc/triggler/receiver.json')
-  .action(async (runId: string, options: { admin?: string; config?: string; stateDir?: string }) => {
-    const queued = await postAdminAction(locateReceiver(options), 'a re-run', `/runs/${encodeURIComponent(runId)}/rerun`);
+  .action(async (runId: string, options: { admin?: string; config?: string; stateDir?: string; rebuild?: boolean }) => {
+    const queued = await postAdminAction(locateReceiver(options), 'a re-run', `/runs/${encodeURIComponent(runId)}/rerun`, options.rebuild ? { rebuild: true } : undefined);
     process.stdout.write(`queued run ${queued}, a re-run of ${runId}\n`);
   });
 
 program.addCommand(tokensCommand());
 program.addCommand(hookCommand());
 program.addCommand(serviceUnitCommand());
+program.addCommand(fleetStepCommand());
 for (const command of deployCommands()) program.addCommand(command);
 
 program.parseAsync().catch((error: unknown) => {

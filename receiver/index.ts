@@ -25,4 +25,4 @@ export { RunReader } from './runs/run-reader';
 export { RunStore } from './runs/run-store';
 export { StateLock } from './runs/state-lock';
 export { Runner } from './runs/runner';
-export { ReleaseLayout, type ReleaseListing } from './runs/deploy/release-layout';
+export { type DescribedRelease, describeReleases, ReleaseLayout, type ReleaseListing } from './runs/deploy/release-layout';

@@ -43,6 +43,20 @@ export const deployPathSchema = z
   .refine((p) => path.posix.normalize(p) !== '/', 'must not be /')
   .refine((p) => !hasSpaceOrControl(p), 'must not contain spaces or control characters');
 
+/** A shared path as its place in the release: without a trailing `/` or `./`. */
+const sharedPathKey = (p: string): string => path.posix.normalize(p).replace(/\/+$/, '');
+
+/** Relative, inside the release: never absolute, never `..`, never the release itself or the mirror's `.git` file. */
+export const sharedPathSchema = z
+  .string()
+  .min(1)
+  .max(1024)
+  .refine((p) => !path.posix.isAbsolute(p), 'must be relative to the release, not absolute')
+  .refine((p) => !p.split('/').includes('..'), 'must not contain ".." (it would leave the release)')
+  .refine((p) => !hasSpaceOrControl(p) && !p.includes('\\'), 'must not contain spaces, control characters or backslashes')
+  .refine((p) => sharedPathKey(p) !== '.' && sharedPathKey(p) !== '', 'must name a path inside the release, not the release itself')
+  .refine((p) => sharedPathKey(p).split('/')[0] !== '.git', 'must not be in .git (git keeps the release\'s checkout there)');
+
 export const deploySchema = z.strictObject({
   repositoryUrl: repositoryUrlSchema.describe(
     'What git fetches: a path to a repository, `https://`, `ssh://` or `user@host:path`. Never a password or an access token in it (refused: use `sshKey`).',
@@ -56,7 +70,16 @@ export const deploySchema = z.strictObject({
     .min(1)
     .max(100)
     .default(5)
-    .describe('Releases kept after a successful switch; older ones are removed (never `current` or the one a rollback returns to).'),
+    .describe('Good releases (their command succeeded) kept after a successful switch; older ones are removed, and failed builds once older than the oldest good one kept (never `current` or the one a plain rollback returns to). A commit deployed again reuses its good release.'),
+  shared: z
+    .array(sharedPathSchema)
+    .max(100)
+    .refine((paths) => new Set(paths.map(sharedPathKey)).size === paths.length, 'must not name a path twice')
+    .refine((paths) => !paths.some((p) => paths.some((other) => other !== p && sharedPathKey(p).startsWith(`${sharedPathKey(other)}/`))), 'must not name a path inside another one')
+    .optional()
+    .describe(
+      'Files and directories kept in `<path>/shared/` across releases (an `.env`, uploads, a cache), each linked into every new release before `command` runs; created empty when absent. A trailing `/` names a directory. Relative to the release, without `..`; what the commit has at such a path is replaced by the link (the run log says so). Default: none.',
+    ),
   activate: commandSchema
     .optional()
     .describe(

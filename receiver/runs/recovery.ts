@@ -1,15 +1,15 @@
 /**
  * What a start after a crash (or a stop) puts right before anything new runs: commands the
  * previous receiver left running are stopped, a run it interrupted is run again once, runs it had
- * accepted but not started wait their turn again, and a deploy switch it never saw through its
- * checks is switched back.
+ * accepted but not started wait their turn again (a prepare it interrupted, too), and a deploy
+ * switch it never saw through its checks is switched back.
  */
 import type { Logger } from 'pino';
 import { triggerKey, triggerLabel } from '../../protocol';
 import type { TriggerConfig } from '../config/schema';
 import { stopOrphanedGroup } from './command';
 import { ReleaseLayout } from './deploy/release-layout';
-import type { StoredRun } from './run-record';
+import type { RunAction, StoredRun } from './run-record';
 import type { RunStore } from './run-store';
 import type { Scheduler } from './scheduler';
 
@@ -39,7 +39,7 @@ export async function recover(context: RecoveryContext, interrupted: StoredRun[]
   for (const run of store.unfinishedRuns()) {
     const line = triggerKey(run.repository, run.branch);
     if (context.trigger(line)) {
-      context.scheduler.restore(line, run.id, run.action !== undefined);
+      context.scheduler.restore(line, run.id, run.scheme === 'admin');
       pending += 1;
       continue;
     }
@@ -81,6 +81,8 @@ async function stopOrphan(context: RecoveryContext, run: StoredRun): Promise<voi
   });
 }
 
+const RUN_AGAIN_ACTIONS: ReadonlySet<RunAction['type']> = new Set(['prepare', 'rebuild']);
+
 /**
  * A run interrupted by a crash is run again, once: its push was accepted and its command never
  * finished. Not when the trigger opts out, when it was itself a rerun, or when a newer delivery
@@ -91,7 +93,9 @@ async function rerunInterrupted(context: RecoveryContext, run: StoredRun): Promi
   if (!trigger) return;
   const skip = (why: string) => context.logger.info({ run: run.id, trigger: trigger.label, why }, 'interrupted run not run again');
   if (!trigger.config.rerunInterrupted) return skip('the trigger sets rerunInterrupted: false');
-  if (run.action) return skip(`it was the receiver's own ${run.action.type} run`);
+  // A prepare or a rebuild is a push's first half: safe to run again (a release its command finished is reused).
+  // Which release a rollback or a switch returns to is decided again by whoever asked for it.
+  if (run.action && !RUN_AGAIN_ACTIONS.has(run.action.type)) return skip(`it was the receiver's own ${run.action.type} run`);
   if (run.rerunOf !== undefined) return skip(`it was already the rerun of ${run.rerunOf}`);
   if (context.store.unfinishedRuns().some((other) => other.repository === run.repository && other.branch === run.branch)) return skip('a newer delivery of the trigger waits to run');
   const runId = context.store.ids.next();

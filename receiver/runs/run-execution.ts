@@ -31,13 +31,17 @@ interface StartContext {
 
 /**
  * How each kind of run starts. A kind added to RunAction (each its own journaled run) gets its
- * line here. Today every kind starts the same way: a trigger with a deploy section deploys (the
- * deployment reads the run's action), any other runs its command.
+ * line here. A push (and its rebuild) deploys when the trigger has a deploy section and runs its
+ * command otherwise; the receiver's own deploy steps (the deployment reads the run's action) are
+ * asked for on deploy triggers alone.
  */
 const START: Record<RunKind, (context: StartContext) => RunningCommand> = {
   push: startDeployOrCommand,
+  rebuild: startDeployOrCommand,
   rollback: startDeployOrCommand,
   recover: startDeployOrCommand,
+  prepare: startDeployOrCommand,
+  switch: startDeployOrCommand,
 };
 
 function startDeployOrCommand({ request, stateDir, secretNamed, triggers }: StartContext): RunningCommand {

@@ -17,13 +17,17 @@ export type FinalStatus = (typeof FINAL_STATUSES)[number];
 export const scheme = z.enum([...SCHEMES, 'admin']);
 
 /**
- * What a run of the receiver's own does instead of deploying a push: `rollback` (asked for through
- * the admin listener) switches to an older release; `recover` (queued at start-up) undoes a switch
- * an earlier receiver made but never saw through its checks.
+ * What a run does instead of deploying a push the usual way. The receiver's own runs (asked for
+ * through the admin listener, or queued at start-up): `rollback` switches to an older release;
+ * `recover` undoes a switch an earlier receiver made but never saw through its checks; `prepare`
+ * lays out and builds a commit's release without switching to it; `switch` makes a prepared
+ * release of a commit current. `rebuild`: a re-run of a push that builds a new release of its
+ * commit even when one of it is good already.
  */
+export const RUN_ACTIONS = ['rollback', 'recover', 'prepare', 'switch', 'rebuild'] as const;
 export const runAction = z.object({
-  type: z.enum(['rollback', 'recover']),
-  /** A release id or a commit (at least 7 hex digits); absent: the release before current. */
+  type: z.enum(RUN_ACTIONS),
+  /** rollback: a release id or a commit (at least 7 hex digits), absent: the release before current; prepare and switch: the commit. */
   to: z.string().optional(),
 });
 export type RunAction = z.infer<typeof runAction>;

@@ -190,15 +190,16 @@ export class Runner implements DeliverySink {
   }
 
   /**
-   * A run the admin side asks for (a rollback) on a trigger: recorded like a delivery, so it
-   * survives a restart, and waiting its turn behind the trigger's run; deliveries never join it.
+   * A run the admin side asks for (a rollback, a prepare, a switch) on a deploy trigger: recorded
+   * like a delivery, so it survives a restart, and waiting its turn behind the trigger's run;
+   * deliveries never join it.
    */
   async requestRun(repository: string, branch: string, action: RunAction): Promise<AcceptResult> {
     if (this.closing) throw new RunnerClosedError();
     const line = triggerKey(repository, branch);
     const trigger = this.triggers.get(line);
     if (!trigger) throw new RunRequestRefused(`no trigger is configured for repository "${repository}" branch "${branch}"`, 'not-found');
-    if (!trigger.config.deploy) throw new RunRequestRefused(`${trigger.label} has no deploy section: there is nothing to roll back`, 'conflict');
+    if (!trigger.config.deploy) throw new RunRequestRefused(`${trigger.label} has no deploy section: there is nothing to ${action.type === 'rollback' ? 'roll back' : action.type}`, 'conflict');
     return await this.queueOwnRun(line, action, false);
   }
 
@@ -214,7 +215,8 @@ export class Runner implements DeliverySink {
       deliveryId: id,
       repository: config.repository,
       branch: config.branch,
-      commit: '',
+      // A prepare or switch names its commit: the run is of that commit, as a push of it would be.
+      commit: action.type === 'prepare' || action.type === 'switch' ? (action.to ?? '') : '',
       scheme: 'admin',
       receivedAt: new Date().toISOString(),
       action,
@@ -226,18 +228,27 @@ export class Runner implements DeliverySink {
    * Queues a new run of a finished (or any) run's trigger with that run's newest delivery (commit,
    * pusher), recorded with `rerunOf`. It waits its turn like a delivery; a push that arrives while
    * it waits joins it (the run carries the newest push). Resolves once the journal holds it.
+   * A deploy trigger's re-run switches to the good release its commit has already, unless
+   * `rebuild` asks for a new release of it.
    */
-  rerun(runId: string): Promise<AcceptResult> {
+  rerun(runId: string, options: { rebuild?: boolean } = {}): Promise<AcceptResult> {
     if (this.closing) return Promise.reject(new RunnerClosedError());
     const original = this.store.run(runId);
     if (!original) return Promise.reject(new RunRequestRefused(`no run ${runId}`, 'not-found'));
-    // A rollback is asked for again with its own command: which release it returns to depends on now.
-    if (original.scheme === 'admin') return Promise.reject(new RunRequestRefused(`run ${runId} is a ${original.action?.type ?? 'receiver'} run: use triggler rollback again`, 'conflict'));
+    // A run of the receiver's own is asked for again with its own command: what it does depends on now.
+    if (original.scheme === 'admin') {
+      const again = original.action?.type === 'prepare' || original.action?.type === 'switch' ? `triggler fleet-step ${original.action.type}` : 'triggler rollback';
+      return Promise.reject(new RunRequestRefused(`run ${runId} is a ${original.action?.type ?? 'receiver'} run: use ${again} again`, 'conflict'));
+    }
     const line = triggerKey(original.repository, original.branch);
-    if (!this.triggers.has(line)) return Promise.reject(new RunRequestRefused(`no trigger is configured for ${triggerLabel(original)} any more`, 'conflict'));
+    const trigger = this.triggers.get(line);
+    if (!trigger) return Promise.reject(new RunRequestRefused(`no trigger is configured for ${triggerLabel(original)} any more`, 'conflict'));
+    if (options.rebuild && !trigger.config.deploy) return Promise.reject(new RunRequestRefused(`${trigger.label} has no deploy section: there is no release to rebuild`, 'conflict'));
     const newId = this.store.ids.next();
+    const { action: _action, ...push } = pickFields(original, RUN_PUSH_KEYS);
     const delivery: RecordedDelivery = {
-      ...pickFields(original, RUN_PUSH_KEYS),
+      ...push,
+      ...(options.rebuild ? { action: { type: 'rebuild' as const } } : {}),
       dedupeKey: `rerun:${newId}`,
       // Nothing repeats a re-run's key: it need not be remembered.
       dedupeUntil: 0,

@@ -1,8 +1,10 @@
 /**
- * One run of a trigger with `deploy`: fetch the pushed commit into the mirror, lay it out as a new
- * release, run the command there, switch `current`, activate, check health; on a failed activate
- * or health check switch back and activate the release before (`rolled-back`). A rollback run
- * (asked for through the admin listener) does the second half only, to an older release.
+ * One run of a trigger with `deploy`, in two halves. Prepare: fetch the pushed commit into the
+ * mirror, lay it out as a new release, link the shared paths, run the command there (or reuse the
+ * commit's good release). Switch: `current` to it, activate, check health; on a failed activate or
+ * health check switch back and activate the release before (`rolled-back`). A push runs both; a
+ * `prepare` or `switch` run (asked for through the admin listener, one step of a fleet's rollout)
+ * runs one; a rollback run switches to an older release.
  *
  * Every step is a command like the trigger's own, started by runCommand (its process group,
  * timeout, stop, output into the run's log); this module decides the order and what a step's
@@ -16,11 +18,18 @@ import type { TriggerConfig } from '../../config/schema';
 import { type CommandRequest, type Outcome, type RunAs, type RunningCommand, runAsOf, runCommand } from '../command';
 import type { RunDeploy } from '../run-record';
 import { commandForLog, fetchHeadCommit, gitIn, requestedCommit } from './git';
-import { cannotBecomeCurrent, mayBecomeCurrent, ReleaseLayout, releaseId, rollbackTarget } from './release-layout';
+import { cannotBecomeCurrent, goodReleaseOf, mayBecomeCurrent, ReleaseLayout, releaseId, rollbackTarget } from './release-layout';
+import { linkSharedPaths } from './shared-paths';
 import { type SecretLookup, type SshAccess, prepareSshAccess } from './ssh-access';
 
 export interface DeployOutcome extends Outcome {
   deploy?: RunDeploy;
+}
+
+/** A release of the run's commit whose command succeeded, ready to become current. */
+interface Prepared {
+  id: string;
+  record: RunDeploy;
 }
 
 export interface DeployRequest extends CommandRequest {
@@ -95,15 +104,49 @@ class Deployment {
     await this.layout.prepare(runAs?.account);
     await this.recover();
     const action = this.request.run.action;
-    if (action?.type === 'recover') return OK;
-    return action?.type === 'rollback' ? this.rollback(action.to) : this.deployPush();
+    switch (action?.type) {
+      case 'recover':
+        return OK;
+      case 'rollback':
+        return this.rollback(action.to);
+      case 'switch':
+        return this.switchCommit();
+      case 'prepare': {
+        const prepared = await this.prepare(false);
+        return 'id' in prepared ? { ...OK, deploy: prepared.record } : prepared;
+      }
+      default: {
+        const prepared = await this.prepare(action?.type === 'rebuild');
+        return 'id' in prepared ? this.switchTo(prepared.id, prepared.record.previousRelease, prepared.record) : prepared;
+      }
+    }
   }
 
-  private async deployPush(): Promise<DeployOutcome> {
+  /**
+   * The first half of a deploy: the run's exact commit as a release whose command succeeded. A
+   * commit that has such a release already reuses it (nothing fetched or built when the run names
+   * the whole commit), so a re-run, a redelivery or a retried prepare never builds a copy;
+   * `rebuild` builds a new one all the same.
+   */
+  private async prepare(rebuild: boolean): Promise<Prepared | DeployOutcome> {
+    const previous = await this.layout.current();
+    const reuse = async (commit: string): Promise<Prepared | undefined> => {
+      const good = rebuild ? undefined : goodReleaseOf(await this.layout.list(), commit);
+      if (!good) return undefined;
+      this.commit = good.commit;
+      this.note(`release ${good.id} of commit ${good.commit.slice(0, 12)} is ${good.current ? 'current' : 'built'} already: reused, nothing built (triggler rerun --rebuild builds it again)`);
+      const before = good.current ? undefined : previous;
+      this.useRelease(good.id, before);
+      return { id: good.id, record: { release: good.id, commit: good.commit, ...(before ? { previousRelease: before } : {}) } };
+    };
+    const wanted = requestedCommit(this.request.run.commit);
+    const known = wanted === undefined || wanted.length < 40 ? undefined : await reuse(wanted);
+    if (known) return known;
     const fetched = await this.fetch();
     if (typeof fetched !== 'string') return fetched;
     this.commit = fetched;
-    const previous = await this.layout.current();
+    const reused = await reuse(fetched);
+    if (reused) return reused;
     const id = releaseId(new Date(), fetched);
     const record: RunDeploy = { release: id, commit: fetched, ...(previous ? { previousRelease: previous } : {}) };
     const releaseDir = this.layout.releaseDir(id);
@@ -111,10 +154,27 @@ class Deployment {
     this.useRelease(id, previous);
     const laidOut = await this.runStep('lay out release', gitIn(this.layout.mirror, 'worktree', 'add', '--detach', '--quiet', releaseDir, fetched), this.deploy.path);
     if (laidOut.status !== 'succeeded') return this.buildFailed(id, laidOut, record);
+    const linked = await this.linkShared(releaseDir);
+    if (linked) return this.buildFailed(id, linked, record);
     const built = await this.runStep('command', this.request.config.command, releaseDir);
     if (built.status !== 'succeeded') return this.buildFailed(id, built, record);
     await this.layout.setState(id, 'built');
-    return this.switchTo(id, previous, record);
+    return { id, record };
+  }
+
+  /** The second half on its own: the newest good release of the run's commit becomes current. */
+  private async switchCommit(): Promise<DeployOutcome> {
+    const wanted = requestedCommit(this.request.run.commit);
+    if (wanted === undefined) return this.failed('a switch needs the commit whose release it makes current');
+    const releases = await this.layout.list();
+    const ofCommit = releases.filter((release) => release.commit.startsWith(wanted));
+    const good = ofCommit.filter(mayBecomeCurrent).at(-1);
+    if (!good) return this.failed(ofCommit.length > 0 ? cannotBecomeCurrent(ofCommit.at(-1)!) : `no release of commit ${wanted} to switch to: prepare it first`);
+    this.commit = good.commit;
+    const current = releases.find((release) => release.current)?.id;
+    const from = current === good.id ? undefined : current;
+    this.useRelease(good.id, from);
+    return this.switchTo(good.id, from, { release: good.id, commit: good.commit, ...(from ? { previousRelease: from } : {}) });
   }
 
   private async rollback(to: string | undefined): Promise<DeployOutcome> {
@@ -197,6 +257,11 @@ class Deployment {
   private async switchTo(id: string, from: string | undefined, record: RunDeploy): Promise<DeployOutcome> {
     const release = (await this.layout.list()).find((listed) => listed.id === id);
     if (!release || !mayBecomeCurrent(release)) return this.failed(release ? cannotBecomeCurrent(release) : `release ${id} is not on disk`);
+    if (release.current) {
+      // A commit deployed again (a re-run, a retried switch): it is live, and switching to itself changes nothing.
+      this.note(`current is releases/${id} already: nothing to switch`);
+      return { ...OK, deploy: record };
+    }
     await this.layout.update((manifest) => (manifest.switching = { to: id, ...(from ? { from } : {}) }));
     await this.layout.switchCurrent(id);
     this.note(`current -> releases/${id}`);
@@ -211,7 +276,8 @@ class Deployment {
         if (entry) entry.state = 'live';
         delete manifest.switching;
       });
-      const removed = await this.layout.prune(this.deploy.keepReleases, [id, from]);
+      const rollbackTo = rollbackTarget(await this.layout.list(), undefined);
+      const removed = await this.layout.prune(this.deploy.keepReleases, [id, from, 'id' in rollbackTo ? rollbackTo.id : undefined]);
       if (removed.length > 0) {
         this.note(`removed ${removed.length} old release${removed.length === 1 ? '' : 's'}: ${removed.join(', ')}`);
         await this.runStep('forget removed releases', gitIn(this.layout.mirror, 'worktree', 'prune'), this.deploy.path, { timeoutSeconds: this.request.config.timeoutSeconds });
@@ -298,6 +364,18 @@ class Deployment {
 
   private failed(error: string, outcome?: Outcome): DeployOutcome {
     return { status: 'failed', exitCode: outcome?.exitCode ?? null, signal: outcome?.signal ?? null, error };
+  }
+
+  /** Links the trigger's shared paths into a new release; an outcome only when that failed. */
+  private async linkShared(releaseDir: string): Promise<Outcome | undefined> {
+    const shared = this.deploy.shared ?? [];
+    if (shared.length === 0) return undefined;
+    try {
+      await linkSharedPaths(this.deploy.path, releaseDir, shared, { owner: this.runAs && 'account' in this.runAs ? this.runAs.account : undefined, note: (text) => this.note(text) });
+      return undefined;
+    } catch (error) {
+      return this.failed(`shared paths: ${(error as Error).message}`);
+    }
   }
 
   /** The release the next steps run in, and the one before it, as the commands' variables. */

@@ -195,28 +195,65 @@ export class ReleaseLayout {
   }
 
   /**
-   * Removes the oldest releases past `keep`, never one in `protect` (current, and the release a
-   * rollback would return to). Returns the ids removed.
+   * Removes what no deploy or rollback needs any more: good releases (see mayBecomeCurrent) past
+   * the newest `keep` of them, and releases that never can become current (a failed or interrupted
+   * build) older than the oldest good one kept: they count for nothing, and leave with the window
+   * they fell in. Never one in `protect` (current, and the release a plain rollback would return
+   * to). Returns the ids removed.
    */
   async prune(keep: number, protect: readonly (string | undefined)[]): Promise<string[]> {
-    const ids = (await this.list()).map((release) => release.id);
-    const removable = ids.slice(0, Math.max(0, ids.length - keep)).filter((id) => !protect.includes(id));
+    const releases = await this.list();
+    const good = releases.filter(mayBecomeCurrent);
+    const kept = good.slice(Math.max(0, good.length - keep));
+    const oldestKept = kept[0]?.id;
+    const removable = releases
+      .filter((release) => !kept.includes(release) && (mayBecomeCurrent(release) || (release.state !== 'building' && oldestKept !== undefined && release.id < oldestKept)))
+      .map((release) => release.id)
+      .filter((id) => !protect.includes(id));
     for (const id of removable) await fsp.rm(this.releaseDir(id), { recursive: true, force: true });
     if (removable.length > 0) await this.update((manifest) => (manifest.releases = manifest.releases.filter((release) => !removable.includes(release.id))));
     return removable;
   }
 }
 
+/** The newest good release of a commit (its command succeeded there), which a deploy of that commit reuses. */
+export function goodReleaseOf(releases: readonly ReleaseListing[], commit: string): ReleaseListing | undefined {
+  return releases.filter((release) => release.commit === commit && mayBecomeCurrent(release)).at(-1);
+}
+
+/**
+ * What `triggler releases` calls a release: `current`; `previous`, where a plain rollback goes;
+ * `good`, one that passed its checks when it was current; otherwise its state (`built`: its command
+ * succeeded, never switched to; `failed`, `rolled-back`, `interrupted`, `building`).
+ */
+export type ReleaseStatus = 'current' | 'previous' | 'good' | Exclude<ReleaseState, 'live'>;
+
+export interface DescribedRelease extends ReleaseListing {
+  status: ReleaseStatus;
+}
+
+/** The releases newest first (as `triggler runs` lists runs), each with what it is now. */
+export function describeReleases(releases: readonly ReleaseListing[]): DescribedRelease[] {
+  const target = rollbackTarget(releases, undefined);
+  const previous = 'id' in target ? target.id : undefined;
+  return [...releases].reverse().map((release) => ({
+    ...release,
+    status: release.current ? 'current' : release.id === previous ? 'previous' : release.state === 'live' ? 'good' : release.state,
+  }));
+}
+
 /**
  * The release a rollback switches to: `to` names a release id or a commit (a prefix of at least 7
- * hex digits; the newest release of it); without `to`, the newest live release older than current.
+ * hex digits; the newest release of it); without `to`, the newest live release older than current
+ * whose commit is not current's.
  */
 export function rollbackTarget(releases: readonly ReleaseListing[], to: string | undefined): { id: string } | { error: string } {
   const current = releases.find((release) => release.current);
   if (to === undefined) {
-    const older = releases.filter((release) => release.state === 'live' && (!current || release.id < current.id));
+    // Another release of the commit already current is no step back: the same code, built again.
+    const older = releases.filter((release) => release.state === 'live' && (!current || (release.id < current.id && release.commit !== current.commit)));
     const target = older.at(-1);
-    return target ? { id: target.id } : { error: current ? `no live release older than current (${current.id}) to roll back to` : 'no release to roll back to' };
+    return target ? { id: target.id } : { error: current ? `no live release older than current (${current.id}) with another commit to roll back to` : 'no release to roll back to' };
   }
   const byId = releases.find((release) => release.id === to);
   if (byId) return mayBecomeCurrent(byId) ? { id: byId.id } : { error: cannotBecomeCurrent(byId) };

@@ -147,9 +147,10 @@ describe('deploys through the receiver process', () => {
 
     const listed = await cli('releases', 'app', 'main', '--config', configFile);
     const rows = listed.stdout.trimEnd().split('\n');
-    expect(rows[0]).toMatch(/^\s+RELEASE\s+COMMIT\s+STATE\s+CREATED\s+RUN$/);
-    expect(rows[1]).toMatch(new RegExp(`^\\s+${first.deploy!.release}\\s+${first.deploy!.commit!.slice(0, 12)}\\s+live\\s+\\S+\\s+${first.id}$`));
-    expect(rows[2]).toMatch(new RegExp(`^\\*\\s+${second.deploy!.release}\\s+`));
+    // Newest first, each with what it is now.
+    expect(rows[0]).toMatch(/^RELEASE\s+COMMIT\s+STATE\s+CREATED\s+RUN$/);
+    expect(rows[1]).toMatch(new RegExp(`^${second.deploy!.release}\\s+${second.deploy!.commit!.slice(0, 12)}\\s+current\\s+\\S+\\s+${second.id}$`));
+    expect(rows[2]).toMatch(new RegExp(`^${first.deploy!.release}\\s+${first.deploy!.commit!.slice(0, 12)}\\s+previous\\s+\\S+\\s+${first.id}$`));
 
     const rolledBack = await cli('rollback', 'app', 'main', '--config', configFile, '--admin', serving.adminUrl);
     const [accepted, result] = rolledBack.stdout.trim().split('\n');
@@ -201,7 +202,7 @@ describe('deploys through the receiver process', () => {
     }
   });
 
-  it('with rerunInterrupted (the default), the restarted receiver switches back first, then deploys the interrupted commit again as a new release', async () => {
+  it('with rerunInterrupted (the default), the restarted receiver switches back first, then deploys the interrupted commit again, switching to its release (its build succeeded)', async () => {
     // The health check hangs once (the receiver is killed during it) and passes after.
     writeConfig('true', { healthCheck: { command: 'if [ ! -f "$TRIGGLER_DEPLOY_PATH/checked-once" ]; then touch "$TRIGGLER_DEPLOY_PATH/checked-once"; echo $$ > "$TRIGGLER_DEPLOY_PATH/checking.pid"; exec sleep 60; fi' } });
     serving = await serve(configFile);
@@ -227,9 +228,9 @@ describe('deploys through the receiver process', () => {
       expect(recover.finishedAt! <= rerun.startedAt!).toBe(true);
       expect(rerun).toMatchObject({ status: 'succeeded', deploy: { commit: secondCommit, previousRelease: first.deploy!.release } });
       const releases = await layout.list();
+      // The release the interrupted run built is good: the rerun switches to it again rather than build a copy.
       expect(releases.map((r) => [r.commit.slice(0, 7), r.state, r.current])).toEqual([
         [first.deploy!.commit!.slice(0, 7), 'live', false],
-        [secondCommit.slice(0, 7), 'rolled-back', false],
         [secondCommit.slice(0, 7), 'live', true],
       ]);
       expect(await layout.current()).toBe(rerun.deploy!.release);
