@@ -12,7 +12,7 @@ import { waitForRun } from '../../bin/runs-source';
 import type { RunRecord } from '../../receiver';
 import { freePort, runCli, startCli, stopCli } from '../support/cli';
 import { tempDir } from '../support/receiver-fixture';
-import { sourceRepo, type SourceRepo } from '../receiver/deploy/git-repo';
+import { sourceRepo, type SourceRepo } from '../support/git-repo';
 
 describe('triggler fleet-step', () => {
   const dir = tempDir();

@@ -10,8 +10,8 @@ import type { ReceiverConfigInput } from '../../../../receiver/config/schema';
 import { describeReleases, ReleaseLayout } from '../../../../receiver/runs/deploy/release-layout';
 import type { RunAction, RunRecord } from '../../../../receiver/runs/run-record';
 import type { Runner } from '../../../../receiver/runs/runner';
-import { sourceRepo, type SourceRepo } from '../../deploy/git-repo';
-import { logText, makeDelivery, makeStateDir, makeTrigger, openRunner, removeDir, waitFor } from '../../runner-harness';
+import { sourceRepo, type SourceRepo } from '../../../support/git-repo';
+import { logText, makeDelivery, makeStateDir, makeTrigger, openRunner, removeDir, waitFor } from '../../../support/runner-harness';
 
 type DeployInput = NonNullable<ReceiverConfigInput['triggers'][number]['deploy']>;
 
