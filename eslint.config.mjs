@@ -4,7 +4,10 @@ import tseslint from 'typescript-eslint';
 /** What all of lib/ may import of runtime code (see the lib/ blocks below). */
 const LIB_PATTERNS = [
   { group: ['**/lambda/*'], allowTypeImports: true, message: 'lib/ may take types from lambda/, never code' },
-  { group: ['**/receiver/*', '!**/receiver/config', '**/receiver/*/*', '!**/receiver/config/schema'], message: 'lib/ may use the receiver\'s config schema only' },
+  {
+    group: ['**/receiver/*', '!**/receiver/config', '**/receiver/*/*', '!**/receiver/config/schema'],
+    message: "lib/ may use the receiver's config schema only",
+  },
 ];
 
 export default tseslint.config(
@@ -12,7 +15,22 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    languageOptions: { globals: { process: 'readonly', console: 'readonly', require: 'readonly', module: 'writable', __dirname: 'readonly', Buffer: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', setImmediate: 'readonly', URL: 'readonly' } },
+    languageOptions: {
+      globals: {
+        process: 'readonly',
+        console: 'readonly',
+        require: 'readonly',
+        module: 'writable',
+        __dirname: 'readonly',
+        Buffer: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        setInterval: 'readonly',
+        clearInterval: 'readonly',
+        setImmediate: 'readonly',
+        URL: 'readonly',
+      },
+    },
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/no-require-imports': 'off',
@@ -28,24 +46,55 @@ export default tseslint.config(
     // Runtime code never depends on the CDK: the receiver and the sender ship without it.
     files: ['receiver/**/*.ts', 'lambda/**/*.ts', 'protocol/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: ['aws-cdk-lib', 'aws-cdk-lib/*', 'constructs', '**/lib', '**/lib/*'], message: 'runtime code must not import the CDK app' }] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['aws-cdk-lib', 'aws-cdk-lib/*', 'constructs', '**/lib', '**/lib/*'],
+              message: 'runtime code must not import the CDK app',
+            },
+          ],
+        },
+      ],
     },
   },
   {
     // Lambda handlers ship without the CDK and without the receiver: what they share with it is in protocol/.
     files: ['lambda/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [
-        { group: ['aws-cdk-lib', 'aws-cdk-lib/*', 'constructs', '../lib/*', '../lib'], message: 'runtime code must not import the CDK app' },
-        { group: ['../receiver/*', '../receiver'], message: 'Lambda handlers must not import the receiver; put what both need in protocol/' },
-      ] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['aws-cdk-lib', 'aws-cdk-lib/*', 'constructs', '../lib/*', '../lib'],
+              message: 'runtime code must not import the CDK app',
+            },
+            {
+              group: ['../receiver/*', '../receiver'],
+              message: 'Lambda handlers must not import the receiver; put what both need in protocol/',
+            },
+          ],
+        },
+      ],
     },
   },
   {
     // The protocol is pure: no I/O, nothing of ours.
     files: ['protocol/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: ['../*', 'node:fs', 'node:http', 'node:net', 'node:child_process', 'fs', 'http', 'net', 'child_process'], message: 'the protocol module is pure: no I/O and nothing of ours' }] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['../*', 'node:fs', 'node:http', 'node:net', 'node:child_process', 'fs', 'http', 'net', 'child_process'],
+              message: 'the protocol module is pure: no I/O and nothing of ours',
+            },
+          ],
+        },
+      ],
     },
   },
   // The receiver's layers (docs/architecture.md): only the composition root imports across them.
@@ -53,35 +102,77 @@ export default tseslint.config(
   ...receiverLayer('tokens', ['http', 'schemes', 'runs', 'notify'], 'token sources know the config, nothing else of the receiver'),
   ...receiverLayer('schemes', ['http', 'runs', 'notify'], 'schemes hand deliveries to a DeliverySink, never to the runner itself'),
   ...receiverLayer('runs', ['http', 'schemes', 'tokens', 'notify'], 'the runs know nothing of HTTP, schemes, tokens or notifications'),
-  ...receiverLayer('http', ['runs', 'tokens', 'notify'], 'the HTTP layer answers errors by their code (receiver/errors); it never imports the runner or the journal', ['runs']),
+  ...receiverLayer(
+    'http',
+    ['runs', 'tokens', 'notify'],
+    'the HTTP layer answers errors by their code (receiver/errors); it never imports the runner or the journal',
+    ['runs'],
+  ),
   {
     // Only the delivery listener routes to the webhook schemes; the admin listener and what both
     // listeners share answer in the vocabulary of receiver/errors.
     files: ['receiver/http/**/*.ts'],
     ignores: ['receiver/http/delivery-server.ts'],
     rules: {
-      '@typescript-eslint/no-restricted-imports': ['error', { patterns: [
-        { group: ['../schemes', '../schemes/*', '../schemes/**'], message: 'only the delivery listener knows the webhook schemes; answer with receiver/errors' },
-        { group: ['../tokens', '../tokens/*', '../notify', '../notify/*', '../receiver', '../cluster', '../main'], message: 'the HTTP layer answers errors by their code (receiver/errors); it never imports the runner or the journal' },
-        { group: ['../runs', '../runs/*'], allowTypeImports: true, message: 'the HTTP layer answers errors by their code (receiver/errors); it never imports the runner or the journal (types only)' },
-        { group: ['aws-cdk-lib', 'aws-cdk-lib/*', 'constructs', '**/lib', '**/lib/*'], message: 'runtime code must not import the CDK app' },
-      ] }],
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['../schemes', '../schemes/*', '../schemes/**'],
+              message: 'only the delivery listener knows the webhook schemes; answer with receiver/errors',
+            },
+            {
+              group: ['../tokens', '../tokens/*', '../notify', '../notify/*', '../receiver', '../cluster', '../main'],
+              message: 'the HTTP layer answers errors by their code (receiver/errors); it never imports the runner or the journal',
+            },
+            {
+              group: ['../runs', '../runs/*'],
+              allowTypeImports: true,
+              message:
+                'the HTTP layer answers errors by their code (receiver/errors); it never imports the runner or the journal (types only)',
+            },
+            {
+              group: ['aws-cdk-lib', 'aws-cdk-lib/*', 'constructs', '**/lib', '**/lib/*'],
+              message: 'runtime code must not import the CDK app',
+            },
+          ],
+        },
+      ],
     },
   },
   {
     // The error catalogue is what every layer throws from: it imports nothing of the receiver.
     files: ['receiver/errors.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: ['./*', '../*'], message: 'the error catalogue depends on nothing: every layer imports it' }] }],
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['./*', '../*'], message: 'the error catalogue depends on nothing: every layer imports it' }] },
+      ],
     },
   },
-  ...receiverLayer('notify', ['http', 'schemes', 'tokens', 'runs'], 'notifications get a finished run and a way to a token; they never reach into the runner or the token sources', ['runs']),
+  ...receiverLayer(
+    'notify',
+    ['http', 'schemes', 'tokens', 'runs'],
+    'notifications get a finished run and a way to a token; they never reach into the runner or the token sources',
+    ['runs'],
+  ),
   {
     // The receiver's front door: the CLI, scripts and benches use receiver/index.ts only, so that
     // what lies behind it can move without reaching into them.
     files: ['bin/**/*.ts', 'scripts/**/*.ts', 'bench/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: ['**/receiver/*', '!**/receiver/index'], message: 'import the receiver through its front door, receiver/index.ts (\'../receiver\')' }] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/receiver/*', '!**/receiver/index'],
+              message: "import the receiver through its front door, receiver/index.ts ('../receiver')",
+            },
+          ],
+        },
+      ],
     },
   },
   {
@@ -103,7 +194,10 @@ export default tseslint.config(
         {
           patterns: [
             ...LIB_PATTERNS,
-            { group: ['aws-cdk-lib', 'aws-cdk-lib/*', 'constructs', 'cdk-nag', '**/constructs/*', '../triggler-*', '../construct-props'], message: 'lib/stack-config and lib/host-files know nothing of the CDK: pass what a construct provides in as data' },
+            {
+              group: ['aws-cdk-lib', 'aws-cdk-lib/*', 'constructs', 'cdk-nag', '**/constructs/*', '../triggler-*', '../construct-props'],
+              message: 'lib/stack-config and lib/host-files know nothing of the CDK: pass what a construct provides in as data',
+            },
           ],
         },
       ],
@@ -118,14 +212,27 @@ export default tseslint.config(
 function receiverLayer(layer, forbidden, message, typesFrom = []) {
   const groups = (names) => names.flatMap((name) => [`../${name}`, `../${name}/*`, `../../${name}`, `../../${name}/*`]);
   const hard = forbidden.filter((name) => !typesFrom.includes(name));
-  const patterns = [{ group: [...groups(hard), '../receiver', '../../receiver', '../cluster', '../../cluster', '../main', '../../main'], message }];
+  const patterns = [
+    { group: [...groups(hard), '../receiver', '../../receiver', '../cluster', '../../cluster', '../main', '../../main'], message },
+  ];
   if (typesFrom.length > 0) patterns.push({ group: groups(typesFrom), allowTypeImports: true, message: `${message} (types only)` });
   return [
     {
       files: [`receiver/${layer}/**/*.ts`],
       rules: {
         'no-restricted-imports': 'off',
-        '@typescript-eslint/no-restricted-imports': ['error', { patterns: [...patterns, { group: ['aws-cdk-lib', 'aws-cdk-lib/*', 'constructs', '**/lib', '**/lib/*'], message: 'runtime code must not import the CDK app' }] }],
+        '@typescript-eslint/no-restricted-imports': [
+          'error',
+          {
+            patterns: [
+              ...patterns,
+              {
+                group: ['aws-cdk-lib', 'aws-cdk-lib/*', 'constructs', '**/lib', '**/lib/*'],
+                message: 'runtime code must not import the CDK app',
+              },
+            ],
+          },
+        ],
       },
     },
   ];

@@ -21,9 +21,16 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const FILES = 1000;
 const FILE_BYTES = 10 * 1024;
 const TARGET = 1.5;
-const ENV = { ...process.env, GIT_AUTHOR_NAME: 'bench', GIT_AUTHOR_EMAIL: 'b@example.com', GIT_COMMITTER_NAME: 'bench', GIT_COMMITTER_EMAIL: 'b@example.com' };
+const ENV = {
+  ...process.env,
+  GIT_AUTHOR_NAME: 'bench',
+  GIT_AUTHOR_EMAIL: 'b@example.com',
+  GIT_COMMITTER_NAME: 'bench',
+  GIT_COMMITTER_EMAIL: 'b@example.com',
+};
 
-const git = (cwd: string, ...args: string[]): string => execFileSync('git', args, { cwd, env: ENV, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+const git = (cwd: string, ...args: string[]): string =>
+  execFileSync('git', args, { cwd, env: ENV, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
 const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const ms = (seconds: number): string => `${(seconds * 1000).toFixed(0)} ms`;
 
@@ -51,7 +58,8 @@ function makeRepository(dir: string): { url: string; commit: (changed: number) =
     fs.writeFileSync(file, randomBytes(FILE_BYTES / 2).toString('hex'));
   }
   const commit = (changed: number): string => {
-    for (let i = 0; i < changed; i++) fs.writeFileSync(path.join(work, `src/${i % 20}/file-${i}.txt`), randomBytes(FILE_BYTES / 2).toString('hex'));
+    for (let i = 0; i < changed; i++)
+      fs.writeFileSync(path.join(work, `src/${i % 20}/file-${i}.txt`), randomBytes(FILE_BYTES / 2).toString('hex'));
     git(work, 'add', '--all');
     git(work, 'commit', '--quiet', '-m', 'bench');
     git(work, 'push', '--quiet', url, 'HEAD:refs/heads/main');
@@ -64,7 +72,16 @@ function makeRepository(dir: string): { url: string; commit: (changed: number) =
 let delivery = 0;
 async function deploy(runner: Runner, commit: string): Promise<void> {
   delivery += 1;
-  const { runId } = await runner.accept({ dedupeKey: `bench:${delivery}`, dedupeUntil: Date.now() + 60_000, deliveryId: `d${delivery}`, repository: 'app', branch: 'main', commit, scheme: 'standard', receivedAt: new Date().toISOString() });
+  const { runId } = await runner.accept({
+    dedupeKey: `bench:${delivery}`,
+    dedupeUntil: Date.now() + 60_000,
+    deliveryId: `d${delivery}`,
+    repository: 'app',
+    branch: 'main',
+    commit,
+    scheme: 'standard',
+    receivedAt: new Date().toISOString(),
+  });
   await runner.idle();
   const status = runner.history.run(runId)?.status;
   if (status !== 'succeeded') throw new Error(`deploy run ${runId} ended ${status}`);
@@ -73,7 +90,15 @@ async function deploy(runner: Runner, commit: string): Promise<void> {
 async function openRunner(dir: string, url: string, deployPath: string): Promise<Runner> {
   return Runner.open({
     stateDir: path.join(dir, 'state'),
-    triggers: [triggerSchema.parse({ repository: 'app', branch: 'main', token: 'bench-token-0123456789', command: 'true', deploy: { repositoryUrl: url, path: deployPath, keepReleases: 3 } })],
+    triggers: [
+      triggerSchema.parse({
+        repository: 'app',
+        branch: 'main',
+        token: 'bench-token-0123456789',
+        command: 'true',
+        deploy: { repositoryUrl: url, path: deployPath, keepReleases: 3 },
+      }),
+    ],
     maxConcurrentRuns: 1,
     runLogBytes: 64 * 1024,
     keepRuns: 100,
@@ -92,10 +117,12 @@ async function main(): Promise<void> {
       const dir = path.join(root, `run-${run}`);
       fs.mkdirSync(dir);
       const commit = git(repo.url, 'rev-parse', 'refs/heads/main');
-      first.baseline.push(timed(() => {
-        git(dir, 'clone', '--quiet', '--no-checkout', repo.url, 'clone');
-        git(path.join(dir, 'clone'), 'checkout', '--quiet', commit);
-      }));
+      first.baseline.push(
+        timed(() => {
+          git(dir, 'clone', '--quiet', '--no-checkout', repo.url, 'clone');
+          git(path.join(dir, 'clone'), 'checkout', '--quiet', commit);
+        }),
+      );
       const runner = await openRunner(dir, repo.url, path.join(dir, 'deploy'));
       try {
         first.deploy.push(await timedAsync(() => deploy(runner, commit)));
@@ -104,10 +131,12 @@ async function main(): Promise<void> {
         git(dir, 'init', '--quiet', '--bare', bare);
         git(bare, 'fetch', '--quiet', repo.url, '+refs/heads/main:refs/heads/main');
         const next = repo.commit(10);
-        incremental.baseline.push(timed(() => {
-          git(bare, 'fetch', '--quiet', repo.url, '+refs/heads/main:refs/heads/main');
-          git(bare, 'worktree', 'add', '--quiet', '--detach', path.join(dir, 'worktree'), next);
-        }));
+        incremental.baseline.push(
+          timed(() => {
+            git(bare, 'fetch', '--quiet', repo.url, '+refs/heads/main:refs/heads/main');
+            git(bare, 'worktree', 'add', '--quiet', '--detach', path.join(dir, 'worktree'), next);
+          }),
+        );
         incremental.deploy.push(await timedAsync(() => deploy(runner, next)));
       } finally {
         await runner.close();

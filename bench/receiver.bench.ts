@@ -79,7 +79,8 @@ async function startReceiver(dir: string, bundle: string, command: string, worke
 
 /** RSS of the receiver: its primary and, in cluster mode, its worker processes (not the commands it runs). */
 function rssMiB(pid: number): { total: number; peak: number; each: number[] } {
-  const kb = (p: number, field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0);
+  const kb = (p: number, field: string) =>
+    Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0);
   const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
   const workers = children.filter((c) => {
     try {
@@ -107,7 +108,9 @@ let scratch = '';
 
 function runWrk(url: string, script: string): Promise<LoadResult> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn('wrk', ['-t1', `-c${CONNECTIONS}`, `-d${DURATION}s`, '--latency', '-s', script, url], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('wrk', ['-t1', `-c${CONNECTIONS}`, `-d${DURATION}s`, '--latency', '-s', script, url], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()));
@@ -121,7 +124,13 @@ function runWrk(url: string, script: string): Promise<LoadResult> {
         return Number(match[1]) * ({ us: 0.001, ms: 1, s: 1000 } as Record<string, number>)[match[2]!]!;
       };
       const result = /WRK_STATUSES (\{.*\})/.exec(out);
-      resolvePromise({ perSecond, errors, p50Ms: ms('50'), p99Ms: ms('99'), ...(result ? { statuses: JSON.parse(result[1]!) as Record<string, number> } : {}) });
+      resolvePromise({
+        perSecond,
+        errors,
+        p50Ms: ms('50'),
+        p99Ms: ms('99'),
+        ...(result ? { statuses: JSON.parse(result[1]!) as Record<string, number> } : {}),
+      });
     });
   });
 }
@@ -187,7 +196,13 @@ function rawHttp(method: string, path: string, headers: Record<string, string>, 
 }
 
 function standardDelivery(id: string, commit: string) {
-  return buildDeliveryRequest({ scheme: 'standard', token: TOKEN, id, timestamp: now(), data: { repository: 'bench', branch: 'main', ref: 'refs/heads/main', commit, source: 'bench' } });
+  return buildDeliveryRequest({
+    scheme: 'standard',
+    token: TOKEN,
+    id,
+    timestamp: now(),
+    data: { repository: 'bench', branch: 'main', ref: 'refs/heads/main', commit, source: 'bench' },
+  });
 }
 
 function signedDeliveries(count: number, tag: string): string[] {
@@ -241,12 +256,16 @@ async function startWebhook(dir: string): Promise<Server | undefined> {
       id: 'bench',
       'execute-command': '/bin/true',
       'trigger-rule-mismatch-http-response-code': 401,
-      'trigger-rule': { match: { type: 'payload-hmac-sha256', secret: WEBHOOK_SECRET, parameter: { source: 'header', name: 'X-Hub-Signature-256' } } },
+      'trigger-rule': {
+        match: { type: 'payload-hmac-sha256', secret: WEBHOOK_SECRET, parameter: { source: 'header', name: 'X-Hub-Signature-256' } },
+      },
     },
   ];
   writeFileSync(join(dir, 'hooks.json'), JSON.stringify(hooks));
   const log = openSync(join(dir, 'webhook.log'), 'w');
-  const child = spawn('webhook', ['-hooks', join(dir, 'hooks.json'), '-ip', '127.0.0.1', '-port', String(port)], { stdio: ['ignore', log, log] });
+  const child = spawn('webhook', ['-hooks', join(dir, 'hooks.json'), '-ip', '127.0.0.1', '-port', String(port)], {
+    stdio: ['ignore', log, log],
+  });
   const url = `http://127.0.0.1:${port}`;
   await waitForPort(`${url}/`, child).catch(() => undefined);
   return { name: 'adnanh/webhook', url, pid: child.pid!, stop: () => stopChild(child) };
@@ -265,7 +284,10 @@ async function startBareNode(status: number): Promise<Server> {
  * While a flood runs: the receiver's RSS every 100 ms (the largest kept) and the latency of a
  * valid delivery sent every 20 ms, each with a new id.
  */
-function alongside(receiver: Receiver, tag: string): { stop(): Promise<{ rssMiB: number; p50Ms: number; p99Ms: number; answers: Record<string, number> }> } {
+function alongside(
+  receiver: Receiver,
+  tag: string,
+): { stop(): Promise<{ rssMiB: number; p50Ms: number; p99Ms: number; answers: Record<string, number> }> } {
   let running = true;
   let rss = 0;
   const sampler = setInterval(() => (rss = Math.max(rss, rssMiB(receiver.child.pid!).total)), 100);
@@ -307,10 +329,14 @@ function alongside(receiver: Receiver, tag: string): { stop(): Promise<{ rssMiB:
 function unfinishedBodies(receiver: Receiver): Promise<{ refused: number }> {
   const { hostname, port } = new URL(receiver.url);
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [probePath('unfinished-bodies.js'), port, hostname, String(DURATION)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [probePath('unfinished-bodies.js'), port, hostname, String(DURATION)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.once('exit', (status) => (status === 0 ? resolvePromise({ refused: Number(out) }) : reject(new Error(`the body flood exited ${status}`))));
+    child.once('exit', (status) =>
+      status === 0 ? resolvePromise({ refused: Number(out) }) : reject(new Error(`the body flood exited ${status}`)),
+    );
   });
 }
 
@@ -362,7 +388,12 @@ async function burst(dir: string, bundle: string): Promise<string> {
  * everything, the others never read a byte. Past the end, every socket is read to see what the
  * receiver said last. Resolves with what they saw.
  */
-function liveLogViewers(receiver: Receiver, runId: string, reading: number, silent: number): { done: Promise<{ bytesRead: number; dropped: number; ended: number; following: number; refused: number }> } {
+function liveLogViewers(
+  receiver: Receiver,
+  runId: string,
+  reading: number,
+  silent: number,
+): { done: Promise<{ bytesRead: number; dropped: number; ended: number; following: number; refused: number }> } {
   const { hostname, port } = new URL(receiver.adminUrl);
   const code = `
 const net = require('node:net');
@@ -385,7 +416,9 @@ Promise.all([...Array.from({ length: ${reading} }, () => viewer(true)), ...Array
       const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
       let out = '';
       child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      child.once('exit', (status) => (status === 0 ? resolvePromise(JSON.parse(out)) : reject(new Error(`the live-log viewers exited ${status}`))));
+      child.once('exit', (status) =>
+        status === 0 ? resolvePromise(JSON.parse(out)) : reject(new Error(`the live-log viewers exited ${status}`)),
+      );
     }),
   };
 }
@@ -469,7 +502,9 @@ async function main(): Promise<void> {
       const bare = await startBareNode(401);
       servers.push(bare);
       try {
-        return await median(() => staticLoad(bare.url, 'POST', '/hooks/bench/main', { ...forgedStandard(), 'content-type': 'application/json' }, badBody));
+        return await median(() =>
+          staticLoad(bare.url, 'POST', '/hooks/bench/main', { ...forgedStandard(), 'content-type': 'application/json' }, badBody),
+        );
       } finally {
         await bare.stop();
       }
@@ -500,12 +535,20 @@ async function main(): Promise<void> {
           receiver = undefined;
         }
       };
-      const rejectStandard = await under('std', 'true', (r) => median(() => staticLoad(r.url, 'POST', '/hooks/bench/main', { ...forgedStandard(), 'content-type': 'application/json' }, badBody)));
-      const rejectSeed = await under('seed', 'true', (r) => median(() => staticLoad(r.url, 'GET', '/legacy-master', { 'x-signature': 'ab'.repeat(32), 'x-signature-timestamp': String(now()) })));
+      const rejectStandard = await under('std', 'true', (r) =>
+        median(() => staticLoad(r.url, 'POST', '/hooks/bench/main', { ...forgedStandard(), 'content-type': 'application/json' }, badBody)),
+      );
+      const rejectSeed = await under('seed', 'true', (r) =>
+        median(() =>
+          staticLoad(r.url, 'GET', '/legacy-master', { 'x-signature': 'ab'.repeat(32), 'x-signature-timestamp': String(now()) }),
+        ),
+      );
       const bodies = await under('bodies', 'true', (r) => unfinishedBodies(r));
       let repetition = 0;
       // A deploy takes a while: `sleep 1`, during which deliveries coalesce into the next run.
-      const accept = await under('accept', 'sleep 1', (r) => median(() => cyclingLoad(r.url, signedDeliveries(perRun, `acc${workers}_${repetition++}`))));
+      const accept = await under('accept', 'sleep 1', (r) =>
+        median(() => cyclingLoad(r.url, signedDeliveries(perRun, `acc${workers}_${repetition++}`))),
+      );
       return { rejectStandard, rejectSeed, bodies, accept };
     };
     const one = await floods(1);
@@ -537,7 +580,9 @@ async function main(): Promise<void> {
     ] as const) {
       const a = pick(one);
       const b = pick(two);
-      out.push(`| ${label} | ${a.rssMiB.toFixed(0)} MiB | ${a.p50Ms.toFixed(1)} / ${a.p99Ms.toFixed(1)} ms | ${b.rssMiB.toFixed(0)} MiB | ${b.p50Ms.toFixed(1)} / ${b.p99Ms.toFixed(1)} ms | ${JSON.stringify(a.answers)} |`);
+      out.push(
+        `| ${label} | ${a.rssMiB.toFixed(0)} MiB | ${a.p50Ms.toFixed(1)} / ${a.p99Ms.toFixed(1)} ms | ${b.rssMiB.toFixed(0)} MiB | ${b.p50Ms.toFixed(1)} / ${b.p99Ms.toFixed(1)} ms | ${JSON.stringify(a.answers)} |`,
+      );
     }
     out.push(
       '',

@@ -31,7 +31,12 @@ const PARAMETER = '/bench/tokens/github/Codertocat/Hello-World';
 function githubPush(secret: string): string {
   const body = JSON.stringify(webhookExamples.find((d) => d.name === 'push')!.examples[4]);
   const signature = `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
-  const headers = { 'content-type': 'application/json', 'user-agent': 'GitHub-Hookshot/bench', 'x-github-event': 'push', 'x-hub-signature-256': signature };
+  const headers = {
+    'content-type': 'application/json',
+    'user-agent': 'GitHub-Hookshot/bench',
+    'x-github-event': 'push',
+    'x-hub-signature-256': signature,
+  };
   return JSON.stringify(functionUrlEvent('/hooks/github', headers, body));
 }
 
@@ -68,8 +73,17 @@ async function main(): Promise<void> {
     type Cold = { initMs: number; initCpuMs: number; firstMs: number };
     const colds: Cold[] = [];
     for (let i = 0; i < SPAWNS; i++) colds.push((await runProbe(coldProbe, [bundle], env)) as Cold);
-    const cold = (field: keyof Cold) => percentile(colds.map((c) => c[field]), 50);
-    const warm = (await runProbe(warmProbe, [bundle, String(DELIVERIES)], env)) as { forwardedMs: number[]; forgedMs: number[]; fetchMs: number[]; rssMiB: number };
+    const cold = (field: keyof Cold) =>
+      percentile(
+        colds.map((c) => c[field]),
+        50,
+      );
+    const warm = (await runProbe(warmProbe, [bundle, String(DELIVERIES)], env)) as {
+      forwardedMs: number[];
+      forgedMs: number[];
+      fetchMs: number[];
+      rssMiB: number;
+    };
 
     const p50 = percentile(warm.forwardedMs, 50);
     const fetchP50 = percentile(warm.fetchMs, 50);

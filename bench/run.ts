@@ -10,7 +10,9 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 
 const filter = process.argv[2] ?? '';
-const files = readdirSync(__dirname).filter((f) => f.endsWith('.bench.ts') && f.includes(filter)).sort();
+const files = readdirSync(__dirname)
+  .filter((f) => f.endsWith('.bench.ts') && f.includes(filter))
+  .sort();
 process.stdout.write(
   `# git-triggler benchmarks\n\n${new Date().toISOString().slice(0, 10)} — ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node.js ${process.version}\n`,
 );

@@ -18,7 +18,19 @@ import { join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { startLocalSsm, type LocalSsm } from '../scripts/local-ssm';
 import { bundleLambda } from '../scripts/local-lambda';
-import { freePort, kib, ms, percentile, probePath, runBench, runProbe, startMinimalReceiver, stopChild, verdict, type MinimalReceiver } from './support';
+import {
+  freePort,
+  kib,
+  ms,
+  percentile,
+  probePath,
+  runBench,
+  runProbe,
+  startMinimalReceiver,
+  stopChild,
+  verdict,
+  type MinimalReceiver,
+} from './support';
 
 const ROOT = resolve(__dirname, '..');
 const SPAWNS = Number(process.env.BENCH_SPAWNS ?? 10);
@@ -163,10 +175,22 @@ async function main(): Promise<void> {
     const cold = (bundle: Bundle) => {
       const runs = coldRuns.get(bundle)!;
       return {
-        initMs: percentile(runs.map((r) => r.initMs), 50),
-        initCpuMs: percentile(runs.map((r) => r.initCpuMs), 50),
-        firstMs: percentile(runs.map((r) => r.firstMs), 50),
-        bootMs: percentile(runs.map((r) => r.bootMs), 50),
+        initMs: percentile(
+          runs.map((r) => r.initMs),
+          50,
+        ),
+        initCpuMs: percentile(
+          runs.map((r) => r.initCpuMs),
+          50,
+        ),
+        firstMs: percentile(
+          runs.map((r) => r.firstMs),
+          50,
+        ),
+        bootMs: percentile(
+          runs.map((r) => r.bootMs),
+          50,
+        ),
       };
     };
     const coldBundled = cold(bundled);

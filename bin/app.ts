@@ -33,7 +33,9 @@ const config = loadConfigOrExit();
 const deployRegion = process.env.CDK_DEFAULT_REGION;
 const regionProblems = deployRegion ? stackRegionProblems(deployRegion, config) : [];
 if (regionProblems.length > 0) {
-  process.stderr.write(`triggler: ${regionProblems.map(({ prop, problem }) => `${prop}: ${problem}`).join('; ')} (the region comes from your AWS profile or AWS_REGION)\n`);
+  process.stderr.write(
+    `triggler: ${regionProblems.map(({ prop, problem }) => `${prop}: ${problem}`).join('; ')} (the region comes from your AWS profile or AWS_REGION)\n`,
+  );
   process.exit(1);
 }
 try {

@@ -64,11 +64,18 @@ export function fleetStepProblems(step: string, options: Partial<FleetStepOption
     const value = options[flag];
     if (value !== undefined && !FLEET_STEP_PATTERNS[flag].test(value)) problems.push(`--${flag} must be ${PATTERN_WORDS[flag]}`);
   }
-  if (step !== 'rollback' && (FLEET_STEPS as readonly string[]).includes(step) && options.commit === undefined) problems.push(`--commit is required for ${step}`);
-  if (options.commit !== undefined && /^0+$/.test(options.commit)) problems.push('--commit must name a commit, not git\'s all-zero "no commit"');
+  if (step !== 'rollback' && (FLEET_STEPS as readonly string[]).includes(step) && options.commit === undefined)
+    problems.push(`--commit is required for ${step}`);
+  if (options.commit !== undefined && /^0+$/.test(options.commit))
+    problems.push('--commit must name a commit, not git\'s all-zero "no commit"');
   // A release records the commit it was built from whole; later steps may name a prefix of it.
   const builds = step === 'prepare' || step === 'converge';
-  if (builds && options.commit !== undefined && FLEET_STEP_PATTERNS.commit.test(options.commit) && !/^(?:[0-9a-f]{40}|[0-9a-f]{64})$/.test(options.commit)) {
+  if (
+    builds &&
+    options.commit !== undefined &&
+    FLEET_STEP_PATTERNS.commit.test(options.commit) &&
+    !/^(?:[0-9a-f]{40}|[0-9a-f]{64})$/.test(options.commit)
+  ) {
     problems.push(`--commit must be the whole commit id (40 or 64 hex digits) for ${step}`);
   }
   return problems;
@@ -78,11 +85,14 @@ export function fleetStepCommand(): Command {
   return new Command('fleet-step')
     .description("one step of a fleet's rollout on this host, as a run of its receiver; prints one JSON line")
     .argument('<step>', FLEET_STEPS.join(' | '))
-    .requiredOption('--repository <name>', 'the trigger\'s repository')
-    .requiredOption('--branch <name>', 'the trigger\'s branch')
+    .requiredOption('--repository <name>', "the trigger's repository")
+    .requiredOption('--branch <name>', "the trigger's branch")
     .option('--commit <id>', 'the commit (required but for rollback, where it names the release to return to)')
     .addOption(new Option('-c, --config <file>', 'the receiver config (its admin listener and stateDir)').default(DEFAULT_FLEET_CONFIG))
-    .addHelpText('after', `\nNeeds read access to the receiver's state directory (its admin credential): run it as the receiver's user or root.\n\nExample:\n  triggler fleet-step converge --repository my-app --branch main --commit 3f2c1e0 --config ${DEFAULT_FLEET_CONFIG}`)
+    .addHelpText(
+      'after',
+      `\nNeeds read access to the receiver's state directory (its admin credential): run it as the receiver's user or root.\n\nExample:\n  triggler fleet-step converge --repository my-app --branch main --commit 3f2c1e0 --config ${DEFAULT_FLEET_CONFIG}`,
+    )
     .action(async (step: string, options: FleetStepOptions) => {
       const problems = fleetStepProblems(step, options);
       if (problems.length > 0) {
@@ -90,7 +100,11 @@ export function fleetStepCommand(): Command {
         process.exitCode = 2;
         return;
       }
-      const result = await runStep(step as FleetStep, options).catch((error: Error): StepResult => ({ ...blank(options), status: 'error', error: error.message }));
+      const result = await runStep(step as FleetStep, options).catch((error: Error): StepResult => ({
+        ...blank(options),
+        status: 'error',
+        error: error.message,
+      }));
       process.stdout.write(`${JSON.stringify(result)}\n`);
       if (result.status !== 'succeeded') process.exitCode = 1;
     });
@@ -104,9 +118,11 @@ async function runStep(step: FleetStep, options: FleetStepOptions): Promise<Step
   const { repository, branch, commit } = options;
   const { trigger, config } = deployTrigger(options.config, repository, branch);
   const where = locateReceiver({ config: options.config }, config);
-  if (!where.admin) throw new Error(`${options.config} turns the admin listener off: a fleet step is a run of the receiver, asked for there`);
+  if (!where.admin)
+    throw new Error(`${options.config} turns the admin listener off: a fleet step is a run of the receiver, asked for there`);
   const admin = where.admin;
-  const ask = async (path: string, body: Record<string, string>): Promise<RunRecord> => waitForRun(admin, await postAdminAction(where, `a ${step}`, path, body));
+  const ask = async (path: string, body: Record<string, string>): Promise<RunRecord> =>
+    waitForRun(admin, await postAdminAction(where, `a ${step}`, path, body));
   const target = { repository, branch, commit: commit! };
   let run: RunRecord;
   switch (step) {
@@ -115,7 +131,8 @@ async function runStep(step: FleetStep, options: FleetStepOptions): Promise<Step
       break;
     case 'converge': {
       const current = (await new ReleaseLayout(trigger.deploy.path).list()).find((release) => release.current);
-      if (current?.commit.startsWith(commit!)) return { status: 'succeeded', runId: null, release: current.id, commit: current.commit, host: os.hostname() };
+      if (current?.commit.startsWith(commit!))
+        return { status: 'succeeded', runId: null, release: current.id, commit: current.commit, host: os.hostname() };
       run = await ask('/prepare', target);
       if (run.status === 'succeeded') run = await ask('/switch', target);
       break;

@@ -39,7 +39,9 @@ export function readSettings(gitDir: string): HookSettings {
   try {
     return JSON.parse(fs.readFileSync(file, 'utf8')) as HookSettings;
   } catch (error) {
-    throw new Error(`cannot read ${file}: ${(error as Error).message} (triggler hook install --git-dir ${gitDir} ... writes it)`, { cause: error });
+    throw new Error(`cannot read ${file}: ${(error as Error).message} (triggler hook install --git-dir ${gitDir} ... writes it)`, {
+      cause: error,
+    });
   }
 }
 
@@ -62,14 +64,16 @@ async function tokenFor(settings: HookSettings, branch: string): Promise<TokenLo
   if (!settings.tokenFile) throw new Error(`${HOOK_SETTINGS_FILE} names neither tokenFile, tokenEnv nor config`);
   const name = tokenNameOf({ repository: settings.repository, branch, tokenName: settings.tokenName });
   const entry = (await readTokenFile(settings.tokenFile))[name];
-  if (entry === undefined) return { noTrigger: `no trigger for ${settings.repository} ${branch} (no token named ${name} in ${settings.tokenFile})` };
+  if (entry === undefined)
+    return { noTrigger: `no trigger for ${settings.repository} ${branch} (no token named ${name} in ${settings.tokenFile})` };
   const [token] = tokensOfEntry(entry, 0, Date.now());
   if (!token) throw new Error(`the token named ${name} in ${settings.tokenFile} has no current value`);
   return { token };
 }
 
 /** `noTrigger`: the branch has none, so the push is neither sent nor kept. */
-export type Outcome = { sent: true; run: string | undefined; what: string } | { sent: false; keep: boolean; noTrigger?: true; what: string };
+export type Outcome =
+  { sent: true; run: string | undefined; what: string } | { sent: false; keep: boolean; noTrigger?: true; what: string };
 
 export async function deliver(settings: HookSettings, push: SpooledPush): Promise<Outcome> {
   let lookup: TokenLookup;
@@ -88,7 +92,13 @@ export async function deliver(settings: HookSettings, push: SpooledPush): Promis
     ...(push.pusher ? { pusher: push.pusher } : {}),
     source: 'git-hook',
   };
-  const delivery = buildDeliveryRequest({ scheme: 'standard', token: lookup.token, id: push.id, timestamp: Math.floor(Date.now() / 1000), data });
+  const delivery = buildDeliveryRequest({
+    scheme: 'standard',
+    token: lookup.token,
+    id: push.id,
+    timestamp: Math.floor(Date.now() / 1000),
+    data,
+  });
   try {
     const answer = await postDelivery(settings.url, delivery, settings.timeoutMs);
     if (answer.status === 202 || answer.status === 200) {
@@ -96,7 +106,11 @@ export async function deliver(settings: HookSettings, push: SpooledPush): Promis
       return { sent: true, run, what: `${answer.status === 202 ? 'accepted' : 'already accepted'}, run ${run ?? '?'}` };
     }
     const retryable = answer.status >= 500 || answer.status === 408 || answer.status === 429;
-    return { sent: false, keep: retryable, what: `receiver answered ${answer.status}${typeof answer.body.error === 'string' ? ` (${answer.body.error})` : ''}` };
+    return {
+      sent: false,
+      keep: retryable,
+      what: `receiver answered ${answer.status}${typeof answer.body.error === 'string' ? ` (${answer.body.error})` : ''}`,
+    };
   } catch (error) {
     return { sent: false, keep: true, what: `receiver unreachable (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})` };
   }
@@ -142,7 +156,10 @@ export async function sendPushes(settings: HookSettings, spool: Spool, pushes: S
     else parts.push(`${label}: not delivered: ${outcome.what}`);
   }
   const left = spool.waiting().length;
-  const lines = parts.length > 0 || stillKept.length > 0 ? [...(parts.length > 0 ? [parts.join('; ')] : []), ...(pushes.length === 0 ? stillKept : [])] : ['nothing to send (no branch was updated)'];
+  const lines =
+    parts.length > 0 || stillKept.length > 0
+      ? [...(parts.length > 0 ? [parts.join('; ')] : []), ...(pushes.length === 0 ? stillKept : [])]
+      : ['nothing to send (no branch was updated)'];
   if (lines.length === 0) lines.push(`${left} still kept in ${settings.spool}`);
   return { line: lines.map((line) => `triggler: ${line}`).join('\n'), left, runs };
 }

@@ -19,12 +19,18 @@ export interface FollowTarget {
 /** The line that ends a followed run: its status, exit code or error, and the release it made. */
 export function outcomeLine(run: RunRecord): string {
   const exit = run.exitCode !== undefined && run.exitCode !== null ? ` (exit ${run.exitCode})` : '';
-  const release = run.deploy?.release ? `, release ${run.deploy.release}${run.deploy.commit ? ` (${run.deploy.commit.slice(0, 12)})` : ''}` : '';
+  const release = run.deploy?.release
+    ? `, release ${run.deploy.release}${run.deploy.commit ? ` (${run.deploy.commit.slice(0, 12)})` : ''}`
+    : '';
   return `run ${run.id} ${run.status}${exit}${release}${run.error ? `: ${run.error}` : ''}`;
 }
 
 /** Writes the run's log as it comes to `write`, then its outcome; gives up (saying where to look) at `deadline`. */
-export async function followRun(target: FollowTarget, wait: { deadline: number; waitMs: number }, write: (text: string) => void): Promise<void> {
+export async function followRun(
+  target: FollowTarget,
+  wait: { deadline: number; waitMs: number },
+  write: (text: string) => void,
+): Promise<void> {
   const lookElsewhere = `see it with: triggler runs --log ${target.run}   (or ${target.admin}/runs/${target.run})`;
   write(`triggler: following run ${target.run} of ${target.label}\n`);
   const abort = new AbortController();
@@ -36,7 +42,11 @@ export async function followRun(target: FollowTarget, wait: { deadline: number; 
     endsWithNewline = text.endsWith('\n');
   };
   try {
-    const response = await request(`${target.admin}/runs/${encodeURIComponent(target.run)}/log/events`, { signal: abort.signal, bodyTimeout: 0, headersTimeout: 0 });
+    const response = await request(`${target.admin}/runs/${encodeURIComponent(target.run)}/log/events`, {
+      signal: abort.signal,
+      bodyTimeout: 0,
+      headersTimeout: 0,
+    });
     if (response.statusCode !== 200) {
       await response.body.dump();
       write(`triggler: cannot follow run ${target.run}: the admin listener answered ${response.statusCode}; ${lookElsewhere}\n`);
@@ -61,13 +71,20 @@ export async function followRun(target: FollowTarget, wait: { deadline: number; 
       write(`triggler: the admin listener stopped sending run ${target.run}'s log; ${lookElsewhere}\n`);
       return;
     }
-    const answer = await request(`${target.admin}/runs/${encodeURIComponent(target.run)}`, { headers: { accept: 'application/json' }, signal: abort.signal });
+    const answer = await request(`${target.admin}/runs/${encodeURIComponent(target.run)}`, {
+      headers: { accept: 'application/json' },
+      signal: abort.signal,
+    });
     const { run } = (await answer.body.json()) as { run: RunRecord };
     write(`triggler: ${outcomeLine(run)}\n`);
   } catch (error) {
     if (!endsWithNewline) write('\n');
-    if (abort.signal.aborted) write(`triggler: run ${target.run} has not ended within the hook's wait (${wait.waitMs / 1000} s); it goes on: ${lookElsewhere}\n`);
-    else write(`triggler: cannot follow run ${target.run}: ${isUnreachable(error) ? `the admin listener at ${target.admin} does not answer` : (error as Error).message}; ${lookElsewhere}\n`);
+    if (abort.signal.aborted)
+      write(`triggler: run ${target.run} has not ended within the hook's wait (${wait.waitMs / 1000} s); it goes on: ${lookElsewhere}\n`);
+    else
+      write(
+        `triggler: cannot follow run ${target.run}: ${isUnreachable(error) ? `the admin listener at ${target.admin} does not answer` : (error as Error).message}; ${lookElsewhere}\n`,
+      );
   } finally {
     clearTimeout(timer);
   }

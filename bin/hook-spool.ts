@@ -52,7 +52,10 @@ export function spoolModes(sharedRepository: string | undefined): SpoolModes {
 /** `core.sharedRepository` of a repository, as git reads it; unset (or unreadable) is private. */
 export function repositorySharing(gitDir: string): string | undefined {
   try {
-    return execFileSync('git', ['--git-dir', gitDir, 'config', '--get', 'core.sharedRepository'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return execFileSync('git', ['--git-dir', gitDir, 'config', '--get', 'core.sharedRepository'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
   } catch {
     return undefined;
   }
@@ -68,7 +71,10 @@ export class Spool {
   waiting(): { file: string; push: SpooledPush }[] {
     let names: string[];
     try {
-      names = fs.readdirSync(this.dir).filter((name) => name.endsWith('.json')).sort();
+      names = fs
+        .readdirSync(this.dir)
+        .filter((name) => name.endsWith('.json'))
+        .sort();
     } catch {
       return [];
     }

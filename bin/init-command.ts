@@ -7,7 +7,17 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
 import { newToken, privateKeyProblem, tokenNameOf, triggerLabel } from '../protocol';
-import { ConfigError, type LoadedConfig, loadReceiverConfigFile, portProblems, readTokenFile, type ReceiverConfig, StateLock, tokensOfEntry, unreadable } from '../receiver';
+import {
+  ConfigError,
+  type LoadedConfig,
+  loadReceiverConfigFile,
+  portProblems,
+  readTokenFile,
+  type ReceiverConfig,
+  StateLock,
+  tokensOfEntry,
+  unreadable,
+} from '../receiver';
 import { commandsOf, usesSudo } from '../lib/stack-config/host-commands';
 
 export const STARTER_CONFIG = 'receiver.json';
@@ -47,24 +57,30 @@ function writeNew(file: string, text: string, mode: number): void {
   try {
     fs.writeFileSync(file, text, { flag: 'wx', mode });
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new Error(`${file} exists already: init never overwrites (move it away, or run init in another directory)`, { cause: error });
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST')
+      throw new Error(`${file} exists already: init never overwrites (move it away, or run init in another directory)`, { cause: error });
     throw error;
   }
 }
 
 export function initCommand(): Command {
   return new Command('init')
-    .description(`write a starter ${STARTER_CONFIG} and a private ${STARTER_TOKENS} with one generated token, in this directory (never overwriting)`)
-    .option('-r, --repository <name>', 'the first trigger\'s repository', 'my-app')
-    .option('-b, --branch <name>', 'the first trigger\'s branch', 'main')
+    .description(
+      `write a starter ${STARTER_CONFIG} and a private ${STARTER_TOKENS} with one generated token, in this directory (never overwriting)`,
+    )
+    .option('-r, --repository <name>', "the first trigger's repository", 'my-app')
+    .option('-b, --branch <name>', "the first trigger's branch", 'main')
     .option('-p, --port <port>', 'the delivery port (the admin listener takes the next one)', (v) => Number(v), 5000)
     .option('-d, --dir <dir>', 'where to write them', '.')
     .action((options: { repository: string; branch: string; port: number; dir: string }) => {
-      if (!Number.isInteger(options.port) || options.port < 1 || options.port > 65534) throw new Error('--port must be a whole number from 1 to 65534');
+      if (!Number.isInteger(options.port) || options.port < 1 || options.port > 65534)
+        throw new Error('--port must be a whole number from 1 to 65534');
       const dir = path.resolve(options.dir);
       const configFile = path.join(dir, STARTER_CONFIG);
       const tokenFile = path.join(dir, STARTER_TOKENS);
-      for (const file of [configFile, tokenFile]) if (fs.existsSync(file)) throw new Error(`${file} exists already: init never overwrites (move it away, or run init in another directory)`);
+      for (const file of [configFile, tokenFile])
+        if (fs.existsSync(file))
+          throw new Error(`${file} exists already: init never overwrites (move it away, or run init in another directory)`);
       writeNew(tokenFile, `${JSON.stringify({ [tokenNameOf(options)]: newToken() }, null, 2)}\n`, 0o600);
       writeNew(configFile, starterConfig(options.repository, options.branch, options.port), 0o644);
       const shown = path.relative(process.cwd(), configFile) || configFile;
@@ -99,41 +115,68 @@ export async function configProblems(config: ReceiverConfig): Promise<{ problems
       notes.push(`tokens from ${config.tokens.file}`);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      problems.push(`tokens.file: cannot read ${config.tokens.file}: ${code ? unreadable(error) : (error as Error).message}${code === 'ENOENT' ? ' (triggler init, or triggler tokens rotate --file FILE --create REPO BRANCH, makes one)' : ''}`);
+      problems.push(
+        `tokens.file: cannot read ${config.tokens.file}: ${code ? unreadable(error) : (error as Error).message}${code === 'ENOENT' ? ' (triggler init, or triggler tokens rotate --file FILE --create REPO BRANCH, makes one)' : ''}`,
+      );
     }
   }
-  if (config.tokens.ssm) notes.push(`tokens not found elsewhere are read from SSM under ${config.tokens.ssm.prefix} (not checked here: that needs AWS)`);
+  if (config.tokens.ssm)
+    notes.push(`tokens not found elsewhere are read from SSM under ${config.tokens.ssm.prefix} (not checked here: that needs AWS)`);
   config.triggers.forEach((trigger, i) => {
     const where = `triggers[${i}]`;
-    if (trigger.tokenEnv !== undefined && !process.env[trigger.tokenEnv]) problems.push(`${where}.tokenEnv: environment variable ${trigger.tokenEnv} is not set here`);
-    if (trigger.token === undefined && trigger.tokenEnv === undefined && file && tokensOfEntry(file[tokenNameOf(trigger)], 0, Date.now()).length === 0 && !config.tokens.ssm) {
+    if (trigger.tokenEnv !== undefined && !process.env[trigger.tokenEnv])
+      problems.push(`${where}.tokenEnv: environment variable ${trigger.tokenEnv} is not set here`);
+    if (
+      trigger.token === undefined &&
+      trigger.tokenEnv === undefined &&
+      file &&
+      tokensOfEntry(file[tokenNameOf(trigger)], 0, Date.now()).length === 0 &&
+      !config.tokens.ssm
+    ) {
       problems.push(`${where}: no token named ${tokenNameOf(trigger)} in ${config.tokens.file}`);
     }
     if (trigger.cwd !== undefined && !isDirectory(trigger.cwd)) problems.push(`${where}.cwd: ${trigger.cwd} is not a directory`);
     const sshKey = trigger.deploy?.sshKey;
     if (sshKey !== undefined && file) {
       const [key] = tokensOfEntry(file[sshKey], 0, Date.now());
-      const problem = key === undefined ? (config.tokens.ssm ? undefined : `there is no key named ${sshKey} in ${config.tokens.file} (triggler tokens deploy-key ${sshKey} --file ${config.tokens.file} makes one)`) : privateKeyProblem(key);
-      if (problem) problems.push(`${where}.deploy.sshKey: ${key === undefined ? problem : `the key ${sshKey} in ${config.tokens.file} cannot be used: ${problem}`}`);
+      const problem =
+        key === undefined
+          ? config.tokens.ssm
+            ? undefined
+            : `there is no key named ${sshKey} in ${config.tokens.file} (triggler tokens deploy-key ${sshKey} --file ${config.tokens.file} makes one)`
+          : privateKeyProblem(key);
+      if (problem)
+        problems.push(
+          `${where}.deploy.sshKey: ${key === undefined ? problem : `the key ${sshKey} in ${config.tokens.file} cannot be used: ${problem}`}`,
+        );
     }
     for (const { field, command } of commandsOf(trigger)) {
       if (usesSudo(command)) {
-        cautions.push(`${where}.${field.join('.')} runs sudo, which cannot work under the unit triggler service-unit writes (NoNewPrivileges, no capabilities): to restart a service run systemctl without sudo and allow it with a polkit rule (docs/self-hosting.md)`);
+        cautions.push(
+          `${where}.${field.join('.')} runs sudo, which cannot work under the unit triggler service-unit writes (NoNewPrivileges, no capabilities): to restart a service run systemctl without sudo and allow it with a polkit rule (docs/self-hosting.md)`,
+        );
       }
     }
     const deployPath = trigger.deploy?.path;
     if (deployPath !== undefined) {
       const existing = nearestExisting(deployPath);
-      if (!isWritable(existing)) problems.push(`${where}.deploy.path: ${deployPath} cannot be created or written here (${existing} is not writable by this user)`);
+      if (!isWritable(existing))
+        problems.push(`${where}.deploy.path: ${deployPath} cannot be created or written here (${existing} is not writable by this user)`);
     }
   });
   const takenPorts = await portProblems(config);
   // Checking the config of a receiver that is running (before a reload, say): its ports are its own.
   const running = takenPorts.length > 0 ? StateLock.holder(config.stateDir) : undefined;
-  if (running) notes.push(...takenPorts.map((taken) => `${taken}; the receiver running on ${config.stateDir} (pid ${running.pid}) holds it, as expected while it runs`));
+  if (running)
+    notes.push(
+      ...takenPorts.map(
+        (taken) => `${taken}; the receiver running on ${config.stateDir} (pid ${running.pid}) holds it, as expected while it runs`,
+      ),
+    );
   else problems.push(...takenPorts);
   const stateParent = nearestExisting(config.stateDir);
-  if (!isWritable(stateParent)) problems.push(`stateDir: ${config.stateDir} cannot be created or written by this user (${stateParent} is not writable)`);
+  if (!isWritable(stateParent))
+    problems.push(`stateDir: ${config.stateDir} cannot be created or written by this user (${stateParent} is not writable)`);
   return { problems, notes, cautions };
 }
 

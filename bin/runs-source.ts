@@ -6,7 +6,17 @@
 import * as fs from 'node:fs';
 import pino from 'pino';
 import { request } from 'undici';
-import { adminAuthorization, isFinal, listenerUrl, loadReceiverConfigFile, readAdminCredential, type ReceiverConfig, RunReader, type RunRecord, RunStore } from '../receiver';
+import {
+  adminAuthorization,
+  isFinal,
+  listenerUrl,
+  loadReceiverConfigFile,
+  readAdminCredential,
+  type ReceiverConfig,
+  RunReader,
+  type RunRecord,
+  RunStore,
+} from '../receiver';
 
 export const DEFAULT_ADMIN_URL = 'http://127.0.0.1:5001';
 export const DEFAULT_STATE_DIR = '/var/lib/triggler';
@@ -91,7 +101,8 @@ export async function postAdminAction(where: ReceiverLocation, what: string, pat
     throw isUnreachable(error) ? adminUnreachable(admin, what, error as Error) : error;
   });
   const answer = (await response.body.json().catch(() => ({}))) as { run?: { id: string }; error?: string };
-  if (response.statusCode !== 202 || !answer.run) throw new Error(`the receiver refused (${response.statusCode}): ${answer.error ?? 'no reason given'}`);
+  if (response.statusCode !== 202 || !answer.run)
+    throw new Error(`the receiver refused (${response.statusCode}): ${answer.error ?? 'no reason given'}`);
   return answer.run.id;
 }
 

@@ -74,7 +74,8 @@ export class SsmTokenStore implements TokenStore {
         // Without decryption: only whether it exists and how old it is matter here.
         current = (await client.send(new GetParameterCommand({ Name: parameter }))).Parameter;
       } catch (error) {
-        if (awsErrorName(error) !== 'ParameterNotFound') throw new Error(`cannot read ${parameter} from SSM: ${describeAwsError(error)}`, { cause: error });
+        if (awsErrorName(error) !== 'ParameterNotFound')
+          throw new Error(`cannot read ${parameter} from SSM: ${describeAwsError(error)}`, { cause: error });
       }
       if (!current && !create) {
         throw new Error(`no token parameter ${parameter} in SSM (check --prefix or --stack; pass --create to make a new one)`);
@@ -87,7 +88,9 @@ export class SsmTokenStore implements TokenStore {
       }
       let version: number | undefined;
       try {
-        version = (await client.send(new PutParameterCommand({ Name: parameter, Value: replacement, Type: 'SecureString', Overwrite: true }))).Version;
+        version = (
+          await client.send(new PutParameterCommand({ Name: parameter, Value: replacement, Type: 'SecureString', Overwrite: true }))
+        ).Version;
       } catch (error) {
         // The SDK's error never carries the request, so the new token cannot be in this message.
         throw new Error(`cannot write ${parameter} to SSM: ${describeAwsError(error)}`, { cause: error });
@@ -106,7 +109,14 @@ export class SsmTokenStore implements TokenStore {
         let page;
         try {
           // Without decryption: a list never needs a value, and SSM then returns none.
-          page = await client.send(new GetParametersByPathCommand({ Path: this.prefix, Recursive: true, MaxResults: 10, ...(nextToken ? { NextToken: nextToken } : {}) }));
+          page = await client.send(
+            new GetParametersByPathCommand({
+              Path: this.prefix,
+              Recursive: true,
+              MaxResults: 10,
+              ...(nextToken ? { NextToken: nextToken } : {}),
+            }),
+          );
         } catch (error) {
           throw new Error(`cannot list ${this.prefix} in SSM: ${describeAwsError(error)}`, { cause: error });
         }
@@ -128,12 +138,18 @@ export class SsmTokenStore implements TokenStore {
     for (const row of rows) {
       // A deploy key's public half is a plain String on purpose (the stack outputs it).
       const publicHalf = row.name.startsWith(`${this.prefix}/${DEPLOY_KEYS_FOLDER}/`) && row.name.endsWith('.pub');
-      if (row.type !== null && row.type !== 'SecureString' && !publicHalf) this.io.stderr(`warning: ${row.name} is a ${row.type} parameter: a token belongs in a SecureString\n`);
+      if (row.type !== null && row.type !== 'SecureString' && !publicHalf)
+        this.io.stderr(`warning: ${row.name} is a ${row.type} parameter: a token belongs in a SecureString\n`);
     }
     return {
       rows,
       header: ['PARAMETER', 'VERSION', 'AGE', 'MODIFIED'],
-      cells: rows.map((r) => [r.name, r.version === null ? '-' : String(r.version), r.ageSeconds === null ? '-' : formatAge(r.ageSeconds), r.lastModified ?? '-']),
+      cells: rows.map((r) => [
+        r.name,
+        r.version === null ? '-' : String(r.version),
+        r.ageSeconds === null ? '-' : formatAge(r.ageSeconds),
+        r.lastModified ?? '-',
+      ]),
       empty: `no token parameters under ${this.prefix}`,
     };
   }
@@ -144,7 +160,8 @@ export class SsmTokenStore implements TokenStore {
       try {
         return (await client.send(new GetParameterCommand({ Name: parameter, WithDecryption: true }))).Parameter;
       } catch (error) {
-        if (awsErrorName(error) === 'ParameterNotFound') throw new Error(`no token parameter ${parameter} in SSM (check --prefix or --stack)`, { cause: error });
+        if (awsErrorName(error) === 'ParameterNotFound')
+          throw new Error(`no token parameter ${parameter} in SSM (check --prefix or --stack)`, { cause: error });
         throw new Error(`cannot read ${parameter} from SSM: ${describeAwsError(error)}`, { cause: error });
       }
     });
@@ -159,9 +176,11 @@ export class SsmTokenStore implements TokenStore {
     return this.withSsm(async (client) => {
       let version: number | undefined;
       try {
-        version = (await client.send(new PutParameterCommand({ Name: parameter, Value: value, Type: 'SecureString', Overwrite: replace }))).Version;
+        version = (await client.send(new PutParameterCommand({ Name: parameter, Value: value, Type: 'SecureString', Overwrite: replace })))
+          .Version;
       } catch (error) {
-        if (awsErrorName(error) === 'ParameterAlreadyExists') throw new Error(`${parameter} exists already (pass --replace to replace it)`, { cause: error });
+        if (awsErrorName(error) === 'ParameterAlreadyExists')
+          throw new Error(`${parameter} exists already (pass --replace to replace it)`, { cause: error });
         throw new Error(`cannot write ${parameter} to SSM: ${describeAwsError(error)}`, { cause: error });
       }
       const outcome = version !== undefined && version > 1 ? 'replaced' : 'created';
@@ -174,7 +193,15 @@ export class SsmTokenStore implements TokenStore {
     const parameter = this.parameterOf(publicKeyNameOf(name));
     await this.withSsm(async (client) => {
       try {
-        await client.send(new PutParameterCommand({ Name: parameter, Value: publicKey, Type: 'String', Overwrite: true, Description: "git-triggler deploy key: the public half, for the repository's deploy keys (read-only)" }));
+        await client.send(
+          new PutParameterCommand({
+            Name: parameter,
+            Value: publicKey,
+            Type: 'String',
+            Overwrite: true,
+            Description: "git-triggler deploy key: the public half, for the repository's deploy keys (read-only)",
+          }),
+        );
       } catch (error) {
         throw new Error(`cannot write ${parameter} to SSM: ${describeAwsError(error)}`, { cause: error });
       }
@@ -232,7 +259,9 @@ export class FileTokenStore implements TokenStore {
     file[tokenName] = { current: replacement, ...(previous !== undefined ? { previous } : {}), rotatedAt };
     await writeTokenFileAtomically(this.path, file, present?.owner);
     this.io.stdout(`${entry === undefined ? 'created' : 'rotated'} ${tokenName} in ${this.path} at ${rotatedAt}\n`);
-    this.io.stderr('a running receiver picks it up on SIGHUP (systemctl reload triggler-receiver), or when the first delivery signed with the new token arrives\n');
+    this.io.stderr(
+      'a running receiver picks it up on SIGHUP (systemctl reload triggler-receiver), or when the first delivery signed with the new token arrives\n',
+    );
   }
 
   async list(): Promise<TokenListing> {
@@ -243,12 +272,22 @@ export class FileTokenStore implements TokenStore {
       .map(([name, entry]) => {
         const rotatedAt = typeof entry === 'string' ? undefined : entry.rotatedAt;
         const ageSeconds = rotatedAt ? (at - Date.parse(rotatedAt)) / 1000 : undefined;
-        return { name, rotatedAt: rotatedAt ?? null, ageSeconds: ageSeconds === undefined ? null : Math.floor(ageSeconds), previous: typeof entry !== 'string' && entry.previous !== undefined };
+        return {
+          name,
+          rotatedAt: rotatedAt ?? null,
+          ageSeconds: ageSeconds === undefined ? null : Math.floor(ageSeconds),
+          previous: typeof entry !== 'string' && entry.previous !== undefined,
+        };
       });
     return {
       rows,
       header: ['TOKEN', 'ROTATED', 'AGE', 'PREVIOUS'],
-      cells: rows.map((r) => [r.name, r.rotatedAt ?? '-', r.ageSeconds === null ? '-' : formatAge(r.ageSeconds), r.previous ? 'kept' : '-']),
+      cells: rows.map((r) => [
+        r.name,
+        r.rotatedAt ?? '-',
+        r.ageSeconds === null ? '-' : formatAge(r.ageSeconds),
+        r.previous ? 'kept' : '-',
+      ]),
       empty: `no tokens in ${this.path}`,
     };
   }

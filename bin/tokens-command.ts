@@ -64,7 +64,9 @@ function storeOfConfig(configPath: string, io: StoreIo): TokenStore {
   const { tokens } = loadReceiverConfigFile(configPath).config;
   if (tokens.file !== undefined) return new FileTokenStore(tokens.file, io);
   if (tokens.ssm !== undefined) return new SsmTokenStore(tokens.ssm.prefix, io);
-  throw new Error(`--config: ${configPath} names no token store (neither tokens.file nor tokens.ssm); its triggers' tokens are inline or in variables`);
+  throw new Error(
+    `--config: ${configPath} names no token store (neither tokens.file nor tokens.ssm); its triggers' tokens are inline or in variables`,
+  );
 }
 
 function storeOf(options: StoreOptions, io: StoreIo): TokenStore {
@@ -72,7 +74,9 @@ function storeOf(options: StoreOptions, io: StoreIo): TokenStore {
   if (options.config !== undefined) return storeOfConfig(options.config, io);
   if (options.stack !== undefined) {
     const prefix = tokenPrefixOfStack(options.stack);
-    io.stderr(`stack ${options.stack}: token prefix ${prefix} (by naming convention; pass --prefix if the stack config sets another tokens.prefix)\n`);
+    io.stderr(
+      `stack ${options.stack}: token prefix ${prefix} (by naming convention; pass --prefix if the stack config sets another tokens.prefix)\n`,
+    );
     return new SsmTokenStore(prefix, io);
   }
   const prefix = options.prefix ?? DEFAULT_TOKEN_PREFIX;
@@ -95,7 +99,12 @@ function tokenNameFrom(repository: string | undefined, branch: string | undefine
   if (options.tokenName !== undefined) {
     if (repository !== undefined) throw new Error('give either <repository> <branch> or --token-name, not both');
     const parsed = tokenNameSchema.safeParse(options.tokenName);
-    if (!parsed.success) throw new Error(`--token-name: ${describeZodIssues(parsed.error).map((p) => p.replace(/^\(top level\): /, '')).join('; ')}`);
+    if (!parsed.success)
+      throw new Error(
+        `--token-name: ${describeZodIssues(parsed.error)
+          .map((p) => p.replace(/^\(top level\): /, ''))
+          .join('; ')}`,
+      );
     return options.tokenName;
   }
   if (repository === undefined || branch === undefined || repository === '' || branch === '') {
@@ -106,7 +115,8 @@ function tokenNameFrom(repository: string | undefined, branch: string | undefine
 
 /** A token given on standard input: a pipe, never a terminal (where it would be echoed) nor argv (where `ps` shows it). */
 async function readStandardInput(): Promise<string> {
-  if (process.stdin.isTTY) throw new Error('--stdin reads the token from a pipe, not a terminal: e.g. pbpaste | triggler tokens rotate --stdin my-repo main');
+  if (process.stdin.isTTY)
+    throw new Error('--stdin reads the token from a pipe, not a terminal: e.g. pbpaste | triggler tokens rotate --stdin my-repo main');
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString('utf8');
@@ -131,10 +141,26 @@ export function tokensCommand(dependencies: TokensCommandDependencies = {}): Com
 
   const storeOptions = (command: Command): Command =>
     command
-      .addOption(new Option('--prefix <path>', `SSM path prefix of the tokens (default ${DEFAULT_TOKEN_PREFIX})`).conflicts(['stack', 'file', 'config']))
-      .addOption(new Option('--stack <name>', 'the stack whose tokens these are: prefix /<stack-name-in-kebab-case>/tokens').conflicts(['prefix', 'file', 'config']))
+      .addOption(
+        new Option('--prefix <path>', `SSM path prefix of the tokens (default ${DEFAULT_TOKEN_PREFIX})`).conflicts([
+          'stack',
+          'file',
+          'config',
+        ]),
+      )
+      .addOption(
+        new Option('--stack <name>', 'the stack whose tokens these are: prefix /<stack-name-in-kebab-case>/tokens').conflicts([
+          'prefix',
+          'file',
+          'config',
+        ]),
+      )
       .addOption(new Option('--file <file>', 'a local token file instead of SSM').conflicts(['prefix', 'stack', 'config']))
-      .addOption(new Option('-c, --config <file>', 'the token store a receiver config reads: its tokens.file, else its tokens.ssm prefix').conflicts(['prefix', 'stack', 'file']));
+      .addOption(
+        new Option('-c, --config <file>', 'the token store a receiver config reads: its tokens.file, else its tokens.ssm prefix').conflicts(
+          ['prefix', 'stack', 'file'],
+        ),
+      );
 
   const tokens = new Command('tokens').description('rotate, list and show trigger tokens (SSM Parameter Store or a token file)');
 
@@ -145,22 +171,36 @@ export function tokensCommand(dependencies: TokensCommandDependencies = {}): Com
       .argument('[repository]')
       .argument('[branch]'),
   )
-    .option('--token-name <name>', 'a shared token\'s name instead of <repository>/<branch>')
-    .option('--create', 'create the token when it does not exist yet (otherwise that is an error: a mistyped name must not make a new token)')
-    .option('--stdin', 'take the new token from standard input instead of generating one (a secret the provider generates, such as a GitLab signing token)')
+    .option('--token-name <name>', "a shared token's name instead of <repository>/<branch>")
+    .option(
+      '--create',
+      'create the token when it does not exist yet (otherwise that is an error: a mistyped name must not make a new token)',
+    )
+    .option(
+      '--stdin',
+      'take the new token from standard input instead of generating one (a secret the provider generates, such as a GitLab signing token)',
+    )
     .addHelpText(
       'after',
       '\nSenders pick the new token up within their cache time (60 s by default); receivers accept the\nprevious one for their grace period (900 s by default), so deliveries in flight are not refused.\n\nExamples:\n  triggler tokens rotate my-repo main\n  triggler tokens rotate --stack GitTriggler my-repo main\n  triggler tokens rotate --config /etc/triggler/receiver.json my-repo main   (its token file; then: systemctl reload triggler-receiver)',
     )
-    .action(async (repository: string | undefined, branch: string | undefined, options: StoreOptions & NameOptions & { create?: boolean; stdin?: boolean }) => {
-      const tokenName = tokenNameFrom(repository, branch, options);
-      if (tokenName.startsWith(`${DEPLOY_KEYS_FOLDER}/`)) {
-        throw new Error(`--token-name: ${tokenName} is a deploy key, not a token: triggler tokens deploy-key ${[tokenName, ...storeArguments(options)].map(shellWord).join(' ')} --replace makes a new one`);
-      }
-      const store = storeOf(options, io);
-      const replacement = options.stdin ? givenToken(await stdin()) : newToken();
-      await store.rotate(tokenName, replacement, options.create === true);
-    });
+    .action(
+      async (
+        repository: string | undefined,
+        branch: string | undefined,
+        options: StoreOptions & NameOptions & { create?: boolean; stdin?: boolean },
+      ) => {
+        const tokenName = tokenNameFrom(repository, branch, options);
+        if (tokenName.startsWith(`${DEPLOY_KEYS_FOLDER}/`)) {
+          throw new Error(
+            `--token-name: ${tokenName} is a deploy key, not a token: triggler tokens deploy-key ${[tokenName, ...storeArguments(options)].map(shellWord).join(' ')} --replace makes a new one`,
+          );
+        }
+        const store = storeOf(options, io);
+        const replacement = options.stdin ? givenToken(await stdin()) : newToken();
+        await store.rotate(tokenName, replacement, options.create === true);
+      },
+    );
 
   storeOptions(tokens.command('list').description('list token parameters with their versions and ages (never a value)'))
     .option('--json', 'print JSON instead of a table')
@@ -175,27 +215,31 @@ export function tokensCommand(dependencies: TokensCommandDependencies = {}): Com
   storeOptions(
     tokens
       .command('show')
-      .description('print the token of <repository> <branch> (needs --reveal), e.g. to paste into a provider\'s webhook settings')
+      .description("print the token of <repository> <branch> (needs --reveal), e.g. to paste into a provider's webhook settings")
       .argument('[repository]')
       .argument('[branch]'),
   )
-    .option('--token-name <name>', 'a shared token\'s name instead of <repository>/<branch>')
+    .option('--token-name <name>', "a shared token's name instead of <repository>/<branch>")
     .option('--reveal', 'really print the token')
-    .action(async (repository: string | undefined, branch: string | undefined, options: StoreOptions & NameOptions & { reveal?: boolean }) => {
-      const tokenName = tokenNameFrom(repository, branch, options);
-      if (!options.reveal) {
-        throw new Error(
-          'tokens show prints a secret, which then stays in your terminal\'s scrollback and maybe a log: add --reveal if you mean it (tokens list shows names, versions and ages without values)',
-        );
-      }
-      const store = storeOf(options, io);
-      stdout(`${await store.show(tokenName)}\n`);
-    });
+    .action(
+      async (repository: string | undefined, branch: string | undefined, options: StoreOptions & NameOptions & { reveal?: boolean }) => {
+        const tokenName = tokenNameFrom(repository, branch, options);
+        if (!options.reveal) {
+          throw new Error(
+            "tokens show prints a secret, which then stays in your terminal's scrollback and maybe a log: add --reveal if you mean it (tokens list shows names, versions and ages without values)",
+          );
+        }
+        const store = storeOf(options, io);
+        stdout(`${await store.show(tokenName)}\n`);
+      },
+    );
 
   storeOptions(
     tokens
       .command('deploy-key')
-      .description("make an ed25519 deploy key stored as <name> (a trigger's deploy.sshKey) and print its public half, to paste into the provider's deploy keys")
+      .description(
+        "make an ed25519 deploy key stored as <name> (a trigger's deploy.sshKey) and print its public half, to paste into the provider's deploy keys",
+      )
       .argument('<name>', 'the name it is stored under, e.g. deploy-keys/my-app'),
   )
     .option('--replace', 'replace the key stored under <name>: fetches fail until the provider has the new public key')
@@ -207,7 +251,12 @@ export function tokensCommand(dependencies: TokensCommandDependencies = {}): Com
     )
     .action(async (name: string, options: StoreOptions & { replace?: boolean; public?: boolean; comment?: string }) => {
       const parsed = tokenNameSchema.safeParse(name);
-      if (!parsed.success) throw new Error(`<name>: ${describeZodIssues(parsed.error).map((p) => p.replace(/^\(top level\): /, '')).join('; ')}`);
+      if (!parsed.success)
+        throw new Error(
+          `<name>: ${describeZodIssues(parsed.error)
+            .map((p) => p.replace(/^\(top level\): /, ''))
+            .join('; ')}`,
+        );
       const store = storeOf(options, io);
       if (options.public) {
         stdout(`${publicKeyOf(await store.show(name))}\n`);

@@ -42,13 +42,21 @@ program
   .command('serve')
   .description('run the receiver in the foreground (SIGHUP reloads the config and the token file)')
   .option('-c, --config <file>', 'receiver config (JSON, comments allowed)', DEFAULT_CONFIG)
-  .addOption(new Option('--log-format <format>', 'json lines, or pretty lines for people (auto: pretty on a terminal, json otherwise)').choices(['auto', 'json', 'pretty']).default('auto'))
-  .option('-w, --watch', 'reload when the config file (or its token file) changes, as SIGHUP does: a config that is not valid is refused whole and the running one stays')
+  .addOption(
+    new Option('--log-format <format>', 'json lines, or pretty lines for people (auto: pretty on a terminal, json otherwise)')
+      .choices(['auto', 'json', 'pretty'])
+      .default('auto'),
+  )
+  .option(
+    '-w, --watch',
+    'reload when the config file (or its token file) changes, as SIGHUP does: a config that is not valid is refused whole and the running one stays',
+  )
   .action(async (options: { config: string; logFormat: 'auto' | 'json' | 'pretty'; watch?: boolean }) => {
     process.env.TRIGGLER_LOG_FORMAT = options.logFormat === 'auto' ? (process.stdout.isTTY ? 'pretty' : 'json') : options.logFormat;
     const receiver = await serve(options.config).catch((error: unknown) => reportStartupError(error, options.config));
     // Only the process that owns the receiver reloads it (a delivery worker of a clustered one returns none).
-    if (options.watch && receiver) watchConfig(options.config, (files) => process.stderr.write(`watching ${files.join(' and ')}: a change reloads the receiver\n`));
+    if (options.watch && receiver)
+      watchConfig(options.config, (files) => process.stderr.write(`watching ${files.join(' and ')}: a change reloads the receiver\n`));
   });
 
 program.addCommand(sendCommand());
@@ -108,14 +116,23 @@ function noStateDir(where: ReceiverLocation, options: RunsOptions): string {
 
 program
   .command('runs')
-  .description('list recent runs: from the receiver\'s admin listener, or from its state directory when the listener does not answer')
-  .option('-a, --admin <url>', 'admin listener URL (default: the config\'s admin address, else http://127.0.0.1:5001)')
-  .option('-c, --config <file>', 'take the admin address and the state directory from this receiver config (default: ./receiver.json when it is here)')
-  .option('-d, --state-dir <dir>', 'read this state directory\'s journal directly, not the admin listener (default when the listener does not answer: the config\'s, else /var/lib/triggler)')
+  .description("list recent runs: from the receiver's admin listener, or from its state directory when the listener does not answer")
+  .option('-a, --admin <url>', "admin listener URL (default: the config's admin address, else http://127.0.0.1:5001)")
+  .option(
+    '-c, --config <file>',
+    'take the admin address and the state directory from this receiver config (default: ./receiver.json when it is here)',
+  )
+  .option(
+    '-d, --state-dir <dir>',
+    "read this state directory's journal directly, not the admin listener (default when the listener does not answer: the config's, else /var/lib/triggler)",
+  )
   .option('-n, --limit <n>', 'how many runs', positiveInt, 20)
   .option('--json', 'print JSON instead of a table')
   .option('--log <run-id>', 'print the output of one run instead')
-  .addHelpText('after', '\nWhich source answered is said on stderr. The state directory is read without its lock and without writing to it, so it can be read beside a running receiver (as the receiver\'s user or root).')
+  .addHelpText(
+    'after',
+    "\nWhich source answered is said on stderr. The state directory is read without its lock and without writing to it, so it can be read beside a running receiver (as the receiver's user or root).",
+  )
   .action(async (options: RunsOptions) => {
     const where = locateReceiver(options);
     let answer = options.stateDir || !where.admin ? undefined : await runsFromAdmin(where.admin, options);
@@ -123,7 +140,9 @@ program
       process.stderr.write(`from the admin listener ${where.admin}\n`);
     } else {
       if (!fs.existsSync(where.stateDir)) throw new Error(noStateDir(where, options));
-      process.stderr.write(`from the state directory ${where.stateDir}${options.stateDir ? '' : where.admin ? ` (the admin listener ${where.admin} does not answer)` : ' (the admin listener is off)'}\n`);
+      process.stderr.write(
+        `from the state directory ${where.stateDir}${options.stateDir ? '' : where.admin ? ` (the admin listener ${where.admin} does not answer)` : ' (the admin listener is off)'}\n`,
+      );
       const history = await stateDirHistory(where.stateDir);
       if (options.log) {
         const log = history.run(options.log) ? await history.runLog(options.log) : undefined;
@@ -143,15 +162,26 @@ program
 
 program
   .command('rerun')
-  .description('queue a new run of a run\'s trigger with the same newest delivery (commit, pusher), through the admin listener')
+  .description("queue a new run of a run's trigger with the same newest delivery (commit, pusher), through the admin listener")
   .argument('<run-id>')
-  .option('-a, --admin <url>', 'admin listener URL (default: the config\'s admin address, else http://127.0.0.1:5001)')
-  .option('-c, --config <file>', 'take the admin address and the state directory from this receiver config (default: ./receiver.json when it is here)')
-  .option('-d, --state-dir <dir>', 'where the admin credential is (default: the config\'s, else /var/lib/triggler)')
+  .option('-a, --admin <url>', "admin listener URL (default: the config's admin address, else http://127.0.0.1:5001)")
+  .option(
+    '-c, --config <file>',
+    'take the admin address and the state directory from this receiver config (default: ./receiver.json when it is here)',
+  )
+  .option('-d, --state-dir <dir>', "where the admin credential is (default: the config's, else /var/lib/triggler)")
   .option('--rebuild', 'for a deploy trigger: build a new release of the commit even when it has a good one (default: switch to that one)')
-  .addHelpText('after', '\nA re-run is a write: it needs the admin credential in <stateDir>/admin-token, which only the receiver\'s user (or root) can read.\n\nExample:\n  sudo -u triggler triggler rerun r_0mj3k2x1c000a1b2c3d4 --config /etc/triggler/receiver.json')
+  .addHelpText(
+    'after',
+    "\nA re-run is a write: it needs the admin credential in <stateDir>/admin-token, which only the receiver's user (or root) can read.\n\nExample:\n  sudo -u triggler triggler rerun r_0mj3k2x1c000a1b2c3d4 --config /etc/triggler/receiver.json",
+  )
   .action(async (runId: string, options: { admin?: string; config?: string; stateDir?: string; rebuild?: boolean }) => {
-    const queued = await postAdminAction(locateReceiver(options), 'a re-run', `/runs/${encodeURIComponent(runId)}/rerun`, options.rebuild ? { rebuild: true } : undefined);
+    const queued = await postAdminAction(
+      locateReceiver(options),
+      'a re-run',
+      `/runs/${encodeURIComponent(runId)}/rerun`,
+      options.rebuild ? { rebuild: true } : undefined,
+    );
     process.stdout.write(`queued run ${queued}, a re-run of ${runId}\n`);
   });
 

@@ -42,9 +42,16 @@ const propertiesSchema = z.object({
 
 type KeyProperties = z.output<typeof propertiesSchema>;
 
-
-const PRIVATE_HALF = { type: 'SecureString', description: 'git-triggler deploy key: the private half (OpenSSH format), read by the receiver host', what: 'deploy key' } as const;
-const PUBLIC_HALF = { type: 'String', description: 'git-triggler deploy key: the public half, for the repository\'s deploy keys (read-only)', what: 'deploy key public half' } as const;
+const PRIVATE_HALF = {
+  type: 'SecureString',
+  description: 'git-triggler deploy key: the private half (OpenSSH format), read by the receiver host',
+  what: 'deploy key',
+} as const;
+const PUBLIC_HALF = {
+  type: 'String',
+  description: "git-triggler deploy key: the public half, for the repository's deploy keys (read-only)",
+  what: 'deploy key public half',
+} as const;
 
 export function createDeployKeyProvider(ssm: SSMClient, log: Logger, parameters: OwnedParameters, prefix?: string) {
   async function storedPublicKey(properties: KeyProperties): Promise<string> {
@@ -54,7 +61,9 @@ export function createDeployKeyProvider(ssm: SSMClient, log: Logger, parameters:
       value = (await ssm.send(new GetParameterCommand({ Name: publicName }))).Parameter?.Value;
     } catch (error) {
       if (errorName(error) !== 'ParameterNotFound') {
-        throw new Error(`could not read deploy key public half ${publicName}: ${errorName(error)}: ${(error as Error).message}`, { cause: error });
+        throw new Error(`could not read deploy key public half ${publicName}: ${errorName(error)}: ${(error as Error).message}`, {
+          cause: error,
+        });
       }
     }
     if (value === undefined) {
@@ -63,7 +72,10 @@ export function createDeployKeyProvider(ssm: SSMClient, log: Logger, parameters:
       );
     }
     // Never quoted: whatever it is, it is not a public key.
-    if (!isPublicKeyLine(value.trim())) throw new Error(`${publicName} does not hold one OpenSSH public key line ("ssh-ed25519 AAAA... comment"); write the public half of ${name} there`);
+    if (!isPublicKeyLine(value.trim()))
+      throw new Error(
+        `${publicName} does not hold one OpenSSH public key line ("ssh-ed25519 AAAA... comment"); write the public half of ${name} there`,
+      );
     return value.trim();
   }
 
@@ -88,9 +100,19 @@ export function createDeployKeyProvider(ssm: SSMClient, log: Logger, parameters:
     if ((await parameters.writeIfAbsent(publicName, publicKey, PUBLIC_HALF, stackId)) === 'created') return;
     // Left from the key this one replaces. Overwrite cannot carry tags: the old ones stay.
     try {
-      await ssm.send(new PutParameterCommand({ Name: publicName, Value: publicKey, Type: 'String', Overwrite: true, Description: PUBLIC_HALF.description }));
+      await ssm.send(
+        new PutParameterCommand({
+          Name: publicName,
+          Value: publicKey,
+          Type: 'String',
+          Overwrite: true,
+          Description: PUBLIC_HALF.description,
+        }),
+      );
     } catch (error) {
-      throw new Error(`could not write ${PUBLIC_HALF.what} parameter ${publicName}: ${errorName(error)}: ${(error as Error).message}`, { cause: error });
+      throw new Error(`could not write ${PUBLIC_HALF.what} parameter ${publicName}: ${errorName(error)}: ${(error as Error).message}`, {
+        cause: error,
+      });
     }
     log.info({ parameter: publicName }, 'deploy key public half replaced: it belonged to an earlier key');
   }
@@ -107,13 +129,19 @@ export function createDeployKeyProvider(ssm: SSMClient, log: Logger, parameters:
     if (event.RequestType === 'Delete') {
       if (properties.RetainOnDelete) log.info({ parameter: name }, 'deploy key retained on delete');
       else if (prefix !== undefined && !name.startsWith(`${prefix}/`)) {
-        log.warn({ parameter: name, prefix }, 'deploy key kept: it is under an earlier tokens.prefix, which this stack no longer manages; delete both halves by hand once no host fetches with it');
+        log.warn(
+          { parameter: name, prefix },
+          'deploy key kept: it is under an earlier tokens.prefix, which this stack no longer manages; delete both halves by hand once no host fetches with it',
+        );
       } else for (const parameter of [name, publicName]) await parameters.deleteOurs(parameter, event.StackId, 'deploy key');
       return { PhysicalResourceId: event.PhysicalResourceId };
     }
 
     const { publicKey, outcome } = await keyInPlace(properties, event.StackId);
-    log.info({ requestType: event.RequestType, parameter: name, outcome }, outcome === 'created' ? 'deploy key created' : 'deploy key exists; kept');
+    log.info(
+      { requestType: event.RequestType, parameter: name, outcome },
+      outcome === 'created' ? 'deploy key created' : 'deploy key exists; kept',
+    );
     return { PhysicalResourceId: `git-triggler-deploy-key:${name}`, Data: { PublicKey: publicKey } };
   };
 }

@@ -4,7 +4,13 @@
  * A value is only ever in a PutParameter request: never in an error message or a log line (the
  * SDK's errors carry no request input).
  */
-import { DeleteParameterCommand, ListTagsForResourceCommand, PutParameterCommand, type ParameterType, type SSMClient } from '@aws-sdk/client-ssm';
+import {
+  DeleteParameterCommand,
+  ListTagsForResourceCommand,
+  PutParameterCommand,
+  type ParameterType,
+  type SSMClient,
+} from '@aws-sdk/client-ssm';
 import { errorName } from './custom-resource';
 import type { Logger } from './log';
 
@@ -52,7 +58,9 @@ export function ownedParameters(ssm: SSMClient, log: Logger): OwnedParameters {
         return 'created';
       } catch (error) {
         if (errorName(error) === 'ParameterAlreadyExists') return 'kept';
-        throw new Error(`could not write ${write.what} parameter ${name}: ${errorName(error)}: ${(error as Error).message}`, { cause: error });
+        throw new Error(`could not write ${write.what} parameter ${name}: ${errorName(error)}: ${(error as Error).message}`, {
+          cause: error,
+        });
       }
     },
 

@@ -39,18 +39,27 @@ export interface RelaySettings {
 
 const settingsSchema = z.strictObject({
   // The sender's rule (receiverUrlProblem), reported as one message.
-  receiverUrl: z.string().check(z.refine((text) => receiverUrlProblem(text) === undefined, 'must be an http:// or https:// URL without credentials, query or fragment')),
+  receiverUrl: z
+    .string()
+    .check(
+      z.refine(
+        (text) => receiverUrlProblem(text) === undefined,
+        'must be an http:// or https:// URL without credentials, query or fragment',
+      ),
+    ),
   timeoutMs: z.int().check(z.minimum(100), z.maximum(900_000)),
   bodyLimitBytes: z.int().check(z.minimum(1), z.maximum(6 * 1024 * 1024)),
   tokenTtlSeconds: z.int().check(z.minimum(0), z.maximum(86_400)),
   tokenGraceSeconds: z.int().check(z.minimum(0), z.maximum(30 * 86_400)),
-  routes: z.array(
-    z.strictObject({
-      provider: z.enum(PROVIDER_WEBHOOK_PATHS),
-      repository: z.string().check(z.minLength(1), z.maxLength(256)),
-      tokenParameter: tokenParameterSchema,
-    }),
-  ).check(z.minLength(1, 'must hold at least one route')),
+  routes: z
+    .array(
+      z.strictObject({
+        provider: z.enum(PROVIDER_WEBHOOK_PATHS),
+        repository: z.string().check(z.minLength(1), z.maxLength(256)),
+        tokenParameter: tokenParameterSchema,
+      }),
+    )
+    .check(z.minLength(1, 'must hold at least one route')),
 });
 
 export class RelayConfigError extends Error {

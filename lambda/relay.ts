@@ -34,7 +34,10 @@ import { relaySettingsFromEnvironment, routesOfProvider, type RelayRoute, type R
 import { SsmTokenCache, TokenUnavailableError } from './ssm-token-cache';
 
 export type RelayResult = APIGatewayProxyStructuredResultV2 & { statusCode: number; headers: Record<string, string>; body: string };
-export type Relay = (event: APIGatewayProxyEventV2, context?: Pick<Context, 'awsRequestId' | 'getRemainingTimeInMillis'>) => Promise<RelayResult>;
+export type Relay = (
+  event: APIGatewayProxyEventV2,
+  context?: Pick<Context, 'awsRequestId' | 'getRemainingTimeInMillis'>,
+) => Promise<RelayResult>;
 
 /** Where the relay gets a webhook's accepted tokens (current, and previous within its grace). */
 export interface AcceptedTokenReader {
@@ -90,8 +93,11 @@ class RefusalLog {
   refused(fields: Record<string, unknown>, reason: string): void {
     const second = Math.floor(this.now() / 1000);
     if (second !== this.second) {
-      const unlogged = Object.fromEntries([...this.counts].filter(([, n]) => n > REFUSALS_LOGGED_PER_SECOND).map(([r, n]) => [r, n - REFUSALS_LOGGED_PER_SECOND]));
-      if (Object.keys(unlogged).length > 0) this.logger.warn({ unlogged, second: this.second }, 'webhook refusals not logged one by one, by reason');
+      const unlogged = Object.fromEntries(
+        [...this.counts].filter(([, n]) => n > REFUSALS_LOGGED_PER_SECOND).map(([r, n]) => [r, n - REFUSALS_LOGGED_PER_SECOND]),
+      );
+      if (Object.keys(unlogged).length > 0)
+        this.logger.warn({ unlogged, second: this.second }, 'webhook refusals not logged one by one, by reason');
       this.second = second;
       this.counts = new Map();
     }
@@ -128,7 +134,8 @@ export function createRelay(dependencies: RelayDependencies): Relay {
     if (claimed) return routes.filter((route) => triggerNamesRepository(route.repository, claimed));
     // Names no repository (an organisation's ping, a body that is not JSON): every token of the
     // provider, but only over a small body, as the receiver does.
-    if (signed.payload.length > UNCLAIMED_BODY_LIMIT) throw new Refusal(answer(401, { error: UNAUTHORIZED }), 'body names no repository and is too large to try every token');
+    if (signed.payload.length > UNCLAIMED_BODY_LIMIT)
+      throw new Refusal(answer(401, { error: UNAUTHORIZED }), 'body names no repository and is too large to try every token');
     return routes;
   }
 
@@ -183,15 +190,23 @@ export function createRelay(dependencies: RelayDependencies): Relay {
     } catch (error) {
       const failure = error as { name?: string; cause?: { code?: string; message?: string }; message?: string };
       const timedOut = failure.name === 'TimeoutError' || failure.name === 'AbortError';
-      const reason = timedOut ? `the receiver did not answer within ${budgetMs} ms` : `the receiver is unreachable: ${failure.cause?.code ?? failure.cause?.message ?? failure.message ?? 'request failed'}`;
-      throw new Refusal(retryLater(timedOut ? 'the receiver did not answer in time; redeliver later' : 'the receiver is unreachable; redeliver later'), reason);
+      const reason = timedOut
+        ? `the receiver did not answer within ${budgetMs} ms`
+        : `the receiver is unreachable: ${failure.cause?.code ?? failure.cause?.message ?? failure.message ?? 'request failed'}`;
+      throw new Refusal(
+        retryLater(timedOut ? 'the receiver did not answer in time; redeliver later' : 'the receiver is unreachable; redeliver later'),
+        reason,
+      );
     }
   }
 
   return async (event, context) => {
     const started = now();
     const remainingMs = context?.getRemainingTimeInMillis?.();
-    const deadline = Math.min(started + settings.timeoutMs, remainingMs === undefined ? Number.POSITIVE_INFINITY : started + remainingMs - DEADLINE_MARGIN_MS);
+    const deadline = Math.min(
+      started + settings.timeoutMs,
+      remainingMs === undefined ? Number.POSITIVE_INFINITY : started + remainingMs - DEADLINE_MARGIN_MS,
+    );
     const path = event.rawPath ?? '';
     const webhook = PROVIDER_WEBHOOK_PATHS.find((name) => path === `/hooks/${name}` && served.has(name));
     const header = headerReader(event);
@@ -204,9 +219,11 @@ export function createRelay(dependencies: RelayDependencies): Relay {
       source: event.requestContext?.http?.sourceIp,
     };
     try {
-      if (webhook === undefined || provider === undefined) throw new Refusal(answer(404, { error: `no such webhook: ${path.slice(0, 64)}` }), 'unknown path');
+      if (webhook === undefined || provider === undefined)
+        throw new Refusal(answer(404, { error: `no such webhook: ${path.slice(0, 64)}` }), 'unknown path');
       const method = event.requestContext?.http?.method ?? '';
-      if (method !== 'POST') throw new Refusal(answer(405, { error: 'method not allowed: use POST' }, { allow: 'POST' }), `method ${method.slice(0, 10)}`);
+      if (method !== 'POST')
+        throw new Refusal(answer(405, { error: 'method not allowed: use POST' }, { allow: 'POST' }), `method ${method.slice(0, 10)}`);
       const body = rawBody(event);
       if (body.length > settings.bodyLimitBytes) {
         throw new Refusal(answer(413, { error: `body is larger than ${settings.bodyLimitBytes} bytes` }), 'body too large');
@@ -238,4 +255,5 @@ const relayFromEnvironment = builtFromEnvironment('relay', ['TRIGGLER_RELAY'], r
 });
 
 /** The Lambda entry point for the Function URL. */
-export const handler = async (event: APIGatewayProxyEventV2, context: Context): Promise<RelayResult> => relayFromEnvironment()(event, context);
+export const handler = async (event: APIGatewayProxyEventV2, context: Context): Promise<RelayResult> =>
+  relayFromEnvironment()(event, context);

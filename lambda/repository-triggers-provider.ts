@@ -116,7 +116,11 @@ export const ACCESS_DENIED_RETRY: AccessDeniedRetry = {
 
 const ACCESS_DENIED = new Set(['AccessDeniedException', 'AccessDenied']);
 
-export function createRepositoryTriggersProvider(codecommit: CodeCommitClient, log: Logger, accessDeniedRetry: AccessDeniedRetry = ACCESS_DENIED_RETRY) {
+export function createRepositoryTriggersProvider(
+  codecommit: CodeCommitClient,
+  log: Logger,
+  accessDeniedRetry: AccessDeniedRetry = ACCESS_DENIED_RETRY,
+) {
   /** Runs a Create's CodeCommit work, again after AccessDenied while the policy may still be propagating. */
   async function whileIamPropagates(action: () => Promise<void>): Promise<void> {
     const deadline = accessDeniedRetry.now() + accessDeniedRetry.forMs;
@@ -125,7 +129,10 @@ export function createRepositoryTriggersProvider(codecommit: CodeCommitClient, l
         return await action();
       } catch (error) {
         if (!ACCESS_DENIED.has(errorName(error) ?? '') || accessDeniedRetry.now() >= deadline) throw error;
-        log.info({ attempt, retryInMs: accessDeniedRetry.everyMs }, 'CodeCommit denied access; the handler\'s new IAM policy may still be propagating');
+        log.info(
+          { attempt, retryInMs: accessDeniedRetry.everyMs },
+          "CodeCommit denied access; the handler's new IAM policy may still be propagating",
+        );
         await accessDeniedRetry.sleep(accessDeniedRetry.everyMs);
       }
     }
@@ -134,7 +141,8 @@ export function createRepositoryTriggersProvider(codecommit: CodeCommitClient, l
   /** What stops our trigger from being added to the repository, or undefined when nothing does. */
   async function repositoryProblem(repositoryName: string, triggerName: string): Promise<string | undefined> {
     const current = await currentTriggers(codecommit, repositoryName);
-    if (current === undefined) return `repository ${repositoryName} does not exist (create it, or set createRepository: true to have the stack create it)`;
+    if (current === undefined)
+      return `repository ${repositoryName} does not exist (create it, or set createRepository: true to have the stack create it)`;
     const theirs = current.filter((trigger) => trigger.name !== triggerName);
     if (theirs.length + 1 <= MAX_TRIGGERS_PER_REPOSITORY) return undefined;
     return `repository ${repositoryName} already has ${theirs.length} triggers of its own (${theirs.map((t) => t.name).join(', ')}) and CodeCommit allows ${MAX_TRIGGERS_PER_REPOSITORY}: remove one, then deploy again`;
@@ -154,7 +162,8 @@ export function createRepositoryTriggersProvider(codecommit: CodeCommitClient, l
   async function merge(properties: TriggerProperties, alsoOurs: ReadonlySet<string>, logicalId: string): Promise<void> {
     const repositoryName = properties.RepositoryName;
     const current = await currentTriggers(codecommit, repositoryName);
-    if (current === undefined) throw new Error(`repository ${repositoryName} does not exist (set createRepository: true to have the stack create it)`);
+    if (current === undefined)
+      throw new Error(`repository ${repositoryName} does not exist (set createRepository: true to have the stack create it)`);
     const ours = new Set([...properties.Triggers.map((t) => t.name), ...alsoOurs]);
     const theirs = current.filter((trigger) => !ours.has(trigger.name ?? ''));
     const total = theirs.length + properties.Triggers.length;
@@ -167,7 +176,12 @@ export function createRepositoryTriggersProvider(codecommit: CodeCommitClient, l
     const marked = properties.Triggers.map((trigger) => ({ ...trigger, customData: ownerMark(logicalId) }));
     await codecommit.send(new PutRepositoryTriggersCommand({ repositoryName, triggers: [...theirs, ...marked] }));
     log.info(
-      { repository: repositoryName, ours: properties.Triggers.map((t) => t.name), kept: theirs.map((t) => t.name), removed: current.length - theirs.length },
+      {
+        repository: repositoryName,
+        ours: properties.Triggers.map((t) => t.name),
+        kept: theirs.map((t) => t.name),
+        removed: current.length - theirs.length,
+      },
       'repository triggers merged',
     );
   }
@@ -185,12 +199,17 @@ export function createRepositoryTriggersProvider(codecommit: CodeCommitClient, l
     if (theirs.length === current.length) {
       log.info(
         { repository: repositoryName, keptForOthers: ourName.map((t) => t.customData) },
-        ourName.length > 0 ? 'our trigger on the repository was written by another resource of the stack (a new logical id): kept' : 'none of our triggers left on the repository',
+        ourName.length > 0
+          ? 'our trigger on the repository was written by another resource of the stack (a new logical id): kept'
+          : 'none of our triggers left on the repository',
       );
       return;
     }
     await codecommit.send(new PutRepositoryTriggersCommand({ repositoryName, triggers: theirs }));
-    log.info({ repository: repositoryName, removed: current.length - theirs.length, kept: theirs.map((t) => t.name) }, 'our repository triggers removed');
+    log.info(
+      { repository: repositoryName, removed: current.length - theirs.length, kept: theirs.map((t) => t.name) },
+      'our repository triggers removed',
+    );
   }
 
   return async function onEvent(event: CloudFormationCustomResourceEvent): Promise<ProviderResponse> {
@@ -198,7 +217,10 @@ export function createRepositoryTriggersProvider(codecommit: CodeCommitClient, l
       // A check writes nothing, so its delete has nothing to undo.
       if (event.RequestType === 'Create') await whileIamPropagates(() => check(event.ResourceProperties));
       else if (event.RequestType === 'Update') await check(event.ResourceProperties);
-      return { PhysicalResourceId: event.RequestType === 'Create' ? `git-triggler-repository-check:${event.LogicalResourceId}` : event.PhysicalResourceId };
+      return {
+        PhysicalResourceId:
+          event.RequestType === 'Create' ? `git-triggler-repository-check:${event.LogicalResourceId}` : event.PhysicalResourceId,
+      };
     }
     if (event.RequestType === 'Delete' && !propertiesSchema.safeParse(event.ResourceProperties).success) {
       // Properties this handler refuses made the Create fail before anything was written; failing
@@ -215,7 +237,8 @@ export function createRepositoryTriggersProvider(codecommit: CodeCommitClient, l
         const old = readProperties(event.OldResourceProperties, 'OldResourceProperties');
         // Moving to another repository is a new physical resource: CloudFormation then deletes the
         // old one, which removes our trigger from the old repository.
-        const leftTheConfig = old.RepositoryName === properties.RepositoryName ? new Set(old.Triggers.map((t) => t.name)) : new Set<string>();
+        const leftTheConfig =
+          old.RepositoryName === properties.RepositoryName ? new Set(old.Triggers.map((t) => t.name)) : new Set<string>();
         await merge(properties, leftTheConfig, event.LogicalResourceId);
         break;
       }

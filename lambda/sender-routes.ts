@@ -43,11 +43,13 @@ function receiverBase(text: string): string {
 }
 
 /** An SSM parameter (SecureString) name or ARN, as a route names its token. */
-export const tokenParameterSchema = z.string().check(
-  z.minLength(1, 'must not be empty'),
-  z.maxLength(2048, 'must be at most 2048 characters'),
-  z.regex(/^\S+$/, 'must be an SSM parameter name or ARN, without spaces'),
-);
+export const tokenParameterSchema = z
+  .string()
+  .check(
+    z.minLength(1, 'must not be empty'),
+    z.maxLength(2048, 'must be at most 2048 characters'),
+    z.regex(/^\S+$/, 'must be an SSM parameter name or ARN, without spaces'),
+  );
 
 const nameWithoutNul = (max: number) =>
   z.string().check(
@@ -151,13 +153,7 @@ export function parseSenderRoutes(json: string | undefined, variable = 'TRIGGLER
   return new SenderRouteTable(result.data.map((route) => ({ ...route, url: receiverBase(route.url) })));
 }
 
-function integerSetting(
-  env: NodeJS.ProcessEnv,
-  variable: string,
-  fallback: number,
-  min: number,
-  max: number,
-): number {
+function integerSetting(env: NodeJS.ProcessEnv, variable: string, fallback: number, min: number, max: number): number {
   const text = env[variable];
   if (text === undefined || text.trim() === '') return fallback;
   const value = Number(text);

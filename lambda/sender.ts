@@ -10,11 +10,7 @@ import type { CodeCommitTrigger, CodeCommitTriggerEvent, Context } from 'aws-lam
 import { buildDeliveryRequest, deliveryUrl, triggerLabel, type DeliveryRequest, type PushData, type SenderScheme } from '../protocol';
 import { builtFromEnvironment, type Logger } from './log';
 import { CodeCommitDetailsReader, type CommitDetails, type CommitDetailsReader } from './sender-commit-details';
-import {
-  senderSettingsFromEnvironment,
-  type SenderRoute,
-  type SenderRouteTable,
-} from './sender-routes';
+import { senderSettingsFromEnvironment, type SenderRoute, type SenderRouteTable } from './sender-routes';
 import { SsmTokenCache, type TokenReader } from './ssm-token-cache';
 
 const BRANCH_REF_PREFIX = 'refs/heads/';
@@ -104,7 +100,10 @@ export interface SenderDependencies {
   now?: () => number;
 }
 
-export type Sender = (event: CodeCommitTriggerEvent, context?: Pick<Context, 'awsRequestId' | 'getRemainingTimeInMillis'>) => Promise<SenderReport>;
+export type Sender = (
+  event: CodeCommitTriggerEvent,
+  context?: Pick<Context, 'awsRequestId' | 'getRemainingTimeInMillis'>,
+) => Promise<SenderReport>;
 
 /** `arn:<partition>:codecommit:<region>:<account>:<repository>` */
 const CODECOMMIT_ARN = /^arn:[a-z0-9-]+:codecommit:([a-z0-9-]*):([0-9]*):(.+)$/;

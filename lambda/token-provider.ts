@@ -37,7 +37,11 @@ const propertiesSchema = z.object({
   RetainOnDelete: booleanPropertySchema,
 });
 
-const TOKEN = { type: 'SecureString', description: 'git-triggler trigger token (rotate with: npx triggler tokens rotate)', what: 'token' } as const;
+const TOKEN = {
+  type: 'SecureString',
+  description: 'git-triggler trigger token (rotate with: npx triggler tokens rotate)',
+  what: 'token',
+} as const;
 
 function createTokensHandler(log: Logger, parameters: OwnedParameters) {
   return async function onTokensEvent(event: CloudFormationCustomResourceEvent): Promise<ProviderResponse> {
@@ -66,7 +70,10 @@ function createTokensHandler(log: Logger, parameters: OwnedParameters) {
       if (outcome === 'created') created += 1;
       log.info({ parameter: name, outcome }, outcome === 'created' ? 'token created' : 'token exists; kept');
     }
-    log.info({ requestType: event.RequestType, prefix: properties.Prefix, created, kept: parameterNames.length - created }, 'tokens in place');
+    log.info(
+      { requestType: event.RequestType, prefix: properties.Prefix, created, kept: parameterNames.length - created },
+      'tokens in place',
+    );
     // An Update keeps the physical id, whatever the prefix: a new one would make CloudFormation
     // delete the old resource, and that delete would remove every token under the old prefix.
     return { PhysicalResourceId: event.RequestType === 'Update' ? event.PhysicalResourceId : physicalId };
@@ -100,4 +107,6 @@ export function createTokenProvider(ssm: SSMClient, log: Logger, options: TokenP
   };
 }
 
-export const handler = createTokenProvider(new SSMClient({ maxAttempts: 8 }), createLambdaLogger(), { prefix: process.env.TRIGGLER_TOKEN_PREFIX || undefined });
+export const handler = createTokenProvider(new SSMClient({ maxAttempts: 8 }), createLambdaLogger(), {
+  prefix: process.env.TRIGGLER_TOKEN_PREFIX || undefined,
+});

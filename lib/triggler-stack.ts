@@ -41,7 +41,11 @@ export function stackSizeProblems(stack: Stack): string[] {
   const split = 'split the triggers over two stacks (each with its own stackName and tokens.prefix)';
   return [
     ...(resources > MAX_RESOURCES ? [`the stack would have ${resources} resources; CloudFormation allows ${MAX_RESOURCES}: ${split}`] : []),
-    ...(outputs > MAX_OUTPUTS ? [`the stack would have ${outputs} outputs (one DeployKey<repository> per repository with a generated deploy key); CloudFormation allows ${MAX_OUTPUTS}: ${split}`] : []),
+    ...(outputs > MAX_OUTPUTS
+      ? [
+          `the stack would have ${outputs} outputs (one DeployKey<repository> per repository with a generated deploy key); CloudFormation allows ${MAX_OUTPUTS}: ${split}`,
+        ]
+      : []),
   ];
 }
 
@@ -120,7 +124,10 @@ export class TrigglerStack extends Stack {
     this.receiver = new ReceiverHost(this, 'Receiver', {
       vpc: this.network.vpc,
       vpcSubnets: this.network.hostSubnets,
-      receiverConfig: receiverConfigFor(config, { region: Aws.REGION, ...(this.notifications ? { notify: this.notifications.receiverNotify } : {}) }),
+      receiverConfig: receiverConfigFor(config, {
+        region: Aws.REGION,
+        ...(this.notifications ? { notify: this.notifications.receiverNotify } : {}),
+      }),
       tokens: this.tokens,
       instanceType: new ec2.InstanceType(config.receiver.instanceType),
       machineImage: config.receiver.imageIds ? ec2.MachineImage.genericLinux(config.receiver.imageIds) : undefined,
@@ -179,7 +186,13 @@ export class TrigglerStack extends Stack {
         tokens: this.tokens,
         routes: config.triggers.flatMap((trigger) =>
           trigger.source === 'webhook' && trigger.provider !== undefined
-            ? [{ provider: trigger.provider, repository: trigger.repository, tokenParameter: tokenParameterName(config.tokens.prefix, tokenNameOf(trigger)) }]
+            ? [
+                {
+                  provider: trigger.provider,
+                  repository: trigger.repository,
+                  tokenParameter: tokenParameterName(config.tokens.prefix, tokenNameOf(trigger)),
+                },
+              ]
             : [],
         ),
         receiverUrl: this.receiver.privateUrl,
@@ -200,7 +213,10 @@ export class TrigglerStack extends Stack {
 
   private addOutputs(config: StackConfig): void {
     new CfnOutput(this, 'ReceiverInstanceId', { value: this.receiver.instanceId, description: 'The receiver host' });
-    new CfnOutput(this, 'ReceiverPrivateAddress', { value: this.receiver.privateIp, description: 'The receiver host\'s address in the VPC' });
+    new CfnOutput(this, 'ReceiverPrivateAddress', {
+      value: this.receiver.privateIp,
+      description: "The receiver host's address in the VPC",
+    });
     new CfnOutput(this, 'ReceiverPrivateUrl', { value: this.receiver.privateUrl, description: 'The URL the sender delivers to' });
     if (config.receiver.allowCidrs.length > 0) {
       new CfnOutput(this, 'ReceiverPublicUrl', {
@@ -223,7 +239,10 @@ export class TrigglerStack extends Stack {
     });
     for (const provider of this.webhookRelay?.providers ?? []) {
       const name = PROVIDER_DISPLAY_NAMES[provider];
-      new CfnOutput(this, `${name}WebhookUrl`, { value: this.webhookRelay!.urlOf(provider), description: `Paste into ${name}'s webhook settings (HTTPS, through the webhook relay)` });
+      new CfnOutput(this, `${name}WebhookUrl`, {
+        value: this.webhookRelay!.urlOf(provider),
+        description: `Paste into ${name}'s webhook settings (HTTPS, through the webhook relay)`,
+      });
       new CfnOutput(this, `${name}WebhookSecrets`, {
         value: this.webhookRelay!.secretParametersOf(provider).join(','),
         description: `The SSM parameters holding the secret of each ${name} webhook (npx triggler tokens show --stack ${config.stackName} ... --reveal)`,
@@ -239,7 +258,10 @@ export class TrigglerStack extends Stack {
       });
     }
     if (this.sender) {
-      new CfnOutput(this, 'SenderLogGroup', { value: this.sender.logGroup.logGroupName, description: 'The sender\'s logs (aws logs tail <group> --follow)' });
+      new CfnOutput(this, 'SenderLogGroup', {
+        value: this.sender.logGroup.logGroupName,
+        description: "The sender's logs (aws logs tail <group> --follow)",
+      });
       new CfnOutput(this, 'FailedDeliveriesQueueUrl', {
         value: this.sender.failureQueue.queueUrl,
         description: 'Push events the sender could not deliver after every retry',

@@ -37,7 +37,13 @@ export interface SeedDeliveryInput {
 export function buildDeliveryRequest(input: StandardDeliveryInput | SeedDeliveryInput): DeliveryRequest {
   if (input.scheme === 'seed') {
     // What the original sender sent: a GET with two headers and no body.
-    const signature = seedSignature(input.timestamp, input.repository, input.branch, input.token, input.iterations ?? SEED_DEFAULT_ITERATIONS);
+    const signature = seedSignature(
+      input.timestamp,
+      input.repository,
+      input.branch,
+      input.token,
+      input.iterations ?? SEED_DEFAULT_ITERATIONS,
+    );
     return {
       method: 'GET',
       path: seedPath(input.repository, input.branch),

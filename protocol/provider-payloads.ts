@@ -69,7 +69,8 @@ function repositoryOf(value: unknown, nameField: string, fullNameField: string):
  * path_with_namespace); payloads older than GitLab 8.5 only have `repository.name`.
  */
 export function claimedRepository(provider: ProviderName, payload: JsonObject): ClaimedRepository | undefined {
-  if (provider === 'gitlab') return repositoryOf(payload.project, 'name', 'path_with_namespace') ?? repositoryOf(payload.repository, 'name', '');
+  if (provider === 'gitlab')
+    return repositoryOf(payload.project, 'name', 'path_with_namespace') ?? repositoryOf(payload.repository, 'name', '');
   return repositoryOf(payload.repository, 'name', 'full_name');
 }
 
@@ -188,7 +189,9 @@ function readBitbucketPush(payload: JsonObject): ProviderPush | BodyProblem {
     updates.push(update);
   }
   // Since 2019 Bitbucket sends no username; nickname is the account's public handle.
-  const pusher = isObject(payload.actor) ? printableName(payload.actor.nickname, payload.actor.display_name, payload.actor.username) : undefined;
+  const pusher = isObject(payload.actor)
+    ? printableName(payload.actor.nickname, payload.actor.display_name, payload.actor.username)
+    : undefined;
   return { repository, ...(pusher !== undefined ? { pusher } : {}), updates };
 }
 

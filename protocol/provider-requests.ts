@@ -47,8 +47,19 @@ export interface ProviderHeaders {
 const WEBHOOK_SIGNING = ['webhook-id', 'webhook-timestamp', 'webhook-signature'];
 
 const PROVIDER_HEADERS: Record<ProviderName, ProviderHeaders> = {
-  github: { event: ['x-github-event'], eventShown: 'X-GitHub-Event', delivery: ['x-github-delivery'], signature: [GITHUB_SIGNATURE_HEADER], ping: 'ping' },
-  gitlab: { event: ['x-gitlab-event'], eventShown: 'X-Gitlab-Event', delivery: ['webhook-id', 'idempotency-key', 'x-gitlab-event-uuid'], signature: [...WEBHOOK_SIGNING, GITLAB_TOKEN_HEADER] },
+  github: {
+    event: ['x-github-event'],
+    eventShown: 'X-GitHub-Event',
+    delivery: ['x-github-delivery'],
+    signature: [GITHUB_SIGNATURE_HEADER],
+    ping: 'ping',
+  },
+  gitlab: {
+    event: ['x-gitlab-event'],
+    eventShown: 'X-Gitlab-Event',
+    delivery: ['webhook-id', 'idempotency-key', 'x-gitlab-event-uuid'],
+    signature: [...WEBHOOK_SIGNING, GITLAB_TOKEN_HEADER],
+  },
   gitea: {
     event: ['x-forgejo-event', 'x-gitea-event'],
     eventShown: 'X-Gitea-Event',
@@ -162,7 +173,10 @@ export function providerSignature(provider: ProviderName, header: HeaderReader):
     if (signature !== undefined) {
       const parsed = parseStandardHeaders(header('webhook-id'), header('webhook-timestamp'), signature);
       if ('header' in parsed) return { unsigned: `${parsed.header} ${parsed.reason}` };
-      return { signatureName: 'webhook-signature', read: (body) => ({ payload: body, verify: (token) => verifyStandardWebhook(token, parsed, body) }) };
+      return {
+        signatureName: 'webhook-signature',
+        read: (body) => ({ payload: body, verify: (token) => verifyStandardWebhook(token, parsed, body) }),
+      };
     }
     const secret = header(GITLAB_TOKEN_HEADER);
     if (secret === undefined) return { unsigned: 'no X-Gitlab-Token or webhook-signature' };
@@ -187,13 +201,24 @@ export function providerSignature(provider: ProviderName, header: HeaderReader):
 }
 
 /** Headers and body read together: what a verifier that has the whole request at once needs. */
-export function readProviderSignature(provider: ProviderName, header: HeaderReader, body: Buffer): SignedProviderRequest | UnsignedProviderRequest {
+export function readProviderSignature(
+  provider: ProviderName,
+  header: HeaderReader,
+  body: Buffer,
+): SignedProviderRequest | UnsignedProviderRequest {
   const { event: eventHeaders, ping } = PROVIDER_HEADERS[provider];
   const event = first(header, eventHeaders)?.value.trim();
   const signature = providerSignature(provider, header);
   if ('unsigned' in signature) return signature;
   const { payload, verify } = signature.read(body);
-  return { provider, ...(event ? { event } : {}), ping: ping !== undefined && event === ping, payload, signatureName: signature.signatureName, verify };
+  return {
+    provider,
+    ...(event ? { event } : {}),
+    ping: ping !== undefined && event === ping,
+    payload,
+    signatureName: signature.signatureName,
+    verify,
+  };
 }
 
 /**

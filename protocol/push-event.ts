@@ -62,7 +62,10 @@ export function readPushBody(body: Buffer, repository: string, branch: string): 
   if (!isObject(parsed)) return { field: 'body', reason: 'must be a JSON object' };
   const data = parsed.data;
   if (!isObject(data)) return { field: 'data', reason: 'must be an object' };
-  for (const [field, expected] of [['repository', repository], ['branch', branch]] as const) {
+  for (const [field, expected] of [
+    ['repository', repository],
+    ['branch', branch],
+  ] as const) {
     const value = data[field];
     if (value !== undefined && value !== expected) {
       return { field: `data.${field}`, reason: `does not match the ${field} in the path` };

@@ -83,7 +83,10 @@ export function newDeployKey(comment: string): DeployKeyPair {
   const seed = Buffer.from(jwk.d ?? '', 'base64url');
   const publicKey = Buffer.from(jwk.x ?? '', 'base64url');
   const checkInt = createHash('sha256').update(seed).digest().readUInt32BE(0);
-  return { privateKey: encodeOpenSshPrivateKey(seed, publicKey, comment, checkInt), publicKey: publicLine(publicKey, cleanComment(comment)) };
+  return {
+    privateKey: encodeOpenSshPrivateKey(seed, publicKey, comment, checkInt),
+    publicKey: publicLine(publicKey, cleanComment(comment)),
+  };
 }
 
 /** Reads SSH wire-format fields off a buffer; throws a plain description when it runs out. */
@@ -122,13 +125,17 @@ export function privateKeyProblem(text: string): string | undefined {
     try {
       const type = createPrivateKey(trimmed).asymmetricKeyType;
       // OpenSSH reads RSA and ECDSA keys in PEM, but an ed25519 key only in its own format.
-      return type === 'ed25519' || type === 'ed448' ? `it is an ${type} key in PEM (PKCS#8), which ssh cannot read: write it in OpenSSH's format` : undefined;
+      return type === 'ed25519' || type === 'ed448'
+        ? `it is an ${type} key in PEM (PKCS#8), which ssh cannot read: write it in OpenSSH's format`
+        : undefined;
     } catch {
       return 'it is damaged (its PEM block cannot be read)';
     }
   }
   if (!trimmed.startsWith(BEGIN) || !trimmed.endsWith(END)) {
-    return trimmed.startsWith('ssh-') ? 'it is a public key: give the private half' : 'it is not a private key (no "-----BEGIN OPENSSH PRIVATE KEY-----" block)';
+    return trimmed.startsWith('ssh-')
+      ? 'it is a public key: give the private half'
+      : 'it is not a private key (no "-----BEGIN OPENSSH PRIVATE KEY-----" block)';
   }
   try {
     const key = readOpenSshKey(trimmed);
@@ -163,7 +170,8 @@ export function publicKeyOf(privateKey: string): string {
   const trimmed = privateKey.trim();
   const key = trimmed.startsWith(BEGIN) ? readOpenSshKey(trimmed) : undefined;
   const blob = key && new WireReader(key.publicBlob);
-  if (!key || !blob || blob.string().toString('latin1') !== KEY_TYPE) throw new Error("cannot read the key: it is not an ed25519 key in OpenSSH's format");
+  if (!key || !blob || blob.string().toString('latin1') !== KEY_TYPE)
+    throw new Error("cannot read the key: it is not an ed25519 key in OpenSSH's format");
   const publicKey = blob.string();
   const { secret } = key;
   secret.uint32();
@@ -175,7 +183,8 @@ export function publicKeyOf(privateKey: string): string {
 }
 
 /** The public key types ssh takes, as ssh-keygen names them. */
-const KEY_TYPES = '(?:ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(?:256|384|521)|sk-ssh-ed25519@openssh\\.com|sk-ecdsa-sha2-nistp256@openssh\\.com)';
+const KEY_TYPES =
+  '(?:ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(?:256|384|521)|sk-ssh-ed25519@openssh\\.com|sk-ecdsa-sha2-nistp256@openssh\\.com)';
 const KEY_TYPE_ONLY = new RegExp(`^${KEY_TYPES}$`);
 const PUBLIC_KEY_LINE = new RegExp(`^${KEY_TYPES} [A-Za-z0-9+/]+={0,2}( [^\\r\\n]*)?$`);
 

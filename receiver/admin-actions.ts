@@ -20,7 +20,10 @@ export function adminActions(runner: Runner): AdminAction[] {
         if ('refused' in read) return read.refused;
         const { repository, branch, to } = read.fields;
         if (typeof repository !== 'string' || typeof branch !== 'string' || (to !== undefined && (typeof to !== 'string' || to === ''))) {
-          return { status: 400, body: { error: 'repository and branch must be strings, and to (a release id or a commit) a string if given' } };
+          return {
+            status: 400,
+            body: { error: 'repository and branch must be strings, and to (a release id or a commit) a string if given' },
+          };
         }
         return queued(runner.requestRun(repository, branch, { type: 'rollback', ...(to === undefined ? {} : { to }) }), {});
       },
@@ -57,7 +60,13 @@ function deployStep(runner: Runner, step: 'prepare' | 'switch'): AdminAction {
       const read = bodyFields(body, '{"repository", "branch", "commit"}');
       if ('refused' in read) return read.refused;
       const { repository, branch, commit } = read.fields;
-      if (typeof repository !== 'string' || typeof branch !== 'string' || typeof commit !== 'string' || !COMMIT_OF[step].pattern.test(commit) || /^0+$/.test(commit)) {
+      if (
+        typeof repository !== 'string' ||
+        typeof branch !== 'string' ||
+        typeof commit !== 'string' ||
+        !COMMIT_OF[step].pattern.test(commit) ||
+        /^0+$/.test(commit)
+      ) {
         return { status: 400, body: { error: `repository and branch must be strings, and commit ${COMMIT_OF[step].words}` } };
       }
       return queued(runner.requestRun(repository, branch, { type: step, to: commit }), {});
@@ -73,7 +82,8 @@ function bodyFields(body: Buffer, shape: string): { fields: Record<string, unkno
   } catch {
     fields = undefined;
   }
-  if (typeof fields !== 'object' || fields === null || Array.isArray(fields)) return { refused: { status: 400, body: { error: `the body must be JSON: ${shape}` } } };
+  if (typeof fields !== 'object' || fields === null || Array.isArray(fields))
+    return { refused: { status: 400, body: { error: `the body must be JSON: ${shape}` } } };
   return { fields: fields as Record<string, unknown> };
 }
 

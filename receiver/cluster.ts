@@ -46,7 +46,15 @@ export function replacementDelayMs(deathsBeforeListening: number): number {
  */
 export function replacementConfig(running: ReceiverConfig, next: ReceiverConfig): ReceiverConfig {
   const tls = running.listen.tls && next.listen.tls ? next.listen.tls : running.listen.tls;
-  return { ...next, listen: { ...running.listen, ...(tls ? { tls } : {}) }, admin: running.admin, stateDir: running.stateDir, workers: running.workers, limits: running.limits, log: running.log };
+  return {
+    ...next,
+    listen: { ...running.listen, ...(tls ? { tls } : {}) },
+    admin: running.admin,
+    stateDir: running.stateDir,
+    workers: running.workers,
+    limits: running.limits,
+    log: running.log,
+  };
 }
 
 export async function startClusteredReceiver(config: ReceiverConfig, logger: Logger): Promise<Receiver> {
@@ -97,7 +105,10 @@ async function forkWorkers(config: ReceiverConfig, logger: Logger, runner: Deliv
 
   let startupSettled = false;
   const started = new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`workers did not start listening within ${WORKER_START_MS / 1000} s`)), WORKER_START_MS);
+    const timer = setTimeout(
+      () => reject(new Error(`workers did not start listening within ${WORKER_START_MS / 1000} s`)),
+      WORKER_START_MS,
+    );
     cluster.on('listening', (worker, address) => {
       const host = address.address && address.address !== '0.0.0.0' && address.address !== '::' ? address.address : config.listen.host;
       listening.set(worker.id, listenerUrl(host, address.port, Boolean(config.listen.tls)));
@@ -126,7 +137,10 @@ async function forkWorkers(config: ReceiverConfig, logger: Logger, runner: Deliv
       }
       if (!served) deathsBeforeListening += 1;
       const delayMs = replacementDelayMs(deathsBeforeListening);
-      logger.error({ worker: worker.id, code, signal, serving: listening.size, configured: config.workers, retryInMs: delayMs }, 'worker died; starting another');
+      logger.error(
+        { worker: worker.id, code, signal, serving: listening.size, configured: config.workers, retryInMs: delayMs },
+        'worker died; starting another',
+      );
       setTimeout(() => !stopping && fork(), delayMs).unref();
     });
   });

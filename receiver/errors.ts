@@ -42,17 +42,34 @@ export const ERROR_CATALOGUE = {
   conflict: { status: 409, level: 'warn' },
   'body-too-large': { status: 413, closeConnection: true, level: 'warn' },
   /** A trigger's share of seed hash work is spent; the thrower says how long until it refills. */
-  'seed-work': { status: 429, clientMessage: 'too many seed signatures to check for this trigger; try again', retryAfterSeconds: 1, level: 'warn' },
+  'seed-work': {
+    status: 429,
+    clientMessage: 'too many seed signatures to check for this trigger; try again',
+    retryAfterSeconds: 1,
+    level: 'warn',
+  },
   /** The bodies in flight hold all of limits.inFlightBodyBytes. */
   'body-budget': { status: 503, clientMessage: 'the receiver is busy; try again', retryAfterSeconds: 1, level: 'warn' },
   /** Past limits.maxConnections: answered on the raw socket, before the request is read. */
-  'too-many-connections': { status: 503, clientMessage: 'the receiver has too many connections open; try again', retryAfterSeconds: 1, closeConnection: true, level: 'warn' },
+  'too-many-connections': {
+    status: 503,
+    clientMessage: 'the receiver has too many connections open; try again',
+    retryAfterSeconds: 1,
+    closeConnection: true,
+    level: 'warn',
+  },
   /** The admin listener was asked under a name not its own (a web page rebinding its name to this host). */
   misdirected: { status: 421, clientMessage: 'this listener does not answer to that host name', level: 'warn' },
   /** Live-log viewers at admin.maxLogViewers or admin.maxLogViewersPerRun. */
   'too-many-viewers': { status: 503, clientMessage: 'too many viewers follow live logs; try again', retryAfterSeconds: 5, level: 'warn' },
   /** A request that arrives once the listener refuses new ones. */
-  'shutting-down': { status: 503, clientMessage: 'the receiver is stopping; try again', retryAfterSeconds: 5, closeConnection: true, level: 'warn' },
+  'shutting-down': {
+    status: 503,
+    clientMessage: 'the receiver is stopping; try again',
+    retryAfterSeconds: 5,
+    closeConnection: true,
+    level: 'warn',
+  },
   /** The runner (or, for a worker, the primary process) takes no more deliveries. */
   stopping: { status: 503, clientMessage: CANNOT_TAKE_DELIVERIES, retryAfterSeconds: 5, level: 'error' },
   /** The journal cannot be written, so nothing accepted would be durable. */
@@ -89,11 +106,19 @@ export class ReceiverError extends Error {
 
   /** What crosses the IPC channel between a worker and the primary: the worker answers as one process would. */
   toJSON(): ReceiverErrorData {
-    return { code: this.code, message: this.message, ...(this.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: this.retryAfterSeconds }) };
+    return {
+      code: this.code,
+      message: this.message,
+      ...(this.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: this.retryAfterSeconds }),
+    };
   }
 
   static fromJSON(data: ReceiverErrorData): ReceiverError {
-    return new ReceiverError(data.code, data.message, data.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: data.retryAfterSeconds });
+    return new ReceiverError(
+      data.code,
+      data.message,
+      data.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: data.retryAfterSeconds },
+    );
   }
 }
 
@@ -146,7 +171,13 @@ export function answerFor(error: unknown): ErrorAnswer {
   return answer('internal', 'internal error', undefined, 'internal error', {});
 }
 
-function answer(code: ErrorCode, detail: string, retryAfterSeconds: number | undefined, reason: string, fields: Record<string, unknown>): ErrorAnswer {
+function answer(
+  code: ErrorCode,
+  detail: string,
+  retryAfterSeconds: number | undefined,
+  reason: string,
+  fields: Record<string, unknown>,
+): ErrorAnswer {
   const kind: ErrorKind = ERROR_CATALOGUE[code];
   return { code, reply: replyOf(kind, detail, retryAfterSeconds), level: kind.level, reason, fields };
 }

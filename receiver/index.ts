@@ -13,7 +13,14 @@ export { reportStartupError, serve } from './main';
 
 // The receiver config and the files beside it.
 export { loadReceiverConfigFile, unreadable, type LoadedConfig } from './config/config-file';
-export { ConfigError, describeZodIssues, receiverConfigSchema, triggerSchema, type ReceiverConfig, type TriggerConfig } from './config/schema';
+export {
+  ConfigError,
+  describeZodIssues,
+  receiverConfigSchema,
+  triggerSchema,
+  type ReceiverConfig,
+  type TriggerConfig,
+} from './config/schema';
 export { listenerUrl } from './config/listener-url';
 export { configPaths, portProblems } from './config/startup-problems';
 export { readTokenFile, tokensOfEntry, type TokenFile } from './tokens/file-token-source';

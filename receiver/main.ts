@@ -63,7 +63,9 @@ function reloadFromFile(receiver: Receiver, configPath: string): void {
     receiver.logger.error({ err: error }, 'config reload refused: the running config stays in use');
     return;
   }
-  receiver.reload(next).catch((error: unknown) => receiver.logger.error({ err: error }, 'config reload refused: the running config stays in use'));
+  receiver
+    .reload(next)
+    .catch((error: unknown) => receiver.logger.error({ err: error }, 'config reload refused: the running config stays in use'));
 }
 
 /**
@@ -71,7 +73,10 @@ function reloadFromFile(receiver: Receiver, configPath: string): void {
  * a port of the config that failed (`configPath`'s) is named by its field, as `check` names it.
  */
 export function reportStartupError(error: unknown, configPath?: string): never {
-  const message = error instanceof ConfigError ? error.message : `could not start: ${startupProblem(error, configPath) ?? (error instanceof Error ? error.message : String(error))}`;
+  const message =
+    error instanceof ConfigError
+      ? error.message
+      : `could not start: ${startupProblem(error, configPath) ?? (error instanceof Error ? error.message : String(error))}`;
   process.stderr.write(`triggler: ${message}\n`);
   process.exit(2);
 }

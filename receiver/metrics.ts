@@ -28,8 +28,18 @@ export interface RunGauges {
 export class ReceiverMetrics {
   readonly registry = new Registry();
   private readonly rejectionSources: RejectionCounts[] = [];
-  private readonly deliveries = new Counter({ name: 'triggler_deliveries_total', help: 'Verified deliveries handed to the runner, by outcome', labelNames: ['trigger', 'scheme', 'outcome'] as const, registers: [this.registry] });
-  private readonly runs = new Counter({ name: 'triggler_runs_total', help: 'Runs finished, by status', labelNames: ['trigger', 'status'] as const, registers: [this.registry] });
+  private readonly deliveries = new Counter({
+    name: 'triggler_deliveries_total',
+    help: 'Verified deliveries handed to the runner, by outcome',
+    labelNames: ['trigger', 'scheme', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  private readonly runs = new Counter({
+    name: 'triggler_runs_total',
+    help: 'Runs finished, by status',
+    labelNames: ['trigger', 'status'] as const,
+    registers: [this.registry],
+  });
   private readonly durations = new Histogram({
     name: 'triggler_run_duration_seconds',
     help: 'How long finished runs took, from start to finish',
@@ -37,7 +47,12 @@ export class ReceiverMetrics {
     buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600],
     registers: [this.registry],
   });
-  private readonly notifications = new Counter({ name: 'triggler_notifications_total', help: 'Run notifications, by outcome of each attempt', labelNames: ['format', 'outcome'] as const, registers: [this.registry] });
+  private readonly notifications = new Counter({
+    name: 'triggler_notifications_total',
+    help: 'Run notifications, by outcome of each attempt',
+    labelNames: ['format', 'outcome'] as const,
+    registers: [this.registry],
+  });
 
   constructor(gauges: () => RunGauges) {
     const sources = this.rejectionSources;

@@ -94,7 +94,15 @@ export function receiverLogger(config: ReceiverConfig, fields: Record<string, un
   const options = { level: config.log.level, base: { service: 'triggler-receiver', ...fields } };
   if (process.env.TRIGGLER_LOG_FORMAT !== 'pretty') return pino(options);
   const pretty = require('pino-pretty') as typeof import('pino-pretty');
-  return pino(options, pretty({ colorize: process.stdout.isTTY === true, translateTime: 'SYS:yyyy-mm-dd HH:MM:ss.l', ignore: 'pid,hostname,service', sync: true }));
+  return pino(
+    options,
+    pretty({
+      colorize: process.stdout.isTTY === true,
+      translateTime: 'SYS:yyyy-mm-dd HH:MM:ss.l',
+      ignore: 'pid,hostname,service',
+      sync: true,
+    }),
+  );
 }
 
 export function openRunner(config: ReceiverConfig, logger: Logger, secretNamed?: SecretLookup): Promise<Runner> {
@@ -159,8 +167,16 @@ export async function assembleReceiver<Front extends DeliveryFront>(
     parts,
     async () => {
       const triggers = triggerTableOf(config);
-      const tokens = await parts.start('token sources', () => ReceiverTokens.open(config, triggers, tokenOptions), (opened) => opened.close());
-      const runner = await parts.start('runner', () => openRunner(config, logger, (name) => tokens.tokenNamed(name)), (opened) => opened.close());
+      const tokens = await parts.start(
+        'token sources',
+        () => ReceiverTokens.open(config, triggers, tokenOptions),
+        (opened) => opened.close(),
+      );
+      const runner = await parts.start(
+        'runner',
+        () => openRunner(config, logger, (name) => tokens.tokenNamed(name)),
+        (opened) => opened.close(),
+      );
       const metrics = new ReceiverMetrics(() => runner.stats());
       const front = await parts.start(
         'delivery front',
@@ -191,7 +207,10 @@ export async function assembleReceiver<Front extends DeliveryFront>(
     (error) => logger.error({ err: error }, 'could not stop all that had started'),
   );
   state = 'serving';
-  logger.info({ url: front.url, adminUrl, triggers: config.triggers.length, ...(config.workers > 1 ? { workers: config.workers } : {}) }, 'receiver listening');
+  logger.info(
+    { url: front.url, adminUrl, triggers: config.triggers.length, ...(config.workers > 1 ? { workers: config.workers } : {}) },
+    'receiver listening',
+  );
 
   let closing: Promise<void> | undefined;
   const receiver: Receiver = {
@@ -217,7 +236,11 @@ export async function assembleReceiver<Front extends DeliveryFront>(
       void checkDeployKeys(next, tokens, logger);
       const needRestart = fieldsNeedingRestart(config, next);
       logger.info({ ...changes, ...(needRestart.length > 0 ? { needRestart } : {}) }, 'config reloaded');
-      if (needRestart.length > 0) logger.warn({ fields: needRestart }, `config reloaded, but ${needRestart.join(', ')} ${needRestart.length === 1 ? 'takes' : 'take'} effect only after a restart`);
+      if (needRestart.length > 0)
+        logger.warn(
+          { fields: needRestart },
+          `config reloaded, but ${needRestart.join(', ')} ${needRestart.length === 1 ? 'takes' : 'take'} effect only after a restart`,
+        );
     },
     close() {
       closing ??= (async () => {
@@ -290,7 +313,8 @@ function openNotifier(config: ReceiverConfig, logger: Logger, runner: Runner, to
     logger,
     tokenNamed: (name) => tokens.tokenNamed(name),
     runLog: (id) => runner.history.runLog(id),
-    earlierRuns: (run) => runner.history.runs().filter((other) => other.repository === run.repository && other.branch === run.branch && other.id < run.id),
+    earlierRuns: (run) =>
+      runner.history.runs().filter((other) => other.repository === run.repository && other.branch === run.branch && other.id < run.id),
     onAttempt: (format, outcome) => metrics.notification(format, outcome),
   });
   runner.onRunFinished((run) => {

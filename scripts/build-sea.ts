@@ -74,9 +74,18 @@ export function nodeBinaryFor(arch: SeaArch, cacheDir = SEA_DIR): string {
     const spec = `node-linux-${arch}@${version}`;
     let tarball: string;
     try {
-      tarball = execFileSync('npm', ['pack', spec, '--pack-destination', work, '--silent'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim().split('\n').pop()!;
+      tarball = execFileSync('npm', ['pack', spec, '--pack-destination', work, '--silent'], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      })
+        .trim()
+        .split('\n')
+        .pop()!;
     } catch (error) {
-      throw new Error(`could not fetch ${spec} with npm pack (pass --node with a Node.js ${version} binary for linux-${arch}): ${((error as { stderr?: string }).stderr ?? String(error)).trim()}`, { cause: error });
+      throw new Error(
+        `could not fetch ${spec} with npm pack (pass --node with a Node.js ${version} binary for linux-${arch}): ${((error as { stderr?: string }).stderr ?? String(error)).trim()}`,
+        { cause: error },
+      );
     }
     execFileSync('tar', ['-xzf', path.join(work, tarball), '-C', work, 'package/bin/node']);
     fs.mkdirSync(path.dirname(cached), { recursive: true });
@@ -94,13 +103,16 @@ export function buildSea(options: SeaBuildOptions): string {
   const outdir = options.outdir ?? SEA_DIR;
   const node = options.node ?? nodeBinaryFor(arch, options.cacheDir);
   const base = fs.readFileSync(node);
-  if (!base.includes(`${SENTINEL_FUSE}:0`)) throw new Error(`${node} is not a Node.js binary that can hold a single executable application (no unflipped ${SENTINEL_FUSE})`);
+  if (!base.includes(`${SENTINEL_FUSE}:0`))
+    throw new Error(`${node} is not a Node.js binary that can hold a single executable application (no unflipped ${SENTINEL_FUSE})`);
 
   const work = options.workDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'triggler-sea-'));
   fs.mkdirSync(work, { recursive: true });
   try {
     const bundle = path.join(work, 'triggler.js');
-    const result = buildSync(receiverBuildOptions(path.join(ROOT, 'bin', 'triggler-sea.ts'), bundle, `node${process.versions.node.split('.')[0]}`));
+    const result = buildSync(
+      receiverBuildOptions(path.join(ROOT, 'bin', 'triggler-sea.ts'), bundle, `node${process.versions.node.split('.')[0]}`),
+    );
     if (result.errors.length > 0) throw new Error(`bundling the CLI failed: ${result.errors.map((e) => e.text).join('; ')}`);
     const blob = path.join(work, 'triggler.blob');
     const seaConfig = {
@@ -120,7 +132,11 @@ export function buildSea(options: SeaBuildOptions): string {
     const executable = path.join(outdir, `triggler-linux-${arch}`);
     fs.rmSync(executable, { force: true });
     fs.writeFileSync(executable, base, { mode: 0o755 });
-    execFileSync(process.execPath, [require.resolve('postject/dist/cli.js'), executable, BLOB_RESOURCE, blob, '--sentinel-fuse', SENTINEL_FUSE], { stdio: 'pipe' });
+    execFileSync(
+      process.execPath,
+      [require.resolve('postject/dist/cli.js'), executable, BLOB_RESOURCE, blob, '--sentinel-fuse', SENTINEL_FUSE],
+      { stdio: 'pipe' },
+    );
 
     const facts = executableFacts(executable, fs.readFileSync(blob));
     if (facts.arch !== arch || !facts.fuseFlipped || !facts.holdsBlob) {
@@ -138,7 +154,8 @@ function parseArgs(argv: string[]): { arches: SeaArch[]; node?: string; outdir?:
     return at === -1 ? undefined : argv[at + 1];
   };
   const arch = value('--arch');
-  if (arch !== undefined && !SEA_ARCHES.includes(arch as SeaArch)) throw new Error(`--arch must be one of ${SEA_ARCHES.join(', ')}, got ${arch}`);
+  if (arch !== undefined && !SEA_ARCHES.includes(arch as SeaArch))
+    throw new Error(`--arch must be one of ${SEA_ARCHES.join(', ')}, got ${arch}`);
   const node = value('--node');
   if (node !== undefined && arch === undefined) throw new Error('--node needs --arch: the binary is of one architecture');
   return { arches: arch ? [arch as SeaArch] : [...SEA_ARCHES], node, outdir: value('--out') };

@@ -33,7 +33,9 @@ async function send(url: string, delivery: DeliveryRequest, label: string): Prom
   });
   const body = (await response.body.json()) as Record<string, unknown>;
   const run = body.run as { id?: string } | undefined;
-  process.stdout.write(`  ${label.padEnd(44)} -> ${response.statusCode} ${String(body.status ?? body.error)}${run?.id ? ` (run ${run.id})` : ''}\n`);
+  process.stdout.write(
+    `  ${label.padEnd(44)} -> ${response.statusCode} ${String(body.status ?? body.error)}${run?.id ? ` (run ${run.id})` : ''}\n`,
+  );
   return body;
 }
 
@@ -72,10 +74,14 @@ async function sendCodeCommitPush(receiverUrl: string, token: string): Promise<s
     // The demo runs on Node 20; the SDK's notice about its future Node 22 minimum is not news here.
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     TRIGGLER_LOG_LEVEL: 'warn',
-    TRIGGLER_ROUTES: JSON.stringify([{ repository: 'my-app', branch: 'main', url: receiverUrl, tokenParameter: parameter, scheme: 'standard' }]),
+    TRIGGLER_ROUTES: JSON.stringify([
+      { repository: 'my-app', branch: 'main', url: receiverUrl, tokenParameter: parameter, scheme: 'standard' },
+    ]),
   });
   try {
-    const sample = JSON.parse(readFileSync(join(root, 'test', 'support', 'fixtures', 'codecommit-event.json'), 'utf8')) as CodeCommitTriggerEvent;
+    const sample = JSON.parse(
+      readFileSync(join(root, 'test', 'support', 'fixtures', 'codecommit-event.json'), 'utf8'),
+    ) as CodeCommitTriggerEvent;
     const record = sample.Records[0]!;
     const event = {
       Records: [
@@ -94,7 +100,9 @@ async function sendCodeCommitPush(receiverUrl: string, token: string): Promise<s
     };
     const context = { awsRequestId: 'demo', getRemainingTimeInMillis: () => 30_000 } as unknown as Context;
     const report = await codeCommitSender(event as CodeCommitTriggerEvent, context);
-    const lines = report.deliveries.map((d) => `  delivered ${d.repository} ${d.branch} at ${d.commit.slice(0, 7)} -> ${d.status} (${d.ms} ms)`);
+    const lines = report.deliveries.map(
+      (d) => `  delivered ${d.repository} ${d.branch} at ${d.commit.slice(0, 7)} -> ${d.status} (${d.ms} ms)`,
+    );
     for (const s of report.skipped) lines.push(`  skipped ${s.ref} (${s.reason})`);
     lines.push(`  the handler read the token from SSM ${ssm.calls.GetParameter} time(s)`);
     return lines.join('\n');
@@ -122,7 +130,8 @@ async function main(): Promise<void> {
         {
           repository: 'my-app',
           branch: 'main',
-          command: 'echo "deploying $TRIGGLER_REPOSITORY@$TRIGGLER_BRANCH at ${TRIGGLER_COMMIT:-?} (run $TRIGGLER_RUN_ID)"; sleep 1; echo done',
+          command:
+            'echo "deploying $TRIGGLER_REPOSITORY@$TRIGGLER_BRANCH at ${TRIGGLER_COMMIT:-?} (run $TRIGGLER_RUN_ID)"; sleep 1; echo done',
           timeoutSeconds: 60,
         },
         {
@@ -144,7 +153,8 @@ async function main(): Promise<void> {
       lines.on('line', (line) => {
         logLines.push(line);
         const entry = JSON.parse(line) as { msg?: string; url?: string; adminUrl?: string };
-        if (entry.msg === 'receiver listening' && entry.url && entry.adminUrl) resolveListening({ url: entry.url, adminUrl: entry.adminUrl });
+        if (entry.msg === 'receiver listening' && entry.url && entry.adminUrl)
+          resolveListening({ url: entry.url, adminUrl: entry.adminUrl });
       });
     });
     const { url, adminUrl } = await listening;
@@ -162,12 +172,33 @@ async function main(): Promise<void> {
       });
     await send(url, push('msg_demo_1', 'a1a1a1a'), 'push a1a1a1a');
     await new Promise((r) => setTimeout(r, 200));
-    for (const commit of ['b2b2b2b', 'c3c3c3c', 'd4d4d4d']) await send(url, push(`msg_demo_${commit}`, commit), `push ${commit} while the first run runs`);
+    for (const commit of ['b2b2b2b', 'c3c3c3c', 'd4d4d4d'])
+      await send(url, push(`msg_demo_${commit}`, commit), `push ${commit} while the first run runs`);
     await send(url, push('msg_demo_1', 'a1a1a1a'), 'the first push again (a sender retry)');
-    await send(url, buildDeliveryRequest({ scheme: 'standard', token: 'whsec_' + randomBytes(32).toString('base64'), id: 'msg_forged', timestamp: now(), data: { repository: 'my-app', branch: 'main', ref: 'refs/heads/main', commit: 'evil', source: 'demo' } }), 'a push signed with the wrong token');
+    await send(
+      url,
+      buildDeliveryRequest({
+        scheme: 'standard',
+        token: 'whsec_' + randomBytes(32).toString('base64'),
+        id: 'msg_forged',
+        timestamp: now(),
+        data: { repository: 'my-app', branch: 'main', ref: 'refs/heads/main', commit: 'evil', source: 'demo' },
+      }),
+      'a push signed with the wrong token',
+    );
 
     step('Seed-compatible delivery (GET /<repo>-<branch>, what the original sender sends)');
-    await send(url, buildDeliveryRequest({ scheme: 'seed', token: tokens['legacy-site/master'], repository: 'legacy-site', branch: 'master', timestamp: now() }), 'seed push to legacy-site master');
+    await send(
+      url,
+      buildDeliveryRequest({
+        scheme: 'seed',
+        token: tokens['legacy-site/master'],
+        repository: 'legacy-site',
+        branch: 'master',
+        timestamp: now(),
+      }),
+      'seed push to legacy-site master',
+    );
 
     step('A CodeCommit push through the real sender Lambda handler (token from a local SSM endpoint)');
     const pushed = await sendCodeCommitPush(url, tokens['my-app/main']);
@@ -195,7 +226,9 @@ async function main(): Promise<void> {
     if (!runs.every((r) => r.status === 'succeeded') || delivered !== 5 || myApp.length > 3) {
       throw new Error(`unexpected runs: ${runs.map((r) => `${r.repository} ${r.status} ${r.deliveries}`).join(', ')}`);
     }
-    step(`Demo finished: 5 pushes to my-app ran as ${myApp.length} runs (bursts coalesce), the retry ran nothing, the forgery was refused.`);
+    step(
+      `Demo finished: 5 pushes to my-app ran as ${myApp.length} runs (bursts coalesce), the retry ran nothing, the forgery was refused.`,
+    );
   } finally {
     receiver?.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });

@@ -44,7 +44,9 @@ if (require.main === module) {
     const result = spawnSync(linter, [...templates, '--regions', ...LINTED_REGIONS, '--ignore-checks', 'E3009'], { stdio: 'inherit' });
     if (result.error) throw result.error;
     const status = result.status ?? 1;
-    process.stdout.write(`cfn-lint: ${templates.length} templates, regions ${LINTED_REGIONS.join(' ')}: exit ${status}${status & ERRORS ? ' (errors)' : ' (no errors)'}\n`);
+    process.stdout.write(
+      `cfn-lint: ${templates.length} templates, regions ${LINTED_REGIONS.join(' ')}: exit ${status}${status & ERRORS ? ' (errors)' : ' (no errors)'}\n`,
+    );
     process.exitCode = status & ERRORS || status > 15 ? 1 : 0;
   } finally {
     if (!outdirArgument) fs.rmSync(outdir, { recursive: true, force: true });

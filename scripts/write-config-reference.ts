@@ -69,7 +69,10 @@ function childPath(fieldPath: string, schema: JsonSchema): string {
 
 /** The anchor a Markdown renderer (GitHub's) gives the section's heading. */
 function anchorOf(sectionPath: string): string {
-  return sectionPath.toLowerCase().replace(/[^a-z0-9 -]/g, '').replace(/ /g, '-');
+  return sectionPath
+    .toLowerCase()
+    .replace(/[^a-z0-9 -]/g, '')
+    .replace(/ /g, '-');
 }
 
 function integerRange(schema: JsonSchema): string {
@@ -97,7 +100,8 @@ function typeOf(schema: JsonSchema, objects: Map<string, string>): string {
     case 'string': {
       if (schema.format === 'uri') return 'URL';
       const length = schema.minLength === 1 && schema.maxLength === undefined ? 'non-empty ' : '';
-      const bounds = schema.minLength === 1 && schema.maxLength === undefined ? '' : countRange(schema.minLength, schema.maxLength, 'characters');
+      const bounds =
+        schema.minLength === 1 && schema.maxLength === undefined ? '' : countRange(schema.minLength, schema.maxLength, 'characters');
       return `${length}string${bounds}${schema.pattern ? ` matching \`${schema.pattern}\`` : ''}`;
     }
     case 'array':
@@ -127,7 +131,7 @@ function defaultOf(schema: JsonSchema, required: boolean): { default: string; de
     const literal = JSON.stringify(schema.default);
     // A section whose default is `{}` takes every field's own default.
     const eachField = literal === '{}' && objectOf(schema) !== undefined;
-    return { default: eachField ? 'each field\'s default' : `\`${literal}\``, description };
+    return { default: eachField ? "each field's default" : `\`${literal}\``, description };
   }
   return { default: sentence ? sentence[1]!.trim().replace(/\.$/, '') : 'none', description: rest };
 }
@@ -194,7 +198,8 @@ export function configReferenceText(): string {
   const parts = [INTRODUCTION];
   for (const section of configReferenceSections()) {
     parts.push(section.path === '' ? '## Top level\n' : `## ${section.path}\n`);
-    if (section.path !== '' && section.description) parts.push(`${cell(defaultOf({ description: section.description }, false).description)}\n`);
+    if (section.path !== '' && section.description)
+      parts.push(`${cell(defaultOf({ description: section.description }, false).description)}\n`);
     parts.push('| field | type | default | description |\n| --- | --- | --- | --- |');
     for (const field of section.fields) {
       parts.push(`| \`${field.path}\` | ${cell(field.type)} | ${cell(field.default)} | ${cell(field.description)} |`);

@@ -9,8 +9,14 @@ const event = JSON.parse(process.env.BENCH_PUSH);
 const t = performance.now();
 handler(event, { awsRequestId: 'cold', getRemainingTimeInMillis: () => 30000 }).then(
   (result) => {
-    if (result.statusCode !== 202) { writeSync(2, 'cold probe: answered ' + result.statusCode + '\n'); process.exit(1); }
+    if (result.statusCode !== 202) {
+      writeSync(2, 'cold probe: answered ' + result.statusCode + '\n');
+      process.exit(1);
+    }
     writeSync(3, JSON.stringify({ initMs, initCpuMs: (cpu.user + cpu.system) / 1000, firstMs: performance.now() - t }));
   },
-  (error) => { writeSync(2, 'cold probe: ' + error.message + '\n'); process.exit(1); },
+  (error) => {
+    writeSync(2, 'cold probe: ' + error.message + '\n');
+    process.exit(1);
+  },
 );

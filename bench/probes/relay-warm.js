@@ -27,4 +27,7 @@ async function timed(event, status) {
     if (i >= 0) fetchMs.push(performance.now() - t);
   }
   writeSync(3, JSON.stringify({ forwardedMs, forgedMs, fetchMs, rssMiB: process.memoryUsage().rss / 2 ** 20 }));
-})().catch((error) => { writeSync(2, 'warm probe: ' + error.message + '\n'); process.exit(1); });
+})().catch((error) => {
+  writeSync(2, 'warm probe: ' + error.message + '\n');
+  process.exit(1);
+});

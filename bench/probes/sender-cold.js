@@ -10,5 +10,8 @@ const event = JSON.parse(process.env.BENCH_EVENT);
 const t = performance.now();
 handler(event, { awsRequestId: 'cold', getRemainingTimeInMillis: () => 30000 }).then(
   () => writeSync(3, JSON.stringify({ bootMs: started, initMs, initCpuMs, firstMs: performance.now() - t })),
-  (error) => { writeSync(2, 'cold probe: ' + error.message + '\n'); process.exit(1); },
+  (error) => {
+    writeSync(2, 'cold probe: ' + error.message + '\n');
+    process.exit(1);
+  },
 );

@@ -21,4 +21,7 @@ const context = { awsRequestId: 'warm', getRemainingTimeInMillis: () => 30000 };
     if (i >= 0) fetchMs.push(performance.now() - t);
   }
   writeSync(3, JSON.stringify({ handlerMs, fetchMs, rssMiB: process.memoryUsage().rss / 2 ** 20 }));
-})().catch((error) => { writeSync(2, 'warm probe: ' + error.message + '\n'); process.exit(1); });
+})().catch((error) => {
+  writeSync(2, 'warm probe: ' + error.message + '\n');
+  process.exit(1);
+});

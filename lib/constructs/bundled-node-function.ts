@@ -71,7 +71,9 @@ export function bundledNodeFunctionPropProblems(props: BundledNodeFunctionProps)
     ...propProblem('entry', fs.existsSync(props.entry) ? undefined : `${props.entry} does not exist`),
     ...propProblem(
       'memorySize',
-      props.memorySize !== undefined && (props.memorySize < 128 || props.memorySize > 10240) ? `must be 128 to 10240 MiB, got ${props.memorySize}` : undefined,
+      props.memorySize !== undefined && (props.memorySize < 128 || props.memorySize > 10240)
+        ? `must be 128 to 10240 MiB, got ${props.memorySize}`
+        : undefined,
     ),
   ];
 }
@@ -150,9 +152,17 @@ export interface VpcFunctionProps extends Omit<BundledNodeFunctionProps, 'vpc' |
  * allows no outbound traffic until the caller opens it, with the network-interface actions Lambda
  * needs to attach. The security group is made in `scope`, beside the function.
  */
-export function bundledVpcFunction(scope: Construct, id: string, props: VpcFunctionProps): { bundled: BundledNodeFunction; securityGroup: ec2.SecurityGroup } {
+export function bundledVpcFunction(
+  scope: Construct,
+  id: string,
+  props: VpcFunctionProps,
+): { bundled: BundledNodeFunction; securityGroup: ec2.SecurityGroup } {
   const { securityGroupDescription, whyInVpc, ...functionProps } = props;
-  const securityGroup = new ec2.SecurityGroup(scope, 'SecurityGroup', { vpc: props.vpc, description: securityGroupDescription, allowAllOutbound: false });
+  const securityGroup = new ec2.SecurityGroup(scope, 'SecurityGroup', {
+    vpc: props.vpc,
+    description: securityGroupDescription,
+    allowAllOutbound: false,
+  });
   const bundled = new BundledNodeFunction(scope, id, {
     ...functionProps,
     vpcSubnets: props.vpcSubnets ?? { subnetType: ec2.SubnetType.PRIVATE_ISOLATED },

@@ -73,7 +73,8 @@ export class BundledProvider extends Construct {
     const handlerArn = Stack.of(this).resolve(this.handler.function.functionArn) as { 'Fn::GetAtt': [string, string] };
     Validations.of(frameworkRole).acknowledge({
       id: `AwsSolutions-IAM5[Resource::<${handlerArn['Fn::GetAtt'][0]}.Arn>:*]`,
-      reason: 'The CDK Provider framework invokes its onEvent handler by ARN and by version (<arn>:*); the wildcard covers only versions of that one function.',
+      reason:
+        'The CDK Provider framework invokes its onEvent handler by ARN and by version (<arn>:*); the wildcard covers only versions of that one function.',
     });
   }
 }

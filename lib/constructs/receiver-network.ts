@@ -46,7 +46,12 @@ export function receiverNetworkPropProblems(props: ReceiverNetworkProps): PropPr
   const bits = Number(cidr.split('/')[1]);
   return [
     ...propProblem('maxAzs', !Number.isInteger(maxAzs) || maxAzs < 1 || maxAzs > 3 ? `must be 1, 2 or 3, got ${maxAzs}` : undefined),
-    ...propProblem('cidr', !/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/.test(cidr) || bits < 16 || bits > 24 ? `must be an IPv4 range from /16 to /24, got ${cidr}` : undefined),
+    ...propProblem(
+      'cidr',
+      !/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/.test(cidr) || bits < 16 || bits > 24
+        ? `must be an IPv4 range from /16 to /24, got ${cidr}`
+        : undefined,
+    ),
   ];
 }
 
@@ -74,7 +79,12 @@ export class ReceiverNetwork extends Construct {
     const known = Stack.of(this).availabilityZones.length;
     throwPropProblems(this, [
       ...receiverNetworkPropProblems(props),
-      ...propProblem('maxAzs', maxAzs > known ? `must be at most ${known}: the stack knows ${known} zones at synth (one without an account and region knows two)` : undefined),
+      ...propProblem(
+        'maxAzs',
+        maxAzs > known
+          ? `must be at most ${known}: the stack knows ${known} zones at synth (one without an account and region knows two)`
+          : undefined,
+      ),
     ]);
     const cidr = props.cidr ?? '10.0.0.0/16';
 

@@ -5,12 +5,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import {
-  branchNameProblem,
-  repositoryNameProblem,
-  triggerNameProblem,
-  type RepositoryTriggerPlan,
-} from '../stack-config/codecommit-rules';
+import { branchNameProblem, repositoryNameProblem, triggerNameProblem, type RepositoryTriggerPlan } from '../stack-config/codecommit-rules';
 import { propProblem, throwPropProblems, type PropProblem } from '../construct-props';
 import { idFromName } from '../stack-config/name-ids';
 import { BundledProvider } from './bundled-provider';
@@ -48,14 +43,25 @@ export function repositoryTriggersPropProblems(props: RepositoryTriggersProps, e
     ...propProblem('triggerName', triggerNameProblem(props.triggerName)),
     ...propProblem('repositories', props.repositories.length === 0 ? 'must list at least one repository' : undefined),
     ...propProblem('events', events.length === 0 ? 'must list at least one event' : undefined),
-    ...propProblem('events', events.includes(codecommit.RepositoryEventTrigger.ALL) && events.length > 1 ? '"all" cannot be combined with other events' : undefined),
+    ...propProblem(
+      'events',
+      events.includes(codecommit.RepositoryEventTrigger.ALL) && events.length > 1
+        ? '"all" cannot be combined with other events'
+        : undefined,
+    ),
     ...props.repositories.flatMap((plan, i) => {
       const twice = seen.has(plan.repository);
       seen.add(plan.repository);
       return [
         ...propProblem(`repositories[${i}].repository`, repositoryNameProblem(plan.repository)),
-        ...propProblem(`repositories[${i}].repository`, twice ? `${plan.repository} is listed twice; list all its branches in one entry` : undefined),
-        ...propProblem(`repositories[${i}].branches`, plan.branches.length === 0 ? 'must list at least one branch (an empty list would mean every branch)' : undefined),
+        ...propProblem(
+          `repositories[${i}].repository`,
+          twice ? `${plan.repository} is listed twice; list all its branches in one entry` : undefined,
+        ),
+        ...propProblem(
+          `repositories[${i}].branches`,
+          plan.branches.length === 0 ? 'must list at least one branch (an empty list would mean every branch)' : undefined,
+        ),
         ...plan.branches.flatMap((branch, j) => propProblem(`repositories[${i}].branches[${j}]`, branchNameProblem(branch))),
       ];
     }),
@@ -101,7 +107,7 @@ export class RepositoryTriggers extends Construct {
 
     const provider = new BundledProvider(this, 'MergeProvider', {
       entry: props.handlerEntry ?? path.join(REPOSITORY_ROOT, 'lambda', 'repository-triggers-provider.ts'),
-      description: 'git-triggler CodeCommit trigger merge (keeps the repository owner\'s triggers)',
+      description: "git-triggler CodeCommit trigger merge (keeps the repository owner's triggers)",
       logRetention: props.logRetention,
     });
 
@@ -123,7 +129,12 @@ export class RepositoryTriggers extends Construct {
       // update phase, before the delete that needs it.
       const access = new iam.Policy(this, `Access${nameId}`, {
         roles: [provider.handler.role],
-        statements: [new iam.PolicyStatement({ actions: ['codecommit:GetRepositoryTriggers', 'codecommit:PutRepositoryTriggers'], resources: [repositoryArn(plan.repository)] })],
+        statements: [
+          new iam.PolicyStatement({
+            actions: ['codecommit:GetRepositoryTriggers', 'codecommit:PutRepositoryTriggers'],
+            resources: [repositoryArn(plan.repository)],
+          }),
+        ],
       });
       if (!plan.createRepository) this.check!.node.addDependency(access);
       // The permission lives on the destination; the construct's id keeps two of these apart there.
@@ -138,7 +149,9 @@ export class RepositoryTriggers extends Construct {
         resourceType: 'Custom::TrigglerRepositoryTriggers',
         properties: {
           RepositoryName: plan.repository,
-          Triggers: [{ name: props.triggerName, destinationArn: props.destination.functionArn, branches: plan.branches, events: events.map(String) }],
+          Triggers: [
+            { name: props.triggerName, destinationArn: props.destination.functionArn, branches: plan.branches, events: events.map(String) },
+          ],
         },
       });
       // CodeCommit checks nothing when the trigger is written, but the first push must find the

@@ -66,7 +66,12 @@ export class RunNotifications extends Construct {
       for (const email of props.emails ?? []) topic.addSubscription(new subscriptions.EmailSubscription(email));
       this.topic = topic;
     }
-    const failedRuns = new cloudwatch.Metric({ namespace: props.metricNamespace, metricName: 'FailedRuns', statistic: 'Sum', period: Duration.minutes(5) });
+    const failedRuns = new cloudwatch.Metric({
+      namespace: props.metricNamespace,
+      metricName: 'FailedRuns',
+      statistic: 'Sum',
+      period: Duration.minutes(5),
+    });
     this.alarm = failedRuns.createAlarm(this, 'FailedRunsAlarm', {
       alarmDescription: 'A git-triggler run failed, timed out or was rolled back (the receiver puts one FailedRuns data point for each)',
       threshold: 1,
@@ -95,11 +100,13 @@ export class RunNotifications extends Construct {
     Validations.of(grantee).acknowledge(
       {
         id: 'AwsSolutions-IAM5[Resource::*]',
-        reason: 'cloudwatch:PutMetricData has no resource type; the grant is held to the receiver\'s own namespace by the cloudwatch:namespace condition.',
+        reason:
+          "cloudwatch:PutMetricData has no resource type; the grant is held to the receiver's own namespace by the cloudwatch:namespace condition.",
       },
       {
         id: 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
-        reason: 'Publishing to a topic encrypted with the AWS-managed SNS key needs a data key; this is the grant CDK gives a publisher for that key, on that key only.',
+        reason:
+          'Publishing to a topic encrypted with the AWS-managed SNS key needs a data key; this is the grant CDK gives a publisher for that key, on that key only.',
       },
     );
   }

@@ -99,20 +99,49 @@ interface SenderSettings {
 /** Every bad prop of a SenderFunction. */
 export function senderFunctionPropProblems(props: SenderFunctionProps, settings: SenderSettings): PropProblem[] {
   const problems: PropProblem[] = [
-    ...propProblem('routes', props.routes.length === 0 ? 'must hold at least one route (a sender with nothing to deliver is a mistake)' : undefined),
+    ...propProblem(
+      'routes',
+      props.routes.length === 0 ? 'must hold at least one route (a sender with nothing to deliver is a mistake)' : undefined,
+    ),
     ...props.routes.flatMap((route, i) => [
-      ...propProblem(`routes[${i}].tokenParameter`, props.tokens.parameterNames.includes(route.tokenParameter) ? undefined : `${route.tokenParameter} is not one of the tokens' parameters`),
-      ...propProblem(`routes[${i}].url`, Token.isUnresolved(route.url) || /^https?:\/\/[^/?#\s]+/.test(route.url) ? undefined : 'must be an http:// or https:// URL'),
+      ...propProblem(
+        `routes[${i}].tokenParameter`,
+        props.tokens.parameterNames.includes(route.tokenParameter)
+          ? undefined
+          : `${route.tokenParameter} is not one of the tokens' parameters`,
+      ),
+      ...propProblem(
+        `routes[${i}].url`,
+        Token.isUnresolved(route.url) || /^https?:\/\/[^/?#\s]+/.test(route.url) ? undefined : 'must be an http:// or https:// URL',
+      ),
     ]),
-    ...propProblem('timeout', settings.timeout.toSeconds() <= settings.deliveryTimeout.toSeconds() ? 'must be longer than deliveryTimeout' : undefined),
-    ...propProblem('retryAttempts', settings.retryAttempts < 0 || settings.retryAttempts > 2 ? `must be 0 to 2 (Lambda's limit), got ${settings.retryAttempts}` : undefined),
-    ...propProblem('maxEventAge', settings.maxEventAge.toSeconds() < 60 || settings.maxEventAge.toSeconds() > 21600 ? 'must be 1 minute to 6 hours (Lambda\'s limit)' : undefined),
+    ...propProblem(
+      'timeout',
+      settings.timeout.toSeconds() <= settings.deliveryTimeout.toSeconds() ? 'must be longer than deliveryTimeout' : undefined,
+    ),
+    ...propProblem(
+      'retryAttempts',
+      settings.retryAttempts < 0 || settings.retryAttempts > 2
+        ? `must be 0 to 2 (Lambda's limit), got ${settings.retryAttempts}`
+        : undefined,
+    ),
+    ...propProblem(
+      'maxEventAge',
+      settings.maxEventAge.toSeconds() < 60 || settings.maxEventAge.toSeconds() > 21600
+        ? "must be 1 minute to 6 hours (Lambda's limit)"
+        : undefined,
+    ),
   ];
   // The routes' URLs are tokens until deploy: measure them at their longest resolved length.
-  const resolvedRoutes = JSON.stringify(props.routes.map((route) => ({ ...route, url: Token.isUnresolved(route.url) ? LONGEST_RESOLVED_URL : route.url })));
+  const resolvedRoutes = JSON.stringify(
+    props.routes.map((route) => ({ ...route, url: Token.isUnresolved(route.url) ? LONGEST_RESOLVED_URL : route.url })),
+  );
   const bytes = environmentBytes({ ...settings.environment, TRIGGLER_ROUTES: resolvedRoutes });
   if (bytes > MAX_ENVIRONMENT_BYTES) {
-    problems.push({ prop: 'routes', problem: `${props.routes.length} routes make the environment about ${bytes} bytes; Lambda allows ${MAX_ENVIRONMENT_BYTES} (split the triggers over two stacks)` });
+    problems.push({
+      prop: 'routes',
+      problem: `${props.routes.length} routes make the environment about ${bytes} bytes; Lambda allows ${MAX_ENVIRONMENT_BYTES} (split the triggers over two stacks)`,
+    });
   }
   return problems;
 }
@@ -154,7 +183,8 @@ export class SenderFunction extends Construct implements ec2.IConnectable {
     });
     Validations.of(this.failureQueue).acknowledge({
       id: 'AwsSolutions-SQS3',
-      reason: 'This queue is the last stop: it is the sender\'s on-failure destination, watched by an alarm; a dead-letter queue behind it would only hide failures further.',
+      reason:
+        "This queue is the last stop: it is the sender's on-failure destination, watched by an alarm; a dead-letter queue behind it would only hide failures further.",
     });
 
     const { bundled, securityGroup } = bundledVpcFunction(this, 'Sender', {
@@ -192,8 +222,12 @@ export class SenderFunction extends Construct implements ec2.IConnectable {
     }
 
     this.failureAlarm = new cloudwatch.Alarm(this, 'FailedDeliveriesAlarm', {
-      alarmDescription: 'git-triggler: a push could not be delivered to the receiver after every retry; its event is in the sender\'s failure queue.',
-      metric: this.failureQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: cloudwatch.Stats.MAXIMUM }),
+      alarmDescription:
+        "git-triggler: a push could not be delivered to the receiver after every retry; its event is in the sender's failure queue.",
+      metric: this.failureQueue.metricApproximateNumberOfMessagesVisible({
+        period: Duration.minutes(5),
+        statistic: cloudwatch.Stats.MAXIMUM,
+      }),
       threshold: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       evaluationPeriods: 1,

@@ -76,7 +76,12 @@ export function triggerTokensPropProblems(props: TriggerTokensProps): PropProble
     ...[...new Set(props.tokenNames)].flatMap((name) => parameterProblem('tokenNames', name)),
     ...(props.deployKeys ?? []).flatMap((key, i) => [
       ...parameterProblem(`deployKeys[${i}].keyName`, publicKeyNameOf(key.keyName)),
-      ...propProblem(`deployKeys[${i}].repository`, repositories.indexOf(key.repository) < i ? `repeats deployKeys[${repositories.indexOf(key.repository)}]: one key per repository` : undefined),
+      ...propProblem(
+        `deployKeys[${i}].repository`,
+        repositories.indexOf(key.repository) < i
+          ? `repeats deployKeys[${repositories.indexOf(key.repository)}]: one key per repository`
+          : undefined,
+      ),
     ]),
     ...(props.ownDeployKeyNames ?? []).flatMap((name, i) => parameterProblem(`ownDeployKeyNames[${i}]`, name)),
   ];
@@ -160,13 +165,32 @@ export class TriggerTokens extends Construct {
           resources: [TriggerTokens.parameterArn(this, `${props.prefix}/*`)],
         }),
         // A kept key's public half, read back for the output; never a private half (no decrypt).
-        ...(keyNames.length === 0 ? [] : [new iam.PolicyStatement({ actions: ['ssm:GetParameter'], resources: [TriggerTokens.parameterArn(this, `${props.prefix}/*.pub`)] })]),
+        ...(keyNames.length === 0
+          ? []
+          : [
+              new iam.PolicyStatement({
+                actions: ['ssm:GetParameter'],
+                resources: [TriggerTokens.parameterArn(this, `${props.prefix}/*.pub`)],
+              }),
+            ]),
       ],
     });
     const prefixFinding = `Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter${props.prefix}/*`;
     Validations.of(provider.handler.role).acknowledge(
-      { id: `AwsSolutions-IAM5[${prefixFinding}]`, reason: 'The token generator manages the parameters under this stack\'s token prefix: it writes only absent ones and deletes only those tagged as created by this stack.' },
-      ...(keyNames.length === 0 ? [] : [{ id: `AwsSolutions-IAM5[${prefixFinding.replace(/\*$/, '*.pub')}]`, reason: 'The token generator reads back the public halves of deploy keys (Strings, *.pub) for the stack output; it has no kms:Decrypt for any private half.' }]),
+      {
+        id: `AwsSolutions-IAM5[${prefixFinding}]`,
+        reason:
+          "The token generator manages the parameters under this stack's token prefix: it writes only absent ones and deletes only those tagged as created by this stack.",
+      },
+      ...(keyNames.length === 0
+        ? []
+        : [
+            {
+              id: `AwsSolutions-IAM5[${prefixFinding.replace(/\*$/, '*.pub')}]`,
+              reason:
+                'The token generator reads back the public halves of deploy keys (Strings, *.pub) for the stack output; it has no kms:Decrypt for any private half.',
+            },
+          ]),
     );
 
     this.resource = new CustomResource(this, 'Resource', {
@@ -214,7 +238,10 @@ export class TriggerTokens extends Construct {
   grantRead(grantee: iam.IGrantable, parameterNames: string[] = this.parameterNames, actions = ['ssm:GetParameter']): void {
     const known = new Set([...this.parameterNames, ...this.deployKeys.map((key) => key.parameterName), ...this.ownDeployKeyParameterNames]);
     const unknown = parameterNames.filter((name) => !known.has(name));
-    throwPropProblems(this, propProblem('grantRead', unknown.length > 0 ? `${unknown.join(', ')} are not tokens or deploy keys of this construct` : undefined));
+    throwPropProblems(
+      this,
+      propProblem('grantRead', unknown.length > 0 ? `${unknown.join(', ')} are not tokens or deploy keys of this construct` : undefined),
+    );
     const stack = Stack.of(this);
     // SecureStrings are decrypted by KMS on SSM's behalf; the conditions keep the grant to that
     // path and to exactly these parameters (SSM names the parameter in the encryption context), so
@@ -224,14 +251,18 @@ export class TriggerTokens extends Construct {
     // to the ARN's own parts (kms:ViaService pins the region; the key is this account's): a third of
     // the characters of a full ARN, which keeps a host with many repositories within IAM's limits.
     for (const names of inStatementSizedGroups(parameterNames)) {
-      grantee.grantPrincipal.addToPrincipalPolicy(new iam.PolicyStatement({ actions, resources: names.map((name) => TriggerTokens.parameterArn(this, name)) }));
+      grantee.grantPrincipal.addToPrincipalPolicy(
+        new iam.PolicyStatement({ actions, resources: names.map((name) => TriggerTokens.parameterArn(this, name)) }),
+      );
       grantee.grantPrincipal.addToPrincipalPolicy(
         new iam.PolicyStatement({
           actions: ['kms:Decrypt'],
           resources: [stack.formatArn({ service: 'kms', resource: 'key', resourceName: '*' })],
           conditions: {
             StringEquals: { 'kms:ViaService': `ssm.${stack.region}.amazonaws.com` },
-            StringLike: { 'kms:EncryptionContext:PARAMETER_ARN': names.map((name) => `arn:*:ssm:*:*:parameter/${name.replace(/^\//, '')}`) },
+            StringLike: {
+              'kms:EncryptionContext:PARAMETER_ARN': names.map((name) => `arn:*:ssm:*:*:parameter/${name.replace(/^\//, '')}`),
+            },
           },
         }),
       );
@@ -239,7 +270,8 @@ export class TriggerTokens extends Construct {
     if (Construct.isConstruct(grantee.grantPrincipal)) {
       Validations.of(grantee.grantPrincipal).acknowledge({
         id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*]',
-        reason: 'kms:Decrypt only through SSM (kms:ViaService) and only for the named token and deploy key SecureStrings (kms:EncryptionContext:PARAMETER_ARN); their key (aws/ssm, or one a rotation names) has no id known at synth.',
+        reason:
+          'kms:Decrypt only through SSM (kms:ViaService) and only for the named token and deploy key SecureStrings (kms:EncryptionContext:PARAMETER_ARN); their key (aws/ssm, or one a rotation names) has no id known at synth.',
       });
     }
   }

@@ -16,7 +16,9 @@ const REPOSITORY_ROOT = path.join(__dirname, '..', '..');
  * LambdaFunctionPublicAccessProhibited). AwsSolutions has no rule on Function URLs; an auditor
  * running one of these packs sees why this one is public.
  */
-const PUBLIC_ACCESS_FINDINGS = ['HIPAA.Security', 'NIST.800.53.R4', 'NIST.800.53.R5', 'PCI.DSS.321'].map((pack) => `${pack}-LambdaFunctionPublicAccessProhibited`);
+const PUBLIC_ACCESS_FINDINGS = ['HIPAA.Security', 'NIST.800.53.R4', 'NIST.800.53.R5', 'PCI.DSS.321'].map(
+  (pack) => `${pack}-LambdaFunctionPublicAccessProhibited`,
+);
 
 /** One entry of the relay's routes (lambda/relay-settings.ts): whose tokens verify which provider's webhook. */
 export interface WebhookRelayRoute {
@@ -82,19 +84,40 @@ export function webhookRelayPropProblems(props: WebhookRelayProps, settings: Web
   const seconds = settings.answerWithin.toSeconds({ integral: false });
   const { reservedConcurrency } = settings;
   const problems: PropProblem[] = [
-    ...propProblem('routes', props.routes.length === 0 ? 'must hold at least one route (a relay with no webhook to verify is a mistake)' : undefined),
-    ...props.routes.flatMap((route, i) =>
-      propProblem(`routes[${i}].tokenParameter`, props.tokens.parameterNames.includes(route.tokenParameter) ? undefined : `${route.tokenParameter} is not one of the tokens' parameters`),
+    ...propProblem(
+      'routes',
+      props.routes.length === 0 ? 'must hold at least one route (a relay with no webhook to verify is a mistake)' : undefined,
     ),
-    ...propProblem('receiverUrl', Token.isUnresolved(props.receiverUrl) || /^https?:\/\/[^/?#\s]+/.test(props.receiverUrl) ? undefined : 'must be an http:// or https:// URL'),
-    ...propProblem('answerWithin', seconds < 1 || seconds > 60 ? `must be 1 to 60 seconds (providers give up sooner), got ${seconds}` : undefined),
+    ...props.routes.flatMap((route, i) =>
+      propProblem(
+        `routes[${i}].tokenParameter`,
+        props.tokens.parameterNames.includes(route.tokenParameter)
+          ? undefined
+          : `${route.tokenParameter} is not one of the tokens' parameters`,
+      ),
+    ),
+    ...propProblem(
+      'receiverUrl',
+      Token.isUnresolved(props.receiverUrl) || /^https?:\/\/[^/?#\s]+/.test(props.receiverUrl)
+        ? undefined
+        : 'must be an http:// or https:// URL',
+    ),
+    ...propProblem(
+      'answerWithin',
+      seconds < 1 || seconds > 60 ? `must be 1 to 60 seconds (providers give up sooner), got ${seconds}` : undefined,
+    ),
     ...propProblem(
       'reservedConcurrency',
-      reservedConcurrency !== false && (!Number.isInteger(reservedConcurrency) || reservedConcurrency < 1) ? `must be a whole number of at least 1, or false, got ${reservedConcurrency}` : undefined,
+      reservedConcurrency !== false && (!Number.isInteger(reservedConcurrency) || reservedConcurrency < 1)
+        ? `must be a whole number of at least 1, or false, got ${reservedConcurrency}`
+        : undefined,
     ),
   ];
   // The receiver URL is a token until deploy: measure it at its longest resolved length.
-  const resolved = JSON.stringify({ ...settings.relay, receiverUrl: Token.isUnresolved(props.receiverUrl) ? LONGEST_RESOLVED_URL : props.receiverUrl });
+  const resolved = JSON.stringify({
+    ...settings.relay,
+    receiverUrl: Token.isUnresolved(props.receiverUrl) ? LONGEST_RESOLVED_URL : props.receiverUrl,
+  });
   const bytes = environmentBytes({ TRIGGLER_RELAY: resolved });
   if (bytes > MAX_ENVIRONMENT_BYTES) {
     problems.push({
@@ -126,7 +149,10 @@ export class WebhookRelay extends Construct implements ec2.IConnectable {
     const answerWithin = props.answerWithin ?? Duration.seconds(8);
     const reservedConcurrency = props.reservedConcurrency ?? false;
     this.routes = props.routes.filter(
-      (route, i) => props.routes.findIndex((r) => r.provider === route.provider && r.repository === route.repository && r.tokenParameter === route.tokenParameter) === i,
+      (route, i) =>
+        props.routes.findIndex(
+          (r) => r.provider === route.provider && r.repository === route.repository && r.tokenParameter === route.tokenParameter,
+        ) === i,
     );
     this.providers = [...new Set(this.routes.map((route) => route.provider))];
     const settings = {
@@ -150,7 +176,7 @@ export class WebhookRelay extends Construct implements ec2.IConnectable {
       vpc: props.vpc,
       vpcSubnets: props.vpcSubnets,
       securityGroupDescription: 'git-triggler webhook relay: reaches only the receiver port and the VPC endpoints',
-      whyInVpc: 'The relay runs in the VPC to reach the receiver\'s private address',
+      whyInVpc: "The relay runs in the VPC to reach the receiver's private address",
     });
     this.securityGroup = securityGroup;
     this.function = bundled.function;
@@ -169,7 +195,7 @@ export class WebhookRelay extends Construct implements ec2.IConnectable {
     // Providers cannot sign AWS requests: the URL takes anyone, and the function checks the webhook's own signature.
     this.functionUrl = bundled.function.addFunctionUrl({ authType: lambda.FunctionUrlAuthType.NONE });
     const publicReason =
-      'Provider webhooks (GitHub, GitLab, Gitea, Bitbucket) cannot sign AWS requests, so the Function URL has auth type NONE; the function verifies every request with the webhook\'s own signature before anything reaches the receiver, and reserved concurrency bounds what forged requests can cost.';
+      "Provider webhooks (GitHub, GitLab, Gitea, Bitbucket) cannot sign AWS requests, so the Function URL has auth type NONE; the function verifies every request with the webhook's own signature before anything reaches the receiver, and reserved concurrency bounds what forged requests can cost.";
     for (const finding of PUBLIC_ACCESS_FINDINGS) Validations.of(bundled.function).acknowledge({ id: finding, reason: publicReason });
 
     props.tokens.grantRead(bundled.role, [...new Set(this.routes.map((route) => route.tokenParameter))]);

@@ -72,7 +72,11 @@ export function generatedDeployKeysOf(triggers: readonly DeployingTrigger[]): Ge
   const keys = new Map<string, GeneratedDeployKey>();
   for (const trigger of triggers) {
     if (!generatesDeployKey(trigger) || keys.has(trigger.repository)) continue;
-    keys.set(trigger.repository, { repository: trigger.repository, keyName: deployKeyNameOf(trigger.repository), repositoryUrl: trigger.deploy!.repositoryUrl! });
+    keys.set(trigger.repository, {
+      repository: trigger.repository,
+      keyName: deployKeyNameOf(trigger.repository),
+      repositoryUrl: trigger.deploy!.repositoryUrl!,
+    });
   }
   return [...keys.values()];
 }

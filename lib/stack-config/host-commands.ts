@@ -34,7 +34,10 @@ export const UNIT_VERBS = ['start', 'stop', 'restart', 'reload', 'try-restart', 
 /** Where a simple command may start in a shell line. */
 const COMMAND_START = String.raw`(?:^|[;&|(\n]\s*|\b(?:then|do|else)\s+)`;
 const SUDO = new RegExp(`${COMMAND_START}sudo(?:\\s|$)`);
-const SYSTEMCTL = new RegExp(`${COMMAND_START}systemctl((?:\\s+-{1,2}[\\w-]+)*)\\s+(${UNIT_VERBS.join('|')})((?:\\s+[\\w@.:\\\\-]+)+)`, 'g');
+const SYSTEMCTL = new RegExp(
+  `${COMMAND_START}systemctl((?:\\s+-{1,2}[\\w-]+)*)\\s+(${UNIT_VERBS.join('|')})((?:\\s+[\\w@.:\\\\-]+)+)`,
+  'g',
+);
 
 /** A unit as systemctl reads a bare name: `my-app` is `my-app.service`. */
 function unitName(name: string): string {
@@ -48,7 +51,13 @@ export function systemctlUnitsOf(command: HostCommand): string[] {
   const units: string[] = [];
   for (const match of line.matchAll(SYSTEMCTL)) {
     if (/--user\b/.test(match[1] ?? '')) continue;
-    units.push(...match[3]!.trim().split(/\s+/).filter((word) => !word.startsWith('-')).map(unitName));
+    units.push(
+      ...match[3]!
+        .trim()
+        .split(/\s+/)
+        .filter((word) => !word.startsWith('-'))
+        .map(unitName),
+    );
   }
   return units;
 }
@@ -64,6 +73,7 @@ export function hostCommandProblem(command: HostCommand, manageUnits: readonly s
     return 'runs sudo, which cannot work on the host: the receiver\'s unit has NoNewPrivileges and no capabilities. To restart a service, run "systemctl restart <unit>" without sudo and list the unit in receiver.manageUnits';
   }
   const missing = [...new Set(systemctlUnitsOf(command).filter((unit) => !manageUnits.includes(unit)))];
-  if (missing.length > 0) return `runs systemctl on ${missing.join(', ')}, which receiver.manageUnits does not list: add ${missing.length === 1 ? 'it' : 'them'} there, or the host refuses`;
+  if (missing.length > 0)
+    return `runs systemctl on ${missing.join(', ')}, which receiver.manageUnits does not list: add ${missing.length === 1 ? 'it' : 'them'} there, or the host refuses`;
   return undefined;
 }

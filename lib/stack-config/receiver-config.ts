@@ -44,9 +44,17 @@ export function receiverConfigFor(config: StackConfig, host: ReceiverHostSetting
 }
 
 /** A trigger's deploy section as the receiver takes it: the URL filled in, and the key it fetches with (its own or the generated one). */
-function deployOf(trigger: StackTrigger, deploy: NonNullable<StackTrigger['deploy']>, region: string): NonNullable<ReceiverConfigInput['triggers'][number]['deploy']> {
+function deployOf(
+  trigger: StackTrigger,
+  deploy: NonNullable<StackTrigger['deploy']>,
+  region: string,
+): NonNullable<ReceiverConfigInput['triggers'][number]['deploy']> {
   const sshKey = sshKeyOf(trigger);
-  return { ...deploy, repositoryUrl: deploy.repositoryUrl ?? codeCommitUrl(trigger.repository, region), ...(sshKey === undefined ? {} : { sshKey }) };
+  return {
+    ...deploy,
+    repositoryUrl: deploy.repositoryUrl ?? codeCommitUrl(trigger.repository, region),
+    ...(sshKey === undefined ? {} : { sshKey }),
+  };
 }
 
 /** The HTTPS clone URL of a CodeCommit repository in a region (the credential helper signs for it). */

@@ -19,19 +19,41 @@ export interface RegionalCapability {
 /** The CodeCommit service itself: existing repositories, their triggers, GetCommit (the region table of the CodeCommit user guide). */
 export const CODECOMMIT_SERVICE: RegionalCapability = {
   name: 'CodeCommit',
-  missingIn: ['ap-east-2', 'ap-southeast-4', 'ap-southeast-5', 'ap-southeast-6', 'ap-southeast-7', 'ca-west-1', 'eu-central-2', 'eu-south-2', 'mx-central-1'],
+  missingIn: [
+    'ap-east-2',
+    'ap-southeast-4',
+    'ap-southeast-5',
+    'ap-southeast-6',
+    'ap-southeast-7',
+    'ca-west-1',
+    'eu-central-2',
+    'eu-south-2',
+    'mx-central-1',
+  ],
 };
 
 /** CloudFormation's `AWS::CodeCommit::Repository`, which `createRepository` uses: missing also where the service itself is newer. */
 export const CODECOMMIT_REPOSITORY_TYPE: RegionalCapability = {
-  name: 'CloudFormation\'s AWS::CodeCommit::Repository',
+  name: "CloudFormation's AWS::CodeCommit::Repository",
   missingIn: [...CODECOMMIT_SERVICE.missingIn, 'af-south-1', 'ap-south-2', 'ap-southeast-3', 'il-central-1', 'me-central-1'].sort(),
 };
 
 /** Lambda Function URLs, which `webhooks.ingress: "function-url"` uses. */
 export const FUNCTION_URLS: RegionalCapability = {
   name: 'Lambda Function URLs',
-  missingIn: ['ap-east-2', 'ap-south-2', 'ap-southeast-4', 'ap-southeast-5', 'ap-southeast-6', 'ap-southeast-7', 'ca-west-1', 'eu-central-2', 'eu-south-2', 'il-central-1', 'me-central-1'],
+  missingIn: [
+    'ap-east-2',
+    'ap-south-2',
+    'ap-southeast-4',
+    'ap-southeast-5',
+    'ap-southeast-6',
+    'ap-southeast-7',
+    'ca-west-1',
+    'eu-central-2',
+    'eu-south-2',
+    'il-central-1',
+    'me-central-1',
+  ],
 };
 
 /** Every regional capability the config needs that the region lacks, each at the field that asks for it. */

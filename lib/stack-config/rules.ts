@@ -32,7 +32,11 @@ export interface StackConfigRule {
 }
 
 /** A rule that looks at one trigger at a time; its fields are reported under `triggers[i]`. */
-function triggerRule(id: string, explanation: string, check: (trigger: StackTrigger, config: StackConfig, report: Report) => void): StackConfigRule {
+function triggerRule(
+  id: string,
+  explanation: string,
+  check: (trigger: StackTrigger, config: StackConfig, report: Report) => void,
+): StackConfigRule {
   return {
     id,
     explanation,
@@ -67,7 +71,8 @@ export const STACK_CONFIG_RULES: readonly StackConfigRule[] = [
   ),
   {
     id: 'create-repository-agrees',
-    explanation: 'One repository is created by the stack or exists already, never both: triggers of one repository must agree on createRepository.',
+    explanation:
+      'One repository is created by the stack or exists already, never both: triggers of one repository must agree on createRepository.',
     check(config, report) {
       const createdBy = new Map<string, { index: number; createRepository: boolean }>();
       config.triggers.forEach((trigger, i) => {
@@ -75,39 +80,61 @@ export const STACK_CONFIG_RULES: readonly StackConfigRule[] = [
         const first = createdBy.get(trigger.repository);
         if (first === undefined) createdBy.set(trigger.repository, { index: i, createRepository: trigger.createRepository });
         else if (first.createRepository !== trigger.createRepository) {
-          report(['triggers', i, 'createRepository'], `disagrees with triggers[${first.index}] for repository ${trigger.repository}; give both the same value`);
+          report(
+            ['triggers', i, 'createRepository'],
+            `disagrees with triggers[${first.index}] for repository ${trigger.repository}; give both the same value`,
+          );
         }
       });
     },
   },
-  triggerRule('codecommit-only-fields', 'createRepository and the seed scheme make sense only for CodeCommit repositories; a provider signs in its own way.', (trigger, _config, report) => {
-    if (trigger.source === 'codecommit') return;
-    if (trigger.createRepository) report(['createRepository'], 'applies only to source "codecommit"');
-    if (trigger.scheme === 'seed') report(['scheme'], 'applies only to source "codecommit" (a provider signs in its own way)');
-  }),
+  triggerRule(
+    'codecommit-only-fields',
+    'createRepository and the seed scheme make sense only for CodeCommit repositories; a provider signs in its own way.',
+    (trigger, _config, report) => {
+      if (trigger.source === 'codecommit') return;
+      if (trigger.createRepository) report(['createRepository'], 'applies only to source "codecommit"');
+      if (trigger.scheme === 'seed') report(['scheme'], 'applies only to source "codecommit" (a provider signs in its own way)');
+    },
+  ),
   triggerRule(
     'provider-for-webhooks',
-    'provider names a webhook sender; the function-url relay verifies each provider\'s webhooks with its own triggers\' tokens, so it must know every trigger\'s provider.',
+    "provider names a webhook sender; the function-url relay verifies each provider's webhooks with its own triggers' tokens, so it must know every trigger's provider.",
     (trigger, config, report) => {
       if (trigger.provider !== undefined && trigger.source !== 'webhook') report(['provider'], 'applies only to source "webhook"');
       if (config.webhooks.ingress === 'function-url' && trigger.source === 'webhook' && trigger.provider === undefined) {
-        report(['provider'], `is required with webhooks.ingress "function-url" (one of ${PROVIDER_WEBHOOK_PATHS.join(', ')}): the relay verifies each provider's webhooks`);
+        report(
+          ['provider'],
+          `is required with webhooks.ingress "function-url" (one of ${PROVIDER_WEBHOOK_PATHS.join(', ')}): the relay verifies each provider's webhooks`,
+        );
       }
     },
   ),
-  triggerRule('webhook-deploy-url', 'Only a CodeCommit repository\'s clone URL can be derived from its name; a provider\'s must be given.', (trigger, _config, report) => {
-    if (trigger.deploy && trigger.deploy.repositoryUrl === undefined && trigger.source === 'webhook') {
-      report(['deploy', 'repositoryUrl'], 'is required for source "webhook" (only a CodeCommit repository URL can be derived)');
-    }
-  }),
-  triggerRule('token-is-a-parameter-name', 'Each token is the SSM parameter <tokens.prefix>/<tokenName>; a name SSM refuses would fail the deploy.', (trigger, config, report) => {
-    if (prefixProblemOf(config)) return;
-    const problem = parameterNameProblem(tokenParameterName(config.tokens.prefix, tokenNameOf(trigger)));
-    if (problem) report([trigger.tokenName === undefined ? 'branch' : 'tokenName'], `${problem}${trigger.tokenName === undefined ? '; set tokenName' : ''}`);
-  }),
+  triggerRule(
+    'webhook-deploy-url',
+    "Only a CodeCommit repository's clone URL can be derived from its name; a provider's must be given.",
+    (trigger, _config, report) => {
+      if (trigger.deploy && trigger.deploy.repositoryUrl === undefined && trigger.source === 'webhook') {
+        report(['deploy', 'repositoryUrl'], 'is required for source "webhook" (only a CodeCommit repository URL can be derived)');
+      }
+    },
+  ),
+  triggerRule(
+    'token-is-a-parameter-name',
+    'Each token is the SSM parameter <tokens.prefix>/<tokenName>; a name SSM refuses would fail the deploy.',
+    (trigger, config, report) => {
+      if (prefixProblemOf(config)) return;
+      const problem = parameterNameProblem(tokenParameterName(config.tokens.prefix, tokenNameOf(trigger)));
+      if (problem)
+        report(
+          [trigger.tokenName === undefined ? 'branch' : 'tokenName'],
+          `${problem}${trigger.tokenName === undefined ? '; set tokenName' : ''}`,
+        );
+    },
+  ),
   triggerRule(
     'commands-fit-the-host',
-    'The host\'s unit rules out sudo, and polkit lets commands manage only the units receiver.manageUnits lists: either would fail only at the first push.',
+    "The host's unit rules out sudo, and polkit lets commands manage only the units receiver.manageUnits lists: either would fail only at the first push.",
     (trigger, config, report) => {
       for (const { field, command } of commandsOf(trigger)) {
         const problem = hostCommandProblem(command, config.receiver.manageUnits);
@@ -115,12 +142,20 @@ export const STACK_CONFIG_RULES: readonly StackConfigRule[] = [
       }
     },
   ),
-  triggerRule('deploy-ssh-settings', 'An SSH fetch needs a key and known host keys the receiver can use; the receiver\'s own rules judge them, with the key it will use.', (trigger, _config, report) => {
-    if (!trigger.deploy) return;
-    // With the key the receiver will use, so a generated key's host is checked like a named one's.
-    const deploy = { ...trigger.deploy, repositoryUrl: trigger.deploy.repositoryUrl ?? codeCommitUrl(trigger.repository, '<region>'), sshKey: sshKeyOf(trigger) };
-    for (const problem of deploySshProblems(deploy)) report(['deploy', problem.field], problem.message);
-  }),
+  triggerRule(
+    'deploy-ssh-settings',
+    "An SSH fetch needs a key and known host keys the receiver can use; the receiver's own rules judge them, with the key it will use.",
+    (trigger, _config, report) => {
+      if (!trigger.deploy) return;
+      // With the key the receiver will use, so a generated key's host is checked like a named one's.
+      const deploy = {
+        ...trigger.deploy,
+        repositoryUrl: trigger.deploy.repositoryUrl ?? codeCommitUrl(trigger.repository, '<region>'),
+        sshKey: sshKeyOf(trigger),
+      };
+      for (const problem of deploySshProblems(deploy)) report(['deploy', problem.field], problem.message);
+    },
+  ),
   {
     id: 'deploy-key-names',
     explanation:
@@ -142,17 +177,22 @@ export const STACK_CONFIG_RULES: readonly StackConfigRule[] = [
     explanation: 'A rotated-out token is accepted for graceSeconds; a sender still holding it from its cache after that would be refused.',
     check(config, report) {
       if (config.tokens.cacheSeconds >= config.tokens.graceSeconds) {
-        report(['tokens', 'cacheSeconds'], `must be shorter than tokens.graceSeconds (${config.tokens.graceSeconds}), or a rotation could refuse deliveries signed with a cached token`);
+        report(
+          ['tokens', 'cacheSeconds'],
+          `must be shorter than tokens.graceSeconds (${config.tokens.graceSeconds}), or a rotation could refuse deliveries signed with a cached token`,
+        );
       }
     },
   },
   {
     id: 'ingress-agrees-with-allow-cidrs',
-    explanation: 'receiver.allowCidrs opens the receiver\'s port to the internet: only webhooks.ingress "direct" wants that, and "direct" is useless without it.',
+    explanation:
+      'receiver.allowCidrs opens the receiver\'s port to the internet: only webhooks.ingress "direct" wants that, and "direct" is useless without it.',
     check(config, report) {
       const { ingress } = config.webhooks;
       const allowCidrs = config.receiver.allowCidrs.length > 0;
-      if (ingress === 'direct' && !allowCidrs) report(['receiver', 'allowCidrs'], 'must list the providers\' address ranges with webhooks.ingress "direct"');
+      if (ingress === 'direct' && !allowCidrs)
+        report(['receiver', 'allowCidrs'], 'must list the providers\' address ranges with webhooks.ingress "direct"');
       if (ingress !== 'direct' && allowCidrs) {
         report(
           ['receiver', 'allowCidrs'],
@@ -163,7 +203,8 @@ export const STACK_CONFIG_RULES: readonly StackConfigRule[] = [
   },
   {
     id: 'relay-has-webhooks',
-    explanation: 'The function-url relay forwards provider webhooks; without a webhook trigger it would be an open URL with nothing behind it.',
+    explanation:
+      'The function-url relay forwards provider webhooks; without a webhook trigger it would be an open URL with nothing behind it.',
     check(config, report) {
       if (config.webhooks.ingress === 'function-url' && !config.triggers.some((trigger) => trigger.source === 'webhook')) {
         report(['webhooks', 'ingress'], '"function-url" needs at least one trigger with source "webhook"');
@@ -179,9 +220,10 @@ export const STACK_CONFIG_RULES: readonly StackConfigRule[] = [
   },
   {
     id: 'own-topic-own-subscriptions',
-    explanation: 'The stack subscribes addresses only to the topic it creates; your own topic\'s subscriptions are yours.',
+    explanation: "The stack subscribes addresses only to the topic it creates; your own topic's subscriptions are yours.",
     check(config, report) {
-      if (config.notifications?.topicArn && config.notifications.email.length > 0) report(['notifications', 'email'], 'subscribe addresses to your own topic (notifications.topicArn) yourself');
+      if (config.notifications?.topicArn && config.notifications.email.length > 0)
+        report(['notifications', 'email'], 'subscribe addresses to your own topic (notifications.topicArn) yourself');
     },
   },
   {
@@ -203,7 +245,8 @@ export const STACK_CONFIG_RULES: readonly StackConfigRule[] = [
  */
 export const RECEIVER_ACCEPTS_ITS_CONFIG: StackConfigRule = {
   id: 'receiver-accepts-its-config',
-  explanation: 'The host loads the receiver config generated from this one; a config the receiver refuses would leave the host without a receiver.',
+  explanation:
+    'The host loads the receiver config generated from this one; a config the receiver refuses would leave the host without a receiver.',
   check(config, report) {
     // The region only fills in CodeCommit clone URLs, which the receiver checks by form.
     const receiverCheck = receiverConfigSchema.safeParse(receiverConfigFor(config, { region: 'us-east-1' }));
@@ -245,7 +288,10 @@ function deployKeyNameProblems(config: StackConfig, report: Report): void {
   });
   const clashes = new Map<string, string>();
   for (const { repository, keyName } of generatedDeployKeysOf(config.triggers)) {
-    for (const [name, kind] of [[keyName, 'key'], [publicKeyNameOf(keyName), 'public key']] as const) {
+    for (const [name, kind] of [
+      [keyName, 'key'],
+      [publicKeyNameOf(keyName), 'public key'],
+    ] as const) {
       const owner = owners.get(name);
       if (owner) clashes.set(repository, `${name}, is also ${describeOwner(owner)}`);
       else owners.set(name, { kind, repository });
@@ -257,7 +303,9 @@ function deployKeyNameProblems(config: StackConfig, report: Report): void {
     const own = trigger.deploy?.sshKey;
     if (own !== undefined) {
       const owner = owners.get(own);
-      const problem = parameterNameProblem(tokenParameterName(prefix, own)) ?? (owner && owner.kind !== 'key' ? `is ${describeOwner(owner)}: a deploy key needs a name of its own` : undefined);
+      const problem =
+        parameterNameProblem(tokenParameterName(prefix, own)) ??
+        (owner && owner.kind !== 'key' ? `is ${describeOwner(owner)}: a deploy key needs a name of its own` : undefined);
       if (problem) report(['triggers', i, 'deploy', 'sshKey'], problem);
       return;
     }
@@ -277,7 +325,15 @@ function deployKeyNameProblems(config: StackConfig, report: Report): void {
     const keyName = deployKeyNameOf(trigger.repository);
     const problem = parameterNameProblem(tokenParameterName(prefix, publicKeyNameOf(keyName)));
     const clash = clashes.get(trigger.repository);
-    if (problem) report(['triggers', i, 'deploy', 'sshKey'], `the deploy key the stack would generate for this repository cannot be stored: ${problem}; set deploy.sshKey to name a key of your own`);
-    else if (clash) report(['triggers', i, 'deploy', 'sshKey'], `the deploy key the stack would generate for this repository, ${clash}; set deploy.sshKey to name a key of your own`);
+    if (problem)
+      report(
+        ['triggers', i, 'deploy', 'sshKey'],
+        `the deploy key the stack would generate for this repository cannot be stored: ${problem}; set deploy.sshKey to name a key of your own`,
+      );
+    else if (clash)
+      report(
+        ['triggers', i, 'deploy', 'sshKey'],
+        `the deploy key the stack would generate for this repository, ${clash}; set deploy.sshKey to name a key of your own`,
+      );
   });
 }

@@ -8,7 +8,14 @@
 import * as fs from 'node:fs';
 import { z } from 'zod';
 import { PROVIDER_WEBHOOK_PATHS } from '../../protocol/provider-requests';
-import { ConfigError, deploySchema, parseNamingFields, receiverConfigSchema, repositoryUrlSchema, triggerSchema } from '../../receiver/config/schema';
+import {
+  ConfigError,
+  deploySchema,
+  parseNamingFields,
+  receiverConfigSchema,
+  repositoryUrlSchema,
+  triggerSchema,
+} from '../../receiver/config/schema';
 import type { RepositoryTriggerPlan } from './codecommit-rules';
 import { DEPLOY_KEYS_FOLDER } from './deploy-keys';
 import { UNIT_NAME } from './host-commands';
@@ -19,7 +26,9 @@ const receiverTokenSettings = receiverConfigSchema.shape.tokens.unwrap().shape.s
 const port = z.number().int().min(1).max(65535);
 
 /** CloudWatch Logs accepts only these retention periods. */
-export const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
+export const LOG_RETENTION_DAYS = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+] as const;
 
 /** How provider webhooks reach the receiver from the internet (see `webhooks.ingress`). */
 export const WEBHOOK_INGRESS = ['none', 'direct', 'function-url'] as const;
@@ -63,17 +72,19 @@ export const stackTriggerSchema = z
       .boolean()
       .default(false)
       .describe(
-        'true: the stack creates the CodeCommit repository (kept when the stack is deleted) and sets its trigger. false: the repository exists; the stack merges its trigger into the repository\'s own and removes only its own on delete.',
+        "true: the stack creates the CodeCommit repository (kept when the stack is deleted) and sets its trigger. false: the repository exists; the stack merges its trigger into the repository's own and removes only its own on delete.",
       ),
     cwd: triggerSchema.shape.cwd.describe('Working directory of the command. Default: the service\'s working directory, "/".'),
     timeoutSeconds: triggerSchema.shape.timeoutSeconds.describe(
-      'After this long the command\'s whole process group gets SIGTERM, then SIGKILL.',
+      "After this long the command's whole process group gets SIGTERM, then SIGKILL.",
     ),
     scheme: z
       .enum(SENDER_SCHEMES)
       .default('standard')
-      .describe('How the sender signs deliveries: "standard" (Standard Webhooks) or "seed" (the original X-Signature scheme, for receivers still on the old server).'),
-    iterations: triggerSchema.shape.iterations.describe('Seed-scheme hash rounds. Default: 1000 (the receiver\'s signature.iterations).'),
+      .describe(
+        'How the sender signs deliveries: "standard" (Standard Webhooks) or "seed" (the original X-Signature scheme, for receivers still on the old server).',
+      ),
+    iterations: triggerSchema.shape.iterations.describe("Seed-scheme hash rounds. Default: 1000 (the receiver's signature.iterations)."),
     tokenName: triggerSchema.shape.tokenName.describe(
       'The token\'s name under tokens.prefix; triggers that name the same token share it (one provider webhook secret for several branches). Default: "<repository>/<branch>".',
     ),
@@ -87,11 +98,21 @@ export const stackTriggerSchema = z
       .extend({
         repositoryUrl: repositoryUrlSchema
           .optional()
-          .describe('What git fetches. Default: for source "codecommit", https://git-codecommit.<region>.amazonaws.com/v1/repos/<repository> (the host\'s role may pull exactly the configured repositories). Required for source "webhook".'),
-        path: deploySchema.shape.path.describe('Absolute path holding repo.git, releases/ and current; the stack creates it owned by the service user.'),
-        keepReleases: deploySchema.shape.keepReleases.describe('Releases kept; older ones are removed after a successful switch (never current or the one a rollback returns to).'),
-        activate: deploySchema.shape.activate.describe('Runs in the new release once current points at it (say, a service restart). Default: none.'),
-        healthCheck: deploySchema.shape.healthCheck.describe('{ command, timeoutSeconds (60), intervalSeconds (2) }: retried until it passes or the time runs out; failing it switches back. Default: none (the switch stands once activate passes).'),
+          .describe(
+            'What git fetches. Default: for source "codecommit", https://git-codecommit.<region>.amazonaws.com/v1/repos/<repository> (the host\'s role may pull exactly the configured repositories). Required for source "webhook".',
+          ),
+        path: deploySchema.shape.path.describe(
+          'Absolute path holding repo.git, releases/ and current; the stack creates it owned by the service user.',
+        ),
+        keepReleases: deploySchema.shape.keepReleases.describe(
+          'Releases kept; older ones are removed after a successful switch (never current or the one a rollback returns to).',
+        ),
+        activate: deploySchema.shape.activate.describe(
+          'Runs in the new release once current points at it (say, a service restart). Default: none.',
+        ),
+        healthCheck: deploySchema.shape.healthCheck.describe(
+          '{ command, timeoutSeconds (60), intervalSeconds (2) }: retried until it passes or the time runs out; failing it switches back. Default: none (the switch stands once activate passes).',
+        ),
         sshKey: deploySchema.shape.sshKey.describe(
           `For an SSH repositoryUrl: the name under tokens.prefix of your own deploy key, an unencrypted OpenSSH private key you store as a SecureString; the stack lets the host read it and generates none. Default: for source "webhook", a key the stack generates per repository (${DEPLOY_KEYS_FOLDER}/<repository>; the stack output DeployKey<repository> holds its public half, to add to the repository's deploy keys); for source "codecommit", none.`,
         ),
@@ -118,13 +139,17 @@ export const stackConfigSchema = z
     triggers: z.array(stackTriggerSchema).min(1, 'must list at least one trigger').describe('What runs when which branch is pushed.'),
     receiver: z
       .strictObject({
-        port: port.default(5000).describe('The receiver\'s port: open to the sender\'s and the webhook relay\'s security groups, and to receiver.allowCidrs.'),
-        adminPort: port.default(5001).describe('The receiver\'s admin listener (runs and logs), bound to 127.0.0.1 on the host.'),
+        port: port
+          .default(5000)
+          .describe("The receiver's port: open to the sender's and the webhook relay's security groups, and to receiver.allowCidrs."),
+        adminPort: port.default(5001).describe("The receiver's admin listener (runs and logs), bound to 127.0.0.1 on the host."),
         instanceType: z
           .string()
           .regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, 'must be an EC2 instance type such as t4g.micro')
           .default('t4g.micro')
-          .describe('EC2 instance type. Graviton types (t4g, m7g, ...) get the arm64 image, others x86_64. t4g.nano (0.5 GiB) is cheaper but tight for dnf and Node.js.'),
+          .describe(
+            'EC2 instance type. Graviton types (t4g, m7g, ...) get the arm64 image, others x86_64. t4g.nano (0.5 GiB) is cheaper but tight for dnf and Node.js.',
+          ),
         allowCidrs: z
           .array(ipv4Cidr)
           .default([])
@@ -132,17 +157,26 @@ export const stackConfigSchema = z
         writablePaths: z
           .array(absolutePath)
           .default([])
-          .describe('Paths the commands may write besides /var/lib/triggler (the service runs with ProtectSystem=strict). Missing paths are ignored.'),
+          .describe(
+            'Paths the commands may write besides /var/lib/triggler (the service runs with ProtectSystem=strict). Missing paths are ignored.',
+          ),
         manageUnits: z
           .array(z.string().max(256).regex(UNIT_NAME, 'must be a systemd unit name such as my-app.service'))
           .default([])
-          .describe('systemd units the commands (activate, say) may start, stop, restart and reload with systemctl, without sudo: a polkit rule lets the service user do that to these units and no others. sudo cannot work under the unit\'s hardening.'),
+          .describe(
+            "systemd units the commands (activate, say) may start, stop, restart and reload with systemctl, without sudo: a polkit rule lets the service user do that to these units and no others. sudo cannot work under the unit's hardening.",
+          ),
         rootVolumeGiB: z.number().int().min(8).max(16384).default(8).describe('Size of the encrypted gp3 root volume.'),
         imageIds: z
-          .record(z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be a region name such as eu-west-1'), z.string().regex(/^ami-[0-9a-f]{8,17}$/, 'must be an AMI id'))
+          .record(
+            z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be a region name such as eu-west-1'),
+            z.string().regex(/^ami-[0-9a-f]{8,17}$/, 'must be an AMI id'),
+          )
           .optional()
-          .describe('Pin the host image per region ({"eu-west-1": "ami-..."}); its architecture must match instanceType. Default: the latest Amazon Linux 2023, resolved at each deploy (a newer image replaces the host).'),
-        logLevel: receiverConfigSchema.shape.log.unwrap().shape.level.describe('The receiver\'s log level.'),
+          .describe(
+            'Pin the host image per region ({"eu-west-1": "ami-..."}); its architecture must match instanceType. Default: the latest Amazon Linux 2023, resolved at each deploy (a newer image replaces the host).',
+          ),
+        logLevel: receiverConfigSchema.shape.log.unwrap().shape.level.describe("The receiver's log level."),
       })
       .prefault({})
       .describe('The EC2 host that runs the receiver.'),
@@ -153,7 +187,12 @@ export const stackConfigSchema = z
           .describe(
             'SSM path under which every token is stored as <prefix>/<tokenName>. Default: /<stackName in kebab case>/tokens, so /git-triggler/tokens for the default stack name (the convention `triggler tokens --stack NAME` follows).',
           ),
-        retainOnDelete: z.boolean().default(false).describe('Keep the token and deploy key parameters the stack created when it is deleted (and a deploy key when its repository leaves the config).'),
+        retainOnDelete: z
+          .boolean()
+          .default(false)
+          .describe(
+            'Keep the token and deploy key parameters the stack created when it is deleted (and a deploy key when its repository leaves the config).',
+          ),
         cacheSeconds: receiverTokenSettings.ttlSeconds.describe('How long the sender and the receiver reuse a token read from SSM.'),
         graceSeconds: receiverTokenSettings.graceSeconds.describe(
           'How long the receiver still accepts a rotated-out token; must be longer than cacheSeconds so a rotation under traffic loses nothing.',
@@ -164,10 +203,22 @@ export const stackConfigSchema = z
     sender: z
       .strictObject({
         memoryMiB: z.number().int().min(128).max(10240).default(256).describe('Memory of the sender Lambda.'),
-        timeoutSeconds: z.number().int().min(5).max(900).default(60).describe('Timeout of one sender invocation (all deliveries of one push event).'),
+        timeoutSeconds: z
+          .number()
+          .int()
+          .min(5)
+          .max(900)
+          .default(60)
+          .describe('Timeout of one sender invocation (all deliveries of one push event).'),
         deliveryTimeoutSeconds: z.number().int().min(1).max(300).default(10).describe('Timeout of one HTTP delivery to the receiver.'),
-        retryAttempts: z.number().int().min(0).max(2).default(2).describe('Lambda\'s retries of a failed asynchronous invocation.'),
-        maxEventAgeSeconds: z.number().int().min(60).max(21600).default(21600).describe('How long Lambda keeps retrying an event before it goes to the failure queue.'),
+        retryAttempts: z.number().int().min(0).max(2).default(2).describe("Lambda's retries of a failed asynchronous invocation."),
+        maxEventAgeSeconds: z
+          .number()
+          .int()
+          .min(60)
+          .max(21600)
+          .default(21600)
+          .describe('How long Lambda keeps retrying an event before it goes to the failure queue.'),
         alarmTopicArn: z
           .string()
           .regex(/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/, 'must be an SNS topic ARN')
@@ -176,22 +227,31 @@ export const stackConfigSchema = z
         commitDetails: z
           .boolean()
           .default(false)
-          .describe('Add the commit message and author to deliveries (CodeCommit GetCommit). Adds a CodeCommit interface endpoint to the VPC (about $7.30 a month per AZ).'),
+          .describe(
+            'Add the commit message and author to deliveries (CodeCommit GetCommit). Adds a CodeCommit interface endpoint to the VPC (about $7.30 a month per AZ).',
+          ),
       })
       .prefault({})
       .describe('The Lambda that turns CodeCommit pushes into signed deliveries.'),
     notifications: z
       .strictObject({
-        email: z.array(z.email('must be an e-mail address')).default([]).describe('Addresses subscribed to the run notifications topic (each confirms its subscription once).'),
+        email: z
+          .array(z.email('must be an e-mail address'))
+          .default([])
+          .describe('Addresses subscribed to the run notifications topic (each confirms its subscription once).'),
         topicArn: z
           .string()
           .regex(/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/, 'must be an SNS topic ARN')
           .optional()
-          .describe('Publish run notifications to this existing topic instead of one the stack creates (email then cannot be set). Default: a topic the stack creates.'),
+          .describe(
+            'Publish run notifications to this existing topic instead of one the stack creates (email then cannot be set). Default: a topic the stack creates.',
+          ),
         on: receiverConfigSchema.shape.notify.unwrap().element.shape.on.describe('The run outcomes published to the topic.'),
       })
       .optional()
-      .describe('When a run fails (or recovers), the receiver publishes to an SNS topic, and an alarm watches its FailedRuns metric. Default: none.'),
+      .describe(
+        'When a run fails (or recovers), the receiver publishes to an SNS topic, and an alarm watches its FailedRuns metric. Default: none.',
+      ),
     network: z
       .strictObject({
         cidr: ipv4Cidr
@@ -200,14 +260,19 @@ export const stackConfigSchema = z
             return bits >= 16 && bits <= 24;
           }, 'must be a /16 to /24 range')
           .default('10.0.0.0/16')
-          .describe('The VPC\'s address range.'),
+          .describe("The VPC's address range."),
         maxAzs: z
           .number()
           .int()
           .min(1)
-          .max(2, 'must be 1 or 2: `cdk synth` needs no credentials, so the stack is not tied to an account, and such a stack knows only two zones of its region')
+          .max(
+            2,
+            'must be 1 or 2: `cdk synth` needs no credentials, so the stack is not tied to an account, and such a stack knows only two zones of its region',
+          )
           .default(1)
-          .describe('Availability zones, 1 or 2 (a stack synthesized without credentials knows two zones of its region). Each adds an SSM interface endpoint (about $7.30 a month), and a CodeCommit one with sender.commitDetails; the receiver is one host in the first zone either way.'),
+          .describe(
+            'Availability zones, 1 or 2 (a stack synthesized without credentials knows two zones of its region). Each adds an SSM interface endpoint (about $7.30 a month), and a CodeCommit one with sender.commitDetails; the receiver is one host in the first zone either way.',
+          ),
         flowLogs: z.boolean().default(true).describe('VPC flow logs to CloudWatch Logs.'),
       })
       .prefault({})
@@ -215,7 +280,7 @@ export const stackConfigSchema = z
     logRetentionDays: z
       .literal([...LOG_RETENTION_DAYS])
       .default(30)
-      .describe('Retention of the stack\'s CloudWatch log groups (sender, custom resources, flow logs).'),
+      .describe("Retention of the stack's CloudWatch log groups (sender, custom resources, flow logs)."),
     tags: z.record(z.string().min(1).max(128), z.string().max(256)).default({}).describe('Tags added to every resource.'),
     webhooks: z
       .strictObject({
@@ -237,13 +302,16 @@ export const stackConfigSchema = z
           .min(1)
           .max(25)
           .default(8)
-          .describe('With "function-url": the relay answers within this long; a receiver that has not answered by then gets the provider a 503 with Retry-After. Keep it under the providers\' own timeouts (GitHub waits 10 s).'),
+          .describe(
+            'With "function-url": the relay answers within this long; a receiver that has not answered by then gets the provider a 503 with Retry-After. Keep it under the providers\' own timeouts (GitHub waits 10 s).',
+          ),
       })
       .prefault({})
       .describe('How provider webhooks (triggers with source "webhook") reach the receiver: see docs/providers.md.'),
   })
   .superRefine((parsed, ctx) => {
-    for (const { path, message } of stackConfigProblems(withWebhookIngress(withTokenPrefix(parsed)))) ctx.addIssue({ code: 'custom', path, message });
+    for (const { path, message } of stackConfigProblems(withWebhookIngress(withTokenPrefix(parsed))))
+      ctx.addIssue({ code: 'custom', path, message });
   })
   .transform((config) => withWebhookIngress(withTokenPrefix(config)))
   .describe('git-triggler stack config: see docs/deploy.md.');
@@ -258,7 +326,9 @@ function withWebhookIngress<T extends { receiver: { allowCidrs: string[] }; webh
 
 export { defaultTokenPrefix };
 
-function withTokenPrefix<T extends { stackName: string; tokens: { prefix?: string | undefined } }>(config: T): T & { tokens: T['tokens'] & { prefix: string } } {
+function withTokenPrefix<T extends { stackName: string; tokens: { prefix?: string | undefined } }>(
+  config: T,
+): T & { tokens: T['tokens'] & { prefix: string } } {
   return { ...config, tokens: { ...config.tokens, prefix: config.tokens.prefix ?? defaultTokenPrefix(config.stackName) } };
 }
 
@@ -279,7 +349,11 @@ export function repositoryTriggerPlans(config: StackConfig): RepositoryTriggerPl
   const plans = new Map<string, RepositoryTriggerPlan>();
   for (const trigger of config.triggers) {
     if (trigger.source !== 'codecommit') continue;
-    const plan = plans.get(trigger.repository) ?? { repository: trigger.repository, createRepository: trigger.createRepository, branches: [] };
+    const plan = plans.get(trigger.repository) ?? {
+      repository: trigger.repository,
+      createRepository: trigger.createRepository,
+      branches: [],
+    };
     if (!plan.branches.includes(trigger.branch)) plan.branches.push(trigger.branch);
     plans.set(trigger.repository, plan);
   }

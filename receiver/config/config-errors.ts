@@ -20,7 +20,10 @@ type Path = readonly PropertyKey[];
 
 /** `triggers[1].command` */
 export function fieldPath(path: Path): string {
-  return path.reduce<string>((acc, part) => (typeof part === 'number' ? `${acc}[${part}]` : acc ? `${acc}.${String(part)}` : String(part)), '');
+  return path.reduce<string>(
+    (acc, part) => (typeof part === 'number' ? `${acc}[${part}]` : acc ? `${acc}.${String(part)}` : String(part)),
+    '',
+  );
 }
 
 /**
@@ -133,7 +136,12 @@ function editDistance(a: string, b: string): number {
     const current = [i];
     for (let j = 1; j <= b.length; j++) {
       const swap = i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1] ? (previous[j - 2] ?? 0) : Number.POSITIVE_INFINITY;
-      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1), swap === Number.POSITIVE_INFINITY ? swap : swap + 1);
+      current[j] = Math.min(
+        previous[j]! + 1,
+        current[j - 1]! + 1,
+        previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+        swap === Number.POSITIVE_INFINITY ? swap : swap + 1,
+      );
     }
     previous = current;
   }
@@ -155,21 +163,28 @@ export function parseJsonWithComments(text: string, source: string, showLine = t
   } catch {
     // V8's message quotes the text around the fault, which may hold a secret: the fault is found here instead.
     const fault = syntaxFault(stripped);
-    if (!fault || stripped.trim() === '') throw new ConfigError(`${source} is not valid JSON${stripped.trim() === '' ? ' (it is empty)' : ''}`, []);
+    if (!fault || stripped.trim() === '')
+      throw new ConfigError(`${source} is not valid JSON${stripped.trim() === '' ? ' (it is empty)' : ''}`, []);
     const before = stripped.slice(0, fault.offset);
     const line = before.split('\n').length;
     const column = fault.offset - before.lastIndexOf('\n');
     const expected = `expected ${fault.expected}`;
     if (!showLine) throw new ConfigError(`${source} is not valid JSON at line ${line}, column ${column}: ${expected}`, []);
     const shown = lineStructure(stripped.split('\n')[line - 1] ?? '', column);
-    throw new ConfigError(`${source} is not valid JSON at line ${line}, column ${column}:\n    ${shown.text.trimEnd()}\n    ${' '.repeat(shown.caret)}^\n  ${expected}`, []);
+    throw new ConfigError(
+      `${source} is not valid JSON at line ${line}, column ${column}:\n    ${shown.text.trimEnd()}\n    ${' '.repeat(shown.caret)}^\n  ${expected}`,
+      [],
+    );
   }
 }
 
 /** Where a text that JSON.parse refused first goes wrong, and what JSON expected there. */
 export function syntaxFault(text: string): { offset: number; expected: string } | undefined {
   let i = 0;
-  const fault = (expected: string): { offset: number; expected: string } => ({ offset: i, expected: i >= text.length ? `${expected}, but the text ends` : expected });
+  const fault = (expected: string): { offset: number; expected: string } => ({
+    offset: i,
+    expected: i >= text.length ? `${expected}, but the text ends` : expected,
+  });
   const space = (): void => {
     while (i < text.length && ' \t\n\r'.includes(text[i]!)) i += 1;
   };
@@ -187,7 +202,8 @@ export function syntaxFault(text: string): { offset: number; expected: string } 
         if (text[i] === 'u') {
           if (!/^[0-9a-fA-F]{4}$/.test(text.slice(i + 1, i + 5))) return fault('four hex digits after \\u');
           i += 4;
-        } else if (!'"\\/bfnrt'.includes(text[i] ?? 'x')) return fault('an escape: \\" \\\\ \\/ \\b \\f \\n \\r \\t or \\u and four hex digits');
+        } else if (!'"\\/bfnrt'.includes(text[i] ?? 'x'))
+          return fault('an escape: \\" \\\\ \\/ \\b \\f \\n \\r \\t or \\u and four hex digits');
       }
       i += 1;
     }

@@ -40,7 +40,9 @@ export function loadReceiverConfigFile(path: string): LoadedConfig {
   const warnings: string[] = [];
   const mode = statSync(path).mode;
   if (config.triggers.some((t) => t.token !== undefined) && (mode & 0o044) !== 0) {
-    warnings.push(`config ${path} holds inline tokens and others can read it (mode ${(mode & 0o777).toString(8)}): chmod 600 it, or move the tokens to tokens.file`);
+    warnings.push(
+      `config ${path} holds inline tokens and others can read it (mode ${(mode & 0o777).toString(8)}): chmod 600 it, or move the tokens to tokens.file`,
+    );
   }
   return { config, warnings };
 }

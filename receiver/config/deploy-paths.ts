@@ -38,7 +38,11 @@ interface PlacedTrigger {
 }
 
 function placed(trigger: DeployingTrigger & { deploy: { path: string } }): PlacedTrigger {
-  return { trigger, configured: path.posix.normalize(trigger.deploy.path).replace(/(.)\/+$/, '$1'), resolved: resolvedDeployPath(trigger.deploy.path) };
+  return {
+    trigger,
+    configured: path.posix.normalize(trigger.deploy.path).replace(/(.)\/+$/, '$1'),
+    resolved: resolvedDeployPath(trigger.deploy.path),
+  };
 }
 
 /** `is` or `overlaps` when two triggers' directories are one or one holds the other; undefined when they may both deploy. */
@@ -64,7 +68,10 @@ export function deployPathProblems(triggers: readonly DeployingTrigger[]): { ind
     const clash = seen.map((other) => ({ other, how: overlap(own, other.placed) })).find(({ how }) => how !== undefined);
     if (clash) {
       const { other, how } = clash;
-      problems.push({ index, message: `${how} the deploy.path of triggers[${other.index}] (${other.placed.trigger.repository} ${other.placed.trigger.branch})${resolution(own, other.placed)}; give each trigger its own` });
+      problems.push({
+        index,
+        message: `${how} the deploy.path of triggers[${other.index}] (${other.placed.trigger.repository} ${other.placed.trigger.branch})${resolution(own, other.placed)}; give each trigger its own`,
+      });
     }
     seen.push({ index, placed: own });
   });
@@ -75,7 +82,10 @@ export function deployPathProblems(triggers: readonly DeployingTrigger[]): { ind
  * At a deploy: why `trigger` may not deploy now, if its path resolves to, into or around another
  * configured trigger's (a symlink made or changed since the config loaded).
  */
-export function deployPathConflict(trigger: DeployingTrigger & { deploy: { path: string } }, triggers: readonly DeployingTrigger[]): string | undefined {
+export function deployPathConflict(
+  trigger: DeployingTrigger & { deploy: { path: string } },
+  triggers: readonly DeployingTrigger[],
+): string | undefined {
   const own = placed(trigger);
   for (const other of triggers) {
     if (!other.deploy) continue;

@@ -11,7 +11,10 @@ import { tokenNameSchema } from './token-name';
 /** A string runs through `/bin/sh -c`; an array runs without a shell. */
 export const commandSchema = z.union([
   z.string().min(1, 'must not be empty'),
-  z.array(z.string()).min(1, 'must name a program').refine((a) => a[0] !== '', 'must name a program'),
+  z
+    .array(z.string())
+    .min(1, 'must name a program')
+    .refine((a) => a[0] !== '', 'must name a program'),
 ]);
 
 /** Whitespace or a control character (C0, DEL). */
@@ -25,7 +28,7 @@ const URL_WITH_PASSWORD = /^[a-z][a-z0-9+.-]*:\/\/[^/@]*:[^/@]*@/i;
  * older ones), as the user name.
  */
 const URL_WITH_TOKEN_USER = /^[a-z][a-z0-9+.-]*:\/\/(?:(?:gh[pousr]_|github_pat_|glpat-|gldt-|gloas-|glptt-)[^/@]*|[0-9a-f]{40})@/i;
-const NO_SECRET_IN_URL = 'use deploy.sshKey with an SSH URL, or the host\'s credential helper (CodeCommit)';
+const NO_SECRET_IN_URL = "use deploy.sshKey with an SSH URL, or the host's credential helper (CodeCommit)";
 
 export const repositoryUrlSchema = z
   .string()
@@ -55,7 +58,7 @@ export const sharedPathSchema = z
   .refine((p) => !p.split('/').includes('..'), 'must not contain ".." (it would leave the release)')
   .refine((p) => !hasSpaceOrControl(p) && !p.includes('\\'), 'must not contain spaces, control characters or backslashes')
   .refine((p) => sharedPathKey(p) !== '.' && sharedPathKey(p) !== '', 'must name a path inside the release, not the release itself')
-  .refine((p) => sharedPathKey(p).split('/')[0] !== '.git', 'must not be in .git (git keeps the release\'s checkout there)');
+  .refine((p) => sharedPathKey(p).split('/')[0] !== '.git', "must not be in .git (git keeps the release's checkout there)");
 
 export const deploySchema = z.strictObject({
   repositoryUrl: repositoryUrlSchema.describe(
@@ -70,12 +73,17 @@ export const deploySchema = z.strictObject({
     .min(1)
     .max(100)
     .default(5)
-    .describe('Good releases (their command succeeded) kept after a successful switch; older ones are removed, and failed builds once older than the oldest good one kept (never `current` or the one a plain rollback returns to). A commit deployed again reuses its good release.'),
+    .describe(
+      'Good releases (their command succeeded) kept after a successful switch; older ones are removed, and failed builds once older than the oldest good one kept (never `current` or the one a plain rollback returns to). A commit deployed again reuses its good release.',
+    ),
   shared: z
     .array(sharedPathSchema)
     .max(100)
     .refine((paths) => new Set(paths.map(sharedPathKey)).size === paths.length, 'must not name a path twice')
-    .refine((paths) => !paths.some((p) => paths.some((other) => other !== p && sharedPathKey(p).startsWith(`${sharedPathKey(other)}/`))), 'must not name a path inside another one')
+    .refine(
+      (paths) => !paths.some((p) => paths.some((other) => other !== p && sharedPathKey(p).startsWith(`${sharedPathKey(other)}/`))),
+      'must not name a path inside another one',
+    )
     .optional()
     .describe(
       'Files and directories kept in `<path>/shared/` across releases (an `.env`, uploads, a cache), each linked into every new release before `command` runs; created empty when absent. A trailing `/` names a directory. Relative to the release, without `..`; what the commit has at such a path is replaced by the link (the run log says so). Default: none.',
@@ -88,22 +96,30 @@ export const deploySchema = z.strictObject({
   sshKey: tokenNameSchema
     .optional()
     .describe(
-      'For an SSH `repositoryUrl`: the name of a deploy key (an OpenSSH private key) in the token file or SSM, like a token\'s name. The receiver writes it to a 0600 file in its state directory for the fetch only, and ssh checks the host against pinned keys (docs/releases.md). Default: none (with neither `sshKey` nor `knownHosts`, ssh runs as the service user\'s own ssh would).',
+      "For an SSH `repositoryUrl`: the name of a deploy key (an OpenSSH private key) in the token file or SSM, like a token's name. The receiver writes it to a 0600 file in its state directory for the fetch only, and ssh checks the host against pinned keys (docs/releases.md). Default: none (with neither `sshKey` nor `knownHosts`, ssh runs as the service user's own ssh would).",
     ),
   knownHosts: z
-    .array(z.string().superRefine((line, ctx) => {
-      const problem = knownHostsLineProblem(line);
-      if (problem) ctx.addIssue({ code: 'custom', message: problem });
-    }))
+    .array(
+      z.string().superRefine((line, ctx) => {
+        const problem = knownHostsLineProblem(line);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      }),
+    )
     .min(1, 'must hold at least one line (leave it out for the pinned providers)')
     .optional()
     .describe(
-      'known_hosts lines (`host key-type key`, as ssh-keyscan prints them) for the `repositoryUrl`\'s host: the only host keys ssh accepts from it. Default: the keys pinned for github.com, gitlab.com, bitbucket.org and codeberg.org; any other host needs its own.',
+      "known_hosts lines (`host key-type key`, as ssh-keyscan prints them) for the `repositoryUrl`'s host: the only host keys ssh accepts from it. Default: the keys pinned for github.com, gitlab.com, bitbucket.org and codeberg.org; any other host needs its own.",
     ),
   healthCheck: z
     .strictObject({
       command: commandSchema.describe('The check; it passes when it exits 0.'),
-      timeoutSeconds: z.number().int().positive().max(3600).default(60).describe('How long the check may keep failing before the release is switched back.'),
+      timeoutSeconds: z
+        .number()
+        .int()
+        .positive()
+        .max(3600)
+        .default(60)
+        .describe('How long the check may keep failing before the release is switched back.'),
       intervalSeconds: z.number().int().positive().max(600).default(2).describe('Time between two tries.'),
     })
     .optional()
@@ -130,14 +146,30 @@ export function deploySshProblems(deploy: SshDeploy): { field: 'sshKey' | 'known
   if (deploy.repositoryUrl === undefined) return [];
   const target = sshTarget(deploy.repositoryUrl);
   const field = deploy.sshKey !== undefined ? 'sshKey' : 'knownHosts';
-  if (!target) return [{ field, message: `applies only to an SSH repositoryUrl (ssh://git@host/owner/repo.git or git@host:owner/repo.git), not ${deploy.repositoryUrl}` }];
+  if (!target)
+    return [
+      {
+        field,
+        message: `applies only to an SSH repositoryUrl (ssh://git@host/owner/repo.git or git@host:owner/repo.git), not ${deploy.repositoryUrl}`,
+      },
+    ];
   const name = knownHostsName(target);
   if (deploy.knownHosts === undefined) {
     if (pinnedKnownHosts(target).length > 0) return [];
-    return [{ field: 'knownHosts', message: `is needed for ${name}: host keys ship only for github.com, gitlab.com, bitbucket.org and codeberg.org. Add the host's lines (ssh-keyscan${target.port === 22 ? '' : ` -p ${target.port}`} ${target.host}, checked against the keys its administrator publishes)` }];
+    return [
+      {
+        field: 'knownHosts',
+        message: `is needed for ${name}: host keys ship only for github.com, gitlab.com, bitbucket.org and codeberg.org. Add the host's lines (ssh-keyscan${target.port === 22 ? '' : ` -p ${target.port}`} ${target.host}, checked against the keys its administrator publishes)`,
+      },
+    ];
   }
   if (!deploy.knownHosts.some((line) => knownHostsLineNames(line).includes(name))) {
-    return [{ field: 'knownHosts', message: `has no line for ${name}, the host of repositoryUrl (a line for another port names its host [host]:port)` }];
+    return [
+      {
+        field: 'knownHosts',
+        message: `has no line for ${name}, the host of repositoryUrl (a line for another port names its host [host]:port)`,
+      },
+    ];
   }
   return [];
 }

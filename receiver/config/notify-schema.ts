@@ -24,7 +24,11 @@ export const notifyTargetSchema = z
       .describe(
         '`standard`: a Standard Webhooks-signed `run.finished` JSON event to `url`, signed with the token stored as `tokenName`; `slack`: `{"text": ...}` to a Slack, Mattermost or Discord (`.../slack`) incoming webhook `url`; `sns`: published to `topicArn`; `cloudwatch`: one `FailedRuns` data point in `namespace` (for an alarm).',
       ),
-    url: httpUrl.optional().describe('Where `standard` and `slack` post (http or https). Logs show its origin only: a chat webhook\'s path is its secret. Default: none (required for those formats).'),
+    url: httpUrl
+      .optional()
+      .describe(
+        "Where `standard` and `slack` post (http or https). Logs show its origin only: a chat webhook's path is its secret. Default: none (required for those formats).",
+      ),
     tokenName: tokenNameSchema
       .optional()
       .describe('`standard`: the name of the signing token in the token file or SSM. Default: none (required for `standard`).'),
@@ -39,14 +43,18 @@ export const notifyTargetSchema = z
       .array(z.enum(NOTIFY_EVENTS))
       .min(1)
       .default(['failed', 'timed-out', 'rolled-back', 'recovered'])
-      .describe('The run endings that are sent: a run\'s final status, or `recovered`, the first success after a failure (interrupted runs are passed over).'),
+      .describe(
+        "The run endings that are sent: a run's final status, or `recovered`, the first success after a failure (interrupted runs are passed over).",
+      ),
     retrySeconds: z
       .number()
       .int()
       .min(0)
       .max(24 * 3600)
       .default(600)
-      .describe('How long a failed attempt is retried, with backoff from 1 s doubling to a minute, except after a 4xx other than 408 and 429.'),
+      .describe(
+        'How long a failed attempt is retried, with backoff from 1 s doubling to a minute, except after a 4xx other than 408 and 429.',
+      ),
   })
   .superRefine((target, ctx) => {
     const need = (field: 'url' | 'tokenName' | 'topicArn' | 'namespace') => {

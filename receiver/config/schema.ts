@@ -28,7 +28,9 @@ export const triggerSchema = z
       .min(1)
       .max(256)
       .refine((s) => !s.includes('\u0000'), 'must not contain NUL')
-      .describe('The repository whose pushes run the command: the name a sender signs, or a provider webhook\'s repository name (`owner/name` when it holds a slash).'),
+      .describe(
+        "The repository whose pushes run the command: the name a sender signs, or a provider webhook's repository name (`owner/name` when it holds a slash).",
+      ),
     branch: z
       .string()
       .min(1)
@@ -43,21 +45,23 @@ export const triggerSchema = z
       .min(1, 'must not be empty')
       .optional()
       .describe(
-        'The token inline, for local use. Any length works (the original server\'s example `s3c43t70k3n` is 11 characters); one shorter than 16 characters draws a warning at start-up, not a refusal. At most one of `token` and `tokenEnv`. Default: the token named `tokenName` in `tokens.file` or `tokens.ssm`.',
+        "The token inline, for local use. Any length works (the original server's example `s3c43t70k3n` is 11 characters); one shorter than 16 characters draws a warning at start-up, not a refusal. At most one of `token` and `tokenEnv`. Default: the token named `tokenName` in `tokens.file` or `tokens.ssm`.",
       ),
     tokenEnv: envName
       .optional()
-      .describe('Read the token from this environment variable of the receiver. Default: the token named `tokenName` in `tokens.file` or `tokens.ssm`.'),
+      .describe(
+        'Read the token from this environment variable of the receiver. Default: the token named `tokenName` in `tokens.file` or `tokens.ssm`.',
+      ),
     tokenName: tokenNameSchema
       .optional()
       .describe(
-        'The name the token is stored under in the token file or SSM. Several triggers may name one token: a provider\'s webhook is per repository, not per branch, so its branch triggers share its one secret. Default: `<repository>/<branch>`.',
+        "The name the token is stored under in the token file or SSM. Several triggers may name one token: a provider's webhook is per repository, not per branch, so its branch triggers share its one secret. Default: `<repository>/<branch>`.",
       ),
-    cwd: z.string().min(1).optional().describe('The command\'s working directory. Default: the receiver\'s own.'),
+    cwd: z.string().min(1).optional().describe("The command's working directory. Default: the receiver's own."),
     timeoutSeconds: seconds
       .max(7 * 24 * 3600)
       .default(3600)
-      .describe('After this long the command\'s whole process group gets SIGTERM, and SIGKILL 10 s later; the run ends `timed-out`.'),
+      .describe("After this long the command's whole process group gets SIGTERM, and SIGKILL 10 s later; the run ends `timed-out`."),
     // SEED_MAX_ITERATIONS says why the rounds stop at 100,000.
     iterations: z
       .number()
@@ -71,7 +75,9 @@ export const triggerSchema = z
       .string()
       .min(1)
       .optional()
-      .describe('Run the command as this user; only when the receiver runs as root. Cannot be combined with `deploy.sshKey`. Default: the receiver\'s user.'),
+      .describe(
+        "Run the command as this user; only when the receiver runs as root. Cannot be combined with `deploy.sshKey`. Default: the receiver's user.",
+      ),
     deploy: deploySchema
       .optional()
       .describe(
@@ -79,7 +85,9 @@ export const triggerSchema = z
       ),
     notify: notifySchema
       .optional()
-      .describe('Who hears when this trigger\'s runs end; replaces the receiver\'s `notify` for this trigger. Default: the receiver\'s `notify`.'),
+      .describe(
+        "Who hears when this trigger's runs end; replaces the receiver's `notify` for this trigger. Default: the receiver's `notify`.",
+      ),
     rerunInterrupted: z
       .boolean()
       .default(true)
@@ -96,7 +104,9 @@ export const receiverConfigSchema = z
   .strictObject({
     listen: z
       .strictObject({
-        host: host.default('127.0.0.1').describe('The address deliveries arrive at; the public address when the receiver is open to the internet.'),
+        host: host
+          .default('127.0.0.1')
+          .describe('The address deliveries arrive at; the public address when the receiver is open to the internet.'),
         port: port.default(5000).describe('The port deliveries arrive at; 0 asks the system for a free one.'),
         tls: z
           .strictObject({
@@ -114,10 +124,15 @@ export const receiverConfigSchema = z
       .union([
         z.literal(false),
         z.strictObject({
-          host: host.default('127.0.0.1').describe('The admin listener\'s address. Keep it on loopback.'),
-          port: port.default(5001).describe('The admin listener\'s port.'),
+          host: host.default('127.0.0.1').describe("The admin listener's address. Keep it on loopback."),
+          port: port.default(5001).describe("The admin listener's port."),
           allowedHosts: z
-            .array(z.string().min(1).regex(/^[^\s:/]+$|^\[[0-9a-fA-F:.]+\]$/, 'a host name or address, without a port ([v6] in brackets)'))
+            .array(
+              z
+                .string()
+                .min(1)
+                .regex(/^[^\s:/]+$|^\[[0-9a-fA-F:.]+\]$/, 'a host name or address, without a port ([v6] in brackets)'),
+            )
             .default([])
             .describe(
               'Host names a request to the admin listener may carry in `Host` besides its own (`localhost`, `127.0.0.1`, `[::1]` and the address it listens on), with or without its port; any other gets 421, so a web page cannot point a name of its own at this host and read the runs (DNS rebinding).',
@@ -127,7 +142,9 @@ export const receiverConfigSchema = z
             .int()
             .positive()
             .default(256)
-            .describe('Admin connections open at once, apart from the delivery listener\'s; a connection past it gets 503 with `Retry-After: 1` at once and is closed.'),
+            .describe(
+              "Admin connections open at once, apart from the delivery listener's; a connection past it gets 503 with `Retry-After: 1` at once and is closed.",
+            ),
           maxLogViewers: z
             .number()
             .int()
@@ -169,20 +186,25 @@ export const receiverConfigSchema = z
           .max(SEED_MAX_ITERATIONS)
           .default(1000)
           .describe(
-            'Seed-scheme hash rounds (a trigger\'s `iterations` overrides). At most 100,000: the original sender computed the chain in Python on a small Lambda function and the original server in its request handler, about a microsecond a round on a whole core, so 100,000 already cost them a second and a tenth of one per request, a hundred times their default. More only lets anyone with a fresh timestamp demand that much work per request.',
+            "Seed-scheme hash rounds (a trigger's `iterations` overrides). At most 100,000: the original sender computed the chain in Python on a small Lambda function and the original server in its request handler, about a microsecond a round on a whole core, so 100,000 already cost them a second and a tenth of one per request, a hundred times their default. More only lets anyone with a fresh timestamp demand that much work per request.",
           ),
         expirationSeconds: seconds.default(300).describe('Seed scheme: how old a timestamp may be.'),
         futureSeconds: z.number().int().min(0).default(90).describe('Seed scheme: how far ahead a timestamp may be.'),
         toleranceSeconds: seconds.default(300).describe('Standard Webhooks: timestamp tolerance, both ways.'),
         replaySeconds: seconds
           .default(24 * 3600)
-          .describe('How long a `webhook-id` is remembered: a sender\'s retry within it runs nothing.'),
+          .describe("How long a `webhook-id` is remembered: a sender's retry within it runs nothing."),
       })
       .prefault({})
       .describe('How signatures are checked.'),
     limits: z
       .strictObject({
-        bodyBytes: z.number().int().positive().default(5 * 1024 * 1024).describe('Larger bodies get 413 without being buffered.'),
+        bodyBytes: z
+          .number()
+          .int()
+          .positive()
+          .default(5 * 1024 * 1024)
+          .describe('Larger bodies get 413 without being buffered.'),
         inFlightBodyBytes: z
           .number()
           .int()
@@ -196,7 +218,9 @@ export const receiverConfigSchema = z
           .int()
           .positive()
           .default(1024)
-          .describe('Connections open at once (each is a file descriptor); a connection past it gets 503 with `Retry-After: 1` and is closed: over plain HTTP at once, over TLS once its handshake is done (bounded by `handshakeTimeoutSeconds`).'),
+          .describe(
+            'Connections open at once (each is a file descriptor); a connection past it gets 503 with `Retry-After: 1` and is closed: over plain HTTP at once, over TLS once its handshake is done (bounded by `handshakeTimeoutSeconds`).',
+          ),
         maxConnectionsPerClient: z
           .number()
           .int()
@@ -208,7 +232,9 @@ export const receiverConfigSchema = z
         handshakeTimeoutSeconds: seconds
           .max(60)
           .default(10)
-          .describe('With `listen.tls`: a connection that has not finished its TLS handshake within this (one that sends nothing included) is closed.'),
+          .describe(
+            'With `listen.tls`: a connection that has not finished its TLS handshake within this (one that sends nothing included) is closed.',
+          ),
         seedRoundsPerSecond: z
           .number()
           .int()
@@ -233,7 +259,7 @@ export const receiverConfigSchema = z
           .positive()
           .default(100_000)
           .describe(
-            'Delivery ids remembered at most, besides each one\'s own expiry: past it the one expiring soonest is forgotten first (a warning says how many), and a repeat of it runs again if its signature still verifies. Bounds memory, the journal and start-up time under a flood of valid deliveries.',
+            "Delivery ids remembered at most, besides each one's own expiry: past it the one expiring soonest is forgotten first (a warning says how many), and a repeat of it runs again if its signature still verifies. Bounds memory, the journal and start-up time under a flood of valid deliveries.",
           ),
         shutdownGraceSeconds: z
           .number()
@@ -258,7 +284,7 @@ export const receiverConfigSchema = z
             prefix: z
               .string()
               .regex(/^\/[A-Za-z0-9_.\-/]*[^/]$/, 'must start with / and not end with /')
-              .describe('The parameters\' path prefix, such as `/git-triggler/tokens`.'),
+              .describe("The parameters' path prefix, such as `/git-triggler/tokens`."),
             ttlSeconds: seconds.default(60).describe('How long a parameter read is cached.'),
             graceSeconds: seconds.default(900).describe('How long the previous version of a rotated parameter still verifies.'),
           })
@@ -279,7 +305,7 @@ export const receiverConfigSchema = z
           .describe('`debug` shows more, `warn` only problems.'),
       })
       .prefault({})
-      .describe('The receiver\'s own log.'),
+      .describe("The receiver's own log."),
     triggers: z
       .array(triggerSchema)
       .min(1, 'must list at least one trigger')
@@ -288,13 +314,21 @@ export const receiverConfigSchema = z
   .superRefine((config, ctx) => {
     const { bodyBytes, inFlightBodyBytes } = config.limits;
     if (inFlightBodyBytes * 3 < bodyBytes * 4) {
-      ctx.addIssue({ code: 'custom', path: ['limits', 'inFlightBodyBytes'], message: `must be at least 4/3 of limits.bodyBytes (${Math.ceil((bodyBytes * 4) / 3)}), or a body of the largest size could never be read` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['limits', 'inFlightBodyBytes'],
+        message: `must be at least 4/3 of limits.bodyBytes (${Math.ceil((bodyBytes * 4) / 3)}), or a body of the largest size could never be read`,
+      });
     }
     const keys = new Map<string, number>();
     const seedRoutes = new Map<string, number>();
     const signedNotify = [...config.notify, ...config.triggers.flatMap((t) => t.notify ?? [])].some((n) => n.format === 'standard');
     if (signedNotify && !config.tokens.file && !config.tokens.ssm) {
-      ctx.addIssue({ code: 'custom', path: ['notify'], message: 'a standard notification signs with a token from tokens.file or tokens.ssm: set one' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['notify'],
+        message: 'a standard notification signs with a token from tokens.file or tokens.ssm: set one',
+      });
     }
     const seedSigned = new Map<string, number>();
     config.triggers.forEach((t, i) => {
@@ -328,25 +362,40 @@ export const receiverConfigSchema = z
         });
       }
       seedSigned.set(signed, i);
-      const hasSource = t.token !== undefined || t.tokenEnv !== undefined || config.tokens.file !== undefined || config.tokens.ssm !== undefined;
+      const hasSource =
+        t.token !== undefined || t.tokenEnv !== undefined || config.tokens.file !== undefined || config.tokens.ssm !== undefined;
       if (!hasSource) {
-        ctx.addIssue({ code: 'custom', path: ['triggers', i, 'token'], message: 'no token: set token or tokenEnv, or tokens.file or tokens.ssm' });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['triggers', i, 'token'],
+          message: 'no token: set token or tokenEnv, or tokens.file or tokens.ssm',
+        });
       }
     });
     for (const problem of deployPathProblems(config.triggers)) {
       ctx.addIssue({ code: 'custom', path: ['triggers', problem.index, 'deploy', 'path'], message: problem.message });
     }
-    const sshTrigger = config.triggers.findIndex((trigger) => trigger.deploy && (trigger.deploy.sshKey ?? trigger.deploy.knownHosts) !== undefined);
+    const sshTrigger = config.triggers.findIndex(
+      (trigger) => trigger.deploy && (trigger.deploy.sshKey ?? trigger.deploy.knownHosts) !== undefined,
+    );
     const stateDirProblem = sshTrigger === -1 ? undefined : sshOptionPathProblem(config.stateDir);
     if (stateDirProblem) {
-      ctx.addIssue({ code: 'custom', path: ['stateDir'], message: `holds ${stateDirProblem}: triggers[${sshTrigger}] fetches over ssh, whose key files are written in the state directory, and ssh cannot be given a path with that in it; choose another stateDir` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['stateDir'],
+        message: `holds ${stateDirProblem}: triggers[${sshTrigger}] fetches over ssh, whose key files are written in the state directory, and ssh cannot be given a path with that in it; choose another stateDir`,
+      });
     }
     config.triggers.forEach((trigger, index) => {
       for (const problem of trigger.deploy ? deploySshProblems(trigger.deploy) : []) {
         ctx.addIssue({ code: 'custom', path: ['triggers', index, 'deploy', problem.field], message: problem.message });
       }
       if (trigger.deploy?.sshKey !== undefined && config.tokens.file === undefined && config.tokens.ssm === undefined) {
-        ctx.addIssue({ code: 'custom', path: ['triggers', index, 'deploy', 'sshKey'], message: 'names a key in the token file or SSM, and this config has neither: set tokens.file or tokens.ssm' });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['triggers', index, 'deploy', 'sshKey'],
+          message: 'names a key in the token file or SSM, and this config has neither: set tokens.file or tokens.ssm',
+        });
       }
       // The run refuses it too (receiver/runs/deploy/deployment.ts); said here, it is said once, not at every push.
       if (trigger.deploy?.sshKey !== undefined && trigger.user !== undefined) {

@@ -10,11 +10,15 @@ import type { ReceiverConfig } from './schema';
 
 /** The listeners a config opens, by field: `listen.port` always, `admin.port` unless the admin listener is off. */
 function listenersOf(config: ReceiverConfig): { field: string; host: string; port: number }[] {
-  return [{ field: 'listen.port', host: config.listen.host, port: config.listen.port }, ...(config.admin === false ? [] : [{ field: 'admin.port', host: config.admin.host, port: config.admin.port }])];
+  return [
+    { field: 'listen.port', host: config.listen.host, port: config.listen.port },
+    ...(config.admin === false ? [] : [{ field: 'admin.port', host: config.admin.host, port: config.admin.port }]),
+  ];
 }
 
 function portProblem(field: string, host: string, port: number, code: string | undefined): string {
-  if (code === 'EADDRINUSE') return `${field}: ${host}:${port} is taken by another program (a receiver already running? ss -ltnp 'sport = :${port}' says which)`;
+  if (code === 'EADDRINUSE')
+    return `${field}: ${host}:${port} is taken by another program (a receiver already running? ss -ltnp 'sport = :${port}' says which)`;
   if (code === 'EACCES') return `${field}: ${host}:${port} needs privileges this user lacks (ports below 1024); choose a port from 1024`;
   if (code === 'EADDRNOTAVAIL') return `${field}: ${host} is not an address of this machine`;
   return `${field}: cannot listen on ${host}:${port} (${code ?? 'unknown error'})`;
@@ -39,7 +43,12 @@ export function configPaths(config: ReceiverConfig): { field: string; path: stri
   return [
     { field: 'stateDir', path: config.stateDir },
     ...(config.tokens.file ? [{ field: 'tokens.file', path: config.tokens.file }] : []),
-    ...(config.listen.tls ? [{ field: 'listen.tls.cert', path: config.listen.tls.cert }, { field: 'listen.tls.key', path: config.listen.tls.key }] : []),
+    ...(config.listen.tls
+      ? [
+          { field: 'listen.tls.cert', path: config.listen.tls.cert },
+          { field: 'listen.tls.key', path: config.listen.tls.key },
+        ]
+      : []),
     ...config.triggers.flatMap((trigger, i) => [
       ...(trigger.cwd ? [{ field: `triggers[${i}].cwd`, path: trigger.cwd }] : []),
       ...(trigger.deploy ? [{ field: `triggers[${i}].deploy.path`, path: trigger.deploy.path }] : []),
@@ -62,7 +71,8 @@ export function describeStartupError(error: unknown, config: ReceiverConfig): st
       const full = resolve(path);
       const paths = configPaths(config);
       const named = paths.find((p) => p.path === full) ?? paths.find((p) => p.field === 'stateDir' && full.startsWith(`${p.path}/`));
-      if (named) return `${named.field}: cannot ${syscall === 'mkdir' || syscall === 'open' ? syscall : 'read'} ${full}: ${unreadable(cause)}`;
+      if (named)
+        return `${named.field}: cannot ${syscall === 'mkdir' || syscall === 'open' ? syscall : 'read'} ${full}: ${unreadable(cause)}`;
     }
   }
   return undefined;

@@ -26,7 +26,8 @@ export function ensureAdminCredential(stateDir: string): string {
   try {
     fs.writeFileSync(file, `${randomBytes(32).toString('base64url')}\n`, { flag: 'wx', mode: 0o600 });
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw new Error(`cannot create the admin credential ${file}: ${(error as Error).message}`, { cause: error });
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST')
+      throw new Error(`cannot create the admin credential ${file}: ${(error as Error).message}`, { cause: error });
   }
   if ((fs.statSync(file).mode & 0o077) !== 0) fs.chmodSync(file, 0o600);
   return readCredential(file);
@@ -42,15 +43,21 @@ export function readAdminCredential(stateDir: string): string {
     return readCredential(file);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'EACCES') throw new Error(`cannot read the admin credential ${file}: permission denied. Run this as the receiver's user (e.g. sudo -u triggler ...) or as root`, { cause: error });
-    if (code === 'ENOENT') throw new Error(`no admin credential at ${file}: has the receiver with this stateDir started yet?`, { cause: error });
+    if (code === 'EACCES')
+      throw new Error(
+        `cannot read the admin credential ${file}: permission denied. Run this as the receiver's user (e.g. sudo -u triggler ...) or as root`,
+        { cause: error },
+      );
+    if (code === 'ENOENT')
+      throw new Error(`no admin credential at ${file}: has the receiver with this stateDir started yet?`, { cause: error });
     throw new Error(`cannot read the admin credential ${file}: ${(error as Error).message}`, { cause: error });
   }
 }
 
 function readCredential(file: string): string {
   const credential = fs.readFileSync(file, 'utf8').trim();
-  if (credential.length < 32) throw new Error(`the admin credential ${file} is shorter than 32 characters: delete it and restart the receiver to make a new one`);
+  if (credential.length < 32)
+    throw new Error(`the admin credential ${file} is shorter than 32 characters: delete it and restart the receiver to make a new one`);
   return credential;
 }
 

@@ -77,7 +77,12 @@ const RUN_EVENTS_PATH = /^\/runs\/([A-Za-z0-9_-]{1,64})\/log\/events$/;
 /** An action's body is a few fields of JSON. */
 const ACTION_BODY_BYTES = 64 * 1024;
 
-export const DEFAULT_ADMIN_LIMITS = { maxConnections: 256, maxViewers: 128, maxViewersPerRun: 64, viewerBufferBytes: DEFAULT_VIEWER_BUFFER_BYTES };
+export const DEFAULT_ADMIN_LIMITS = {
+  maxConnections: 256,
+  maxViewers: 128,
+  maxViewersPerRun: 64,
+  viewerBufferBytes: DEFAULT_VIEWER_BUFFER_BYTES,
+};
 
 /** The names every admin listener answers to, whatever its address. */
 const OWN_HOSTS = ['localhost', '127.0.0.1', '[::1]'];
@@ -107,7 +112,11 @@ export interface AdminServer extends Server {
 
 export function createAdminServer(history: RunHistory, options: AdminServerOptions): AdminServer {
   const actions = options.actions ?? [];
-  const allowedHosts = new Set([...OWN_HOSTS, ...(options.allowedHosts ?? [])].map((name) => (name.includes(':') && !name.startsWith('[') ? `[${name}]` : name).toLowerCase()));
+  const allowedHosts = new Set(
+    [...OWN_HOSTS, ...(options.allowedHosts ?? [])].map((name) =>
+      (name.includes(':') && !name.startsWith('[') ? `[${name}]` : name).toLowerCase(),
+    ),
+  );
   const liveLogs = new LiveLogs(history, {
     maxViewers: options.liveLog?.maxViewers ?? DEFAULT_ADMIN_LIMITS.maxViewers,
     maxViewersPerRun: options.liveLog?.maxViewersPerRun ?? DEFAULT_ADMIN_LIMITS.maxViewersPerRun,
@@ -125,19 +134,29 @@ export function createAdminServer(history: RunHistory, options: AdminServerOptio
       return { status: 400, body: { error: 'the request target is not a valid path' } };
     }
     // After the target's shape (which tells a caller nothing), before anything is read or done.
-    if (!hostIsOurs(req, allowedHosts)) throw new ReceiverError('misdirected', `Host ${JSON.stringify((req.headers.host ?? '').slice(0, 100))} is not one of this listener's names`);
+    if (!hostIsOurs(req, allowedHosts))
+      throw new ReceiverError(
+        'misdirected',
+        `Host ${JSON.stringify((req.headers.host ?? '').slice(0, 100))} is not one of this listener's names`,
+      );
     if (req.method === 'POST') {
       for (const action of actions) {
         const match = action.path.exec(url.pathname);
         if (!match) continue;
         if (!isAuthorized(req, options.credential)) {
-          return { status: 401, body: { error: 'unauthorized: a write needs the admin credential (Authorization: Bearer <the token in the stateDir\'s admin-token>)' } };
+          return {
+            status: 401,
+            body: {
+              error: "unauthorized: a write needs the admin credential (Authorization: Bearer <the token in the stateDir's admin-token>)",
+            },
+          };
         }
         return action.run(match.slice(1), await readBody(req, ACTION_BODY_BYTES));
       }
       return { status: 404, body: { error: 'not found' } };
     }
-    if (req.method !== 'GET' && req.method !== 'HEAD') return { status: 405, body: { error: 'method not allowed: use GET, or POST for an action' }, headers: { allow: 'GET, POST' } };
+    if (req.method !== 'GET' && req.method !== 'HEAD')
+      return { status: 405, body: { error: 'method not allowed: use GET, or POST for an action' }, headers: { allow: 'GET, POST' } };
     if (url.pathname === '/healthz') {
       const health = (await options.health?.()) ?? { status: 'ok' };
       return { status: health.status === 'ok' ? 200 : 503, body: health };
@@ -160,7 +179,8 @@ export function createAdminServer(history: RunHistory, options: AdminServerOptio
     }
     if (url.pathname === '/runs') {
       const limit = Number(url.searchParams.get('limit') ?? '50');
-      if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) return { status: 400, body: { error: 'limit must be a whole number from 1 to 10000' } };
+      if (!Number.isInteger(limit) || limit < 1 || limit > 10_000)
+        return { status: 400, body: { error: 'limit must be a whole number from 1 to 10000' } };
       return { status: 200, body: { runs: history.runs(limit) } };
     }
     const logMatch = RUN_LOG_PATH.exec(url.pathname);
@@ -209,7 +229,10 @@ export function createAdminServer(history: RunHistory, options: AdminServerOptio
     // One line a second at most: a flood of connections must not become a flood of log lines.
     if (Date.now() - lastRefusalLogged >= 1000) {
       lastRefusalLogged = Date.now();
-      options.logger?.[ERROR_CATALOGUE['too-many-connections'].level]({ connections, maxConnections }, 'admin connection refused: too many connections');
+      options.logger?.[ERROR_CATALOGUE['too-many-connections'].level](
+        { connections, maxConnections },
+        'admin connection refused: too many connections',
+      );
     }
     socket.once('finish', () => socket.destroy());
     socket.end(OVER_CAPACITY);

@@ -125,7 +125,10 @@ export function routingTable(context: DeliveryContext, chains: SeedChains): Rout
     async precheck(req, name) {
       const handler = providers.get(name);
       // The reason the log counts by is one wording; the name the client chose is a field beside it.
-      if (!handler) throw new Rejection('no-such-webhook', `no such webhook: /hooks/${name.slice(0, 64)}`, 'no such provider webhook', { webhook: name.slice(0, 64) });
+      if (!handler)
+        throw new Rejection('no-such-webhook', `no such webhook: /hooks/${name.slice(0, 64)}`, 'no such provider webhook', {
+          webhook: name.slice(0, 64),
+        });
       return { name, checked: await handler.precheck(req, undefined) };
     },
     handle: ({ name, checked }, body) => providers.get(name)!.handle(checked as (body: Buffer) => never, body),
@@ -218,34 +221,46 @@ export function createDeliveryServer(context: DeliveryContext): DeliveryServer {
   /** The paths of the certificate in use: start-up's, then those of the last reload that set one. */
   let currentTls = tls;
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
-      if (overCap.has(req.socket)) {
-        // Reached only over TLS: over plain HTTP the answer was written before a byte was read.
-        res.once('finish', () => req.socket.destroy());
-        return sendJson(res, replyFor('too-many-connections'));
-      }
-      if (stopping) {
-        const reply = replyFor('shutting-down');
-        rejections.reject('the receiver is stopping', { status: reply.status, path: (req.url ?? '').slice(0, 200) }, 'request refused', ERROR_CATALOGUE['shutting-down'].level);
-        sendJson(res, reply);
-        return;
-      }
-      inFlight += 1;
-      res.once('close', settle);
-      answer(req).then(
-        (reply) => {
-          if (reply.status >= 400) {
-            rejections.reject(String(reply.body.error ?? `status ${reply.status}`), { status: reply.status, path: (req.url ?? '').slice(0, 200), remote: req.socket.remoteAddress }, 'request rejected');
-          }
-          sendJson(res, reply);
-        },
-        (error: unknown) => reject(req, res, error),
+    if (overCap.has(req.socket)) {
+      // Reached only over TLS: over plain HTTP the answer was written before a byte was read.
+      res.once('finish', () => req.socket.destroy());
+      return sendJson(res, replyFor('too-many-connections'));
+    }
+    if (stopping) {
+      const reply = replyFor('shutting-down');
+      rejections.reject(
+        'the receiver is stopping',
+        { status: reply.status, path: (req.url ?? '').slice(0, 200) },
+        'request refused',
+        ERROR_CATALOGUE['shutting-down'].level,
       );
+      sendJson(res, reply);
+      return;
+    }
+    inFlight += 1;
+    res.once('close', settle);
+    answer(req).then(
+      (reply) => {
+        if (reply.status >= 400) {
+          rejections.reject(
+            String(reply.body.error ?? `status ${reply.status}`),
+            { status: reply.status, path: (req.url ?? '').slice(0, 200), remote: req.socket.remoteAddress },
+            'request rejected',
+          );
+        }
+        sendJson(res, reply);
+      },
+      (error: unknown) => reject(req, res, error),
+    );
   };
   // HTTP/1.1 over TLS 1.2 or newer with Node's default (modern) ciphers, when listen.tls is set.
   // headersTimeout and requestTimeout start only once the handshake is done: a connection that
   // never sends a ClientHello (or sends it slowly) is held to the handshake timeout instead.
   const server: Server = tls
-    ? createTlsServer({ ...serverOptions, ...tlsFiles(tls), minVersion: 'TLSv1.2', handshakeTimeout: limits.handshakeTimeoutSeconds * 1000 }, onRequest)
+    ? createTlsServer(
+        { ...serverOptions, ...tlsFiles(tls), minVersion: 'TLSv1.2', handshakeTimeout: limits.handshakeTimeoutSeconds * 1000 },
+        onRequest,
+      )
     : createServer(serverOptions, onRequest);
   const overCap = new WeakSet<Socket>();
   const admission = new ConnectionAdmission(limits.maxConnections, limits.maxConnectionsPerClient);
@@ -320,7 +335,10 @@ function tlsFiles(tls: NonNullable<ReceiverConfig['listen']['tls']>): { cert: Bu
     try {
       return readFileSync(tls[field]);
     } catch (error) {
-      throw new Error(`listen.tls.${field}: cannot read ${tls[field]}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { cause: error });
+      throw new Error(
+        `listen.tls.${field}: cannot read ${tls[field]}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+        { cause: error },
+      );
     }
   };
   return { cert: read('cert'), key: read('key') };

@@ -16,7 +16,11 @@ export function sendJson(res: ServerResponse, reply: Reply): void {
 /** An answer written straight on a socket, for a connection refused before its request is read. */
 export function rawAnswer(reply: Reply, statusText: string): string {
   const body = JSON.stringify(reply.body);
-  const headers = Object.entries({ ...reply.headers, 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(body)) });
+  const headers = Object.entries({
+    ...reply.headers,
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': String(Buffer.byteLength(body)),
+  });
   return `HTTP/1.1 ${reply.status} ${statusText}\r\n${headers.map(([name, value]) => `${name}: ${value}\r\n`).join('')}\r\n${body}`;
 }
 
@@ -140,7 +144,13 @@ export function answerClientError(error: NodeJS.ErrnoException, socket: Socket):
     return undefined;
   }
   const status =
-    error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : error.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW' ? 413 : 400;
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? 431
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? 408
+        : error.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW'
+          ? 413
+          : 400;
   const reason = { 400: 'Bad Request', 408: 'Request Timeout', 413: 'Payload Too Large', 431: 'Request Header Fields Too Large' }[status];
   const body = JSON.stringify({ error: reason });
   socket.end(

@@ -89,7 +89,11 @@ class RunTail {
   add(res: ServerResponse): LogViewer {
     const viewer: LogViewer = { res, peakBufferedBytes: 0, allowedBytes: this.limits.viewerBufferBytes };
     this.viewers.add(viewer);
-    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-store',
+      'x-content-type-options': 'nosniff',
+    });
     res.socket?.once('close', () => this.remove(viewer));
     const log = this.unfollow ? this.history.liveLog?.(this.id) : undefined;
     if (log) {
@@ -152,7 +156,11 @@ class RunTail {
     this.remove(viewer);
     this.onDrop(viewer);
     const { res } = viewer;
-    res.end(sseEvent('dropped', { reason: `this viewer fell more than ${this.limits.viewerBufferBytes} bytes behind the log; reload to follow it again` }));
+    res.end(
+      sseEvent('dropped', {
+        reason: `this viewer fell more than ${this.limits.viewerBufferBytes} bytes behind the log; reload to follow it again`,
+      }),
+    );
     const socket = res.socket;
     if (!socket) return;
     const timer = setTimeout(() => socket.destroy(), DROP_GRACE_MS);
@@ -203,14 +211,21 @@ export class LiveLogs {
     const run = this.history.run(id);
     if (run && !isLive(run.status)) {
       const log = (await this.history.runLog(id).catch(() => undefined)) ?? Buffer.alloc(0);
-      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-store',
+        'x-content-type-options': 'nosniff',
+      });
       res.end(`${log.length > 0 ? sseEvent('append', log.toString('utf8')) : ''}${sseEvent('end', { status: run.status })}`);
       return;
     }
     const total = this.viewers().length;
     const tail = this.tails.get(id);
     if (total >= this.limits.maxViewers || (tail?.viewers.size ?? 0) >= this.limits.maxViewersPerRun) {
-      throw new ReceiverError('too-many-viewers', `live-log viewers at the cap (${total} of ${this.limits.maxViewers}; ${tail?.viewers.size ?? 0} of ${this.limits.maxViewersPerRun} for run ${id})`);
+      throw new ReceiverError(
+        'too-many-viewers',
+        `live-log viewers at the cap (${total} of ${this.limits.maxViewers}; ${tail?.viewers.size ?? 0} of ${this.limits.maxViewersPerRun} for run ${id})`,
+      );
     }
     if (req.socket.destroyed) return;
     (tail ?? this.open(id)).add(res);

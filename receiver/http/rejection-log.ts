@@ -74,7 +74,10 @@ export class RejectionLog {
     clearTimeout(this.timer);
     this.timer = undefined;
     if (this.suppressed.size > 0) {
-      this.logger.warn({ rejected: Object.fromEntries(this.suppressed), seconds: Math.max(1, Math.round((this.now() - this.secondStart) / 1000)) }, 'rejections not logged one by one');
+      this.logger.warn(
+        { rejected: Object.fromEntries(this.suppressed), seconds: Math.max(1, Math.round((this.now() - this.secondStart) / 1000)) },
+        'rejections not logged one by one',
+      );
     }
     this.thisSecond = new Map();
     this.suppressed = new Map();

@@ -81,7 +81,10 @@ function sendPage(res: ServerResponse, status: number, html: string, nonce: stri
 const newNonce = (): string => randomBytes(16).toString('base64');
 
 function options(values: readonly string[], selected: string | null, all: string): string {
-  return [`<option value="">${escapeHtml(all)}</option>`, ...values.map((v) => `<option${v === selected ? ' selected' : ''}>${escapeHtml(v)}</option>`)].join('');
+  return [
+    `<option value="">${escapeHtml(all)}</option>`,
+    ...values.map((v) => `<option${v === selected ? ' selected' : ''}>${escapeHtml(v)}</option>`),
+  ].join('');
 }
 
 /** `GET /?trigger=<repository>@<branch>&status=<status>&limit=N`: recent runs, newest first. */
@@ -164,7 +167,10 @@ export async function sendRunPage(res: ServerResponse, runs: RunPages, id: strin
   const live = run.status === 'running' || run.status === 'pending';
   const fields: [string, string][] = [
     ['Trigger', `<a href="/?trigger=${encodeURIComponent(triggerLabel(run))}">${escapeHtml(triggerLabel(run))}</a>`],
-    ['Status', `${statusBadge(run.status)}${run.exitCode === undefined || run.exitCode === null ? '' : ` exit ${run.exitCode}`}${run.signal ? ` ${escapeHtml(run.signal)}` : ''}`],
+    [
+      'Status',
+      `${statusBadge(run.status)}${run.exitCode === undefined || run.exitCode === null ? '' : ` exit ${run.exitCode}`}${run.signal ? ` ${escapeHtml(run.signal)}` : ''}`,
+    ],
     ['Commit', run.commit ? `<code>${escapeHtml(run.commit)}</code>` : '<span class="muted">not given by the sender</span>'],
     ...(release(run) !== undefined ? [['Release', escapeHtml(release(run)!)] as [string, string]] : []),
     ['Scheme', escapeHtml(run.scheme)],
@@ -173,7 +179,14 @@ export async function sendRunPage(res: ServerResponse, runs: RunPages, id: strin
     ['Finished', escapeHtml(run.finishedAt ?? '')],
     ['Took', escapeHtml(durationText(run))],
     ['Deliveries', `${run.deliveries}${run.deliveryIds.length ? ` (newest: <code>${escapeHtml(run.deliveryIds.at(-1)!)}</code>)` : ''}`],
-    ...(run.rerunOf ? [['Re-run of', `<a href="/runs/${encodeURIComponent(run.rerunOf)}"><code>${escapeHtml(run.rerunOf)}</code></a>`] as [string, string]] : []),
+    ...(run.rerunOf
+      ? [
+          ['Re-run of', `<a href="/runs/${encodeURIComponent(run.rerunOf)}"><code>${escapeHtml(run.rerunOf)}</code></a>`] as [
+            string,
+            string,
+          ],
+        ]
+      : []),
     ...(run.error ? [['Error', escapeHtml(run.error)] as [string, string]] : []),
   ];
   const body = `<p><a href="/">← all runs</a></p>

@@ -29,17 +29,33 @@ export function awsPublishers(): AwsPublishers {
         sns.set(key, client);
       }
       // SNS subjects: ASCII, no line breaks, at most 100 characters.
-      const input = { TopicArn: topicArn, Subject: subject.replace(/[^\x20-\x7e]/g, '').trim().slice(0, 100) || 'triggler run', Message: message };
+      const input = {
+        TopicArn: topicArn,
+        Subject:
+          subject
+            .replace(/[^\x20-\x7e]/g, '')
+            .trim()
+            .slice(0, 100) || 'triggler run',
+        Message: message,
+      };
       await client.send(new PublishCommand(input)).catch((error: unknown) => {
         throw new Error(`SNS refused the message to ${topicArn}: ${describeAwsError(error)}`, { cause: error });
       });
     },
     async putFailedRun(namespace) {
-      const { CloudWatchClient: Client, PutMetricDataCommand } = require('@aws-sdk/client-cloudwatch') as typeof import('@aws-sdk/client-cloudwatch');
+      const { CloudWatchClient: Client, PutMetricDataCommand } =
+        require('@aws-sdk/client-cloudwatch') as typeof import('@aws-sdk/client-cloudwatch');
       cloudWatch ??= new Client({});
-      await cloudWatch.send(new PutMetricDataCommand({ Namespace: namespace, MetricData: [{ MetricName: 'FailedRuns', Value: 1, Unit: 'Count', Timestamp: new Date() }] })).catch((error: unknown) => {
-        throw new Error(`CloudWatch refused the FailedRuns data point in ${namespace}: ${describeAwsError(error)}`, { cause: error });
-      });
+      await cloudWatch
+        .send(
+          new PutMetricDataCommand({
+            Namespace: namespace,
+            MetricData: [{ MetricName: 'FailedRuns', Value: 1, Unit: 'Count', Timestamp: new Date() }],
+          }),
+        )
+        .catch((error: unknown) => {
+          throw new Error(`CloudWatch refused the FailedRuns data point in ${namespace}: ${describeAwsError(error)}`, { cause: error });
+        });
     },
   };
 }

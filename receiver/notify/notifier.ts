@@ -91,7 +91,8 @@ export class Notifier {
 
   /** Resolves once the notifications in flight are settled (tests, and a stopping receiver's last look). */
   async settled(): Promise<void> {
-    while (this.inFlight.size > 0 || this.timers.size > 0) await Promise.race([...this.inFlight, new Promise((resolve) => setTimeout(resolve, 50))]);
+    while (this.inFlight.size > 0 || this.timers.size > 0)
+      await Promise.race([...this.inFlight, new Promise((resolve) => setTimeout(resolve, 50))]);
   }
 
   /** Stops retrying; notifications not delivered yet are logged as given up. */
@@ -122,7 +123,10 @@ export class Notifier {
         const last = this.closed || error instanceof PermanentFailure || Date.now() + delay > giveUpAt;
         this.options.onAttempt?.(target.format, last ? 'failed' : 'retried');
         if (last) {
-          log.error({ attempt, err: error }, this.closed ? 'notification given up: the receiver is stopping' : 'notification failed; given up');
+          log.error(
+            { attempt, err: error },
+            this.closed ? 'notification given up: the receiver is stopping' : 'notification failed; given up',
+          );
           return;
         }
         log.warn({ attempt, err: error, retryMs: delay }, 'notification failed; retrying');
@@ -168,7 +172,9 @@ export class Notifier {
   }
 
   private aws(): AwsPublishers {
-    this.awsPublishers ??= (this.options.aws ?? (() => (require('./aws-publishers') as typeof import('./aws-publishers')).awsPublishers()))();
+    this.awsPublishers ??= (
+      this.options.aws ?? (() => (require('./aws-publishers') as typeof import('./aws-publishers')).awsPublishers())
+    )();
     return this.awsPublishers;
   }
 

@@ -91,6 +91,11 @@ export function runSummary(run: RunRecord, event: NotifyEvent): string {
 export function chatText(run: RunRecord, event: NotifyEvent, tail: string, lines = 15): string {
   // Slack's mrkdwn reads <...> as links and mentions: the three characters are escaped, as its docs ask.
   const escape = (text: string): string => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-  const last = tail.split('\n').filter((line, i, all) => line !== '' || i < all.length - 1).slice(-lines).join('\n').replace(/```/g, "'''");
+  const last = tail
+    .split('\n')
+    .filter((line, i, all) => line !== '' || i < all.length - 1)
+    .slice(-lines)
+    .join('\n')
+    .replace(/```/g, "'''");
   return escape(last ? `${runSummary(run, event)}\n\`\`\`\n${last}\n\`\`\`` : runSummary(run, event));
 }

@@ -82,7 +82,8 @@ export function runCommand(request: CommandRequest): RunningCommand {
     const runAs = request.runAs ?? (await runAsOf(config));
     if (runAs && 'error' in runAs) return { status: 'failed', error: runAs.error };
     if (stopRequested) return { status: 'interrupted', error: 'receiver stopped before the command started' };
-    const [program, args] = typeof config.command === 'string' ? ['/bin/sh', ['-c', config.command]] : [config.command[0] as string, config.command.slice(1)];
+    const [program, args] =
+      typeof config.command === 'string' ? ['/bin/sh', ['-c', config.command]] : [config.command[0] as string, config.command.slice(1)];
     const spawnChild = (): ChildProcess =>
       spawn(program, args, {
         cwd,
@@ -100,8 +101,12 @@ export function runCommand(request: CommandRequest): RunningCommand {
         break;
       }
       // Short of descriptors or memory, the host failed, not the command: its accepted push still runs.
-      if (!SHORT_OF_RESOURCES.has(started.error.code ?? '')) return { status: 'failed', error: `could not start ${program}: ${started.error.message}` };
-      request.logger.warn({ run: request.run.id, err: started.error.message, retryInMs: delay }, 'cannot start the command for lack of a resource; trying again');
+      if (!SHORT_OF_RESOURCES.has(started.error.code ?? ''))
+        return { status: 'failed', error: `could not start ${program}: ${started.error.message}` };
+      request.logger.warn(
+        { run: request.run.id, err: started.error.message, retryInMs: delay },
+        'cannot start the command for lack of a resource; trying again',
+      );
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, delay);
         wakeRetry = () => {
@@ -110,10 +115,17 @@ export function runCommand(request: CommandRequest): RunningCommand {
         };
       });
       wakeRetry = undefined;
-      if (stopRequested) return { status: 'interrupted', error: `receiver stopped before the command could start (${started.error.message})` };
+      if (stopRequested)
+        return { status: 'interrupted', error: `receiver stopped before the command could start (${started.error.message})` };
     }
     if (child.pid !== undefined) request.onSpawn?.(describeProcessGroup(child.pid));
-    return supervise(request, child, program, () => stopRequested, (stop) => (stopSpawned = stop));
+    return supervise(
+      request,
+      child,
+      program,
+      () => stopRequested,
+      (stop) => (stopSpawned = stop),
+    );
   })().catch((error: Error): Outcome => ({ status: 'failed', error: `runner error: ${error.message}` }));
   return {
     stop() {
@@ -213,8 +225,20 @@ function supervise(
       const code = exit?.code ?? null;
       const signal = exit?.signal ?? null;
       const signalled = killSent ? 'SIGTERM, then SIGKILL' : 'SIGTERM';
-      if (stopRequested()) return { status: 'interrupted', exitCode: code, signal, error: `receiver stopped while it ran (${signalled} to the process group)` };
-      if (timedOut) return { status: 'timed-out', exitCode: code, signal, error: `timed out after ${timeoutSeconds}s (${signalled} to the process group)` };
+      if (stopRequested())
+        return {
+          status: 'interrupted',
+          exitCode: code,
+          signal,
+          error: `receiver stopped while it ran (${signalled} to the process group)`,
+        };
+      if (timedOut)
+        return {
+          status: 'timed-out',
+          exitCode: code,
+          signal,
+          error: `timed out after ${timeoutSeconds}s (${signalled} to the process group)`,
+        };
       if (code === 0) return { status: 'succeeded', exitCode: 0, signal: null };
       if (code !== null) return { status: 'failed', exitCode: code, signal: null, error: `exited with code ${code}` };
       return { status: 'failed', exitCode: null, signal, error: `killed by signal ${signal ?? 'unknown'}` };
@@ -265,7 +289,12 @@ export async function runAsOf(config: TriggerConfig): Promise<RunAs> {
 }
 
 /** The receiver's environment minus withheld names, the trigger's env, then the run's variables. */
-function commandEnvironment(config: TriggerConfig, run: StoredRun, account: PasswdEntry | undefined, withheldEnv: ReadonlySet<string>): NodeJS.ProcessEnv {
+function commandEnvironment(
+  config: TriggerConfig,
+  run: StoredRun,
+  account: PasswdEntry | undefined,
+  withheldEnv: ReadonlySet<string>,
+): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [name, value] of Object.entries(process.env)) {
     if (!withheldEnv.has(name) && !RUN_VARIABLES.includes(name)) env[name] = value;
@@ -319,9 +348,7 @@ export function describeProcessGroup(pgid: number): ProcessGroup {
 }
 
 /** What stopOrphanedGroup found and did, in words for the run's record. */
-export type OrphanOutcome =
-  | { stopped: false; why: string }
-  | { stopped: true; signal: 'SIGTERM' | 'SIGKILL'; members: number };
+export type OrphanOutcome = { stopped: false; why: string } | { stopped: true; signal: 'SIGTERM' | 'SIGKILL'; members: number };
 
 /**
  * Stops what is left of a command's process group after the receiver that ran it died: SIGTERM,
@@ -331,7 +358,8 @@ export type OrphanOutcome =
  */
 export async function stopOrphanedGroup(group: ProcessGroup, killGraceMs: number): Promise<OrphanOutcome> {
   const currentBoot = bootId();
-  if (group.bootId !== undefined && currentBoot !== undefined && group.bootId !== currentBoot) return { stopped: false, why: 'the machine has restarted since' };
+  if (group.bootId !== undefined && currentBoot !== undefined && group.bootId !== currentBoot)
+    return { stopped: false, why: 'the machine has restarted since' };
   const members = groupMembers(group.pgid);
   if (members === undefined) return { stopped: false, why: 'without /proc its processes cannot be told from later ones' };
   if (members.length === 0) return { stopped: false, why: 'nothing of it was left' };
@@ -351,7 +379,7 @@ export async function stopOrphanedGroup(group: ProcessGroup, killGraceMs: number
     }
   };
   const goneWithin = async (ms: number): Promise<boolean> => {
-    for (const deadline = Date.now() + ms; Date.now() < deadline; ) {
+    for (const deadline = Date.now() + ms; Date.now() < deadline;) {
       if (!groupHasLiveMember(group.pgid)) return true;
       await new Promise((resolve) => setTimeout(resolve, GROUP_POLL_MS));
     }

@@ -79,7 +79,8 @@ export class SkippedLines {
     this.records += 1;
     // The newline went too.
     this.bytes += line.length + 1;
-    if (this.places.length < SKIPPED_PLACES_LOGGED) this.places.push({ line: line.number, offset: line.offset, bytes: line.length + 1, problem });
+    if (this.places.length < SKIPPED_PLACES_LOGGED)
+      this.places.push({ line: line.number, offset: line.offset, bytes: line.length + 1, problem });
   }
 
   summary(): Record<string, unknown> {

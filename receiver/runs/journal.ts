@@ -110,7 +110,10 @@ export class Journal {
         } else if (line.terminated) {
           skipped.add(line, reading);
         } else {
-          this.options.logger.warn({ journal: this.options.path, line: line.number, bytes: line.length }, 'run journal ends in a partly written record (the receiver stopped mid-write); skipped');
+          this.options.logger.warn(
+            { journal: this.options.path, line: line.number, bytes: line.length },
+            'run journal ends in a partly written record (the receiver stopped mid-write); skipped',
+          );
         }
       }
     } catch (error) {

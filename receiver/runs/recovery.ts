@@ -31,7 +31,10 @@ export interface RecoveryContext {
 export async function recover(context: RecoveryContext, interrupted: StoredRun[]): Promise<void> {
   const { store, logger } = context;
   for (const run of interrupted) {
-    logger.warn({ run: run.id, trigger: triggerLabel(run), commit: run.commit }, 'run was running when the receiver stopped: recorded as interrupted');
+    logger.warn(
+      { run: run.id, trigger: triggerLabel(run), commit: run.commit },
+      'run was running when the receiver stopped: recorded as interrupted',
+    );
     await stopOrphan(context, run);
   }
   for (const run of interrupted) await rerunInterrupted(context, run);
@@ -61,7 +64,10 @@ async function stopOrphan(context: RecoveryContext, run: StoredRun): Promise<voi
   const outcome = await stopOrphanedGroup(run.processGroup, context.killGraceMs);
   const label = triggerLabel(run);
   if (!outcome.stopped) {
-    context.logger.info({ run: run.id, trigger: label, pgid: run.processGroup.pgid, why: outcome.why }, 'interrupted run: nothing of its command to stop');
+    context.logger.info(
+      { run: run.id, trigger: label, pgid: run.processGroup.pgid, why: outcome.why },
+      'interrupted run: nothing of its command to stop',
+    );
     return;
   }
   const processes = `${outcome.members} process${outcome.members === 1 ? '' : 'es'}`;
@@ -97,7 +103,8 @@ async function rerunInterrupted(context: RecoveryContext, run: StoredRun): Promi
   // Which release a rollback or a switch returns to is decided again by whoever asked for it.
   if (run.action && !RUN_AGAIN_ACTIONS.has(run.action.type)) return skip(`it was the receiver's own ${run.action.type} run`);
   if (run.rerunOf !== undefined) return skip(`it was already the rerun of ${run.rerunOf}`);
-  if (context.store.unfinishedRuns().some((other) => other.repository === run.repository && other.branch === run.branch)) return skip('a newer delivery of the trigger waits to run');
+  if (context.store.unfinishedRuns().some((other) => other.repository === run.repository && other.branch === run.branch))
+    return skip('a newer delivery of the trigger waits to run');
   const runId = context.store.ids.next();
   await context.store.record({ type: 'rerun', at: new Date().toISOString(), runId, of: run.id });
   context.logger.warn({ run: runId, of: run.id, trigger: trigger.label, commit: run.commit }, 'interrupted run will run again');
@@ -112,7 +119,10 @@ async function recoverSwitches(context: RecoveryContext): Promise<void> {
     const trigger = context.trigger(line);
     if (!trigger?.config.deploy || !(await new ReleaseLayout(trigger.config.deploy.path).unfinishedSwitch())) continue;
     if (context.scheduler.waiting(line).some((id) => context.store.run(id)?.action?.type === 'recover')) continue;
-    context.logger.warn({ trigger: trigger.label, path: trigger.config.deploy.path }, 'a deploy was stopped before its health check passed: a recover run switches back');
+    context.logger.warn(
+      { trigger: trigger.label, path: trigger.config.deploy.path },
+      'a deploy was stopped before its health check passed: a recover run switches back',
+    );
     await context.queueRecover(line);
   }
 }

@@ -106,7 +106,10 @@ export async function executeRun(active: ActiveRun, options: ExecutionOptions): 
   await store.record({ type: 'start', at: new Date(startedAt).toISOString(), runId });
   const run = store.run(runId);
   if (!run) throw new Error(`run ${runId} is not in the store`);
-  logger.info({ run: runId, trigger: label, repository: run.repository, branch: run.branch, commit: run.commit, deliveries: run.deliveries }, 'run started');
+  logger.info(
+    { run: runId, trigger: label, repository: run.repository, branch: run.branch, commit: run.commit, deliveries: run.deliveries },
+    'run started',
+  );
   const log = new BoundedRunLog(store.logPath(runId), options.runLogBytes, logger);
   active.log = log;
   const request: CommandRequest = {
@@ -123,7 +126,12 @@ export async function executeRun(active: ActiveRun, options: ExecutionOptions): 
       });
     },
   };
-  const command = START[kindOf(run)]({ request, stateDir: options.stateDir, secretNamed: options.secretNamed, triggers: options.triggers() });
+  const command = START[kindOf(run)]({
+    request,
+    stateDir: options.stateDir,
+    secretNamed: options.secretNamed,
+    triggers: options.triggers(),
+  });
   active.command = command;
   if (active.stopRequested) command.stop();
   const outcome: DeployOutcome = await command.outcome;
@@ -145,7 +153,15 @@ export async function executeRun(active: ActiveRun, options: ExecutionOptions): 
   const finished = store.run(runId);
   if (finished) options.finished(finished);
   logger.info(
-    { run: runId, trigger: label, status: outcome.status, exitCode: outcome.exitCode ?? null, signal: outcome.signal ?? null, ms: Date.now() - startedAt, ...(outcome.error ? { error: outcome.error } : {}) },
+    {
+      run: runId,
+      trigger: label,
+      status: outcome.status,
+      exitCode: outcome.exitCode ?? null,
+      signal: outcome.signal ?? null,
+      ms: Date.now() - startedAt,
+      ...(outcome.error ? { error: outcome.error } : {}),
+    },
     'run finished',
   );
 }

@@ -80,7 +80,8 @@ export function applyRecord(state: RunState, record: JournalRecord, now = Date.n
       if (!run) return { dropped: [], unknownRun: record.runId };
       run.status = record.status;
       run.finishedAt = record.at;
-      for (const field of ['exitCode', 'signal', 'error', 'logBytes', 'logTruncated', 'deploy'] as const) setOrDelete(run, field, record[field]);
+      for (const field of ['exitCode', 'signal', 'error', 'logBytes', 'logTruncated', 'deploy'] as const)
+        setOrDelete(run, field, record[field]);
       return { dropped: markFinished(state, run.id) };
     }
     case 'run':

@@ -142,7 +142,14 @@ export class RunStore {
     for (const run of [...this.state.runs.values()]) {
       if (run.status !== 'running') continue;
       const logBytes = await fileSize(this.logPath(run.id));
-      this.apply({ type: 'finish', at: now, runId: run.id, status: 'interrupted', error: 'receiver stopped while it ran', ...(logBytes === undefined ? {} : { logBytes }) });
+      this.apply({
+        type: 'finish',
+        at: now,
+        runId: run.id,
+        status: 'interrupted',
+        error: 'receiver stopped while it ran',
+        ...(logBytes === undefined ? {} : { logBytes }),
+      });
       interrupted.push(run);
     }
     await this.journal.open();
@@ -231,7 +238,8 @@ export class RunStore {
   private apply(record: JournalRecord): string[] {
     const applied = applyRecord(this.state, record);
     if (applied.unknownRun !== undefined) {
-      if (record.type === 'rerun') this.options.logger.warn({ run: record.runId, of: record.of }, 'run journal reruns an unknown run; record ignored');
+      if (record.type === 'rerun')
+        this.options.logger.warn({ run: record.runId, of: record.of }, 'run journal reruns an unknown run; record ignored');
       else this.options.logger.warn({ run: applied.unknownRun, record: record.type }, 'run journal names an unknown run; record ignored');
     }
     return applied.dropped;

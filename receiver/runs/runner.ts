@@ -94,7 +94,10 @@ export class Runner implements DeliverySink {
     this.triggers.set(line, { config, label });
     this.scheduler.addLine(line);
     if (config.user !== undefined && process.getuid?.() !== 0) {
-      this.options.logger.warn({ trigger: label, user: config.user }, 'the receiver is not root: this trigger runs as the receiver user, not as its user');
+      this.options.logger.warn(
+        { trigger: label, user: config.user },
+        'the receiver is not root: this trigger runs as the receiver user, not as its user',
+      );
     }
   }
 
@@ -119,8 +122,17 @@ export class Runner implements DeliverySink {
       removed.push(trigger.label);
       this.triggers.delete(line);
       for (const runId of this.scheduler.removeLine(line)) {
-        this.options.logger.warn({ run: runId, trigger: trigger.label }, 'the trigger was removed from the config: its waiting run does not start');
-        await this.store.record({ type: 'finish', at: new Date().toISOString(), runId, status: 'failed', error: `the trigger ${trigger.label} was removed from the config before this run started` });
+        this.options.logger.warn(
+          { run: runId, trigger: trigger.label },
+          'the trigger was removed from the config: its waiting run does not start',
+        );
+        await this.store.record({
+          type: 'finish',
+          at: new Date().toISOString(),
+          runId,
+          status: 'failed',
+          error: `the trigger ${trigger.label} was removed from the config before this run started`,
+        });
       }
     }
     for (const [line, config] of next) {
@@ -199,7 +211,11 @@ export class Runner implements DeliverySink {
     const line = triggerKey(repository, branch);
     const trigger = this.triggers.get(line);
     if (!trigger) throw new RunRequestRefused(`no trigger is configured for repository "${repository}" branch "${branch}"`, 'not-found');
-    if (!trigger.config.deploy) throw new RunRequestRefused(`${trigger.label} has no deploy section: there is nothing to ${action.type === 'rollback' ? 'roll back' : action.type}`, 'conflict');
+    if (!trigger.config.deploy)
+      throw new RunRequestRefused(
+        `${trigger.label} has no deploy section: there is nothing to ${action.type === 'rollback' ? 'roll back' : action.type}`,
+        'conflict',
+      );
     return await this.queueOwnRun(line, action, false);
   }
 
@@ -237,13 +253,20 @@ export class Runner implements DeliverySink {
     if (!original) return Promise.reject(new RunRequestRefused(`no run ${runId}`, 'not-found'));
     // A run of the receiver's own is asked for again with its own command: what it does depends on now.
     if (original.scheme === 'admin') {
-      const again = original.action?.type === 'prepare' || original.action?.type === 'switch' ? `triggler fleet-step ${original.action.type}` : 'triggler rollback';
-      return Promise.reject(new RunRequestRefused(`run ${runId} is a ${original.action?.type ?? 'receiver'} run: use ${again} again`, 'conflict'));
+      const again =
+        original.action?.type === 'prepare' || original.action?.type === 'switch'
+          ? `triggler fleet-step ${original.action.type}`
+          : 'triggler rollback';
+      return Promise.reject(
+        new RunRequestRefused(`run ${runId} is a ${original.action?.type ?? 'receiver'} run: use ${again} again`, 'conflict'),
+      );
     }
     const line = triggerKey(original.repository, original.branch);
     const trigger = this.triggers.get(line);
-    if (!trigger) return Promise.reject(new RunRequestRefused(`no trigger is configured for ${triggerLabel(original)} any more`, 'conflict'));
-    if (options.rebuild && !trigger.config.deploy) return Promise.reject(new RunRequestRefused(`${trigger.label} has no deploy section: there is no release to rebuild`, 'conflict'));
+    if (!trigger)
+      return Promise.reject(new RunRequestRefused(`no trigger is configured for ${triggerLabel(original)} any more`, 'conflict'));
+    if (options.rebuild && !trigger.config.deploy)
+      return Promise.reject(new RunRequestRefused(`${trigger.label} has no deploy section: there is no release to rebuild`, 'conflict'));
     const newId = this.store.ids.next();
     const { action: _action, ...push } = pickFields(original, RUN_PUSH_KEYS);
     const delivery: RecordedDelivery = {
@@ -308,7 +331,13 @@ export class Runner implements DeliverySink {
     this.checkIdle();
   }
 
-  private async recordAccept(line: string, runId: string, delivery: RecordedDelivery, coalesced: boolean, rerunOf?: string): Promise<AcceptResult> {
+  private async recordAccept(
+    line: string,
+    runId: string,
+    delivery: RecordedDelivery,
+    coalesced: boolean,
+    rerunOf?: string,
+  ): Promise<AcceptResult> {
     try {
       await this.store.record({
         type: 'accept',
@@ -330,7 +359,15 @@ export class Runner implements DeliverySink {
   private start(starts: StartRun[]): void {
     for (const { line, runId } of starts) {
       const { config, label } = this.triggers.get(line) as Trigger;
-      const active: RunUnderWay = { runId, config, label, log: undefined, command: undefined, stopRequested: false, done: Promise.resolve() };
+      const active: RunUnderWay = {
+        runId,
+        config,
+        label,
+        log: undefined,
+        command: undefined,
+        stopRequested: false,
+        done: Promise.resolve(),
+      };
       this.active.set(runId, active);
       active.done = executeRun(active, this.execution)
         .catch((error: Error) => {

@@ -35,7 +35,9 @@ export class StateDirLockedError extends Error {
     readonly stateDir: string,
     readonly holder: LockHolder,
   ) {
-    super(`state directory ${stateDir} is in use by another receiver (pid ${holder.pid}, since ${holder.since}); stop it first, one receiver per state directory`);
+    super(
+      `state directory ${stateDir} is in use by another receiver (pid ${holder.pid}, since ${holder.since}); stop it first, one receiver per state directory`,
+    );
     this.name = 'StateDirLockedError';
   }
 }
@@ -48,7 +50,12 @@ export class StateLock {
   /** Takes the lock or throws StateDirLockedError naming the live holder's pid. */
   static acquire(stateDir: string): StateLock {
     const file = path.join(stateDir, LOCK_FILE);
-    const mine: LockHolder = { pid: process.pid, startTime: processStartTime(process.pid), bootId: bootId(), since: new Date().toISOString() };
+    const mine: LockHolder = {
+      pid: process.pid,
+      startTime: processStartTime(process.pid),
+      bootId: bootId(),
+      since: new Date().toISOString(),
+    };
     const temp = `${file}.${process.pid}.tmp`;
     fs.writeFileSync(temp, `${JSON.stringify(mine)}\n`, { mode: 0o600 });
     try {

@@ -91,7 +91,10 @@ export async function acceptDelivery(context: DeliveryContext, delivery: Accepte
   const result = await context.sink.accept(delivery);
   const run = { id: result.runId, repository: delivery.repository, branch: delivery.branch };
   if (result.status === 'duplicate') {
-    context.logger.info({ run: result.runId, delivery: delivery.deliveryId, scheme: delivery.scheme }, 'repeated delivery: nothing new runs');
+    context.logger.info(
+      { run: result.runId, delivery: delivery.deliveryId, scheme: delivery.scheme },
+      'repeated delivery: nothing new runs',
+    );
     return { status: 200, body: { status: 'duplicate', delivery: delivery.deliveryId, run } };
   }
   context.logger.info(

@@ -40,7 +40,11 @@ export interface SeedVerifierOptions {
 /** A trigger's share of hash work is spent: the sender should try again once it refills. */
 export class SeedWorkExhausted extends ReceiverError {
   constructor(trigger: Trigger, retryAfterSeconds: number) {
-    super('seed-work', `seed signatures for ${trigger.config.repository}@${trigger.config.branch} are being checked as fast as they may be`, { retryAfterSeconds });
+    super(
+      'seed-work',
+      `seed signatures for ${trigger.config.repository}@${trigger.config.branch} are being checked as fast as they may be`,
+      { retryAfterSeconds },
+    );
     this.name = 'SeedWorkExhausted';
   }
 }
@@ -61,7 +65,9 @@ export class SeedVerifier {
     if (!entry || !sameTokens(entry.tokens, tokens)) {
       if (Math.abs(nowSeconds - timestamp) > FRESH_SECONDS) this.spend(trigger, trigger.iterations * tokens.length, nowMs);
       const { repository, branch } = trigger.config;
-      const signatures = Promise.all(tokens.map((token) => this.options.chains.compute(seedSigningString(timestamp, repository, branch, token), trigger.iterations)));
+      const signatures = Promise.all(
+        tokens.map((token) => this.options.chains.compute(seedSigningString(timestamp, repository, branch, token), trigger.iterations)),
+      );
       const created: Expected = { tokens: [...tokens], signatures };
       entry = created;
       this.expected.set(cacheKey, created);

@@ -19,7 +19,11 @@ interface SeedPrecheck {
 /** The target is the decoded path without its leading slash: `<repo>-<branch>`. */
 export function seedHandler(context: DeliveryContext, chains: SeedChains): DeliveryHandler<string, SeedPrecheck> {
   const { expirationSeconds, futureSeconds } = context.config.signature;
-  const verifier = new SeedVerifier({ windowSeconds: expirationSeconds, roundsPerSecond: context.config.limits.seedRoundsPerSecond, chains });
+  const verifier = new SeedVerifier({
+    windowSeconds: expirationSeconds,
+    roundsPerSecond: context.config.limits.seedRoundsPerSecond,
+    chains,
+  });
 
   return {
     precheck(req, route) {
@@ -34,7 +38,9 @@ export function seedHandler(context: DeliveryContext, chains: SeedChains): Deliv
     },
 
     async handle({ headers, trigger, nowMs }) {
-      const ok = await verifyWithTokens(context, trigger, (tokens) => verifier.verify(trigger, headers.timestamp, headers.signature, tokens, nowMs));
+      const ok = await verifyWithTokens(context, trigger, (tokens) =>
+        verifier.verify(trigger, headers.timestamp, headers.signature, tokens, nowMs),
+      );
       if (!ok) throw unauthorized('bad seed signature', { repository: trigger.config.repository, branch: trigger.config.branch });
       const { repository, branch } = trigger.config;
       return acceptDelivery(context, {

@@ -36,7 +36,11 @@ export function standardHandler(context: DeliveryContext): DeliveryHandler<{ rep
     precheck(req, { repository, branch }) {
       const headers = checkStandardHeaders(req, context, context.now());
       const trigger = context.triggers.get(repository, branch);
-      if (!trigger) throw unauthorized('no trigger for this repository and branch', { repository: repository.slice(0, 200), branch: branch.slice(0, 200) });
+      if (!trigger)
+        throw unauthorized('no trigger for this repository and branch', {
+          repository: repository.slice(0, 200),
+          branch: branch.slice(0, 200),
+        });
       return { headers, trigger };
     },
 

@@ -74,7 +74,12 @@ export class FileTokenSource implements TokenSource {
     private readonly minRefreshIntervalMs: number,
   ) {}
 
-  static async open(path: string, graceSeconds: number, now: () => number = Date.now, minRefreshIntervalMs = 2000): Promise<FileTokenSource> {
+  static async open(
+    path: string,
+    graceSeconds: number,
+    now: () => number = Date.now,
+    minRefreshIntervalMs = 2000,
+  ): Promise<FileTokenSource> {
     const source = new FileTokenSource(path, graceSeconds, now, minRefreshIntervalMs);
     await source.reload();
     return source;

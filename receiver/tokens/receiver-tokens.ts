@@ -153,7 +153,12 @@ export class ReceiverTokens implements TokenSource {
       }
       return ssm;
     };
-    return new ReceiverTokens(route, sources, named, table.all().map((trigger) => trigger.token));
+    return new ReceiverTokens(
+      route,
+      sources,
+      named,
+      table.all().map((trigger) => trigger.token),
+    );
   }
 
   private sourceFor(ref: TokenRef): TokenSource | undefined {

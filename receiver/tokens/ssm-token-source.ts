@@ -72,7 +72,6 @@ const MAX_REASON_LENGTH = 200;
 
 const describeSsmError = (error: unknown): string => describeAwsError(error, MAX_REASON_LENGTH);
 
-
 function errorName(error: unknown): string | undefined {
   const name = typeof error === 'object' && error !== null ? (error as { name?: unknown }).name : undefined;
   return typeof name === 'string' ? name : undefined;
@@ -122,7 +121,9 @@ export class SsmTokenSource implements TokenSource {
       else if (this.now() >= cached.retryAfter) await this.lookUp(parameter, cached);
     }
     if (cached.versions === undefined) {
-      throw new Error(`token parameter ${parameter} could not be read from SSM (${cached.lastError ?? 'no answer yet'}) and none is cached`);
+      throw new Error(
+        `token parameter ${parameter} could not be read from SSM (${cached.lastError ?? 'no answer yet'}) and none is cached`,
+      );
     }
     return this.tokensOf(cached.versions);
   }
@@ -155,7 +156,14 @@ export class SsmTokenSource implements TokenSource {
   private cached(parameter: string): CachedToken {
     let cached = this.cache.get(parameter);
     if (!cached) {
-      cached = { versions: undefined, fetchedAt: 0, generation: 0, changedAt: Number.NEGATIVE_INFINITY, lastRefreshAt: Number.NEGATIVE_INFINITY, retryAfter: 0 };
+      cached = {
+        versions: undefined,
+        fetchedAt: 0,
+        generation: 0,
+        changedAt: Number.NEGATIVE_INFINITY,
+        lastRefreshAt: Number.NEGATIVE_INFINITY,
+        retryAfter: 0,
+      };
       this.cache.set(parameter, cached);
     }
     return cached;
@@ -178,7 +186,10 @@ export class SsmTokenSource implements TokenSource {
         if (!sameVersions(cached.versions, versions)) {
           if (cached.versions !== undefined) {
             cached.changedAt = this.now();
-            this.logger.info({ parameter, version: versions?.version ?? null, previousVersion: versions?.previous?.version ?? null }, 'token version changed');
+            this.logger.info(
+              { parameter, version: versions?.version ?? null, previousVersion: versions?.previous?.version ?? null },
+              'token version changed',
+            );
           }
           cached.versions = versions;
           cached.generation++;
@@ -243,11 +254,17 @@ export class SsmTokenSource implements TokenSource {
     // History comes oldest first: the versions before the current one are on the last page.
     for (let page = 0; page < MAX_HISTORY_PAGES; page++) {
       const output = await this.client.send(
-        new GetParameterHistoryCommand({ Name: parameter, WithDecryption: true, MaxResults: HISTORY_PAGE_SIZE, ...(nextToken ? { NextToken: nextToken } : {}) }),
+        new GetParameterHistoryCommand({
+          Name: parameter,
+          WithDecryption: true,
+          MaxResults: HISTORY_PAGE_SIZE,
+          ...(nextToken ? { NextToken: nextToken } : {}),
+        }),
       );
       for (const entry of output?.Parameters ?? []) {
         if (entry.Version === undefined || entry.Value === undefined || entry.Value === '') continue;
-        if (entry.Version < version && (best === undefined || entry.Version > best.version)) best = { value: entry.Value, version: entry.Version };
+        if (entry.Version < version && (best === undefined || entry.Version > best.version))
+          best = { value: entry.Value, version: entry.Version };
       }
       nextToken = output?.NextToken;
       if (!nextToken) break;

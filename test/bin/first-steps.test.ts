@@ -15,10 +15,19 @@ describe('triggler check', () => {
 
   it('names the field and the path for a token file that is missing, and exits 2', async () => {
     const config = join(dir, 'receiver.json');
-    fs.writeFileSync(config, JSON.stringify({ stateDir: './state', tokens: { file: './tokens.json' }, triggers: [{ repository: 'app', branch: 'main', command: 'true', cwd: './nowhere' }] }));
+    fs.writeFileSync(
+      config,
+      JSON.stringify({
+        stateDir: './state',
+        tokens: { file: './tokens.json' },
+        triggers: [{ repository: 'app', branch: 'main', command: 'true', cwd: './nowhere' }],
+      }),
+    );
     const checked = await runCli(['check', '--config', config]);
     expect(checked.code).toBe(2);
-    expect(checked.stderr).toContain(`tokens.file: cannot read ${join(dir, 'tokens.json')}: it does not exist (triggler init, or triggler tokens rotate --file FILE --create REPO BRANCH, makes one)`);
+    expect(checked.stderr).toContain(
+      `tokens.file: cannot read ${join(dir, 'tokens.json')}: it does not exist (triggler init, or triggler tokens rotate --file FILE --create REPO BRANCH, makes one)`,
+    );
     expect(checked.stderr).toContain(`triggers[0].cwd: ${join(dir, 'nowhere')} is not a directory`);
   });
 
@@ -26,20 +35,40 @@ describe('triggler check', () => {
     const sub = join(dir, 'lacking');
     fs.mkdirSync(sub);
     fs.writeFileSync(join(sub, 'tokens.json'), JSON.stringify({ 'app/dev': 'a-token-of-sixteen-chars' }), { mode: 0o600 });
-    fs.writeFileSync(join(sub, 'receiver.json'), JSON.stringify({ stateDir: './state', tokens: { file: './tokens.json' }, triggers: [{ repository: 'app', branch: 'main', command: 'true' }] }));
+    fs.writeFileSync(
+      join(sub, 'receiver.json'),
+      JSON.stringify({
+        stateDir: './state',
+        tokens: { file: './tokens.json' },
+        triggers: [{ repository: 'app', branch: 'main', command: 'true' }],
+      }),
+    );
     const checked = await runCli(['check', '--config', join(sub, 'receiver.json')]);
-    expect(checked).toMatchObject({ code: 2, stderr: expect.stringContaining(`triggers[0]: no token named app/main in ${join(sub, 'tokens.json')}`) });
+    expect(checked).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining(`triggers[0]: no token named app/main in ${join(sub, 'tokens.json')}`),
+    });
   });
 
   it('warns of sudo in a command, which the hardened unit rules out, and still exits 0', async () => {
     const sub = join(dir, 'sudo');
     fs.mkdirSync(sub);
     fs.writeFileSync(join(sub, 'tokens.json'), JSON.stringify({ 'app/main': 'a-token-of-sixteen-chars' }), { mode: 0o600 });
-    const trigger = { repository: 'app', branch: 'main', command: 'true', deploy: { repositoryUrl: '/srv/git/app.git', path: join(sub, 'srv'), activate: 'sudo systemctl restart app' } };
-    fs.writeFileSync(join(sub, 'receiver.json'), JSON.stringify({ stateDir: './state', tokens: { file: './tokens.json' }, triggers: [trigger] }));
+    const trigger = {
+      repository: 'app',
+      branch: 'main',
+      command: 'true',
+      deploy: { repositoryUrl: '/srv/git/app.git', path: join(sub, 'srv'), activate: 'sudo systemctl restart app' },
+    };
+    fs.writeFileSync(
+      join(sub, 'receiver.json'),
+      JSON.stringify({ stateDir: './state', tokens: { file: './tokens.json' }, triggers: [trigger] }),
+    );
     const checked = await runCli(['check', '--config', join(sub, 'receiver.json')]);
     expect(checked.code).toBe(0);
-    expect(checked.stderr).toContain('warning: triggers[0].deploy.activate runs sudo, which cannot work under the unit triggler service-unit writes (NoNewPrivileges, no capabilities): to restart a service run systemctl without sudo and allow it with a polkit rule (docs/self-hosting.md)');
+    expect(checked.stderr).toContain(
+      'warning: triggers[0].deploy.activate runs sudo, which cannot work under the unit triggler service-unit writes (NoNewPrivileges, no capabilities): to restart a service run systemctl without sudo and allow it with a polkit rule (docs/self-hosting.md)',
+    );
     expect(checked.stdout).toContain('is valid');
   });
 
@@ -47,16 +76,33 @@ describe('triggler check', () => {
     const sub = join(dir, 'deploy-keys');
     fs.mkdirSync(sub);
     const publicHalf = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl';
-    fs.writeFileSync(join(sub, 'tokens.json'), JSON.stringify({ 'app/main': 'a-token-of-sixteen-chars', 'keys/public': publicHalf }), { mode: 0o600 });
-    const deploy = (sshKey: string) => ({ repositoryUrl: 'git@github.com:owner/app.git', path: join(sub, 'srv', sshKey.replace('/', '-')), sshKey });
+    fs.writeFileSync(join(sub, 'tokens.json'), JSON.stringify({ 'app/main': 'a-token-of-sixteen-chars', 'keys/public': publicHalf }), {
+      mode: 0o600,
+    });
+    const deploy = (sshKey: string) => ({
+      repositoryUrl: 'git@github.com:owner/app.git',
+      path: join(sub, 'srv', sshKey.replace('/', '-')),
+      sshKey,
+    });
     fs.writeFileSync(
       join(sub, 'receiver.json'),
-      JSON.stringify({ stateDir: './state', tokens: { file: './tokens.json' }, triggers: [{ repository: 'app', branch: 'main', command: 'true', deploy: deploy('keys/missing') }, { repository: 'app', branch: 'dev', tokenName: 'app/main', command: 'true', deploy: deploy('keys/public') }] }),
+      JSON.stringify({
+        stateDir: './state',
+        tokens: { file: './tokens.json' },
+        triggers: [
+          { repository: 'app', branch: 'main', command: 'true', deploy: deploy('keys/missing') },
+          { repository: 'app', branch: 'dev', tokenName: 'app/main', command: 'true', deploy: deploy('keys/public') },
+        ],
+      }),
     );
     const checked = await runCli(['check', '--config', join(sub, 'receiver.json')]);
     expect(checked.code).toBe(2);
-    expect(checked.stderr).toContain(`triggers[0].deploy.sshKey: there is no key named keys/missing in ${join(sub, 'tokens.json')} (triggler tokens deploy-key keys/missing --file ${join(sub, 'tokens.json')} makes one)`);
-    expect(checked.stderr).toContain(`triggers[1].deploy.sshKey: the key keys/public in ${join(sub, 'tokens.json')} cannot be used: it is a public key: give the private half`);
+    expect(checked.stderr).toContain(
+      `triggers[0].deploy.sshKey: there is no key named keys/missing in ${join(sub, 'tokens.json')} (triggler tokens deploy-key keys/missing --file ${join(sub, 'tokens.json')} makes one)`,
+    );
+    expect(checked.stderr).toContain(
+      `triggers[1].deploy.sshKey: the key keys/public in ${join(sub, 'tokens.json')} cannot be used: it is a public key: give the private half`,
+    );
     expect(checked.stderr).not.toContain('AAAAC3');
   });
 
@@ -69,15 +115,33 @@ describe('triggler check', () => {
     };
     const trigger = { repository: 'app', branch: 'main', command: 'true', token: 'a-token-of-sixteen-chars' };
     const cases: Array<[string, string[], string]> = [
-      ['an unknown key', ['--config', write('unknown-key.json', JSON.stringify({ triggers: [{ ...trigger, comand: 'true' }] }))], 'triggers[0].comand: unknown key (did you mean "command"?)'],
-      ['a bad value', ['--config', write('bad-value.json', JSON.stringify({ listen: { port: 'http' }, triggers: [trigger] }))], `triggler: config ${join(sub, 'bad-value.json')} is not valid:\n  listen.port: `],
-      ['a file that is not JSON', ['--config', write('bad-json.json', '{\n  "triggers": []\n  "listen": {}\n}\n')], `triggler: config ${join(sub, 'bad-json.json')} is not valid JSON at line 2, column 17:\n      "triggers": []`],
-      ['a missing file', ['--config', join(sub, 'missing.json')], `triggler: cannot read config ${join(sub, 'missing.json')}: it does not exist; \`triggler init\` writes a starter config and token file`],
+      [
+        'an unknown key',
+        ['--config', write('unknown-key.json', JSON.stringify({ triggers: [{ ...trigger, comand: 'true' }] }))],
+        'triggers[0].comand: unknown key (did you mean "command"?)',
+      ],
+      [
+        'a bad value',
+        ['--config', write('bad-value.json', JSON.stringify({ listen: { port: 'http' }, triggers: [trigger] }))],
+        `triggler: config ${join(sub, 'bad-value.json')} is not valid:\n  listen.port: `,
+      ],
+      [
+        'a file that is not JSON',
+        ['--config', write('bad-json.json', '{\n  "triggers": []\n  "listen": {}\n}\n')],
+        `triggler: config ${join(sub, 'bad-json.json')} is not valid JSON at line 2, column 17:\n      "triggers": []`,
+      ],
+      [
+        'a missing file',
+        ['--config', join(sub, 'missing.json')],
+        `triggler: cannot read config ${join(sub, 'missing.json')}: it does not exist; \`triggler init\` writes a starter config and token file`,
+      ],
       // No --config: ./receiver.json, where init writes it (the CLI runs in the repository's root, which has none).
       ['no --config', [], `triggler: cannot read config receiver.json (${join(ROOT, 'receiver.json')}): it does not exist`],
     ];
     const checked = await Promise.all(cases.map(([, args]) => runCli(['check', ...args])));
-    expect(cases.map(([what], i) => ({ what, ...checked[i]! }))).toEqual(cases.map(([what, , says]) => ({ what, code: 2, stdout: '', stderr: expect.stringContaining(says) })));
+    expect(cases.map(([what], i) => ({ what, ...checked[i]! }))).toEqual(
+      cases.map(([what, , says]) => ({ what, code: 2, stdout: '', stderr: expect.stringContaining(says) })),
+    );
     // A config that loads and has no problems still exits 0.
     const valid = await runCli(['check', '--config', write('valid.json', JSON.stringify({ stateDir: './state', triggers: [trigger] }))]);
     expect({ code: valid.code, stderr: valid.stderr }).toEqual({ code: 0, stderr: '' });
@@ -85,8 +149,17 @@ describe('triggler check', () => {
 });
 
 describe('the AWS SDK on a supported Node.js', () => {
-  it('prints no notice about Node.js versions before an SSM command\'s answer', async () => {
-    const env = { PATH: process.env.PATH, HOME: ROOT, AWS_REGION: 'eu-west-1', AWS_ACCESS_KEY_ID: 'AKIDTEST', AWS_SECRET_ACCESS_KEY: 'test-secret', AWS_ENDPOINT_URL_SSM: 'http://127.0.0.1:1', AWS_MAX_ATTEMPTS: '1', AWS_EC2_METADATA_DISABLED: 'true' };
+  it("prints no notice about Node.js versions before an SSM command's answer", async () => {
+    const env = {
+      PATH: process.env.PATH,
+      HOME: ROOT,
+      AWS_REGION: 'eu-west-1',
+      AWS_ACCESS_KEY_ID: 'AKIDTEST',
+      AWS_SECRET_ACCESS_KEY: 'test-secret',
+      AWS_ENDPOINT_URL_SSM: 'http://127.0.0.1:1',
+      AWS_MAX_ATTEMPTS: '1',
+      AWS_EC2_METADATA_DISABLED: 'true',
+    };
     const listed = await runCli(['tokens', 'list', '--prefix', '/git-triggler/tokens'], { env });
     expect(listed.stderr).toContain('cannot list /git-triggler/tokens in SSM');
     expect(listed.stderr).not.toMatch(/NodeVersionSupportWarning|will require node/);
@@ -100,18 +173,34 @@ describe('triggler service-unit', () => {
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  it('keeps every hardening line of the unit the AWS host runs, with this install\'s paths', async () => {
+  it("keeps every hardening line of the unit the AWS host runs, with this install's paths", async () => {
     const config = join(dir, 'receiver.json');
-    fs.writeFileSync(config, JSON.stringify({ stateDir: '/var/lib/triggler', tokens: { file: '/etc/triggler/tokens.json' }, triggers: [{ repository: 'app', branch: 'main', command: 'true', cwd: '/srv/app' }] }));
+    fs.writeFileSync(
+      config,
+      JSON.stringify({
+        stateDir: '/var/lib/triggler',
+        tokens: { file: '/etc/triggler/tokens.json' },
+        triggers: [{ repository: 'app', branch: 'main', command: 'true', cwd: '/srv/app' }],
+      }),
+    );
     const printed = await runCli(['service-unit', '--config', config, '--user', 'deployer']);
     expect(printed.code).toBe(0);
     const unit = printed.stdout;
-    expect(unit).toContain(`ExecStart=${process.execPath} ${join(ROOT, 'bin', 'triggler.js')} serve --config ${config} --log-format json\n`);
+    expect(unit).toContain(
+      `ExecStart=${process.execPath} ${join(ROOT, 'bin', 'triggler.js')} serve --config ${config} --log-format json\n`,
+    );
     expect(unit).toContain('User=deployer\nGroup=deployer\n');
     expect(unit).toContain('ReadWritePaths=/var/lib/triggler /srv/app\n');
     expect(unit).toContain('StateDirectory=triggler\n');
     const aws = fs.readFileSync(join(ROOT, 'lib', 'host-files', 'triggler-receiver.service'), 'utf8');
-    const hardening = (text: string) => text.split('\n').filter((line) => /^(NoNewPrivileges|Protect|Private|Restrict|LockPersonality|Capability|Ambient|SystemCall|KillMode|TimeoutStopSec|LimitNOFILE)/.test(line));
+    const hardening = (text: string) =>
+      text
+        .split('\n')
+        .filter((line) =>
+          /^(NoNewPrivileges|Protect|Private|Restrict|LockPersonality|Capability|Ambient|SystemCall|KillMode|TimeoutStopSec|LimitNOFILE)/.test(
+            line,
+          ),
+        );
     expect(hardening(unit)).toEqual(hardening(aws));
     expect(hardening(aws).length).toBeGreaterThan(15);
   });
@@ -124,21 +213,26 @@ describe('send --commit with a ref', () => {
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  it('resolves a ref in the current directory\'s repository, keeps a commit id as it is, and says what it could not resolve', () => {
+  it("resolves a ref in the current directory's repository, keeps a commit id as it is, and says what it could not resolve", () => {
     const env = { PATH: process.env.PATH, HOME: dir };
     execFileSync('git', ['-c', 'init.defaultBranch=main', 'init', '-q', dir], { env });
-    execFileSync('git', ['-c', 'user.name=T', '-c', 'user.email=t@example.com', 'commit', '-q', '--allow-empty', '-m', 'one'], { cwd: dir, env });
+    execFileSync('git', ['-c', 'user.name=T', '-c', 'user.email=t@example.com', 'commit', '-q', '--allow-empty', '-m', 'one'], {
+      cwd: dir,
+      env,
+    });
     const head = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: dir, encoding: 'utf8' }).trim();
     expect(resolveCommit('main', dir)).toBe(head);
     expect(resolveCommit('HEAD', dir)).toBe(head);
     expect(resolveCommit('A'.repeat(40), dir)).toBe('a'.repeat(40));
-    expect(() => resolveCommit('no-such-branch', dir)).toThrow(/--commit: "no-such-branch" is not a commit id, and git cannot resolve it here/);
+    expect(() => resolveCommit('no-such-branch', dir)).toThrow(
+      /--commit: "no-such-branch" is not a commit id, and git cannot resolve it here/,
+    );
     expect(() => resolveCommit('--upload-pack=x', dir)).toThrow(/--commit/);
   });
 });
 
 describe('triggler send --token-file', () => {
-  it('reads a shared token by --token-name, or by the --config trigger\'s tokenName, and says when to pass it', async () => {
+  it("reads a shared token by --token-name, or by the --config trigger's tokenName, and says when to pass it", async () => {
     const dir = tempDir('triggler-send-');
     const tokenFile = join(dir, 'tokens.json');
     fs.writeFileSync(tokenFile, JSON.stringify({ 'app/shared': 'whsec_c2hhcmVkIHRva2VuIHNoYXJlZCB0b2tlbiBzaGFyZWQ=' }), { mode: 0o600 });

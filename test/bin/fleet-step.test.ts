@@ -42,7 +42,11 @@ describe('triggler fleet-step', () => {
             token,
             command: 'true',
             timeoutSeconds: 30,
-            deploy: { repositoryUrl: repo.url, path: deployPath, healthCheck: { command: 'test ! -f unhealthy', timeoutSeconds: 1, intervalSeconds: 1 } },
+            deploy: {
+              repositoryUrl: repo.url,
+              path: deployPath,
+              healthCheck: { command: 'test ! -f unhealthy', timeoutSeconds: 1, intervalSeconds: 1 },
+            },
           },
         ],
       }),
@@ -66,7 +70,16 @@ describe('triggler fleet-step', () => {
   it('prepare builds without switching, switch makes it current, converge deploys a new commit once, rollback goes back', async () => {
     const v1 = repo.commit({ v: '1' });
     const prepared = await step('prepare', '--commit', v1);
-    expect(prepared).toEqual({ code: 0, line: { status: 'succeeded', runId: expect.stringMatching(/^r_/), release: expect.stringMatching(new RegExp(`-${v1.slice(0, 12)}$`)), commit: v1, host: os.hostname() } });
+    expect(prepared).toEqual({
+      code: 0,
+      line: {
+        status: 'succeeded',
+        runId: expect.stringMatching(/^r_/),
+        release: expect.stringMatching(new RegExp(`-${v1.slice(0, 12)}$`)),
+        commit: v1,
+        host: os.hostname(),
+      },
+    });
     expect(fs.existsSync(join(deployPath, 'current'))).toBe(false);
     const switched = await step('switch', '--commit', v1.slice(0, 7));
     expect(switched.line).toMatchObject({ status: 'succeeded', release: prepared.line.release, commit: v1 });
@@ -78,7 +91,10 @@ describe('triggler fleet-step', () => {
     expect(current()).toBe(`releases/${converged.line.release}`);
     // Already current: nothing is asked of the receiver.
     const again = await step('converge', '--commit', v2);
-    expect(again).toEqual({ code: 0, line: { status: 'succeeded', runId: null, release: converged.line.release, commit: v2, host: os.hostname() } });
+    expect(again).toEqual({
+      code: 0,
+      line: { status: 'succeeded', runId: null, release: converged.line.release, commit: v2, host: os.hostname() },
+    });
 
     const back = await step('rollback');
     expect(back).toMatchObject({ code: 0, line: { status: 'succeeded', release: prepared.line.release, commit: v1 } });
@@ -96,17 +112,30 @@ describe('triggler fleet-step', () => {
     const unhealthy = repo.commit({ unhealthy: 'yes' });
     const converged = await step('converge', '--commit', unhealthy);
     expect(converged.code).toBe(1);
-    expect(converged.line).toMatchObject({ status: 'rolled-back', commit: unhealthy, error: expect.stringMatching(/^health check failed/) });
+    expect(converged.line).toMatchObject({
+      status: 'rolled-back',
+      commit: unhealthy,
+      error: expect.stringMatching(/^health check failed/),
+    });
     expect(current()).toBe(before);
     const missing = await step('switch', '--commit', 'abcdef1');
-    expect(missing).toMatchObject({ code: 1, line: { status: 'failed', error: 'no release of commit abcdef1 to switch to: prepare it first' } });
+    expect(missing).toMatchObject({
+      code: 1,
+      line: { status: 'failed', error: 'no release of commit abcdef1 to switch to: prepare it first' },
+    });
   }, 120_000);
 
   it('a push of the current commit re-run switches nothing; rerun --rebuild builds a new release of it', async () => {
     const commit = repo.commit({ v: 'rebuilt', unhealthy: null });
     const converged = await step('converge', '--commit', commit);
     expect(converged.line.status).toBe('succeeded');
-    const delivery = buildDeliveryRequest({ scheme: 'standard', token, id: 'msg_rebuild', timestamp: Math.floor(Date.now() / 1000), data: { repository: 'app', branch: 'main', ref: 'refs/heads/main', commit, source: 'test' } });
+    const delivery = buildDeliveryRequest({
+      scheme: 'standard',
+      token,
+      id: 'msg_rebuild',
+      timestamp: Math.floor(Date.now() / 1000),
+      data: { repository: 'app', branch: 'main', ref: 'refs/heads/main', commit, source: 'test' },
+    });
     const answer = await request(`${listenUrl}${delivery.path}`, { method: 'POST', headers: delivery.headers, body: delivery.body! });
     const pushed = ((await answer.body.json()) as { run: { id: string } }).run.id;
     const rerun = async (...flags: string[]): Promise<string> => {
@@ -128,8 +157,14 @@ describe('triggler fleet-step', () => {
     [['switch', '--repository', 'app', '--branch', 'main/../x', '--commit', 'abcdef1'], '--branch must be a branch name'],
     [['prepare', '--repository', 'app', '--branch', 'main', '--commit', '$(id)'], '--commit must be a commit id'],
     [['prepare', '--repository', 'app', '--branch', 'main'], '--commit is required for prepare'],
-    [['converge', '--repository', 'app', '--branch', 'main', '--commit', 'abcdef1'], '--commit must be the whole commit id (40 or 64 hex digits) for converge'],
-    [['deploy', '--repository', 'app', '--branch', 'main', '--commit', 'a'.repeat(40)], '<step> must be one of prepare, switch, rollback, converge'],
+    [
+      ['converge', '--repository', 'app', '--branch', 'main', '--commit', 'abcdef1'],
+      '--commit must be the whole commit id (40 or 64 hex digits) for converge',
+    ],
+    [
+      ['deploy', '--repository', 'app', '--branch', 'main', '--commit', 'a'.repeat(40)],
+      '<step> must be one of prepare, switch, rollback, converge',
+    ],
     [['rollback', '--repository', 'app', '--branch', 'main', '--config', 'receiver.json'], '--config must be an absolute path'],
     [['rollback', '--branch', 'main'], "required option '--repository <name>' not specified"],
   ])('refuses %j naming the flag', async (args, problem) => {

@@ -14,7 +14,12 @@ import { tempDir } from '../support/receiver-fixture';
 const TOKEN = 'whsec_ZGF5IHR3byBob29rIHRlc3QgdG9rZW4gZm9yIHNpdGUh';
 
 const git = (cwd: string, ...args: string[]): string =>
-  execFileSync('git', ['-c', 'user.name=Test', '-c', 'user.email=test@example.com', '-c', 'init.defaultBranch=main', ...args], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH, HOME: cwd } }).trim();
+  execFileSync('git', ['-c', 'user.name=Test', '-c', 'user.email=test@example.com', '-c', 'init.defaultBranch=main', ...args], {
+    cwd,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { PATH: process.env.PATH, HOME: cwd },
+  }).trim();
 
 describe('the hook on day two', () => {
   const dir = tempDir('triggler-hook-day-two-');
@@ -40,7 +45,11 @@ describe('the hook on day two', () => {
   /** The push's output as git shows the hook's lines (git pads them with spaces). */
   async function push(...refs: string[]): Promise<string> {
     // Not a synchronous child: a receiver started by this test answers the hook meanwhile.
-    const { stderr } = await promisify(execFile)('git', ['push', '-q', 'origin', ...refs], { cwd: clone, encoding: 'utf8', env: { PATH: process.env.PATH, HOME: clone } });
+    const { stderr } = await promisify(execFile)('git', ['push', '-q', 'origin', ...refs], {
+      cwd: clone,
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH, HOME: clone },
+    });
     return stderr
       .split('\n')
       .map((line) => line.trimEnd())
@@ -54,25 +63,40 @@ describe('the hook on day two', () => {
     const down = `http://127.0.0.1:${await freePort()}`;
     expect(await runCli(['hook', 'install', '--git-dir', bare, '--url', down, '--token-file', tokenFile])).toMatchObject({ code: 0 });
     git(clone, 'branch', 'feature');
-    expect(await push('feature')).toMatch(new RegExp(`^remote: triggler: feature [0-9a-f]{12}: no trigger for site feature \\(no token named site/feature in ${tokenFile}\\): nothing sent, nothing kept$`));
+    expect(await push('feature')).toMatch(
+      new RegExp(
+        `^remote: triggler: feature [0-9a-f]{12}: no trigger for site feature \\(no token named site/feature in ${tokenFile}\\): nothing sent, nothing kept$`,
+      ),
+    );
     expect(spoolFiles()).toEqual([]);
 
     expect(await push('main')).toMatch(/^remote: triggler: main [0-9a-f]{12}: receiver unreachable \(ECONNREFUSED\); kept in /);
     const flushed = await runCli(['hook', 'flush', '--git-dir', bare]);
-    expect(flushed).toMatchObject({ code: 1, stdout: expect.stringMatching(/^triggler: main [0-9a-f]{12} \(kept since \S+\) still kept: receiver unreachable \(ECONNREFUSED\)\n$/) });
+    expect(flushed).toMatchObject({
+      code: 1,
+      stdout: expect.stringMatching(/^triggler: main [0-9a-f]{12} \(kept since \S+\) still kept: receiver unreachable \(ECONNREFUSED\)\n$/),
+    });
 
     const listed = await runCli(['hook', 'list', '--git-dir', bare, '--json']);
     const [kept] = JSON.parse(listed.stdout) as { id: string; branch: string }[];
     expect(kept).toMatchObject({ branch: 'main', id: expect.stringMatching(/^push_/) });
-    expect((await runCli(['hook', 'list', '--git-dir', bare])).stdout).toMatch(new RegExp(`^ID +BRANCH +COMMIT +KEPT SINCE +PUSHER\\n${kept!.id} +main `));
-    expect(await runCli(['hook', 'drop', '--git-dir', bare, 'push_nosuch'])).toMatchObject({ code: 1, stderr: expect.stringContaining('not kept in') });
-    expect(await runCli(['hook', 'drop', '--git-dir', bare, kept!.id])).toMatchObject({ code: 0, stdout: expect.stringMatching(/^dropped 1 kept delivery: main [0-9a-f]{12}\n$/) });
+    expect((await runCli(['hook', 'list', '--git-dir', bare])).stdout).toMatch(
+      new RegExp(`^ID +BRANCH +COMMIT +KEPT SINCE +PUSHER\\n${kept!.id} +main `),
+    );
+    expect(await runCli(['hook', 'drop', '--git-dir', bare, 'push_nosuch'])).toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining('not kept in'),
+    });
+    expect(await runCli(['hook', 'drop', '--git-dir', bare, kept!.id])).toMatchObject({
+      code: 0,
+      stdout: expect.stringMatching(/^dropped 1 kept delivery: main [0-9a-f]{12}\n$/),
+    });
     expect(spoolFiles()).toEqual([]);
     expect(await runCli(['hook', 'flush', '--git-dir', bare])).toMatchObject({ code: 0 });
     expect((await runCli(['hook', 'list', '--git-dir', bare])).stdout).toMatch(/^nothing kept in /);
   }, 120_000);
 
-  it('with --config and --wait, a push shows its run\'s log and outcome; a run longer than the wait is left with where to look', async () => {
+  it("with --config and --wait, a push shows its run's log and outcome; a run longer than the wait is left with where to look", async () => {
     const [listenPort, adminPort] = [await freePort(), await freePort()];
     const configFile = join(dir, 'receiver.json');
     fs.writeFileSync(
@@ -84,7 +108,11 @@ describe('the hook on day two', () => {
         tokens: { file: tokenFile },
         triggers: [
           { repository: 'site', branch: 'main', command: 'echo "building $TRIGGLER_COMMIT"; echo "built"' },
-          { repository: 'site', branch: 'slow', command: `echo "waiting for the release"; while [ ! -f ${release} ]; do sleep 0.05; done; echo released` },
+          {
+            repository: 'site',
+            branch: 'slow',
+            command: `echo "waiting for the release"; while [ ! -f ${release} ]; do sleep 0.05; done; echo released`,
+          },
         ],
       }),
       { mode: 0o600 },
@@ -93,7 +121,9 @@ describe('the hook on day two', () => {
     try {
       expect(await runCli(['hook', 'install', '--force', '--git-dir', bare, '--config', configFile, '--wait'])).toMatchObject({
         code: 0,
-        stdout: expect.stringContaining(`now go to http://127.0.0.1:${listenPort}; each push shows its run (through http://127.0.0.1:${adminPort}`),
+        stdout: expect.stringContaining(
+          `now go to http://127.0.0.1:${listenPort}; each push shows its run (through http://127.0.0.1:${adminPort}`,
+        ),
       });
       fs.writeFileSync(join(clone, 'README'), 'two\n');
       git(clone, 'commit', '-q', '-a', '-m', 'two');
@@ -109,14 +139,20 @@ describe('the hook on day two', () => {
 
       // No trigger in the config: nothing sent or kept, nothing followed.
       git(clone, 'branch', 'other');
-      expect(await push('other')).toMatch(new RegExp(`^remote: triggler: other [0-9a-f]{12}: no trigger for site other in ${configFile}: nothing sent, nothing kept$`));
+      expect(await push('other')).toMatch(
+        new RegExp(`^remote: triggler: other [0-9a-f]{12}: no trigger for site other in ${configFile}: nothing sent, nothing kept$`),
+      );
 
-      expect(await runCli(['hook', 'install', '--git-dir', bare, '--config', configFile, '--wait', '--wait-timeout', '1'])).toMatchObject({ code: 0 });
+      expect(await runCli(['hook', 'install', '--git-dir', bare, '--config', configFile, '--wait', '--wait-timeout', '1'])).toMatchObject({
+        code: 0,
+      });
       git(clone, 'branch', 'slow');
       const slow = (await push('slow')).split('\n');
       const slowRun = /run (r_\S+)$/.exec(slow[0]!)![1]!;
       expect(slow).toContain('remote: waiting for the release');
-      expect(slow.at(-1)).toBe(`remote: triggler: run ${slowRun} has not ended within the hook's wait (1 s); it goes on: see it with: triggler runs --log ${slowRun}   (or http://127.0.0.1:${adminPort}/runs/${slowRun})`);
+      expect(slow.at(-1)).toBe(
+        `remote: triggler: run ${slowRun} has not ended within the hook's wait (1 s); it goes on: see it with: triggler runs --log ${slowRun}   (or http://127.0.0.1:${adminPort}/runs/${slowRun})`,
+      );
       expect(spoolFiles()).toEqual([]);
     } finally {
       fs.writeFileSync(release, '');

@@ -14,7 +14,12 @@ import { startTestReceiver, type TestReceiver, tempDir } from '../support/receiv
 const TOKEN = 'whsec_cHVzaCBpZHMgdGVzdCB0b2tlbiBmb3IgdGhlIHJlY2VpdmVyIQ==';
 
 const git = (cwd: string, ...args: string[]): string =>
-  execFileSync('git', ['-c', 'user.name=Test', '-c', 'user.email=test@example.com', '-c', 'init.defaultBranch=main', ...args], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH, HOME: cwd } }).trim();
+  execFileSync('git', ['-c', 'user.name=Test', '-c', 'user.email=test@example.com', '-c', 'init.defaultBranch=main', ...args], {
+    cwd,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { PATH: process.env.PATH, HOME: cwd },
+  }).trim();
 
 describe('the hook gives each push its own delivery id', () => {
   let dir: string;
@@ -42,18 +47,25 @@ describe('the hook gives each push its own delivery id', () => {
     git(dir, 'init', '-q', '--bare', bare);
     git(dir, 'clone', '-q', bare, clone);
     // Installed against a port nothing listens on: the push is kept.
-    expect(await runCli(['hook', 'install', '--git-dir', bare, '--url', `http://127.0.0.1:${await freePort()}`, '--token-env', 'SITE_TOKEN'])).toMatchObject({ code: 0 });
+    expect(
+      await runCli(['hook', 'install', '--git-dir', bare, '--url', `http://127.0.0.1:${await freePort()}`, '--token-env', 'SITE_TOKEN']),
+    ).toMatchObject({ code: 0 });
     fs.writeFileSync(join(clone, 'v'), 'x');
     git(clone, 'add', 'v');
     git(clone, 'commit', '-q', '-m', 'x');
-    await promisify(execFile)('git', ['push', 'origin', 'HEAD:main'], { cwd: clone, env: { PATH: process.env.PATH, HOME: clone, SITE_TOKEN: TOKEN } });
+    await promisify(execFile)('git', ['push', 'origin', 'HEAD:main'], {
+      cwd: clone,
+      env: { PATH: process.env.PATH, HOME: clone, SITE_TOKEN: TOKEN },
+    });
     const spool = join(bare, 'triggler-spool');
     const [kept] = fs.readdirSync(spool);
     const keptText = fs.readFileSync(join(spool, kept!), 'utf8');
     const { id } = JSON.parse(keptText) as { id: string };
 
     receiver = await startTestReceiver({ triggers: [{ repository: 'site', branch: 'main', token: TOKEN, command: 'true' }] }, { dir });
-    expect(await runCli(['hook', 'install', '--force', '--git-dir', bare, '--url', receiver.url, '--token-env', 'SITE_TOKEN'])).toMatchObject({ code: 0 });
+    expect(
+      await runCli(['hook', 'install', '--force', '--git-dir', bare, '--url', receiver.url, '--token-env', 'SITE_TOKEN']),
+    ).toMatchObject({ code: 0 });
     const flush = () => runCli(['hook', 'flush', '--git-dir', bare], { env: { PATH: process.env.PATH, SITE_TOKEN: TOKEN } });
     expect(await flush()).toMatchObject({ code: 0, stdout: 'triggler: 1 kept delivery sent\n' });
     // As if the receiver's answer had been lost: the same kept push, sent again.
@@ -65,7 +77,10 @@ describe('the hook gives each push its own delivery id', () => {
 
   it('x -> y, y -> x, x -> y: each push runs, and the branch ends deployed at y', async () => {
     const ranFile = join(dir, 'ran.txt');
-    receiver = await startTestReceiver({ triggers: [{ repository: 'site', branch: 'main', token: TOKEN, command: `echo "$TRIGGLER_COMMIT" >> ${ranFile}` }] }, { dir });
+    receiver = await startTestReceiver(
+      { triggers: [{ repository: 'site', branch: 'main', token: TOKEN, command: `echo "$TRIGGLER_COMMIT" >> ${ranFile}` }] },
+      { dir },
+    );
     const bare = join(dir, 'site.git');
     const clone = join(dir, 'clone');
     git(dir, 'init', '-q', '--bare', bare);
@@ -75,7 +90,9 @@ describe('the hook gives each push its own delivery id', () => {
     git(clone, 'commit', '-q', '-m', 'x');
     const x = git(clone, 'rev-parse', 'HEAD');
     git(clone, 'push', '-q', 'origin', 'HEAD:main');
-    expect(await runCli(['hook', 'install', '--git-dir', bare, '--url', receiver.url, '--token-env', 'SITE_TOKEN'])).toMatchObject({ code: 0 });
+    expect(await runCli(['hook', 'install', '--git-dir', bare, '--url', receiver.url, '--token-env', 'SITE_TOKEN'])).toMatchObject({
+      code: 0,
+    });
     fs.writeFileSync(join(clone, 'v'), 'y');
     git(clone, 'commit', '-q', '-a', '-m', 'y');
     const y = git(clone, 'rev-parse', 'HEAD');
@@ -83,12 +100,23 @@ describe('the hook gives each push its own delivery id', () => {
     const lines: string[] = [];
     for (const commit of [y, x, y]) {
       // Not a synchronous child: the receiver answering the hook runs in this process.
-      const result = await promisify(execFile)('git', ['push', '--force', 'origin', `${commit}:refs/heads/main`], { cwd: clone, encoding: 'utf8', env: { PATH: process.env.PATH, HOME: clone, SITE_TOKEN: TOKEN } });
-      lines.push(result.stderr.split('\n').map((line) => line.trimEnd()).find((line) => line.startsWith('remote: triggler:')) ?? result.stderr);
+      const result = await promisify(execFile)('git', ['push', '--force', 'origin', `${commit}:refs/heads/main`], {
+        cwd: clone,
+        encoding: 'utf8',
+        env: { PATH: process.env.PATH, HOME: clone, SITE_TOKEN: TOKEN },
+      });
+      lines.push(
+        result.stderr
+          .split('\n')
+          .map((line) => line.trimEnd())
+          .find((line) => line.startsWith('remote: triggler:')) ?? result.stderr,
+      );
       // Each push's run ends before the next push, so none joins another's run.
       await receiver.settledRuns();
     }
-    expect(lines).toEqual([y, x, y].map((commit) => expect.stringMatching(new RegExp(`^remote: triggler: main ${commit.slice(0, 12)}: accepted, run r_\\S+$`))));
+    expect(lines).toEqual(
+      [y, x, y].map((commit) => expect.stringMatching(new RegExp(`^remote: triggler: main ${commit.slice(0, 12)}: accepted, run r_\\S+$`))),
+    );
     expect(fs.readFileSync(ranFile, 'utf8').trim().split('\n')).toEqual([y, x, y]);
   }, 60_000);
 });

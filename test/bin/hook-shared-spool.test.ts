@@ -43,7 +43,26 @@ describe('the hook spool of a group-shared repository', () => {
      * the hook's line is. TMPDIR keeps what the CLI caches in the test's folder.
      */
     function gitAs(user: string, cwd: string, ...args: string[]): string {
-      const result = spawnSync('runuser', ['-u', user, '--', 'env', `HOME=${join(dir, user)}`, `TMPDIR=${join(dir, user)}`, `PATH=${process.env.PATH}`, `SITE_HOOK_TOKEN=${TOKEN}`, 'git', '-c', `user.name=${user}`, '-c', 'user.email=u@example.com', ...args], { cwd, encoding: 'utf8' });
+      const result = spawnSync(
+        'runuser',
+        [
+          '-u',
+          user,
+          '--',
+          'env',
+          `HOME=${join(dir, user)}`,
+          `TMPDIR=${join(dir, user)}`,
+          `PATH=${process.env.PATH}`,
+          `SITE_HOOK_TOKEN=${TOKEN}`,
+          'git',
+          '-c',
+          `user.name=${user}`,
+          '-c',
+          'user.email=u@example.com',
+          ...args,
+        ],
+        { cwd, encoding: 'utf8' },
+      );
       if (result.status !== 0) throw new Error(`git ${args.join(' ')} as ${user} failed: ${result.stdout}${result.stderr}`);
       return result.stderr;
     }
@@ -78,10 +97,17 @@ describe('the hook spool of a group-shared repository', () => {
       configFile = join(dir, 'receiver.json');
       fs.writeFileSync(
         configFile,
-        JSON.stringify({ listen: { host: '127.0.0.1', port }, admin: false, stateDir: join(dir, 'state'), triggers: [{ repository: 'site', branch: 'main', token: TOKEN, command: `echo "$TRIGGLER_COMMIT" >> ${ranFile}` }] }),
+        JSON.stringify({
+          listen: { host: '127.0.0.1', port },
+          admin: false,
+          stateDir: join(dir, 'state'),
+          triggers: [{ repository: 'site', branch: 'main', token: TOKEN, command: `echo "$TRIGGLER_COMMIT" >> ${ranFile}` }],
+        }),
         { mode: 0o600 },
       );
-      expect(await runCli(['hook', 'install', '--git-dir', bare, '--url', `http://127.0.0.1:${port}`, '--token-env', 'SITE_HOOK_TOKEN'])).toMatchObject({ code: 0 });
+      expect(
+        await runCli(['hook', 'install', '--git-dir', bare, '--url', `http://127.0.0.1:${port}`, '--token-env', 'SITE_HOOK_TOKEN']),
+      ).toMatchObject({ code: 0 });
       for (const user of users) {
         fs.mkdirSync(join(dir, user));
         // Git refuses a repository another user owns unless told it is safe, as a shared repository's users are.

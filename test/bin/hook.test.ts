@@ -13,7 +13,12 @@ import { waitFor } from '../support/wait-for';
 const TOKEN = 'whsec_aG9vayB0ZXN0IHRva2VuIGZvciB0aGUgcmVjZWl2ZXIh';
 
 const git = (cwd: string, ...args: string[]): string =>
-  execFileSync('git', ['-c', 'user.name=Test', '-c', 'user.email=test@example.com', '-c', 'init.defaultBranch=main', ...args], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH, HOME: cwd } });
+  execFileSync('git', ['-c', 'user.name=Test', '-c', 'user.email=test@example.com', '-c', 'init.defaultBranch=main', ...args], {
+    cwd,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { PATH: process.env.PATH, HOME: cwd },
+  });
 
 describe('triggler hook: pushes to a bare repository on this server', () => {
   const dir = tempDir('triggler-hook-');
@@ -40,7 +45,12 @@ describe('triggler hook: pushes to a bare repository on this server', () => {
         listen: { host: '127.0.0.1', port },
         admin: false,
         stateDir: join(dir, 'state'),
-        triggers: ['main', 'dev', 'feature/x'].map((branch) => ({ repository: 'site', branch, token: TOKEN, command: `echo "$TRIGGLER_BRANCH $TRIGGLER_COMMIT" >> ${ranFile}` })),
+        triggers: ['main', 'dev', 'feature/x'].map((branch) => ({
+          repository: 'site',
+          branch,
+          token: TOKEN,
+          command: `echo "$TRIGGLER_BRANCH $TRIGGLER_COMMIT" >> ${ranFile}`,
+        })),
       }),
       { mode: 0o600 },
     );
@@ -51,10 +61,18 @@ describe('triggler hook: pushes to a bare repository on this server', () => {
 
   /** The hook's line, as git shows it ("remote: triggler: ..."). */
   function hookLine(...refs: string[]): string {
-    const result = spawnSync('git', ['push', 'origin', ...refs], { cwd: clone, encoding: 'utf8', env: { PATH: process.env.PATH, HOME: clone } });
+    const result = spawnSync('git', ['push', 'origin', ...refs], {
+      cwd: clone,
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH, HOME: clone },
+    });
     if (result.status !== 0) throw new Error(`push failed: ${result.stderr}`);
     // git pads the remote's lines with spaces.
-    return result.stderr.split('\n').map((line) => line.trimEnd()).filter((line) => line.startsWith('remote: triggler:')).join('\n');
+    return result.stderr
+      .split('\n')
+      .map((line) => line.trimEnd())
+      .filter((line) => line.startsWith('remote: triggler:'))
+      .join('\n');
   }
 
   it('refuses to replace a hook it did not write', async () => {
@@ -70,7 +88,9 @@ describe('triggler hook: pushes to a bare repository on this server', () => {
     git(clone, 'branch', 'feature/x');
     git(clone, 'tag', 'v1');
     const down = hookLine('main', 'dev', 'v1');
-    expect(down).toMatch(/^remote: triggler: main [0-9a-f]{12}: receiver unreachable \(ECONNREFUSED\); kept in .*triggler-spool, sent again on the next push or by triggler hook flush; dev [0-9a-f]{12}: receiver unreachable/);
+    expect(down).toMatch(
+      /^remote: triggler: main [0-9a-f]{12}: receiver unreachable \(ECONNREFUSED\); kept in .*triggler-spool, sent again on the next push or by triggler hook flush; dev [0-9a-f]{12}: receiver unreachable/,
+    );
     expect(fs.readdirSync(join(bare, 'triggler-spool'))).toHaveLength(2);
     expect(fs.existsSync(ranFile)).toBe(false);
 
@@ -80,7 +100,10 @@ describe('triggler hook: pushes to a bare repository on this server', () => {
       expect(up).toMatch(/^remote: triggler: 2 kept deliveries sent; feature\/x [0-9a-f]{12}: accepted, run r_\S+$/);
       expect(fs.readdirSync(join(bare, 'triggler-spool'))).toHaveLength(0);
       // A flush with nothing kept sends nothing.
-      expect(await runCli(['hook', 'flush', '--git-dir', bare])).toMatchObject({ code: 0, stdout: 'triggler: nothing to send (no branch was updated)\n' });
+      expect(await runCli(['hook', 'flush', '--git-dir', bare])).toMatchObject({
+        code: 0,
+        stdout: 'triggler: nothing to send (no branch was updated)\n',
+      });
       const head = git(clone, 'rev-parse', 'HEAD').trim();
       const ran = () => (fs.existsSync(ranFile) ? fs.readFileSync(ranFile, 'utf8').trim().split('\n').sort() : []);
       await waitFor('three runs', () => ran().length >= 3);

@@ -20,7 +20,11 @@ describe('the packed CLI, installed anywhere', () => {
   beforeAll(() => {
     execFileSync('npm', ['pack', '--pack-destination', dir, '--silent'], { cwd: ROOT, stdio: 'pipe' });
     const [tarball] = fs.readdirSync(dir).filter((name) => name.endsWith('.tgz'));
-    execFileSync('npm', ['install', '--global', '--prefix', prefix, '--no-audit', '--no-fund', join(dir, tarball!)], { cwd: dir, stdio: 'pipe', env: { ...process.env, npm_config_offline: 'true' } });
+    execFileSync('npm', ['install', '--global', '--prefix', prefix, '--no-audit', '--no-fund', join(dir, tarball!)], {
+      cwd: dir,
+      stdio: 'pipe',
+      env: { ...process.env, npm_config_offline: 'true' },
+    });
     fs.mkdirSync(work);
   }, 120_000);
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -43,7 +47,10 @@ describe('the packed CLI, installed anywhere', () => {
     expect(init.code).toBe(0);
     expect(init.stdout).toContain('triggler check --config receiver.json');
     expect(fs.statSync(join(work, 'tokens.json')).mode & 0o777).toBe(0o600);
-    expect(await runCli(['init'], { cwd: work, env, program })).toMatchObject({ code: 1, stderr: expect.stringContaining('exists already: init never overwrites') });
+    expect(await runCli(['init'], { cwd: work, env, program })).toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining('exists already: init never overwrites'),
+    });
 
     const check = await runCli(['check', '--config', 'receiver.json'], { cwd: work, env, program });
     expect(check).toMatchObject({ code: 0, stdout: expect.stringContaining('is valid: 1 trigger (site@main)') });

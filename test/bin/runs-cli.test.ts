@@ -15,8 +15,17 @@ describe('triggler runs and rerun', () => {
   let runId: string;
 
   beforeAll(async () => {
-    receiver = await startTestReceiver({ triggers: [{ repository: 'app', branch: 'main', token: TOKEN, command: 'echo "ran $TRIGGLER_COMMIT"' }] }, { dir });
-    const delivery = buildDeliveryRequest({ scheme: 'standard', token: TOKEN, id: 'msg_cli_1', timestamp: Math.floor(Date.now() / 1000), data: { repository: 'app', branch: 'main', ref: 'refs/heads/main', commit: 'c'.repeat(40), source: 'cli' } });
+    receiver = await startTestReceiver(
+      { triggers: [{ repository: 'app', branch: 'main', token: TOKEN, command: 'echo "ran $TRIGGLER_COMMIT"' }] },
+      { dir },
+    );
+    const delivery = buildDeliveryRequest({
+      scheme: 'standard',
+      token: TOKEN,
+      id: 'msg_cli_1',
+      timestamp: Math.floor(Date.now() / 1000),
+      data: { repository: 'app', branch: 'main', ref: 'refs/heads/main', commit: 'c'.repeat(40), source: 'cli' },
+    });
     runId = ((await receiver.send(delivery.path, { headers: delivery.headers, body: delivery.body! })).body.run as { id: string }).id;
     await receiver.settledRuns();
   });
@@ -49,7 +58,14 @@ describe('triggler runs and rerun', () => {
     expect((JSON.parse(direct.stdout) as { id: string }[]).map((r) => r.id)).toContain(runId);
     const config = join(dir, 'receiver.json');
     const { port } = new URL(receiver.adminUrl!);
-    fs.writeFileSync(config, JSON.stringify({ stateDir, admin: { host: '127.0.0.1', port: Number(port) }, triggers: [{ repository: 'app', branch: 'main', token: TOKEN, command: 'true' }] }));
+    fs.writeFileSync(
+      config,
+      JSON.stringify({
+        stateDir,
+        admin: { host: '127.0.0.1', port: Number(port) },
+        triggers: [{ repository: 'app', branch: 'main', token: TOKEN, command: 'true' }],
+      }),
+    );
     await receiver.close();
     const fallback = await cli(['runs', '--config', config]);
     expect(fallback.stderr).toBe(`from the state directory ${stateDir} (the admin listener http://127.0.0.1:${port} does not answer)\n`);
@@ -65,7 +81,13 @@ describe('rollback and rerun when the receiver is down', () => {
 
   it('say that the admin listener did not answer, how to see whether the receiver runs, and that the action needs it', async () => {
     const stateDir = join(dir, 'state');
-    const trigger = { repository: 'app', branch: 'main', token: TOKEN, command: 'true', deploy: { repositoryUrl: join(dir, 'app.git'), path: join(dir, 'srv', 'app') } };
+    const trigger = {
+      repository: 'app',
+      branch: 'main',
+      token: TOKEN,
+      command: 'true',
+      deploy: { repositoryUrl: join(dir, 'app.git'), path: join(dir, 'srv', 'app') },
+    };
     // A receiver that ran here once (its state directory holds the admin credential) and has stopped.
     const receiver = await startTestReceiver({ triggers: [trigger] }, { dir });
     const { port } = new URL(receiver.adminUrl!);
@@ -77,7 +99,10 @@ describe('rollback and rerun when the receiver is down', () => {
       `triggler: the receiver's admin listener at ${admin} did not answer (connect ECONNREFUSED 127.0.0.1:${port}).\n` +
       `  Is the receiver running? systemctl status triggler-receiver says (and journalctl -u triggler-receiver why it stopped); is ${admin} its admin address (--admin, or the config's admin)?\n` +
       `  ${what} is a run of the receiver: it needs the receiver running.\n`;
-    const [rollback, rerun] = await Promise.all([cli(['rollback', 'app', 'main', '--config', config]), cli(['rerun', 'r_0mj3k2x1c000a1b2c3d4', '--config', config])]);
+    const [rollback, rerun] = await Promise.all([
+      cli(['rollback', 'app', 'main', '--config', config]),
+      cli(['rerun', 'r_0mj3k2x1c000a1b2c3d4', '--config', config]),
+    ]);
     expect(rollback).toEqual({ code: 1, stdout: '', stderr: down('A rollback') });
     expect(rerun).toEqual({ code: 1, stdout: '', stderr: down('A re-run') });
   });

@@ -18,7 +18,12 @@ describe('triggler serve --watch', () => {
     const port = await freePort();
     const configFile = join(dir, 'receiver.json');
     const config = (branches: string[]) =>
-      JSON.stringify({ listen: { host: '127.0.0.1', port }, admin: false, stateDir: join(dir, 'state'), triggers: branches.map((branch) => ({ repository: 'app', branch, token: TOKEN, command: 'true' })) });
+      JSON.stringify({
+        listen: { host: '127.0.0.1', port },
+        admin: false,
+        stateDir: join(dir, 'state'),
+        triggers: branches.map((branch) => ({ repository: 'app', branch, token: TOKEN, command: 'true' })),
+      });
     /** As an editor or a deploy replaces a file: written beside it, renamed over it. */
     const replace = (text: string) => {
       fs.writeFileSync(`${configFile}.new`, text, { mode: 0o600 });
@@ -26,10 +31,16 @@ describe('triggler serve --watch', () => {
     };
     fs.writeFileSync(configFile, config(['main']), { mode: 0o600 });
     const receiver = await startCli(['serve', '--config', configFile, '--watch', '--log-format', 'json'], /watching .*receiver\.json/);
-    const send = async (branch: string) => (await runCli(['send', 'app', branch, '--url', `http://127.0.0.1:${port}`, '--commit', 'a'.repeat(40)], { env: { PATH: process.env.PATH, TRIGGLER_TOKEN: TOKEN } })).stdout;
+    const send = async (branch: string) =>
+      (
+        await runCli(['send', 'app', branch, '--url', `http://127.0.0.1:${port}`, '--commit', 'a'.repeat(40)], {
+          env: { PATH: process.env.PATH, TRIGGLER_TOKEN: TOKEN },
+        })
+      ).stdout;
     /** Resolves once the receiver's output has `count` lines matching. */
     const logged = async (pattern: RegExp, count: number) => {
-      while ((receiver.output().match(new RegExp(pattern, 'g')) ?? []).length < count) await new Promise((resolve) => receiver.child.stdout!.once('data', resolve));
+      while ((receiver.output().match(new RegExp(pattern, 'g')) ?? []).length < count)
+        await new Promise((resolve) => receiver.child.stdout!.once('data', resolve));
     };
     try {
       expect(await send('dev')).toMatch(/-> 401\n/);

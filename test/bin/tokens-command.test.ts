@@ -8,13 +8,7 @@ import { chmodSync, chownSync, mkdtempSync, readdirSync, readFileSync, rmSync, s
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import {
-  GetParameterCommand,
-  GetParametersByPathCommand,
-  ParameterNotFound,
-  PutParameterCommand,
-  SSMClient,
-} from '@aws-sdk/client-ssm';
+import { GetParameterCommand, GetParametersByPathCommand, ParameterNotFound, PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { Command } from 'commander';
 import { request } from 'undici';
@@ -57,7 +51,7 @@ async function runTokens(args: string[], stdin?: string): Promise<CliResult> {
 }
 
 describe('the stack prefix convention', () => {
-  it('gives the default stack the stack config\'s default prefix', () => {
+  it("gives the default stack the stack config's default prefix", () => {
     const config = parseStackConfig({ triggers: [{ repository: 'my-repo', branch: 'main', command: 'true' }] });
     expect(tokenPrefixOfStack(config.stackName)).toBe(config.tokens.prefix);
     expect(DEFAULT_TOKEN_PREFIX).toBe(config.tokens.prefix);
@@ -71,7 +65,12 @@ describe('the stack prefix convention', () => {
   });
 
   it('writes ages for people', () => {
-    expect([formatAge(42), formatAge(600), formatAge(3 * 3600 + 720), formatAge(2 * 86_400 + 3600)]).toEqual(['42s', '10m', '3h 12m', '2d 1h']);
+    expect([formatAge(42), formatAge(600), formatAge(3 * 3600 + 720), formatAge(2 * 86_400 + 3600)]).toEqual([
+      '42s',
+      '10m',
+      '3h 12m',
+      '2d 1h',
+    ]);
   });
 });
 
@@ -83,7 +82,9 @@ describe('triggler tokens against a mocked SSM client', () => {
   afterAll(() => ssmMock.restore());
 
   it('rotate writes a new whsec_ token as a SecureString with Overwrite and prints the name and version, never the token', async () => {
-    ssmMock.on(GetParameterCommand).resolves({ Parameter: { Name: NAME, Type: 'SecureString', Version: 4, LastModifiedDate: new Date(NOW - 86_400_000) } });
+    ssmMock
+      .on(GetParameterCommand)
+      .resolves({ Parameter: { Name: NAME, Type: 'SecureString', Version: 4, LastModifiedDate: new Date(NOW - 86_400_000) } });
     ssmMock.on(PutParameterCommand).resolves({ Version: 5 });
     const out = await runTokens(['rotate', 'my-repo', 'main']);
 
@@ -119,7 +120,9 @@ describe('triggler tokens against a mocked SSM client', () => {
   it('rotate refuses a token that does not exist (a typo must not create one) unless --create', async () => {
     ssmMock.on(GetParameterCommand).rejects(new ParameterNotFound({ message: 'not found', $metadata: {} }));
     ssmMock.on(PutParameterCommand).resolves({ Version: 1 });
-    await expect(runTokens(['rotate', 'my-repo', 'mian'])).rejects.toThrow(`no token parameter ${DEFAULT_TOKEN_PREFIX}/my-repo/mian in SSM`);
+    await expect(runTokens(['rotate', 'my-repo', 'mian'])).rejects.toThrow(
+      `no token parameter ${DEFAULT_TOKEN_PREFIX}/my-repo/mian in SSM`,
+    );
     expect(ssmMock.commandCalls(PutParameterCommand)).toHaveLength(0);
     const out = await runTokens(['rotate', 'my-repo', 'mian', '--create']);
     expect(out.stdout).toBe(`created ${DEFAULT_TOKEN_PREFIX}/my-repo/mian version 1\n`);
@@ -142,13 +145,19 @@ describe('triggler tokens against a mocked SSM client', () => {
     const out = await runTokens(['rotate', '--stdin', 'my-repo', 'main'], `${given}\n`);
     expect(out.stdout).toBe(`rotated ${NAME} version 2\n`);
     expect(ssmMock.commandCalls(PutParameterCommand)[0]!.args[0].input.Value).toBe(given);
-    await expect(runTokens(['rotate', '--stdin', 'my-repo', 'main'], 'short\n')).rejects.toThrow('--stdin: the token must be at least 16 characters');
+    await expect(runTokens(['rotate', '--stdin', 'my-repo', 'main'], 'short\n')).rejects.toThrow(
+      '--stdin: the token must be at least 16 characters',
+    );
     expect(ssmMock.commandCalls(PutParameterCommand)).toHaveLength(1);
   });
 
   it('refuses bad input, naming the option, before any SSM call', async () => {
-    await expect(runTokens(['rotate', '--prefix', 'no-slash', 'my-repo', 'main'])).rejects.toThrow('--prefix: "no-slash" must start with /');
-    await expect(runTokens(['rotate', '--prefix', '/a', '--stack', 'B', 'my-repo', 'main'])).rejects.toThrow(/cannot be used with option '--stack/);
+    await expect(runTokens(['rotate', '--prefix', 'no-slash', 'my-repo', 'main'])).rejects.toThrow(
+      '--prefix: "no-slash" must start with /',
+    );
+    await expect(runTokens(['rotate', '--prefix', '/a', '--stack', 'B', 'my-repo', 'main'])).rejects.toThrow(
+      /cannot be used with option '--stack/,
+    );
     await expect(runTokens(['rotate', 'my-repo'])).rejects.toThrow('name the token');
     await expect(runTokens(['rotate', '--token-name', 'bad name'])).rejects.toThrow('--token-name');
     await expect(runTokens(['rotate', 'my repo', 'main'])).rejects.toThrow('may hold only letters, digits and _ . - /');
@@ -159,9 +168,22 @@ describe('triggler tokens against a mocked SSM client', () => {
     const old = new Date(NOW - 3 * 86_400_000);
     ssmMock
       .on(GetParametersByPathCommand, { Path: DEFAULT_TOKEN_PREFIX, Recursive: true, MaxResults: 10 })
-      .resolves({ Parameters: [{ Name: NAME, Type: 'SecureString', Version: 3, Value: 'AQICAciphertext-one', LastModifiedDate: old }], NextToken: 'next' })
+      .resolves({
+        Parameters: [{ Name: NAME, Type: 'SecureString', Version: 3, Value: 'AQICAciphertext-one', LastModifiedDate: old }],
+        NextToken: 'next',
+      })
       .on(GetParametersByPathCommand, { NextToken: 'next' })
-      .resolves({ Parameters: [{ Name: `${DEFAULT_TOKEN_PREFIX}/app/dev`, Type: 'String', Version: 1, Value: 'plain-value-oops', LastModifiedDate: new Date(NOW - 90_000) }] });
+      .resolves({
+        Parameters: [
+          {
+            Name: `${DEFAULT_TOKEN_PREFIX}/app/dev`,
+            Type: 'String',
+            Version: 1,
+            Value: 'plain-value-oops',
+            LastModifiedDate: new Date(NOW - 90_000),
+          },
+        ],
+      });
     const out = await runTokens(['list']);
     expect(out.stdout).toBe(
       [
@@ -188,13 +210,21 @@ describe('triggler tokens against a mocked SSM client', () => {
   });
 
   it('show --reveal prints only the token on stdout (the version goes to stderr)', async () => {
-    ssmMock.on(GetParameterCommand, { Name: NAME, WithDecryption: true }).resolves({ Parameter: { Name: NAME, Value: OLD_TOKEN, Version: 7 } });
+    ssmMock
+      .on(GetParameterCommand, { Name: NAME, WithDecryption: true })
+      .resolves({ Parameter: { Name: NAME, Value: OLD_TOKEN, Version: 7 } });
     const out = await runTokens(['show', 'my-repo', 'main', '--reveal']);
     expect(out).toEqual({ stdout: `${OLD_TOKEN}\n`, stderr: `${NAME} version 7\n` });
   });
 
   it('names the parameter and the AWS error when SSM refuses', async () => {
-    ssmMock.on(GetParameterCommand).rejects(Object.assign(new Error('User: arn:aws:iam::1:user/x is not authorized to perform: ssm:GetParameter'), { name: 'AccessDeniedException' }));
+    ssmMock
+      .on(GetParameterCommand)
+      .rejects(
+        Object.assign(new Error('User: arn:aws:iam::1:user/x is not authorized to perform: ssm:GetParameter'), {
+          name: 'AccessDeniedException',
+        }),
+      );
     await expect(runTokens(['rotate', 'my-repo', 'main'])).rejects.toThrow(`cannot read ${NAME} from SSM: AccessDeniedException: User`);
   });
 });
@@ -208,12 +238,18 @@ describe('triggler tokens --file', () => {
 
   it('rotate writes {current, previous, rotatedAt} atomically with mode 0600, keeping the other entries', async () => {
     const path = join(dir, 'tokens.json');
-    writeFileSync(path, JSON.stringify({ 'my-repo/main': OLD_TOKEN, 'other/dev': { current: 'whsec_b3RoZXItb3RoZXItb3RoZXItb3RoZXI=' } }), { mode: 0o600 });
+    writeFileSync(path, JSON.stringify({ 'my-repo/main': OLD_TOKEN, 'other/dev': { current: 'whsec_b3RoZXItb3RoZXItb3RoZXItb3RoZXI=' } }), {
+      mode: 0o600,
+    });
     const out = await runTokens(['rotate', '--file', path, 'my-repo', 'main']);
 
     expect(out.stdout).toBe(`rotated my-repo/main in ${path} at 2026-03-01T12:00:00.000Z\n`);
     const file = JSON.parse(readFileSync(path, 'utf8')) as Record<string, { current: string; previous?: string; rotatedAt?: string }>;
-    expect(file['my-repo/main']).toEqual({ current: expect.stringMatching(NEW_TOKEN), previous: OLD_TOKEN, rotatedAt: '2026-03-01T12:00:00.000Z' });
+    expect(file['my-repo/main']).toEqual({
+      current: expect.stringMatching(NEW_TOKEN),
+      previous: OLD_TOKEN,
+      rotatedAt: '2026-03-01T12:00:00.000Z',
+    });
     expect(file['other/dev']).toEqual({ current: 'whsec_b3RoZXItb3RoZXItb3RoZXItb3RoZXI=' });
     expect(statSync(path).mode & 0o777).toBe(0o600);
     expect(readdirSync(dir)).toEqual(['tokens.json']);
@@ -229,16 +265,22 @@ describe('triggler tokens --file', () => {
 
   it('rotate --create starts a file (mode 0600) or adds a token; without --create both are errors', async () => {
     const path = join(dir, 'new.json');
-    await expect(runTokens(['rotate', '--file', path, 'app', 'main'])).rejects.toThrow(`token file ${path} does not exist (pass --create to start one)`);
-    expect((await runTokens(['rotate', '--file', path, '--create', 'app', 'main'])).stdout).toBe(`created app/main in ${path} at 2026-03-01T12:00:00.000Z\n`);
+    await expect(runTokens(['rotate', '--file', path, 'app', 'main'])).rejects.toThrow(
+      `token file ${path} does not exist (pass --create to start one)`,
+    );
+    expect((await runTokens(['rotate', '--file', path, '--create', 'app', 'main'])).stdout).toBe(
+      `created app/main in ${path} at 2026-03-01T12:00:00.000Z\n`,
+    );
     expect(statSync(path).mode & 0o777).toBe(0o600);
-    await expect(runTokens(['rotate', '--file', path, 'app', 'dev'])).rejects.toThrow(`no token named app/dev in ${path} (pass --create to add it)`);
+    await expect(runTokens(['rotate', '--file', path, 'app', 'dev'])).rejects.toThrow(
+      `no token named app/dev in ${path} (pass --create to add it)`,
+    );
     const file = JSON.parse(readFileSync(path, 'utf8')) as Record<string, { current: string; previous?: string }>;
     expect(Object.keys(file)).toEqual(['app/main']);
     expect(file['app/main']!.previous).toBeUndefined();
   });
 
-  it('keeps the file\'s owner when root rotates it (the receiver runs as its own user)', async () => {
+  it("keeps the file's owner when root rotates it (the receiver runs as its own user)", async () => {
     const path = join(dir, 'owned.json');
     writeFileSync(path, JSON.stringify({ 'app/main': OLD_TOKEN }), { mode: 0o600 });
     const asRoot = process.getuid?.() === 0;
@@ -255,17 +297,35 @@ describe('triggler tokens --file', () => {
     const path = join(dir, 'open.json');
     writeFileSync(path, JSON.stringify({ 'app/main': OLD_TOKEN }));
     chmodSync(path, 0o644);
-    await expect(runTokens(['rotate', '--file', path, 'app', 'main'])).rejects.toThrow('must not be readable or writable by group or others');
+    await expect(runTokens(['rotate', '--file', path, 'app', 'main'])).rejects.toThrow(
+      'must not be readable or writable by group or others',
+    );
     expect(JSON.parse(readFileSync(path, 'utf8'))).toEqual({ 'app/main': OLD_TOKEN });
   });
 
   it('list shows names and rotation ages, show --reveal the current token', async () => {
     const path = join(dir, 'tokens.json');
-    writeFileSync(path, JSON.stringify({ 'b/main': OLD_TOKEN, 'a/main': { current: 'whsec_Y3VycmVudC1jdXJyZW50LWN1cnJlbnQtY3Vy', previous: OLD_TOKEN, rotatedAt: '2026-03-01T11:00:00Z' } }), { mode: 0o600 });
+    writeFileSync(
+      path,
+      JSON.stringify({
+        'b/main': OLD_TOKEN,
+        'a/main': { current: 'whsec_Y3VycmVudC1jdXJyZW50LWN1cnJlbnQtY3Vy', previous: OLD_TOKEN, rotatedAt: '2026-03-01T11:00:00Z' },
+      }),
+      { mode: 0o600 },
+    );
     const list = await runTokens(['list', '--file', path]);
-    expect(list.stdout).toBe(['TOKEN   ROTATED               AGE    PREVIOUS', 'a/main  2026-03-01T11:00:00Z  1h 0m  kept', 'b/main  -                     -      -', ''].join('\n'));
+    expect(list.stdout).toBe(
+      [
+        'TOKEN   ROTATED               AGE    PREVIOUS',
+        'a/main  2026-03-01T11:00:00Z  1h 0m  kept',
+        'b/main  -                     -      -',
+        '',
+      ].join('\n'),
+    );
     expect(list.stdout).not.toContain('whsec_');
-    expect((await runTokens(['show', '--file', path, 'a', 'main', '--reveal'])).stdout).toBe('whsec_Y3VycmVudC1jdXJyZW50LWN1cnJlbnQtY3Vy\n');
+    expect((await runTokens(['show', '--file', path, 'a', 'main', '--reveal'])).stdout).toBe(
+      'whsec_Y3VycmVudC1jdXJyZW50LWN1cnJlbnQtY3Vy\n',
+    );
   });
 });
 
@@ -289,12 +349,16 @@ describe('triggler tokens deploy-key --file', () => {
     expect(statSync(path).mode & 0o777).toBe(0o600);
     expect(made.stdout + made.stderr).not.toContain('PRIVATE KEY');
 
-    await expect(runTokens(['deploy-key', '--file', path, 'deploy-keys/app'])).rejects.toThrow(`deploy-keys/app exists already in ${path} (pass --replace to replace it)`);
+    await expect(runTokens(['deploy-key', '--file', path, 'deploy-keys/app'])).rejects.toThrow(
+      `deploy-keys/app exists already in ${path} (pass --replace to replace it)`,
+    );
     expect((await runTokens(['deploy-key', '--file', path, 'deploy-keys/app', '--public'])).stdout).toBe(made.stdout);
     const replaced = await runTokens(['deploy-key', '--file', path, 'deploy-keys/app', '--replace', '--comment', 'web-1 deploy']);
     expect(replaced.stdout).toMatch(/ web-1 deploy\n$/);
     expect(replaced.stdout).not.toBe(made.stdout);
-    expect(replaced.stderr).toContain('a running receiver fetches with the new key from now on (on its next fetch), and fails until the provider has its public half');
+    expect(replaced.stderr).toContain(
+      'a running receiver fetches with the new key from now on (on its next fetch), and fails until the provider has its public half',
+    );
     await expect(runTokens(['deploy-key', '--file', path, 'no spaces'])).rejects.toThrow('<name>: may hold letters, digits and _ . - / @');
   });
 
@@ -306,7 +370,9 @@ describe('triggler tokens deploy-key --file', () => {
     expect(made.code).toBe(0);
     const refused = await cli(['tokens', 'rotate', '--file', path, '--token-name', 'deploy-keys/my-app'], env);
     expect(refused.code).toBe(1);
-    expect(refused.stderr).toContain(`deploy-keys/my-app is a deploy key, not a token: triggler tokens deploy-key deploy-keys/my-app --file '${path}' --replace makes a new one`);
+    expect(refused.stderr).toContain(
+      `deploy-keys/my-app is a deploy key, not a token: triggler tokens deploy-key deploy-keys/my-app --file '${path}' --replace makes a new one`,
+    );
     const followed = await followSuggestion(refused.stderr, env);
     expect(followed.code).toBe(0);
     expect(followed.stderr.split('\n')[0]).toBe(`replaced deploy-keys/my-app in ${path}`);
@@ -335,9 +401,14 @@ function followSuggestion(stderr: string, env: NodeJS.ProcessEnv): Promise<CliRe
   const suggested = /is a deploy key, not a token: (triggler tokens deploy-key .*) makes a new one$/m.exec(stderr)?.[1];
   if (!suggested) throw new Error(`no suggestion in: ${stderr}`);
   return new Promise((resolve) => {
-    execFile('sh', ['-c', `triggler() { "$TRIGGLER_NODE" "$TRIGGLER_CLI" "$@"; }; ${suggested}`], { cwd: ROOT, env: { ...env, TRIGGLER_NODE: process.execPath, TRIGGLER_CLI: CLI }, timeout: 30_000 }, (error, stdout, stderr) => {
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr, suggested });
-    });
+    execFile(
+      'sh',
+      ['-c', `triggler() { "$TRIGGLER_NODE" "$TRIGGLER_CLI" "$@"; }; ${suggested}`],
+      { cwd: ROOT, env: { ...env, TRIGGLER_NODE: process.execPath, TRIGGLER_CLI: CLI }, timeout: 30_000 },
+      (error, stdout, stderr) => {
+        resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr, suggested });
+      },
+    );
   });
 }
 
@@ -350,7 +421,17 @@ describe('bin/triggler.js tokens against the local SSM endpoint', () => {
   beforeAll(async () => {
     ssm = await startLocalSsm({ region: 'eu-west-1' });
     awsDir = mkdtempSync(join(tmpdir(), 'triggler-tokens-aws-'));
-    env = { PATH: process.env.PATH, HOME: awsDir, AWS_ENDPOINT_URL_SSM: ssm.url, AWS_ACCESS_KEY_ID: 'AKIDLOCALSSMTEST', AWS_SECRET_ACCESS_KEY: 'local-ssm-test-secret', AWS_REGION: 'eu-west-1', AWS_CONFIG_FILE: join(awsDir, 'config'), AWS_SHARED_CREDENTIALS_FILE: join(awsDir, 'credentials'), AWS_EC2_METADATA_DISABLED: 'true' };
+    env = {
+      PATH: process.env.PATH,
+      HOME: awsDir,
+      AWS_ENDPOINT_URL_SSM: ssm.url,
+      AWS_ACCESS_KEY_ID: 'AKIDLOCALSSMTEST',
+      AWS_SECRET_ACCESS_KEY: 'local-ssm-test-secret',
+      AWS_REGION: 'eu-west-1',
+      AWS_CONFIG_FILE: join(awsDir, 'config'),
+      AWS_SHARED_CREDENTIALS_FILE: join(awsDir, 'credentials'),
+      AWS_EC2_METADATA_DISABLED: 'true',
+    };
     ssm.put(NAME, OLD_TOKEN);
   });
 
@@ -409,7 +490,9 @@ describe('bin/triggler.js tokens against the local SSM endpoint', () => {
     expect(replaced.code).toBe(0);
     expect(ssm.get(`${DEFAULT_TOKEN_PREFIX}/deploy-keys/app`)!.version).toBe(2);
     expect(ssm.get(`${DEFAULT_TOKEN_PREFIX}/deploy-keys/app.pub`)!.value).toBe(replaced.stdout.trim());
-    expect(replaced.stderr).toContain("(within tokens.cacheSeconds), and fails until the provider has its public half; a stack's DeployKey output keeps showing the old half");
+    expect(replaced.stderr).toContain(
+      "(within tokens.cacheSeconds), and fails until the provider has its public half; a stack's DeployKey output keeps showing the old half",
+    );
     // Listed without a warning about the public half's plain String type.
     const listed = await cli(['tokens', 'list', '--stack', 'GitTriggler'], env);
     expect(listed.stdout).toContain(`${DEFAULT_TOKEN_PREFIX}/deploy-keys/app.pub`);
@@ -417,23 +500,30 @@ describe('bin/triggler.js tokens against the local SSM endpoint', () => {
     // A token rotation never writes over a deploy key.
     const rotated = await cli(['tokens', 'rotate', '--token-name', 'deploy-keys/app'], env);
     expect(rotated.code).toBe(1);
-    expect(rotated.stderr).toContain('deploy-keys/app is a deploy key, not a token: triggler tokens deploy-key deploy-keys/app --replace makes a new one');
+    expect(rotated.stderr).toContain(
+      'deploy-keys/app is a deploy key, not a token: triggler tokens deploy-key deploy-keys/app --replace makes a new one',
+    );
     expect(ssm.get(`${DEFAULT_TOKEN_PREFIX}/deploy-keys/app`)!.version).toBe(2);
   });
 
   it.each([
     [['--stack', 'Staging'], '/staging/tokens'],
     [['--prefix', '/ops/keys'], '/ops/keys'],
-  ])('rotate %j of a deploy key suggests deploy-key --replace with the same store option, and the suggestion reaches that store', async (store, prefix) => {
-    const refused = await cli(['tokens', 'rotate', ...store, '--token-name', 'deploy-keys/site'], env);
-    expect(refused.code).toBe(1);
-    expect(refused.stderr).toContain(`deploy-keys/site is a deploy key, not a token: triggler tokens deploy-key deploy-keys/site ${store.join(' ')} --replace makes a new one`);
-    expect(ssm.get(`${prefix}/deploy-keys/site`)).toBeUndefined();
-    const followed = await followSuggestion(refused.stderr, env);
-    expect(followed.code).toBe(0);
-    expect(publicKeyOf(ssm.get(`${prefix}/deploy-keys/site`)!.value)).toBe(followed.stdout.trim());
-    expect(ssm.get(`${DEFAULT_TOKEN_PREFIX}/deploy-keys/site`)).toBeUndefined();
-  });
+  ])(
+    'rotate %j of a deploy key suggests deploy-key --replace with the same store option, and the suggestion reaches that store',
+    async (store, prefix) => {
+      const refused = await cli(['tokens', 'rotate', ...store, '--token-name', 'deploy-keys/site'], env);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain(
+        `deploy-keys/site is a deploy key, not a token: triggler tokens deploy-key deploy-keys/site ${store.join(' ')} --replace makes a new one`,
+      );
+      expect(ssm.get(`${prefix}/deploy-keys/site`)).toBeUndefined();
+      const followed = await followSuggestion(refused.stderr, env);
+      expect(followed.code).toBe(0);
+      expect(publicKeyOf(ssm.get(`${prefix}/deploy-keys/site`)!.value)).toBe(followed.stdout.trim());
+      expect(ssm.get(`${DEFAULT_TOKEN_PREFIX}/deploy-keys/site`)).toBeUndefined();
+    },
+  );
 });
 
 describe('rotate --file and SIGHUP with a real `triggler serve`', () => {
@@ -465,7 +555,11 @@ describe('rotate --file and SIGHUP with a real `triggler serve`', () => {
         triggers: [{ repository: 'app', branch: 'main', command: ['true'] }],
       }),
     );
-    child = spawn(process.execPath, [CLI, 'serve', '--config', config], { cwd: dir, env: { PATH: process.env.PATH, HOME: dir }, stdio: ['ignore', 'pipe', 'inherit'] });
+    child = spawn(process.execPath, [CLI, 'serve', '--config', config], {
+      cwd: dir,
+      env: { PATH: process.env.PATH, HOME: dir },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     const logs: Array<Record<string, unknown>> = [];
     const waiters: Array<{ msg: string; resolve: (record: Record<string, unknown>) => void }> = [];
     createInterface({ input: child.stdout! }).on('line', (line) => {
@@ -492,7 +586,9 @@ describe('rotate --file and SIGHUP with a real `triggler serve`', () => {
 
     const rotated = await cli(['tokens', 'rotate', '--file', tokenFile, 'app', 'main'], { PATH: process.env.PATH, HOME: dir });
     expect(rotated.code).toBe(0);
-    const entry = (JSON.parse(readFileSync(tokenFile, 'utf8')) as Record<string, { current: string; previous: string; rotatedAt: string }>)['app/main']!;
+    const entry = (JSON.parse(readFileSync(tokenFile, 'utf8')) as Record<string, { current: string; previous: string; rotatedAt: string }>)[
+      'app/main'
+    ]!;
     expect(entry.previous).toBe(OLD_TOKEN);
 
     const reloaded = logged('config reloaded');

@@ -14,25 +14,41 @@ describe('triggler tokens on a box without AWS', () => {
   const env = { PATH: process.env.PATH, HOME: dir };
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  it('--config rotates, lists and shows the tokens of the config\'s token file', async () => {
+  it("--config rotates, lists and shows the tokens of the config's token file", async () => {
     const tokenFile = join(dir, 'tokens.json');
     fs.writeFileSync(tokenFile, '{}\n', { mode: 0o600 });
     const configFile = join(dir, 'receiver.json');
-    fs.writeFileSync(configFile, JSON.stringify({ stateDir: './state', tokens: { file: './tokens.json' }, triggers: [{ repository: 'app', branch: 'main', command: 'true' }] }), { mode: 0o600 });
+    fs.writeFileSync(
+      configFile,
+      JSON.stringify({
+        stateDir: './state',
+        tokens: { file: './tokens.json' },
+        triggers: [{ repository: 'app', branch: 'main', command: 'true' }],
+      }),
+      { mode: 0o600 },
+    );
 
     const rotated = await runCli(['tokens', 'rotate', '--config', configFile, '--create', 'app', 'main'], { env });
     expect(rotated).toMatchObject({ code: 0 });
     const written = JSON.parse(fs.readFileSync(tokenFile, 'utf8')) as Record<string, { current: string }>;
     expect(Object.keys(written)).toEqual(['app/main']);
     expect((await runCli(['tokens', 'list', '--config', configFile], { env })).stdout).toMatch(/app\/main/);
-    expect(await runCli(['tokens', 'show', '--config', configFile, '--reveal', 'app', 'main'], { env })).toMatchObject({ code: 0, stdout: `${written['app/main']!.current}\n` });
-    expect(await runCli(['tokens', 'list', '--config', configFile, '--file', tokenFile], { env })).toMatchObject({ code: 1, stderr: expect.stringContaining('cannot be used with option') });
+    expect(await runCli(['tokens', 'show', '--config', configFile, '--reveal', 'app', 'main'], { env })).toMatchObject({
+      code: 0,
+      stdout: `${written['app/main']!.current}\n`,
+    });
+    expect(await runCli(['tokens', 'list', '--config', configFile, '--file', tokenFile], { env })).toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining('cannot be used with option'),
+    });
   });
 
   it('without --file or --config, says how to choose instead of only that the region is missing', async () => {
     const listed = await runCli(['tokens', 'list'], { env });
     expect(listed.code).toBe(1);
     expect(listed.stderr).toContain('Region is missing');
-    expect(listed.stderr).toContain('No AWS region is set, so SSM cannot be asked. On a self-hosted box, choose the token file: --config <receiver.json> (its tokens.file) or --file <tokens.json>');
+    expect(listed.stderr).toContain(
+      'No AWS region is set, so SSM cannot be asked. On a self-hosted box, choose the token file: --config <receiver.json> (its tokens.file) or --file <tokens.json>',
+    );
   });
 });

@@ -50,7 +50,9 @@ const context = { awsRequestId: 'rotation-e2e', getRemainingTimeInMillis: () => 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function pushEvent(index: number): CodeCommitTriggerEvent {
-  const event = JSON.parse(readFileSync(join(__dirname, '..', 'support', 'fixtures', 'codecommit-event.json'), 'utf8')) as CodeCommitTriggerEvent;
+  const event = JSON.parse(
+    readFileSync(join(__dirname, '..', 'support', 'fixtures', 'codecommit-event.json'), 'utf8'),
+  ) as CodeCommitTriggerEvent;
   const record = event.Records[0]!;
   record.eventSourceARN = 'arn:aws:codecommit:us-east-1:123456789012:pipeline';
   record.eventId = `rotation-push-${index}`;
@@ -75,7 +77,15 @@ describe('token rotation under live traffic (sender handler -> receiver, both on
     ssm = await startLocalSsm();
     recorder = await startRecordingReceiver();
     awsDir = mkdtempSync(join(tmpdir(), 'triggler-rotation-aws-'));
-    for (const name of [...Object.keys(ENV), 'AWS_ENDPOINT_URL_SSM', 'AWS_CONFIG_FILE', 'AWS_SHARED_CREDENTIALS_FILE', 'TRIGGLER_ROUTES', ...UNSET]) saved[name] = process.env[name];
+    for (const name of [
+      ...Object.keys(ENV),
+      'AWS_ENDPOINT_URL_SSM',
+      'AWS_CONFIG_FILE',
+      'AWS_SHARED_CREDENTIALS_FILE',
+      'TRIGGLER_ROUTES',
+      ...UNSET,
+    ])
+      saved[name] = process.env[name];
     for (const name of UNSET) delete process.env[name];
     Object.assign(process.env, ENV, {
       AWS_ENDPOINT_URL_SSM: ssm.url,
@@ -117,7 +127,8 @@ describe('token rotation under live traffic (sender handler -> receiver, both on
     // The traffic lasts TRAFFIC_MS and, however long a busy machine takes to rotate, until a
     // delivery went out after the sender's token cache must have taken the new token: a bounded
     // number of deliveries, so a rotation that never ends fails the test instead of hanging it.
-    const trafficDone = () => Date.now() - started >= TRAFFIC_MS && rotatedAtMs !== undefined && lastSentAt > rotatedAtMs + SENDER_TTL_SECONDS * 1000;
+    const trafficDone = () =>
+      Date.now() - started >= TRAFFIC_MS && rotatedAtMs !== undefined && lastSentAt > rotatedAtMs + SENDER_TTL_SECONDS * 1000;
     const startRotationWhenDue = () => {
       if (rotation || Date.now() - started < ROTATE_AT_MS) return;
       // The rotation is no earlier than now, so its grace period lasts past this.
@@ -148,7 +159,12 @@ describe('token rotation under live traffic (sender handler -> receiver, both on
         startRotationWhenDue();
         const sentAt = Date.now();
         lastSentAt = sentAt;
-        deliveries.push(handler(pushEvent(i), context).then((report) => ({ sentAt, report }), (error: unknown) => ({ sentAt, error })));
+        deliveries.push(
+          handler(pushEvent(i), context).then(
+            (report) => ({ sentAt, report }),
+            (error: unknown) => ({ sentAt, error }),
+          ),
+        );
       }
       await new Promise((resolve) => setImmediate(resolve));
     }

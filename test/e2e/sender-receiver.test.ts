@@ -21,7 +21,9 @@ const context = { awsRequestId: 'sender-e2e', getRemainingTimeInMillis: () => 60
 const RECORD_RUN = 'printf "%s %s %s %s\\n" "$TRIGGLER_REPOSITORY" "$TRIGGLER_BRANCH" "$TRIGGLER_COMMIT" "$TRIGGLER_SCHEME" >> runs.txt';
 
 function multiEvent(): CodeCommitTriggerEvent {
-  return JSON.parse(readFileSync(join(__dirname, '..', 'support', 'fixtures', 'codecommit-multi-event.json'), 'utf8')) as CodeCommitTriggerEvent;
+  return JSON.parse(
+    readFileSync(join(__dirname, '..', 'support', 'fixtures', 'codecommit-multi-event.json'), 'utf8'),
+  ) as CodeCommitTriggerEvent;
 }
 
 describe('sender handler -> receiver, end to end', () => {
@@ -31,10 +33,28 @@ describe('sender handler -> receiver, end to end', () => {
   let workDir: string;
   const routes = (url: string) =>
     JSON.stringify([
-      { repository: 'lambda-pipeline-repo', branch: 'master', url, tokenParameter: `${PREFIX}/lambda-pipeline-repo/master`, scheme: 'standard' },
-      { repository: 'lambda-pipeline-repo', branch: 'feature/login', url, tokenParameter: `${PREFIX}/lambda-pipeline-repo/feature/login`, scheme: 'standard' },
+      {
+        repository: 'lambda-pipeline-repo',
+        branch: 'master',
+        url,
+        tokenParameter: `${PREFIX}/lambda-pipeline-repo/master`,
+        scheme: 'standard',
+      },
+      {
+        repository: 'lambda-pipeline-repo',
+        branch: 'feature/login',
+        url,
+        tokenParameter: `${PREFIX}/lambda-pipeline-repo/feature/login`,
+        scheme: 'standard',
+      },
       // The deleted branch and the tag have routes too: they must still send nothing.
-      { repository: 'lambda-pipeline-repo', branch: 'old-release', url, tokenParameter: `${PREFIX}/lambda-pipeline-repo/master`, scheme: 'standard' },
+      {
+        repository: 'lambda-pipeline-repo',
+        branch: 'old-release',
+        url,
+        tokenParameter: `${PREFIX}/lambda-pipeline-repo/master`,
+        scheme: 'standard',
+      },
       { repository: 'legacy-site', branch: 'main', url, tokenParameter: `${PREFIX}/legacy-site/main`, scheme: 'seed' },
     ]);
   const ranLines = () => {
@@ -68,7 +88,13 @@ describe('sender handler -> receiver, end to end', () => {
       triggers: [
         { repository: 'lambda-pipeline-repo', branch: 'master', command: RECORD_RUN, cwd: workDir },
         { repository: 'lambda-pipeline-repo', branch: 'feature/login', command: RECORD_RUN, cwd: workDir },
-        { repository: 'lambda-pipeline-repo', branch: 'old-release', tokenName: 'lambda-pipeline-repo/master', command: RECORD_RUN, cwd: workDir },
+        {
+          repository: 'lambda-pipeline-repo',
+          branch: 'old-release',
+          tokenName: 'lambda-pipeline-repo/master',
+          command: RECORD_RUN,
+          cwd: workDir,
+        },
         { repository: 'legacy-site', branch: 'main', command: RECORD_RUN, cwd: workDir },
       ],
     });
@@ -121,9 +147,21 @@ describe('sender handler -> receiver, end to end', () => {
 
   it('throws naming the pair when the receiver is down, after trying the others', async () => {
     process.env.TRIGGLER_ROUTES = JSON.stringify([
-      { repository: 'lambda-pipeline-repo', branch: 'master', url: receiver.url, tokenParameter: `${PREFIX}/lambda-pipeline-repo/master`, scheme: 'standard' },
+      {
+        repository: 'lambda-pipeline-repo',
+        branch: 'master',
+        url: receiver.url,
+        tokenParameter: `${PREFIX}/lambda-pipeline-repo/master`,
+        scheme: 'standard',
+      },
       // Nothing listens on port 9 of 127.0.0.1.
-      { repository: 'lambda-pipeline-repo', branch: 'feature/login', url: 'http://127.0.0.1:9', tokenParameter: `${PREFIX}/lambda-pipeline-repo/feature/login`, scheme: 'standard' },
+      {
+        repository: 'lambda-pipeline-repo',
+        branch: 'feature/login',
+        url: 'http://127.0.0.1:9',
+        tokenParameter: `${PREFIX}/lambda-pipeline-repo/feature/login`,
+        scheme: 'standard',
+      },
     ]);
     try {
       const event = multiEvent();
@@ -132,7 +170,9 @@ describe('sender handler -> receiver, end to end', () => {
       await expect(handler(event, context)).rejects.toThrow(/lambda-pipeline-repo@feature\/login/);
       await receiver.settledRuns();
       // The reachable branch still went out and ran.
-      expect(receiver.runner.history.runs(100).some((r) => r.branch === 'master' && r.deliveryIds.length > 0 && r.status === 'succeeded')).toBe(true);
+      expect(
+        receiver.runner.history.runs(100).some((r) => r.branch === 'master' && r.deliveryIds.length > 0 && r.status === 'succeeded'),
+      ).toBe(true);
     } finally {
       process.env.TRIGGLER_ROUTES = routes(receiver.url);
     }

@@ -42,7 +42,6 @@ const unavailable = hostTestUnavailable() ?? sshdMissing();
 if (unavailable) process.stderr.write(`host test skipped: ${unavailable}\n`);
 const describeOnHost = unavailable ? describe.skip : describe;
 
-
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
@@ -57,7 +56,7 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
 
 const commit = () => randomBytes(20).toString('hex');
 
-describeOnHost('the receiver host under systemd, laid down from the template\'s cfn-init metadata', () => {
+describeOnHost("the receiver host under systemd, laid down from the template's cfn-init metadata", () => {
   let scratch: string;
   let ssm: LocalSsm;
   let guest: SystemdGuest | undefined;
@@ -84,7 +83,11 @@ describeOnHost('the receiver host under systemd, laid down from the template\'s 
       timestamp: Math.floor(Date.now() / 1000),
       data: { repository, branch, ref: `refs/heads/${branch}`, commit: sha, source: 'host-test' },
     });
-    const response = await fetch(`http://127.0.0.1:${port}${request.path}`, { method: request.method, headers: request.headers, body: request.body });
+    const response = await fetch(`http://127.0.0.1:${port}${request.path}`, {
+      method: request.method,
+      headers: request.headers,
+      body: request.body,
+    });
     return `${response.status} ${await response.text()}`;
   }
 
@@ -94,7 +97,9 @@ describeOnHost('the receiver host under systemd, laid down from the template\'s 
   }
 
   function finishedRunWith(sha: string): Promise<RunRecord> {
-    return until(`a finished run carrying ${sha}`, async () => (await runs()).find((run) => run.commits.includes(sha) && !['pending', 'running'].includes(run.status)));
+    return until(`a finished run carrying ${sha}`, async () =>
+      (await runs()).find((run) => run.commits.includes(sha) && !['pending', 'running'].includes(run.status)),
+    );
   }
 
   async function healthy(): Promise<true> {
@@ -115,7 +120,9 @@ describeOnHost('the receiver host under systemd, laid down from the template\'s 
     app.synth();
     const template = JSON.parse(fs.readFileSync(path.join(outdir, `${STACK_NAME}.template.json`), 'utf8')) as Template;
     const instanceId = Object.keys(template.Resources).find((id) => template.Resources[id]!.Type === 'AWS::EC2::Instance')!;
-    const handleId = Object.keys(template.Resources).find((id) => template.Resources[id]!.Type === 'AWS::CloudFormation::WaitConditionHandle')!;
+    const handleId = Object.keys(template.Resources).find(
+      (id) => template.Resources[id]!.Type === 'AWS::CloudFormation::WaitConditionHandle',
+    )!;
     return { template, outdir, instanceId, handleId };
   }
 
@@ -226,8 +233,16 @@ describeOnHost('the receiver host under systemd, laid down from the template\'s 
     // The operator's part (docs/deploy.md): the writable path exists and belongs to the service
     // user; a path missing at start is skipped by ReadWritePaths, so the service restarts. And the
     // service a deploy restarts (receiver.manageUnits).
-    await guest.writeFile('/etc/systemd/system/host-test-app.service', '[Service]\nExecStart=/bin/sleep infinity\n', '0644', 'root', 'root');
-    await guest.sh('mkdir -p /srv/app && chown triggler:triggler /srv/app && systemctl daemon-reload && systemctl start host-test-app && systemctl restart triggler-receiver');
+    await guest.writeFile(
+      '/etc/systemd/system/host-test-app.service',
+      '[Service]\nExecStart=/bin/sleep infinity\n',
+      '0644',
+      'root',
+      'root',
+    );
+    await guest.sh(
+      'mkdir -p /srv/app && chown triggler:triggler /srv/app && systemctl daemon-reload && systemctl start host-test-app && systemctl restart triggler-receiver',
+    );
     await healthy();
     timings.push(`ready: ${Date.now() - started} ms`);
   }, 900_000);
@@ -243,9 +258,17 @@ describeOnHost('the receiver host under systemd, laid down from the template\'s 
   test('cfn-init skipped only the Amazon Linux package installs and wrote the unit byte for byte, which systemd accepts', async () => {
     // The guest's root file system has Debian's git and ssh client in their place.
     expect(report.skippedPackages).toEqual(['yum: nodejs22', 'yum: git', 'yum: openssh-clients', 'yum: polkit']);
-    expect(report.commands.map((c) => `${c.config}/${c.key}`)).toEqual(['revision/10-save', 'system/10-service-user', 'system/20-deploy-paths', 'receiver/10-daemon-reload', 'health/10-wait-healthy']);
+    expect(report.commands.map((c) => `${c.config}/${c.key}`)).toEqual([
+      'revision/10-save',
+      'system/10-service-user',
+      'system/20-deploy-paths',
+      'receiver/10-daemon-reload',
+      'health/10-wait-healthy',
+    ]);
     expect(await guest!.readFile('/etc/systemd/system/triggler-receiver.service')).toBe(fs.readFileSync(UNIT_SOURCE, 'utf8'));
-    expect(await guest!.sh('stat -c "%U:%G %a" /etc/triggler/receiver.json /etc/triggler/receiver.env')).toBe('root:triggler 640\nroot:triggler 640\n');
+    expect(await guest!.sh('stat -c "%U:%G %a" /etc/triggler/receiver.json /etc/triggler/receiver.env')).toBe(
+      'root:triggler 640\nroot:triggler 640\n',
+    );
     const verify = await guest!.run(['systemd-analyze', 'verify', 'triggler-receiver.service']);
     expect({ code: verify.code, stderr: verify.stderr }).toEqual({ code: 0, stderr: '' });
     expect(await guest!.sh('systemctl is-enabled triggler-receiver cfn-hup')).toBe('enabled\nenabled\n');
@@ -257,7 +280,7 @@ describeOnHost('the receiver host under systemd, laid down from the template\'s 
     expect(await guest!.readFile(SIGNAL_LOG)).toBe(`-e 0 --reason the receiver answers /healthz on port ${port} ${signalUrlOf(first)}\n`);
   });
 
-  test('the receiver runs as triggler under the unit\'s hardening (seccomp filter, no new privileges, no capabilities)', async () => {
+  test("the receiver runs as triggler under the unit's hardening (seccomp filter, no new privileges, no capabilities)", async () => {
     const pid = await receiverPid();
     const status = await guest!.readFile(`/proc/${pid}/status`);
     const uid = (await guest!.sh('id -u triggler')).trim();
@@ -285,7 +308,7 @@ describeOnHost('the receiver host under systemd, laid down from the template\'s 
     expect((await guest!.run(['test', '-e', '/etc/triggler-probe'])).code).not.toBe(0);
   });
 
-  test('a deploy over SSH fetches a private repository with its deploy key under the unit\'s hardening, and leaves no key file', async () => {
+  test("a deploy over SSH fetches a private repository with its deploy key under the unit's hardening, and leaves no key file", async () => {
     const sha = site.commit({ 'index.html': 'private site' });
     expect(await deliver('main', sha, 'site')).toMatch(/^202 /);
     const run = await finishedRunWith(sha);
@@ -334,7 +357,9 @@ describeOnHost('the receiver host under systemd, laid down from the template\'s 
     const pid = await receiverPid();
     const [running, waiting] = [commit(), commit()];
     expect(await deliver('slow', running)).toMatch(/^202 /);
-    await until('the first run to start', async () => ((await runs()).find((run) => run.commits.includes(running))?.status === 'running' ? true : undefined));
+    await until('the first run to start', async () =>
+      (await runs()).find((run) => run.commits.includes(running))?.status === 'running' ? true : undefined,
+    );
     expect(await deliver('slow', waiting)).toMatch(/^202 /);
     await guest!.sh('systemctl restart triggler-receiver');
     expect(await receiverPid()).not.toBe(pid);
@@ -347,7 +372,9 @@ describeOnHost('the receiver host under systemd, laid down from the template\'s 
   }, 90_000);
 
   test('a receiver that cannot start fails the health step, with a reason for the stack events', async () => {
-    await guest!.sh('systemctl stop triggler-receiver && mv /usr/bin/node-22 /usr/bin/node-22.away && systemctl start triggler-receiver || true');
+    await guest!.sh(
+      'systemctl stop triggler-receiver && mv /usr/bin/node-22 /usr/bin/node-22.away && systemctl start triggler-receiver || true',
+    );
     try {
       // The template's health command, with a 5 s wait instead of its 120 s.
       const wait = report.commands.find((c) => c.key === '10-wait-healthy')!;
@@ -355,7 +382,11 @@ describeOnHost('the receiver host under systemd, laid down from the template\'s 
       const result = await guest!.run(['/usr/local/sbin/triggler-wait-healthy', String(port), '5', signalUrlOf(first)]);
       expect(result.code).toBe(1);
       const last = (await guest!.readFile(SIGNAL_LOG)).trim().split('\n').at(-1)!;
-      expect(last).toMatch(new RegExp(`^-e 1 --reason the receiver did not answer /healthz on port ${port} within 5 s \\(triggler-receiver is (activating|failed|inactive)\\): .+ ${signalUrlOf(first).replace(/\./g, '\\.')}$`));
+      expect(last).toMatch(
+        new RegExp(
+          `^-e 1 --reason the receiver did not answer /healthz on port ${port} within 5 s \\(triggler-receiver is (activating|failed|inactive)\\): .+ ${signalUrlOf(first).replace(/\./g, '\\.')}$`,
+        ),
+      );
     } finally {
       await guest!.sh('mv /usr/bin/node-22.away /usr/bin/node-22 && systemctl restart triggler-receiver');
       await healthy();
@@ -367,7 +398,9 @@ describeOnHost('the receiver host under systemd, laid down from the template\'s 
     expect(good.handleId).not.toBe(first.handleId);
     await applyOnHost(good);
     expect(JSON.parse(await guest!.readFile('/etc/triggler/receiver.json')).log.level).toBe('debug');
-    expect((await guest!.readFile(SIGNAL_LOG)).trim().split('\n').at(-1)).toBe(`-e 0 --reason the receiver answers /healthz on port ${port} ${signalUrlOf(good)}`);
+    expect((await guest!.readFile(SIGNAL_LOG)).trim().split('\n').at(-1)).toBe(
+      `-e 0 --reason the receiver answers /healthz on port ${port} ${signalUrlOf(good)}`,
+    );
     const goodConfig = await guest!.readFile('/etc/triggler/receiver.json');
     const goodUnit = await guest!.readFile('/etc/systemd/system/triggler-receiver.service');
 
@@ -389,7 +422,9 @@ describeOnHost('the receiver host under systemd, laid down from the template\'s 
 
     const last = (await guest!.readFile(SIGNAL_LOG)).trim().split('\n').at(-1)!;
     timings.push(`the bad update's failure signal: ${last}`);
-    expect(last.startsWith(`-e 1 --reason the receiver did not answer /healthz on port ${port} within 10 s (triggler-receiver is `)).toBe(true);
+    expect(last.startsWith(`-e 1 --reason the receiver did not answer /healthz on port ${port} within 10 s (triggler-receiver is `)).toBe(
+      true,
+    );
     expect(last).toMatch(/listen\.port/);
     expect(last.endsWith(`; the host went back to the previous version, which serves ${signalUrlOf(bad)}`)).toBe(true);
     expect(await guest!.readFile('/etc/triggler/receiver.json')).toBe(goodConfig);

@@ -58,7 +58,8 @@ function fakeSsm(): void {
   ssm.on(PutParameterCommand).callsFake((input: { Name: string; Value: string; Type: string; Overwrite?: boolean; Tags?: Tag[] }) => {
     const existing = store.get(input.Name);
     if (existing && !input.Overwrite) throw new ParameterAlreadyExists({ message: 'The parameter already exists.', $metadata: {} });
-    if (input.Overwrite && input.Tags) throw Object.assign(new Error('tags and overwrite cannot be used together'), { name: 'ValidationException' });
+    if (input.Overwrite && input.Tags)
+      throw Object.assign(new Error('tags and overwrite cannot be used together'), { name: 'ValidationException' });
     const version = (existing?.version ?? 0) + 1;
     store.set(input.Name, { value: input.Value, type: input.Type, tags: existing?.tags ?? input.Tags ?? [], version });
     return { Version: version };
@@ -66,7 +67,8 @@ function fakeSsm(): void {
   ssm.on(GetParameterCommand).callsFake((input: { Name: string; WithDecryption?: boolean }) => {
     const stored = store.get(input.Name);
     if (!stored) throw new ParameterNotFound({ message: 'not found', $metadata: {} });
-    if (stored.type === 'SecureString' && input.WithDecryption !== true) return { Parameter: { Name: input.Name, Value: 'AQICAHh-ciphertext', Type: stored.type } };
+    if (stored.type === 'SecureString' && input.WithDecryption !== true)
+      return { Parameter: { Name: input.Name, Value: 'AQICAHh-ciphertext', Type: stored.type } };
     return { Parameter: { Name: input.Name, Value: stored.value, Type: stored.type, Version: stored.version } };
   });
   ssm.on(ListTagsForResourceCommand).callsFake((input: { ResourceId: string }) => {
@@ -97,7 +99,14 @@ function event(requestType: 'Create' | 'Update' | 'Delete', properties: Record<s
     RequestId: 'request-1',
     LogicalResourceId: 'TokensDeployKeyOwnerSite1a2b3c4d',
     ResourceType: 'Custom::TrigglerDeployKey',
-    ResourceProperties: { ServiceToken: 'x', ParameterName: NAME, PublicParameterName: PUBLIC_NAME, Comment: COMMENT, RetainOnDelete: 'false', ...properties },
+    ResourceProperties: {
+      ServiceToken: 'x',
+      ParameterName: NAME,
+      PublicParameterName: PUBLIC_NAME,
+      Comment: COMMENT,
+      RetainOnDelete: 'false',
+      ...properties,
+    },
   };
   const physicalId = `git-triggler-deploy-key:${NAME}`;
   if (requestType === 'Create') return { ...common, RequestType: 'Create' };
@@ -127,8 +136,18 @@ describe('create', () => {
     expect(response.PhysicalResourceId).toBe(`git-triggler-deploy-key:${NAME}`);
     const [privateWrite, publicWrite] = putInputs();
     expect(putInputs()).toHaveLength(2);
-    expect(privateWrite).toMatchObject({ Name: NAME, Type: 'SecureString', Overwrite: false, Tags: [{ Key: OWNER_TAG_KEY, Value: STACK_ID }] });
-    expect(publicWrite).toMatchObject({ Name: PUBLIC_NAME, Type: 'String', Overwrite: false, Tags: [{ Key: OWNER_TAG_KEY, Value: STACK_ID }] });
+    expect(privateWrite).toMatchObject({
+      Name: NAME,
+      Type: 'SecureString',
+      Overwrite: false,
+      Tags: [{ Key: OWNER_TAG_KEY, Value: STACK_ID }],
+    });
+    expect(publicWrite).toMatchObject({
+      Name: PUBLIC_NAME,
+      Type: 'String',
+      Overwrite: false,
+      Tags: [{ Key: OWNER_TAG_KEY, Value: STACK_ID }],
+    });
     expect(privateWrite!.Value).toMatch(/^-----BEGIN OPENSSH PRIVATE KEY-----\n/);
     expect(response.Data).toEqual({ PublicKey: publicWrite!.Value });
     expect(response.Data!.PublicKey).toMatch(new RegExp(`^ssh-ed25519 AAAAC3NzaC1lZDI1NTE5[A-Za-z0-9+/]+=* ${COMMENT}$`));
@@ -141,25 +160,33 @@ describe('create', () => {
 
   test('each repository gets a key of its own', async () => {
     const first = await onEvent(event('Create'));
-    const second = await onEvent(event('Create', { ParameterName: '/git-triggler/tokens/deploy-keys/owner/app', PublicParameterName: '/git-triggler/tokens/deploy-keys/owner/app.pub' }));
+    const second = await onEvent(
+      event('Create', {
+        ParameterName: '/git-triggler/tokens/deploy-keys/owner/app',
+        PublicParameterName: '/git-triggler/tokens/deploy-keys/owner/app.pub',
+      }),
+    );
     expect(second.Data!.PublicKey).not.toBe(first.Data!.PublicKey);
   });
 });
 
 describe('a later deploy, with the key in place', () => {
-  test.each(['Create', 'Update'] as const)('%s keeps it, returns the same public half, and reads only the public parameter, never decrypting', async (requestType) => {
-    const first = await onEvent(event('Create'));
-    const privateKey = store.get(NAME)!.value;
-    ssm.resetHistory();
+  test.each(['Create', 'Update'] as const)(
+    '%s keeps it, returns the same public half, and reads only the public parameter, never decrypting',
+    async (requestType) => {
+      const first = await onEvent(event('Create'));
+      const privateKey = store.get(NAME)!.value;
+      ssm.resetHistory();
 
-    const again = await onEvent(event(requestType));
+      const again = await onEvent(event(requestType));
 
-    expect(again).toEqual(first);
-    expect(store.get(NAME)).toMatchObject({ value: privateKey, version: 1 });
-    expect(putInputs().map((input) => [input.Name, input.Overwrite])).toEqual([[NAME, false]]);
-    expect(ssm.commandCalls(GetParameterCommand).map((call) => call.args[0].input)).toEqual([{ Name: PUBLIC_NAME }]);
-    expect(ssm.commandCalls(DeleteParameterCommand)).toHaveLength(0);
-  });
+      expect(again).toEqual(first);
+      expect(store.get(NAME)).toMatchObject({ value: privateKey, version: 1 });
+      expect(putInputs().map((input) => [input.Name, input.Overwrite])).toEqual([[NAME, false]]);
+      expect(ssm.commandCalls(GetParameterCommand).map((call) => call.args[0].input)).toEqual([{ Name: PUBLIC_NAME }]);
+      expect(ssm.commandCalls(DeleteParameterCommand)).toHaveLength(0);
+    },
+  );
 
   test('a key replaced by hand (private and public half overwritten) is the one returned', async () => {
     await onEvent(event('Create'));
@@ -175,7 +202,9 @@ describe('a later deploy, with the key in place', () => {
     store.set(NAME, { value: own.privateKey, type: 'SecureString', tags: [], version: 1 });
 
     const failure = onEvent(event('Create'));
-    await expect(failure).rejects.toThrow(`the deploy key ${NAME} exists but its public half ${PUBLIC_NAME} does not, and the stack never reads a private key`);
+    await expect(failure).rejects.toThrow(
+      `the deploy key ${NAME} exists but its public half ${PUBLIC_NAME} does not, and the stack never reads a private key`,
+    );
     const message = await failure.catch((error: Error) => error.message);
     expect(message).toContain('ssh-keygen -y -f <private key file>');
     expect(message).toContain(`or delete ${NAME} so the next deploy generates a new key`);
@@ -207,16 +236,24 @@ describe('a new key over a stale public half', () => {
     const second = await onEvent(event('Update'));
 
     expect(second.Data!.PublicKey).not.toBe(first.Data!.PublicKey);
-    expect(store.get(PUBLIC_NAME)).toMatchObject({ value: second.Data!.PublicKey, version: 2, tags: [{ Key: OWNER_TAG_KEY, Value: STACK_ID }] });
+    expect(store.get(PUBLIC_NAME)).toMatchObject({
+      value: second.Data!.PublicKey,
+      version: 2,
+      tags: [{ Key: OWNER_TAG_KEY, Value: STACK_ID }],
+    });
     expect(publicKeyByOpenSsh(store.get(NAME)!.value)).toBe(second.Data!.PublicKey);
     expect(putInputs().at(-1)).toMatchObject({ Name: PUBLIC_NAME, Overwrite: true });
     expect(putInputs().at(-1)).not.toHaveProperty('Tags');
   });
 
   test('when the public half cannot be written, the new private half is taken back (none is left without its public half)', async () => {
-    ssm.on(PutParameterCommand, { Name: PUBLIC_NAME }).rejects(Object.assign(new Error('User is not authorized to perform: ssm:PutParameter'), { name: 'AccessDeniedException' }));
+    ssm
+      .on(PutParameterCommand, { Name: PUBLIC_NAME })
+      .rejects(Object.assign(new Error('User is not authorized to perform: ssm:PutParameter'), { name: 'AccessDeniedException' }));
 
-    await expect(onEvent(event('Create'))).rejects.toThrow(`could not write deploy key public half parameter ${PUBLIC_NAME}: AccessDeniedException`);
+    await expect(onEvent(event('Create'))).rejects.toThrow(
+      `could not write deploy key public half parameter ${PUBLIC_NAME}: AccessDeniedException`,
+    );
     expect(store.has(NAME)).toBe(false);
   });
 });
@@ -256,15 +293,22 @@ describe('delete', () => {
     await expect(underPrefix(event('Delete'))).resolves.toEqual({ PhysicalResourceId: `git-triggler-deploy-key:${NAME}` });
     expect(ssm.calls()).toHaveLength(0);
     expect(store.size).toBe(2);
-    expect(logLines.map((line) => JSON.parse(line) as { msg: string; parameter?: string }).at(-1)).toMatchObject({ parameter: NAME, msg: expect.stringContaining('under an earlier tokens.prefix') });
+    expect(logLines.map((line) => JSON.parse(line) as { msg: string; parameter?: string }).at(-1)).toMatchObject({
+      parameter: NAME,
+      msg: expect.stringContaining('under an earlier tokens.prefix'),
+    });
     // Under the current prefix, the same Delete removes both halves.
-    const samePrefix = createTokenProvider(new SSMClient({ region: 'eu-west-1' }), log, { prefix: NAME.slice(0, NAME.indexOf('/deploy-keys/')) });
+    const samePrefix = createTokenProvider(new SSMClient({ region: 'eu-west-1' }), log, {
+      prefix: NAME.slice(0, NAME.indexOf('/deploy-keys/')),
+    });
     await samePrefix(event('Delete'));
     expect(store.size).toBe(0);
   });
 
   test('properties that were never valid delete nothing, and do not fail the rollback', async () => {
-    await expect(onEvent(event('Delete', { ParameterName: 'relative' }))).resolves.toEqual({ PhysicalResourceId: `git-triggler-deploy-key:${NAME}` });
+    await expect(onEvent(event('Delete', { ParameterName: 'relative' }))).resolves.toEqual({
+      PhysicalResourceId: `git-triggler-deploy-key:${NAME}`,
+    });
     expect(ssm.calls()).toHaveLength(0);
   });
 });
@@ -278,7 +322,9 @@ test('refuses properties it does not understand, naming them', async () => {
 
 test('a resource type the handler does not serve fails on create, and its delete removes nothing', async () => {
   const other = { ...event('Create'), ResourceType: 'Custom::Other' } as CloudFormationCustomResourceEvent;
-  await expect(onEvent(other)).rejects.toThrow('this handler serves Custom::TrigglerTokens and Custom::TrigglerDeployKey, not Custom::Other');
+  await expect(onEvent(other)).rejects.toThrow(
+    'this handler serves Custom::TrigglerTokens and Custom::TrigglerDeployKey, not Custom::Other',
+  );
   await expect(onEvent({ ...event('Delete'), ResourceType: 'Custom::Other' } as CloudFormationCustomResourceEvent)).resolves.toBeDefined();
   expect(ssm.calls()).toHaveLength(0);
 });

@@ -42,7 +42,12 @@ beforeEach(() => {
   onEvent = createRepositoryTriggersProvider(new CodeCommitClient({ region: 'eu-west-1' }), log);
 });
 
-function event(requestType: 'Create' | 'Update' | 'Delete', properties: Record<string, unknown>, old?: Record<string, unknown>, logicalId = 'Merge0'): CloudFormationCustomResourceEvent {
+function event(
+  requestType: 'Create' | 'Update' | 'Delete',
+  properties: Record<string, unknown>,
+  old?: Record<string, unknown>,
+  logicalId = 'Merge0',
+): CloudFormationCustomResourceEvent {
   const common = {
     ServiceToken: 'arn:aws:lambda:eu-west-1:123456789012:function:framework',
     ResponseURL: 'https://example.invalid/response',
@@ -54,7 +59,12 @@ function event(requestType: 'Create' | 'Update' | 'Delete', properties: Record<s
   };
   if (requestType === 'Create') return { ...common, RequestType: 'Create' };
   if (requestType === 'Delete') return { ...common, RequestType: 'Delete', PhysicalResourceId: String(properties.RepositoryName) };
-  return { ...common, RequestType: 'Update', PhysicalResourceId: String(old?.RepositoryName), OldResourceProperties: { ServiceToken: 'x', ...old } };
+  return {
+    ...common,
+    RequestType: 'Update',
+    PhysicalResourceId: String(old?.RepositoryName),
+    OldResourceProperties: { ServiceToken: 'x', ...old },
+  };
 }
 
 function written(): RepositoryTrigger[][] {
@@ -62,7 +72,7 @@ function written(): RepositoryTrigger[][] {
 }
 
 describe('create', () => {
-  test('adds our trigger and keeps the owner\'s, exactly as it was read', async () => {
+  test("adds our trigger and keeps the owner's, exactly as it was read", async () => {
     codecommit.on(GetRepositoryTriggersCommand).resolves({ configurationId: 'c1', triggers: [ownersTrigger] });
     codecommit.on(PutRepositoryTriggersCommand).resolves({ configurationId: 'c2' });
 
@@ -81,7 +91,7 @@ describe('create', () => {
     expect(written()).toEqual([[ownersTrigger, marked(ours)]]);
   });
 
-  test('refuses to pass CodeCommit\'s 10 triggers, naming the owner\'s, and writes nothing', async () => {
+  test("refuses to pass CodeCommit's 10 triggers, naming the owner's, and writes nothing", async () => {
     const tenOfTheirs = Array.from({ length: 10 }, (_, i) => ({ ...ownersTrigger, name: `theirs-${i}` }));
     codecommit.on(GetRepositoryTriggersCommand).resolves({ triggers: tenOfTheirs });
     await expect(onEvent(event('Create', { RepositoryName: 'service', Triggers: [ours] }))).rejects.toThrow(
@@ -91,14 +101,16 @@ describe('create', () => {
   });
 
   test('fails clearly when the repository does not exist', async () => {
-    codecommit.on(GetRepositoryTriggersCommand).rejects(new RepositoryDoesNotExistException({ message: 'no such repository', $metadata: {} }));
+    codecommit
+      .on(GetRepositoryTriggersCommand)
+      .rejects(new RepositoryDoesNotExistException({ message: 'no such repository', $metadata: {} }));
     await expect(onEvent(event('Create', { RepositoryName: 'missing', Triggers: [ours] }))).rejects.toThrow(
       'repository missing does not exist (set createRepository: true to have the stack create it)',
     );
   });
 });
 
-describe('AccessDenied while the handler\'s new IAM policy propagates', () => {
+describe("AccessDenied while the handler's new IAM policy propagates", () => {
   /** A clock the retry moves forward itself: no test waits for real time. */
   function fakeRetry(forMs: number) {
     let now = 0;
@@ -106,12 +118,21 @@ describe('AccessDenied while the handler\'s new IAM policy propagates', () => {
     const retry = { forMs, everyMs: 5_000, now: () => now, sleep: async (ms: number) => void (waits.push(ms), (now += ms)) };
     return { retry, waits };
   }
-  const denied = () => Object.assign(new Error('User is not authorized to perform codecommit:GetRepositoryTriggers'), { name: 'AccessDeniedException' });
+  const denied = () =>
+    Object.assign(new Error('User is not authorized to perform codecommit:GetRepositoryTriggers'), { name: 'AccessDeniedException' });
 
   test('a Create retries it until the policy applies, then merges', async () => {
     const { retry, waits } = fakeRetry(180_000);
-    onEvent = createRepositoryTriggersProvider(new CodeCommitClient({ region: 'eu-west-1' }), createLambdaLogger({ destination: { write: () => undefined } }), retry);
-    codecommit.on(GetRepositoryTriggersCommand).rejectsOnce(denied()).rejectsOnce(denied()).resolves({ triggers: [ownersTrigger] });
+    onEvent = createRepositoryTriggersProvider(
+      new CodeCommitClient({ region: 'eu-west-1' }),
+      createLambdaLogger({ destination: { write: () => undefined } }),
+      retry,
+    );
+    codecommit
+      .on(GetRepositoryTriggersCommand)
+      .rejectsOnce(denied())
+      .rejectsOnce(denied())
+      .resolves({ triggers: [ownersTrigger] });
     codecommit.on(PutRepositoryTriggersCommand).resolves({ configurationId: 'c2' });
     expect(await onEvent(event('Create', { RepositoryName: 'service', Triggers: [ours] }))).toEqual({ PhysicalResourceId: 'service' });
     expect(waits).toEqual([5_000, 5_000]);
@@ -120,7 +141,11 @@ describe('AccessDenied while the handler\'s new IAM policy propagates', () => {
 
   test('a Create gives up after its bounded time with the AccessDenied itself', async () => {
     const { retry, waits } = fakeRetry(20_000);
-    onEvent = createRepositoryTriggersProvider(new CodeCommitClient({ region: 'eu-west-1' }), createLambdaLogger({ destination: { write: () => undefined } }), retry);
+    onEvent = createRepositoryTriggersProvider(
+      new CodeCommitClient({ region: 'eu-west-1' }),
+      createLambdaLogger({ destination: { write: () => undefined } }),
+      retry,
+    );
     codecommit.on(GetRepositoryTriggersCommand).rejects(denied());
     await expect(onEvent(event('Create', { RepositoryName: 'service', Triggers: [ours] }))).rejects.toThrow(/not authorized/);
     expect(waits).toEqual([5_000, 5_000, 5_000, 5_000]);
@@ -129,16 +154,26 @@ describe('AccessDenied while the handler\'s new IAM policy propagates', () => {
 
   test('an Update or Delete does not retry: its policy has long applied', async () => {
     const { retry, waits } = fakeRetry(180_000);
-    onEvent = createRepositoryTriggersProvider(new CodeCommitClient({ region: 'eu-west-1' }), createLambdaLogger({ destination: { write: () => undefined } }), retry);
+    onEvent = createRepositoryTriggersProvider(
+      new CodeCommitClient({ region: 'eu-west-1' }),
+      createLambdaLogger({ destination: { write: () => undefined } }),
+      retry,
+    );
     codecommit.on(GetRepositoryTriggersCommand).rejects(denied());
-    await expect(onEvent(event('Update', { RepositoryName: 'service', Triggers: [ours] }, { RepositoryName: 'service', Triggers: [ours] }))).rejects.toThrow(/not authorized/);
+    await expect(
+      onEvent(event('Update', { RepositoryName: 'service', Triggers: [ours] }, { RepositoryName: 'service', Triggers: [ours] })),
+    ).rejects.toThrow(/not authorized/);
     await expect(onEvent(event('Delete', { RepositoryName: 'service', Triggers: [ours] }))).rejects.toThrow(/not authorized/);
     expect(waits).toEqual([]);
   });
 
   test('other errors are not retried', async () => {
     const { retry, waits } = fakeRetry(180_000);
-    onEvent = createRepositoryTriggersProvider(new CodeCommitClient({ region: 'eu-west-1' }), createLambdaLogger({ destination: { write: () => undefined } }), retry);
+    onEvent = createRepositoryTriggersProvider(
+      new CodeCommitClient({ region: 'eu-west-1' }),
+      createLambdaLogger({ destination: { write: () => undefined } }),
+      retry,
+    );
     codecommit.on(GetRepositoryTriggersCommand).rejects(new RepositoryDoesNotExistException({ message: 'gone', $metadata: {} }));
     await expect(onEvent(event('Create', { RepositoryName: 'service', Triggers: [ours] }))).rejects.toThrow(/does not exist/);
     expect(waits).toEqual([]);
@@ -146,7 +181,7 @@ describe('AccessDenied while the handler\'s new IAM policy propagates', () => {
 });
 
 describe('update', () => {
-  test('drops a trigger of ours that left the config, keeps the owner\'s', async () => {
+  test("drops a trigger of ours that left the config, keeps the owner's", async () => {
     const renamed = { ...ours, name: 'git-triggler-Renamed' };
     codecommit.on(GetRepositoryTriggersCommand).resolves({ triggers: [ownersTrigger, ours] });
     codecommit.on(PutRepositoryTriggersCommand).resolves({});
@@ -157,7 +192,9 @@ describe('update', () => {
   test('moving to another repository leaves the old one to the delete CloudFormation sends next', async () => {
     codecommit.on(GetRepositoryTriggersCommand, { repositoryName: 'new-home' }).resolves({ triggers: [] });
     codecommit.on(PutRepositoryTriggersCommand).resolves({});
-    const response = await onEvent(event('Update', { RepositoryName: 'new-home', Triggers: [ours] }, { RepositoryName: 'service', Triggers: [ours] }));
+    const response = await onEvent(
+      event('Update', { RepositoryName: 'new-home', Triggers: [ours] }, { RepositoryName: 'service', Triggers: [ours] }),
+    );
     expect(response.PhysicalResourceId).toBe('new-home');
     expect(codecommit.commandCalls(GetRepositoryTriggersCommand).map((c) => c.args[0].input.repositoryName)).toEqual(['new-home']);
     expect(written()).toEqual([[marked(ours)]]);
@@ -206,16 +243,20 @@ describe('delete', () => {
   });
 
   test('properties that were never valid (the Create failed on them) remove nothing, and do not fail the rollback', async () => {
-    await expect(onEvent(event('Delete', { RepositoryName: 'bad name', Triggers: [ours] }))).resolves.toEqual({ PhysicalResourceId: 'bad name' });
+    await expect(onEvent(event('Delete', { RepositoryName: 'bad name', Triggers: [ours] }))).resolves.toEqual({
+      PhysicalResourceId: 'bad name',
+    });
     expect(codecommit.calls()).toHaveLength(0);
   });
 
   test('a deleted repository is not an error', async () => {
     codecommit.on(GetRepositoryTriggersCommand).rejects(new RepositoryDoesNotExistException({ message: 'gone', $metadata: {} }));
-    await expect(onEvent(event('Delete', { RepositoryName: 'service', Triggers: [ours] }))).resolves.toEqual({ PhysicalResourceId: 'service' });
+    await expect(onEvent(event('Delete', { RepositoryName: 'service', Triggers: [ours] }))).resolves.toEqual({
+      PhysicalResourceId: 'service',
+    });
   });
 
-  test('removing our last trigger writes an empty list, the API\'s way to clear triggers', async () => {
+  test("removing our last trigger writes an empty list, the API's way to clear triggers", async () => {
     codecommit.on(GetRepositoryTriggersCommand).resolves({ triggers: [ours] });
     codecommit.on(PutRepositoryTriggersCommand).resolves({});
     await onEvent(event('Delete', { RepositoryName: 'service', Triggers: [ours] }));
@@ -230,11 +271,17 @@ test('refuses properties it does not understand, naming them', async () => {
   expect(codecommit.calls()).toHaveLength(0);
 });
 
-describe('the existing repositories\' check (Custom::TrigglerRepositoryCheck)', () => {
+describe("the existing repositories' check (Custom::TrigglerRepositoryCheck)", () => {
   function checkEvent(requestType: 'Create' | 'Update' | 'Delete', properties: Record<string, unknown>): CloudFormationCustomResourceEvent {
     const base = event(requestType, properties, properties);
-    const physicalId = requestType === 'Create' ? {} : { PhysicalResourceId: 'git-triggler-repository-check:CodeCommitExistingRepositoriesCheck' };
-    return { ...base, ...physicalId, ResourceType: 'Custom::TrigglerRepositoryCheck', LogicalResourceId: 'CodeCommitExistingRepositoriesCheck' } as CloudFormationCustomResourceEvent;
+    const physicalId =
+      requestType === 'Create' ? {} : { PhysicalResourceId: 'git-triggler-repository-check:CodeCommitExistingRepositoriesCheck' };
+    return {
+      ...base,
+      ...physicalId,
+      ResourceType: 'Custom::TrigglerRepositoryCheck',
+      LogicalResourceId: 'CodeCommitExistingRepositoriesCheck',
+    } as CloudFormationCustomResourceEvent;
   }
 
   test('passes when each repository exists and has room for our trigger (ours already there counts once), writing nothing', async () => {
@@ -248,7 +295,9 @@ describe('the existing repositories\' check (Custom::TrigglerRepositoryCheck)', 
 
   test('fails naming every repository that is missing or full, in one message', async () => {
     const tenOfTheirs = Array.from({ length: 10 }, (_, i) => ({ ...ownersTrigger, name: `theirs-${i}` }));
-    codecommit.on(GetRepositoryTriggersCommand, { repositoryName: 'missing' }).rejects(new RepositoryDoesNotExistException({ message: 'no', $metadata: {} }));
+    codecommit
+      .on(GetRepositoryTriggersCommand, { repositoryName: 'missing' })
+      .rejects(new RepositoryDoesNotExistException({ message: 'no', $metadata: {} }));
     codecommit.on(GetRepositoryTriggersCommand, { repositoryName: 'full' }).resolves({ triggers: tenOfTheirs });
     codecommit.on(GetRepositoryTriggersCommand, { repositoryName: 'fine' }).resolves({ triggers: [ownersTrigger] });
     await expect(onEvent(checkEvent('Update', { RepositoryNames: ['fine', 'full', 'missing'], TriggerName: ours.name }))).rejects.toThrow(

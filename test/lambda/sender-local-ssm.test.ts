@@ -48,7 +48,9 @@ let awsDir: string;
 const savedEnv: Record<string, string | undefined> = {};
 
 function sampleEvent(branch: string, eventId: string): CodeCommitTriggerEvent {
-  const event = JSON.parse(readFileSync(join(__dirname, '..', 'support', 'fixtures', 'codecommit-event.json'), 'utf8')) as CodeCommitTriggerEvent;
+  const event = JSON.parse(
+    readFileSync(join(__dirname, '..', 'support', 'fixtures', 'codecommit-event.json'), 'utf8'),
+  ) as CodeCommitTriggerEvent;
   event.Records[0]!.eventId = eventId;
   event.Records[0]!.codecommit.references[0]!.ref = `refs/heads/${branch}`;
   return event;
@@ -128,7 +130,9 @@ describe('the handler, configured by its environment, with tokens from the local
 
   it('refuses to run with invalid routes, naming the field', async () => {
     const routes = process.env.TRIGGLER_ROUTES;
-    process.env.TRIGGLER_ROUTES = JSON.stringify([{ repository: 'r', branch: 'b', url: 'https://receiver.example.com', scheme: 'standard' }]);
+    process.env.TRIGGLER_ROUTES = JSON.stringify([
+      { repository: 'r', branch: 'b', url: 'https://receiver.example.com', scheme: 'standard' },
+    ]);
     try {
       const failure = handler(sampleEvent('master', 'event-5'), context);
       await expect(failure).rejects.toBeInstanceOf(SenderConfigError);
@@ -190,7 +194,9 @@ describe('the local SSM endpoint, through the real SDK', () => {
     let nextToken: string | undefined;
     let pages = 0;
     do {
-      const page = await sdk.send(new GetParametersByPathCommand({ Path: '/fixture/tree/', Recursive: true, MaxResults: 2, NextToken: nextToken }));
+      const page = await sdk.send(
+        new GetParametersByPathCommand({ Path: '/fixture/tree/', Recursive: true, MaxResults: 2, NextToken: nextToken }),
+      );
       names.push(...(page.Parameters ?? []).map((p) => p.Name!));
       nextToken = page.NextToken;
       pages++;
@@ -199,7 +205,7 @@ describe('the local SSM endpoint, through the real SDK', () => {
     expect(pages).toBe(2);
   });
 
-  it('deletes, and answers ParameterNotFound in AWS\'s error shape', async () => {
+  it("deletes, and answers ParameterNotFound in AWS's error shape", async () => {
     const sdk = client();
     ssm.put('/fixture/deleted', 'soon-gone-value');
     await sdk.send(new DeleteParameterCommand({ Name: '/fixture/deleted' }));

@@ -37,7 +37,9 @@ describe('TRIGGLER_ROUTES', () => {
   });
 
   it('keeps several receivers for one branch', () => {
-    const table = parseSenderRoutes(JSON.stringify([route, { ...route, url: 'https://second.example.com', scheme: 'seed', iterations: 10 }]));
+    const table = parseSenderRoutes(
+      JSON.stringify([route, { ...route, url: 'https://second.example.com', scheme: 'seed', iterations: 10 }]),
+    );
     expect(table.routesFor(route.repository, route.branch).map((r) => r.scheme)).toEqual(['standard', 'seed']);
   });
 
@@ -45,24 +47,53 @@ describe('TRIGGLER_ROUTES', () => {
     ['unset', undefined, 'TRIGGLER_ROUTES: is not set'],
     ['not JSON', '[{', 'TRIGGLER_ROUTES: is not valid JSON'],
     ['not an array', JSON.stringify(route), 'TRIGGLER_ROUTES: Invalid input: expected array'],
-    ['missing tokenParameter', JSON.stringify([{ ...route, tokenParameter: undefined }]), 'TRIGGLER_ROUTES[0].tokenParameter: Invalid input: expected string'],
-    ['unknown scheme', JSON.stringify([{ ...route, scheme: 'hmac' }]), 'TRIGGLER_ROUTES[0].scheme: Invalid option: expected one of "standard"|"seed"'],
+    [
+      'missing tokenParameter',
+      JSON.stringify([{ ...route, tokenParameter: undefined }]),
+      'TRIGGLER_ROUTES[0].tokenParameter: Invalid input: expected string',
+    ],
+    [
+      'unknown scheme',
+      JSON.stringify([{ ...route, scheme: 'hmac' }]),
+      'TRIGGLER_ROUTES[0].scheme: Invalid option: expected one of "standard"|"seed"',
+    ],
     ['empty branch', JSON.stringify([{ ...route, branch: '' }]), 'TRIGGLER_ROUTES[0].branch: must not be empty'],
     ['relative url', JSON.stringify([{ ...route, url: 'receiver:5000' }]), 'TRIGGLER_ROUTES[0].url: must use http or https'],
-    ['ftp url', JSON.stringify([{ ...route, url: 'ftp://receiver.example.com' }]), 'TRIGGLER_ROUTES[0].url: must use http or https, not ftp'],
-    ['url with credentials', JSON.stringify([{ ...route, url: 'https://user:secret@receiver.example.com' }]), 'TRIGGLER_ROUTES[0].url: must not carry a user name or password'],
-    ['url with a query', JSON.stringify([{ ...route, url: 'https://receiver.example.com/?a=1' }]), 'TRIGGLER_ROUTES[0].url: must not have a query or fragment'],
+    [
+      'ftp url',
+      JSON.stringify([{ ...route, url: 'ftp://receiver.example.com' }]),
+      'TRIGGLER_ROUTES[0].url: must use http or https, not ftp',
+    ],
+    [
+      'url with credentials',
+      JSON.stringify([{ ...route, url: 'https://user:secret@receiver.example.com' }]),
+      'TRIGGLER_ROUTES[0].url: must not carry a user name or password',
+    ],
+    [
+      'url with a query',
+      JSON.stringify([{ ...route, url: 'https://receiver.example.com/?a=1' }]),
+      'TRIGGLER_ROUTES[0].url: must not have a query or fragment',
+    ],
     ['zero iterations', JSON.stringify([{ ...route, iterations: 0 }]), 'TRIGGLER_ROUTES[0].iterations: Too small'],
     ['fractional iterations', JSON.stringify([{ ...route, iterations: 1.5 }]), 'TRIGGLER_ROUTES[0].iterations: '],
     ['an unknown key', JSON.stringify([{ ...route, token: 'inline-token-value' }]), 'TRIGGLER_ROUTES[0]: Unrecognized key: "token"'],
-    ['a repeated route', JSON.stringify([route, { ...route, url: 'https://receiver.example.com:8443/triggler' }]), 'TRIGGLER_ROUTES[1]: repeats [0]'],
+    [
+      'a repeated route',
+      JSON.stringify([route, { ...route, url: 'https://receiver.example.com:8443/triggler' }]),
+      'TRIGGLER_ROUTES[1]: repeats [0]',
+    ],
   ])('refuses %s, naming the field', (_name, json, expected) => {
     const problems = problemsOf(json);
     expect(problems.some((p) => p.startsWith(expected))).toBe(true);
   });
 
   it('names every bad field at once', () => {
-    const problems = problemsOf(JSON.stringify([{ ...route, url: 'nope' }, { ...route, branch: 'x', scheme: 'other' }]));
+    const problems = problemsOf(
+      JSON.stringify([
+        { ...route, url: 'nope' },
+        { ...route, branch: 'x', scheme: 'other' },
+      ]),
+    );
     expect(problems).toHaveLength(2);
     expect(problems[0]).toMatch(/^TRIGGLER_ROUTES\[0\]\.url/);
     expect(problems[1]).toMatch(/^TRIGGLER_ROUTES\[1\]\.scheme/);

@@ -48,7 +48,10 @@ function eventFor(branches: string[], eventId = '31ade2c7-f889-47c5-a937-1cf99e2
   const event = loadEvent('codecommit-event.json');
   const record = event.Records[0]!;
   record.eventId = eventId;
-  record.codecommit.references = branches.map((branch, i) => ({ ref: `refs/heads/${branch}`, commit: `${String(i).repeat(40)}`.slice(0, 40) }));
+  record.codecommit.references = branches.map((branch, i) => ({
+    ref: `refs/heads/${branch}`,
+    commit: `${String(i).repeat(40)}`.slice(0, 40),
+  }));
   return event;
 }
 
@@ -86,7 +89,9 @@ function senderFor(
     }),
     logger,
     timeoutMs: options.timeoutMs ?? 5000,
-    ...(options.commitDetailsTimeoutMs !== undefined ? { commitDetails: new CodeCommitDetailsReader(logger, options.commitDetailsTimeoutMs) } : {}),
+    ...(options.commitDetailsTimeoutMs !== undefined
+      ? { commitDetails: new CodeCommitDetailsReader(logger, options.commitDetailsTimeoutMs) }
+      : {}),
   });
   return { send, lines, logs: () => lines.map((line) => JSON.parse(line) as Record<string, unknown>) };
 }
@@ -164,7 +169,11 @@ describe('every record and every reference', () => {
     });
 
     const login = verifyStandard(receiver.requestsTo('/hooks/lambda-pipeline-repo/feature%2Flogin')[0]!, WHSEC_TOKEN);
-    expect(login.data).toMatchObject({ branch: 'feature/login', ref: 'refs/heads/feature/login', commit: '9f2c1b7a4d3e8f6a0b5c2d1e7f4a3b6c9d0e1f2a' });
+    expect(login.data).toMatchObject({
+      branch: 'feature/login',
+      ref: 'refs/heads/feature/login',
+      commit: '9f2c1b7a4d3e8f6a0b5c2d1e7f4a3b6c9d0e1f2a',
+    });
 
     const seed = receiver.requestsTo('/legacy-site-main')[0]!;
     expect(seed.body).toBe('');
@@ -190,9 +199,16 @@ describe('every record and every reference', () => {
     expect(receiver.requests[0]!.headers['content-type']).toBe('application/json');
   });
 
-  it('signs a seed delivery with the route\'s rounds and keeps a slash branch whole in its path', async () => {
+  it("signs a seed delivery with the route's rounds and keeps a slash branch whole in its path", async () => {
     const { send } = senderFor([
-      { repository: LEGACY, branch: 'release/2.0', url: `${receiver.url}/base`, scheme: 'seed', iterations: 5, tokenParameter: '/triggler/legacy-site/main' },
+      {
+        repository: LEGACY,
+        branch: 'release/2.0',
+        url: `${receiver.url}/base`,
+        scheme: 'seed',
+        iterations: 5,
+        tokenParameter: '/triggler/legacy-site/main',
+      },
     ]);
     const event = eventFor(['release/2.0']);
     event.Records[0]!.eventSourceARN = 'arn:aws:codecommit:us-east-2:123456789012:legacy-site';
@@ -238,11 +254,29 @@ describe('failed deliveries', () => {
     silent = await startRecordingReceiver(() => 'no answer');
     refused = await refusedUrl();
     certDir = mkdtempSync(join(tmpdir(), 'triggler-sender-tls-'));
-    execFileSync('openssl', [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-      '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
-      '-keyout', join(certDir, 'key.pem'), '-out', join(certDir, 'cert.pem'),
-    ], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+        '-keyout',
+        join(certDir, 'key.pem'),
+        '-out',
+        join(certDir, 'cert.pem'),
+      ],
+      { stdio: 'ignore' },
+    );
     untrusted = await startRecordingReceiver(undefined, {
       tls: { key: readFileSync(join(certDir, 'key.pem'), 'utf8'), cert: readFileSync(join(certDir, 'cert.pem'), 'utf8') },
     });
@@ -308,7 +342,7 @@ describe('failed deliveries', () => {
     for (const token of TOKEN_FORMS) expect(error.message).not.toContain(token);
   });
 
-  it('stops waiting before Lambda\'s own timeout, so the failure is reported rather than cut off', async () => {
+  it("stops waiting before Lambda's own timeout, so the failure is reported rather than cut off", async () => {
     const { send } = senderFor([{ branch: 'slow', url: silent.url }], { timeoutMs: 10_000 });
     const started = Date.now();
     const error = await rejection(send(eventFor(['slow']), { awsRequestId: 'short', getRemainingTimeInMillis: () => 1400 }));
@@ -354,9 +388,12 @@ describe('tokens', () => {
   });
 
   it('does not remember a failed read: the next delivery asks SSM again', async () => {
-    ssm.on(GetParameterCommand).rejectsOnce(new ParameterNotFound({ $metadata: {}, message: 'gone' })).callsFake((input: { Name: string }) => ({
-      Parameter: { Name: input.Name, Value: TOKENS[input.Name] },
-    }));
+    ssm
+      .on(GetParameterCommand)
+      .rejectsOnce(new ParameterNotFound({ $metadata: {}, message: 'gone' }))
+      .callsFake((input: { Name: string }) => ({
+        Parameter: { Name: input.Name, Value: TOKENS[input.Name] },
+      }));
     const { send } = senderFor([{ branch: 'master', url: receiver.url }]);
     await rejection(send(eventFor(['master']), context));
     await send(eventFor(['master']), context);
@@ -369,7 +406,9 @@ describe('the token cache', () => {
   it('refuses an empty parameter, naming it', async () => {
     ssm.on(GetParameterCommand).resolves({ Parameter: { Name: '/triggler/empty', Value: '' } });
     const cache = new SsmTokenCache({ client: new SSMClient({ region: 'us-east-2' }), ttlSeconds: 60 });
-    await expect(cache.token('/triggler/empty')).rejects.toThrow('token parameter /triggler/empty could not be read: the parameter has no value');
+    await expect(cache.token('/triggler/empty')).rejects.toThrow(
+      'token parameter /triggler/empty could not be read: the parameter has no value',
+    );
   });
 
   it('with a TTL of 0 reads SSM every time', async () => {
@@ -461,7 +500,10 @@ describe('commit details (optional enrichment)', () => {
     });
     const { body } = await sendMaster(1000);
     expect(body.data).toMatchObject({ message: 'Fix the login form\n', author: { name: 'Intern', email: 'intern@example.com' } });
-    expect(codeCommit).toHaveReceivedCommandWith(GetCommitCommand, { repositoryName: REPO, commitId: '0000000000000000000000000000000000000000' });
+    expect(codeCommit).toHaveReceivedCommandWith(GetCommitCommand, {
+      repositoryName: REPO,
+      commitId: '0000000000000000000000000000000000000000',
+    });
   });
 
   it('delivers without them when the lookup fails', async () => {

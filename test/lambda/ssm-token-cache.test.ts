@@ -9,7 +9,12 @@ let client: SSMClient;
 
 beforeAll(async () => {
   ssm = await startLocalSsm();
-  client = new SSMClient({ endpoint: ssm.url, region: 'us-east-1', credentials: { accessKeyId: 'AKIDCACHETEST', secretAccessKey: 'cache-test-secret' }, maxAttempts: 1 });
+  client = new SSMClient({
+    endpoint: ssm.url,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'AKIDCACHETEST', secretAccessKey: 'cache-test-secret' },
+    maxAttempts: 1,
+  });
 });
 
 afterAll(async () => {

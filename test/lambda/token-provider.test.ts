@@ -72,7 +72,7 @@ describe('generateToken', () => {
 });
 
 describe('create', () => {
-  test('writes each token as a SecureString, only when absent, tagged as this stack\'s', async () => {
+  test("writes each token as a SecureString, only when absent, tagged as this stack's", async () => {
     ssm.on(PutParameterCommand).resolves({ Version: 1 });
     const response = await onEvent(event('Create', { TokenNames: ['app/main', 'lib/release/v2'] }));
 
@@ -100,7 +100,12 @@ describe('create', () => {
     expect(calls).toHaveLength(4);
     expect(calls.every((input) => input.Overwrite === false)).toBe(true);
     expect(ssm.commandCalls(DeleteParameterCommand)).toHaveLength(0);
-    expect(logLines.map((line) => JSON.parse(line) as { parameter?: string; outcome?: string }).filter((l) => l.parameter === '/git-triggler/tokens/app/main').map((l) => l.outcome)).toEqual(['kept', 'kept']);
+    expect(
+      logLines
+        .map((line) => JSON.parse(line) as { parameter?: string; outcome?: string })
+        .filter((l) => l.parameter === '/git-triggler/tokens/app/main')
+        .map((l) => l.outcome),
+    ).toEqual(['kept', 'kept']);
   });
 
   test('a shared token name is written once', async () => {
@@ -110,7 +115,9 @@ describe('create', () => {
   });
 
   test('fails on any other SSM error, naming the parameter but never the token', async () => {
-    ssm.on(PutParameterCommand).rejects(Object.assign(new Error('User is not authorized to perform: ssm:PutParameter'), { name: 'AccessDeniedException' }));
+    ssm
+      .on(PutParameterCommand)
+      .rejects(Object.assign(new Error('User is not authorized to perform: ssm:PutParameter'), { name: 'AccessDeniedException' }));
     const failure = onEvent(event('Create', { TokenNames: ['app/main'] }));
     await expect(failure).rejects.toThrow('could not write token parameter /git-triggler/tokens/app/main: AccessDeniedException');
     const message = await failure.catch((error: Error) => error.message);
@@ -135,18 +142,26 @@ describe('update', () => {
     const response = await onEvent(event('Update', { TokenNames: ['app/main', 'new/main'] }, { TokenNames: ['app/main', 'gone/main'] }));
 
     expect(response.PhysicalResourceId).toBe('git-triggler-tokens:/git-triggler/tokens');
-    expect(ssm.commandCalls(PutParameterCommand).map((call) => call.args[0].input.Name)).toEqual(['/git-triggler/tokens/app/main', '/git-triggler/tokens/new/main']);
+    expect(ssm.commandCalls(PutParameterCommand).map((call) => call.args[0].input.Name)).toEqual([
+      '/git-triggler/tokens/app/main',
+      '/git-triggler/tokens/new/main',
+    ]);
     expect(ssm.commandCalls(DeleteParameterCommand)).toHaveLength(0);
   });
 
   test('a new prefix writes the tokens under it and keeps the old ones: same physical resource, so CloudFormation deletes nothing', async () => {
     ssm.on(PutParameterCommand).resolves({ Version: 1 });
-    const response = await onEvent(event('Update', { TokenNames: ['app/main', 'lib/main'], Prefix: '/team/tokens' }, { TokenNames: ['app/main', 'lib/main'] }));
+    const response = await onEvent(
+      event('Update', { TokenNames: ['app/main', 'lib/main'], Prefix: '/team/tokens' }, { TokenNames: ['app/main', 'lib/main'] }),
+    );
 
     // A changed physical id would make CloudFormation delete the old resource, and with it every
     // token (rotated ones too) under the old prefix.
     expect(response.PhysicalResourceId).toBe('git-triggler-tokens:/git-triggler/tokens');
-    expect(ssm.commandCalls(PutParameterCommand).map((call) => call.args[0].input.Name)).toEqual(['/team/tokens/app/main', '/team/tokens/lib/main']);
+    expect(ssm.commandCalls(PutParameterCommand).map((call) => call.args[0].input.Name)).toEqual([
+      '/team/tokens/app/main',
+      '/team/tokens/lib/main',
+    ]);
     expect(ssm.commandCalls(DeleteParameterCommand)).toHaveLength(0);
     expect(ssm.commandCalls(ListTagsForResourceCommand)).toHaveLength(0);
   });
@@ -154,7 +169,9 @@ describe('update', () => {
   test('a token copied to the new prefix before the deploy is kept as it is (how to move tokens)', async () => {
     ssm.on(PutParameterCommand).rejects(new ParameterAlreadyExists({ message: 'exists', $metadata: {} }));
     await onEvent(event('Update', { TokenNames: ['app/main'], Prefix: '/team/tokens' }, { TokenNames: ['app/main'] }));
-    expect(ssm.commandCalls(PutParameterCommand).map((call) => [call.args[0].input.Name, call.args[0].input.Overwrite])).toEqual([['/team/tokens/app/main', false]]);
+    expect(ssm.commandCalls(PutParameterCommand).map((call) => [call.args[0].input.Name, call.args[0].input.Overwrite])).toEqual([
+      ['/team/tokens/app/main', false],
+    ]);
     expect(ssm.commandCalls(DeleteParameterCommand)).toHaveLength(0);
   });
 });
@@ -185,7 +202,9 @@ describe('delete', () => {
   });
 
   test('properties that were never valid (the Create failed on them) delete nothing, and do not fail the rollback', async () => {
-    await expect(onEvent(event('Delete', { TokenNames: [] }))).resolves.toEqual({ PhysicalResourceId: 'git-triggler-tokens:/git-triggler/tokens' });
+    await expect(onEvent(event('Delete', { TokenNames: [] }))).resolves.toEqual({
+      PhysicalResourceId: 'git-triggler-tokens:/git-triggler/tokens',
+    });
     expect(ssm.calls()).toHaveLength(0);
   });
 

@@ -39,18 +39,27 @@ function runApp(context: Record<string, unknown>, outdir: string, env: NodeJS.Pr
     cwd: REPOSITORY_ROOT,
     encoding: 'utf8',
     timeout: 90_000,
-    env: offlineEnvironment({ CDK_OUTDIR: outdir, CDK_CONTEXT_JSON: JSON.stringify({ ...cliContext(), ...NO_BUNDLING, ...context }), ...env }),
+    env: offlineEnvironment({
+      CDK_OUTDIR: outdir,
+      CDK_CONTEXT_JSON: JSON.stringify({ ...cliContext(), ...NO_BUNDLING, ...context }),
+      ...env,
+    }),
   });
 }
 
 test('-c config=PATH synthesizes the stack that config names, offline', () => {
   const config = path.join(dir, 'other.json');
-  fs.writeFileSync(config, JSON.stringify({ stackName: 'OtherTriggler', triggers: [{ repository: 'tools', branch: 'main', command: 'make' }] }));
+  fs.writeFileSync(
+    config,
+    JSON.stringify({ stackName: 'OtherTriggler', triggers: [{ repository: 'tools', branch: 'main', command: 'make' }] }),
+  );
   const outdir = path.join(dir, 'out-good');
   const result = runApp({ config }, outdir);
   expect(result.stderr).not.toMatch(/error/i);
   expect(result.status).toBe(0);
-  const template = JSON.parse(fs.readFileSync(path.join(outdir, 'OtherTriggler.template.json'), 'utf8')) as { Resources: Record<string, { Type: string; Properties: Record<string, unknown> }> };
+  const template = JSON.parse(fs.readFileSync(path.join(outdir, 'OtherTriggler.template.json'), 'utf8')) as {
+    Resources: Record<string, { Type: string; Properties: Record<string, unknown> }>;
+  };
   const merge = Object.values(template.Resources).find((r) => r.Type === 'Custom::TrigglerRepositoryTriggers');
   expect(merge?.Properties.RepositoryName).toBe('tools');
 }, 100_000);
@@ -96,7 +105,9 @@ test('`npx cdk synth` itself fails on a bad config, with the field named', () =>
 }, 100_000);
 
 test('cdk.json runs the app through tsx, with notices, telemetry, version reporting and lookups off', () => {
-  const cdkJson = JSON.parse(fs.readFileSync(path.join(REPOSITORY_ROOT, 'cdk.json'), 'utf8')) as Record<string, unknown> & { context: Record<string, unknown> };
+  const cdkJson = JSON.parse(fs.readFileSync(path.join(REPOSITORY_ROOT, 'cdk.json'), 'utf8')) as Record<string, unknown> & {
+    context: Record<string, unknown>;
+  };
   expect(cdkJson).toMatchObject({ app: 'npx tsx bin/app.ts', notices: false, versionReporting: false, lookups: false });
   expect(cdkJson.context['cli-telemetry']).toBe(false);
 });

@@ -21,7 +21,8 @@ let assetDirs: { receiver: string; sender: string; tokenProvider: string; trigge
 
 function assetDirOfFunction(descriptionStart: string): string {
   const fn = Object.values(template.Resources).find(
-    (r) => r.Type === 'AWS::Lambda::Function' && String((r.Properties as { Description?: string }).Description).startsWith(descriptionStart),
+    (r) =>
+      r.Type === 'AWS::Lambda::Function' && String((r.Properties as { Description?: string }).Description).startsWith(descriptionStart),
   );
   const key = (fn!.Properties as { Code: { S3Key: string } }).Code.S3Key;
   return path.join(outdir, `asset.${key.replace(/\.zip$/, '')}`);
@@ -33,7 +34,9 @@ beforeAll(() => {
   const assembly = app.synth();
   template = assembly.getStackByName('GitTriggler').template as Template;
   const instance = Object.values(template.Resources).find((r) => r.Type === 'AWS::EC2::Instance')!;
-  const init = (instance.Metadata as Record<string, { receiver: { sources: Record<string, { 'Fn::Sub': string }> } }>)['AWS::CloudFormation::Init']!;
+  const init = (instance.Metadata as Record<string, { receiver: { sources: Record<string, { 'Fn::Sub': string }> } }>)[
+    'AWS::CloudFormation::Init'
+  ]!;
   const receiverKey = /([0-9a-f]{64})\.zip$/.exec(init.receiver.sources['/opt/triggler']!['Fn::Sub'])![1]!;
   assetDirs = {
     receiver: path.join(outdir, `asset.${receiverKey}`),
@@ -48,7 +51,12 @@ afterAll(() => {
 });
 
 function runNode(args: string[], cwd: string) {
-  return spawnSync(process.execPath, args, { cwd, encoding: 'utf8', timeout: 20_000, env: { PATH: process.env.PATH, AWS_REGION: 'eu-west-1' } });
+  return spawnSync(process.execPath, args, {
+    cwd,
+    encoding: 'utf8',
+    timeout: 20_000,
+    env: { PATH: process.env.PATH, AWS_REGION: 'eu-west-1' },
+  });
 }
 
 test('the receiver asset is receiver.js, which runs its main (a missing config is exit 2, naming the file), and the CLI beside it', () => {
@@ -64,7 +72,10 @@ test('the receiver asset is receiver.js, which runs its main (a missing config i
 
 test('the bundled receiver judges its config with the same schema: a bad field is named', () => {
   const config = path.join(outdir, 'bad-receiver.json');
-  fs.writeFileSync(config, JSON.stringify({ tokens: { ssm: { prefix: '/git-triggler/tokens' } }, triggers: [{ repository: 'app', branch: 'main', command: '' }] }));
+  fs.writeFileSync(
+    config,
+    JSON.stringify({ tokens: { ssm: { prefix: '/git-triggler/tokens' } }, triggers: [{ repository: 'app', branch: 'main', command: '' }] }),
+  );
   const result = runNode([path.join(assetDirs.receiver, 'receiver.js'), '--config', config], outdir);
   expect(result.status).toBe(2);
   expect(result.stderr).toContain('triggers[0].command: must not be empty');
@@ -85,7 +96,10 @@ test.each([
 test('no bundle carries the CDK (runtime code never depends on it)', () => {
   for (const dir of Object.values(assetDirs)) {
     for (const file of fs.readdirSync(dir)) {
-      expect({ file: path.join(path.basename(dir), file), cdk: fs.readFileSync(path.join(dir, file), 'utf8').includes('aws-cdk-lib') }).toEqual({
+      expect({
+        file: path.join(path.basename(dir), file),
+        cdk: fs.readFileSync(path.join(dir, file), 'utf8').includes('aws-cdk-lib'),
+      }).toEqual({
         file: path.join(path.basename(dir), file),
         cdk: false,
       });
@@ -116,7 +130,14 @@ test('the bundled receiver, as the host runs it, reads its token from SSM and ru
   const child = spawn(process.execPath, [path.join(assetDirs.receiver, 'receiver.js'), '--config', config], {
     cwd: outdir,
     stdio: ['ignore', 'pipe', 'inherit'],
-    env: { PATH: process.env.PATH, AWS_ENDPOINT_URL_SSM: ssm.url, AWS_REGION: 'eu-west-1', AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+    env: {
+      PATH: process.env.PATH,
+      AWS_ENDPOINT_URL_SSM: ssm.url,
+      AWS_REGION: 'eu-west-1',
+      AWS_ACCESS_KEY_ID: 'local',
+      AWS_SECRET_ACCESS_KEY: 'local',
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    },
   });
   try {
     const url = await new Promise<string>((resolve, reject) => {

@@ -47,7 +47,10 @@ describe('every resource of a repository is named after the repository', () => {
   });
 
   test('the base config gives each repository its merge resource, invoke permission and handler grant, and the created one its repository', () => {
-    const types = (repository: string) => Object.values(resourcesOf(base, repository)).map((r) => (r as { Type: string }).Type).sort();
+    const types = (repository: string) =>
+      Object.values(resourcesOf(base, repository))
+        .map((r) => (r as { Type: string }).Type)
+        .sort();
     const each = ['AWS::IAM::Policy', 'AWS::Lambda::Permission', 'Custom::TrigglerRepositoryTriggers'];
     expect(types('fresh-app')).toEqual(['AWS::CodeCommit::Repository', ...each]);
     expect(types('existing.service')).toEqual(each);
@@ -56,7 +59,11 @@ describe('every resource of a repository is named after the repository', () => {
 });
 
 describe.each<[string, Trigger[], string[]]>([
-  ['a trigger prepended', [{ repository: 'newcomer', branch: 'main', command: 'x', createRepository: true }, ...BASE], ['fresh-app', 'existing.service', 'second_repo']],
+  [
+    'a trigger prepended',
+    [{ repository: 'newcomer', branch: 'main', command: 'x', createRepository: true }, ...BASE],
+    ['fresh-app', 'existing.service', 'second_repo'],
+  ],
   ['the first trigger removed', [existing, second], ['existing.service', 'second_repo']],
   ['the list reordered', [second, existing, fresh], ['fresh-app', 'existing.service', 'second_repo']],
   ['a branch added to an existing repository', [fresh, existing, second, secondDev], ['fresh-app', 'existing.service']],
@@ -81,9 +88,11 @@ describe.each<[string, Trigger[], string[]]>([
 });
 
 describe('what an edit does to the repository it touches', () => {
-  test('a branch added updates that repository\'s merge resource in place (same id, one more branch)', () => {
+  test("a branch added updates that repository's merge resource in place (same id, one more branch)", () => {
     const variant = synth([fresh, existing, second, secondDev]);
-    const [beforeId, before] = Object.entries(resourcesOf(base, 'second_repo')).find(([, r]) => (r as { Type: string }).Type === 'Custom::TrigglerRepositoryTriggers')!;
+    const [beforeId, before] = Object.entries(resourcesOf(base, 'second_repo')).find(
+      ([, r]) => (r as { Type: string }).Type === 'Custom::TrigglerRepositoryTriggers',
+    )!;
     const after = variant.Resources[beforeId]!;
     expect((before as { Properties: { Triggers: { branches: string[] }[] } }).Properties.Triggers[0]!.branches).toEqual(['main']);
     expect((after.Properties as { Triggers: { branches: string[] }[] }).Triggers[0]!.branches).toEqual(['main', 'dev']);
@@ -91,7 +100,9 @@ describe('what an edit does to the repository it touches', () => {
 
   test('a created repository leaving the config: the repository is retained, its merge resource (our trigger) is deleted', () => {
     const variant = synth([existing, second]);
-    const repositoryId = Object.entries(resourcesOf(base, 'fresh-app')).find(([, r]) => (r as { Type: string }).Type === 'AWS::CodeCommit::Repository')![0];
+    const repositoryId = Object.entries(resourcesOf(base, 'fresh-app')).find(
+      ([, r]) => (r as { Type: string }).Type === 'AWS::CodeCommit::Repository',
+    )![0];
     expect(base.Resources[repositoryId]).toMatchObject({ DeletionPolicy: 'RetainExceptOnCreate', UpdateReplacePolicy: 'Retain' });
     expect(resourcesOf(variant, 'fresh-app')).toEqual({});
   });
@@ -102,20 +113,27 @@ describe('fail fast', () => {
     const checks = Object.entries(base.Resources).filter(([, r]) => r.Type === 'Custom::TrigglerRepositoryCheck');
     expect(checks).toHaveLength(1);
     const [checkId, check] = checks[0]!;
-    expect(check.Properties).toMatchObject({ RepositoryNames: ['existing.service', 'second_repo'], TriggerName: 'git-triggler-GitTriggler' });
+    expect(check.Properties).toMatchObject({
+      RepositoryNames: ['existing.service', 'second_repo'],
+      TriggerName: 'git-triggler-GitTriggler',
+    });
     const instance = Object.values(base.Resources).find((r) => r.Type === 'AWS::EC2::Instance')!;
     expect([instance.DependsOn ?? []].flat()).toContain(checkId);
     // The check needs only its handler: nothing of the host, the sender or the tokens.
     expect(JSON.stringify(check)).not.toMatch(/Receiver|Sender|Tokens/);
   });
 
-  test('a region that lacks what the config uses fails synth when the stack\'s region is known, naming the field and the region', () => {
+  test("a region that lacks what the config uses fails synth when the stack's region is known, naming the field and the region", () => {
     const config = configOf({ triggers: BASE });
     expect(() => trigglerApp(config, { env: { region: 'eu-central-2' } })).toThrow(
       /^GitTriggler: triggers\[0\]\.source: CodeCommit is not offered in eu-central-2: /,
     );
     expect(() => trigglerApp(config, { env: { region: 'eu-west-1' } })).not.toThrow();
     // Webhook triggers need no CodeCommit.
-    expect(() => trigglerApp(configOf({ triggers: [{ repository: 'a/b', branch: 'main', command: 'x', source: 'webhook' }] }), { env: { region: 'eu-central-2' } })).not.toThrow();
+    expect(() =>
+      trigglerApp(configOf({ triggers: [{ repository: 'a/b', branch: 'main', command: 'x', source: 'webhook' }] }), {
+        env: { region: 'eu-central-2' },
+      }),
+    ).not.toThrow();
   });
 });

@@ -27,11 +27,21 @@ function newStack(): Stack {
 }
 
 function parameterArn(name: string) {
-  return { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ssm:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, `:parameter${name}`]] };
+  return {
+    'Fn::Join': [
+      '',
+      ['arn:', { Ref: 'AWS::Partition' }, ':ssm:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, `:parameter${name}`],
+    ],
+  };
 }
 
 function codeCommitArn(name: string) {
-  return { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':codecommit:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, `:${name}`]] };
+  return {
+    'Fn::Join': [
+      '',
+      ['arn:', { Ref: 'AWS::Partition' }, ':codecommit:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, `:${name}`],
+    ],
+  };
 }
 
 /** The statements of every IAM policy attached to the role whose logical id starts with `rolePrefix`. */
@@ -66,7 +76,11 @@ describe('TriggerTokens', () => {
   });
 
   test('a custom resource lists each token name once, under the prefix, not retained by default', () => {
-    template.hasResourceProperties('Custom::TrigglerTokens', { Prefix: '/team/tokens', TokenNames: ['app/main', 'lib/release/v2'], RetainOnDelete: 'false' });
+    template.hasResourceProperties('Custom::TrigglerTokens', {
+      Prefix: '/team/tokens',
+      TokenNames: ['app/main', 'lib/release/v2'],
+      RetainOnDelete: 'false',
+    });
     expect(tokens.parameterNames).toEqual(['/team/tokens/app/main', '/team/tokens/lib/release/v2']);
   });
 
@@ -85,7 +99,9 @@ describe('TriggerTokens', () => {
   test('its grant is the same whichever tokens the config lists, so a removed name can still be deleted in the cleanup', () => {
     const stack = newStack();
     new TriggerTokens(stack, 'Tokens', { prefix: '/team/tokens', tokenNames: ['other/main'] });
-    expect(statementsOf(Template.fromStack(stack), 'TokensProviderHandlerRole')).toEqual(statementsOf(template, 'TokensProviderHandlerRole'));
+    expect(statementsOf(Template.fromStack(stack), 'TokensProviderHandlerRole')).toEqual(
+      statementsOf(template, 'TokensProviderHandlerRole'),
+    );
   });
 
   test('its handler runs on the newest Node.js LTS, arm64, bundled from lambda/token-provider.ts', () => {
@@ -101,13 +117,26 @@ describe('TriggerTokens', () => {
 
   test('bad props fail up front, naming the prop', () => {
     const stack = newStack();
-    expect(() => new TriggerTokens(stack, 'A', { prefix: 'tokens', tokenNames: ['x'] })).toThrow('Test/A: prefix: the SSM parameter name tokens must start with "/"');
-    expect(() => new TriggerTokens(stack, 'B', { prefix: '/tokens/', tokenNames: ['x'] })).toThrow('Test/B: prefix: must not end with "/"');
-    expect(() => new TriggerTokens(stack, 'C', { prefix: '/tokens', tokenNames: [] })).toThrow('Test/C: tokenNames: must name at least one token');
-    expect(() => new TriggerTokens(stack, 'D', { prefix: '/tokens', tokenNames: ['team@app'] })).toThrow('Test/D: tokenNames: the SSM parameter name /tokens/team@app may hold only');
-    expect(() => tokens.grantRead(new lambda.Function(stack, 'Reader', { runtime: lambda.Runtime.NODEJS_24_X, handler: 'index.handler', code: lambda.Code.fromInline('exports.handler = async () => {}') }), ['/team/tokens/other'])).toThrow(
-      'Test/Tokens: grantRead: /team/tokens/other are not tokens or deploy keys of this construct',
+    expect(() => new TriggerTokens(stack, 'A', { prefix: 'tokens', tokenNames: ['x'] })).toThrow(
+      'Test/A: prefix: the SSM parameter name tokens must start with "/"',
     );
+    expect(() => new TriggerTokens(stack, 'B', { prefix: '/tokens/', tokenNames: ['x'] })).toThrow('Test/B: prefix: must not end with "/"');
+    expect(() => new TriggerTokens(stack, 'C', { prefix: '/tokens', tokenNames: [] })).toThrow(
+      'Test/C: tokenNames: must name at least one token',
+    );
+    expect(() => new TriggerTokens(stack, 'D', { prefix: '/tokens', tokenNames: ['team@app'] })).toThrow(
+      'Test/D: tokenNames: the SSM parameter name /tokens/team@app may hold only',
+    );
+    expect(() =>
+      tokens.grantRead(
+        new lambda.Function(stack, 'Reader', {
+          runtime: lambda.Runtime.NODEJS_24_X,
+          handler: 'index.handler',
+          code: lambda.Code.fromInline('exports.handler = async () => {}'),
+        }),
+        ['/team/tokens/other'],
+      ),
+    ).toThrow('Test/Tokens: grantRead: /team/tokens/other are not tokens or deploy keys of this construct');
   });
 });
 
@@ -121,25 +150,39 @@ describe('TriggerTokens with deploy keys', () => {
     tokens = new TriggerTokens(stack, 'Tokens', {
       prefix: '/team/tokens',
       tokenNames: ['site', 'app/main'],
-      deployKeys: [{ repository: 'owner/site', keyName: 'deploy-keys/owner/site' }, { repository: 'My Project', keyName: 'deploy-keys/My-Project-0a1b2c3d' }],
+      deployKeys: [
+        { repository: 'owner/site', keyName: 'deploy-keys/owner/site' },
+        { repository: 'My Project', keyName: 'deploy-keys/My-Project-0a1b2c3d' },
+      ],
       ownDeployKeyNames: ['keys/mine'],
       retainOnDelete: true,
     });
-    reader = new lambda.Function(stack, 'Reader', { runtime: lambda.Runtime.NODEJS_24_X, handler: 'index.handler', code: lambda.Code.fromInline('exports.handler = async () => {}') });
+    reader = new lambda.Function(stack, 'Reader', {
+      runtime: lambda.Runtime.NODEJS_24_X,
+      handler: 'index.handler',
+      code: lambda.Code.fromInline('exports.handler = async () => {}'),
+    });
     tokens.grantRead(reader, ['/team/tokens/deploy-keys/owner/site', '/team/tokens/keys/mine']);
     template = Template.fromStack(stack);
   });
 
   test('one key resource per repository, named after it, served by the token handler', () => {
     const keys = template.findResources('Custom::TrigglerDeployKey');
-    expect(Object.keys(keys).sort()).toEqual([expect.stringMatching(/^TokensDeployKeyMyProject[0-9a-f]{8}/), expect.stringMatching(/^TokensDeployKeyOwnerSite[0-9a-f]{8}/)]);
+    expect(Object.keys(keys).sort()).toEqual([
+      expect.stringMatching(/^TokensDeployKeyMyProject[0-9a-f]{8}/),
+      expect.stringMatching(/^TokensDeployKeyOwnerSite[0-9a-f]{8}/),
+    ]);
     template.hasResourceProperties('Custom::TrigglerDeployKey', {
       ParameterName: '/team/tokens/deploy-keys/owner/site',
       PublicParameterName: '/team/tokens/deploy-keys/owner/site.pub',
       Comment: 'git-triggler Test owner/site',
       RetainOnDelete: 'true',
     });
-    const serviceTokens = new Set(Object.values(template.toJSON().Resources as Record<string, { Type: string; Properties?: { ServiceToken?: unknown } }>).filter((r) => r.Type.startsWith('Custom::Triggler')).map((r) => JSON.stringify(r.Properties!.ServiceToken)));
+    const serviceTokens = new Set(
+      Object.values(template.toJSON().Resources as Record<string, { Type: string; Properties?: { ServiceToken?: unknown } }>)
+        .filter((r) => r.Type.startsWith('Custom::Triggler'))
+        .map((r) => JSON.stringify(r.Properties!.ServiceToken)),
+    );
     expect(serviceTokens.size).toBe(1);
     template.resourceCountIs('AWS::Lambda::Function', 3); // one handler, its framework, the reader
     expect(tokens.deployKeys.map((key) => [key.repository, key.parameterName, key.publicParameterName])).toEqual([
@@ -157,23 +200,45 @@ describe('TriggerTokens with deploy keys', () => {
     expect(JSON.stringify(statementsOf(template, 'TokensProviderHandlerRole'))).not.toContain('kms:');
   });
 
-  test('grantRead grants a generated key\'s private half or a user\'s own key, never a public half it was not asked for', () => {
+  test("grantRead grants a generated key's private half or a user's own key, never a public half it was not asked for", () => {
     const statements = statementsOf(template, 'ReaderServiceRole');
     expect(statements).toEqual(
       expect.arrayContaining([
-        { Effect: 'Allow', Action: 'ssm:GetParameter', Resource: [parameterArn('/team/tokens/deploy-keys/owner/site'), parameterArn('/team/tokens/keys/mine')] },
+        {
+          Effect: 'Allow',
+          Action: 'ssm:GetParameter',
+          Resource: [parameterArn('/team/tokens/deploy-keys/owner/site'), parameterArn('/team/tokens/keys/mine')],
+        },
         expect.objectContaining({ Action: 'kms:Decrypt' }),
       ]),
     );
-    expect(() => tokens.grantRead(reader, ['/team/tokens/deploy-keys/owner/site.pub'])).toThrow('grantRead: /team/tokens/deploy-keys/owner/site.pub are not tokens or deploy keys of this construct');
+    expect(() => tokens.grantRead(reader, ['/team/tokens/deploy-keys/owner/site.pub'])).toThrow(
+      'grantRead: /team/tokens/deploy-keys/owner/site.pub are not tokens or deploy keys of this construct',
+    );
   });
 
   test('bad deploy key props fail up front, naming the prop', () => {
     const stack = newStack();
-    expect(() => new TriggerTokens(stack, 'A', { prefix: '/tokens', tokenNames: ['x'], deployKeys: [{ repository: 'a', keyName: 'deploy-keys/a' }, { repository: 'a', keyName: 'deploy-keys/b' }] })).toThrow(
-      'Test/A: deployKeys[1].repository: repeats deployKeys[0]: one key per repository',
-    );
-    expect(() => new TriggerTokens(stack, 'B', { prefix: '/tokens', tokenNames: ['x'], deployKeys: [{ repository: 'a', keyName: 'deploy keys/a' }], ownDeployKeyNames: ['team@key'] })).toThrow(
+    expect(
+      () =>
+        new TriggerTokens(stack, 'A', {
+          prefix: '/tokens',
+          tokenNames: ['x'],
+          deployKeys: [
+            { repository: 'a', keyName: 'deploy-keys/a' },
+            { repository: 'a', keyName: 'deploy-keys/b' },
+          ],
+        }),
+    ).toThrow('Test/A: deployKeys[1].repository: repeats deployKeys[0]: one key per repository');
+    expect(
+      () =>
+        new TriggerTokens(stack, 'B', {
+          prefix: '/tokens',
+          tokenNames: ['x'],
+          deployKeys: [{ repository: 'a', keyName: 'deploy keys/a' }],
+          ownDeployKeyNames: ['team@key'],
+        }),
+    ).toThrow(
       /Test\/B: deployKeys\[0\]\.keyName: the SSM parameter name \/tokens\/deploy keys\/a\.pub may hold only[^\n]*\nTest\/B: ownDeployKeyNames\[0\]: the SSM parameter name \/tokens\/team@key may hold only/,
     );
   });
@@ -202,13 +267,24 @@ describe('RepositoryTriggers', () => {
 
   test('a created repository is kept when the stack is deleted, and gets its trigger from a merge resource that waits for it', () => {
     const [repositoryId, repository] = Object.entries(template.findResources('AWS::CodeCommit::Repository'))[0]!;
-    expect(repository).toMatchObject({ DeletionPolicy: 'RetainExceptOnCreate', UpdateReplacePolicy: 'Retain', Properties: { RepositoryName: 'fresh' } });
+    expect(repository).toMatchObject({
+      DeletionPolicy: 'RetainExceptOnCreate',
+      UpdateReplacePolicy: 'Retain',
+      Properties: { RepositoryName: 'fresh' },
+    });
     // Not on the repository resource: a retained repository would keep a trigger nobody removes.
     expect(repository.Properties.Triggers).toBeUndefined();
-    const merge = Object.values(template.findResources('Custom::TrigglerRepositoryTriggers', { Properties: { RepositoryName: 'fresh' } }))[0]!;
+    const merge = Object.values(
+      template.findResources('Custom::TrigglerRepositoryTriggers', { Properties: { RepositoryName: 'fresh' } }),
+    )[0]!;
     expect(merge.DependsOn).toEqual(expect.arrayContaining([repositoryId]));
     expect(merge.Properties.Triggers).toEqual([
-      { name: 'git-triggler-Test', destinationArn: { 'Fn::GetAtt': [expect.stringMatching(/^Destination/), 'Arn'] }, branches: ['main'], events: ['createReference', 'updateReference'] },
+      {
+        name: 'git-triggler-Test',
+        destinationArn: { 'Fn::GetAtt': [expect.stringMatching(/^Destination/), 'Arn'] },
+        branches: ['main'],
+        events: ['createReference', 'updateReference'],
+      },
     ]);
   });
 
@@ -217,10 +293,19 @@ describe('RepositoryTriggers', () => {
     expect(Object.values(merges).map((m) => m.Properties)).toEqual([
       expect.objectContaining({
         RepositoryName: 'existing',
-        Triggers: [{ name: 'git-triggler-Test', destinationArn: { 'Fn::GetAtt': [expect.stringMatching(/^Destination/), 'Arn'] }, branches: ['main', 'release/v2'], events: ['createReference', 'updateReference'] }],
+        Triggers: [
+          {
+            name: 'git-triggler-Test',
+            destinationArn: { 'Fn::GetAtt': [expect.stringMatching(/^Destination/), 'Arn'] },
+            branches: ['main', 'release/v2'],
+            events: ['createReference', 'updateReference'],
+          },
+        ],
       }),
     ]);
-    const permissions = Object.keys(template.findResources('AWS::Lambda::Permission', { Properties: { SourceArn: codeCommitArn('existing') } }));
+    const permissions = Object.keys(
+      template.findResources('AWS::Lambda::Permission', { Properties: { SourceArn: codeCommitArn('existing') } }),
+    );
     expect(permissions).toHaveLength(1);
     expect(Object.values(merges)[0]!.DependsOn).toEqual(expect.arrayContaining(permissions));
   });
@@ -258,11 +343,15 @@ describe('RepositoryTriggers', () => {
     expect(Object.keys(byRepository).sort()).toEqual(['existing', 'fresh']);
     // Deleting a merge resource (our trigger off the repository) happens before its grant goes.
     for (const repository of ['fresh', 'existing']) {
-      const merge = Object.values(template.findResources('Custom::TrigglerRepositoryTriggers', { Properties: { RepositoryName: repository } }))[0]!;
+      const merge = Object.values(
+        template.findResources('Custom::TrigglerRepositoryTriggers', { Properties: { RepositoryName: repository } }),
+      )[0]!;
       expect(merge.DependsOn).toContain(byRepository[repository]);
     }
     // Nothing repository-specific in the handler's shared default policy.
-    const defaults = template.findResources('AWS::IAM::Policy', { Properties: { PolicyName: Match.stringLikeRegexp('^TriggersMergeProviderHandlerRoleDefaultPolicy') } });
+    const defaults = template.findResources('AWS::IAM::Policy', {
+      Properties: { PolicyName: Match.stringLikeRegexp('^TriggersMergeProviderHandlerRoleDefaultPolicy') },
+    });
     expect(Object.keys(defaults)).toHaveLength(1);
     expect(JSON.stringify(defaults)).not.toContain('codecommit:');
   });
@@ -271,14 +360,24 @@ describe('RepositoryTriggers', () => {
     const stack = newStack();
     const destination = lambda.Function.fromFunctionArn(stack, 'Destination', 'arn:aws:lambda:eu-west-1:123456789012:function:d');
     const ok = { repository: 'app', createRepository: false, branches: ['main'] };
-    const attempt = (id: string, props: Partial<ConstructorParameters<typeof RepositoryTriggers>[2]>) =>
-      () => new RepositoryTriggers(stack, id, { destination, triggerName: 'git-triggler-Test', repositories: [ok], ...props });
-    expect(attempt('A', { triggerName: 'has space' })).toThrow('Test/A: triggerName: the CodeCommit trigger name "has space" may hold only');
+    const attempt = (id: string, props: Partial<ConstructorParameters<typeof RepositoryTriggers>[2]>) => () =>
+      new RepositoryTriggers(stack, id, { destination, triggerName: 'git-triggler-Test', repositories: [ok], ...props });
+    expect(attempt('A', { triggerName: 'has space' })).toThrow(
+      'Test/A: triggerName: the CodeCommit trigger name "has space" may hold only',
+    );
     expect(attempt('B', { repositories: [ok, ok] })).toThrow('Test/B: repositories[1].repository: app is listed twice');
-    expect(attempt('C', { repositories: [{ ...ok, branches: [] }] })).toThrow('Test/C: repositories[0].branches: must list at least one branch');
-    expect(attempt('D', { repositories: [{ ...ok, branches: ['main', 'bad..branch'] }] })).toThrow('Test/D: repositories[0].branches[1]: a CodeCommit branch name must not contain ".."');
-    expect(attempt('E', { events: [codecommit.RepositoryEventTrigger.ALL, codecommit.RepositoryEventTrigger.UPDATE_REF] })).toThrow('Test/E: events: "all" cannot be combined');
-    expect(attempt('F', { repositories: [{ ...ok, repository: 'my repo' }] })).toThrow('Test/F: repositories[0].repository: a CodeCommit repository name may hold only');
+    expect(attempt('C', { repositories: [{ ...ok, branches: [] }] })).toThrow(
+      'Test/C: repositories[0].branches: must list at least one branch',
+    );
+    expect(attempt('D', { repositories: [{ ...ok, branches: ['main', 'bad..branch'] }] })).toThrow(
+      'Test/D: repositories[0].branches[1]: a CodeCommit branch name must not contain ".."',
+    );
+    expect(attempt('E', { events: [codecommit.RepositoryEventTrigger.ALL, codecommit.RepositoryEventTrigger.UPDATE_REF] })).toThrow(
+      'Test/E: events: "all" cannot be combined',
+    );
+    expect(attempt('F', { repositories: [{ ...ok, repository: 'my repo' }] })).toThrow(
+      'Test/F: repositories[0].repository: a CodeCommit repository name may hold only',
+    );
   });
 
   test('every bad prop is reported at once, one line each', () => {
@@ -308,35 +407,59 @@ describe('SenderFunction', () => {
   let template: Template;
   const routes: SenderRoute[] = [
     { repository: 'app', branch: 'main', url: 'http://10.0.0.5:5000', tokenParameter: '/git-triggler/tokens/app/main', scheme: 'standard' },
-    { repository: 'legacy', branch: 'master', url: 'http://10.0.0.5:5000', tokenParameter: '/git-triggler/tokens/legacy/master', scheme: 'seed', iterations: 500 },
+    {
+      repository: 'legacy',
+      branch: 'master',
+      url: 'http://10.0.0.5:5000',
+      tokenParameter: '/git-triggler/tokens/legacy/master',
+      scheme: 'seed',
+      iterations: 500,
+    },
   ];
 
   function senderStack(props: Partial<ConstructorParameters<typeof SenderFunction>[2]> = {}) {
     const stack = newStack();
     const network = new ReceiverNetwork(stack, 'Network');
-    const tokens = new TriggerTokens(stack, 'Tokens', { prefix: '/git-triggler/tokens', tokenNames: ['app/main', 'legacy/master', 'webhook-only/main'] });
+    const tokens = new TriggerTokens(stack, 'Tokens', {
+      prefix: '/git-triggler/tokens',
+      tokenNames: ['app/main', 'legacy/master', 'webhook-only/main'],
+    });
     const sender = new SenderFunction(stack, 'Sender', { vpc: network.vpc, tokens, routes, ...props });
     return { stack, tokens, network, sender };
   }
 
   beforeAll(() => {
-    const { stack } = senderStack({ alarmTopic: sns.Topic.fromTopicArn(newStack(), 'Topic', 'arn:aws:sns:eu-west-1:123456789012:alerts'), retryAttempts: 1, maxEventAge: Duration.hours(2) });
+    const { stack } = senderStack({
+      alarmTopic: sns.Topic.fromTopicArn(newStack(), 'Topic', 'arn:aws:sns:eu-west-1:123456789012:alerts'),
+      retryAttempts: 1,
+      maxEventAge: Duration.hours(2),
+    });
     template = Template.fromStack(stack);
   });
 
-  function senderProperties(): { Environment: { Variables: Record<string, string> }; VpcConfig: { SubnetIds: { Ref: string }[]; SecurityGroupIds: unknown[] } } {
-    const [sender] = Object.values(template.findResources('AWS::Lambda::Function', { Properties: { Description: Match.stringLikeRegexp('^git-triggler sender') } }));
+  function senderProperties(): {
+    Environment: { Variables: Record<string, string> };
+    VpcConfig: { SubnetIds: { Ref: string }[]; SecurityGroupIds: unknown[] };
+  } {
+    const [sender] = Object.values(
+      template.findResources('AWS::Lambda::Function', { Properties: { Description: Match.stringLikeRegexp('^git-triggler sender') } }),
+    );
     return sender!.Properties as ReturnType<typeof senderProperties>;
   }
 
-  test('runs lambda/sender.ts on the newest Node.js LTS, arm64, in the VPC\'s isolated subnets', () => {
-    template.hasResourceProperties('AWS::Lambda::Function', { Description: Match.stringLikeRegexp('^git-triggler sender'), Runtime: 'nodejs24.x', Architectures: ['arm64'], Timeout: 60 });
+  test("runs lambda/sender.ts on the newest Node.js LTS, arm64, in the VPC's isolated subnets", () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: Match.stringLikeRegexp('^git-triggler sender'),
+      Runtime: 'nodejs24.x',
+      Architectures: ['arm64'],
+      Timeout: 60,
+    });
     const subnets = senderProperties().VpcConfig.SubnetIds.map((s) => s.Ref);
     expect(subnets.length).toBe(1);
     expect(subnets[0]).toMatch(/functions/);
   });
 
-  test('TRIGGLER_ROUTES is what the sender\'s own parser accepts, with the timeouts beside it', () => {
+  test("TRIGGLER_ROUTES is what the sender's own parser accepts, with the timeouts beside it", () => {
     const variables = senderProperties().Environment.Variables;
     const parsed = parseSenderRoutes(variables.TRIGGLER_ROUTES).routes;
     expect(parsed).toEqual(routes);
@@ -353,7 +476,9 @@ describe('SenderFunction', () => {
     });
     template.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true, MessageRetentionPeriod: 1209600 });
     template.hasResourceProperties('AWS::SQS::QueuePolicy', {
-      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+      PolicyDocument: {
+        Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]),
+      },
     });
   });
 
@@ -367,18 +492,32 @@ describe('SenderFunction', () => {
     });
   });
 
-  test('may read exactly its routes\' tokens, and decrypt only those, only through SSM', () => {
+  test("may read exactly its routes' tokens, and decrypt only those, only through SSM", () => {
     const statements = statementsOf(template, 'SenderRole');
     expect(statements).toEqual(
       expect.arrayContaining([
-        { Effect: 'Allow', Action: 'ssm:GetParameter', Resource: [parameterArn('/git-triggler/tokens/app/main'), parameterArn('/git-triggler/tokens/legacy/master')] },
+        {
+          Effect: 'Allow',
+          Action: 'ssm:GetParameter',
+          Resource: [parameterArn('/git-triggler/tokens/app/main'), parameterArn('/git-triggler/tokens/legacy/master')],
+        },
         {
           Effect: 'Allow',
           Action: 'kms:Decrypt',
-          Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':kms:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':key/*']] },
+          Resource: {
+            'Fn::Join': [
+              '',
+              ['arn:', { Ref: 'AWS::Partition' }, ':kms:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':key/*'],
+            ],
+          },
           Condition: {
             StringEquals: { 'kms:ViaService': { 'Fn::Join': ['', ['ssm.', { Ref: 'AWS::Region' }, '.amazonaws.com']] } },
-            StringLike: { 'kms:EncryptionContext:PARAMETER_ARN': ['arn:*:ssm:*:*:parameter/git-triggler/tokens/app/main', 'arn:*:ssm:*:*:parameter/git-triggler/tokens/legacy/master'] },
+            StringLike: {
+              'kms:EncryptionContext:PARAMETER_ARN': [
+                'arn:*:ssm:*:*:parameter/git-triggler/tokens/app/main',
+                'arn:*:ssm:*:*:parameter/git-triggler/tokens/legacy/master',
+              ],
+            },
           },
         },
       ]),
@@ -398,18 +537,28 @@ describe('SenderFunction', () => {
     const { stack } = senderStack({ commitDetails: true });
     const withDetails = Template.fromStack(stack);
     const statements = statementsOf(withDetails, 'SenderRole');
-    expect(statements).toEqual(expect.arrayContaining([{ Effect: 'Allow', Action: 'codecommit:GetCommit', Resource: [codeCommitArn('app'), codeCommitArn('legacy')] }]));
+    expect(statements).toEqual(
+      expect.arrayContaining([
+        { Effect: 'Allow', Action: 'codecommit:GetCommit', Resource: [codeCommitArn('app'), codeCommitArn('legacy')] },
+      ]),
+    );
     withDetails.hasResourceProperties('AWS::Lambda::Function', { Environment: { Variables: { TRIGGLER_COMMIT_DETAILS: 'true' } } });
   });
 
   test('bad props fail up front, naming the prop', () => {
     expect(() => senderStack({ routes: [] })).toThrow('Test/Sender: routes: must hold at least one route');
-    expect(() => senderStack({ routes: [{ ...routes[0]!, tokenParameter: '/elsewhere/x' }] })).toThrow('Test/Sender: routes[0].tokenParameter: /elsewhere/x is not one of the tokens\' parameters');
-    expect(() => senderStack({ routes: [{ ...routes[0]!, url: 'ftp://host' }] })).toThrow('Test/Sender: routes[0].url: must be an http:// or https:// URL');
+    expect(() => senderStack({ routes: [{ ...routes[0]!, tokenParameter: '/elsewhere/x' }] })).toThrow(
+      "Test/Sender: routes[0].tokenParameter: /elsewhere/x is not one of the tokens' parameters",
+    );
+    expect(() => senderStack({ routes: [{ ...routes[0]!, url: 'ftp://host' }] })).toThrow(
+      'Test/Sender: routes[0].url: must be an http:// or https:// URL',
+    );
     expect(() => senderStack({ timeout: Duration.seconds(10) })).toThrow('Test/Sender: timeout: must be longer than deliveryTimeout');
     expect(() => senderStack({ retryAttempts: 3 })).toThrow('Test/Sender: retryAttempts: must be 0 to 2');
     const many = Array.from({ length: 40 }, (_, i) => ({ ...routes[0]!, branch: `feature/number-${i}` }));
-    expect(() => senderStack({ routes: many })).toThrow(/Test\/Sender: routes: 40 routes make the environment about \d+ bytes; Lambda allows 4096/);
+    expect(() => senderStack({ routes: many })).toThrow(
+      /Test\/Sender: routes: 40 routes make the environment about \d+ bytes; Lambda allows 4096/,
+    );
   });
 });
 
@@ -420,12 +569,25 @@ describe('ReceiverHost', () => {
   function hostStack(props: Partial<ConstructorParameters<typeof ReceiverHost>[2]> = {}) {
     const stack = newStack();
     const network = new ReceiverNetwork(stack, 'Network');
-    const tokens = new TriggerTokens(stack, 'Tokens', { prefix: '/git-triggler/tokens', tokenNames: ['app/main', 'shared', 'unused/main'] });
-    const host = new ReceiverHost(stack, 'Receiver', { vpc: network.vpc, receiverConfig: receiverConfig(), tokens, writablePaths: ['/srv/app', '/var/cache/app'], ...props });
+    const tokens = new TriggerTokens(stack, 'Tokens', {
+      prefix: '/git-triggler/tokens',
+      tokenNames: ['app/main', 'shared', 'unused/main'],
+    });
+    const host = new ReceiverHost(stack, 'Receiver', {
+      vpc: network.vpc,
+      receiverConfig: receiverConfig(),
+      tokens,
+      writablePaths: ['/srv/app', '/var/cache/app'],
+      ...props,
+    });
     return { stack, host };
   }
 
-  function initOf(t: Template): { configSets: unknown; system: Record<string, Record<string, unknown>>; receiver: Record<string, Record<string, Record<string, unknown>>> } {
+  function initOf(t: Template): {
+    configSets: unknown;
+    system: Record<string, Record<string, unknown>>;
+    receiver: Record<string, Record<string, Record<string, unknown>>>;
+  } {
     const instance = Object.values(t.findResources('AWS::EC2::Instance'))[0]!;
     return (instance.Metadata as Record<string, ReturnType<typeof initOf>>)['AWS::CloudFormation::Init']!;
   }
@@ -438,14 +600,16 @@ describe('ReceiverHost', () => {
   test('requires IMDSv2, encrypts its gp3 root volume, has no key pair and a public address (no NAT)', () => {
     template.hasResourceProperties('AWS::EC2::LaunchTemplate', { LaunchTemplateData: { MetadataOptions: { HttpTokens: 'required' } } });
     template.hasResourceProperties('AWS::EC2::Instance', {
-      BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { Encrypted: true, VolumeType: 'gp3', VolumeSize: 8, DeleteOnTermination: true } }],
+      BlockDeviceMappings: [
+        { DeviceName: '/dev/xvda', Ebs: { Encrypted: true, VolumeType: 'gp3', VolumeSize: 8, DeleteOnTermination: true } },
+      ],
       KeyName: Match.absent(),
       InstanceType: 't4g.micro',
       NetworkInterfaces: [Match.objectLike({ AssociatePublicIpAddress: true })],
     });
   });
 
-  test('runs Amazon Linux 2023 for the instance type\'s architecture', () => {
+  test("runs Amazon Linux 2023 for the instance type's architecture", () => {
     const parameters = Object.keys(template.toJSON().Parameters as object);
     expect(parameters.some((p) => /al2023.*arm64/i.test(p))).toBe(true);
     const x86 = Template.fromStack(hostStack({ instanceType: new ec2.InstanceType('t3.micro') }).stack);
@@ -456,28 +620,55 @@ describe('ReceiverHost', () => {
     const init = initOf(template);
     expect(init.configSets).toEqual({ default: ['revision', 'system', 'receiver', 'health'] });
     expect(init.system.packages).toEqual({ yum: { nodejs22: [] } });
-    expect(JSON.stringify(init.system.commands)).toContain('useradd --system --user-group --home-dir /var/lib/triggler --no-create-home --shell /sbin/nologin triggler');
+    expect(JSON.stringify(init.system.commands)).toContain(
+      'useradd --system --user-group --home-dir /var/lib/triggler --no-create-home --shell /sbin/nologin triggler',
+    );
     expect(Object.keys(init.receiver.sources!)).toEqual(['/opt/triggler']);
 
     const files = init.receiver.files!;
     expect(files['/etc/triggler/receiver.json']).toEqual({ content: receiverConfig(), owner: 'root', group: 'triggler', mode: '000640' });
     const unit = fs.readFileSync(path.join(__dirname, '../../lib/host-files/triggler-receiver.service'), 'utf8');
     expect((files['/etc/systemd/system/triggler-receiver.service'] as { content: string }).content).toBe(unit);
-    for (const line of ['User=triggler', 'NoNewPrivileges=yes', 'ProtectSystem=strict', 'ProtectHome=yes', 'PrivateTmp=yes', 'ReadWritePaths=/var/lib/triggler', 'ExecStart=/usr/bin/node-22 /opt/triggler/receiver.js --config /etc/triggler/receiver.json']) {
+    for (const line of [
+      'User=triggler',
+      'NoNewPrivileges=yes',
+      'ProtectSystem=strict',
+      'ProtectHome=yes',
+      'PrivateTmp=yes',
+      'ReadWritePaths=/var/lib/triggler',
+      'ExecStart=/usr/bin/node-22 /opt/triggler/receiver.js --config /etc/triggler/receiver.json',
+    ]) {
       expect(unit.split('\n')).toContain(line);
     }
-    expect((files['/etc/systemd/system/triggler-receiver.service.d/50-writable-paths.conf'] as { content: string }).content).toContain('ReadWritePaths=-/srv/app -/var/cache/app\n');
+    expect((files['/etc/systemd/system/triggler-receiver.service.d/50-writable-paths.conf'] as { content: string }).content).toContain(
+      'ReadWritePaths=-/srv/app -/var/cache/app\n',
+    );
     // The CLI from the same bundle, on PATH for whoever is on the host.
-    expect(files['/usr/local/bin/triggler']).toEqual({ content: '#!/bin/sh\nexec /usr/bin/node-22 /opt/triggler/triggler.js "$@"\n', encoding: 'plain', owner: 'root', group: 'root', mode: '000755' });
+    expect(files['/usr/local/bin/triggler']).toEqual({
+      content: '#!/bin/sh\nexec /usr/bin/node-22 /opt/triggler/triggler.js "$@"\n',
+      encoding: 'plain',
+      owner: 'root',
+      group: 'root',
+      mode: '000755',
+    });
     expect(init.receiver.services).toEqual({
       systemd: {
-        'triggler-receiver': expect.objectContaining({ enabled: true, ensureRunning: true, sources: ['/opt/triggler'], files: expect.arrayContaining(['/etc/triggler/receiver.json', '/etc/systemd/system/triggler-receiver.service']) }),
-        'cfn-hup': expect.objectContaining({ enabled: true, ensureRunning: true, files: expect.arrayContaining(['/etc/cfn/cfn-hup.conf', '/etc/cfn/hooks.d/triggler-receiver.conf']) }),
+        'triggler-receiver': expect.objectContaining({
+          enabled: true,
+          ensureRunning: true,
+          sources: ['/opt/triggler'],
+          files: expect.arrayContaining(['/etc/triggler/receiver.json', '/etc/systemd/system/triggler-receiver.service']),
+        }),
+        'cfn-hup': expect.objectContaining({
+          enabled: true,
+          ensureRunning: true,
+          files: expect.arrayContaining(['/etc/cfn/cfn-hup.conf', '/etc/cfn/hooks.d/triggler-receiver.conf']),
+        }),
       },
     });
   });
 
-  test('cfn-hup re-runs cfn-init when this instance\'s metadata changes', () => {
+  test("cfn-hup re-runs cfn-init when this instance's metadata changes", () => {
     const hook = JSON.stringify(initOf(template).receiver.files!['/etc/cfn/hooks.d/triggler-receiver.conf']);
     expect(hook).toContain(`path=Resources.${instanceId}.Metadata.AWS::CloudFormation::Init`);
     expect(hook).toContain(`--resource ${instanceId} --configsets default`);
@@ -490,12 +681,15 @@ describe('ReceiverHost', () => {
     );
     const [changedId] = Object.keys(changed.findResources('AWS::EC2::Instance'));
     expect(changedId).toBe(instanceId);
-    const userData = (t: Template) => (Object.values(t.findResources('AWS::EC2::Instance'))[0]!.Properties as { UserData: unknown }).UserData;
+    const userData = (t: Template) =>
+      (Object.values(t.findResources('AWS::EC2::Instance'))[0]!.Properties as { UserData: unknown }).UserData;
     expect(userData(changed)).toEqual(userData(template));
-    expect(initOf(changed).receiver.files!['/etc/triggler/receiver.json']).not.toEqual(initOf(template).receiver.files!['/etc/triggler/receiver.json']);
+    expect(initOf(changed).receiver.files!['/etc/triggler/receiver.json']).not.toEqual(
+      initOf(template).receiver.files!['/etc/triggler/receiver.json'],
+    );
   });
 
-  test('may read exactly its triggers\' tokens (and their history, for rotation), and decrypt only those', () => {
+  test("may read exactly its triggers' tokens (and their history, for rotation), and decrypt only those", () => {
     const statements = statementsOf(template, 'ReceiverInstanceInstanceRole');
     const tokens = [parameterArn('/git-triggler/tokens/app/main'), parameterArn('/git-triggler/tokens/shared')];
     expect(statements).toEqual(
@@ -505,7 +699,12 @@ describe('ReceiverHost', () => {
           Action: 'kms:Decrypt',
           Condition: {
             StringEquals: { 'kms:ViaService': expect.anything() },
-            StringLike: { 'kms:EncryptionContext:PARAMETER_ARN': ['arn:*:ssm:*:*:parameter/git-triggler/tokens/app/main', 'arn:*:ssm:*:*:parameter/git-triggler/tokens/shared'] },
+            StringLike: {
+              'kms:EncryptionContext:PARAMETER_ARN': [
+                'arn:*:ssm:*:*:parameter/git-triggler/tokens/app/main',
+                'arn:*:ssm:*:*:parameter/git-triggler/tokens/shared',
+              ],
+            },
           },
         }),
       ]),
@@ -513,11 +712,18 @@ describe('ReceiverHost', () => {
     expect(JSON.stringify(statements)).not.toContain('unused/main');
   });
 
-  test('carries no AWS-managed policy; the Session Manager agent\'s actions are written out, and nothing reads parameters or decrypts on *', () => {
-    const roles = Object.values(template.findResources('AWS::IAM::Role')).filter((role) => JSON.stringify(role.Properties.AssumeRolePolicyDocument).includes('ec2.amazonaws.com'));
+  test("carries no AWS-managed policy; the Session Manager agent's actions are written out, and nothing reads parameters or decrypts on *", () => {
+    const roles = Object.values(template.findResources('AWS::IAM::Role')).filter((role) =>
+      JSON.stringify(role.Properties.AssumeRolePolicyDocument).includes('ec2.amazonaws.com'),
+    );
     expect(roles).toHaveLength(1);
     expect(roles[0]!.Properties.ManagedPolicyArns).toBeUndefined();
-    const statements = statementsOf(template, 'ReceiverInstanceInstanceRole') as { Sid?: string; Action: string | string[]; Resource: unknown; Condition?: Record<string, Record<string, unknown>> }[];
+    const statements = statementsOf(template, 'ReceiverInstanceInstanceRole') as {
+      Sid?: string;
+      Action: string | string[];
+      Resource: unknown;
+      Condition?: Record<string, Record<string, unknown>>;
+    }[];
     const agent = statements.find((statement) => statement.Sid === 'SessionManagerAgent')!;
     expect(agent.Resource).toBe('*');
     expect([agent.Action].flat().every((action) => /^(ssmmessages|ec2messages):|^ssm:UpdateInstanceInformation$/.test(action))).toBe(true);
@@ -541,9 +747,12 @@ describe('ReceiverHost', () => {
     const open = Template.fromStack(hostStack({ allowCidrs: ['203.0.113.0/24'] }).stack);
     open.hasResourceProperties('AWS::EC2::SecurityGroup', {
       GroupDescription: Match.stringLikeRegexp('^git-triggler receiver host'),
-      SecurityGroupIngress: [{ CidrIp: '203.0.113.0/24', FromPort: 5000, ToPort: 5000, IpProtocol: 'tcp', Description: 'receiver.allowCidrs: 203.0.113.0/24' }],
+      SecurityGroupIngress: [
+        { CidrIp: '203.0.113.0/24', FromPort: 5000, ToPort: 5000, IpProtocol: 'tcp', Description: 'receiver.allowCidrs: 203.0.113.0/24' },
+      ],
     });
-    const acknowledgesOpenPort = (host: ReceiverHost) => host.securityGroup.node.metadata.some((entry) => JSON.stringify(entry.data).includes('AwsSolutions-EC23'));
+    const acknowledgesOpenPort = (host: ReceiverHost) =>
+      host.securityGroup.node.metadata.some((entry) => JSON.stringify(entry.data).includes('AwsSolutions-EC23'));
     expect(acknowledgesOpenPort(hostStack({ allowCidrs: ['203.0.113.0/24'] }).host)).toBe(false);
     // Only an explicit 0.0.0.0/0 in the config is acknowledged (with the config as the reason).
     expect(acknowledgesOpenPort(hostStack({ allowCidrs: ['0.0.0.0/0'] }).host)).toBe(true);
@@ -553,14 +762,22 @@ describe('ReceiverHost', () => {
     expect(() => hostStack({ receiverConfig: receiverConfig({ triggers: [{ repository: 'app', branch: 'main', command: '' }] }) })).toThrow(
       /Test\/Receiver: receiverConfig: receiverConfig is not valid:\n {2}triggers\[0\]\.command: must not be empty/,
     );
-    expect(() => hostStack({ receiverConfig: receiverConfig({ triggers: [{ repository: 'app', branch: 'main', command: 'x', token: 'a-token-of-sixteen-chars' }] }) })).toThrow(
-      'Test/Receiver: receiverConfig.triggers[0]: must not carry token or tokenEnv',
+    expect(() =>
+      hostStack({
+        receiverConfig: receiverConfig({
+          triggers: [{ repository: 'app', branch: 'main', command: 'x', token: 'a-token-of-sixteen-chars' }],
+        }),
+      }),
+    ).toThrow('Test/Receiver: receiverConfig.triggers[0]: must not carry token or tokenEnv');
+    expect(() =>
+      hostStack({ receiverConfig: receiverConfig({ triggers: [{ repository: 'app', branch: 'main', command: 'x', user: 'root' }] }) }),
+    ).toThrow('Test/Receiver: receiverConfig.triggers[0].user: must not be set');
+    expect(() => hostStack({ receiverConfig: receiverConfig({ admin: { host: '0.0.0.0', port: 5001 } }) })).toThrow(
+      'Test/Receiver: receiverConfig.admin.host: must be 127.0.0.1',
     );
-    expect(() => hostStack({ receiverConfig: receiverConfig({ triggers: [{ repository: 'app', branch: 'main', command: 'x', user: 'root' }] }) })).toThrow(
-      'Test/Receiver: receiverConfig.triggers[0].user: must not be set',
+    expect(() => hostStack({ receiverConfig: receiverConfig({ tokens: { file: '/etc/triggler/tokens.json' } }) })).toThrow(
+      'Test/Receiver: receiverConfig.tokens.ssm: must be set',
     );
-    expect(() => hostStack({ receiverConfig: receiverConfig({ admin: { host: '0.0.0.0', port: 5001 } }) })).toThrow('Test/Receiver: receiverConfig.admin.host: must be 127.0.0.1');
-    expect(() => hostStack({ receiverConfig: receiverConfig({ tokens: { file: '/etc/triggler/tokens.json' } }) })).toThrow('Test/Receiver: receiverConfig.tokens.ssm: must be set');
     expect(() => hostStack({ writablePaths: ['relative/path'] })).toThrow('Test/Receiver: writablePaths[0]: must be an absolute path');
     expect(() => hostStack({ rootVolumeGiB: 4 })).toThrow('Test/Receiver: rootVolumeGiB: must be a whole number of at least 8');
     expect(() => hostStack({ rootVolumeGiB: 4, writablePaths: ['x'], receiverConfig: receiverConfig({ stateDir: '/srv/state' }) })).toThrow(
@@ -588,7 +805,9 @@ describe('ReceiverHost', () => {
   });
 
   test('before writing a new version, cfn-init keeps the one that serves, so the health step can put it back', () => {
-    const init = initOf(template) as unknown as { revision: { files: Record<string, { content: string; mode: string }>; commands: Record<string, { command: unknown[] }> } };
+    const init = initOf(template) as unknown as {
+      revision: { files: Record<string, { content: string; mode: string }>; commands: Record<string, { command: unknown[] }> };
+    };
     const script = fs.readFileSync(path.join(__dirname, '../../lib/host-files/host-revision.sh'), 'utf8');
     expect(init.revision.files['/usr/local/sbin/triggler-host-revision']).toMatchObject({ content: script, mode: '000755' });
     expect(init.revision.commands['10-save']!.command).toEqual([
@@ -605,7 +824,9 @@ describe('ReceiverHost', () => {
   });
 
   test('the last cfn-init step waits for /healthz with the script beside the construct, byte for byte', () => {
-    const init = initOf(template) as unknown as { health: { files: Record<string, { content: string; mode: string }>; commands: Record<string, { command: unknown[] }> } };
+    const init = initOf(template) as unknown as {
+      health: { files: Record<string, { content: string; mode: string }>; commands: Record<string, { command: unknown[] }> };
+    };
     const script = fs.readFileSync(path.join(__dirname, '../../lib/host-files/wait-healthy.sh'), 'utf8');
     expect(init.health.files['/usr/local/sbin/triggler-wait-healthy']).toMatchObject({ content: script, mode: '000755' });
     expect(init.health.commands['10-wait-healthy']!.command.slice(0, 3)).toEqual(['/usr/local/sbin/triggler-wait-healthy', '5000', '120']);
@@ -643,11 +864,15 @@ describe('ReceiverNetwork', () => {
   });
 
   test('more zones than the stack knows are refused, naming why (the VPC would silently take fewer)', () => {
-    expect(() => new ReceiverNetwork(newStack(), 'Network', { maxAzs: 3 })).toThrow('Test/Network: maxAzs: must be at most 2: the stack knows 2 zones at synth');
+    expect(() => new ReceiverNetwork(newStack(), 'Network', { maxAzs: 3 })).toThrow(
+      'Test/Network: maxAzs: must be at most 2: the stack knows 2 zones at synth',
+    );
   });
 
   test('bad props fail up front, naming the prop', () => {
     expect(() => new ReceiverNetwork(newStack(), 'A', { maxAzs: 4 })).toThrow('Test/A: maxAzs: must be 1, 2 or 3, got 4');
-    expect(() => new ReceiverNetwork(newStack(), 'B', { cidr: '10.0.0.0/8' })).toThrow('Test/B: cidr: must be an IPv4 range from /16 to /24');
+    expect(() => new ReceiverNetwork(newStack(), 'B', { cidr: '10.0.0.0/8' })).toThrow(
+      'Test/B: cidr: must be an IPv4 range from /16 to /24',
+    );
   });
 });

@@ -12,14 +12,20 @@ describe('region capability tables', () => {
       expect(CODECOMMIT_REPOSITORY_TYPE.missingIn).toContain(region);
       expect(regionProblems(configOf({ triggers: [existing] }), region)).toEqual([]);
       expect(regionProblems(configOf({ triggers: [existing, created] }), region)).toEqual([
-        { path: ['triggers', 1, 'createRepository'], message: expect.stringContaining(`AWS::CodeCommit::Repository does not exist in ${region} (CodeCommit itself does)`) },
+        {
+          path: ['triggers', 1, 'createRepository'],
+          message: expect.stringContaining(`AWS::CodeCommit::Repository does not exist in ${region} (CodeCommit itself does)`),
+        },
       ]);
     }
   });
 
   test('where CodeCommit is not offered, every CodeCommit trigger is refused at its source; webhook triggers pass', () => {
     const problems = regionProblems(configOf({ triggers: [existing, created, webhook] }), 'ca-west-1');
-    expect(problems.map((problem) => problem.path)).toEqual([['triggers', 0, 'source'], ['triggers', 1, 'source']]);
+    expect(problems.map((problem) => problem.path)).toEqual([
+      ['triggers', 0, 'source'],
+      ['triggers', 1, 'source'],
+    ]);
     expect(problems[0]!.message).toMatch(/^CodeCommit is not offered in ca-west-1/);
     expect(regionProblems(configOf({ triggers: [webhook] }), 'ca-west-1')).toEqual([]);
   });
@@ -28,7 +34,9 @@ describe('region capability tables', () => {
     const relayed = configOf({ triggers: [webhook], webhooks: { ingress: 'function-url' } });
     expect(FUNCTION_URLS.missingIn).toHaveLength(11);
     for (const region of FUNCTION_URLS.missingIn) {
-      expect(regionProblems(relayed, region)).toEqual([{ path: ['webhooks', 'ingress'], message: expect.stringContaining(`which ${region} does not offer`) }]);
+      expect(regionProblems(relayed, region)).toEqual([
+        { path: ['webhooks', 'ingress'], message: expect.stringContaining(`which ${region} does not offer`) },
+      ]);
     }
     expect(regionProblems(relayed, 'eu-west-1')).toEqual([]);
   });

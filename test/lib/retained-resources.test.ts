@@ -24,7 +24,9 @@ describe.each([
   });
 
   test('every resource kept on delete is RetainExceptOnCreate, and kept on replacement', () => {
-    const kept = Object.entries(resources).filter(([, resource]) => resource.DeletionPolicy !== undefined && resource.DeletionPolicy !== 'Delete');
+    const kept = Object.entries(resources).filter(
+      ([, resource]) => resource.DeletionPolicy !== undefined && resource.DeletionPolicy !== 'Delete',
+    );
     expect(kept.length).toBeGreaterThan(0);
     for (const [id, resource] of kept) {
       expect({ id, type: resource.Type, deletion: resource.DeletionPolicy, replace: resource.UpdateReplacePolicy }).toEqual({

@@ -1,5 +1,10 @@
 import { parseStackConfig, type StackConfig } from '../../lib/stack-config/schema';
-import { RECEIVER_ACCEPTS_ITS_CONFIG, STACK_CONFIG_RULES, stackConfigProblems, type StackConfigProblem } from '../../lib/stack-config/rules';
+import {
+  RECEIVER_ACCEPTS_ITS_CONFIG,
+  STACK_CONFIG_RULES,
+  stackConfigProblems,
+  type StackConfigProblem,
+} from '../../lib/stack-config/rules';
 
 const config = parseStackConfig({ triggers: [{ repository: 'app', branch: 'main', command: 'make deploy' }] });
 
@@ -34,7 +39,7 @@ describe('stack config rules', () => {
     expect(problemsOfRule('distinct-ports', sudo)).toEqual([]);
   });
 
-  test('the receiver\'s own schema runs only once every other rule is clean', () => {
+  test("the receiver's own schema runs only once every other rule is clean", () => {
     const twice = { ...config, triggers: [config.triggers[0]!, config.triggers[0]!] };
     expect(problemsOfRule('receiver-accepts-its-config', twice).length).toBeGreaterThan(0);
     const alsoBadPorts = { ...twice, receiver: { ...twice.receiver, adminPort: twice.receiver.port } };

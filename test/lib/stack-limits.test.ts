@@ -13,14 +13,21 @@ import { configOf, removeScratch, scratchOutdir, trigglerApp, type Template } fr
 afterAll(removeScratch);
 
 /** IAM counts a policy's characters without whitespace, as AWS renders it: the longest names stand in. */
-const PSEUDO_PARAMETERS: Record<string, string> = { 'AWS::Partition': 'aws-us-gov', 'AWS::Region': 'ap-southeast-4', 'AWS::AccountId': '123456789012', 'AWS::URLSuffix': 'amazonaws.com', 'AWS::StackName': 'GitTriggler' };
+const PSEUDO_PARAMETERS: Record<string, string> = {
+  'AWS::Partition': 'aws-us-gov',
+  'AWS::Region': 'ap-southeast-4',
+  'AWS::AccountId': '123456789012',
+  'AWS::URLSuffix': 'amazonaws.com',
+  'AWS::StackName': 'GitTriggler',
+};
 
 /** The policy document as IAM would see it: intrinsics resolved (a resource's own ARN stood in by a long one). */
 function rendered(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(rendered);
   if (value && typeof value === 'object') {
     const object = value as Record<string, unknown>;
-    if ('Ref' in object) return PSEUDO_PARAMETERS[object.Ref as string] ?? `arn:aws-us-gov:service:ap-southeast-4:123456789012:${'r'.repeat(64)}`;
+    if ('Ref' in object)
+      return PSEUDO_PARAMETERS[object.Ref as string] ?? `arn:aws-us-gov:service:ap-southeast-4:123456789012:${'r'.repeat(64)}`;
     if ('Fn::GetAtt' in object) return `arn:aws-us-gov:service:ap-southeast-4:123456789012:${'a'.repeat(64)}`;
     if ('Fn::Join' in object) {
       const [separator, parts] = object['Fn::Join'] as [string, unknown[]];
@@ -35,9 +42,23 @@ const policySize = (document: unknown): number => JSON.stringify(rendered(docume
 
 function manyRepositories(codeCommit: number, webhook: number): StackConfigInput {
   const triggers: StackConfigInput['triggers'] = [];
-  for (let i = 0; i < codeCommit; i += 1) triggers.push({ repository: `service-${i}`, branch: 'main', createRepository: true, command: 'true', deploy: { path: `/srv/service-${i}` } });
+  for (let i = 0; i < codeCommit; i += 1)
+    triggers.push({
+      repository: `service-${i}`,
+      branch: 'main',
+      createRepository: true,
+      command: 'true',
+      deploy: { path: `/srv/service-${i}` },
+    });
   for (let i = 0; i < webhook; i += 1) {
-    triggers.push({ repository: `team/app-${i}`, branch: 'main', source: 'webhook', provider: 'github', command: 'true', deploy: { path: `/srv/app-${i}`, repositoryUrl: `git@github.com:team/app-${i}.git` } });
+    triggers.push({
+      repository: `team/app-${i}`,
+      branch: 'main',
+      source: 'webhook',
+      provider: 'github',
+      command: 'true',
+      deploy: { path: `/srv/app-${i}`, repositoryUrl: `git@github.com:team/app-${i}.git` },
+    });
   }
   return { stackName: 'GitTriggler', triggers, receiver: { allowCidrs: ['192.0.2.0/24'] }, webhooks: { ingress: 'direct' } };
 }
@@ -70,12 +91,24 @@ describe('a stack of 20 CodeCommit and 100 webhook repositories, each deploying 
       }
     }
     // The receiver host, the sender and the token generator are the roles with the most to grant.
-    expect([...roles.keys()]).toEqual(expect.arrayContaining([expect.stringMatching(/^ReceiverInstanceInstanceRole/), expect.stringMatching(/^SenderRole/), expect.stringMatching(/^TokensProviderHandlerRole/)]));
-    const over = [...roles].filter(([, { inline, managed }]) => inline > 10_240 || managed.some((size) => size > 6_144) || managed.length > 10);
+    expect([...roles.keys()]).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^ReceiverInstanceInstanceRole/),
+        expect.stringMatching(/^SenderRole/),
+        expect.stringMatching(/^TokensProviderHandlerRole/),
+      ]),
+    );
+    const over = [...roles].filter(
+      ([, { inline, managed }]) => inline > 10_240 || managed.some((size) => size > 6_144) || managed.length > 10,
+    );
     expect(over).toEqual([]);
     // The host may still read exactly its triggers' tokens and keys: 120 tokens and 100 keys.
     const hostReads = resources
-      .filter((resource) => resource.Properties?.PolicyDocument !== undefined && JSON.stringify(resource.Properties.Roles ?? []).includes('ReceiverInstanceInstanceRole'))
+      .filter(
+        (resource) =>
+          resource.Properties?.PolicyDocument !== undefined &&
+          JSON.stringify(resource.Properties.Roles ?? []).includes('ReceiverInstanceInstanceRole'),
+      )
       .flatMap((resource) => (resource.Properties!.PolicyDocument as { Statement: { Action: unknown; Resource: unknown }[] }).Statement)
       .filter((statement) => JSON.stringify(statement.Action).includes('ssm:GetParameter'))
       .flatMap((statement) => [statement.Resource].flat().map((arn) => rendered(arn) as string));
@@ -83,13 +116,13 @@ describe('a stack of 20 CodeCommit and 100 webhook repositories, each deploying 
     expect(hostReads.filter((arn) => arn.includes('*'))).toEqual([]);
   });
 
-  it('stays within CloudFormation\'s 200 outputs and 500 resources', () => {
+  it("stays within CloudFormation's 200 outputs and 500 resources", () => {
     expect(Object.keys(template.Outputs ?? {}).length).toBeLessThanOrEqual(200);
     expect(Object.keys(template.Resources).length).toBeLessThanOrEqual(500);
   });
 });
 
-describe('past CloudFormation\'s limits, synth fails naming them', () => {
+describe("past CloudFormation's limits, synth fails naming them", () => {
   it('201 outputs', () => {
     const stack = new Stack(new App({ outdir: scratchOutdir() }), 'Big');
     for (let i = 0; i < 201; i += 1) new CfnOutput(stack, `Output${i}`, { value: String(i) });

@@ -104,12 +104,17 @@ describe('the example stack', () => {
 
   test('routes every CodeCommit trigger to the receiver, and the receiver knows every trigger the sender routes', () => {
     const instanceId = Object.keys(assertions.findResources('AWS::EC2::Instance'))[0]!;
-    const senders = assertions.findResources('AWS::Lambda::Function', { Properties: { Environment: { Variables: { TRIGGLER_ROUTES: {} } } } });
-    const variables = (Object.values(senders)[0]!.Properties as { Environment: { Variables: Record<string, unknown> } }).Environment.Variables;
+    const senders = assertions.findResources('AWS::Lambda::Function', {
+      Properties: { Environment: { Variables: { TRIGGLER_ROUTES: {} } } },
+    });
+    const variables = (Object.values(senders)[0]!.Properties as { Environment: { Variables: Record<string, unknown> } }).Environment
+      .Variables;
     const routes = parseSenderRoutes(resolveJoin(variables.TRIGGLER_ROUTES, instanceId, '10.0.0.10')).routes;
 
     const instance = assertions.findResources('AWS::EC2::Instance')[instanceId]!;
-    const init = (instance.Metadata as Record<string, { receiver: { files: Record<string, { content: unknown }> } }>)['AWS::CloudFormation::Init']!;
+    const init = (instance.Metadata as Record<string, { receiver: { files: Record<string, { content: unknown }> } }>)[
+      'AWS::CloudFormation::Init'
+    ]!;
     const receiverConfig = parseReceiverConfig(inRegion(init.receiver.files['/etc/triggler/receiver.json']!.content, 'eu-west-1'));
 
     expect(routes.map((r) => [r.repository, r.branch, r.url, r.tokenParameter, r.scheme])).toEqual([
@@ -118,7 +123,11 @@ describe('the example stack', () => {
     ]);
     expect(receiverConfig.triggers.map((t) => [t.repository, t.branch])).toEqual(routes.map((r) => [r.repository, r.branch]));
     // The example deploys my-app: fetched from its CodeCommit repository in the stack's region.
-    expect(receiverConfig.triggers[0]!.deploy).toMatchObject({ repositoryUrl: 'https://git-codecommit.eu-west-1.amazonaws.com/v1/repos/my-app', path: '/srv/my-app', keepReleases: 5 });
+    expect(receiverConfig.triggers[0]!.deploy).toMatchObject({
+      repositoryUrl: 'https://git-codecommit.eu-west-1.amazonaws.com/v1/repos/my-app',
+      path: '/srv/my-app',
+      keepReleases: 5,
+    });
     expect(receiverConfig.tokens.ssm?.prefix).toBe('/git-triggler/tokens');
     expect(receiverConfig.listen).toEqual({ host: '0.0.0.0', port: 5000 });
     expect(variables.TRIGGLER_TOKEN_TTL_SECONDS).toBe(String(receiverConfig.tokens.ssm?.ttlSeconds));
@@ -132,7 +141,10 @@ describe('the example stack', () => {
     ]);
     // No existing repository, so nothing to check; the triggers are merged onto the created ones.
     assertions.resourceCountIs('Custom::TrigglerRepositoryCheck', 0);
-    for (const [repository, branch] of [['my-app', 'main'], ['my-service', 'release/v2']]) {
+    for (const [repository, branch] of [
+      ['my-app', 'main'],
+      ['my-service', 'release/v2'],
+    ]) {
       assertions.hasResourceProperties('Custom::TrigglerRepositoryTriggers', {
         RepositoryName: repository,
         Triggers: [{ name: 'git-triggler-GitTriggler', branches: [branch], events: ['createReference', 'updateReference'] }],
@@ -152,10 +164,20 @@ describe('the example stack', () => {
 
   test('the host signals success only once the receiver answers /healthz (a wait condition carries the reason otherwise)', () => {
     const [instanceId, instance] = Object.entries(assertions.findResources('AWS::EC2::Instance'))[0]!;
-    const init = (instance.Metadata as Record<string, { configSets: { default: string[] }; health: { commands: Record<string, { command: unknown[] }> } }>)['AWS::CloudFormation::Init']!;
+    const init = (
+      instance.Metadata as Record<
+        string,
+        { configSets: { default: string[] }; health: { commands: Record<string, { command: unknown[] }> } }
+      >
+    )['AWS::CloudFormation::Init']!;
     expect(init.configSets.default.at(-1)).toBe('health');
     const [handleId] = Object.keys(assertions.findResources('AWS::CloudFormation::WaitConditionHandle'));
-    expect(init.health.commands['10-wait-healthy']!.command).toEqual(['/usr/local/sbin/triggler-wait-healthy', '5000', '120', { Ref: handleId }]);
+    expect(init.health.commands['10-wait-healthy']!.command).toEqual([
+      '/usr/local/sbin/triggler-wait-healthy',
+      '5000',
+      '120',
+      { Ref: handleId },
+    ]);
     assertions.hasResourceProperties('AWS::CloudFormation::WaitCondition', { Handle: { Ref: handleId }, Count: 1 });
     expect(instance).toMatchObject({ CreationPolicy: { ResourceSignal: { Count: 1, Timeout: 'PT15M' } } });
     expect(instanceId).toBeDefined();
@@ -164,7 +186,16 @@ describe('the example stack', () => {
   test('outputs the host, a Session Manager command, and the token parameter names (never values)', () => {
     const outputs = template.Outputs ?? {};
     expect(Object.keys(outputs).sort()).toEqual(
-      ['FailedDeliveriesQueueUrl', 'ReceiverInstanceId', 'ReceiverPrivateAddress', 'ReceiverPrivateUrl', 'SenderLogGroup', 'SessionManagerCommand', 'TokenParameterNames', 'TokenPrefix'].sort(),
+      [
+        'FailedDeliveriesQueueUrl',
+        'ReceiverInstanceId',
+        'ReceiverPrivateAddress',
+        'ReceiverPrivateUrl',
+        'SenderLogGroup',
+        'SessionManagerCommand',
+        'TokenParameterNames',
+        'TokenPrefix',
+      ].sort(),
     );
     expect(outputs.TokenParameterNames!.Value).toBe('/git-triggler/tokens/my-app/main,/git-triggler/tokens/my-service/release/v2');
     expect(JSON.stringify(outputs.SessionManagerCommand!.Value)).toContain('aws ssm start-session --target ');
@@ -172,7 +203,7 @@ describe('the example stack', () => {
 
   test('opens no port to the internet and holds no SSH key', () => {
     for (const group of Object.values(assertions.findResources('AWS::EC2::SecurityGroup'))) {
-      for (const rule of ((group.Properties as { SecurityGroupIngress?: { CidrIp?: string }[] }).SecurityGroupIngress ?? [])) {
+      for (const rule of (group.Properties as { SecurityGroupIngress?: { CidrIp?: string }[] }).SecurityGroupIngress ?? []) {
         expect(rule.CidrIp).not.toBe('0.0.0.0/0');
       }
     }
@@ -190,7 +221,8 @@ describe('the example stack', () => {
     const visit = (construct: IConstruct) => {
       for (const entry of construct.node.metadata) {
         if (entry.type !== Validations.ACKNOWLEDGED_RULES_METADATA_KEY) continue;
-        for (const [id, reason] of Object.entries(entry.data as Record<string, string>)) acknowledged.push({ path: construct.node.path, id, reason });
+        for (const [id, reason] of Object.entries(entry.data as Record<string, string>))
+          acknowledged.push({ path: construct.node.path, id, reason });
       }
       construct.node.children.forEach(visit);
     };
@@ -211,7 +243,15 @@ describe('other valid configs synthesize cleanly (cdk-nag included), without a c
       'provider webhooks only, open to the internet, no flow logs',
       {
         stackName: 'Webhooks',
-        triggers: [{ repository: 'Codertocat/Hello-World', branch: 'main', command: 'deploy', source: 'webhook', tokenName: 'github/Codertocat/Hello-World' }],
+        triggers: [
+          {
+            repository: 'Codertocat/Hello-World',
+            branch: 'main',
+            command: 'deploy',
+            source: 'webhook',
+            tokenName: 'github/Codertocat/Hello-World',
+          },
+        ],
         receiver: { allowCidrs: ['0.0.0.0/0'] },
         network: { flowLogs: false },
       },
@@ -240,20 +280,39 @@ describe('other valid configs synthesize cleanly (cdk-nag included), without a c
         expect(endpoints.map((e) => (e.Properties as { SubnetIds: unknown[] }).SubnetIds.length)).toEqual([2, 2]);
         t.resourceCountIs('Custom::TrigglerRepositoryCheck', 0);
         t.hasResourceProperties('Custom::TrigglerRepositoryTriggers', { RepositoryName: 'app', Triggers: [{ branches: ['main', 'dev'] }] });
-        t.hasResourceProperties('AWS::CodeCommit::Repository', { RepositoryName: 'app', Triggers: Match.absent(), Tags: [{ Key: 'team', Value: 'platform' }] });
+        t.hasResourceProperties('AWS::CodeCommit::Repository', {
+          RepositoryName: 'app',
+          Triggers: Match.absent(),
+          Tags: [{ Key: 'team', Value: 'platform' }],
+        });
       },
     ],
     [
       'a relayed GitHub webhook deploying a private repository over SSH, with a generated deploy key',
       {
         stackName: 'Sites',
-        triggers: [{ repository: 'owner/site', branch: 'main', command: 'make', source: 'webhook', provider: 'github', tokenName: 'github/owner/site', deploy: { repositoryUrl: 'git@github.com:owner/site.git', path: '/srv/site' } }],
+        triggers: [
+          {
+            repository: 'owner/site',
+            branch: 'main',
+            command: 'make',
+            source: 'webhook',
+            provider: 'github',
+            tokenName: 'github/owner/site',
+            deploy: { repositoryUrl: 'git@github.com:owner/site.git', path: '/srv/site' },
+          },
+        ],
         webhooks: { ingress: 'function-url' },
       },
       (t) => {
         t.resourceCountIs('Custom::TrigglerDeployKey', 1);
-        t.hasResourceProperties('Custom::TrigglerDeployKey', { ParameterName: '/sites/tokens/deploy-keys/owner/site', Comment: 'git-triggler Sites owner/site' });
-        expect(Object.keys(t.toJSON().Outputs as object)).toEqual(expect.arrayContaining(['GitHubWebhookUrl', expect.stringMatching(/^DeployKeyOwnerSite/)]));
+        t.hasResourceProperties('Custom::TrigglerDeployKey', {
+          ParameterName: '/sites/tokens/deploy-keys/owner/site',
+          Comment: 'git-triggler Sites owner/site',
+        });
+        expect(Object.keys(t.toJSON().Outputs as object)).toEqual(
+          expect.arrayContaining(['GitHubWebhookUrl', expect.stringMatching(/^DeployKeyOwnerSite/)]),
+        );
       },
     ],
   ])('%s', (_name, input, check) => {
@@ -274,7 +333,7 @@ describe('cdk-nag on every synth', () => {
   });
 });
 
-describe('CDK\'s built-in CloudFormation validation (off in bin/app.ts for speed, run here)', () => {
+describe("CDK's built-in CloudFormation validation (off in bin/app.ts for speed, run here)", () => {
   test('finds nothing in the stack, while it does find a bad property in a control stack', () => {
     const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'triggler-cfn-validate-'));
     try {
@@ -290,7 +349,9 @@ describe('CDK\'s built-in CloudFormation validation (off in bin/app.ts for speed
         pluginReports: { pluginName: string; violations: { ruleName: string; violatingConstructs: { constructPath: string }[] }[] }[];
       };
       const builtin = report.pluginReports.filter((r) => r.pluginName === 'CloudFormation Validate');
-      const flagged = builtin.flatMap((r) => r.violations.flatMap((v) => v.violatingConstructs.map((c) => `${v.ruleName} ${c.constructPath}`)));
+      const flagged = builtin.flatMap((r) =>
+        r.violations.flatMap((v) => v.violatingConstructs.map((c) => `${v.ruleName} ${c.constructPath}`)),
+      );
       expect(flagged).toEqual(['F3002 Control/Queue/Resource']);
     } finally {
       fs.rmSync(outdir, { recursive: true, force: true });

@@ -25,9 +25,17 @@ import { sshKeygen, sshKeygenMissing } from '../support/sshd';
  * two-step verification" (Bitbucket Cloud), Codeberg's "SSH fingerprint".
  */
 const PUBLISHED: Record<string, string[]> = {
-  'github.com': ['SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU', 'SHA256:p2QAMXNIC1TJYWeIOttrVc98/R1BUFWu3/LiyKgUfQM', 'SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s'],
+  'github.com': [
+    'SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU',
+    'SHA256:p2QAMXNIC1TJYWeIOttrVc98/R1BUFWu3/LiyKgUfQM',
+    'SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s',
+  ],
   '[ssh.github.com]:443': ['SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU', 'SHA256:p2QAMXNIC1TJYWeIOttrVc98/R1BUFWu3/LiyKgUfQM'],
-  'gitlab.com': ['SHA256:eUXGGm1YGsMAS7vkcx6JOJdOGHPem5gQp4taiCfCLB8', 'SHA256:HbW3g8zUjNSksFbqTiUWPWg2Bq1x8xdGUrliXFzSnUw', 'SHA256:ROQFvPThGrW4RuWLoL9tq9I9zJ42fK4XywyRtbOz/EQ'],
+  'gitlab.com': [
+    'SHA256:eUXGGm1YGsMAS7vkcx6JOJdOGHPem5gQp4taiCfCLB8',
+    'SHA256:HbW3g8zUjNSksFbqTiUWPWg2Bq1x8xdGUrliXFzSnUw',
+    'SHA256:ROQFvPThGrW4RuWLoL9tq9I9zJ42fK4XywyRtbOz/EQ',
+  ],
   'bitbucket.org': ['SHA256:ybgmFkzwOSotHTHLJgHO0QN8L0xErw6vd0VhFA9m3SM', 'SHA256:FC73VB6C4OQLSCrjEayhMp9UMxS97caD/Yyi2bhW/J0'],
   'codeberg.org': ['SHA256:mIlxA9k46MmM6qdJOdMnAQpzGxF4WIVVL+fj+wZbw0g'],
 };
@@ -43,7 +51,8 @@ withSshKeygen('checked with ssh-keygen', () => {
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  const keygen = (...args: string[]): string => execFileSync('ssh-keygen', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+  const keygen = (...args: string[]): string =>
+    execFileSync('ssh-keygen', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
   const writeKey = (name: string, text: string): string => {
     const file = path.join(dir, name);
     fs.writeFileSync(file, text, { mode: 0o600 });
@@ -60,7 +69,9 @@ withSshKeygen('checked with ssh-keygen', () => {
     for (const { host, fingerprint } of listed) expect(PUBLISHED[host]).toContain(fingerprint);
     expect(Object.keys(PUBLISHED).sort()).toEqual([...new Set(listed.map((entry) => entry.host))].sort());
     // Our own fingerprint function agrees with ssh-keygen's.
-    expect(PINNED_KNOWN_HOSTS.map((line) => keyFingerprint(line.split(' ').slice(1).join(' ')))).toEqual(listed.map((entry) => entry.fingerprint));
+    expect(PINNED_KNOWN_HOSTS.map((line) => keyFingerprint(line.split(' ').slice(1).join(' ')))).toEqual(
+      listed.map((entry) => entry.fingerprint),
+    );
   });
 
   it('a new deploy key is one ssh-keygen reads, with the public key we print', () => {
@@ -101,16 +112,24 @@ withSshKeygen('checked with ssh-keygen', () => {
       length.writeUInt32BE(body.length);
       return Buffer.concat([length, body]);
     };
-    const made = ([['ed25519'], ['rsa', '-b', '2048'], ['ecdsa', '-b', '256'], ['ecdsa', '-b', '384'], ['ecdsa', '-b', '521']] as const).map(([type, ...bits]) => {
+    const made = (
+      [['ed25519'], ['rsa', '-b', '2048'], ['ecdsa', '-b', '256'], ['ecdsa', '-b', '384'], ['ecdsa', '-b', '521']] as const
+    ).map(([type, ...bits]) => {
       const file = path.join(dir, `host_${type}_${bits.join('')}`);
       keygen('-q', '-t', type, ...bits, '-N', '', '-f', file);
       return fs.readFileSync(`${file}.pub`, 'utf8').trim().split(' ').slice(0, 2) as [string, string];
     });
     // Security-key public keys (PROTOCOL.u2f), written out by hand: reading one needs no device.
     const ed25519 = Buffer.from(made[0]![1], 'base64').subarray(-32);
-    made.push(['sk-ssh-ed25519@openssh.com', Buffer.concat([sshString('sk-ssh-ed25519@openssh.com'), sshString(ed25519), sshString('ssh:')]).toString('base64')]);
+    made.push([
+      'sk-ssh-ed25519@openssh.com',
+      Buffer.concat([sshString('sk-ssh-ed25519@openssh.com'), sshString(ed25519), sshString('ssh:')]).toString('base64'),
+    ]);
     const nistp256 = Buffer.from(made[2]![1], 'base64');
-    made.push(['sk-ecdsa-sha2-nistp256@openssh.com', Buffer.concat([sshString('sk-ecdsa-sha2-nistp256@openssh.com'), nistp256.subarray(4 + 19), sshString('ssh:')]).toString('base64')]);
+    made.push([
+      'sk-ecdsa-sha2-nistp256@openssh.com',
+      Buffer.concat([sshString('sk-ecdsa-sha2-nistp256@openssh.com'), nistp256.subarray(4 + 19), sshString('ssh:')]).toString('base64'),
+    ]);
     const lines: string[] = [];
     for (const [type, key] of made) {
       const blob = Buffer.from(key, 'base64');
@@ -123,13 +142,16 @@ withSshKeygen('checked with ssh-keygen', () => {
     const verdicts = lines.map((line) => ({ line, ours: knownHostsLineProblem(line) === undefined, sshKeygen: readable(line) }));
     expect(verdicts.filter((v) => v.ours !== v.sshKeygen)).toEqual([]);
     expect(verdicts.filter((v) => v.ours)).toHaveLength(made.length);
-    for (const { line, ours } of verdicts) if (!ours) expect(knownHostsLineProblem(line)).toBe('has a key that is cut short or not valid base64');
+    for (const { line, ours } of verdicts)
+      if (!ours) expect(knownHostsLineProblem(line)).toBe('has a key that is cut short or not valid base64');
   });
 
   it('says what is wrong with keys a fetch cannot use, never quoting them', () => {
     const encrypted = path.join(dir, 'encrypted');
     keygen('-q', '-t', 'ed25519', '-N', 'a passphrase', '-f', encrypted);
-    expect(privateKeyProblem(fs.readFileSync(encrypted, 'utf8'))).toBe('it is encrypted with a passphrase, which nobody can type for a fetch');
+    expect(privateKeyProblem(fs.readFileSync(encrypted, 'utf8'))).toBe(
+      'it is encrypted with a passphrase, which nobody can type for a fetch',
+    );
     expect(privateKeyProblem(fs.readFileSync(`${encrypted}.pub`, 'utf8'))).toBe('it is a public key: give the private half');
     const rsaPem = path.join(dir, 'rsa_pem');
     keygen('-q', '-t', 'rsa', '-b', '2048', '-m', 'PEM', '-N', '', '-f', rsaPem);
@@ -157,9 +179,12 @@ describe('which host an SSH URL names', () => {
     expect(sshTarget(url)).toEqual(target);
   });
 
-  it.each(['https://github.com/owner/app.git', '/srv/git/app.git', './app.git', 'file:///srv/app.git', 'dir/with:colon'])('%s is not SSH', (url) => {
-    expect(sshTarget(url)).toBeUndefined();
-  });
+  it.each(['https://github.com/owner/app.git', '/srv/git/app.git', './app.git', 'file:///srv/app.git', 'dir/with:colon'])(
+    '%s is not SSH',
+    (url) => {
+      expect(sshTarget(url)).toBeUndefined();
+    },
+  );
 
   it('pins keys for the hosted providers only', () => {
     expect(pinnedKnownHosts({ host: 'github.com', port: 22 })).toHaveLength(3);
@@ -172,8 +197,12 @@ describe('which host an SSH URL names', () => {
     expect(knownHostsLineProblem(PINNED_KNOWN_HOSTS[0]!)).toBeUndefined();
     expect(knownHostsLineProblem('github.com')).toBe('must be "<host> <key type> <key>", as ssh-keyscan prints it');
     expect(knownHostsLineProblem(`@revoked ${PINNED_KNOWN_HOSTS[0]!}`)).toBe('must not carry a marker (@cert-authority, @revoked)');
-    expect(knownHostsLineProblem('|1|abc=|def= ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl')).toBe('must name its host in plain text, not hashed');
-    expect(knownHostsLineProblem('host ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl')).toBe('has a key whose type is not ssh-rsa');
+    expect(knownHostsLineProblem('|1|abc=|def= ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl')).toBe(
+      'must name its host in plain text, not hashed',
+    );
+    expect(knownHostsLineProblem('host ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl')).toBe(
+      'has a key whose type is not ssh-rsa',
+    );
     expect(knownHostsLineProblem('host ssh-dss AAAA')).toBe('has an unknown key type "ssh-dss"');
   });
 
@@ -185,9 +214,13 @@ describe('which host an SSH URL names', () => {
     expect(knownHostsLineProblem('host ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPr0LAAZ')).toBe(cut);
     expect(knownHostsLineProblem(`host ssh-ed25519 ${github.slice(0, -4)}`)).toBe(cut);
     expect(knownHostsLineProblem(`host ssh-ed25519 ${github.replace(/=*$/, '').slice(0, -1)}`)).toBe(cut);
-    expect(knownHostsLineProblem(`host ssh-ed25519 ${Buffer.concat([Buffer.from(github, 'base64'), Buffer.from('x')]).toString('base64')}`)).toBe(cut);
+    expect(
+      knownHostsLineProblem(`host ssh-ed25519 ${Buffer.concat([Buffer.from(github, 'base64'), Buffer.from('x')]).toString('base64')}`),
+    ).toBe(cut);
     expect(knownHostsLineProblem('host ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GK*l')).toBe(cut);
-    expect(knownHostsLineProblem(`host ssh-ed25519 ${Buffer.from('\u0000\u0000\u0000\u0003\u0001\u0002\u0003rest').toString('base64')}`)).toBe(cut);
+    expect(
+      knownHostsLineProblem(`host ssh-ed25519 ${Buffer.from('\u0000\u0000\u0000\u0003\u0001\u0002\u0003rest').toString('base64')}`),
+    ).toBe(cut);
     // An RSA key whose modulus is missing, and one whose modulus is cut short.
     const rsa = Buffer.from(PINNED_KNOWN_HOSTS[2]!.split(' ')[2]!, 'base64');
     expect(knownHostsLineProblem(`host ssh-rsa ${rsa.subarray(0, 4 + 7 + 4 + 3).toString('base64')}`)).toBe(cut);

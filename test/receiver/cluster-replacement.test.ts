@@ -58,7 +58,9 @@ describe('a receiver whose workers die', () => {
       }),
       { mode: 0o600 },
     );
-    child = spawn(process.execPath, [join(dir, 'receiver.js'), '--config', join(dir, 'receiver.json')], { stdio: ['ignore', 'pipe', 'inherit'] });
+    child = spawn(process.execPath, [join(dir, 'receiver.js'), '--config', join(dir, 'receiver.json')], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     createInterface({ input: child.stdout! }).on('line', (text) => {
       const line = JSON.parse(text) as LogLine;
       logs.push(line);
@@ -95,7 +97,10 @@ describe('a receiver whose workers die', () => {
       .reverse();
   }
 
-  async function health(): Promise<{ statusCode: number; body: { status: string; delivery?: { status: string; reason?: string; workers: { serving: number; configured: number } } } }> {
+  async function health(): Promise<{
+    statusCode: number;
+    body: { status: string; delivery?: { status: string; reason?: string; workers: { serving: number; configured: number } } };
+  }> {
     const response = await request(`${adminUrl}/healthz`);
     return { statusCode: response.statusCode, body: (await response.body.json()) as never };
   }

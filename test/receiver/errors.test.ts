@@ -6,11 +6,23 @@ import { RunnerClosedError, RunRequestRefused } from '../../receiver/runs/runner
 
 describe('answerFor', () => {
   it.each([
-    ['a journal that cannot be written', new JournalWriteError(new Error('ENOSPC')), 503, 'the receiver cannot take deliveries right now; try again', '5'],
+    [
+      'a journal that cannot be written',
+      new JournalWriteError(new Error('ENOSPC')),
+      503,
+      'the receiver cannot take deliveries right now; try again',
+      '5',
+    ],
     ['a runner that is stopping', new RunnerClosedError(), 503, 'the receiver cannot take deliveries right now; try again', '5'],
     ['a token source that does not answer', new ReceiverError('tokens', 'SSM: timeout'), 503, 'tokens are unavailable; try again', '5'],
     ['a full body budget', new BodyBudgetExhausted(new BodyBudget(10)), 503, 'the receiver is busy; try again', '1'],
-    ['spent seed work, with its own wait', new ReceiverError('seed-work', 'spent', { retryAfterSeconds: 3 }), 429, 'too many seed signatures to check for this trigger; try again', '3'],
+    [
+      'spent seed work, with its own wait',
+      new ReceiverError('seed-work', 'spent', { retryAfterSeconds: 3 }),
+      429,
+      'too many seed signatures to check for this trigger; try again',
+      '3',
+    ],
   ])('answers %s with its status, the wording for its code and Retry-After', (_name, error, status, message, retryAfter) => {
     const { reply } = answerFor(error);
     expect(reply).toEqual({ status, body: { error: message }, headers: { 'retry-after': retryAfter } });
@@ -18,8 +30,15 @@ describe('answerFor', () => {
 
   it('tells the client the message of a code that has no wording of its own, and never the log message of one that has', () => {
     expect(answerFor(new RunRequestRefused('no run r1', 'not-found')).reply).toEqual({ status: 404, body: { error: 'no run r1' } });
-    expect(answerFor(new RunRequestRefused('r1 is an admin run', 'conflict')).reply).toEqual({ status: 409, body: { error: 'r1 is an admin run' } });
-    expect(answerFor(new BodyTooLarge(1024)).reply).toEqual({ status: 413, body: { error: 'body is larger than 1024 bytes' }, headers: { connection: 'close' } });
+    expect(answerFor(new RunRequestRefused('r1 is an admin run', 'conflict')).reply).toEqual({
+      status: 409,
+      body: { error: 'r1 is an admin run' },
+    });
+    expect(answerFor(new BodyTooLarge(1024)).reply).toEqual({
+      status: 413,
+      body: { error: 'body is larger than 1024 bytes' },
+      headers: { connection: 'close' },
+    });
     const journal = answerFor(new JournalWriteError(new Error('EIO at /var/lib/triggler/journal')));
     expect(JSON.stringify(journal.reply)).not.toContain('EIO');
     expect(journal.reason).toContain('EIO');
@@ -34,7 +53,11 @@ describe('answerFor', () => {
   });
 
   it('answers anything else 500 with no detail', () => {
-    expect(answerFor(new Error('secret detail'))).toMatchObject({ code: 'internal', level: 'error', reply: { status: 500, body: { error: 'internal error' } } });
+    expect(answerFor(new Error('secret detail'))).toMatchObject({
+      code: 'internal',
+      level: 'error',
+      reply: { status: 500, body: { error: 'internal error' } },
+    });
     expect(answerFor('a string')).toMatchObject({ code: 'internal' });
   });
 });

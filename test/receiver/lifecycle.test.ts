@@ -34,13 +34,25 @@ describe('DisposerStack', () => {
     const started = startInOrder(
       parts,
       async () => {
-        await parts.start('tokens', () => events.push('tokens started'), () => void events.push('tokens stopped'));
-        await parts.start('runner', async () => events.push('runner started'), () => {
-          events.push('runner stopped');
-          throw new Error('journal lock');
-        });
+        await parts.start(
+          'tokens',
+          () => events.push('tokens started'),
+          () => void events.push('tokens stopped'),
+        );
+        await parts.start(
+          'runner',
+          async () => events.push('runner started'),
+          () => {
+            events.push('runner stopped');
+            throw new Error('journal lock');
+          },
+        );
         // A part whose start throws has nothing to stop.
-        await parts.start('admin', () => Promise.reject(new Error('EADDRINUSE')), () => void events.push('admin stopped'));
+        await parts.start(
+          'admin',
+          () => Promise.reject(new Error('EADDRINUSE')),
+          () => void events.push('admin stopped'),
+        );
       },
       (error) => stopErrors.push(error),
     );

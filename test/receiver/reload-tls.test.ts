@@ -20,23 +20,37 @@ const TOKEN = 'whsec_cmVsb2FkIHRlc3QgdG9rZW4gZm9yIHRoZSByZWNlaXZlcg==';
 const NEW_TOKEN = 'whsec_YSBuZXcgdG9rZW4gdGhlIHJlbG9hZCBtdXN0IG5vdCBwdXQgaW4gdXNl';
 
 function signed(repository: string, branch: string, token = TOKEN) {
-  return buildDeliveryRequest({ scheme: 'standard', token, id: `msg_${Math.random().toString(36).slice(2)}`, timestamp: Math.floor(Date.now() / 1000), data: { repository, branch, ref: `refs/heads/${branch}`, commit: 'a'.repeat(40), source: 'test' } });
+  return buildDeliveryRequest({
+    scheme: 'standard',
+    token,
+    id: `msg_${Math.random().toString(36).slice(2)}`,
+    timestamp: Math.floor(Date.now() / 1000),
+    data: { repository, branch, ref: `refs/heads/${branch}`, commit: 'a'.repeat(40), source: 'test' },
+  });
 }
 
 async function send(url: string, repository: string, branch: string, dispatcher?: Agent, token = TOKEN): Promise<number> {
   const delivery = signed(repository, branch, token);
-  const response = await request(`${url}${delivery.path}`, { method: 'POST', headers: delivery.headers, body: delivery.body!, ...(dispatcher ? { dispatcher } : {}) });
+  const response = await request(`${url}${delivery.path}`, {
+    method: 'POST',
+    headers: delivery.headers,
+    body: delivery.body!,
+    ...(dispatcher ? { dispatcher } : {}),
+  });
   await response.body.dump();
   return response.statusCode;
 }
-
 
 describe('SIGHUP reloads the whole config', () => {
   const dir = tempDir('triggler-reload-');
   const configFile = join(dir, 'receiver.json');
   let port: number;
   const config = (triggers: object[], extra: object = {}) =>
-    fs.writeFileSync(configFile, JSON.stringify({ listen: { host: '127.0.0.1', port }, admin: false, stateDir: './state', triggers, ...extra }), { mode: 0o600 });
+    fs.writeFileSync(
+      configFile,
+      JSON.stringify({ listen: { host: '127.0.0.1', port }, admin: false, stateDir: './state', triggers, ...extra }),
+      { mode: 0o600 },
+    );
   const trigger = (branch: string) => ({ repository: 'app', branch, token: TOKEN, command: `echo ${branch} >> ${join(dir, 'ran.txt')}` });
 
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -59,7 +73,11 @@ describe('SIGHUP reloads the whole config', () => {
       fs.writeFileSync(configFile, '{ "triggers": [ { "repository": "app", "branch": "main", "comand": "true" } ] }');
       serve.child.kill('SIGHUP');
       await waitFor('the refusal', () => serve.output().includes('config reload refused'));
-      const refusal = serve.output().split('\n').find((line) => line.includes('config reload refused')) ?? '';
+      const refusal =
+        serve
+          .output()
+          .split('\n')
+          .find((line) => line.includes('config reload refused')) ?? '';
       expect(refusal).toContain('triggers[0].comand: unknown key (did you mean \\"command\\"?)');
       expect(await send(url, 'app', 'dev')).toBe(202);
 
@@ -70,7 +88,10 @@ describe('SIGHUP reloads the whole config', () => {
       expect(serve.output()).toContain('config reloaded, but limits takes effect only after a restart');
       expect(await send(url, 'app', 'main')).toBe(401);
       expect(await send(url, 'app', 'dev')).toBe(202);
-      await waitFor('the runs', () => fs.existsSync(join(dir, 'ran.txt')) && fs.readFileSync(join(dir, 'ran.txt'), 'utf8').trim().split('\n').length === 4);
+      await waitFor(
+        'the runs',
+        () => fs.existsSync(join(dir, 'ran.txt')) && fs.readFileSync(join(dir, 'ran.txt'), 'utf8').trim().split('\n').length === 4,
+      );
     } finally {
       await stopCli(serve.child);
     }
@@ -84,7 +105,29 @@ describe('listen.tls', () => {
   function certificate(name: string): { cert: string; key: string } {
     const cert = join(dir, `${name}.pem`);
     const key = join(dir, `${name}-key.pem`);
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', `/CN=${name}`, '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        `/CN=${name}`,
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+      ],
+      { stdio: 'ignore' },
+    );
     return { cert, key };
   }
 
@@ -105,7 +148,16 @@ describe('listen.tls', () => {
     const tls = { cert: join(dir, 'live.pem'), key: join(dir, 'live-key.pem') };
     fs.copyFileSync(first.cert, tls.cert);
     fs.copyFileSync(first.key, tls.key);
-    fs.writeFileSync(configFile, JSON.stringify({ listen: { host: '127.0.0.1', port, tls }, admin: false, stateDir: './state', triggers: [{ repository: 'app', branch: 'main', token: TOKEN, command: 'true' }] }), { mode: 0o600 });
+    fs.writeFileSync(
+      configFile,
+      JSON.stringify({
+        listen: { host: '127.0.0.1', port, tls },
+        admin: false,
+        stateDir: './state',
+        triggers: [{ repository: 'app', branch: 'main', token: TOKEN, command: 'true' }],
+      }),
+      { mode: 0o600 },
+    );
     const serve = await startCli(['serve', '--config', configFile], /receiver listening/);
     try {
       expect(serve.output()).toContain(`"url":"https://127.0.0.1:${port}"`);
@@ -126,12 +178,17 @@ describe('listen.tls', () => {
     }
   });
 
-  it('refuses a reload whose certificate cannot be read, or whose key is not the certificate\'s: its new trigger and token do not take effect', async () => {
+  it("refuses a reload whose certificate cannot be read, or whose key is not the certificate's: its new trigger and token do not take effect", async () => {
     const kept = certificate('kept');
     const port = await freePort();
     const configFile = join(dir, 'unreadable.json');
     const url = `https://127.0.0.1:${port}`;
-    const write = (tls: object, triggers: object[]) => fs.writeFileSync(configFile, JSON.stringify({ listen: { host: '127.0.0.1', port, tls }, admin: false, stateDir: './state-unreadable', triggers }), { mode: 0o600 });
+    const write = (tls: object, triggers: object[]) =>
+      fs.writeFileSync(
+        configFile,
+        JSON.stringify({ listen: { host: '127.0.0.1', port, tls }, admin: false, stateDir: './state-unreadable', triggers }),
+        { mode: 0o600 },
+      );
     write(kept, [{ repository: 'app', branch: 'main', token: TOKEN, command: 'true' }]);
     const serve = await startCli(['serve', '--config', configFile], /receiver listening/);
     const trusting = new Agent({ connect: { ca: fs.readFileSync(kept.cert) } });
@@ -145,7 +202,11 @@ describe('listen.tls', () => {
       ]);
       serve.child.kill('SIGHUP');
       await waitFor('the refusal', () => serve.output().includes('config reload refused'));
-      const refusal = serve.output().split('\n').find((line) => line.includes('config reload refused')) ?? '';
+      const refusal =
+        serve
+          .output()
+          .split('\n')
+          .find((line) => line.includes('config reload refused')) ?? '';
       expect(refusal).toContain(`listen.tls.cert: cannot read ${missing.cert}: ENOENT`);
       expect(serve.output()).not.toContain('"msg":"config reloaded"');
 
@@ -158,7 +219,14 @@ describe('listen.tls', () => {
       const other = certificate('other');
       write({ cert: kept.cert, key: other.key }, [{ repository: 'app', branch: 'dev', token: NEW_TOKEN, command: 'true' }]);
       serve.child.kill('SIGHUP');
-      await waitFor('the second refusal', () => serve.output().split('\n').filter((line) => line.includes('config reload refused')).length === 2);
+      await waitFor(
+        'the second refusal',
+        () =>
+          serve
+            .output()
+            .split('\n')
+            .filter((line) => line.includes('config reload refused')).length === 2,
+      );
       expect(serve.output()).not.toContain('"msg":"config reloaded"');
       expect(await send(url, 'app', 'main', trusting)).toBe(202);
       expect(await send(url, 'app', 'dev', trusting, NEW_TOKEN)).toBe(401);
@@ -175,8 +243,14 @@ describe('listen.tls', () => {
     const afterReload = certificate('after-reload');
     fs.copyFileSync(afterReload.cert, moved.cert);
     fs.copyFileSync(afterReload.key, moved.key);
-    const base = { admin: false, stateDir: join(dir, 'state-moved'), triggers: [{ repository: 'app', branch: 'main', token: TOKEN, command: 'true' }] } as const;
-    const receiver = await startReceiver(parseReceiverConfig({ ...base, listen: { host: '127.0.0.1', port: 0, tls: first } }), { logger: pino({ level: 'silent' }) });
+    const base = {
+      admin: false,
+      stateDir: join(dir, 'state-moved'),
+      triggers: [{ repository: 'app', branch: 'main', token: TOKEN, command: 'true' }],
+    } as const;
+    const receiver = await startReceiver(parseReceiverConfig({ ...base, listen: { host: '127.0.0.1', port: 0, tls: first } }), {
+      logger: pino({ level: 'silent' }),
+    });
     try {
       const port = Number(new URL(receiver.url).port);
       expect(await servedCertificate(port)).toBe('before-reload');

@@ -46,7 +46,9 @@ describe('SIGHUP during start-up', () => {
       }),
       { mode: 0o600 },
     );
-    const started = spawn(process.execPath, [CLI, 'serve', '--config', join(dir, 'receiver.json')], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const started = spawn(process.execPath, [CLI, 'serve', '--config', join(dir, 'receiver.json')], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     child = started;
     const logs: LogLine[] = [];
     const waiters: { msg: string; resolve: () => void }[] = [];

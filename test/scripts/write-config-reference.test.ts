@@ -35,7 +35,15 @@ describe('the receiver config reference', () => {
 
   test('shows the defaults the receiver fills in', () => {
     const config = parseReceiverConfig({
-      triggers: [{ repository: 'app', branch: 'main', command: 'true', token: 'a-token-of-some-length', deploy: { repositoryUrl: '/srv/git/app.git', path: '/srv/app', healthCheck: { command: 'true' } } }],
+      triggers: [
+        {
+          repository: 'app',
+          branch: 'main',
+          command: 'true',
+          token: 'a-token-of-some-length',
+          deploy: { repositoryUrl: '/srv/git/app.git', path: '/srv/app', healthCheck: { command: 'true' } },
+        },
+      ],
     });
     const filled: Record<string, unknown> = {
       'listen.port': config.listen.port,

@@ -13,20 +13,36 @@ export interface CliResult {
 }
 
 /** Runs `program args` (the clone's CLI unless `program` says otherwise) and resolves with how it ended; never rejects. */
-export function runCli(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; program?: string[] } = {}): Promise<CliResult> {
+export function runCli(
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; program?: string[] } = {},
+): Promise<CliResult> {
   const [command, ...prefix] = options.program ?? [process.execPath, CLI];
   return new Promise((resolve) => {
-    const child = execFile(command!, [...prefix, ...args], { cwd: options.cwd ?? ROOT, env: options.env ?? { PATH: process.env.PATH }, timeout: 60_000 }, (error, stdout, stderr) => {
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
-    });
+    const child = execFile(
+      command!,
+      [...prefix, ...args],
+      { cwd: options.cwd ?? ROOT, env: options.env ?? { PATH: process.env.PATH }, timeout: 60_000 },
+      (error, stdout, stderr) => {
+        resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
+      },
+    );
     if (options.input !== undefined) child.stdin?.end(options.input);
   });
 }
 
 /** Starts a long-running command (`serve`) and resolves once `ready` matches its output (the test's timeout bounds the wait). */
-export function startCli(args: string[], ready: RegExp, options: { cwd?: string; env?: NodeJS.ProcessEnv; program?: string[] } = {}): Promise<{ child: ChildProcess; output: () => string }> {
+export function startCli(
+  args: string[],
+  ready: RegExp,
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; program?: string[] } = {},
+): Promise<{ child: ChildProcess; output: () => string }> {
   const [command, ...prefix] = options.program ?? [process.execPath, CLI];
-  const child = spawn(command!, [...prefix, ...args], { cwd: options.cwd ?? ROOT, env: options.env ?? { PATH: process.env.PATH }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command!, [...prefix, ...args], {
+    cwd: options.cwd ?? ROOT,
+    env: options.env ?? { PATH: process.env.PATH },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   return new Promise((resolve, reject) => {
     const onData = (chunk: Buffer) => {

@@ -15,7 +15,10 @@ export interface TestReceiver extends InProcessReceiver {
   dir: string;
   logs: Array<Record<string, unknown>>;
   /** Sends a request to the delivery listener. */
-  send(path: string, init?: { method?: string; headers?: Record<string, string>; body?: string | Buffer }): Promise<{ status: number; body: Record<string, unknown>; headers: Record<string, unknown> }>;
+  send(
+    path: string,
+    init?: { method?: string; headers?: Record<string, string>; body?: string | Buffer },
+  ): Promise<{ status: number; body: Record<string, unknown>; headers: Record<string, unknown> }>;
   /** Waits until every accepted delivery has run, then returns the runs, oldest first. */
   settledRuns(): Promise<RunRecord[]>;
   /** Closes the receiver and removes its folder. */
@@ -29,7 +32,9 @@ export interface TestReceiver extends InProcessReceiver {
 export function rawRequest(url: string, head: string, body = ''): Promise<{ status: number; text: string }> {
   const { hostname, port } = new URL(url);
   return new Promise((resolve, reject) => {
-    const socket = connect(Number(port), hostname, () => socket.end(`${head}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`));
+    const socket = connect(Number(port), hostname, () =>
+      socket.end(`${head}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`),
+    );
     let text = '';
     socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
     socket.on('error', reject);
@@ -105,7 +110,10 @@ export async function startTestReceiver(
  * A push signed as the sender signs it (Standard Webhooks), sent to a test receiver, which must
  * answer 202. Resolves with the id of the run that carries it.
  */
-export async function pushStandard(receiver: TestReceiver, push: { token: string; repository: string; branch: string; commit: string; id?: string }): Promise<string> {
+export async function pushStandard(
+  receiver: TestReceiver,
+  push: { token: string; repository: string; branch: string; commit: string; id?: string },
+): Promise<string> {
   const delivery = buildDeliveryRequest({
     scheme: 'standard',
     token: push.token,
@@ -134,7 +142,12 @@ export async function sendSignedPush(
     timestamp: Math.floor(Date.now() / 1000),
     data: { repository: 'app', branch: 'main', ref: 'refs/heads/main', commit: push.commit ?? 'c'.repeat(40), source: 'test' },
   });
-  const response = await request(url + delivery.path, { method: 'POST', headers: delivery.headers, body: delivery.body!, ...(dispatcher ? { dispatcher } : {}) });
+  const response = await request(url + delivery.path, {
+    method: 'POST',
+    headers: delivery.headers,
+    body: delivery.body!,
+    ...(dispatcher ? { dispatcher } : {}),
+  });
   await response.body.dump();
   const retryAfter = response.headers['retry-after'];
   return { status: response.statusCode, ...(typeof retryAfter === 'string' ? { retryAfter } : {}) };

@@ -13,7 +13,14 @@ import type { TrigglerStack } from '../../lib/triggler-stack';
 export const REPOSITORY_ROOT = path.join(__dirname, '..', '..');
 export const EXAMPLE_CONFIG_PATH = path.join(REPOSITORY_ROOT, 'triggler.config.json');
 
-export type Template = { Resources: Record<string, { Type: string; Properties?: Record<string, unknown>; Metadata?: Record<string, unknown>; DependsOn?: string | string[] }>; Outputs?: Record<string, { Value: unknown }>; Parameters?: Record<string, unknown> };
+export type Template = {
+  Resources: Record<
+    string,
+    { Type: string; Properties?: Record<string, unknown>; Metadata?: Record<string, unknown>; DependsOn?: string | string[] }
+  >;
+  Outputs?: Record<string, { Value: unknown }>;
+  Parameters?: Record<string, unknown>;
+};
 
 export function exampleConfigInput(): StackConfigInput {
   return JSON.parse(fs.readFileSync(EXAMPLE_CONFIG_PATH, 'utf8')) as StackConfigInput;
@@ -56,7 +63,10 @@ export function removeScratch(): void {
   scratchRoot = undefined;
 }
 
-export function trigglerApp(config: StackConfig, options: { bundling?: boolean; outdir?: string; env?: Environment } = {}): { app: App; stack: TrigglerStack } {
+export function trigglerApp(
+  config: StackConfig,
+  options: { bundling?: boolean; outdir?: string; env?: Environment } = {},
+): { app: App; stack: TrigglerStack } {
   return createTrigglerApp(config, {
     env: options.env,
     appProps: {

@@ -54,14 +54,18 @@ export function deploySystemSetup(access: DeployAccess, serviceUser: string): ec
   return [
     ec2.InitPackage.yum('git'),
     ...(access.ssh ? [ec2.InitPackage.yum(SSH_CLIENT_PACKAGE)] : []),
-    ec2.InitCommand.argvCommand(['install', '-d', '-o', serviceUser, '-g', serviceUser, '-m', '0755', ...access.paths], { key: '20-deploy-paths' }),
+    ec2.InitCommand.argvCommand(['install', '-d', '-o', serviceUser, '-g', serviceUser, '-m', '0755', ...access.paths], {
+      key: '20-deploy-paths',
+    }),
   ];
 }
 
 /** The git config that points git at the AWS CLI's credential helper for each CodeCommit host. */
 export function gitConfigFor(access: DeployAccess): string {
   const hosts = [...new Set(access.codeCommit.map(({ region }) => `https://git-codecommit.${region}.amazonaws.com`))];
-  const sections = hosts.map((host) => `[credential "${host}"]\n\thelper = !/usr/bin/aws codecommit credential-helper $@\n\tUseHttpPath = true\n`);
+  const sections = hosts.map(
+    (host) => `[credential "${host}"]\n\thelper = !/usr/bin/aws codecommit credential-helper $@\n\tUseHttpPath = true\n`,
+  );
   return `# Written by the git-triggler stack: git of the receiver's deploys signs CodeCommit requests with the instance role.\n${sections.join('')}`;
 }
 
@@ -72,7 +76,9 @@ export function grantGitPull(scope: Construct, grantee: iam.IGrantable, access: 
   grantee.grantPrincipal.addToPrincipalPolicy(
     new iam.PolicyStatement({
       actions: ['codecommit:GitPull'],
-      resources: access.codeCommit.map(({ region, repository }) => stack.formatArn({ service: 'codecommit', region, resource: repository })),
+      resources: access.codeCommit.map(({ region, repository }) =>
+        stack.formatArn({ service: 'codecommit', region, resource: repository }),
+      ),
     }),
   );
 }

@@ -56,7 +56,10 @@ export class ReceiverBundle extends Construct {
         image: DockerImage.fromRegistry('public.ecr.aws/docker/library/node:22'),
         local: {
           tryBundle(outputDir: string): boolean {
-            for (const [entry, file] of [[props.entry, ReceiverBundle.FILE_NAME], [props.cliEntry, ReceiverBundle.CLI_FILE_NAME]] as const) {
+            for (const [entry, file] of [
+              [props.entry, ReceiverBundle.FILE_NAME],
+              [props.cliEntry, ReceiverBundle.CLI_FILE_NAME],
+            ] as const) {
               const result = buildSync(receiverBuildOptions(entry, path.join(outputDir, file), target));
               if (result.errors.length > 0) throw new Error(`bundling ${entry} failed: ${result.errors.map((e) => e.text).join('; ')}`);
             }

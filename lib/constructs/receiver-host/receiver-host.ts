@@ -96,19 +96,35 @@ function receiverConfigProblems(raw: ReceiverConfigInput): { config?: ReceiverCo
     return { problems: [{ prop: 'receiverConfig', problem: (error as Error).message }] };
   }
   const problems: PropProblem[] = [
-    ...propProblem('receiverConfig.tokens.ssm', config.tokens.ssm ? undefined : 'must be set: on AWS the receiver reads its tokens from SSM'),
-    ...propProblem('receiverConfig.tokens.file', config.tokens.file === undefined ? undefined : 'must not be set: the host has no token file'),
+    ...propProblem(
+      'receiverConfig.tokens.ssm',
+      config.tokens.ssm ? undefined : 'must be set: on AWS the receiver reads its tokens from SSM',
+    ),
+    ...propProblem(
+      'receiverConfig.tokens.file',
+      config.tokens.file === undefined ? undefined : 'must not be set: the host has no token file',
+    ),
     ...config.triggers.flatMap((trigger, i) => [
       ...propProblem(
         `receiverConfig.triggers[${i}]`,
-        trigger.token === undefined && trigger.tokenEnv === undefined ? undefined : 'must not carry token or tokenEnv: tokens stay in SSM, out of the template',
+        trigger.token === undefined && trigger.tokenEnv === undefined
+          ? undefined
+          : 'must not carry token or tokenEnv: tokens stay in SSM, out of the template',
       ),
-      ...propProblem(`receiverConfig.triggers[${i}].user`, trigger.user === undefined ? undefined : `must not be set: the receiver runs as ${SERVICE_USER}, not root`),
+      ...propProblem(
+        `receiverConfig.triggers[${i}].user`,
+        trigger.user === undefined ? undefined : `must not be set: the receiver runs as ${SERVICE_USER}, not root`,
+      ),
     ]),
-    ...propProblem('receiverConfig.stateDir', config.stateDir === `/var/lib/${SERVICE_USER}` ? undefined : `must be /var/lib/${SERVICE_USER}, the unit's state directory`),
+    ...propProblem(
+      'receiverConfig.stateDir',
+      config.stateDir === `/var/lib/${SERVICE_USER}` ? undefined : `must be /var/lib/${SERVICE_USER}, the unit's state directory`,
+    ),
     ...propProblem(
       'receiverConfig.admin.host',
-      config.admin === false || config.admin.host === '127.0.0.1' ? undefined : 'must be 127.0.0.1: the admin listener is for the host itself (the security group opens only listen.port)',
+      config.admin === false || config.admin.host === '127.0.0.1'
+        ? undefined
+        : 'must be 127.0.0.1: the admin listener is for the host itself (the security group opens only listen.port)',
     ),
   ];
   return { config, problems };
@@ -118,12 +134,27 @@ function receiverConfigProblems(raw: ReceiverConfigInput): { config?: ReceiverCo
 export function receiverHostPropProblems(props: ReceiverHostProps): PropProblem[] {
   const rootVolumeGiB = props.rootVolumeGiB ?? 8;
   return [
-    ...(props.allowCidrs ?? []).flatMap((cidr, i) => propProblem(`allowCidrs[${i}]`, /^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/.test(cidr) ? undefined : `must be an IPv4 CIDR, got ${cidr}`)),
-    ...(props.writablePaths ?? []).flatMap((p, i) =>
-      propProblem(`writablePaths[${i}]`, /^\/[^\s]*$/.test(p) && !p.split('/').includes('..') ? undefined : `must be an absolute path without spaces or "..", got ${p}`),
+    ...(props.allowCidrs ?? []).flatMap((cidr, i) =>
+      propProblem(`allowCidrs[${i}]`, /^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/.test(cidr) ? undefined : `must be an IPv4 CIDR, got ${cidr}`),
     ),
-    ...(props.manageUnits ?? []).flatMap((unit, i) => propProblem(`manageUnits[${i}]`, UNIT_NAME.test(unit) ? undefined : `must be a systemd unit name such as my-app.service, got ${unit}`)),
-    ...propProblem('rootVolumeGiB', Number.isInteger(rootVolumeGiB) && rootVolumeGiB >= 8 ? undefined : `must be a whole number of at least 8 (the image's size), got ${rootVolumeGiB}`),
+    ...(props.writablePaths ?? []).flatMap((p, i) =>
+      propProblem(
+        `writablePaths[${i}]`,
+        /^\/[^\s]*$/.test(p) && !p.split('/').includes('..') ? undefined : `must be an absolute path without spaces or "..", got ${p}`,
+      ),
+    ),
+    ...(props.manageUnits ?? []).flatMap((unit, i) =>
+      propProblem(
+        `manageUnits[${i}]`,
+        UNIT_NAME.test(unit) ? undefined : `must be a systemd unit name such as my-app.service, got ${unit}`,
+      ),
+    ),
+    ...propProblem(
+      'rootVolumeGiB',
+      Number.isInteger(rootVolumeGiB) && rootVolumeGiB >= 8
+        ? undefined
+        : `must be a whole number of at least 8 (the image's size), got ${rootVolumeGiB}`,
+    ),
   ];
 }
 
@@ -187,7 +218,8 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
     if (allowCidrs.includes('0.0.0.0/0')) {
       Validations.of(this.securityGroup).acknowledge({
         id: 'AwsSolutions-EC23',
-        reason: 'receiver.allowCidrs in the stack config opens the receiver port to 0.0.0.0/0 for provider webhooks; every delivery must carry a valid signature.',
+        reason:
+          'receiver.allowCidrs in the stack config opens the receiver port to 0.0.0.0/0 for provider webhooks; every delivery must carry a valid signature.',
       });
     }
     this.connections = new ec2.Connections({ securityGroups: [this.securityGroup], defaultPort: ec2.Port.tcp(this.port) });
@@ -196,7 +228,8 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
     const machineImage =
       props.machineImage ??
       ec2.MachineImage.latestAmazonLinux2023({
-        cpuType: instanceType.architecture === ec2.InstanceArchitecture.ARM_64 ? ec2.AmazonLinuxCpuType.ARM_64 : ec2.AmazonLinuxCpuType.X86_64,
+        cpuType:
+          instanceType.architecture === ec2.InstanceArchitecture.ARM_64 ? ec2.AmazonLinuxCpuType.ARM_64 : ec2.AmazonLinuxCpuType.X86_64,
       });
     const bundle = new ReceiverBundle(this, 'Bundle', {
       entry: props.receiverEntry ?? path.join(REPOSITORY_ROOT, 'receiver', 'daemon.ts'),
@@ -216,7 +249,11 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
       blockDevices: [
         {
           deviceName: '/dev/xvda',
-          volume: ec2.BlockDeviceVolume.ebs(rootVolumeGiB, { encrypted: true, volumeType: ec2.EbsDeviceVolumeType.GP3, deleteOnTermination: true }),
+          volume: ec2.BlockDeviceVolume.ebs(rootVolumeGiB, {
+            encrypted: true,
+            volumeType: ec2.EbsDeviceVolumeType.GP3,
+            deleteOnTermination: true,
+          }),
         },
       ],
       // cfn-hup applies metadata changes in place; replacing the host would lose its run history.
@@ -237,7 +274,11 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
     const initTimeout = props.initTimeout ?? Duration.minutes(15);
     const revision = this.hostRevision(bundle, props.receiverConfig, writablePaths, deployAccess);
     const healthyHandle = new CfnWaitConditionHandle(this, `HealthyHandle${revision}`);
-    this.healthy = new CfnWaitCondition(this, `Healthy${revision}`, { handle: healthyHandle.ref, count: 1, timeout: String(initTimeout.toSeconds() + 600) });
+    this.healthy = new CfnWaitCondition(this, `Healthy${revision}`, {
+      handle: healthyHandle.ref,
+      count: 1,
+      timeout: String(initTimeout.toSeconds() + 600),
+    });
     this.instance.applyCloudFormationInit(this.hostSetup(bundle, props.receiverConfig, writablePaths, healthyHandle.ref, deployAccess), {
       configSets: ['default'],
       timeout: initTimeout,
@@ -251,10 +292,16 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
 
     const prefix = this.receiverConfig.tokens.ssm!.prefix;
     const tokenParameters = this.receiverConfig.triggers.map((trigger) => tokenParameterName(prefix, tokenNameOf(trigger)));
-    const keyParameters = this.receiverConfig.triggers.flatMap((trigger) => (trigger.deploy?.sshKey === undefined ? [] : [tokenParameterName(prefix, trigger.deploy.sshKey)]));
+    const keyParameters = this.receiverConfig.triggers.flatMap((trigger) =>
+      trigger.deploy?.sshKey === undefined ? [] : [tokenParameterName(prefix, trigger.deploy.sshKey)],
+    );
     // Deploy keys are read like tokens, by the same SSM source: after a key is replaced by hand
     // (a new version), it reads the previous version from the history too.
-    props.tokens.grantRead(this.instance, [...new Set([...tokenParameters, ...keyParameters])], ['ssm:GetParameter', 'ssm:GetParameterHistory']);
+    props.tokens.grantRead(
+      this.instance,
+      [...new Set([...tokenParameters, ...keyParameters])],
+      ['ssm:GetParameter', 'ssm:GetParameterHistory'],
+    );
     grantGitPull(this, this.instance, deployAccess);
     this.grantSessionManager();
     this.acknowledgeFindings();
@@ -264,13 +311,34 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
    * Eight hex digits that change whenever what the host receives changes: the bundle, the receiver
    * config, the files beside this construct, the writable paths, the units and the deploy access.
    */
-  private hostRevision(bundle: ReceiverBundle, receiverConfig: ReceiverConfigInput, writablePaths: string[], deployAccess: ReturnType<typeof deployAccessOf>): string {
-    const files = [RECEIVER_UNIT_FILE_NAME, CFN_HUP_UNIT_FILE_NAME, WAIT_HEALTHY_FILE_NAME, HOST_REVISION_FILE_NAME].map((name) => fs.readFileSync(hostFilePath(name), 'utf8'));
-    const received = Stack.of(this).resolve({ bundle: bundle.asset.assetHash, receiverConfig, writablePaths, manageUnits: this.manageUnits, deployAccess, files, port: this.port });
+  private hostRevision(
+    bundle: ReceiverBundle,
+    receiverConfig: ReceiverConfigInput,
+    writablePaths: string[],
+    deployAccess: ReturnType<typeof deployAccessOf>,
+  ): string {
+    const files = [RECEIVER_UNIT_FILE_NAME, CFN_HUP_UNIT_FILE_NAME, WAIT_HEALTHY_FILE_NAME, HOST_REVISION_FILE_NAME].map((name) =>
+      fs.readFileSync(hostFilePath(name), 'utf8'),
+    );
+    const received = Stack.of(this).resolve({
+      bundle: bundle.asset.assetHash,
+      receiverConfig,
+      writablePaths,
+      manageUnits: this.manageUnits,
+      deployAccess,
+      files,
+      port: this.port,
+    });
     return createHash('sha256').update(JSON.stringify(received)).digest('hex').slice(0, 8);
   }
 
-  private hostSetup(bundle: ReceiverBundle, receiverConfig: ReceiverConfigInput, writablePaths: string[], healthySignalUrl: string, deployAccess: ReturnType<typeof deployAccessOf>): ec2.CloudFormationInit {
+  private hostSetup(
+    bundle: ReceiverBundle,
+    receiverConfig: ReceiverConfigInput,
+    writablePaths: string[],
+    healthySignalUrl: string,
+    deployAccess: ReturnType<typeof deployAccessOf>,
+  ): ec2.CloudFormationInit {
     const gitConfig = deployAccess.codeCommit.length > 0;
     const receiverRestart = new ec2.InitServiceRestartHandle();
     const cfnHupRestart = new ec2.InitServiceRestartHandle();
@@ -283,8 +351,14 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
       configs: {
         // Before anything of the new version is written: keep the version that serves now.
         revision: new ec2.InitConfig([
-          ec2.InitFile.fromFileInline(HOST_PATHS.hostRevisionScript, hostFilePath(HOST_REVISION_FILE_NAME), { owner: 'root', group: 'root', mode: '000755' }),
-          ec2.InitCommand.argvCommand([HOST_PATHS.hostRevisionScript, 'save', String(this.port), ...revisionPaths(gitConfig)], { key: '10-save' }),
+          ec2.InitFile.fromFileInline(HOST_PATHS.hostRevisionScript, hostFilePath(HOST_REVISION_FILE_NAME), {
+            owner: 'root',
+            group: 'root',
+            mode: '000755',
+          }),
+          ec2.InitCommand.argvCommand([HOST_PATHS.hostRevisionScript, 'save', String(this.port), ...revisionPaths(gitConfig)], {
+            key: '10-save',
+          }),
         ]),
         // A config of its own: cfn-init creates files before it runs commands, and the receiver's
         // files belong to this user.
@@ -299,10 +373,18 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
         ]),
         receiver: new ec2.InitConfig([
           ec2.InitSource.fromExistingAsset(HOST_PATHS.installDir, bundle.asset, { serviceRestartHandles: [receiverRestart] }),
-          ec2.InitFile.fromString(HOST_PATHS.cli, `#!/bin/sh\nexec /usr/bin/node-22 ${HOST_PATHS.installDir}/${ReceiverBundle.CLI_FILE_NAME} "$@"\n`, { owner: 'root', group: 'root', mode: '000755' }),
+          ec2.InitFile.fromString(
+            HOST_PATHS.cli,
+            `#!/bin/sh\nexec /usr/bin/node-22 ${HOST_PATHS.installDir}/${ReceiverBundle.CLI_FILE_NAME} "$@"\n`,
+            { owner: 'root', group: 'root', mode: '000755' },
+          ),
           ec2.InitFile.fromObject(HOST_PATHS.configFile, receiverConfig, configOwnedByService),
           // The SDK in Node.js does not read the region from instance metadata.
-          ec2.InitFile.fromString(HOST_PATHS.environmentFile, `AWS_REGION=${Aws.REGION}\nNODE_ENV=production\n${gitConfig ? `GIT_CONFIG_GLOBAL=${GIT_CONFIG_FILE}\n` : ''}`, configOwnedByService),
+          ec2.InitFile.fromString(
+            HOST_PATHS.environmentFile,
+            `AWS_REGION=${Aws.REGION}\nNODE_ENV=production\n${gitConfig ? `GIT_CONFIG_GLOBAL=${GIT_CONFIG_FILE}\n` : ''}`,
+            configOwnedByService,
+          ),
           ...(gitConfig ? [ec2.InitFile.fromString(GIT_CONFIG_FILE, gitConfigFor(deployAccess), configOwnedByService)] : []),
           ec2.InitFile.fromFileInline(HOST_PATHS.unitFile, hostFilePath(RECEIVER_UNIT_FILE_NAME), {
             owner: 'root',
@@ -343,8 +425,14 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
         // After `receiver` has started (or restarted) the service: a config's services start
         // after its commands, so the wait is a config of its own.
         health: new ec2.InitConfig([
-          ec2.InitFile.fromFileInline(HOST_PATHS.waitHealthyScript, hostFilePath(WAIT_HEALTHY_FILE_NAME), { owner: 'root', group: 'root', mode: '000755' }),
-          ec2.InitCommand.argvCommand([HOST_PATHS.waitHealthyScript, String(this.port), String(HEALTHY_WAIT_SECONDS), healthySignalUrl], { key: '10-wait-healthy' }),
+          ec2.InitFile.fromFileInline(HOST_PATHS.waitHealthyScript, hostFilePath(WAIT_HEALTHY_FILE_NAME), {
+            owner: 'root',
+            group: 'root',
+            mode: '000755',
+          }),
+          ec2.InitCommand.argvCommand([HOST_PATHS.waitHealthyScript, String(this.port), String(HEALTHY_WAIT_SECONDS), healthySignalUrl], {
+            key: '10-wait-healthy',
+          }),
         ]),
       },
     });
@@ -382,11 +470,13 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
     Validations.of(this.instance).acknowledge(
       {
         id: 'AwsSolutions-EC28',
-        reason: 'One small host whose health shows in its 5-minute basic metrics and the receiver\'s logs; detailed monitoring would cost more than the instance.',
+        reason:
+          "One small host whose health shows in its 5-minute basic metrics and the receiver's logs; detailed monitoring would cost more than the instance.",
       },
       {
         id: 'AwsSolutions-EC29',
-        reason: 'The stack replaces this host on purpose (a new image, a new root volume size); termination protection would block cdk deploy and cdk destroy. Its state is run history, not data.',
+        reason:
+          'The stack replaces this host on purpose (a new image, a new root volume size); termination protection would block cdk deploy and cdk destroy. Its state is run history, not data.',
       },
     );
     const assetReadReason =
@@ -394,19 +484,31 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
     Validations.of(this.instance.role).acknowledge(
       {
         id: 'AwsSolutions-IAM5[Resource::*]',
-        reason: 'Session Manager replaces SSH (no key pair, no port 22): its agent\'s actions (UpdateInstanceInformation, ssmmessages, ec2messages) take no resource ARN. None of them reads a parameter or an object.',
+        reason:
+          "Session Manager replaces SSH (no key pair, no port 22): its agent's actions (UpdateInstanceInformation, ssmmessages, ec2messages) take no resource ARN. None of them reads a parameter or an object.",
       },
       { id: 'AwsSolutions-IAM5[Action::s3:GetObject*]', reason: assetReadReason },
       { id: 'AwsSolutions-IAM5[Action::s3:GetBucket*]', reason: assetReadReason },
       { id: 'AwsSolutions-IAM5[Action::s3:List*]', reason: assetReadReason },
-      { id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/*]', reason: assetReadReason },
+      {
+        id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/*]',
+        reason: assetReadReason,
+      },
     );
   }
 }
 
 /** What `triggler-host-revision` keeps and puts back: everything the `receiver` config writes but cfn-hup's own files. */
 function revisionPaths(gitConfig: boolean): string[] {
-  return [HOST_PATHS.installDir, HOST_PATHS.cli, HOST_PATHS.configFile, HOST_PATHS.environmentFile, ...(gitConfig ? [GIT_CONFIG_FILE] : []), HOST_PATHS.unitFile, HOST_PATHS.writablePathsDropIn];
+  return [
+    HOST_PATHS.installDir,
+    HOST_PATHS.cli,
+    HOST_PATHS.configFile,
+    HOST_PATHS.environmentFile,
+    ...(gitConfig ? [GIT_CONFIG_FILE] : []),
+    HOST_PATHS.unitFile,
+    HOST_PATHS.writablePathsDropIn,
+  ];
 }
 
 /** ReadWritePaths for the unit; "-" makes systemd skip a path that does not exist yet. */

@@ -14,7 +14,7 @@ export const POLKIT_RULE_FILE = '/etc/polkit-1/rules.d/50-git-triggler.rules';
 /** The polkit rule: ES5, which every polkitd's JavaScript engine (mozjs, duktape) reads. */
 export function polkitRuleFor(units: readonly string[], serviceUser: string): string {
   return [
-    '// Written by the git-triggler stack from receiver.manageUnits: the receiver\'s commands, run as',
+    "// Written by the git-triggler stack from receiver.manageUnits: the receiver's commands, run as",
     `// ${serviceUser}, may start, stop, restart and reload these units with systemctl, and no others.`,
     'polkit.addRule(function (action, subject) {',
     `  if (action.id !== "org.freedesktop.systemd1.manage-units" || subject.user !== ${JSON.stringify(serviceUser)}) return polkit.Result.NOT_HANDLED;`,

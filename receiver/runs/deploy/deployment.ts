@@ -134,7 +134,9 @@ class Deployment {
       const good = rebuild ? undefined : goodReleaseOf(await this.layout.list(), commit);
       if (!good) return undefined;
       this.commit = good.commit;
-      this.note(`release ${good.id} of commit ${good.commit.slice(0, 12)} is ${good.current ? 'current' : 'built'} already: reused, nothing built (triggler rerun --rebuild builds it again)`);
+      this.note(
+        `release ${good.id} of commit ${good.commit.slice(0, 12)} is ${good.current ? 'current' : 'built'} already: reused, nothing built (triggler rerun --rebuild builds it again)`,
+      );
       const before = good.current ? undefined : previous;
       this.useRelease(good.id, before);
       return { id: good.id, record: { release: good.id, commit: good.commit, ...(before ? { previousRelease: before } : {}) } };
@@ -150,9 +152,15 @@ class Deployment {
     const id = releaseId(new Date(), fetched);
     const record: RunDeploy = { release: id, commit: fetched, ...(previous ? { previousRelease: previous } : {}) };
     const releaseDir = this.layout.releaseDir(id);
-    await this.layout.update((manifest) => manifest.releases.push({ id, commit: fetched, runId: this.request.run.id, createdAt: new Date().toISOString(), state: 'building' }));
+    await this.layout.update((manifest) =>
+      manifest.releases.push({ id, commit: fetched, runId: this.request.run.id, createdAt: new Date().toISOString(), state: 'building' }),
+    );
     this.useRelease(id, previous);
-    const laidOut = await this.runStep('lay out release', gitIn(this.layout.mirror, 'worktree', 'add', '--detach', '--quiet', releaseDir, fetched), this.deploy.path);
+    const laidOut = await this.runStep(
+      'lay out release',
+      gitIn(this.layout.mirror, 'worktree', 'add', '--detach', '--quiet', releaseDir, fetched),
+      this.deploy.path,
+    );
     if (laidOut.status !== 'succeeded') return this.buildFailed(id, laidOut, record);
     const linked = await this.linkShared(releaseDir);
     if (linked) return this.buildFailed(id, linked, record);
@@ -169,7 +177,10 @@ class Deployment {
     const releases = await this.layout.list();
     const ofCommit = releases.filter((release) => release.commit.startsWith(wanted));
     const good = ofCommit.filter(mayBecomeCurrent).at(-1);
-    if (!good) return this.failed(ofCommit.length > 0 ? cannotBecomeCurrent(ofCommit.at(-1)!) : `no release of commit ${wanted} to switch to: prepare it first`);
+    if (!good)
+      return this.failed(
+        ofCommit.length > 0 ? cannotBecomeCurrent(ofCommit.at(-1)!) : `no release of commit ${wanted} to switch to: prepare it first`,
+      );
     this.commit = good.commit;
     const current = releases.find((release) => release.current)?.id;
     const from = current === good.id ? undefined : current;
@@ -201,9 +212,15 @@ class Deployment {
       if (created.status !== 'succeeded') return created;
     }
     if (this.deploy.sshKey !== undefined && this.request.config.user !== undefined && process.getuid?.() === 0) {
-      return this.failed(`deploy.sshKey cannot be used with user "${this.request.config.user}": the key file is readable by the receiver alone, and git would run as that user`);
+      return this.failed(
+        `deploy.sshKey cannot be used with user "${this.request.config.user}": the key file is readable by the receiver alone, and git would run as that user`,
+      );
     }
-    const ssh = await prepareSshAccess(this.deploy, { stateDir: this.request.stateDir, runId: this.request.run.id, secretNamed: this.request.secretNamed });
+    const ssh = await prepareSshAccess(this.deploy, {
+      stateDir: this.request.stateDir,
+      runId: this.request.run.id,
+      secretNamed: this.request.secretNamed,
+    });
     if (ssh && 'error' in ssh) return this.failed(ssh.error);
     if (ssh) this.note(ssh.description);
     try {
@@ -225,7 +242,12 @@ class Deployment {
     const url = this.deploy.repositoryUrl;
     const branch = this.request.run.branch;
     const fetchArgs = ['fetch', '--no-tags', '--no-recurse-submodules', '--quiet', '--', url];
-    const fetched = await this.runStep(`fetch ${branch}`, gitIn(mirror, ...fetchArgs, `+refs/heads/${branch}:refs/heads/${branch}`), this.deploy.path, { env: fetchEnv });
+    const fetched = await this.runStep(
+      `fetch ${branch}`,
+      gitIn(mirror, ...fetchArgs, `+refs/heads/${branch}:refs/heads/${branch}`),
+      this.deploy.path,
+      { env: fetchEnv },
+    );
     if (endsTheRun(fetched)) return fetched;
     const wanted = requestedCommit(this.request.run.commit);
     if (wanted === undefined) {
@@ -235,7 +257,8 @@ class Deployment {
       this.note(`no commit in the push: deploying the tip of ${branch}, ${tip}`);
       return tip;
     }
-    const has = (): Promise<Outcome> => this.runStep('look for the commit', gitIn(mirror, 'cat-file', '-e', `${wanted}^{commit}`), this.deploy.path);
+    const has = (): Promise<Outcome> =>
+      this.runStep('look for the commit', gitIn(mirror, 'cat-file', '-e', `${wanted}^{commit}`), this.deploy.path);
     let present = await has();
     if (endsTheRun(present)) return present;
     if (present.status !== 'succeeded') {
@@ -280,7 +303,9 @@ class Deployment {
       const removed = await this.layout.prune(this.deploy.keepReleases, [id, from, 'id' in rollbackTo ? rollbackTo.id : undefined]);
       if (removed.length > 0) {
         this.note(`removed ${removed.length} old release${removed.length === 1 ? '' : 's'}: ${removed.join(', ')}`);
-        await this.runStep('forget removed releases', gitIn(this.layout.mirror, 'worktree', 'prune'), this.deploy.path, { timeoutSeconds: this.request.config.timeoutSeconds });
+        await this.runStep('forget removed releases', gitIn(this.layout.mirror, 'worktree', 'prune'), this.deploy.path, {
+          timeoutSeconds: this.request.config.timeoutSeconds,
+        });
       }
       return { ...OK, deploy: record };
     }
@@ -302,7 +327,9 @@ class Deployment {
     let result = from ? `current is back at ${from}` : 'current is removed (no release before this one)';
     if (from && this.deploy.activate !== undefined) {
       this.useRelease(from, id);
-      const again = await this.runStep('activate the release before', this.deploy.activate, this.layout.releaseDir(from), { timeoutSeconds: this.request.config.timeoutSeconds });
+      const again = await this.runStep('activate the release before', this.deploy.activate, this.layout.releaseDir(from), {
+        timeoutSeconds: this.request.config.timeoutSeconds,
+      });
       if (again.status !== 'succeeded') result += `, but activating it failed too (${again.error ?? again.status})`;
     }
     await this.layout.update((manifest) => {
@@ -318,14 +345,21 @@ class Deployment {
     if (!check) return OK;
     const ownDeadline = Date.now() + check.timeoutSeconds * 1000;
     const deadline = Math.min(ownDeadline, this.deadline);
-    const limit = deadline === ownDeadline ? `it did not pass within ${check.timeoutSeconds}s` : `it did not pass before the deploy's timeoutSeconds (${this.request.config.timeoutSeconds}s) ran out`;
+    const limit =
+      deadline === ownDeadline
+        ? `it did not pass within ${check.timeoutSeconds}s`
+        : `it did not pass before the deploy's timeoutSeconds (${this.request.config.timeoutSeconds}s) ran out`;
     for (let attempt = 1; ; attempt += 1) {
       // Against its own timeout an attempt gets at least a second; against the deploy's, what is left.
       const timeoutSeconds = deadline === ownDeadline ? Math.max(1, Math.ceil((deadline - Date.now()) / 1000)) : secondsUntil(deadline);
       const outcome = await this.runStep(`health check ${attempt}`, check.command, releaseDir, { timeoutSeconds });
       if (outcome.status === 'succeeded' || outcome.status === 'interrupted') return outcome;
       if (Date.now() + check.intervalSeconds * 1000 >= deadline) {
-        return { ...outcome, status: 'failed', error: `${limit} (${attempt} attempt${attempt === 1 ? '' : 's'}; the last: ${outcome.error ?? outcome.status})` };
+        return {
+          ...outcome,
+          status: 'failed',
+          error: `${limit} (${attempt} attempt${attempt === 1 ? '' : 's'}; the last: ${outcome.error ?? outcome.status})`,
+        };
       }
       await this.pause(check.intervalSeconds * 1000);
       if (this.stopped) return { status: 'interrupted', error: 'receiver stopped during the health check' };
@@ -343,7 +377,9 @@ class Deployment {
     const switching = manifest.switching;
     if (unfinished.length === 0 && !switching) return;
     if (unfinished.length > 0) {
-      this.note(`release${unfinished.length === 1 ? '' : 's'} ${unfinished.join(', ')} never finished (the receiver stopped): marked interrupted`);
+      this.note(
+        `release${unfinished.length === 1 ? '' : 's'} ${unfinished.join(', ')} never finished (the receiver stopped): marked interrupted`,
+      );
       await this.layout.update((m) => {
         for (const release of m.releases) if (release.state === 'building') release.state = 'interrupted';
       });
@@ -371,7 +407,10 @@ class Deployment {
     const shared = this.deploy.shared ?? [];
     if (shared.length === 0) return undefined;
     try {
-      await linkSharedPaths(this.deploy.path, releaseDir, shared, { owner: this.runAs && 'account' in this.runAs ? this.runAs.account : undefined, note: (text) => this.note(text) });
+      await linkSharedPaths(this.deploy.path, releaseDir, shared, {
+        owner: this.runAs && 'account' in this.runAs ? this.runAs.account : undefined,
+        note: (text) => this.note(text),
+      });
       return undefined;
     } catch (error) {
       return this.failed(`shared paths: ${(error as Error).message}`);
@@ -393,7 +432,12 @@ class Deployment {
    * before the deploy's deadline, and a step stopped by it ends the run `timed-out`.
    * `step.env`: variables for this step alone (a fetch's GIT_SSH_COMMAND).
    */
-  private async runStep(name: string, command: Command, cwd: string, step: { timeoutSeconds?: number; env?: Record<string, string> } = {}): Promise<Outcome> {
+  private async runStep(
+    name: string,
+    command: Command,
+    cwd: string,
+    step: { timeoutSeconds?: number; env?: Record<string, string> } = {},
+  ): Promise<Outcome> {
     const timeoutSeconds = step.timeoutSeconds ?? secondsUntil(this.deadline);
     if (this.stopped) return { status: 'interrupted', error: `receiver stopped before ${name}` };
     const budget = `the deploy's timeoutSeconds (${this.request.config.timeoutSeconds}s)`;
@@ -418,7 +462,8 @@ class Deployment {
     });
     let outcome = await this.step.outcome;
     this.step = undefined;
-    if (outcome.status === 'timed-out' && step.timeoutSeconds === undefined) outcome = { ...outcome, error: `timed out: ${budget} ran out during ${name}` };
+    if (outcome.status === 'timed-out' && step.timeoutSeconds === undefined)
+      outcome = { ...outcome, error: `timed out: ${budget} ran out during ${name}` };
     const took = `${((Date.now() - started) / 1000).toFixed(1)}s`;
     this.note(`${name}: ${outcome.status === 'succeeded' ? 'ok' : (outcome.error ?? outcome.status)} (${took})`);
     return outcome;

@@ -141,7 +141,10 @@ export class ReleaseLayout {
   async manifest(): Promise<Manifest> {
     try {
       const parsed = JSON.parse(await fsp.readFile(this.manifestFile, 'utf8')) as Manifest;
-      return { releases: Array.isArray(parsed.releases) ? parsed.releases : [], ...(parsed.switching ? { switching: parsed.switching } : {}) };
+      return {
+        releases: Array.isArray(parsed.releases) ? parsed.releases : [],
+        ...(parsed.switching ? { switching: parsed.switching } : {}),
+      };
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { releases: [] };
       throw new Error(`cannot read ${this.manifestFile}: ${(error as Error).message}`, { cause: error });
@@ -191,7 +194,10 @@ export class ReleaseLayout {
     return names
       .filter((name) => RELEASE_ID.test(name))
       .sort()
-      .map((id) => ({ ...(known.get(id) ?? { id, commit: '', runId: '', createdAt: '', state: 'interrupted' as const }), current: id === current }));
+      .map((id) => ({
+        ...(known.get(id) ?? { id, commit: '', runId: '', createdAt: '', state: 'interrupted' as const }),
+        current: id === current,
+      }));
   }
 
   /**
@@ -207,11 +213,16 @@ export class ReleaseLayout {
     const kept = good.slice(Math.max(0, good.length - keep));
     const oldestKept = kept[0]?.id;
     const removable = releases
-      .filter((release) => !kept.includes(release) && (mayBecomeCurrent(release) || (release.state !== 'building' && oldestKept !== undefined && release.id < oldestKept)))
+      .filter(
+        (release) =>
+          !kept.includes(release) &&
+          (mayBecomeCurrent(release) || (release.state !== 'building' && oldestKept !== undefined && release.id < oldestKept)),
+      )
       .map((release) => release.id)
       .filter((id) => !protect.includes(id));
     for (const id of removable) await fsp.rm(this.releaseDir(id), { recursive: true, force: true });
-    if (removable.length > 0) await this.update((manifest) => (manifest.releases = manifest.releases.filter((release) => !removable.includes(release.id))));
+    if (removable.length > 0)
+      await this.update((manifest) => (manifest.releases = manifest.releases.filter((release) => !removable.includes(release.id))));
     return removable;
   }
 }
@@ -251,9 +262,17 @@ export function rollbackTarget(releases: readonly ReleaseListing[], to: string |
   const current = releases.find((release) => release.current);
   if (to === undefined) {
     // Another release of the commit already current is no step back: the same code, built again.
-    const older = releases.filter((release) => release.state === 'live' && (!current || (release.id < current.id && release.commit !== current.commit)));
+    const older = releases.filter(
+      (release) => release.state === 'live' && (!current || (release.id < current.id && release.commit !== current.commit)),
+    );
     const target = older.at(-1);
-    return target ? { id: target.id } : { error: current ? `no live release older than current (${current.id}) with another commit to roll back to` : 'no release to roll back to' };
+    return target
+      ? { id: target.id }
+      : {
+          error: current
+            ? `no live release older than current (${current.id}) with another commit to roll back to`
+            : 'no release to roll back to',
+        };
   }
   const byId = releases.find((release) => release.id === to);
   if (byId) return mayBecomeCurrent(byId) ? { id: byId.id } : { error: cannotBecomeCurrent(byId) };

@@ -33,14 +33,17 @@ export async function linkSharedPaths(root: string, releaseDir: string, shared: 
     if (parent !== '.') await makeDir(sharedRoot, parent, options.owner);
     const target = path.join(sharedRoot, relative);
     const existing = await fsp.lstat(target).catch(() => undefined);
-    if (existing?.isSymbolicLink()) throw new Error(`${path.join(SHARED_DIR, relative)} is a symlink: a shared path must be the file or directory itself`);
+    if (existing?.isSymbolicLink())
+      throw new Error(`${path.join(SHARED_DIR, relative)} is a symlink: a shared path must be the file or directory itself`);
     if (!existing) {
       if (isDir) await fsp.mkdir(target);
       else await fsp.writeFile(target, '', { flag: 'wx' });
       if (options.owner) await fsp.chown(target, options.owner.uid, options.owner.gid);
       options.note(`shared ${entry}: created empty in ${path.join(SHARED_DIR, relative)}`);
     } else if (existing.isDirectory() !== isDir) {
-      throw new Error(`${path.join(SHARED_DIR, relative)} is a ${existing.isDirectory() ? 'directory' : 'file'}, but deploy.shared names "${entry}" as a ${isDir ? 'directory' : 'file'}`);
+      throw new Error(
+        `${path.join(SHARED_DIR, relative)} is a ${existing.isDirectory() ? 'directory' : 'file'}, but deploy.shared names "${entry}" as a ${isDir ? 'directory' : 'file'}`,
+      );
     }
     // The link in the release: its directories are the commit's, so none of them may be a symlink.
     if (parent !== '.') await makeDir(releaseDir, parent, options.owner);
@@ -64,7 +67,8 @@ async function makeDir(base: string, relative: string, owner: LinkOptions['owner
     dir = path.join(dir, part);
     const stat = await fsp.lstat(dir).catch(() => undefined);
     if (stat?.isDirectory()) continue;
-    if (stat) throw new Error(`${dir} is ${stat.isSymbolicLink() ? 'a symlink' : 'not a directory'}: a shared path may not lead through it`);
+    if (stat)
+      throw new Error(`${dir} is ${stat.isSymbolicLink() ? 'a symlink' : 'not a directory'}: a shared path may not lead through it`);
     await fsp.mkdir(dir);
     if (owner) await fsp.chown(dir, owner.uid, owner.gid);
   }

@@ -73,7 +73,8 @@ export async function prepareSshAccess(
     } catch (error) {
       return { error: `cannot read the deploy key ${deploy.sshKey} (deploy.sshKey): ${(error as Error).message}` };
     }
-    if (key === undefined || key === '') return { error: `there is no deploy key named ${deploy.sshKey} (deploy.sshKey) in the token file or SSM` };
+    if (key === undefined || key === '')
+      return { error: `there is no deploy key named ${deploy.sshKey} (deploy.sshKey) in the token file or SSM` };
     const problem = privateKeyProblem(key);
     if (problem) return { error: `the deploy key ${deploy.sshKey} (deploy.sshKey) cannot be used: ${problem}` };
   }
@@ -98,16 +99,25 @@ export async function prepareSshAccess(
   }
 
   const sshOptions = [
-    '-o', 'BatchMode=yes',
-    '-o', 'StrictHostKeyChecking=yes',
-    '-o', `UserKnownHostsFile=${sshPath(knownHostsFile)}`,
-    '-o', 'GlobalKnownHostsFile=/dev/null',
-    '-o', 'UpdateHostKeys=no',
-    '-o', 'ConnectTimeout=30',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'StrictHostKeyChecking=yes',
+    '-o',
+    `UserKnownHostsFile=${sshPath(knownHostsFile)}`,
+    '-o',
+    'GlobalKnownHostsFile=/dev/null',
+    '-o',
+    'UpdateHostKeys=no',
+    '-o',
+    'ConnectTimeout=30',
   ];
   // With a key of its own the fetch uses that key alone: no ~/.ssh/config, agent or other identity.
   // IdentityFile as an option, not -i: ssh looks for an -i file by its name before expanding it.
-  const identity = key === undefined ? [] : ['-F', 'none', '-o', 'IdentitiesOnly=yes', '-o', 'IdentityAgent=none', '-o', `IdentityFile=${sshPath(keyFile)}`];
+  const identity =
+    key === undefined
+      ? []
+      : ['-F', 'none', '-o', 'IdentitiesOnly=yes', '-o', 'IdentityAgent=none', '-o', `IdentityFile=${sshPath(keyFile)}`];
   // git runs GIT_SSH_COMMAND through a POSIX shell.
   const command = ['ssh', ...identity, ...sshOptions].map(shellWord).join(' ');
   const pinnedBy = deploy.knownHosts === undefined ? 'the keys pinned for it' : 'deploy.knownHosts';

@@ -74,7 +74,8 @@ export function providerScheme(provider: ProviderName, options: ProviderOptions)
         signedId = standard.id;
       }
       const signature = providerSignature(provider, (name) => header(req, name));
-      if ('unsigned' in signature) throw unauthorized(signature.unsigned.startsWith('no ') ? `unsigned: ${signature.unsigned}` : signature.unsigned, { provider });
+      if ('unsigned' in signature)
+        throw unauthorized(signature.unsigned.startsWith('no ') ? `unsigned: ${signature.unsigned}` : signature.unsigned, { provider });
       const deliveryId = signedId ?? deliveryIdHeader(req, names.delivery);
       // A secret sent as it is (GitLab's X-Gitlab-Token) that is no configured trigger's is refused
       // before anything is buffered; which triggers it may run is decided from the verified body.
@@ -153,7 +154,8 @@ const DELIVERY_ID_SHAPE = /^[\x21-\x7e]{1,256}$/;
 export function deliveryIdHeader(req: IncomingMessage, names: readonly string[]): string | undefined {
   const found = firstHeader(req, names);
   if (found === undefined) return undefined;
-  if (!DELIVERY_ID_SHAPE.test(found.value)) throw badRequest(`${found.name} must be 1 to 256 printable ASCII characters`, { header: found.name });
+  if (!DELIVERY_ID_SHAPE.test(found.value))
+    throw badRequest(`${found.name} must be 1 to 256 printable ASCII characters`, { header: found.name });
   return found.value;
 }
 
@@ -180,7 +182,12 @@ function triggersOf(context: DeliveryContext, repository: ClaimedRepository): Tr
  * Triggers whose token verifies the request: each distinct token name is tried once (with one
  * refresh from its source when it fails, in case the token was just rotated).
  */
-export async function verifiedTriggers(context: DeliveryContext, candidates: Trigger[], verify: (token: string) => boolean, stopAtFirst: boolean): Promise<Trigger[]> {
+export async function verifiedTriggers(
+  context: DeliveryContext,
+  candidates: Trigger[],
+  verify: (token: string) => boolean,
+  stopAtFirst: boolean,
+): Promise<Trigger[]> {
   const byTokenName = new Map<string, Trigger[]>();
   for (const trigger of candidates) {
     const group = byTokenName.get(trigger.token.tokenName);
@@ -197,9 +204,21 @@ export async function verifiedTriggers(context: DeliveryContext, candidates: Tri
   return verified;
 }
 
-function ignored(context: DeliveryContext, events: ProviderEvents, request: ProviderRequest, reason: string, fields: Record<string, unknown> = {}): Reply {
-  context.logger.info({ provider: events.provider, event: request.event, delivery: request.deliveryId, reason, ...fields }, 'provider delivery ignored: nothing runs');
-  return { status: 200, body: { status: 'ignored', reason: `ignored: ${reason}`, ...(request.deliveryId ? { delivery: request.deliveryId } : {}) } };
+function ignored(
+  context: DeliveryContext,
+  events: ProviderEvents,
+  request: ProviderRequest,
+  reason: string,
+  fields: Record<string, unknown> = {},
+): Reply {
+  context.logger.info(
+    { provider: events.provider, event: request.event, delivery: request.deliveryId, reason, ...fields },
+    'provider delivery ignored: nothing runs',
+  );
+  return {
+    status: 200,
+    body: { status: 'ignored', reason: `ignored: ${reason}`, ...(request.deliveryId ? { delivery: request.deliveryId } : {}) },
+  };
 }
 
 function describeUnrouted(update: Exclude<RefUpdate, { kind: 'branch' }>): string {
@@ -223,7 +242,11 @@ function combinedReply(replies: Reply[], deliveryId: string, notRun: string[]): 
     body: {
       status: anyAccepted ? 'accepted' : 'duplicate',
       delivery: deliveryId,
-      runs: replies.map((reply) => ({ ...(reply.body.run as Record<string, unknown>), status: reply.body.status, coalesced: reply.body.coalesced ?? false })),
+      runs: replies.map((reply) => ({
+        ...(reply.body.run as Record<string, unknown>),
+        status: reply.body.status,
+        coalesced: reply.body.coalesced ?? false,
+      })),
       ...extra,
     },
   };
@@ -237,7 +260,11 @@ async function handleProviderDelivery(events: ProviderEvents, request: ProviderR
   if (claimed) {
     candidates = triggersOf(context, claimed);
     if (candidates.length === 0) {
-      throw unauthorized('no trigger for this repository', { provider, repository: (claimed.fullName ?? claimed.name).slice(0, 200), delivery: request.deliveryId });
+      throw unauthorized('no trigger for this repository', {
+        provider,
+        repository: (claimed.fullName ?? claimed.name).slice(0, 200),
+        delivery: request.deliveryId,
+      });
     }
   } else {
     // The body names no repository we can read (not JSON, or an organisation-wide ping): try
@@ -251,12 +278,19 @@ async function handleProviderDelivery(events: ProviderEvents, request: ProviderR
   }
   const verified = await verifiedTriggers(context, candidates, request.verify, claimed === undefined);
   if (verified.length === 0) {
-    throw unauthorized(`bad ${request.signatureName}`, { provider, repository: claimed ? (claimed.fullName ?? claimed.name).slice(0, 200) : undefined, delivery: request.deliveryId });
+    throw unauthorized(`bad ${request.signatureName}`, {
+      provider,
+      repository: claimed ? (claimed.fullName ?? claimed.name).slice(0, 200) : undefined,
+      delivery: request.deliveryId,
+    });
   }
 
   if (!payload) throw badRequest('body is not a JSON object', { field: 'body' });
   if (events.ping !== undefined && request.event === events.ping) {
-    context.logger.info({ provider, delivery: request.deliveryId, repository: claimed?.fullName ?? claimed?.name }, 'provider ping verified');
+    context.logger.info(
+      { provider, delivery: request.deliveryId, repository: claimed?.fullName ?? claimed?.name },
+      'provider ping verified',
+    );
     return { status: 200, body: { status: 'ok', event: request.event } };
   }
   if (request.event !== events.push) return ignored(context, events, request, `event ${request.event.slice(0, 64)} is not ${events.push}`);
@@ -297,7 +331,9 @@ async function handleProviderDelivery(events: ProviderEvents, request: ProviderR
     }
   }
   if (deliveries.length === 0) {
-    return ignored(context, events, request, notRun.join('; ') || 'the push updated no ref', { repository: push.repository.fullName ?? push.repository.name });
+    return ignored(context, events, request, notRun.join('; ') || 'the push updated no ref', {
+      repository: push.repository.fullName ?? push.repository.name,
+    });
   }
   const replies: Reply[] = [];
   for (const delivery of deliveries) replies.push(await acceptDelivery(context, delivery));

@@ -23,14 +23,22 @@ describe('stack notifications', () => {
     t.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
     t.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
     t.hasResourceProperties('AWS::SNS::TopicPolicy', {
-      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Action: 'sns:Publish', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Action: 'sns:Publish', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      },
     });
     const [topicId] = Object.keys(t.findResources('AWS::SNS::Topic'));
     t.hasResourceProperties('AWS::IAM::Policy', {
       PolicyDocument: {
         Statement: Match.arrayWith([
           Match.objectLike({ Action: 'sns:Publish', Effect: 'Allow', Resource: { Ref: topicId } }),
-          Match.objectLike({ Action: 'cloudwatch:PutMetricData', Resource: '*', Condition: { StringEquals: { 'cloudwatch:namespace': 'GitTriggler/GitTriggler' } } }),
+          Match.objectLike({
+            Action: 'cloudwatch:PutMetricData',
+            Resource: '*',
+            Condition: { StringEquals: { 'cloudwatch:namespace': 'GitTriggler/GitTriggler' } },
+          }),
         ]),
       },
     });
@@ -49,12 +57,14 @@ describe('stack notifications', () => {
     expect(text).toContain('"format":"cloudwatch"');
   });
 
-  test('the topic\'s key is the stack\'s own, and its policy lets CloudWatch publish the alarm to the topic', () => {
+  test("the topic's key is the stack's own, and its policy lets CloudWatch publish the alarm to the topic", () => {
     const t = synth({ email: ['ops@example.com'] });
     const [keyId, key] = Object.entries(t.findResources('AWS::KMS::Key'))[0]!;
     expect(key).toMatchObject({ Properties: { EnableKeyRotation: true, PendingWindowInDays: 7 }, DeletionPolicy: 'Delete' });
     t.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: { 'Fn::GetAtt': [keyId, 'Arn'] } });
-    const statements = (key.Properties as { KeyPolicy: { Statement: { Sid?: string; Principal: unknown; Action: string[]; Condition?: unknown }[] } }).KeyPolicy.Statement;
+    const statements = (
+      key.Properties as { KeyPolicy: { Statement: { Sid?: string; Principal: unknown; Action: string[]; Condition?: unknown }[] } }
+    ).KeyPolicy.Statement;
     expect(statements.find((statement) => statement.Sid === 'CloudWatchAlarmsPublish')).toMatchObject({
       Principal: { Service: 'cloudwatch.amazonaws.com' },
       Action: ['kms:Decrypt', 'kms:GenerateDataKey*'],
@@ -67,13 +77,20 @@ describe('stack notifications', () => {
     const topicArn = 'arn:aws:sns:eu-west-1:123456789012:ops';
     const t = synth({ topicArn, on: ['failed'] });
     t.resourceCountIs('AWS::SNS::Topic', 0);
-    t.hasResourceProperties('AWS::IAM::Policy', { PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Action: 'sns:Publish', Resource: topicArn })]) } });
+    t.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Action: 'sns:Publish', Resource: topicArn })]) },
+    });
     t.resourceCountIs('AWS::CloudWatch::Alarm', 2); // the sender's failure-queue alarm and ours
     t.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'FailedRuns', AlarmActions: [topicArn] });
     expect(receiverConfigText(t)).toContain(topicArn);
   });
 
   test('refuses e-mail addresses for a topic the stack does not own', () => {
-    expect(() => configOf({ ...exampleConfigInput(), notifications: { topicArn: 'arn:aws:sns:eu-west-1:123456789012:ops', email: ['a@example.com'] } })).toThrow(/notifications\.email/);
+    expect(() =>
+      configOf({
+        ...exampleConfigInput(),
+        notifications: { topicArn: 'arn:aws:sns:eu-west-1:123456789012:ops', email: ['a@example.com'] },
+      }),
+    ).toThrow(/notifications\.email/);
   });
 });

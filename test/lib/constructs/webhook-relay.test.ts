@@ -10,15 +10,37 @@ import { Validations } from 'aws-cdk-lib';
 import { Annotations, Match, Template as Assertions } from 'aws-cdk-lib/assertions';
 import { NIST80053R5Checks } from 'cdk-nag';
 import type { StackConfigInput } from '../../../lib/stack-config/schema';
-import { configOf, dependencyCycles, findTokenLikeValues, removeScratch, scratchOutdir, trigglerApp, type Template } from '../../support/stack-fixture';
+import {
+  configOf,
+  dependencyCycles,
+  findTokenLikeValues,
+  removeScratch,
+  scratchOutdir,
+  trigglerApp,
+  type Template,
+} from '../../support/stack-fixture';
 
 afterAll(removeScratch);
 
 const relayedConfig: StackConfigInput = {
   stackName: 'Relayed',
   triggers: [
-    { repository: 'Codertocat/Hello-World', branch: 'main', command: 'deploy', source: 'webhook', provider: 'github', tokenName: 'github/Codertocat/Hello-World' },
-    { repository: 'Codertocat/Hello-World', branch: 'staging', command: 'deploy', source: 'webhook', provider: 'github', tokenName: 'github/Codertocat/Hello-World' },
+    {
+      repository: 'Codertocat/Hello-World',
+      branch: 'main',
+      command: 'deploy',
+      source: 'webhook',
+      provider: 'github',
+      tokenName: 'github/Codertocat/Hello-World',
+    },
+    {
+      repository: 'Codertocat/Hello-World',
+      branch: 'staging',
+      command: 'deploy',
+      source: 'webhook',
+      provider: 'github',
+      tokenName: 'github/Codertocat/Hello-World',
+    },
     { repository: 'mike/diaspora', branch: 'master', command: 'deploy', source: 'webhook', provider: 'gitlab' },
     { repository: 'app', branch: 'main', command: 'deploy' },
   ],
@@ -57,8 +79,8 @@ test('one Function URL with auth type NONE, on the relay, which runs in the isol
   });
   expect(relay.Properties).not.toHaveProperty('ReservedConcurrentExecutions');
   // Anyone may invoke it through its URL, and only through its URL.
-  const permissions = Object.values(assertions.findResources('AWS::Lambda::Permission')).filter(
-    (p) => JSON.stringify((p.Properties as { FunctionName: unknown }).FunctionName).includes(relayId),
+  const permissions = Object.values(assertions.findResources('AWS::Lambda::Permission')).filter((p) =>
+    JSON.stringify((p.Properties as { FunctionName: unknown }).FunctionName).includes(relayId),
   );
   expect(permissions.map((p) => p.Properties).sort((a, b) => String(a!.Action).localeCompare(String(b!.Action)))).toEqual([
     expect.objectContaining({ Action: 'lambda:InvokeFunction', Principal: '*', InvokedViaFunctionUrl: true }),
@@ -66,9 +88,10 @@ test('one Function URL with auth type NONE, on the relay, which runs in the isol
   ]);
 });
 
-test('the relay\'s settings name the receiver\'s private URL, its body limit, and one route per provider, repository and token', () => {
+test("the relay's settings name the receiver's private URL, its body limit, and one route per provider, repository and token", () => {
   const [, relay] = relayFunction();
-  const joined = (relay.Properties as { Environment: { Variables: { TRIGGLER_RELAY: { 'Fn::Join': [string, unknown[]] } } } }).Environment.Variables.TRIGGLER_RELAY['Fn::Join'];
+  const joined = (relay.Properties as { Environment: { Variables: { TRIGGLER_RELAY: { 'Fn::Join': [string, unknown[]] } } } }).Environment
+    .Variables.TRIGGLER_RELAY['Fn::Join'];
   const text = joined[1].map((part) => (typeof part === 'string' ? part : '10.0.0.10')).join(joined[0]);
   expect(JSON.parse(text)).toEqual({
     receiverUrl: 'http://10.0.0.10:5000',
@@ -83,9 +106,9 @@ test('the relay\'s settings name the receiver\'s private URL, its body limit, an
   });
 });
 
-test('the relay\'s role reads exactly its webhooks\' token parameters (decrypted through SSM only), nothing else of SSM', () => {
+test("the relay's role reads exactly its webhooks' token parameters (decrypted through SSM only), nothing else of SSM", () => {
   const [, relay] = relayFunction();
-  const roleId = ((relay.Properties as { Role: { 'Fn::GetAtt': [string] } }).Role['Fn::GetAtt'])[0];
+  const roleId = (relay.Properties as { Role: { 'Fn::GetAtt': [string] } }).Role['Fn::GetAtt'][0];
   const policies = Object.values(assertions.findResources('AWS::IAM::Policy')).filter((p) =>
     ((p.Properties as { Roles: { Ref: string }[] }).Roles ?? []).some((r) => r.Ref === roleId),
   );
@@ -102,11 +125,18 @@ test('the relay\'s role reads exactly its webhooks\' token parameters (decrypted
     expect.objectContaining({
       Condition: {
         StringEquals: { 'kms:ViaService': expect.anything() },
-        StringLike: { 'kms:EncryptionContext:PARAMETER_ARN': ['arn:*:ssm:*:*:parameter/relayed/tokens/github/Codertocat/Hello-World', 'arn:*:ssm:*:*:parameter/relayed/tokens/mike/diaspora/master'] },
+        StringLike: {
+          'kms:EncryptionContext:PARAMETER_ARN': [
+            'arn:*:ssm:*:*:parameter/relayed/tokens/github/Codertocat/Hello-World',
+            'arn:*:ssm:*:*:parameter/relayed/tokens/mike/diaspora/master',
+          ],
+        },
       },
     }),
   ]);
-  const managed = JSON.stringify((assertions.findResources('AWS::IAM::Role')[roleId]!.Properties as { ManagedPolicyArns?: unknown }).ManagedPolicyArns);
+  const managed = JSON.stringify(
+    (assertions.findResources('AWS::IAM::Role')[roleId]!.Properties as { ManagedPolicyArns?: unknown }).ManagedPolicyArns,
+  );
   expect(managed).toContain('AWSLambdaENIManagementAccess');
 });
 
@@ -116,20 +146,31 @@ test('the receiver has no internet ingress: only the relay and the sender reach 
       expect(rule.CidrIp).toBeUndefined();
     }
   }
-  const ingress = Object.values(assertions.findResources('AWS::EC2::SecurityGroupIngress')).map((r) => r.Properties as { CidrIp?: string; Description?: string; FromPort?: number });
+  const ingress = Object.values(assertions.findResources('AWS::EC2::SecurityGroupIngress')).map(
+    (r) => r.Properties as { CidrIp?: string; Description?: string; FromPort?: number },
+  );
   for (const rule of ingress) expect(rule.CidrIp).toBeUndefined();
-  expect(ingress.filter((r) => r.FromPort === 5000).map((r) => r.Description).sort()).toEqual(['sender to receiver', 'webhook relay to receiver']);
+  expect(
+    ingress
+      .filter((r) => r.FromPort === 5000)
+      .map((r) => r.Description)
+      .sort(),
+  ).toEqual(['sender to receiver', 'webhook relay to receiver']);
   expect(Object.keys(template.Outputs ?? {})).not.toContain('ReceiverPublicUrl');
 });
 
-test('outputs one ready-to-paste URL per provider and its secrets\' parameter names (never values)', () => {
+test("outputs one ready-to-paste URL per provider and its secrets' parameter names (never values)", () => {
   const outputs = template.Outputs ?? {};
   const functionUrlId = Object.keys(assertions.findResources('AWS::Lambda::Url'))[0]!;
   expect(outputs.GitHubWebhookUrl!.Value).toEqual({ 'Fn::Join': ['', [{ 'Fn::GetAtt': [functionUrlId, 'FunctionUrl'] }, 'hooks/github']] });
   expect(outputs.GitLabWebhookUrl!.Value).toEqual({ 'Fn::Join': ['', [{ 'Fn::GetAtt': [functionUrlId, 'FunctionUrl'] }, 'hooks/gitlab']] });
   expect(outputs.GitHubWebhookSecrets!.Value).toBe('/relayed/tokens/github/Codertocat/Hello-World');
   expect(outputs.GitLabWebhookSecrets!.Value).toBe('/relayed/tokens/mike/diaspora/master');
-  expect(Object.keys(outputs).filter((name) => /Webhook/.test(name)).sort()).toEqual(['GitHubWebhookSecrets', 'GitHubWebhookUrl', 'GitLabWebhookSecrets', 'GitLabWebhookUrl']);
+  expect(
+    Object.keys(outputs)
+      .filter((name) => /Webhook/.test(name))
+      .sort(),
+  ).toEqual(['GitHubWebhookSecrets', 'GitHubWebhookUrl', 'GitLabWebhookSecrets', 'GitLabWebhookUrl']);
   expect(findTokenLikeValues(template, 'Relayed')).toEqual([]);
   expect(dependencyCycles(template)).toEqual([]);
 });
@@ -143,11 +184,18 @@ test('the public-access finding is acknowledged with its reason: a cdk-nag pack 
   const report = JSON.parse(fs.readFileSync(path.join(outdir, 'validation-report.json'), 'utf8')) as {
     pluginReports: { violations: { ruleName: string; violatingConstructs: { constructPath: string }[] }[] }[];
   };
-  const publicAccess = report.pluginReports.flatMap((r) => r.violations).filter((v) => v.ruleName.endsWith('LambdaFunctionPublicAccessProhibited'));
-  expect(publicAccess.flatMap((v) => v.violatingConstructs.map((c) => c.constructPath)).filter((p) => p.includes('WebhookRelay'))).toEqual([]);
+  const publicAccess = report.pluginReports
+    .flatMap((r) => r.violations)
+    .filter((v) => v.ruleName.endsWith('LambdaFunctionPublicAccessProhibited'));
+  expect(publicAccess.flatMap((v) => v.violatingConstructs.map((c) => c.constructPath)).filter((p) => p.includes('WebhookRelay'))).toEqual(
+    [],
+  );
   const { stack } = trigglerApp(configOf(relayedConfig));
   const relay = stack.webhookRelay!.function;
-  const acknowledged = Object.assign({}, ...relay.node.metadata.filter((m) => m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY).map((m) => m.data as object)) as Record<string, string>;
+  const acknowledged = Object.assign(
+    {},
+    ...relay.node.metadata.filter((m) => m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY).map((m) => m.data as object),
+  ) as Record<string, string>;
   const reason = Object.entries(acknowledged).find(([id]) => id.endsWith('NIST.800.53.R5-LambdaFunctionPublicAccessProhibited'))?.[1];
   expect(reason).toMatch(/cannot sign AWS requests.*auth type NONE.*verifies every request/);
 }, 60_000);
@@ -155,14 +203,26 @@ test('the public-access finding is acknowledged with its reason: a cdk-nag pack 
 test('a reservation is set when asked, with a synth note of the quota it needs; false reserves none', () => {
   const { stack } = trigglerApp(configOf({ ...relayedConfig, webhooks: { ingress: 'function-url', reservedConcurrency: 5 } }));
   const reserved = Assertions.fromStack(stack);
-  reserved.hasResourceProperties('AWS::Lambda::Function', { Description: Match.stringLikeRegexp('^git-triggler webhook relay'), ReservedConcurrentExecutions: 5 });
-  Annotations.fromStack(stack).hasInfo('*', Match.stringLikeRegexp('reservedConcurrency 5: Lambda keeps 100 concurrent executions of the account unreserved, so this deploy needs a concurrency quota of at least 105'));
-  const { stack: unreserved } = trigglerApp(configOf({ ...relayedConfig, webhooks: { ingress: 'function-url', reservedConcurrency: false } }));
+  reserved.hasResourceProperties('AWS::Lambda::Function', {
+    Description: Match.stringLikeRegexp('^git-triggler webhook relay'),
+    ReservedConcurrentExecutions: 5,
+  });
+  Annotations.fromStack(stack).hasInfo(
+    '*',
+    Match.stringLikeRegexp(
+      'reservedConcurrency 5: Lambda keeps 100 concurrent executions of the account unreserved, so this deploy needs a concurrency quota of at least 105',
+    ),
+  );
+  const { stack: unreserved } = trigglerApp(
+    configOf({ ...relayedConfig, webhooks: { ingress: 'function-url', reservedConcurrency: false } }),
+  );
   expect(Annotations.fromStack(unreserved).findInfo('*', Match.stringLikeRegexp('reservedConcurrency'))).toEqual([]);
 });
 
-test('timeoutSeconds sets the relay\'s bound and Lambda\'s timeout past it', () => {
-  const { stack } = trigglerApp(configOf({ ...relayedConfig, webhooks: { ingress: 'function-url', reservedConcurrency: false, timeoutSeconds: 5 } }));
+test("timeoutSeconds sets the relay's bound and Lambda's timeout past it", () => {
+  const { stack } = trigglerApp(
+    configOf({ ...relayedConfig, webhooks: { ingress: 'function-url', reservedConcurrency: false, timeoutSeconds: 5 } }),
+  );
   const relay = Object.values(Assertions.fromStack(stack).findResources('AWS::Lambda::Function')).find((r) =>
     String((r.Properties as { Description?: string }).Description).startsWith('git-triggler webhook relay'),
   )!;

@@ -30,13 +30,15 @@ describe('config problems lead somewhere', () => {
   });
 
   it('lists the known keys when nothing is close', () => {
-    expect(problemsOf(JSON.stringify({ listen: { zzzzzzz: 1 }, triggers: [{ repository: 'a', branch: 'b', command: 'true', token: TOKEN }] }))).toContain(
-      'listen.zzzzzzz: unknown key (known keys: host, port, tls)',
-    );
+    expect(
+      problemsOf(JSON.stringify({ listen: { zzzzzzz: 1 }, triggers: [{ repository: 'a', branch: 'b', command: 'true', token: TOKEN }] })),
+    ).toContain('listen.zzzzzzz: unknown key (known keys: host, port, tls)');
   });
 
-  it('shows the line and column of a JSON syntax error, with the line\'s structure, and never an inline token', () => {
-    const message = problemsOf(`{\n  "triggers": [\n    { "repository": "app", "branch": "main", "token": "${TOKEN}" "command": "true" }\n  ]\n}\n`);
+  it("shows the line and column of a JSON syntax error, with the line's structure, and never an inline token", () => {
+    const message = problemsOf(
+      `{\n  "triggers": [\n    { "repository": "app", "branch": "main", "token": "${TOKEN}" "command": "true" }\n  ]\n}\n`,
+    );
     expect(message).toMatch(/is not valid JSON at line 3, column \d+:/);
     expect(message).toContain('{ "repository": "…", "branch": "…", "token": "…" "command": "…" }');
     expect(message).not.toContain(TOKEN);
@@ -44,14 +46,20 @@ describe('config problems lead somewhere', () => {
 
   it('takes // and /* */ comments, as the starter config has them', () => {
     const file = join(dir, 'commented.json');
-    fs.writeFileSync(file, `// a comment\n{ /* where */ "listen": { "port": 5999 }, // the port\n  "triggers": [{ "repository": "app", "branch": "main", "command": "echo // not a comment", "token": "${TOKEN}" }] }\n`, { mode: 0o600 });
+    fs.writeFileSync(
+      file,
+      `// a comment\n{ /* where */ "listen": { "port": 5999 }, // the port\n  "triggers": [{ "repository": "app", "branch": "main", "command": "echo // not a comment", "token": "${TOKEN}" }] }\n`,
+      { mode: 0o600 },
+    );
     const { config } = loadReceiverConfigFile(file);
     expect(config.listen.port).toBe(5999);
     expect(config.triggers[0]?.command).toBe('echo // not a comment');
   });
 
   it('says which path it tried for a missing config, and what makes one', () => {
-    expect(() => loadReceiverConfigFile(join(dir, 'nope.json'))).toThrow(/cannot read config .*nope\.json: it does not exist; `triggler init` writes a starter config and token file/);
+    expect(() => loadReceiverConfigFile(join(dir, 'nope.json'))).toThrow(
+      /cannot read config .*nope\.json: it does not exist; `triggler init` writes a starter config and token file/,
+    );
   });
 
   it('suggests only near keys', () => {
@@ -62,7 +70,7 @@ describe('config problems lead somewhere', () => {
   });
 });
 
-describe('a deploy section\'s bad input is refused when the config loads, naming the field', () => {
+describe("a deploy section's bad input is refused when the config loads, naming the field", () => {
   let dir: string;
   beforeAll(() => {
     dir = tempDir();
@@ -79,13 +87,21 @@ describe('a deploy section\'s bad input is refused when the config loads, naming
       return (error as Error).message;
     }
   }
-  const app = (deploy: Record<string, unknown>) => ({ repository: 'app', branch: 'main', deploy: { repositoryUrl: '/srv/git/app.git', path: '/srv/app', ...deploy } });
+  const app = (deploy: Record<string, unknown>) => ({
+    repository: 'app',
+    branch: 'main',
+    deploy: { repositoryUrl: '/srv/git/app.git', path: '/srv/app', ...deploy },
+  });
 
   it.each([
     ['a relative path', { path: 'srv/app' }, 'triggers[0].deploy.path: must be an absolute path'],
     ['a path with ..', { path: '/srv/../etc' }, 'triggers[0].deploy.path: must not contain ".."'],
     ['the root', { path: '/' }, 'triggers[0].deploy.path: must not be /'],
-    ['a URL git would take for an option', { repositoryUrl: '--upload-pack=touch /tmp/x' }, 'triggers[0].deploy.repositoryUrl: must not contain spaces'],
+    [
+      'a URL git would take for an option',
+      { repositoryUrl: '--upload-pack=touch /tmp/x' },
+      'triggers[0].deploy.repositoryUrl: must not contain spaces',
+    ],
     ['a URL starting with -', { repositoryUrl: '-oProxyCommand=x' }, 'triggers[0].deploy.repositoryUrl: must not start with "-"'],
   ])('%s', (_what, deploy, expected) => {
     expect(problemsOf([app(deploy)])).toContain(expected);
@@ -93,27 +109,62 @@ describe('a deploy section\'s bad input is refused when the config loads, naming
 
   it.each([
     ['a password', 'https://me:s3cret-Pa55@git.example.com/me/app.git', 's3cret-Pa55', 'must not hold a password'],
-    ['a GitHub token as the user', 'https://ghp_16C7e42F292c6912E7710c838347Ae178B4a@github.com/me/app.git', 'ghp_16C7e42F292c6912E7710c838347Ae178B4a', 'must not hold an access token as its user name'],
-    ['a fine-grained GitHub token', 'https://github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz@github.com/me/app.git', 'github_pat_11ABCDEFG', 'must not hold an access token as its user name'],
-    ['a GitLab token', 'https://glpat-xxxxxxxxxxxxxxxxxxxx@gitlab.com/me/app.git', 'glpat-xxxx', 'must not hold an access token as its user name'],
-    ['a 40-hex token (Gitea)', `https://${'0123456789abcdef'.repeat(2)}01234567@gitea.example.com/me/app.git`, '0123456789abcdef0123', 'must not hold an access token as its user name'],
+    [
+      'a GitHub token as the user',
+      'https://ghp_16C7e42F292c6912E7710c838347Ae178B4a@github.com/me/app.git',
+      'ghp_16C7e42F292c6912E7710c838347Ae178B4a',
+      'must not hold an access token as its user name',
+    ],
+    [
+      'a fine-grained GitHub token',
+      'https://github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz@github.com/me/app.git',
+      'github_pat_11ABCDEFG',
+      'must not hold an access token as its user name',
+    ],
+    [
+      'a GitLab token',
+      'https://glpat-xxxxxxxxxxxxxxxxxxxx@gitlab.com/me/app.git',
+      'glpat-xxxx',
+      'must not hold an access token as its user name',
+    ],
+    [
+      'a 40-hex token (Gitea)',
+      `https://${'0123456789abcdef'.repeat(2)}01234567@gitea.example.com/me/app.git`,
+      '0123456789abcdef0123',
+      'must not hold an access token as its user name',
+    ],
   ])('a URL holding %s, never quoted back', (_what, repositoryUrl, secret, expected) => {
     const message = problemsOf([app({ repositoryUrl })]);
-    expect(message).toContain(`triggers[0].deploy.repositoryUrl: ${expected}: use deploy.sshKey with an SSH URL, or the host's credential helper (CodeCommit)`);
+    expect(message).toContain(
+      `triggers[0].deploy.repositoryUrl: ${expected}: use deploy.sshKey with an SSH URL, or the host's credential helper (CodeCommit)`,
+    );
     expect(message).not.toContain(secret);
   });
 
   it('takes a user name that is only a user name, and ssh and local URLs', () => {
     expect(problemsOf([app({ repositoryUrl: 'https://deploy@git.example.com/me/app.git' })])).toBeUndefined();
-    expect(problemsOf([app({ repositoryUrl: 'ssh://git@git.example.com:2222/me/app.git', knownHosts: ['[git.example.com]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl'] })])).toBeUndefined();
+    expect(
+      problemsOf([
+        app({
+          repositoryUrl: 'ssh://git@git.example.com:2222/me/app.git',
+          knownHosts: ['[git.example.com]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl'],
+        }),
+      ]),
+    ).toBeUndefined();
     expect(problemsOf([app({ repositoryUrl: 'file:///srv/git/app.git' })])).toBeUndefined();
   });
 
   it('refuses two triggers deploying into one path, or one inside the other', () => {
     const other = (path: string) => ({ repository: 'site', branch: 'main', deploy: { repositoryUrl: '/srv/git/site.git', path } });
-    expect(problemsOf([app({}), other('/srv/app')])).toContain('triggers[1].deploy.path: is the deploy.path of triggers[0] (app main); give each trigger its own');
-    expect(problemsOf([app({}), other('/srv/app/site')])).toContain('triggers[1].deploy.path: overlaps the deploy.path of triggers[0] (app main)');
-    expect(problemsOf([app({ path: '/srv/app/inner' }), other('/srv/app/')])).toContain('triggers[1].deploy.path: overlaps the deploy.path of triggers[0] (app main)');
+    expect(problemsOf([app({}), other('/srv/app')])).toContain(
+      'triggers[1].deploy.path: is the deploy.path of triggers[0] (app main); give each trigger its own',
+    );
+    expect(problemsOf([app({}), other('/srv/app/site')])).toContain(
+      'triggers[1].deploy.path: overlaps the deploy.path of triggers[0] (app main)',
+    );
+    expect(problemsOf([app({ path: '/srv/app/inner' }), other('/srv/app/')])).toContain(
+      'triggers[1].deploy.path: overlaps the deploy.path of triggers[0] (app main)',
+    );
     expect(problemsOf([app({}), other('/srv/application')])).toBeUndefined();
   });
 });
@@ -125,7 +176,11 @@ describe('a deploy over SSH is checked when the config loads', () => {
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  function load(deploy: Record<string, unknown>, tokens: Record<string, unknown> = { file: join(dir, 'tokens.json') }, stateDir = '/var/lib/triggler'): string | undefined {
+  function load(
+    deploy: Record<string, unknown>,
+    tokens: Record<string, unknown> = { file: join(dir, 'tokens.json') },
+    stateDir = '/var/lib/triggler',
+  ): string | undefined {
     const file = join(dir, `config-${Math.random().toString(36).slice(2)}.json`);
     const trigger = { repository: 'app', branch: 'main', command: 'true', token: TOKEN, deploy: { path: '/srv/app', ...deploy } };
     fs.writeFileSync(file, JSON.stringify({ stateDir, tokens, triggers: [trigger] }), { mode: 0o600 });
@@ -141,12 +196,18 @@ describe('a deploy over SSH is checked when the config loads', () => {
 
   it('takes a key for a pinned provider, and known_hosts lines for a host of ones own', () => {
     expect(load({ repositoryUrl: 'git@github.com:owner/app.git', sshKey: 'app/deploy-key' })).toBeUndefined();
-    expect(load({ repositoryUrl: 'ssh://git@gitea.example.com:2222/team/app.git', sshKey: 'app/deploy-key', knownHosts: [GITHUB_LINE.replace('github.com', '[gitea.example.com]:2222')] })).toBeUndefined();
+    expect(
+      load({
+        repositoryUrl: 'ssh://git@gitea.example.com:2222/team/app.git',
+        sshKey: 'app/deploy-key',
+        knownHosts: [GITHUB_LINE.replace('github.com', '[gitea.example.com]:2222')],
+      }),
+    ).toBeUndefined();
   });
 
   it('names the field and the host when no keys are pinned for it', () => {
     expect(load({ repositoryUrl: 'git@gitea.example.com:team/app.git', sshKey: 'app/deploy-key' })).toContain(
-      'triggers[0].deploy.knownHosts: is needed for gitea.example.com: host keys ship only for github.com, gitlab.com, bitbucket.org and codeberg.org. Add the host\'s lines (ssh-keyscan gitea.example.com, checked against the keys its administrator publishes)',
+      "triggers[0].deploy.knownHosts: is needed for gitea.example.com: host keys ship only for github.com, gitlab.com, bitbucket.org and codeberg.org. Add the host's lines (ssh-keyscan gitea.example.com, checked against the keys its administrator publishes)",
     );
   });
 
@@ -154,12 +215,18 @@ describe('a deploy over SSH is checked when the config loads', () => {
     expect(load({ repositoryUrl: 'ssh://git@gitea.example.com:2222/team/app.git', sshKey: 'k', knownHosts: [GITHUB_LINE] })).toContain(
       'triggers[0].deploy.knownHosts: has no line for [gitea.example.com]:2222, the host of repositoryUrl',
     );
-    expect(load({ repositoryUrl: 'git@github.com:owner/app.git', sshKey: 'k', knownHosts: ['github.com'] })).toContain('triggers[0].deploy.knownHosts[0]: must be "<host> <key type> <key>"');
+    expect(load({ repositoryUrl: 'git@github.com:owner/app.git', sshKey: 'k', knownHosts: ['github.com'] })).toContain(
+      'triggers[0].deploy.knownHosts[0]: must be "<host> <key type> <key>"',
+    );
   });
 
   it('refuses a key for a URL that is not SSH, and a key with nowhere to be stored', () => {
-    expect(load({ repositoryUrl: 'https://github.com/owner/app.git', sshKey: 'k' })).toContain('triggers[0].deploy.sshKey: applies only to an SSH repositoryUrl');
-    expect(load({ repositoryUrl: 'git@github.com:owner/app.git', sshKey: 'k' }, {})).toContain('triggers[0].deploy.sshKey: names a key in the token file or SSM, and this config has neither');
+    expect(load({ repositoryUrl: 'https://github.com/owner/app.git', sshKey: 'k' })).toContain(
+      'triggers[0].deploy.sshKey: applies only to an SSH repositoryUrl',
+    );
+    expect(load({ repositoryUrl: 'git@github.com:owner/app.git', sshKey: 'k' }, {})).toContain(
+      'triggers[0].deploy.sshKey: names a key in the token file or SSM, and this config has neither',
+    );
   });
 
   it('refuses a state directory ssh could not be given the key files in, only when a trigger fetches over ssh', () => {
@@ -171,13 +238,27 @@ describe('a deploy over SSH is checked when the config loads', () => {
 
   it('refuses a deploy key for a trigger that runs as another user, saying why, rather than failing every run', () => {
     const file = join(dir, 'as-user.json');
-    const trigger = (deploy: Record<string, unknown>) => ({ repository: 'app', branch: 'main', command: 'true', token: TOKEN, user: 'deployer', deploy: { path: '/srv/app', repositoryUrl: 'git@github.com:owner/app.git', ...deploy } });
-    fs.writeFileSync(file, JSON.stringify({ tokens: { file: join(dir, 'tokens.json') }, triggers: [trigger({ sshKey: 'deploy-keys/app' })] }), { mode: 0o600 });
+    const trigger = (deploy: Record<string, unknown>) => ({
+      repository: 'app',
+      branch: 'main',
+      command: 'true',
+      token: TOKEN,
+      user: 'deployer',
+      deploy: { path: '/srv/app', repositoryUrl: 'git@github.com:owner/app.git', ...deploy },
+    });
+    fs.writeFileSync(
+      file,
+      JSON.stringify({ tokens: { file: join(dir, 'tokens.json') }, triggers: [trigger({ sshKey: 'deploy-keys/app' })] }),
+      { mode: 0o600 },
+    );
     expect(() => loadReceiverConfigFile(file)).toThrow(
       'triggers[0].deploy.sshKey: cannot be used with user "deployer": the key file is readable by the receiver alone, and a root receiver runs git as that user, so every fetch would fail; leave out user, or leave out sshKey',
     );
     // Without the key, git fetches with the user's own ssh.
     fs.writeFileSync(file, JSON.stringify({ tokens: { file: join(dir, 'tokens.json') }, triggers: [trigger({})] }), { mode: 0o600 });
-    expect(loadReceiverConfigFile(file).config.triggers[0]).toMatchObject({ user: 'deployer', deploy: { repositoryUrl: 'git@github.com:owner/app.git' } });
+    expect(loadReceiverConfigFile(file).config.triggers[0]).toMatchObject({
+      user: 'deployer',
+      deploy: { repositoryUrl: 'git@github.com:owner/app.git' },
+    });
   });
 });

@@ -20,7 +20,11 @@ describe('config reload refused', () => {
     const configFile = join(dir, 'receiver.json');
     const port = await freePort();
     const trigger = { repository: 'app', branch: 'main', command: 'true', token: TOKEN };
-    fs.writeFileSync(configFile, JSON.stringify({ listen: { host: '127.0.0.1', port }, admin: false, stateDir: join(dir, 'state'), triggers: [trigger] }), { mode: 0o600 });
+    fs.writeFileSync(
+      configFile,
+      JSON.stringify({ listen: { host: '127.0.0.1', port }, admin: false, stateDir: join(dir, 'state'), triggers: [trigger] }),
+      { mode: 0o600 },
+    );
     const receiver = await startCli(['serve', '--config', configFile], /receiver listening/);
     try {
       fs.writeFileSync(
@@ -37,7 +41,8 @@ describe('config reload refused', () => {
       const logged = receiver.output().length;
       receiver.child.kill('SIGHUP');
       const deadline = Date.now() + 30_000;
-      while (!receiver.output().slice(logged).includes('config reload refused') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+      while (!receiver.output().slice(logged).includes('config reload refused') && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 50));
       const log = receiver.output().slice(logged);
       expect(log).toContain('config reload refused');
       // Line 5 holds four spaces, the quoted token and a space before "env", where the fault is.

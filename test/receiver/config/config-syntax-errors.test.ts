@@ -28,11 +28,31 @@ describe('a JSON syntax error in the config', () => {
   const trigger = `{ "repository": "app", "branch": "main", "command": "true", "token": "${TOKEN}" }`;
 
   it.each([
-    ['a Slack webhook URL', `{\n  "notify": [{ "url": "${SLACK}" "format": "slack" }],\n  "triggers": [${trigger}]\n}\n`, [SLACK, 'hooks.slack.com', 'T0SECRET']],
-    ['a Discord webhook URL', `{\n  "notify": [{ "format": "discord", "url": "${DISCORD}", }],\n  "triggers": [${trigger}]\n}\n`, [DISCORD, 'discord-secret-part']],
-    ['a token on the line after its key', `{\n  "triggers": [{ "repository": "app", "branch": "main", "command": "true", "token":\n    "${TOKEN}" "cwd": "/srv" }]\n}\n`, [TOKEN]],
-    ['a command variable', `{\n  "triggers": [{ "repository": "app", "branch": "main", "command": "true", "token": "${TOKEN}",\n    "env": { "API_KEY": "s3cr3t-api-key" "REGION": "eu" } }]\n}\n`, ['s3cr3t-api-key']],
-    ['a token left unquoted', `{\n  "triggers": [{ "repository": "app", "branch": "main", "command": "true", "token": ${TOKEN} }]\n}\n`, [TOKEN]],
+    [
+      'a Slack webhook URL',
+      `{\n  "notify": [{ "url": "${SLACK}" "format": "slack" }],\n  "triggers": [${trigger}]\n}\n`,
+      [SLACK, 'hooks.slack.com', 'T0SECRET'],
+    ],
+    [
+      'a Discord webhook URL',
+      `{\n  "notify": [{ "format": "discord", "url": "${DISCORD}", }],\n  "triggers": [${trigger}]\n}\n`,
+      [DISCORD, 'discord-secret-part'],
+    ],
+    [
+      'a token on the line after its key',
+      `{\n  "triggers": [{ "repository": "app", "branch": "main", "command": "true", "token":\n    "${TOKEN}" "cwd": "/srv" }]\n}\n`,
+      [TOKEN],
+    ],
+    [
+      'a command variable',
+      `{\n  "triggers": [{ "repository": "app", "branch": "main", "command": "true", "token": "${TOKEN}",\n    "env": { "API_KEY": "s3cr3t-api-key" "REGION": "eu" } }]\n}\n`,
+      ['s3cr3t-api-key'],
+    ],
+    [
+      'a token left unquoted',
+      `{\n  "triggers": [{ "repository": "app", "branch": "main", "command": "true", "token": ${TOKEN} }]\n}\n`,
+      [TOKEN],
+    ],
     ['a token in a comment', `{\n  "triggers": [${trigger}] // was: ${TOKEN}x\n  "stateDir": "/var/lib/x"\n}\n`, [`${TOKEN}x`]],
   ])('never quotes %s', (_what, text, secrets) => {
     const message = refusal(text);
@@ -56,7 +76,9 @@ describe('a JSON syntax error in the config', () => {
       ` is not valid JSON at line 1, column 38:\n    ${masked}\n    ${' '.repeat(masked.indexOf('"branch"'))}^\n  expected ',' or '}' after the property value`,
     );
     // A word that is no JSON value: masked, and the caret marks it.
-    expect(refusal(`{ "stateDir": secret-dir }`)).toBe(` is not valid JSON at line 1, column 15:\n    { "stateDir": … }\n                  ^\n  expected a value: a string in double quotes, a number, true, false, null, an object or an array`);
+    expect(refusal(`{ "stateDir": secret-dir }`)).toBe(
+      ` is not valid JSON at line 1, column 15:\n    { "stateDir": … }\n                  ^\n  expected a value: a string in double quotes, a number, true, false, null, an object or an array`,
+    );
     expect(refusal(`{ "triggers": [${trigger}], }`)).toMatch(/expected a property name in double quotes$/);
     expect(refusal(`{ "triggers": [${trigger}] `)).toMatch(/expected ',' or '}' after the property value, but the text ends$/);
     expect(refusal(`{ "stateDir": "a\\qb" }`)).toMatch(/column 18:[\s\S]*expected an escape/);
@@ -66,7 +88,9 @@ describe('a JSON syntax error in the config', () => {
 
   it('a token file gives the position and what was expected, and no line at all', () => {
     expect(() => parseJsonWithComments(`{\n  "app/main": "${TOKEN}"\n  "app/dev": "${TOKEN}"\n}`, 'token file t.json', false)).toThrow(
-      new Error(`token file t.json is not valid JSON at line 2, column ${`  "app/main": "${TOKEN}"`.length + 1}: expected ',' or '}' after the property value`),
+      new Error(
+        `token file t.json is not valid JSON at line 2, column ${`  "app/main": "${TOKEN}"`.length + 1}: expected ',' or '}' after the property value`,
+      ),
     );
   });
 });

@@ -18,7 +18,13 @@ describe('deploy paths through symlinks, when the config loads', () => {
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   function problems(appPath: string, otherPath: string): string[] {
-    const trigger = (repository: string, path: string) => ({ repository, branch: 'main', command: 'true', token: 'a-token-of-sixteen-chars', deploy: { repositoryUrl: `/srv/git/${repository}.git`, path } });
+    const trigger = (repository: string, path: string) => ({
+      repository,
+      branch: 'main',
+      command: 'true',
+      token: 'a-token-of-sixteen-chars',
+      deploy: { repositoryUrl: `/srv/git/${repository}.git`, path },
+    });
     try {
       parseReceiverConfig({ stateDir: join(dir, 'state'), triggers: [trigger('app', appPath), trigger('site', otherPath)] });
       return [];
@@ -28,7 +34,7 @@ describe('deploy paths through symlinks, when the config loads', () => {
     }
   }
 
-  it('a path that is a symlink to another trigger\'s is that path', () => {
+  it("a path that is a symlink to another trigger's is that path", () => {
     expect(problems(join(dir, 'site'), join(dir, 'site-alias'))).toEqual([
       `triggers[1].deploy.path: is the deploy.path of triggers[0] (app main) (${join(dir, 'site-alias')} resolves to ${join(dir, 'site')}); give each trigger its own`,
     ]);
@@ -44,6 +50,8 @@ describe('deploy paths through symlinks, when the config loads', () => {
   it('paths that stay apart after symlinks are followed are taken, and plain paths are compared as before', () => {
     fs.mkdirSync(join(dir, 'other'));
     expect(problems(join(dir, 'site-alias'), join(dir, 'other'))).toEqual([]);
-    expect(problems(join(dir, 'site'), `${join(dir, 'site')}/`)).toEqual([`triggers[1].deploy.path: is the deploy.path of triggers[0] (app main); give each trigger its own`]);
+    expect(problems(join(dir, 'site'), `${join(dir, 'site')}/`)).toEqual([
+      `triggers[1].deploy.path: is the deploy.path of triggers[0] (app main); give each trigger its own`,
+    ]);
   });
 });

@@ -26,7 +26,13 @@ describe('start-up errors that name their config field', () => {
     const file = join(dir, `receiver-${listen}.json`);
     fs.writeFileSync(
       file,
-      JSON.stringify({ listen: { host: '127.0.0.1', port: listen }, admin: { host: '127.0.0.1', port: admin }, stateDir: join(dir, 'state'), tokens: { file: tokenFile }, triggers: [{ repository: 'app', branch: 'main', command: 'true' }] }),
+      JSON.stringify({
+        listen: { host: '127.0.0.1', port: listen },
+        admin: { host: '127.0.0.1', port: admin },
+        stateDir: join(dir, 'state'),
+        tokens: { file: tokenFile },
+        triggers: [{ repository: 'app', branch: 'main', command: 'true' }],
+      }),
     );
     return { file, listen, admin };
   }
@@ -44,19 +50,22 @@ describe('start-up errors that name their config field', () => {
     expect(served.stderr).toBe(`triggler: could not start: tokens.file: cannot read ${missing}: it does not exist\n`);
   });
 
-  it.each(['admin', 'listen'] as const)('a taken %s port: serve names the field and the address, and check finds it first', async (which) => {
-    const tokenFile = join(dir, 'tokens.json');
-    fs.writeFileSync(tokenFile, JSON.stringify({ 'app/main': TOKEN }), { mode: 0o600 });
-    const config = await configWith(tokenFile);
-    const port = config[which];
-    await hold(port);
-    const taken = `${which}.port: 127.0.0.1:${port} is taken by another program`;
-    const checked = await runCli(['check', '--config', config.file]);
-    expect(checked).toMatchObject({ code: 2, stderr: expect.stringContaining(`would not work:\n  ${taken}`) });
-    const served = await runCli(['serve', '--config', config.file]);
-    expect(served.code).toBe(2);
-    expect(served.stderr).toContain(`triggler: could not start: ${taken}`);
-  });
+  it.each(['admin', 'listen'] as const)(
+    'a taken %s port: serve names the field and the address, and check finds it first',
+    async (which) => {
+      const tokenFile = join(dir, 'tokens.json');
+      fs.writeFileSync(tokenFile, JSON.stringify({ 'app/main': TOKEN }), { mode: 0o600 });
+      const config = await configWith(tokenFile);
+      const port = config[which];
+      await hold(port);
+      const taken = `${which}.port: 127.0.0.1:${port} is taken by another program`;
+      const checked = await runCli(['check', '--config', config.file]);
+      expect(checked).toMatchObject({ code: 2, stderr: expect.stringContaining(`would not work:\n  ${taken}`) });
+      const served = await runCli(['serve', '--config', config.file]);
+      expect(served.code).toBe(2);
+      expect(served.stderr).toContain(`triggler: could not start: ${taken}`);
+    },
+  );
 
   it('check beside the receiver that runs this config: its ports are held by that receiver, which is no problem', async () => {
     const tokenFile = join(dir, 'tokens-running.json');

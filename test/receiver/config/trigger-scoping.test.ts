@@ -21,7 +21,13 @@ describe('dedupe is per trigger', () => {
   afterAll(() => receiver.dispose());
 
   function send(repository: string, token: string, id: string) {
-    const r = buildDeliveryRequest({ scheme: 'standard', token, id, timestamp: now(), data: { repository, branch: 'main', ref: 'refs/heads/main', commit: 'abc123', source: 'test' } });
+    const r = buildDeliveryRequest({
+      scheme: 'standard',
+      token,
+      id,
+      timestamp: now(),
+      data: { repository, branch: 'main', ref: 'refs/heads/main', commit: 'abc123', source: 'test' },
+    });
     return receiver.send(r.path, { headers: r.headers, body: r.body! });
   }
 
@@ -35,7 +41,12 @@ describe('dedupe is per trigger', () => {
     // Within one trigger a repeat is still a repeat.
     expect((await send('b', tokenB, 'msg_shared_1')).body).toMatchObject({ status: 'duplicate', run: { repository: 'b' } });
     const runs = await receiver.settledRuns();
-    expect(runs.filter((run) => run.deliveryIds.includes('msg_shared_1')).map((run) => run.repository).sort()).toEqual(['a', 'b']);
+    expect(
+      runs
+        .filter((run) => run.deliveryIds.includes('msg_shared_1'))
+        .map((run) => run.repository)
+        .sort(),
+    ).toEqual(['a', 'b']);
   });
 });
 

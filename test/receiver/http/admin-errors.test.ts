@@ -45,8 +45,16 @@ describe('admin listener errors', () => {
   }
 
   it('answers a receiver that cannot take the run 503 with Retry-After, without the detail of the log', async () => {
-    expect(await post('journal')).toEqual({ status: 503, retryAfter: '5', body: { error: 'the receiver cannot take deliveries right now; try again' } });
-    expect(await post('stopping')).toEqual({ status: 503, retryAfter: '5', body: { error: 'the receiver cannot take deliveries right now; try again' } });
+    expect(await post('journal')).toEqual({
+      status: 503,
+      retryAfter: '5',
+      body: { error: 'the receiver cannot take deliveries right now; try again' },
+    });
+    expect(await post('stopping')).toEqual({
+      status: 503,
+      retryAfter: '5',
+      body: { error: 'the receiver cannot take deliveries right now; try again' },
+    });
   });
 
   it('answers a refused request with its own message and status', async () => {
@@ -56,7 +64,11 @@ describe('admin listener errors', () => {
   it('answers a fault of ours 500 with no detail, and logs it with its stack', async () => {
     expect(await post('fault')).toEqual({ status: 500, retryAfter: undefined, body: { error: 'internal error' } });
     const line = logs.find((entry) => entry.msg === 'admin request failed');
-    expect(line).toMatchObject({ level: 50, path: '/throw/fault', err: { type: 'TypeError', message: "Cannot read properties of undefined (reading 'id')" } });
+    expect(line).toMatchObject({
+      level: 50,
+      path: '/throw/fault',
+      err: { type: 'TypeError', message: "Cannot read properties of undefined (reading 'id')" },
+    });
     expect(String((line!.err as { stack: string }).stack)).toContain('admin-errors.test.ts');
   });
 });

@@ -44,7 +44,12 @@ describe('admin listener guards', () => {
   const connectionsOpen = (): Promise<number> => new Promise((resolve) => server.getConnections((_error, count) => resolve(count)));
 
   beforeAll(async () => {
-    server = createAdminServer(history, { credential, logger: pino({ level: 'silent' }), allowedHosts: ['triggler.internal'], maxConnections: 3 });
+    server = createAdminServer(history, {
+      credential,
+      logger: pino({ level: 'silent' }),
+      allowedHosts: ['triggler.internal'],
+      maxConnections: 3,
+    });
     port = Number(new URL(await listen(server, '127.0.0.1', 0)).port);
   });
   afterAll(async () => {
@@ -53,10 +58,13 @@ describe('admin listener guards', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it.each(['localhost', '127.0.0.1', '[::1]', 'triggler.internal', 'LOCALHOST'])('answers Host %s, with its port or without', async (name) => {
-    expect((await get(port, '/runs', `${name}:${port}`)).status).toBe(200);
-    expect((await get(port, '/runs', name)).status).toBe(200);
-  });
+  it.each(['localhost', '127.0.0.1', '[::1]', 'triggler.internal', 'LOCALHOST'])(
+    'answers Host %s, with its port or without',
+    async (name) => {
+      expect((await get(port, '/runs', `${name}:${port}`)).status).toBe(200);
+      expect((await get(port, '/runs', name)).status).toBe(200);
+    },
+  );
 
   it.each(['attacker.example', `attacker.example:${'PORT'}`, 'localhost:1', '127.0.0.2', 'localhost.attacker.example', 'localhost:80:80'])(
     'answers 421 to Host %p and reads nothing',

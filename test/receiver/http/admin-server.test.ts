@@ -1,7 +1,12 @@
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { ADMIN_CREDENTIAL_FILE, adminAuthorization, ensureAdminCredential, readAdminCredential } from '../../../receiver/http/admin-credential';
+import {
+  ADMIN_CREDENTIAL_FILE,
+  adminAuthorization,
+  ensureAdminCredential,
+  readAdminCredential,
+} from '../../../receiver/http/admin-credential';
 import { createAdminServer } from '../../../receiver/http/admin-server';
 import { listen } from '../../../receiver/delivery-listener';
 import { rawRequest, startTestReceiver, tempDir, type TestReceiver } from '../../support/receiver-fixture';
@@ -10,7 +15,9 @@ describe('admin listener', () => {
   let receiver: TestReceiver;
 
   beforeAll(async () => {
-    receiver = await startTestReceiver({ triggers: [{ repository: 'app', branch: 'main', token: 'admin-test-token-0123456789', command: 'true' }] });
+    receiver = await startTestReceiver({
+      triggers: [{ repository: 'app', branch: 'main', token: 'admin-test-token-0123456789', command: 'true' }],
+    });
   });
   afterAll(() => receiver.dispose());
 
@@ -22,7 +29,7 @@ describe('admin listener', () => {
     await health.body.dump();
   });
 
-  it('keeps its credential in the state directory, readable by the receiver\'s user only', () => {
+  it("keeps its credential in the state directory, readable by the receiver's user only", () => {
     const file = join(receiver.dir, 'state', ADMIN_CREDENTIAL_FILE);
     expect(fs.statSync(file).mode & 0o777).toBe(0o600);
     expect(readAdminCredential(join(receiver.dir, 'state'))).toMatch(/^[A-Za-z0-9_-]{43}$/);
@@ -35,7 +42,12 @@ describe('admin writes', () => {
   const done: string[][] = [];
   const server = createAdminServer(
     { runs: () => [], run: () => undefined, runLog: async () => undefined },
-    { credential, actions: [{ path: /^\/runs\/([a-z0-9]+)\/rerun$/, run: async (params) => (done.push(params), { status: 202, body: { status: 'queued' } }) }] },
+    {
+      credential,
+      actions: [
+        { path: /^\/runs\/([a-z0-9]+)\/rerun$/, run: async (params) => (done.push(params), { status: 202, body: { status: 'queued' } }) },
+      ],
+    },
   );
   let url: string;
 
@@ -72,7 +84,9 @@ describe('admin writes', () => {
   it('says how to get the credential when the state directory has none', () => {
     const empty = tempDir();
     try {
-      expect(() => readAdminCredential(empty)).toThrow(/no admin credential at .*admin-token: has the receiver with this stateDir started yet\?/);
+      expect(() => readAdminCredential(empty)).toThrow(
+        /no admin credential at .*admin-token: has the receiver with this stateDir started yet\?/,
+      );
     } finally {
       fs.rmSync(empty, { recursive: true, force: true });
     }

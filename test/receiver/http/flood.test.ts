@@ -78,7 +78,14 @@ function sendValid(receiver: TestReceiver, padding = 0) {
     token: TOKEN,
     id: `msg_${Math.random().toString(36).slice(2)}`,
     timestamp: now(),
-    data: { repository: 'app', branch: 'main', ref: 'refs/heads/main', commit: 'abc123', source: 'test', ...(padding > 0 ? { padding: 'p'.repeat(padding) } : {}) },
+    data: {
+      repository: 'app',
+      branch: 'main',
+      ref: 'refs/heads/main',
+      commit: 'abc123',
+      source: 'test',
+      ...(padding > 0 ? { padding: 'p'.repeat(padding) } : {}),
+    },
   });
   return receiver.send(r.path, { headers: r.headers, body: r.body! });
 }
@@ -108,12 +115,32 @@ describe('headers are checked before a byte of the body is read', () => {
 
   it.each([
     ['a provider webhook without its signature', 'POST /hooks/github HTTP/1.1\r\nX-GitHub-Event: push', 401],
-    ['a provider webhook whose signature is not one', 'POST /hooks/github HTTP/1.1\r\nX-GitHub-Event: push\r\nX-Hub-Signature-256: sha256=xyz', 401],
+    [
+      'a provider webhook whose signature is not one',
+      'POST /hooks/github HTTP/1.1\r\nX-GitHub-Event: push\r\nX-Hub-Signature-256: sha256=xyz',
+      401,
+    ],
     ['a provider webhook without its event', `POST /hooks/bitbucket HTTP/1.1\r\nX-Hub-Signature: sha256=${'0'.repeat(64)}`, 400],
-    ['a GitLab secret token that is no trigger\'s', 'POST /hooks/gitlab HTTP/1.1\r\nX-Gitlab-Event: Push Hook\r\nX-Gitlab-Token: not-a-configured-token', 401],
-    ['a Standard delivery with a stale timestamp', `POST /hooks/app/main HTTP/1.1\r\nwebhook-id: m\r\nwebhook-timestamp: ${now() - 1000}\r\nwebhook-signature: v1,${Buffer.alloc(32).toString('base64')}`, 400],
-    ['a Standard delivery to an unknown trigger', `POST /hooks/nope/main HTTP/1.1\r\nwebhook-id: m\r\nwebhook-timestamp: ${now()}\r\nwebhook-signature: v1,${Buffer.alloc(32).toString('base64')}`, 401],
-    ['a seed delivery to an unknown trigger', `POST /nope-main HTTP/1.1\r\nX-Signature: ${'a'.repeat(64)}\r\nX-Signature-Timestamp: ${now()}`, 401],
+    [
+      "a GitLab secret token that is no trigger's",
+      'POST /hooks/gitlab HTTP/1.1\r\nX-Gitlab-Event: Push Hook\r\nX-Gitlab-Token: not-a-configured-token',
+      401,
+    ],
+    [
+      'a Standard delivery with a stale timestamp',
+      `POST /hooks/app/main HTTP/1.1\r\nwebhook-id: m\r\nwebhook-timestamp: ${now() - 1000}\r\nwebhook-signature: v1,${Buffer.alloc(32).toString('base64')}`,
+      400,
+    ],
+    [
+      'a Standard delivery to an unknown trigger',
+      `POST /hooks/nope/main HTTP/1.1\r\nwebhook-id: m\r\nwebhook-timestamp: ${now()}\r\nwebhook-signature: v1,${Buffer.alloc(32).toString('base64')}`,
+      401,
+    ],
+    [
+      'a seed delivery to an unknown trigger',
+      `POST /nope-main HTTP/1.1\r\nX-Signature: ${'a'.repeat(64)}\r\nX-Signature-Timestamp: ${now()}`,
+      401,
+    ],
   ])('%s is answered before its body is sent, and the connection closed', async (_what, head, status) => {
     const open = await openRequest(receiver.url, `${head}\r\nHost: x\r\nContent-Length: 4000000`);
     const answer = await open.answered;
@@ -125,7 +152,10 @@ describe('headers are checked before a byte of the body is read', () => {
     const ts = now();
     const res = await receiver.send('/legacy-master', {
       method: 'POST',
-      headers: { 'X-Signature': seedSignature(ts, 'legacy', 'master', 'seed-token-of-the-legacy-trigger', 1000), 'X-Signature-Timestamp': String(ts) },
+      headers: {
+        'X-Signature': seedSignature(ts, 'legacy', 'master', 'seed-token-of-the-legacy-trigger', 1000),
+        'X-Signature-Timestamp': String(ts),
+      },
       body: Buffer.alloc(1024 * 1024, 'x'),
     });
     expect(res.status).toBe(202);
@@ -155,7 +185,9 @@ describe('a budget of body bytes in flight', () => {
     const waiting = flood.filter((request) => request.answer() === '');
     expect(waiting).toHaveLength(3);
     // Counted under one reason, however much was held at each refusal.
-    expect(receiver.rejections.counts()[`the bodies in flight hold what limits.inFlightBodyBytes (${4 * MiB}) allows`]).toBeGreaterThanOrEqual(9);
+    expect(
+      receiver.rejections.counts()[`the bodies in flight hold what limits.inFlightBodyBytes (${4 * MiB}) allows`],
+    ).toBeGreaterThanOrEqual(9);
     // The flood holds its share; a delivery as senders send them still gets through.
     expect((await sendValid(receiver)).status).toBe(202);
     // A large valid body finds no room while the flood holds three quarters...
@@ -186,10 +218,15 @@ function waitForAnswers(requests: OpenRequest[], count: number): Promise<OpenReq
 
 describe('a cap on open connections', () => {
   it('answers a connection past it 503 at once and closes it; one under it is served', async () => {
-    const receiver = await startTestReceiver({ limits: { maxConnections: 4 }, triggers: [{ repository: 'app', branch: 'main', token: TOKEN, command: 'true' }] });
+    const receiver = await startTestReceiver({
+      limits: { maxConnections: 4 },
+      triggers: [{ repository: 'app', branch: 'main', token: TOKEN, command: 'true' }],
+    });
     try {
       // Four connections that never finish their headers.
-      const idle = await Promise.all(Array.from({ length: 4 }, () => openRequest(receiver.url, 'POST /hooks/app/main HTTP/1.1\r\nHost: x\r\nX-Unfinished: yes', -1)));
+      const idle = await Promise.all(
+        Array.from({ length: 4 }, () => openRequest(receiver.url, 'POST /hooks/app/main HTTP/1.1\r\nHost: x\r\nX-Unfinished: yes', -1)),
+      );
       await receiverTakesItIn();
       const extra = await openRequest(receiver.url, 'GET /healthz HTTP/1.1\r\nHost: x');
       const answer = await extra.answered;
@@ -236,10 +273,19 @@ describe('while the receiver stops', () => {
 
 describe('limits.rememberedIds', () => {
   it('bounds the delivery ids the receiver remembers: past it the soonest to expire is forgotten', async () => {
-    const receiver = await startTestReceiver({ limits: { rememberedIds: 2 }, triggers: [{ repository: 'app', branch: 'main', token: TOKEN, command: 'true' }] });
+    const receiver = await startTestReceiver({
+      limits: { rememberedIds: 2 },
+      triggers: [{ repository: 'app', branch: 'main', token: TOKEN, command: 'true' }],
+    });
     try {
       const send = (id: string) => {
-        const r = buildDeliveryRequest({ scheme: 'standard', token: TOKEN, id, timestamp: now(), data: { repository: 'app', branch: 'main', ref: 'refs/heads/main', commit: 'abc123', source: 'test' } });
+        const r = buildDeliveryRequest({
+          scheme: 'standard',
+          token: TOKEN,
+          id,
+          timestamp: now(),
+          data: { repository: 'app', branch: 'main', ref: 'refs/heads/main', commit: 'abc123', source: 'test' },
+        });
         return receiver.send(r.path, { headers: r.headers, body: r.body! });
       };
       for (const id of ['msg_1', 'msg_2', 'msg_3']) expect((await send(id)).status).toBe(202);

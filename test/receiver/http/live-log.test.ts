@@ -69,7 +69,10 @@ class ReadingViewer {
   }
 
   get text(): string {
-    return this.events.filter((event) => event.name === 'append').map((event) => event.data as string).join('');
+    return this.events
+      .filter((event) => event.name === 'append')
+      .map((event) => event.data as string)
+      .join('');
   }
 
   /** Resolves once the events read so far satisfy `done`. */
@@ -81,7 +84,9 @@ class ReadingViewer {
 /** A viewer that connects, asks for the stream, and never reads a byte of the answer. */
 function silentViewer(url: string, sockets: Socket[]): void {
   const { hostname, port, pathname } = new URL(url);
-  const socket = connect({ host: hostname, port: Number(port) }, () => socket.write(`GET ${pathname} HTTP/1.1\r\nHost: ${hostname}:${port}\r\n\r\n`));
+  const socket = connect({ host: hostname, port: Number(port) }, () =>
+    socket.write(`GET ${pathname} HTTP/1.1\r\nHost: ${hostname}:${port}\r\n\r\n`),
+  );
   socket.pause();
   // The server may reset it once it is dropped.
   socket.on('error', () => undefined);
@@ -98,7 +103,9 @@ describe('live log', () => {
   const credential = ensureAdminCredential(dir);
   const opened: Array<{ server: AdminServer; sockets: Socket[] }> = [];
 
-  async function start(options: Partial<AdminServerOptions> = {}): Promise<{ runs: TestRuns; server: AdminServer; url: string; sockets: Socket[] }> {
+  async function start(
+    options: Partial<AdminServerOptions> = {},
+  ): Promise<{ runs: TestRuns; server: AdminServer; url: string; sockets: Socket[] }> {
     const runs = new TestRuns();
     const server = createAdminServer(runs, { credential, logger: pino({ level: 'silent' }), ...options });
     const url = await listen(server, '127.0.0.1', 0);
@@ -152,11 +159,13 @@ describe('live log', () => {
     await viewersReach(server, 7);
     // Chunks of uneven sizes that split multi-byte characters, as pipes deliver them.
     let at = 0;
-    for (let size = 1; at < bytes.length / 2; at += size, size = (size * 7) % 997 + 1) log.write(bytes.subarray(at, Math.min(at + size, bytes.length / 2)));
+    for (let size = 1; at < bytes.length / 2; at += size, size = ((size * 7) % 997) + 1)
+      log.write(bytes.subarray(at, Math.min(at + size, bytes.length / 2)));
     at = Math.floor(bytes.length / 2);
     const late = new ReadingViewer(`${url}/runs/r1/log/events`);
     await viewersReach(server, 8);
-    for (let size = 3; at < bytes.length; at += size, size = (size * 5) % 1009 + 1) log.write(bytes.subarray(at, Math.min(at + size, bytes.length)));
+    for (let size = 3; at < bytes.length; at += size, size = ((size * 5) % 1009) + 1)
+      log.write(bytes.subarray(at, Math.min(at + size, bytes.length)));
     await log.finish();
     runs.status.set('r1', 'succeeded');
     for (const viewer of [...early, late]) {
@@ -238,7 +247,9 @@ describe('live log of a real run', () => {
     const gate = path.join(dir, 'go-on');
     try {
       receiver = await startTestReceiver({
-        triggers: [{ repository: 'site', branch: 'main', token, command: `echo first; while [ ! -e '${gate}' ]; do sleep 0.05; done; echo second` }],
+        triggers: [
+          { repository: 'site', branch: 'main', token, command: `echo first; while [ ! -e '${gate}' ]; do sleep 0.05; done; echo second` },
+        ],
       });
       const runId = await pushStandard(receiver, { token, repository: 'site', branch: 'main', commit: 'a'.repeat(40) });
       const viewer = new ReadingViewer(`${receiver.adminUrl}/runs/${runId}/log/events`);

@@ -15,7 +15,11 @@ const now = () => Math.floor(Date.now() / 1000);
 /** Each run appends "<branch> <commit> <scheme>" to runs.txt in the receiver's folder. */
 const RECORD_RUN = 'printf "%s %s %s\\n" "$TRIGGLER_BRANCH" "$TRIGGLER_COMMIT" "$TRIGGLER_SCHEME" >> runs.txt';
 
-function standardRequest(repository: string, branch: string, options: { id?: string; token?: string; commit?: string; timestamp?: number } = {}) {
+function standardRequest(
+  repository: string,
+  branch: string,
+  options: { id?: string; token?: string; commit?: string; timestamp?: number } = {},
+) {
   return buildDeliveryRequest({
     scheme: 'standard',
     token: options.token ?? TOKEN,
@@ -58,7 +62,9 @@ describe('receiver over HTTP', () => {
   });
 
   it('answers /healthz 503 "degraded", with the reason, while the journal cannot be written', async () => {
-    const health = jest.spyOn(receiver.runner, 'health').mockReturnValue({ status: 'degraded', reason: 'ENOSPC: no space left on device', since: '2026-12-01T00:00:00.000Z' });
+    const health = jest
+      .spyOn(receiver.runner, 'health')
+      .mockReturnValue({ status: 'degraded', reason: 'ENOSPC: no space left on device', since: '2026-12-01T00:00:00.000Z' });
     try {
       const res = await receiver.send('/healthz', { method: 'GET' });
       expect(res).toMatchObject({ status: 503, body: { status: 'degraded', reason: 'ENOSPC: no space left on device' } });
@@ -70,11 +76,20 @@ describe('receiver over HTTP', () => {
 
   it('accepts a Standard Webhooks delivery signed by the standardwebhooks library and runs the command', async () => {
     const before = ranLines().length;
-    const body = JSON.stringify({ type: 'git.push', timestamp: new Date().toISOString(), data: { repository: 'app', branch: 'feature/x', ref: 'refs/heads/feature/x', commit: 'abc123', source: 'test' } });
+    const body = JSON.stringify({
+      type: 'git.push',
+      timestamp: new Date().toISOString(),
+      data: { repository: 'app', branch: 'feature/x', ref: 'refs/heads/feature/x', commit: 'abc123', source: 'test' },
+    });
     const ts = new Date();
     const signature = new Webhook(TOKEN).sign('msg_lib_1', ts, body);
     const res = await receiver.send('/hooks/app/feature%2Fx', {
-      headers: { 'webhook-id': 'msg_lib_1', 'webhook-timestamp': String(Math.floor(ts.getTime() / 1000)), 'webhook-signature': signature, 'content-type': 'application/json' },
+      headers: {
+        'webhook-id': 'msg_lib_1',
+        'webhook-timestamp': String(Math.floor(ts.getTime() / 1000)),
+        'webhook-signature': signature,
+        'content-type': 'application/json',
+      },
       body,
     });
     expect(res.status).toBe(202);
@@ -86,7 +101,12 @@ describe('receiver over HTTP', () => {
   });
 
   it('takes the branch with a raw slash in the path too', async () => {
-    const res = await receiver.send('/hooks/app/feature/x', { ...(() => { const r = standardRequest('app', 'feature/x'); return { headers: r.headers, body: r.body! }; })() });
+    const res = await receiver.send('/hooks/app/feature/x', {
+      ...(() => {
+        const r = standardRequest('app', 'feature/x');
+        return { headers: r.headers, body: r.body! };
+      })(),
+    });
     expect(res.status).toBe(202);
     await receiver.settledRuns();
   });
@@ -95,12 +115,19 @@ describe('receiver over HTTP', () => {
     const before = ranLines().length;
     const ts = now();
     const sig = seedSignature(ts, 'legacy', 'master', SEED_TOKEN, 50);
-    const get = await receiver.send('/legacy-master', { method: 'GET', headers: { 'X-Signature': sig, 'X-Signature-Timestamp': String(ts) } });
+    const get = await receiver.send('/legacy-master', {
+      method: 'GET',
+      headers: { 'X-Signature': sig, 'X-Signature-Timestamp': String(ts) },
+    });
     expect(get.status).toBe(202);
     await receiver.settledRuns();
     const ts2 = ts - 1;
     const sig2 = seedSignature(ts2, 'legacy', 'master', SEED_TOKEN, 50);
-    const post = await receiver.send('/legacy-master', { method: 'POST', headers: { 'X-Signature': sig2, 'X-Signature-Timestamp': String(ts2) }, body: 'ignored' });
+    const post = await receiver.send('/legacy-master', {
+      method: 'POST',
+      headers: { 'X-Signature': sig2, 'X-Signature-Timestamp': String(ts2) },
+      body: 'ignored',
+    });
     expect(post.status).toBe(202);
     await receiver.settledRuns();
     expect(ranLines().slice(before)).toEqual(['master  seed', 'master  seed']);
@@ -144,13 +171,20 @@ describe('receiver over HTTP', () => {
 
     it('a malformed webhook-signature or timestamp is a 400 naming it', async () => {
       const r = standardRequest('app', 'main');
-      expect((await receiver.send(r.path, { headers: { ...r.headers, 'webhook-signature': 'v1,???' }, body: r.body! })).body.error).toContain('webhook-signature');
-      expect((await receiver.send(r.path, { headers: { ...r.headers, 'webhook-timestamp': 'yesterday' }, body: r.body! })).body.error).toContain('webhook-timestamp');
+      expect(
+        (await receiver.send(r.path, { headers: { ...r.headers, 'webhook-signature': 'v1,???' }, body: r.body! })).body.error,
+      ).toContain('webhook-signature');
+      expect(
+        (await receiver.send(r.path, { headers: { ...r.headers, 'webhook-timestamp': 'yesterday' }, body: r.body! })).body.error,
+      ).toContain('webhook-timestamp');
     });
 
     it.each(['X-Signature', 'X-Signature-Timestamp'])('a missing seed %s is a 400 naming it', async (name) => {
       const ts = now();
-      const headers: Record<string, string> = { 'X-Signature': seedSignature(ts, 'legacy', 'master', SEED_TOKEN, 50), 'X-Signature-Timestamp': String(ts) };
+      const headers: Record<string, string> = {
+        'X-Signature': seedSignature(ts, 'legacy', 'master', SEED_TOKEN, 50),
+        'X-Signature-Timestamp': String(ts),
+      };
       delete headers[name];
       const res = await receiver.send('/legacy-master', { method: 'GET', headers });
       expect(res.status).toBe(400);
@@ -164,12 +198,20 @@ describe('receiver over HTTP', () => {
       const res1 = await receiver.send(old.path, { headers: old.headers, body: old.body! });
       expect(res1).toMatchObject({ status: 400, body: { error: 'webhook-timestamp is too old' } });
       const future = standardRequest('app', 'main', { timestamp: now() + 310 });
-      expect((await receiver.send(future.path, { headers: future.headers, body: future.body! })).body.error).toBe('webhook-timestamp is too far in the future');
+      expect((await receiver.send(future.path, { headers: future.headers, body: future.body! })).body.error).toBe(
+        'webhook-timestamp is too far in the future',
+      );
       const tsOld = now() - 310;
-      const seedOld = await receiver.send('/legacy-master', { method: 'GET', headers: { 'X-Signature': seedSignature(tsOld, 'legacy', 'master', SEED_TOKEN, 50), 'X-Signature-Timestamp': String(tsOld) } });
+      const seedOld = await receiver.send('/legacy-master', {
+        method: 'GET',
+        headers: { 'X-Signature': seedSignature(tsOld, 'legacy', 'master', SEED_TOKEN, 50), 'X-Signature-Timestamp': String(tsOld) },
+      });
       expect(seedOld).toMatchObject({ status: 400, body: { error: 'X-Signature-Timestamp is too old' } });
       const tsNew = now() + 100;
-      const seedNew = await receiver.send('/legacy-master', { method: 'GET', headers: { 'X-Signature': seedSignature(tsNew, 'legacy', 'master', SEED_TOKEN, 50), 'X-Signature-Timestamp': String(tsNew) } });
+      const seedNew = await receiver.send('/legacy-master', {
+        method: 'GET',
+        headers: { 'X-Signature': seedSignature(tsNew, 'legacy', 'master', SEED_TOKEN, 50), 'X-Signature-Timestamp': String(tsNew) },
+      });
       expect(seedNew).toMatchObject({ status: 400, body: { error: 'X-Signature-Timestamp is too far in the future' } });
     });
 
@@ -183,7 +225,10 @@ describe('receiver over HTTP', () => {
       const reasons = receiver.logs.filter((l) => l.status === 401).map((l) => l.reason);
       expect(reasons).toEqual(expect.arrayContaining(['bad webhook-signature', 'no trigger for this repository and branch']));
       const ts = now();
-      const seedBad = await receiver.send('/legacy-master', { method: 'GET', headers: { 'X-Signature': 'a'.repeat(64), 'X-Signature-Timestamp': String(ts) } });
+      const seedBad = await receiver.send('/legacy-master', {
+        method: 'GET',
+        headers: { 'X-Signature': 'a'.repeat(64), 'X-Signature-Timestamp': String(ts) },
+      });
       expect(seedBad.status).toBe(401);
     });
 
@@ -212,9 +257,19 @@ describe('receiver over HTTP', () => {
       ['nothing', ''],
       ['a number', 42],
     ])('a signed data.pusher holding %s is a 400 naming it, and nothing runs', async (_what, pusher) => {
-      const body = JSON.stringify({ type: 'git.push', timestamp: new Date().toISOString(), data: { repository: 'app', branch: 'main', ref: 'refs/heads/main', commit: 'abc123', pusher, source: 'test' } });
-      const res = await receiver.send('/hooks/app/main', { headers: standardWebhookHeaders(TOKEN, `msg_pusher_${Math.random()}`, now(), body), body });
-      expect(res).toMatchObject({ status: 400, body: { error: 'data.pusher must be 1 to 256 characters, none of them a control character' } });
+      const body = JSON.stringify({
+        type: 'git.push',
+        timestamp: new Date().toISOString(),
+        data: { repository: 'app', branch: 'main', ref: 'refs/heads/main', commit: 'abc123', pusher, source: 'test' },
+      });
+      const res = await receiver.send('/hooks/app/main', {
+        headers: standardWebhookHeaders(TOKEN, `msg_pusher_${Math.random()}`, now(), body),
+        body,
+      });
+      expect(res).toMatchObject({
+        status: 400,
+        body: { error: 'data.pusher must be 1 to 256 characters, none of them a control character' },
+      });
     });
 
     it('a signed body naming another trigger than its path is a 400', async () => {
@@ -235,7 +290,11 @@ describe('receiver over HTTP', () => {
           yield Buffer.alloc(16 * 1024, 'b');
         }
       }
-      const response = await request(`${receiver.url}${r.path}`, { method: 'POST', headers: r.headers, body: Readable.from(chunks()) }).catch((error: Error) => error);
+      const response = await request(`${receiver.url}${r.path}`, {
+        method: 'POST',
+        headers: r.headers,
+        body: Readable.from(chunks()),
+      }).catch((error: Error) => error);
       if (!(response instanceof Error)) {
         expect(response.statusCode).toBe(413);
         await response.body.dump();
@@ -249,7 +308,11 @@ describe('receiver over HTTP', () => {
       const headers = { 'X-Signature': seedSignature(ts, 'legacy', 'master', SEED_TOKEN, 50), 'X-Signature-Timestamp': String(ts) };
       const declared = await receiver.send('/legacy-master', { method: 'POST', headers, body: Buffer.alloc(65 * 1024, 'a') });
       expect(declared.status).toBe(413);
-      const chunked = await request(`${receiver.url}/legacy-master`, { method: 'POST', headers, body: Readable.from([Buffer.alloc(40 * 1024, 'b'), Buffer.alloc(40 * 1024, 'c')]) }).catch((error: Error) => error);
+      const chunked = await request(`${receiver.url}/legacy-master`, {
+        method: 'POST',
+        headers,
+        body: Readable.from([Buffer.alloc(40 * 1024, 'b'), Buffer.alloc(40 * 1024, 'c')]),
+      }).catch((error: Error) => error);
       if (!(chunked instanceof Error)) {
         expect(chunked.statusCode).toBe(413);
         await chunked.body.dump();
@@ -300,7 +363,9 @@ describe('receiver over HTTP', () => {
         '/hooks//main',
       ];
       const seedHeaders = `X-Signature: ${'a'.repeat(64)}\r\nX-Signature-Timestamp: ${now()}`;
-      const standardHeaders = Object.entries(r.headers).map(([k, v]) => `${k}: ${v}`).join('\r\n');
+      const standardHeaders = Object.entries(r.headers)
+        .map(([k, v]) => `${k}: ${v}`)
+        .join('\r\n');
       for (const path of paths) {
         // Sent raw: an HTTP client would resolve the dot segments before the receiver sees them.
         const hook = await rawRequest(receiver.url, `POST ${path} HTTP/1.1\r\nHost: x\r\n${standardHeaders}`, r.body!);
@@ -318,14 +383,21 @@ describe('receiver over HTTP', () => {
           const headers = { ...r.headers };
           let body = r.body!;
           let path = r.path;
-          const flip = (s: string, at: number) => s.slice(0, at) + String.fromCharCode(((s.charCodeAt(at) - 32 + 1 + (seed % 90)) % 95) + 32) + s.slice(at + 1);
+          const flip = (s: string, at: number) =>
+            s.slice(0, at) + String.fromCharCode(((s.charCodeAt(at) - 32 + 1 + (seed % 90)) % 95) + 32) + s.slice(at + 1);
           if (which === 0) headers['webhook-id'] = `${headers['webhook-id']}x`;
           else if (which === 1) headers['webhook-timestamp'] = String(Number(headers['webhook-timestamp']) - 1 - (seed % 200));
           else if (which === 2) body = flip(body, seed % body.length);
           else if (which === 3) headers['webhook-signature'] = flip(headers['webhook-signature']!, 3 + (seed % 40));
           else if (which === 4) path = '/hooks/app/feature%2Fx';
           else if (which === 5) body = `${body} `;
-          else headers['webhook-signature'] = standardWebhookHeaders('whsec_b3RoZXIgdG9rZW4gb3RoZXIgdG9rZW4=', headers['webhook-id']!, Number(headers['webhook-timestamp']), body)['webhook-signature']!;
+          else
+            headers['webhook-signature'] = standardWebhookHeaders(
+              'whsec_b3RoZXIgdG9rZW4gb3RoZXIgdG9rZW4=',
+              headers['webhook-id']!,
+              Number(headers['webhook-timestamp']),
+              body,
+            )['webhook-signature']!;
           const res = await receiver.send(path, { headers, body });
           expect([400, 401]).toContain(res.status);
         }),

@@ -11,7 +11,10 @@ describe('RejectionLog', () => {
     const log = new RejectionLog(logger, { now: () => clock });
     for (let i = 0; i < 4512; i++) log.reject('bad signature', { path: '/hooks/app/main' });
     for (let i = 0; i < 3; i++) log.reject('unknown trigger', {});
-    expect(lines.filter((l) => l.msg === 'delivery rejected').map((l) => l.reason)).toEqual([...Array(5).fill('bad signature'), ...Array(3).fill('unknown trigger')]);
+    expect(lines.filter((l) => l.msg === 'delivery rejected').map((l) => l.reason)).toEqual([
+      ...Array(5).fill('bad signature'),
+      ...Array(3).fill('unknown trigger'),
+    ]);
     clock += 1000;
     log.reject('bad signature', {});
     const summary = lines.find((l) => l.msg === 'rejections not logged one by one');
@@ -60,7 +63,9 @@ describe('the delivery listener under a flood of forged requests', () => {
       expect(answers.every((a) => a.status === 401)).toBe(true);
       receiver.rejections.flush();
       const full = receiver.logs.filter((l) => l.reason === 'bad webhook-signature');
-      const summarised = receiver.logs.filter((l) => l.msg === 'rejections not logged one by one').map((l) => (l.rejected as Record<string, number>)['bad webhook-signature'] ?? 0);
+      const summarised = receiver.logs
+        .filter((l) => l.msg === 'rejections not logged one by one')
+        .map((l) => (l.rejected as Record<string, number>)['bad webhook-signature'] ?? 0);
       // Five a second are logged in full, however many seconds a slow machine spreads the 60 over.
       expect(full.length).toBeLessThanOrEqual(5 * seconds);
       expect(full.length).toBeLessThan(60);

@@ -20,7 +20,8 @@ const TOKEN = 'runs-page-test-token-0123456789';
 const slowCommand = (gate: string) =>
   `for i in 1 2 3 4 5 6 7 8 9 10 11 12; do echo "line $i"; if [ $i = 2 ]; then while [ ! -f '${gate}' ]; do sleep 0.05; done; fi; sleep 0.3; done`;
 
-const push = (receiver: TestReceiver, repository: string, branch: string, commit: string): Promise<string> => pushStandard(receiver, { token: TOKEN, repository, branch, commit });
+const push = (receiver: TestReceiver, repository: string, branch: string, commit: string): Promise<string> =>
+  pushStandard(receiver, { token: TOKEN, repository, branch, commit });
 
 describe('runs page', () => {
   let receiver: TestReceiver;
@@ -97,7 +98,16 @@ describe('runs page', () => {
       // A new empty profile (--user-data-dir), as playwright passes it.
       browser = await chromium.launchPersistentContext(profile, {
         executablePath: CHROMIUM,
-        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+        args: [
+          '--headless',
+          '--no-sandbox',
+          '--disable-gpu',
+          '--disable-quic',
+          '--no-first-run',
+          '--disable-background-networking',
+          '--disable-component-update',
+          '--disable-sync',
+        ],
       });
     });
     afterAll(async () => {
@@ -108,7 +118,9 @@ describe('runs page', () => {
     browserIt('lists the runs this test made, newest first, with their status', async () => {
       const tab = await browser!.newPage();
       await tab.goto(`${receiver.adminUrl}/`);
-      const ids = await tab.locator('#runs tbody tr').evaluateAll((rows) => rows.map((row) => (row as unknown as { dataset: Record<string, string> }).dataset.run));
+      const ids = await tab
+        .locator('#runs tbody tr')
+        .evaluateAll((rows) => rows.map((row) => (row as unknown as { dataset: Record<string, string> }).dataset.run));
       expect(ids.indexOf(failedRun)).toBeLessThan(ids.indexOf(okRun));
       expect(ids).toEqual(expect.arrayContaining([okRun, failedRun]));
       expect(await tab.locator(`tr[data-run="${failedRun}"] .status`).textContent()).toBe('failed');
@@ -133,7 +145,7 @@ describe('runs page', () => {
       await tab.close();
     });
 
-    browserIt('follows a running run\'s log as its command prints', async () => {
+    browserIt("follows a running run's log as its command prints", async () => {
       const runId = await push(receiver, 'slow', 'main', 'c'.repeat(40));
       const tab = await browser!.newPage();
       // The test's own timeout bounds every wait below.

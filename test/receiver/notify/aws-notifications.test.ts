@@ -35,7 +35,15 @@ describe('SNS and CloudWatch notifications', () => {
 
   it('a failed run is published to the topic, in its region, and counted in the namespace; a success is not', async () => {
     receiver = await startTestReceiver({
-      triggers: [{ repository: 'svc', branch: 'main', token: TOKEN, command: 'echo "building $TRIGGLER_COMMIT"; [ "$TRIGGLER_COMMIT" != "$BAD" ] || { echo "tests failed" >&2; exit 3; }', env: { BAD: 'b'.repeat(40) } }],
+      triggers: [
+        {
+          repository: 'svc',
+          branch: 'main',
+          token: TOKEN,
+          command: 'echo "building $TRIGGLER_COMMIT"; [ "$TRIGGLER_COMMIT" != "$BAD" ] || { echo "tests failed" >&2; exit 3; }',
+          env: { BAD: 'b'.repeat(40) },
+        },
+      ],
       notify: [
         { format: 'sns', topicArn: TOPIC },
         { format: 'cloudwatch', namespace: 'GitTriggler' },
@@ -46,7 +54,10 @@ describe('SNS and CloudWatch notifications', () => {
       await receiver.settledRuns();
     }
 
-    await waitFor('the SNS message and the data point', () => sns.commandCalls(PublishCommand).length === 1 && cloudWatch.commandCalls(PutMetricDataCommand).length === 1);
+    await waitFor(
+      'the SNS message and the data point',
+      () => sns.commandCalls(PublishCommand).length === 1 && cloudWatch.commandCalls(PutMetricDataCommand).length === 1,
+    );
     const [publish] = sns.commandCalls(PublishCommand);
     const input = publish!.args[0].input;
     expect(input.TopicArn).toBe(TOPIC);
@@ -58,7 +69,10 @@ describe('SNS and CloudWatch notifications', () => {
     expect(await (publish!.thisValue as SNSClient).config.region()).toBe('eu-central-1');
 
     const [metric] = cloudWatch.commandCalls(PutMetricDataCommand);
-    expect(metric!.args[0].input).toMatchObject({ Namespace: 'GitTriggler', MetricData: [{ MetricName: 'FailedRuns', Value: 1, Unit: 'Count' }] });
+    expect(metric!.args[0].input).toMatchObject({
+      Namespace: 'GitTriggler',
+      MetricData: [{ MetricName: 'FailedRuns', Value: 1, Unit: 'Count' }],
+    });
     // Nothing for the run that succeeded.
     await receiver.settledRuns();
     expect(sns.commandCalls(PublishCommand)).toHaveLength(1);
@@ -75,15 +89,21 @@ describe('SNS and CloudWatch notifications', () => {
   });
 
   it('a refusal from SNS is given up once its retry time is over, naming the AWS error, and the receiver stays up', async () => {
-    sns.on(PublishCommand).rejects(Object.assign(new Error('User is not authorized to perform SNS:Publish'), { name: 'AuthorizationErrorException' }));
+    sns
+      .on(PublishCommand)
+      .rejects(Object.assign(new Error('User is not authorized to perform SNS:Publish'), { name: 'AuthorizationErrorException' }));
     receiver = await startTestReceiver({
       triggers: [{ repository: 'svc', branch: 'main', token: TOKEN, command: 'exit 1' }],
       notify: [{ format: 'sns', topicArn: TOPIC, retrySeconds: 0 }],
     });
     await pushStandard(receiver, { token: TOKEN, repository: 'svc', branch: 'main', commit: 'c'.repeat(40) });
     await receiver.settledRuns();
-    const given = await waitFor('the notification to be given up', () => receiver!.logs.find((line) => /notification/.test(String(line.msg)) && line.level === 50));
-    expect((given.err as { message?: unknown }).message).toContain(`SNS refused the message to ${TOPIC}: AuthorizationErrorException: User is not authorized to perform SNS:Publish`);
+    const given = await waitFor('the notification to be given up', () =>
+      receiver!.logs.find((line) => /notification/.test(String(line.msg)) && line.level === 50),
+    );
+    expect((given.err as { message?: unknown }).message).toContain(
+      `SNS refused the message to ${TOPIC}: AuthorizationErrorException: User is not authorized to perform SNS:Publish`,
+    );
     expect((await receiver.send('/healthz', { method: 'GET' })).status).toBe(200);
   });
 });

@@ -44,9 +44,14 @@ async function startSink(failFirst: number): Promise<{ server: Server; url: stri
   return { server, url: await listen(server, '127.0.0.1', 0), received };
 }
 
-
 const push = (receiver: TestReceiver, commit: string): Promise<string> =>
-  pushStandard(receiver, { token: TOKEN, repository: 'svc', branch: 'main', commit, id: `msg_${commit.slice(0, 8)}_${Math.random().toString(36).slice(2)}` });
+  pushStandard(receiver, {
+    token: TOKEN,
+    repository: 'svc',
+    branch: 'main',
+    commit,
+    id: `msg_${commit.slice(0, 8)}_${Math.random().toString(36).slice(2)}`,
+  });
 
 describe('notifications, metrics, re-run and health', () => {
   const dir = tempDir();
@@ -68,7 +73,14 @@ describe('notifications, metrics, re-run and health', () => {
           { format: 'slack', url: `${sink.url}/slack/T000/B000/secret-part`, on: ['recovered'] },
         ],
         // The first run fails, every later one succeeds.
-        triggers: [{ repository: 'svc', branch: 'main', cwd: work, command: 'if [ -e done ]; then echo fine; else touch done; echo "<b>boom</b>"; exit 7; fi' }],
+        triggers: [
+          {
+            repository: 'svc',
+            branch: 'main',
+            cwd: work,
+            command: 'if [ -e done ]; then echo fine; else touch done; echo "<b>boom</b>"; exit 7; fi',
+          },
+        ],
       },
       { dir },
     );
@@ -89,12 +101,23 @@ describe('notifications, metrics, re-run and health', () => {
     const standard = sink.received.filter((r) => r.path === '/standard');
     // The failure (its first attempt refused, retried) and the recovery: the default `on`.
     expect(standard).toHaveLength(2);
-    const events = standard.map((m) => new Webhook(SIGNING_KEY).verify(m.body, m.headers as Record<string, string>) as { type: string; data: Record<string, unknown> });
+    const events = standard.map(
+      (m) =>
+        new Webhook(SIGNING_KEY).verify(m.body, m.headers as Record<string, string>) as { type: string; data: Record<string, unknown> },
+    );
     expect(events.map((e) => e.data.event).sort()).toEqual(['failed', 'recovered']);
     const event = events.find((e) => e.data.status === 'failed')!;
     const message = standard[events.indexOf(event)];
     expect(event.type).toBe('run.finished');
-    expect(event.data).toMatchObject({ runId: failedRun, repository: 'svc', branch: 'main', status: 'failed', event: 'failed', commit: '1'.repeat(40), exitCode: 7 });
+    expect(event.data).toMatchObject({
+      runId: failedRun,
+      repository: 'svc',
+      branch: 'main',
+      status: 'failed',
+      event: 'failed',
+      commit: '1'.repeat(40),
+      exitCode: 7,
+    });
     expect(typeof event.data.durationSeconds).toBe('number');
     expect(event.data.logTail).toContain('<b>boom</b>');
     expect(message!.headers['webhook-id']).toBe(`msg_${failedRun}_0`);
@@ -108,7 +131,7 @@ describe('notifications, metrics, re-run and health', () => {
     expect(text).toContain('fine');
   });
 
-  it('logs the failed attempt without the URL\'s path and counts it', async () => {
+  it("logs the failed attempt without the URL's path and counts it", async () => {
     const retried = receiver.logs.find((line) => line.msg === 'notification failed; retrying');
     expect(retried).toMatchObject({ format: 'standard', attempt: 1 });
     expect(JSON.stringify(receiver.logs)).not.toContain('secret-part');
@@ -121,7 +144,11 @@ describe('notifications, metrics, re-run and health', () => {
     const families = parsePrometheusTextFormat(await response.body.text());
     const family = (name: string) => families.find((f) => f.name === name);
     const value = (name: string, labels: Record<string, string>) =>
-      Number((family(name)?.metrics as { labels?: Record<string, string>; value: string }[] | undefined)?.find((m) => Object.entries(labels).every(([k, v]) => m.labels?.[k] === v))?.value ?? NaN);
+      Number(
+        (family(name)?.metrics as { labels?: Record<string, string>; value: string }[] | undefined)?.find((m) =>
+          Object.entries(labels).every(([k, v]) => m.labels?.[k] === v),
+        )?.value ?? NaN,
+      );
     expect(value('triggler_deliveries_total', { trigger: 'svc@main', scheme: 'standard', outcome: 'accepted' })).toBe(2);
     expect(value('triggler_runs_total', { trigger: 'svc@main', status: 'failed' })).toBe(1);
     expect(value('triggler_runs_total', { trigger: 'svc@main', status: 'succeeded' })).toBe(1);
@@ -136,9 +163,15 @@ describe('notifications, metrics, re-run and health', () => {
     expect(family('process_cpu_user_seconds_total')?.type).toBe('COUNTER');
   });
 
-  it('counts the delivery listener\'s rejections by reason', async () => {
+  it("counts the delivery listener's rejections by reason", async () => {
     for (const id of ['msg_forged_1', 'msg_forged_2']) {
-      const forged = buildDeliveryRequest({ scheme: 'standard', token: 'not-the-trigger-token-0123', id, timestamp: Math.floor(Date.now() / 1000), data: { repository: 'svc', branch: 'main', ref: 'refs/heads/main', commit: 'f'.repeat(40), source: 'test' } });
+      const forged = buildDeliveryRequest({
+        scheme: 'standard',
+        token: 'not-the-trigger-token-0123',
+        id,
+        timestamp: Math.floor(Date.now() / 1000),
+        data: { repository: 'svc', branch: 'main', ref: 'refs/heads/main', commit: 'f'.repeat(40), source: 'test' },
+      });
       expect((await receiver.send(forged.path, { headers: forged.headers, body: forged.body! })).status).toBe(401);
     }
     const text = await (await request(`${receiver.adminUrl}/metrics`)).body.text();
@@ -157,12 +190,23 @@ describe('notifications, metrics, re-run and health', () => {
     expect(refused.statusCode).toBe(401);
     await refused.body.dump();
     const credential = readAdminCredential(join(dir, 'state'));
-    const queued = await request(`${receiver.adminUrl}/runs/${failedRun}/rerun`, { method: 'POST', headers: { authorization: adminAuthorization(credential) } });
+    const queued = await request(`${receiver.adminUrl}/runs/${failedRun}/rerun`, {
+      method: 'POST',
+      headers: { authorization: adminAuthorization(credential) },
+    });
     expect(queued.statusCode).toBe(202);
     const { run } = (await queued.body.json()) as { run: { id: string } };
     await receiver.settledRuns();
-    expect(receiver.history.run(run.id)).toMatchObject({ rerunOf: failedRun, commit: '1'.repeat(40), status: 'succeeded', deliveryIds: receiver.history.run(failedRun)!.deliveryIds.slice(-1) });
-    const missing = await request(`${receiver.adminUrl}/runs/r_nosuchrun/rerun`, { method: 'POST', headers: { authorization: adminAuthorization(credential) } });
+    expect(receiver.history.run(run.id)).toMatchObject({
+      rerunOf: failedRun,
+      commit: '1'.repeat(40),
+      status: 'succeeded',
+      deliveryIds: receiver.history.run(failedRun)!.deliveryIds.slice(-1),
+    });
+    const missing = await request(`${receiver.adminUrl}/runs/r_nosuchrun/rerun`, {
+      method: 'POST',
+      headers: { authorization: adminAuthorization(credential) },
+    });
     expect(missing.statusCode).toBe(404);
     await missing.body.dump();
   });
@@ -178,12 +222,20 @@ describe('admin /healthz with a token source that does not answer', () => {
   it('answers 503 naming the token, never its value', async () => {
     const receiver = await startTestReceiver(
       { tokens: { ssm: { prefix: '/t' } }, triggers: [{ repository: 'svc', branch: 'main', command: 'true' }] },
-      { tokenSources: { ssm: () => ({ tokens: async () => Promise.reject(new Error('SSM answered AccessDenied')), refresh: async () => false }) } },
+      {
+        tokenSources: {
+          ssm: () => ({ tokens: async () => Promise.reject(new Error('SSM answered AccessDenied')), refresh: async () => false }),
+        },
+      },
     );
     try {
       const response = await request(`${receiver.adminUrl}/healthz`);
       expect(response.statusCode).toBe(503);
-      expect(await response.body.json()).toEqual({ status: 'degraded', journal: { status: 'ok' }, tokens: { status: 'degraded', reason: 'svc/main: SSM answered AccessDenied' } });
+      expect(await response.body.json()).toEqual({
+        status: 'degraded',
+        journal: { status: 'ok' },
+        tokens: { status: 'degraded', reason: 'svc/main: SSM answered AccessDenied' },
+      });
     } finally {
       await receiver.dispose();
     }

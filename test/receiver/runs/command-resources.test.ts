@@ -46,14 +46,25 @@ async function openLog(logger: ReturnType<typeof recordingLogger>['logger']): Pr
 }
 
 function startCommand(log: BoundedRunLog, logger: ReturnType<typeof recordingLogger>['logger']): ReturnType<typeof runCommand> {
-  const run = { id: newRunId(), repository: 'app', branch: 'main', commit: 'c'.repeat(40), deliveryIds: ['d1'], scheme: 'standard' } as StoredRun;
+  const run = {
+    id: newRunId(),
+    repository: 'app',
+    branch: 'main',
+    commit: 'c'.repeat(40),
+    deliveryIds: ['d1'],
+    scheme: 'standard',
+  } as StoredRun;
   return runCommand({ config: makeTrigger({ command: 'echo started' }), run, log, logger, killGraceMs: 1000, withheldEnv: new Set() });
 }
 
 const RETRYING = 'cannot start the command for lack of a resource; trying again';
 
 /** A command started once every descriptor is in use, once it has been told to wait and try again. */
-async function commandWaitingToStart(): Promise<{ log: BoundedRunLog; lines: ReturnType<typeof recordingLogger>['lines']; command: ReturnType<typeof runCommand> }> {
+async function commandWaitingToStart(): Promise<{
+  log: BoundedRunLog;
+  lines: ReturnType<typeof recordingLogger>['lines'];
+  command: ReturnType<typeof runCommand>;
+}> {
   const { logger, lines } = recordingLogger();
   const log = await openLog(logger);
   giveBack = useUpDescriptors();

@@ -9,7 +9,18 @@ import type { Runner } from '../../../receiver/runs/runner';
 import { RunStore } from '../../../receiver/runs/run-store';
 import { describeProcessGroup } from '../../../receiver/runs/command';
 import { acceptRecord } from '../../support/journal-records';
-import { logText, makeDelivery, makeStateDir, makeTrigger, newRunId, openRunner, processAlive, recordingLogger, removeDir, waitFor } from '../../support/runner-harness';
+import {
+  logText,
+  makeDelivery,
+  makeStateDir,
+  makeTrigger,
+  newRunId,
+  openRunner,
+  processAlive,
+  recordingLogger,
+  removeDir,
+  waitFor,
+} from '../../support/runner-harness';
 
 let dir: string;
 let stateDir: string;
@@ -41,14 +52,19 @@ async function crashWhileRunning(command: string): Promise<{ runId: string; pids
   const delivery = makeDelivery();
   const plan = JSON.stringify({ stateDir, workDir, deliveries: [delivery], command });
   const fixture = path.join(__dirname, '..', '..', 'support', 'children', 'runner-crash.ts');
-  const receiver = spawn(process.execPath, ['--require', 'tsx/cjs', fixture, plan], { cwd: path.join(__dirname, '..', '..', '..'), stdio: ['ignore', 'pipe', 'inherit'] });
+  const receiver = spawn(process.execPath, ['--require', 'tsx/cjs', fixture, plan], {
+    cwd: path.join(__dirname, '..', '..', '..'),
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let stdout = '';
   receiver.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   const exited = new Promise((resolve) => receiver.once('exit', resolve));
   try {
     await waitFor('the crashing receiver to start its command', () => stdout.includes('\n') || receiver.exitCode !== null, 20_000);
     // The 'spawned' record is written just after the spawn; give it its fdatasync.
-    await waitFor('the process group in the journal', () => fs.readFileSync(path.join(stateDir, 'journal.jsonl'), 'utf8').includes('"spawned"'));
+    await waitFor('the process group in the journal', () =>
+      fs.readFileSync(path.join(stateDir, 'journal.jsonl'), 'utf8').includes('"spawned"'),
+    );
   } finally {
     receiver.kill('SIGKILL');
     await exited;
@@ -68,12 +84,18 @@ describe('restart after a crash while a command ran', () => {
 
     // The rerun records whether anything of the old command was alive when it started.
     const check = `alive=0; for p in ${pids.join(' ')}; do if [ -d /proc/$p ] && ! grep -q '^[0-9]* ([^)]*) Z' /proc/$p/stat; then alive=1; fi; done; echo "alive=$alive commit=$TRIGGLER_COMMIT"`;
-    const { runner, lines } = await openRunner({ stateDir, triggers: [makeTrigger({ command: check, cwd: workDir })], killGraceSeconds: 2 });
+    const { runner, lines } = await openRunner({
+      stateDir,
+      triggers: [makeTrigger({ command: check, cwd: workDir })],
+      killGraceSeconds: 2,
+    });
     runners.push(runner);
     expect(pids.some(processAlive)).toBe(false);
     const interrupted = runner.history.run(runId);
     expect(interrupted).toMatchObject({ status: 'interrupted', processGroup: { pgid: pids[0] } });
-    expect(interrupted?.error).toBe(`receiver stopped while it ran; at the next start its process group ${pids[0]} (2 processes) was still running and was stopped with SIGTERM`);
+    expect(interrupted?.error).toBe(
+      `receiver stopped while it ran; at the next start its process group ${pids[0]} (2 processes) was still running and was stopped with SIGTERM`,
+    );
     expect(lines.some((line) => line.msg.includes('stopped the command of an interrupted run') && line.pgid === pids[0])).toBe(true);
 
     await runner.idle();
@@ -85,7 +107,11 @@ describe('restart after a crash while a command ran', () => {
 
   it('does not run it again when the trigger sets rerunInterrupted: false', async () => {
     const { runId } = await crashWhileRunning(LONG_COMMAND);
-    const { runner } = await openRunner({ stateDir, triggers: [makeTrigger({ command: 'true', cwd: workDir, rerunInterrupted: false })], killGraceSeconds: 2 });
+    const { runner } = await openRunner({
+      stateDir,
+      triggers: [makeTrigger({ command: 'true', cwd: workDir, rerunInterrupted: false })],
+      killGraceSeconds: 2,
+    });
     runners.push(runner);
     await runner.idle();
     expect(runner.history.runs().map((run) => [run.id, run.status])).toEqual([[runId, 'interrupted']]);
@@ -124,14 +150,25 @@ describe('a process group id the journal names', () => {
     const runId = newRunId();
     await store.record(acceptRecord(runId, makeDelivery()));
     await store.record({ type: 'start', at: new Date().toISOString(), runId });
-    await store.record({ type: 'spawned', at: new Date().toISOString(), runId, processGroup: { ...group, startTime: String(BigInt(group.startTime ?? '0') - 1n) } });
+    await store.record({
+      type: 'spawned',
+      at: new Date().toISOString(),
+      runId,
+      processGroup: { ...group, startTime: String(BigInt(group.startTime ?? '0') - 1n) },
+    });
     await store.close();
 
-    const { runner, lines } = await openRunner({ stateDir, triggers: [makeTrigger({ command: 'true', cwd: workDir })], killGraceSeconds: 1 });
+    const { runner, lines } = await openRunner({
+      stateDir,
+      triggers: [makeTrigger({ command: 'true', cwd: workDir })],
+      killGraceSeconds: 1,
+    });
     runners.push(runner);
     expect(processAlive(other.pid!)).toBe(true);
     expect(runner.history.run(runId)).toMatchObject({ status: 'interrupted', error: 'receiver stopped while it ran' });
-    expect(lines.find((line) => line.msg.includes('nothing of its command to stop'))?.why).toBe(`process group ${other.pid} now belongs to other processes (its id was reused)`);
+    expect(lines.find((line) => line.msg.includes('nothing of its command to stop'))?.why).toBe(
+      `process group ${other.pid} now belongs to other processes (its id was reused)`,
+    );
     other.kill('SIGKILL');
   });
 });

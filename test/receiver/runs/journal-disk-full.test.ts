@@ -63,7 +63,9 @@ function tmpfsDisk(top: string): Disk | undefined {
 async function injectedDisk(top: string): Promise<Disk> {
   const probe = await fsp.open(path.join(top, 'probe'), 'w');
   await probe.close();
-  const prototype = Object.getPrototypeOf(probe) as { write: (buffer: Buffer, offset: number, length: number) => Promise<{ bytesWritten: number }> };
+  const prototype = Object.getPrototypeOf(probe) as {
+    write: (buffer: Buffer, offset: number, length: number) => Promise<{ bytesWritten: number }>;
+  };
   const write = prototype.write;
   let spy: jest.SpyInstance | undefined;
   return {
@@ -71,7 +73,12 @@ async function injectedDisk(top: string): Promise<Disk> {
     real: false,
     async fill() {
       let room = 100;
-      spy = jest.spyOn(prototype, 'write').mockImplementation(async function (this: unknown, buffer: Buffer, offset: number, length: number) {
+      spy = jest.spyOn(prototype, 'write').mockImplementation(async function (
+        this: unknown,
+        buffer: Buffer,
+        offset: number,
+        length: number,
+      ) {
         if (room === 0) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
         const part = Math.min(room, length);
         room -= part;
@@ -131,7 +138,11 @@ describe('a full disk under the journal', () => {
     const refused = Array.from({ length: 40 }, () => makeDelivery());
     const results = await Promise.allSettled(refused.map((delivery) => store.record(acceptRecord(refusedRun, delivery))));
     expect(results.every((result) => result.status === 'rejected' && result.reason instanceof JournalWriteError)).toBe(true);
-    expect(store.health()).toMatchObject({ status: 'degraded', reason: expect.stringContaining('no space left on device') as string, since: expect.any(String) as string });
+    expect(store.health()).toMatchObject({
+      status: 'degraded',
+      reason: expect.stringContaining('no space left on device') as string,
+      since: expect.any(String) as string,
+    });
     await expect(store.record(acceptRecord(newRunId(), makeDelivery()))).rejects.toBeInstanceOf(JournalWriteError);
     // The run's own record belongs to a delivery accepted before: it waits instead of being lost.
     // (Larger than a page, so that it cannot fit in what is left of the journal's last one.)
@@ -172,11 +183,15 @@ describe('a full disk under the journal', () => {
     const runId = newRunId();
     await store.record(acceptRecord(runId, makeDelivery()));
     await disk.fill();
-    await expect(store.record(acceptRecord(newRunId(), makeDelivery({ deliveryId: 'x'.repeat(8192) })))).rejects.toBeInstanceOf(JournalWriteError);
+    await expect(store.record(acceptRecord(newRunId(), makeDelivery({ deliveryId: 'x'.repeat(8192) })))).rejects.toBeInstanceOf(
+      JournalWriteError,
+    );
     const start = store.record({ type: 'start', at: new Date().toISOString(), runId });
     store.refuseWhileUnwritable();
     // Either written in the journal's last free bytes already, or refused: it no longer waits.
     await start.catch((error: unknown) => expect(error).toBeInstanceOf(JournalWriteError));
-    await expect(store.record({ type: 'finish', at: new Date().toISOString(), runId, status: 'interrupted', error: 'e'.repeat(8192) })).rejects.toBeInstanceOf(JournalWriteError);
+    await expect(
+      store.record({ type: 'finish', at: new Date().toISOString(), runId, status: 'interrupted', error: 'e'.repeat(8192) }),
+    ).rejects.toBeInstanceOf(JournalWriteError);
   });
 });

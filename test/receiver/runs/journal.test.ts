@@ -54,7 +54,9 @@ async function failSyncs(): Promise<void> {
   const probe = await fsp.open(path.join(dir, 'probe'), 'w');
   await probe.close();
   const prototype = Object.getPrototypeOf(probe) as { datasync: () => Promise<void> };
-  failing = jest.spyOn(prototype, 'datasync').mockRejectedValue(Object.assign(new Error('ENOSPC: no space left on device, fdatasync'), { code: 'ENOSPC' }));
+  failing = jest
+    .spyOn(prototype, 'datasync')
+    .mockRejectedValue(Object.assign(new Error('ENOSPC: no space left on device, fdatasync'), { code: 'ENOSPC' }));
 }
 
 const start = (runId: string): JournalRecord => ({ type: 'start', at: new Date().toISOString(), runId });
@@ -89,7 +91,10 @@ describe('Journal', () => {
     expect(journal.health()).toEqual({ status: 'ok' });
     expect(written).toEqual([start(runId)].map((record) => ({ ...record, at: expect.any(String) as string })));
     // What the failed writes left is cut off: the file holds the held record alone.
-    const lines = fs.readFileSync(path.join(dir, 'journal.jsonl'), 'utf8').split('\n').filter((line) => line.trim() !== '');
+    const lines = fs
+      .readFileSync(path.join(dir, 'journal.jsonl'), 'utf8')
+      .split('\n')
+      .filter((line) => line.trim() !== '');
     expect(lines.map((line) => (JSON.parse(line) as JournalRecord).type)).toEqual(['start']);
   });
 

@@ -21,7 +21,10 @@ function applyAll(state: RunState, records: JournalRecord[]): string[] {
 describe('applyRecord', () => {
   it('an accept makes a pending run carrying its push; the next carries the newer push, fields it lacks included', () => {
     const state = emptyRunState(10, 100);
-    applyAll(state, [accept('r1', { deliveryId: 'd1', commit: 'c1', pusher: 'ann', event: 'push' }), accept('r1', { deliveryId: 'd2', commit: 'c2', previousCommit: 'c1' })]);
+    applyAll(state, [
+      accept('r1', { deliveryId: 'd1', commit: 'c1', pusher: 'ann', event: 'push' }),
+      accept('r1', { deliveryId: 'd2', commit: 'c2', previousCommit: 'c1' }),
+    ]);
     expect(state.runs.get('r1')).toEqual({
       id: 'r1',
       repository: 'app',
@@ -42,7 +45,10 @@ describe('applyRecord', () => {
   it('counts every delivery but lists only the newest RUN_LISTS_LIMIT', () => {
     const state = emptyRunState(10, 10);
     const count = RUN_LISTS_LIMIT + 5;
-    applyAll(state, Array.from({ length: count }, (_, i) => accept('r1', { deliveryId: `d${i}`, commit: `c${i}` })));
+    applyAll(
+      state,
+      Array.from({ length: count }, (_, i) => accept('r1', { deliveryId: `d${i}`, commit: `c${i}` })),
+    );
     const run = state.runs.get('r1');
     expect(run?.deliveries).toBe(count);
     expect(run?.deliveryIds).toHaveLength(RUN_LISTS_LIMIT);
@@ -60,7 +66,14 @@ describe('applyRecord', () => {
       accept('r2', { deliveryId: 'd2' }),
     ]);
     expect(dropped).toEqual([]);
-    expect(state.runs.get('r1')).toMatchObject({ status: 'failed', startedAt: AT, finishedAt: AT, exitCode: 1, error: 'exited with code 1', processGroup: { pgid: 42 } });
+    expect(state.runs.get('r1')).toMatchObject({
+      status: 'failed',
+      startedAt: AT,
+      finishedAt: AT,
+      exitCode: 1,
+      error: 'exited with code 1',
+      processGroup: { pgid: 42 },
+    });
     expect(applyRecord(state, { type: 'finish', at: AT, runId: 'r2', status: 'succeeded', exitCode: 0 }, NOW)).toEqual({ dropped: ['r1'] });
     expect([...state.runs.keys()]).toEqual(['r2']);
     // The delivery ids of a dropped run are still remembered: a repeat is still a duplicate.
@@ -115,7 +128,11 @@ describe('applyRecord', () => {
       { type: 'finish', at: AT, runId: 'r3', status: 'failed' },
     ]);
     const records = [...stateRecords(state, NOW)];
-    expect(records.map((record) => (record.type === 'run' ? `run ${record.run.id}` : record.type === 'dedupe' ? `dedupe ${record.dedupeKey}` : record.type))).toEqual(['run r1', 'run r3', 'run r2', 'dedupe key-d1', 'dedupe key-d2', 'dedupe key-d3']);
+    expect(
+      records.map((record) =>
+        record.type === 'run' ? `run ${record.run.id}` : record.type === 'dedupe' ? `dedupe ${record.dedupeKey}` : record.type,
+      ),
+    ).toEqual(['run r1', 'run r3', 'run r2', 'dedupe key-d1', 'dedupe key-d2', 'dedupe key-d3']);
     const replayed = emptyRunState(2, 10);
     applyAll(replayed, records);
     expect(runsNewestFirst(replayed)).toEqual(runsNewestFirst(state));

@@ -7,7 +7,17 @@ import type { AcceptedDelivery } from '../../../receiver/delivery';
 import { JournalWriteError, RUN_LISTS_LIMIT, RunStore, type RunStoreOptions } from '../../../receiver/runs/run-store';
 import type { Runner } from '../../../receiver/runs/runner';
 import { acceptRecord, journalLine } from '../../support/journal-records';
-import { logText, makeDelivery, makeStateDir, makeTrigger, newRunId, openRunner, recordingLogger, removeDir, waitFor } from '../../support/runner-harness';
+import {
+  logText,
+  makeDelivery,
+  makeStateDir,
+  makeTrigger,
+  newRunId,
+  openRunner,
+  recordingLogger,
+  removeDir,
+  waitFor,
+} from '../../support/runner-harness';
 
 let dir: string;
 let stateDir: string;
@@ -57,7 +67,10 @@ describe('restart after a crash', () => {
     const deliveries = [makeDelivery(), makeDelivery(), makeDelivery()];
     const plan = JSON.stringify({ stateDir, workDir, deliveries });
     const fixture = path.join(__dirname, '..', '..', 'support', 'children', 'runner-crash.ts');
-    const receiver = spawn(process.execPath, ['--require', 'tsx/cjs', fixture, plan], { cwd: path.join(__dirname, '..', '..', '..'), stdio: ['ignore', 'pipe', 'pipe'] });
+    const receiver = spawn(process.execPath, ['--require', 'tsx/cjs', fixture, plan], {
+      cwd: path.join(__dirname, '..', '..', '..'),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     receiver.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -65,7 +78,11 @@ describe('restart after a crash', () => {
     const exited = new Promise((resolve) => receiver.once('exit', resolve));
     let commandPid = 0;
     try {
-      await waitFor(`the crashing receiver to report (stderr: ${stderr})`, () => stdout.includes('\n') || receiver.exitCode !== null, 20_000);
+      await waitFor(
+        `the crashing receiver to report (stderr: ${stderr})`,
+        () => stdout.includes('\n') || receiver.exitCode !== null,
+        20_000,
+      );
       commandPid = Number(fs.readFileSync(path.join(workDir, 'command.pid'), 'utf8'));
     } finally {
       // The crash: no close(), no finish record. The command outlives it (its own process group) and is killed by hand.
@@ -78,12 +95,20 @@ describe('restart after a crash', () => {
     expect(ids.waiting[0]).toBe(ids.waiting[1]);
 
     const { runner, lines } = await runnerFor({ triggers: [makeTrigger({ command: 'echo "$TRIGGLER_COMMIT"', cwd: workDir })] });
-    expect(runner.history.run(ids.running)).toMatchObject({ status: 'interrupted', error: 'receiver stopped while it ran', deliveryIds: [deliveries[0]?.deliveryId] });
+    expect(runner.history.run(ids.running)).toMatchObject({
+      status: 'interrupted',
+      error: 'receiver stopped while it ran',
+      deliveryIds: [deliveries[0]?.deliveryId],
+    });
     expect(runner.history.run(ids.running)?.finishedAt).toBeDefined();
     expect(lines.some((line) => line.msg.includes('recorded as interrupted') && line.run === ids.running)).toBe(true);
     await runner.idle();
     const waiting = runner.history.run(ids.waiting[0] ?? '');
-    expect(waiting).toMatchObject({ status: 'succeeded', deliveryIds: [deliveries[1]?.deliveryId, deliveries[2]?.deliveryId], commit: deliveries[2]?.commit });
+    expect(waiting).toMatchObject({
+      status: 'succeeded',
+      deliveryIds: [deliveries[1]?.deliveryId, deliveries[2]?.deliveryId],
+      commit: deliveries[2]?.commit,
+    });
     expect(await logText(runner, ids.waiting[0] ?? '')).toBe(`${deliveries[2]?.commit}\n`);
     for (const [index, runId] of [ids.running, ...ids.waiting].entries()) {
       const delivery = deliveries[index] as AcceptedDelivery;
@@ -125,7 +150,9 @@ describe('restart after a crash', () => {
     const aside = fs.readdirSync(stateDir).filter((name) => name.startsWith('journal.jsonl.corrupt-'));
     expect(aside).toHaveLength(1);
     expect(fs.readFileSync(path.join(stateDir, aside[0] ?? ''), 'utf8')).toContain('this is not json');
-    expect(reopened.lines.find((line) => line.level === 50 && line.msg.includes('corrupt'))).toMatchObject({ reason: 'line 2 is not a journal record' });
+    expect(reopened.lines.find((line) => line.level === 50 && line.msg.includes('corrupt'))).toMatchObject({
+      reason: 'line 2 is not a journal record',
+    });
     // And the fresh journal works.
     const next = newRunId();
     await reopened.store.record(acceptRecord(next, makeDelivery()));
@@ -133,7 +160,10 @@ describe('restart after a crash', () => {
   });
 
   it('records a waiting run whose trigger is no longer configured as failed, saying why', async () => {
-    const first = await runnerFor({ triggers: [makeTrigger({ branch: 'gone', command: 'sleep 30', cwd: workDir })], shutdownGraceSeconds: 0 });
+    const first = await runnerFor({
+      triggers: [makeTrigger({ branch: 'gone', command: 'sleep 30', cwd: workDir })],
+      shutdownGraceSeconds: 0,
+    });
     const running = await first.runner.accept(makeDelivery({ branch: 'gone' }));
     await waitFor('the run to start', () => first.runner.history.run(running.runId)?.status === 'running');
     const waiting = await first.runner.accept(makeDelivery({ branch: 'gone' }));
@@ -169,7 +199,9 @@ describe('compaction', () => {
     const records = journalLines().map((line) => JSON.parse(line) as { type: string; dedupeKey?: string });
     expect(records.filter((record) => record.type === 'run')).toHaveLength(2);
     // The first key expired; the keys of dropped runs still answer as duplicates.
-    expect(records.filter((record) => record.type === 'dedupe').map((record) => record.dedupeKey)).toEqual(deliveries.slice(1).map((delivery) => delivery.dedupeKey));
+    expect(records.filter((record) => record.type === 'dedupe').map((record) => record.dedupeKey)).toEqual(
+      deliveries.slice(1).map((delivery) => delivery.dedupeKey),
+    );
     expect(runner.seen(deliveries[0]?.dedupeKey ?? '')).toBeUndefined();
     expect(runner.seen(deliveries[1]?.dedupeKey ?? '')).toEqual({ status: 'duplicate', runId: finished[1], coalesced: false });
   });
@@ -330,7 +362,11 @@ describe('a journal damaged in the middle', () => {
     expect(store.dedupeEntry('standard:caf\ufffd(')).toBeUndefined();
     expect(store.allRuns().map((run) => run.id)).toEqual([runId]);
     expect(store.dedupeEntry(kept.dedupeKey)?.runId).toBe(runId);
-    expect(lines.find((entry) => entry.level === 50)).toMatchObject({ reason: 'line 1 is not valid UTF-8', skippedRecords: 1, skippedBytes: bytes.length });
+    expect(lines.find((entry) => entry.level === 50)).toMatchObject({
+      reason: 'line 1 is not valid UTF-8',
+      skippedRecords: 1,
+      skippedBytes: bytes.length,
+    });
   });
 });
 
@@ -367,7 +403,8 @@ describe('a journal of any size', () => {
     fs.mkdirSync(stateDir, { recursive: true });
     const runId = newRunId();
     const at = new Date().toISOString();
-    const pair = journalLine({ type: 'start', at, runId }) + journalLine({ type: 'finish', at, runId, status: 'failed', error: 'e'.repeat(2000) });
+    const pair =
+      journalLine({ type: 'start', at, runId }) + journalLine({ type: 'finish', at, runId, status: 'failed', error: 'e'.repeat(2000) });
     const block = pair.repeat(Math.ceil((1024 * 1024) / pair.length));
     const fd = fs.openSync(journalPath(), 'w');
     fs.writeSync(fd, journalLine(acceptRecord(runId, makeDelivery())));
@@ -375,7 +412,12 @@ describe('a journal of any size', () => {
     fs.closeSync(fd);
     const fixture = path.join(__dirname, '..', '..', 'support', 'children', 'replay-memory.ts');
     const stdout = await new Promise<string>((resolve, reject) =>
-      execFile(process.execPath, ['--require', 'tsx/cjs', fixture, stateDir], { cwd: path.join(__dirname, '..', '..', '..') }, (error, out, err) => (error ? reject(new Error(`${error.message}\n${err}`)) : resolve(out))),
+      execFile(
+        process.execPath,
+        ['--require', 'tsx/cjs', fixture, stateDir],
+        { cwd: path.join(__dirname, '..', '..', '..') },
+        (error, out, err) => (error ? reject(new Error(`${error.message}\n${err}`)) : resolve(out)),
+      ),
     );
     return JSON.parse(stdout) as { grewBytes: number; runs: number };
   }
@@ -410,7 +452,10 @@ describe('remembered delivery ids', () => {
     expect(reopened.store.dedupeEntry(newest.dedupeKey)).toBeUndefined();
     for (const delivery of [later, middle]) expect(reopened.store.dedupeEntry(delivery.dedupeKey)?.runId).toBe(runId);
     // Replay met all four again: the soonest and then the newest went.
-    expect(reopened.lines.find((entry) => entry.level === 40 && entry.msg.includes('forgotten early'))).toMatchObject({ forgotten: 2, maxRememberedIds: 2 });
+    expect(reopened.lines.find((entry) => entry.level === 40 && entry.msg.includes('forgotten early'))).toMatchObject({
+      forgotten: 2,
+      maxRememberedIds: 2,
+    });
   });
 
   it('keep the journal and start-up bounded under a sustained flood of valid unique deliveries', async () => {

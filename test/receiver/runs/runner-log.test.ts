@@ -28,7 +28,8 @@ describe('BoundedRunLog', () => {
     const { log, file } = openLog(200);
     const output = Array.from({ length: 1000 }, (_, i) => String.fromCharCode(97 + (i % 26))).join('');
     // Chunks of uneven sizes, as pipes deliver them.
-    for (let at = 0, size = 1; at < output.length; at += size, size = (size * 7) % 61 + 1) log.write(Buffer.from(output.slice(at, at + size)));
+    for (let at = 0, size = 1; at < output.length; at += size, size = ((size * 7) % 61) + 1)
+      log.write(Buffer.from(output.slice(at, at + size)));
     const summary = await log.finish();
     const stored = fs.readFileSync(file, 'utf8');
     expect(summary).toEqual({ storedBytes: 200, outputBytes: 1000, truncated: true });

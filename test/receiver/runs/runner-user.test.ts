@@ -17,7 +17,13 @@ describe('passwd lookup', () => {
   });
 
   it('takes the first line for a name, as getpwnam does', async () => {
-    expect(await lookupPasswdUser('deploy', fixture)).toEqual({ name: 'deploy', uid: 1001, gid: 1002, home: '/home/deploy', shell: '/bin/sh' });
+    expect(await lookupPasswdUser('deploy', fixture)).toEqual({
+      name: 'deploy',
+      uid: 1001,
+      gid: 1002,
+      home: '/home/deploy',
+      shell: '/bin/sh',
+    });
   });
 
   it('finds no account for an unknown name or a skipped line', async () => {
@@ -49,7 +55,10 @@ describe('running as a user', () => {
 
   it('runs as the named user when the receiver is root, else as the receiver user with one warning at open', async () => {
     if (!nobody) throw new Error('this test needs a "nobody" account in /etc/passwd');
-    const opened = await openRunner({ stateDir, triggers: [makeTrigger({ command: 'echo "$(id -u):$(id -g):$HOME:$USER"', cwd: '/', user: 'nobody' })] });
+    const opened = await openRunner({
+      stateDir,
+      triggers: [makeTrigger({ command: 'echo "$(id -u):$(id -g):$HOME:$USER"', cwd: '/', user: 'nobody' })],
+    });
     runner = opened.runner;
     const warnings = opened.lines.filter((line) => line.level === 40 && line.msg.includes('not root'));
     const first = await runner.accept(makeDelivery());
@@ -97,24 +106,35 @@ describe('deploying as a user', () => {
     removeDir(dir);
   });
 
-  (receiverIsRoot ? it : it.skip)('under a root receiver, the deploy path and releases belong to the user, who fetches and builds there', async () => {
-    if (!nobody) throw new Error('this test needs a "nobody" account in /etc/passwd');
-    const repo = sourceRepo(dir);
-    const deployPath = path.join(dir, 'srv', 'app');
-    const commit = repo.commit({ 'index.html': 'as nobody' });
-    // git fetches from a local repository only if the fetching user owns it (safe.directory).
-    execFileSync('chown', ['-R', `${nobody.uid}:${nobody.gid}`, repo.url]);
-    ({ runner } = await openRunner({
-      stateDir: path.join(dir, 'state'),
-      triggers: [makeTrigger({ command: 'id -u > built-by', user: 'nobody', deploy: { repositoryUrl: repo.url, path: deployPath } })],
-    }));
-    const { runId } = await runner.accept(makeDelivery({ commit }));
-    await runner.idle();
-    const run = runner.history.run(runId)!;
-    expect({ status: run.status, log: run.status === 'succeeded' ? '' : await logText(runner, run) }).toEqual({ status: 'succeeded', log: '' });
-    for (const owned of [deployPath, path.join(deployPath, 'releases'), path.join(deployPath, 'repo.git'), path.join(deployPath, 'releases', run.deploy!.release!)]) {
-      expect([owned, fs.statSync(owned).uid]).toEqual([owned, nobody.uid]);
-    }
-    expect(fs.readFileSync(path.join(deployPath, 'current', 'built-by'), 'utf8').trim()).toBe(String(nobody.uid));
-  });
+  (receiverIsRoot ? it : it.skip)(
+    'under a root receiver, the deploy path and releases belong to the user, who fetches and builds there',
+    async () => {
+      if (!nobody) throw new Error('this test needs a "nobody" account in /etc/passwd');
+      const repo = sourceRepo(dir);
+      const deployPath = path.join(dir, 'srv', 'app');
+      const commit = repo.commit({ 'index.html': 'as nobody' });
+      // git fetches from a local repository only if the fetching user owns it (safe.directory).
+      execFileSync('chown', ['-R', `${nobody.uid}:${nobody.gid}`, repo.url]);
+      ({ runner } = await openRunner({
+        stateDir: path.join(dir, 'state'),
+        triggers: [makeTrigger({ command: 'id -u > built-by', user: 'nobody', deploy: { repositoryUrl: repo.url, path: deployPath } })],
+      }));
+      const { runId } = await runner.accept(makeDelivery({ commit }));
+      await runner.idle();
+      const run = runner.history.run(runId)!;
+      expect({ status: run.status, log: run.status === 'succeeded' ? '' : await logText(runner, run) }).toEqual({
+        status: 'succeeded',
+        log: '',
+      });
+      for (const owned of [
+        deployPath,
+        path.join(deployPath, 'releases'),
+        path.join(deployPath, 'repo.git'),
+        path.join(deployPath, 'releases', run.deploy!.release!),
+      ]) {
+        expect([owned, fs.statSync(owned).uid]).toEqual([owned, nobody.uid]);
+      }
+      expect(fs.readFileSync(path.join(deployPath, 'current', 'built-by'), 'utf8').trim()).toBe(String(nobody.uid));
+    },
+  );
 });

@@ -3,7 +3,16 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Runner } from '../../../receiver/runs/runner';
 import { RunnerClosedError } from '../../../receiver/runs/runner';
-import { logText, makeDelivery, makeStateDir, makeTrigger, openRunner, processAlive, removeDir, waitFor } from '../../support/runner-harness';
+import {
+  logText,
+  makeDelivery,
+  makeStateDir,
+  makeTrigger,
+  openRunner,
+  processAlive,
+  removeDir,
+  waitFor,
+} from '../../support/runner-harness';
 
 let stateDir: string;
 let workDir: string;
@@ -27,7 +36,9 @@ async function runnerFor(options: Omit<Parameters<typeof openRunner>[0], 'stateD
 
 describe('spawning', () => {
   it('runs a command string through /bin/sh and records a succeeded run with its output', async () => {
-    const { runner } = await runnerFor({ triggers: [makeTrigger({ command: 'echo "shell says $((6 * 7))"; echo to-stderr >&2', cwd: workDir })] });
+    const { runner } = await runnerFor({
+      triggers: [makeTrigger({ command: 'echo "shell says $((6 * 7))"; echo to-stderr >&2', cwd: workDir })],
+    });
     const delivery = makeDelivery();
     const result = await runner.accept(delivery);
     expect(result).toEqual({ status: 'accepted', runId: expect.stringMatching(/^r_[a-z0-9]+$/), coalesced: false });
@@ -53,7 +64,9 @@ describe('spawning', () => {
   });
 
   it('runs an argv command without a shell: shell syntax reaches the program as text', async () => {
-    const { runner } = await runnerFor({ triggers: [makeTrigger({ command: ['/bin/echo', '$HOME; echo injected', '$(id)'], cwd: workDir })] });
+    const { runner } = await runnerFor({
+      triggers: [makeTrigger({ command: ['/bin/echo', '$HOME; echo injected', '$(id)'], cwd: workDir })],
+    });
     const { runId } = await runner.accept(makeDelivery());
     await runner.idle();
     expect(runner.history.run(runId)?.status).toBe('succeeded');
@@ -61,7 +74,9 @@ describe('spawning', () => {
   });
 
   it('runs in the trigger cwd with stdin from /dev/null, as the leader of its own process group', async () => {
-    const { runner } = await runnerFor({ triggers: [makeTrigger({ command: 'pwd; cat; echo "stdin done"; ps -o pid=,pgid= -p $$', cwd: workDir })] });
+    const { runner } = await runnerFor({
+      triggers: [makeTrigger({ command: 'pwd; cat; echo "stdin done"; ps -o pid=,pgid= -p $$', cwd: workDir })],
+    });
     const { runId } = await runner.accept(makeDelivery());
     await runner.idle();
     const [cwd, stdinDone, ids] = (await logText(runner, runId)).trim().split('\n');
@@ -96,13 +111,21 @@ describe('spawning', () => {
 
   it('records a non-zero exit and a death by signal as failed, naming which', async () => {
     const { runner } = await runnerFor({
-      triggers: [makeTrigger({ command: 'exit 3', cwd: workDir }), makeTrigger({ branch: 'killed', command: 'kill -KILL $$', cwd: workDir })],
+      triggers: [
+        makeTrigger({ command: 'exit 3', cwd: workDir }),
+        makeTrigger({ branch: 'killed', command: 'kill -KILL $$', cwd: workDir }),
+      ],
     });
     const exited = await runner.accept(makeDelivery());
     const killed = await runner.accept(makeDelivery({ branch: 'killed' }));
     await runner.idle();
     expect(runner.history.run(exited.runId)).toMatchObject({ status: 'failed', exitCode: 3, error: 'exited with code 3' });
-    expect(runner.history.run(killed.runId)).toMatchObject({ status: 'failed', exitCode: null, signal: 'SIGKILL', error: 'killed by signal SIGKILL' });
+    expect(runner.history.run(killed.runId)).toMatchObject({
+      status: 'failed',
+      exitCode: null,
+      signal: 'SIGKILL',
+      error: 'killed by signal SIGKILL',
+    });
   });
 
   it('logs run started and run finished as structured lines', async () => {
@@ -110,7 +133,12 @@ describe('spawning', () => {
     const delivery = makeDelivery();
     const { runId } = await runner.accept(delivery);
     await runner.idle();
-    expect(lines.find((line) => line.msg === 'run started')).toMatchObject({ run: runId, trigger: 'app@main', commit: delivery.commit, deliveries: 1 });
+    expect(lines.find((line) => line.msg === 'run started')).toMatchObject({
+      run: runId,
+      trigger: 'app@main',
+      commit: delivery.commit,
+      deliveries: 1,
+    });
     const finished = lines.find((line) => line.msg === 'run finished');
     expect(finished).toMatchObject({ run: runId, status: 'succeeded', exitCode: 0 });
     expect(typeof finished?.ms).toBe('number');
@@ -133,7 +161,12 @@ describe('environment', () => {
   });
 
   function parseEnv(text: string): Map<string, string> {
-    return new Map(text.split('\0').filter(Boolean).map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)]));
+    return new Map(
+      text
+        .split('\0')
+        .filter(Boolean)
+        .map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)]),
+    );
   }
 
   it('gives the command the receiver env minus withheld names, the trigger env and the run variables', async () => {
@@ -194,7 +227,12 @@ describe('scheduling', () => {
   it('coalesces a burst of 30 deliveries during a running command into one more run carrying the newest push', async () => {
     // The first run lasts until the burst is in (the test writes `release`): the test does not race the clock.
     const { runner } = await runnerFor({
-      triggers: [makeTrigger({ command: 'echo "commit=$TRIGGLER_COMMIT delivery=$TRIGGLER_DELIVERY_ID"; while [ ! -e release ]; do sleep 0.05; done', cwd: workDir })],
+      triggers: [
+        makeTrigger({
+          command: 'echo "commit=$TRIGGLER_COMMIT delivery=$TRIGGLER_DELIVERY_ID"; while [ ! -e release ]; do sleep 0.05; done',
+          cwd: workDir,
+        }),
+      ],
     });
     const first = await runner.accept(makeDelivery());
     await waitFor('the first run to start', () => runner.history.run(first.runId)?.status === 'running');
@@ -234,7 +272,9 @@ describe('scheduling', () => {
 
   it('keeps to the global limit and starts waiting triggers first come, first served', async () => {
     // Every run lasts until the test writes `release`: a1 is still running when the others arrive.
-    const triggers = ['a', 'b', 'c'].map((branch) => makeTrigger({ branch, command: 'while [ ! -e release ]; do sleep 0.05; done', cwd: workDir }));
+    const triggers = ['a', 'b', 'c'].map((branch) =>
+      makeTrigger({ branch, command: 'while [ ! -e release ]; do sleep 0.05; done', cwd: workDir }),
+    );
     const { runner } = await runnerFor({ triggers, maxConcurrentRuns: 1 });
     const a1 = await runner.accept(makeDelivery({ branch: 'a' }));
     await waitFor('a to start', () => runner.history.run(a1.runId)?.status === 'running');
@@ -244,17 +284,26 @@ describe('scheduling', () => {
     fs.writeFileSync(path.join(workDir, 'release'), '');
     await runner.idle();
     const started = [a1, b, c, a2].map((result) => ({ id: result.runId, run: runner.history.run(result.runId) }));
-    const order = [...started].sort((x, y) => Date.parse(x.run?.startedAt ?? '') - Date.parse(y.run?.startedAt ?? '')).map((entry) => entry.id);
+    const order = [...started]
+      .sort((x, y) => Date.parse(x.run?.startedAt ?? '') - Date.parse(y.run?.startedAt ?? ''))
+      .map((entry) => entry.id);
     expect(order).toEqual([a1.runId, b.runId, c.runId, a2.runId]);
-    const intervals = started.map(({ run }) => [Date.parse(run?.startedAt ?? ''), Date.parse(run?.finishedAt ?? '')] as const).sort((x, y) => x[0] - y[0]);
+    const intervals = started
+      .map(({ run }) => [Date.parse(run?.startedAt ?? ''), Date.parse(run?.finishedAt ?? '')] as const)
+      .sort((x, y) => x[0] - y[0]);
     for (let i = 1; i < intervals.length; i++) expect(intervals[i]?.[0]).toBeGreaterThanOrEqual(intervals[i - 1]?.[1] ?? Infinity);
   });
 
   it('runs different triggers at the same time up to the limit', async () => {
-    const triggers = ['a', 'b', 'c'].map((branch) => makeTrigger({ branch, command: `touch started-${branch}; while [ ! -e release ]; do sleep 0.05; done`, cwd: workDir }));
+    const triggers = ['a', 'b', 'c'].map((branch) =>
+      makeTrigger({ branch, command: `touch started-${branch}; while [ ! -e release ]; do sleep 0.05; done`, cwd: workDir }),
+    );
     const { runner } = await runnerFor({ triggers, maxConcurrentRuns: 2 });
     const results = await Promise.all(['a', 'b', 'c'].map((branch) => runner.accept(makeDelivery({ branch }))));
-    await waitFor('two runs to start', () => fs.existsSync(path.join(workDir, 'started-a')) && fs.existsSync(path.join(workDir, 'started-b')));
+    await waitFor(
+      'two runs to start',
+      () => fs.existsSync(path.join(workDir, 'started-a')) && fs.existsSync(path.join(workDir, 'started-b')),
+    );
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(fs.existsSync(path.join(workDir, 'started-c'))).toBe(false);
     expect(results.map((result) => runner.history.run(result.runId)?.status)).toEqual(['running', 'running', 'pending']);
@@ -304,13 +353,17 @@ describe('dedupe', () => {
 
   it('refuses a delivery for a trigger it does not know, naming it', async () => {
     const { runner } = await runnerFor({ triggers: [makeTrigger({ command: 'true', cwd: workDir })] });
-    await expect(runner.accept(makeDelivery({ repository: 'other' }))).rejects.toThrow('no trigger is configured for repository "other" branch "main"');
+    await expect(runner.accept(makeDelivery({ repository: 'other' }))).rejects.toThrow(
+      'no trigger is configured for repository "other" branch "main"',
+    );
   });
 });
 
 describe('timeouts', () => {
   it('sends SIGTERM to the whole process group on timeout: the shell and its sleep child are gone', async () => {
-    const { runner } = await runnerFor({ triggers: [makeTrigger({ command: 'echo $$ > shell.pid; sleep 30 & echo $! > sleep.pid; wait', cwd: workDir, timeoutSeconds: 1 })] });
+    const { runner } = await runnerFor({
+      triggers: [makeTrigger({ command: 'echo $$ > shell.pid; sleep 30 & echo $! > sleep.pid; wait', cwd: workDir, timeoutSeconds: 1 })],
+    });
     const { runId } = await runner.accept(makeDelivery());
     await runner.idle();
     const run = runner.history.run(runId);
@@ -330,7 +383,10 @@ describe('timeouts', () => {
     });
     const { runId } = await runner.accept(makeDelivery());
     await runner.idle();
-    expect(runner.history.run(runId)).toMatchObject({ status: 'timed-out', error: 'timed out after 1s (SIGTERM, then SIGKILL to the process group)' });
+    expect(runner.history.run(runId)).toMatchObject({
+      status: 'timed-out',
+      error: 'timed out after 1s (SIGTERM, then SIGKILL to the process group)',
+    });
     const sleepPid = Number(fs.readFileSync(path.join(workDir, 'sleep.pid'), 'utf8'));
     await waitFor('the sleep child to be reaped', () => !processAlive(sleepPid));
   });
@@ -358,7 +414,9 @@ describe('output', () => {
   });
 
   it('serves the output of a running command', async () => {
-    const { runner } = await runnerFor({ triggers: [makeTrigger({ command: 'echo early; while [ ! -e release ]; do sleep 0.05; done; echo late', cwd: workDir })] });
+    const { runner } = await runnerFor({
+      triggers: [makeTrigger({ command: 'echo early; while [ ! -e release ]; do sleep 0.05; done; echo late', cwd: workDir })],
+    });
     const { runId } = await runner.accept(makeDelivery());
     await waitFor('early output', async () => (await runner.history.runLog(runId))?.toString().includes('early'));
     expect((await runner.history.runLog(runId))?.toString()).not.toContain('late');
@@ -371,7 +429,10 @@ describe('output', () => {
 describe('close', () => {
   it('waits for running commands within the shutdown grace', async () => {
     // The command ends once the test writes `release`, after close() began: close() must wait for it.
-    const { runner } = await runnerFor({ triggers: [makeTrigger({ command: 'while [ ! -e release ]; do sleep 0.05; done; echo finished', cwd: workDir })], shutdownGraceSeconds: 10 });
+    const { runner } = await runnerFor({
+      triggers: [makeTrigger({ command: 'while [ ! -e release ]; do sleep 0.05; done; echo finished', cwd: workDir })],
+      shutdownGraceSeconds: 10,
+    });
     const { runId } = await runner.accept(makeDelivery());
     await waitFor('the run to start', () => runner.history.run(runId)?.status === 'running');
     const closed = runner.close();
@@ -381,12 +442,24 @@ describe('close', () => {
   });
 
   it('kills what is still running after the grace, records it as interrupted, and keeps waiting runs for the next open', async () => {
-    const { runner } = await runnerFor({ triggers: [makeTrigger({ command: 'sleep 30 & echo $! > sleep.pid; wait', cwd: workDir })], shutdownGraceSeconds: 0 });
+    const { runner } = await runnerFor({
+      triggers: [makeTrigger({ command: 'sleep 30 & echo $! > sleep.pid; wait', cwd: workDir })],
+      shutdownGraceSeconds: 0,
+    });
     const running = await runner.accept(makeDelivery());
-    await waitFor('the sleep child', () => runner.history.run(running.runId)?.status === 'running' && fs.existsSync(path.join(workDir, 'sleep.pid')) && fs.readFileSync(path.join(workDir, 'sleep.pid'), 'utf8').trim() !== '');
+    await waitFor(
+      'the sleep child',
+      () =>
+        runner.history.run(running.runId)?.status === 'running' &&
+        fs.existsSync(path.join(workDir, 'sleep.pid')) &&
+        fs.readFileSync(path.join(workDir, 'sleep.pid'), 'utf8').trim() !== '',
+    );
     const waiting = await runner.accept(makeDelivery());
     await runner.close();
-    expect(runner.history.run(running.runId)).toMatchObject({ status: 'interrupted', error: 'receiver stopped while it ran (SIGTERM to the process group)' });
+    expect(runner.history.run(running.runId)).toMatchObject({
+      status: 'interrupted',
+      error: 'receiver stopped while it ran (SIGTERM to the process group)',
+    });
     expect(runner.history.run(waiting.runId)?.status).toBe('pending');
     expect(processAlive(Number(fs.readFileSync(path.join(workDir, 'sleep.pid'), 'utf8')))).toBe(false);
     await expect(runner.accept(makeDelivery())).rejects.toBeInstanceOf(RunnerClosedError);

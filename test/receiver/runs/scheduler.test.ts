@@ -272,7 +272,10 @@ function play(testCase: Case): void {
     } else if ('restore' in step) {
       scheduler.restore(step.restore, step.run, step.own ?? false);
     } else if ('journalled' in step) {
-      expect({ where, starts: ids(scheduler.journalled(step.journalled, step.run, step.written ?? true)) }).toEqual({ where, starts: step.starts });
+      expect({ where, starts: ids(scheduler.journalled(step.journalled, step.run, step.written ?? true)) }).toEqual({
+        where,
+        starts: step.starts,
+      });
     } else if ('ended' in step) {
       expect({ where, starts: ids(scheduler.ended(step.ended)) }).toEqual({ where, starts: step.starts });
     } else if ('startReady' in step) {
@@ -302,7 +305,8 @@ describe('Scheduler', () => {
       started.push(...scheduler.journalled(line, runId, true).map((start) => start.runId));
     }
     expect(scheduler.runningCount).toBe(3);
-    for (let i = 0; started.length < lines.length; i += 1) started.push(...scheduler.ended(started[i] as string).map((start) => start.runId));
+    for (let i = 0; started.length < lines.length; i += 1)
+      started.push(...scheduler.ended(started[i] as string).map((start) => start.runId));
     expect(started).toEqual(lines.map((line) => `run-${line}`));
   });
 

@@ -45,7 +45,7 @@ async function startHolder(): Promise<{ child: ChildProcessWithoutNullStreams; a
 }
 
 describe('the state directory lock', () => {
-  it('refuses a second store naming the first one\'s pid, and is taken over once the first is killed', async () => {
+  it("refuses a second store naming the first one's pid, and is taken over once the first is killed", async () => {
     const first = await startHolder();
     expect(first.answer).toEqual({ opened: first.child.pid });
 

@@ -32,12 +32,17 @@ describe('a receiver moved from the original server keeps its tokens', () => {
     ['site', 'master', 'short-one'],
   ])('accepts %s %s signed with its short token by the original algorithm', async (repository, branch, token) => {
     const ts = Math.floor(Date.now() / 1000);
-    const res = await receiver.send(`/${repository}-${branch}`, { method: 'GET', headers: { 'X-Signature-Timestamp': String(ts), 'X-Signature': pythonSeedSignature(ts, repository, branch, token, 1000) } });
+    const res = await receiver.send(`/${repository}-${branch}`, {
+      method: 'GET',
+      headers: { 'X-Signature-Timestamp': String(ts), 'X-Signature': pythonSeedSignature(ts, repository, branch, token, 1000) },
+    });
     expect(res.status).toBe(202);
   });
 
   it('warns loudly at start-up about each short token, naming where it is and never the token', () => {
-    const warnings = receiver.logs.filter((line) => line.level === 40 && String(line.msg).includes('characters long: a token this short can be guessed'));
+    const warnings = receiver.logs.filter(
+      (line) => line.level === 40 && String(line.msg).includes('characters long: a token this short can be guessed'),
+    );
     expect(warnings.map((line) => line.msg)).toEqual([
       expect.stringContaining('triggers[0].token (my-repo@master) is only 11 characters long'),
       expect.stringContaining(`token site/master in ${join(dir, 'tokens.json')} is only 9 characters long`),

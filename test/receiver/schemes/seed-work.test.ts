@@ -20,7 +20,12 @@ describe('SeedChains', () => {
   });
 
   it('computes a chain off the event loop: the loop turns before the check has its answer', async () => {
-    const [trigger] = new TriggerTable(parseReceiverConfig({ triggers: [{ repository: 'legacy', branch: 'master', token: TOKEN, command: 'true', iterations: SEED_MAX_ITERATIONS }] }).triggers, 1000).all();
+    const [trigger] = new TriggerTable(
+      parseReceiverConfig({
+        triggers: [{ repository: 'legacy', branch: 'master', token: TOKEN, command: 'true', iterations: SEED_MAX_ITERATIONS }],
+      }).triggers,
+      1000,
+    ).all();
     const verifier = new SeedVerifier({ windowSeconds: 300, roundsPerSecond: 1_000_000, chains });
     let turned = false;
     setImmediate(() => (turned = true));
@@ -47,13 +52,21 @@ describe('seed work per trigger', () => {
       // One forged request per timestamp, each a chain of its own: the budget holds two a second.
       const forged = [];
       for (let i = 0; i < 6; i++) {
-        forged.push(await receiver.send('/legacy-master', { method: 'GET', headers: { 'X-Signature': 'a'.repeat(64), 'X-Signature-Timestamp': String(now() - 100 - i) } }));
+        forged.push(
+          await receiver.send('/legacy-master', {
+            method: 'GET',
+            headers: { 'X-Signature': 'a'.repeat(64), 'X-Signature-Timestamp': String(now() - 100 - i) },
+          }),
+        );
       }
       expect(forged.map((res) => res.status)).toEqual([401, 401, 429, 429, 429, 429]);
       expect(forged[2]!.headers['retry-after']).toMatch(/^[1-9]\d*$/);
       // A sender signs with the time it sends at: such a timestamp is checked whatever the budget.
       const ts = now();
-      const valid = await receiver.send('/legacy-master', { method: 'GET', headers: { 'X-Signature': seedSignature(ts, 'legacy', 'master', TOKEN, SEED_MAX_ITERATIONS), 'X-Signature-Timestamp': String(ts) } });
+      const valid = await receiver.send('/legacy-master', {
+        method: 'GET',
+        headers: { 'X-Signature': seedSignature(ts, 'legacy', 'master', TOKEN, SEED_MAX_ITERATIONS), 'X-Signature-Timestamp': String(ts) },
+      });
       expect(valid.status).toBe(202);
       expect((await receiver.settledRuns()).length).toBe(1);
     } finally {
@@ -65,8 +78,14 @@ describe('seed work per trigger', () => {
 describe('iterations', () => {
   it(`are capped at ${SEED_MAX_ITERATIONS}`, () => {
     const trigger = { repository: 'legacy', branch: 'master', token: TOKEN, command: 'true' };
-    expect(() => parseReceiverConfig({ triggers: [{ ...trigger, iterations: SEED_MAX_ITERATIONS + 1 }] })).toThrow(/triggers\[0\]\.iterations/);
-    expect(() => parseReceiverConfig({ signature: { iterations: SEED_MAX_ITERATIONS + 1 }, triggers: [trigger] })).toThrow(/signature\.iterations/);
-    expect(parseReceiverConfig({ triggers: [{ ...trigger, iterations: SEED_MAX_ITERATIONS }] }).triggers[0]?.iterations).toBe(SEED_MAX_ITERATIONS);
+    expect(() => parseReceiverConfig({ triggers: [{ ...trigger, iterations: SEED_MAX_ITERATIONS + 1 }] })).toThrow(
+      /triggers\[0\]\.iterations/,
+    );
+    expect(() => parseReceiverConfig({ signature: { iterations: SEED_MAX_ITERATIONS + 1 }, triggers: [trigger] })).toThrow(
+      /signature\.iterations/,
+    );
+    expect(parseReceiverConfig({ triggers: [{ ...trigger, iterations: SEED_MAX_ITERATIONS }] }).triggers[0]?.iterations).toBe(
+      SEED_MAX_ITERATIONS,
+    );
   });
 });

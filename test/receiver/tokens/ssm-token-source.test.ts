@@ -29,7 +29,9 @@ function capturedLogger() {
 }
 
 function parameter(value: string, version: number, modifiedAt: number) {
-  return { Parameter: { Name: PARAMETER, Type: 'SecureString' as const, Value: value, Version: version, LastModifiedDate: new Date(modifiedAt) } };
+  return {
+    Parameter: { Name: PARAMETER, Type: 'SecureString' as const, Value: value, Version: version, LastModifiedDate: new Date(modifiedAt) },
+  };
 }
 
 describe('SsmTokenSource with a mocked SSM client', () => {
@@ -82,7 +84,12 @@ describe('SsmTokenSource with a mocked SSM client', () => {
       .on(GetParameterHistoryCommand, { Name: PARAMETER, WithDecryption: true, MaxResults: 50 })
       .resolves({ Parameters: [{ Name: PARAMETER, Value: TOKEN_A, Version: 1 }], NextToken: 'page-2' })
       .on(GetParameterHistoryCommand, { Name: PARAMETER, WithDecryption: true, MaxResults: 50, NextToken: 'page-2' })
-      .resolves({ Parameters: [{ Name: PARAMETER, Value: TOKEN_B, Version: 2 }, { Name: PARAMETER, Value: TOKEN_C, Version: 3 }] });
+      .resolves({
+        Parameters: [
+          { Name: PARAMETER, Value: TOKEN_B, Version: 2 },
+          { Name: PARAMETER, Value: TOKEN_C, Version: 3 },
+        ],
+      });
     const tokens = source({ ttlSeconds: 60, graceSeconds: 900 });
 
     expect(await tokens.tokens(REF)).toEqual([TOKEN_C, TOKEN_B]);
@@ -111,7 +118,11 @@ describe('SsmTokenSource with a mocked SSM client', () => {
     clock += 1000;
     expect(await tokens.refresh(REF)).toBe(true);
     expect(await tokens.tokens(REF)).toEqual([TOKEN_B, TOKEN_A]);
-    expect(log.records()).toEqual(expect.arrayContaining([expect.objectContaining({ msg: 'token version changed', parameter: PARAMETER, version: 2, previousVersion: 1 })]));
+    expect(log.records()).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ msg: 'token version changed', parameter: PARAMETER, version: 2, previousVersion: 1 }),
+      ]),
+    );
   });
 
   it('turns a flood of bad signatures into at most one look-up per refresh interval', async () => {
@@ -127,7 +138,7 @@ describe('SsmTokenSource with a mocked SSM client', () => {
     expect(calls()).toBe(3);
   });
 
-  it('tells a caller who checked the old tokens that they changed, even when another caller\'s refresh found it', async () => {
+  it("tells a caller who checked the old tokens that they changed, even when another caller's refresh found it", async () => {
     ssmMock.on(GetParameterCommand).resolves(parameter(TOKEN_A, 1, START - 86_400_000));
     const tokens = source();
     const seenByLateCaller = await tokens.tokens(REF);
@@ -191,7 +202,9 @@ describe('SsmTokenSource with a mocked SSM client', () => {
   it('throws, naming the parameter and never a value, when SSM fails and nothing is cached; and does not hammer SSM', async () => {
     ssmMock.on(GetParameterCommand).rejects(Object.assign(new Error('connect ECONNREFUSED 10.0.0.5:443'), { name: 'Error' }));
     const tokens = source({ retryIntervalMs: 5000 });
-    await expect(tokens.tokens(REF)).rejects.toThrow(`token parameter ${PARAMETER} could not be read from SSM (error: connect ECONNREFUSED 10.0.0.5:443) and none is cached`);
+    await expect(tokens.tokens(REF)).rejects.toThrow(
+      `token parameter ${PARAMETER} could not be read from SSM (error: connect ECONNREFUSED 10.0.0.5:443) and none is cached`,
+    );
     clock += 1000;
     await expect(tokens.tokens(REF)).rejects.toThrow(PARAMETER);
     expect(ssmMock.commandCalls(GetParameterCommand)).toHaveLength(1);
@@ -206,15 +219,24 @@ describe('SsmTokenSource with a mocked SSM client', () => {
     ssmMock.on(GetParameterCommand).rejects(new ParameterNotFound({ message: `Parameter ${PARAMETER} not found.`, $metadata: {} }));
     const tokens = source();
     expect(await tokens.tokens(REF)).toEqual([]);
-    expect(log.records().find((r) => r.msg === 'no such token parameter in SSM: its trigger refuses every delivery')).toMatchObject({ parameter: PARAMETER });
+    expect(log.records().find((r) => r.msg === 'no such token parameter in SSM: its trigger refuses every delivery')).toMatchObject({
+      parameter: PARAMETER,
+    });
   });
 
   it('fails the whole look-up when the history cannot be read, so cached tokens keep serving rather than losing the previous one', async () => {
     ssmMock.on(GetParameterCommand).resolves(parameter(TOKEN_C, 3, START - 1000));
-    ssmMock.on(GetParameterHistoryCommand).rejects(new ThrottlingException({ Message: 'Rate exceeded', message: 'Rate exceeded', $metadata: {} }));
+    ssmMock
+      .on(GetParameterHistoryCommand)
+      .rejects(new ThrottlingException({ Message: 'Rate exceeded', message: 'Rate exceeded', $metadata: {} }));
     const tokens = source();
     await expect(tokens.tokens(REF)).rejects.toThrow('ThrottlingException');
-    ssmMock.on(GetParameterHistoryCommand).resolves({ Parameters: [{ Value: TOKEN_B, Version: 2 }, { Value: TOKEN_C, Version: 3 }] });
+    ssmMock.on(GetParameterHistoryCommand).resolves({
+      Parameters: [
+        { Value: TOKEN_B, Version: 2 },
+        { Value: TOKEN_C, Version: 3 },
+      ],
+    });
     clock += 5000;
     expect(await tokens.tokens(REF)).toEqual([TOKEN_C, TOKEN_B]);
   });
@@ -263,7 +285,11 @@ describe('SsmTokenSource against the local SSM endpoint, inside a real receiver'
   beforeAll(async () => {
     ssm = await startLocalSsm();
     awsDir = mkdtempSync(join(tmpdir(), 'triggler-ssm-source-'));
-    Object.assign(ENV, { AWS_ENDPOINT_URL_SSM: ssm.url, AWS_CONFIG_FILE: join(awsDir, 'config'), AWS_SHARED_CREDENTIALS_FILE: join(awsDir, 'credentials') });
+    Object.assign(ENV, {
+      AWS_ENDPOINT_URL_SSM: ssm.url,
+      AWS_CONFIG_FILE: join(awsDir, 'config'),
+      AWS_SHARED_CREDENTIALS_FILE: join(awsDir, 'credentials'),
+    });
     for (const [name, value] of Object.entries(ENV)) {
       saved[name] = process.env[name];
       process.env[name] = value;
@@ -343,7 +369,9 @@ describe('SsmTokenSource against the local SSM endpoint, inside a real receiver'
     ssm.failNext('GetParameter', { type: 'InternalServerError' });
     ssm.failNext('GetParameter', { type: 'InternalServerError' });
     expect((await deliver(TOKEN_B, 'msg_outage_1')).status).toBe(202);
-    expect(receiver.logs.some((r) => r.msg === 'SSM token look-up failed; cached tokens keep serving' && r.parameter === PARAMETER)).toBe(true);
+    expect(receiver.logs.some((r) => r.msg === 'SSM token look-up failed; cached tokens keep serving' && r.parameter === PARAMETER)).toBe(
+      true,
+    );
 
     ssm.failNext('GetParameter', { type: 'ThrottlingException' });
     ssm.failNext('GetParameter', { type: 'ThrottlingException' });

@@ -105,7 +105,8 @@ export function resolveIntrinsics(value: Json, refs: Record<string, string>): Js
       const [separator, parts] = argument as [string, Json[]];
       return parts.map((part) => String(resolveIntrinsics(part, refs))).join(separator);
     }
-    if (name === 'Fn::Sub' && typeof argument === 'string') return argument.replace(/\$\{([^}]+)\}/g, (_, ref: string) => lookUp(ref, refs));
+    if (name === 'Fn::Sub' && typeof argument === 'string')
+      return argument.replace(/\$\{([^}]+)\}/g, (_, ref: string) => lookUp(ref, refs));
     throw new Error(`cfn-init interpreter: ${name} is not supported (${JSON.stringify(value)})`);
   }
   return Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, resolveIntrinsics(inner, refs)]));
@@ -123,7 +124,10 @@ function chmodMode(mode: string | undefined): string {
 }
 
 /** The instance's AWS::CloudFormation::Init metadata from a template. */
-export function initMetadataOf(template: { Resources: Record<string, { Type: string; Metadata?: Record<string, unknown> }> }, logicalId: string): Record<string, Json> {
+export function initMetadataOf(
+  template: { Resources: Record<string, { Type: string; Metadata?: Record<string, unknown> }> },
+  logicalId: string,
+): Record<string, Json> {
   const resource = template.Resources[logicalId];
   const init = resource?.Metadata?.['AWS::CloudFormation::Init'];
   if (!init) throw new Error(`${logicalId} has no AWS::CloudFormation::Init metadata`);
@@ -131,7 +135,12 @@ export function initMetadataOf(template: { Resources: Record<string, { Type: str
 }
 
 /** Applies one configSet of the metadata to the host, config by config, as cfn-init does. */
-export async function runCfnInit(metadata: Record<string, Json>, configSet: string, host: CfnInitHost, options: CfnInitOptions): Promise<CfnInitReport> {
+export async function runCfnInit(
+  metadata: Record<string, Json>,
+  configSet: string,
+  host: CfnInitHost,
+  options: CfnInitOptions,
+): Promise<CfnInitReport> {
   const report: CfnInitReport = { skippedPackages: [], commands: [], files: [] };
   const configSets = metadata.configSets as Record<string, string[]> | undefined;
   const configNames = configSets?.[configSet];
@@ -144,7 +153,13 @@ export async function runCfnInit(metadata: Record<string, Json>, configSet: stri
   return report;
 }
 
-async function applyConfig(name: string, config: InitConfigSpec, host: CfnInitHost, options: CfnInitOptions, report: CfnInitReport): Promise<void> {
+async function applyConfig(
+  name: string,
+  config: InitConfigSpec,
+  host: CfnInitHost,
+  options: CfnInitOptions,
+  report: CfnInitReport,
+): Promise<void> {
   const unknown = Object.keys(config).filter((key) => !CONFIG_KEYS.has(key));
   if (unknown.length > 0) throw new Error(`cfn-init interpreter: config ${name} has keys it does not know: ${unknown.join(', ')}`);
   if (Object.keys(config.groups ?? {}).length > 0 || Object.keys(config.users ?? {}).length > 0) {
@@ -172,14 +187,18 @@ async function applyConfig(name: string, config: InitConfigSpec, host: CfnInitHo
   }
   for (const key of Object.keys(config.commands ?? {}).sort()) {
     const spec = config.commands![key]!;
-    if (spec.test !== undefined) throw new Error(`cfn-init interpreter: command ${key} uses test, which this interpreter does not implement`);
+    if (spec.test !== undefined)
+      throw new Error(`cfn-init interpreter: command ${key} uses test, which this interpreter does not implement`);
     const command = resolveIntrinsics(spec.command, options.refs);
     const argv = typeof command === 'string' ? ['/bin/sh', '-c', command] : (command as Json[]).map(String);
     const env = Object.fromEntries(Object.entries(spec.env ?? {}).map(([k, v]) => [k, String(resolveIntrinsics(v, options.refs))]));
     const result = await host.run(argv, { cwd: spec.cwd, env });
     report.commands.push({ config: name, key, result });
     if (result.code !== 0 && !spec.ignoreErrors) {
-      throw new CfnInitError(`cfn-init: command ${key} of config ${name} exited ${result.code}: ${result.stderr.trim() || result.stdout.trim()}`, report);
+      throw new CfnInitError(
+        `cfn-init: command ${key} of config ${name} exited ${result.code}: ${result.stderr.trim() || result.stdout.trim()}`,
+        report,
+      );
     }
   }
   for (const [manager, services] of Object.entries(config.services ?? {})) {
@@ -189,10 +208,17 @@ async function applyConfig(name: string, config: InitConfigSpec, host: CfnInitHo
 }
 
 /** enabled, then ensureRunning: start when stopped, restart when a file or source it lists changed. */
-async function applyService(service: string, spec: InitServiceSpec, changed: Set<string>, host: CfnInitHost, report: CfnInitReport): Promise<void> {
+async function applyService(
+  service: string,
+  spec: InitServiceSpec,
+  changed: Set<string>,
+  host: CfnInitHost,
+  report: CfnInitReport,
+): Promise<void> {
   const systemctl = async (...args: string[]) => {
     const result = await host.run(['systemctl', ...args]);
-    if (result.code !== 0 && args[0] !== 'is-active') throw new CfnInitError(`cfn-init: systemctl ${args.join(' ')} failed: ${result.stderr.trim()}`, report);
+    if (result.code !== 0 && args[0] !== 'is-active')
+      throw new CfnInitError(`cfn-init: systemctl ${args.join(' ')} failed: ${result.stderr.trim()}`, report);
     return result;
   };
   if (spec.enabled === true) await systemctl('enable', service);

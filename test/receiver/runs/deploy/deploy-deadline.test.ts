@@ -38,7 +38,13 @@ describe('the deploy deadline', () => {
       const commit = 'c0ffee0000000000000000000000000000000001';
       ({ runner } = await openRunner({
         stateDir: path.join(dir, 'state'),
-        triggers: [makeTrigger({ command: 'true', timeoutSeconds: 2, deploy: { repositoryUrl: `${scheme}://127.0.0.1:${port}/app.git`, path: path.join(dir, 'srv', 'app') } })],
+        triggers: [
+          makeTrigger({
+            command: 'true',
+            timeoutSeconds: 2,
+            deploy: { repositoryUrl: `${scheme}://127.0.0.1:${port}/app.git`, path: path.join(dir, 'srv', 'app') },
+          }),
+        ],
       }));
       const started = Date.now();
       const { runId } = await runner.accept(makeDelivery({ commit }));

@@ -10,7 +10,7 @@ import type { Runner } from '../../../../receiver/runs/runner';
 import { makeDelivery, makeStateDir, makeTrigger, openRunner, removeDir } from '../../../support/runner-harness';
 import { sourceRepo } from '../../../support/git-repo';
 
-describe('a deploy path that a symlink joined to another trigger\'s', () => {
+describe("a deploy path that a symlink joined to another trigger's", () => {
   let dir: string;
   let runner: Runner | undefined;
 
@@ -23,11 +23,12 @@ describe('a deploy path that a symlink joined to another trigger\'s', () => {
     removeDir(dir);
   });
 
-  it('fails the deploy, naming both triggers, and leaves the other trigger\'s releases alone', async () => {
+  it("fails the deploy, naming both triggers, and leaves the other trigger's releases alone", async () => {
     const repo = sourceRepo(dir);
     const site = path.join(dir, 'srv', 'site');
     const alias = path.join(dir, 'srv', 'site-alias');
-    const deploying = (repository: string, deployPath: string) => makeTrigger({ repository, command: 'true', deploy: { repositoryUrl: repo.url, path: deployPath } });
+    const deploying = (repository: string, deployPath: string) =>
+      makeTrigger({ repository, command: 'true', deploy: { repositoryUrl: repo.url, path: deployPath } });
     ({ runner } = await openRunner({ stateDir: path.join(dir, 'state'), triggers: [deploying('app', site), deploying('blog', alias)] }));
     const commit = repo.commit({ v: '1' });
     const { runId: first } = await runner.accept(makeDelivery({ repository: 'app', commit }));

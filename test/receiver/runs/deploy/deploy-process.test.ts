@@ -83,7 +83,8 @@ function killGroup(pid: number): void {
   }
 }
 
-const cli = (...args: string[]): Promise<{ stdout: string; stderr: string }> => promisify(execFile)(process.execPath, [CLI, ...args], { encoding: 'utf8' });
+const cli = (...args: string[]): Promise<{ stdout: string; stderr: string }> =>
+  promisify(execFile)(process.execPath, [CLI, ...args], { encoding: 'utf8' });
 
 describe('deploys through the receiver process', () => {
   let dir: string;
@@ -104,14 +105,28 @@ describe('deploys through the receiver process', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  function writeConfig(command: string, deploy: Record<string, unknown> = {}, trigger: Record<string, unknown> = {}, top: Record<string, unknown> = {}): void {
+  function writeConfig(
+    command: string,
+    deploy: Record<string, unknown> = {},
+    trigger: Record<string, unknown> = {},
+    top: Record<string, unknown> = {},
+  ): void {
     const config = {
       ...top,
       listen: { host: '127.0.0.1', port: 0 },
       admin: { host: '127.0.0.1', port: 0 },
       stateDir: './state',
       limits: { shutdownGraceSeconds: 0 },
-      triggers: [{ repository: 'app', branch: 'main', token: TOKEN, command, deploy: { repositoryUrl: repo.url, path: deployPath, ...deploy }, ...trigger }],
+      triggers: [
+        {
+          repository: 'app',
+          branch: 'main',
+          token: TOKEN,
+          command,
+          deploy: { repositoryUrl: repo.url, path: deployPath, ...deploy },
+          ...trigger,
+        },
+      ],
     };
     fs.writeFileSync(configFile, JSON.stringify(config), { mode: 0o600 });
   }
@@ -125,7 +140,12 @@ describe('deploys through the receiver process', () => {
       sshd.authorize(key.publicKey);
       const tokenFile = path.join(dir, 'tokens.json');
       fs.writeFileSync(tokenFile, JSON.stringify({ 'app/deploy-key': key.privateKey }), { mode: 0o600 });
-      writeConfig('cp index.html built.html', { repositoryUrl: sshd.url(repo.url), sshKey: 'app/deploy-key', knownHosts: [sshd.knownHostsLine] }, {}, { tokens: { file: tokenFile } });
+      writeConfig(
+        'cp index.html built.html',
+        { repositoryUrl: sshd.url(repo.url), sshKey: 'app/deploy-key', knownHosts: [sshd.knownHostsLine] },
+        {},
+        { tokens: { file: tokenFile } },
+      );
       serving = await serve(configFile);
       const run = await finished(serving, await push(serving, repo.commit({ 'index.html': 'private' })));
       expect(run.status).toBe('succeeded');
@@ -139,7 +159,10 @@ describe('deploys through the receiver process', () => {
   });
 
   it('triggler releases lists them; triggler rollback switches back through the receiver and is recorded as a run', async () => {
-    writeConfig('true', { activate: 'echo "$TRIGGLER_RELEASE_DIR" >> "$TRIGGLER_DEPLOY_PATH/activations"', healthCheck: { command: 'test -f index.html' } });
+    writeConfig('true', {
+      activate: 'echo "$TRIGGLER_RELEASE_DIR" >> "$TRIGGLER_DEPLOY_PATH/activations"',
+      healthCheck: { command: 'test -f index.html' },
+    });
     serving = await serve(configFile);
     const first = await finished(serving, await push(serving, repo.commit({ 'index.html': 'one' })));
     const second = await finished(serving, await push(serving, repo.commit({ 'index.html': 'two' })));
@@ -149,14 +172,23 @@ describe('deploys through the receiver process', () => {
     const rows = listed.stdout.trimEnd().split('\n');
     // Newest first, each with what it is now.
     expect(rows[0]).toMatch(/^RELEASE\s+COMMIT\s+STATE\s+CREATED\s+RUN$/);
-    expect(rows[1]).toMatch(new RegExp(`^${second.deploy!.release}\\s+${second.deploy!.commit!.slice(0, 12)}\\s+current\\s+\\S+\\s+${second.id}$`));
-    expect(rows[2]).toMatch(new RegExp(`^${first.deploy!.release}\\s+${first.deploy!.commit!.slice(0, 12)}\\s+previous\\s+\\S+\\s+${first.id}$`));
+    expect(rows[1]).toMatch(
+      new RegExp(`^${second.deploy!.release}\\s+${second.deploy!.commit!.slice(0, 12)}\\s+current\\s+\\S+\\s+${second.id}$`),
+    );
+    expect(rows[2]).toMatch(
+      new RegExp(`^${first.deploy!.release}\\s+${first.deploy!.commit!.slice(0, 12)}\\s+previous\\s+\\S+\\s+${first.id}$`),
+    );
 
     const rolledBack = await cli('rollback', 'app', 'main', '--config', configFile, '--admin', serving.adminUrl);
     const [accepted, result] = rolledBack.stdout.trim().split('\n');
     expect(result).toBe(`succeeded: current is ${first.deploy!.release}`);
     const runId = /^rollback run (\S+) accepted$/.exec(accepted!)![1]!;
-    expect(await runOf(serving, runId)).toMatchObject({ status: 'succeeded', scheme: 'admin', action: { type: 'rollback' }, deploy: { release: first.deploy!.release, previousRelease: second.deploy!.release } });
+    expect(await runOf(serving, runId)).toMatchObject({
+      status: 'succeeded',
+      scheme: 'admin',
+      action: { type: 'rollback' },
+      deploy: { release: first.deploy!.release, previousRelease: second.deploy!.release },
+    });
     expect(fs.readFileSync(path.join(deployPath, 'current', 'index.html'), 'utf8')).toBe('one');
     expect(fs.readFileSync(path.join(deployPath, 'activations'), 'utf8').trim().split('\n')).toHaveLength(3);
     // The runs table shows the commit a rollback made current (its delivery names none).
@@ -164,10 +196,15 @@ describe('deploys through the receiver process', () => {
     expect(runsTable.find((line) => line.startsWith(runId))).toContain(first.deploy!.commit!.slice(0, 12));
 
     // Without the admin credential the receiver refuses; a wrong --to fails the run, naming it.
-    const refused = await request(`${serving.adminUrl}/rollback`, { method: 'POST', body: JSON.stringify({ repository: 'app', branch: 'main' }) });
+    const refused = await request(`${serving.adminUrl}/rollback`, {
+      method: 'POST',
+      body: JSON.stringify({ repository: 'app', branch: 'main' }),
+    });
     expect(refused.statusCode).toBe(401);
     await refused.body.dump();
-    await expect(cli('rollback', 'app', 'main', '--config', configFile, '--admin', serving.adminUrl, '--to', 'nope')).rejects.toMatchObject({ code: 1, stdout: expect.stringContaining('failed (no release named nope (see triggler releases))') });
+    await expect(cli('rollback', 'app', 'main', '--config', configFile, '--admin', serving.adminUrl, '--to', 'nope')).rejects.toMatchObject(
+      { code: 1, stdout: expect.stringContaining('failed (no release named nope (see triggler releases))') },
+    );
   });
 
   it('a SIGKILL mid-deploy leaves current whole and where it was; after a restart the interrupted release never becomes current', async () => {
@@ -204,7 +241,12 @@ describe('deploys through the receiver process', () => {
 
   it('with rerunInterrupted (the default), the restarted receiver switches back first, then deploys the interrupted commit again, switching to its release (its build succeeded)', async () => {
     // The health check hangs once (the receiver is killed during it) and passes after.
-    writeConfig('true', { healthCheck: { command: 'if [ ! -f "$TRIGGLER_DEPLOY_PATH/checked-once" ]; then touch "$TRIGGLER_DEPLOY_PATH/checked-once"; echo $$ > "$TRIGGLER_DEPLOY_PATH/checking.pid"; exec sleep 60; fi' } });
+    writeConfig('true', {
+      healthCheck: {
+        command:
+          'if [ ! -f "$TRIGGLER_DEPLOY_PATH/checked-once" ]; then touch "$TRIGGLER_DEPLOY_PATH/checked-once"; echo $$ > "$TRIGGLER_DEPLOY_PATH/checking.pid"; exec sleep 60; fi',
+      },
+    });
     serving = await serve(configFile);
     fs.mkdirSync(deployPath, { recursive: true });
     fs.writeFileSync(path.join(deployPath, 'checked-once'), '');
@@ -253,7 +295,10 @@ describe('deploys through the receiver process', () => {
       const layout = new ReleaseLayout(deployPath);
       expect(await layout.current()).not.toBe(first.deploy!.release);
       serving = await serve(configFile);
-      await waitFor('the switch back', async () => (await layout.current()) === first.deploy!.release && !(await layout.unfinishedSwitch()));
+      await waitFor(
+        'the switch back',
+        async () => (await layout.current()) === first.deploy!.release && !(await layout.unfinishedSwitch()),
+      );
       const runs = ((await (await request(`${serving.adminUrl}/runs`)).body.json()) as { runs: RunRecord[] }).runs;
       expect(runs[0]).toMatchObject({ action: { type: 'recover' }, scheme: 'admin' });
       await finished(serving, runs[0]!.id);

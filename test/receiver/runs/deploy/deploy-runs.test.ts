@@ -34,7 +34,9 @@ describe('deploy runs', () => {
   async function start(command: string, deploy: Partial<DeployInput> = {}, trigger: Partial<TriggerInput> = {}): Promise<Runner> {
     ({ runner } = await openRunner({
       stateDir: path.join(dir, 'state'),
-      triggers: [makeTrigger({ command, timeoutSeconds: 30, ...trigger, deploy: { repositoryUrl: repo.url, path: deployPath, ...deploy } })],
+      triggers: [
+        makeTrigger({ command, timeoutSeconds: 30, ...trigger, deploy: { repositoryUrl: repo.url, path: deployPath, ...deploy } }),
+      ],
     }));
     return runner;
   }
@@ -67,7 +69,8 @@ describe('deploy runs', () => {
     expect(currentFile('vars.txt')).toBe(`${releaseDir}|${releaseDir}||${deployPath}`);
     expect(fs.existsSync(path.join(deployPath, 'repo.git', 'HEAD'))).toBe(true);
     const log = await logText(runner!, run);
-    for (const step of ['create mirror', 'fetch main', 'lay out release', 'command', `current -> releases/${run.deploy!.release}`]) expect(log).toContain(step);
+    for (const step of ['create mirror', 'fetch main', 'lay out release', 'command', `current -> releases/${run.deploy!.release}`])
+      expect(log).toContain(step);
     // git's safe config is one word in the log, not ten settings on every git line.
     expect(log).toContain(`fetch main: git <safe config> --git-dir=${path.join(deployPath, 'repo.git')} fetch --no-tags`);
     expect(log).not.toContain('core.hooksPath');
@@ -214,7 +217,10 @@ describe('deploy runs', () => {
   });
 
   it('a rollback run switches back to the release before current, runs activate and the health check', async () => {
-    await start('true', { activate: 'echo "$TRIGGLER_RELEASE_DIR" >> "$TRIGGLER_DEPLOY_PATH/activations"', healthCheck: { command: 'true' } });
+    await start('true', {
+      activate: 'echo "$TRIGGLER_RELEASE_DIR" >> "$TRIGGLER_DEPLOY_PATH/activations"',
+      healthCheck: { command: 'true' },
+    });
     const first = await push(repo.commit({ v: '1' }));
     await push(repo.commit({ v: '2' }));
     const { runId } = await runner!.requestRun('app', 'main', { type: 'rollback' });
@@ -224,13 +230,21 @@ describe('deploy runs', () => {
     expect(rollback.scheme).toBe('admin');
     expect(rollback.deploy?.release).toBe(first.deploy!.release);
     expect(currentFile('v')).toBe('1');
-    expect(fs.readFileSync(path.join(deployPath, 'activations'), 'utf8').trim().split('\n').at(-1)).toBe(path.join(deployPath, 'releases', first.deploy!.release!));
+    expect(fs.readFileSync(path.join(deployPath, 'activations'), 'utf8').trim().split('\n').at(-1)).toBe(
+      path.join(deployPath, 'releases', first.deploy!.release!),
+    );
     // Nothing older is live: a second rollback has nowhere to go.
     const { runId: again } = await runner!.requestRun('app', 'main', { type: 'rollback' });
     await runner!.idle();
-    expect(runner!.history.run(again)).toMatchObject({ status: 'failed', error: expect.stringMatching(/^no live release older than current/) });
+    expect(runner!.history.run(again)).toMatchObject({
+      status: 'failed',
+      error: expect.stringMatching(/^no live release older than current/),
+    });
     // --to by commit goes forward again.
-    const { runId: forward } = await runner!.requestRun('app', 'main', { type: 'rollback', to: (await layout().list())[1]!.commit.slice(0, 7) });
+    const { runId: forward } = await runner!.requestRun('app', 'main', {
+      type: 'rollback',
+      to: (await layout().list())[1]!.commit.slice(0, 7),
+    });
     await runner!.idle();
     expect(runner!.history.run(forward)?.status).toBe('succeeded');
     expect(currentFile('v')).toBe('2');
@@ -247,7 +261,10 @@ describe('deploy runs', () => {
     for (const to of [failed.id, failed.commit.slice(0, 7)]) {
       const { runId } = await runner!.requestRun('app', 'main', { type: 'rollback', to });
       await runner!.idle();
-      expect(runner!.history.run(runId)).toMatchObject({ status: 'failed', error: `release ${failed.id} (commit ${failed.commit.slice(0, 12)}) is failed: its command did not succeed there, so it cannot be made current (see triggler releases)` });
+      expect(runner!.history.run(runId)).toMatchObject({
+        status: 'failed',
+        error: `release ${failed.id} (commit ${failed.commit.slice(0, 12)}) is failed: its command did not succeed there, so it cannot be made current (see triggler releases)`,
+      });
     }
     expect(await layout().current()).toBe(current);
   });

@@ -52,11 +52,22 @@ describeWithSshd('deploys over SSH with a deploy key', () => {
 
   const stateDir = (): string => path.join(dir, 'state');
 
-  async function deploy(name: string, fields: { sshKey?: string; knownHosts?: string[] }, commit: string, inStateDir = stateDir()): Promise<{ run: RunRecord; log: string; deployPath: string }> {
+  async function deploy(
+    name: string,
+    fields: { sshKey?: string; knownHosts?: string[] },
+    commit: string,
+    inStateDir = stateDir(),
+  ): Promise<{ run: RunRecord; log: string; deployPath: string }> {
     const deployPath = path.join(dir, 'srv', name);
     ({ runner } = await openRunner({
       stateDir: inStateDir,
-      triggers: [makeTrigger({ command: 'cat index.html > built.txt', timeoutSeconds: 60, deploy: { repositoryUrl: sshd.url(path.join(dir, 'origin.git')), path: deployPath, ...fields } })],
+      triggers: [
+        makeTrigger({
+          command: 'cat index.html > built.txt',
+          timeoutSeconds: 60,
+          deploy: { repositoryUrl: sshd.url(path.join(dir, 'origin.git')), path: deployPath, ...fields },
+        }),
+      ],
       secretNamed: async (secret) => secrets.get(secret),
     }));
     const { runId } = await runner.accept(makeDelivery({ commit }));
@@ -81,17 +92,30 @@ describeWithSshd('deploys over SSH with a deploy key', () => {
 
   // A shell reads GIT_SSH_COMMAND, then ssh splits each option into words (its own quotes and
   // backslashes) and expands % and $ in the two paths.
-  it.each([["state with 'quote' \"double\" back\\slash 100%h $HOME"], ["o'brien"], ['a\\b"c%%d']])('takes a state directory named %s', async (name) => {
-    const odd = path.join(dir, name);
-    const { run, log } = await deploy(`odd-${Buffer.from(name).toString('hex').slice(0, 16)}`, { sshKey: 'app/deploy-key', knownHosts: [sshd.knownHostsLine] }, repo.commit({ 'index.html': 'odd' }), odd);
-    if (run.status !== 'succeeded') console.log(log);
-    expect(run.status).toBe('succeeded');
-    expect(fs.statSync(path.join(odd, 'ssh')).mode & 0o777).toBe(0o700);
-  });
+  it.each([['state with \'quote\' "double" back\\slash 100%h $HOME'], ["o'brien"], ['a\\b"c%%d']])(
+    'takes a state directory named %s',
+    async (name) => {
+      const odd = path.join(dir, name);
+      const { run, log } = await deploy(
+        `odd-${Buffer.from(name).toString('hex').slice(0, 16)}`,
+        { sshKey: 'app/deploy-key', knownHosts: [sshd.knownHostsLine] },
+        repo.commit({ 'index.html': 'odd' }),
+        odd,
+      );
+      if (run.status !== 'succeeded') console.log(log);
+      expect(run.status).toBe('succeeded');
+      expect(fs.statSync(path.join(odd, 'ssh')).mode & 0o777).toBe(0o700);
+    },
+  );
 
   it('refuses a state directory whose path holds "${", which ssh cannot be given, naming it', async () => {
     const odd = path.join(dir, 'state ${HOME}');
-    const { run } = await deploy('refused', { sshKey: 'app/deploy-key', knownHosts: [sshd.knownHostsLine] }, repo.commit({ 'index.html': 'refused' }), odd);
+    const { run } = await deploy(
+      'refused',
+      { sshKey: 'app/deploy-key', knownHosts: [sshd.knownHostsLine] },
+      repo.commit({ 'index.html': 'refused' }),
+      odd,
+    );
     expect(run.status).toBe('failed');
     expect(run.error).toBe(`the state directory's path ${odd} holds "\${", which ssh's options cannot carry`);
     expect(fs.existsSync(path.join(odd, 'ssh'))).toBe(false);
@@ -108,7 +132,11 @@ describeWithSshd('deploys over SSH with a deploy key', () => {
     const commit = repo.commit({ 'index.html': 'impostor' });
     // Another server's key for the same name: what a machine in the middle would present.
     const other = sshKeygen(dir, 'other_host_key').publicKey.split(' ').slice(0, 2).join(' ');
-    const { run, log, deployPath } = await deploy('wrong-host', { sshKey: 'app/deploy-key', knownHosts: [`[127.0.0.1]:${sshd.port} ${other}`] }, commit);
+    const { run, log, deployPath } = await deploy(
+      'wrong-host',
+      { sshKey: 'app/deploy-key', knownHosts: [`[127.0.0.1]:${sshd.port} ${other}`] },
+      commit,
+    );
     expect(run.status).toBe('failed');
     expect(log).toContain('Host key verification failed');
     // ssh's advice names this fetch's own known_hosts copy; the log says what to change instead.
@@ -136,13 +164,23 @@ describeWithSshd('deploys over SSH with a deploy key', () => {
   });
 
   it('names a missing key and a public key given for a private one, without quoting either', async () => {
-    const missingRun = await deploy('missing', { sshKey: 'app/no-such-key', knownHosts: [sshd.knownHostsLine] }, repo.commit({ 'index.html': 'a' }));
+    const missingRun = await deploy(
+      'missing',
+      { sshKey: 'app/no-such-key', knownHosts: [sshd.knownHostsLine] },
+      repo.commit({ 'index.html': 'a' }),
+    );
     expect(missingRun.run.status).toBe('failed');
     expect(missingRun.run.error).toBe('there is no deploy key named app/no-such-key (deploy.sshKey) in the token file or SSM');
     await runner!.close();
-    const publicRun = await deploy('public', { sshKey: 'app/public-half', knownHosts: [sshd.knownHostsLine] }, repo.commit({ 'index.html': 'b' }));
+    const publicRun = await deploy(
+      'public',
+      { sshKey: 'app/public-half', knownHosts: [sshd.knownHostsLine] },
+      repo.commit({ 'index.html': 'b' }),
+    );
     expect(publicRun.run.status).toBe('failed');
-    expect(publicRun.run.error).toBe('the deploy key app/public-half (deploy.sshKey) cannot be used: it is a public key: give the private half');
+    expect(publicRun.run.error).toBe(
+      'the deploy key app/public-half (deploy.sshKey) cannot be used: it is a public key: give the private half',
+    );
     expect(publicRun.log).not.toContain(userKey.publicKey.split(' ')[1]);
   });
 
@@ -161,7 +199,11 @@ describe('deploy keys at start-up', () => {
     const tokenFile = path.join(dir, 'tokens.json');
     const publicHalf = newDeployKey('x').publicKey;
     fs.writeFileSync(tokenFile, JSON.stringify({ 'keys/public': publicHalf, 'keys/good': newDeployKey('y').privateKey }), { mode: 0o600 });
-    const deploy = (name: string, sshKey: string) => ({ repositoryUrl: 'git@github.com:owner/app.git', path: path.join(dir, 'srv', name), sshKey });
+    const deploy = (name: string, sshKey: string) => ({
+      repositoryUrl: 'git@github.com:owner/app.git',
+      path: path.join(dir, 'srv', name),
+      sshKey,
+    });
     const token = 'whsec_ZGVwbG95IGtleSB0ZXN0IGRlcGxveSBrZXkgdGVzdA==';
     const receiver = await startTestReceiver(
       {

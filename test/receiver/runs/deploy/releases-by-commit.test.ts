@@ -84,7 +84,7 @@ describe('releases by commit', () => {
     expect(currentFile('v')).toBe('1');
   });
 
-  it('keepReleases counts good releases: a failed build takes no good one\'s place, and leaves with the oldest good one kept', async () => {
+  it("keepReleases counts good releases: a failed build takes no good one's place, and leaves with the oldest good one kept", async () => {
     await start('test ! -f broken', { keepReleases: 3 });
     const v1 = await push(repo.commit({ v: '1' }));
     const v2 = await push(repo.commit({ v: '2' }));
@@ -125,7 +125,12 @@ describe('releases by commit', () => {
     const v1 = await push(repo.commit({ v: '1' }));
     const v2 = repo.commit({ v: '2' });
     const prepared = await own({ type: 'prepare', to: v2 });
-    expect(prepared).toMatchObject({ status: 'succeeded', scheme: 'admin', commit: v2, deploy: { commit: v2, previousRelease: v1.deploy!.release } });
+    expect(prepared).toMatchObject({
+      status: 'succeeded',
+      scheme: 'admin',
+      commit: v2,
+      deploy: { commit: v2, previousRelease: v1.deploy!.release },
+    });
     expect(await layout().current()).toBe(v1.deploy!.release);
     expect((await layout().list()).find((release) => release.id === prepared.deploy!.release)?.state).toBe('built');
     const retried = await own({ type: 'prepare', to: v2 });
@@ -133,9 +138,14 @@ describe('releases by commit', () => {
     expect(await logText(runner!, retried)).not.toContain('fetch main');
     expect(fs.readFileSync(path.join(deployPath, 'builds'), 'utf8')).toBe('built\nbuilt\n');
     const switched = await own({ type: 'switch', to: v2.slice(0, 12) });
-    expect(switched).toMatchObject({ status: 'succeeded', deploy: { release: prepared.deploy!.release, commit: v2, previousRelease: v1.deploy!.release } });
+    expect(switched).toMatchObject({
+      status: 'succeeded',
+      deploy: { release: prepared.deploy!.release, commit: v2, previousRelease: v1.deploy!.release },
+    });
     expect(currentFile('v')).toBe('2');
-    expect(fs.readFileSync(path.join(deployPath, 'activated'), 'utf8').trim()).toBe(path.join(deployPath, 'releases', prepared.deploy!.release!));
+    expect(fs.readFileSync(path.join(deployPath, 'activated'), 'utf8').trim()).toBe(
+      path.join(deployPath, 'releases', prepared.deploy!.release!),
+    );
     // A commit that fails its health check after the switch: back to the release before, locally.
     const v3 = repo.commit({ v: '3', unhealthy: 'yes' });
     expect((await own({ type: 'prepare', to: v3 })).status).toBe('succeeded');
@@ -155,7 +165,9 @@ describe('releases by commit', () => {
 
   it('shared paths survive three deploys and a rollback; what the commit has there is replaced by the link', async () => {
     // Each build appends to the shared log and writes into the shared directory.
-    await start('test -f .env && echo "$TRIGGLER_COMMIT" >> storage/log/builds && cat .env > seen-env', { shared: ['.env', 'storage/log/', 'uploads/'] });
+    await start('test -f .env && echo "$TRIGGLER_COMMIT" >> storage/log/builds && cat .env > seen-env', {
+      shared: ['.env', 'storage/log/', 'uploads/'],
+    });
     fs.mkdirSync(path.join(deployPath, 'shared'), { recursive: true });
     fs.writeFileSync(path.join(deployPath, 'shared', '.env'), 'SECRET=kept\n');
     const runs: RunRecord[] = [];
@@ -174,7 +186,9 @@ describe('releases by commit', () => {
     expect(currentFile('uploads/photo.jpg')).toBe('uploaded');
     expect(currentFile('storage/log/builds').trim().split('\n')).toEqual(runs.map((run) => run.deploy!.commit));
     expect(fs.lstatSync(path.join(deployPath, 'current', 'uploads')).isSymbolicLink()).toBe(true);
-    expect(fs.readlinkSync(path.join(deployPath, 'releases', runs[2]!.deploy!.release!, '.env'))).toBe(path.join('..', '..', 'shared', '.env'));
+    expect(fs.readlinkSync(path.join(deployPath, 'releases', runs[2]!.deploy!.release!, '.env'))).toBe(
+      path.join('..', '..', 'shared', '.env'),
+    );
   });
 
   it('a shared path under a directory the commit holds as a symlink fails the build, and nothing switches', async () => {
@@ -216,7 +230,9 @@ describe('releases by commit', () => {
     const exited = new Promise((resolve) => receiver.once('exit', resolve));
     try {
       await waitFor('the build to start', () => stdout.includes('\n') || receiver.exitCode !== null, 30_000);
-      await waitFor('the process group in the journal', () => fs.readFileSync(path.join(stateDir, 'journal.jsonl'), 'utf8').includes('"spawned"'));
+      await waitFor('the process group in the journal', () =>
+        fs.readFileSync(path.join(stateDir, 'journal.jsonl'), 'utf8').includes('"spawned"'),
+      );
     } finally {
       receiver.kill('SIGKILL');
       await exited;

@@ -35,13 +35,26 @@ function pushOf(...changes: Change[]): Payload {
 // Derived pushes: two branches at once; a tag; a deleted branch (Bitbucket sends new: null, closed: true).
 const twoBranches = pushOf(documentedChange, changeTo('develop', DEVELOP_COMMIT));
 const configuredAndNot = pushOf(changeTo('develop', DEVELOP_COMMIT), changeTo('no-trigger-here', DEVELOP_COMMIT));
-const tagPush = pushOf({ ...structuredClone(documentedChange), new: { ...documentedChange.new!, type: 'tag', name: 'v1.0.0' }, old: null, created: true });
+const tagPush = pushOf({
+  ...structuredClone(documentedChange),
+  new: { ...documentedChange.new!, type: 'tag', name: 'v1.0.0' },
+  old: null,
+  created: true,
+});
 const branchDeleted = pushOf({ ...structuredClone(documentedChange), new: null, closed: true });
 // A pull request event for the same repository, trimmed to what matters.
-const pullRequestCreated = { actor: documented.actor, repository: documented.repository, pullrequest: { id: 2, title: 'A change', state: 'OPEN' } };
+const pullRequestCreated = {
+  actor: documented.actor,
+  repository: documented.repository,
+  pullrequest: { id: 2, title: 'A change', state: 'OPEN' },
+};
 
 /** The headers Bitbucket Cloud sends; X-Hub-Signature is hex HMAC-SHA256 of the body under the secret. */
-function bitbucketHeaders(event: string, body: string, options: { request?: string; attempt?: number; secret?: string } = {}): Record<string, string> {
+function bitbucketHeaders(
+  event: string,
+  body: string,
+  options: { request?: string; attempt?: number; secret?: string } = {},
+): Record<string, string> {
   return {
     'content-type': 'application/json',
     'user-agent': 'Bitbucket-Webhooks/2.0',
@@ -49,7 +62,9 @@ function bitbucketHeaders(event: string, body: string, options: { request?: stri
     'x-hook-uuid': '3b7898dc-6891-4225-ae60-24613bb83080',
     'x-request-uuid': options.request ?? randomUUID(),
     'x-attempt-number': String(options.attempt ?? 1),
-    'x-hub-signature': `sha256=${createHmac('sha256', options.secret ?? SECRET).update(body).digest('hex')}`,
+    'x-hub-signature': `sha256=${createHmac('sha256', options.secret ?? SECRET)
+      .update(body)
+      .digest('hex')}`,
   };
 }
 
@@ -65,8 +80,22 @@ describe('Bitbucket Cloud webhooks: POST /hooks/bitbucket', () => {
     workDir = tempDir('triggler-bitbucket-');
     receiver = await startTestReceiver({
       triggers: [
-        { repository: 'team_name/repo_name', branch: 'name-of-branch', token: SECRET, tokenName: 'bitbucket/team_name/repo_name', command: RECORD_RUN, cwd: workDir },
-        { repository: 'team_name/repo_name', branch: 'develop', token: SECRET, tokenName: 'bitbucket/team_name/repo_name', command: RECORD_RUN, cwd: workDir },
+        {
+          repository: 'team_name/repo_name',
+          branch: 'name-of-branch',
+          token: SECRET,
+          tokenName: 'bitbucket/team_name/repo_name',
+          command: RECORD_RUN,
+          cwd: workDir,
+        },
+        {
+          repository: 'team_name/repo_name',
+          branch: 'develop',
+          token: SECRET,
+          tokenName: 'bitbucket/team_name/repo_name',
+          command: RECORD_RUN,
+          cwd: workDir,
+        },
       ],
     });
   });
@@ -80,7 +109,11 @@ describe('Bitbucket Cloud webhooks: POST /hooks/bitbucket', () => {
     const request = randomUUID();
     const res = await post(documented, 'repo:push', { request });
     expect(res.status).toBe(202);
-    expect(res.body).toMatchObject({ status: 'accepted', delivery: request, run: { repository: 'team_name/repo_name', branch: 'name-of-branch' } });
+    expect(res.body).toMatchObject({
+      status: 'accepted',
+      delivery: request,
+      run: { repository: 'team_name/repo_name', branch: 'name-of-branch' },
+    });
     await receiver.settledRuns();
     expect(recordedRuns(workDir).at(-1)).toEqual({
       provider: 'bitbucket',
@@ -108,7 +141,10 @@ describe('Bitbucket Cloud webhooks: POST /hooks/bitbucket', () => {
     });
     await receiver.settledRuns();
     const ran = recordedRuns(workDir).slice(before);
-    expect(ran.map((run) => `${run.branch} ${run.commit}`).sort()).toEqual([`develop ${DEVELOP_COMMIT}`, `name-of-branch ${DOCUMENTED_COMMIT}`]);
+    expect(ran.map((run) => `${run.branch} ${run.commit}`).sort()).toEqual([
+      `develop ${DEVELOP_COMMIT}`,
+      `name-of-branch ${DOCUMENTED_COMMIT}`,
+    ]);
 
     // Bitbucket's retry: the same X-Request-UUID, a higher X-Attempt-Number.
     const retry = await post(twoBranches, 'repo:push', { request, attempt: 2 });
@@ -120,9 +156,16 @@ describe('Bitbucket Cloud webhooks: POST /hooks/bitbucket', () => {
   it('runs the configured branch of a push and says which it ignored', async () => {
     const before = recordedRuns(workDir).length;
     const res = await post(configuredAndNot);
-    expect(res).toMatchObject({ status: 202, body: { status: 'accepted', run: { branch: 'develop' }, ignored: ['no trigger for branch no-trigger-here'] } });
+    expect(res).toMatchObject({
+      status: 202,
+      body: { status: 'accepted', run: { branch: 'develop' }, ignored: ['no trigger for branch no-trigger-here'] },
+    });
     await receiver.settledRuns();
-    expect(recordedRuns(workDir).slice(before).map((run) => run.branch)).toEqual(['develop']);
+    expect(
+      recordedRuns(workDir)
+        .slice(before)
+        .map((run) => run.branch),
+    ).toEqual(['develop']);
   });
 
   describe('runs nothing', () => {
@@ -138,11 +181,17 @@ describe('Bitbucket Cloud webhooks: POST /hooks/bitbucket', () => {
 
     it('ignores a tag push and a branch deletion with 2xx', async () => {
       expect(await post(tagPush)).toMatchObject({ status: 200, body: { status: 'ignored', reason: 'ignored: tag push (v1.0.0)' } });
-      expect(await post(branchDeleted)).toMatchObject({ status: 200, body: { status: 'ignored', reason: 'ignored: branch name-of-branch was deleted' } });
+      expect(await post(branchDeleted)).toMatchObject({
+        status: 200,
+        body: { status: 'ignored', reason: 'ignored: branch name-of-branch was deleted' },
+      });
     });
 
     it('ignores events other than repo:push with 2xx once verified', async () => {
-      expect(await post(pullRequestCreated, 'pullrequest:created')).toMatchObject({ status: 200, body: { status: 'ignored', reason: 'ignored: event pullrequest:created is not repo:push' } });
+      expect(await post(pullRequestCreated, 'pullrequest:created')).toMatchObject({
+        status: 200,
+        body: { status: 'ignored', reason: 'ignored: event pullrequest:created is not repo:push' },
+      });
       expect((await post(pullRequestCreated, 'pullrequest:created', { secret: WRONG_SECRET })).status).toBe(401);
     });
 

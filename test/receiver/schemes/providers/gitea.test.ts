@@ -19,7 +19,13 @@ const pushTag = { ...pushDevelop, ref: 'refs/tags/v1.0.0', before: '0'.repeat(40
 // Gitea reports a deleted branch as a push whose after is all zeros.
 const deleteDevelop = { ...pushDevelop, before: pushDevelop.after, after: '0'.repeat(40), commits: [] };
 // Gitea's "create" event (a branch was created), as it sends it alongside the push.
-const createBranch = { sha: pushDevelop.after, ref: 'develop', ref_type: 'branch', repository: pushDevelop.repository, sender: pushDevelop.sender };
+const createBranch = {
+  sha: pushDevelop.after,
+  ref: 'develop',
+  ref_type: 'branch',
+  repository: pushDevelop.repository,
+  sender: pushDevelop.sender,
+};
 const COMMIT = pushDevelop.after as string;
 
 /** What Gitea computes: hex HMAC-SHA256 of the JSON payload under the secret. */
@@ -60,7 +66,14 @@ describe('Gitea and Forgejo webhooks: POST /hooks/gitea, /hooks/forgejo', () => 
     workDir = tempDir('triggler-gitea-');
     receiver = await startTestReceiver({
       triggers: [
-        { repository: 'gitea/webhooks', branch: 'develop', token: SECRET, tokenName: 'gitea/gitea/webhooks', command: RECORD_RUN, cwd: workDir },
+        {
+          repository: 'gitea/webhooks',
+          branch: 'develop',
+          token: SECRET,
+          tokenName: 'gitea/gitea/webhooks',
+          command: RECORD_RUN,
+          cwd: workDir,
+        },
         { repository: 'webhooks', branch: 'master', token: SECRET, tokenName: 'gitea/gitea/webhooks', command: RECORD_RUN, cwd: workDir },
       ],
     });
@@ -112,7 +125,12 @@ describe('Gitea and Forgejo webhooks: POST /hooks/gitea, /hooks/forgejo', () => 
     const delivery = randomUUID();
     const res = await post(
       json,
-      { 'content-type': 'application/json', 'x-forgejo-delivery': delivery, 'x-forgejo-event': 'push', 'x-forgejo-signature': giteaSignature(json) },
+      {
+        'content-type': 'application/json',
+        'x-forgejo-delivery': delivery,
+        'x-forgejo-event': 'push',
+        'x-forgejo-signature': giteaSignature(json),
+      },
       '/hooks/forgejo',
     );
     expect(res.status).toBe(202);
@@ -145,16 +163,25 @@ describe('Gitea and Forgejo webhooks: POST /hooks/gitea, /hooks/forgejo', () => 
 
     it('ignores a tag push and a branch deletion with 2xx', async () => {
       expect(await postJson(pushTag)).toMatchObject({ status: 200, body: { status: 'ignored', reason: 'ignored: tag push (v1.0.0)' } });
-      expect(await postJson(deleteDevelop)).toMatchObject({ status: 200, body: { status: 'ignored', reason: 'ignored: branch develop was deleted' } });
+      expect(await postJson(deleteDevelop)).toMatchObject({
+        status: 200,
+        body: { status: 'ignored', reason: 'ignored: branch develop was deleted' },
+      });
     });
 
     it('ignores other events (create, delete) with 2xx', async () => {
-      expect(await postJson(createBranch, 'create')).toMatchObject({ status: 200, body: { status: 'ignored', reason: 'ignored: event create is not push' } });
+      expect(await postJson(createBranch, 'create')).toMatchObject({
+        status: 200,
+        body: { status: 'ignored', reason: 'ignored: event create is not push' },
+      });
       expect(await postJson(createBranch, 'delete')).toMatchObject({ status: 200, body: { status: 'ignored' } });
     });
 
     it('ignores a pushed branch that has no trigger with 2xx', async () => {
-      expect(await postJson(pushUnconfigured)).toMatchObject({ status: 200, body: { status: 'ignored', reason: 'ignored: no trigger for branch no-trigger-here' } });
+      expect(await postJson(pushUnconfigured)).toMatchObject({
+        status: 200,
+        body: { status: 'ignored', reason: 'ignored: no trigger for branch no-trigger-here' },
+      });
     });
 
     it('refuses a repository with no trigger with 401', async () => {

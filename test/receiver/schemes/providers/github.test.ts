@@ -93,7 +93,10 @@ describe('GitHub webhooks: POST /hooks/github', () => {
     });
     for (const secret of [REPOSITORY_SECRET, STAGING_SECRET, NAME_ONLY_SECRET, WRONG_SECRET]) {
       const names = Object.keys(bodies);
-      const sigs = await signWithOctokit(secret, names.map((name) => bodies[name]!));
+      const sigs = await signWithOctokit(
+        secret,
+        names.map((name) => bodies[name]!),
+      );
       names.forEach((name, i) => signatures.set(`${secret}\n${bodies[name]}`, sigs[i]!));
     }
     const tokenFile = join(workDir, 'tokens.json');
@@ -110,9 +113,27 @@ describe('GitHub webhooks: POST /hooks/github', () => {
       limits: { bodyBytes: 128 * 1024 },
       tokens: { file: tokenFile },
       triggers: [
-        { repository: 'Codertocat/Hello-World', branch: 'master', tokenName: 'github/Codertocat/Hello-World', command: RECORD_RUN, cwd: workDir },
-        { repository: 'Codertocat/Hello-World', branch: 'dev', tokenName: 'github/Codertocat/Hello-World', command: RECORD_RUN, cwd: workDir },
-        { repository: 'Codertocat/Hello-World', branch: 'staging', tokenName: 'github/Codertocat/Hello-World-staging', command: RECORD_RUN, cwd: workDir },
+        {
+          repository: 'Codertocat/Hello-World',
+          branch: 'master',
+          tokenName: 'github/Codertocat/Hello-World',
+          command: RECORD_RUN,
+          cwd: workDir,
+        },
+        {
+          repository: 'Codertocat/Hello-World',
+          branch: 'dev',
+          tokenName: 'github/Codertocat/Hello-World',
+          command: RECORD_RUN,
+          cwd: workDir,
+        },
+        {
+          repository: 'Codertocat/Hello-World',
+          branch: 'staging',
+          tokenName: 'github/Codertocat/Hello-World-staging',
+          command: RECORD_RUN,
+          cwd: workDir,
+        },
         { repository: 'Hello-World', branch: 'release', tokenName: 'github/Hello-World', command: RECORD_RUN, cwd: workDir },
       ],
     });
@@ -129,7 +150,11 @@ describe('GitHub webhooks: POST /hooks/github', () => {
     expect(res.status).toBe(202);
     expect(res.body).toMatchObject({ status: 'accepted', delivery, run: { repository: 'Codertocat/Hello-World', branch: 'master' } });
     const runs = await receiver.settledRuns();
-    expect(runs.find((run) => run.id === (res.body.run as { id: string }).id)).toMatchObject({ status: 'succeeded', commit: COMMIT, scheme: 'github' });
+    expect(runs.find((run) => run.id === (res.body.run as { id: string }).id)).toMatchObject({
+      status: 'succeeded',
+      commit: COMMIT,
+      scheme: 'github',
+    });
     expect(recordedRuns(workDir).at(-1)).toEqual({
       provider: 'github',
       repository: 'Codertocat/Hello-World',

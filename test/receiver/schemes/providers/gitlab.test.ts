@@ -23,7 +23,12 @@ const pushSigned = { ...pushMaster, ref: 'refs/heads/signed' };
 // How GitLab reports a deleted branch: after is all zeros, checkout_sha is null, no commits.
 const deleteMaster = { ...pushMaster, after: '0'.repeat(40), checkout_sha: null, commits: [], total_commits_count: 0 };
 // A comment on a commit of the same project (X-Gitlab-Event: Note Hook), trimmed to what matters.
-const commitComment = { object_kind: 'note', project: pushMaster.project, repository: pushMaster.repository, object_attributes: { note: 'looks good', noteable_type: 'Commit' } };
+const commitComment = {
+  object_kind: 'note',
+  project: pushMaster.project,
+  repository: pushMaster.repository,
+  object_attributes: { note: 'looks good', noteable_type: 'Commit' },
+};
 const COMMIT = pushMaster.checkout_sha as string;
 
 /** The headers GitLab sends with an X-Gitlab-Token webhook (it sends webhook-id/-timestamp even unsigned). */
@@ -41,7 +46,11 @@ function secretTokenHeaders(event: string, token: string, id = randomUUID()): Re
 }
 
 /** The headers of a webhook with a signing token, signed by the standardwebhooks library. */
-function signingTokenHeaders(event: string, body: string, options: { id?: string; at?: Date; token?: string } = {}): Record<string, string> {
+function signingTokenHeaders(
+  event: string,
+  body: string,
+  options: { id?: string; at?: Date; token?: string } = {},
+): Record<string, string> {
   const id = options.id ?? randomUUID();
   const at = options.at ?? new Date();
   return {
@@ -65,8 +74,22 @@ describe('GitLab webhooks: POST /hooks/gitlab', () => {
     receiver = await startTestReceiver({
       triggers: [
         // "diaspora" is the project's path (its display name is "Diaspora"); "mike/diaspora" its full path.
-        { repository: 'diaspora', branch: 'master', token: SECRET_TOKEN, tokenName: 'gitlab/mike/diaspora', command: RECORD_RUN, cwd: workDir },
-        { repository: 'mike/diaspora', branch: 'dev', token: SECRET_TOKEN, tokenName: 'gitlab/mike/diaspora', command: RECORD_RUN, cwd: workDir },
+        {
+          repository: 'diaspora',
+          branch: 'master',
+          token: SECRET_TOKEN,
+          tokenName: 'gitlab/mike/diaspora',
+          command: RECORD_RUN,
+          cwd: workDir,
+        },
+        {
+          repository: 'mike/diaspora',
+          branch: 'dev',
+          token: SECRET_TOKEN,
+          tokenName: 'gitlab/mike/diaspora',
+          command: RECORD_RUN,
+          cwd: workDir,
+        },
         // A trigger whose webhook uses a signing token instead.
         { repository: 'mike/diaspora', branch: 'signed', token: SIGNING_TOKEN, command: RECORD_RUN, cwd: workDir },
         { repository: 'jsmith/example', branch: 'master', token: EXAMPLE_TOKEN, command: RECORD_RUN, cwd: workDir },
@@ -135,7 +158,10 @@ describe('GitLab webhooks: POST /hooks/gitlab', () => {
 
     it('refuses a wrong X-Gitlab-Token and an unknown project with the same 401', async () => {
       const wrong = await post(pushMaster, secretTokenHeaders('Push Hook', 'a-wrong-secret-token-for-gitlab'));
-      const unknown = await post({ ...pushMaster, project: { ...(pushMaster.project as Payload), name: 'Other', path_with_namespace: 'mike/other' } }, secretTokenHeaders('Push Hook', SECRET_TOKEN));
+      const unknown = await post(
+        { ...pushMaster, project: { ...(pushMaster.project as Payload), name: 'Other', path_with_namespace: 'mike/other' } },
+        secretTokenHeaders('Push Hook', SECRET_TOKEN),
+      );
       expect(wrong.status).toBe(401);
       expect(unknown).toEqual({ ...wrong, headers: unknown.headers });
       const reasons = receiver.logs.filter((line) => line.status === 401 && line.provider === 'gitlab').map((line) => line.reason);
@@ -197,6 +223,7 @@ describe('GitLab webhooks: POST /hooks/gitlab', () => {
 
   it('never writes a token to the log', () => {
     const log = JSON.stringify(receiver.logs);
-    for (const secret of [SECRET_TOKEN, SIGNING_TOKEN, SIGNING_TOKEN.slice('whsec_'.length), EXAMPLE_TOKEN]) expect(log).not.toContain(secret);
+    for (const secret of [SECRET_TOKEN, SIGNING_TOKEN, SIGNING_TOKEN.slice('whsec_'.length), EXAMPLE_TOKEN])
+      expect(log).not.toContain(secret);
   });
 });
