@@ -218,13 +218,11 @@ describe('triggler tokens against a mocked SSM client', () => {
   });
 
   it('names the parameter and the AWS error when SSM refuses', async () => {
-    ssmMock
-      .on(GetParameterCommand)
-      .rejects(
-        Object.assign(new Error('User: arn:aws:iam::1:user/x is not authorized to perform: ssm:GetParameter'), {
-          name: 'AccessDeniedException',
-        }),
-      );
+    ssmMock.on(GetParameterCommand).rejects(
+      Object.assign(new Error('User: arn:aws:iam::1:user/x is not authorized to perform: ssm:GetParameter'), {
+        name: 'AccessDeniedException',
+      }),
+    );
     await expect(runTokens(['rotate', 'my-repo', 'main'])).rejects.toThrow(`cannot read ${NAME} from SSM: AccessDeniedException: User`);
   });
 });
