@@ -333,7 +333,14 @@ describe('what the stack derives from the config', () => {
     const receiver = parseReceiverConfig(receiverConfigFor(config, { region: 'eu-west-1' }));
     expect(receiver.triggers.map((t) => `${t.repository}@${t.branch}`)).toEqual(config.triggers.map((t) => `${t.repository}@${t.branch}`));
     expect(receiver.tokens.ssm).toEqual({ prefix: '/git-triggler/tokens', ttlSeconds: 60, graceSeconds: 900 });
-    expect(receiver.admin).toEqual({ host: '127.0.0.1', port: 5001 });
+    expect(receiver.admin).toEqual({
+      host: '127.0.0.1',
+      port: 5001,
+      allowedHosts: [],
+      maxConnections: 256,
+      maxLogViewers: 128,
+      maxLogViewersPerRun: 64,
+    });
     expect(receiver.stateDir).toBe('/var/lib/triggler');
     expect(receiver.triggers.every((t) => t.token === undefined && t.tokenEnv === undefined)).toBe(true);
     expect(receiver.triggers[1]!.tokenName).toBe('app/shared');
