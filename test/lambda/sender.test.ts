@@ -3,7 +3,7 @@
  * aws-sdk-client-mock. Signatures are checked with independent code: the `standardwebhooks`
  * package for the Standard scheme, the protocol's seedSignature for the seed scheme.
  */
-import { execFileSync } from 'node:child_process';
+import { writeSelfSigned } from '../support/self-signed';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -254,29 +254,7 @@ describe('failed deliveries', () => {
     silent = await startRecordingReceiver(() => 'no answer');
     refused = await refusedUrl();
     certDir = mkdtempSync(join(tmpdir(), 'triggler-sender-tls-'));
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=127.0.0.1',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-        '-keyout',
-        join(certDir, 'key.pem'),
-        '-out',
-        join(certDir, 'cert.pem'),
-      ],
-      { stdio: 'ignore' },
-    );
+    writeSelfSigned({ cert: join(certDir, 'cert.pem'), key: join(certDir, 'key.pem') });
     untrusted = await startRecordingReceiver(undefined, {
       tls: { key: readFileSync(join(certDir, 'key.pem'), 'utf8'), cert: readFileSync(join(certDir, 'cert.pem'), 'utf8') },
     });

@@ -3,7 +3,7 @@
  * whole, a field that needs a restart is named; and HTTPS with a self-signed certificate made here,
  * renewed without a restart.
  */
-import { execFileSync } from 'node:child_process';
+import { writeSelfSigned } from '../support/self-signed';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
@@ -105,29 +105,7 @@ describe('listen.tls', () => {
   function certificate(name: string): { cert: string; key: string } {
     const cert = join(dir, `${name}.pem`);
     const key = join(dir, `${name}-key.pem`);
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        `/CN=${name}`,
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-        '-keyout',
-        key,
-        '-out',
-        cert,
-      ],
-      { stdio: 'ignore' },
-    );
+    writeSelfSigned({ cert, key }, name);
     return { cert, key };
   }
 

@@ -4,7 +4,7 @@
  * share of connections, and past the global cap a client is answered 503 rather than reset. Idle
  * clients connect from other loopback addresses (127.0.0.2, ...), the sender from 127.0.0.1.
  */
-import { execFileSync } from 'node:child_process';
+import { writeSelfSigned } from '../../support/self-signed';
 import { once } from 'node:events';
 import { readFileSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
@@ -25,29 +25,7 @@ describe('the TLS delivery listener under idle connections', () => {
 
   beforeAll(() => {
     dir = tempDir();
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=127.0.0.1',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-        '-keyout',
-        join(dir, 'key.pem'),
-        '-out',
-        join(dir, 'cert.pem'),
-      ],
-      { stdio: 'ignore' },
-    );
+    writeSelfSigned({ cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem') });
     agent = new Agent({ connect: { ca: readFileSync(join(dir, 'cert.pem')) }, pipelining: 0 });
   });
 
