@@ -263,7 +263,7 @@ export const receiverConfigSchema = z
           message: 'names a key in the token file or SSM, and this config has neither: set tokens.file or tokens.ssm',
         });
       }
-      // The run refuses it too (receiver/runs/deploy/deployment.ts); said here, it is said once, not at every push.
+      // The run refuses it too (receiver/runs/deploy/fetch.ts); said here, it is said once, not at every push.
       if (trigger.deploy?.sshKey !== undefined && trigger.user !== undefined) {
         ctx.addIssue({
           code: 'custom',
