@@ -7,16 +7,13 @@ import { SEED_MAX_ITERATIONS, sshOptionPathProblem, triggerKey } from '../../pro
 import { ConfigError, describeZodIssues, parseNamingFields } from './config-errors';
 import { deployPathProblems } from './deploy-paths';
 import { commandSchema, deploySchema, deploySshProblems, repositoryUrlSchema } from './deploy-schema';
+import { limitsSchema, seconds } from './limits-schema';
+import { adminSchema, listenSchema } from './listen-schema';
 
 /** The stack config reuses the deploy section (it may leave repositoryUrl out). */
 export { deploySchema, deploySshProblems, repositoryUrlSchema };
 import { notifySchema } from './notify-schema';
 import { tokenNameSchema } from './token-name';
-
-/** 0 asks the system for a free port (tests, the demo). */
-const port = z.number().int().min(0).max(65535);
-const host = z.string().min(1);
-const seconds = z.number().int().positive();
 
 /** A name that can stand in an environment variable. */
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name');
@@ -102,67 +99,8 @@ export const triggerSchema = z
 
 export const receiverConfigSchema = z
   .strictObject({
-    listen: z
-      .strictObject({
-        host: host
-          .default('127.0.0.1')
-          .describe('The address deliveries arrive at; the public address when the receiver is open to the internet.'),
-        port: port.default(5000).describe('The port deliveries arrive at; 0 asks the system for a free one.'),
-        tls: z
-          .strictObject({
-            cert: z.string().min(1).describe('The certificate chain, a PEM file (`fullchain.pem`).'),
-            key: z.string().min(1).describe('Its private key, a PEM file (`privkey.pem`).'),
-          })
-          .optional()
-          .describe(
-            'Serve HTTPS (HTTP/1.1, TLS 1.2+) with this certificate and key. Both files are re-read on SIGHUP, so a renewed certificate needs no restart. Default: plain HTTP.',
-          ),
-      })
-      .prefault({})
-      .describe('Where deliveries arrive.'),
-    admin: z
-      .union([
-        z.literal(false),
-        z.strictObject({
-          host: host.default('127.0.0.1').describe("The admin listener's address. Keep it on loopback."),
-          port: port.default(5001).describe("The admin listener's port."),
-          allowedHosts: z
-            .array(
-              z
-                .string()
-                .min(1)
-                .regex(/^[^\s:/]+$|^\[[0-9a-fA-F:.]+\]$/, 'a host name or address, without a port ([v6] in brackets)'),
-            )
-            .default([])
-            .describe(
-              'Host names a request to the admin listener may carry in `Host` besides its own (`localhost`, `127.0.0.1`, `[::1]` and the address it listens on), with or without its port; any other gets 421, so a web page cannot point a name of its own at this host and read the runs (DNS rebinding).',
-            ),
-          maxConnections: z
-            .number()
-            .int()
-            .positive()
-            .default(256)
-            .describe(
-              "Admin connections open at once, apart from the delivery listener's; a connection past it gets 503 with `Retry-After: 1` at once and is closed.",
-            ),
-          maxLogViewers: z
-            .number()
-            .int()
-            .positive()
-            .default(128)
-            .describe('Live-log streams (`/runs/<id>/log/events`) open at once; past it a new one gets 503 with `Retry-After: 5`.'),
-          maxLogViewersPerRun: z
-            .number()
-            .int()
-            .positive()
-            .default(64)
-            .describe('Live-log streams of one run open at once; past it a new one gets 503 with `Retry-After: 5`.'),
-        }),
-      ])
-      .prefault({})
-      .describe(
-        'The admin listener: the runs page, the runs API, live logs, `/metrics`, `/healthz`, and the writes (rollback, rerun) that need the admin credential. `false` turns it off. Keep it on loopback: its reads need no credential.',
-      ),
+    listen: listenSchema,
+    admin: adminSchema,
     stateDir: z
       .string()
       .min(1)
@@ -197,79 +135,7 @@ export const receiverConfigSchema = z
       })
       .prefault({})
       .describe('How signatures are checked.'),
-    limits: z
-      .strictObject({
-        bodyBytes: z
-          .number()
-          .int()
-          .positive()
-          .default(5 * 1024 * 1024)
-          .describe('Larger bodies get 413 without being buffered.'),
-        inFlightBodyBytes: z
-          .number()
-          .int()
-          .positive()
-          .default(32 * 1024 * 1024)
-          .describe(
-            'Body bytes all requests in flight may hold together (a body is buffered before its signature can be checked, by anyone). Past it a request gets 503 with `Retry-After: 1`, before a byte is read when its declared length cannot fit. Bodies over 64 KiB may use three quarters of it, so a flood of large bodies leaves room for deliveries as senders send them. At least 4/3 of `bodyBytes`.',
-          ),
-        maxConnections: z
-          .number()
-          .int()
-          .positive()
-          .default(1024)
-          .describe(
-            'Connections open at once (each is a file descriptor); a connection past it gets 503 with `Retry-After: 1` and is closed: over plain HTTP at once, over TLS once its handshake is done (bounded by `handshakeTimeoutSeconds`).',
-          ),
-        maxConnectionsPerClient: z
-          .number()
-          .int()
-          .positive()
-          .default(256)
-          .describe(
-            'Connections open at once from one remote address, so that one host cannot hold every connection. Past it a connection gets 503 with `Retry-After: 1` at once (over TLS: it is closed at once, before a handshake). Behind a proxy every connection comes from its address: raise it to `maxConnections`.',
-          ),
-        handshakeTimeoutSeconds: seconds
-          .max(60)
-          .default(10)
-          .describe(
-            'With `listen.tls`: a connection that has not finished its TLS handshake within this (one that sends nothing included) is closed.',
-          ),
-        seedRoundsPerSecond: z
-          .number()
-          .int()
-          .positive()
-          .default(500_000)
-          .describe(
-            'Seed-scheme hash rounds computed per trigger per second (a forged request with a new timestamp costs one chain); past it a check gets 429 with `Retry-After`. A timestamp within 5 s of now, as senders sign, is checked whatever the budget.',
-          ),
-        headersTimeoutSeconds: seconds.max(10).default(10).describe('A client slower than this to send its headers gets 408.'),
-        requestTimeoutSeconds: seconds.default(30).describe('A client slower than this to send its whole request gets 408.'),
-        maxConcurrentRuns: z.number().int().positive().default(4).describe('Runs at once, across all triggers.'),
-        runLogBytes: z
-          .number()
-          .int()
-          .positive()
-          .default(1024 * 1024)
-          .describe('Output kept per run: the first half and the last half of this many bytes.'),
-        keepRuns: z.number().int().positive().default(1000).describe('Finished run records kept.'),
-        rememberedIds: z
-          .number()
-          .int()
-          .positive()
-          .default(100_000)
-          .describe(
-            "Delivery ids remembered at most, besides each one's own expiry: past it the one expiring soonest is forgotten first (a warning says how many), and a repeat of it runs again if its signature still verifies. Bounds memory, the journal and start-up time under a flood of valid deliveries.",
-          ),
-        shutdownGraceSeconds: z
-          .number()
-          .int()
-          .min(0)
-          .default(30)
-          .describe('On stop, how long running commands may finish before they are stopped and recorded as `interrupted`.'),
-      })
-      .prefault({})
-      .describe('What a request, a flood and the runs may cost (docs/operations.md, "Limits").'),
+    limits: limitsSchema,
     tokens: z
       .strictObject({
         file: z
@@ -397,7 +263,7 @@ export const receiverConfigSchema = z
           message: 'names a key in the token file or SSM, and this config has neither: set tokens.file or tokens.ssm',
         });
       }
-      // The run refuses it too (receiver/runs/deploy/deployment.ts); said here, it is said once, not at every push.
+      // The run refuses it too (receiver/runs/deploy/fetch.ts); said here, it is said once, not at every push.
       if (trigger.deploy?.sshKey !== undefined && trigger.user !== undefined) {
         ctx.addIssue({
           code: 'custom',

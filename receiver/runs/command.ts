@@ -9,7 +9,7 @@ import * as fsp from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { isProvider } from '../../protocol';
 import type { TriggerConfig } from '../config/schema';
-import { bootId, groupMembers, procStat } from './process-info';
+import { GROUP_POLL_MS, describeProcessGroup, groupHasLiveMember } from './process-group';
 import { type PasswdEntry, lookupPasswdUser } from './run-as-user';
 import type { BoundedRunLog } from './run-log';
 import type { FinalStatus, ProcessGroup, StoredRun } from './run-record';
@@ -47,8 +47,6 @@ export interface RunningCommand {
 
 /** After the command exits, how long to wait for its output pipes, which a background child may hold open. */
 const OUTPUT_DRAIN_MS = 2000;
-/** How often to look whether a signalled process group is gone. */
-const GROUP_POLL_MS = 100;
 
 /** Variables the receiver sets; inherited values are removed so a command never sees a stale one. */
 const RUN_VARIABLES = [
@@ -326,68 +324,4 @@ async function directoryProblem(dir: string): Promise<string | undefined> {
     const code = (error as NodeJS.ErrnoException).code;
     return code === 'ENOENT' ? 'does not exist' : `cannot be used: ${(error as Error).message}`;
   }
-}
-
-/**
- * Whether a process group still has a member that is not a zombie. Zombies count as gone: where
- * nothing reaps orphans (a container without an init), they would otherwise look alive until SIGKILL.
- */
-function groupHasLiveMember(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  return (groupMembers(pgid)?.length ?? 1) > 0;
-}
-
-export function describeProcessGroup(pgid: number): ProcessGroup {
-  const startTime = procStat(pgid)?.startTime;
-  const boot = bootId();
-  return { pgid, ...(startTime !== undefined ? { startTime } : {}), ...(boot !== undefined ? { bootId: boot } : {}) };
-}
-
-/** What stopOrphanedGroup found and did, in words for the run's record. */
-export type OrphanOutcome = { stopped: false; why: string } | { stopped: true; signal: 'SIGTERM' | 'SIGKILL'; members: number };
-
-/**
- * Stops what is left of a command's process group after the receiver that ran it died: SIGTERM,
- * then SIGKILL after the grace, and waits until it is gone. Pids are reused, so the group is only
- * signalled while it is still that command's: same boot, and its leader (when still there) the
- * process that started then, its members none older than the leader was.
- */
-export async function stopOrphanedGroup(group: ProcessGroup, killGraceMs: number): Promise<OrphanOutcome> {
-  const currentBoot = bootId();
-  if (group.bootId !== undefined && currentBoot !== undefined && group.bootId !== currentBoot)
-    return { stopped: false, why: 'the machine has restarted since' };
-  const members = groupMembers(group.pgid);
-  if (members === undefined) return { stopped: false, why: 'without /proc its processes cannot be told from later ones' };
-  if (members.length === 0) return { stopped: false, why: 'nothing of it was left' };
-  if (group.startTime !== undefined) {
-    const leader = members.find((member) => member.pid === group.pgid);
-    const started = BigInt(group.startTime);
-    if ((leader && leader.startTime !== group.startTime) || members.some((member) => BigInt(member.startTime) < started)) {
-      return { stopped: false, why: `process group ${group.pgid} now belongs to other processes (its id was reused)` };
-    }
-  }
-  const signalled = (signal: NodeJS.Signals): boolean => {
-    try {
-      process.kill(-group.pgid, signal);
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  const goneWithin = async (ms: number): Promise<boolean> => {
-    for (const deadline = Date.now() + ms; Date.now() < deadline;) {
-      if (!groupHasLiveMember(group.pgid)) return true;
-      await new Promise((resolve) => setTimeout(resolve, GROUP_POLL_MS));
-    }
-    return !groupHasLiveMember(group.pgid);
-  };
-  if (!signalled('SIGTERM')) return { stopped: false, why: `process group ${group.pgid} cannot be signalled` };
-  if (await goneWithin(killGraceMs)) return { stopped: true, signal: 'SIGTERM', members: members.length };
-  signalled('SIGKILL');
-  await goneWithin(killGraceMs);
-  return { stopped: true, signal: 'SIGKILL', members: members.length };
 }

@@ -7,7 +7,7 @@
 import type { Logger } from 'pino';
 import { triggerKey, triggerLabel } from '../../protocol';
 import type { TriggerConfig } from '../config/schema';
-import { stopOrphanedGroup } from './command';
+import { stopOrphanedGroup } from './process-group';
 import { ReleaseLayout } from './deploy/release-layout';
 import type { RunAction, StoredRun } from './run-record';
 import type { RunStore } from './run-store';

@@ -2,7 +2,8 @@
  * Takes accepted deliveries and the receiver's own runs, and runs them: every accepted delivery is
  * recorded in the run store before accept() resolves; which run starts when is the scheduler's
  * (./scheduler); what a run does is run-execution's; what a start puts right after a crash is
- * recovery's; what has run is RunReader's (./run-reader).
+ * recovery's; what has run is RunReader's (./run-reader); what the receiver's own runs may be asked
+ * of and are recorded with is own-runs'.
  */
 import type { Logger } from 'pino';
 import { triggerKey, triggerLabel } from '../../protocol';
@@ -11,11 +12,12 @@ import type { AcceptedDelivery, AcceptResult, DeliverySink, SinkHealth } from '.
 import { removeLeftoverSshFiles, type SecretLookup } from './deploy/ssh-access';
 import { RunnerClosedError, RunRequestRefused } from './run-errors';
 import { type ExecutionOptions, executeRun, type RunUnderWay, stopRunning } from './run-execution';
-import { DELIVERY_FIELD_KEYS, pickFields, type RecordedDelivery, RUN_PUSH_KEYS, type RunAction, type StoredRun } from './run-record';
+import { DELIVERY_FIELD_KEYS, pickFields, type RecordedDelivery, type RunAction, type StoredRun } from './run-record';
 import { RunReader } from './run-reader';
 import { RunStore } from './run-store';
 import { recover } from './recovery';
 import { Scheduler, type StartRun } from './scheduler';
+import { ownRunDelivery, rerunDelivery, rerunRefusal, runRequestRefusal, type Trigger } from './own-runs';
 
 export { RunnerClosedError, RunRequestRefused };
 
@@ -45,11 +47,6 @@ export interface RunnerOptions {
    * answered 202 (a crash of the receiver alone cannot). @default true
    */
   fsync?: boolean;
-}
-
-interface Trigger {
-  config: TriggerConfig;
-  label: string;
 }
 
 export class Runner implements DeliverySink {
@@ -209,13 +206,8 @@ export class Runner implements DeliverySink {
   async requestRun(repository: string, branch: string, action: RunAction): Promise<AcceptResult> {
     if (this.closing) throw new RunnerClosedError();
     const line = triggerKey(repository, branch);
-    const trigger = this.triggers.get(line);
-    if (!trigger) throw new RunRequestRefused(`no trigger is configured for repository "${repository}" branch "${branch}"`, 'not-found');
-    if (!trigger.config.deploy)
-      throw new RunRequestRefused(
-        `${trigger.label} has no deploy section: there is nothing to ${action.type === 'rollback' ? 'roll back' : action.type}`,
-        'conflict',
-      );
+    const refused = runRequestRefusal(this.triggers.get(line), repository, branch, action);
+    if (refused) throw refused;
     return await this.queueOwnRun(line, action, false);
   }
 
@@ -223,20 +215,8 @@ export class Runner implements DeliverySink {
   private queueOwnRun(line: string, action: RunAction, first: boolean): Promise<AcceptResult> {
     const { config } = this.triggers.get(line) as Trigger;
     const runId = this.store.ids.next();
-    const id = `admin-${runId}`;
     this.scheduler.add(line, runId, { own: true, first });
-    const delivery: RecordedDelivery = {
-      dedupeKey: `admin:${id}`,
-      dedupeUntil: Date.now(),
-      deliveryId: id,
-      repository: config.repository,
-      branch: config.branch,
-      // A prepare or switch names its commit: the run is of that commit, as a push of it would be.
-      commit: action.type === 'prepare' || action.type === 'switch' ? (action.to ?? '') : '',
-      scheme: 'admin',
-      receivedAt: new Date().toISOString(),
-      action,
-    };
+    const delivery = ownRunDelivery(config, runId, action);
     return this.inFlight(delivery.dedupeKey, this.recordAccept(line, runId, delivery, false));
   }
 
@@ -251,33 +231,11 @@ export class Runner implements DeliverySink {
     if (this.closing) return Promise.reject(new RunnerClosedError());
     const original = this.store.run(runId);
     if (!original) return Promise.reject(new RunRequestRefused(`no run ${runId}`, 'not-found'));
-    // A run of the receiver's own is asked for again with its own command: what it does depends on now.
-    if (original.scheme === 'admin') {
-      const again =
-        original.action?.type === 'prepare' || original.action?.type === 'switch'
-          ? `triggler fleet-step ${original.action.type}`
-          : 'triggler rollback';
-      return Promise.reject(
-        new RunRequestRefused(`run ${runId} is a ${original.action?.type ?? 'receiver'} run: use ${again} again`, 'conflict'),
-      );
-    }
     const line = triggerKey(original.repository, original.branch);
-    const trigger = this.triggers.get(line);
-    if (!trigger)
-      return Promise.reject(new RunRequestRefused(`no trigger is configured for ${triggerLabel(original)} any more`, 'conflict'));
-    if (options.rebuild && !trigger.config.deploy)
-      return Promise.reject(new RunRequestRefused(`${trigger.label} has no deploy section: there is no release to rebuild`, 'conflict'));
+    const refused = rerunRefusal(runId, original, this.triggers.get(line), options.rebuild);
+    if (refused) return Promise.reject(refused);
     const newId = this.store.ids.next();
-    const { action: _action, ...push } = pickFields(original, RUN_PUSH_KEYS);
-    const delivery: RecordedDelivery = {
-      ...push,
-      ...(options.rebuild ? { action: { type: 'rebuild' as const } } : {}),
-      dedupeKey: `rerun:${newId}`,
-      // Nothing repeats a re-run's key: it need not be remembered.
-      dedupeUntil: 0,
-      deliveryId: original.deliveryIds.at(-1) ?? '',
-      receivedAt: new Date().toISOString(),
-    };
+    const delivery = rerunDelivery(original, newId, options.rebuild);
     this.scheduler.add(line, newId, { own: false, first: false });
     return this.inFlight(delivery.dedupeKey, this.recordAccept(line, newId, delivery, false, runId));
   }

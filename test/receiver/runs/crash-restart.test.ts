@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Runner } from '../../../receiver/runs/runner';
 import { RunStore } from '../../../receiver/runs/run-store';
-import { describeProcessGroup } from '../../../receiver/runs/command';
+import { describeProcessGroup } from '../../../receiver/runs/process-group';
 import { acceptRecord } from '../../support/journal-records';
 import {
   logText,
