@@ -14,3 +14,4 @@ export * from './aws-error';
 export * from './provider-requests';
 export * from './ssh-keys';
 export * from './shell-word';
+export * from './rollout';
