@@ -34,6 +34,6 @@ export function timeTag(iso: string | undefined, now = Date.now()): string {
 /** A commit's first 12 digits, the whole id to hover; `words` (its subject and author) beside it when known. */
 export function commitTag(commit: string | undefined, words?: string): string {
   if (!commit) return '<span class="muted">—</span>';
-  const subject = words ? ` <span class="subject">${escapeHtml(words)}</span>` : '';
+  const subject = words ? `<span class="subject">${escapeHtml(words)}</span>` : '';
   return `<code title="${escapeHtml(commit)}">${escapeHtml(commit.slice(0, 12))}</code>${subject}`;
 }

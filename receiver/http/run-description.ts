@@ -73,11 +73,11 @@ export function lastDeploy(runs: readonly RunRecord[]): RunRecord | undefined {
 export function deployHealth(run: RunRecord): string {
   switch (run.status) {
     case 'succeeded':
-      return 'healthy: activate and health check passed';
+      return 'healthy';
     case 'rolled-back':
-      return 'unhealthy: activate or health check failed, switched back';
+      return 'unhealthy: activate or the health check failed, switched back';
     case 'failed':
-      return 'not deployed: the run failed before the switch, current unchanged';
+      return 'not deployed: failed before the switch';
     case 'timed-out':
       return 'not deployed: timed out';
     case 'interrupted':

@@ -42,8 +42,8 @@ th{background:#f3f4f6;font-weight:600} td.num{text-align:right}
 .status{color:#fff;border-radius:.25rem;padding:.05rem .45rem;font-size:.85em}
 code,pre{font-family:ui-monospace,monospace} pre.log{background:#111827;color:#e5e7eb;padding:.8rem;overflow:auto;max-height:70vh;white-space:pre-wrap;word-break:break-all}
 form.filter{margin:0 0 1rem;display:flex;gap:.6rem;align-items:end} dl{display:grid;grid-template-columns:max-content auto;gap:.2rem 1rem} dt{color:#6b7280}
-.muted{color:#6b7280} .subject{color:#374151;white-space:normal} td.release{white-space:normal}
-table#summary{margin:0 0 1.2rem} table#summary td{vertical-align:top;white-space:normal} form.rollback{margin:.3rem 0 0}
+.muted{color:#6b7280} .subject{color:#374151;white-space:normal} td .subject{display:block;font-size:.85em}
+table#summary{margin:0 0 1.2rem} table#summary td{vertical-align:top} form.rollback{margin:.3rem 0 0} .command{font-size:.85em;white-space:normal}
 </style></head><body>${body}${script ? `<script nonce="${nonce}">${script}</script>` : ''}</body></html>`;
 }
 

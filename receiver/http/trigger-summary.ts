@@ -6,8 +6,8 @@
 import { triggerLabel } from '../../protocol';
 import type { TriggerReleases } from '../runs/run-reader';
 import type { RunRecord } from '../runs/run-record';
-import { commitTag, escapeHtml, statusBadge, timeTag } from './page-html';
-import { deployHealth, lastDeploy, runTime } from './run-description';
+import { escapeHtml, statusBadge, timeTag } from './page-html';
+import { commitWords, deployHealth, lastDeploy, runTime } from './run-description';
 
 /** A word a shell reads as itself: as it is when plain, else in single quotes. */
 function shellWord(word: string): string {
@@ -20,18 +20,22 @@ function currentFromRuns(runs: readonly RunRecord[]): { id: string; commit?: str
   return run ? { id: run.deploy!.release!, ...(run.deploy!.commit ? { commit: run.deploy!.commit } : {}) } : undefined;
 }
 
-function releaseCell(release: { id: string; commit?: string } | undefined): string {
+/** A release by its id (the whole commit to hover), with the subject and author of its commit as a run that deployed it recorded them. */
+function releaseCell(release: { id: string; commit?: string } | undefined, runs: readonly RunRecord[]): string {
   if (!release) return '<span class="muted">—</span>';
-  return `<code>${escapeHtml(release.id)}</code>${release.commit ? `<br>${commitTag(release.commit)}` : ''}`;
+  const made = runs.find((run) => run.deploy?.release === release.id && commitWords(run) !== undefined);
+  const words = made && commitWords(made);
+  const id = `<code${release.commit ? ` title="${escapeHtml(release.commit)}"` : ''}>${escapeHtml(release.id)}</code>`;
+  return `${id}${words ? `<br><span class="subject">${escapeHtml(words)}</span>` : ''}`;
 }
 
-function rollbackCell(where: TriggerReleases | undefined): string {
+function rollbackCell(where: TriggerReleases | undefined, runs: readonly RunRecord[]): string {
   const previous = where?.previous;
   if (!where || !previous) return '<span class="muted">—</span>';
   const command = `triggler rollback ${shellWord(where.repository)} ${shellWord(where.branch)} --to ${previous.id}`;
-  return `${releaseCell(previous)}
-<form class="rollback" hidden data-repository="${escapeHtml(where.repository)}" data-branch="${escapeHtml(where.branch)}" data-to="${escapeHtml(previous.id)}"><input name="credential" type="password" autocomplete="off" required placeholder="admin credential" aria-label="admin credential (not kept)"> <button type="submit">Roll back to ${escapeHtml(previous.id)}</button> <span class="rollback-result"></span></form>
-<br><span class="muted">or <code>${escapeHtml(command)}</code></span>`;
+  return `${releaseCell(previous, runs)}
+<form class="rollback" hidden data-repository="${escapeHtml(where.repository)}" data-branch="${escapeHtml(where.branch)}" data-to="${escapeHtml(previous.id)}"><input name="credential" type="password" autocomplete="off" required size="16" placeholder="admin credential" aria-label="admin credential (not kept)"> <button type="submit" aria-label="Roll back to ${escapeHtml(previous.id)}" title="switch current back to ${escapeHtml(previous.id)}">Roll back</button> <span class="rollback-result"></span></form>
+<div class="muted command">or <code>${escapeHtml(command)}</code></div>`;
 }
 
 /** The summary table: every trigger that has runs or a deploy path, by name. */
@@ -53,11 +57,11 @@ export function triggerSummary(runs: readonly RunRecord[], releases: readonly Tr
       last
         ? `<a href="/runs/${encodeURIComponent(last.id)}"><code>${escapeHtml(last.id)}</code></a> ${statusBadge(last.status)} ${timeTag(runTime(last), now)}`
         : '<span class="muted">no runs yet</span>',
-      isDeploy ? releaseCell(current) : '<span class="muted">no deploy section</span>',
+      isDeploy ? releaseCell(current, ofTrigger) : '<span class="muted">no deploy section</span>',
       deploy
         ? `<a href="/runs/${encodeURIComponent(deploy.id)}" class="health" data-status="${escapeHtml(deploy.status)}">${escapeHtml(deployHealth(deploy))}</a>`
         : '<span class="muted">—</span>',
-      rollbackCell(where),
+      rollbackCell(where, ofTrigger),
     ];
     return `<tr data-trigger="${escapeHtml(label)}">${cells.map((cell) => `<td>${cell}</td>`).join('')}</tr>`;
   });

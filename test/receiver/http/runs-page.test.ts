@@ -106,7 +106,7 @@ describe('runs page', () => {
     const rows = new Map([...(await page('/')).text.matchAll(row)].map((match) => [match[1]!, match[0]]));
     expect(rows.get(second!.run)).toContain(`<td class="release">${second!.release}</td>`);
     expect(rows.get(second!.run)).toContain(
-      `<code title="${second!.commit}">${second!.commit.slice(0, 12)}</code> <span class="subject">commit 2 — test</span>`,
+      `<code title="${second!.commit}">${second!.commit.slice(0, 12)}</code><span class="subject">commit 2 — test</span>`,
     );
     expect(rows.get(first!.run)).toContain(first!.release);
     // Runs without a release have an empty cell in the column.
@@ -127,7 +127,9 @@ describe('runs page', () => {
     expect(cells).toHaveLength(5);
     expect(cells[1]).toContain(deploys[1]!.run);
     expect(cells[2]).toContain(deploys[1]!.release);
-    expect(cells[3]).toContain('healthy');
+    expect(cells[2]).toContain('commit 2 — test');
+    expect(cells[3]).toBe(`<a href="/runs/${deploys[1]!.run}" class="health" data-status="succeeded">healthy</a>`);
+    expect(cells[4]).toContain('commit 1 — test');
     expect(cells[4]).toContain(`data-to="${deploys[0]!.release}"`);
     expect(cells[4]).toContain(`triggler rollback app main --to ${deploys[0]!.release}`);
     expect(/<tr data-trigger="web@main">(.*?)<\/tr>/s.exec(text)?.[1]).toContain('no deploy section');
@@ -218,6 +220,10 @@ describe('runs page', () => {
       const tab = await browser!.newPage();
       tab.setDefaultTimeout(0);
       await tab.goto(`${receiver.adminUrl}/`);
+      if (process.env.TRIGGLER_SCREENSHOT) {
+        await tab.setViewportSize({ width: 1200, height: 640 });
+        await tab.screenshot({ path: join(__dirname, '../../../docs/runs-page.png') });
+      }
       const form = tab.locator('#summary tr[data-trigger="app@main"] form.rollback');
       const button = form.getByRole('button', { name: `Roll back to ${first!.release}` });
       expect(await button.isVisible()).toBe(true);
@@ -282,11 +288,6 @@ describe('runs page', () => {
       // When the run ends the page shows its final record.
       await tab.waitForSelector('.status[data-status="succeeded"]');
       expect(await tab.locator('#log').textContent()).toContain('line 12');
-      if (process.env.TRIGGLER_SCREENSHOT) {
-        await tab.goto(`${receiver.adminUrl}/`);
-        await tab.setViewportSize({ width: 1200, height: 560 });
-        await tab.screenshot({ path: join(__dirname, '../../../docs/runs-page.png') });
-      }
       await tab.close();
     });
   });
