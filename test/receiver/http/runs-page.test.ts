@@ -242,11 +242,12 @@ describe('runs page', () => {
       expect(record).toMatchObject({ status: 'succeeded', action: { type: 'rollback', to: first!.release } });
       expect(fs.readlinkSync(join(deployPath, 'current'))).toBe(`releases/${first!.release}`);
       // The page reloads itself once it queued a run, and shows the rollback for what it is.
-      await tab.locator(`tr[data-run="${rollbackRun}"] td.release`, { hasText: `rollback → ${first!.release}` }).waitFor();
-      await tab
-        .locator('#summary tr[data-trigger="app@main"] td', { hasText: `${first!.release}` })
-        .first()
-        .waitFor();
+      await tab.locator(`tr[data-run="${rollbackRun}"] .status[data-status="succeeded"]`).waitFor();
+      expect(await tab.locator(`tr[data-run="${rollbackRun}"] td.release`).textContent()).toBe(`rollback → ${first!.release}`);
+      // The summary's current release is the one it returned to; nothing older is left to roll back to.
+      const summary = tab.locator('#summary tr[data-trigger="app@main"] td');
+      expect(await summary.nth(2).textContent()).toContain(first!.release);
+      expect(await summary.nth(4).textContent()).toBe('—');
       await tab.goto(`${receiver.adminUrl}/runs/${rollbackRun}`);
       const fields = await tab.locator('dl').textContent();
       expect(fields).toContain(`Releaserollback → ${first!.release}`);
