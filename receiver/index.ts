@@ -28,6 +28,7 @@ export { readTokenFile, tokensOfEntry, type TokenFile } from './tokens/file-toke
 // The runs, as the admin listener or the state directory shows them.
 export { adminAuthorization, readAdminCredential } from './http/admin-credential';
 export { isFinal, type RunRecord } from './runs/run-record';
+export { commitWords, releaseWords, runCommit, runTime, timeAgo } from './http/run-description';
 export { RunReader } from './runs/run-reader';
 export { RunStore } from './runs/run-store';
 export { StateLock } from './runs/state-lock';

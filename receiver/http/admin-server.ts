@@ -22,6 +22,7 @@ import type { Logger } from 'pino';
 import { answerFor, ERROR_CATALOGUE, ReceiverError, type Reply, replyFor } from '../errors';
 import type { LiveRunLog } from '../runs/run-log';
 import type { RunRecord } from '../runs/run-record';
+import type { TriggerReleases } from '../runs/run-reader';
 import { isAuthorized } from './admin-credential';
 import { answerClientError, rawAnswer, readBody, sendJson } from './http-io';
 import { DEFAULT_VIEWER_BUFFER_BYTES, type LiveLogLimits, LiveLogs } from './live-log';
@@ -34,6 +35,8 @@ export interface RunHistory {
   runLog(id: string): Promise<Buffer | undefined>;
   /** The log of a run whose output is still coming, to follow. @default none: a live run's log is sent once it has ended */
   liveLog?(id: string): LiveRunLog | undefined;
+  /** Each deploy trigger's current and previous release, for the runs page's summary. @default none: the summary takes the current release from the runs */
+  releases?(): Promise<TriggerReleases[]>;
 }
 
 /** A write through the admin listener: `POST <path>`, with the admin credential. */
@@ -168,7 +171,7 @@ export function createAdminServer(history: RunHistory, options: AdminServerOptio
       return undefined;
     }
     if (url.pathname === '/') {
-      sendRunsPage(res, history, url.searchParams);
+      await sendRunsPage(res, history, url.searchParams);
       return undefined;
     }
     const eventsMatch = RUN_EVENTS_PATH.exec(url.pathname);

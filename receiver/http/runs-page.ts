@@ -1,52 +1,33 @@
 /**
  * The admin listener's pages, for people: `GET /` lists recent runs (filtered by `trigger` and
- * `status` query parameters, so it works without JavaScript), and `GET /runs/<id>` with
- * `Accept: text/html` shows one run and its log; its small inline script follows a running run's
- * log through `GET /runs/<id>/log/events` (./live-log). Server-rendered,
- * no framework, no build step. Everything taken from a run (names, commits, errors, the log) is
- * escaped; the page's script reads its data from attributes, never from spliced script text.
+ * `status` query parameters, so it works without JavaScript) under a summary of each trigger
+ * (./trigger-summary), and `GET /runs/<id>` with `Accept: text/html` shows one run and its log;
+ * its small inline script follows a running run's log through `GET /runs/<id>/log/events`
+ * (./live-log). While a run is pending or running the list reloads itself. Server-rendered, no
+ * framework, no build step. Everything taken from a run (names, commits, errors, the log) is
+ * escaped; the pages' scripts read their data from attributes, never from spliced script text.
  */
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { triggerLabel } from '../../protocol';
 import type { RunRecord } from '../runs/run-record';
 import type { RunHistory as RunPages } from './admin-server';
+import { commitTag, escapeHtml, KNOWN_STATUSES, statusBadge, timeTag } from './page-html';
+import { commitWords, isLive, releaseWords, runCommit, runTime } from './run-description';
+import { triggerSummary } from './trigger-summary';
 
-const STATUS_COLOURS: Record<string, string> = {
-  pending: '#6b7280',
-  running: '#2563eb',
-  succeeded: '#15803d',
-  failed: '#b91c1c',
-  'timed-out': '#c2410c',
-  interrupted: '#a16207',
-  'rolled-back': '#7e22ce',
-};
-/** Shown in the filter even before a run has had them. */
-const KNOWN_STATUSES = Object.keys(STATUS_COLOURS);
-
-export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
-}
+export { escapeHtml };
 
 /** Whether the client asked for a page (a browser) rather than JSON (the CLI, curl, anything without Accept). */
 export function wantsHtml(req: IncomingMessage): boolean {
   return /\btext\/html\b/.test(req.headers.accept ?? '');
 }
 
-const release = (run: RunRecord): string | undefined => {
-  const value = (run as { release?: unknown }).release;
-  return typeof value === 'string' ? value : undefined;
-};
-
 export function durationText(run: RunRecord, now = Date.now()): string {
   if (!run.startedAt) return '';
   const end = run.finishedAt ? Date.parse(run.finishedAt) : now;
   const seconds = Math.max(0, (end - Date.parse(run.startedAt)) / 1000);
   return seconds < 60 ? `${seconds.toFixed(1)} s` : `${Math.floor(seconds / 60)} min ${Math.round(seconds % 60)} s`;
-}
-
-function statusBadge(status: string): string {
-  return `<span class="status" data-status="${escapeHtml(status)}" style="background:${STATUS_COLOURS[status] ?? '#374151'}">${escapeHtml(status)}</span>`;
 }
 
 function layout(title: string, body: string, nonce: string, script = ''): string {
@@ -61,7 +42,8 @@ th{background:#f3f4f6;font-weight:600} td.num{text-align:right}
 .status{color:#fff;border-radius:.25rem;padding:.05rem .45rem;font-size:.85em}
 code,pre{font-family:ui-monospace,monospace} pre.log{background:#111827;color:#e5e7eb;padding:.8rem;overflow:auto;max-height:70vh;white-space:pre-wrap;word-break:break-all}
 form.filter{margin:0 0 1rem;display:flex;gap:.6rem;align-items:end} dl{display:grid;grid-template-columns:max-content auto;gap:.2rem 1rem} dt{color:#6b7280}
-.muted{color:#6b7280}
+.muted{color:#6b7280} .subject{color:#374151;white-space:normal} td .subject{display:block;font-size:.85em}
+table#summary{margin:0 0 1.2rem} table#summary td{vertical-align:top} form.rollback{margin:.3rem 0 0} .command{font-size:.85em;white-space:normal}
 </style></head><body>${body}${script ? `<script nonce="${nonce}">${script}</script>` : ''}</body></html>`;
 }
 
@@ -87,45 +69,102 @@ function options(values: readonly string[], selected: string | null, all: string
   ].join('');
 }
 
-/** `GET /?trigger=<repository>@<branch>&status=<status>&limit=N`: recent runs, newest first. */
-export function sendRunsPage(res: ServerResponse, runs: RunPages, query: URLSearchParams): void {
+/**
+ * Both pages' writes (a re-run, a rollback): the credential typed into the form is sent once as
+ * `Authorization: Bearer` and the field emptied (it is kept nowhere); the answer shows in `out`,
+ * a link to the queued run or why nothing was queued. Resolves whether a run was queued.
+ */
+const ADMIN_WRITE_SCRIPT = `
+async function adminWrite(form, out, path, body) {
+  const credential = form.elements.credential.value.trim();
+  form.elements.credential.value = '';
+  const headers = { authorization: 'Bearer ' + credential };
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const response = await fetch(path, { method: 'POST', headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const answer = await response.json().catch(() => ({}));
+  if (!response.ok || !answer.run) {
+    out.textContent = 'not queued: ' + (answer.error || response.status);
+    return false;
+  }
+  out.innerHTML = '';
+  const link = document.createElement('a');
+  link.href = '/runs/' + encodeURIComponent(answer.run.id);
+  link.textContent = 'queued as ' + answer.run.id;
+  out.append(link);
+  return true;
+}`;
+
+/** How often a list with a run still to end reloads itself. */
+export const LIVE_RELOAD_MS = 3000;
+
+/**
+ * The runs page's script: sends a rollback with a credential typed in, and while a run is pending
+ * or running reloads the page every few seconds (but never under someone typing a credential).
+ */
+const RUNS_PAGE_SCRIPT = `${ADMIN_WRITE_SCRIPT}
+const page = document.getElementById('runs-page');
+const typing = () => [...document.querySelectorAll('input[name=credential]')].some((i) => i.value !== '' || i === document.activeElement);
+const reloadSoon = () => setTimeout(() => (typing() ? reloadSoon() : location.reload()), Number(page.dataset.reloadMs));
+if (page.dataset.live === 'true') reloadSoon();
+for (const form of document.querySelectorAll('form.rollback')) {
+  form.hidden = false;
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const body = { repository: form.dataset.repository, branch: form.dataset.branch, to: form.dataset.to };
+    const queued = await adminWrite(form, form.querySelector('.rollback-result'), '/rollback', body);
+    if (queued && page.dataset.live !== 'true') { page.dataset.live = 'true'; reloadSoon(); }
+  });
+}`;
+
+/**
+ * `GET /?trigger=<repository>@<branch>&status=<status>&limit=N`: a summary of each trigger (of the
+ * one asked for; none when the page answers which runs had a status), then recent runs, newest first.
+ */
+export async function sendRunsPage(res: ServerResponse, runs: RunPages, query: URLSearchParams): Promise<void> {
   const trigger = query.get('trigger') || null;
   const status = query.get('status') || null;
   const limit = Math.min(Math.max(Number(query.get('limit')) || 100, 1), 1000);
   const all = runs.runs();
+  const releases = await runs.releases?.();
+  const now = Date.now();
   const shown = all.filter((run) => (!trigger || triggerLabel(run) === trigger) && (!status || run.status === status)).slice(0, limit);
   const triggers = [...new Set(all.map(triggerLabel))].sort();
   const statuses = [...new Set([...KNOWN_STATUSES, ...all.map((run) => run.status)])];
-  const withRelease = shown.some((run) => release(run) !== undefined);
+  const withRelease = shown.some((run) => releaseWords(run) !== undefined);
   const rows = shown.map((run) => {
     const cells = [
       `<a href="/runs/${encodeURIComponent(run.id)}"><code>${escapeHtml(run.id)}</code></a>`,
       escapeHtml(triggerLabel(run)),
       statusBadge(run.status),
-      run.commit ? `<code title="${escapeHtml(run.commit)}">${escapeHtml(run.commit.slice(0, 12))}</code>` : '<span class="muted">—</span>',
-      ...(withRelease ? [escapeHtml(release(run) ?? '')] : []),
-      escapeHtml(run.startedAt ?? run.createdAt),
-      escapeHtml(durationText(run)),
+      commitTag(runCommit(run), commitWords(run)),
+      ...(withRelease ? [escapeHtml(releaseWords(run) ?? '')] : []),
+      timeTag(runTime(run), now),
+      escapeHtml(durationText(run, now)),
       `<span class="num">${run.deliveries}</span>`,
       run.rerunOf ? `<a href="/runs/${encodeURIComponent(run.rerunOf)}">re-run</a>` : '',
     ];
-    return `<tr data-run="${escapeHtml(run.id)}">${cells.map((c) => `<td>${c}</td>`).join('')}</tr>`;
+    return `<tr data-run="${escapeHtml(run.id)}">${cells.map((c, i) => `<td${i === 4 && withRelease ? ' class="release"' : ''}>${c}</td>`).join('')}</tr>`;
   });
   const heads = ['Run', 'Trigger', 'Status', 'Commit', ...(withRelease ? ['Release'] : []), 'Started', 'Took', 'Deliveries', ''];
-  const body = `<h1>Runs</h1>
+  // Reloading is for a run still to end: a page of finished runs stays still.
+  const live = all.some(isLive);
+  const body = `<main id="runs-page" data-live="${live}" data-reload-ms="${LIVE_RELOAD_MS}">
+<h1>Runs</h1>
+${status ? '' : triggerSummary(trigger ? all.filter((run) => triggerLabel(run) === trigger) : all, trigger ? releases?.filter((where) => triggerLabel(where) === trigger) : releases, now)}
 <form class="filter" method="get" action="/">
 <label>Trigger<br><select name="trigger">${options(triggers, trigger, 'every trigger')}</select></label>
 <label>Status<br><select name="status">${options(statuses, status, 'any status')}</select></label>
-<button type="submit">Show</button> <a href="/">clear</a> <span class="muted">${shown.length} of ${all.length} runs · <a href="/metrics">metrics</a> · <a href="/healthz">health</a></span>
+<button type="submit">Show</button> <a href="/">clear</a> <span class="muted">${shown.length} of ${all.length} runs · <a href="/metrics">metrics</a> · <a href="/healthz">health</a>${live ? ' · <span id="reloading">reloading while a run is on</span>' : ''}</span>
 </form>
 <table id="runs"><thead><tr>${heads.map((h) => `<th>${h}</th>`).join('')}</tr></thead>
-<tbody>${rows.join('\n') || `<tr><td colspan="${heads.length}" class="muted">no runs${trigger || status ? ' match' : ' yet'}</td></tr>`}</tbody></table>`;
+<tbody>${rows.join('\n') || `<tr><td colspan="${heads.length}" class="muted">no runs${trigger || status ? ' match' : ' yet'}</td></tr>`}</tbody></table>
+</main>`;
   const nonce = newNonce();
-  sendPage(res, 200, layout('triggler runs', body, nonce), nonce);
+  sendPage(res, 200, layout('triggler runs', body, nonce, RUNS_PAGE_SCRIPT), nonce);
 }
 
 /** The script of a run's page: follows a running run's log, and sends a re-run with a credential typed in. */
-const RUN_PAGE_SCRIPT = `
+const RUN_PAGE_SCRIPT = `${ADMIN_WRITE_SCRIPT}
 const page = document.getElementById('run');
 const id = page.dataset.run;
 const log = document.getElementById('log');
@@ -137,23 +176,30 @@ if (page.dataset.live === 'true') {
 }
 const form = document.getElementById('rerun-form');
 form.hidden = false;
-form.addEventListener('submit', async (e) => {
+form.addEventListener('submit', (e) => {
   e.preventDefault();
-  const out = document.getElementById('rerun-result');
-  const credential = form.elements.credential.value.trim();
-  form.elements.credential.value = '';
-  const response = await fetch('/runs/' + encodeURIComponent(id) + '/rerun', { method: 'POST', headers: { authorization: 'Bearer ' + credential } });
-  const answer = await response.json().catch(() => ({}));
-  if (response.ok && answer.run) {
-    out.innerHTML = '';
-    const link = document.createElement('a');
-    link.href = '/runs/' + encodeURIComponent(answer.run.id);
-    link.textContent = 'queued as ' + answer.run.id;
-    out.append(link);
-  } else {
-    out.textContent = 'not queued: ' + (answer.error || response.status);
-  }
+  void adminWrite(form, document.getElementById('rerun-result'), '/runs/' + encodeURIComponent(id) + '/rerun');
 });`;
+
+/**
+ * The run page's Commit row: the commit deployed (a rollback's, the tip a push without one got),
+ * with its subject and author when the fetch read them; the push's own when it differs.
+ */
+function commitRow(run: RunRecord): string {
+  const commit = runCommit(run);
+  if (!commit) return `<span class="muted">${run.action ? 'none' : 'not given by the sender'}</span>`;
+  const words = commitWords(run);
+  const pushed = run.commit && !/^0+$/.test(run.commit) ? run.commit : undefined;
+  const note =
+    run.action?.type === 'rollback'
+      ? ' <span class="muted">(the commit of the release it returned to)</span>'
+      : pushed === undefined && run.deploy?.commit
+        ? ' <span class="muted">(the push named none: the tip of its branch)</span>'
+        : pushed !== undefined && !commit.startsWith(pushed) && !pushed.startsWith(commit)
+          ? ` <span class="muted">(the push named <code>${escapeHtml(pushed)}</code>)</span>`
+          : '';
+  return `<code>${escapeHtml(commit)}</code>${note}${words ? `<br><span class="subject">${escapeHtml(words)}</span>` : ''}`;
+}
 
 /** `GET /runs/<id>` for a browser: the record, its log, and how to re-run it. */
 export async function sendRunPage(res: ServerResponse, runs: RunPages, id: string): Promise<void> {
@@ -164,19 +210,22 @@ export async function sendRunPage(res: ServerResponse, runs: RunPages, id: strin
     return;
   }
   const log = (await runs.runLog(id))?.toString('utf8') ?? '';
-  const live = run.status === 'running' || run.status === 'pending';
+  const live = isLive(run);
   const fields: [string, string][] = [
     ['Trigger', `<a href="/?trigger=${encodeURIComponent(triggerLabel(run))}">${escapeHtml(triggerLabel(run))}</a>`],
     [
       'Status',
       `${statusBadge(run.status)}${run.exitCode === undefined || run.exitCode === null ? '' : ` exit ${run.exitCode}`}${run.signal ? ` ${escapeHtml(run.signal)}` : ''}`,
     ],
-    ['Commit', run.commit ? `<code>${escapeHtml(run.commit)}</code>` : '<span class="muted">not given by the sender</span>'],
-    ...(release(run) !== undefined ? [['Release', escapeHtml(release(run)!)] as [string, string]] : []),
+    ['Commit', commitRow(run)],
+    ...(releaseWords(run) !== undefined ? [['Release', escapeHtml(releaseWords(run)!)] as [string, string]] : []),
+    ...(run.deploy?.previousRelease
+      ? [['Release before', `<code>${escapeHtml(run.deploy.previousRelease)}</code>`] as [string, string]]
+      : []),
     ['Scheme', escapeHtml(run.scheme)],
-    ['Created', escapeHtml(run.createdAt)],
-    ['Started', escapeHtml(run.startedAt ?? '')],
-    ['Finished', escapeHtml(run.finishedAt ?? '')],
+    ['Created', timeTag(run.createdAt)],
+    ['Started', timeTag(run.startedAt)],
+    ['Finished', timeTag(run.finishedAt)],
     ['Took', escapeHtml(durationText(run))],
     ['Deliveries', `${run.deliveries}${run.deliveryIds.length ? ` (newest: <code>${escapeHtml(run.deliveryIds.at(-1)!)}</code>)` : ''}`],
     ...(run.rerunOf

@@ -32,11 +32,20 @@ export const runAction = z.object({
 });
 export type RunAction = z.infer<typeof runAction>;
 
-/** What a deploy run laid out: its release and the commit in it, and the release it replaced. */
+/** How long a commit's subject or author may be in a run's record: enough to read, never a whole message. */
+export const COMMIT_TEXT_LIMIT = 200;
+
+/**
+ * What a deploy run laid out: its release and the commit in it, and the release it replaced.
+ * `subject` and `author` (the author's name) are read from the mirror once the commit is known,
+ * for people to recognise the commit by; a record written before they were kept has neither.
+ */
 export const runDeploy = z.object({
   release: z.string().optional(),
   commit: z.string().optional(),
   previousRelease: z.string().optional(),
+  subject: z.string().max(COMMIT_TEXT_LIMIT).optional(),
+  author: z.string().max(COMMIT_TEXT_LIMIT).optional(),
 });
 export type RunDeploy = z.infer<typeof runDeploy>;
 export const finalStatus = z.enum(FINAL_STATUSES);

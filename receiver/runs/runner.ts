@@ -68,7 +68,11 @@ export class Runner implements DeliverySink {
     private readonly store: RunStore,
   ) {
     this.scheduler = new Scheduler(options.maxConcurrentRuns);
-    this.history = new RunReader(store, (id) => this.active.get(id)?.log);
+    this.history = new RunReader(
+      store,
+      (id) => this.active.get(id)?.log,
+      () => this.execution.triggers(),
+    );
     this.execution = {
       store,
       logger: options.logger,

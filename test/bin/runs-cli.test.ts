@@ -3,7 +3,8 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { buildDeliveryRequest } from '../../protocol';
 import { runCli } from '../support/cli';
-import { startTestReceiver, tempDir, type TestReceiver } from '../support/receiver-fixture';
+import { sourceRepo } from '../support/git-repo';
+import { pushStandard, startTestReceiver, tempDir, type TestReceiver } from '../support/receiver-fixture';
 
 const TOKEN = 'runs-cli-test-token-0123456789';
 const cli = (args: string[]) => runCli(args);
@@ -72,6 +73,71 @@ describe('triggler runs and rerun', () => {
     expect(fallback.stdout).toContain(runId);
     const log = await cli(['runs', '--config', config, '--log', runId]);
     expect(log.stdout).toBe(`ran ${'c'.repeat(40)}\n`);
+  });
+});
+
+describe('triggler runs on a deploy trigger', () => {
+  const dir = tempDir();
+  const stateDir = join(dir, 'state');
+  const repo = sourceRepo(dir);
+  let receiver: TestReceiver;
+  const deploys: { run: string; commit: string; release: string }[] = [];
+  let rollbackRun: string;
+
+  beforeAll(async () => {
+    receiver = await startTestReceiver(
+      {
+        triggers: [
+          { repository: 'app', branch: 'main', token: TOKEN, command: 'true', deploy: { repositoryUrl: repo.url, path: join(dir, 'srv') } },
+        ],
+      },
+      { dir },
+    );
+    for (const n of [1, 2]) {
+      const commit = repo.commit({ 'index.html': `version ${n}` });
+      const run = await pushStandard(receiver, { token: TOKEN, repository: 'app', branch: 'main', commit });
+      await receiver.settledRuns();
+      deploys.push({ run, commit, release: receiver.history.run(run)!.deploy!.release! });
+    }
+    ({ runId: rollbackRun } = await receiver.runner.requestRun('app', 'main', { type: 'rollback' }));
+    await receiver.settledRuns();
+  });
+  afterAll(async () => {
+    await receiver.dispose();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('lists the release of each deploy run, a rollback marked with the release it returned to, and the commit subjects', async () => {
+    const [first, second] = deploys;
+    const listed = await cli(['runs', '--admin', receiver.adminUrl!]);
+    const lines = listed.stdout.split('\n');
+    expect(lines[0]).toMatch(/^RUN +TRIGGER +STATUS +EXIT +COMMIT +RELEASE +DELIVERIES +STARTED +TOOK +SUBJECT$/);
+    const line = (run: string) => lines.find((l) => l.startsWith(run)) ?? '';
+    expect(line(rollbackRun)).toMatch(
+      new RegExp(
+        `^${rollbackRun} +app@main +succeeded +0 +${first!.commit.slice(0, 12)} +rollback → ${first!.release} .* commit 1 — test$`,
+      ),
+    );
+    expect(line(second!.run)).toMatch(new RegExp(` ${second!.commit.slice(0, 12)} +${second!.release} .* commit 2 — test$`));
+  });
+
+  it('shows one run in full, from the admin listener and from the journal alike', async () => {
+    const [first, second] = deploys;
+    const fromAdmin = await cli(['runs', rollbackRun, '--admin', receiver.adminUrl!]);
+    const fromJournal = await cli(['runs', rollbackRun, '--state-dir', stateDir]);
+    expect(fromJournal.stderr).toBe(`from the state directory ${stateDir}\n`);
+    for (const shown of [fromAdmin, fromJournal]) {
+      expect(shown.code).toBe(0);
+      expect(shown.stdout).toContain(`run:            ${rollbackRun}\n`);
+      expect(shown.stdout).toContain(`commit:         ${first!.commit}\nsubject:        commit 1\nauthor:         test\n`);
+      expect(shown.stdout).toContain(`release:        rollback → ${first!.release}\nrelease before: ${second!.release}\n`);
+      expect(shown.stdout).toMatch(/\nstarted: +\d{4}-\d\d-\d\dT[\d:.]+Z \((just now|\d+ s ago|\d+ min ago)\)\n/);
+      expect(shown.stdout).not.toContain('not given by the sender');
+    }
+    const json = await cli(['runs', rollbackRun, '--admin', receiver.adminUrl!, '--json']);
+    expect(JSON.parse(json.stdout)).toMatchObject({ id: rollbackRun, action: { type: 'rollback' }, deploy: { release: first!.release } });
+    const missing = await cli(['runs', 'r_nosuchrun', '--admin', receiver.adminUrl!]);
+    expect(missing).toMatchObject({ code: 1, stderr: `triggler: no run r_nosuchrun at the admin listener ${receiver.adminUrl}\n` });
   });
 });
 

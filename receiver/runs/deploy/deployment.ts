@@ -15,7 +15,7 @@ import type { DeployConfig } from '../../config/deploy-schema';
 import { type Outcome, runAsOf } from '../command';
 import type { RunDeploy } from '../run-record';
 import { type DeployOutcome, type DeployRequest, DeploySteps, OK, failed, secondsUntil } from './deploy-steps';
-import { fetchRunCommit } from './fetch';
+import { fetchRunCommit, withCommitText } from './fetch';
 import { gitIn, requestedCommit } from './git';
 import { cannotBecomeCurrent, goodReleaseOf, mayBecomeCurrent, ReleaseLayout, releaseId, rollbackTarget } from './release-layout';
 import { linkSharedPaths } from './shared-paths';
@@ -58,6 +58,10 @@ class Deployment {
   }
 
   async execute(): Promise<DeployOutcome> {
+    return withCommitText(await this.perform(), this.layout, this.steps);
+  }
+
+  private async perform(): Promise<DeployOutcome> {
     // The config was checked when it loaded; a symlink made since can still join two triggers' paths.
     const conflict = deployPathConflict({ ...this.request.config, deploy: this.deploy }, this.request.triggers);
     if (conflict) return failed(conflict);

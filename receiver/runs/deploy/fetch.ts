@@ -1,12 +1,13 @@
 /**
  * The fetch of a deploy: the pushed branch into the mirror, then the wanted commit by id when the
- * branch has moved past it, over SSH with a deploy key when the trigger names one.
+ * branch has moved past it, over SSH with a deploy key when the trigger names one; and what the
+ * mirror then knows of the deployed commit (its subject and author) for the run's record.
  */
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Outcome } from '../command';
 import { type DeployOutcome, type DeployRequest, type DeploySteps, endsTheRun, failed } from './deploy-steps';
-import { fetchHeadCommit, gitIn, requestedCommit } from './git';
+import { fetchHeadCommit, gitIn, readCommitText, requestedCommit } from './git';
 import type { ReleaseLayout } from './release-layout';
 import { type SshAccess, prepareSshAccess } from './ssh-access';
 
@@ -88,4 +89,17 @@ async function fetchCommit(
   }
   if (present.status !== 'succeeded') return failed(`the remote ${url} does not have commit ${wanted}; nothing was switched`);
   return wanted;
+}
+
+/**
+ * The outcome with the deployed commit's subject and author in its deploy record, read from the
+ * mirror whatever the run did (a fetched push, a reused release, a rollback): people know a commit
+ * by its subject, not its id. Without them when git cannot tell, or the receiver is stopping.
+ */
+export async function withCommitText(outcome: DeployOutcome, layout: ReleaseLayout, steps: DeploySteps): Promise<DeployOutcome> {
+  const deploy = outcome.deploy;
+  if (!deploy?.commit || steps.stopped) return outcome;
+  const account = steps.runAs && 'account' in steps.runAs ? steps.runAs.account : undefined;
+  const text = await readCommitText(layout.mirror, deploy.commit, account);
+  return text ? { ...outcome, deploy: { ...deploy, ...text } } : outcome;
 }

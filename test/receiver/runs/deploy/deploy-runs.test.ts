@@ -194,6 +194,8 @@ describe('deploy runs', () => {
     expect(run.status).toBe('succeeded');
     expect(run.deploy?.commit).toBe(tip);
     expect(currentFile('commit.txt')).toBe(tip);
+    // What people know the commit by, read from the mirror once the fetch named it.
+    expect(run.deploy).toMatchObject({ subject: 'commit 1', author: 'test' });
   });
 
   it('a burst of pushes during a deploy is one more release, of the newest commit', async () => {
@@ -229,6 +231,8 @@ describe('deploy runs', () => {
     expect(rollback.status).toBe('succeeded');
     expect(rollback.scheme).toBe('admin');
     expect(rollback.deploy?.release).toBe(first.deploy!.release);
+    // The commit it returned to, by its subject too: a rollback fetches nothing, the mirror has it.
+    expect(rollback.deploy).toMatchObject({ commit: first.deploy!.commit, subject: 'commit 1', author: 'test' });
     expect(currentFile('v')).toBe('1');
     expect(fs.readFileSync(path.join(deployPath, 'activations'), 'utf8').trim().split('\n').at(-1)).toBe(
       path.join(deployPath, 'releases', first.deploy!.release!),

@@ -1,0 +1,39 @@
+/**
+ * What the admin listener's pages are made of: escaping, a run's status as a coloured badge, and a
+ * time shown as how long ago with the exact time to hover. Everything taken from a run goes
+ * through escapeHtml.
+ */
+import { timeAgo } from './run-description';
+
+const STATUS_COLOURS: Record<string, string> = {
+  pending: '#6b7280',
+  running: '#2563eb',
+  succeeded: '#15803d',
+  failed: '#b91c1c',
+  'timed-out': '#c2410c',
+  interrupted: '#a16207',
+  'rolled-back': '#7e22ce',
+};
+/** Shown in the runs page's filter even before a run has had them. */
+export const KNOWN_STATUSES = Object.keys(STATUS_COLOURS);
+
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+}
+
+export function statusBadge(status: string): string {
+  return `<span class="status" data-status="${escapeHtml(status)}" style="background:${STATUS_COLOURS[status] ?? '#374151'}">${escapeHtml(status)}</span>`;
+}
+
+/** `<time>` reading "3 min ago", the exact time in its title; empty for no time. */
+export function timeTag(iso: string | undefined, now = Date.now()): string {
+  if (!iso) return '';
+  return `<time datetime="${escapeHtml(iso)}" title="${escapeHtml(iso)}">${escapeHtml(timeAgo(iso, now))}</time>`;
+}
+
+/** A commit's first 12 digits, the whole id to hover; `words` (its subject and author) beside it when known. */
+export function commitTag(commit: string | undefined, words?: string): string {
+  if (!commit) return '<span class="muted">—</span>';
+  const subject = words ? `<span class="subject">${escapeHtml(words)}</span>` : '';
+  return `<code title="${escapeHtml(commit)}">${escapeHtml(commit.slice(0, 12))}</code>${subject}`;
+}
