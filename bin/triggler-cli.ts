@@ -14,7 +14,7 @@
  */
 import * as fs from 'node:fs';
 import { Command, Option } from 'commander';
-import { request } from 'undici';
+import { request } from './http-request';
 import { triggerLabel } from '../protocol';
 import { reportStartupError, type RunRecord, serve } from '../receiver';
 import { watchConfig } from './config-watch';
