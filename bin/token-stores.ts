@@ -98,7 +98,9 @@ export class SsmTokenStore implements TokenStore {
       let version: number | undefined;
       try {
         version = (
-          await client.send(new (ssmSdk().PutParameterCommand)({ Name: parameter, Value: replacement, Type: 'SecureString', Overwrite: true }))
+          await client.send(
+            new (ssmSdk().PutParameterCommand)({ Name: parameter, Value: replacement, Type: 'SecureString', Overwrite: true }),
+          )
         ).Version;
       } catch (error) {
         // The SDK's error never carries the request, so the new token cannot be in this message.
@@ -185,8 +187,9 @@ export class SsmTokenStore implements TokenStore {
     return this.withSsm(async (client) => {
       let version: number | undefined;
       try {
-        version = (await client.send(new (ssmSdk().PutParameterCommand)({ Name: parameter, Value: value, Type: 'SecureString', Overwrite: replace })))
-          .Version;
+        version = (
+          await client.send(new (ssmSdk().PutParameterCommand)({ Name: parameter, Value: value, Type: 'SecureString', Overwrite: replace }))
+        ).Version;
       } catch (error) {
         if (awsErrorName(error) === 'ParameterAlreadyExists')
           throw new Error(`${parameter} exists already (pass --replace to replace it)`, { cause: error });

@@ -343,14 +343,17 @@ export class Journal {
   /** Looks again once accepts may have paused; the writer, if it is busy then, looks after its batch. */
   private compactWhenQuiet(afterMs: number): void {
     if (this.compactionTimer) return;
-    this.compactionTimer = setTimeout(() => {
-      this.compactionTimer = undefined;
-      if (this.state.name !== 'open' || this.writing) return;
-      this.writing = this.compactIfDue().finally(() => {
-        this.writing = undefined;
-        if (this.queue.length > 0) this.startWriting();
-      });
-    }, Math.max(1, afterMs));
+    this.compactionTimer = setTimeout(
+      () => {
+        this.compactionTimer = undefined;
+        if (this.state.name !== 'open' || this.writing) return;
+        this.writing = this.compactIfDue().finally(() => {
+          this.writing = undefined;
+          if (this.queue.length > 0) this.startWriting();
+        });
+      },
+      Math.max(1, afterMs),
+    );
     // A rewrite alone does not keep the process running.
     this.compactionTimer.unref();
   }
