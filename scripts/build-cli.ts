@@ -63,13 +63,40 @@ function asciiComments(file: string): void {
   fs.writeFileSync(file, lines.join('\n'));
 }
 
+/**
+ * zod's `locales` (error messages in some forty languages, ~350 KB of the bundle, ~2.5 MiB of a
+ * process at rest) are re-exported by its `z` namespace, so esbuild cannot leave them out; the CLI
+ * and the receiver speak English only (zod's default, which zod imports on its own), so inside
+ * zod the namespace is English alone.
+ */
+function englishOnlyZod(): Plugin {
+  return {
+    name: 'english-only-zod',
+    setup(build) {
+      build.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) =>
+        /[\\/]node_modules[\\/]zod[\\/]/.test(args.importer)
+          ? { path: 'zod-locales', namespace: 'english-only-zod', pluginData: { resolveDir: path.join(args.resolveDir, '..', 'locales') } }
+          : undefined,
+      );
+      build.onLoad({ filter: /.*/, namespace: 'english-only-zod' }, (args) => ({
+        contents: "export { default as en } from './en.js';",
+        resolveDir: (args.pluginData as { resolveDir: string }).resolveDir,
+        loader: 'js',
+      }));
+    },
+  };
+}
+
 export async function buildCli(outdir = DIST): Promise<string> {
   fs.rmSync(outdir, { recursive: true, force: true });
   fs.mkdirSync(outdir, { recursive: true });
   const outfile = path.join(outdir, CLI_BUNDLE_FILE);
   // The oldest Node.js the package supports (package.json engines).
   const target = 'node20';
-  await build({ ...receiverBuildOptions(path.join(ROOT, 'bin', 'triggler-cli.ts'), outfile, target), plugins: [deferredPackages()] });
+  await build({
+    ...receiverBuildOptions(path.join(ROOT, 'bin', 'triggler-cli.ts'), outfile, target),
+    plugins: [deferredPackages(), englishOnlyZod()],
+  });
   asciiComments(outfile);
   for (const name of DEFERRED_PACKAGES) {
     const options = receiverBuildOptions('', path.join(outdir, DEFERRED_DIR, deferredFileName(name)), target);
