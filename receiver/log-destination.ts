@@ -11,8 +11,7 @@ import pino, { type DestinationStream, type Logger } from 'pino';
 interface AsyncDestination extends DestinationStream {
   sync: boolean;
   destroyed: boolean;
-  end(): void;
-  once(event: 'close' | 'error', listener: () => void): unknown;
+  once(event: 'drain' | 'error', listener: () => void): unknown;
 }
 
 /** Past this, a stop exits anyway: the exit's own synchronous write takes what is left. */
@@ -23,9 +22,9 @@ export function asyncStdout(): DestinationStream {
 }
 
 /**
- * Resolves once every line `logger` has taken is written (at most LOG_WRITTEN_WAIT_MS), and ends
- * its destination: call it last, just before the process exits. A synchronous destination is
- * written already.
+ * Resolves once every line `logger` has taken so far is written (at most LOG_WRITTEN_WAIT_MS):
+ * call it just before the process exits. The destination stays open, so a line logged after it
+ * is still taken (and written by the exit). A synchronous destination is written already.
  */
 export function logWritten(logger: Logger): Promise<void> {
   const stream = (logger as unknown as Record<symbol, unknown>)[pino.symbols.streamSym] as AsyncDestination | undefined;
@@ -36,8 +35,10 @@ export function logWritten(logger: Logger): Promise<void> {
       clearTimeout(timer);
       resolve();
     };
-    stream.once('close', done);
+    // The destination writes whenever it is not writing already: an empty write queued behind the
+    // lines taken so far is written after them, and 'drain' says nothing is left.
+    stream.once('drain', done);
     stream.once('error', done);
-    stream.end();
+    stream.write('');
   });
 }
