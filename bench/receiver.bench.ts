@@ -1,199 +1,61 @@
 /**
- * Receiver figures, side by side with adnanh/webhook 2.8 (Debian package `webhook`) and a bare
- * `node:http` server (the ceiling for Node here), all loaded by wrk in the same shape: static
- * requests for the rejection floods (no per-request Lua for any server), the same cycling script
- * of signed requests for the accept floods. Under each flood of the receiver: its RSS and the
- * latency of valid deliveries sent alongside. Then the seed-check cost against plain SHA-256 and
- * a burst during a long run. Every server listens on 127.0.0.1; every load is bounded in time.
+ * Receiver figures beside bare `node:http` (the ceiling for Node here) and adnanh/webhook, for the
+ * receiver users run: the packed CLI's bundle (`node dist/triggler.js serve`), built as `npm pack`
+ * builds it. Every load is wrk in the same shape for all three servers (bench/wrk-load.ts): one
+ * static request for the rejection floods, pre-signed unique deliveries for the accept flood.
+ * Each flood runs in ROUNDS rounds, the three servers one after another in each round (alternating
+ * pairs), every server fresh each time; ratios are taken within a round and their median reported.
+ * For the receiver, each run also gives its RSS at rest, at its peak and after the flood, and the
+ * latency of valid deliveries sent alongside. Then the body flood, the live log under viewers, the
+ * seed-check cost and a burst during a long run. Prints markdown to paste into BENCHMARKS.md.
+ *
+ *   BENCH_SECONDS (10)          each rejection-by-seed, accept and body flood, each live-log phase
+ *   BENCH_FORGED_SECONDS (30)   the forged Standard Webhooks flood
+ *   BENCH_ROUNDS (3)            rounds of alternating runs (the ratios are medians of these)
+ *   BENCH_WORKERS (1)           the receiver's `workers`
+ *   BENCH_WRK_THREADS (1)       wrk threads; each sends its own share of the unique deliveries
+ *   BENCH_ACCEPT_IDS_PER_SECOND (30000)  unique deliveries made per second of an accept flood
+ *   BENCH_SCENARIO=live-log     the live-log scenario alone
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHmac, hash, randomBytes } from 'node:crypto';
-import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { buildSync } from 'esbuild';
+import { join } from 'node:path';
 import { request } from 'undici';
-import { receiverBuildOptions } from '../lib/host-files/host-files';
 import { buildDeliveryRequest, seedSignature, standardWebhookHeaders } from '../protocol';
 import type { RunRecord } from '../receiver';
-import { freePort, probePath, stopChild } from './support';
+import {
+  type BenchReceiver,
+  buildReceiverCli,
+  type ComparedServer,
+  type ReceiverSetup,
+  rssMiB,
+  startBareNode,
+  startReceiver,
+  startWebhook,
+  webhookVersion,
+} from './compared-servers';
+import { probePath, runBench } from './support';
+import { type LoadResult, rawHttp, staticLoad, uniqueLoad, type WrkSettings } from './wrk-load';
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 10);
+const FORGED_SECONDS = Number(process.env.BENCH_FORGED_SECONDS ?? 30);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const WORKERS = Number(process.env.BENCH_WORKERS ?? 1);
+const WRK_THREADS = Number(process.env.BENCH_WRK_THREADS ?? 1);
+const ACCEPT_IDS_PER_SECOND = Number(process.env.BENCH_ACCEPT_IDS_PER_SECOND ?? 30_000);
 const CONNECTIONS = 32;
-/** Each load runs this many times; the median is reported, with the spread. */
-const REPETITIONS = Number(process.env.BENCH_REPETITIONS ?? 3);
+/** How long a receiver is left alone before its RSS is read at rest, and after a flood. */
+const SETTLE_MS = 1000;
 const TOKEN = `whsec_${randomBytes(32).toString('base64')}`;
 const SEED_TOKEN = randomBytes(24).toString('hex');
+const WEBHOOK_SECRET = randomBytes(24).toString('hex');
 const now = () => Math.floor(Date.now() / 1000);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-interface Receiver {
-  url: string;
-  adminUrl: string;
-  child: ChildProcess;
-  stop(): Promise<void>;
-}
-
-/** The receiver as it ships to the host: one esbuild bundle, run by plain node. */
-function bundleReceiver(dir: string): string {
-  const file = join(dir, 'receiver.js');
-  const result = buildSync(receiverBuildOptions(resolve(__dirname, '..', 'receiver', 'daemon.ts'), file, 'node20'));
-  if (result.errors.length > 0) throw new Error(`bundling the receiver failed: ${result.errors[0]?.text}`);
-  return file;
-}
-
-async function startReceiver(dir: string, bundle: string, command: string, workers: number): Promise<Receiver> {
-  const [port, adminPort] = [await freePort(), await freePort()];
-  const config = {
-    listen: { host: '127.0.0.1', port },
-    admin: { host: '127.0.0.1', port: adminPort },
-    workers,
-    stateDir: join(dir, `state-${workers}-${Date.now()}`),
-    log: { level: 'info' },
-    triggers: [
-      { repository: 'bench', branch: 'main', token: TOKEN, command },
-      { repository: 'legacy', branch: 'master', token: SEED_TOKEN, command },
-    ],
-  };
-  writeFileSync(join(dir, 'receiver.json'), JSON.stringify(config), { mode: 0o600 });
-  // Logs go to a file, as they would to journald: written by the receiver, read by nobody here.
-  const log = openSync(join(dir, 'receiver.log'), 'w');
-  const child = spawn(process.execPath, [bundle, '--config', join(dir, 'receiver.json')], { stdio: ['ignore', log, 'inherit'] });
-  const url = `http://127.0.0.1:${port}`;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const response = await request(`${url}/healthz`);
-      await response.body.dump();
-      break;
-    } catch (error) {
-      if (attempt > 100 || child.exitCode !== null) throw error;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  return {
-    url,
-    adminUrl: `http://127.0.0.1:${adminPort}`,
-    child,
-    stop: () => stopChild(child),
-  };
-}
-
-/** RSS of the receiver: its primary and, in cluster mode, its worker processes (not the commands it runs). */
-function rssMiB(pid: number): { total: number; peak: number; each: number[] } {
-  const kb = (p: number, field: string) =>
-    Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0);
-  const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-  const workers = children.filter((c) => {
-    try {
-      return readFileSync(`/proc/${c}/cmdline`, 'utf8').includes('receiver.js');
-    } catch {
-      return false;
-    }
-  });
-  const pids = [pid, ...workers];
-  const each = pids.map((p) => kb(p, 'VmRSS') / 1024);
-  return { total: each.reduce((a, b) => a + b, 0), peak: pids.reduce((a, p) => a + kb(p, 'VmHWM') / 1024, 0), each };
-}
-
-interface LoadResult {
-  perSecond: number;
-  /** Answers that were not 2xx/3xx. */
-  errors: number;
-  statuses?: Record<string, number>;
-  p50Ms: number;
-  p99Ms: number;
-}
-
-/** Where the Lua scripts and request files go. */
-let scratch = '';
-
-function runWrk(url: string, script: string): Promise<LoadResult> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn('wrk', ['-t1', `-c${CONNECTIONS}`, `-d${DURATION}s`, '--latency', '-s', script, url], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    child.once('exit', (code) => {
-      if (code !== 0) return reject(new Error(`wrk failed: ${out}`));
-      const perSecond = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
-      const errors = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
-      const ms = (label: string) => {
-        const match = new RegExp(`\\s${label}%\\s+([\\d.]+)(us|ms|s)`).exec(out);
-        if (!match) return NaN;
-        return Number(match[1]) * ({ us: 0.001, ms: 1, s: 1000 } as Record<string, number>)[match[2]!]!;
-      };
-      const result = /WRK_STATUSES (\{.*\})/.exec(out);
-      resolvePromise({
-        perSecond,
-        errors,
-        p50Ms: ms('50'),
-        p99Ms: ms('99'),
-        ...(result ? { statuses: JSON.parse(result[1]!) as Record<string, number> } : {}),
-      });
-    });
-  });
-}
-
-/** One request, the same every time: wrk builds it once and runs no Lua per request. */
-function staticLoad(url: string, method: string, path: string, headers: Record<string, string>, body = ''): Promise<LoadResult> {
-  const script = join(scratch, `static-${Date.now()}.lua`);
-  const lua = (s: string) => JSON.stringify(s);
-  writeFileSync(
-    script,
-    `wrk.method = ${lua(method)}\nwrk.path = ${lua(path)}\nwrk.body = ${lua(body)}\n${Object.entries(headers)
-      .map(([k, v]) => `wrk.headers[${lua(k)}] = ${lua(v)}`)
-      .join('\n')}\n`,
-  );
-  return runWrk(url, script);
-}
-
-/**
- * Requests that must differ (unique delivery ids), read from a file and sent in turn by a Lua
- * `request` function, the statuses counted by a `response` function: the same script for every
- * server it is compared on.
- */
-function cyclingLoad(url: string, rawRequests: string[]): Promise<LoadResult> {
-  const requestsFile = join(scratch, `requests-${Date.now()}.txt`);
-  // One request a line, its CRLFs written as \x01 (which no request holds).
-  writeFileSync(requestsFile, rawRequests.map((r) => `${r.replaceAll('\r\n', '\x01')}\n`).join(''));
-  const script = join(scratch, `cycling-${Date.now()}.lua`);
-  writeFileSync(
-    script,
-    `
-local requests, n, i = {}, 0, 0
-statuses = {}
-local threads = {}
-setup = function(thread) threads[#threads + 1] = thread end
-for line in io.lines("${requestsFile}") do n = n + 1; requests[n] = line:gsub('\\1', '\\r\\n') end
-request = function() i = i % n + 1; return requests[i] end
-response = function(status) statuses[status] = (statuses[status] or 0) + 1 end
-done = function(summary, latency)
-  local counts = {}
-  for _, thread in ipairs(threads) do
-    for k, v in pairs(thread:get("statuses")) do counts[k] = (counts[k] or 0) + v end
-  end
-  local parts = {}
-  for k, v in pairs(counts) do parts[#parts + 1] = string.format('"%d": %d', k, v) end
-  io.write('WRK_STATUSES {' .. table.concat(parts, ', ') .. '}\\n')
-end
-`,
-  );
-  return runWrk(url, script);
-}
-
-async function median(run: () => Promise<LoadResult>): Promise<LoadResult & { spread: string }> {
-  const results: LoadResult[] = [];
-  for (let repetition = 0; repetition < REPETITIONS; repetition++) results.push(await run());
-  results.sort((a, b) => a.perSecond - b.perSecond);
-  const middle = results[Math.floor(results.length / 2)]!;
-  return { ...middle, spread: `${Math.round(results[0]!.perSecond)}–${Math.round(results.at(-1)!.perSecond)}` };
-}
-
-function rawHttp(method: string, path: string, headers: Record<string, string>, body = ''): string {
-  const lines = Object.entries(headers).map(([k, v]) => `${k}: ${v}`);
-  return `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n${lines.join('\r\n')}${lines.length ? '\r\n' : ''}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
-}
+let setup: ReceiverSetup;
+const wrk = (seconds: number): WrkSettings => ({ scratch: setup.dir, threads: WRK_THREADS, connections: CONNECTIONS, seconds });
 
 function standardDelivery(id: string, commit: string) {
   return buildDeliveryRequest({
@@ -205,79 +67,100 @@ function standardDelivery(id: string, commit: string) {
   });
 }
 
-function signedDeliveries(count: number, tag: string): string[] {
-  const requests: string[] = [];
-  for (let i = 0; i < count; i++) {
-    const delivery = standardDelivery(`msg_${tag}_${i}`, i.toString(16).padStart(40, '0'));
-    requests.push(rawHttp('POST', delivery.path, delivery.headers, delivery.body));
-  }
-  return requests;
+type Contender = 'receiver' | 'bare' | 'webhook';
+
+interface StaticRequest {
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  body?: string;
 }
 
-/** Signed GitHub-style deliveries for adnanh/webhook's HMAC rule, each body different like ours. */
-function hubSignedDeliveries(count: number, secret: string): string[] {
-  const requests: string[] = [];
-  for (let i = 0; i < count; i++) {
-    const body = JSON.stringify({ ref: 'refs/heads/main', after: i.toString(16).padStart(40, '0'), id: `msg_${i}` });
-    const signature = `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
-    requests.push(rawHttp('POST', '/hooks/bench', { 'content-type': 'application/json', 'x-hub-signature-256': signature }, body));
-  }
-  return requests;
+interface Flood {
+  label: string;
+  seconds: number;
+  /** The receiver's command while it runs. */
+  command: string;
+  /** What bare node:http answers. */
+  bareStatus: number;
+  load(server: ComparedServer, contender: Contender, tag: string): Promise<LoadResult>;
+  /** For a static load: its request, sent once to see what each server answers. */
+  request?(contender: Contender): StaticRequest;
 }
 
-interface Server {
-  name: string;
-  url: string;
-  pid: number;
-  stop(): Promise<void>;
-}
-
-async function waitForPort(url: string, child: ChildProcess): Promise<void> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const response = await request(url);
-      await response.body.dump();
-      return;
-    } catch (error) {
-      if (attempt > 100 || child.exitCode !== null) throw error;
-      await new Promise((r) => setTimeout(r, 100));
+const forgedStandard: Flood = {
+  label: `forged Standard Webhooks deliveries (bad signature), ${FORGED_SECONDS} s`,
+  seconds: FORGED_SECONDS,
+  command: 'true',
+  bareStatus: 401,
+  request(contender) {
+    if (contender === 'webhook') {
+      const headers = { 'content-type': 'application/json', 'x-hub-signature-256': `sha256=${'0'.repeat(64)}` };
+      return { method: 'POST', path: '/hooks/bench', headers, body: '{"ref":"refs/heads/main"}' };
     }
-  }
+    const body = '{"data":{}}';
+    const forged = standardWebhookHeaders(`whsec_${randomBytes(32).toString('base64')}`, 'msg_forged', now(), body);
+    return { method: 'POST', path: '/hooks/bench/main', headers: { ...forged, 'content-type': 'application/json' }, body };
+  },
+  load(server, contender) {
+    return staticLoad(wrk(this.seconds), server.url, this.request!(contender));
+  },
+};
+
+const forgedSeed: Flood = {
+  label: `forged seed-scheme deliveries (bad signature), ${DURATION} s`,
+  seconds: DURATION,
+  command: 'true',
+  bareStatus: 401,
+  request(contender) {
+    const headers = { 'x-signature': 'ab'.repeat(32), 'x-signature-timestamp': String(now()) };
+    return { method: 'GET', path: contender === 'webhook' ? '/hooks/bench' : '/legacy-master', headers };
+  },
+  load(server, contender) {
+    return staticLoad(wrk(this.seconds), server.url, this.request!(contender));
+  },
+};
+
+/** Signed GitHub-style deliveries for webhook's HMAC rule, each body different, like ours. */
+function hubSignedDelivery(index: number, tag: string): string {
+  const body = JSON.stringify({ ref: 'refs/heads/main', after: index.toString(16).padStart(40, '0'), id: `msg_${tag}_${index}` });
+  const signature = `sha256=${createHmac('sha256', WEBHOOK_SECRET).update(body).digest('hex')}`;
+  return rawHttp('POST', '/hooks/bench', { 'content-type': 'application/json', 'x-hub-signature-256': signature }, body);
 }
 
-const WEBHOOK_SECRET = randomBytes(24).toString('hex');
+const accept: Flood = {
+  label: `unique valid deliveries (the receiver's command \`sleep 1\`), ${DURATION} s`,
+  seconds: DURATION,
+  command: 'sleep 1',
+  bareStatus: 202,
+  load(server, contender, tag) {
+    const count = ACCEPT_IDS_PER_SECOND * this.seconds;
+    const make =
+      contender === 'webhook'
+        ? (i: number) => hubSignedDelivery(i, tag)
+        : (i: number) => {
+            const delivery = standardDelivery(`msg_${tag}_${i}`, i.toString(16).padStart(40, '0'));
+            return rawHttp('POST', delivery.path, delivery.headers, delivery.body);
+          };
+    // The receiver must never see an id twice (a repeat is a cheaper 200); the others remember none.
+    return uniqueLoad(wrk(this.seconds), server.url, count, make, { wrap: contender !== 'receiver', stopPath: '/healthz' });
+  },
+};
 
-/** adnanh/webhook with an HMAC-SHA256 rule on the body; a bad signature is answered 401. */
-async function startWebhook(dir: string): Promise<Server | undefined> {
-  if (spawnSync('sh', ['-c', 'command -v webhook']).status !== 0) return undefined;
-  const port = await freePort();
-  const hooks = [
-    {
-      id: 'bench',
-      'execute-command': '/bin/true',
-      'trigger-rule-mismatch-http-response-code': 401,
-      'trigger-rule': {
-        match: { type: 'payload-hmac-sha256', secret: WEBHOOK_SECRET, parameter: { source: 'header', name: 'X-Hub-Signature-256' } },
-      },
-    },
-  ];
-  writeFileSync(join(dir, 'hooks.json'), JSON.stringify(hooks));
-  const log = openSync(join(dir, 'webhook.log'), 'w');
-  const child = spawn('webhook', ['-hooks', join(dir, 'hooks.json'), '-ip', '127.0.0.1', '-port', String(port)], {
-    stdio: ['ignore', log, log],
-  });
-  const url = `http://127.0.0.1:${port}`;
-  await waitForPort(`${url}/`, child).catch(() => undefined);
-  return { name: 'adnanh/webhook', url, pid: child.pid!, stop: () => stopChild(child) };
+interface ReceiverRun {
+  load: LoadResult;
+  restMiB: number;
+  peakMiB: number;
+  afterMiB: number;
+  p50Ms: number;
+  p99Ms: number;
+  answers: Record<string, number>;
 }
 
-/** The ceiling for Node here: node:http reading the body and answering a fixed status. */
-async function startBareNode(status: number): Promise<Server> {
-  const port = await freePort();
-  const child = spawn(process.execPath, [probePath('bare-http.js'), String(port), String(status)], { stdio: 'ignore' });
-  const url = `http://127.0.0.1:${port}`;
-  await waitForPort(`${url}/`, child);
-  return { name: 'bare node:http', url, pid: child.pid!, stop: () => stopChild(child) };
+interface Round {
+  receiver: ReceiverRun;
+  bare: LoadResult;
+  webhook?: LoadResult;
 }
 
 /**
@@ -285,27 +168,29 @@ async function startBareNode(status: number): Promise<Server> {
  * valid delivery sent every 20 ms, each with a new id.
  */
 function alongside(
-  receiver: Receiver,
+  receiver: BenchReceiver,
   tag: string,
 ): { stop(): Promise<{ rssMiB: number; p50Ms: number; p99Ms: number; answers: Record<string, number> }> } {
   let running = true;
   let rss = 0;
-  const sampler = setInterval(() => (rss = Math.max(rss, rssMiB(receiver.child.pid!).total)), 100);
+  const sampler = setInterval(() => (rss = Math.max(rss, rssMiB(receiver.pid) || 0)), 100);
   const latencies: number[] = [];
   const answers: Record<string, number> = {};
   const sender = (async () => {
     for (let i = 0; running; i++) {
       const delivery = standardDelivery(`msg_valid_${tag}_${i}`, 'abc123');
       const start = process.hrtime.bigint();
+      let answer: string;
       try {
         const response = await request(receiver.url + delivery.path, { method: 'POST', headers: delivery.headers, body: delivery.body! });
         await response.body.dump();
-        answers[response.statusCode] = (answers[response.statusCode] ?? 0) + 1;
+        answer = String(response.statusCode);
       } catch (error) {
-        answers[(error as NodeJS.ErrnoException).code ?? 'error'] = (answers[(error as NodeJS.ErrnoException).code ?? 'error'] ?? 0) + 1;
+        answer = (error as NodeJS.ErrnoException).code ?? 'error';
       }
+      answers[answer] = (answers[answer] ?? 0) + 1;
       latencies.push(Number(process.hrtime.bigint() - start) / 1e6);
-      await new Promise((r) => setTimeout(r, 20));
+      await sleep(20);
     }
   })();
   return {
@@ -320,13 +205,100 @@ function alongside(
   };
 }
 
+/** A fresh receiver under `flood`: RSS at rest, during and after, and valid deliveries alongside. */
+async function receiverRun(flood: Flood, tag: string): Promise<ReceiverRun> {
+  const receiver = await startReceiver({ ...setup, command: flood.command, workers: WORKERS });
+  try {
+    await sleep(SETTLE_MS);
+    const restMiB = rssMiB(receiver.pid);
+    const side = alongside(receiver, tag);
+    const load = await flood.load(receiver, 'receiver', tag);
+    const during = await side.stop();
+    await sleep(SETTLE_MS);
+    return {
+      load,
+      restMiB,
+      peakMiB: during.rssMiB,
+      afterMiB: rssMiB(receiver.pid),
+      p50Ms: during.p50Ms,
+      p99Ms: during.p99Ms,
+      answers: during.answers,
+    };
+  } finally {
+    await receiver.stop();
+  }
+}
+
+async function otherRun(flood: Flood, contender: 'bare' | 'webhook', tag: string): Promise<LoadResult> {
+  const server = contender === 'bare' ? await startBareNode(flood.bareStatus) : await startWebhook(setup.dir, WEBHOOK_SECRET);
+  try {
+    return await flood.load(server, contender, tag);
+  } finally {
+    await server.stop();
+  }
+}
+
+/** What each server answers the flood's request (sent once, to a fresh server): the status and the start of the body. */
+async function answersTo(flood: Flood, withWebhook: boolean): Promise<string> {
+  if (!flood.request) return '';
+  const seen: string[] = [];
+  for (const contender of ['receiver', 'bare', ...(withWebhook ? ['webhook'] : [])] as Contender[]) {
+    const server =
+      contender === 'receiver'
+        ? await startReceiver({ ...setup, command: flood.command, workers: WORKERS })
+        : contender === 'bare'
+          ? await startBareNode(flood.bareStatus)
+          : await startWebhook(setup.dir, WEBHOOK_SECRET);
+    try {
+      const sent = flood.request(contender);
+      const response = await request(server.url + sent.path, {
+        method: sent.method as 'GET' | 'POST',
+        headers: sent.headers,
+        ...(sent.body === undefined ? {} : { body: sent.body }),
+      });
+      const body = (await response.body.text()).trim().slice(0, 60);
+      seen.push(`${server.name} ${response.statusCode} \`${body}\``);
+    } finally {
+      await server.stop();
+    }
+  }
+  return seen.join('; ');
+}
+
+async function rounds(flood: Flood, withWebhook: boolean, key: string): Promise<Round[]> {
+  const all: Round[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const receiver = await receiverRun(flood, `${key}r${round}`);
+    const bare = await otherRun(flood, 'bare', `${key}b${round}`);
+    const webhook = withWebhook ? await otherRun(flood, 'webhook', `${key}w${round}`) : undefined;
+    all.push({ receiver, bare, ...(webhook ? { webhook } : {}) });
+  }
+  return all;
+}
+
+function median(values: number[]): number {
+  const sorted = values.filter((v) => !Number.isNaN(v)).sort((a, b) => a - b);
+  if (sorted.length === 0) return NaN;
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+const range = (values: number[], digits = 0) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return `${sorted[0]!.toFixed(digits)}–${sorted.at(-1)!.toFixed(digits)}`;
+};
+const rateCell = (values: number[]) => (values.length ? `${Math.round(median(values))} (${range(values)})` : 'not measured');
+const ratioCell = (values: number[]) => (values.length ? `${median(values).toFixed(2)}× (${range(values, 2)})` : '—');
+const mib = (value: number) => `${value.toFixed(0)} MiB`;
+const met = (ok: boolean) => (ok ? 'yes' : '**no**');
+
 /**
  * The flood that once took the receiver past 1 GiB: 200 connections, each sending all but the last
  * byte of a 4.9 MiB body with a fresh timestamp and a forged signature, opened again as soon as the
  * receiver closes one, for the length of a run. In its own process, so that writing it does not
  * slow the bench's own event loop, which times the valid deliveries.
  */
-function unfinishedBodies(receiver: Receiver): Promise<{ refused: number }> {
+function unfinishedBodies(receiver: BenchReceiver): Promise<{ refused: number }> {
   const { hostname, port } = new URL(receiver.url);
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [probePath('unfinished-bodies.js'), port, hostname, String(DURATION)], {
@@ -356,8 +328,8 @@ function seedCheckCost(): { perCheckUs: number; baselineUs: number } {
   return { perCheckUs, baselineUs };
 }
 
-async function burst(dir: string, bundle: string): Promise<string> {
-  const receiver = await startReceiver(dir, bundle, 'sleep 2', 1);
+async function burst(): Promise<string> {
+  const receiver = await startReceiver({ ...setup, command: 'sleep 2', workers: 1 });
   try {
     const commits: string[] = [];
     for (let i = 0; i < 31; i++) {
@@ -389,7 +361,7 @@ async function burst(dir: string, bundle: string): Promise<string> {
  * receiver said last. Resolves with what they saw.
  */
 function liveLogViewers(
-  receiver: Receiver,
+  receiver: BenchReceiver,
   runId: string,
   reading: number,
   silent: number,
@@ -427,12 +399,12 @@ Promise.all([...Array.from({ length: ${reading} }, () => viewer(true)), ...Array
  * The live log under viewers: valid delivery latency and the receiver's RSS with no viewer, with
  * 50 that read and with 50 that never read, while one run prints about 1 MiB a second.
  */
-async function liveLog(dir: string, bundle: string): Promise<string[]> {
+async function liveLog(): Promise<{ lines: string[]; readersP99Ms: number }> {
   const seconds = 3 * DURATION + 10;
   // One process writing 16 KiB lines every 15 ms (a shell loop spawning per line cannot keep the rate on a busy host).
   const writer = `const line = Buffer.alloc(16384, 120); line[16383] = 10; const end = Date.now() + ${seconds * 1000}; const t = setInterval(() => { process.stdout.write(line); if (Date.now() > end) clearInterval(t); }, 15);`;
   const noisy = `${JSON.stringify(process.execPath)} -e ${JSON.stringify(writer)}`;
-  const receiver = await startReceiver(dir, bundle, noisy, 1);
+  const receiver = await startReceiver({ ...setup, command: noisy, workers: 1 });
   try {
     const first = standardDelivery('msg_live_first', 'f'.repeat(40));
     const answer = await request(receiver.url + first.path, { method: 'POST', headers: first.headers, body: first.body! });
@@ -442,14 +414,14 @@ async function liveLog(dir: string, bundle: string): Promise<string[]> {
       const viewers = reading + silent > 0 ? await liveLogViewers(receiver, runId, reading, silent).done : undefined;
       if (!viewers) await new Promise((r) => setTimeout(r, DURATION * 1000));
       const figures = await side.stop();
-      return { ...figures, rssAfterMiB: rssMiB(receiver.child.pid!).total, viewers };
+      return { ...figures, rssAfterMiB: rssMiB(receiver.pid), viewers };
     };
     const none = await phase('none', 0, 0);
     const readers = await phase('reading', 50, 0);
     const silent = await phase('silent', 0, 50);
     const row = (label: string, f: typeof none) =>
       `| ${label} | ${f.rssMiB.toFixed(0)} MiB | ${f.rssAfterMiB.toFixed(0)} MiB | ${f.p50Ms.toFixed(1)} / ${f.p99Ms.toFixed(1)} ms | ${JSON.stringify(f.answers)} | ${f.viewers ? `${(f.viewers.bytesRead / 2 ** 20 / 50).toFixed(1)} MiB read each; ${f.viewers.following} still following at the end, ${f.viewers.ended} told the run ended, ${f.viewers.dropped} dropped, ${f.viewers.refused} refused` : '—'} |`;
-    return [
+    const lines = [
       '',
       `Live log: one run printing 16 KiB lines every 15 ms (about 1 MiB/s; the log so far, sent on arrival, is 1 MiB), ${DURATION} s per phase (then 2 s more of reading what is left), the viewers in a process of their own; valid deliveries sent alongside every 20 ms.`,
       '',
@@ -459,147 +431,163 @@ async function liveLog(dir: string, bundle: string): Promise<string[]> {
       row('50 reading', readers),
       row('50 never reading', silent),
     ];
+    return { lines, readersP99Ms: readers.p99Ms };
   } finally {
     await receiver.stop();
   }
 }
 
-type Figure = LoadResult & { spread: string };
-const rate = (f: Figure | undefined) => (f ? `${Math.round(f.perSecond)} (${f.spread})` : 'not measured');
-const ratio = (a: Figure | undefined, b: Figure | undefined) => (a && b ? `${(a.perSecond / b.perSecond).toFixed(2)}×` : '—');
-
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'triggler-bench-'));
-  scratch = dir;
-  const out: string[] = [];
-  const servers: Server[] = [];
-  let receiver: Receiver | undefined;
   try {
-    const bundle = bundleReceiver(dir);
-    // BENCH_SCENARIO=live-log: that scenario alone.
+    const cli = await buildReceiverCli(dir);
+    setup = { cli, dir, command: 'true', workers: WORKERS, tokens: { standard: TOKEN, seed: SEED_TOKEN } };
     if (process.env.BENCH_SCENARIO === 'live-log') {
-      process.stdout.write(`${(await liveLog(dir, bundle)).join('\n')}\n`);
+      process.stdout.write(`${(await liveLog()).lines.join('\n')}\n`);
       return;
     }
-    const badBody = '{"data":{}}';
-    const forgedStandard = () => standardWebhookHeaders(`whsec_${randomBytes(32).toString('base64')}`, 'msg_forged', now(), badBody);
-    const forgedHub = { 'content-type': 'application/json', 'x-hub-signature-256': `sha256=${'0'.repeat(64)}` };
-    const hubBody = '{"ref":"refs/heads/main"}';
-    const perRun = 16_000 * DURATION;
-
-    // adnanh/webhook and bare Node: rejections (static), then accepts (cycling).
-    const webhook = await startWebhook(dir);
-    let webhookReject: Figure | undefined;
-    let webhookAccept: Figure | undefined;
-    if (webhook) {
-      servers.push(webhook);
-      webhookReject = await median(() => staticLoad(webhook.url, 'POST', '/hooks/bench', forgedHub, hubBody));
-      const signed = hubSignedDeliveries(20_000, WEBHOOK_SECRET);
-      webhookAccept = await median(() => cyclingLoad(webhook.url, signed));
-      await webhook.stop();
+    const webhook = webhookVersion();
+    const floods = [
+      { key: 'std', flood: forgedStandard },
+      { key: 'seed', flood: forgedSeed },
+      { key: 'acc', flood: accept },
+    ];
+    const measured: { key: string; flood: Flood; rounds: Round[]; answers: string }[] = [];
+    for (const { key, flood } of floods) {
+      const answers = await answersTo(flood, webhook !== undefined);
+      measured.push({ key, flood, answers, rounds: await rounds(flood, webhook !== undefined, key) });
     }
-    const bareReject = await (async () => {
-      const bare = await startBareNode(401);
-      servers.push(bare);
+    const bodies = await (async () => {
+      const receiver = await startReceiver({ ...setup, command: 'true', workers: WORKERS });
       try {
-        return await median(() =>
-          staticLoad(bare.url, 'POST', '/hooks/bench/main', { ...forgedStandard(), 'content-type': 'application/json' }, badBody),
-        );
+        await sleep(SETTLE_MS);
+        const restMiB = rssMiB(receiver.pid);
+        const side = alongside(receiver, 'bodies');
+        const result = await unfinishedBodies(receiver);
+        const during = await side.stop();
+        await sleep(SETTLE_MS);
+        return { ...result, ...during, restMiB, afterMiB: rssMiB(receiver.pid) };
       } finally {
-        await bare.stop();
+        await receiver.stop();
       }
     })();
-    const bareAccept = await (async () => {
-      const bare = await startBareNode(202);
-      servers.push(bare);
-      try {
-        const signed = signedDeliveries(20_000, 'bare');
-        return await median(() => cyclingLoad(bare.url, signed));
-      } finally {
-        await bare.stop();
-      }
-    })();
-
-    // The receiver, one process (as it ships), then with workers: 2.
-    // The receiver, one process (as it ships), then with workers: 2; a fresh one for each flood, so
-    // that each RSS figure is that flood's own.
-    const floods = async (workers: number) => {
-      const under = async <T>(tag: string, command: string, flood: (receiver: Receiver) => Promise<T>) => {
-        receiver = await startReceiver(dir, bundle, command, workers);
-        try {
-          const side = alongside(receiver, `${workers}_${tag}`);
-          const result = await flood(receiver);
-          return { result, ...(await side.stop()) };
-        } finally {
-          await receiver.stop();
-          receiver = undefined;
-        }
-      };
-      const rejectStandard = await under('std', 'true', (r) =>
-        median(() => staticLoad(r.url, 'POST', '/hooks/bench/main', { ...forgedStandard(), 'content-type': 'application/json' }, badBody)),
-      );
-      const rejectSeed = await under('seed', 'true', (r) =>
-        median(() =>
-          staticLoad(r.url, 'GET', '/legacy-master', { 'x-signature': 'ab'.repeat(32), 'x-signature-timestamp': String(now()) }),
-        ),
-      );
-      const bodies = await under('bodies', 'true', (r) => unfinishedBodies(r));
-      let repetition = 0;
-      // A deploy takes a while: `sleep 1`, during which deliveries coalesce into the next run.
-      const accept = await under('accept', 'sleep 1', (r) =>
-        median(() => cyclingLoad(r.url, signedDeliveries(perRun, `acc${workers}_${repetition++}`))),
-      );
-      return { rejectStandard, rejectSeed, bodies, accept };
-    };
-    const one = await floods(1);
-    const two = await floods(2);
     const seed = seedCheckCost();
-    const burstResult = await burst(dir, bundle);
-    const liveLogFigures = await liveLog(dir, bundle);
-
-    const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'} (\`nproc\` ${spawnSync('nproc', { encoding: 'utf8' }).stdout.trim()}, \`uname -m\` ${spawnSync('uname', ['-m'], { encoding: 'utf8' }).stdout.trim()}), Node.js ${process.version}, ${spawnSync('webhook', ['-version'], { encoding: 'utf8' }).stdout?.trim() ?? 'no webhook'}, ${new Date().toISOString().slice(0, 10)}`;
-    out.push(
-      '\n## Receiver, side by side\n',
-      `${machine}. wrk, one thread, ${CONNECTIONS} connections, ${DURATION} s per run, median of ${REPETITIONS} (range in brackets). Rejection floods: one static request (wrk builds it once, no Lua per request) for every server; accept floods: the same cycling script of signed requests for every server. Receiver logs to a file at info.\n`,
-      '| per second | adnanh/webhook | bare node:http | receiver, 1 process | receiver, `workers: 2` | 1 process ÷ webhook | 1 process ÷ bare Node | `workers: 2` ÷ webhook |',
-      '| --- | --- | --- | --- | --- | --- | --- | --- |',
-      `| rejected, Standard Webhooks / HMAC (bad signature) | ${rate(webhookReject)} | ${rate(bareReject)} | ${rate(one.rejectStandard.result)} | ${rate(two.rejectStandard.result)} | ${ratio(one.rejectStandard.result, webhookReject)} | ${ratio(one.rejectStandard.result, bareReject)} | ${ratio(two.rejectStandard.result, webhookReject)} |`,
-      `| rejected, seed scheme (bad signature) | | | ${rate(one.rejectSeed.result)} | ${rate(two.rejectSeed.result)} | ${ratio(one.rejectSeed.result, webhookReject)} | ${ratio(one.rejectSeed.result, bareReject)} | ${ratio(two.rejectSeed.result, webhookReject)} |`,
-      `| accepted (unique signed deliveries; the receiver's command \`sleep 1\`) | ${rate(webhookAccept)} | ${rate(bareAccept)} | ${rate(one.accept.result)} | ${rate(two.accept.result)} | ${ratio(one.accept.result, webhookAccept)} | ${ratio(one.accept.result, bareAccept)} | ${ratio(two.accept.result, webhookAccept)} |`,
-      '',
-      `Answers (median run): webhook rejections ${webhookReject?.errors ?? '—'} non-2xx; receiver 1 process rejections ${one.rejectStandard.result.errors} / ${one.rejectSeed.result.errors} non-2xx; accepts webhook ${JSON.stringify(webhookAccept?.statuses)}, receiver ${JSON.stringify(one.accept.result.statuses)}, \`workers: 2\` ${JSON.stringify(two.accept.result.statuses)}.`,
-      '',
-      '| under this flood | RSS, 1 process (peak of samples) | valid delivery p50 / p99, 1 process | RSS, `workers: 2` (sum) | p50 / p99, `workers: 2` | valid deliveries answered (1 process) |',
-      '| --- | --- | --- | --- | --- | --- |',
-    );
-    for (const [label, pick] of [
-      ['forged Standard deliveries', (f: typeof one) => f.rejectStandard],
-      ['forged seed deliveries', (f: typeof one) => f.rejectSeed],
-      ['200 unfinished 4.9 MiB bodies', (f: typeof one) => f.bodies],
-      ['unique valid deliveries', (f: typeof one) => f.accept],
-    ] as const) {
-      const a = pick(one);
-      const b = pick(two);
-      out.push(
-        `| ${label} | ${a.rssMiB.toFixed(0)} MiB | ${a.p50Ms.toFixed(1)} / ${a.p99Ms.toFixed(1)} ms | ${b.rssMiB.toFixed(0)} MiB | ${b.p50Ms.toFixed(1)} / ${b.p99Ms.toFixed(1)} ms | ${JSON.stringify(a.answers)} |`,
-      );
-    }
-    out.push(
-      '',
-      `Unfinished-body flood: ${one.bodies.result.refused} (1 process) and ${two.bodies.result.refused} (\`workers: 2\`) connections answered 503 past the body budget.`,
-      '',
-      `Seed check, 1000 rounds, in-process: ${seed.perCheckUs.toFixed(0)} µs; 1000 × SHA-256 of 64 bytes: ${seed.baselineUs.toFixed(0)} µs (ratio ${(seed.perCheckUs / seed.baselineUs).toFixed(2)}). Burst, 1 delivery then 30 more while its 2 s command runs: ${burstResult}.`,
-    );
-    out.push(...liveLogFigures);
-    process.stdout.write(`${out.join('\n')}\n`);
+    const burstResult = await burst();
+    const live = await liveLog();
+    process.stdout.write(`${report(measured, bodies, webhook, { seed, burstResult, live }).join('\n')}\n`);
   } finally {
-    await (receiver as Receiver | undefined)?.stop();
-    for (const server of servers) await server.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-main().catch((error: unknown) => {
-  process.stderr.write(`receiver bench failed: ${error instanceof Error ? error.stack : String(error)}\n`);
-  process.exit(1);
-});
+function report(
+  measured: { key: string; flood: Flood; rounds: Round[]; answers: string }[],
+  bodies: {
+    refused: number;
+    rssMiB: number;
+    p50Ms: number;
+    p99Ms: number;
+    answers: Record<string, number>;
+    restMiB: number;
+    afterMiB: number;
+  },
+  webhook: string | undefined,
+  rest: { seed: { perCheckUs: number; baselineUs: number }; burstResult: string; live: { lines: string[]; readersP99Ms: number } },
+): string[] {
+  const of = (key: string) => measured.find((m) => m.key === key)!;
+  const perSecond = (rounds: Round[], pick: (round: Round) => LoadResult | undefined) =>
+    rounds.flatMap((round) => (pick(round) ? [pick(round)!.perSecond] : []));
+  const ratios = (rounds: Round[], pick: (round: Round) => LoadResult | undefined) =>
+    rounds.flatMap((round) => (pick(round) ? [round.receiver.load.perSecond / pick(round)!.perSecond] : []));
+  const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'} (\`nproc\` ${spawnSync('nproc', { encoding: 'utf8' }).stdout.trim()}, \`uname -m\` ${spawnSync('uname', ['-m'], { encoding: 'utf8' }).stdout.trim()}), Node.js ${process.version}, ${webhook ?? 'no webhook installed'}, ${new Date().toISOString().slice(0, 10)}`;
+  const out = [
+    '\n## Receiver, side by side\n',
+    `${machine}. The receiver is the packed CLI's bundle (\`node dist/triggler.js serve\`, \`workers: ${WORKERS}\`), logging JSON lines at info to a file. wrk ${WRK_THREADS} thread(s), ${CONNECTIONS} connections; ${ROUNDS} rounds, each running the receiver, bare \`node:http\` and webhook one after another on the same load, each fresh. Cells: the median (range); ratios are taken within each round, then their median (range). Rejection floods: one static request (no Lua per request); accept flood: pre-signed unique deliveries, each wrk thread its own share, none sent twice to the receiver.\n`,
+    '| per second | receiver | bare node:http | adnanh/webhook | receiver ÷ bare | receiver ÷ webhook |',
+    '| --- | --- | --- | --- | --- | --- |',
+  ];
+  for (const { flood, rounds } of measured) {
+    out.push(
+      `| ${flood.label} | ${rateCell(perSecond(rounds, (r) => r.receiver.load))} | ${rateCell(perSecond(rounds, (r) => r.bare))} | ${rateCell(perSecond(rounds, (r) => r.webhook))} | ${ratioCell(ratios(rounds, (r) => r.bare))} | ${ratioCell(ratios(rounds, (r) => r.webhook))} |`,
+    );
+  }
+  out.push('', 'What each server answered:');
+  for (const { flood, rounds, answers } of measured) {
+    const counts = rounds.map((r) =>
+      r.receiver.load.statuses ? JSON.stringify(r.receiver.load.statuses) : `${r.receiver.load.errors} non-2xx`,
+    );
+    const ranOut = rounds.reduce((sum, r) => sum + (r.receiver.load.exhausted ?? 0), 0);
+    out.push(
+      `- ${flood.label}: ${answers ? `${answers}; ` : ''}receiver per round ${counts.join(', ')}${ranOut > 0 ? `; **the receiver's wrk ran out of unique deliveries ${ranOut} times: raise BENCH_ACCEPT_IDS_PER_SECOND, its figure is a floor**` : ''}.`,
+    );
+  }
+  out.push(
+    '',
+    `| the receiver under this flood | RSS at rest | RSS peak (samples every 100 ms) | RSS ${SETTLE_MS / 1000} s after | valid delivery p50 / p99 (one every 20 ms) | valid deliveries answered (all rounds) |`,
+    '| --- | --- | --- | --- | --- | --- |',
+  );
+  const answered = (runs: ReceiverRun[]) => {
+    const total: Record<string, number> = {};
+    for (const run of runs) for (const [status, count] of Object.entries(run.answers)) total[status] = (total[status] ?? 0) + count;
+    return JSON.stringify(total);
+  };
+  for (const { flood, rounds } of measured) {
+    const runs = rounds.map((r) => r.receiver);
+    out.push(
+      `| ${flood.label} | ${mib(median(runs.map((r) => r.restMiB)))} | ${mib(median(runs.map((r) => r.peakMiB)))} | ${mib(median(runs.map((r) => r.afterMiB)))} | ${median(runs.map((r) => r.p50Ms)).toFixed(1)} / ${median(runs.map((r) => r.p99Ms)).toFixed(1)} ms | ${answered(runs)} |`,
+    );
+  }
+  out.push(
+    `| 200 unfinished 4.9 MiB bodies, ${DURATION} s (one run; ${bodies.refused} connections answered 503 past the body budget) | ${mib(bodies.restMiB)} | ${mib(bodies.rssMiB)} | ${mib(bodies.afterMiB)} | ${bodies.p50Ms.toFixed(1)} / ${bodies.p99Ms.toFixed(1)} ms | ${JSON.stringify(bodies.answers)} |`,
+  );
+
+  const std = of('std').rounds;
+  const seedRounds = of('seed').rounds;
+  const acc = of('acc').rounds;
+  const p99s = [...[...std, ...seedRounds, ...acc].map((r) => r.receiver.p99Ms), bodies.p99Ms, rest.live.readersP99Ms];
+  const target = (label: string, value: number, ok: (v: number) => boolean, shown: string) =>
+    `| ${label} | ${shown} | ${Number.isNaN(value) ? 'not measured' : met(ok(value))} |`;
+  const stdBare = median(ratios(std, (r) => r.bare));
+  const seedBare = median(ratios(seedRounds, (r) => r.bare));
+  const stdWebhook = median(ratios(std, (r) => r.webhook));
+  const seedWebhook = median(ratios(seedRounds, (r) => r.webhook));
+  const accWebhook = median(ratios(acc, (r) => r.webhook));
+  const accBare = median(ratios(acc, (r) => r.bare));
+  const rest60 = median([...std, ...seedRounds, ...acc].map((r) => r.receiver.restMiB));
+  const afterForged = median(std.map((r) => r.receiver.afterMiB));
+  const afterAccept = median(acc.map((r) => r.receiver.afterMiB));
+  out.push(
+    '',
+    '| target | measured (medians) | met? |',
+    '| --- | --- | --- |',
+    target(
+      'rejected/s ≥ 0.7× bare node:http, one process',
+      Math.min(stdBare, seedBare),
+      (v) => v >= 0.7,
+      `Standard ${stdBare.toFixed(2)}×, seed ${seedBare.toFixed(2)}×`,
+    ),
+    target(
+      'rejected/s ≥ 1.0× adnanh/webhook',
+      Math.min(stdWebhook, seedWebhook),
+      (v) => v >= 1,
+      `Standard ${stdWebhook.toFixed(2)}×, seed ${seedWebhook.toFixed(2)}×`,
+    ),
+    target('accepted/s ≥ 2× webhook', accWebhook, (v) => v >= 2, `${accWebhook.toFixed(2)}×`),
+    target('accepted/s ≥ 0.4× bare node:http answering 202', accBare, (v) => v >= 0.4, `${accBare.toFixed(2)}×`),
+    target('RSS at rest ≤ 60 MiB', rest60, (v) => v <= 60, mib(rest60)),
+    target(`RSS after a ${FORGED_SECONDS} s forged flood ≤ 100 MiB`, afterForged, (v) => v <= 100, mib(afterForged)),
+    target('RSS after an accept flood ≤ 150 MiB', afterAccept, (v) => v <= 150, mib(afterAccept)),
+    target(
+      'valid-delivery p99 ≤ 100 ms under every flood (forged, body, accept, 50 live-log readers)',
+      Math.max(...p99s),
+      (v) => v <= 100,
+      `worst ${Math.max(...p99s).toFixed(1)} ms (forged Standard ${median(std.map((r) => r.receiver.p99Ms)).toFixed(1)}, seed ${median(seedRounds.map((r) => r.receiver.p99Ms)).toFixed(1)}, accept ${median(acc.map((r) => r.receiver.p99Ms)).toFixed(1)}, bodies ${bodies.p99Ms.toFixed(1)}, live-log readers ${rest.live.readersP99Ms.toFixed(1)})`,
+    ),
+    '',
+    `Seed check, 1000 rounds, in-process: ${rest.seed.perCheckUs.toFixed(0)} µs; 1000 × SHA-256 of 64 bytes: ${rest.seed.baselineUs.toFixed(0)} µs (ratio ${(rest.seed.perCheckUs / rest.seed.baselineUs).toFixed(2)}). Burst, 1 delivery then 30 more while its 2 s command runs: ${rest.burstResult}.`,
+    ...rest.live.lines,
+  );
+  return out;
+}
+
+runBench('receiver', main);

@@ -1,5 +1,5 @@
 /** Putting one signed delivery on the wire, for `triggler send` and the post-receive hook. */
-import { request } from 'undici';
+import { request } from './http-request';
 import { deliveryUrl, type DeliveryRequest } from '../protocol';
 
 export interface DeliveryAnswer {

@@ -5,7 +5,7 @@
  * outcome and the release. A push never hangs on it for longer than the wait: after it, the hook
  * says where to look and lets the push end while the run goes on.
  */
-import { request } from 'undici';
+import { request } from './http-request';
 import type { RunRecord } from '../receiver';
 import { isUnreachable } from './runs-source';
 

@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import { Command } from 'commander';
-import { request } from 'undici';
+import { request } from './http-request';
 import { triggerLabel } from '../protocol';
 import { commitWords, releaseWords, runCommit, type RunRecord, runTime, timeAgo } from '../receiver';
 import { DEFAULT_CONFIG, isUnreachable, locateReceiver, type ReceiverLocation, stateDirHistory } from './runs-source';

@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import pino from 'pino';
-import { request } from 'undici';
+import { request } from './http-request';
 import {
   adminAuthorization,
   isFinal,

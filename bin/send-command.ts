@@ -6,7 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { request } from 'undici';
+import { request } from './http-request';
 import { buildDeliveryRequest, type PushData, SENDER_SCHEMES, type SenderScheme, tokenNameOf } from '../protocol';
 import {
   isFinal,

@@ -6,10 +6,19 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { GetParameterCommand, GetParametersByPathCommand, PutParameterCommand, type Parameter, type SSMClient } from '@aws-sdk/client-ssm';
+import type { Parameter, SSMClient } from '@aws-sdk/client-ssm';
 import { awsErrorName, describeAwsError, parameterNameProblem, tokenParameterName } from '../protocol';
 import { DEPLOY_KEYS_FOLDER, publicKeyNameOf } from '../lib/stack-config/deploy-keys';
 import { readTokenFile, type TokenFile, tokensOfEntry } from '../receiver';
+
+/**
+ * The AWS SDK's SSM module, loaded when a command reaches SSM: the CLI's other commands (`serve`
+ * above all) do not pay for it. scripts/build-cli.ts keeps it in a file of its own beside the CLI
+ * bundle, read only then.
+ */
+export function ssmSdk(): typeof import('@aws-sdk/client-ssm') {
+  return require('@aws-sdk/client-ssm') as typeof import('@aws-sdk/client-ssm');
+}
 
 /** A rotation sooner than this after the last one drops a token senders may still hold. */
 const RECENT_ROTATION_SECONDS = 120;
@@ -72,7 +81,7 @@ export class SsmTokenStore implements TokenStore {
       let current: Parameter | undefined;
       try {
         // Without decryption: only whether it exists and how old it is matter here.
-        current = (await client.send(new GetParameterCommand({ Name: parameter }))).Parameter;
+        current = (await client.send(new (ssmSdk().GetParameterCommand)({ Name: parameter }))).Parameter;
       } catch (error) {
         if (awsErrorName(error) !== 'ParameterNotFound')
           throw new Error(`cannot read ${parameter} from SSM: ${describeAwsError(error)}`, { cause: error });
@@ -89,7 +98,9 @@ export class SsmTokenStore implements TokenStore {
       let version: number | undefined;
       try {
         version = (
-          await client.send(new PutParameterCommand({ Name: parameter, Value: replacement, Type: 'SecureString', Overwrite: true }))
+          await client.send(
+            new (ssmSdk().PutParameterCommand)({ Name: parameter, Value: replacement, Type: 'SecureString', Overwrite: true }),
+          )
         ).Version;
       } catch (error) {
         // The SDK's error never carries the request, so the new token cannot be in this message.
@@ -110,7 +121,7 @@ export class SsmTokenStore implements TokenStore {
         try {
           // Without decryption: a list never needs a value, and SSM then returns none.
           page = await client.send(
-            new GetParametersByPathCommand({
+            new (ssmSdk().GetParametersByPathCommand)({
               Path: this.prefix,
               Recursive: true,
               MaxResults: 10,
@@ -158,7 +169,7 @@ export class SsmTokenStore implements TokenStore {
     const parameter = this.parameterOf(tokenName);
     const found = await this.withSsm(async (client) => {
       try {
-        return (await client.send(new GetParameterCommand({ Name: parameter, WithDecryption: true }))).Parameter;
+        return (await client.send(new (ssmSdk().GetParameterCommand)({ Name: parameter, WithDecryption: true }))).Parameter;
       } catch (error) {
         if (awsErrorName(error) === 'ParameterNotFound')
           throw new Error(`no token parameter ${parameter} in SSM (check --prefix or --stack)`, { cause: error });
@@ -176,8 +187,9 @@ export class SsmTokenStore implements TokenStore {
     return this.withSsm(async (client) => {
       let version: number | undefined;
       try {
-        version = (await client.send(new PutParameterCommand({ Name: parameter, Value: value, Type: 'SecureString', Overwrite: replace })))
-          .Version;
+        version = (
+          await client.send(new (ssmSdk().PutParameterCommand)({ Name: parameter, Value: value, Type: 'SecureString', Overwrite: replace }))
+        ).Version;
       } catch (error) {
         if (awsErrorName(error) === 'ParameterAlreadyExists')
           throw new Error(`${parameter} exists already (pass --replace to replace it)`, { cause: error });
@@ -194,7 +206,7 @@ export class SsmTokenStore implements TokenStore {
     await this.withSsm(async (client) => {
       try {
         await client.send(
-          new PutParameterCommand({
+          new (ssmSdk().PutParameterCommand)({
             Name: parameter,
             Value: publicKey,
             Type: 'String',

@@ -10,13 +10,13 @@
  * Rotation loses no delivery: senders pick the new token up within their cache time, and
  * receivers accept the previous one for a grace period longer than that (docs/rotation.md).
  */
-import { SSMClient } from '@aws-sdk/client-ssm';
+import type { SSMClient } from '@aws-sdk/client-ssm';
 import { Command, Option } from 'commander';
 import { defaultTokenPrefix, newDeployKey, newToken, publicKeyOf, shellWord, tokenNameOf } from '../protocol';
 import { describeZodIssues, loadReceiverConfigFile, receiverConfigSchema, triggerSchema } from '../receiver';
 import { DEPLOY_KEYS_FOLDER } from '../lib/stack-config/deploy-keys';
 import { table } from './table';
-import { FileTokenStore, formatAge, SsmTokenStore, type StoreIo, type TokenStore } from './token-stores';
+import { FileTokenStore, formatAge, SsmTokenStore, ssmSdk, type StoreIo, type TokenStore } from './token-stores';
 
 export { formatAge };
 
@@ -134,7 +134,7 @@ export function tokensCommand(dependencies: TokensCommandDependencies = {}): Com
   const stdout = dependencies.stdout ?? ((text: string) => void process.stdout.write(text));
   const stderr = dependencies.stderr ?? ((text: string) => void process.stderr.write(text));
   const now = dependencies.now ?? Date.now;
-  const ssmClient = dependencies.ssmClient ?? (() => new SSMClient({}));
+  const ssmClient = dependencies.ssmClient ?? (() => new (ssmSdk().SSMClient)({}));
   const stdin = dependencies.stdin ?? readStandardInput;
 
   const io: StoreIo = { stdout, stderr, now, ssmClient };

@@ -3,10 +3,12 @@
  * (`node receiver.js --config /etc/triggler/receiver.json`). Logs are JSON lines on stdout.
  */
 import cluster from 'node:cluster';
+import type { Logger } from 'pino';
 import { runDeliveryWorker, startClusteredReceiver } from './cluster';
 import { loadReceiverConfigFile } from './config/config-file';
 import { ConfigError, type ReceiverConfig } from './config/schema';
 import { describeStartupError } from './config/startup-problems';
+import { logWritten } from './log-destination';
 import { receiverLogger, startReceiver, type Receiver, type ReceiverOptions } from './receiver';
 
 export async function serve(configPath: string, options: ReceiverOptions = {}): Promise<Receiver | undefined> {
@@ -39,16 +41,21 @@ export async function serve(configPath: string, options: ReceiverOptions = {}): 
     stopping = true;
     logger.info({ signal }, 'signal received');
     started.close().then(
-      () => process.exit(0),
+      () => exitWhenLogWritten(logger, 0),
       (error: unknown) => {
         logger.error({ err: error }, 'receiver did not stop cleanly');
-        process.exit(1);
+        exitWhenLogWritten(logger, 1);
       },
     );
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   return started;
+}
+
+/** The log's last lines reach stdout before the process ends (its destination writes asynchronously). */
+function exitWhenLogWritten(logger: Logger, code: number): void {
+  void logWritten(logger).then(() => process.exit(code));
 }
 
 /**

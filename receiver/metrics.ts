@@ -8,7 +8,10 @@
  *   triggler_run_duration_seconds{trigger}              histogram of finished runs
  *   triggler_runs_running, triggler_runs_waiting, triggler_journal_bytes
  *   triggler_notifications_total{format,outcome}        delivered | retried | failed
- * plus prom-client's process defaults (memory, CPU, event loop, file descriptors).
+ * plus prom-client's process defaults (memory, CPU, event loop, GC, file descriptors), from the
+ * first read on: their GC observer and event-loop monitor take a little of every request's time,
+ * which a receiver whose metrics nobody reads (no admin listener, or never scraped) need not pay.
+ * Their counters count from that first read, which a Prometheus rate() does not mind.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { triggerLabel } from '../protocol';
@@ -28,6 +31,7 @@ export interface RunGauges {
 export class ReceiverMetrics {
   readonly registry = new Registry();
   private readonly rejectionSources: RejectionCounts[] = [];
+  private processMetrics = false;
   private readonly deliveries = new Counter({
     name: 'triggler_deliveries_total',
     help: 'Verified deliveries handed to the runner, by outcome',
@@ -82,7 +86,6 @@ export class ReceiverMetrics {
     gauge('triggler_runs_running', 'Runs running now', (now) => now.running);
     gauge('triggler_runs_waiting', 'Runs waiting for their turn', (now) => now.waiting);
     gauge('triggler_journal_bytes', 'Size of the run journal', (now) => now.journalBytes);
-    collectDefaultMetrics({ register: this.registry });
   }
 
   /** Rejection counts to show as triggler_rejections_total; several sources add up. */
@@ -123,6 +126,10 @@ export class ReceiverMetrics {
   }
 
   async text(): Promise<{ contentType: string; body: string }> {
+    if (!this.processMetrics) {
+      this.processMetrics = true;
+      collectDefaultMetrics({ register: this.registry });
+    }
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
 }

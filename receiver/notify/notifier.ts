@@ -5,7 +5,6 @@
  * logged (never with a token) and counted.
  */
 import type { Logger } from 'pino';
-import { request } from 'undici';
 import { standardWebhookHeaders, triggerKey } from '../../protocol';
 import { FAILURE_STATUSES, type NotifyEvent, type NotifyTarget } from '../config/notify-schema';
 import type { TriggerConfig } from '../config/schema';
@@ -180,6 +179,8 @@ export class Notifier {
 
   private async post(url: string, body: string, headers: Record<string, string> = {}): Promise<void> {
     const timeout = this.options.attemptTimeoutMs ?? 10_000;
+    // Loaded by the first notification that posts: a receiver that sends none does not pay for undici.
+    const { request } = require('undici') as typeof import('undici');
     const response = await request(url, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'user-agent': 'git-triggler', ...headers },

@@ -2,7 +2,8 @@
  * The run journal's file: one append-only JSON-lines file in the state directory. Appends that
  * arrive together share one write and one fdatasync (group commit), which is what lets a single
  * disk sync stand behind thousands of accepted deliveries a second. It is rewritten whole, as the
- * state it holds, when it has grown (compaction). When a write fails (a full disk, an I/O error)
+ * state it holds, when it has grown (compaction), but not while accepts are pouring in unless it has
+ * grown half as much again: a rewrite holds every accept behind it. When a write fails (a full disk, an I/O error)
  * it refuses accepts, holds the records of runs already accepted, retries on a timer and, once a
  * write succeeds, cuts off what the failed write left and goes on.
  */
@@ -28,6 +29,13 @@ export interface JournalOptions {
   compactAfterBytes: number;
   /** ...or this many records. */
   compactAfterRecords: number;
+  /**
+   * A rewrite that is due waits until no accept has arrived for this long (or the file has grown
+   * to COMPACTION_DEFERRED_AT_MOST times what made it due). @default 1000
+   */
+  compactQuietMs?: number;
+  /** Epoch milliseconds: when the last accept arrived, and whether accepts have paused since. @default Date.now */
+  now?: () => number;
   /** After a failed write, how long until the journal tries to write again. */
   retryWriteAfterMs: number;
   /** Records on disk, in the order written: called once per batch, before the batch's writers hear of it. */
@@ -39,7 +47,8 @@ export interface JournalOptions {
 interface QueuedRecord {
   /** Absent for the newline a retry writes to find out whether the journal takes writes again. */
   record?: JournalRecord;
-  line: string;
+  /** The record's line, serialized and encoded once, as appended: the batch's write gathers these. */
+  line: Buffer;
   resolve: () => void;
   reject: (error: Error) => void;
 }
@@ -65,6 +74,12 @@ export type WhileFailing = 'hold' | 'refuse';
 
 const CLOSED = 'the run store is closed';
 
+/**
+ * How far past what made a rewrite due the file may grow while accepts keep it waiting: half as
+ * much again. That bounds the file, and the replay at the next start, under any flood.
+ */
+const COMPACTION_DEFERRED_AT_MOST = 1.5;
+
 export class Journal {
   private state: JournalState;
   private whileFailing: WhileFailing = 'hold';
@@ -76,6 +91,10 @@ export class Journal {
   private records = 0;
   private rewrittenBytes = 0;
   private rewrittenRecords = 0;
+  /** When the last accept was appended (options.now()). */
+  private lastAcceptAt = Number.NEGATIVE_INFINITY;
+  /** A due rewrite, waiting for accepts to pause. */
+  private compactionTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly options: JournalOptions,
@@ -140,8 +159,9 @@ export class Journal {
     const state = this.state;
     if (state.name !== 'open' && state.name !== 'failing') return Promise.reject(new Error(CLOSED));
     if (state.name === 'failing' && (record.type === 'accept' || this.whileFailing === 'refuse')) return Promise.reject(state.failure);
+    if (record.type === 'accept') this.lastAcceptAt = this.now();
     return new Promise<void>((resolve, reject) => {
-      const queued = { record, line: `${JSON.stringify(record)}\n`, resolve, reject };
+      const queued = { record, line: Buffer.from(`${JSON.stringify(record)}\n`), resolve, reject };
       if (state.name === 'failing') {
         state.held.push(queued);
         return;
@@ -170,6 +190,8 @@ export class Journal {
     const before = this.state;
     if (before.name === 'read-only' || before.name === 'closed') return;
     this.state = { name: 'closing', afterFailure: before.name === 'failing' };
+    clearTimeout(this.compactionTimer);
+    this.compactionTimer = undefined;
     if (before.name === 'failing') {
       clearTimeout(before.retry);
       rejectAll(before.held, new Error(CLOSED));
@@ -190,24 +212,26 @@ export class Journal {
       while (this.queue.length > 0) {
         const batch = this.queue;
         this.queue = [];
-        const data = Buffer.from(batch.map((queued) => queued.line).join(''));
+        const lines = batch.map((queued) => queued.line);
+        let length = 0;
+        for (const line of lines) length += line.length;
         try {
           if (this.state.name === 'failing' || (this.state.name === 'closing' && this.state.afterFailure)) await this.repair();
           if (!this.handle) throw new Error('the journal is not open');
-          await writeAll(this.handle, data);
+          await writeAllOf(this.handle, lines, length);
           if (this.options.fsync) await this.handle.datasync();
         } catch (error) {
           this.fail(error as Error, batch);
           return;
         }
-        this.bytes += data.length;
+        this.bytes += length;
         if (this.state.name === 'failing') this.recovered(this.state);
         else if (this.state.name === 'closing') this.state.afterFailure = false;
         const records = batch.flatMap((queued) => (queued.record ? [queued.record] : []));
         this.records += records.length;
         this.options.written(records);
         for (const queued of batch) queued.resolve();
-        await this.compactIfGrown();
+        await this.compactIfDue();
       }
     } finally {
       this.writing = undefined;
@@ -257,7 +281,8 @@ export class Journal {
         return;
       }
       // The held records, or a newline (which replay passes over) to find out whether writes succeed.
-      this.queue = state.held.length > 0 ? state.held.splice(0) : [{ line: '\n', resolve: () => undefined, reject: () => undefined }];
+      this.queue =
+        state.held.length > 0 ? state.held.splice(0) : [{ line: Buffer.from('\n'), resolve: () => undefined, reject: () => undefined }];
       this.startWriting();
     }, this.options.retryWriteAfterMs);
     // A retry alone does not keep the process running.
@@ -283,11 +308,57 @@ export class Journal {
     this.queue.push(...failing.held);
   }
 
-  /** A rewrite when the file has grown well past its last rewrite (measured so, a large state does not rewrite every batch). */
-  private async compactIfGrown(): Promise<void> {
-    const grownBytes = this.bytes > Math.max(this.options.compactAfterBytes, 2 * this.rewrittenBytes);
-    const grownRecords = this.records > Math.max(this.options.compactAfterRecords, 2 * this.rewrittenRecords);
-    if (!grownBytes && !grownRecords) return;
+  private now(): number {
+    return (this.options.now ?? Date.now)();
+  }
+
+  /**
+   * How far the file has grown towards a rewrite: past 1 when it has grown well past its last
+   * rewrite (measured so, a large state does not rewrite every batch).
+   */
+  private growth(): number {
+    return Math.max(
+      this.bytes / Math.max(this.options.compactAfterBytes, 2 * this.rewrittenBytes),
+      this.records / Math.max(this.options.compactAfterRecords, 2 * this.rewrittenRecords),
+    );
+  }
+
+  /**
+   * A rewrite when the file has grown, once accepts have paused: a rewrite of a large state (every
+   * remembered delivery id) holds every accept behind it, so during a flood it waits, unless the
+   * file has grown past COMPACTION_DEFERRED_AT_MOST times what made it due.
+   */
+  private async compactIfDue(): Promise<void> {
+    const growth = this.growth();
+    if (growth <= 1) return;
+    const quietMs = this.options.compactQuietMs ?? 1000;
+    const sinceAccept = this.now() - this.lastAcceptAt;
+    if (sinceAccept < quietMs && growth <= COMPACTION_DEFERRED_AT_MOST) {
+      this.compactWhenQuiet(quietMs - sinceAccept);
+      return;
+    }
+    await this.compact();
+  }
+
+  /** Looks again once accepts may have paused; the writer, if it is busy then, looks after its batch. */
+  private compactWhenQuiet(afterMs: number): void {
+    if (this.compactionTimer) return;
+    this.compactionTimer = setTimeout(
+      () => {
+        this.compactionTimer = undefined;
+        if (this.state.name !== 'open' || this.writing) return;
+        this.writing = this.compactIfDue().finally(() => {
+          this.writing = undefined;
+          if (this.queue.length > 0) this.startWriting();
+        });
+      },
+      Math.max(1, afterMs),
+    );
+    // A rewrite alone does not keep the process running.
+    this.compactionTimer.unref();
+  }
+
+  private async compact(): Promise<void> {
     try {
       await this.handle?.close();
       this.handle = undefined;
@@ -346,6 +417,11 @@ export class Journal {
     this.records = this.rewrittenRecords = records;
     if (this.options.fsync) await syncDirectory(this.options.dir);
   }
+}
+
+/** A batch's lines in one write (however many writes that takes): the bytes are copied together, never serialized again. */
+function writeAllOf(file: FileHandle, lines: Buffer[], length: number): Promise<void> {
+  return writeAll(file, lines.length === 1 ? lines[0]! : Buffer.concat(lines, length));
 }
 
 function rejectAll(queued: QueuedRecord[], error: Error): void {

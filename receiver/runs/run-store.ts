@@ -33,6 +33,11 @@ export interface RunStoreOptions {
   /** ...or this many records. @default 50,000 */
   compactAfterRecords?: number;
   /**
+   * A compaction that is due waits until no accept has arrived for this long (a rewrite holds the
+   * accepts behind it), or until the journal has grown half as much again. @default 1000
+   */
+  compactQuietMs?: number;
+  /**
    * The longest journal line replay reads; a longer one is skipped unread, so replay holds at most
    * this much of the journal at once whatever its size. The largest record written is a run
    * listing RUN_LISTS_LIMIT delivery ids, each at most a request header (16 KiB, twice that once
@@ -89,6 +94,7 @@ export class RunStore {
         maxRecordBytes: options.maxRecordBytes ?? 64 * 1024 * 1024,
         compactAfterBytes: options.compactAfterBytes ?? 8 * 1024 * 1024,
         compactAfterRecords: options.compactAfterRecords ?? 50_000,
+        compactQuietMs: options.compactQuietMs ?? 1000,
         retryWriteAfterMs: options.retryWriteAfterMs ?? 1000,
         written: (records) => this.written(records),
         current: () => stateRecords(this.state),

@@ -28,7 +28,10 @@ afterEach(async () => {
   removeDir(dir);
 });
 
-function journalAt(mode: 'append' | 'read-only' = 'append'): { journal: Journal; written: JournalRecord[] } {
+function journalAt(
+  mode: 'append' | 'read-only' = 'append',
+  options: Partial<ConstructorParameters<typeof Journal>[0]> = {},
+): { journal: Journal; written: JournalRecord[] } {
   const written: JournalRecord[] = [];
   const journal = new Journal(
     {
@@ -42,6 +45,7 @@ function journalAt(mode: 'append' | 'read-only' = 'append'): { journal: Journal;
       retryWriteAfterMs: 20,
       written: (records) => written.push(...records),
       current: () => written,
+      ...options,
     },
     mode,
   );
@@ -151,5 +155,43 @@ describe('Journal', () => {
     failing?.mockRestore();
     await waitFor('the journal to take writes again', () => journal.stateName === 'open');
     await journal.append(acceptRecord(newRunId(), makeDelivery()));
+  });
+
+  describe('compaction during a flood of accepts', () => {
+    /** Accepts arrive while this clock stands still; moving it is accepts pausing. */
+    let clock: number;
+    const journalFile = () => path.join(dir, 'journal.jsonl');
+    const lineCount = () => fs.readFileSync(journalFile(), 'utf8').split('\n').filter(Boolean).length;
+
+    async function flooded(accepts: number): Promise<Journal> {
+      clock = 1_000_000;
+      // The state a rewrite writes: one run, whatever was appended.
+      const snapshot: JournalRecord[] = [start(newRunId())];
+      const { journal } = journalAt('append', { compactAfterRecords: 10, compactQuietMs: 20, now: () => clock, current: () => snapshot });
+      await journal.open();
+      for (let i = 0; i < accepts; i++) await journal.append(acceptRecord(newRunId(), makeDelivery()));
+      return journal;
+    }
+
+    it('waits while accepts keep arriving, and rewrites once they pause', async () => {
+      const journal = await flooded(14);
+      // Due since the 11th record; its timer has looked more than once, and accepts have not paused.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(lineCount()).toBe(1 + 14);
+      clock += 20;
+      await waitFor('the rewrite once accepts paused', () => lineCount() === 1);
+      // Records that come after it are appended to the rewritten file.
+      await journal.append(start(newRunId()));
+      expect(lineCount()).toBe(2);
+      expect(journal.size).toBe(fs.statSync(journalFile()).size);
+    });
+
+    it('rewrites anyway once the file has grown half as much again as made it due', async () => {
+      const journal = await flooded(16);
+      await journal.close();
+      // The 15th accept took it to 16 records, past 1.5 × 10: rewritten as the snapshot with no
+      // pause, and the 16th appended after it.
+      expect(lineCount()).toBe(2);
+    });
   });
 });
