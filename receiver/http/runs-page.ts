@@ -49,7 +49,7 @@ function statusBadge(status: string): string {
   return `<span class="status" data-status="${escapeHtml(status)}" style="background:${STATUS_COLOURS[status] ?? '#374151'}">${escapeHtml(status)}</span>`;
 }
 
-function layout(title: string, body: string, nonce: string, script = ''): string {
+export function layout(title: string, body: string, nonce: string, script = ''): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(title)}</title>
@@ -65,7 +65,7 @@ form.filter{margin:0 0 1rem;display:flex;gap:.6rem;align-items:end} dl{display:g
 </style></head><body>${body}${script ? `<script nonce="${nonce}">${script}</script>` : ''}</body></html>`;
 }
 
-function sendPage(res: ServerResponse, status: number, html: string, nonce: string): void {
+export function sendPage(res: ServerResponse, status: number, html: string, nonce: string): void {
   res.writeHead(status, {
     'content-type': 'text/html; charset=utf-8',
     'content-length': Buffer.byteLength(html),
@@ -78,7 +78,7 @@ function sendPage(res: ServerResponse, status: number, html: string, nonce: stri
   res.end(html);
 }
 
-const newNonce = (): string => randomBytes(16).toString('base64');
+export const newNonce = (): string => randomBytes(16).toString('base64');
 
 function options(values: readonly string[], selected: string | null, all: string): string {
   return [
