@@ -281,7 +281,8 @@ export class RecentDeliveries implements DeliveryRecorder, DeliveryHistory {
       method: req.method,
       url,
       rawHeaders,
-      remote: req.socket.remoteAddress,
+      // A socket already let go of leaves no address; the record must not fail the answer.
+      remote: (req.socket as IncomingMessage['socket'] | null)?.remoteAddress,
       reply,
       refusal,
       run,
