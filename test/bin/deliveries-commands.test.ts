@@ -1,10 +1,9 @@
 /** `triggler deliveries` and `triggler redeliver`, the real CLI against a real receiver's admin listener. */
 import * as fs from 'node:fs';
 import { join } from 'node:path';
-import { buildDeliveryRequest } from '../../protocol';
 import type { DeliveryView } from '../../receiver/http/delivery-recorder';
 import { freePort, runCli } from '../support/cli';
-import { startTestReceiver, tempDir, type TestReceiver } from '../support/receiver-fixture';
+import { pushStandard, startTestReceiver, tempDir, type TestReceiver } from '../support/receiver-fixture';
 
 const TOKEN = 'deliveries-cli-test-token-0123456789';
 
@@ -15,14 +14,13 @@ describe('triggler deliveries and redeliver', () => {
 
   beforeAll(async () => {
     receiver = await startTestReceiver({ triggers: [{ repository: 'app', branch: 'main', token: TOKEN, command: 'true' }] }, { dir });
-    const delivery = buildDeliveryRequest({
-      scheme: 'standard',
+    accepted = await pushStandard(receiver, {
       token: TOKEN,
+      repository: 'app',
+      branch: 'main',
+      commit: 'd'.repeat(40),
       id: 'msg_cli_deliveries',
-      timestamp: Math.floor(Date.now() / 1000),
-      data: { repository: 'app', branch: 'main', ref: 'refs/heads/main', commit: 'd'.repeat(40), source: 'cli' },
     });
-    accepted = ((await receiver.send(delivery.path, { headers: delivery.headers, body: delivery.body! })).body.run as { id: string }).id;
     expect((await receiver.send('/hooks/nobody/home', { headers: { 'webhook-id': 'x' } })).status).toBe(400);
     await receiver.settledRuns();
   });
