@@ -119,8 +119,12 @@ interface RunEntry {
 /** Bytes a slot costs beyond its strings: the slot, the answer and its body (small, bounded JSON). */
 const SLOT_OVERHEAD_BYTES = 512;
 
-/** Accepted pushes waiting for their answer to be recorded, per trigger; a push whose answer never came is dropped past this. */
-const AWAITING_ANSWER = 64;
+/**
+ * Accepted pushes waiting for their answer to be recorded, per trigger. They wait a moment each
+ * (a burst accepted in one group commit waits together), so this is as many as the default
+ * `limits.maxConnections` can have in flight; past it the oldest, whose answer never came, goes.
+ */
+const AWAITING_ANSWER = 1024;
 
 /** One trigger's deliveries, oldest overwritten first, within a count and a byte budget. */
 class DeliveryRing {
