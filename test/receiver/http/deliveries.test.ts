@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import webhookExamples from '@octokit/webhooks-examples';
 import { request } from 'undici';
 import { buildDeliveryRequest } from '../../../protocol';
+import { parseReceiverConfig } from '../../../receiver/config/schema';
 import { adminAuthorization, readAdminCredential } from '../../../receiver/http/admin-credential';
 import type { DeliveryView } from '../../../receiver/http/delivery-recorder';
 import { startTestReceiver, tempDir, type TestReceiver } from '../../support/receiver-fixture';
@@ -17,6 +18,17 @@ import { RECORD_RUN, recordedRuns } from '../../support/run-recorder';
 const TOKEN = 'deliveries-test-token-0123456789abcdef';
 const GITHUB_SECRET = 'deliveries-test-github-secret-0123456789';
 const SEED_TOKEN = 'deliveries-seed-token-0123456789abcdef';
+
+/** Five deliveries per trigger, in 64 KiB. */
+const LIMITS = { recentDeliveries: 5, recentDeliveryBytes: 64 * 1024 };
+
+/** The triggers the receiver starts with; `workDir`: where the recording ones write what their runs were told. */
+const TRIGGERS = (workDir: string) => [
+  { repository: 'web', branch: 'main', token: TOKEN, command: RECORD_RUN, cwd: workDir },
+  { repository: 'Codertocat/Hello-World', branch: 'master', token: GITHUB_SECRET, command: RECORD_RUN, cwd: workDir },
+  { repository: 'legacy', branch: 'main', token: SEED_TOKEN, command: 'true', iterations: 10 },
+  { repository: 'busy', branch: 'main', token: TOKEN, command: 'true' },
+];
 
 const pushMaster = structuredClone(webhookExamples.find((d) => d.name === 'push')!.examples[4]) as unknown as Record<string, unknown>;
 
@@ -50,18 +62,7 @@ describe('recent deliveries', () => {
   const listed = async (query = ''): Promise<DeliveryView[]> => (await admin(`/deliveries${query}`)).json.deliveries as DeliveryView[];
 
   beforeAll(async () => {
-    receiver = await startTestReceiver(
-      {
-        triggers: [
-          { repository: 'web', branch: 'main', token: TOKEN, command: RECORD_RUN, cwd: workDir },
-          { repository: 'Codertocat/Hello-World', branch: 'master', token: GITHUB_SECRET, command: RECORD_RUN, cwd: workDir },
-          { repository: 'legacy', branch: 'main', token: SEED_TOKEN, command: 'true', iterations: 10 },
-          { repository: 'busy', branch: 'main', token: TOKEN, command: 'true' },
-        ],
-        limits: { recentDeliveries: 5, recentDeliveryBytes: 64 * 1024 },
-      },
-      {},
-    );
+    receiver = await startTestReceiver({ triggers: TRIGGERS(workDir), limits: LIMITS });
     credential = adminAuthorization(readAdminCredential(join(receiver.dir, 'state')));
   });
   afterAll(async () => {
@@ -179,6 +180,22 @@ describe('recent deliveries', () => {
     // The health check is no delivery.
     await receiver.send('/healthz', { method: 'GET' });
     expect((await listed()).some((d) => d.request.path === '/healthz')).toBe(false);
+  });
+
+  it("files a trigger added by a reload under its own name, keeping the others' deliveries", async () => {
+    const before = await listed('?trigger=web%40main');
+    await receiver.reload(
+      parseReceiverConfig({
+        stateDir: join(receiver.dir, 'state'),
+        listen: { host: '127.0.0.1', port: Number(new URL(receiver.url).port) },
+        admin: { host: '127.0.0.1', port: Number(new URL(receiver.adminUrl!).port) },
+        limits: LIMITS,
+        triggers: [...TRIGGERS(workDir), { repository: 'added', branch: 'main', token: TOKEN, command: 'true' }],
+      }),
+    );
+    expect((await receiver.send('/hooks/added/main', { headers: { 'webhook-id': 'x' } })).status).toBe(400);
+    expect((await listed('?trigger=added%40main')).map((d) => d.request.path)).toEqual(['/hooks/added/main']);
+    expect(await listed('?trigger=web%40main')).toEqual(before);
   });
 
   it('redelivers an accepted delivery as a new run of its push, with the admin credential', async () => {
