@@ -136,7 +136,7 @@ ${adminWriteForm('redeliver-form', `/deliveries/${encodeURIComponent(delivery.id
 <dl>${fields.map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join('')}</dl>
 <h2>Request</h2>
 <p><code>${escapeHtml(delivery.request.method)} ${escapeHtml(delivery.request.path)}</code>${delivery.request.remote ? ` <span class="muted">from ${escapeHtml(delivery.request.remote)}</span>` : ''}</p>
-<table id="request-headers"><tbody>${headers.join('\n')}</tbody></table>
+<table id="request-headers" style="width:auto"><tbody>${headers.join('\n')}</tbody></table>
 <h2>Answer</h2>
 <p id="answer-status">${delivery.answer.status}</p>
 ${delivery.answer.headers ? `<pre id="answer-headers">${json(delivery.answer.headers)}</pre>` : ''}
