@@ -8,8 +8,9 @@
  *   GET /runs/<id>/log  text/plain
  *   GET /runs/<id>/log/events  the log as server-sent events, following a running run
  *   GET /deliveries, /deliveries/<id>   recent deliveries, JSON or a page (./deliveries-page)
- * Writes (POST, the actions the composition root registers: a rollback, a re-run) need the admin
- * credential as well (./admin-credential): `Authorization: Bearer <token>`, 401 without it.
+ * Writes (POST, the actions the composition root registers: a rollback, a re-run, a redelivery)
+ * need the admin credential as well (./admin-credential): `Authorization: Bearer <token>`, 401
+ * without it.
  *
  * Its reads need no credential because only this host reaches it. A web page the operator opens
  * could still reach it by pointing a name of its own at 127.0.0.1 (DNS rebinding), so a request
