@@ -12,7 +12,7 @@ import { buildDeliveryRequest } from '../../../protocol';
 import { parseReceiverConfig } from '../../../receiver/config/schema';
 import { adminAuthorization, readAdminCredential } from '../../../receiver/http/admin-credential';
 import type { DeliveryView } from '../../../receiver/http/delivery-recorder';
-import { startTestReceiver, tempDir, type TestReceiver } from '../../support/receiver-fixture';
+import { pushStandard, startTestReceiver, tempDir, type TestReceiver } from '../../support/receiver-fixture';
 import { RECORD_RUN, recordedRuns } from '../../support/run-recorder';
 
 const TOKEN = 'deliveries-test-token-0123456789abcdef';
@@ -222,5 +222,29 @@ describe('recent deliveries', () => {
     const missing = await admin('/deliveries/d0-1/redeliver', { method: 'POST', headers: { authorization: credential } });
     expect(missing.status).toBe(404);
     expect((await admin('/deliveries/d0-1')).status).toBe(404);
+  });
+});
+
+describe('recent deliveries turned off', () => {
+  it('keeps none with limits.recentDeliveries 0: the page and the redelivery are not there, deliveries are answered as ever', async () => {
+    const receiver = await startTestReceiver({
+      triggers: [{ repository: 'busy', branch: 'main', token: TOKEN, command: 'true' }],
+      limits: { recentDeliveries: 0 },
+    });
+    try {
+      expect(await pushStandard(receiver, { token: TOKEN, repository: 'busy', branch: 'main', commit: 'e'.repeat(40) })).toMatch(/^r_/);
+      const page = await request(`${receiver.adminUrl}/deliveries`);
+      expect(page.statusCode).toBe(404);
+      await page.body.dump();
+      const credential = adminAuthorization(readAdminCredential(join(receiver.dir, 'state')));
+      const redeliver = await request(`${receiver.adminUrl}/deliveries/d0-1/redeliver`, {
+        method: 'POST',
+        headers: { authorization: credential },
+      });
+      expect(redeliver.statusCode).toBe(404);
+      await redeliver.body.dump();
+    } finally {
+      await receiver.dispose();
+    }
   });
 });
