@@ -6,6 +6,7 @@
  *   send      send one signed delivery (--wait: and follow its run to the end)
  *   runs      recent runs, or one run: from the receiver's admin listener, else from its state directory (./runs-command)
  *   rerun     queue a run's trigger again with the same newest delivery
+ *   deliveries, redeliver   the receiver's recent deliveries, and a new run of an accepted one (./deliveries-commands)
  *   fleet-step  one step of a fleet's rollout on this host (prepare, switch, rollback, converge)
  *   releases, rollback   a deploy trigger's releases, and switching back to one (./deploy-commands)
  *   hook      a post-receive hook for a bare repository on this server (./hook-command)
@@ -16,6 +17,7 @@ import { Command, Option } from 'commander';
 import { reportStartupError, serve } from '../receiver';
 import { watchConfig } from './config-watch';
 import { checkCommand, initCommand } from './init-command';
+import { deliveriesCommands } from './deliveries-commands';
 import { deployCommands } from './deploy-commands';
 import { fleetStepCommand } from './fleet-step';
 import { hookCommand } from './hook-command';
@@ -90,6 +92,7 @@ program.addCommand(hookCommand());
 program.addCommand(serviceUnitCommand());
 program.addCommand(fleetStepCommand());
 for (const command of deployCommands()) program.addCommand(command);
+for (const command of deliveriesCommands()) program.addCommand(command);
 
 program.parseAsync().catch((error: unknown) => {
   const message = error instanceof Error ? error.message : String(error);

@@ -4,15 +4,19 @@
  *   POST /prepare {"repository", "branch", "commit"}   a run that prepares a commit's release (no switch; the whole commit id)
  *   POST /switch {"repository", "branch", "commit"}    a run that makes the prepared release of a commit current
  *   POST /runs/<id>/rerun {"rebuild"?}                 a new run of a run's trigger with its newest delivery
+ *   POST /deliveries/<id>/redeliver                     a new run of a recorded accepted delivery's push
  * All are runs like any other: journalled, and waiting their turn on the trigger.
  */
 import type { AcceptResult } from './delivery';
-import type { Reply } from './errors';
+import { ReceiverError, type Reply } from './errors';
 import type { AdminAction } from './http/admin-server';
+import type { DeliveryHistory } from './http/delivery-recorder';
 import type { Runner } from './runs/runner';
 
-export function adminActions(runner: Runner): AdminAction[] {
+/** `deliveries`: the recorded deliveries a redelivery is asked of. @default none: no redeliver */
+export function adminActions(runner: Runner, deliveries?: DeliveryHistory): AdminAction[] {
   return [
+    ...(deliveries ? [redeliver(runner, deliveries)] : []),
     {
       path: /^\/rollback$/,
       async run(_params, body) {
@@ -41,6 +45,24 @@ export function adminActions(runner: Runner): AdminAction[] {
       },
     },
   ];
+}
+
+/** `POST /deliveries/<id>/redeliver`: the push of an accepted delivery, run again as a new run. */
+function redeliver(runner: Runner, deliveries: DeliveryHistory): AdminAction {
+  return {
+    path: /^\/deliveries\/([A-Za-z0-9_-]{1,64})\/redeliver$/,
+    async run([id]) {
+      const recorded = await deliveries.get(id!);
+      if (!recorded)
+        throw new ReceiverError('not-found', `no recorded delivery ${id} (only the newest are kept, and none across a restart)`);
+      if (!recorded.push)
+        throw new ReceiverError(
+          'conflict',
+          `delivery ${id} was ${recorded.view.outcome === 'accepted' ? 'accepted, but its push was not kept' : recorded.view.outcome}: only an accepted delivery can be delivered again`,
+        );
+      return queued(runner.redeliver(recorded.push, id!), { redeliveryOf: id });
+    },
+  };
 }
 
 /**

@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import type { ReceiverConfig } from './config/schema';
 import { listenerUrl } from './config/listener-url';
 import type { AcceptedDelivery, AcceptResult, DeliverySink } from './delivery';
+import { answerDeliveryQueries, workerRecentDeliveries, workersDeliveries } from './cluster-deliveries';
 import { ReceiverError, type ReceiverErrorData } from './errors';
 import { drainDeliveryServer, listen, openDeliverySide, refuseDeliveries, reloadDeliverySide } from './delivery-listener';
 import { assembleReceiver, receiverLogger, type DeliveryFront, type Receiver } from './receiver';
@@ -155,8 +156,10 @@ async function forkWorkers(config: ReceiverConfig, logger: Logger, runner: Deliv
     for (const worker of workers()) worker.kill();
     throw error;
   }
+  const deliveries = workersDeliveries(config);
   return {
     url,
+    ...(deliveries ? { deliveries } : {}),
     health() {
       if (listening.size >= config.workers) return { status: 'ok', workers: { serving: listening.size, configured: config.workers } };
       return {
@@ -285,7 +288,9 @@ export async function runDeliveryWorker(): Promise<void> {
   const config = await configFromPrimary();
   const logger = receiverLogger(config, { worker: cluster.worker?.id });
   const tokenOptions = { logger, now: Date.now };
-  const { deliveries, tokens } = await openDeliverySide(config, new PrimarySink(), logger, tokenOptions);
+  const recent = workerRecentDeliveries(config);
+  const { deliveries, tokens } = await openDeliverySide(config, new PrimarySink(), logger, tokenOptions, recent);
+  if (recent) answerDeliveryQueries(recent);
   process.off('message', stopBeforeServing);
   process.on('message', (message: ToWorker) => {
     if (message?.t === 'reload') {

@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import type { ReceiverConfig } from './config/schema';
 import { TriggerTable } from './config/trigger-table';
 import type { DeliverySink } from './delivery';
+import type { RecentDeliveries } from './http/delivery-recorder';
 import { createDeliveryServer, type DeliveryServer } from './http/delivery-server';
 import { prepareThenCommit } from './lifecycle';
 import { ReceiverTokens, type TokenSourceOptions } from './tokens/receiver-tokens';
@@ -27,16 +28,21 @@ export function triggerTableOf(config: ReceiverConfig): TriggerTable {
   return new TriggerTable(config.triggers, config.signature.iterations);
 }
 
-/** The delivery side of a worker: its triggers, its own token sources, and the listener (not yet listening). */
+/**
+ * The delivery side of a worker: its triggers, its own token sources, and the listener (not yet
+ * listening), recording what it answers in `recent` when given.
+ */
 export async function openDeliverySide(
   config: ReceiverConfig,
   sink: DeliverySink,
   logger: Logger,
   tokenOptions: TokenSourceOptions,
+  recent?: RecentDeliveries,
 ): Promise<{ deliveries: DeliveryServer; tokens: ReceiverTokens }> {
   const triggers = triggerTableOf(config);
   const tokens = await ReceiverTokens.open(config, triggers, tokenOptions);
-  const deliveries = createDeliveryServer({ config, triggers, tokens, sink, logger, now: tokenOptions.now ?? Date.now });
+  const now = tokenOptions.now ?? Date.now;
+  const deliveries = createDeliveryServer({ config, triggers, tokens, sink: recent?.watching(sink) ?? sink, logger, now }, recent);
   return { deliveries, tokens };
 }
 

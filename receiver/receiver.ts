@@ -15,6 +15,7 @@ import { ensureAdminCredential } from './http/admin-credential';
 import { createAdminServer } from './http/admin-server';
 import { createDeliveryServer } from './http/delivery-server';
 import { asyncStdout } from './log-destination';
+import { type DeliveryHistory, recentDeliveriesFor } from './http/delivery-recorder';
 import type { RejectionLog } from './http/rejection-log';
 import { DisposerStack, type LifecycleState, type PreparedChange, prepareThenCommit, startInOrder } from './lifecycle';
 import { ReceiverMetrics } from './metrics';
@@ -84,6 +85,8 @@ export interface DeliveryFront {
   refuse(): Promise<void>;
   /** Stop listening. */
   close(): Promise<void>;
+  /** The deliveries it answered lately, for the admin listener. @default none (`limits.recentDeliveries` 0) */
+  deliveries?: DeliveryHistory;
 }
 
 /**
@@ -270,7 +273,8 @@ async function openAdminListener(
 ): Promise<{ server: Server; url: string }> {
   const server = createAdminServer(runner.history, {
     credential: ensureAdminCredential(config.stateDir),
-    actions: adminActions(runner),
+    actions: adminActions(runner, front.deliveries),
+    ...(front.deliveries ? { deliveries: front.deliveries } : {}),
     metrics: () => metrics.text(),
     logger,
     // The CLI names the listener by its configured address, whatever that is.
@@ -333,9 +337,12 @@ export async function startReceiver(config: ReceiverConfig, options: ReceiverOpt
     config,
     logger,
     async ({ sink, metrics, tokens, triggers }) => {
-      const deliveries = createDeliveryServer({ config, triggers, tokens, sink, logger, now: options.now ?? Date.now });
+      const now = options.now ?? Date.now;
+      const recent = recentDeliveriesFor(config.limits, { now });
+      const deliveries = createDeliveryServer({ config, triggers, tokens, sink: recent?.watching(sink) ?? sink, logger, now }, recent);
       metrics.registerRejectionCounts(() => deliveries.rejections.counts());
       return {
+        ...(recent ? { deliveries: recent } : {}),
         url: await listen(deliveries.server, config.listen.host, config.listen.port),
         rejections: deliveries.rejections,
         async reread() {

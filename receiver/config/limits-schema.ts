@@ -71,6 +71,23 @@ export const limitsSchema = z
       .describe(
         "Delivery ids remembered at most, besides each one's own expiry: past it the one expiring soonest is forgotten first (a warning says how many), and a repeat of it runs again if its signature still verifies. Bounds memory, the journal and start-up time under a flood of valid deliveries.",
       ),
+    recentDeliveries: z
+      .number()
+      .int()
+      .min(0)
+      .max(1000)
+      .default(50)
+      .describe(
+        "Deliveries kept per trigger for the admin listener's deliveries page, `GET /deliveries` and `triggler deliveries`: accepted, duplicate and rejected, each with its request headers (secrets redacted) and its answer. Requests that name no trigger are kept apart, to the same bounds. Held in memory only (a restart starts empty); with `workers` above 1, each worker keeps its own. 0 keeps none.",
+      ),
+    recentDeliveryBytes: z
+      .number()
+      .int()
+      .min(64 * 1024)
+      .default(256 * 1024)
+      .describe(
+        'The most the kept deliveries of one trigger may hold (their headers, paths and answers); past it the oldest go first. At least 64 KiB, which holds the largest request header the listener reads.',
+      ),
     shutdownGraceSeconds: z
       .number()
       .int()

@@ -7,8 +7,10 @@
  *   GET /runs/<id>      JSON, or the run's page for `Accept: text/html`
  *   GET /runs/<id>/log  text/plain
  *   GET /runs/<id>/log/events  the log as server-sent events, following a running run
- * Writes (POST, the actions the composition root registers: a rollback, a re-run) need the admin
- * credential as well (./admin-credential): `Authorization: Bearer <token>`, 401 without it.
+ *   GET /deliveries, /deliveries/<id>   recent deliveries, JSON or a page (./deliveries-page)
+ * Writes (POST, the actions the composition root registers: a rollback, a re-run, a redelivery)
+ * need the admin credential as well (./admin-credential): `Authorization: Bearer <token>`, 401
+ * without it.
  *
  * Its reads need no credential because only this host reaches it. A web page the operator opens
  * could still reach it by pointing a name of its own at 127.0.0.1 (DNS rebinding), so a request
@@ -24,6 +26,8 @@ import type { LiveRunLog } from '../runs/run-log';
 import type { RunRecord } from '../runs/run-record';
 import type { TriggerReleases } from '../runs/run-reader';
 import { isAuthorized } from './admin-credential';
+import { answerDeliveries, isDeliveriesPath } from './deliveries-page';
+import type { DeliveryHistory } from './delivery-recorder';
 import { answerClientError, rawAnswer, readBody, sendJson } from './http-io';
 import { DEFAULT_VIEWER_BUFFER_BYTES, type LiveLogLimits, LiveLogs } from './live-log';
 import { sendRunPage, sendRunsPage, wantsHtml } from './runs-page';
@@ -66,6 +70,8 @@ export interface AdminServerOptions {
   allowedHosts?: readonly string[];
   /** Live-log viewers. @default 128 in all, 64 per run, 256 KiB unsent each beyond the log so far */
   liveLog?: Partial<LiveLogLimits>;
+  /** The recent deliveries `GET /deliveries` shows. @default none: 404 */
+  deliveries?: DeliveryHistory;
 }
 
 /** /healthz: overall `ok` only when every part is; each part says its own. */
@@ -174,6 +180,7 @@ export function createAdminServer(history: RunHistory, options: AdminServerOptio
       await sendRunsPage(res, history, url.searchParams);
       return undefined;
     }
+    if (options.deliveries && isDeliveriesPath(url.pathname)) return answerDeliveries(req, res, url, options.deliveries);
     const eventsMatch = RUN_EVENTS_PATH.exec(url.pathname);
     if (eventsMatch) {
       if (!history.run(eventsMatch[1]!)) return { status: 404, body: { error: 'no such run' } };

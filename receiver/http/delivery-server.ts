@@ -23,6 +23,7 @@ import { seedHandler } from '../schemes/seed';
 import { SeedChains } from '../schemes/seed-chains';
 import { standardHandler } from '../schemes/standard';
 import { ConnectionAdmission } from './connection-admission';
+import { type DeliveryRecorder, NO_RECORDING } from './delivery-recorder';
 import { answerClientError, BodyBudget, rawAnswer, readBody, sendJson } from './http-io';
 import { RejectionLog } from './rejection-log';
 
@@ -151,7 +152,7 @@ function methodNotAllowed(methods: readonly string[]): Reply {
   return { status: 405, body: { error: `method not allowed: use ${allow}` }, headers: { allow } };
 }
 
-export function createDeliveryServer(context: DeliveryContext): DeliveryServer {
+export function createDeliveryServer(context: DeliveryContext, recorder: DeliveryRecorder = NO_RECORDING): DeliveryServer {
   const { limits } = context.config;
   const chains = new SeedChains();
   const routes = routingTable(context, chains);
@@ -184,7 +185,9 @@ export function createDeliveryServer(context: DeliveryContext): DeliveryServer {
 
   function reject(req: IncomingMessage, res: ServerResponse, error: unknown): void {
     const path = (req.url ?? '').slice(0, 200);
-    const { code, reply, reason, fields, level } = answerFor(error);
+    const refusal = answerFor(error);
+    const { code, reply, reason, fields, level } = refusal;
+    recorder.record(req, context.triggers, reply, refusal);
     if (code === 'internal') {
       context.logger.error({ err: error, path }, 'request failed');
     } else if (reply.headers?.['retry-after'] !== undefined) {
@@ -248,6 +251,7 @@ export function createDeliveryServer(context: DeliveryContext): DeliveryServer {
             'request rejected',
           );
         }
+        recorder.record(req, context.triggers, reply);
         sendJson(res, reply);
       },
       (error: unknown) => reject(req, res, error),

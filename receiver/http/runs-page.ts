@@ -30,7 +30,7 @@ export function durationText(run: RunRecord, now = Date.now()): string {
   return seconds < 60 ? `${seconds.toFixed(1)} s` : `${Math.floor(seconds / 60)} min ${Math.round(seconds % 60)} s`;
 }
 
-function layout(title: string, body: string, nonce: string, script = ''): string {
+export function layout(title: string, body: string, nonce: string, script = ''): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(title)}</title>
@@ -47,7 +47,7 @@ table#summary{margin:0 0 1.2rem} table#summary td{vertical-align:top} form.rollb
 </style></head><body>${body}${script ? `<script nonce="${nonce}">${script}</script>` : ''}</body></html>`;
 }
 
-function sendPage(res: ServerResponse, status: number, html: string, nonce: string): void {
+export function sendPage(res: ServerResponse, status: number, html: string, nonce: string): void {
   res.writeHead(status, {
     'content-type': 'text/html; charset=utf-8',
     'content-length': Buffer.byteLength(html),
@@ -60,7 +60,7 @@ function sendPage(res: ServerResponse, status: number, html: string, nonce: stri
   res.end(html);
 }
 
-const newNonce = (): string => randomBytes(16).toString('base64');
+export const newNonce = (): string => randomBytes(16).toString('base64');
 
 function options(values: readonly string[], selected: string | null, all: string): string {
   return [

@@ -17,6 +17,8 @@ const journalRecord = z.discriminatedUnion('type', [
     delivery: deliveryFields,
     /** Set on the accept that creates a re-run: the run it runs again. */
     rerunOf: z.string().optional(),
+    /** Set on the accept that creates a redelivery: the recorded delivery whose push it runs again. */
+    redeliveryOf: z.string().optional(),
   }),
   z.object({ type: z.literal('start'), at: z.string(), runId: z.string().min(1) }),
   z.object({

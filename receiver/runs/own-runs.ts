@@ -1,12 +1,14 @@
 /**
  * The runs the receiver is asked for rather than pushed: a rollback, prepare or switch from the
- * admin side, and a re-run of an earlier run. What each may be asked of, and the delivery each is
- * recorded with, so that it survives a restart and waits its turn like a push.
+ * admin side, a re-run of an earlier run, and a redelivery of a recorded delivery. What each may be
+ * asked of, and the delivery each is recorded with, so that it survives a restart and waits its
+ * turn like a push.
  */
 import { triggerLabel } from '../../protocol';
 import type { TriggerConfig } from '../config/schema';
+import type { AcceptedDelivery } from '../delivery';
 import { RunRequestRefused } from './run-errors';
-import { type RecordedDelivery, RUN_PUSH_KEYS, type RunAction, type StoredRun, pickFields } from './run-record';
+import { type RecordedDelivery, RUN_PUSH_KEYS, type RunAction, type RunPush, type StoredRun, pickFields } from './run-record';
 
 /** A configured trigger, as the runner holds it. */
 export interface Trigger {
@@ -70,14 +72,30 @@ export function rerunRefusal(
 
 /** The delivery a re-run is recorded with: the run's newest push (commit, pusher), and `rebuild` when asked. */
 export function rerunDelivery(original: StoredRun, newId: string, rebuild: boolean | undefined): RecordedDelivery {
-  const { action: _action, ...push } = pickFields(original, RUN_PUSH_KEYS);
+  return againDelivery(original, original.deliveryIds.at(-1) ?? '', `rerun:${newId}`, rebuild);
+}
+
+/** The delivery a redelivery is recorded with: the recorded delivery's own push, under its delivery id. */
+export function redeliveryDelivery(delivery: AcceptedDelivery, newId: string): RecordedDelivery {
+  return againDelivery(delivery, delivery.deliveryId, `redelivery:${newId}`, undefined);
+}
+
+/** A push made again, copied by the run push's keys, under a key nothing repeats. */
+function againDelivery(from: RunPush, deliveryId: string, dedupeKey: string, rebuild: boolean | undefined): RecordedDelivery {
+  const { action: _action, ...push } = pickFields(from, RUN_PUSH_KEYS);
   return {
     ...push,
     ...(rebuild ? { action: { type: 'rebuild' as const } } : {}),
-    dedupeKey: `rerun:${newId}`,
-    // Nothing repeats a re-run's key: it need not be remembered.
+    dedupeKey,
+    // Nothing repeats this key: it need not be remembered.
     dedupeUntil: 0,
-    deliveryId: original.deliveryIds.at(-1) ?? '',
+    deliveryId,
     receivedAt: new Date().toISOString(),
   };
+}
+
+/** Why a recorded delivery's push cannot be run again, if it cannot; `trigger` is its trigger in the config in use. */
+export function redeliveryRefusal(delivery: AcceptedDelivery, trigger: Trigger | undefined): RunRequestRefused | undefined {
+  if (!trigger) return new RunRequestRefused(`no trigger is configured for ${triggerLabel(delivery)} any more`, 'conflict');
+  return undefined;
 }

@@ -117,6 +117,8 @@ export const storedRun = z.object({
   processGroup: processGroup.optional(),
   /** This run runs that run's newest delivery again: its one rerun after a crash interrupted it, or a `triggler rerun`. */
   rerunOf: z.string().optional(),
+  /** This run runs the push of that recorded delivery again (`triggler redeliver`, the deliveries page). */
+  redeliveryOf: z.string().optional(),
 });
 
 /** A run as the store keeps it: the public record plus who pushed the newest delivery. */

@@ -43,6 +43,7 @@ export function applyRecord(state: RunState, record: JournalRecord, now = Date.n
           commits: [],
           createdAt: record.at,
           ...(record.rerunOf === undefined ? {} : { rerunOf: record.rerunOf }),
+          ...(record.redeliveryOf === undefined ? {} : { redeliveryOf: record.redeliveryOf }),
         };
         state.runs.set(run.id, run);
       }

@@ -17,7 +17,15 @@ import { RunReader } from './run-reader';
 import { RunStore } from './run-store';
 import { recover } from './recovery';
 import { Scheduler, type StartRun } from './scheduler';
-import { ownRunDelivery, rerunDelivery, rerunRefusal, runRequestRefusal, type Trigger } from './own-runs';
+import {
+  ownRunDelivery,
+  redeliveryDelivery,
+  redeliveryRefusal,
+  rerunDelivery,
+  rerunRefusal,
+  runRequestRefusal,
+  type Trigger,
+} from './own-runs';
 
 export { RunnerClosedError, RunRequestRefused };
 
@@ -241,7 +249,23 @@ export class Runner implements DeliverySink {
     const newId = this.store.ids.next();
     const delivery = rerunDelivery(original, newId, options.rebuild);
     this.scheduler.add(line, newId, { own: false, first: false });
-    return this.inFlight(delivery.dedupeKey, this.recordAccept(line, newId, delivery, false, runId));
+    return this.inFlight(delivery.dedupeKey, this.recordAccept(line, newId, delivery, false, { rerunOf: runId }));
+  }
+
+  /**
+   * Queues a new run of a delivery's trigger with that delivery's own push (a recorded delivery
+   * the admin side asks to deliver again), recorded with `redeliveryOf`. It waits its turn like a
+   * re-run; a push that arrives while it waits joins it.
+   */
+  redeliver(delivery: AcceptedDelivery, recordedId: string): Promise<AcceptResult> {
+    if (this.closing) return Promise.reject(new RunnerClosedError());
+    const line = triggerKey(delivery.repository, delivery.branch);
+    const refused = redeliveryRefusal(delivery, this.triggers.get(line));
+    if (refused) return Promise.reject(refused);
+    const newId = this.store.ids.next();
+    const again = redeliveryDelivery(delivery, newId);
+    this.scheduler.add(line, newId, { own: false, first: false });
+    return this.inFlight(again.dedupeKey, this.recordAccept(line, newId, again, false, { redeliveryOf: recordedId }));
   }
 
   /** Called with each run's record once its finish is in the journal. A listener must not throw. */
@@ -298,7 +322,8 @@ export class Runner implements DeliverySink {
     runId: string,
     delivery: RecordedDelivery,
     coalesced: boolean,
-    rerunOf?: string,
+    /** What the new run does again: a run (`rerunOf`) or a recorded delivery (`redeliveryOf`). */
+    again: { rerunOf: string } | { redeliveryOf: string } | Record<string, never> = {},
   ): Promise<AcceptResult> {
     try {
       await this.store.record({
@@ -308,7 +333,7 @@ export class Runner implements DeliverySink {
         dedupeKey: delivery.dedupeKey,
         dedupeUntil: delivery.dedupeUntil,
         delivery: pickFields(delivery, DELIVERY_FIELD_KEYS),
-        ...(rerunOf === undefined ? {} : { rerunOf }),
+        ...again,
       });
     } catch (error) {
       this.start(this.scheduler.journalled(line, runId, false));

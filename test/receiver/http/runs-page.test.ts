@@ -8,13 +8,12 @@
  */
 import * as fs from 'node:fs';
 import { join } from 'node:path';
-import { type BrowserContext, chromium } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
 import { request } from 'undici';
 import { sourceRepo } from '../../support/git-repo';
+import { CHROMIUM, haveChromium, launchChromium } from '../../support/headless-chromium';
 import { pushStandard, startTestReceiver, tempDir, type TestReceiver } from '../../support/receiver-fixture';
 
-const CHROMIUM = '/usr/bin/chromium';
-const haveChromium = fs.existsSync(CHROMIUM);
 const TOKEN = 'runs-page-test-token-0123456789';
 
 /**
@@ -146,29 +145,13 @@ describe('runs page', () => {
 
   describe('in a browser', () => {
     let browser: BrowserContext | undefined;
-    const profile = tempDir('triggler-chromium-');
+    let closeBrowser: (() => Promise<void>) | undefined;
 
     beforeAll(async () => {
       if (!haveChromium) return;
-      // A new empty profile (--user-data-dir), as playwright passes it.
-      browser = await chromium.launchPersistentContext(profile, {
-        executablePath: CHROMIUM,
-        args: [
-          '--headless',
-          '--no-sandbox',
-          '--disable-gpu',
-          '--disable-quic',
-          '--no-first-run',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--disable-sync',
-        ],
-      });
+      ({ browser, close: closeBrowser } = await launchChromium());
     });
-    afterAll(async () => {
-      await browser?.close();
-      fs.rmSync(profile, { recursive: true, force: true });
-    });
+    afterAll(() => closeBrowser?.());
 
     browserIt('lists the runs this test made, newest first, with their status', async () => {
       const tab = await browser!.newPage();
