@@ -7,6 +7,7 @@
  *   runs      list recent runs: from the receiver's admin listener, else from its state directory
  *   rerun     queue a run's trigger again with the same newest delivery
  *   fleet-step  one step of a fleet's rollout on this host (prepare, switch, rollback, converge)
+ *   fleet     a fleet's rollouts on AWS: status, rollouts, show, promote, rollback, rerun (./fleet-command)
  *   releases, rollback   a deploy trigger's releases, and switching back to one (./deploy-commands)
  *   hook      a post-receive hook for a bare repository on this server (./hook-command)
  *   service-unit   a hardened systemd unit for this install
@@ -20,6 +21,7 @@ import { reportStartupError, type RunRecord, serve } from '../receiver';
 import { watchConfig } from './config-watch';
 import { checkCommand, initCommand } from './init-command';
 import { deployCommands } from './deploy-commands';
+import { fleetCommand } from './fleet-command';
 import { fleetStepCommand } from './fleet-step';
 import { hookCommand } from './hook-command';
 import { DEFAULT_CONFIG, isUnreachable, locateReceiver, postAdminAction, type ReceiverLocation, stateDirHistory } from './runs-source';
@@ -189,6 +191,7 @@ program.addCommand(tokensCommand());
 program.addCommand(hookCommand());
 program.addCommand(serviceUnitCommand());
 program.addCommand(fleetStepCommand());
+program.addCommand(fleetCommand());
 for (const command of deployCommands()) program.addCommand(command);
 
 program.parseAsync().catch((error: unknown) => {

@@ -45,9 +45,14 @@ export class RolloutStarter {
    * holds none) when Step Functions refuses for another reason, so the sender's retry takes over.
    */
   async start(repository: string, branch: string, commit: string, deliveryId: string): Promise<RolloutStarted> {
+    return this.startInput(rolloutInput(repository, branch, commit, deliveryId));
+  }
+
+  /** Starts a rollout of this input (a sender's, or one `triggler fleet` builds). */
+  async startInput(input: RolloutInput): Promise<RolloutStarted> {
+    const { commit } = input;
     if (!isWholeCommitId(commit)) throw new Error(`commit ${commit.slice(0, 80)} is not a whole commit id (40 or 64 lowercase hex digits)`);
-    const input: RolloutInput = rolloutInput(repository, branch, commit, deliveryId);
-    const executionName = rolloutExecutionName(input.trigger, deliveryId);
+    const executionName = rolloutExecutionName(input.trigger, input.deliveryId);
     try {
       const started = await this.client.send(
         new StartExecutionCommand({ stateMachineArn: this.stateMachineArn, name: executionName, input: JSON.stringify(input) }),
