@@ -1,11 +1,11 @@
 /**
  * `triggler fleet ...`: the real CLI as a child process, its Step Functions and Systems Manager
- * calls answered by aws-sdk-client-mock inside it (test/support/fleet). Each test says what AWS
+ * calls answered by aws-sdk-client-mock inside it (test/support/fleet-cli). Each test says what AWS
  * holds (executions, their summaries and histories, Run Command invocations) and checks what the
  * CLI prints and every call it makes.
  */
 import { rolloutExecutionName, rolloutInput, ROLLOUT_HOLD_STATE, type RolloutSummary } from '../../protocol';
-import { runFleetCli, type AwsAnswer } from '../support/fleet/fleet-cli';
+import { runFleetCli, type AwsAnswer } from '../support/fleet-cli';
 
 const REGION = 'eu-west-1';
 const STATE_MACHINE = `arn:aws:states:${REGION}:123456789012:stateMachine:FleetRollout`;
@@ -424,6 +424,8 @@ describe('asking the operator', () => {
     expect(help.stdout).toContain('--state-machine <arn>, or TRIGGLER_ROLLOUT_STATE_MACHINE_ARN');
     const rollback = await runFleetCli(['rollback', '--help'], []);
     expect(rollback.stdout).toContain('--yes');
-    expect(rollback.stdout.replace(/\s+/g, ' ')).toContain('to the newest earlier commit whose release is on every host; shows the plan, acts with --yes');
+    expect(rollback.stdout.replace(/\s+/g, ' ')).toContain(
+      'to the newest earlier commit whose release is on every host; shows the plan, acts with --yes',
+    );
   });
 });

@@ -1,14 +1,14 @@
 /**
- * The real `triggler fleet` CLI (bin/triggler.js as a child process, through ../cli) with its AWS
- * calls answered by aws-sdk-client-mock in that process (./aws-answers-preload): the test says
+ * The real `triggler fleet` CLI (bin/triggler.js as a child process, through ./cli) with its AWS
+ * calls answered by aws-sdk-client-mock in that process (./fleet-cli-aws-preload): the test says
  * what AWS answers and reads back every call the CLI made.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI, runCli, type CliResult } from '../cli';
+import { CLI, runCli, type CliResult } from './cli';
 
-const PRELOAD = join(__dirname, 'aws-answers-preload.ts');
+const PRELOAD = join(__dirname, 'fleet-cli-aws-preload.ts');
 
 /** One answer: to `command` (ListExecutions, ...) of `client`, when its input includes `input`. */
 export interface AwsAnswer {
