@@ -90,19 +90,33 @@ export class RelayConfigError extends Error {
   }
 }
 
-/** Parses `TRIGGLER_RELAY`; throws RelayConfigError naming every bad field (never quoting the text). */
-export function relaySettingsFromEnvironment(env: NodeJS.ProcessEnv = process.env): RelaySettings {
-  const text = env[RELAY_VARIABLE];
-  if (text === undefined || text.trim() === '') throw new RelayConfigError([`${RELAY_VARIABLE}: is not set`]);
+/**
+ * One JSON object in an environment variable, checked against its schema; `fail` makes the error
+ * that names every problem (never quoting the text, which may hold anything).
+ */
+export function jsonVariable<Schema extends z.ZodMiniType>(
+  env: NodeJS.ProcessEnv,
+  variable: string,
+  schema: Schema,
+  fail: (problems: string[]) => Error,
+): z.output<Schema> {
+  const text = env[variable];
+  if (text === undefined || text.trim() === '') throw fail([`${variable}: is not set`]);
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch {
-    throw new RelayConfigError([`${RELAY_VARIABLE}: is not valid JSON`]);
+    throw fail([`${variable}: is not valid JSON`]);
   }
-  const result = settingsSchema.safeParse(raw, { error: englishMessages().localeError });
-  if (!result.success) throw new RelayConfigError(describeIssues(RELAY_VARIABLE, result.error));
-  const { receiverUrl, ...settings } = result.data;
+  const result = schema.safeParse(raw, { error: englishMessages().localeError });
+  if (!result.success) throw fail(describeIssues(variable, result.error));
+  return result.data;
+}
+
+/** Parses `TRIGGLER_RELAY`; throws RelayConfigError naming every bad field (never quoting the text). */
+export function relaySettingsFromEnvironment(env: NodeJS.ProcessEnv = process.env): RelaySettings {
+  const parsed = jsonVariable(env, RELAY_VARIABLE, settingsSchema, (problems) => new RelayConfigError(problems));
+  const { receiverUrl, ...settings } = parsed;
   const stateMachineArn = env[ROLLOUT_STATE_MACHINE_ENV]?.trim() || undefined;
   if (stateMachineArn === undefined) {
     if (receiverUrl === undefined)

@@ -25,7 +25,6 @@ import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import type { EventBridgeEvent } from 'aws-lambda';
 import * as z from 'zod/mini';
-import { en as englishMessages } from 'zod/locales';
 import {
   describeAwsError,
   escapeSlackText,
@@ -39,7 +38,8 @@ import {
   type RolloutSummary,
 } from '../protocol';
 import { builtFromEnvironment, type Logger } from './log';
-import { describeIssues, receiverUrlProblem, tokenParameterSchema } from './sender-routes';
+import { jsonVariable } from './relay-settings';
+import { receiverUrlProblem, tokenParameterSchema } from './sender-routes';
 import { SsmTokenCache, type TokenReader } from './ssm-token-cache';
 
 export const ROLLOUT_NOTIFY_VARIABLE = 'TRIGGLER_ROLLOUT_NOTIFY';
@@ -82,22 +82,13 @@ const NEEDS: Record<RolloutNotifyTarget['format'], (target: RolloutNotifyTarget)
 };
 
 export function rolloutNotifySettingsFromEnvironment(env: NodeJS.ProcessEnv = process.env): RolloutNotifySettings {
-  const text = env[ROLLOUT_NOTIFY_VARIABLE];
-  if (text === undefined || text.trim() === '') throw new RolloutNotifyConfigError([`${ROLLOUT_NOTIFY_VARIABLE}: is not set`]);
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch {
-    throw new RolloutNotifyConfigError([`${ROLLOUT_NOTIFY_VARIABLE}: is not valid JSON`]);
-  }
-  const result = settingsSchema.safeParse(raw, { error: englishMessages().localeError });
-  if (!result.success) throw new RolloutNotifyConfigError(describeIssues(ROLLOUT_NOTIFY_VARIABLE, result.error));
-  const problems = result.data.targets.flatMap((target, index) => {
+  const parsed = jsonVariable(env, ROLLOUT_NOTIFY_VARIABLE, settingsSchema, (problems) => new RolloutNotifyConfigError(problems));
+  const problems = parsed.targets.flatMap((target, index) => {
     const problem = NEEDS[target.format](target);
     return problem === undefined ? [] : [`${ROLLOUT_NOTIFY_VARIABLE}.targets[${index}]: ${problem}`];
   });
   if (problems.length > 0) throw new RolloutNotifyConfigError(problems);
-  return { targets: result.data.targets, timeoutMs: result.data.timeoutMs ?? 10_000 };
+  return { targets: parsed.targets, timeoutMs: parsed.timeoutMs ?? 10_000 };
 }
 
 /** The detail of Step Functions' "Step Functions Execution Status Change" event. */
