@@ -6,6 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { ExecutionAlreadyExists, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import type { CodeCommitTriggerEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
@@ -14,7 +15,7 @@ import { createRelay, type RelayResult } from '../../lambda/relay';
 import { relaySettingsFromEnvironment, type RelaySettings } from '../../lambda/relay-settings';
 import { createRolloutSender } from '../../lambda/rollout-sender';
 import { RolloutStarter } from '../../lambda/rollout-starter';
-import { DeliveryFailedError, webhookIdFor } from '../../lambda/sender';
+import { DeliveryFailedError, handler, webhookIdFor } from '../../lambda/sender';
 import { rolloutSenderSettingsFromEnvironment, SenderConfigError } from '../../lambda/sender-routes';
 import { rolloutExecutionName, rolloutInput } from '../../protocol';
 import { functionUrlEvent } from '../../scripts/local-lambda';
@@ -156,6 +157,32 @@ describe('the CodeCommit sender of a fleet', () => {
     // The malformed commit never reached Step Functions.
     expect(sfn).toHaveReceivedCommandTimes(StartExecutionCommand, 1);
     expect(failed.message).toContain(STATE_MACHINE);
+  });
+
+  it('is what the Lambda entry point runs when its environment names the state machine: no token is read', async () => {
+    sfn
+      .on(StartExecutionCommand)
+      .resolves({ executionArn: `${STATE_MACHINE.replace(':stateMachine:', ':execution:')}:x`, startDate: new Date() });
+    const ssm = mockClient(SSMClient);
+    const saved = { ...process.env };
+    Object.assign(process.env, {
+      TRIGGLER_ROLLOUT_STATE_MACHINE_ARN: STATE_MACHINE,
+      TRIGGLER_ROUTES: JSON.stringify([{ repository: 'my-app', branch: 'main' }]),
+      TRIGGLER_LOG_LEVEL: 'silent',
+      AWS_REGION: 'eu-west-1',
+    });
+    try {
+      const report = await handler(codeCommitEvent([{ ref: 'refs/heads/main', commit: COMMIT }]), {
+        awsRequestId: 'request-1',
+        getRemainingTimeInMillis: () => 30_000,
+      } as never);
+      expect(report).toMatchObject({ deliveries: [], rollouts: [{ repository: 'my-app', branch: 'main', commit: COMMIT, ok: true }] });
+      expect(sfn).toHaveReceivedCommandTimes(StartExecutionCommand, 1);
+      expect(ssm).toHaveReceivedCommandTimes(GetParameterCommand, 0);
+    } finally {
+      ssm.restore();
+      process.env = saved;
+    }
   });
 
   it('is chosen by TRIGGLER_ROLLOUT_STATE_MACHINE_ARN, which must be a state machine ARN', () => {
