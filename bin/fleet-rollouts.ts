@@ -15,6 +15,7 @@ import {
 } from '@aws-sdk/client-sfn';
 import { ListCommandInvocationsCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import {
+  awsErrorName,
   describeAwsError,
   rolloutExecutionName,
   ROLLOUT_HOLD_STATE,
@@ -274,16 +275,19 @@ export async function hostStatuses(clients: FleetClients, commands: readonly Sen
   for (const command of commands) {
     let nextToken: string | undefined;
     do {
-      const page = await asked(
-        `cannot read the invocations of command ${command.commandId}`,
-        clients.ssm.send(
+      const page = await clients.ssm
+        .send(
           new ListCommandInvocationsCommand({
             CommandId: command.commandId,
             Details: true,
             ...(nextToken ? { NextToken: nextToken } : {}),
           }),
-        ),
-      );
+        )
+        .catch((error: unknown) => {
+          // Run Command keeps a command's invocations for 30 days; the summary still names its hosts.
+          if (awsErrorName(error) === 'InvalidCommandId') return { CommandInvocations: [], NextToken: undefined };
+          throw new Error(`cannot read the invocations of command ${command.commandId}: ${describeAwsError(error)}`, { cause: error });
+        });
       for (const invocation of page.CommandInvocations ?? []) {
         const instanceId = invocation.InstanceId ?? '?';
         const plugin = invocation.CommandPlugins?.[0];

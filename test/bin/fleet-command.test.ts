@@ -271,6 +271,25 @@ describe('reading rollouts', () => {
     ]);
   });
 
+  it('`status` of a rollout whose commands Run Command no longer keeps reads each host from the summary', async () => {
+    const result = await runFleetCli(
+      ['status', '--trigger', 'my-app@main', '--json'],
+      [
+        ...executionsAnswers([succeeded]),
+        history(succeeded.name, [sentCommand('cmd-expired', 'switch', HOSTS)]),
+        { client: 'ssm', command: 'ListCommandInvocations', error: { name: 'InvalidCommandId', message: 'InvalidCommandId' } },
+      ],
+      ENV,
+    );
+    expect(result.stderr).toBe('');
+    const { hosts } = JSON.parse(result.stdout) as {
+      hosts: { instanceId: string; step: string; status: string; result: { release: string } }[];
+    };
+    expect(hosts.map((h) => [h.instanceId, h.step, h.status, h.result.release])).toEqual(
+      HOSTS.map((host) => [host, 'switch', 'Success', `rel-3333-${host}`]),
+    );
+  });
+
   it('`show` reads the summary of a finished rollout (its cause when it failed), and the newest state of a running one', async () => {
     const failed = await runFleetCli(['show', rolledBack.name], answers, ENV);
     expect(failed.stdout).toContain('status   FAILED, rolled-back');
