@@ -8,6 +8,7 @@
  *   rerun     queue a run's trigger again with the same newest delivery
  *   deliveries, redeliver   the receiver's recent deliveries, and a new run of an accepted one (./deliveries-commands)
  *   fleet-step  one step of a fleet's rollout on this host (prepare, switch, rollback, converge)
+ *   fleet     a fleet's rollouts on AWS: status, rollouts, show, promote, rollback, rerun (./fleet-command)
  *   releases, rollback   a deploy trigger's releases, and switching back to one (./deploy-commands)
  *   hook      a post-receive hook for a bare repository on this server (./hook-command)
  *   service-unit   a hardened systemd unit for this install
@@ -19,6 +20,7 @@ import { watchConfig } from './config-watch';
 import { checkCommand, initCommand } from './init-command';
 import { deliveriesCommands } from './deliveries-commands';
 import { deployCommands } from './deploy-commands';
+import { fleetCommand } from './fleet-command';
 import { fleetStepCommand } from './fleet-step';
 import { hookCommand } from './hook-command';
 import { runsCommand } from './runs-command';
@@ -91,6 +93,7 @@ program.addCommand(tokensCommand());
 program.addCommand(hookCommand());
 program.addCommand(serviceUnitCommand());
 program.addCommand(fleetStepCommand());
+program.addCommand(fleetCommand());
 for (const command of deployCommands()) program.addCommand(command);
 for (const command of deliveriesCommands()) program.addCommand(command);
 

@@ -8,10 +8,22 @@
  *
  * One route per (provider, repository, token): the relay tries the tokens of the routes whose
  * repository the payload claims, as the receiver does with its triggers.
+ *
+ * When the receiver is a fleet, `TRIGGLER_ROLLOUT_STATE_MACHINE_ARN` names the rollout state
+ * machine: a verified push starts a rollout instead of going to a host, there is no `receiverUrl`,
+ * and each route lists the `branches` that have a trigger (a push to another branch runs nothing,
+ * as on one host).
  */
 import * as z from 'zod/mini';
 import { en as englishMessages } from 'zod/locales';
-import { PROVIDER_WEBHOOK_PATHS, providerOfPath, type ProviderName, type ProviderWebhookPath } from '../protocol';
+import {
+  PROVIDER_WEBHOOK_PATHS,
+  providerOfPath,
+  ROLLOUT_STATE_MACHINE_ENV,
+  type ProviderName,
+  type ProviderWebhookPath,
+} from '../protocol';
+import { stateMachineArnProblem } from './rollout-starter';
 import { describeIssues, receiverUrlProblem, tokenParameterSchema } from './sender-routes';
 
 export const RELAY_VARIABLE = 'TRIGGLER_RELAY';
@@ -23,11 +35,15 @@ export interface RelayRoute {
   repository: string;
   /** SSM parameter (SecureString) of the webhook's secret. */
   tokenParameter: string;
+  /** A fleet's: the branches of this repository that have a trigger. */
+  branches?: string[];
 }
 
 export interface RelaySettings {
-  /** The receiver's base URL, without a trailing slash. */
+  /** The receiver's base URL, without a trailing slash; empty when the receiver is a fleet. */
   receiverUrl: string;
+  /** The fleet's rollout state machine: verified pushes start a rollout instead of being forwarded. */
+  rolloutStateMachineArn?: string;
   /** The relay answers within this long of its start, 503 when the receiver has not by then. */
   timeoutMs: number;
   /** The receiver's `limits.bodyBytes`: a larger body is a 413 here. */
@@ -39,14 +55,16 @@ export interface RelaySettings {
 
 const settingsSchema = z.strictObject({
   // The sender's rule (receiverUrlProblem), reported as one message.
-  receiverUrl: z
-    .string()
-    .check(
-      z.refine(
-        (text) => receiverUrlProblem(text) === undefined,
-        'must be an http:// or https:// URL without credentials, query or fragment',
+  receiverUrl: z.optional(
+    z
+      .string()
+      .check(
+        z.refine(
+          (text) => receiverUrlProblem(text) === undefined,
+          'must be an http:// or https:// URL without credentials, query or fragment',
+        ),
       ),
-    ),
+  ),
   timeoutMs: z.int().check(z.minimum(100), z.maximum(900_000)),
   bodyLimitBytes: z.int().check(z.minimum(1), z.maximum(6 * 1024 * 1024)),
   tokenTtlSeconds: z.int().check(z.minimum(0), z.maximum(86_400)),
@@ -57,6 +75,9 @@ const settingsSchema = z.strictObject({
         provider: z.enum(PROVIDER_WEBHOOK_PATHS),
         repository: z.string().check(z.minLength(1), z.maxLength(256)),
         tokenParameter: tokenParameterSchema,
+        branches: z.optional(
+          z.array(z.string().check(z.minLength(1), z.maxLength(256))).check(z.minLength(1, 'must name at least one branch')),
+        ),
       }),
     )
     .check(z.minLength(1, 'must hold at least one route')),
@@ -69,19 +90,49 @@ export class RelayConfigError extends Error {
   }
 }
 
-/** Parses `TRIGGLER_RELAY`; throws RelayConfigError naming every bad field (never quoting the text). */
-export function relaySettingsFromEnvironment(env: NodeJS.ProcessEnv = process.env): RelaySettings {
-  const text = env[RELAY_VARIABLE];
-  if (text === undefined || text.trim() === '') throw new RelayConfigError([`${RELAY_VARIABLE}: is not set`]);
+/**
+ * One JSON object in an environment variable, checked against its schema; `fail` makes the error
+ * that names every problem (never quoting the text, which may hold anything).
+ */
+export function jsonVariable<Schema extends z.ZodMiniType>(
+  env: NodeJS.ProcessEnv,
+  variable: string,
+  schema: Schema,
+  fail: (problems: string[]) => Error,
+): z.output<Schema> {
+  const text = env[variable];
+  if (text === undefined || text.trim() === '') throw fail([`${variable}: is not set`]);
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch {
-    throw new RelayConfigError([`${RELAY_VARIABLE}: is not valid JSON`]);
+    throw fail([`${variable}: is not valid JSON`]);
   }
-  const result = settingsSchema.safeParse(raw, { error: englishMessages().localeError });
-  if (!result.success) throw new RelayConfigError(describeIssues(RELAY_VARIABLE, result.error));
-  return { ...result.data, receiverUrl: result.data.receiverUrl.replace(/\/+$/, '') };
+  const result = schema.safeParse(raw, { error: englishMessages().localeError });
+  if (!result.success) throw fail(describeIssues(variable, result.error));
+  return result.data;
+}
+
+/** Parses `TRIGGLER_RELAY`; throws RelayConfigError naming every bad field (never quoting the text). */
+export function relaySettingsFromEnvironment(env: NodeJS.ProcessEnv = process.env): RelaySettings {
+  const parsed = jsonVariable(env, RELAY_VARIABLE, settingsSchema, (problems) => new RelayConfigError(problems));
+  const { receiverUrl, ...settings } = parsed;
+  const stateMachineArn = env[ROLLOUT_STATE_MACHINE_ENV]?.trim() || undefined;
+  if (stateMachineArn === undefined) {
+    if (receiverUrl === undefined)
+      throw new RelayConfigError([`${RELAY_VARIABLE}.receiverUrl: is required (unless ${ROLLOUT_STATE_MACHINE_ENV} is set)`]);
+    return { ...settings, receiverUrl: receiverUrl.replace(/\/+$/, '') };
+  }
+  const problems = [
+    ...[stateMachineArnProblem(stateMachineArn)].filter((p) => p !== undefined).map((p) => `${ROLLOUT_STATE_MACHINE_ENV}: ${p}`),
+    ...settings.routes.flatMap((route, index) =>
+      route.branches === undefined
+        ? [`${RELAY_VARIABLE}.routes[${index}].branches: is required when ${ROLLOUT_STATE_MACHINE_ENV} is set`]
+        : [],
+    ),
+  ];
+  if (problems.length > 0) throw new RelayConfigError(problems);
+  return { ...settings, receiverUrl: '', rolloutStateMachineArn: stateMachineArn };
 }
 
 /** The routes a provider's webhook may be verified by: Gitea's and Forgejo's paths take both. */

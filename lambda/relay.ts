@@ -12,17 +12,29 @@
  * when the receiver cannot be reached or has not answered within the relay's time bound, which is
  * kept under the providers' own timeouts (GitHub waits 10 s), so the provider records a failed
  * delivery that can be redelivered.
+ *
+ * When the receiver is a fleet (`TRIGGLER_ROLLOUT_STATE_MACHINE_ARN`), a verified push is not
+ * forwarded: each pushed branch with a trigger starts one rollout, named from the trigger and the
+ * provider's delivery id, so a redelivery starts no second rollout. 202 names the rollouts; 200
+ * says why nothing started (another event, a branch without a trigger); 503 when Step Functions
+ * did not start one (the provider redelivers; the rollouts already started are found by name).
  */
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import {
   PROVIDER_WEBHOOK_PATHS,
   claimedRepository,
   parseJsonObject,
+  payloadDeliveryId,
   providerDeliveryId,
+  providerHeaders,
   providerOfPath,
   providerRequestHeaders,
+  readProviderPush,
   readProviderSignature,
+  ROLLOUT_STATE_MACHINE_ENV,
+  triggerKey,
   triggerNamesRepository,
   UNCLAIMED_BODY_LIMIT,
   type HeaderReader,
@@ -30,6 +42,7 @@ import {
   type SignedProviderRequest,
 } from '../protocol';
 import { builtFromEnvironment, type Logger } from './log';
+import { RolloutStarter, type RolloutStarted } from './rollout-starter';
 import { relaySettingsFromEnvironment, routesOfProvider, type RelayRoute, type RelaySettings } from './relay-settings';
 import { SsmTokenCache, TokenUnavailableError } from './ssm-token-cache';
 
@@ -49,6 +62,8 @@ export interface RelayDependencies {
   settings: RelaySettings;
   tokens: AcceptedTokenReader;
   logger: Logger;
+  /** Starts a fleet's rollouts; given exactly when the settings name a rollout state machine. */
+  rollouts?: RolloutStarter;
   /** Epoch milliseconds. @default Date.now */
   now?: () => number;
 }
@@ -148,14 +163,15 @@ export function createRelay(dependencies: RelayDependencies): Relay {
     return (await tokens.acceptedTokens(parameter)).some((token) => signed.verify(token));
   }
 
-  /** Throws a Refusal unless one of the candidates' tokens verifies the request. */
-  async function verify(signed: SignedProviderRequest): Promise<void> {
-    const parameters = [...new Set(candidates(signed).map((route) => route.tokenParameter))];
+  /** The routes whose token verifies the request; throws a Refusal when none does. */
+  async function verify(signed: SignedProviderRequest): Promise<RelayRoute[]> {
+    const routes = candidates(signed);
+    const parameters = [...new Set(routes.map((route) => route.tokenParameter))];
     if (parameters.length === 0) throw new Refusal(answer(401, { error: UNAUTHORIZED }), 'no trigger for this repository');
     let unavailable: TokenUnavailableError | undefined;
     for (const parameter of parameters) {
       try {
-        if (await verifiedBy(parameter, signed)) return;
+        if (await verifiedBy(parameter, signed)) return routes.filter((route) => route.tokenParameter === parameter);
       } catch (error) {
         if (!(error instanceof TokenUnavailableError)) throw error;
         unavailable ??= error;
@@ -200,6 +216,60 @@ export function createRelay(dependencies: RelayDependencies): Relay {
     }
   }
 
+  /** A fleet's answer to a verified request: one rollout per pushed branch with a trigger. */
+  async function startRollouts(
+    starter: RolloutStarter,
+    signed: SignedProviderRequest,
+    routes: RelayRoute[],
+    header: HeaderReader,
+  ): Promise<RelayResult> {
+    const pushEvent = providerHeaders(signed.provider).push;
+    if (signed.event !== pushEvent)
+      return answer(200, { status: 'ignored', reason: `event ${(signed.event ?? '(none)').slice(0, 64)} is not ${pushEvent}` });
+    const payload = parseJsonObject(signed.payload);
+    if (!payload) throw new Refusal(answer(400, { error: 'body is not a JSON object' }), 'body is not a JSON object');
+    const push = readProviderPush(signed.provider, payload);
+    if ('field' in push) throw new Refusal(answer(400, { error: `${push.field} ${push.reason}` }), `${push.field} ${push.reason}`);
+    const deliveryId = providerDeliveryId(signed.provider, header) ?? payloadDeliveryId(signed.payload);
+    const starts = new Map<string, { repository: string; branch: string; commit: string }>();
+    const ignored: string[] = [];
+    for (const update of push.updates) {
+      if (update.kind !== 'branch') {
+        ignored.push(
+          update.kind === 'branch-deleted'
+            ? `branch ${update.branch} was deleted`
+            : `${update.kind === 'tag' ? `tag ${update.tag}` : update.ref} is not a branch`,
+        );
+        continue;
+      }
+      const triggered = routes.filter((route) => route.branches?.includes(update.branch));
+      if (triggered.length === 0) ignored.push(`no trigger for branch ${update.branch.slice(0, 200)}`);
+      for (const route of triggered) {
+        starts.set(triggerKey(route.repository, update.branch), {
+          repository: route.repository,
+          branch: update.branch,
+          commit: update.commit,
+        });
+      }
+    }
+    const extra = ignored.length > 0 ? { ignored } : {};
+    if (starts.size === 0) return answer(200, { status: 'ignored', delivery: deliveryId, ...extra });
+    const rollouts: (RolloutStarted & { trigger: string })[] = [];
+    for (const { repository, branch, commit } of starts.values()) {
+      try {
+        rollouts.push({ trigger: `${repository}@${branch}`, ...(await starter.start(repository, branch, commit, deliveryId)) });
+      } catch (error) {
+        throw new Refusal(retryLater('the rollout did not start; redeliver later'), (error as Error).message);
+      }
+    }
+    return answer(202, {
+      status: 'accepted',
+      delivery: deliveryId,
+      rollouts: rollouts.map((r) => ({ trigger: r.trigger, execution: r.executionName, alreadyStarted: r.alreadyStarted })),
+      ...extra,
+    });
+  }
+
   return async (event, context) => {
     const started = now();
     const remainingMs = context?.getRemainingTimeInMillis?.();
@@ -230,10 +300,18 @@ export function createRelay(dependencies: RelayDependencies): Relay {
       }
       const signed = readProviderSignature(provider, header, body);
       if ('unsigned' in signed) throw new Refusal(answer(401, { error: UNAUTHORIZED }), `unsigned: ${signed.unsigned}`);
-      await verify(signed);
+      const verified = await verify(signed);
       if (signed.ping) {
         dependencies.logger.info({ ...fields, ms: now() - started }, 'provider ping verified; answered without the receiver');
         return answer(200, { status: 'ok', event: signed.event });
+      }
+      if (dependencies.rollouts) {
+        const result = await startRollouts(dependencies.rollouts, signed, verified, header);
+        dependencies.logger.info(
+          { ...fields, status: result.statusCode, answer: JSON.parse(result.body) as unknown, ms: now() - started },
+          'verified push answered by starting rollouts',
+        );
+        return result;
       }
       const result = await forward(provider, path, header, body, deadline);
       dependencies.logger.info({ ...fields, status: result.statusCode, ms: now() - started }, 'forwarded to the receiver');
@@ -247,12 +325,24 @@ export function createRelay(dependencies: RelayDependencies): Relay {
 }
 
 /** The relay built from the environment, once per execution environment. */
-const relayFromEnvironment = builtFromEnvironment('relay', ['TRIGGLER_RELAY'], relaySettingsFromEnvironment, (settings, logger) => {
-  // Bounded waits: a token read is on the provider's clock. AWS_ENDPOINT_URL_SSM points it elsewhere.
-  const client = new SSMClient({ maxAttempts: 2, requestHandler: { connectionTimeout: 1000, requestTimeout: 2000 } });
-  const tokens = new SsmTokenCache({ client, ttlSeconds: settings.tokenTtlSeconds, graceSeconds: settings.tokenGraceSeconds });
-  return createRelay({ settings, tokens, logger });
-});
+const relayFromEnvironment = builtFromEnvironment(
+  'relay',
+  ['TRIGGLER_RELAY', ROLLOUT_STATE_MACHINE_ENV],
+  relaySettingsFromEnvironment,
+  (settings, logger) => {
+    // Bounded waits: a token read is on the provider's clock. AWS_ENDPOINT_URL_SSM points it elsewhere.
+    const client = new SSMClient({ maxAttempts: 2, requestHandler: { connectionTimeout: 1000, requestTimeout: 2000 } });
+    const tokens = new SsmTokenCache({ client, ttlSeconds: settings.tokenTtlSeconds, graceSeconds: settings.tokenGraceSeconds });
+    const rollouts =
+      settings.rolloutStateMachineArn === undefined
+        ? undefined
+        : new RolloutStarter(
+            new SFNClient({ maxAttempts: 2, requestHandler: { connectionTimeout: 1000, requestTimeout: 2000 } }),
+            settings.rolloutStateMachineArn,
+          );
+    return createRelay({ settings, tokens, logger, ...(rollouts ? { rollouts } : {}) });
+  },
+);
 
 /** The Lambda entry point for the Function URL. */
 export const handler = async (event: APIGatewayProxyEventV2, context: Context): Promise<RelayResult> =>

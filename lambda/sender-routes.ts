@@ -6,16 +6,27 @@
  * - `TRIGGLER_TIMEOUT_MS`: per-delivery HTTP timeout (default 10000).
  * - `TRIGGLER_TOKEN_TTL_SECONDS`: how long a token read from SSM is reused (default 60).
  * - `TRIGGLER_COMMIT_DETAILS`: `true` to add the commit message and author (CodeCommit GetCommit).
+ * - `TRIGGLER_ROLLOUT_STATE_MACHINE_ARN`: when the receiver is a fleet, the rollout state machine:
+ *   each routed push starts one execution of it instead of an HTTP delivery. Then a route needs
+ *   only `repository` and `branch` (it says which pushes start a rollout); its other fields are
+ *   not used.
  */
 import * as z from 'zod/mini';
 import { en as englishMessages } from 'zod/locales';
-import { SENDER_SCHEMES, SEED_MAX_ITERATIONS, triggerKey } from '../protocol';
+import { ROLLOUT_STATE_MACHINE_ENV, SENDER_SCHEMES, SEED_MAX_ITERATIONS, triggerKey } from '../protocol';
+import { stateMachineArnProblem } from './rollout-starter';
 
 export interface SenderSettings {
   routes: SenderRouteTable;
   timeoutMs: number;
   tokenTtlSeconds: number;
   commitDetails: boolean;
+}
+
+/** The sender's settings when the receiver is a fleet: which pushes start a rollout, of which state machine. */
+export interface RolloutSenderSettings {
+  stateMachineArn: string;
+  triggers: RolloutTriggerTable;
 }
 
 export const DEFAULT_TIMEOUT_MS = 10_000;
@@ -122,6 +133,19 @@ export class SenderRouteTable {
   }
 }
 
+/** The triggers whose pushes start a rollout (a fleet's routes: repository and branch). */
+export class RolloutTriggerTable {
+  private readonly keys: Set<string>;
+
+  constructor(readonly triggers: readonly { repository: string; branch: string }[]) {
+    this.keys = new Set(triggers.map((trigger) => triggerKey(trigger.repository, trigger.branch)));
+  }
+
+  has(repository: string, branch: string): boolean {
+    return this.keys.has(triggerKey(repository, branch));
+  }
+}
+
 /** "TRIGGLER_ROUTES[1].url: must not carry a user name or password" for each problem. */
 export function describeIssues(variable: string, error: z.core.$ZodError): string[] {
   return error.issues.map((issue) => {
@@ -132,6 +156,20 @@ export function describeIssues(variable: string, error: z.core.$ZodError): strin
 
 /** Parses the `TRIGGLER_ROUTES` JSON; throws SenderConfigError naming every bad field. */
 export function parseSenderRoutes(json: string | undefined, variable = 'TRIGGLER_ROUTES'): SenderRouteTable {
+  const routes = parseJsonSetting(json, variable, routesSchema);
+  return new SenderRouteTable(routes.map((route) => ({ ...route, url: receiverBase(route.url) })));
+}
+
+// Not strict: a fleet's routes may still carry the fields of a host's; only these two are read.
+const rolloutTriggersSchema = z.array(z.object({ repository: nameWithoutNul(256), branch: nameWithoutNul(256) }));
+
+/** Parses `TRIGGLER_ROUTES` as a fleet reads it: repository and branch of each route. */
+export function parseRolloutTriggers(json: string | undefined, variable = 'TRIGGLER_ROUTES'): RolloutTriggerTable {
+  return new RolloutTriggerTable(parseJsonSetting(json, variable, rolloutTriggersSchema));
+}
+
+/** A JSON setting checked against its schema; throws SenderConfigError naming every bad field, never quoting the text. */
+function parseJsonSetting<Schema extends z.ZodMiniType>(json: string | undefined, variable: string, schema: Schema): z.output<Schema> {
   if (json === undefined || json.trim() === '') {
     throw new SenderConfigError(`${variable} is not set: it must be a JSON array of routes`, [`${variable}: is not set`]);
   }
@@ -145,12 +183,12 @@ export function parseSenderRoutes(json: string | undefined, variable = 'TRIGGLER
     throw new SenderConfigError(problem, [problem]);
   }
   // zod/mini carries no messages of its own; English ones for this parse only, not process-wide.
-  const result = routesSchema.safeParse(raw, { error: englishMessages().localeError });
+  const result = schema.safeParse(raw, { error: englishMessages().localeError });
   if (!result.success) {
     const problems = describeIssues(variable, result.error);
     throw new SenderConfigError(`${variable} is not valid:\n  ${problems.join('\n  ')}`, problems);
   }
-  return new SenderRouteTable(result.data.map((route) => ({ ...route, url: receiverBase(route.url) })));
+  return result.data;
 }
 
 function integerSetting(env: NodeJS.ProcessEnv, variable: string, fallback: number, min: number, max: number): number {
@@ -182,4 +220,17 @@ export function senderSettingsFromEnvironment(env: NodeJS.ProcessEnv = process.e
     tokenTtlSeconds: integerSetting(env, 'TRIGGLER_TOKEN_TTL_SECONDS', DEFAULT_TOKEN_TTL_SECONDS, 0, 86_400),
     commitDetails: booleanSetting(env, 'TRIGGLER_COMMIT_DETAILS'),
   };
+}
+
+/**
+ * The fleet settings when `TRIGGLER_ROLLOUT_STATE_MACHINE_ARN` is set, else undefined (the sender
+ * delivers over HTTP); throws SenderConfigError naming the variable.
+ */
+export function rolloutSenderSettingsFromEnvironment(env: NodeJS.ProcessEnv = process.env): RolloutSenderSettings | undefined {
+  const arn = env[ROLLOUT_STATE_MACHINE_ENV]?.trim();
+  if (arn === undefined || arn === '') return undefined;
+  const problem = stateMachineArnProblem(arn);
+  if (problem !== undefined)
+    throw new SenderConfigError(`${ROLLOUT_STATE_MACHINE_ENV}: ${problem}`, [`${ROLLOUT_STATE_MACHINE_ENV}: ${problem}`]);
+  return { stateMachineArn: arn, triggers: parseRolloutTriggers(env.TRIGGLER_ROUTES) };
 }

@@ -3,14 +3,32 @@
  * branch and route. Every record and every reference is handled. When any delivery fails the
  * others still go out, then the handler throws an error naming the failed pairs, so Lambda's
  * asynchronous retry and on-failure destination take over: a push is never lost silently.
+ * When the receiver is a fleet (`TRIGGLER_ROLLOUT_STATE_MACHINE_ARN`), each push starts a rollout
+ * instead (./rollout-sender).
  */
 import { createHash } from 'node:crypto';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import type { CodeCommitTrigger, CodeCommitTriggerEvent, Context } from 'aws-lambda';
-import { buildDeliveryRequest, deliveryUrl, triggerLabel, type DeliveryRequest, type PushData, type SenderScheme } from '../protocol';
+import {
+  buildDeliveryRequest,
+  deliveryUrl,
+  ROLLOUT_STATE_MACHINE_ENV,
+  triggerLabel,
+  type DeliveryRequest,
+  type PushData,
+  type SenderScheme,
+} from '../protocol';
 import { builtFromEnvironment, type Logger } from './log';
 import { CodeCommitDetailsReader, type CommitDetails, type CommitDetailsReader } from './sender-commit-details';
-import { senderSettingsFromEnvironment, type SenderRoute, type SenderRouteTable } from './sender-routes';
+import { createRolloutSender } from './rollout-sender';
+import { RolloutStarter } from './rollout-starter';
+import {
+  rolloutSenderSettingsFromEnvironment,
+  senderSettingsFromEnvironment,
+  type SenderRoute,
+  type SenderRouteTable,
+} from './sender-routes';
 import { SsmTokenCache, type TokenReader } from './ssm-token-cache';
 
 const BRANCH_REF_PREFIX = 'refs/heads/';
@@ -73,10 +91,13 @@ export interface SenderReport {
   unrouted: { repository: string; branch: string }[];
 }
 
-/** Some deliveries of an event failed; the message names each failed repository@branch. */
+/** What a failure names: the pair, where it went (a receiver URL, or the rollout state machine) and why. */
+export type FailedSend = Pick<DeliveryOutcome, 'repository' | 'branch' | 'url' | 'error'>;
+
+/** Some deliveries (or rollout starts) of an event failed; the message names each failed repository@branch. */
 export class DeliveryFailedError extends Error {
   constructor(
-    readonly failures: readonly DeliveryOutcome[],
+    readonly failures: readonly FailedSend[],
     readonly unreadable: readonly UnreadableRecord[],
     readonly attempted: number,
   ) {
@@ -254,7 +275,7 @@ function answerExcerpt(text: string): string {
   return `: ${line.length > MAX_ERROR_BODY_CHARS ? `${line.slice(0, MAX_ERROR_BODY_CHARS)}...` : line}`;
 }
 
-async function mapWithConcurrency<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
+export async function mapWithConcurrency<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
   const results: R[] = new Array(items.length);
   let next = 0;
   const worker = async (): Promise<void> => {
@@ -371,17 +392,24 @@ export function createSender(dependencies: SenderDependencies): Sender {
 /** The sender built from the environment, once per execution environment. */
 const senderFromEnvironment = builtFromEnvironment(
   'sender',
-  ['TRIGGLER_ROUTES', 'TRIGGLER_TIMEOUT_MS', 'TRIGGLER_TOKEN_TTL_SECONDS', 'TRIGGLER_COMMIT_DETAILS'],
-  senderSettingsFromEnvironment,
+  ['TRIGGLER_ROUTES', 'TRIGGLER_TIMEOUT_MS', 'TRIGGLER_TOKEN_TTL_SECONDS', 'TRIGGLER_COMMIT_DETAILS', ROLLOUT_STATE_MACHINE_ENV],
+  (env) => rolloutSenderSettingsFromEnvironment(env) ?? senderSettingsFromEnvironment(env),
   (settings, logger) =>
-    createSender({
-      routes: settings.routes,
-      // Default credential, region and endpoint resolution: AWS_ENDPOINT_URL_SSM points it elsewhere.
-      tokens: new SsmTokenCache({ client: new SSMClient({}), ttlSeconds: settings.tokenTtlSeconds }),
-      logger,
-      timeoutMs: settings.timeoutMs,
-      ...(settings.commitDetails ? { commitDetails: new CodeCommitDetailsReader(logger) } : {}),
-    }),
+    'stateMachineArn' in settings
+      ? // A fleet: each push starts a rollout; no token is read, nothing is sent to a host.
+        createRolloutSender({
+          triggers: settings.triggers,
+          starter: new RolloutStarter(new SFNClient({}), settings.stateMachineArn),
+          logger,
+        })
+      : createSender({
+          routes: settings.routes,
+          // Default credential, region and endpoint resolution: AWS_ENDPOINT_URL_SSM points it elsewhere.
+          tokens: new SsmTokenCache({ client: new SSMClient({}), ttlSeconds: settings.tokenTtlSeconds }),
+          logger,
+          timeoutMs: settings.timeoutMs,
+          ...(settings.commitDetails ? { commitDetails: new CodeCommitDetailsReader(logger) } : {}),
+        }),
 );
 
 /** The Lambda entry point for CodeCommit repository triggers. */

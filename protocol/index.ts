@@ -15,3 +15,4 @@ export * from './provider-requests';
 export * from './ssh-keys';
 export * from './shell-word';
 export * from './rollout';
+export * from './rollout-event';

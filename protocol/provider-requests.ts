@@ -5,6 +5,7 @@
  * verifier in front of the receiver (the webhook relay) uses them to check a request for the same
  * tokens the receiver will, and to forward exactly the headers the receiver reads.
  */
+import { createHash } from 'node:crypto';
 import { parseStandardHeaders, verifyStandardWebhook } from './standard-webhooks';
 import type { ClaimedRepository } from './provider-payloads';
 import type { ProviderName } from './schemes';
@@ -40,6 +41,8 @@ export interface ProviderHeaders {
   delivery: readonly string[];
   /** Headers that sign (or carry the secret), in the order they are tried. */
   signature: readonly string[];
+  /** The event that carries pushes: the only one that runs anything. */
+  push: string;
   /** The event a provider sends to test a new webhook; answered once verified, nothing runs. */
   ping?: string;
 }
@@ -52,6 +55,7 @@ const PROVIDER_HEADERS: Record<ProviderName, ProviderHeaders> = {
     eventShown: 'X-GitHub-Event',
     delivery: ['x-github-delivery'],
     signature: [GITHUB_SIGNATURE_HEADER],
+    push: 'push',
     ping: 'ping',
   },
   gitlab: {
@@ -59,14 +63,22 @@ const PROVIDER_HEADERS: Record<ProviderName, ProviderHeaders> = {
     eventShown: 'X-Gitlab-Event',
     delivery: ['webhook-id', 'idempotency-key', 'x-gitlab-event-uuid'],
     signature: [...WEBHOOK_SIGNING, GITLAB_TOKEN_HEADER],
+    push: 'Push Hook',
   },
   gitea: {
     event: ['x-forgejo-event', 'x-gitea-event'],
     eventShown: 'X-Gitea-Event',
     delivery: ['x-forgejo-delivery', 'x-gitea-delivery'],
     signature: [FORGEJO_SIGNATURE_HEADER, GITEA_SIGNATURE_HEADER],
+    push: 'push',
   },
-  bitbucket: { event: ['x-event-key'], eventShown: 'X-Event-Key', delivery: ['x-request-uuid'], signature: [BITBUCKET_SIGNATURE_HEADER] },
+  bitbucket: {
+    event: ['x-event-key'],
+    eventShown: 'X-Event-Key',
+    delivery: ['x-request-uuid'],
+    signature: [BITBUCKET_SIGNATURE_HEADER],
+    push: 'repo:push',
+  },
 };
 
 /** The headers a provider's webhook carries its event, delivery id and signature in. */
@@ -78,6 +90,14 @@ export function providerHeaders(provider: ProviderName): Readonly<ProviderHeader
 export function providerRequestHeaders(provider: ProviderName): string[] {
   const { event, delivery, signature } = PROVIDER_HEADERS[provider];
   return [...new Set(['content-type', 'user-agent', ...event, ...delivery, ...signature])];
+}
+
+/**
+ * The id of a delivery whose provider sent none: a digest of its payload, so the same payload
+ * sent again is the same delivery.
+ */
+export function payloadDeliveryId(payload: Buffer): string {
+  return `sha256:${createHash('sha256').update(payload).digest('hex').slice(0, 32)}`;
 }
 
 /** The provider's id for this delivery (a redelivery repeats it), when sent. */

@@ -15,6 +15,17 @@ export interface RolloutInput {
   /** The pushed commit, the whole id (40 or 64 lowercase hex digits). */
   commit: string;
   deliveryId: string;
+  /**
+   * Never set by a sender: `triggler fleet rerun --failed-only` names the hosts that failed, and
+   * the rollout uses these instance ids (those of them that still carry the fleet tag) instead of
+   * snapshotting every instance by the tag.
+   */
+  instances?: string[];
+}
+
+/** The input of a rollout of only these instances (`triggler fleet rerun --failed-only`). */
+export function rolloutInputOfInstances(input: RolloutInput, instances: readonly string[]): RolloutInput {
+  return { ...input, instances: [...instances] };
 }
 
 export function rolloutInput(repository: string, branch: string, commit: string, deliveryId: string): RolloutInput {

@@ -5,7 +5,7 @@
  */
 import type { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import type { SNSClient } from '@aws-sdk/client-sns';
-import { describeAwsError } from '../../protocol';
+import { describeAwsError, snsSubject } from '../../protocol';
 
 export interface AwsPublishers {
   /** Publishes one message to an SNS topic (its region is the topic's). */
@@ -31,11 +31,7 @@ export function awsPublishers(): AwsPublishers {
       // SNS subjects: ASCII, no line breaks, at most 100 characters.
       const input = {
         TopicArn: topicArn,
-        Subject:
-          subject
-            .replace(/[^\x20-\x7e]/g, '')
-            .trim()
-            .slice(0, 100) || 'triggler run',
+        Subject: snsSubject(subject, 'triggler run'),
         Message: message,
       };
       await client.send(new PublishCommand(input)).catch((error: unknown) => {

@@ -2,6 +2,7 @@
  * What a notification says, built from a finished run: the `run.finished` event (Standard
  * Webhooks body), and one line of text for chat webhooks and e-mail. Pure functions.
  */
+import { escapeSlackText } from '../../protocol';
 import type { RunRecord } from '../runs/run-record';
 import type { NotifyEvent } from '../config/notify-schema';
 
@@ -89,13 +90,11 @@ export function runSummary(run: RunRecord, event: NotifyEvent): string {
 
 /** Slack-compatible text (also Mattermost, and Discord's `/slack` endpoint): the summary and the log's last lines. */
 export function chatText(run: RunRecord, event: NotifyEvent, tail: string, lines = 15): string {
-  // Slack's mrkdwn reads <...> as links and mentions: the three characters are escaped, as its docs ask.
-  const escape = (text: string): string => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
   const last = tail
     .split('\n')
     .filter((line, i, all) => line !== '' || i < all.length - 1)
     .slice(-lines)
     .join('\n')
     .replace(/```/g, "'''");
-  return escape(last ? `${runSummary(run, event)}\n\`\`\`\n${last}\n\`\`\`` : runSummary(run, event));
+  return escapeSlackText(last ? `${runSummary(run, event)}\n\`\`\`\n${last}\n\`\`\`` : runSummary(run, event));
 }

@@ -13,14 +13,15 @@
  *   Bitbucket  X-Hub-Signature: sha256=<hex HMAC of the raw body>; X-Event-Key (repo:push);
  *              X-Request-UUID. One push may carry several branches: each with a trigger runs.
  */
+import { providerHeaders } from '../../../protocol';
 import { providerScheme, type ProviderScheme } from './provider-delivery';
 
-const gitea = providerScheme('gitea', { push: 'push' });
+const gitea = providerScheme('gitea', { push: providerHeaders('gitea').push });
 
 export const providerSchemes: Record<import('../../../protocol').ProviderName | 'forgejo', ProviderScheme> = {
-  github: providerScheme('github', { push: 'push' }),
-  gitlab: providerScheme('gitlab', { push: 'Push Hook', standardSigning: true }),
+  github: providerScheme('github', { push: providerHeaders('github').push }),
+  gitlab: providerScheme('gitlab', { push: providerHeaders('gitlab').push, standardSigning: true }),
   gitea,
   forgejo: gitea,
-  bitbucket: providerScheme('bitbucket', { push: 'repo:push' }),
+  bitbucket: providerScheme('bitbucket', { push: providerHeaders('bitbucket').push }),
 };

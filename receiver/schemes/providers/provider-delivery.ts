@@ -9,7 +9,6 @@
  * 3. Only then parse and act: a ping is answered, other events, tag pushes and branch deletions
  *    are ignored (2xx, nothing runs), and each pushed branch with a trigger is one delivery.
  */
-import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import {
   claimedRepository,
@@ -18,6 +17,7 @@ import {
   providerSignature,
   triggerNamesRepository,
   parseJsonObject,
+  payloadDeliveryId,
   readProviderPush,
   UNCLAIMED_BODY_LIMIT,
   type ClaimedRepository,
@@ -300,7 +300,7 @@ async function handleProviderDelivery(events: ProviderEvents, request: ProviderR
   const nowMs = context.now();
   // A provider without a signed timestamp can only be kept from replaying by its delivery id.
   const rememberUntil = request.rememberUntil ?? nowMs + context.config.signature.replaySeconds * 1000;
-  const deliveryId = request.deliveryId ?? `sha256:${createHash('sha256').update(request.payload).digest('hex').slice(0, 32)}`;
+  const deliveryId = request.deliveryId ?? payloadDeliveryId(request.payload);
   const deliveries: AcceptedDelivery[] = [];
   const notRun: string[] = [];
   for (const update of push.updates) {
