@@ -17,6 +17,7 @@ import { SSMClient } from '@aws-sdk/client-ssm';
 import { Command } from 'commander';
 import { describeAwsError, ROLLOUT_HOLD_STATE, ROLLOUT_STATE_MACHINE_ENV, rolloutInput, rolloutInputOfInstances } from '../protocol';
 import { RolloutStarter, stateMachineArnProblem } from '../lambda/rollout-starter';
+import { FLEET_SUMMARY } from './fleet-command-loader';
 import { rollbackPlan, type RollbackPlan } from './fleet-rollback-plan';
 import {
   describeRollout,
@@ -162,7 +163,7 @@ export function fleetCommand(dependencies: FleetCommandDependencies = {}): Comma
     command.option('-t, --trigger <repository@branch>', 'only rollouts of this trigger', triggerOption);
 
   const fleet = new Command('fleet')
-    .description("a fleet's rollouts on AWS (Step Functions and Run Command): status, history, promote, rollback, rerun")
+    .description(FLEET_SUMMARY)
     .addHelpText(
       'after',
       `\nEvery command needs the rollout state machine: --state-machine <arn>, or ${ROLLOUT_STATE_MACHINE_ENV} in the environment.\nCredentials and region come from the AWS SDK's usual places (AWS_PROFILE, ...); the region defaults to the state machine's.\n\nExamples:\n  export ${ROLLOUT_STATE_MACHINE_ENV}=arn:aws:states:eu-west-1:123456789012:stateMachine:FleetRollout\n  triggler fleet status --trigger my-app@main\n  triggler fleet rollback --trigger my-app@main          # shows the plan\n  triggler fleet rollback --trigger my-app@main --yes    # and starts it`,

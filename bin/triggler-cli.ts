@@ -20,7 +20,7 @@ import { watchConfig } from './config-watch';
 import { checkCommand, initCommand } from './init-command';
 import { deliveriesCommands } from './deliveries-commands';
 import { deployCommands } from './deploy-commands';
-import { fleetCommand } from './fleet-command';
+import { fleetCommandWhenAsked } from './fleet-command-loader';
 import { fleetStepCommand } from './fleet-step';
 import { hookCommand } from './hook-command';
 import { runsCommand } from './runs-command';
@@ -93,7 +93,7 @@ program.addCommand(tokensCommand());
 program.addCommand(hookCommand());
 program.addCommand(serviceUnitCommand());
 program.addCommand(fleetStepCommand());
-program.addCommand(fleetCommand());
+program.addCommand(fleetCommandWhenAsked());
 for (const command of deployCommands()) program.addCommand(command);
 for (const command of deliveriesCommands()) program.addCommand(command);
 

@@ -24,7 +24,13 @@ export const DEFERRED_DIR = 'deferred';
  * that post; the SSM client by an SSM token source and `triggler tokens`; SNS and CloudWatch by
  * notifications that name them.
  */
-export const DEFERRED_PACKAGES = ['undici', '@aws-sdk/client-ssm', '@aws-sdk/client-sns', '@aws-sdk/client-cloudwatch'] as const;
+export const DEFERRED_PACKAGES = [
+  'undici',
+  '@aws-sdk/client-ssm',
+  '@aws-sdk/client-sns',
+  '@aws-sdk/client-cloudwatch',
+  '@aws-sdk/client-sfn',
+] as const;
 
 function deferredFileName(packageName: string): string {
   return `${packageName.replace(/^@/, '').replaceAll('/', '-')}.js`;
