@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { Aws, CfnResource, CfnWaitCondition, CfnWaitConditionHandle, Duration, Stack, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import type { Construct, IConstruct } from 'constructs';
+import { Construct, type IConstruct } from 'constructs';
 import { tokenNameOf, tokenParameterName } from '../../../protocol';
 import { parseReceiverConfig, type ReceiverConfig, type ReceiverConfigInput } from '../../../receiver/config/schema';
 import { propProblem, throwPropProblems, type PropProblem } from '../../construct-props';
@@ -246,6 +246,46 @@ export function receiverHostParts(scope: Construct, props: ReceiverHostProps, se
 }
 
 /**
+ * What both kinds of receiver host (ReceiverHost, ReceiverFleet) are and expose: the installed
+ * receiver config, its port, the security group, the units its commands may manage, and the parts
+ * the rest of their setup is built from.
+ */
+export abstract class ReceiverHostBase extends Construct implements ec2.IConnectable {
+  public readonly securityGroup: ec2.SecurityGroup;
+  public readonly connections: ec2.Connections;
+  /** The config installed on the host, as the receiver will read it (defaults filled in). */
+  public readonly receiverConfig: ReceiverConfig;
+  public readonly port: number;
+  /** The units the commands may manage with systemctl (see unit-control.ts). */
+  public readonly manageUnits: string[];
+  protected readonly parts: ReceiverHostParts;
+
+  constructor(scope: Construct, id: string, props: ReceiverHostProps, securityGroupDescription: string) {
+    super(scope, id);
+    this.parts = receiverHostParts(this, props, securityGroupDescription);
+    this.receiverConfig = this.parts.receiverConfig;
+    this.manageUnits = this.parts.manageUnits;
+    this.port = this.parts.port;
+    this.securityGroup = this.parts.securityGroup;
+    this.connections = this.parts.connections;
+  }
+}
+
+/** The host's root volume: encrypted gp3 of the configured size, gone with the instance. */
+export function rootVolumeOf(parts: ReceiverHostParts): ec2.BlockDevice[] {
+  return [
+    {
+      deviceName: '/dev/xvda',
+      volume: ec2.BlockDeviceVolume.ebs(parts.rootVolumeGiB, {
+        encrypted: true,
+        volumeType: ec2.EbsDeviceVolumeType.GP3,
+        deleteOnTermination: true,
+      }),
+    },
+  ];
+}
+
+/**
  * The gate every version of the host passes: a wait condition named after the host's revision (a
  * hash of everything cfn-init installs), so a change to any of it makes CloudFormation create a
  * new pair and wait for `count` hosts to prove the new version on /healthz. The health step of
@@ -272,7 +312,13 @@ export function hostHealthGate(
  * What a host's role may do, the same for every host: read exactly the tokens and deploy keys its
  * triggers name, pull the repositories it deploys, and serve Session Manager.
  */
-export function grantHostAccess(scope: Construct, parts: ReceiverHostParts, tokens: TriggerTokens, grantee: iam.IGrantable): void {
+export function grantHostAccess(
+  scope: Construct,
+  parts: ReceiverHostParts,
+  tokens: TriggerTokens,
+  grantee: iam.IGrantable,
+  extraAgentActions: readonly string[] = [],
+): void {
   const prefix = parts.receiverConfig.tokens.ssm!.prefix;
   const tokenParameters = parts.receiverConfig.triggers.map((trigger) => tokenParameterName(prefix, tokenNameOf(trigger)));
   const keyParameters = parts.receiverConfig.triggers.flatMap((trigger) =>
@@ -282,7 +328,7 @@ export function grantHostAccess(scope: Construct, parts: ReceiverHostParts, toke
   // (a new version), it reads the previous version from the history too.
   tokens.grantRead(grantee, [...new Set([...tokenParameters, ...keyParameters])], ['ssm:GetParameter', 'ssm:GetParameterHistory']);
   grantGitPull(scope, grantee, parts.deployAccess);
-  grantSessionManager(grantee);
+  grantSessionManager(grantee, extraAgentActions);
 }
 
 /**
@@ -305,7 +351,6 @@ export function hostRevision(scope: Construct, parts: ReceiverHostParts): string
   });
   return createHash('sha256').update(JSON.stringify(received)).digest('hex').slice(0, 8);
 }
-
 
 export function hostInit(parts: ReceiverHostParts, metadataResource: CfnResource, healthySignalUrl: string): ec2.CloudFormationInit {
   const { bundle, receiverConfigInput: receiverConfig, writablePaths, deployAccess, manageUnits, port } = parts;
@@ -408,18 +453,18 @@ export function hostInit(parts: ReceiverHostParts, metadataResource: CfnResource
   });
 }
 
-
 /**
  * What the SSM agent needs for Session Manager (and Run Command), written out instead of
  * AmazonSSMManagedInstanceCore, which also allows ssm:GetParameter(s) on every parameter of the
  * account: with the shared aws/ssm key, every stack's secrets in the region. None of these
  * actions reads a parameter, a document's secrets or an object; none takes a resource ARN.
  */
-export function grantSessionManager(grantee: iam.IGrantable): void {
+export function grantSessionManager(grantee: iam.IGrantable, extraAgentActions: readonly string[] = []): void {
   grantee.grantPrincipal.addToPrincipalPolicy(
     new iam.PolicyStatement({
       sid: 'SessionManagerAgent',
       actions: [
+        ...extraAgentActions,
         'ssm:UpdateInstanceInformation',
         'ssmmessages:CreateControlChannel',
         'ssmmessages:CreateDataChannel',
@@ -437,15 +482,18 @@ export function grantSessionManager(grantee: iam.IGrantable): void {
   );
 }
 
+/** Why the SSM agent's actions are granted on `*`. */
+export const SESSION_MANAGER_AGENT_WHY =
+  "Session Manager replaces SSH (no key pair, no port 22): its agent's actions (UpdateInstanceInformation, ssmmessages, ec2messages) take no resource ARN. None of them reads a parameter or an object.";
+
 /** cdk-nag's findings on a host role, each with why it stands. */
-export function acknowledgeHostRoleFindings(role: IConstruct): void {
+export function acknowledgeHostRoleFindings(role: IConstruct, agentActionsWhy = SESSION_MANAGER_AGENT_WHY): void {
   const assetReadReason =
     'cfn-init downloads the receiver bundle from the CDK asset bucket; this is the read grant CDK gives for an asset (its object key changes with every bundle).';
   Validations.of(role).acknowledge(
     {
       id: 'AwsSolutions-IAM5[Resource::*]',
-      reason:
-        "Session Manager replaces SSH (no key pair, no port 22): its agent's actions (UpdateInstanceInformation, ssmmessages, ec2messages) take no resource ARN. None of them reads a parameter or an object.",
+      reason: agentActionsWhy,
     },
     { id: 'AwsSolutions-IAM5[Action::s3:GetObject*]', reason: assetReadReason },
     { id: 'AwsSolutions-IAM5[Action::s3:GetBucket*]', reason: assetReadReason },
@@ -456,7 +504,6 @@ export function acknowledgeHostRoleFindings(role: IConstruct): void {
     },
   );
 }
-
 
 /** What `triggler-host-revision` keeps and puts back: everything the `receiver` config writes but cfn-hup's own files. */
 function revisionPaths(gitConfig: boolean): string[] {

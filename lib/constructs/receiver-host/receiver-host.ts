@@ -1,13 +1,13 @@
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { CfnWaitCondition, Validations } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
-import type { ReceiverConfig } from '../../../receiver/config/schema';
 import {
   acknowledgeHostRoleFindings,
   grantHostAccess,
   hostHealthGate,
   hostInit,
-  receiverHostParts,
+  ReceiverHostBase,
+  rootVolumeOf,
   type ReceiverHostProps,
 } from './host-setup';
 
@@ -26,13 +26,8 @@ export { receiverHostPropProblems, type ReceiverHostProps } from './host-setup';
  * gated like the first create: the stack waits for the host to prove /healthz on the new version,
  * and a host that cannot goes back to the version it had and fails the update with the reason.
  */
-export class ReceiverHost extends Construct implements ec2.IConnectable {
+export class ReceiverHost extends ReceiverHostBase {
   public readonly instance: ec2.Instance;
-  public readonly securityGroup: ec2.SecurityGroup;
-  public readonly connections: ec2.Connections;
-  /** The config installed on the host, as the receiver will read it (defaults filled in). */
-  public readonly receiverConfig: ReceiverConfig;
-  public readonly port: number;
   public readonly instanceId: string;
   public readonly privateIp: string;
   public readonly publicIp: string;
@@ -40,17 +35,10 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
   public readonly privateUrl: string;
   /** Completes when the receiver answers /healthz on the version this deploy gave the host; fails with the reason when it does not. */
   public readonly healthy: CfnWaitCondition;
-  /** The units the commands may manage with systemctl (see unit-control.ts). */
-  public readonly manageUnits: string[];
 
   constructor(scope: Construct, id: string, props: ReceiverHostProps) {
-    super(scope, id);
-    const parts = receiverHostParts(this, props, 'git-triggler receiver host: the receiver port for the sender (and allowCidrs); no SSH');
-    this.receiverConfig = parts.receiverConfig;
-    this.manageUnits = parts.manageUnits;
-    this.port = parts.port;
-    this.securityGroup = parts.securityGroup;
-    this.connections = parts.connections;
+    super(scope, id, props, 'git-triggler receiver host: the receiver port for the sender (and allowCidrs); no SSH');
+    const parts = this.parts;
 
     this.instance = new ec2.Instance(this, 'Instance', {
       vpc: props.vpc,
@@ -62,16 +50,7 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
       requireImdsv2: true,
       detailedMonitoring: false,
       propagateTagsToVolumeOnCreation: true,
-      blockDevices: [
-        {
-          deviceName: '/dev/xvda',
-          volume: ec2.BlockDeviceVolume.ebs(parts.rootVolumeGiB, {
-            encrypted: true,
-            volumeType: ec2.EbsDeviceVolumeType.GP3,
-            deleteOnTermination: true,
-          }),
-        },
-      ],
+      blockDevices: rootVolumeOf(parts),
       // cfn-hup applies metadata changes in place; replacing the host would lose its run history.
       userDataCausesReplacement: false,
     });
