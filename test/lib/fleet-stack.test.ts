@@ -6,6 +6,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { Stack } from 'aws-cdk-lib';
 import { Template as Assertions } from 'aws-cdk-lib/assertions';
 import { FLEET_STEP_PATTERNS, FLEET_STEPS } from '../../bin/fleet-step';
 import { NO_FLEET_COMMIT } from '../../lib/constructs/fleet-command';
@@ -14,6 +15,7 @@ import type { StackConfig, StackConfigInput } from '../../lib/stack-config/schem
 import { FLEET_ROUTE_URL } from '../../lib/triggler-stack';
 import { fleetCommitParameterName, ROLLOUT_STATE_MACHINE_ENV } from '../../protocol/rollout';
 import {
+  acknowledgedFindings,
   configOf,
   dependencyCycles,
   exampleConfigInput,
@@ -33,6 +35,7 @@ type Statement = { Action: string | string[]; Resource: unknown; Condition?: Rec
 let config: StackConfig;
 let assertions: Assertions;
 let template: Template;
+let stackConstruct: Stack;
 
 beforeAll(() => {
   config = configOf(JSON.parse(fs.readFileSync(FLEET_CONFIG_PATH, 'utf8')) as StackConfigInput);
@@ -40,6 +43,7 @@ beforeAll(() => {
   const { stack } = trigglerApp(config);
   assertions = Assertions.fromStack(stack);
   template = assertions.toJSON() as Template;
+  stackConstruct = stack;
 });
 
 function resourcesOf(type: string): [string, Resource][] {
@@ -292,6 +296,22 @@ describe('a fleet of three receiver hosts', () => {
     );
     expect(outputs).not.toContain('ReceiverInstanceId');
     expect(outputs).not.toContain('ReceiverPrivateUrl');
+  });
+
+  test("every cdk-nag finding the fleet's constructs acknowledge names its rule and gives a specific reason", () => {
+    const fleetParts = acknowledgedFindings(stackConstruct).filter(({ path }) =>
+      /\/(ReceiverFleet|FleetCommand|Rollout)\//.test(`${path}/`),
+    );
+    expect(fleetParts.map(({ id }) => id)).toEqual(
+      expect.arrayContaining([
+        'Annotation::AwsSolutions-AS3',
+        'Annotation::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*]',
+      ]),
+    );
+    for (const { path, id, reason } of fleetParts) {
+      expect({ path, id }).toEqual({ path, id: expect.stringMatching(/^(Annotation::)?AwsSolutions-[A-Z]+\d+(\[.+\])?$/) });
+      expect({ path, id, reason }).toEqual({ path, id, reason: expect.stringMatching(/^.{60,}$/) });
+    }
   });
 
   test('has no dependency cycle', () => {
