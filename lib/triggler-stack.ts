@@ -108,7 +108,11 @@ export class TrigglerStack extends Stack {
     const { config } = props;
     throwPropProblems(this, stackRegionProblems(this.region, config));
     const logRetention = config.logRetentionDays as logs.RetentionDays;
-    for (const [key, value] of Object.entries(config.tags)) Tags.of(this).add(key, value);
+    // Not on the fleet's commit parameters (the only AWS::SSM::Parameter resources): a tag edit
+    // updates the resource, and CloudFormation would write its starting value over the commit a
+    // rollout wrote.
+    for (const [key, value] of Object.entries(config.tags))
+      Tags.of(this).add(key, value, { excludeResourceTypes: ['AWS::SSM::Parameter'] });
 
     this.tokens = new TriggerTokens(this, 'Tokens', {
       prefix: config.tokens.prefix,

@@ -225,8 +225,10 @@ export class FleetCommand extends Construct {
     for (const { repository, branch } of triggers) {
       const nameId = `${idFromName(repository)}${idFromName(branch)}`;
       const parameterName = fleetCommitParameterName(props.commitParameterPrefix, repository, branch);
-      // The rollout writes the commit once every host switched to it. Its value here only starts
-      // it: CloudFormation writes it again only when this resource's own properties change.
+      // The rollout writes the commit (PutParameter, Overwrite) once every host switched to it.
+      // The value here only starts it: CloudFormation writes it again only when this resource's
+      // own properties change, so they never do after the first deploy (the stack's tags leave
+      // it out).
       const parameter = new ssm.StringParameter(this, `Commit${nameId}`, {
         parameterName,
         stringValue: NO_FLEET_COMMIT,

@@ -72,8 +72,10 @@ describe('a fleet of three receiver hosts', () => {
     expect(group.Properties).toMatchObject({
       MinSize: '3',
       MaxSize: '3',
-      Tags: [{ Key: FLEET_TAG_KEY, Value: 'GitTrigglerFleet', PropagateAtLaunch: true }],
     });
+    expect(group.Properties!.Tags).toEqual(
+      expect.arrayContaining([{ Key: FLEET_TAG_KEY, Value: 'GitTrigglerFleet', PropagateAtLaunch: true }]),
+    );
     expect(group.Properties!.LaunchConfigurationName).toBeUndefined();
     const [, launchTemplate] = onlyResourceOf('AWS::EC2::LaunchTemplate');
     const data = (launchTemplate.Properties as { LaunchTemplateData: Record<string, unknown> }).LaunchTemplateData;
@@ -203,6 +205,10 @@ describe('a fleet of three receiver hosts', () => {
       });
     }
     expect(prefix).toBe('/git-triggler-fleet/fleet');
+    // The stack's tags leave the parameters out: a tag edit would make CloudFormation write the starting value over the rollout's.
+    for (const [, parameter] of resourcesOf('AWS::SSM::Parameter')) expect(parameter.Properties!.Tags).toBeUndefined();
+    const [, group] = onlyResourceOf('AWS::AutoScaling::AutoScalingGroup');
+    expect(group.Properties!.Tags).toEqual(expect.arrayContaining([{ Key: 'team', Value: 'platform', PropagateAtLaunch: true }]));
   });
 
   test('the state machine may send the document only, to hosts with the fleet tag only, and write only the commit parameters', () => {
