@@ -296,7 +296,10 @@ export const stackConfigSchema = z
       .literal([...LOG_RETENTION_DAYS])
       .default(30)
       .describe("Retention of the stack's CloudWatch log groups (sender, custom resources, flow logs)."),
-    tags: z.record(z.string().min(1).max(128), z.string().max(256)).default({}).describe('Tags added to every resource.'),
+    tags: z
+      .record(z.string().min(1).max(128), z.string().max(256))
+      .default({})
+      .describe("Tags added to every resource but a fleet's commit parameters (a tag edit would reset them)."),
     webhooks: z
       .strictObject({
         ingress: z
