@@ -1,5 +1,6 @@
-import { Aws, CfnOutput, CfnResource, Duration, Stack, Tags, Token, type StackProps } from 'aws-cdk-lib';
+import { Aws, CfnOutput, CfnResource, Duration, Stack, Tags, Token, Validations, type StackProps } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import type * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
@@ -8,6 +9,9 @@ import { regionProblems } from './stack-config/regions';
 import { repositoryTriggerPlans, tokenNameOf, tokenNamesOf, type StackConfig } from './stack-config/schema';
 import { throwPropProblems, type PropProblem } from './construct-props';
 import { generatedDeployKeysOf, ownDeployKeyNamesOf } from './stack-config/deploy-keys';
+import { FleetCommand } from './constructs/fleet-command';
+import { FleetRollout } from './constructs/fleet-rollout';
+import { ReceiverFleet } from './constructs/receiver-host/receiver-fleet';
 import { ReceiverHost } from './constructs/receiver-host/receiver-host';
 import { ReceiverNetwork } from './constructs/receiver-network';
 import { RepositoryTriggers } from './constructs/repository-triggers';
@@ -15,9 +19,17 @@ import { RunNotifications } from './constructs/run-notifications';
 import { SenderFunction } from './constructs/sender-function';
 import { TriggerTokens } from './constructs/trigger-tokens';
 import { WebhookRelay } from './constructs/webhook-relay';
+import { fleetCommitPrefixOf, fleetStepTimeoutSecondsOf, fleetTagOf, isFleet, rolloutSettingsOf } from './stack-config/fleet-settings';
 import { idFromName } from './stack-config/name-ids';
 import { receiverConfigFor } from './stack-config/receiver-config';
 import { sshTarget, tokenParameterName } from '../protocol';
+
+/**
+ * What the senders' routes name as the receiver on a fleet, which has no one address: they start
+ * a rollout instead (TRIGGLER_ROLLOUT_STATE_MACHINE_ARN), and a POST to this reserved name
+ * (RFC 2606) could never reach a host.
+ */
+export const FLEET_ROUTE_URL = 'http://receiver-fleet.invalid';
 
 /** Provider names as output ids and descriptions spell them. */
 const PROVIDER_DISPLAY_NAMES = { github: 'GitHub', gitlab: 'GitLab', gitea: 'Gitea', forgejo: 'Forgejo', bitbucket: 'Bitbucket' } as const;
@@ -77,7 +89,12 @@ function fieldName(path: (string | number)[]): string {
 export class TrigglerStack extends Stack {
   public readonly tokens: TriggerTokens;
   public readonly network: ReceiverNetwork;
-  public readonly receiver: ReceiverHost;
+  /** The receiver: one host, or with receiver.hosts above 1 a fleet. */
+  public readonly receiver: ReceiverHost | ReceiverFleet;
+  /** On a fleet: the Command document, its log group, the commit parameters and the converge associations. */
+  public readonly fleetCommand?: FleetCommand;
+  /** On a fleet: the rollout state machine and its coalescing table. */
+  public readonly rollout?: FleetRollout;
   public readonly sender?: SenderFunction;
   public readonly repositoryTriggers?: RepositoryTriggers;
   public readonly webhookRelay?: WebhookRelay;
@@ -91,7 +108,11 @@ export class TrigglerStack extends Stack {
     const { config } = props;
     throwPropProblems(this, stackRegionProblems(this.region, config));
     const logRetention = config.logRetentionDays as logs.RetentionDays;
-    for (const [key, value] of Object.entries(config.tags)) Tags.of(this).add(key, value);
+    // Not on the fleet's commit parameters (the only AWS::SSM::Parameter resources): a tag edit
+    // updates the resource, and CloudFormation would write its starting value over the commit a
+    // rollout wrote.
+    for (const [key, value] of Object.entries(config.tags))
+      Tags.of(this).add(key, value, { excludeResourceTypes: ['AWS::SSM::Parameter'] });
 
     this.tokens = new TriggerTokens(this, 'Tokens', {
       prefix: config.tokens.prefix,
@@ -104,6 +125,7 @@ export class TrigglerStack extends Stack {
 
     const codeCommitTriggers = config.triggers.filter((trigger) => trigger.source === 'codecommit');
     const relayed = config.webhooks.ingress === 'function-url';
+    const fleet = isFleet(config);
     this.network = new ReceiverNetwork(this, 'Network', {
       cidr: config.network.cidr,
       maxAzs: config.network.maxAzs,
@@ -111,6 +133,7 @@ export class TrigglerStack extends Stack {
       logRetention,
       ssmEndpoint: codeCommitTriggers.length > 0 || relayed,
       codeCommitEndpoint: codeCommitTriggers.length > 0 && config.sender.commitDetails,
+      stepFunctionsEndpoint: fleet && (codeCommitTriggers.length > 0 || relayed),
     });
 
     if (config.notifications) {
@@ -121,7 +144,7 @@ export class TrigglerStack extends Stack {
         metricNamespace: `GitTriggler/${config.stackName}`,
       });
     }
-    this.receiver = new ReceiverHost(this, 'Receiver', {
+    const hostProps = {
       vpc: this.network.vpc,
       vpcSubnets: this.network.hostSubnets,
       receiverConfig: receiverConfigFor(config, {
@@ -135,11 +158,26 @@ export class TrigglerStack extends Stack {
       writablePaths: config.receiver.writablePaths,
       manageUnits: config.receiver.manageUnits,
       rootVolumeGiB: config.receiver.rootVolumeGiB,
-    });
+    };
+    const receiver = fleet
+      ? new ReceiverFleet(this, 'ReceiverFleet', { ...hostProps, hosts: config.receiver.hosts, fleetTag: fleetTagOf(config) })
+      : new ReceiverHost(this, 'Receiver', hostProps);
+    this.receiver = receiver;
+    // What the host's rights are granted to (for a fleet, every host's role) and what waits for a check.
+    const hostGrantee: iam.IGrantable & Construct = receiver instanceof ReceiverFleet ? receiver : receiver.instance;
+    const hostResource: Construct = receiver instanceof ReceiverFleet ? receiver.autoScalingGroup : receiver.instance;
     // The receiver looks its tokens up on the first delivery; they exist before it starts.
     this.receiver.node.addDependency(this.tokens);
-    this.notifications?.grantPublish(this.receiver.instance);
+    this.notifications?.grantPublish(hostGrantee);
     this.network.allowEndpointsFrom(this.receiver);
+    if (receiver instanceof ReceiverFleet) {
+      const built = this.addRollout(config, receiver, logRetention);
+      this.fleetCommand = built.fleetCommand;
+      this.rollout = built.rollout;
+    }
+    // Each push to a fleet is a rollout: the senders name no host, and no host's port opens to them.
+    const receiverUrl = receiver instanceof ReceiverHost ? receiver.privateUrl : FLEET_ROUTE_URL;
+    const rolloutStateMachine = this.rollout?.stateMachine;
 
     if (codeCommitTriggers.length > 0) {
       this.sender = new SenderFunction(this, 'Sender', {
@@ -149,7 +187,7 @@ export class TrigglerStack extends Stack {
         routes: codeCommitTriggers.map((trigger) => ({
           repository: trigger.repository,
           branch: trigger.branch,
-          url: this.receiver.privateUrl,
+          url: receiverUrl,
           tokenParameter: tokenParameterName(config.tokens.prefix, tokenNameOf(trigger)),
           scheme: trigger.scheme,
           ...(trigger.iterations === undefined ? {} : { iterations: trigger.iterations }),
@@ -161,10 +199,11 @@ export class TrigglerStack extends Stack {
         retryAttempts: config.sender.retryAttempts,
         maxEventAge: Duration.seconds(config.sender.maxEventAgeSeconds),
         commitDetails: config.sender.commitDetails,
+        rolloutStateMachine,
         alarmTopic: config.sender.alarmTopicArn ? sns.Topic.fromTopicArn(this, 'AlarmTopic', config.sender.alarmTopicArn) : undefined,
         logRetention,
       });
-      this.sender.connections.allowTo(this.receiver, ec2.Port.tcp(this.receiver.port), 'sender to receiver');
+      if (receiver instanceof ReceiverHost) this.sender.connections.allowTo(receiver, ec2.Port.tcp(receiver.port), 'sender to receiver');
       this.network.allowEndpointsFrom(this.sender);
 
       this.repositoryTriggers = new RepositoryTriggers(this, 'CodeCommit', {
@@ -176,7 +215,7 @@ export class TrigglerStack extends Stack {
       // No push may reach the sender before its tokens exist.
       for (const merge of Object.values(this.repositoryTriggers.mergedTriggers)) merge.node.addDependency(this.tokens);
       // A missing repository or a full one fails the deploy before the host is built.
-      if (this.repositoryTriggers.check) this.receiver.instance.node.addDependency(this.repositoryTriggers.check);
+      if (this.repositoryTriggers.check) hostResource.node.addDependency(this.repositoryTriggers.check);
     }
 
     if (relayed) {
@@ -195,15 +234,17 @@ export class TrigglerStack extends Stack {
               ]
             : [],
         ),
-        receiverUrl: this.receiver.privateUrl,
+        receiverUrl,
         bodyLimitBytes: this.receiver.receiverConfig.limits.bodyBytes,
         answerWithin: Duration.seconds(config.webhooks.timeoutSeconds),
         reservedConcurrency: config.webhooks.reservedConcurrency,
         tokenCacheTtl: Duration.seconds(config.tokens.cacheSeconds),
         tokenGrace: Duration.seconds(config.tokens.graceSeconds),
         logRetention,
+        rolloutStateMachine,
       });
-      this.webhookRelay.connections.allowTo(this.receiver, ec2.Port.tcp(this.receiver.port), 'webhook relay to receiver');
+      if (receiver instanceof ReceiverHost)
+        this.webhookRelay.connections.allowTo(receiver, ec2.Port.tcp(receiver.port), 'webhook relay to receiver');
       this.network.allowEndpointsFrom(this.webhookRelay);
     }
 
@@ -211,23 +252,74 @@ export class TrigglerStack extends Stack {
     this.node.addValidation({ validate: () => stackSizeProblems(this) });
   }
 
+  /**
+   * A fleet's rollout: the Command document and what goes with it, the state machine that sends
+   * it, and the grants between them. The state machine may send the document only to hosts with
+   * the fleet tag, and write only the fleet's commit parameters.
+   */
+  private addRollout(
+    config: StackConfig,
+    fleet: ReceiverFleet,
+    logRetention: logs.RetentionDays,
+  ): { fleetCommand: FleetCommand; rollout: FleetRollout } {
+    const commitParameterPrefix = fleetCommitPrefixOf(config);
+    const fleetCommand = new FleetCommand(this, 'FleetCommand', {
+      triggers: config.triggers.map(({ repository, branch }) => ({ repository, branch })),
+      fleetTag: fleet.fleetTag,
+      commitParameterPrefix,
+      stepTimeout: Duration.seconds(fleetStepTimeoutSecondsOf(config)),
+      logRetention,
+    });
+    fleetCommand.grantHostSide(fleet);
+    const rollout = new FleetRollout(this, 'Rollout', {
+      documentName: fleetCommand.documentName,
+      fleetTag: fleet.fleetTag,
+      rollout: rolloutSettingsOf(config),
+      commandLogGroupName: fleetCommand.logGroup.logGroupName,
+      commitParameterPrefix,
+      stepTimeoutSeconds: fleetCommand.stepTimeoutSeconds,
+    });
+    fleetCommand.grantSendCommand(rollout.stateMachine);
+    fleetCommand.grantCommitWrite(rollout.stateMachine);
+    // The rollout's own record is its execution history (kept 90 days by Step Functions, read by
+    // `triggler fleet show`) and its summary; its steps call SSM, CloudWatch and DynamoDB, no Lambda.
+    Validations.of(rollout.stateMachine).acknowledge(
+      {
+        id: 'AwsSolutions-SF1',
+        reason:
+          "Each rollout's execution history (every state, input and output, kept 90 days) and its summary are its record; logging ALL events to CloudWatch Logs as well would bill every state transition twice.",
+      },
+      {
+        id: 'AwsSolutions-SF2',
+        reason:
+          "The rollout's steps are SDK calls to SSM, CloudWatch and DynamoDB, no Lambda: a trace would show what the execution history already does.",
+      },
+    );
+    return { fleetCommand, rollout };
+  }
+
   private addOutputs(config: StackConfig): void {
-    new CfnOutput(this, 'ReceiverInstanceId', { value: this.receiver.instanceId, description: 'The receiver host' });
-    new CfnOutput(this, 'ReceiverPrivateAddress', {
-      value: this.receiver.privateIp,
-      description: "The receiver host's address in the VPC",
-    });
-    new CfnOutput(this, 'ReceiverPrivateUrl', { value: this.receiver.privateUrl, description: 'The URL the sender delivers to' });
-    if (config.receiver.allowCidrs.length > 0) {
-      new CfnOutput(this, 'ReceiverPublicUrl', {
-        value: `http://${this.receiver.publicIp}:${this.receiver.port}`,
-        description: 'For provider webhooks (receiver.allowCidrs); it changes when the host is replaced',
+    const receiver = this.receiver;
+    if (receiver instanceof ReceiverHost) {
+      new CfnOutput(this, 'ReceiverInstanceId', { value: receiver.instanceId, description: 'The receiver host' });
+      new CfnOutput(this, 'ReceiverPrivateAddress', {
+        value: receiver.privateIp,
+        description: "The receiver host's address in the VPC",
       });
+      new CfnOutput(this, 'ReceiverPrivateUrl', { value: receiver.privateUrl, description: 'The URL the sender delivers to' });
+      if (config.receiver.allowCidrs.length > 0) {
+        new CfnOutput(this, 'ReceiverPublicUrl', {
+          value: `http://${receiver.publicIp}:${receiver.port}`,
+          description: 'For provider webhooks (receiver.allowCidrs); it changes when the host is replaced',
+        });
+      }
+      new CfnOutput(this, 'SessionManagerCommand', {
+        value: `aws ssm start-session --target ${receiver.instanceId} --region ${Aws.REGION}`,
+        description: 'A shell on the receiver host (needs the Session Manager plugin for the AWS CLI)',
+      });
+    } else {
+      this.addFleetOutputs(receiver);
     }
-    new CfnOutput(this, 'SessionManagerCommand', {
-      value: `aws ssm start-session --target ${this.receiver.instanceId} --region ${Aws.REGION}`,
-      description: 'A shell on the receiver host (needs the Session Manager plugin for the AWS CLI)',
-    });
     new CfnOutput(this, 'TokenPrefix', { value: this.tokens.prefix, description: 'SSM path of the tokens (for npx triggler tokens ...)' });
     const names = this.tokens.parameterNames.join(',');
     new CfnOutput(this, 'TokenParameterNames', {
@@ -267,5 +359,33 @@ export class TrigglerStack extends Stack {
         description: 'Push events the sender could not deliver after every retry',
       });
     }
+  }
+
+  private addFleetOutputs(fleet: ReceiverFleet): void {
+    const { key, value } = fleet.fleetTag;
+    new CfnOutput(this, 'FleetAutoScalingGroup', {
+      value: fleet.autoScalingGroup.autoScalingGroupName,
+      description: `The receiver fleet: ${fleet.hosts} hosts, each tagged ${key}=${value}`,
+    });
+    new CfnOutput(this, 'FleetInstancesCommand', {
+      value: `aws ec2 describe-instances --region ${Aws.REGION} --filters Name=tag:${key},Values=${value} Name=instance-state-name,Values=running --query Reservations[].Instances[].InstanceId --output text`,
+      description: "The fleet's hosts (then: aws ssm start-session --target <id>, with the Session Manager plugin)",
+    });
+    new CfnOutput(this, 'RolloutStateMachineArn', {
+      value: this.rollout!.stateMachine.stateMachineArn,
+      description: 'The state machine each push starts (npx triggler fleet ...)',
+    });
+    new CfnOutput(this, 'FleetCommandDocument', {
+      value: this.fleetCommand!.documentName,
+      description: 'The SSM Command document that runs one rollout step on a host (triggler fleet-step)',
+    });
+    new CfnOutput(this, 'FleetCommandLogGroup', {
+      value: this.fleetCommand!.logGroup.logGroupName,
+      description: "Every host step's whole output (aws logs tail <group> --follow)",
+    });
+    new CfnOutput(this, 'FleetCommitParameterPrefix', {
+      value: this.fleetCommand!.commitParameterPrefix,
+      description: "SSM path of each trigger's fleet commit (<prefix>/<repository>/<branch>/commit), which joining hosts deploy",
+    });
   }
 }

@@ -1,6 +1,6 @@
 /**
  * CI's CloudFormation lint: synthesizes the templates of the shipped config and of a config with
- * every option on (scripts/every-option.config.json), then runs the real linter (cfn-lint with
+ * every option on (scripts/every-option.config.json) and of a fleet (scripts/fleet.config.json), then runs the real linter (cfn-lint with
  * AWS's resource schemas, offline) on them for several regions. Fails on any error but E3009, a
  * known false positive: CloudFormation's Init takes a command as an array, which CDK emits.
  * Warnings and notes are printed, not fatal.
@@ -17,7 +17,12 @@ import { createTrigglerApp } from '../lib/triggler-app';
 const ROOT = path.join(__dirname, '..');
 
 /** The configs whose templates are linted. */
-export const LINTED_CONFIGS = [path.join(ROOT, 'triggler.config.json'), path.join(ROOT, 'scripts', 'every-option.config.json')];
+export const LINTED_CONFIGS = [
+  path.join(ROOT, 'triggler.config.json'),
+  path.join(ROOT, 'scripts', 'every-option.config.json'),
+  // A fleet: the Auto Scaling group, the Command document, the association and the rollout.
+  path.join(ROOT, 'scripts', 'fleet.config.json'),
+];
 
 /** Regions that offer everything the linted configs use (CodeCommit's CloudFormation type, Function URLs). */
 export const LINTED_REGIONS = ['us-east-1', 'eu-west-1', 'ap-northeast-1', 'sa-east-1'];

@@ -37,6 +37,12 @@ export interface ReceiverNetworkProps {
    * @default false
    */
   readonly codeCommitEndpoint?: boolean;
+  /**
+   * Add a Step Functions interface endpoint: on a fleet the sender and the relay start rollouts
+   * instead of delivering to one host.
+   * @default false
+   */
+  readonly stepFunctionsEndpoint?: boolean;
 }
 
 /** Every bad prop of a ReceiverNetwork. */
@@ -70,6 +76,7 @@ export class ReceiverNetwork extends Construct {
   public readonly functionSubnets: ec2.SubnetSelection = { subnetType: ec2.SubnetType.PRIVATE_ISOLATED };
   public readonly ssmEndpoint?: ec2.InterfaceVpcEndpoint;
   public readonly codeCommitEndpoint?: ec2.InterfaceVpcEndpoint;
+  public readonly stepFunctionsEndpoint?: ec2.InterfaceVpcEndpoint;
   public readonly flowLogGroup?: logs.LogGroup;
 
   constructor(scope: Construct, id: string, props: ReceiverNetworkProps = {}) {
@@ -125,6 +132,14 @@ export class ReceiverNetwork extends Construct {
         open: false,
       });
     }
+    if (props.stepFunctionsEndpoint) {
+      this.stepFunctionsEndpoint = this.vpc.addInterfaceEndpoint('StepFunctions', {
+        service: ec2.InterfaceVpcEndpointAwsService.STEP_FUNCTIONS,
+        subnets: this.functionSubnets,
+        privateDnsEnabled: true,
+        open: false,
+      });
+    }
     if (props.codeCommitEndpoint) {
       this.codeCommitEndpoint = this.vpc.addInterfaceEndpoint('CodeCommit', {
         service: ec2.InterfaceVpcEndpointAwsService.CODECOMMIT,
@@ -139,5 +154,6 @@ export class ReceiverNetwork extends Construct {
   allowEndpointsFrom(peer: ec2.IConnectable): void {
     this.ssmEndpoint?.connections.allowDefaultPortFrom(peer, 'SSM API');
     this.codeCommitEndpoint?.connections.allowDefaultPortFrom(peer, 'CodeCommit API');
+    this.stepFunctionsEndpoint?.connections.allowDefaultPortFrom(peer, 'Step Functions API');
   }
 }

@@ -9,8 +9,10 @@ import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
+import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import type { SenderRoute as SenderRouteSchema } from '../../lambda/sender-routes';
+import { ROLLOUT_STATE_MACHINE_ENV } from '../../protocol/rollout';
 import { propProblem, throwPropProblems, type PropProblem } from '../construct-props';
 import { bundledVpcFunction, environmentBytes, LONGEST_RESOLVED_URL, MAX_ENVIRONMENT_BYTES } from './bundled-node-function';
 import type { TriggerTokens } from './trigger-tokens';
@@ -80,6 +82,12 @@ export interface SenderFunctionProps {
    * @default logs.RetentionDays.ONE_MONTH
    */
   readonly logRetention?: logs.RetentionDays;
+  /**
+   * On a fleet: the rollout state machine the sender starts for each push instead of delivering
+   * to one host; it may start executions of this machine and no other.
+   * @default - none: the sender delivers to the routes' URLs
+   */
+  readonly rolloutStateMachine?: sfn.IStateMachine;
   /**
    * The sender's TypeScript entry.
    * @default lambda/sender.ts
@@ -173,6 +181,7 @@ export class SenderFunction extends Construct implements ec2.IConnectable {
       TRIGGLER_TIMEOUT_MS: String(deliveryTimeout.toMilliseconds()),
       TRIGGLER_TOKEN_TTL_SECONDS: String(tokenCacheTtl.toSeconds()),
       ...(props.commitDetails ? { TRIGGLER_COMMIT_DETAILS: 'true' } : {}),
+      ...(props.rolloutStateMachine ? { [ROLLOUT_STATE_MACHINE_ENV]: props.rolloutStateMachine.stateMachineArn } : {}),
     };
     throwPropProblems(this, senderFunctionPropProblems(props, { timeout, deliveryTimeout, retryAttempts, maxEventAge, environment }));
 
@@ -208,6 +217,7 @@ export class SenderFunction extends Construct implements ec2.IConnectable {
 
     const tokenParameters = [...new Set(props.routes.map((route) => route.tokenParameter))];
     props.tokens.grantRead(this.role, tokenParameters);
+    props.rolloutStateMachine?.grantStartExecution(this.role);
     if (props.commitDetails) {
       const stack = Stack.of(this);
       const repositories = [...new Set(props.routes.map((route) => route.repository))];

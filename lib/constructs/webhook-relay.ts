@@ -3,8 +3,10 @@ import { Annotations, Duration, Fn, Stack, Token, Validations } from 'aws-cdk-li
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import type { ProviderWebhookPath } from '../../protocol';
+import { ROLLOUT_STATE_MACHINE_ENV } from '../../protocol/rollout';
 import { propProblem, throwPropProblems, type PropProblem } from '../construct-props';
 import { bundledVpcFunction, environmentBytes, LONGEST_RESOLVED_URL, MAX_ENVIRONMENT_BYTES } from './bundled-node-function';
 import type { TriggerTokens } from './trigger-tokens';
@@ -67,6 +69,12 @@ export interface WebhookRelayProps {
   readonly memorySize?: number;
   /** @default logs.RetentionDays.ONE_MONTH */
   readonly logRetention?: logs.RetentionDays;
+  /**
+   * On a fleet: the rollout state machine the relay starts for each verified push instead of
+   * forwarding it to one host; it may start executions of this machine and no other.
+   * @default - none: the relay forwards to receiverUrl
+   */
+  readonly rolloutStateMachine?: sfn.IStateMachine;
   /** @default lambda/relay.ts */
   readonly entry?: string;
 }
@@ -171,7 +179,10 @@ export class WebhookRelay extends Construct implements ec2.IConnectable {
       // Lambda's own timeout stays past the relay's bound, so the 503 is the relay's, not a 502 of Lambda's.
       timeout: Duration.seconds(Math.ceil(answerWithin.toSeconds({ integral: false })) + 1),
       memorySize: props.memorySize,
-      environment: { TRIGGLER_RELAY: Stack.of(this).toJsonString(settings) },
+      environment: {
+        TRIGGLER_RELAY: Stack.of(this).toJsonString(settings),
+        ...(props.rolloutStateMachine ? { [ROLLOUT_STATE_MACHINE_ENV]: props.rolloutStateMachine.stateMachineArn } : {}),
+      },
       logRetention: props.logRetention,
       vpc: props.vpc,
       vpcSubnets: props.vpcSubnets,
@@ -199,6 +210,7 @@ export class WebhookRelay extends Construct implements ec2.IConnectable {
     for (const finding of PUBLIC_ACCESS_FINDINGS) Validations.of(bundled.function).acknowledge({ id: finding, reason: publicReason });
 
     props.tokens.grantRead(bundled.role, [...new Set(this.routes.map((route) => route.tokenParameter))]);
+    props.rolloutStateMachine?.grantStartExecution(bundled.role);
   }
 
   /** The URL to paste into a provider's webhook settings: `https://<id>.lambda-url.<region>.on.aws/hooks/<provider>`. */

@@ -10,6 +10,7 @@ import { branchNameProblem, codeCommitTriggerName, repositoryNameProblem, trigge
 import { deployKeyNameOf, generatedDeployKeysOf, generatesDeployKey, publicKeyNameOf, sshKeyOf } from './deploy-keys';
 import { commandsOf, hostCommandProblem } from './host-commands';
 import { codeCommitUrl, receiverConfigFor } from './receiver-config';
+import { isFleet } from './fleet-settings';
 import type { StackConfig, StackTrigger } from './schema';
 
 export type FieldPath = (string | number)[];
@@ -224,6 +225,63 @@ export const STACK_CONFIG_RULES: readonly StackConfigRule[] = [
     check(config, report) {
       if (config.notifications?.topicArn && config.notifications.email.length > 0)
         report(['notifications', 'email'], 'subscribe addresses to your own topic (notifications.topicArn) yourself');
+    },
+  },
+  {
+    id: 'rollout-needs-a-fleet',
+    explanation:
+      'A rollout spreads a push over several hosts; one host deploys each push itself, so a rollout section there would be settings nothing reads.',
+    check(config, report) {
+      if (config.rollout !== undefined && !isFleet(config))
+        report(['rollout'], 'applies only to a fleet: set receiver.hosts above 1 (one host deploys each push itself)');
+    },
+  },
+  {
+    id: 'rollout-fits-the-fleet',
+    explanation:
+      'The canary is switched alone and the batches switch the rest: a canary as large as the fleet leaves nothing to batch, a batch larger than what is left is the rest at once, and a failure threshold as large as the batched hosts could never stop a rollout.',
+    check(config, report) {
+      if (config.rollout === undefined || !isFleet(config)) return;
+      const { hosts } = config.receiver;
+      const { canary, batchSize, maxFailedHosts } = config.rollout;
+      if (canary >= hosts) {
+        report(
+          ['rollout', 'canary'],
+          `must be less than receiver.hosts (${hosts}): the canary is switched alone, then the rest in batches`,
+        );
+        return;
+      }
+      const rest = hosts - canary;
+      if (typeof batchSize === 'number' && batchSize > rest)
+        report(['rollout', 'batchSize'], `must be at most ${rest}, the hosts left after the canary (or a percentage such as "50%")`);
+      if (maxFailedHosts >= rest)
+        report(
+          ['rollout', 'maxFailedHosts'],
+          `must be less than ${rest}, the hosts switched in batches: with ${maxFailedHosts} every one of them could fail and the rollout still go on`,
+        );
+    },
+  },
+  triggerRule(
+    'fleet-triggers-deploy',
+    'A rollout prepares a release on every host, switches current and rolls it back: a trigger without a deploy section has no release to prepare or switch.',
+    (trigger, config, report) => {
+      if (isFleet(config) && trigger.deploy === undefined)
+        report(
+          ['deploy'],
+          `is required on a fleet (receiver.hosts ${config.receiver.hosts}): a rollout prepares, switches and rolls back releases, which only a deploy section makes`,
+        );
+    },
+  ),
+  {
+    id: 'fleet-pushes-go-through-rollouts',
+    explanation:
+      'On a fleet every push is a rollout started by the sender or the webhook relay; a receiver port open to the internet would let a provider run a deploy on one host, past the rollout.',
+    check(config, report) {
+      if (isFleet(config) && config.webhooks.ingress === 'direct')
+        report(
+          ['receiver', 'allowCidrs'],
+          'must be empty on a fleet (receiver.hosts above 1), and webhooks.ingress not "direct": a webhook would deploy on one host, past the rollout; use webhooks.ingress "function-url", whose relay starts a rollout',
+        );
     },
   },
   {

@@ -19,6 +19,7 @@ import {
 import type { RepositoryTriggerPlan } from './codecommit-rules';
 import { DEPLOY_KEYS_FOLDER } from './deploy-keys';
 import { UNIT_NAME } from './host-commands';
+import { MAX_FLEET_HOSTS, rolloutSchema } from './fleet-settings';
 import { stackConfigProblems } from './rules';
 import { defaultTokenPrefix, SENDER_SCHEMES, tokenNameOf } from '../../protocol';
 
@@ -177,9 +178,23 @@ export const stackConfigSchema = z
             'Pin the host image per region ({"eu-west-1": "ami-..."}); its architecture must match instanceType. Default: the latest Amazon Linux 2023, resolved at each deploy (a newer image replaces the host).',
           ),
         logLevel: receiverConfigSchema.shape.log.unwrap().shape.level.describe("The receiver's log level."),
+        hosts: z
+          .number()
+          .int()
+          .min(1)
+          .max(MAX_FLEET_HOSTS)
+          .default(1)
+          .describe(
+            'How many hosts run the receiver. 1: one EC2 instance that deploys each push itself. More: a fleet (an Auto Scaling group of this many instances, each with its own receiver and releases) onto which every push is rolled out by a Step Functions state machine through SSM Run Command, as the rollout section says (see docs/fleet.md).',
+          ),
       })
       .prefault({})
-      .describe('The EC2 host that runs the receiver.'),
+      .describe('The EC2 host that runs the receiver (or, with hosts above 1, each host of the fleet).'),
+    rollout: rolloutSchema
+      .optional()
+      .describe(
+        "How a push is rolled out to a fleet (receiver.hosts above 1): prepared on every host, switched on the canary, then in batches, rolled back everywhere on failure. Default: every field's own default.",
+      ),
     tokens: z
       .strictObject({
         prefix: receiverTokenSettings.prefix
@@ -281,7 +296,10 @@ export const stackConfigSchema = z
       .literal([...LOG_RETENTION_DAYS])
       .default(30)
       .describe("Retention of the stack's CloudWatch log groups (sender, custom resources, flow logs)."),
-    tags: z.record(z.string().min(1).max(128), z.string().max(256)).default({}).describe('Tags added to every resource.'),
+    tags: z
+      .record(z.string().min(1).max(128), z.string().max(256))
+      .default({})
+      .describe("Tags added to every resource but a fleet's commit parameters (a tag edit would reset them)."),
     webhooks: z
       .strictObject({
         ingress: z

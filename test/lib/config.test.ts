@@ -65,7 +65,9 @@ describe('defaults', () => {
       manageUnits: [],
       rootVolumeGiB: 8,
       logLevel: 'info',
+      hosts: 1,
     });
+    expect(config.rollout).toBeUndefined();
     expect(config.tokens).toEqual({ prefix: '/git-triggler/tokens', retainOnDelete: false, cacheSeconds: 60, graceSeconds: 900 });
     expect(config.sender).toEqual({
       memoryMiB: 256,

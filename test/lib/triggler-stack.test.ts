@@ -5,17 +5,17 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { CfnResource, Stack, Validations } from 'aws-cdk-lib';
+import { CfnResource, Stack } from 'aws-cdk-lib';
 import { Match, Template as Assertions } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
-import type { IConstruct } from 'constructs';
 import { parseSenderRoutes } from '../../lambda/sender-routes';
 import { parseReceiverConfig } from '../../receiver/config/schema';
 import type { StackConfigInput } from '../../lib/stack-config/schema';
 import { createTrigglerApp } from '../../lib/triggler-app';
 import {
   NO_BUNDLING,
+  acknowledgedFindings,
   cliContext,
   configOf,
   dependencyCycles,
@@ -217,18 +217,8 @@ describe('the example stack', () => {
   });
 
   test('every acknowledged cdk-nag finding names its rule and gives a specific reason', () => {
-    const acknowledged: { path: string; id: string; reason: string }[] = [];
-    const visit = (construct: IConstruct) => {
-      for (const entry of construct.node.metadata) {
-        if (entry.type !== Validations.ACKNOWLEDGED_RULES_METADATA_KEY) continue;
-        for (const [id, reason] of Object.entries(entry.data as Record<string, string>))
-          acknowledged.push({ path: construct.node.path, id, reason });
-      }
-      construct.node.children.forEach(visit);
-    };
-    visit(stackConstruct);
     // CDK acknowledges some of its own built-in template checks; every other acknowledgment is ours.
-    const ours = acknowledged.filter(({ id }) => !id.startsWith('CloudFormation-Validate::'));
+    const ours = acknowledgedFindings(stackConstruct);
     expect(ours.length).toBeGreaterThan(10);
     for (const { path, id, reason } of ours) {
       expect({ path, id }).toEqual({ path, id: expect.stringMatching(/^(Annotation::)?AwsSolutions-[A-Z]+\d+(\[.+\])?$/) });

@@ -5,7 +5,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { App, Environment } from 'aws-cdk-lib';
+import { Validations, type App, type Environment } from 'aws-cdk-lib';
+import type { IConstruct } from 'constructs';
 import { parseStackConfig, type StackConfig, type StackConfigInput } from '../../lib/stack-config/schema';
 import { createTrigglerApp } from '../../lib/triggler-app';
 import type { TrigglerStack } from '../../lib/triggler-stack';
@@ -143,4 +144,19 @@ export function dependencyCycles(template: Template): string[][] {
   };
   for (const id of edges.keys()) if (!state.has(id)) walk(id);
   return cycles;
+}
+
+/** Every cdk-nag finding acknowledged in a construct tree, with where and why (CDK's own built-in template checks left out). */
+export function acknowledgedFindings(root: IConstruct): { path: string; id: string; reason: string }[] {
+  const acknowledged: { path: string; id: string; reason: string }[] = [];
+  const visit = (construct: IConstruct) => {
+    for (const entry of construct.node.metadata) {
+      if (entry.type !== Validations.ACKNOWLEDGED_RULES_METADATA_KEY) continue;
+      for (const [id, reason] of Object.entries(entry.data as Record<string, string>))
+        acknowledged.push({ path: construct.node.path, id, reason });
+    }
+    construct.node.children.forEach(visit);
+  };
+  visit(root);
+  return acknowledged.filter(({ id }) => !id.startsWith('CloudFormation-Validate::'));
 }
