@@ -65,7 +65,7 @@ export function fleetTarget(options: FleetOptions, env: NodeJS.ProcessEnv = proc
   const arn = options.stateMachine ?? env[ROLLOUT_STATE_MACHINE_ENV]?.trim();
   if (!arn) {
     throw new Error(
-      `--state-machine: not given, and ${ROLLOUT_STATE_MACHINE_ENV} is not set. The stack's output FleetStateMachineArn names it: ` +
+      `--state-machine: not given, and ${ROLLOUT_STATE_MACHINE_ENV} is not set. The stack's output RolloutStateMachineArn names it: ` +
         'aws cloudformation describe-stacks --stack-name <stack> --query "Stacks[0].Outputs"',
     );
   }
@@ -156,7 +156,7 @@ export function fleetCommand(dependencies: FleetCommandDependencies = {}): Comma
     command
       .option(
         '--state-machine <arn>',
-        `the rollout state machine (default: $${ROLLOUT_STATE_MACHINE_ENV}; the stack's output FleetStateMachineArn)`,
+        `the rollout state machine (default: $${ROLLOUT_STATE_MACHINE_ENV}; the stack's output RolloutStateMachineArn)`,
       )
       .option('--region <region>', "AWS region (default: the state machine's)");
   const withTrigger = (command: Command): Command =>

@@ -15,6 +15,7 @@ import { ReceiverFleet } from './constructs/receiver-host/receiver-fleet';
 import { ReceiverHost } from './constructs/receiver-host/receiver-host';
 import { ReceiverNetwork } from './constructs/receiver-network';
 import { RepositoryTriggers } from './constructs/repository-triggers';
+import { RolloutNotifications } from './constructs/rollout-notifications';
 import { RunNotifications } from './constructs/run-notifications';
 import { SenderFunction } from './constructs/sender-function';
 import { TriggerTokens } from './constructs/trigger-tokens';
@@ -230,6 +231,7 @@ export class TrigglerStack extends Stack {
                   provider: trigger.provider,
                   repository: trigger.repository,
                   tokenParameter: tokenParameterName(config.tokens.prefix, tokenNameOf(trigger)),
+                  ...(fleet ? { branches: [trigger.branch] } : {}),
                 },
               ]
             : [],
@@ -281,6 +283,17 @@ export class TrigglerStack extends Stack {
     });
     fleetCommand.grantSendCommand(rollout.stateMachine);
     fleetCommand.grantCommitWrite(rollout.stateMachine);
+    // Each finished rollout is told where runs are: its metric beside the runs' own, and the
+    // notifications topic when there is one.
+    const rolloutNotifications = new RolloutNotifications(this, 'RolloutNotifications', {
+      stateMachine: rollout.stateMachine,
+      targets: [
+        { format: 'cloudwatch', namespace: `GitTriggler/${config.stackName}` },
+        ...(this.notifications ? [{ format: 'sns' as const, topicArn: this.notifications.topic.topicArn }] : []),
+      ],
+      logRetention,
+    });
+    this.notifications?.grantPublish(rolloutNotifications.notifier.role);
     // The rollout's own record is its execution history (kept 90 days by Step Functions, read by
     // `triggler fleet show`) and its summary; its steps call SSM, CloudWatch and DynamoDB, no Lambda.
     Validations.of(rollout.stateMachine).acknowledge(

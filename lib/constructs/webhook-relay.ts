@@ -30,6 +30,8 @@ export interface WebhookRelayRoute {
   readonly repository: string;
   /** The SSM parameter holding the webhook's secret (the trigger's token). */
   readonly tokenParameter: string;
+  /** A fleet's: the branches of the repository that have a trigger (a push to another runs nothing). */
+  readonly branches?: readonly string[];
 }
 
 export interface WebhookRelayProps {
@@ -156,12 +158,15 @@ export class WebhookRelay extends Construct implements ec2.IConnectable {
     super(scope, id);
     const answerWithin = props.answerWithin ?? Duration.seconds(8);
     const reservedConcurrency = props.reservedConcurrency ?? false;
-    this.routes = props.routes.filter(
-      (route, i) =>
-        props.routes.findIndex(
-          (r) => r.provider === route.provider && r.repository === route.repository && r.tokenParameter === route.tokenParameter,
-        ) === i,
-    );
+    // One route per (provider, repository, token); a fleet's branches of equal routes are merged.
+    const routes = new Map<string, WebhookRelayRoute>();
+    for (const route of props.routes) {
+      const key = JSON.stringify([route.provider, route.repository, route.tokenParameter]);
+      const seen = routes.get(key);
+      const branches = [...new Set([...(seen?.branches ?? []), ...(route.branches ?? [])])];
+      routes.set(key, { ...(seen ?? route), ...(branches.length > 0 ? { branches } : {}) });
+    }
+    this.routes = [...routes.values()];
     this.providers = [...new Set(this.routes.map((route) => route.provider))];
     const settings = {
       receiverUrl: props.receiverUrl,
