@@ -23,12 +23,17 @@ function loadSsmTokenSource(): typeof SsmTokenSource {
 class FixedTokens implements TokenSource {
   constructor(private readonly byTokenName: Map<string, readonly string[]>) {}
   async tokens(ref: TokenRef): Promise<readonly string[]> {
-    return this.byTokenName.get(ref.tokenName) ?? [];
+    return this.tokensAtHand(ref);
   }
-  async refresh(): Promise<boolean> {
+  tokensAtHand(ref: TokenRef): readonly string[] {
+    return this.byTokenName.get(ref.tokenName) ?? NO_TOKENS;
+  }
+  refresh(): boolean {
     return false;
   }
 }
+
+const NO_TOKENS: readonly string[] = [];
 
 export interface TokenSourceOptions {
   env?: NodeJS.ProcessEnv;
@@ -166,11 +171,16 @@ export class ReceiverTokens implements TokenSource {
   }
 
   tokens(ref: TokenRef): Promise<readonly string[]> {
-    return this.sourceFor(ref)?.tokens(ref) ?? Promise.resolve([]);
+    return this.sourceFor(ref)?.tokens(ref) ?? Promise.resolve(NO_TOKENS);
   }
 
-  refresh(ref: TokenRef): Promise<boolean> {
-    return this.sourceFor(ref)?.refresh(ref) ?? Promise.resolve(false);
+  tokensAtHand(ref: TokenRef): readonly string[] | undefined {
+    const source = this.sourceFor(ref);
+    return source === undefined ? NO_TOKENS : source.tokensAtHand?.(ref);
+  }
+
+  refresh(ref: TokenRef): boolean | Promise<boolean> {
+    return this.sourceFor(ref)?.refresh(ref) ?? false;
   }
 
   async reload(): Promise<void> {
