@@ -34,7 +34,7 @@ import { seedHandler } from '../schemes/seed';
 import { SeedChains } from '../schemes/seed-chains';
 import { standardHandler } from '../schemes/standard';
 import { ConnectionAdmission } from './connection-admission';
-import { answerClientError, BodyBudget, BodyRead, rawAnswer, sendJson, sendPrepared } from './http-io';
+import { answerClientError, BodyBudget, BodyRead, declaresNoBody, rawAnswer, sendJson, sendPrepared } from './http-io';
 import { RejectionLog } from './rejection-log';
 
 export interface DeliveryServer {
@@ -154,6 +154,12 @@ export function routingTable(context: DeliveryContext, chains: SeedChains): Rout
 /** The answer past the connection cap, written on the socket before a byte of the request is read. */
 const OVER_CAPACITY = rawAnswer(replyFor('too-many-connections'), 'Service Unavailable');
 
+const NO_BODY = Buffer.alloc(0);
+
+function bodyUnread(req: IncomingMessage): boolean {
+  return !req.complete && !declaresNoBody(req);
+}
+
 const NOT_FOUND: Reply = { status: 404, body: { error: 'not found' } };
 const NOT_A_PATH: Reply = { status: 400, body: { error: 'the request target must be a path' } };
 
@@ -212,30 +218,36 @@ export function createDeliveryServer(context: DeliveryContext): DeliveryServer {
 
   function readThenHandle(exchange: Exchange, candidate: Route, checked: unknown): void {
     if (checked instanceof Rejection) return refuse(exchange, checked);
-    exchange.body = BodyRead.start(exchange.req, limits.bodyBytes, budget, candidate.keepsBody, (error, body) => {
-      if (error) return fail(exchange, error);
-      let outcome: Outcome | Promise<Outcome>;
-      try {
-        outcome = candidate.handler.handle(checked, body);
-      } catch (thrown) {
+    if (declaresNoBody(exchange.req)) return handleBody(exchange, candidate, checked, undefined, NO_BODY);
+    exchange.body = BodyRead.start(exchange.req, limits.bodyBytes, budget, candidate.keepsBody, (error, body) =>
+      handleBody(exchange, candidate, checked, error, body),
+    );
+  }
+
+  /** The body is read (or there is none): the handler verifies and answers; what the body held is given back once it has. */
+  function handleBody(exchange: Exchange, candidate: Route, checked: unknown, error: Error | undefined, body: Buffer): void {
+    if (error) return fail(exchange, error);
+    let outcome: Outcome | Promise<Outcome>;
+    try {
+      outcome = candidate.handler.handle(checked, body);
+    } catch (thrown) {
+      budget.give(body.length);
+      return fail(exchange, thrown);
+    }
+    if (!isPending(outcome)) {
+      budget.give(body.length);
+      return answerOutcome(exchange, outcome);
+    }
+    outcome.then(
+      (ready) => {
         budget.give(body.length);
-        return fail(exchange, thrown);
-      }
-      if (!isPending(outcome)) {
+        answerOutcome(exchange, ready);
+      },
+      (thrown: unknown) => {
         budget.give(body.length);
-        return answerOutcome(exchange, outcome);
-      }
-      outcome.then(
-        (ready) => {
-          budget.give(body.length);
-          answerOutcome(exchange, ready);
-        },
-        (thrown: unknown) => {
-          budget.give(body.length);
-          fail(exchange, thrown);
-        },
-      );
-    });
+        fail(exchange, thrown);
+      },
+    );
   }
 
   function answerOutcome(exchange: Exchange, outcome: Outcome): void {
@@ -300,13 +312,13 @@ export function createDeliveryServer(context: DeliveryContext): DeliveryServer {
    * closes), so the connection goes once the answer is out.
    */
   function answerRefusal(exchange: Exchange, answer: PreparedAnswer): void {
-    if (exchange.req.complete) writeRefusal(exchange, answer);
+    if (!bodyUnread(exchange.req)) writeRefusal(exchange, answer);
     else process.nextTick(writeRefusal, exchange, answer);
   }
 
   function writeRefusal({ req, res }: Exchange, answer: PreparedAnswer): void {
     if (res.headersSent) return void res.destroy();
-    const unread = !req.complete;
+    const unread = bodyUnread(req);
     if (unread) res.once('finish', () => req.socket.destroy());
     sendPrepared(res, answer, unread);
   }

@@ -80,6 +80,15 @@ export class BodyBudgetExhausted extends ReceiverError {
   }
 }
 
+/**
+ * A request that declares no body (neither Content-Length nor Transfer-Encoding, or a length of
+ * 0) has none: it can be answered as soon as its headers are read, with nothing to wait for.
+ */
+export function declaresNoBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] === undefined && (length === undefined || length === '0');
+}
+
 /** How a body read ends: the body, or why it was refused (BodyTooLarge, BodyBudgetExhausted, a client gone). */
 export type BodyDone = (error: Error | undefined, body: Buffer) => void;
 

@@ -64,6 +64,7 @@ export class ReceiverTokens implements TokenSource {
       commit: () => {
         const old = this.sources;
         ({ route: this.route, sources: this.sources, named: this.named, refs: this.refs } = next);
+        this.sourceByRef = new WeakMap();
         for (const source of old) source.close?.();
       },
       abandon: () => next.close(),
@@ -166,8 +167,16 @@ export class ReceiverTokens implements TokenSource {
     );
   }
 
+  /** A trigger's source by its TokenRef (one object per trigger in a trigger table), so a delivery builds no key to find it. */
+  private sourceByRef = new WeakMap<TokenRef, TokenSource | null>();
+
   private sourceFor(ref: TokenRef): TokenSource | undefined {
-    return this.route.get(triggerKey(ref.repository, ref.branch));
+    let source = this.sourceByRef.get(ref);
+    if (source === undefined) {
+      source = this.route.get(triggerKey(ref.repository, ref.branch)) ?? null;
+      this.sourceByRef.set(ref, source);
+    }
+    return source ?? undefined;
   }
 
   tokens(ref: TokenRef): Promise<readonly string[]> {
