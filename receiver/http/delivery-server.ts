@@ -156,10 +156,6 @@ const OVER_CAPACITY = rawAnswer(replyFor('too-many-connections'), 'Service Unava
 
 const NO_BODY = Buffer.alloc(0);
 
-function bodyUnread(req: IncomingMessage): boolean {
-  return !req.complete && !declaresNoBody(req);
-}
-
 const NOT_FOUND: Reply = { status: 404, body: { error: 'not found' } };
 const NOT_A_PATH: Reply = { status: 400, body: { error: 'the request target must be a path' } };
 
@@ -306,19 +302,12 @@ export function createDeliveryServer(context: DeliveryContext): DeliveryServer {
   }
 
   /**
-   * A refusal is written once the parser has taken what already came of the request: a body that
-   * came whole with its headers is then read, and the connection kept. One refused before the rest
-   * of its body came is not worth reading (Node would read and drop it until the connection
-   * closes), so the connection goes once the answer is out.
+   * A request refused before its body was read: the rest of it is not worth reading (Node would
+   * read and drop it until the connection closes), so the connection goes once the answer is out.
    */
-  function answerRefusal(exchange: Exchange, answer: PreparedAnswer): void {
-    if (!bodyUnread(exchange.req)) writeRefusal(exchange, answer);
-    else process.nextTick(writeRefusal, exchange, answer);
-  }
-
-  function writeRefusal({ req, res }: Exchange, answer: PreparedAnswer): void {
+  function answerRefusal({ req, res }: Exchange, answer: PreparedAnswer): void {
     if (res.headersSent) return void res.destroy();
-    const unread = bodyUnread(req);
+    const unread = !req.complete && !declaresNoBody(req);
     if (unread) res.once('finish', () => req.socket.destroy());
     sendPrepared(res, answer, unread);
   }
