@@ -20,7 +20,7 @@ import { triggerLabel, type TokenKeys } from '../../protocol';
 import type { ReceiverConfig } from '../config/schema';
 import type { Trigger, TriggerTable } from '../config/trigger-table';
 import type { AcceptedDelivery, DeliverySink } from '../delivery';
-import { ReceiverError, Rejection, type Reply } from '../errors';
+import { ReceiverError, type Rejection, type Reply, unauthorized } from '../errors';
 import { keysOfTokens } from '../tokens/token-keyring';
 import type { TokenSource } from '../tokens/token-source';
 
@@ -73,6 +73,22 @@ export function dedupeKeyOf(scheme: string, trigger: Trigger, id: string): strin
 export function header(req: IncomingMessage, name: string): string | undefined {
   const value = req.headers[name];
   return Array.isArray(value) ? value[0] : value;
+}
+
+/**
+ * A refusal that reads the same for every request to one trigger (a bad signature), made once per
+ * trigger: under a flood of forged deliveries it is the common answer.
+ */
+export function unauthorizedPerTrigger(reason: string): (trigger: Trigger) => Rejection {
+  const made = new WeakMap<Trigger, Rejection>();
+  return (trigger) => {
+    let rejection = made.get(trigger);
+    if (rejection === undefined) {
+      rejection = unauthorized(reason, { repository: trigger.config.repository, branch: trigger.config.branch });
+      made.set(trigger, rejection);
+    }
+    return rejection;
+  };
 }
 
 /** How the time-window verdicts read in an answer. */

@@ -15,6 +15,7 @@ import {
   header,
   isPending,
   type Outcome,
+  unauthorizedPerTrigger,
   verifyWithTokens,
   WINDOW_WORDS,
 } from './handler';
@@ -58,8 +59,8 @@ export function seedHandler(context: DeliveryContext, chains: SeedChains): Deliv
   };
 
   function accept({ headers, trigger, nowMs }: SeedPrecheck, verified: boolean): Eventually<Outcome> {
+    if (!verified) return badSignature(trigger);
     const { repository, branch } = trigger.config;
-    if (!verified) return unauthorized('bad seed signature', { repository, branch });
     return acceptDelivery(context, {
       // The signature covers trigger and timestamp, so the pair names this delivery uniquely.
       dedupeKey: dedupeKeyOf('seed', trigger, `${headers.timestamp}:${headers.signature}`),
@@ -76,3 +77,4 @@ export function seedHandler(context: DeliveryContext, chains: SeedChains): Deliv
 }
 
 const WINDOW_FIELDS = { header: 'X-Signature-Timestamp' };
+const badSignature = unauthorizedPerTrigger('bad seed signature');

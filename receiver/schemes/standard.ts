@@ -17,6 +17,7 @@ import {
   header,
   isPending,
   type Outcome,
+  unauthorizedPerTrigger,
   verifyWithTokens,
   WINDOW_WORDS,
 } from './handler';
@@ -32,6 +33,7 @@ export function checkStandardHeaders(req: IncomingMessage, context: DeliveryCont
 }
 
 const WINDOW_FIELDS = { header: 'webhook-timestamp' };
+const badSignature = unauthorizedPerTrigger('bad webhook-signature');
 
 /** Until when a Standard webhook-id is remembered: a sender's retry comes long after, re-signed with a new timestamp. */
 export function standardRememberUntil(context: DeliveryContext, headers: StandardHeaders, nowMs: number): number {
@@ -66,7 +68,7 @@ export function standardHandler(context: DeliveryContext): DeliveryHandler<{ rep
 
   function accept(headers: StandardHeaders, trigger: Trigger, body: Buffer, verified: boolean): Eventually<Outcome> {
     const { repository, branch } = trigger.config;
-    if (!verified) return unauthorized('bad webhook-signature', { repository, branch });
+    if (!verified) return badSignature(trigger);
     const facts = readPushBody(body, repository, branch);
     if ('field' in facts) return badRequest(`${facts.field} ${facts.reason}`, { field: facts.field });
     const nowMs = context.now();
