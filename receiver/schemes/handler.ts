@@ -127,20 +127,24 @@ async function verifyWithAskedTokens(context: DeliveryContext, trigger: Trigger,
 
 /** After a failed check: the tokens looked up again, when the source will look now, and checked once more. */
 function checkRefreshed(context: DeliveryContext, trigger: Trigger, check: TokenCheck): Eventually<boolean> {
-  const refusedRefresh = (error: unknown): false => {
-    context.logger.warn({ trigger: trigger.token.tokenName, err: error }, 'token refresh failed');
-    return false;
-  };
   let changed: Eventually<boolean>;
   try {
     changed = context.tokens.refresh(trigger.token);
   } catch (error) {
-    return refusedRefresh(error);
+    return refreshFailed(context, trigger, error);
   }
   if (changed === false) return false;
   const checkAgain = async () => check(keysOfTokens(await context.tokens.tokens(trigger.token)));
   if (changed === true) return checkAgain();
-  return changed.then((yes) => (yes ? checkAgain() : false), refusedRefresh);
+  return changed.then(
+    (yes) => (yes ? checkAgain() : false),
+    (error: unknown) => refreshFailed(context, trigger, error),
+  );
+}
+
+function refreshFailed(context: DeliveryContext, trigger: Trigger, error: unknown): false {
+  context.logger.warn({ trigger: trigger.token.tokenName, err: error }, 'token refresh failed');
+  return false;
 }
 
 /** Hands a verified delivery to the sink and answers: 202 naming the run, or 200 for a repeat. */
