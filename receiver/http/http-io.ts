@@ -115,6 +115,8 @@ export class BodyRead {
   /** A large or undeclared body's chunks, once a second one comes. */
   private chunks: Buffer[] | undefined;
   private settled = false;
+  /** Whether its listeners are on the request (not for a body refused by its declared length). */
+  private reading = false;
   private readonly declared: number | undefined;
 
   private constructor(
@@ -135,6 +137,7 @@ export class BodyRead {
     if (declared !== undefined && declared > limit) read.fail(new BodyTooLarge(limit));
     else if (budget && keep && declared !== undefined && !budget.fits(declared)) read.fail(new BodyBudgetExhausted(budget));
     else {
+      read.reading = true;
       req.on('data', read.onData);
       req.once('end', read.onEnd);
     }
@@ -184,9 +187,11 @@ export class BodyRead {
   private fail(error: Error): void {
     if (this.settled) return;
     this.settled = true;
-    this.req.off('data', this.onData);
-    this.req.off('end', this.onEnd);
-    this.req.pause();
+    if (this.reading) {
+      this.req.off('data', this.onData);
+      this.req.off('end', this.onEnd);
+      this.req.pause();
+    }
     if (this.budget && this.keep) this.budget.give(this.size);
     this.first = this.whole = this.chunks = undefined;
     this.done(error, EMPTY_BODY);
