@@ -248,6 +248,17 @@ export function preparedAnswerFor(rejection: Rejection): PreparedAnswer {
   return prepared;
 }
 
+/**
+ * The answer to anything thrown, as answerFor maps it: serialized once per code where it says what
+ * the catalogue says (a full body budget, a stopping receiver), else now.
+ */
+export function preparedAnswerOf({ code, reply, level }: ErrorAnswer): PreparedAnswer {
+  const kind: ErrorKind = ERROR_CATALOGUE[code];
+  const catalogueRetry = kind.retryAfterSeconds === undefined ? undefined : String(kind.retryAfterSeconds);
+  if (kind.clientMessage !== undefined && reply.headers?.['retry-after'] === catalogueRetry) return preparedAnswerOfCode(code);
+  return prepareAnswer(reply, level);
+}
+
 /** The answer for a code answered at once with the catalogue's wording (replyFor), serialized once. */
 export function preparedAnswerOfCode(code: ErrorCode): PreparedAnswer {
   let prepared = preparedByCode.get(code);

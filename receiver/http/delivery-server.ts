@@ -22,6 +22,7 @@ import {
   type PreparedAnswer,
   prepareAnswer,
   preparedAnswerFor,
+  preparedAnswerOf,
   preparedAnswerOfCode,
   Rejection,
   type Reply,
@@ -283,7 +284,8 @@ export function createDeliveryServer(context: DeliveryContext): DeliveryServer {
     if (error instanceof Rejection) return refuse(exchange, error);
     const { req } = exchange;
     const path = (req.url ?? '').slice(0, 200);
-    const { code, reply, reason, fields, level } = answerFor(error);
+    const answer = answerFor(error);
+    const { code, reply, reason, fields, level } = answer;
     if (code === 'internal') {
       context.logger.error({ err: error, path }, 'request failed');
     } else if (reply.headers?.['retry-after'] !== undefined) {
@@ -298,7 +300,7 @@ export function createDeliveryServer(context: DeliveryContext): DeliveryServer {
         level,
       );
     }
-    answerRefusal(exchange, prepareAnswer(reply, level));
+    answerRefusal(exchange, preparedAnswerOf(answer));
   }
 
   /**
