@@ -13,10 +13,8 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import {
   claimedRepository,
-  formPayloadField,
   providerHeaders,
   providerSignature,
-  triggerNamesRepository,
   parseJsonObject,
   readProviderPush,
   UNCLAIMED_BODY_LIMIT,
@@ -37,9 +35,10 @@ import {
   header,
   isPending,
   type Outcome,
-  verifyWithTokens,
 } from '../handler';
 import { checkStandardHeaders, standardRememberUntil } from '../standard';
+import { deliveryIdHeader, jsonPayload, requiredEvent } from './provider-headers';
+import { triggersOf, verifiedTriggers } from './provider-triggers';
 
 /**
  * One provider's webhook: which events it sends, and how its headers are checked. `precheck`
@@ -147,91 +146,6 @@ export interface ProviderEvents {
   push: string;
   /** The event a provider sends to test a new webhook, answered 200 once verified. */
   ping?: string;
-}
-
-/** The first of these headers that is present, with the name it was found under. */
-export function firstHeader(req: IncomingMessage, names: readonly string[]): { name: string; value: string } | undefined {
-  for (const name of names) {
-    const value = header(req, name);
-    if (value !== undefined) return { name, value };
-  }
-  return undefined;
-}
-
-/** An event header the handler cannot go on without: a 400 naming it when it is missing. */
-export function requiredEvent(req: IncomingMessage, names: readonly string[], shownName: string): string | Rejection {
-  const found = firstHeader(req, names);
-  if (found === undefined || found.value.trim() === '') return badRequest(`${shownName} is missing`, { header: shownName });
-  return found.value.trim();
-}
-
-const DELIVERY_ID_SHAPE = /^[\x21-\x7e]{1,256}$/;
-
-/** A delivery-id header, when sent; a malformed one is a 400 naming it. */
-export function deliveryIdHeader(req: IncomingMessage, names: readonly string[]): string | Rejection | undefined {
-  const found = firstHeader(req, names);
-  if (found === undefined) return undefined;
-  if (!DELIVERY_ID_SHAPE.test(found.value))
-    return badRequest(`${found.name} must be 1 to 256 printable ASCII characters`, { header: found.name });
-  return found.value;
-}
-
-/**
- * The JSON payload of the body: the body itself, or the `payload` field of a form-encoded body
- * (GitHub's and Gitea's "application/x-www-form-urlencoded" content type).
- */
-export function jsonPayload(contentType: string | undefined, body: Buffer): Buffer {
-  const payload = formPayloadField(contentType, body);
-  if (payload === null) throw badRequest('payload: the form-encoded body has no payload field', { field: 'payload' });
-  return payload ?? body;
-}
-
-/**
- * Triggers of the claimed repository. A trigger names the repository the way its owner writes it:
- * the provider's name (`Hello-World`), its full name (`Codertocat/Hello-World`), or the path's last
- * segment where the display name differs from it (GitLab's `Diaspora` is `mike/diaspora`).
- */
-function triggersOf(context: DeliveryContext, repository: ClaimedRepository): Trigger[] {
-  return context.triggers.all().filter((trigger) => triggerNamesRepository(trigger.config.repository, repository));
-}
-
-/**
- * Triggers whose token verifies the request: each distinct token name is tried once (with one
- * refresh from its source when it fails, in case the token was just rotated). With every token at
- * hand, the answer comes with no promise.
- */
-export function verifiedTriggers(
-  context: DeliveryContext,
-  candidates: Trigger[],
-  verify: (token: TokenOrKeys) => boolean,
-  stopAtFirst: boolean,
-): Eventually<Trigger[]> {
-  const byTokenName = new Map<string, Trigger[]>();
-  for (const trigger of candidates) {
-    const group = byTokenName.get(trigger.token.tokenName);
-    if (group) group.push(trigger);
-    else byTokenName.set(trigger.token.tokenName, [trigger]);
-  }
-  const groups = [...byTokenName.values()];
-  const verified: Trigger[] = [];
-  const from = (index: number): Eventually<Trigger[]> => {
-    for (let next = index; next < groups.length; next++) {
-      const group = groups[next]!;
-      const ok = verifyWithTokens(context, group[0]!, (tokens) => tokens.some(verify));
-      if (isPending(ok)) {
-        return ok.then((yes) => {
-          if (yes) verified.push(...group);
-          return yes && stopAtFirst ? verified : from(next + 1);
-        });
-      }
-      if (ok) {
-        verified.push(...group);
-        if (stopAtFirst) break;
-      }
-    }
-    return verified;
-  };
-  return from(0);
 }
 
 function ignored(
