@@ -1,6 +1,7 @@
 /** Signing and verification of every scheme, trigger keys and payload types: pure functions, no I/O. */
 export * from './seed-signature';
 export * from './standard-webhooks';
+export * from './token-keys';
 export * from './push-event';
 export * from './timestamp-window';
 export * from './trigger-key';

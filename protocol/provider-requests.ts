@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { parseStandardHeaders, verifyStandardWebhook } from './standard-webhooks';
 import type { ClaimedRepository } from './provider-payloads';
 import type { ProviderName } from './schemes';
+import type { TokenOrKeys } from './token-keys';
 import {
   BITBUCKET_SIGNATURE_HEADER,
   FORGEJO_SIGNATURE_HEADER,
@@ -117,7 +118,7 @@ export interface SignedProviderRequest {
   /** The header that signs, for logs. */
   signatureName: string;
   /** True when the signature (or the secret sent) is right for this token. */
-  verify(token: string): boolean;
+  verify(token: TokenOrKeys): boolean;
 }
 
 /** Why a request cannot be checked against any token: unsigned, or a signature of the wrong shape. */
@@ -163,12 +164,12 @@ export interface ProviderSignature {
    * `payload`, when given, is the body's JSON payload as providerJsonPayload reads it, already
    * taken out by the caller, so a form-encoded body is not decoded a second time.
    */
-  read(body: Buffer, payload?: Buffer): { payload: Buffer; verify(token: string): boolean };
+  read(body: Buffer, payload?: Buffer): { payload: Buffer; verify(token: TokenOrKeys): boolean };
   /**
    * Set when the headers carry the secret itself (GitLab's X-Gitlab-Token): a token can be
    * checked before a byte of the body is read.
    */
-  verifyWithoutBody?(token: string): boolean;
+  verifyWithoutBody?(token: TokenOrKeys): boolean;
 }
 
 /** The canonical spelling of a signing header, for logs. */
@@ -200,7 +201,7 @@ export function providerSignature(provider: ProviderName, header: HeaderReader):
     }
     const secret = header(GITLAB_TOKEN_HEADER);
     if (secret === undefined) return { unsigned: 'no X-Gitlab-Token or webhook-signature' };
-    const verify = (token: string) => gitlabTokenMatches(token, secret);
+    const verify = (token: TokenOrKeys) => gitlabTokenMatches(token, secret);
     return { signatureName: 'X-Gitlab-Token', read: (body) => ({ payload: body, verify }), verifyWithoutBody: verify };
   }
   const names = PROVIDER_HEADERS[provider].signature;

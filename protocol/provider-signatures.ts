@@ -13,6 +13,7 @@
  * included): the providers do not decode it.
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import type { TokenOrKeys } from './token-keys';
 
 export const GITHUB_SIGNATURE_HEADER = 'x-hub-signature-256';
 export const BITBUCKET_SIGNATURE_HEADER = 'x-hub-signature';
@@ -35,14 +36,19 @@ export function parseHexSignature(value: string | undefined): Buffer | undefined
   return trimmed !== undefined && HEX_SHA256.test(trimmed) ? Buffer.from(trimmed, 'hex') : undefined;
 }
 
-function hmacSha256(secret: string, body: Buffer | string): Buffer {
-  return createHmac('sha256', secret).update(body).digest();
+/** An HMAC-SHA256's length: a signature of any other length is refused before anything is hashed. */
+const SIGNATURE_BYTES = 32;
+
+function hmacSha256(secret: TokenOrKeys, body: Buffer | string): Buffer {
+  return createHmac('sha256', typeof secret === 'string' ? secret : secret.rawKey)
+    .update(body)
+    .digest();
 }
 
 /** True when `signature` (parsed by parseHubSignature or parseHexSignature) is the HMAC-SHA256 of `body` under `secret`. */
-export function verifyBodyHmac(secret: string, body: Buffer | string, signature: Buffer): boolean {
-  const expected = hmacSha256(secret, body);
-  return signature.length === expected.length && timingSafeEqual(signature, expected);
+export function verifyBodyHmac(secret: TokenOrKeys, body: Buffer | string, signature: Buffer): boolean {
+  if (signature.length !== SIGNATURE_BYTES) return false;
+  return timingSafeEqual(signature, hmacSha256(secret, body));
 }
 
 /** The `X-Hub-Signature-256` (GitHub) or `X-Hub-Signature` (Bitbucket) value a provider sends for this body. */
@@ -54,8 +60,8 @@ export function signHubBody(secret: string, body: Buffer | string): string {
  * GitLab's plain secret token. Both sides are hashed first so the comparison takes the same time
  * whatever the lengths, and says nothing about how much of a guess was right.
  */
-export function gitlabTokenMatches(secret: string, received: string): boolean {
-  const expected = createHash('sha256').update(secret, 'utf8').digest();
+export function gitlabTokenMatches(secret: TokenOrKeys, received: string): boolean {
+  const expected = typeof secret === 'string' ? createHash('sha256').update(secret, 'utf8').digest() : secret.digest;
   const actual = createHash('sha256').update(received, 'utf8').digest();
   return timingSafeEqual(expected, actual);
 }

@@ -6,44 +6,22 @@
  * A token that starts with `whsec_` is the spec's base64 key; any other token is the key's raw UTF-8
  * bytes. Several space-separated signatures may be sent (key rotation); one match is enough.
  */
-import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { standardWebhookKey, type TokenOrKeys } from './token-keys';
 
 export const WEBHOOK_ID_HEADER = 'webhook-id';
 export const WEBHOOK_TIMESTAMP_HEADER = 'webhook-timestamp';
 export const WEBHOOK_SIGNATURE_HEADER = 'webhook-signature';
 export const STANDARD_TOLERANCE_SECONDS = 300;
 
-const SECRET_PREFIX = 'whsec_';
 const ID_SHAPE = /^[\x21-\x7e]{1,256}$/;
 const TIMESTAMP_SHAPE = /^[0-9]{1,12}$/;
 const SIGNATURE_ENTRY = /^v1,([A-Za-z0-9+/]{43}=)$/;
 
-/** The HMAC key bytes a token stands for. */
-export function standardWebhookKey(token: string): Buffer {
-  if (token.startsWith(SECRET_PREFIX)) return Buffer.from(token.slice(SECRET_PREFIX.length), 'base64');
-  return Buffer.from(token, 'utf8');
-}
-
-/**
- * Imported HMAC keys by token. Importing a key costs as much as the HMAC of a small body, and a
- * receiver checks the same few tokens over and over; the bound keeps a caller who varies tokens
- * (a sender, a test) from growing it.
- */
-const importedKeys = new Map<string, KeyObject>();
-const IMPORTED_KEYS_MAX = 256;
-
-function hmacKey(token: string): KeyObject {
-  let key = importedKeys.get(token);
-  if (key === undefined) {
-    if (importedKeys.size >= IMPORTED_KEYS_MAX) importedKeys.clear();
-    key = createSecretKey(standardWebhookKey(token));
-    importedKeys.set(token, key);
-  }
-  return key;
-}
-
-function digest(token: string, id: string, timestamp: number | string, body: Buffer | string): Buffer {
-  return createHmac('sha256', hmacKey(token)).update(`${id}.${timestamp}.`).update(body).digest();
+/** The HMAC of one message; a token's keys when the caller keeps them, else the token's key bytes. */
+function digest(token: TokenOrKeys, id: string, timestamp: number | string, body: Buffer | string): Buffer {
+  const key = typeof token === 'string' ? standardWebhookKey(token) : token.standardKey;
+  return createHmac('sha256', key).update(`${id}.${timestamp}.`).update(body).digest();
 }
 
 /** The `webhook-signature` value for one message, `v1,<base64>`. */
@@ -89,8 +67,12 @@ export function parseStandardHeaders(
   return { id, timestamp: Number(timestamp), signatures };
 }
 
+/** An HMAC-SHA256's length: a signature of any other length is refused before anything is hashed. */
+const SIGNATURE_BYTES = 32;
+
 /** True when any of the received signatures is the HMAC of this message under this token. */
-export function verifyStandardWebhook(token: string, headers: StandardHeaders, body: Buffer): boolean {
+export function verifyStandardWebhook(token: TokenOrKeys, headers: StandardHeaders, body: Buffer): boolean {
+  if (!headers.signatures.some((candidate) => candidate.length === SIGNATURE_BYTES)) return false;
   const expected = digest(token, headers.id, headers.timestamp, body);
   let ok = false;
   for (const candidate of headers.signatures) {

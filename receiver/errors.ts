@@ -135,21 +135,32 @@ export interface ReceiverErrorData {
  */
 export class Rejection {
   constructor(
-    readonly code: 'bad-request' | 'unauthorized' | 'no-such-webhook',
+    readonly code: RejectionCode,
     /** What the client is told when the catalogue has no wording for the code. */
     readonly detail: string,
     /** What the log counts it by: one wording per kind of refusal. */
     readonly reason: string = detail,
-    readonly fields: Record<string, unknown> = {},
+    /** Said in the log beside the reason; a function is called only when a line is written. */
+    readonly fields: LogFields = NO_FIELDS,
   ) {}
+
+  /** The fields, built now. */
+  logFields(): Record<string, unknown> {
+    return typeof this.fields === 'function' ? this.fields() : this.fields;
+  }
 }
 
+export type RejectionCode = 'bad-request' | 'unauthorized' | 'no-such-webhook';
+/** Fields for a log line, or how to build them once a line is written (most rejections of a flood are only counted). */
+export type LogFields = Record<string, unknown> | (() => Record<string, unknown>);
+const NO_FIELDS: Record<string, unknown> = Object.freeze({});
+
 /** Bad signature and unknown trigger answer alike; the log (`reason`) says which. */
-export function unauthorized(reason: string, fields: Record<string, unknown> = {}): Rejection {
+export function unauthorized(reason: string, fields: LogFields = NO_FIELDS): Rejection {
   return new Rejection('unauthorized', reason, reason, fields);
 }
 
-export function badRequest(message: string, fields: Record<string, unknown> = {}): Rejection {
+export function badRequest(message: string, fields: LogFields = NO_FIELDS): Rejection {
   return new Rejection('bad-request', message, message, fields);
 }
 
@@ -166,7 +177,7 @@ export interface ErrorAnswer {
 
 /** The one mapping from anything thrown to what the client is answered. */
 export function answerFor(error: unknown): ErrorAnswer {
-  if (error instanceof Rejection) return answer(error.code, error.detail, undefined, error.reason, error.fields);
+  if (error instanceof Rejection) return answer(error.code, error.detail, undefined, error.reason, error.logFields());
   if (error instanceof ReceiverError) return answer(error.code, error.message, error.retryAfterSeconds, error.message, {});
   return answer('internal', 'internal error', undefined, 'internal error', {});
 }
@@ -193,4 +204,67 @@ function replyOf(kind: ErrorKind, detail: string, retryAfterSeconds: number | un
   const retryAfter = retryAfterSeconds ?? kind.retryAfterSeconds;
   if (retryAfter !== undefined) headers['retry-after'] = String(retryAfter);
   return { status: kind.status, body: { error: kind.clientMessage ?? detail }, ...(Object.keys(headers).length > 0 ? { headers } : {}) };
+}
+
+/**
+ * An answer serialized once, written with `writeHead(status, headers)` and `end(body)`: the
+ * headers as one flat list of names and values, as Node takes them without building an object.
+ */
+export interface PreparedAnswer {
+  status: number;
+  headers: readonly string[];
+  /** The same headers with `connection: close`, for a request whose body is not read. */
+  closingHeaders: readonly string[];
+  body: Buffer;
+  level: LogLevel;
+}
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+export function prepareAnswer(reply: Reply, level: LogLevel = 'warn'): PreparedAnswer {
+  const body = Buffer.from(JSON.stringify(reply.body));
+  const extra = Object.entries(reply.headers ?? {}).flat();
+  const headers = ['content-type', JSON_TYPE, 'content-length', String(body.length), ...extra];
+  const closes = reply.headers?.connection === 'close';
+  return { status: reply.status, headers, closingHeaders: closes ? headers : [...headers, 'connection', 'close'], body, level };
+}
+
+/** The answers of refusals whose client wording is the detail, by code and detail (one per kind of refusal). */
+const preparedByDetail = new Map<string, PreparedAnswer>();
+/** Past this, details (some name what the client chose) are answered without being kept. */
+const PREPARED_DETAILS_MAX = 512;
+const preparedByCode = new Map<ErrorCode, PreparedAnswer>();
+
+/** The answer to a refusal, serialized once per code (once per wording where the catalogue has none). */
+export function preparedAnswerFor(rejection: Rejection): PreparedAnswer {
+  const kind: ErrorKind = ERROR_CATALOGUE[rejection.code];
+  if (kind.clientMessage !== undefined) return preparedAnswerOfCode(rejection.code);
+  const key = `${rejection.code}\u0000${rejection.detail}`;
+  let prepared = preparedByDetail.get(key);
+  if (prepared === undefined) {
+    prepared = prepareAnswer(replyOf(kind, rejection.detail, undefined), kind.level);
+    if (preparedByDetail.size < PREPARED_DETAILS_MAX) preparedByDetail.set(key, prepared);
+  }
+  return prepared;
+}
+
+/**
+ * The answer to anything thrown, as answerFor maps it: serialized once per code where it says what
+ * the catalogue says (a full body budget, a stopping receiver), else now.
+ */
+export function preparedAnswerOf({ code, reply, level }: ErrorAnswer): PreparedAnswer {
+  const kind: ErrorKind = ERROR_CATALOGUE[code];
+  const catalogueRetry = kind.retryAfterSeconds === undefined ? undefined : String(kind.retryAfterSeconds);
+  if (kind.clientMessage !== undefined && reply.headers?.['retry-after'] === catalogueRetry) return preparedAnswerOfCode(code);
+  return prepareAnswer(reply, level);
+}
+
+/** The answer for a code answered at once with the catalogue's wording (replyFor), serialized once. */
+export function preparedAnswerOfCode(code: ErrorCode): PreparedAnswer {
+  let prepared = preparedByCode.get(code);
+  if (prepared === undefined) {
+    prepared = prepareAnswer(replyFor(code), ERROR_CATALOGUE[code].level);
+    preparedByCode.set(code, prepared);
+  }
+  return prepared;
 }

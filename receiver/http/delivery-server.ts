@@ -1,11 +1,8 @@
 /**
- * The delivery listener. Its routes are a table, tried in order:
- *   GET  /healthz                   200 once listening
- *   POST /hooks/<provider>          a provider's native webhook (github, gitlab, gitea, forgejo, bitbucket)
- *   POST /hooks/<repo>/<branch>     Standard Webhooks (parts URL-encoded; the branch may hold `/`)
- *   GET|POST /<repo>-<branch>       the seed-compatible scheme
- * For every route the handler's precheck (method, headers, window, known trigger) comes before the
- * body is read, and nothing is accepted before the whole body has been read within the limits.
+ * The delivery listener. Its routes are a table (delivery-routes.ts): /healthz, provider webhooks,
+ * Standard Webhooks and the seed scheme. For every route the handler's precheck (method, headers,
+ * window, known trigger) comes before the body is read, and nothing is accepted before the whole
+ * body has been read within the limits.
  */
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
@@ -15,16 +12,24 @@ import { createSecureContext } from 'node:tls';
 import type { ReceiverConfig } from '../config/schema';
 import type { TriggerTable } from '../config/trigger-table';
 import type { PreparedChange } from '../lifecycle';
-import { answerFor, badRequest, ERROR_CATALOGUE, Rejection, type Reply, replyFor } from '../errors';
-import type { DeliveryContext, DeliveryHandler } from '../schemes/handler';
-import { providerHandler } from '../schemes/providers/provider-delivery';
-import { providerSchemes } from '../schemes/providers';
-import { seedHandler } from '../schemes/seed';
+import {
+  answerFor,
+  ERROR_CATALOGUE,
+  type PreparedAnswer,
+  prepareAnswer,
+  preparedAnswerFor,
+  preparedAnswerOf,
+  preparedAnswerOfCode,
+  Rejection,
+  type Reply,
+  replyFor,
+} from '../errors';
+import { type DeliveryContext, isPending, type Outcome } from '../schemes/handler';
 import { SeedChains } from '../schemes/seed-chains';
-import { standardHandler } from '../schemes/standard';
 import { ConnectionAdmission } from './connection-admission';
 import { type DeliveryRecorder, NO_RECORDING } from './delivery-recorder';
-import { answerClientError, BodyBudget, rawAnswer, readBody, sendJson } from './http-io';
+import { type Route, routingTable } from './delivery-routes';
+import { answerClientError, BodyBudget, BodyRead, declaresNoBody, rawAnswer, sendJson, sendPrepared } from './http-io';
 import { RejectionLog } from './rejection-log';
 
 export interface DeliveryServer {
@@ -45,111 +50,19 @@ export interface DeliveryServer {
   rejections: RejectionLog;
 }
 
-/** A handler bound to the target its path named: the precheck, then (with the body) the rest. */
-type BoundHandler = (req: IncomingMessage) => Promise<(body: Buffer) => Promise<Reply>>;
-
-/** One row of the routing table. */
-interface Route {
-  methods: readonly string[];
-  /** False for a scheme that uses no body: it is held to the limit but not kept. */
-  keepsBody: boolean;
-  /** The handler for this path, or undefined when the path is not this route's. */
-  resolve(path: string): BoundHandler | undefined;
-}
-
-/**
- * `match` tells by the path's shape alone whether the route is the path's; the target it returns
- * is read (decoded, which may refuse the path) only after the method was found right.
- */
-function route<Target, Checked>(
-  methods: readonly string[],
-  match: (path: string) => (() => Target) | undefined,
-  handler: DeliveryHandler<Target, Checked>,
-  keepsBody = true,
-): Route {
-  return {
-    methods,
-    keepsBody,
-    resolve(path) {
-      const target = match(path);
-      if (target === undefined) return undefined;
-      return async (req) => {
-        const checked = await handler.precheck(req, target());
-        return (body) => handler.handle(checked, body);
-      };
-    },
-  };
-}
-
-function decodePart(part: string, name: string): string {
-  try {
-    return decodeURIComponent(part);
-  } catch {
-    throw badRequest(`path: the ${name} is not valid percent-encoding`);
-  }
-}
-
-const HOOKS = '/hooks/';
-
-/** `/hooks/<name>` with no further slash names a provider's webhook. */
-function providerName(path: string): (() => string) | undefined {
-  if (!path.startsWith(HOOKS)) return undefined;
-  const name = path.slice(HOOKS.length);
-  return name.includes('/') ? undefined : () => name;
-}
-
-/** `/hooks/<repository>/<branch>`, each part URL-encoded. */
-function standardTarget(path: string): (() => { repository: string; branch: string }) | undefined {
-  if (!path.startsWith(HOOKS)) return undefined;
-  const rest = path.slice(HOOKS.length);
-  const slash = rest.indexOf('/');
-  if (slash < 0) return undefined;
-  return () => {
-    const repository = decodePart(rest.slice(0, slash), 'repository');
-    const branch = decodePart(rest.slice(slash + 1), 'branch');
-    if (repository === '' || branch === '') throw badRequest('path: use /hooks/<repository>/<branch>');
-    return { repository, branch };
-  };
-}
-
-export function routingTable(context: DeliveryContext, chains: SeedChains): Route[] {
-  /** 200 while deliveries can be accepted; 503 "degraded", with the reason, while the journal cannot be written. */
-  const health: DeliveryHandler<true, void> = {
-    precheck: () => undefined,
-    async handle() {
-      const state = context.sink.health?.() ?? { status: 'ok' };
-      return { status: state.status === 'ok' ? 200 : 503, body: state };
-    },
-  };
-  const providers = new Map(Object.entries(providerSchemes).map(([name, scheme]) => [name, providerHandler(scheme, context)]));
-  const providerRoute: DeliveryHandler<string, { name: string; checked: unknown }> = {
-    async precheck(req, name) {
-      const handler = providers.get(name);
-      // The reason the log counts by is one wording; the name the client chose is a field beside it.
-      if (!handler)
-        throw new Rejection('no-such-webhook', `no such webhook: /hooks/${name.slice(0, 64)}`, 'no such provider webhook', {
-          webhook: name.slice(0, 64),
-        });
-      return { name, checked: await handler.precheck(req, undefined) };
-    },
-    handle: ({ name, checked }, body) => providers.get(name)!.handle(checked as (body: Buffer) => never, body),
-  };
-  return [
-    route(['GET', 'HEAD'], (path) => (path === '/healthz' ? () => true : undefined), health),
-    route(['POST'], providerName, providerRoute),
-    route(['POST'], standardTarget, standardHandler(context)),
-    // Every other path is a seed route `/<repo>-<branch>`, resolved against the configured triggers only.
-    // It signs no body: a body is held to the limit and dropped as it comes, never buffered.
-    route(['GET', 'POST'], (path) => () => decodePart(path.slice(1), 'route'), seedHandler(context, chains), false),
-  ];
-}
-
 /** The answer past the connection cap, written on the socket before a byte of the request is read. */
 const OVER_CAPACITY = rawAnswer(replyFor('too-many-connections'), 'Service Unavailable');
 
-function methodNotAllowed(methods: readonly string[]): Reply {
-  const allow = methods.filter((method) => method !== 'HEAD').join(', ');
-  return { status: 405, body: { error: `method not allowed: use ${allow}` }, headers: { allow } };
+const NO_BODY = Buffer.alloc(0);
+
+const NOT_FOUND: Reply = { status: 404, body: { error: 'not found' } };
+const NOT_A_PATH: Reply = { status: 400, body: { error: 'the request target must be a path' } };
+
+/** One request on its way: what it holds until it is answered. */
+interface Exchange {
+  req: IncomingMessage;
+  res: ServerResponse;
+  body: BodyRead | undefined;
 }
 
 export function createDeliveryServer(context: DeliveryContext, recorder: DeliveryRecorder = NO_RECORDING): DeliveryServer {
@@ -161,50 +74,148 @@ export function createDeliveryServer(context: DeliveryContext, recorder: Deliver
   let inFlight = 0;
   const drainWaiters: (() => void)[] = [];
 
-  async function answer(req: IncomingMessage): Promise<Reply> {
+  const rejections = new RejectionLog(context.logger);
+  const notFound = prepareAnswer(NOT_FOUND);
+  const notAPath = prepareAnswer(NOT_A_PATH);
+  const methodNotAllowed = new Map(routes.map((candidate) => [candidate, prepareAnswer(candidate.methodNotAllowed)]));
+
+  /**
+   * Routes a request, prechecks its headers, reads its body and answers, with no promise unless a
+   * step must wait (a token source asked, a seed chain computed, a delivery journalled).
+   */
+  function serve(exchange: Exchange): void {
+    const { req } = exchange;
     const target = req.url ?? '';
-    if (target[0] !== '/') return { status: 400, body: { error: 'the request target must be a path' } };
+    if (target[0] !== '/') return answerReply(exchange, NOT_A_PATH, notAPath);
     const query = target.indexOf('?');
     const path = query < 0 ? target : target.slice(0, query);
     for (const candidate of routes) {
-      const bound = candidate.resolve(path);
-      if (!bound) continue;
-      if (!candidate.methods.includes(req.method ?? '')) return methodNotAllowed(candidate.methods);
-      const handle = await bound(req);
-      const body = await readBody(req, limits.bodyBytes, budget, candidate.keepsBody);
-      try {
-        return await handle(body);
-      } finally {
-        budget.give(body.length);
+      const resolved = candidate.match(path);
+      if (resolved === undefined) continue;
+      if (!candidate.methods.includes(req.method ?? '')) {
+        return answerReply(exchange, candidate.methodNotAllowed, methodNotAllowed.get(candidate));
       }
+      let checked: unknown;
+      try {
+        checked = candidate.handler.precheck(req, resolved());
+      } catch (error) {
+        return fail(exchange, error);
+      }
+      if (!isPending(checked)) return readThenHandle(exchange, candidate, checked);
+      checked.then(
+        (ready) => readThenHandle(exchange, candidate, ready),
+        (error: unknown) => fail(exchange, error),
+      );
+      return;
     }
-    return { status: 404, body: { error: 'not found' } };
+    answerReply(exchange, NOT_FOUND, notFound);
   }
 
-  const rejections = new RejectionLog(context.logger);
+  function readThenHandle(exchange: Exchange, candidate: Route, checked: unknown): void {
+    if (checked instanceof Rejection) return refuse(exchange, checked);
+    if (declaresNoBody(exchange.req)) return handleBody(exchange, candidate, checked, undefined, NO_BODY);
+    exchange.body = BodyRead.start(exchange.req, limits.bodyBytes, budget, candidate.keepsBody, (error, body) =>
+      handleBody(exchange, candidate, checked, error, body),
+    );
+  }
 
-  function reject(req: IncomingMessage, res: ServerResponse, error: unknown): void {
+  /** The body is read (or there is none): the handler verifies and answers; what the body held is given back once it has. */
+  function handleBody(exchange: Exchange, candidate: Route, checked: unknown, error: Error | undefined, body: Buffer): void {
+    if (error) return fail(exchange, error);
+    let outcome: Outcome | Promise<Outcome>;
+    try {
+      outcome = candidate.handler.handle(checked, body);
+    } catch (thrown) {
+      budget.give(body.length);
+      return fail(exchange, thrown);
+    }
+    if (!isPending(outcome)) {
+      budget.give(body.length);
+      return answerOutcome(exchange, outcome);
+    }
+    outcome.then(
+      (ready) => {
+        budget.give(body.length);
+        answerOutcome(exchange, ready);
+      },
+      (thrown: unknown) => {
+        budget.give(body.length);
+        fail(exchange, thrown);
+      },
+    );
+  }
+
+  function answerOutcome(exchange: Exchange, outcome: Outcome): void {
+    if (outcome instanceof Rejection) refuse(exchange, outcome);
+    else answerReply(exchange, outcome);
+  }
+
+  /** A reply a handler returned; one of 400 or more is counted as a rejection. */
+  function answerReply(exchange: Exchange, reply: Reply, prepared?: PreparedAnswer): void {
+    const { req, res } = exchange;
+    if (reply.status >= 400) {
+      rejections.reject(
+        String(reply.body.error ?? `status ${reply.status}`),
+        () => ({ status: reply.status, path: (req.url ?? '').slice(0, 200), remote: req.socket.remoteAddress }),
+        'request rejected',
+      );
+    }
+    recorder.record(req, context.triggers, reply);
+    if (prepared) sendPrepared(res, prepared, false);
+    else sendJson(res, reply);
+  }
+
+  /** A refusal a handler returned: counted, logged within the budget, answered from the catalogue. */
+  function refuse(exchange: Exchange, rejection: Rejection): void {
+    const { req } = exchange;
+    const answer = preparedAnswerFor(rejection);
+    if (recorder !== NO_RECORDING) {
+      const refusal = answerFor(rejection);
+      recorder.record(req, context.triggers, refusal.reply, refusal);
+    }
+    rejections.reject(
+      rejection.reason,
+      () => ({ status: answer.status, ...rejection.logFields(), path: (req.url ?? '').slice(0, 200), remote: req.socket.remoteAddress }),
+      'delivery rejected',
+      answer.level,
+    );
+    answerRefusal(exchange, answer);
+  }
+
+  /** Anything else thrown on the way: a code from the catalogue (or an internal error), answered by answerFor. */
+  function fail(exchange: Exchange, error: unknown): void {
+    if (error instanceof Rejection) return refuse(exchange, error);
+    const { req } = exchange;
     const path = (req.url ?? '').slice(0, 200);
-    const refusal = answerFor(error);
-    const { code, reply, reason, fields, level } = refusal;
-    recorder.record(req, context.triggers, reply, refusal);
+    const answer = answerFor(error);
+    const { code, reply, reason, fields, level } = answer;
+    recorder.record(req, context.triggers, answer.reply, answer);
     if (code === 'internal') {
       context.logger.error({ err: error, path }, 'request failed');
     } else if (reply.headers?.['retry-after'] !== undefined) {
       // Not accepted, so not ours to lose: the sender should try again (after a restart, once the
       // disk takes writes again, once the token source answers, once a budget refills).
-      rejections.reject(reason, { status: reply.status, code, ...fields, path }, 'delivery not accepted', level);
+      rejections.reject(reason, () => ({ status: reply.status, code, ...fields, path }), 'delivery not accepted', level);
     } else {
-      rejections.reject(reason, { status: reply.status, ...fields, path, remote: req.socket.remoteAddress }, 'delivery rejected', level);
+      rejections.reject(
+        reason,
+        () => ({ status: reply.status, ...fields, path, remote: req.socket.remoteAddress }),
+        'delivery rejected',
+        level,
+      );
     }
-    // Refused before its body was read: the rest of it is not worth reading (Node would read and
-    // drop it until the connection closes), so the connection goes once the answer is out.
-    if (!req.complete) {
-      reply.headers = { ...reply.headers, connection: 'close' };
-      res.once('finish', () => req.socket.destroy());
-    }
-    if (!res.headersSent) sendJson(res, reply);
-    else res.destroy();
+    answerRefusal(exchange, preparedAnswerOf(answer));
+  }
+
+  /**
+   * A request refused before its body was read: the rest of it is not worth reading (Node would
+   * read and drop it until the connection closes), so the connection goes once the answer is out.
+   */
+  function answerRefusal({ req, res }: Exchange, answer: PreparedAnswer): void {
+    if (res.headersSent) return void res.destroy();
+    const unread = !req.complete && !declaresNoBody(req);
+    if (unread) res.once('finish', () => req.socket.destroy());
+    sendPrepared(res, answer, unread);
   }
 
   const settle = () => {
@@ -227,35 +238,27 @@ export function createDeliveryServer(context: DeliveryContext, recorder: Deliver
     if (overCap.has(req.socket)) {
       // Reached only over TLS: over plain HTTP the answer was written before a byte was read.
       res.once('finish', () => req.socket.destroy());
-      return sendJson(res, replyFor('too-many-connections'));
+      return sendPrepared(res, preparedAnswerOfCode('too-many-connections'), false);
     }
     if (stopping) {
-      const reply = replyFor('shutting-down');
+      const answer = preparedAnswerOfCode('shutting-down');
       rejections.reject(
         'the receiver is stopping',
-        { status: reply.status, path: (req.url ?? '').slice(0, 200) },
+        () => ({ status: answer.status, path: (req.url ?? '').slice(0, 200) }),
         'request refused',
-        ERROR_CATALOGUE['shutting-down'].level,
+        answer.level,
       );
-      sendJson(res, reply);
+      sendPrepared(res, answer, false);
       return;
     }
     inFlight += 1;
-    res.once('close', settle);
-    answer(req).then(
-      (reply) => {
-        if (reply.status >= 400) {
-          rejections.reject(
-            String(reply.body.error ?? `status ${reply.status}`),
-            { status: reply.status, path: (req.url ?? '').slice(0, 200), remote: req.socket.remoteAddress },
-            'request rejected',
-          );
-        }
-        recorder.record(req, context.triggers, reply);
-        sendJson(res, reply);
-      },
-      (error: unknown) => reject(req, res, error),
-    );
+    const exchange: Exchange = { req, res, body: undefined };
+    res.once('close', () => {
+      // A client gone mid-body: what its body held is let go at once.
+      exchange.body?.abandon();
+      settle();
+    });
+    serve(exchange);
   };
   // HTTP/1.1 over TLS 1.2 or newer with Node's default (modern) ciphers, when listen.tls is set.
   // headersTimeout and requestTimeout start only once the handshake is done: a connection that

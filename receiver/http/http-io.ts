@@ -1,16 +1,16 @@
 /** The small pieces of HTTP the listeners share: JSON answers and a bounded body reader. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { ReceiverError, type Reply } from '../errors';
+import { type PreparedAnswer, prepareAnswer, ReceiverError, type Reply } from '../errors';
 
 export function sendJson(res: ServerResponse, reply: Reply): void {
-  const text = JSON.stringify(reply.body);
-  res.writeHead(reply.status, {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(text),
-    ...reply.headers,
-  });
-  res.end(text);
+  sendPrepared(res, prepareAnswer(reply), false);
+}
+
+/** An answer serialized beforehand; `closing` adds `connection: close` (the request's body was not read). */
+export function sendPrepared(res: ServerResponse, answer: PreparedAnswer, closing: boolean): void {
+  res.writeHead(answer.status, closing ? (answer.closingHeaders as string[]) : (answer.headers as string[]));
+  res.end(answer.body);
 }
 
 /** An answer written straight on a socket, for a connection refused before its request is read. */
@@ -81,50 +81,134 @@ export class BodyBudgetExhausted extends ReceiverError {
 }
 
 /**
- * Reads a request body up to `limit` bytes. A declared Content-Length over the limit is refused
- * before a byte is read; a chunked body is cut off as soon as it passes the limit, so an
+ * A request that declares no body (neither Content-Length nor Transfer-Encoding, or a length of
+ * 0) has none: it can be answered as soon as its headers are read, with nothing to wait for.
+ */
+export function declaresNoBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] === undefined && (length === undefined || length === '0');
+}
+
+/** How a body read ends: the body, or why it was refused (BodyTooLarge, BodyBudgetExhausted, a client gone). */
+export type BodyDone = (error: Error | undefined, body: Buffer) => void;
+
+const EMPTY_BODY = Buffer.alloc(0);
+
+/**
+ * One request's body, read up to `limit` bytes. A declared Content-Length over the limit is
+ * refused before a byte is read; a chunked body is cut off as soon as it passes the limit, so an
  * oversized body is never buffered whole. With a budget, the bytes kept are taken from it as they
  * arrive, and past it the body is refused (BodyBudgetExhausted) and reading stops; the caller
  * gives the body's length back once the request is answered. With `keep: false` the body is held
- * to the limit but dropped as it comes (for a scheme that uses no body), and an empty one returned.
+ * to the limit but dropped as it comes (for a scheme that uses no body), and an empty one given.
+ *
+ * One `data` and one `end` listener: a body that comes in one chunk (what a delivery is) is that
+ * chunk, with no list; a small declared body in several chunks is copied into one buffer of its
+ * declared size. A client that goes away mid-body is seen by the caller (its response closes),
+ * which calls abandon(): what was held is given back.
+ */
+export class BodyRead {
+  private size = 0;
+  private first: Buffer | undefined;
+  /** A small declared body's one buffer, once a second chunk comes. */
+  private whole: Buffer | undefined;
+  /** A large or undeclared body's chunks, once a second one comes. */
+  private chunks: Buffer[] | undefined;
+  private settled = false;
+  /** Whether its listeners are on the request (not for a body refused by its declared length). */
+  private reading = false;
+  private readonly declared: number | undefined;
+
+  private constructor(
+    private readonly req: IncomingMessage,
+    private readonly limit: number,
+    private readonly budget: BodyBudget | undefined,
+    private readonly keep: boolean,
+    private readonly done: BodyDone,
+  ) {
+    const declared = req.headers['content-length'];
+    this.declared = declared === undefined ? undefined : Number(declared);
+  }
+
+  /** Starts reading; `done` is called once, possibly before this returns (a body refused by its declared length). */
+  static start(req: IncomingMessage, limit: number, budget: BodyBudget | undefined, keep: boolean, done: BodyDone): BodyRead {
+    const read = new BodyRead(req, limit, budget, keep, done);
+    const declared = read.declared;
+    if (declared !== undefined && declared > limit) read.fail(new BodyTooLarge(limit));
+    else if (budget && keep && declared !== undefined && !budget.fits(declared)) read.fail(new BodyBudgetExhausted(budget));
+    else {
+      read.reading = true;
+      req.on('data', read.onData);
+      req.once('end', read.onEnd);
+    }
+    return read;
+  }
+
+  /** The request went away before its body was read: what it held is let go at once. */
+  abandon(): void {
+    if (!this.settled) this.fail(new Error('the client closed the connection before its body was read'));
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    const size = this.size;
+    if (size + chunk.length > this.limit) return this.fail(new BodyTooLarge(this.limit));
+    if (this.keep) {
+      if (this.budget && !this.budget.take(chunk.length, size)) return this.fail(new BodyBudgetExhausted(this.budget));
+      if (size === 0) this.first = chunk;
+      else if (this.whole !== undefined || (this.chunks === undefined && this.fitsOneBuffer(size + chunk.length))) {
+        if (this.whole === undefined) {
+          this.whole = Buffer.allocUnsafe(this.declared!);
+          this.first!.copy(this.whole, 0);
+        }
+        chunk.copy(this.whole, size);
+      } else (this.chunks ??= [this.first!]).push(chunk);
+    }
+    this.size = size + chunk.length;
+  };
+
+  /** A declared body small enough to be one buffer of its declared size, which this much of it still fits. */
+  private fitsOneBuffer(bytes: number): boolean {
+    return this.declared !== undefined && this.declared <= LARGE_BODY_BYTES && bytes <= this.declared;
+  }
+
+  private readonly onEnd = (): void => {
+    if (this.settled) return;
+    this.settled = true;
+    this.req.off('data', this.onData);
+    let body: Buffer;
+    if (!this.keep || this.size === 0) body = EMPTY_BODY;
+    else if (this.whole !== undefined) body = this.size === this.whole.length ? this.whole : this.whole.subarray(0, this.size);
+    else if (this.chunks !== undefined) body = Buffer.concat(this.chunks, this.size);
+    else body = this.first!;
+    this.first = undefined;
+    this.done(undefined, body);
+  };
+
+  private fail(error: Error): void {
+    if (this.settled) return;
+    this.settled = true;
+    if (this.reading) {
+      this.req.off('data', this.onData);
+      this.req.off('end', this.onEnd);
+      this.req.pause();
+    }
+    if (this.budget && this.keep) this.budget.give(this.size);
+    this.first = this.whole = this.chunks = undefined;
+    this.done(error, EMPTY_BODY);
+  }
+}
+
+/**
+ * A request body as BodyRead reads it, as a promise (for the admin listener's small bodies): a
+ * client that goes away mid-body rejects it.
  */
 export function readBody(req: IncomingMessage, limit: number, budget?: BodyBudget, keep = true): Promise<Buffer> {
-  const declared = req.headers['content-length'];
-  if (declared !== undefined && Number(declared) > limit) return Promise.reject(new BodyTooLarge(limit));
-  if (budget && keep && declared !== undefined && !budget.fits(Number(declared))) return Promise.reject(new BodyBudgetExhausted(budget));
   return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let settled = false;
-    const fail = (error: Error) => {
-      if (settled) return;
-      settled = true;
-      req.off('data', onData);
-      req.pause();
-      if (budget && keep) budget.give(size);
-      chunks.length = 0;
-      reject(error);
-    };
-    const onData = (chunk: Buffer) => {
-      if (size + chunk.length > limit) return fail(new BodyTooLarge(limit));
-      if (keep) {
-        if (budget && !budget.take(chunk.length, size)) return fail(new BodyBudgetExhausted(budget));
-        chunks.push(chunk);
-      }
-      size += chunk.length;
-    };
-    req.on('data', onData);
-    req.once('end', () => {
-      if (settled) return;
-      settled = true;
-      resolve(!keep ? Buffer.alloc(0) : chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
-    });
-    req.once('error', fail);
-    // A client that goes away mid-body: what it sent is let go at once.
-    req.once('close', () => {
-      // Every request closes: the error (a stack trace) only for one that ended before its body.
-      if (!settled) fail(new Error('the client closed the connection before its body was read'));
-    });
+    const read = BodyRead.start(req, limit, budget, keep, (error, body) => (error ? reject(error) : resolve(body)));
+    const abandon = () => read.abandon();
+    req.once('error', abandon);
+    // Every request closes: the error (a stack trace) only for one that ended before its body.
+    req.once('close', abandon);
   });
 }
 

@@ -7,6 +7,7 @@
  * counts(), for a metrics endpoint.
  */
 import type { Logger } from 'pino';
+import type { LogFields } from '../errors';
 
 export interface RejectionLogOptions {
   /** Rejections logged in full per reason per second. @default 5 */
@@ -43,16 +44,16 @@ export class RejectionLog {
 
   /**
    * Counts a rejection; logs it in full (with `fields`) while its reason is within this
-   * second's budget. Returns whether it was logged.
+   * second's budget. Fields given as a function are built only then. Returns whether it was logged.
    */
-  reject(reason: string, fields: Record<string, unknown>, message = 'delivery rejected', level: 'warn' | 'error' = 'warn'): boolean {
+  reject(reason: string, fields: LogFields, message = 'delivery rejected', level: 'warn' | 'error' = 'warn'): boolean {
     const key = this.totals.has(reason) || this.totals.size < this.maxReasons ? reason : OTHER_REASONS;
     this.totals.set(key, (this.totals.get(key) ?? 0) + 1);
     if (this.now() - this.secondStart >= 1000) this.flush();
     const seen = (this.thisSecond.get(key) ?? 0) + 1;
     this.thisSecond.set(key, seen);
     if (seen <= this.perReason) {
-      this.logger[level]({ ...fields, reason }, message);
+      this.logger[level]({ ...(typeof fields === 'function' ? fields() : fields), reason }, message);
       return true;
     }
     this.suppressed.set(key, (this.suppressed.get(key) ?? 0) + 1);

@@ -11,7 +11,7 @@
  *   signs, is always checked: only about one such timestamp is new each second, so a flood cannot
  *   spend them, and a valid delivery gets through while a flood spends the rest.
  */
-import { seedSigningString, seedSignaturesEqual } from '../../protocol';
+import { seedSigningString, seedSignaturesEqual, type TokenKeys } from '../../protocol';
 import type { Trigger } from '../config/trigger-table';
 import { ReceiverError } from '../errors';
 import type { SeedChains } from './seed-chains';
@@ -22,6 +22,8 @@ export const FRESH_SECONDS = 5;
 interface Expected {
   tokens: readonly string[];
   signatures: Promise<string[]>;
+  /** The signatures once computed: a check then needs no promise. */
+  computed?: string[];
 }
 
 /** Rounds a trigger may still have computed, refilled at `roundsPerSecond`. */
@@ -56,28 +58,43 @@ export class SeedVerifier {
 
   constructor(private readonly options: SeedVerifierOptions) {}
 
-  /** True when `signature` is the seed signature of (trigger, timestamp) under any of `tokens`. */
-  async verify(trigger: Trigger, timestamp: number, signature: string, tokens: readonly string[], nowMs: number): Promise<boolean> {
+  /**
+   * True when `signature` is the seed signature of (trigger, timestamp) under any of `tokens`: at
+   * once when the chains for that timestamp are computed, a promise while they are. Throws
+   * SeedWorkExhausted when the trigger's share of hash work is spent.
+   */
+  verify(
+    trigger: Trigger,
+    timestamp: number,
+    signature: string,
+    tokens: readonly (string | TokenKeys)[],
+    nowMs: number,
+  ): boolean | Promise<boolean> {
     const nowSeconds = Math.floor(nowMs / 1000);
     this.sweep(nowSeconds);
     const cacheKey = `${trigger.key}\u0000${timestamp}`;
     let entry = this.expected.get(cacheKey);
+    if (entry?.computed !== undefined && sameTokens(entry.tokens, tokens)) return matchesAny(entry.computed, signature);
     if (!entry || !sameTokens(entry.tokens, tokens)) {
+      const values = tokens.map(tokenValue);
       if (Math.abs(nowSeconds - timestamp) > FRESH_SECONDS) this.spend(trigger, trigger.iterations * tokens.length, nowMs);
       const { repository, branch } = trigger.config;
       const signatures = Promise.all(
-        tokens.map((token) => this.options.chains.compute(seedSigningString(timestamp, repository, branch, token), trigger.iterations)),
+        values.map((token) => this.options.chains.compute(seedSigningString(timestamp, repository, branch, token), trigger.iterations)),
       );
-      const created: Expected = { tokens: [...tokens], signatures };
+      const created: Expected = { tokens: values, signatures };
       entry = created;
       this.expected.set(cacheKey, created);
-      signatures.catch(() => {
-        if (this.expected.get(cacheKey) === created) this.expected.delete(cacheKey);
-      });
+      signatures.then(
+        (computed) => {
+          created.computed = computed;
+        },
+        () => {
+          if (this.expected.get(cacheKey) === created) this.expected.delete(cacheKey);
+        },
+      );
     }
-    let ok = false;
-    for (const expected of await entry.signatures) if (seedSignaturesEqual(expected, signature)) ok = true;
-    return ok;
+    return entry.signatures.then((computed) => matchesAny(computed, signature));
   }
 
   private spend(trigger: Trigger, rounds: number, nowMs: number): void {
@@ -107,9 +124,19 @@ export class SeedVerifier {
   }
 }
 
-function sameTokens(a: readonly string[], b: readonly string[]): boolean {
-  if (a === b) return true;
+function tokenValue(token: string | TokenKeys): string {
+  return typeof token === 'string' ? token : token.token;
+}
+
+function sameTokens(a: readonly string[], b: readonly (string | TokenKeys)[]): boolean {
   if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== tokenValue(b[i]!)) return false;
   return true;
+}
+
+/** Every expected signature is compared, so the time taken does not say which token matched. */
+function matchesAny(expected: readonly string[], signature: string): boolean {
+  let ok = false;
+  for (const candidate of expected) if (seedSignaturesEqual(candidate, signature)) ok = true;
+  return ok;
 }

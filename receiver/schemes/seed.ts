@@ -6,7 +6,19 @@
 import { checkTimestampWindow, parseSeedHeaders, type SeedHeaders } from '../../protocol';
 import type { Trigger } from '../config/trigger-table';
 import { badRequest, unauthorized } from '../errors';
-import { acceptDelivery, dedupeKeyOf, type DeliveryContext, type DeliveryHandler, header, verifyWithTokens, WINDOW_WORDS } from './handler';
+import {
+  acceptDelivery,
+  dedupeKeyOf,
+  type DeliveryContext,
+  type DeliveryHandler,
+  type Eventually,
+  header,
+  isPending,
+  type Outcome,
+  unauthorizedPerTrigger,
+  verifyWithTokens,
+  WINDOW_WORDS,
+} from './handler';
 import type { SeedChains } from './seed-chains';
 import { SeedVerifier } from './seed-verifier';
 
@@ -28,33 +40,41 @@ export function seedHandler(context: DeliveryContext, chains: SeedChains): Deliv
   return {
     precheck(req, route) {
       const headers = parseSeedHeaders(header(req, 'x-signature-timestamp'), header(req, 'x-signature'));
-      if ('header' in headers) throw badRequest(`${headers.header} ${headers.reason}`, { header: headers.header });
+      if ('header' in headers) return badRequest(`${headers.header} ${headers.reason}`, { header: headers.header });
       const nowMs = context.now();
       const window = checkTimestampWindow(headers.timestamp, Math.floor(nowMs / 1000), expirationSeconds, futureSeconds);
-      if (window !== 'ok') throw badRequest(`X-Signature-Timestamp is ${WINDOW_WORDS[window]}`, { header: 'X-Signature-Timestamp' });
+      if (window !== 'ok') return badRequest(`X-Signature-Timestamp is ${WINDOW_WORDS[window]}`, WINDOW_FIELDS);
       const trigger = context.triggers.bySeedPath(route);
-      if (!trigger) throw unauthorized('no trigger for this seed route', { route: route.slice(0, 200) });
+      if (!trigger) return unauthorized('no trigger for this seed route', () => ({ route: route.slice(0, 200) }));
       return { headers, trigger, nowMs };
     },
 
-    async handle({ headers, trigger, nowMs }) {
-      const ok = await verifyWithTokens(context, trigger, (tokens) =>
+    handle(checked) {
+      const { headers, trigger, nowMs } = checked;
+      const ok = verifyWithTokens(context, trigger, (tokens) =>
         verifier.verify(trigger, headers.timestamp, headers.signature, tokens, nowMs),
       );
-      if (!ok) throw unauthorized('bad seed signature', { repository: trigger.config.repository, branch: trigger.config.branch });
-      const { repository, branch } = trigger.config;
-      return acceptDelivery(context, {
-        // The signature covers trigger and timestamp, so the pair names this delivery uniquely.
-        dedupeKey: dedupeKeyOf('seed', trigger, `${headers.timestamp}:${headers.signature}`),
-        dedupeUntil: (headers.timestamp + expirationSeconds + 1) * 1000,
-        deliveryId: `seed-${headers.timestamp}-${headers.signature.slice(0, 12)}`,
-        repository,
-        branch,
-        // The seed scheme signs no body, so nothing in a body is trusted: the commit is unknown.
-        commit: '',
-        scheme: 'seed',
-        receivedAt: new Date(nowMs).toISOString(),
-      });
+      return isPending(ok) ? ok.then((verified) => accept(checked, verified)) : accept(checked, ok);
     },
   };
+
+  function accept({ headers, trigger, nowMs }: SeedPrecheck, verified: boolean): Eventually<Outcome> {
+    if (!verified) return badSignature(trigger);
+    const { repository, branch } = trigger.config;
+    return acceptDelivery(context, {
+      // The signature covers trigger and timestamp, so the pair names this delivery uniquely.
+      dedupeKey: dedupeKeyOf('seed', trigger, `${headers.timestamp}:${headers.signature}`),
+      dedupeUntil: (headers.timestamp + expirationSeconds + 1) * 1000,
+      deliveryId: `seed-${headers.timestamp}-${headers.signature.slice(0, 12)}`,
+      repository,
+      branch,
+      // The seed scheme signs no body, so nothing in a body is trusted: the commit is unknown.
+      commit: '',
+      scheme: 'seed',
+      receivedAt: new Date(nowMs).toISOString(),
+    });
+  }
 }
+
+const WINDOW_FIELDS = { header: 'X-Signature-Timestamp' };
+const badSignature = unauthorizedPerTrigger('bad seed signature');

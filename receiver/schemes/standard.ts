@@ -7,18 +7,33 @@
 import type { IncomingMessage } from 'node:http';
 import { checkTimestampWindow, parseStandardHeaders, readPushBody, type StandardHeaders, verifyStandardWebhook } from '../../protocol';
 import type { Trigger } from '../config/trigger-table';
-import { badRequest, unauthorized } from '../errors';
-import { acceptDelivery, dedupeKeyOf, type DeliveryContext, type DeliveryHandler, header, verifyWithTokens, WINDOW_WORDS } from './handler';
+import { badRequest, Rejection, unauthorized } from '../errors';
+import {
+  acceptDelivery,
+  dedupeKeyOf,
+  type DeliveryContext,
+  type DeliveryHandler,
+  type Eventually,
+  header,
+  isPending,
+  type Outcome,
+  unauthorizedPerTrigger,
+  verifyWithTokens,
+  WINDOW_WORDS,
+} from './handler';
 
 /** The Standard Webhooks headers, well-formed and inside the tolerance; a 400 naming the header otherwise. */
-export function checkStandardHeaders(req: IncomingMessage, context: DeliveryContext, nowMs: number): StandardHeaders {
+export function checkStandardHeaders(req: IncomingMessage, context: DeliveryContext, nowMs: number): StandardHeaders | Rejection {
   const headers = parseStandardHeaders(header(req, 'webhook-id'), header(req, 'webhook-timestamp'), header(req, 'webhook-signature'));
-  if ('header' in headers) throw badRequest(`${headers.header} ${headers.reason}`, { header: headers.header });
+  if ('header' in headers) return badRequest(`${headers.header} ${headers.reason}`, { header: headers.header });
   const { toleranceSeconds } = context.config.signature;
   const window = checkTimestampWindow(headers.timestamp, Math.floor(nowMs / 1000), toleranceSeconds, toleranceSeconds);
-  if (window !== 'ok') throw badRequest(`webhook-timestamp is ${WINDOW_WORDS[window]}`, { header: 'webhook-timestamp' });
+  if (window !== 'ok') return badRequest(`webhook-timestamp is ${WINDOW_WORDS[window]}`, WINDOW_FIELDS);
   return headers;
 }
+
+const WINDOW_FIELDS = { header: 'webhook-timestamp' };
+const badSignature = unauthorizedPerTrigger('bad webhook-signature');
 
 /** Until when a Standard webhook-id is remembered: a sender's retry comes long after, re-signed with a new timestamp. */
 export function standardRememberUntil(context: DeliveryContext, headers: StandardHeaders, nowMs: number): number {
@@ -35,34 +50,39 @@ export function standardHandler(context: DeliveryContext): DeliveryHandler<{ rep
   return {
     precheck(req, { repository, branch }) {
       const headers = checkStandardHeaders(req, context, context.now());
+      if (headers instanceof Rejection) return headers;
       const trigger = context.triggers.get(repository, branch);
       if (!trigger)
-        throw unauthorized('no trigger for this repository and branch', {
+        return unauthorized('no trigger for this repository and branch', () => ({
           repository: repository.slice(0, 200),
           branch: branch.slice(0, 200),
-        });
+        }));
       return { headers, trigger };
     },
 
-    async handle({ headers, trigger }, body) {
-      const { repository, branch } = trigger.config;
-      const ok = await verifyWithTokens(context, trigger, (tokens) => tokens.some((token) => verifyStandardWebhook(token, headers, body)));
-      if (!ok) throw unauthorized('bad webhook-signature', { repository, branch });
-      const facts = readPushBody(body, repository, branch);
-      if ('field' in facts) throw badRequest(`${facts.field} ${facts.reason}`, { field: facts.field });
-      const nowMs = context.now();
-      return acceptDelivery(context, {
-        dedupeKey: dedupeKeyOf('standard', trigger, headers.id),
-        dedupeUntil: standardRememberUntil(context, headers, nowMs),
-        deliveryId: headers.id,
-        repository,
-        branch,
-        commit: facts.commit,
-        ...(facts.previousCommit !== undefined ? { previousCommit: facts.previousCommit } : {}),
-        ...(facts.pusher !== undefined ? { pusher: facts.pusher } : {}),
-        scheme: 'standard',
-        receivedAt: new Date(nowMs).toISOString(),
-      });
+    handle({ headers, trigger }, body) {
+      const ok = verifyWithTokens(context, trigger, (tokens) => tokens.some((token) => verifyStandardWebhook(token, headers, body)));
+      return isPending(ok) ? ok.then((verified) => accept(headers, trigger, body, verified)) : accept(headers, trigger, body, ok);
     },
   };
+
+  function accept(headers: StandardHeaders, trigger: Trigger, body: Buffer, verified: boolean): Eventually<Outcome> {
+    const { repository, branch } = trigger.config;
+    if (!verified) return badSignature(trigger);
+    const facts = readPushBody(body, repository, branch);
+    if ('field' in facts) return badRequest(`${facts.field} ${facts.reason}`, { field: facts.field });
+    const nowMs = context.now();
+    return acceptDelivery(context, {
+      dedupeKey: dedupeKeyOf('standard', trigger, headers.id),
+      dedupeUntil: standardRememberUntil(context, headers, nowMs),
+      deliveryId: headers.id,
+      repository,
+      branch,
+      commit: facts.commit,
+      ...(facts.previousCommit !== undefined ? { previousCommit: facts.previousCommit } : {}),
+      ...(facts.pusher !== undefined ? { pusher: facts.pusher } : {}),
+      scheme: 'standard',
+      receivedAt: new Date(nowMs).toISOString(),
+    });
+  }
 }

@@ -50,20 +50,37 @@ export async function readTokenFile(path: string): Promise<TokenFile> {
   }
 }
 
+/** An entry's token lists, made once per read of the file: the same array while the tokens stay the same. */
+interface HeldTokens {
+  current: readonly string[];
+  /** Current and previous, while the previous one is inside its grace. */
+  withPrevious?: readonly string[];
+  /** Epoch ms of the rotation the grace runs from. */
+  rotatedAt: number;
+}
+
+function heldTokensOf(entry: TokenFile[string] | undefined): HeldTokens {
+  if (entry === undefined) return { current: [], rotatedAt: Number.NEGATIVE_INFINITY };
+  if (typeof entry === 'string') return { current: [entry], rotatedAt: Number.NEGATIVE_INFINITY };
+  return {
+    current: [entry.current],
+    ...(entry.previous !== undefined ? { withPrevious: [entry.current, entry.previous] } : {}),
+    rotatedAt: entry.rotatedAt === undefined ? Number.NEGATIVE_INFINITY : Date.parse(entry.rotatedAt),
+  };
+}
+
+function tokensAt(held: HeldTokens, graceSeconds: number, nowMs: number): readonly string[] {
+  return held.withPrevious !== undefined && nowMs - held.rotatedAt <= graceSeconds * 1000 ? held.withPrevious : held.current;
+}
+
 /** The tokens an entry stands for at `nowMs`: current first, then previous inside its grace. */
 export function tokensOfEntry(entry: TokenFile[string] | undefined, graceSeconds: number, nowMs: number): string[] {
-  if (entry === undefined) return [];
-  if (typeof entry === 'string') return [entry];
-  const tokens = [entry.current];
-  if (entry.previous !== undefined) {
-    const rotatedAt = entry.rotatedAt === undefined ? Number.NEGATIVE_INFINITY : Date.parse(entry.rotatedAt);
-    if (nowMs - rotatedAt <= graceSeconds * 1000) tokens.push(entry.previous);
-  }
-  return tokens;
+  return [...tokensAt(heldTokensOf(entry), graceSeconds, nowMs)];
 }
 
 export class FileTokenSource implements TokenSource {
   private file: TokenFile = {};
+  private held = new Map<string, HeldTokens>();
   private mtimeMs = 0;
   private lastCheck = 0;
 
@@ -90,11 +107,20 @@ export class FileTokenSource implements TokenSource {
   }
 
   async tokens(ref: TokenRef): Promise<readonly string[]> {
-    return tokensOfEntry(this.file[ref.tokenName], this.graceSeconds, this.now());
+    return this.tokensAtHand(ref);
+  }
+
+  tokensAtHand(ref: TokenRef): readonly string[] {
+    let held = this.held.get(ref.tokenName);
+    if (held === undefined) {
+      held = heldTokensOf(this.file[ref.tokenName]);
+      this.held.set(ref.tokenName, held);
+    }
+    return tokensAt(held, this.graceSeconds, this.now());
   }
 
   /** Re-reads the file when it changed, at most once per interval whatever the caller does. */
-  async refresh(): Promise<boolean> {
+  refresh(): boolean | Promise<boolean> {
     const now = this.now();
     if (now - this.lastCheck < this.minRefreshIntervalMs) return false;
     this.lastCheck = now;
@@ -105,13 +131,13 @@ export class FileTokenSource implements TokenSource {
       return false;
     }
     if (mtimeMs === this.mtimeMs) return false;
-    await this.reload();
-    return true;
+    return this.reload().then(() => true);
   }
 
   async reload(): Promise<void> {
     const mtimeMs = (await fs.stat(this.path)).mtimeMs;
     this.file = await readTokenFile(this.path);
+    this.held = new Map();
     this.mtimeMs = mtimeMs;
   }
 }

@@ -23,12 +23,17 @@ function loadSsmTokenSource(): typeof SsmTokenSource {
 class FixedTokens implements TokenSource {
   constructor(private readonly byTokenName: Map<string, readonly string[]>) {}
   async tokens(ref: TokenRef): Promise<readonly string[]> {
-    return this.byTokenName.get(ref.tokenName) ?? [];
+    return this.tokensAtHand(ref);
   }
-  async refresh(): Promise<boolean> {
+  tokensAtHand(ref: TokenRef): readonly string[] {
+    return this.byTokenName.get(ref.tokenName) ?? NO_TOKENS;
+  }
+  refresh(): boolean {
     return false;
   }
 }
+
+const NO_TOKENS: readonly string[] = [];
 
 export interface TokenSourceOptions {
   env?: NodeJS.ProcessEnv;
@@ -59,6 +64,7 @@ export class ReceiverTokens implements TokenSource {
       commit: () => {
         const old = this.sources;
         ({ route: this.route, sources: this.sources, named: this.named, refs: this.refs } = next);
+        this.sourceByRef = new WeakMap();
         for (const source of old) source.close?.();
       },
       abandon: () => next.close(),
@@ -161,16 +167,29 @@ export class ReceiverTokens implements TokenSource {
     );
   }
 
+  /** A trigger's source by its TokenRef (one object per trigger in a trigger table), so a delivery builds no key to find it. */
+  private sourceByRef = new WeakMap<TokenRef, TokenSource | null>();
+
   private sourceFor(ref: TokenRef): TokenSource | undefined {
-    return this.route.get(triggerKey(ref.repository, ref.branch));
+    let source = this.sourceByRef.get(ref);
+    if (source === undefined) {
+      source = this.route.get(triggerKey(ref.repository, ref.branch)) ?? null;
+      this.sourceByRef.set(ref, source);
+    }
+    return source ?? undefined;
   }
 
   tokens(ref: TokenRef): Promise<readonly string[]> {
-    return this.sourceFor(ref)?.tokens(ref) ?? Promise.resolve([]);
+    return this.sourceFor(ref)?.tokens(ref) ?? Promise.resolve(NO_TOKENS);
   }
 
-  refresh(ref: TokenRef): Promise<boolean> {
-    return this.sourceFor(ref)?.refresh(ref) ?? Promise.resolve(false);
+  tokensAtHand(ref: TokenRef): readonly string[] | undefined {
+    const source = this.sourceFor(ref);
+    return source === undefined ? NO_TOKENS : source.tokensAtHand?.(ref);
+  }
+
+  refresh(ref: TokenRef): boolean | Promise<boolean> {
+    return this.sourceFor(ref)?.refresh(ref) ?? false;
   }
 
   async reload(): Promise<void> {

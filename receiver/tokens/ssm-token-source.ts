@@ -60,11 +60,14 @@ interface CachedToken {
   /** The last look-up's error code, for the message when nothing is cached. */
   lastError?: string;
   inFlight?: Promise<void>;
+  /** The token lists `versions` stands for, made when it changes: the same array while the tokens stay the same. */
+  lists?: { current: readonly string[]; withPrevious?: readonly string[] } | undefined;
 }
 
 /** A look-up failed for a reason worth naming; carries the AWS error code, never a value. */
 class SsmLookUpError extends Error {}
 
+const NO_TOKENS: readonly string[] = [];
 const HISTORY_PAGE_SIZE = 50;
 /** SSM keeps 100 versions; a few more pages than that would need are a bound, not a limit. */
 const MAX_HISTORY_PAGES = 4;
@@ -125,23 +128,36 @@ export class SsmTokenSource implements TokenSource {
         `token parameter ${parameter} could not be read from SSM (${cached.lastError ?? 'no answer yet'}) and none is cached`,
       );
     }
-    return this.tokensOf(cached.versions);
+    return this.tokensOf(cached);
   }
 
-  async refresh(ref: TokenRef): Promise<boolean> {
+  /** What tokens() would serve without a look-up: a fresh cache, or a stale one while SSM is not to be asked again yet. */
+  tokensAtHand(ref: TokenRef): readonly string[] | undefined {
+    const cached = this.cache.get(this.parameterName(ref.tokenName));
+    if (cached === undefined || cached.versions === undefined) return undefined;
+    const now = this.now();
+    const fresh = now - cached.fetchedAt < this.ttlMs;
+    if (!fresh && (cached.inFlight !== undefined || now >= cached.retryAfter)) return undefined;
+    return this.tokensOf(cached);
+  }
+
+  refresh(ref: TokenRef): boolean | Promise<boolean> {
     const parameter = this.parameterName(ref.tokenName);
     const cached = this.cached(parameter);
     const generation = cached.generation;
     // A look-up already under way may bring the news; if it does not, this caller may still ask.
-    if (cached.inFlight) await cached.inFlight;
+    if (cached.inFlight) return cached.inFlight.then(() => this.refreshSince(parameter, cached, generation));
+    return this.refreshSince(parameter, cached, generation);
+  }
+
+  private refreshSince(parameter: string, cached: CachedToken, generation: number): boolean | Promise<boolean> {
     const now = this.now();
     // The caller checked tokens it got a moment ago; if they changed since (even just before this
     // call), one more check is cheap, while a refusal would cost a valid delivery.
     if (cached.generation !== generation || now - cached.changedAt < this.refreshIntervalMs) return true;
     if (now - cached.lastRefreshAt < this.refreshIntervalMs || now < cached.retryAfter) return false;
     cached.lastRefreshAt = now;
-    await this.lookUp(parameter, cached);
-    return cached.generation !== generation;
+    return this.lookUp(parameter, cached).then(() => cached.generation !== generation);
   }
 
   /** SIGHUP: forget what is cached, so the next delivery of each trigger reads SSM again. */
@@ -169,11 +185,14 @@ export class SsmTokenSource implements TokenSource {
     return cached;
   }
 
-  private tokensOf(versions: TokenVersions | null): string[] {
-    if (versions === null) return [];
-    const tokens = [versions.current];
-    if (versions.previous && this.now() - versions.modifiedAt <= this.graceMs) tokens.push(versions.previous.value);
-    return tokens;
+  private tokensOf(cached: CachedToken): readonly string[] {
+    const versions = cached.versions;
+    if (!versions) return NO_TOKENS;
+    cached.lists ??= {
+      current: [versions.current],
+      ...(versions.previous ? { withPrevious: [versions.current, versions.previous.value] } : {}),
+    };
+    return cached.lists.withPrevious && this.now() - versions.modifiedAt <= this.graceMs ? cached.lists.withPrevious : cached.lists.current;
   }
 
   /** One look-up per parameter at a time; never rejects (failures are kept on the entry and logged). */
@@ -192,6 +211,7 @@ export class SsmTokenSource implements TokenSource {
             );
           }
           cached.versions = versions;
+          cached.lists = undefined;
           cached.generation++;
         }
         if (cached.lastError !== undefined) this.logger.info({ parameter }, 'SSM token look-up works again');

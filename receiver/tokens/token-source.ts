@@ -13,11 +13,18 @@ export interface TokenSource {
    */
   tokens(ref: TokenRef): Promise<readonly string[]>;
   /**
-   * A signature failed against every token from tokens(): look again, in case the token was
-   * rotated. Rate-limited by the source (a flood of bad signatures is not a flood of look-ups).
-   * Resolves true when the tokens changed.
+   * What tokens() would resolve to, when the source has it at hand without asking anyone (inline,
+   * environment and file tokens; SSM's while its cache serves): verified then with no promise.
+   * Undefined when only tokens() can say. A source should hand out the same array while its
+   * tokens stay the same (their keys are kept by it).
    */
-  refresh(ref: TokenRef): Promise<boolean>;
+  tokensAtHand?(ref: TokenRef): readonly string[] | undefined;
+  /**
+   * A signature failed against every token from tokens(): look again, in case the token was
+   * rotated. Rate-limited by the source (a flood of bad signatures is not a flood of look-ups):
+   * false at once when it will not look now. True (or a promise of true) when the tokens changed.
+   */
+  refresh(ref: TokenRef): boolean | Promise<boolean>;
   /** Called on SIGHUP: re-read what can be re-read. */
   reload?(): Promise<void>;
   close?(): void;

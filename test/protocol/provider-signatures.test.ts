@@ -1,6 +1,6 @@
-import { createHmac } from 'node:crypto';
+import crypto, { createHmac } from 'node:crypto';
 import fc from 'fast-check';
-import { gitlabTokenMatches, parseHexSignature, parseHubSignature, signHubBody, verifyBodyHmac } from '../../protocol';
+import { gitlabTokenMatches, parseHexSignature, parseHubSignature, signHubBody, TokenKeys, verifyBodyHmac } from '../../protocol';
 import { signWithOctokit } from '../support/octokit-signer';
 
 describe('provider signatures', () => {
@@ -24,6 +24,33 @@ describe('provider signatures', () => {
       expect(signHubBody(secret, body)).toBe(reference[i]);
       expect(verifyBodyHmac(secret, Buffer.from(body, 'utf8'), parseHubSignature(reference[i])!)).toBe(true);
     });
+  });
+
+  it("verifies with a token's kept keys what @octokit/webhooks-methods signs, as with the token", async () => {
+    const secret = 'whsec_a provider secret, prefix and all';
+    const keys = new TokenKeys(secret);
+    const bodies = ['{"ref":"refs/heads/main"}', 'snowman ☃'];
+    const reference = await signWithOctokit(secret, bodies);
+    bodies.forEach((body, i) => {
+      expect(verifyBodyHmac(keys, Buffer.from(body, 'utf8'), parseHubSignature(reference[i])!)).toBe(true);
+      expect(verifyBodyHmac(keys, Buffer.from(`${body}x`, 'utf8'), parseHubSignature(reference[i])!)).toBe(false);
+      expect(verifyBodyHmac(new TokenKeys(`${secret}x`), Buffer.from(body, 'utf8'), parseHubSignature(reference[i])!)).toBe(false);
+    });
+    expect(gitlabTokenMatches(keys, secret)).toBe(true);
+    expect(gitlabTokenMatches(keys, `${secret} `)).toBe(false);
+  });
+
+  it('refuses a signature of the wrong length without computing an HMAC', () => {
+    const hmac = jest.spyOn(crypto, 'createHmac');
+    try {
+      for (const length of [0, 20, 31, 33]) {
+        expect(verifyBodyHmac('secret', '{}', Buffer.alloc(length, 7))).toBe(false);
+        expect(verifyBodyHmac(new TokenKeys('secret'), '{}', Buffer.alloc(length, 7))).toBe(false);
+      }
+      expect(hmac).not.toHaveBeenCalled();
+    } finally {
+      hmac.mockRestore();
+    }
   });
 
   it('accepts only sha256=<64 hex> in X-Hub-Signature-256 / X-Hub-Signature', () => {

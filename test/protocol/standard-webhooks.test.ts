@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import fc from 'fast-check';
 import { Webhook } from 'standardwebhooks';
 import {
@@ -5,6 +6,7 @@ import {
   signStandardWebhook,
   standardWebhookHeaders,
   standardWebhookKey,
+  TokenKeys,
   verifyStandardWebhook,
   type StandardHeaders,
 } from '../../protocol';
@@ -37,6 +39,36 @@ describe('Standard Webhooks', () => {
     const body = '{"type":"git.push","data":{"branch":"main"}}';
     const headers = standardWebhookHeaders(token, 'msg_2', now, body);
     expect(referenceFor(token).verify(body, headers)).toEqual(JSON.parse(body));
+  });
+
+  it.each([WHSEC, RAW])("verifies with a token's kept keys what the standardwebhooks library signs, as with the token (%#)", (token) => {
+    const keys = new TokenKeys(token);
+    const body = JSON.stringify({ type: 'git.push', data: { commit: 'def' } });
+    const headers = parsed({
+      'webhook-id': 'msg_keys',
+      'webhook-timestamp': String(now),
+      'webhook-signature': referenceFor(token).sign('msg_keys', new Date(now * 1000), body),
+    });
+    // Twice: the second check uses the key imported by the first.
+    expect(verifyStandardWebhook(keys, headers, Buffer.from(body))).toBe(true);
+    expect(verifyStandardWebhook(keys, headers, Buffer.from(body))).toBe(true);
+    expect(verifyStandardWebhook(keys, headers, Buffer.from(`${body} `))).toBe(false);
+    expect(verifyStandardWebhook(new TokenKeys('another token, long enough'), headers, Buffer.from(body))).toBe(false);
+  });
+
+  it('refuses signatures of the wrong length without computing an HMAC', () => {
+    const hmac = jest.spyOn(crypto, 'createHmac');
+    try {
+      const body = Buffer.from('{}');
+      for (const length of [0, 31, 33, 64]) {
+        const headers: StandardHeaders = { id: 'msg_len', timestamp: now, signatures: [Buffer.alloc(length, 1)] };
+        expect(verifyStandardWebhook(WHSEC, headers, body)).toBe(false);
+        expect(verifyStandardWebhook(new TokenKeys(WHSEC), headers, body)).toBe(false);
+      }
+      expect(hmac).not.toHaveBeenCalled();
+    } finally {
+      hmac.mockRestore();
+    }
   });
 
   it('reads the whsec_ key as base64 and any other token as UTF-8 bytes', () => {

@@ -1,5 +1,15 @@
 /** The error catalogue: what a client is answered for each code, and the one mapping from anything thrown. */
-import { answerFor, badRequest, ReceiverError, Rejection, unauthorized } from '../../receiver/errors';
+import {
+  answerFor,
+  badRequest,
+  type PreparedAnswer,
+  preparedAnswerFor,
+  preparedAnswerOf,
+  ReceiverError,
+  Rejection,
+  type Reply,
+  unauthorized,
+} from '../../receiver/errors';
 import { BodyBudget, BodyBudgetExhausted, BodyTooLarge } from '../../receiver/http/http-io';
 import { JournalWriteError } from '../../receiver/runs/run-store';
 import { RunnerClosedError, RunRequestRefused } from '../../receiver/runs/runner';
@@ -59,6 +69,60 @@ describe('answerFor', () => {
       reply: { status: 500, body: { error: 'internal error' } },
     });
     expect(answerFor('a string')).toMatchObject({ code: 'internal' });
+  });
+});
+
+/** What a prepared answer puts on the wire, as a Reply reads: status, headers by name, body. */
+function asReply(answer: PreparedAnswer, closing = false): Reply {
+  const list = closing ? answer.closingHeaders : answer.headers;
+  const headers: Record<string, string> = {};
+  for (let i = 0; i < list.length; i += 2) headers[list[i]!] = list[i + 1]!;
+  return { status: answer.status, headers, body: JSON.parse(answer.body.toString('utf8')) as Record<string, unknown> };
+}
+
+function withJsonHeaders(reply: Reply): Reply {
+  const body = JSON.stringify(reply.body);
+  return {
+    ...reply,
+    headers: { 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(body)), ...reply.headers },
+  };
+}
+
+describe('answers serialized once', () => {
+  it.each([
+    ['a full body budget', new BodyBudgetExhausted(new BodyBudget(10))],
+    ['a journal that cannot be written', new JournalWriteError(new Error('ENOSPC'))],
+    ['spent seed work, with its own wait', new ReceiverError('seed-work', 'spent', { retryAfterSeconds: 3 })],
+    ['spent seed work, with the catalogue wait', new ReceiverError('seed-work', 'spent', { retryAfterSeconds: 1 })],
+    ['a body over the limit', new BodyTooLarge(1024)],
+    ['a fault of ours', new Error('secret detail')],
+  ])('say for %s what answerFor says', (_name, error) => {
+    const answer = answerFor(error);
+    expect(asReply(preparedAnswerOf(answer))).toEqual(withJsonHeaders(answer.reply));
+    expect(preparedAnswerOf(answer).level).toBe(answer.level);
+  });
+
+  it.each([
+    ['a bad signature', unauthorized('bad webhook-signature', () => ({ repository: 'svc' }))],
+    ['a malformed header', badRequest('webhook-id is missing', { header: 'webhook-id' })],
+    ['an unknown provider', new Rejection('no-such-webhook', 'no such webhook: /hooks/x', 'no such provider webhook')],
+  ])('say for %s what answerFor says, and add connection: close for a request whose body is not read', (_name, rejection) => {
+    const { reply } = answerFor(rejection);
+    expect(asReply(preparedAnswerFor(rejection))).toEqual(withJsonHeaders(reply));
+    expect(asReply(preparedAnswerFor(rejection), true)).toEqual(
+      withJsonHeaders({ ...reply, headers: { ...reply.headers, connection: 'close' } }),
+    );
+    // The same bytes for the next one alike.
+    expect(preparedAnswerFor(rejection)).toBe(preparedAnswerFor(rejection));
+  });
+
+  it("builds a rejection's log fields only when asked", () => {
+    const build = jest.fn(() => ({ repository: 'svc' }));
+    const rejection = unauthorized('bad webhook-signature', build);
+    preparedAnswerFor(rejection);
+    expect(build).not.toHaveBeenCalled();
+    expect(answerFor(rejection).fields).toEqual({ repository: 'svc' });
+    expect(build).toHaveBeenCalledTimes(1);
   });
 });
 

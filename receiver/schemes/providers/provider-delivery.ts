@@ -12,10 +12,8 @@
 import type { IncomingMessage } from 'node:http';
 import {
   claimedRepository,
-  formPayloadField,
   providerHeaders,
   providerSignature,
-  triggerNamesRepository,
   parseJsonObject,
   payloadDeliveryId,
   readProviderPush,
@@ -23,12 +21,24 @@ import {
   type ClaimedRepository,
   type ProviderName,
   type RefUpdate,
+  type TokenOrKeys,
 } from '../../../protocol';
 import type { Trigger } from '../../config/trigger-table';
 import type { AcceptedDelivery } from '../../delivery';
-import { badRequest, type Reply, unauthorized } from '../../errors';
-import { acceptDelivery, dedupeKeyOf, type DeliveryContext, type DeliveryHandler, header, verifyWithTokens } from '../handler';
+import { badRequest, Rejection, type Reply, unauthorized } from '../../errors';
+import {
+  acceptDelivery,
+  dedupeKeyOf,
+  type DeliveryContext,
+  type DeliveryHandler,
+  type Eventually,
+  header,
+  isPending,
+  type Outcome,
+} from '../handler';
 import { checkStandardHeaders, standardRememberUntil } from '../standard';
+import { deliveryIdHeader, jsonPayload, requiredEvent } from './provider-headers';
+import { triggersOf, verifiedTriggers } from './provider-triggers';
 
 /**
  * One provider's webhook: which events it sends, and how its headers are checked. `precheck`
@@ -37,7 +47,7 @@ import { checkStandardHeaders, standardRememberUntil } from '../standard';
  */
 export interface ProviderScheme {
   events: ProviderEvents;
-  precheck(req: IncomingMessage, context: DeliveryContext): ProviderBodyReader | Promise<ProviderBodyReader>;
+  precheck(req: IncomingMessage, context: DeliveryContext): Eventually<ProviderBodyReader | Rejection>;
 }
 
 /** What a provider's precheck hands on: how to read and verify the body once it has been read. */
@@ -63,28 +73,25 @@ export function providerScheme(provider: ProviderName, options: ProviderOptions)
   const names = providerHeaders(provider);
   return {
     events: { provider, push: options.push, ...(names.ping !== undefined ? { ping: names.ping } : {}) },
-    async precheck(req, context) {
+    precheck(req, context) {
       const event = requiredEvent(req, names.event, names.eventShown);
+      if (event instanceof Rejection) return event;
       let rememberUntil: number | undefined;
       let signedId: string | undefined;
       if (options.standardSigning && header(req, 'webhook-signature') !== undefined) {
         const nowMs = context.now();
         const standard = checkStandardHeaders(req, context, nowMs);
+        if (standard instanceof Rejection) return standard;
         rememberUntil = standardRememberUntil(context, standard, nowMs);
         signedId = standard.id;
       }
       const signature = providerSignature(provider, (name) => header(req, name));
       if ('unsigned' in signature)
-        throw unauthorized(signature.unsigned.startsWith('no ') ? `unsigned: ${signature.unsigned}` : signature.unsigned, { provider });
+        return unauthorized(signature.unsigned.startsWith('no ') ? `unsigned: ${signature.unsigned}` : signature.unsigned, { provider });
       const deliveryId = signedId ?? deliveryIdHeader(req, names.delivery);
-      // A secret sent as it is (GitLab's X-Gitlab-Token) that is no configured trigger's is refused
-      // before anything is buffered; which triggers it may run is decided from the verified body.
-      const { verifyWithoutBody } = signature;
-      if (verifyWithoutBody && (await verifiedTriggers(context, context.triggers.all(), verifyWithoutBody, true)).length === 0) {
-        throw unauthorized(`bad ${signature.signatureName}`, { provider, ...(deliveryId !== undefined ? { delivery: deliveryId } : {}) });
-      }
+      if (deliveryId instanceof Rejection) return deliveryId;
       const contentType = header(req, 'content-type');
-      return (body) => {
+      const reader: ProviderBodyReader = (body) => {
         // A form-encoded body without its payload field is the sender's mistake, said before any hash.
         const { payload, verify } = signature.read(body, jsonPayload(contentType, body));
         return {
@@ -96,6 +103,15 @@ export function providerScheme(provider: ProviderName, options: ProviderOptions)
           ...(rememberUntil !== undefined ? { rememberUntil } : {}),
         };
       };
+      // A secret sent as it is (GitLab's X-Gitlab-Token) that is no configured trigger's is refused
+      // before anything is buffered; which triggers it may run is decided from the verified body.
+      const { verifyWithoutBody } = signature;
+      if (!verifyWithoutBody) return reader;
+      const refused = () =>
+        unauthorized(`bad ${signature.signatureName}`, { provider, ...(deliveryId !== undefined ? { delivery: deliveryId } : {}) });
+      const verified = verifiedTriggers(context, context.triggers.all(), verifyWithoutBody, true);
+      if (isPending(verified)) return verified.then((triggers) => (triggers.length === 0 ? refused() : reader));
+      return verified.length === 0 ? refused() : reader;
     },
   };
 }
@@ -117,7 +133,7 @@ export interface ProviderRequest {
   /** The JSON payload's bytes (for a form-encoded body, its `payload` field). */
   payload: Buffer;
   /** True when the request's signature (or token) is right for this token. */
-  verify(token: string): boolean;
+  verify(token: TokenOrKeys): boolean;
   /** The header that signs, for the log: `X-Hub-Signature-256`. */
   signatureName: string;
   /** Until when (epoch ms) the delivery id is remembered, when the provider's own window decides it. */
@@ -130,78 +146,6 @@ export interface ProviderEvents {
   push: string;
   /** The event a provider sends to test a new webhook, answered 200 once verified. */
   ping?: string;
-}
-
-/** The first of these headers that is present, with the name it was found under. */
-export function firstHeader(req: IncomingMessage, names: readonly string[]): { name: string; value: string } | undefined {
-  for (const name of names) {
-    const value = header(req, name);
-    if (value !== undefined) return { name, value };
-  }
-  return undefined;
-}
-
-/** An event header the handler cannot go on without: a 400 naming it when it is missing. */
-export function requiredEvent(req: IncomingMessage, names: readonly string[], shownName: string): string {
-  const found = firstHeader(req, names);
-  if (found === undefined || found.value.trim() === '') throw badRequest(`${shownName} is missing`, { header: shownName });
-  return found.value.trim();
-}
-
-const DELIVERY_ID_SHAPE = /^[\x21-\x7e]{1,256}$/;
-
-/** A delivery-id header, when sent; a malformed one is a 400 naming it. */
-export function deliveryIdHeader(req: IncomingMessage, names: readonly string[]): string | undefined {
-  const found = firstHeader(req, names);
-  if (found === undefined) return undefined;
-  if (!DELIVERY_ID_SHAPE.test(found.value))
-    throw badRequest(`${found.name} must be 1 to 256 printable ASCII characters`, { header: found.name });
-  return found.value;
-}
-
-/**
- * The JSON payload of the body: the body itself, or the `payload` field of a form-encoded body
- * (GitHub's and Gitea's "application/x-www-form-urlencoded" content type).
- */
-export function jsonPayload(contentType: string | undefined, body: Buffer): Buffer {
-  const payload = formPayloadField(contentType, body);
-  if (payload === null) throw badRequest('payload: the form-encoded body has no payload field', { field: 'payload' });
-  return payload ?? body;
-}
-
-/**
- * Triggers of the claimed repository. A trigger names the repository the way its owner writes it:
- * the provider's name (`Hello-World`), its full name (`Codertocat/Hello-World`), or the path's last
- * segment where the display name differs from it (GitLab's `Diaspora` is `mike/diaspora`).
- */
-function triggersOf(context: DeliveryContext, repository: ClaimedRepository): Trigger[] {
-  return context.triggers.all().filter((trigger) => triggerNamesRepository(trigger.config.repository, repository));
-}
-
-/**
- * Triggers whose token verifies the request: each distinct token name is tried once (with one
- * refresh from its source when it fails, in case the token was just rotated).
- */
-export async function verifiedTriggers(
-  context: DeliveryContext,
-  candidates: Trigger[],
-  verify: (token: string) => boolean,
-  stopAtFirst: boolean,
-): Promise<Trigger[]> {
-  const byTokenName = new Map<string, Trigger[]>();
-  for (const trigger of candidates) {
-    const group = byTokenName.get(trigger.token.tokenName);
-    if (group) group.push(trigger);
-    else byTokenName.set(trigger.token.tokenName, [trigger]);
-  }
-  const verified: Trigger[] = [];
-  for (const group of byTokenName.values()) {
-    if (await verifyWithTokens(context, group[0]!, (tokens) => tokens.some(verify))) {
-      verified.push(...group);
-      if (stopAtFirst) break;
-    }
-  }
-  return verified;
 }
 
 function ignored(
@@ -252,7 +196,7 @@ function combinedReply(replies: Reply[], deliveryId: string, notRun: string[]): 
   };
 }
 
-async function handleProviderDelivery(events: ProviderEvents, request: ProviderRequest, context: DeliveryContext): Promise<Reply> {
+function handleProviderDelivery(events: ProviderEvents, request: ProviderRequest, context: DeliveryContext): Eventually<Outcome> {
   const { provider } = events;
   const payload = parseJsonObject(request.payload);
   const claimed = payload ? claimedRepository(provider, payload) : undefined;
@@ -260,11 +204,11 @@ async function handleProviderDelivery(events: ProviderEvents, request: ProviderR
   if (claimed) {
     candidates = triggersOf(context, claimed);
     if (candidates.length === 0) {
-      throw unauthorized('no trigger for this repository', {
+      return unauthorized('no trigger for this repository', () => ({
         provider,
         repository: (claimed.fullName ?? claimed.name).slice(0, 200),
         delivery: request.deliveryId,
-      });
+      }));
     }
   } else {
     // The body names no repository we can read (not JSON, or an organisation-wide ping): try
@@ -272,20 +216,34 @@ async function handleProviderDelivery(events: ProviderEvents, request: ProviderR
     // answered (a ping), while anyone else still gets 401. Nothing runs from such a body. Only
     // for small bodies: one HMAC per token over megabytes is work an unsigned caller could demand.
     if (request.payload.length > UNCLAIMED_BODY_LIMIT) {
-      throw unauthorized('body names no repository and is too large to try every token', { provider, delivery: request.deliveryId });
+      return unauthorized('body names no repository and is too large to try every token', { provider, delivery: request.deliveryId });
     }
     candidates = context.triggers.all();
   }
-  const verified = await verifiedTriggers(context, candidates, request.verify, claimed === undefined);
+  const verified = verifiedTriggers(context, candidates, request.verify, claimed === undefined);
+  if (isPending(verified)) return verified.then((triggers) => actOnVerified(events, request, context, payload, claimed, triggers));
+  return actOnVerified(events, request, context, payload, claimed, verified);
+}
+
+/** Once the triggers whose token verified are known: refused when none did, else answered or accepted. */
+function actOnVerified(
+  events: ProviderEvents,
+  request: ProviderRequest,
+  context: DeliveryContext,
+  payload: Record<string, unknown> | undefined,
+  claimed: ClaimedRepository | undefined,
+  verified: Trigger[],
+): Eventually<Outcome> {
+  const { provider } = events;
   if (verified.length === 0) {
-    throw unauthorized(`bad ${request.signatureName}`, {
+    return unauthorized(`bad ${request.signatureName}`, () => ({
       provider,
       repository: claimed ? (claimed.fullName ?? claimed.name).slice(0, 200) : undefined,
       delivery: request.deliveryId,
-    });
+    }));
   }
 
-  if (!payload) throw badRequest('body is not a JSON object', { field: 'body' });
+  if (!payload) return badRequest('body is not a JSON object', { field: 'body' });
   if (events.ping !== undefined && request.event === events.ping) {
     context.logger.info(
       { provider, delivery: request.deliveryId, repository: claimed?.fullName ?? claimed?.name },
@@ -295,7 +253,7 @@ async function handleProviderDelivery(events: ProviderEvents, request: ProviderR
   }
   if (request.event !== events.push) return ignored(context, events, request, `event ${request.event.slice(0, 64)} is not ${events.push}`);
   const push = readProviderPush(provider, payload);
-  if ('field' in push) throw badRequest(`${push.field} ${push.reason}`, { field: push.field });
+  if ('field' in push) return badRequest(`${push.field} ${push.reason}`, { field: push.field });
 
   const nowMs = context.now();
   // A provider without a signed timestamp can only be kept from replaying by its delivery id.
@@ -335,6 +293,10 @@ async function handleProviderDelivery(events: ProviderEvents, request: ProviderR
       repository: push.repository.fullName ?? push.repository.name,
     });
   }
+  return acceptAll(context, deliveries, deliveryId, notRun);
+}
+
+async function acceptAll(context: DeliveryContext, deliveries: AcceptedDelivery[], deliveryId: string, notRun: string[]): Promise<Reply> {
   const replies: Reply[] = [];
   for (const delivery of deliveries) replies.push(await acceptDelivery(context, delivery));
   return combinedReply(replies, deliveryId, notRun);

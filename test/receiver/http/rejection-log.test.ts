@@ -25,6 +25,20 @@ describe('RejectionLog', () => {
     log.close();
   });
 
+  it('builds the fields of a rejection only when its line is written', () => {
+    const { logger, lines } = recordingLogger();
+    const log = new RejectionLog(logger, { now: () => 1_000_000, perReasonPerSecond: 2 });
+    const build = jest.fn(() => ({ path: '/hooks/app/main' }));
+    for (let i = 0; i < 50; i++) log.reject('bad signature', build);
+    expect(build).toHaveBeenCalledTimes(2);
+    expect(lines.filter((l) => l.msg === 'delivery rejected')).toEqual([
+      expect.objectContaining({ reason: 'bad signature', path: '/hooks/app/main' }),
+      expect.objectContaining({ reason: 'bad signature', path: '/hooks/app/main' }),
+    ]);
+    expect(log.counts()).toEqual({ 'bad signature': 50 });
+    log.close();
+  });
+
   it('writes the summary within a second when the flood stops', () => {
     // The log's own timer, on a clock the test moves: a busy machine cannot make it late.
     jest.useFakeTimers();
