@@ -5,6 +5,7 @@
  */
 import * as fs from 'node:fs';
 import pino from 'pino';
+import { DEFAULT_CONFIG } from './serve-command';
 import { request } from './http-request';
 import {
   adminAuthorization,
@@ -20,8 +21,8 @@ import {
 
 export const DEFAULT_ADMIN_URL = 'http://127.0.0.1:5001';
 export const DEFAULT_STATE_DIR = '/var/lib/triggler';
-/** Where `triggler init` writes the config: the commands that read one use it when it is here and no --config is given. */
-export const DEFAULT_CONFIG = 'receiver.json';
+
+export { DEFAULT_CONFIG };
 
 /** `--config` as given, else ./receiver.json when there is one here. */
 export function configOrDefault(config: string | undefined): string | undefined {

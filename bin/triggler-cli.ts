@@ -14,9 +14,7 @@
  *   service-unit   a hardened systemd unit for this install
  *   tokens    rotate, list and show trigger tokens
  */
-import { Command, Option } from 'commander';
-import { reportStartupError, serve } from '../receiver';
-import { watchConfig } from './config-watch';
+import { Command } from 'commander';
 import { checkCommand, initCommand } from './init-command';
 import { deliveriesCommands } from './deliveries-commands';
 import { deployCommands } from './deploy-commands';
@@ -24,8 +22,9 @@ import { fleetCommandWhenAsked } from './fleet-command-loader';
 import { fleetStepCommand } from './fleet-step';
 import { hookCommand } from './hook-command';
 import { runsCommand } from './runs-command';
-import { DEFAULT_CONFIG, locateReceiver, postAdminAction } from './runs-source';
+import { locateReceiver, postAdminAction } from './runs-source';
 import { sendCommand } from './send-command';
+import { serveCommand } from './serve-command';
 import { serviceUnitCommand } from './service-unit';
 import { tokensCommand } from './tokens-command';
 import { VERSION } from './version';
@@ -39,26 +38,7 @@ const program = new Command()
 program.addCommand(initCommand());
 program.addCommand(checkCommand());
 
-program
-  .command('serve')
-  .description('run the receiver in the foreground (SIGHUP reloads the config and the token file)')
-  .option('-c, --config <file>', 'receiver config (JSON, comments allowed)', DEFAULT_CONFIG)
-  .addOption(
-    new Option('--log-format <format>', 'json lines, or pretty lines for people (auto: pretty on a terminal, json otherwise)')
-      .choices(['auto', 'json', 'pretty'])
-      .default('auto'),
-  )
-  .option(
-    '-w, --watch',
-    'reload when the config file (or its token file) changes, as SIGHUP does: a config that is not valid is refused whole and the running one stays',
-  )
-  .action(async (options: { config: string; logFormat: 'auto' | 'json' | 'pretty'; watch?: boolean }) => {
-    process.env.TRIGGLER_LOG_FORMAT = options.logFormat === 'auto' ? (process.stdout.isTTY ? 'pretty' : 'json') : options.logFormat;
-    const receiver = await serve(options.config).catch((error: unknown) => reportStartupError(error, options.config));
-    // Only the process that owns the receiver reloads it (a delivery worker of a clustered one returns none).
-    if (options.watch && receiver)
-      watchConfig(options.config, (files) => process.stderr.write(`watching ${files.join(' and ')}: a change reloads the receiver\n`));
-  });
+program.addCommand(serveCommand());
 
 program.addCommand(sendCommand());
 

@@ -13,6 +13,9 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 if (existsSync(join(__dirname, 'triggler-cli.ts'))) {
   require('tsx/cjs');
   require('./triggler-cli.ts');
+} else if (process.argv[2] === 'serve') {
+  // A long-running receiver: the bundle of `serve` alone, without the other commands' code.
+  require('../dist/triggler-serve.js');
 } else {
   require('../dist/triggler.js');
 }

@@ -1,7 +1,9 @@
 /**
  * Builds the CLI that `npm pack` ships: dist/triggler.js, one bundle of bin/triggler-cli.ts and
  * everything it uses (the receiver included), bundled as the receiver is for the host, so an
- * install needs neither tsx nor any dependency at run time. The systemd unit `triggler
+ * install needs neither tsx nor any dependency at run time; and dist/triggler-serve.js, `serve`
+ * alone (bin/triggler-serve.ts), which bin/triggler.js runs for `triggler serve` so a long-running
+ * receiver keeps none of the other commands' code. The systemd unit `triggler
  * service-unit` starts from goes beside it. Run by `npm pack` (prepack).
  *
  * The packages the CLI loads only when a command or a config needs them (each required inside the
@@ -18,11 +20,14 @@ const ROOT = path.join(__dirname, '..');
 const DIST = path.join(ROOT, 'dist');
 /** Beside the CLI bundle; a require from the bundle names it relative to the bundle's own file. */
 export const DEFERRED_DIR = 'deferred';
+/** `triggler serve` alone, beside the whole CLI. */
+export const SERVE_BUNDLE_FILE = 'triggler-serve.js';
 
 /**
  * Loaded only when needed: undici by the commands that talk to a receiver and by notifications
  * that post; the SSM client by an SSM token source and `triggler tokens`; SNS and CloudWatch by
- * notifications that name them.
+ * notifications that name them; Step Functions by `triggler fleet`; pino-pretty by a log for
+ * people (`--log-format pretty`, or a terminal).
  */
 export const DEFERRED_PACKAGES = [
   'undici',
@@ -99,11 +104,13 @@ export async function buildCli(outdir = DIST): Promise<string> {
   const outfile = path.join(outdir, CLI_BUNDLE_FILE);
   // The oldest Node.js the package supports (package.json engines).
   const target = 'node20';
-  await build({
-    ...receiverBuildOptions(path.join(ROOT, 'bin', 'triggler-cli.ts'), outfile, target),
-    plugins: [deferredPackages(), englishOnlyZod()],
-  });
-  asciiComments(outfile);
+  for (const [entry, file] of [
+    ['triggler-cli.ts', outfile],
+    ['triggler-serve.ts', path.join(outdir, SERVE_BUNDLE_FILE)],
+  ] as const) {
+    await build({ ...receiverBuildOptions(path.join(ROOT, 'bin', entry), file, target), plugins: [deferredPackages(), englishOnlyZod()] });
+    asciiComments(file);
+  }
   for (const name of DEFERRED_PACKAGES) {
     const options = receiverBuildOptions('', path.join(outdir, DEFERRED_DIR, deferredFileName(name)), target);
     delete options.entryPoints;
