@@ -10,7 +10,7 @@
  * failed-host count) live in the trigger's table item instead of the state, since JSONPath cannot
  * append to an array: the item is the rollout's progress, which `triggler fleet status` reads too.
  */
-import { ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { ArnFormat, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
@@ -121,9 +121,10 @@ export class FleetRollout extends Construct {
       stateMachineType: sfn.StateMachineType.STANDARD,
       definitionBody: sfn.DefinitionBody.fromChainable(definition.start),
     });
+    this.acknowledgeFindings(props);
     // Its own executions only, for an owner stopped by hand. A policy apart from the role's default
     // one: the state machine waits for its default policy, and this one names the state machine.
-    new iam.Policy(this, 'DescribeOwnExecutions', {
+    const describeOwn = new iam.Policy(this, 'DescribeOwnExecutions', {
       roles: [this.stateMachine.role],
       statements: [
         new iam.PolicyStatement({
@@ -139,6 +140,44 @@ export class FleetRollout extends Construct {
         }),
       ],
     });
+    const stack = Stack.of(this);
+    const machineName = `<${stack.getLogicalId(this.stateMachine.node.defaultChild as sfn.CfnStateMachine)}.Name>`;
+    Validations.of(describeOwn).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:${machineName}:*]`,
+      reason:
+        "DescribeExecution of this state machine's own executions (their names are the senders'), to find a lock holder stopped by hand.",
+    });
+  }
+
+  /** cdk-nag's findings on the engine, each with why it stands. */
+  private acknowledgeFindings(props: FleetRolloutProps): void {
+    Validations.of(this.stateMachine).acknowledge(
+      {
+        id: 'AwsSolutions-SF1',
+        reason:
+          "A Standard execution keeps its whole history (every state's input and output) for 90 days, and its output or failure cause is the rollout summary; logging ALL events to CloudWatch Logs would pay again for the same record.",
+      },
+      {
+        id: 'AwsSolutions-SF2',
+        reason:
+          'The rollout calls AWS APIs only (no Lambda, no HTTP): its execution history shows each call and its time; X-Ray would add nothing but cost.',
+      },
+    );
+    Validations.of(this.stateMachine.role).acknowledge(
+      {
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason:
+          'DescribeInstanceInformation, ListCommands, ListCommandInvocations and CancelCommand take no resource ARN; none of them reads data beyond command and instance metadata.',
+      },
+      {
+        id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*]',
+        reason: `SendCommand on instances, conditioned on the fleet tag (ssm:resourceTag/${props.fleetTag.key}): the fleet's instances change with the Auto Scaling group.`,
+      },
+      {
+        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter${props.commitParameterPrefix}/*]`,
+        reason: 'The fleet commit parameters, one per trigger, all under the fleet commit prefix.',
+      },
+    );
   }
 }
 
