@@ -744,7 +744,7 @@ class RolloutDefinition {
       {
         Key: this.key(),
         UpdateExpression: 'SET holdToken = :token',
-        ExpressionAttributeValues: { ':token': str(sfn.JsonPath.taskToken) },
+        ExpressionAttributeValues: { ':token': { S: sfn.JsonPath.taskToken } },
       },
       {
         integrationPattern: sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,

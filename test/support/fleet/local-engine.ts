@@ -214,6 +214,11 @@ export class LocalRolloutEngine {
   }
 
   async dispose(): Promise<void> {
+    // A hold still waiting: its task would otherwise keep its own timeout (days) running.
+    for (const [token, waiting] of this.tokens) {
+      this.tokens.delete(token);
+      waiting.reject(Object.assign(new Error('the local engine stopped'), { name: 'States.TaskFailed' }));
+    }
     for (const execution of this.executions.values()) if (execution.status === 'RUNNING') this.stop(execution.name);
     await Promise.allSettled([...this.executions.values()].map((execution) => execution.done));
     await this.runCommand.settle();
