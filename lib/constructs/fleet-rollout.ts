@@ -532,6 +532,11 @@ class RolloutDefinition {
       return { start: fixed, end: fixed };
     }
     const { numerator, denominator } = this.size;
+    if (denominator === 1) {
+      // 100%: one batch of the whole fleet (ArrayRange stops at 1,000 items, a fleet need not).
+      const whole = this.keep('Size the batches', '$.sizing', { 'size.$': '$.fleet.count' });
+      return { start: whole, end: whole };
+    }
     const bits = numerator.toString(2).split('').reverse();
     const first = this.keep('Size the batches', '$.sizing', { 'd0.$': '$.fleet.count' });
     let last: sfn.Pass = first;

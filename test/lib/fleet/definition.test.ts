@@ -1,4 +1,6 @@
-/** The synthesized rollout definition and the state machine role's grants, without running it. */
+/** The synthesized rollout definition and the state machine role's grants, and its batch sizing run alone. */
+import '../../support/fleet/promise-with-resolvers';
+import { StateMachine } from 'aws-local-stepfunctions';
 import { ROLLOUT_HOLD_STATE } from '../../../protocol/rollout';
 import { synthesizeRollout, LOCAL_AWS, LOCAL_FLEET_PROPS } from '../../support/fleet/synthesized-rollout';
 
@@ -76,5 +78,31 @@ describe('the rollout definition', () => {
     expect(() => synthesizeRollout({ ...SETTINGS, batchSize: 0 })).toThrow(/rollout.batchSize/);
     expect(() => synthesizeRollout({ ...SETTINGS, canary: 0 })).toThrow(/rollout.canary/);
     expect(() => synthesizeRollout({ ...SETTINGS, maxFailedHosts: -1 })).toThrow(/rollout.maxFailedHosts/);
+  });
+
+  it('sizes a percentage batch as ceil(fleet × share), with the arithmetic the states have', async () => {
+    const sized = async (batchSize: string, count: number): Promise<number> => {
+      const { definition: whole } = synthesizeRollout({ ...SETTINGS, batchSize });
+      const branch = (whole.States as Record<string, { Branches: Array<{ States: Record<string, Record<string, unknown>> }> }>)['Roll out']!
+        .Branches[0]!;
+      const states = structuredClone(branch.States);
+      const last = states['Divide by the whole'] ?? states['Size the batches']!;
+      delete last.Next;
+      last.End = true;
+      const sizing = new StateMachine({ StartAt: 'Size the batches', States: states } as never, {
+        validationOptions: { noValidate: true },
+      });
+      const result = (await sizing.run({ fleet: { count } }).result) as { sizing: { size: number } };
+      return result.sizing.size;
+    };
+    for (const [share, counts] of [
+      ['25%', [1, 3, 4, 7, 1000]],
+      ['30%', [1, 4, 7, 10, 99]],
+      ['1%', [1, 99, 1000]],
+      ['100%', [1, 3, 1500]],
+    ] as const) {
+      for (const count of counts)
+        expect([share, count, await sized(share, count)]).toEqual([share, count, Math.ceil((count * Number(share.slice(0, -1))) / 100)]);
+    }
   });
 });

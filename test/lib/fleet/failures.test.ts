@@ -3,47 +3,31 @@
  * check fails, a host failing in the second batch with no failures allowed, an alarm during the
  * bake. Each starts from a fleet on one commit (a rollout that succeeded) and must end there.
  */
-import { rolloutInput, type RolloutSummary } from '../../../protocol/rollout';
+import type { RolloutSummary } from '../../../protocol/rollout';
 import type { RolloutSettings } from '../../../lib/constructs/fleet-rollout';
-import { FLEET_BRANCH, FLEET_REPOSITORY, FleetHosts } from '../../support/fleet/fleet-hosts';
-import { LocalRolloutEngine } from '../../support/fleet/local-engine';
-import { LOCAL_FLEET_PROPS } from '../../support/fleet/synthesized-rollout';
+import { FLEET_COMMIT_PARAMETER, localFleet } from '../../support/fleet/local-fleet';
 
-const COMMIT_PARAMETER = `${LOCAL_FLEET_PROPS.commitParameterPrefix}/${FLEET_REPOSITORY}/${FLEET_BRANCH}/commit`;
 const SETTINGS: RolloutSettings = { canary: 1, batchSize: 2, maxFailedHosts: 0, bakeSeconds: 30, alarms: ['app-errors'], hold: false };
 
 describe('a rollout that fails', () => {
-  let hosts: FleetHosts;
-  let engine: LocalRolloutEngine;
-  let delivery = 0;
-  const push = (commit: string) => rolloutInput(FLEET_REPOSITORY, FLEET_BRANCH, commit, `delivery-${(delivery += 1)}`);
   /** The commit the whole fleet is on before each scenario. */
   let good: string;
-
-  beforeAll(async () => {
-    hosts = new FleetHosts(LOCAL_FLEET_PROPS.fleetTag);
-    await hosts.add(3);
-    engine = await LocalRolloutEngine.start({ hosts, rollout: SETTINGS });
-    good = hosts.repo.commit({ v: 'good' });
-    expect((await engine.start(push(good)).done).summary).toMatchObject({ outcome: 'succeeded' });
-  }, 120_000);
-  afterAll(async () => {
-    await engine?.dispose();
-    await hosts?.dispose();
+  const fleet = localFleet(SETTINGS, 3, async () => {
+    good = fleet.hosts().repo.commit({ v: 'good' });
+    expect((await fleet.engine().start(fleet.push(good)).done).summary).toMatchObject({ outcome: 'succeeded' });
   });
+  const currents = () => fleet.currents();
 
-  async function currents(): Promise<Array<string | null>> {
-    return Promise.all(hosts.hosts.map((host) => hosts.current(host.instanceId)));
-  }
   const stepOf = (summary: RolloutSummary, step: 'prepare' | 'switch' | 'rollback') =>
     Object.fromEntries(summary.hosts.filter((host) => host[step]).map((host) => [host.instanceId, host[step]!.invocation]));
 
   it("the canary's health check fails: nothing else is switched and the canary is back", async () => {
+    const [hosts, engine] = [fleet.hosts(), fleet.engine()];
     // Every host would fail the check: only the canary may ever try.
     for (const host of hosts.hosts) hosts.failHealthCheck(host.instanceId, true);
     try {
       const bad = hosts.repo.commit({ v: 'unhealthy' });
-      const ended = await engine.start(push(bad)).done;
+      const ended = await engine.start(fleet.push(bad)).done;
       expect(ended).toMatchObject({ status: 'FAILED', error: 'rolled-back', summary: { outcome: 'rolled-back', commit: bad } });
       const switched = stepOf(ended.summary!, 'switch');
       expect(Object.values(switched)).toEqual(['Failed']);
@@ -51,13 +35,14 @@ describe('a rollout that fails', () => {
       // Its own health check switched the canary back; the others never left the good commit.
       expect(await currents()).toEqual([good, good, good]);
       expect(stepOf(ended.summary!, 'rollback')).toEqual({});
-      expect(engine.parameters.get(COMMIT_PARAMETER)).toBe(good);
+      expect(engine.parameters.get(FLEET_COMMIT_PARAMETER)).toBe(good);
     } finally {
       for (const host of hosts.hosts) hosts.failHealthCheck(host.instanceId, false);
     }
   }, 120_000);
 
   it('a host fails in the second batch with maxFailedHosts 0: the batch is cancelled, every switched host rolled back', async () => {
+    const [hosts, engine] = [fleet.hosts(), fleet.engine()];
     const bad = hosts.repo.commit({ v: 'second-batch' });
     // When the canary switches, the other two make up the second batch: one fails its health
     // check, the other waits in activate until the batch is cancelled.
@@ -72,7 +57,7 @@ describe('a rollout that fails', () => {
       if (event.type === 'cancelled' && slow !== undefined) hosts.holdActivate(slow, false);
     });
     try {
-      const ended = await engine.start(push(bad)).done;
+      const ended = await engine.start(fleet.push(bad)).done;
       const summary = ended.summary!;
       expect(ended).toMatchObject({ status: 'FAILED', summary: { outcome: 'rolled-back', commit: bad } });
       const canary = summary.instances.find((id) => id !== slow && id !== failing)!;
@@ -89,12 +74,13 @@ describe('a rollout that fails', () => {
   }, 120_000);
 
   it('an alarm fires during the bake: the canary is rolled back', async () => {
+    const [hosts, engine] = [fleet.hosts(), fleet.engine()];
     const bad = hosts.repo.commit({ v: 'alarming' });
     engine.onRunCommand((event) => {
       if (event.type === 'invocation' && event.step === 'switch' && event.status === 'Success') engine.alarms.set('app-errors', 'ALARM');
     });
     try {
-      const ended = await engine.start(push(bad)).done;
+      const ended = await engine.start(fleet.push(bad)).done;
       expect(ended).toMatchObject({ status: 'FAILED', summary: { outcome: 'rolled-back', reason: 'alarm app-errors is in ALARM' } });
       const switched = stepOf(ended.summary!, 'switch');
       expect(Object.values(switched)).toEqual(['Success']);

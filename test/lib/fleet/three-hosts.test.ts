@@ -3,44 +3,22 @@
  * that succeeds everywhere, and a sender's retry.
  */
 import { waitForRun } from '../../../bin/runs-source';
-import { rolloutInput } from '../../../protocol/rollout';
-import { FLEET_BRANCH, FLEET_REPOSITORY, FleetHosts } from '../../support/fleet/fleet-hosts';
-import { LocalRolloutEngine } from '../../support/fleet/local-engine';
+import { FLEET_COMMIT_PARAMETER, FLEET_TRIGGER, localFleet } from '../../support/fleet/local-fleet';
 import { LOCAL_FLEET_PROPS } from '../../support/fleet/synthesized-rollout';
 
-const TRIGGER = `${FLEET_REPOSITORY}@${FLEET_BRANCH}`;
-const COMMIT_PARAMETER = `${LOCAL_FLEET_PROPS.commitParameterPrefix}/${FLEET_REPOSITORY}/${FLEET_BRANCH}/commit`;
-const SETTINGS = { canary: 1, batchSize: 2, maxFailedHosts: 0, bakeSeconds: 30, alarms: ['app-errors'], hold: false };
-
 describe('a rollout to three hosts', () => {
-  let hosts: FleetHosts;
-  let engine: LocalRolloutEngine;
-  let delivery = 0;
-  const push = (commit: string) => rolloutInput(FLEET_REPOSITORY, FLEET_BRANCH, commit, `delivery-${(delivery += 1)}`);
-
-  beforeAll(async () => {
-    hosts = new FleetHosts(LOCAL_FLEET_PROPS.fleetTag);
-    await hosts.add(3);
-    engine = await LocalRolloutEngine.start({ hosts, rollout: SETTINGS });
-  }, 120_000);
-  afterAll(async () => {
-    await engine?.dispose();
-    await hosts?.dispose();
-  });
-
-  async function currents(): Promise<Array<string | null>> {
-    return Promise.all(hosts.hosts.map((host) => hosts.current(host.instanceId)));
-  }
+  const fleet = localFleet({ canary: 1, batchSize: 2, maxFailedHosts: 0, bakeSeconds: 30, alarms: ['app-errors'], hold: false }, 3);
 
   it('prepares on every host before switching any, then switches all: every current is the commit', async () => {
+    const [hosts, engine] = [fleet.hosts(), fleet.engine()];
     const commit = hosts.repo.commit({ v: '1' });
-    const ended = await engine.start(push(commit)).done;
-    expect(ended).toMatchObject({ status: 'SUCCEEDED', summary: { outcome: 'succeeded', commit, trigger: TRIGGER } });
+    const ended = await engine.start(fleet.push(commit)).done;
+    expect(ended).toMatchObject({ status: 'SUCCEEDED', summary: { outcome: 'succeeded', commit, trigger: FLEET_TRIGGER } });
     const summary = ended.summary!;
     const ids = hosts.hosts.map((host) => host.instanceId);
     expect([...summary.instances].sort()).toEqual(ids);
-    expect(await currents()).toEqual([commit, commit, commit]);
-    expect(engine.parameters.get(COMMIT_PARAMETER)).toBe(commit);
+    expect(await fleet.currents()).toEqual([commit, commit, commit]);
+    expect(engine.parameters.get(FLEET_COMMIT_PARAMETER)).toBe(commit);
     // One record per host and step, each with the host's own JSON line.
     const steps = (step: 'prepare' | 'switch') =>
       summary.hosts.filter((host) => host[step]).map((host) => ({ id: host.instanceId, ...host[step]! }));
@@ -65,14 +43,15 @@ describe('a rollout to three hosts', () => {
   }, 120_000);
 
   it('a sender retry with the same delivery starts no second rollout', async () => {
-    const commit = hosts.repo.commit({ v: '2' });
-    const input = push(commit);
+    const engine = fleet.engine();
+    const commit = fleet.hosts().repo.commit({ v: '2' });
+    const input = fleet.push(commit);
     const first = engine.start(input);
     const retry = engine.start(input);
     expect(retry).toBe(first);
     expect((await first.done).summary).toMatchObject({ outcome: 'succeeded', commit });
     expect(engine.start(input)).toBe(first);
     expect([...engine.executions.values()].filter((execution) => execution.input.deliveryId === input.deliveryId)).toHaveLength(1);
-    expect(await currents()).toEqual([commit, commit, commit]);
+    expect(await fleet.currents()).toEqual([commit, commit, commit]);
   }, 120_000);
 });
