@@ -32,6 +32,27 @@ describe('a burst of pushes during a rollout', () => {
   }, 120_000);
 });
 
+describe('a rollout stopped by hand', () => {
+  const fleet = localFleet(SETTINGS, 1);
+
+  it('leaves its lock behind; the next push finds the owner no longer running and takes the lock over', async () => {
+    const engine = fleet.engine();
+    const hosts = fleet.hosts();
+    const stopped = engine.start(fleet.push(hosts.repo.commit({ v: 'stopped' })));
+    await waitFor('the first rollout to hold the lock', () => stopped.states.includes('Roll out'));
+    engine.stop(stopped.name);
+    expect(await stopped.done).toMatchObject({ status: 'ABORTED' });
+    // The lock still names the stopped execution, as on AWS: nothing released it.
+    expect((await engine.item(FLEET_TRIGGER))?.owner?.S).toBe(stopped.name);
+    const next = hosts.repo.commit({ v: 'after the stop' });
+    const taking = engine.start(fleet.push(next));
+    expect((await taking.done).summary).toMatchObject({ outcome: 'succeeded', commit: next });
+    expect(taking.states).toEqual(expect.arrayContaining(['Is the owner still running?', 'Take over the lock']));
+    await engine.runCommand.settle();
+    expect(await fleet.currents()).toEqual([next]);
+  }, 120_000);
+});
+
 describe('a host that joins, and a held rollout', () => {
   const fleet = localFleet({ ...SETTINGS, hold: true }, 2);
 
