@@ -190,6 +190,17 @@ const PUSH = {
   'deliveryId.$': '$.deliveryId',
 } as const;
 
+/** A call refused for its rate is tried again, backing off; any other error is the rollout's to handle. */
+function throttled(service: string, ...errors: string[]): sfn.RetryProps {
+  return {
+    errors: errors.map((error) => `${service}.${error}`),
+    interval: Duration.seconds(2),
+    backoffRate: 2,
+    maxAttempts: 5,
+    jitterStrategy: sfn.JitterType.FULL,
+  };
+}
+
 /** A DynamoDB string attribute from a JSONPath. */
 const str = (path: string) => ({ 'S.$': path });
 
@@ -247,13 +258,17 @@ class RolloutDefinition {
     parameters: Record<string, unknown>,
     options: Partial<tasks.CallAwsServiceProps> = {},
   ) {
-    return new tasks.CallAwsService(this.scope, id, {
+    const task = new tasks.CallAwsService(this.scope, id, {
       service: 'dynamodb',
       action,
       iamResources: [this.table.tableArn],
       parameters: { TableName: this.table.tableName, ...parameters },
       ...options,
     });
+    // A callback task is not retried: a second one would wait for a second answer.
+    if (options.integrationPattern === undefined)
+      task.addRetry(throttled('DynamoDb', 'ThrottlingException', 'ProvisionedThroughputExceededException', 'RequestLimitExceeded'));
+    return task;
   }
 
   /** The item, read consistently, at `resultPath`.item. */
@@ -404,7 +419,9 @@ class RolloutDefinition {
   }
 
   private ssm(id: string, action: string, resources: string[], options: Partial<tasks.CallAwsServiceProps>) {
-    return new tasks.CallAwsService(this.scope, id, { service: 'ssm', action, iamResources: resources, ...options });
+    return new tasks.CallAwsService(this.scope, id, { service: 'ssm', action, iamResources: resources, ...options }).addRetry(
+      throttled('Ssm', 'ThrottlingException'),
+    );
   }
 
   private parameterName(): string {
