@@ -15,14 +15,14 @@ export interface CliResult {
 /** Runs `program args` (the clone's CLI unless `program` says otherwise) and resolves with how it ended; never rejects. */
 export function runCli(
   args: string[],
-  options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; program?: string[] } = {},
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; program?: string[]; timeoutMs?: number } = {},
 ): Promise<CliResult> {
   const [command, ...prefix] = options.program ?? [process.execPath, CLI];
   return new Promise((resolve) => {
     const child = execFile(
       command!,
       [...prefix, ...args],
-      { cwd: options.cwd ?? ROOT, env: options.env ?? { PATH: process.env.PATH }, timeout: 60_000 },
+      { cwd: options.cwd ?? ROOT, env: options.env ?? { PATH: process.env.PATH }, timeout: options.timeoutMs ?? 60_000 },
       (error, stdout, stderr) => {
         resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
       },
