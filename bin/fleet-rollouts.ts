@@ -19,6 +19,7 @@ import {
   describeAwsError,
   rolloutExecutionName,
   ROLLOUT_HOLD_STATE,
+  rolloutSummaryOf,
   type HostStepResult,
   type RolloutInput,
   type RolloutSummary,
@@ -69,11 +70,6 @@ function parseJson(text: string | undefined): unknown {
   }
 }
 
-function isSummary(value: unknown): value is RolloutSummary {
-  const summary = value as Partial<RolloutSummary> | undefined;
-  return typeof summary === 'object' && summary !== null && typeof summary.outcome === 'string' && Array.isArray(summary.hosts);
-}
-
 function isInput(value: unknown): value is RolloutInput {
   const input = value as Partial<RolloutInput> | undefined;
   return typeof input === 'object' && input !== null && typeof input.trigger === 'string' && typeof input.commit === 'string';
@@ -98,7 +94,7 @@ export async function describeRollout(clients: FleetClients, id: string): Promis
   const executionArn = executionArnOfId(clients.stateMachineArn, id);
   const described = await asked(`cannot read rollout ${id}`, clients.sfn.send(new DescribeExecutionCommand({ executionArn })));
   const input = parseJson(described.input);
-  const summary = parseJson(described.status === 'SUCCEEDED' ? described.output : described.cause);
+  const summary = rolloutSummaryOf(described.status === 'SUCCEEDED' ? described.output : described.cause);
   return {
     name: described.name ?? id,
     arn: described.executionArn ?? executionArn,
@@ -106,9 +102,9 @@ export async function describeRollout(clients: FleetClients, id: string): Promis
     ...(described.startDate ? { startDate: new Date(described.startDate) } : {}),
     ...(described.stopDate ? { stopDate: new Date(described.stopDate) } : {}),
     ...(isInput(input) ? { input } : {}),
-    ...(isSummary(summary) ? { summary } : {}),
-    ...(!isSummary(summary) && described.error ? { error: described.error } : {}),
-    ...(!isSummary(summary) && described.cause ? { cause: described.cause } : {}),
+    ...(summary ? { summary } : {}),
+    ...(!summary && described.error ? { error: described.error } : {}),
+    ...(!summary && described.cause ? { cause: described.cause } : {}),
   };
 }
 

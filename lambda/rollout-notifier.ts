@@ -31,6 +31,7 @@ import {
   ROLLOUT_EVENTS,
   rolloutFinishedEvent,
   rolloutSummaryLine,
+  rolloutSummaryOf,
   snsSubject,
   standardWebhookHeaders,
   type RolloutEvent,
@@ -135,12 +136,6 @@ function parsed(text: string | null | undefined): unknown {
   }
 }
 
-const isSummary = (value: unknown): value is RolloutSummary =>
-  typeof value === 'object' &&
-  value !== null &&
-  typeof (value as RolloutSummary).outcome === 'string' &&
-  Array.isArray((value as RolloutSummary).hosts);
-
 /** Why a target failed, for the log and the invocation's error: its origin only (a chat webhook's path is its secret). */
 class TargetFailure extends Error {}
 
@@ -151,17 +146,17 @@ export function createRolloutNotifier(dependencies: RolloutNotifierDependencies)
   /** The summary the execution left, reading the execution when the event could not carry it. */
   async function summaryOf(detail: ExecutionStatusChange): Promise<{ summary: RolloutSummary; outcome: RolloutEvent }> {
     let { output, cause, input, error } = detail;
-    let summary = parsed(detail.status === 'SUCCEEDED' ? output : cause);
-    if (!isSummary(summary) || !input) {
+    let summary = rolloutSummaryOf(detail.status === 'SUCCEEDED' ? output : cause);
+    if (!summary || !input) {
       const described = await dependencies.sfn
         .send(new DescribeExecutionCommand({ executionArn: detail.executionArn }))
         .catch((failure: unknown) => {
           throw new Error(`cannot read execution ${detail.executionArn}: ${describeAwsError(failure)}`, { cause: failure });
         });
       ({ output, cause, input, error } = described);
-      summary = parsed(detail.status === 'SUCCEEDED' ? output : cause);
+      summary = rolloutSummaryOf(detail.status === 'SUCCEEDED' ? output : cause);
     }
-    if (isSummary(summary)) return { summary, outcome: summary.outcome };
+    if (summary) return { summary, outcome: summary.outcome };
     // Stopped by hand, timed out, or failed before it could write a summary: what the input says, and why.
     const rolloutInput = (parsed(input) ?? {}) as Partial<RolloutInput>;
     const outcome: RolloutEvent = detail.status === 'ABORTED' ? 'stopped' : detail.status === 'TIMED_OUT' ? 'timed-out' : 'failed';

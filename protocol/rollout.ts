@@ -110,3 +110,27 @@ export const ROLLOUT_STATE_MACHINE_ENV = 'TRIGGLER_ROLLOUT_STATE_MACHINE_ARN';
 
 /** The state that waits for `triggler fleet promote` when `rollout.hold` is on. */
 export const ROLLOUT_HOLD_STATE = 'Hold for promotion';
+
+/**
+ * A rollout summary from an execution's output or cause (JSON text), or undefined when the text is
+ * none. The state machine lists one entry per host and step it ran; here each host's steps are
+ * one entry again, in the order the hosts first appear.
+ */
+export function rolloutSummaryOf(text: string | null | undefined): RolloutSummary | undefined {
+  if (!text) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const summary = value as Partial<RolloutSummary> | null;
+  if (typeof summary !== 'object' || summary === null || typeof summary.outcome !== 'string' || !Array.isArray(summary.hosts))
+    return undefined;
+  const hosts = new Map<string, HostRolloutSteps>();
+  for (const entry of summary.hosts) {
+    const seen = hosts.get(entry.instanceId);
+    hosts.set(entry.instanceId, seen ? { ...seen, ...entry } : { ...entry });
+  }
+  return { ...(summary as RolloutSummary), hosts: [...hosts.values()] };
+}
