@@ -10,6 +10,10 @@ import { parseReceiverConfig, type ReceiverConfig, type ReceiverConfigInput } fr
 import { propProblem, throwPropProblems, type PropProblem } from '../../construct-props';
 import {
   CFN_HUP_UNIT_FILE_NAME,
+  COMMAND_SERVICE_FILE_NAME,
+  COMMAND_SOCKET_FILE_NAME,
+  COMMAND_SOCKET_MAX_CONNECTIONS,
+  COMMAND_SOCKET_NAME,
   HEALTHY_WAIT_SECONDS,
   HOST_PATHS,
   HOST_REVISION_FILE_NAME,
@@ -87,11 +91,22 @@ export interface ReceiverHostProps {
   readonly initTimeout?: Duration;
 }
 
+/**
+ * The receiver config the host installs: the given one, with its commands started through the
+ * command runner's socket (triggler-command.socket), so that they run in a unit whose firewall
+ * denies the instance metadata service while the receiver keeps it.
+ */
+function installedReceiverConfig(given: ReceiverConfigInput): ReceiverConfigInput {
+  return { ...given, commandRunner: { socket: HOST_PATHS.commandSocket } };
+}
+
 /** The receiver config as the host will read it (defaults filled in), or a prop problem naming why not. */
-function receiverConfigProblems(raw: ReceiverConfigInput): { config?: ReceiverConfig; problems: PropProblem[] } {
+function receiverConfigProblems(given: ReceiverConfigInput): { config?: ReceiverConfig; problems: PropProblem[] } {
   let config: ReceiverConfig;
   try {
-    config = parseReceiverConfig(raw, 'receiverConfig');
+    // The given config: a trigger's `user`, which the runner cannot take, is refused below with the host's reason.
+    const parsed = parseReceiverConfig(given, 'receiverConfig');
+    config = { ...parsed, commandRunner: installedReceiverConfig(given).commandRunner! };
   } catch (error) {
     return { problems: [{ prop: 'receiverConfig', problem: (error as Error).message }] };
   }
@@ -116,6 +131,18 @@ function receiverConfigProblems(raw: ReceiverConfigInput): { config?: ReceiverCo
         trigger.user === undefined ? undefined : `must not be set: the receiver runs as ${SERVICE_USER}, not root`,
       ),
     ]),
+    ...propProblem(
+      'receiverConfig.commandRunner',
+      given.commandRunner === undefined || given.commandRunner.socket === HOST_PATHS.commandSocket
+        ? undefined
+        : `must be left out: the host's command runner listens on ${HOST_PATHS.commandSocket}`,
+    ),
+    ...propProblem(
+      'receiverConfig.limits.maxConcurrentRuns',
+      config.limits.maxConcurrentRuns <= COMMAND_SOCKET_MAX_CONNECTIONS
+        ? undefined
+        : `must be at most ${COMMAND_SOCKET_MAX_CONNECTIONS}: each running command holds a connection to ${COMMAND_SOCKET_NAME}, which takes that many`,
+    ),
     ...propProblem(
       'receiverConfig.stateDir',
       config.stateDir === `/var/lib/${SERVICE_USER}` ? undefined : `must be /var/lib/${SERVICE_USER}, the unit's state directory`,
@@ -234,6 +261,7 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
     const bundle = new ReceiverBundle(this, 'Bundle', {
       entry: props.receiverEntry ?? path.join(REPOSITORY_ROOT, 'receiver', 'daemon.ts'),
       cliEntry: path.join(REPOSITORY_ROOT, 'bin', 'triggler-cli.ts'),
+      commandRunnerEntry: path.join(REPOSITORY_ROOT, 'receiver', 'command-runner-main.ts'),
     });
 
     this.instance = new ec2.Instance(this, 'Instance', {
@@ -272,14 +300,15 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
     // Auto Scaling group's update policy would gate updates too, but by replacing the instance:
     // a new private address for the sender and the relay, and the run history gone.
     const initTimeout = props.initTimeout ?? Duration.minutes(15);
-    const revision = this.hostRevision(bundle, props.receiverConfig, writablePaths, deployAccess);
+    const installedConfig = installedReceiverConfig(props.receiverConfig);
+    const revision = this.hostRevision(bundle, installedConfig, writablePaths, deployAccess);
     const healthyHandle = new CfnWaitConditionHandle(this, `HealthyHandle${revision}`);
     this.healthy = new CfnWaitCondition(this, `Healthy${revision}`, {
       handle: healthyHandle.ref,
       count: 1,
       timeout: String(initTimeout.toSeconds() + 600),
     });
-    this.instance.applyCloudFormationInit(this.hostSetup(bundle, props.receiverConfig, writablePaths, healthyHandle.ref, deployAccess), {
+    this.instance.applyCloudFormationInit(this.hostSetup(bundle, installedConfig, writablePaths, healthyHandle.ref, deployAccess), {
       configSets: ['default'],
       timeout: initTimeout,
       // No fingerprint in the user data: with one, every metadata change would replace the instance.
@@ -317,9 +346,14 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
     writablePaths: string[],
     deployAccess: ReturnType<typeof deployAccessOf>,
   ): string {
-    const files = [RECEIVER_UNIT_FILE_NAME, CFN_HUP_UNIT_FILE_NAME, WAIT_HEALTHY_FILE_NAME, HOST_REVISION_FILE_NAME].map((name) =>
-      fs.readFileSync(hostFilePath(name), 'utf8'),
-    );
+    const files = [
+      RECEIVER_UNIT_FILE_NAME,
+      COMMAND_SOCKET_FILE_NAME,
+      COMMAND_SERVICE_FILE_NAME,
+      CFN_HUP_UNIT_FILE_NAME,
+      WAIT_HEALTHY_FILE_NAME,
+      HOST_REVISION_FILE_NAME,
+    ].map((name) => fs.readFileSync(hostFilePath(name), 'utf8'));
     const received = Stack.of(this).resolve({
       bundle: bundle.asset.assetHash,
       receiverConfig,
@@ -398,6 +432,17 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
             mode: '000644',
             serviceRestartHandles: [receiverRestart],
           }),
+          // The command runner: each command in an instance of its own unit, which cannot reach
+          // instance metadata. New instances read these files; nothing of them runs for long.
+          ...[
+            [HOST_PATHS.commandSocketUnitFile, COMMAND_SOCKET_FILE_NAME],
+            [HOST_PATHS.commandServiceUnitFile, COMMAND_SERVICE_FILE_NAME],
+          ].map(([file, name]) => ec2.InitFile.fromFileInline(file!, hostFilePath(name!), { owner: 'root', group: 'root', mode: '000644' })),
+          ec2.InitFile.fromString(HOST_PATHS.commandWritablePathsDropIn, writablePathsDropIn(writablePaths), {
+            owner: 'root',
+            group: 'root',
+            mode: '000644',
+          }),
           ec2.InitFile.fromString('/etc/cfn/cfn-hup.conf', `[main]\nstack=${Aws.STACK_ID}\nregion=${Aws.REGION}\ninterval=1\n`, rootOnly),
           ec2.InitFile.fromString(
             '/etc/cfn/hooks.d/triggler-receiver.conf',
@@ -419,6 +464,10 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
           }),
           // cfn-init writes unit files but does not tell systemd; services start after commands.
           ec2.InitCommand.argvCommand(['systemctl', 'daemon-reload'], { key: '10-daemon-reload' }),
+          // A command and not a cfn-init service: the socket is started once and left listening
+          // (restarting it would refuse the commands that start meanwhile); its instances are not
+          // services cfn-init could restart.
+          ec2.InitCommand.argvCommand(['systemctl', 'enable', '--now', COMMAND_SOCKET_NAME], { key: '20-command-socket' }),
           ec2.InitService.enable(SERVICE_NAME, { serviceManager: ec2.ServiceManager.SYSTEMD, serviceRestartHandle: receiverRestart }),
           ec2.InitService.enable('cfn-hup', { serviceManager: ec2.ServiceManager.SYSTEMD, serviceRestartHandle: cfnHupRestart }),
         ]),
@@ -508,10 +557,13 @@ function revisionPaths(gitConfig: boolean): string[] {
     ...(gitConfig ? [GIT_CONFIG_FILE] : []),
     HOST_PATHS.unitFile,
     HOST_PATHS.writablePathsDropIn,
+    HOST_PATHS.commandSocketUnitFile,
+    HOST_PATHS.commandServiceUnitFile,
+    HOST_PATHS.commandWritablePathsDropIn,
   ];
 }
 
-/** ReadWritePaths for the unit; "-" makes systemd skip a path that does not exist yet. */
+/** ReadWritePaths for the receiver's unit and the command runner's; "-" makes systemd skip a path that does not exist yet. */
 function writablePathsDropIn(writablePaths: string[]): string {
   const header = '# Written by the git-triggler stack from receiver.writablePaths.\n[Service]\n';
   return writablePaths.length === 0 ? `${header}# (none)\n` : `${header}ReadWritePaths=${writablePaths.map((p) => `-${p}`).join(' ')}\n`;
