@@ -2,7 +2,8 @@
  * One command of one run, from start to end: its environment, its own process group, its output
  * into the run's log, its timeout, and stopping it — SIGTERM to the whole group, SIGKILL after the
  * grace — when the timeout passes or the receiver stops. The runner decides when a command runs;
- * this module decides nothing else.
+ * this module decides nothing else. Whether the process is the receiver's own child or the command
+ * runner's (command-spawn.ts), it is supervised here the same way.
  */
 import * as fsp from 'node:fs/promises';
 import type { Logger } from 'pino';

@@ -281,6 +281,7 @@ describeOnHost("the receiver host under systemd, laid down from the template's c
       'revision/10-save',
       'system/10-service-user',
       'system/20-deploy-paths',
+      'system/30-ptrace-scope',
       'receiver/10-daemon-reload',
       'receiver/20-command-socket',
       'health/10-wait-healthy',

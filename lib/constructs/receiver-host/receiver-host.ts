@@ -27,6 +27,7 @@ import {
 import { UNIT_NAME } from '../../stack-config/host-commands';
 import type { TriggerTokens } from '../trigger-tokens';
 import { deployAccessOf, deploySystemSetup, GIT_CONFIG_FILE, gitConfigFor, grantGitPull } from './deploy-access';
+import { commandIsolationSetup } from './command-isolation';
 import { unitControlSetup } from './unit-control';
 import { ReceiverBundle } from './receiver-bundle';
 
@@ -404,6 +405,7 @@ export class ReceiverHost extends Construct implements ec2.IConnectable {
           ),
           ...deploySystemSetup(deployAccess, SERVICE_USER),
           ...unitControlSetup(this.manageUnits, SERVICE_USER),
+          ...commandIsolationSetup(),
         ]),
         receiver: new ec2.InitConfig([
           ec2.InitSource.fromExistingAsset(HOST_PATHS.installDir, bundle.asset, { serviceRestartHandles: [receiverRestart] }),

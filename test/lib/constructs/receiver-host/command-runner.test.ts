@@ -90,6 +90,14 @@ describe('the command runner on the AWS host', () => {
     expect(receiver).not.toMatch(/^IPAddress/m);
   });
 
+  it("keeps a command from reading the receiver's memory: Yama's ptrace scope 1, for every boot and at once where the kernel has Yama", () => {
+    expect(init.system!.files!['/etc/sysctl.d/60-git-triggler-ptrace.conf']).toMatchObject({ owner: 'root', mode: '000644' });
+    expect(init.system!.files!['/etc/sysctl.d/60-git-triggler-ptrace.conf']!.content).toMatch(/^kernel\.yama\.ptrace_scope = 1$/m);
+    expect(init.system!.commands!['30-ptrace-scope']!.command).toBe(
+      '[ ! -e /proc/sys/kernel/yama/ptrace_scope ] || sysctl -q -p /etc/sysctl.d/60-git-triggler-ptrace.conf',
+    );
+  });
+
   it('refuses more concurrent runs than the socket takes connections, naming the field', () => {
     const stack = new Stack(new App({ context: NO_BUNDLING }), 'Limits');
     const host = (maxConcurrentRuns: number) =>
