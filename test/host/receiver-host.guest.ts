@@ -166,7 +166,7 @@ describeOnHost("the receiver host under systemd, laid down from the template's c
     [port, adminPort] = [await freePort(), await freePort()];
     ssm = await startLocalSsm({ region: REGION });
     metadata = await startInstanceMetadata();
-    for (const name of ['app/main', 'app/slow', 'app/restart', 'app/denied', 'app/imds', 'site/main']) {
+    for (const name of ['app/main', 'app/slow', 'app/restart', 'app/denied', 'app/imds', 'app/nested', 'site/main']) {
       tokens[name] = newToken();
       ssm.put(`/host-test/tokens/${name}`, tokens[name]);
     }
@@ -209,6 +209,9 @@ describeOnHost("the receiver host under systemd, laid down from the template's c
             `curl -s -o /dev/null -w "%{http_code}" --max-time 5 -A command-probe ${ssm.url}/ > /srv/app/ssm-status`,
           ].join('; '),
         },
+        // A command that asks the runner's socket itself for a command of its own (the script is
+        // written by the test below).
+        { repository: 'app', branch: 'nested', createRepository: true, command: ['/usr/bin/node-22', '/srv/app/nested-runner.js'] },
         // receiver.manageUnits: systemctl, without sudo, on a unit the config names and on one it does not.
         { repository: 'app', branch: 'restart', createRepository: true, command: 'systemctl restart host-test-app.service' },
         // Through sh, which synth's check of the commands does not read: the host must refuse it itself.
@@ -348,6 +351,45 @@ describeOnHost("the receiver host under systemd, laid down from the template's c
     expect(metadata.requests.filter((request) => request.userAgent.includes('command-probe'))).toEqual([]);
     // ...while anything else on the network did.
     expect((await guest!.readFile('/srv/app/ssm-status')).trim()).toMatch(/^[1-5]\d\d$/);
+  }, 60_000);
+
+  test("a command that asks the runner's socket for a command of its own gets only another instance that cannot reach it", async () => {
+    // The runner's protocol by hand (receiver/runs/command-frames.ts): a spec frame, then output
+    // frames until the output ends.
+    const script = `
+      const net = require('node:net');
+      const fs = require('node:fs');
+      const probe = 'curl -sS -o /dev/null --max-time 5 -X PUT -H "X-aws-ec2-metadata-token-ttl-seconds: 60" -A nested-probe http://${METADATA_ADDRESS}/latest/api/token; echo "exit $?"; cat /proc/self/cgroup';
+      const spec = { program: '/bin/sh', args: ['-c', probe], cwd: '/', env: { PATH: '/usr/bin:/bin' }, runId: 'nested', killGraceMs: 1000 };
+      const payload = Buffer.from(JSON.stringify({ spec }));
+      const header = Buffer.alloc(5);
+      header.writeUInt8(0x01, 0);
+      header.writeUInt32BE(payload.length, 1);
+      const socket = net.createConnection('/run/triggler/command.sock', () => socket.write(Buffer.concat([header, payload])));
+      let received = Buffer.alloc(0);
+      let output = '';
+      socket.on('data', (chunk) => {
+        received = Buffer.concat([received, chunk]);
+        while (received.length >= 5 && received.length >= 5 + received.readUInt32BE(1)) {
+          const kind = received.readUInt8(0);
+          const body = received.subarray(5, 5 + received.readUInt32BE(1));
+          received = received.subarray(5 + body.length);
+          if (kind === 0x13) output += body.toString();
+          if (kind === 0x15) {
+            fs.writeFileSync('/srv/app/nested.out', output);
+            socket.end();
+          }
+        }
+      });
+    `;
+    await guest!.writeFile('/srv/app/nested-runner.js', script, '0644', 'triggler', 'triggler');
+    const sha = commit();
+    expect(await deliver('nested', sha)).toMatch(/^202 /);
+    expect(await finishedRunWith(sha)).toMatchObject({ status: 'succeeded' });
+    const nested = await guest!.readFile('/srv/app/nested.out');
+    expect(nested).toMatch(/^exit (7|28)$/m);
+    expect(nested).toMatch(/triggler-command@[^/]*\.service/);
+    expect(metadata.requests.filter((request) => request.userAgent.includes('nested-probe'))).toEqual([]);
   }, 60_000);
 
   test("a deploy over SSH fetches a private repository with its deploy key under the unit's hardening, and leaves no key file", async () => {
