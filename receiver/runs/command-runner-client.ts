@@ -68,8 +68,14 @@ export function spawnThroughRunner(socketPath: string): CommandSpawner {
   };
 }
 
+/**
+ * A command the runner started. Its frames may arrive in the very chunk that says it started,
+ * before the receiver has listened for anything: what came before a listener is kept for it.
+ */
 class RunnerCommand implements SpawnedCommand {
   private readonly outputListeners: ((chunk: Buffer) => void)[] = [];
+  private outputBeforeListener: Buffer[] | undefined = [];
+  private exitedWith: CommandExit | undefined;
   private readonly exitListeners: ((exit: CommandExit) => void)[] = [];
   private readonly closedListeners: (() => void)[] = [];
   private readonly warningListeners: ((what: string, error: Error) => void)[] = [];
@@ -82,7 +88,10 @@ class RunnerCommand implements SpawnedCommand {
   ) {}
 
   received(frame: Frame): void {
-    if (frame.kind === 'output') for (const listener of this.outputListeners) listener(frame.data);
+    if (frame.kind === 'output') {
+      if (this.outputBeforeListener) this.outputBeforeListener.push(frame.data);
+      for (const listener of this.outputListeners) listener(frame.data);
+    }
     else if (frame.kind === 'exit') this.exit({ code: frame.code, signal: frame.signal });
     else if (frame.kind === 'output-closed') this.closeOutput();
   }
@@ -99,6 +108,7 @@ class RunnerCommand implements SpawnedCommand {
   private exit(exit: CommandExit): void {
     if (this.exited) return;
     this.exited = true;
+    this.exitedWith = exit;
     for (const listener of this.exitListeners.splice(0)) listener(exit);
   }
 
@@ -109,13 +119,17 @@ class RunnerCommand implements SpawnedCommand {
   }
 
   onOutput(listener: (chunk: Buffer) => void): void {
+    for (const chunk of this.outputBeforeListener ?? []) listener(chunk);
+    this.outputBeforeListener = undefined;
     this.outputListeners.push(listener);
   }
   onExit(listener: (exit: CommandExit) => void): void {
-    this.exitListeners.push(listener);
+    if (this.exitedWith) listener(this.exitedWith);
+    else this.exitListeners.push(listener);
   }
   onOutputClosed(listener: () => void): void {
-    this.closedListeners.push(listener);
+    if (this.outputClosed) listener();
+    else this.closedListeners.push(listener);
   }
   onWarning(listener: (what: string, error: Error) => void): void {
     this.warningListeners.push(listener);
@@ -140,6 +154,7 @@ class RunnerCommand implements SpawnedCommand {
 
   release(): void {
     this.outputListeners.length = 0;
+    this.outputBeforeListener = undefined;
     this.socket.end();
   }
 }

@@ -7,8 +7,10 @@
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { encodeFrame, type Frame, FrameReader } from '../../../receiver/runs/command-frames';
+import { spawnThroughRunner } from '../../../receiver/runs/command-runner-client';
 import { groupHasLiveMember } from '../../../receiver/runs/process-group';
 import { type CommandRunnerSocket, listenCommandRunner } from '../../support/command-runner-socket';
 import { logText, makeDelivery, makeStateDir, makeTrigger, openRunner, removeDir, waitFor } from '../../support/runner-harness';
@@ -146,6 +148,53 @@ describe('a command started through the command runner', () => {
     const run = await finished((await runner!.accept(makeDelivery())).runId);
     expect(run.status).toBe('failed');
     expect(run.error).toMatch(new RegExp(`^could not start /bin/sh: cannot reach the command runner at ${missing}: connect ENOENT`));
+  });
+});
+
+describe("the receiver's side of the runner socket", () => {
+  it('keeps what arrived in the chunk that said the command started for the listeners that come after', async () => {
+    // A runner whose command is over before the receiver has heard that it started: every frame in one write.
+    const sockets: net.Socket[] = [];
+    const server = net.createServer((socket) => {
+      sockets.push(socket);
+      socket.once('data', () =>
+        socket.write(
+          Buffer.concat(
+            (
+              [
+                { kind: 'spawned', group: { pgid: 999_999 } },
+                { kind: 'output', data: Buffer.from('all at once\n') },
+                { kind: 'exit', code: 0, signal: null },
+                { kind: 'output-closed' },
+              ] as Frame[]
+            ).map(encodeFrame),
+          ),
+        ),
+      );
+    });
+    const socketPath = path.join(dir, 'quick.sock');
+    await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+    try {
+      const started = await spawnThroughRunner(socketPath)({
+        program: '/bin/true',
+        args: [],
+        cwd: '/',
+        env: {},
+        runId: 'quick',
+        killGraceMs: 1000,
+      });
+      if (!('command' in started)) throw started.error;
+      const output: string[] = [];
+      started.command.onOutput((chunk) => output.push(chunk.toString()));
+      const exit = await new Promise((resolve) => started.command.onExit(resolve));
+      await new Promise<void>((resolve) => started.command.onOutputClosed(resolve));
+      expect(output).toEqual(['all at once\n']);
+      expect(exit).toEqual({ code: 0, signal: null });
+      started.command.release();
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
 
