@@ -123,6 +123,7 @@ export function openRunner(config: ReceiverConfig, logger: Logger, secretNamed?:
     logger,
     // Tokens that come from the environment never reach the commands' environment.
     withheldEnv: config.triggers.flatMap((t) => (t.tokenEnv ? [t.tokenEnv] : [])),
+    ...(config.commandRunner ? { commandRunner: config.commandRunner.socket } : {}),
   });
 }
 
@@ -146,6 +147,7 @@ export function fieldsNeedingRestart(running: ReceiverConfig, next: ReceiverConf
     ['signature', running.signature, next.signature],
     ['limits', running.limits, next.limits],
     ['log', running.log, next.log],
+    ['commandRunner', running.commandRunner, next.commandRunner],
   ];
   return fields.filter(([, before, after]) => JSON.stringify(before) !== JSON.stringify(after)).map(([name]) => name);
 }

@@ -13,11 +13,16 @@ export const RECEIVER_UNIT_FILE_NAME = 'triggler-receiver.service';
 export const CFN_HUP_UNIT_FILE_NAME = 'cfn-hup.service';
 /** The script that waits for the receiver's /healthz and signals the stack. */
 export const WAIT_HEALTHY_FILE_NAME = 'wait-healthy.sh';
+/** The command runner's socket and its per-connection service (commands without instance metadata). */
+export const COMMAND_SOCKET_FILE_NAME = 'triggler-command.socket';
+export const COMMAND_SERVICE_FILE_NAME = 'triggler-command@.service';
 /** The script that keeps the last version that served, and puts it back when a new one does not. */
 export const HOST_REVISION_FILE_NAME = 'host-revision.sh';
 
 /** The receiver the unit starts, as the AWS host's bundle holds it. */
 export const RECEIVER_BUNDLE_FILE = 'receiver.js';
+/** The command runner the socket's instances start (receiver/command-runner-main.ts). */
+export const COMMAND_RUNNER_BUNDLE_FILE = 'command-runner.js';
 /** The CLI (`triggler runs`, `releases`, `rollback`, ...) bundled beside the receiver. */
 export const CLI_BUNDLE_FILE = 'triggler.js';
 
@@ -28,6 +33,12 @@ export const HOST_PATHS = {
   environmentFile: '/etc/triggler/receiver.env',
   unitFile: '/etc/systemd/system/triggler-receiver.service',
   writablePathsDropIn: '/etc/systemd/system/triggler-receiver.service.d/50-writable-paths.conf',
+  commandSocketUnitFile: '/etc/systemd/system/triggler-command.socket',
+  commandServiceUnitFile: '/etc/systemd/system/triggler-command@.service',
+  /** The commands write where the receiver's commands always could. */
+  commandWritablePathsDropIn: '/etc/systemd/system/triggler-command@.service.d/50-writable-paths.conf',
+  /** The socket unit listens here; the receiver config's commandRunner names it. */
+  commandSocket: '/run/triggler/command.sock',
   waitHealthyScript: '/usr/local/sbin/triggler-wait-healthy',
   /** wait-healthy.sh calls it by this path. */
   hostRevisionScript: '/usr/local/sbin/triggler-host-revision',
@@ -39,6 +50,9 @@ export const HOST_PATHS = {
 export const HEALTHY_WAIT_SECONDS = 120;
 
 export const SERVICE_NAME = 'triggler-receiver';
+export const COMMAND_SOCKET_NAME = 'triggler-command.socket';
+/** triggler-command.socket's MaxConnections: one connection per running command. */
+export const COMMAND_SOCKET_MAX_CONNECTIONS = 4096;
 export const SERVICE_USER = 'triggler';
 /** The AL2023 package; the unit runs /usr/bin/node-22 so a second Node.js install cannot change it. */
 export const NODE_PACKAGE = 'nodejs22';

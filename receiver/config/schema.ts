@@ -163,6 +163,17 @@ export const receiverConfigSchema = z
     notify: notifySchema
       .default([])
       .describe('Who hears when a run ends (docs/operations.md, "Notifications"); a trigger\'s own `notify` replaces it.'),
+    commandRunner: z
+      .strictObject({
+        socket: z
+          .string()
+          .regex(/^\//, 'must be an absolute path')
+          .describe("The runner's Unix socket, such as `/run/triggler/command.sock`."),
+      })
+      .optional()
+      .describe(
+        "Start every command through the command runner listening on this socket (the AWS host's `triggler-command.socket`) instead of as the receiver's own child: each command then runs in a unit of its own, whose firewall denies the instance metadata service (docs/deploy.md, \"Hardening\"); what is left of a command when its run ends is stopped with it. The stack sets it; a trigger's `user` cannot be used with it. Default: none (commands are the receiver's children).",
+      ),
     log: z
       .strictObject({
         level: z
@@ -253,6 +264,13 @@ export const receiverConfigSchema = z
       });
     }
     config.triggers.forEach((trigger, index) => {
+      if (config.commandRunner && trigger.user !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['triggers', index, 'user'],
+          message: "cannot be used with commandRunner: the runner starts commands as its own unit's user",
+        });
+      }
       for (const problem of trigger.deploy ? deploySshProblems(trigger.deploy) : []) {
         ctx.addIssue({ code: 'custom', path: ['triggers', index, 'deploy', problem.field], message: problem.message });
       }

@@ -2,14 +2,15 @@
  * One command of one run, from start to end: its environment, its own process group, its output
  * into the run's log, its timeout, and stopping it — SIGTERM to the whole group, SIGKILL after the
  * grace — when the timeout passes or the receiver stops. The runner decides when a command runs;
- * this module decides nothing else.
+ * this module decides nothing else. Whether the process is the receiver's own child or the command
+ * runner's (command-spawn.ts), it is supervised here the same way.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import * as fsp from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { isProvider } from '../../protocol';
 import type { TriggerConfig } from '../config/schema';
-import { GROUP_POLL_MS, describeProcessGroup, groupHasLiveMember } from './process-group';
+import { type CommandExit, type CommandSpawner, type SpawnedCommand, spawnDirect } from './command-spawn';
+import { GROUP_POLL_MS } from './process-group';
 import { type PasswdEntry, lookupPasswdUser } from './run-as-user';
 import type { BoundedRunLog } from './run-log';
 import type { FinalStatus, ProcessGroup, StoredRun } from './run-record';
@@ -34,8 +35,13 @@ export interface CommandRequest {
   withheldEnv: ReadonlySet<string>;
   /** The account runAsOf(config) resolved already (a deploy's steps share one); else runCommand looks it up. */
   runAs?: RunAs;
-  /** The command's process group exists (its id is the child's pid): the journal records it. */
+  /** The command's process group exists (its id is the leader's pid): the journal records it. */
   onSpawn?(group: ProcessGroup): void;
+  /**
+   * How its process comes to be: as the receiver's child (the default), or through the command
+   * runner's socket (receiver config `commandRunner`).
+   */
+  spawn?: CommandSpawner;
 }
 
 export interface RunningCommand {
@@ -82,20 +88,21 @@ export function runCommand(request: CommandRequest): RunningCommand {
     if (stopRequested) return { status: 'interrupted', error: 'receiver stopped before the command started' };
     const [program, args] =
       typeof config.command === 'string' ? ['/bin/sh', ['-c', config.command]] : [config.command[0] as string, config.command.slice(1)];
-    const spawnChild = (): ChildProcess =>
-      spawn(program, args, {
-        cwd,
-        env: commandEnvironment(config, request.run, runAs?.account, request.withheldEnv),
-        // Its own process group, so a timeout or shutdown reaches everything the command started.
-        detached: true,
-        stdio: ['ignore', 'pipe', 'pipe'],
-        ...(runAs ? { uid: runAs.account.uid, gid: runAs.account.gid } : {}),
-      });
-    let child: ChildProcess | undefined;
+    const spawnCommand = request.spawn ?? spawnDirect;
+    const env = commandEnvironment(config, request.run, runAs?.account, request.withheldEnv);
+    let command: SpawnedCommand | undefined;
     for (let delay = SPAWN_RETRY_FIRST_MS; ; delay = Math.min(delay * 2, SPAWN_RETRY_MAX_MS)) {
-      const started = await startChild(spawnChild);
-      if ('child' in started) {
-        child = started.child;
+      const started = await spawnCommand({
+        program,
+        args,
+        cwd,
+        env,
+        runId: request.run.id,
+        killGraceMs: request.killGraceMs,
+        ...(runAs ? { account: runAs.account } : {}),
+      });
+      if ('command' in started) {
+        command = started.command;
         break;
       }
       // Short of descriptors or memory, the host failed, not the command: its accepted push still runs.
@@ -116,11 +123,10 @@ export function runCommand(request: CommandRequest): RunningCommand {
       if (stopRequested)
         return { status: 'interrupted', error: `receiver stopped before the command could start (${started.error.message})` };
     }
-    if (child.pid !== undefined) request.onSpawn?.(describeProcessGroup(child.pid));
+    request.onSpawn?.(command.group);
     return supervise(
       request,
-      child,
-      program,
+      command,
       () => stopRequested,
       (stop) => (stopSpawned = stop),
     );
@@ -140,33 +146,10 @@ const SHORT_OF_RESOURCES = new Set(['EMFILE', 'ENFILE', 'EAGAIN', 'ENOMEM']);
 const SPAWN_RETRY_FIRST_MS = 250;
 const SPAWN_RETRY_MAX_MS = 10_000;
 
-/** Spawns, and settles once the child exists or could not be made (Node says which only on a later tick). */
-function startChild(spawnChild: () => ChildProcess): Promise<{ child: ChildProcess } | { error: NodeJS.ErrnoException }> {
-  let child: ChildProcess;
-  try {
-    child = spawnChild();
-  } catch (error) {
-    return Promise.resolve({ error: error as NodeJS.ErrnoException });
-  }
-  return new Promise((resolve) => {
-    const onError = (error: NodeJS.ErrnoException): void => {
-      child.off('spawn', onSpawn);
-      resolve({ error });
-    };
-    const onSpawn = (): void => {
-      child.off('error', onError);
-      resolve({ child });
-    };
-    child.once('error', onError);
-    child.once('spawn', onSpawn);
-  });
-}
-
 /** Waits for the command, enforcing its timeout and the receiver's stop; resolves with how it ended. */
 function supervise(
   request: CommandRequest,
-  child: ChildProcess,
-  program: string,
+  command: SpawnedCommand,
   stopRequested: () => boolean,
   onStop: (stop: (() => void) | undefined) => void,
 ): Promise<Outcome> {
@@ -178,18 +161,12 @@ function supervise(
     let timedOut = false;
     let killSent = false;
     let killTimer: NodeJS.Timeout | undefined;
-    let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-    const pid = child.pid;
+    let exit: CommandExit | undefined;
+    const pid = command.group.pgid;
 
     const signalGroup = (signal: NodeJS.Signals): void => {
-      if (pid === undefined) return;
-      try {
-        process.kill(-pid, signal);
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'ESRCH') {
-          logger.warn({ run: runId, pid, signal, err: (error as Error).message }, 'cannot signal the command');
-        }
-      }
+      const error = command.signalGroup(signal);
+      if (error) logger.warn({ run: runId, pid, signal, err: error.message }, 'cannot signal the command');
     };
     const terminate = (): void => {
       if (killTimer) return;
@@ -215,8 +192,7 @@ function supervise(
       clearTimeout(timeoutTimer);
       clearTimeout(killTimer);
       onStop(undefined);
-      child.stdout?.destroy();
-      child.stderr?.destroy();
+      command.release();
       resolve(outcome);
     };
     const outcomeOfExit = (): Outcome => {
@@ -237,6 +213,7 @@ function supervise(
           signal,
           error: `timed out after ${timeoutSeconds}s (${signalled} to the process group)`,
         };
+      if (exit?.lost !== undefined) return { status: 'failed', exitCode: null, signal: null, error: exit.lost };
       if (code === 0) return { status: 'succeeded', exitCode: 0, signal: null };
       if (code !== null) return { status: 'failed', exitCode: code, signal: null, error: `exited with code ${code}` };
       return { status: 'failed', exitCode: null, signal, error: `killed by signal ${signal ?? 'unknown'}` };
@@ -247,26 +224,20 @@ function supervise(
      */
     const finishWhenGroupGone = (): void => {
       if (settled) return;
-      if (!killTimer || killSent || pid === undefined || !groupHasLiveMember(pid)) {
+      if (!killTimer || killSent || exit?.lost !== undefined || !command.groupAlive()) {
         finish(outcomeOfExit());
         return;
       }
       setTimeout(finishWhenGroupGone, GROUP_POLL_MS);
     };
 
-    for (const output of [child.stdout, child.stderr]) {
-      output?.on('data', (chunk: Buffer) => log.write(chunk));
-      output?.on('error', (error) => logger.warn({ run: runId, err: error.message }, 'cannot read command output'));
-    }
-    child.on('error', (error) => {
-      if (pid === undefined && child.pid === undefined) finish({ status: 'failed', error: `could not start ${program}: ${error.message}` });
-      else logger.warn({ run: runId, err: error.message }, 'command process error');
-    });
-    child.once('exit', (code, signal) => {
-      exit = { code, signal };
+    command.onOutput((chunk) => log.write(chunk));
+    command.onWarning((what, error) => logger.warn({ run: runId, err: error.message }, what));
+    command.onExit((ended) => {
+      exit = ended;
       // A background child may hold the output pipes open; the run ends without waiting for it.
       const drainTimer = setTimeout(finishWhenGroupGone, OUTPUT_DRAIN_MS);
-      child.once('close', () => {
+      command.onOutputClosed(() => {
         clearTimeout(drainTimer);
         finishWhenGroupGone();
       });

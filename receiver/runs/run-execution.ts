@@ -6,6 +6,7 @@
 import type { Logger } from 'pino';
 import type { TriggerConfig } from '../config/schema';
 import { type CommandRequest, type RunningCommand, runCommand } from './command';
+import type { CommandSpawner } from './command-spawn';
 import { type DeployOutcome, runDeploy } from './deploy/deployment';
 import type { SecretLookup } from './deploy/ssh-access';
 import type { DeployingTrigger } from '../config/deploy-paths';
@@ -56,6 +57,8 @@ export interface ExecutionOptions {
   runLogBytes: number;
   killGraceMs: number;
   withheldEnv: ReadonlySet<string>;
+  /** How commands are started: directly, or through the command runner. */
+  spawn: CommandSpawner;
   secretNamed: SecretLookup;
   /** The triggers configured now (they change on reload). */
   triggers(): readonly DeployingTrigger[];
@@ -119,6 +122,7 @@ export async function executeRun(active: ActiveRun, options: ExecutionOptions): 
     logger,
     killGraceMs: options.killGraceMs,
     withheldEnv: options.withheldEnv,
+    spawn: options.spawn,
     // So that the next start can stop it if this receiver dies while it runs.
     onSpawn: (processGroup: ProcessGroup) => {
       store.record({ type: 'spawned', at: new Date().toISOString(), runId, processGroup }).catch((error: Error) => {

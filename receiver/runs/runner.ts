@@ -9,6 +9,8 @@ import type { Logger } from 'pino';
 import { triggerKey, triggerLabel } from '../../protocol';
 import type { TriggerConfig } from '../config/schema';
 import type { AcceptedDelivery, AcceptResult, DeliverySink, SinkHealth } from '../delivery';
+import { spawnThroughRunner } from './command-runner-client';
+import { spawnDirect } from './command-spawn';
 import { removeLeftoverSshFiles, type SecretLookup } from './deploy/ssh-access';
 import { RunnerClosedError, RunRequestRefused } from './run-errors';
 import { type ExecutionOptions, executeRun, type RunUnderWay, stopRunning } from './run-execution';
@@ -48,6 +50,11 @@ export interface RunnerOptions {
   logger: Logger;
   /** Receiver environment variables never passed to commands (token variables). */
   withheldEnv?: string[];
+  /**
+   * The command runner's socket: commands are started through it (command-runner-client.ts), each
+   * in a unit of its own. @default none: commands are the receiver's own children
+   */
+  commandRunner?: string;
   /** Secrets by the name they are stored under (deploy keys). @default none: a deploy with sshKey fails */
   secretNamed?: SecretLookup;
   /**
@@ -88,6 +95,7 @@ export class Runner implements DeliverySink {
       runLogBytes: options.runLogBytes,
       killGraceMs: (options.killGraceSeconds ?? 10) * 1000,
       withheldEnv: new Set(options.withheldEnv ?? []),
+      spawn: options.commandRunner === undefined ? spawnDirect : spawnThroughRunner(options.commandRunner),
       secretNamed: options.secretNamed ?? (async () => undefined),
       triggers: () => [...this.triggers.values()].map((trigger) => trigger.config),
       finished: (run) => {

@@ -7,9 +7,11 @@
  *
  * What stands in for Amazon Linux 2023, and only that, is put in place here: Node.js 22 at
  * /usr/bin/node-22 (the `nodejs22` package the metadata lists, which the interpreter skips), no-op
- * stand-ins for aws-cfn-bootstrap's cfn-signal (it records its arguments) and cfn-hup, and a
- * drop-in pointing the receiver's SSM client at the local endpoint with dummy credentials (on EC2
- * they come from the instance profile). A deploy over SSH fetches from a real sshd on this machine
+ * stand-ins for aws-cfn-bootstrap's cfn-signal (it records its arguments) and cfn-hup, a drop-in
+ * pointing the receiver's SSM client at the local endpoint, and an instance metadata service on
+ * 169.254.169.254 (instance-metadata.ts) that hands the receiver an instance profile's
+ * credentials, as on EC2; the commands, each in its own instance of the command runner's unit,
+ * must not reach it. A deploy over SSH fetches from a real sshd on this machine
  * (the guest shares its network), with a deploy key put into the local SSM where the stack's
  * generator would write it.
  *
@@ -30,6 +32,7 @@ import { configOf, trigglerApp, type Template } from '../support/stack-fixture';
 import { startLocalSsm, type LocalSsm } from '../../scripts/local-ssm';
 import { CfnInitError, initMetadataOf, runCfnInit, type CfnInitReport } from '../support/host/cfn-init';
 import { SystemdGuest, ensureNode, ensureRootfs, hostTestUnavailable } from '../support/host/systemd-guest';
+import { METADATA_ADDRESS, ROLE_NAME, startInstanceMetadata, type InstanceMetadata } from '../support/host/instance-metadata';
 
 const REPOSITORY_ROOT = path.join(__dirname, '..', '..');
 const UNIT_SOURCE = path.join(REPOSITORY_ROOT, 'lib', 'host-files', 'triggler-receiver.service');
@@ -59,6 +62,7 @@ const commit = () => randomBytes(20).toString('hex');
 describeOnHost("the receiver host under systemd, laid down from the template's cfn-init metadata", () => {
   let scratch: string;
   let ssm: LocalSsm;
+  let metadata: InstanceMetadata;
   let guest: SystemdGuest | undefined;
   let report: CfnInitReport;
   let port: number;
@@ -161,7 +165,8 @@ describeOnHost("the receiver host under systemd, laid down from the template's c
     scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'triggler-host-test-'));
     [port, adminPort] = [await freePort(), await freePort()];
     ssm = await startLocalSsm({ region: REGION });
-    for (const name of ['app/main', 'app/slow', 'app/restart', 'app/denied', 'site/main']) {
+    metadata = await startInstanceMetadata();
+    for (const name of ['app/main', 'app/slow', 'app/restart', 'app/denied', 'app/imds', 'app/nested', 'site/main']) {
       tokens[name] = newToken();
       ssm.put(`/host-test/tokens/${name}`, tokens[name]);
     }
@@ -192,6 +197,21 @@ describeOnHost("the receiver host under systemd, laid down from the template's c
           ].join('; '),
         },
         { repository: 'app', branch: 'slow', createRepository: true, command: 'sleep 3; echo "$TRIGGLER_COMMIT" >> /srv/app/slow.log' },
+        // Pushed code reaching for the instance's credentials: instance metadata (which must not
+        // answer), and, to show the network itself works for it, the local SSM endpoint.
+        {
+          repository: 'app',
+          branch: 'imds',
+          createRepository: true,
+          command: [
+            'cat /proc/self/cgroup > /srv/app/imds-cgroup',
+            `curl -sS -o /dev/null --max-time 5 -X PUT -H "X-aws-ec2-metadata-token-ttl-seconds: 60" -A command-probe http://${METADATA_ADDRESS}/latest/api/token; echo $? > /srv/app/imds-exit`,
+            `curl -s -o /dev/null -w "%{http_code}" --max-time 5 -A command-probe ${ssm.url}/ > /srv/app/ssm-status`,
+          ].join('; '),
+        },
+        // A command that asks the runner's socket itself for a command of its own (the script is
+        // written by the test below).
+        { repository: 'app', branch: 'nested', createRepository: true, command: ['/usr/bin/node-22', '/srv/app/nested-runner.js'] },
         // receiver.manageUnits: systemctl, without sudo, on a unit the config names and on one it does not.
         { repository: 'app', branch: 'restart', createRepository: true, command: 'systemctl restart host-test-app.service' },
         // Through sh, which synth's check of the commands does not read: the host must refuse it itself.
@@ -220,7 +240,8 @@ describeOnHost("the receiver host under systemd, laid down from the template's c
     await guest.writeFile('/opt/aws/bin/cfn-hup', '#!/bin/sh\nexec sleep infinity\n', '0755', 'root', 'root');
     await guest.writeFile(
       '/etc/systemd/system/triggler-receiver.service.d/90-local-ssm.conf',
-      `[Service]\nEnvironment=AWS_ENDPOINT_URL_SSM=${ssm.url} AWS_ACCESS_KEY_ID=host-test AWS_SECRET_ACCESS_KEY=host-test\n`,
+      // No credentials here: the receiver's SDK takes the instance profile's from instance metadata.
+      `[Service]\nEnvironment=AWS_ENDPOINT_URL_SSM=${ssm.url}\n`,
       '0644',
       'root',
       'root',
@@ -251,6 +272,7 @@ describeOnHost("the receiver host under systemd, laid down from the template's c
     await guest?.powerOff();
     await sshd?.close();
     await ssm?.close();
+    await metadata?.close();
     if (scratch) fs.rmSync(scratch, { recursive: true, force: true });
     process.stderr.write(`host test timings:\n  ${timings.join('\n  ')}\n`);
   }, 60_000);
@@ -262,16 +284,20 @@ describeOnHost("the receiver host under systemd, laid down from the template's c
       'revision/10-save',
       'system/10-service-user',
       'system/20-deploy-paths',
+      'system/30-ptrace-scope',
       'receiver/10-daemon-reload',
+      'receiver/20-command-socket',
       'health/10-wait-healthy',
     ]);
     expect(await guest!.readFile('/etc/systemd/system/triggler-receiver.service')).toBe(fs.readFileSync(UNIT_SOURCE, 'utf8'));
     expect(await guest!.sh('stat -c "%U:%G %a" /etc/triggler/receiver.json /etc/triggler/receiver.env')).toBe(
       'root:triggler 640\nroot:triggler 640\n',
     );
-    const verify = await guest!.run(['systemd-analyze', 'verify', 'triggler-receiver.service']);
+    const verify = await guest!.run(['systemd-analyze', 'verify', 'triggler-receiver.service', 'triggler-command.socket']);
     expect({ code: verify.code, stderr: verify.stderr }).toEqual({ code: 0, stderr: '' });
-    expect(await guest!.sh('systemctl is-enabled triggler-receiver cfn-hup')).toBe('enabled\nenabled\n');
+    expect(await guest!.sh('systemctl is-enabled triggler-receiver cfn-hup triggler-command.socket')).toBe('enabled\nenabled\nenabled\n');
+    expect(await guest!.sh('systemctl is-active triggler-command.socket')).toBe('active\n');
+    expect(await guest!.sh('stat -c "%U:%G %a" /run/triggler/command.sock')).toBe('triggler:triggler 600\n');
   });
 
   test('the health step waited for /healthz and signalled success', async () => {
@@ -307,6 +333,64 @@ describeOnHost("the receiver host under systemd, laid down from the template's c
     expect(await guest!.readFile('/srv/app/main.log')).toContain(`${sha}\n`);
     expect((await guest!.run(['test', '-e', '/etc/triggler-probe'])).code).not.toBe(0);
   });
+
+  test("a command cannot reach instance metadata, in its runner's unit, while the receiver takes its credentials from it", async () => {
+    // The receiver verified deliveries with tokens it read from SSM, signed with the instance
+    // profile's credentials that only instance metadata hands out here.
+    expect(ssm.calls.GetParameter).toBeGreaterThan(0);
+    // (The command below only asks for a session token, and names itself.)
+    expect(metadata.requests.map((request) => request.path)).toContain(`/latest/meta-data/iam/security-credentials/${ROLE_NAME}`);
+
+    const sha = commit();
+    expect(await deliver('imds', sha)).toMatch(/^202 /);
+    expect(await finishedRunWith(sha)).toMatchObject({ status: 'succeeded' });
+    // The command ran in an instance of the runner's unit, not in the receiver's.
+    expect(await guest!.readFile('/srv/app/imds-cgroup')).toMatch(/triggler-command@[^/]*\.service/);
+    // Instance metadata never answered it (curl: 28, timed out; the firewall drops the packets)...
+    expect((await guest!.readFile('/srv/app/imds-exit')).trim()).toMatch(/^(7|28)$/);
+    expect(metadata.requests.filter((request) => request.userAgent.includes('command-probe'))).toEqual([]);
+    // ...while anything else on the network did.
+    expect((await guest!.readFile('/srv/app/ssm-status')).trim()).toMatch(/^[1-5]\d\d$/);
+  }, 60_000);
+
+  test("a command that asks the runner's socket for a command of its own gets only another instance that cannot reach it", async () => {
+    // The runner's protocol by hand (receiver/runs/command-frames.ts): a spec frame, then output
+    // frames until the output ends.
+    const script = `
+      const net = require('node:net');
+      const fs = require('node:fs');
+      const probe = 'curl -sS -o /dev/null --max-time 5 -X PUT -H "X-aws-ec2-metadata-token-ttl-seconds: 60" -A nested-probe http://${METADATA_ADDRESS}/latest/api/token; echo "exit $?"; cat /proc/self/cgroup';
+      const spec = { program: '/bin/sh', args: ['-c', probe], cwd: '/', env: { PATH: '/usr/bin:/bin' }, runId: 'nested', killGraceMs: 1000 };
+      const payload = Buffer.from(JSON.stringify({ spec }));
+      const header = Buffer.alloc(5);
+      header.writeUInt8(0x01, 0);
+      header.writeUInt32BE(payload.length, 1);
+      const socket = net.createConnection('/run/triggler/command.sock', () => socket.write(Buffer.concat([header, payload])));
+      let received = Buffer.alloc(0);
+      let output = '';
+      socket.on('data', (chunk) => {
+        received = Buffer.concat([received, chunk]);
+        while (received.length >= 5 && received.length >= 5 + received.readUInt32BE(1)) {
+          const kind = received.readUInt8(0);
+          const body = received.subarray(5, 5 + received.readUInt32BE(1));
+          received = received.subarray(5 + body.length);
+          if (kind === 0x13) output += body.toString();
+          if (kind === 0x15) {
+            fs.writeFileSync('/srv/app/nested.out', output);
+            socket.end();
+          }
+        }
+      });
+    `;
+    await guest!.writeFile('/srv/app/nested-runner.js', script, '0644', 'triggler', 'triggler');
+    const sha = commit();
+    expect(await deliver('nested', sha)).toMatch(/^202 /);
+    expect(await finishedRunWith(sha)).toMatchObject({ status: 'succeeded' });
+    const nested = await guest!.readFile('/srv/app/nested.out');
+    expect(nested).toMatch(/^exit (7|28)$/m);
+    expect(nested).toMatch(/triggler-command@[^/]*\.service/);
+    expect(metadata.requests.filter((request) => request.userAgent.includes('nested-probe'))).toEqual([]);
+  }, 60_000);
 
   test("a deploy over SSH fetches a private repository with its deploy key under the unit's hardening, and leaves no key file", async () => {
     const sha = site.commit({ 'index.html': 'private site' });

@@ -59,8 +59,8 @@ function runNode(args: string[], cwd: string) {
   });
 }
 
-test('the receiver asset is receiver.js, which runs its main (a missing config is exit 2, naming the file), and the CLI beside it', () => {
-  expect(fs.readdirSync(assetDirs.receiver).sort()).toEqual(['receiver.js', 'triggler.js']);
+test('the receiver asset is receiver.js, which runs its main (a missing config is exit 2, naming the file), and the CLI and the command runner beside it', () => {
+  expect(fs.readdirSync(assetDirs.receiver).sort()).toEqual(['command-runner.js', 'receiver.js', 'triggler.js']);
   const help = runNode([path.join(assetDirs.receiver, 'triggler.js'), 'releases', '--help'], outdir);
   expect(help.status).toBe(0);
   expect(help.stdout).toContain('Usage: triggler releases');

@@ -626,7 +626,13 @@ describe('ReceiverHost', () => {
     expect(Object.keys(init.receiver.sources!)).toEqual(['/opt/triggler']);
 
     const files = init.receiver.files!;
-    expect(files['/etc/triggler/receiver.json']).toEqual({ content: receiverConfig(), owner: 'root', group: 'triggler', mode: '000640' });
+    // Its commands start through the command runner's socket (test/lib/constructs/receiver-host/command-runner.test.ts).
+    expect(files['/etc/triggler/receiver.json']).toEqual({
+      content: { ...receiverConfig(), commandRunner: { socket: '/run/triggler/command.sock' } },
+      owner: 'root',
+      group: 'triggler',
+      mode: '000640',
+    });
     const unit = fs.readFileSync(path.join(__dirname, '../../lib/host-files/triggler-receiver.service'), 'utf8');
     expect((files['/etc/systemd/system/triggler-receiver.service'] as { content: string }).content).toBe(unit);
     for (const line of [
@@ -820,6 +826,9 @@ describe('ReceiverHost', () => {
       '/etc/triggler/receiver.env',
       '/etc/systemd/system/triggler-receiver.service',
       '/etc/systemd/system/triggler-receiver.service.d/50-writable-paths.conf',
+      '/etc/systemd/system/triggler-command.socket',
+      '/etc/systemd/system/triggler-command@.service',
+      '/etc/systemd/system/triggler-command@.service.d/50-writable-paths.conf',
     ]);
   });
 

@@ -17,6 +17,10 @@ import { parseReceiverConfig, type ReceiverConfig, type ReceiverConfigInput } fr
 import { propProblem, throwPropProblems, type PropProblem } from '../../construct-props';
 import {
   CFN_HUP_UNIT_FILE_NAME,
+  COMMAND_SERVICE_FILE_NAME,
+  COMMAND_SOCKET_FILE_NAME,
+  COMMAND_SOCKET_MAX_CONNECTIONS,
+  COMMAND_SOCKET_NAME,
   HEALTHY_WAIT_SECONDS,
   HOST_PATHS,
   HOST_REVISION_FILE_NAME,
@@ -30,6 +34,7 @@ import {
 import { UNIT_NAME } from '../../stack-config/host-commands';
 import type { TriggerTokens } from '../trigger-tokens';
 import { deployAccessOf, deploySystemSetup, GIT_CONFIG_FILE, gitConfigFor, grantGitPull, type DeployAccess } from './deploy-access';
+import { commandIsolationSetup } from './command-isolation';
 import { unitControlSetup } from './unit-control';
 import { ReceiverBundle } from './receiver-bundle';
 
@@ -94,11 +99,22 @@ export interface ReceiverHostProps {
   readonly initTimeout?: Duration;
 }
 
+/**
+ * The receiver config the host installs: the given one, with its commands started through the
+ * command runner's socket (triggler-command.socket), so that they run in a unit whose firewall
+ * denies the instance metadata service while the receiver keeps it.
+ */
+function installedReceiverConfig(given: ReceiverConfigInput): ReceiverConfigInput {
+  return { ...given, commandRunner: { socket: HOST_PATHS.commandSocket } };
+}
+
 /** The receiver config as the host will read it (defaults filled in), or a prop problem naming why not. */
-function receiverConfigProblems(raw: ReceiverConfigInput): { config?: ReceiverConfig; problems: PropProblem[] } {
+function receiverConfigProblems(given: ReceiverConfigInput): { config?: ReceiverConfig; problems: PropProblem[] } {
   let config: ReceiverConfig;
   try {
-    config = parseReceiverConfig(raw, 'receiverConfig');
+    // The given config: a trigger's `user`, which the runner cannot take, is refused below with the host's reason.
+    const parsed = parseReceiverConfig(given, 'receiverConfig');
+    config = { ...parsed, commandRunner: installedReceiverConfig(given).commandRunner! };
   } catch (error) {
     return { problems: [{ prop: 'receiverConfig', problem: (error as Error).message }] };
   }
@@ -123,6 +139,18 @@ function receiverConfigProblems(raw: ReceiverConfigInput): { config?: ReceiverCo
         trigger.user === undefined ? undefined : `must not be set: the receiver runs as ${SERVICE_USER}, not root`,
       ),
     ]),
+    ...propProblem(
+      'receiverConfig.commandRunner',
+      given.commandRunner === undefined || given.commandRunner.socket === HOST_PATHS.commandSocket
+        ? undefined
+        : `must be left out: the host's command runner listens on ${HOST_PATHS.commandSocket}`,
+    ),
+    ...propProblem(
+      'receiverConfig.limits.maxConcurrentRuns',
+      config.limits.maxConcurrentRuns <= COMMAND_SOCKET_MAX_CONNECTIONS
+        ? undefined
+        : `must be at most ${COMMAND_SOCKET_MAX_CONNECTIONS}: each running command holds a connection to ${COMMAND_SOCKET_NAME}, which takes that many`,
+    ),
     ...propProblem(
       'receiverConfig.stateDir',
       config.stateDir === `/var/lib/${SERVICE_USER}` ? undefined : `must be /var/lib/${SERVICE_USER}, the unit's state directory`,
@@ -225,10 +253,11 @@ export function receiverHostParts(scope: Construct, props: ReceiverHostProps, se
   const bundle = new ReceiverBundle(scope, 'Bundle', {
     entry: props.receiverEntry ?? path.join(REPOSITORY_ROOT, 'receiver', 'daemon.ts'),
     cliEntry: path.join(REPOSITORY_ROOT, 'bin', 'triggler-cli.ts'),
+    commandRunnerEntry: path.join(REPOSITORY_ROOT, 'receiver', 'command-runner-main.ts'),
   });
   return {
     receiverConfig,
-    receiverConfigInput: props.receiverConfig,
+    receiverConfigInput: installedReceiverConfig(props.receiverConfig),
     manageUnits: [...new Set(props.manageUnits ?? [])],
     deployAccess,
     // Each deploy.path joins the unit's writable paths.
@@ -337,9 +366,14 @@ export function grantHostAccess(
  */
 export function hostRevision(scope: Construct, parts: ReceiverHostParts): string {
   const { bundle, receiverConfigInput: receiverConfig, writablePaths, deployAccess, manageUnits, port } = parts;
-  const files = [RECEIVER_UNIT_FILE_NAME, CFN_HUP_UNIT_FILE_NAME, WAIT_HEALTHY_FILE_NAME, HOST_REVISION_FILE_NAME].map((name) =>
-    fs.readFileSync(hostFilePath(name), 'utf8'),
-  );
+  const files = [
+    RECEIVER_UNIT_FILE_NAME,
+    COMMAND_SOCKET_FILE_NAME,
+    COMMAND_SERVICE_FILE_NAME,
+    CFN_HUP_UNIT_FILE_NAME,
+    WAIT_HEALTHY_FILE_NAME,
+    HOST_REVISION_FILE_NAME,
+  ].map((name) => fs.readFileSync(hostFilePath(name), 'utf8'));
   const received = Stack.of(scope).resolve({
     bundle: bundle.asset.assetHash,
     receiverConfig,
@@ -385,6 +419,7 @@ export function hostInit(parts: ReceiverHostParts, metadataResource: CfnResource
         ),
         ...deploySystemSetup(deployAccess, SERVICE_USER),
         ...unitControlSetup(manageUnits, SERVICE_USER),
+        ...commandIsolationSetup(),
       ]),
       receiver: new ec2.InitConfig([
         ec2.InitSource.fromExistingAsset(HOST_PATHS.installDir, bundle.asset, { serviceRestartHandles: [receiverRestart] }),
@@ -413,6 +448,17 @@ export function hostInit(parts: ReceiverHostParts, metadataResource: CfnResource
           mode: '000644',
           serviceRestartHandles: [receiverRestart],
         }),
+        // The command runner: each command in an instance of its own unit, which cannot reach
+        // instance metadata. New instances read these files; nothing of them runs for long.
+        ...[
+          [HOST_PATHS.commandSocketUnitFile, COMMAND_SOCKET_FILE_NAME],
+          [HOST_PATHS.commandServiceUnitFile, COMMAND_SERVICE_FILE_NAME],
+        ].map(([file, name]) => ec2.InitFile.fromFileInline(file!, hostFilePath(name!), { owner: 'root', group: 'root', mode: '000644' })),
+        ec2.InitFile.fromString(HOST_PATHS.commandWritablePathsDropIn, writablePathsDropIn(writablePaths), {
+          owner: 'root',
+          group: 'root',
+          mode: '000644',
+        }),
         ec2.InitFile.fromString('/etc/cfn/cfn-hup.conf', `[main]\nstack=${Aws.STACK_ID}\nregion=${Aws.REGION}\ninterval=1\n`, rootOnly),
         ec2.InitFile.fromString(
           '/etc/cfn/hooks.d/triggler-receiver.conf',
@@ -434,6 +480,10 @@ export function hostInit(parts: ReceiverHostParts, metadataResource: CfnResource
         }),
         // cfn-init writes unit files but does not tell systemd; services start after commands.
         ec2.InitCommand.argvCommand(['systemctl', 'daemon-reload'], { key: '10-daemon-reload' }),
+        // A command and not a cfn-init service: the socket is started once and left listening
+        // (restarting it would refuse the commands that start meanwhile); its instances are not
+        // services cfn-init could restart.
+        ec2.InitCommand.argvCommand(['systemctl', 'enable', '--now', COMMAND_SOCKET_NAME], { key: '20-command-socket' }),
         ec2.InitService.enable(SERVICE_NAME, { serviceManager: ec2.ServiceManager.SYSTEMD, serviceRestartHandle: receiverRestart }),
         ec2.InitService.enable('cfn-hup', { serviceManager: ec2.ServiceManager.SYSTEMD, serviceRestartHandle: cfnHupRestart }),
       ]),
@@ -515,10 +565,13 @@ function revisionPaths(gitConfig: boolean): string[] {
     ...(gitConfig ? [GIT_CONFIG_FILE] : []),
     HOST_PATHS.unitFile,
     HOST_PATHS.writablePathsDropIn,
+    HOST_PATHS.commandSocketUnitFile,
+    HOST_PATHS.commandServiceUnitFile,
+    HOST_PATHS.commandWritablePathsDropIn,
   ];
 }
 
-/** ReadWritePaths for the unit; "-" makes systemd skip a path that does not exist yet. */
+/** ReadWritePaths for the receiver's unit and the command runner's; "-" makes systemd skip a path that does not exist yet. */
 function writablePathsDropIn(writablePaths: string[]): string {
   const header = '# Written by the git-triggler stack from receiver.writablePaths.\n[Service]\n';
   return writablePaths.length === 0 ? `${header}# (none)\n` : `${header}ReadWritePaths=${writablePaths.map((p) => `-${p}`).join(' ')}\n`;

@@ -5,13 +5,15 @@ import { Asset } from 'aws-cdk-lib/aws-s3-assets';
 import { Construct } from 'constructs';
 import { buildSync } from 'esbuild';
 import { propProblem, throwPropProblems, type PropProblem } from '../../construct-props';
-import { CLI_BUNDLE_FILE, RECEIVER_BUNDLE_FILE, receiverBuildOptions } from '../../host-files/host-files';
+import { CLI_BUNDLE_FILE, COMMAND_RUNNER_BUNDLE_FILE, RECEIVER_BUNDLE_FILE, receiverBuildOptions } from '../../host-files/host-files';
 
 export interface ReceiverBundleProps {
   /** The receiver's entry (`receiver/daemon.ts`). */
   readonly entry: string;
   /** The CLI's entry (`bin/triggler-cli.ts`), bundled beside it as `triggler.js`. */
   readonly cliEntry: string;
+  /** The command runner's entry (`receiver/command-runner-main.ts`), bundled beside it as `command-runner.js`. */
+  readonly commandRunnerEntry: string;
   /**
    * The Node.js version the host runs, as esbuild's target (`node<major>`).
    * @default 'node22'
@@ -25,12 +27,17 @@ export function receiverBundlePropProblems(props: ReceiverBundleProps): PropProb
   return [
     ...propProblem('entry', fs.existsSync(props.entry) ? undefined : `${props.entry} does not exist`),
     ...propProblem('cliEntry', fs.existsSync(props.cliEntry) ? undefined : `${props.cliEntry} does not exist`),
+    ...propProblem(
+      'commandRunnerEntry',
+      fs.existsSync(props.commandRunnerEntry) ? undefined : `${props.commandRunnerEntry} does not exist`,
+    ),
     ...propProblem('target', /^node\d+$/.test(target) ? undefined : `must look like "node22", got ${target}`),
   ];
 }
 
 /**
  * The receiver as one JavaScript file (`receiver.js`, dependencies included), and beside it the
+ * command runner (`command-runner.js`, which the runner's socket starts for each command) and the
  * CLI (`triggler.js`, for `triggler runs`, `releases` and `rollback` on the host), bundled by local
  * esbuild at synth into an S3 asset that cfn-init unpacks on the host. The asset's hash is the
  * bundles': a change anywhere the receiver or the CLI imports is a new bundle, and nothing else is.
@@ -40,6 +47,8 @@ export class ReceiverBundle extends Construct {
   static readonly FILE_NAME = RECEIVER_BUNDLE_FILE;
   /** The CLI (`triggler runs`, `releases`, `rollback`, ...) for whoever is on the host. */
   static readonly CLI_FILE_NAME = CLI_BUNDLE_FILE;
+  /** What triggler-command@.service runs: one command, for the receiver, per connection. */
+  static readonly COMMAND_RUNNER_FILE_NAME = COMMAND_RUNNER_BUNDLE_FILE;
 
   public readonly asset: Asset;
 
@@ -59,6 +68,7 @@ export class ReceiverBundle extends Construct {
             for (const [entry, file] of [
               [props.entry, ReceiverBundle.FILE_NAME],
               [props.cliEntry, ReceiverBundle.CLI_FILE_NAME],
+              [props.commandRunnerEntry, ReceiverBundle.COMMAND_RUNNER_FILE_NAME],
             ] as const) {
               const result = buildSync(receiverBuildOptions(entry, path.join(outputDir, file), target));
               if (result.errors.length > 0) throw new Error(`bundling ${entry} failed: ${result.errors.map((e) => e.text).join('; ')}`);

