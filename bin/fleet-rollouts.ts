@@ -171,11 +171,11 @@ export function newestState(history: readonly HistoryEvent[]): { name: string; e
   return undefined;
 }
 
-/** The first string under a key named taskToken (any case, `task_token` too; DynamoDB's `{ S: ... }` read through). */
+/** The first string under a key named taskToken (any case, `task_token` or an expression's `:taskToken` too; DynamoDB's `{ S: ... }` read through). */
 function taskTokenIn(value: unknown): string | undefined {
   if (typeof value !== 'object' || value === null) return undefined;
   for (const [key, inner] of Object.entries(value as Record<string, unknown>)) {
-    if (/^task_?token$/i.test(key)) {
+    if (/^:?task_?token$/i.test(key)) {
       if (typeof inner === 'string') return inner;
       const attribute = (inner as { S?: unknown } | null)?.S;
       if (typeof attribute === 'string') return attribute;

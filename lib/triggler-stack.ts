@@ -281,7 +281,6 @@ export class TrigglerStack extends Stack {
       commitParameterPrefix,
       stepTimeoutSeconds: fleetCommand.stepTimeoutSeconds,
     });
-    fleetCommand.grantSendCommand(rollout.stateMachine);
     fleetCommand.grantCommitWrite(rollout.stateMachine);
     // Each finished rollout is told where runs are: its metric beside the runs' own, and the
     // notifications topic when there is one.

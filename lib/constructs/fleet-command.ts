@@ -263,34 +263,6 @@ export class FleetCommand extends Construct {
     return Stack.of(this).formatArn({ service: 'ec2', resource: 'instance', resourceName: '*' });
   }
 
-  /**
-   * `ssm:SendCommand` with this document, on instances carrying the fleet tag and no others, and
-   * what a rollout needs to follow and stop its commands. SendCommand is authorized against the
-   * document and each target instance; the tag condition applies to the instances.
-   */
-  grantSendCommand(grantee: iam.IGrantable & IConstruct): void {
-    grantee.grantPrincipal.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'FleetStepDocument',
-        actions: ['ssm:SendCommand'],
-        resources: [this.documentArn],
-      }),
-    );
-    grantee.grantPrincipal.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'FleetHostsOnly',
-        actions: ['ssm:SendCommand'],
-        resources: [this.instanceArns()],
-        conditions: { StringEquals: { [`ssm:resourceTag/${this.fleetTag.key}`]: this.fleetTag.value } },
-      }),
-    );
-    Validations.of(grantee).acknowledge({
-      id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*]',
-      reason:
-        'The fleet replaces and adds hosts, so their instance ids are not known to the template: SendCommand reaches an instance only when it carries the fleet tag (the ssm:resourceTag condition), and only with the fleet document.',
-    });
-  }
-
   /** Writing the fleet's commit parameters (once a rollout has switched every host). */
   grantCommitWrite(grantee: iam.IGrantable): void {
     grantee.grantPrincipal.addToPrincipalPolicy(

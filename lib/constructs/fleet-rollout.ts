@@ -238,6 +238,8 @@ class RolloutDefinition {
     this.start = new sfn.Pass(scope, 'Read the push', {
       parameters: {
         ...PUSH,
+        // The input whole, for what only some executions carry (`instances`).
+        'input.$': '$',
         self: { 'name.$': '$$.Execution.Name', 'arn.$': '$$.Execution.Id' },
       },
     }).next(this.lock(rollout));
@@ -441,21 +443,35 @@ class RolloutDefinition {
   }
 
   /**
-   * The fleet as it is now: instances with the fleet tag whose SSM agent is online. Pages of 50 are
-   * kept in the item's `instances` set, read back once as the snapshot every later step uses.
+   * The fleet as it is now: instances with the fleet tag whose SSM agent is online, or of those
+   * only the ones the input's `instances` names (`triggler fleet rerun --failed-only`). Pages of
+   * 50 are kept in the item's `instances` set, read back once as the snapshot every later step uses.
    */
   private snapshot(): { start: sfn.IChainable; end: sfn.INextable & sfn.IChainable } {
     const s = this.scope;
-    const filters = [
+    const fleetFilters = [
       { Key: `tag:${this.props.fleetTag.key}`, Values: [this.props.fleetTag.value] },
       { Key: 'PingStatus', Values: ['Online'] },
     ];
+    const wholeFleet = new sfn.Pass(s, 'Look at the whole fleet', {
+      parameters: { filters: fleetFilters },
+      resultPath: '$.lookAt',
+    });
+    const askedHosts = new sfn.Pass(s, 'Look at the hosts asked for', {
+      parameters: { filters: [...fleetFilters, { Key: 'InstanceIds', 'Values.$': '$.input.instances' }] },
+      resultPath: '$.lookAt',
+    });
+    const which = new sfn.Choice(s, 'Only some hosts?')
+      .when(sfn.Condition.isPresent('$.input.instances[0]'), askedHosts)
+      .otherwise(wholeFleet);
     const first = this.ssm('Snapshot the fleet', 'describeInstanceInformation', ['*'], {
-      parameters: { Filters: filters, MaxResults: 50 },
+      parameters: { 'Filters.$': '$.lookAt.filters', MaxResults: 50 },
       resultPath: '$.page',
     });
+    wholeFleet.next(first);
+    askedHosts.next(first);
     const next = this.ssm('Snapshot the next page', 'describeInstanceInformation', ['*'], {
-      parameters: { Filters: filters, MaxResults: 50, 'NextToken.$': '$.page.NextToken' },
+      parameters: { 'Filters.$': '$.lookAt.filters', MaxResults: 50, 'NextToken.$': '$.page.NextToken' },
       resultPath: '$.page',
     });
     const keep = this.dynamo(
@@ -486,7 +502,7 @@ class RolloutDefinition {
       'count.$': 'States.ArrayLength($.snapshot.item.instances.SS)',
     });
     read.next(new sfn.Choice(s, 'Any instances?').when(sfn.Condition.isPresent('$.snapshot.item.instances'), ids).otherwise(none));
-    return { start: first, end: ids };
+    return { start: which, end: ids };
   }
 
   /** The branch's summary (RolloutSummary) at `$.summary`, then the end of the rollout branch. */
@@ -765,8 +781,9 @@ class RolloutDefinition {
       'updateItem',
       {
         Key: this.key(),
-        UpdateExpression: 'SET holdToken = :token',
-        ExpressionAttributeValues: { ':token': { S: sfn.JsonPath.taskToken } },
+        UpdateExpression: 'SET holdToken = :taskToken',
+        // `triggler fleet promote` finds the token in this task's parameters by this name.
+        ExpressionAttributeValues: { ':taskToken': { S: sfn.JsonPath.taskToken } },
       },
       {
         integrationPattern: sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,

@@ -213,13 +213,14 @@ describe('a fleet of three receiver hosts', () => {
 
   test('the state machine may send the document only, to hosts with the fleet tag only, and write only the commit parameters', () => {
     const statements = statementsOfRole('RolloutStateMachineRole');
-    const sendCommand = statements.filter((statement) => actionsOf(statement).includes('ssm:SendCommand'));
+    // IAM actions are case-insensitive: the state machine's SDK tasks grant `ssm:sendCommand`.
+    const sendCommand = statements.filter((statement) => actionsOf(statement).some((action) => action.toLowerCase() === 'ssm:sendcommand'));
     expect(sendCommand).toHaveLength(2);
     const [documentId] = onlyResourceOf('AWS::SSM::Document');
-    const onDocument = sendCommand.find((statement) => statement.Sid === 'FleetStepDocument')!;
+    const onDocument = sendCommand.find((statement) => JSON.stringify(statement.Resource).includes(':document/'))!;
     expect(JSON.stringify(onDocument.Resource)).toContain(`":document/",{"Ref":"${documentId}"}`);
     expect(onDocument.Condition).toBeUndefined();
-    const onHosts = sendCommand.find((statement) => statement.Sid === 'FleetHostsOnly')!;
+    const onHosts = sendCommand.find((statement) => statement !== onDocument)!;
     expect(JSON.stringify(onHosts.Resource)).toMatch(/:instance\/\*"\]\]\}$/);
     expect(onHosts.Condition).toEqual({ StringEquals: { [`ssm:resourceTag/${FLEET_TAG_KEY}`]: 'GitTrigglerFleet' } });
     for (const statement of sendCommand) expect(statement.Resource).not.toBe('*');
@@ -240,6 +241,12 @@ describe('a fleet of three receiver hosts', () => {
       .filter((statement) => statement.Resource === '*')
       .flatMap(actionsOf);
     const readNothing = new Set([
+      // The rollout's own Run Command calls, which take no resource: they list commands, their
+      // invocations (each host's one JSON line) and online instances, and cancel a command.
+      'ssm:cancelCommand',
+      'ssm:describeInstanceInformation',
+      'ssm:listCommandInvocations',
+      'ssm:listCommands',
       'ssm:UpdateInstanceInformation',
       'ssmmessages:CreateControlChannel',
       'ssmmessages:CreateDataChannel',

@@ -1,6 +1,7 @@
 /**
  * The synthesized rollout state machine, run locally against three real receivers: a rollout
- * that succeeds everywhere, and a sender's retry.
+ * that succeeds everywhere, a sender's retry, and a rollout of only the hosts an operator names
+ * (`triggler fleet rerun --failed-only`).
  */
 import { waitForRun } from '../../../bin/runs-source';
 import { FLEET_COMMIT_PARAMETER, FLEET_TRIGGER, localFleet } from '../../support/fleet/local-fleet';
@@ -53,5 +54,17 @@ describe('a rollout to three hosts', () => {
     expect(engine.start(input)).toBe(first);
     expect([...engine.executions.values()].filter((execution) => execution.input.deliveryId === input.deliveryId)).toHaveLength(1);
     expect(await fleet.currents()).toEqual([commit, commit, commit]);
+  }, 120_000);
+
+  it('a rollout that names its instances prepares and switches those hosts only', async () => {
+    const [hosts, engine] = [fleet.hosts(), fleet.engine()];
+    const before = await fleet.currents();
+    const commit = hosts.repo.commit({ v: '3' });
+    const chosen = hosts.hosts[1]!.instanceId;
+    const execution = engine.start({ ...fleet.push(commit), instances: [chosen] });
+    const ended = await execution.done;
+    expect(ended.summary).toMatchObject({ outcome: 'succeeded', commit, instances: [chosen] });
+    expect(new Set(ended.summary!.hosts.map((host) => host.instanceId))).toEqual(new Set([chosen]));
+    expect(await fleet.currents()).toEqual([before[0], commit, before[2]]);
   }, 120_000);
 });

@@ -319,6 +319,7 @@ export class LocalRolloutEngine {
       filters.every((filter) => {
         if (filter.Key === 'PingStatus') return filter.Values.includes(host.online ? 'Online' : 'ConnectionLost');
         if (filter.Key.startsWith('tag:')) return filter.Values.includes(host.tags[filter.Key.slice(4)] ?? '');
+        if (filter.Key === 'InstanceIds') return filter.Values.includes(host.instanceId);
         throw new SsmError('InvalidFilterKey', `the local inventory has no filter ${filter.Key}`);
       }),
     );
