@@ -323,11 +323,12 @@ describe('acting on rollouts', () => {
           resourceType: 'dynamodb',
           resource: 'updateItem.waitForTaskToken',
           region: REGION,
+          // What the state machine's hold task schedules (lib/constructs/fleet-rollout.ts).
           parameters: JSON.stringify({
             TableName: 'Rollouts',
             Key: { trigger: { S: TRIGGER } },
-            ExpressionAttributeValues: { ':t': { S: 'x' } },
-            Item: { taskToken: { S: 'AQCEAAAAKgAAAA-token' } },
+            UpdateExpression: 'SET holdToken = :taskToken',
+            ExpressionAttributeValues: { ':taskToken': { S: 'AQCEAAAAKgAAAA-token' } },
           }),
         },
       },
