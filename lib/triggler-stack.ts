@@ -111,9 +111,9 @@ export class TrigglerStack extends Stack {
     const logRetention = config.logRetentionDays as logs.RetentionDays;
     // Not on the fleet's commit parameters (the only AWS::SSM::Parameter resources): a tag edit
     // updates the resource, and CloudFormation would write its starting value over the commit a
-    // rollout wrote.
+    // rollout wrote. Not on State Manager associations: their CloudFormation type has no Tags.
     for (const [key, value] of Object.entries(config.tags))
-      Tags.of(this).add(key, value, { excludeResourceTypes: ['AWS::SSM::Parameter'] });
+      Tags.of(this).add(key, value, { excludeResourceTypes: ['AWS::SSM::Parameter', 'AWS::SSM::Association'] });
 
     this.tokens = new TriggerTokens(this, 'Tokens', {
       prefix: config.tokens.prefix,

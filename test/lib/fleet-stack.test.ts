@@ -207,6 +207,8 @@ describe('a fleet of three receiver hosts', () => {
     expect(prefix).toBe('/git-triggler-fleet/fleet');
     // The stack's tags leave the parameters out: a tag edit would make CloudFormation write the starting value over the rollout's.
     for (const [, parameter] of resourcesOf('AWS::SSM::Parameter')) expect(parameter.Properties!.Tags).toBeUndefined();
+    // AWS::SSM::Association has no Tags in CloudFormation's schema.
+    for (const [, association] of resourcesOf('AWS::SSM::Association')) expect(association.Properties!.Tags).toBeUndefined();
     const [, group] = onlyResourceOf('AWS::AutoScaling::AutoScalingGroup');
     expect(group.Properties!.Tags).toEqual(expect.arrayContaining([{ Key: 'team', Value: 'platform', PropagateAtLaunch: true }]));
   });
