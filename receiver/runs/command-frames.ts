@@ -74,9 +74,7 @@ export class FrameReader {
       const payload = this.buffered.subarray(HEADER_BYTES, HEADER_BYTES + length);
       this.buffered = this.buffered.subarray(HEADER_BYTES + length);
       frames.push(
-        kind === 'output'
-          ? { kind, data: Buffer.from(payload) }
-          : ({ kind, ...(JSON.parse(payload.toString('utf8')) as object) } as Frame),
+        kind === 'output' ? { kind, data: Buffer.from(payload) } : ({ kind, ...(JSON.parse(payload.toString('utf8')) as object) } as Frame),
       );
     }
     return frames;

@@ -91,8 +91,7 @@ class RunnerCommand implements SpawnedCommand {
     if (frame.kind === 'output') {
       if (this.outputBeforeListener) this.outputBeforeListener.push(frame.data);
       for (const listener of this.outputListeners) listener(frame.data);
-    }
-    else if (frame.kind === 'exit') this.exit({ code: frame.code, signal: frame.signal });
+    } else if (frame.kind === 'exit') this.exit({ code: frame.code, signal: frame.signal });
     else if (frame.kind === 'output-closed') this.closeOutput();
   }
 

@@ -115,7 +115,7 @@ export function serveCommandConnection(socket: Duplex, options: RunnerConnection
 }
 
 async function goneWithin(command: SpawnedCommand, ms: number): Promise<boolean> {
-  for (const deadline = Date.now() + ms; Date.now() < deadline; ) {
+  for (const deadline = Date.now() + ms; Date.now() < deadline;) {
     if (!command.groupAlive()) return true;
     await new Promise((resolve) => setTimeout(resolve, GROUP_POLL_MS));
   }

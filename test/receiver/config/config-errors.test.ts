@@ -62,14 +62,14 @@ describe('config problems lead somewhere', () => {
     );
   });
 
-  it('refuses a trigger user with the command runner, which starts commands as its own unit\'s user, and a relative socket', () => {
+  it("refuses a trigger user with the command runner, which starts commands as its own unit's user, and a relative socket", () => {
     const trigger = { repository: 'app', branch: 'main', command: 'true', token: TOKEN, user: 'deploy' };
     expect(problemsOf(JSON.stringify({ commandRunner: { socket: '/run/triggler/command.sock' }, triggers: [trigger] }))).toContain(
       "triggers[0].user: cannot be used with commandRunner: the runner starts commands as its own unit's user",
     );
-    expect(problemsOf(JSON.stringify({ commandRunner: { socket: 'command.sock' }, triggers: [{ ...trigger, user: undefined }] }))).toContain(
-      'commandRunner.socket: must be an absolute path',
-    );
+    expect(
+      problemsOf(JSON.stringify({ commandRunner: { socket: 'command.sock' }, triggers: [{ ...trigger, user: undefined }] })),
+    ).toContain('commandRunner.socket: must be an absolute path');
   });
 
   it('suggests only near keys', () => {
