@@ -1,6 +1,6 @@
 /**
  * The servers the receiver bench compares, each in a process of its own on 127.0.0.1: the receiver
- * as users run it (the packed CLI's bundle, `node triggler.js serve`), bare `node:http` answering a
+ * as users run it (the packed CLI's serve bundle, `node triggler-serve.js serve`, which `triggler serve` runs), bare `node:http` answering a
  * fixed status (the ceiling for Node here), and adnanh/webhook (Debian package `webhook`) with an
  * HMAC-SHA256 rule on the body. Their RSS is read from /proc.
  */
@@ -8,7 +8,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { buildCli } from '../scripts/build-cli';
+import { buildCli, SERVE_BUNDLE_FILE } from '../scripts/build-cli';
 import { freePort, probePath, stopChild } from './support';
 
 export interface ComparedServer {
@@ -23,9 +23,10 @@ export interface BenchReceiver extends ComparedServer {
   child: ChildProcess;
 }
 
-/** The CLI as `npm pack` ships it (dist/ built into `dir`): what a user's `triggler serve` runs. */
+/** The CLI as `npm pack` ships it (dist/ built into `dir`); the bundle a user's `triggler serve` runs. */
 export async function buildReceiverCli(dir: string): Promise<string> {
-  return buildCli(join(dir, 'dist'));
+  await buildCli(join(dir, 'dist'));
+  return join(dir, 'dist', SERVE_BUNDLE_FILE);
 }
 
 /** Resolves once `url` answers anything; rejects when the child exits first or after ~10 s. */

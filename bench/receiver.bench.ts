@@ -1,6 +1,6 @@
 /**
  * Receiver figures beside bare `node:http` (the ceiling for Node here) and adnanh/webhook, for the
- * receiver users run: the packed CLI's bundle (`node dist/triggler.js serve`), built as `npm pack`
+ * receiver users run: the packed CLI's serve bundle (`node dist/triggler-serve.js serve`, what `triggler serve` runs), built as `npm pack`
  * builds it. Every load is wrk in the same shape for all three servers (bench/wrk-load.ts): one
  * static request for the rejection floods, pre-signed unique deliveries for the accept flood.
  * Each flood runs in ROUNDS rounds, the three servers one after another in each round (alternating
@@ -502,7 +502,7 @@ function report(
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'} (\`nproc\` ${spawnSync('nproc', { encoding: 'utf8' }).stdout.trim()}, \`uname -m\` ${spawnSync('uname', ['-m'], { encoding: 'utf8' }).stdout.trim()}), Node.js ${process.version}, ${webhook ?? 'no webhook installed'}, ${new Date().toISOString().slice(0, 10)}`;
   const out = [
     '\n## Receiver, side by side\n',
-    `${machine}. The receiver is the packed CLI's bundle (\`node dist/triggler.js serve\`, \`workers: ${WORKERS}\`), logging JSON lines at info to a file. wrk ${WRK_THREADS} thread(s), ${CONNECTIONS} connections; ${ROUNDS} rounds, each running the receiver, bare \`node:http\` and webhook one after another on the same load, each fresh. Cells: the median (range); ratios are taken within each round, then their median (range). Rejection floods: one static request (no Lua per request); accept flood: pre-signed unique deliveries, each wrk thread its own share, none sent twice to the receiver.\n`,
+    `${machine}. The receiver is the packed CLI's serve bundle (\`node dist/triggler-serve.js serve\`, \`workers: ${WORKERS}\`), logging JSON lines at info to a file. wrk ${WRK_THREADS} thread(s), ${CONNECTIONS} connections; ${ROUNDS} rounds, each running the receiver, bare \`node:http\` and webhook one after another on the same load, each fresh. Cells: the median (range); ratios are taken within each round, then their median (range). Rejection floods: one static request (no Lua per request); accept flood: pre-signed unique deliveries, each wrk thread its own share, none sent twice to the receiver.\n`,
     '| per second | receiver | bare node:http | adnanh/webhook | receiver ÷ bare | receiver ÷ webhook |',
     '| --- | --- | --- | --- | --- | --- |',
   ];
