@@ -170,8 +170,9 @@ interface Round {
 function alongside(
   receiver: BenchReceiver,
   tag: string,
+  probe = true,
 ): { stop(): Promise<{ rssMiB: number; p50Ms: number; p99Ms: number; answers: Record<string, number> }> } {
-  let running = true;
+  let running = probe;
   let rss = 0;
   const sampler = setInterval(() => (rss = Math.max(rss, rssMiB(receiver.pid) || 0)), 100);
   const latencies: number[] = [];
@@ -205,21 +206,30 @@ function alongside(
   };
 }
 
-/** A fresh receiver under `flood`: RSS at rest, during and after, and valid deliveries alongside. */
+/**
+ * A fresh receiver under `flood`: RSS at rest, during and after; then the same flood again with a
+ * valid delivery every 20 ms beside it, for their latency. The throughput is the first flood's,
+ * under the same load shape as bare Node and webhook (the valid deliveries, and the runs they
+ * start, would take CPU from the receiver alone).
+ */
 async function receiverRun(flood: Flood, tag: string): Promise<ReceiverRun> {
   const receiver = await startReceiver({ ...setup, command: flood.command, workers: WORKERS });
   try {
     await sleep(SETTLE_MS);
     const restMiB = rssMiB(receiver.pid);
-    const side = alongside(receiver, tag);
+    const sampled = alongside(receiver, tag, false);
     const load = await flood.load(receiver, 'receiver', tag);
-    const during = await side.stop();
+    const peak = await sampled.stop();
     await sleep(SETTLE_MS);
+    const afterMiB = rssMiB(receiver.pid);
+    const side = alongside(receiver, `${tag}-probe`);
+    await flood.load(receiver, 'receiver', `${tag}-probe`);
+    const during = await side.stop();
     return {
       load,
       restMiB,
-      peakMiB: during.rssMiB,
-      afterMiB: rssMiB(receiver.pid),
+      peakMiB: peak.rssMiB,
+      afterMiB,
       p50Ms: during.p50Ms,
       p99Ms: during.p99Ms,
       answers: during.answers,
