@@ -15,12 +15,14 @@
  */
 import * as os from 'node:os';
 import { Command, Option } from 'commander';
+import { FLEET_STEP_NAMES, type FleetStepName, type HostStepResult } from '../protocol';
 import { ReleaseLayout, type RunRecord } from '../receiver';
 import { deployTrigger } from './deploy-commands';
 import { locateReceiver, postAdminAction, waitForRun } from './runs-source';
 
-export const FLEET_STEPS = ['prepare', 'switch', 'rollback', 'converge'] as const;
-export type FleetStep = (typeof FLEET_STEPS)[number];
+/** The steps, as the rollout's contract names them (protocol/rollout.ts). */
+export const FLEET_STEPS = FLEET_STEP_NAMES;
+type FleetStep = FleetStepName;
 
 /** What each argument may be: the Command document's `allowedPattern`s say the same. */
 export const FLEET_STEP_PATTERNS = {
@@ -47,14 +49,7 @@ interface FleetStepOptions {
 }
 
 /** The JSON line a step prints: what Run Command keeps of the invocation. */
-export interface StepResult {
-  status: string;
-  runId: string | null;
-  release: string | null;
-  commit: string | null;
-  host: string;
-  error?: string;
-}
+export type StepResult = HostStepResult;
 
 /** Checks each option against its pattern; an error names the flag and says what it may be. */
 export function fleetStepProblems(step: string, options: Partial<FleetStepOptions>): string[] {
