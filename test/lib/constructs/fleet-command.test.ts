@@ -120,7 +120,7 @@ describe('FleetCommand props', () => {
   });
 
   test('a construct with bad props throws them all at once', () => {
-    const stack = new Stack(new App(), 'Test');
+    const stack = new Stack(new App({ outdir: fs.mkdtempSync(path.join(scratch, 'app-')) }), 'Test');
     expect(() => new FleetCommand(stack, 'Fleet', { ...props, triggers: [] })).toThrow(ConstructPropsError);
   });
 

@@ -4,6 +4,9 @@
  * (Fn::Join, Ref, Fn::GetAtt) resolved to the local engine's names, so what runs locally is the
  * definition AWS would be given.
  */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { FleetRollout, type FleetRolloutProps, type RolloutSettings } from '../../../lib/constructs/fleet-rollout';
@@ -37,13 +40,17 @@ export function synthesizeRollout(
   rollout: RolloutSettings,
   props: Omit<FleetRolloutProps, 'rollout'> = LOCAL_FLEET_PROPS,
 ): SynthesizedRollout {
-  const app = new App();
-  const stack = new Stack(app, 'FleetRolloutLocal');
+  // An app with no outdir leaves a cdk.out* folder in the temp directory; this one is removed.
+  const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'triggler-rollout-synth-'));
+  let template: { Resources: Record<string, { Type: string; Properties: Record<string, unknown> }> };
   const full = { ...props, rollout };
-  new FleetRollout(stack, 'Rollout', full);
-  const template = Template.fromStack(stack).toJSON() as {
-    Resources: Record<string, { Type: string; Properties: Record<string, unknown> }>;
-  };
+  try {
+    const stack = new Stack(new App({ outdir }), 'FleetRolloutLocal');
+    new FleetRollout(stack, 'Rollout', full);
+    template = Template.fromStack(stack).toJSON() as typeof template;
+  } finally {
+    fs.rmSync(outdir, { recursive: true, force: true });
+  }
   const resources = template.Resources;
   const resolve = (value: unknown): unknown => resolveIntrinsics(value, resources);
   const machine = Object.values(resources).find((resource) => resource.Type === 'AWS::StepFunctions::StateMachine');

@@ -12,7 +12,7 @@ import { Template as Assertions } from 'aws-cdk-lib/assertions';
 import { ReceiverHost } from '../../../../lib/constructs/receiver-host/receiver-host';
 import { ReceiverNetwork } from '../../../../lib/constructs/receiver-network';
 import { TriggerTokens } from '../../../../lib/constructs/trigger-tokens';
-import { configOf, NO_BUNDLING, removeScratch, trigglerApp } from '../../../support/stack-fixture';
+import { configOf, NO_BUNDLING, removeScratch, scratchOutdir, trigglerApp } from '../../../support/stack-fixture';
 
 afterAll(removeScratch);
 
@@ -99,7 +99,7 @@ describe('the command runner on the AWS host', () => {
   });
 
   it('refuses more concurrent runs than the socket takes connections, naming the field', () => {
-    const stack = new Stack(new App({ context: NO_BUNDLING }), 'Limits');
+    const stack = new Stack(new App({ outdir: scratchOutdir(), context: NO_BUNDLING }), 'Limits');
     const host = (maxConcurrentRuns: number) =>
       new ReceiverHost(stack, `Receiver${maxConcurrentRuns}`, {
         vpc: new ReceiverNetwork(stack, `Network${maxConcurrentRuns}`).vpc,
