@@ -90,7 +90,13 @@ const overheadOfSteps = (figures: RolloutFigures) => figures.stepsDone / ownWork
  * reports them (synchronously: a command's invocations start as it is sent, MaxConcurrency 100 %).
  */
 class CommandTimes {
-  sent = new Map<string, { step: string; at: number; ended: Map<string, number> }>();
+  private sent = new Map<string, { step: string; at: number; ended: Map<string, number> }>();
+
+  /** Forgets the commands heard so far: the next rollout's commands only. */
+  restart(): ReadonlyMap<string, { step: string; at: number; ended: Map<string, number> }> {
+    this.sent = new Map();
+    return this.sent;
+  }
 
   listen(engine: LocalRolloutEngine): void {
     engine.onRunCommand((event) => {
@@ -103,7 +109,7 @@ class CommandTimes {
 /** One rollout of a new commit, timed from what the engine, Run Command and the receivers report. */
 async function rollout(engine: LocalRolloutEngine, hosts: FleetHosts, times: CommandTimes, delivery: string): Promise<RolloutFigures> {
   const commit = hosts.repo.commit({ 'release.txt': `${delivery}\n` });
-  const sent = (times.sent = new Map());
+  const sent = times.restart();
   const started = Date.now();
   const execution = engine.start(rolloutInput(FLEET_REPOSITORY, FLEET_BRANCH, commit, delivery));
   const ended = await execution.done;
