@@ -868,8 +868,8 @@ class RolloutDefinition {
 
   /**
    * One step on a list of hosts: SendCommand in chunks of 50 ids (a Map), each polled with
-   * ListCommands on STEP_POLL_SCHEDULE until every invocation has ended, cancelled as soon as the failures (the
-   * command's own counts plus `failedBefore`) pass `limit`, then read host by host with
+   * ListCommands on STEP_POLL_SCHEDULE until every invocation has ended, cancelled as soon as the
+   * failures (the command's own counts plus `failedBefore`) pass `limit`, then read host by host with
    * ListCommandInvocations (Details: each plugin's output holds the step's JSON line). The
    * records land at `resultPath`.records, one HostRolloutSteps per host with this step filled.
    * A switch also adds each host it may have switched, and each failure, to the item.
