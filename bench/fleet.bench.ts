@@ -210,6 +210,8 @@ function report(runsOf: Map<string, RolloutFigures[]>): string {
     '',
     `${machine}. \`npm run bench -- fleet\` (BENCH_ROUNDS=${ROUNDS}). The synthesized rollout state machine in the local engine (aws-local-stepfunctions, a local Run Command running the bundled \`triggler fleet-step\`, dynalite) against ${HOSTS} real receivers on 127.0.0.1 whose prepare runs \`${COMMAND}\`. One canary, no bake, no alarms; *batch size 1*: prepare, canary, two batches of one; *all at once* (batchSize ${HOSTS}): prepare, canary, the two hosts left in one batch. *Synthesized waits*: every Wait as long as the definition says, as on AWS (a look at a running command after ${STEP_POLL_SCHEDULE.join(', ')} s, then every ${POLL_SECONDS} s); *shortened*: every Wait ${SHORT_WAIT_MS} ms (the local machinery's own cost). Medians of ${ROUNDS} rounds (range), each round running the four once, alternating; ratios taken within a round.`,
     '',
+    "*Own work*: per phase (the prepare, the canary's switch, each batch's switch) its slowest host's, summed over the phases; as *receivers' runs*, the run record's startedAt → finishedAt (fetch, release, `sleep 1`; or the switch, activate and health check); as *host steps*, the `triggler fleet-step` process from its send to its exit (start-up, the admin call, the run, its wait for the run's end). *Overhead*: (push → the end of the last switch − own work) ÷ own work, that end being the last switch run's finishedAt (receivers' runs) or the last switch invocation's end (host steps). *Push*: StartExecution; *all hosts live*: the last switch run's finishedAt.",
+    '',
     '| push → all hosts live | batch size 1 ÷ all at once | batch size 1 | all at once |',
     '| --- | --- | --- | --- |',
     ...WAITS.map(
