@@ -51,10 +51,29 @@ export interface FleetRolloutProps {
 export const INSTANCE_IDS_PER_COMMAND = 50;
 /** Commands of one step in flight at once (SendCommand and ListCommands are throttled per account). */
 const COMMANDS_IN_FLIGHT = 10;
-/** Seconds between two looks at a running command, at the lock, and between two alarm checks in the bake. */
+/** Seconds between two looks at a command that has run a while, at the lock, and between two alarm checks in the bake. */
 export const POLL_SECONDS = 5;
 export const LOCK_POLL_SECONDS = 10;
 export const BAKE_CHECK_SECONDS = 15;
+/**
+ * Seconds before each look at a running command: a step that takes a second is seen after one,
+ * not five, and a long one is looked at every POLL_SECONDS after the first few. Whole seconds
+ * (a Wait's SecondsPath takes an integer), growing, ending at POLL_SECONDS.
+ */
+export const STEP_POLL_SCHEDULE = [1, 2, 3, POLL_SECONDS] as const;
+
+/**
+ * The schedule as the state machine follows it: the wait after a wait of `i` seconds is entry `i`
+ * (States.ArrayGetItem), so no count of looks is kept and the last wait repeats on its own.
+ */
+export function nextPollWaits(schedule: readonly number[] = STEP_POLL_SCHEDULE): number[] {
+  const invalid = (seconds: number, i: number) => !Number.isInteger(seconds) || seconds < 1 || (i > 0 && seconds <= schedule[i - 1]!);
+  if (schedule.length === 0 || schedule.some(invalid))
+    throw new Error(`a poll schedule is whole seconds ≥ 1, each longer than the one before: [${schedule.join(', ')}]`);
+  const last = schedule[schedule.length - 1]!;
+  return Array.from({ length: last + 1 }, (_, waited) => schedule.find((seconds) => seconds > waited) ?? last);
+}
+
 /** How long a held rollout waits for `triggler fleet promote` before it rolls the canary back. */
 export const HOLD_TIMEOUT = Duration.days(7);
 
@@ -849,8 +868,8 @@ class RolloutDefinition {
 
   /**
    * One step on a list of hosts: SendCommand in chunks of 50 ids (a Map), each polled with
-   * ListCommands until every invocation has ended, cancelled as soon as the failures (the
-   * command's own counts plus `failedBefore`) pass `limit`, then read host by host with
+   * ListCommands on STEP_POLL_SCHEDULE until every invocation has ended, cancelled as soon as the
+   * failures (the command's own counts plus `failedBefore`) pass `limit`, then read host by host with
    * ListCommandInvocations (Details: each plugin's output holds the step's JSON line). The
    * records land at `resultPath`.records, one HostRolloutSteps per host with this step filled.
    * A switch also adds each host it may have switched, and each failure, to the item.
@@ -871,6 +890,8 @@ class RolloutDefinition {
         'branch.$': '$.branch',
         'commit.$': paths.commit,
         ...(paths.failedBefore ? { 'failedBefore.$': paths.failedBefore } : { failedBefore: 0 }),
+        // The wait before the first look; each look sets the next one (STEP_POLL_SCHEDULE).
+        progress: { waitSeconds: STEP_POLL_SCHEDULE[0] },
         // Past this many failures the command is cancelled: none for prepare, every host for a rollback.
         ...(step === 'rollback'
           ? { 'limit.$': `States.ArrayLength(${paths.ids})` }
@@ -905,14 +926,14 @@ class RolloutDefinition {
       resultSelector: { 'id.$': '$.Command.CommandId' },
       resultPath: '$.command',
     });
-    const wait = new sfn.Wait(s, ROLLOUT_WAIT_STATES.poll(step), { time: sfn.WaitTime.duration(Duration.seconds(POLL_SECONDS)) });
+    const wait = new sfn.Wait(s, ROLLOUT_WAIT_STATES.poll(step), { time: sfn.WaitTime.secondsPath('$.progress.waitSeconds') });
     const poll = this.ssm(`Look at the ${step}`, 'listCommands', ['*'], {
       parameters: { 'CommandId.$': '$.command.id' },
       resultSelector: {
         'status.$': '$.Commands[0].Status',
         'failed.$': 'States.MathAdd($.Commands[0].ErrorCount, $.Commands[0].DeliveryTimedOutCount)',
       },
-      resultPath: '$.progress',
+      resultPath: '$.listed',
     });
     const cancel = this.ssm(`Cancel the ${step}`, 'cancelCommand', ['*'], {
       parameters: { 'CommandId.$': '$.command.id' },
@@ -923,9 +944,11 @@ class RolloutDefinition {
       resultSelector: { 'invocations.$': '$.CommandInvocations' },
       resultPath: '$.invocations',
     });
+    // The state that already follows every look sets the next wait: the schedule costs no transition.
     const tally = this.keep(`Add the ${step} failures`, '$.progress', {
-      'status.$': '$.progress.status',
-      'failed.$': 'States.MathAdd($.progress.failed, $.failedBefore)',
+      'status.$': '$.listed.status',
+      'failed.$': 'States.MathAdd($.listed.failed, $.failedBefore)',
+      'waitSeconds.$': `States.ArrayGetItem(States.Array(${nextPollWaits().join(', ')}), $.progress.waitSeconds)`,
     });
     const running = sfn.Condition.or(
       sfn.Condition.stringEquals('$.progress.status', 'Pending'),

@@ -2,6 +2,7 @@
 import '../../support/fleet/promise-with-resolvers';
 import { StateMachine } from 'aws-local-stepfunctions';
 import { ROLLOUT_HOLD_STATE } from '../../../protocol/rollout';
+import { INSTANCE_IDS_PER_COMMAND, nextPollWaits } from '../../../lib/constructs/fleet-rollout';
 import { synthesizeRollout, LOCAL_AWS, LOCAL_FLEET_PROPS } from '../../support/fleet/synthesized-rollout';
 
 const SETTINGS = { canary: 1, batchSize: '25%', maxFailedHosts: 1, bakeSeconds: 60, alarms: ['app-errors', 'app-latency'], hold: true };
@@ -78,6 +79,62 @@ describe('the rollout definition', () => {
     expect(() => synthesizeRollout({ ...SETTINGS, batchSize: 0 })).toThrow(/rollout.batchSize/);
     expect(() => synthesizeRollout({ ...SETTINGS, canary: 0 })).toThrow(/rollout.canary/);
     expect(() => synthesizeRollout({ ...SETTINGS, maxFailedHosts: -1 })).toThrow(/rollout.maxFailedHosts/);
+  });
+
+  it('looks at a running command after 1, 2 and 3 s, then every 5 s, with no state added to a look', async () => {
+    const branch = (definition.States as Record<string, { Branches: Array<{ States: Record<string, Record<string, unknown>> }> }>)['Roll out']!
+      .Branches[0]!;
+    // The prepare's Map as synthesized, its item processor whole: send, wait, look, tally, decide, read.
+    const chunksName = `Prepare in chunks of ${INSTANCE_IDS_PER_COMMAND}`;
+    // A JSON copy: structuredClone's arrays come from outside jest's realm, and the local engine's JSONPath then selects nothing in them.
+    const chunks = JSON.parse(JSON.stringify(branch.States[chunksName]!)) as Record<string, unknown>;
+    delete chunks.Next;
+    chunks.End = true;
+    const machine = new StateMachine({ StartAt: chunksName, States: { [chunksName]: chunks } } as never, {
+      validationOptions: { noValidate: true },
+    });
+    const runningLooks = 7;
+    let looks = 0;
+    const run = machine.run(
+      { prepared: { chunks: [['i-1']] }, trigger: 'app@main', repository: 'app', branch: 'main', commit: 'c'.repeat(40) },
+      {
+        overrides: {
+          taskResourceLocalHandlers: {
+            'Send the prepare': async () => ({ Command: { CommandId: 'command-1' } }),
+            'Look at the prepare': async () => {
+              looks += 1;
+              return { Commands: [{ Status: looks <= runningLooks ? 'InProgress' : 'Success', ErrorCount: 0, DeliveryTimedOutCount: 0 }] };
+            },
+            'Read the prepare of each host': async () => ({ CommandInvocations: [{ InstanceId: 'i-1', Status: 'Success', CommandPlugins: [] }] }),
+          },
+          // The wait's length is read from its input below; the test need not sit through it.
+          waitTimeOverrides: { 'Wait for prepare': 0 },
+        },
+      },
+    );
+    const entered: Array<{ name: string; input: { progress?: { waitSeconds?: unknown } } }> = [];
+    for await (const event of run.eventLogs)
+      if (event.type === 'StateEntered') entered.push(event.state as (typeof entered)[number]);
+    await run.result;
+    const waits = entered.filter((state) => state.name === 'Wait for prepare').map((state) => state.input.progress?.waitSeconds);
+    expect(waits).toEqual([1, 2, 3, 5, 5, 5, 5, 5]);
+    // Standard bills per state entered: from one wait to the next, the wait, the look, the tally and the choice.
+    const names = entered.map((state) => state.name);
+    const first = names.indexOf('Wait for prepare');
+    expect(names.slice(first, first + 5)).toEqual([
+      'Wait for prepare',
+      'Look at the prepare',
+      'Add the prepare failures',
+      'Has the prepare ended?',
+      'Wait for prepare',
+    ]);
+    expect(names.filter((name) => name === 'Look at the prepare')).toHaveLength(runningLooks + 1);
+  });
+
+  it('keeps the schedule a table the state machine can index: whole growing seconds, the last repeated', () => {
+    expect(nextPollWaits([1, 2, 3, 5])).toEqual([1, 2, 3, 5, 5, 5]);
+    expect(nextPollWaits([2, 10])).toEqual([2, 2, 10, 10, 10, 10, 10, 10, 10, 10, 10]);
+    for (const schedule of [[2, 1], [1, 1.5], [0, 5], []]) expect(() => nextPollWaits(schedule)).toThrow(/poll schedule/);
   });
 
   it('sizes a percentage batch as ceil(fleet × share), with the arithmetic the states have', async () => {

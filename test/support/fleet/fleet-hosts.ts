@@ -36,7 +36,11 @@ export class FleetHosts {
   readonly hosts: FleetHost[] = [];
   private readonly behaviour = join(this.dir, 'behaviour');
 
-  constructor(private readonly fleetTag: { key: string; value: string }) {
+  constructor(
+    private readonly fleetTag: { key: string; value: string },
+    /** Every host's trigger `command` (what prepare runs in the release). */
+    private readonly command = 'true',
+  ) {
     fs.mkdirSync(this.behaviour);
     // Health check and activate of every host: a file `fail-<id>` fails the check, `hold-<id>`
     // keeps activate waiting until the file goes.
@@ -99,7 +103,7 @@ export class FleetHosts {
             repository: FLEET_REPOSITORY,
             branch: FLEET_BRANCH,
             token: `fleet-host-token-${instanceId}`,
-            command: 'true',
+            command: this.command,
             timeoutSeconds: 60,
             deploy: {
               repositoryUrl: this.repo.url,

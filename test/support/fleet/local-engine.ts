@@ -55,6 +55,10 @@ export interface LocalEngineOptions {
   bakeMs?: number;
   /** Every other Wait: polling a command, waiting at the lock. */
   pollMs?: number;
+  /** Every Wait lasts what the definition says, as on AWS (bakeMs and pollMs are then unused). */
+  synthesizedWaits?: boolean;
+  /** The `triggler` each host's step runs (LocalRunCommand); the clone's bin/triggler.js by default. */
+  hostCli?: string;
 }
 
 type TaskHandler = (input: Record<string, unknown>, execution: LocalExecution) => Promise<unknown>;
@@ -85,9 +89,9 @@ export class LocalRolloutEngine {
       credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
     });
     const props = synthesized.props;
-    this.runCommand = new LocalRunCommand(() => hosts.hosts, props.documentName, props.stepTimeoutSeconds * 1000);
+    this.runCommand = new LocalRunCommand(() => hosts.hosts, props.documentName, props.stepTimeoutSeconds * 1000, options.hostCli);
     this.machine = new StateMachine(synthesized.definition as never);
-    this.waits = this.waitOverrides(options.bakeMs ?? 1000, options.pollMs ?? 100);
+    this.waits = options.synthesizedWaits ? {} : this.waitOverrides(options.bakeMs ?? 1000, options.pollMs ?? 100);
   }
 
   static async start(options: LocalEngineOptions): Promise<LocalRolloutEngine> {

@@ -72,6 +72,8 @@ export class LocalRunCommand {
     private readonly documentName: string,
     /** The document's executionTimeout. */
     private readonly executionTimeoutMs: number,
+    /** The `triggler` the document runs: the clone's by default, or a bundle as `npm pack` ships it. */
+    private readonly cli = CLI,
   ) {}
 
   /** Listeners run synchronously, before the commands they hear of go on. */
@@ -237,7 +239,7 @@ export class LocalRunCommand {
     invocation.Status = 'InProgress';
     const commit = command.Parameters.commit![0]!;
     const args = [
-      CLI,
+      this.cli,
       'fleet-step',
       step,
       '--repository',
