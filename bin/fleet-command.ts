@@ -105,6 +105,12 @@ function rolloutHeader(record: RolloutRecord): string {
     `status   ${record.status}, ${outcomeOf(record)}${record.startDate ? `, started ${when(record.startDate)}` : ''}${record.stopDate ? `, ended ${when(record.stopDate)}` : ''}`,
   ];
   if (record.summary?.reason) lines.push(`reason   ${record.summary.reason}`);
+  // A rollback that did not bring a host back leaves it on the rollout's commit: said beside the outcome, not only in the table.
+  for (const host of record.summary?.hosts ?? []) {
+    const rollback = host.rollback;
+    if (rollback && rollback.invocation !== 'Success')
+      lines.push(`not back ${host.instanceId}: ${rollback.result?.error ?? `its rollback ended ${rollback.invocation}`}`);
+  }
   if (!record.summary && record.cause) lines.push(`cause    ${record.cause.slice(0, 500)}`);
   return lines.join('\n');
 }

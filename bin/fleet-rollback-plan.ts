@@ -68,6 +68,11 @@ export function rollbackPlan(rollouts: readonly RolloutRecord[], to?: string): R
         break;
       }
     }
+    if (!target && tried.length === 0) {
+      return {
+        problem: `${short(current.commit)} is the only commit a rollout of this trigger deployed in the records read: there is no earlier one to roll back to (read more of them with --history)`,
+      };
+    }
     if (!target) {
       const why = tried.map((commit) => `${short(commit)} is missing on ${missing(commit).join(', ')}`).join('; ');
       return {

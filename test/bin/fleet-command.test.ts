@@ -298,6 +298,31 @@ describe('reading rollouts', () => {
     expect(failed.stdout).toMatch(/i-0bbb\s+switch\s+Success\s+r_sw_i-0bbb\s+rel-2222-i-0bbb/);
     expect(failed.calls.map((c) => c.command)).toEqual(['DescribeExecution']);
 
+    // A host its rollback did not bring back is named beside the outcome, with the reason its step gave.
+    const stayed = execution(5, 'FAILED', C1, {
+      ...summaryOf(C1, 'rolled-back'),
+      hosts: [
+        {
+          ...summaryOf(C1, 'rolled-back').hosts![0]!,
+          rollback: {
+            invocation: 'Failed',
+            result: {
+              status: 'nothing-to-roll-back',
+              runId: null,
+              release: 'rel-1111-i-0aaa',
+              commit: C1,
+              host: 'i-0aaa',
+              error: 'nothing to roll back to: ...',
+            },
+          },
+        },
+      ],
+    });
+    const notBack = await runFleetCli(['show', stayed.name], executionsAnswers([stayed]), ENV);
+    expect(notBack.stdout).toContain('status   FAILED, rolled-back');
+    expect(notBack.stdout).toContain('not back i-0aaa: nothing to roll back to: ...');
+    expect(failed.stdout).not.toContain('not back');
+
     const live = await runFleetCli(
       ['show', executionArn(running.name), '--json'],
       [...answers, history(running.name, [entered('Snapshot the fleet'), entered('Bake', { bakeSeconds: 300, canary: ['i-0aaa'] })])],
@@ -392,6 +417,15 @@ describe('acting on rollouts', () => {
       1,
       `triggler: ${TRIGGER}: --to: no rollout of this trigger deployed a commit starting abcdef0; give the whole commit id\n`,
     ]);
+  });
+
+  it('`rollback` after the first-ever rollout refuses: there is no earlier commit', async () => {
+    const result = await runFleetCli(['rollback', '--yes'], executionsAnswers([onAll]), ENV);
+    expect([result.code, result.stderr]).toEqual([
+      1,
+      `triggler: ${TRIGGER}: ${C1.slice(0, 12)} is the only commit a rollout of this trigger deployed in the records read: there is no earlier one to roll back to (read more of them with --history)\n`,
+    ]);
+    expect(result.calls.some((c) => c.command === 'StartExecution')).toBe(false);
   });
 
   it('`rollback` needs --trigger when the records hold several triggers', async () => {
