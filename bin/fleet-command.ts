@@ -294,7 +294,7 @@ export function fleetCommand(dependencies: FleetCommandDependencies = {}): Comma
       .option('--history <n>', 'how many of the newest rollouts to read for the plan', positiveInt, 100)
       .addHelpText(
         'after',
-        "\nThe hosts and their releases are read from the rollouts' records: the fleet is the instances of the newest successful rollout, a host has a release of each commit its prepare step laid out. The rollback is a rollout of the older commit, so it gets the same canary, batches and failure policy, and the fleet's commit parameter (what new hosts converge to) moves back with it. A release a host has since pruned is prepared again from its commit.",
+        "\nThe hosts and their releases are read from the rollouts' records: the fleet is the instances of the newest successful rollout of every host (and of the re-runs on some hosts since), a host has a release of each commit its prepare step laid out. The rollback is a rollout of the older commit, so it gets the same canary, batches and failure policy, and the fleet's commit parameter (what new hosts converge to) moves back with it. A release a host has since pruned is prepared again from its commit.",
       )
       .action(async (options: FleetOptions & TriggerOption & { to?: string; yes?: boolean; history: number }) => {
         const clients = clientsFor(options);
