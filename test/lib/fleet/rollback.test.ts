@@ -2,7 +2,8 @@
  * `triggler fleet rollback` with no version, against the synthesized rollout on the local engine:
  * the real CLI as a child process, its AWS SDK pointed at the engine (LocalAwsEndpoint), three
  * real receivers. The plan it shows is checked against each host's deploy path, and the rollout it
- * starts runs like any other.
+ * starts runs like any other. Then the rollout's own rollback where a host has nothing before its
+ * current release: the fleet's first rollouts.
  */
 import { ReleaseLayout, type ReleaseListing } from '../../../receiver';
 import type { RolloutSettings } from '../../../lib/constructs/fleet-rollout';
@@ -129,10 +130,33 @@ describe('triggler fleet rollback with no version', () => {
   }, 120_000);
 });
 
-describe("the first-ever rollout's rollback", () => {
+describe('a failed rollout before the fleet has a commit: nothing to go back to', () => {
   const { fleet, triggler } = fleetBehindAws(1);
 
-  it('a host switched to its first release has nothing to go back to: its step and the rollout say so, it stays', async () => {
+  it("the canary's health check fails: its own switch takes current away again, and no rollback is sent", async () => {
+    const [hosts, engine] = [fleet.hosts(), fleet.engine()];
+    const [host] = hosts.hosts;
+    hosts.failHealthCheck(host!.instanceId, true);
+    try {
+      const unhealthy = hosts.repo.commit({ v: 'unhealthy' });
+      const ended = await engine.start(fleet.push(unhealthy)).done;
+      expect(ended).toMatchObject({ status: 'FAILED', summary: { outcome: 'rolled-back' } });
+      const steps = ended.summary!.hosts;
+      expect(steps.find((entry) => entry.switch)?.switch).toMatchObject({
+        invocation: 'Failed',
+        result: {
+          status: 'rolled-back',
+          error: expect.stringMatching(/^health check failed .*; current is removed \(no release before this one\)$/),
+        },
+      });
+      expect(steps.some((entry) => entry.rollback)).toBe(false);
+      expect(await fleet.currents()).toEqual([null]);
+    } finally {
+      hosts.failHealthCheck(host!.instanceId, false);
+    }
+  }, 120_000);
+
+  it('an alarm after the canary switched to its first good release: its rollback step and the rollout say so, it stays', async () => {
     const [hosts, engine] = [fleet.hosts(), fleet.engine()];
     const [host] = hosts.hosts;
     const first = hosts.repo.commit({ v: 'first' });

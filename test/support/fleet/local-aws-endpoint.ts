@@ -149,9 +149,6 @@ export class LocalAwsEndpoint {
         const execution = this.engine.start(JSON.parse(input.input) as LocalExecution['input'], input.name);
         return { executionArn: execution.arn, startDate: seconds(execution.startDate) };
       }
-      case 'SendTaskSuccess':
-        this.engine.sendTaskSuccess(String(input.taskToken));
-        return {};
       default:
         throw new AwsApiError('UnknownOperationException', `the local Step Functions answers no ${action}`);
     }
