@@ -105,6 +105,12 @@ function rolloutHeader(record: RolloutRecord): string {
     `status   ${record.status}, ${outcomeOf(record)}${record.startDate ? `, started ${when(record.startDate)}` : ''}${record.stopDate ? `, ended ${when(record.stopDate)}` : ''}`,
   ];
   if (record.summary?.reason) lines.push(`reason   ${record.summary.reason}`);
+  // A rollback that did not bring a host back leaves it on the rollout's commit: said beside the outcome, not only in the table.
+  for (const host of record.summary?.hosts ?? []) {
+    const rollback = host.rollback;
+    if (rollback && rollback.invocation !== 'Success')
+      lines.push(`not back ${host.instanceId}: ${rollback.result?.error ?? `its rollback ended ${rollback.invocation}`}`);
+  }
   if (!record.summary && record.cause) lines.push(`cause    ${record.cause.slice(0, 500)}`);
   return lines.join('\n');
 }
@@ -288,7 +294,7 @@ export function fleetCommand(dependencies: FleetCommandDependencies = {}): Comma
       .option('--history <n>', 'how many of the newest rollouts to read for the plan', positiveInt, 100)
       .addHelpText(
         'after',
-        "\nThe hosts and their releases are read from the rollouts' records: the fleet is the instances of the newest successful rollout, a host has a release of each commit its prepare step laid out. The rollback is a rollout of the older commit, so it gets the same canary, batches and failure policy, and the fleet's commit parameter (what new hosts converge to) moves back with it. A release a host has since pruned is prepared again from its commit.",
+        "\nThe hosts and their releases are read from the rollouts' records: the fleet is the instances of the newest successful rollout of every host (and of the re-runs on some hosts since), a host has a release of each commit its prepare step laid out. The rollback is a rollout of the older commit, so it gets the same canary, batches and failure policy, and the fleet's commit parameter (what new hosts converge to) moves back with it. A release a host has since pruned is prepared again from its commit.",
       )
       .action(async (options: FleetOptions & TriggerOption & { to?: string; yes?: boolean; history: number }) => {
         const clients = clientsFor(options);

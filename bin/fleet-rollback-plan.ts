@@ -1,9 +1,10 @@
 /**
  * `triggler fleet rollback`'s plan, from the rollouts' own records: the fleet is the instances of
- * the trigger's newest successful rollout, each host's releases are those its prepare steps laid
- * out (the step's JSON line names the release and commit), and with no version asked for, the
- * target is the newest earlier commit that has a release on every one of those hosts. Pure: the
- * command reads the records and acts on the plan.
+ * the trigger's newest successful rollout of the whole fleet (with those of any later successful
+ * re-run of only some hosts), each host's releases are those its prepare steps laid out (the
+ * step's JSON line names the release and commit), and with no version asked for, the target is
+ * the newest earlier commit that has a release on every one of those hosts. Pure: the command
+ * reads the records and acts on the plan.
  */
 import type { RolloutSummary } from '../protocol';
 import type { RolloutRecord } from './fleet-rollouts';
@@ -15,6 +16,19 @@ export interface RollbackPlan {
   current: { commit: string; rollout: string };
   target: { commit: string; rollout?: string };
   hosts: { instanceId: string; currentRelease: string | null; targetRelease: string | null }[];
+}
+
+/**
+ * The hosts the fleet is: a rollout that named its instances (`fleet rerun --failed-only`) went
+ * to only some of them, so the snapshots are gathered back to the newest one that went to all.
+ */
+function fleetOf(succeeded: readonly { record: RolloutRecord; summary: RolloutSummary }[]): string[] {
+  const hosts = new Set<string>();
+  for (const { record, summary } of succeeded) {
+    for (const instanceId of summary.instances) hosts.add(instanceId);
+    if (!record.input?.instances) break;
+  }
+  return [...hosts];
 }
 
 /** Per host, the release of each commit its prepare steps laid out; the newest rollout's word wins. */
@@ -46,7 +60,7 @@ export function rollbackPlan(rollouts: readonly RolloutRecord[], to?: string): R
   if (!newest) return { problem: 'no rollout of this trigger succeeded in the records read: there is nothing to roll back from' };
   const { summary: current, record: currentRecord } = newest;
   const releases = releasesByHost(summaries.map(({ summary }) => summary));
-  const hosts = current.instances;
+  const hosts = fleetOf(succeeded);
   const missing = (commit: string) => hosts.filter((host) => !releases.get(host)?.has(commit));
 
   let target: { commit: string; rollout?: string } | undefined;
@@ -67,6 +81,11 @@ export function rollbackPlan(rollouts: readonly RolloutRecord[], to?: string): R
         target = { commit: summary.commit, rollout: record.name };
         break;
       }
+    }
+    if (!target && tried.length === 0) {
+      return {
+        problem: `${short(current.commit)} is the only commit a rollout of this trigger deployed in the records read: there is no earlier one to roll back to (read more of them with --history)`,
+      };
     }
     if (!target) {
       const why = tried.map((commit) => `${short(commit)} is missing on ${missing(commit).join(', ')}`).join('; ');

@@ -7,7 +7,9 @@
  *
  *   prepare   lay out and build the commit's release (reusing a good one), switch nothing
  *   switch    make the prepared release of the commit current: activate, health check, local rollback
- *   rollback  back to the release before current, or to the commit's release with --commit
+ *   rollback  back to the release before current, or to the commit's release with --commit; a host
+ *             whose current is the only good release it has (the first rollout switched it)
+ *             stays on it and says so: status `nothing-to-roll-back`, exit 1
  *   converge  prepare and switch the commit, unless current already is it (a host joining the fleet)
  *
  * Every argument is checked against the pattern the Command document allows, so nothing a
@@ -16,7 +18,7 @@
 import * as os from 'node:os';
 import { Command, Option } from 'commander';
 import { FLEET_STEP_NAMES, type FleetStepName, type HostStepResult } from '../protocol';
-import { ReleaseLayout, type RunRecord } from '../receiver';
+import { describeReleases, ReleaseLayout, type RunRecord } from '../receiver';
 import { deployTrigger } from './deploy-commands';
 import { locateReceiver, postAdminAction, waitForRun } from './runs-source';
 
@@ -50,6 +52,12 @@ interface FleetStepOptions {
 
 /** The JSON line a step prints: what Run Command keeps of the invocation. */
 export type StepResult = HostStepResult;
+
+/**
+ * A rollback's status when the host has no release to go back to: the rollout switched it to
+ * the first release it ever had. Not a run's status: no run is asked for, the host stays as it is.
+ */
+export const NOTHING_TO_ROLL_BACK = 'nothing-to-roll-back';
 
 /** Checks each option against its pattern; an error names the flag and says what it may be. */
 export function fleetStepProblems(step: string, options: Partial<FleetStepOptions>): string[] {
@@ -105,6 +113,25 @@ export function fleetStepCommand(): Command {
     });
 }
 
+/**
+ * The answer of a plain rollback on a host whose current release has none before it (the
+ * receiver's own rollback would find no target and fail like any run); undefined when there is a
+ * release to go back to, or none is current, which the receiver's rollback answers itself.
+ */
+async function withNothingBefore(deployPath: string): Promise<StepResult | undefined> {
+  const releases = describeReleases(await new ReleaseLayout(deployPath).list());
+  const current = releases.find((release) => release.current);
+  if (!current || releases.some((release) => release.status === 'previous')) return undefined;
+  return {
+    status: NOTHING_TO_ROLL_BACK,
+    runId: null,
+    release: current.id,
+    commit: current.commit,
+    host: os.hostname(),
+    error: `nothing to roll back to: no release older than current (${current.id}, commit ${current.commit.slice(0, 12)}) ever went live here with another commit, so the host stays on it`,
+  };
+}
+
 function blank(options: FleetStepOptions): StepResult {
   return { status: 'error', runId: null, release: null, commit: options.commit ?? null, host: os.hostname() };
 }
@@ -121,9 +148,14 @@ async function runStep(step: FleetStep, options: FleetStepOptions): Promise<Step
   const target = { repository, branch, commit: commit! };
   let run: RunRecord;
   switch (step) {
-    case 'rollback':
+    case 'rollback': {
+      if (commit === undefined) {
+        const stays = await withNothingBefore(trigger.deploy.path);
+        if (stays) return stays;
+      }
       run = await ask('/rollback', { repository, branch, ...(commit === undefined ? {} : { to: commit }) });
       break;
+    }
     case 'converge': {
       const current = (await new ReleaseLayout(trigger.deploy.path).list()).find((release) => release.current);
       if (current?.commit.startsWith(commit!))

@@ -4,7 +4,7 @@
  * holds (executions, their summaries and histories, Run Command invocations) and checks what the
  * CLI prints and every call it makes.
  */
-import { rolloutExecutionName, rolloutInput, ROLLOUT_HOLD_STATE, type RolloutSummary } from '../../protocol';
+import { rolloutExecutionName, rolloutInput, rolloutInputOfInstances, ROLLOUT_HOLD_STATE, type RolloutSummary } from '../../protocol';
 import { runFleetCli, type AwsAnswer } from '../support/fleet-cli';
 
 const REGION = 'eu-west-1';
@@ -23,6 +23,8 @@ interface Execution {
   trigger?: string;
   summary?: Partial<RolloutSummary>;
   startDate: string;
+  /** The input's instances: a rollout of only these hosts (`rerun --failed-only`). */
+  instances?: string[];
 }
 
 function execution(
@@ -123,7 +125,8 @@ function executionsAnswers(executions: Execution[]): AwsAnswer[] {
     },
     ...executions.map((e): AwsAnswer => {
       const [repository, branch] = (e.trigger ?? TRIGGER).split('@') as [string, string];
-      const input = rolloutInput(repository, branch, e.commit, `delivery-${e.name}`);
+      const whole = rolloutInput(repository, branch, e.commit, `delivery-${e.name}`);
+      const input = e.instances ? rolloutInputOfInstances(whole, e.instances) : whole;
       const summary = e.summary ? JSON.stringify({ ...input, ...e.summary }) : undefined;
       return {
         client: 'sfn',
@@ -298,6 +301,31 @@ describe('reading rollouts', () => {
     expect(failed.stdout).toMatch(/i-0bbb\s+switch\s+Success\s+r_sw_i-0bbb\s+rel-2222-i-0bbb/);
     expect(failed.calls.map((c) => c.command)).toEqual(['DescribeExecution']);
 
+    // A host its rollback did not bring back is named beside the outcome, with the reason its step gave.
+    const stayed = execution(5, 'FAILED', C1, {
+      ...summaryOf(C1, 'rolled-back'),
+      hosts: [
+        {
+          ...summaryOf(C1, 'rolled-back').hosts![0]!,
+          rollback: {
+            invocation: 'Failed',
+            result: {
+              status: 'nothing-to-roll-back',
+              runId: null,
+              release: 'rel-1111-i-0aaa',
+              commit: C1,
+              host: 'i-0aaa',
+              error: 'nothing to roll back to: ...',
+            },
+          },
+        },
+      ],
+    });
+    const notBack = await runFleetCli(['show', stayed.name], executionsAnswers([stayed]), ENV);
+    expect(notBack.stdout).toContain('status   FAILED, rolled-back');
+    expect(notBack.stdout).toContain('not back i-0aaa: nothing to roll back to: ...');
+    expect(failed.stdout).not.toContain('not back');
+
     const live = await runFleetCli(
       ['show', executionArn(running.name), '--json'],
       [...answers, history(running.name, [entered('Snapshot the fleet'), entered('Bake', { bakeSeconds: 300, canary: ['i-0aaa'] })])],
@@ -392,6 +420,25 @@ describe('acting on rollouts', () => {
       1,
       `triggler: ${TRIGGER}: --to: no rollout of this trigger deployed a commit starting abcdef0; give the whole commit id\n`,
     ]);
+  });
+
+  it('`rollback` after a re-run on one host plans for the whole fleet, not only that host', async () => {
+    const rerunOnOne = { ...execution(6, 'SUCCEEDED', C2, summaryOf(C2, 'succeeded', ['i-0ccc'])), instances: ['i-0ccc'] };
+    const whole = execution(5, 'SUCCEEDED', C2, summaryOf(C2, 'succeeded', HOSTS, ['i-0ccc']));
+    const before = execution(4, 'SUCCEEDED', C1, summaryOf(C1, 'succeeded'));
+    const plan = await runFleetCli(['rollback'], executionsAnswers([rerunOnOne, whole, before]), ENV);
+    expect(plan.stderr).toBe('');
+    expect(plan.stdout).toContain(`to   ${C1} (rollout ${before.name})`);
+    for (const host of HOSTS) expect(plan.stdout).toMatch(new RegExp(`^${host}\\s+rel-2222-${host}\\s+rel-1111-${host}$`, 'm'));
+  });
+
+  it('`rollback` after the first-ever rollout refuses: there is no earlier commit', async () => {
+    const result = await runFleetCli(['rollback', '--yes'], executionsAnswers([onAll]), ENV);
+    expect([result.code, result.stderr]).toEqual([
+      1,
+      `triggler: ${TRIGGER}: ${C1.slice(0, 12)} is the only commit a rollout of this trigger deployed in the records read: there is no earlier one to roll back to (read more of them with --history)\n`,
+    ]);
+    expect(result.calls.some((c) => c.command === 'StartExecution')).toBe(false);
   });
 
   it('`rollback` needs --trigger when the records hold several triggers', async () => {

@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { buildDeliveryRequest } from '../../protocol';
-import type { StepResult } from '../../bin/fleet-step';
+import { NOTHING_TO_ROLL_BACK, type StepResult } from '../../bin/fleet-step';
 import { waitForRun } from '../../bin/runs-source';
 import type { RunRecord } from '../../receiver';
 import { freePort, runCli, startCli, stopCli } from '../support/cli';
@@ -83,6 +83,20 @@ describe('triggler fleet-step', () => {
     expect(fs.existsSync(join(deployPath, 'current'))).toBe(false);
     const switched = await step('switch', '--commit', v1.slice(0, 7));
     expect(switched.line).toMatchObject({ status: 'succeeded', release: prepared.line.release, commit: v1 });
+    expect(current()).toBe(`releases/${prepared.line.release}`);
+    // Its first release: a plain rollback has nowhere to go, says so, asks the receiver for no run and leaves current.
+    const nowhere = await step('rollback');
+    expect(nowhere).toEqual({
+      code: 1,
+      line: {
+        status: NOTHING_TO_ROLL_BACK,
+        runId: null,
+        release: prepared.line.release,
+        commit: v1,
+        host: os.hostname(),
+        error: `nothing to roll back to: no release older than current (${prepared.line.release}, commit ${v1.slice(0, 12)}) ever went live here with another commit, so the host stays on it`,
+      },
+    });
     expect(current()).toBe(`releases/${prepared.line.release}`);
 
     const v2 = repo.commit({ v: '2' });

@@ -8,6 +8,8 @@
  *   cloudwatch scripted alarms
  *   sfn        describeExecution of this engine's own executions
  * Executions are started by name as StartExecution does: the same name again is the same execution.
+ * Each keeps what Step Functions keeps of it (dates, output or error and cause, a history of its
+ * states and SDK tasks), for the Step Functions API stand-in (./local-sfn-api) to answer from.
  */
 import './promise-with-resolvers';
 import { randomUUID } from 'node:crypto';
@@ -46,6 +48,25 @@ export interface LocalExecution {
   /** `$$.Task.Token` in this execution (its one callback task, the hold). */
   token: string;
   abort?: () => void;
+  startDate: Date;
+  stopDate?: Date;
+  /** As DescribeExecution gives them: the output (JSON text) of a success, the error and cause of a failure. */
+  output?: string;
+  error?: string;
+  cause?: string;
+  /** As GetExecutionHistory gives it, oldest first: states entered and exited, SDK tasks scheduled and succeeded. */
+  history: HistoryEvent[];
+}
+
+/** One event of an execution's history, in GetExecutionHistory's shape (only the kinds the engine records). */
+export interface HistoryEvent {
+  id: number;
+  timestamp: Date;
+  type: string;
+  stateEnteredEventDetails?: { name: string; input: string };
+  stateExitedEventDetails?: { name: string; output: string };
+  taskScheduledEventDetails?: { resourceType: string; resource: string; region: string; parameters: string };
+  taskSucceededEventDetails?: { resourceType: string; resource: string; output: string };
 }
 
 export interface LocalEngineOptions {
@@ -129,7 +150,17 @@ export class LocalRolloutEngine {
     }
     const arn = `arn:aws:states:${LOCAL_AWS.region}:${LOCAL_AWS.account}:execution:${LOCAL_AWS.stateMachineName}:${name}`;
     const token = `${name}/${randomUUID()}`;
-    const execution: LocalExecution = { name, arn, input, token, status: 'RUNNING', states: [], done: undefined as never };
+    const execution: LocalExecution = {
+      name,
+      arn,
+      input,
+      token,
+      status: 'RUNNING',
+      states: [],
+      done: undefined as never,
+      startDate: new Date(),
+      history: [],
+    };
     const run = this.machine.run(input as never, {
       overrides: { taskResourceLocalHandlers: this.handlers(execution) as never, waitTimeOverrides: this.waits },
       context: { Execution: { Name: name, Id: arn }, Task: { Token: token } },
@@ -140,11 +171,15 @@ export class LocalRolloutEngine {
     execution.done = run.result.then(
       (output: unknown) => {
         execution.status = 'SUCCEEDED';
+        execution.stopDate = new Date();
+        execution.output = JSON.stringify(output);
         return { status: execution.status, summary: output as RolloutSummary };
       },
       (error: Error & { cause?: Error }) => {
         const failure = error.cause ?? error;
         execution.status = error.name === 'ExecutionAbortedError' ? 'ABORTED' : 'FAILED';
+        execution.stopDate = new Date();
+        if (execution.status === 'FAILED') [execution.error, execution.cause] = [failure.name, failure.message];
         let summary: RolloutSummary | undefined;
         try {
           summary = JSON.parse(failure.message) as RolloutSummary;
@@ -230,11 +265,19 @@ export class LocalRolloutEngine {
     await new Promise((resolve) => this.server.close(resolve));
   }
 
-  private async follow(execution: LocalExecution, events: AsyncGenerator<{ type: string; state?: { name: string } }>): Promise<void> {
+  private async follow(
+    execution: LocalExecution,
+    events: AsyncGenerator<{ type: string; state?: { name: string; type: string; input: unknown; output?: unknown } }>,
+  ): Promise<void> {
     for await (const event of events) {
-      if (event.type !== 'StateEntered' || !event.state) continue;
-      execution.states.push(event.state.name);
-      for (const listener of this.progress) listener(execution, event.state.name);
+      if (!event.state) continue;
+      const { name, type, input, output } = event.state;
+      if (event.type === 'StateExited')
+        record(execution, `${type}StateExited`, { stateExitedEventDetails: { name, output: JSON.stringify(output ?? null) } });
+      if (event.type !== 'StateEntered') continue;
+      record(execution, `${type}StateEntered`, { stateEnteredEventDetails: { name, input: JSON.stringify(input ?? null) } });
+      execution.states.push(name);
+      for (const listener of this.progress) listener(execution, name);
     }
   }
 
@@ -259,9 +302,17 @@ export class LocalRolloutEngine {
       if (!match) throw new Error(`state ${name}: the local engine has no stand-in for ${String(state.Resource)}`);
       const [, service, action, callback] = match;
       const handler = this.service(service!, action!);
+      const resourceType = `aws-sdk:${service!}`;
+      const resource = `${action!}${callback ?? ''}`;
       handlers[name] = (async (input: Record<string, unknown>) => {
+        record(execution, 'TaskScheduled', {
+          taskScheduledEventDetails: { resourceType, resource, region: LOCAL_AWS.region, parameters: JSON.stringify(input) },
+        });
         const answer = await handler(input, execution);
-        if (!callback) return answer;
+        if (!callback) {
+          record(execution, 'TaskSucceeded', { taskSucceededEventDetails: { resourceType, resource, output: JSON.stringify(answer) } });
+          return answer;
+        }
         return new Promise((resolve, reject) => this.tokens.set(execution.token, { resolve, reject }));
       }) as (input: never) => Promise<unknown>;
     }
@@ -350,6 +401,10 @@ export class LocalRolloutEngine {
 }
 
 type StateJson = Record<string, unknown> & { Type: string };
+
+function record(execution: LocalExecution, type: string, details: Partial<HistoryEvent>): void {
+  execution.history.push({ id: execution.history.length + 1, timestamp: new Date(), type, ...details });
+}
 
 /** Every state of a definition, those inside Parallel branches and Map processors too. */
 function allStates(definition: Record<string, unknown>): Array<[string, StateJson]> {

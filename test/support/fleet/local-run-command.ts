@@ -48,6 +48,11 @@ interface LocalCommand {
   stopped: boolean;
 }
 
+/** The CloudWatchOutputConfig SSM gives back with a command and with each of its invocations. */
+function cloudWatchOutputOf(command: LocalCommand): Record<string, unknown> {
+  return command.logGroup ? { CloudWatchOutputConfig: { CloudWatchLogGroupName: command.logGroup, CloudWatchOutputEnabled: true } } : {};
+}
+
 export class SsmError extends Error {
   constructor(code: string, message: string) {
     super(message);
@@ -108,7 +113,19 @@ export class LocalRunCommand {
     this.commands.set(command.CommandId, command);
     this.emit({ type: 'sent', commandId: command.CommandId, step: parameters.step![0]!, instanceIds: ids });
     this.dispatch(command);
-    return { Command: { CommandId: command.CommandId, Status: 'Pending', InstanceIds: ids } };
+    // As SSM answers: the command with what it was sent (`triggler fleet status` reads its step and log group from it).
+    return {
+      Command: {
+        CommandId: command.CommandId,
+        DocumentName: command.DocumentName,
+        Status: 'Pending',
+        InstanceIds: ids,
+        Parameters: parameters,
+        ...(input.MaxConcurrency === undefined ? {} : { MaxConcurrency: input.MaxConcurrency }),
+        ...(input.MaxErrors === undefined ? {} : { MaxErrors: input.MaxErrors }),
+        ...cloudWatchOutputOf(command),
+      },
+    };
   }
 
   listCommands(input: Record<string, unknown>): { Commands: Array<Record<string, unknown>> } {
@@ -139,6 +156,7 @@ export class LocalRunCommand {
         DocumentName: command.DocumentName,
         Status: invocation.Status,
         StatusDetails: invocation.Status,
+        ...cloudWatchOutputOf(command),
         CommandPlugins: !details
           ? []
           : invocation.Status === 'Undeliverable' || invocation.Status === 'Pending'

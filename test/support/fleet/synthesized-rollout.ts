@@ -20,6 +20,9 @@ export const LOCAL_AWS = {
   stateMachineName: 'triggler-rollout',
 } as const;
 
+/** The rollout state machine's ARN as the local engine serves it. */
+export const LOCAL_STATE_MACHINE_ARN = `arn:aws:states:${LOCAL_AWS.region}:${LOCAL_AWS.account}:stateMachine:${LOCAL_AWS.stateMachineName}`;
+
 export const LOCAL_FLEET_PROPS: Omit<FleetRolloutProps, 'rollout'> = {
   documentName: 'triggler-fleet-step',
   fleetTag: { key: 'triggler:fleet', value: 'local' },
@@ -68,7 +71,7 @@ function localName(logicalId: string, type: string): string {
     case 'AWS::DynamoDB::Table':
       return LOCAL_AWS.tableName;
     case 'AWS::StepFunctions::StateMachine':
-      return `arn:aws:states:${LOCAL_AWS.region}:${LOCAL_AWS.account}:stateMachine:${LOCAL_AWS.stateMachineName}`;
+      return LOCAL_STATE_MACHINE_ARN;
     case 'AWS::IAM::Role':
       return logicalId;
     default:
