@@ -6,7 +6,7 @@
  * outcome from the RolloutSummary (the execution's output, or its failure's cause); an event too
  * large to carry it is completed with DescribeExecution.
  *
- * Settings: `TRIGGLER_ROLLOUT_NOTIFY`, JSON `{ "targets": [...], "timeoutMs": 10000 }`, each target
+ * Settings: `TRIGGLER_ROLLOUT_NOTIFY`, JSON `{ "targets": [...], "timeoutMs": 10000, "retrySeconds": 120 }`, each target
  *   { "format": "standard", "url": "https://...", "tokenParameter": "<SSM SecureString: the signing token>" }
  *   { "format": "slack", "urlParameter": "<SSM SecureString: the incoming webhook URL>" } (or "url")
  *   { "format": "sns", "topicArn": "arn:aws:sns:..." }
@@ -14,20 +14,26 @@
  * and optionally `"on": [...]`, the outcomes sent (default: all but `superseded`, a rollout that
  * never began because a newer push took its place).
  *
- * A target that fails makes the invocation fail, naming it (never a token, never a URL's path):
- * Lambda's asynchronous retry and the rule's dead-letter queue take over. A retry sends to every
- * target again; the Standard Webhooks id stays the same, so a receiving end can tell.
+ * Each target is retried on its own, as a receiver retries its run notifications: with backoff
+ * for `retrySeconds` (within the invocation's time left), except after an answer that trying again
+ * will not change (a 4xx other than 408 and 429). So a target that fails never makes the others
+ * hear twice: Lambda does not retry the invocation (the construct sets no retry), and a target
+ * still failing at the end makes the invocation fail, naming it (never a token, never a URL's
+ * path), and the event lands in the on-failure queue. The Standard Webhooks id is the same on
+ * every attempt, so a receiving end can tell a retry from a new rollout.
  */
 import { createHash } from 'node:crypto';
 import { CloudWatchClient, PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { DescribeExecutionCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { SSMClient } from '@aws-sdk/client-ssm';
-import type { EventBridgeEvent } from 'aws-lambda';
+import type { Context, EventBridgeEvent } from 'aws-lambda';
 import * as z from 'zod/mini';
 import {
   describeAwsError,
   escapeSlackText,
+  isPermanentRefusal,
+  nextRetryDelay,
   ROLLOUT_EVENTS,
   rolloutFinishedEvent,
   rolloutSummaryLine,
@@ -60,12 +66,16 @@ const targetSchema = z.strictObject({
 const settingsSchema = z.strictObject({
   targets: z.array(targetSchema).check(z.minLength(1, 'must hold at least one target'), z.maxLength(20)),
   timeoutMs: z.optional(z.int().check(z.minimum(100), z.maximum(60_000))),
+  retrySeconds: z.optional(z.int().check(z.minimum(0), z.maximum(840))),
 });
 
 export type RolloutNotifyTarget = z.output<typeof targetSchema>;
 export interface RolloutNotifySettings {
   targets: RolloutNotifyTarget[];
+  /** One attempt's limit. */
   timeoutMs: number;
+  /** How long a failing target is tried again, at most (and never past the invocation's time). */
+  retrySeconds: number;
 }
 
 export class RolloutNotifyConfigError extends Error {
@@ -89,7 +99,7 @@ export function rolloutNotifySettingsFromEnvironment(env: NodeJS.ProcessEnv = pr
     return problem === undefined ? [] : [`${ROLLOUT_NOTIFY_VARIABLE}.targets[${index}]: ${problem}`];
   });
   if (problems.length > 0) throw new RolloutNotifyConfigError(problems);
-  return { targets: parsed.targets, timeoutMs: parsed.timeoutMs ?? 10_000 };
+  return { targets: parsed.targets, timeoutMs: parsed.timeoutMs ?? 10_000, retrySeconds: parsed.retrySeconds ?? 120 };
 }
 
 /** The detail of Step Functions' "Step Functions Execution Status Change" event. */
@@ -116,6 +126,13 @@ export interface RolloutNotifierDependencies {
   cloudWatch: CloudWatchClient;
   /** @default Date.now */
   now?: () => number;
+  /** The wait before a failed target's second attempt; each next one doubles, up to a minute. @default 1000 */
+  firstRetryMs?: number;
+}
+
+/** What the notifier reads of its invocation: the time it has left (Lambda's context). */
+export interface InvocationClock {
+  getRemainingTimeInMillis(): number;
 }
 
 export interface NotifyOutcome {
@@ -137,7 +154,15 @@ function parsed(text: string | null | undefined): unknown {
 }
 
 /** Why a target failed, for the log and the invocation's error: its origin only (a chat webhook's path is its secret). */
-class TargetFailure extends Error {}
+class TargetFailure extends Error {
+  constructor(
+    message: string,
+    /** Trying again will not change the answer. */
+    readonly permanent = false,
+  ) {
+    super(message);
+  }
+}
 
 export function createRolloutNotifier(dependencies: RolloutNotifierDependencies) {
   const { settings, logger, secrets } = dependencies;
@@ -194,10 +219,15 @@ export function createRolloutNotifier(dependencies: RolloutNotifierDependencies)
           : ((failure as { cause?: { code?: string } }).cause?.code ?? 'request failed');
       throw new TargetFailure(`${new URL(url).origin}: ${reason}`);
     }
-    if (response.status < 200 || response.status >= 300) throw new TargetFailure(`${new URL(url).origin} answered ${response.status}`);
+    if (response.status < 200 || response.status >= 300)
+      throw new TargetFailure(`${new URL(url).origin} answered ${response.status}`, isPermanentRefusal(response.status));
   }
 
-  return async (event: Pick<EventBridgeEvent<string, ExecutionStatusChange>, 'detail'>): Promise<NotifyOutcome[]> => {
+  return async (
+    event: Pick<EventBridgeEvent<string, ExecutionStatusChange>, 'detail'>,
+    clock?: InvocationClock,
+  ): Promise<NotifyOutcome[]> => {
+    const started = Date.now();
     const detail = event.detail;
     if (!FINISHED.has(detail.status)) {
       logger.info({ execution: detail.name, status: detail.status }, 'execution not finished; nothing sent');
@@ -256,22 +286,32 @@ export function createRolloutNotifier(dependencies: RolloutNotifierDependencies)
       }
     };
 
-    const outcomes = await Promise.all(
-      settings.targets.map(async (target, index): Promise<NotifyOutcome | undefined> => {
-        if (!(target.on ?? DEFAULT_ON).includes(outcome)) return undefined;
+    // Each target on its own, until it is through, refused for good, or out of time: the others never hear twice.
+    const retryUntil = started + settings.retrySeconds * 1000;
+    // The next attempt starts within retrySeconds and can take its whole timeout before Lambda stops the invocation.
+    const noTimeFor = (delay: number): boolean =>
+      Date.now() + delay > retryUntil || (clock !== undefined && clock.getRemainingTimeInMillis() < delay + settings.timeoutMs + 1000);
+    const deliver = async (target: RolloutNotifyTarget, index: number): Promise<NotifyOutcome> => {
+      const log = { execution: detail.name, target: index, format: target.format, outcome };
+      for (let attempt = 1, delay = dependencies.firstRetryMs ?? 1000; ; attempt++, delay = nextRetryDelay(delay)) {
         try {
           await send(target, index);
-          logger.info({ execution: detail.name, target: index, format: target.format, outcome }, 'rollout notification sent');
+          logger.info({ ...log, attempt }, 'rollout notification sent');
           return { target: index, format: target.format, ok: true };
         } catch (failure) {
           const reason = failure instanceof TargetFailure ? failure.message : describeAwsError(failure);
-          logger.error(
-            { execution: detail.name, target: index, format: target.format, outcome, error: reason },
-            'rollout notification failed',
-          );
-          return { target: index, format: target.format, ok: false, error: reason };
+          const permanent = failure instanceof TargetFailure && failure.permanent;
+          if (permanent || noTimeFor(delay)) {
+            logger.error({ ...log, attempt, error: reason }, 'rollout notification failed; given up');
+            return { target: index, format: target.format, ok: false, error: reason };
+          }
+          logger.warn({ ...log, attempt, error: reason, retryMs: delay }, 'rollout notification failed; retrying');
+          await new Promise((resolve) => setTimeout(resolve, delay));
         }
-      }),
+      }
+    };
+    const outcomes = await Promise.all(
+      settings.targets.map((target, index) => ((target.on ?? DEFAULT_ON).includes(outcome) ? deliver(target, index) : undefined)),
     );
     const sent = outcomes.filter((o): o is NotifyOutcome => o !== undefined);
     const failed = sent.filter((o) => !o.ok);
@@ -302,4 +342,5 @@ const notifierFromEnvironment = builtFromEnvironment(
 /** The Lambda entry point for the rule on the rollout state machine's status changes. */
 export const handler = async (
   event: EventBridgeEvent<'Step Functions Execution Status Change', ExecutionStatusChange>,
-): Promise<NotifyOutcome[]> => notifierFromEnvironment()(event);
+  context: Context,
+): Promise<NotifyOutcome[]> => notifierFromEnvironment()(event, context);
