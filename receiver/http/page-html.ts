@@ -1,7 +1,7 @@
 /**
- * What the admin listener's pages are made of: escaping, a run's status as a coloured badge, and a
- * time shown as how long ago with the exact time to hover. Everything taken from a run goes
- * through escapeHtml.
+ * What the admin listener's pages are made of: the header that links them, escaping, a run's
+ * status as a coloured badge, and a time shown as how long ago with the exact time to hover.
+ * Everything taken from a run goes through escapeHtml.
  */
 import { timeAgo } from './run-description';
 
@@ -36,4 +36,20 @@ export function commitTag(commit: string | undefined, words?: string): string {
   if (!commit) return '<span class="muted">—</span>';
   const subject = words ? `<span class="subject">${escapeHtml(words)}</span>` : '';
   return `<code title="${escapeHtml(commit)}">${escapeHtml(commit.slice(0, 12))}</code>${subject}`;
+}
+
+/** What the admin listener serves to look at, in the order every page's header links them. */
+const PAGES = [
+  { path: '/', name: 'runs' },
+  { path: '/deliveries', name: 'deliveries' },
+  { path: '/metrics', name: 'metrics' },
+  { path: '/healthz', name: 'health' },
+];
+
+/** A list page's header: its title, and a link to each other page (the page itself named, not linked). */
+export function pageHeader(title: string, path: string): string {
+  const links = PAGES.map(({ path: to, name }) =>
+    to === path ? `<span aria-current="page">${name}</span>` : `<a href="${to}">${name}</a>`,
+  );
+  return `<header><h1>${escapeHtml(title)}</h1><nav aria-label="pages">${links.join(' · ')}</nav></header>`;
 }

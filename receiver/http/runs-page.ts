@@ -12,7 +12,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { triggerLabel } from '../../protocol';
 import type { RunRecord } from '../runs/run-record';
 import type { RunHistory as RunPages } from './admin-server';
-import { commitTag, escapeHtml, KNOWN_STATUSES, statusBadge, timeTag } from './page-html';
+import { commitTag, escapeHtml, KNOWN_STATUSES, pageHeader, statusBadge, timeTag } from './page-html';
 import { commitWords, isLive, releaseWords, runCommit, runTime } from './run-description';
 import { triggerSummary } from './trigger-summary';
 
@@ -37,6 +37,7 @@ export function layout(title: string, body: string, nonce: string, script = ''):
 <style>
 body{font:14px/1.45 system-ui,sans-serif;margin:1.5rem;color:#111827;background:#f9fafb}
 h1{font-size:1.3rem;margin:0 0 1rem} a{color:#1d4ed8}
+header{display:flex;align-items:baseline;gap:1.2rem;margin:0 0 1rem} header h1{margin:0} nav{color:#6b7280}
 table{border-collapse:collapse;width:100%;background:#fff} th,td{padding:.35rem .6rem;border-bottom:1px solid #e5e7eb;text-align:left;white-space:nowrap}
 th{background:#f3f4f6;font-weight:600} td.num{text-align:right}
 .status{color:#fff;border-radius:.25rem;padding:.05rem .45rem;font-size:.85em}
@@ -149,12 +150,12 @@ export async function sendRunsPage(res: ServerResponse, runs: RunPages, query: U
   // Reloading is for a run still to end: a page of finished runs stays still.
   const live = all.some(isLive);
   const body = `<main id="runs-page" data-live="${live}" data-reload-ms="${LIVE_RELOAD_MS}">
-<h1>Runs</h1>
+${pageHeader('Runs', '/')}
 ${status ? '' : triggerSummary(trigger ? all.filter((run) => triggerLabel(run) === trigger) : all, trigger ? releases?.filter((where) => triggerLabel(where) === trigger) : releases, now)}
 <form class="filter" method="get" action="/">
 <label>Trigger<br><select name="trigger">${options(triggers, trigger, 'every trigger')}</select></label>
 <label>Status<br><select name="status">${options(statuses, status, 'any status')}</select></label>
-<button type="submit">Show</button> <a href="/">clear</a> <span class="muted">${shown.length} of ${all.length} runs · <a href="/metrics">metrics</a> · <a href="/healthz">health</a>${live ? ' · <span id="reloading">reloading while a run is on</span>' : ''}</span>
+<button type="submit">Show</button> <a href="/">clear</a> <span class="muted">${shown.length} of ${all.length} runs${live ? ' · <span id="reloading">reloading while a run is on</span>' : ''}</span>
 </form>
 <table id="runs"><thead><tr>${heads.map((h) => `<th>${h}</th>`).join('')}</tr></thead>
 <tbody>${rows.join('\n') || `<tr><td colspan="${heads.length}" class="muted">no runs${trigger || status ? ' match' : ' yet'}</td></tr>`}</tbody></table>

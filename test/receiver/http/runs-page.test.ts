@@ -3,8 +3,8 @@
  * lists the runs this test made, a run's page shows its log, and a running run's log grows on the
  * page while its command prints; a deploy trigger's runs show their release and commit, the
  * summary its current and previous release, and its rollback button performs a rollback with the
- * admin credential; the list reloads itself while a run is on. Without /usr/bin/chromium the
- * browser tests are skipped, saying so.
+ * admin credential; the list reloads itself while a run is on; its header links to the deliveries
+ * page and back. Without /usr/bin/chromium the browser tests are skipped, saying so.
  */
 import * as fs from 'node:fs';
 import { join } from 'node:path';
@@ -163,6 +163,21 @@ describe('runs page', () => {
       expect(ids).toEqual(expect.arrayContaining([okRun, failedRun]));
       expect(await tab.locator(`tr[data-run="${failedRun}"] .status`).textContent()).toBe('failed');
       // No script from the log ran: no dialog opened, the title is ours.
+      expect(await tab.title()).toBe('triggler runs');
+      await tab.close();
+    });
+
+    browserIt("links to the deliveries page in its header, and the deliveries page's header links back", async () => {
+      const tab = await browser!.newPage();
+      await tab.goto(`${receiver.adminUrl}/`);
+      const nav = tab.locator('header nav');
+      expect(await nav.locator('[aria-current="page"]').textContent()).toBe('runs');
+      await Promise.all([tab.waitForURL('**/deliveries'), nav.getByRole('link', { name: 'deliveries' }).click()]);
+      expect(await tab.title()).toBe('triggler deliveries');
+      // This test's pushes are there: the link leads to the deliveries of this receiver.
+      expect(await tab.locator('#deliveries tbody tr[data-delivery]').count()).toBeGreaterThan(0);
+      expect(await nav.locator('[aria-current="page"]').textContent()).toBe('deliveries');
+      await Promise.all([tab.waitForURL(`${receiver.adminUrl}/`), nav.getByRole('link', { name: 'runs' }).click()]);
       expect(await tab.title()).toBe('triggler runs');
       await tab.close();
     });
