@@ -128,7 +128,7 @@ function sendDeliveryPage(res: ServerResponse, delivery: DeliveryView | undefine
     ? `<h2>Redeliver</h2>
 <p>Queues a new run of this trigger with this delivery's push. It is a write: it needs the admin credential, which only the receiver's user can read. From a shell on this host:</p>
 <pre><code>triggler redeliver ${escapeHtml(delivery.id)}</code></pre>
-${adminWriteForm('redeliver-form', `/deliveries/${encodeURIComponent(delivery.id)}/redeliver`, 'Redeliver')}`
+${adminWriteForm({ id: 'redeliver-form', path: `/deliveries/${encodeURIComponent(delivery.id)}/redeliver`, button: 'Redeliver' })}`
     : '';
   const body = `<p><a href="/deliveries">← all deliveries</a></p>
 <main id="delivery" data-delivery="${escapeHtml(delivery.id)}">

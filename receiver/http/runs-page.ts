@@ -12,6 +12,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { triggerLabel } from '../../protocol';
 import type { RunRecord } from '../runs/run-record';
 import type { RunHistory as RunPages } from './admin-server';
+import { ADMIN_WRITE_SCRIPT, adminWriteForm } from './admin-write-form';
 import { commitTag, escapeHtml, KNOWN_STATUSES, pageHeader, statusBadge, timeTag } from './page-html';
 import { commitWords, isLive, releaseWords, runCommit, runTime } from './run-description';
 import { triggerSummary } from './trigger-summary';
@@ -70,52 +71,22 @@ function options(values: readonly string[], selected: string | null, all: string
   ].join('');
 }
 
-/**
- * Both pages' writes (a re-run, a rollback): the credential typed into the form is sent once as
- * `Authorization: Bearer` and the field emptied (it is kept nowhere); the answer shows in `out`,
- * a link to the queued run or why nothing was queued. Resolves whether a run was queued.
- */
-const ADMIN_WRITE_SCRIPT = `
-async function adminWrite(form, out, path, body) {
-  const credential = form.elements.credential.value.trim();
-  form.elements.credential.value = '';
-  const headers = { authorization: 'Bearer ' + credential };
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const response = await fetch(path, { method: 'POST', headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  const answer = await response.json().catch(() => ({}));
-  if (!response.ok || !answer.run) {
-    out.textContent = 'not queued: ' + (answer.error || response.status);
-    return false;
-  }
-  out.innerHTML = '';
-  const link = document.createElement('a');
-  link.href = '/runs/' + encodeURIComponent(answer.run.id);
-  link.textContent = 'queued as ' + answer.run.id;
-  out.append(link);
-  return true;
-}`;
-
 /** How often a list with a run still to end reloads itself. */
 export const LIVE_RELOAD_MS = 3000;
 
 /**
  * The runs page's script: sends a rollback with a credential typed in, and while a run is pending
- * or running reloads the page every few seconds (but never under someone typing a credential).
+ * or running (a rollback it queued, say) reloads the page every few seconds (but never under
+ * someone typing a credential).
  */
 const RUNS_PAGE_SCRIPT = `${ADMIN_WRITE_SCRIPT}
 const page = document.getElementById('runs-page');
 const typing = () => [...document.querySelectorAll('input[name=credential]')].some((i) => i.value !== '' || i === document.activeElement);
 const reloadSoon = () => setTimeout(() => (typing() ? reloadSoon() : location.reload()), Number(page.dataset.reloadMs));
 if (page.dataset.live === 'true') reloadSoon();
-for (const form of document.querySelectorAll('form.rollback')) {
-  form.hidden = false;
-  form.addEventListener('submit', async (e) => {
-    e.preventDefault();
-    const body = { repository: form.dataset.repository, branch: form.dataset.branch, to: form.dataset.to };
-    const queued = await adminWrite(form, form.querySelector('.rollback-result'), '/rollback', body);
-    if (queued && page.dataset.live !== 'true') { page.dataset.live = 'true'; reloadSoon(); }
-  });
-}`;
+page.addEventListener('queued', () => {
+  if (page.dataset.live !== 'true') { page.dataset.live = 'true'; reloadSoon(); }
+});`;
 
 /**
  * `GET /?trigger=<repository>@<branch>&status=<status>&limit=N`: a summary of each trigger (of the
@@ -174,13 +145,7 @@ if (page.dataset.live === 'true') {
   events.addEventListener('append', (e) => { log.textContent += JSON.parse(e.data); log.scrollTop = log.scrollHeight; });
   events.addEventListener('dropped', (e) => { events.close(); document.getElementById('live').textContent = JSON.parse(e.data).reason; });
   events.addEventListener('end', () => { events.close(); location.reload(); });
-}
-const form = document.getElementById('rerun-form');
-form.hidden = false;
-form.addEventListener('submit', (e) => {
-  e.preventDefault();
-  void adminWrite(form, document.getElementById('rerun-result'), '/runs/' + encodeURIComponent(id) + '/rerun');
-});`;
+}`;
 
 /**
  * The run page's Commit row: the commit deployed (a rollback's, the tip a push without one got),
@@ -248,7 +213,7 @@ export async function sendRunPage(res: ServerResponse, runs: RunPages, id: strin
 <h2>Re-run</h2>
 <p>Queues a new run of this trigger with this run's newest delivery (same commit). A re-run is a write: it needs the admin credential, which only the receiver's user can read. From a shell on this host:</p>
 <pre><code>triggler rerun ${escapeHtml(run.id)}</code></pre>
-<form id="rerun-form" hidden><label>or paste the admin credential (<code>&lt;stateDir&gt;/admin-token</code>; not kept): <input name="credential" type="password" autocomplete="off" required></label> <button type="submit">Re-run</button> <span id="rerun-result"></span></form>
+${adminWriteForm({ id: 'rerun-form', path: `/runs/${encodeURIComponent(run.id)}/rerun`, button: 'Re-run', result: { id: 'rerun-result' } })}
 </main>`;
   sendPage(res, 200, layout(`run ${run.id}`, body, nonce, RUN_PAGE_SCRIPT), nonce);
 }
