@@ -13,7 +13,6 @@ export interface LoadedConfig {
   warnings: string[];
 }
 
-
 /** Reads a config file: JSON, with `//` and `/* *\/` comments allowed. */
 export function loadReceiverConfigFile(path: string): LoadedConfig {
   let text: string;

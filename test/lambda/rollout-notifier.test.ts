@@ -275,7 +275,9 @@ describe('one rollout.finished notification per target', () => {
     // Lambda's clock: time for one retry, then none.
     const left = [60_000, 0];
     const clock = { getRemainingTimeInMillis: () => left.shift() ?? 0 };
-    await expect(notify(statusChange({}), clock)).rejects.toThrow(/^1 of 4 rollout notifications failed: targets\[2\] \(sns: .*Rate exceeded/);
+    await expect(notify(statusChange({}), clock)).rejects.toThrow(
+      /^1 of 4 rollout notifications failed: targets\[2\] \(sns: .*Rate exceeded/,
+    );
     expect(sns).toHaveReceivedCommandTimes(PublishCommand, 2);
     expect(webhook.requests).toHaveLength(1);
     expect(slack.requests).toHaveLength(1);

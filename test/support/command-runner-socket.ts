@@ -34,8 +34,7 @@ export interface CommandRunnerSocket {
  * Whether this machine lets a process have a /tmp of its own (a user and mount namespace), as a
  * unit with PrivateTmp=yes does.
  */
-export const canMakePrivateTmp: boolean =
-  spawnSync('unshare', [...PRIVATE_TMP_PREFIX, 'true'], { stdio: 'ignore' }).status === 0;
+export const canMakePrivateTmp: boolean = spawnSync('unshare', [...PRIVATE_TMP_PREFIX, 'true'], { stdio: 'ignore' }).status === 0;
 
 export interface CommandRunnerOptions {
   /** Each runner gets an empty /tmp and /var/tmp of its own, as the host's runner unit does (PrivateTmp=yes). */

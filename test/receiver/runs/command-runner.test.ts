@@ -183,7 +183,7 @@ describe('a command started through the command runner', () => {
     expect(await logText(runner, run)).toContain(`[triggler] ${error}\n`);
   });
 
-  it("fails a deploy whose deploy.path is under /tmp at its first step, naming deploy.path", async () => {
+  it('fails a deploy whose deploy.path is under /tmp at its first step, naming deploy.path', async () => {
     const deployPath = path.join(tmpDir, 'site');
     const opened = await openRunner({
       stateDir: path.join(dir, 'state'),
