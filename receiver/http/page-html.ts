@@ -25,6 +25,25 @@ export function statusBadge(status: string): string {
   return `<span class="status" data-status="${escapeHtml(status)}" style="background:${STATUS_COLOURS[status] ?? '#374151'}">${escapeHtml(status)}</span>`;
 }
 
+/** How often an open page works out its times' words again. */
+export const TIME_REFRESH_MS = 5000;
+
+/**
+ * A page's script that keeps each timeTag true while the page stays open (a finished runs page
+ * reloads no more): every few seconds, while the page is seen, each `<time>` is said again by the
+ * very timeAgo the server used (its source is the script's), and only a changed one is written.
+ */
+export const TIME_REFRESH_SCRIPT = `
+const timeAgo = ${timeAgo.toString()};
+setInterval(() => {
+  if (document.hidden) return;
+  const now = Date.now();
+  for (const time of document.querySelectorAll('time[datetime]')) {
+    const words = timeAgo(time.dateTime, now);
+    if (time.textContent !== words) time.textContent = words;
+  }
+}, ${TIME_REFRESH_MS});`;
+
 /** `<time>` reading "3 min ago", the exact time in its title; empty for no time. */
 export function timeTag(iso: string | undefined, now = Date.now()): string {
   if (!iso) return '';

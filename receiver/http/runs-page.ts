@@ -13,7 +13,7 @@ import { triggerLabel } from '../../protocol';
 import type { RunRecord } from '../runs/run-record';
 import type { RunHistory as RunPages } from './admin-server';
 import { ADMIN_WRITE_SCRIPT, adminWriteForm } from './admin-write-form';
-import { commitTag, escapeHtml, KNOWN_STATUSES, pageHeader, statusBadge, timeTag } from './page-html';
+import { commitTag, escapeHtml, KNOWN_STATUSES, pageHeader, statusBadge, TIME_REFRESH_SCRIPT, timeTag } from './page-html';
 import { commitWords, isLive, releaseWords, runCommit, runTime } from './run-description';
 import { triggerSummary } from './trigger-summary';
 
@@ -75,11 +75,11 @@ function options(values: readonly string[], selected: string | null, all: string
 export const LIVE_RELOAD_MS = 3000;
 
 /**
- * The runs page's script: sends a rollback with a credential typed in, and while a run is pending
- * or running (a rollback it queued, say) reloads the page every few seconds (but never under
- * someone typing a credential).
+ * The runs page's script: sends a rollback with a credential typed in, keeps its times' words
+ * true, and while a run is pending or running (a rollback it queued, say) reloads the page every
+ * few seconds (but never under someone typing a credential).
  */
-const RUNS_PAGE_SCRIPT = `${ADMIN_WRITE_SCRIPT}
+const RUNS_PAGE_SCRIPT = `${ADMIN_WRITE_SCRIPT}${TIME_REFRESH_SCRIPT}
 const page = document.getElementById('runs-page');
 const typing = () => [...document.querySelectorAll('input[name=credential]')].some((i) => i.value !== '' || i === document.activeElement);
 const reloadSoon = () => setTimeout(() => (typing() ? reloadSoon() : location.reload()), Number(page.dataset.reloadMs));
@@ -135,8 +135,8 @@ ${status ? '' : triggerSummary(trigger ? all.filter((run) => triggerLabel(run) =
   sendPage(res, 200, layout('triggler runs', body, nonce, RUNS_PAGE_SCRIPT), nonce);
 }
 
-/** The script of a run's page: follows a running run's log, and sends a re-run with a credential typed in. */
-const RUN_PAGE_SCRIPT = `${ADMIN_WRITE_SCRIPT}
+/** The script of a run's page: follows a running run's log, keeps its times' words true, and sends a re-run with a credential typed in. */
+const RUN_PAGE_SCRIPT = `${ADMIN_WRITE_SCRIPT}${TIME_REFRESH_SCRIPT}
 const page = document.getElementById('run');
 const id = page.dataset.run;
 const log = document.getElementById('log');
