@@ -20,7 +20,8 @@
  * hear twice: Lambda does not retry the invocation (the construct sets no retry), and a target
  * still failing at the end makes the invocation fail, naming it (never a token, never a URL's
  * path), and the event lands in the on-failure queue. The Standard Webhooks id is the same on
- * every attempt, so a receiving end can tell a retry from a new rollout.
+ * every attempt, so a receiving end can tell a retry from a new rollout. Reading the execution,
+ * before anything is sent, is retried the same way.
  */
 import { createHash } from 'node:crypto';
 import { CloudWatchClient, PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
@@ -233,7 +234,36 @@ export function createRolloutNotifier(dependencies: RolloutNotifierDependencies)
       logger.info({ execution: detail.name, status: detail.status }, 'execution not finished; nothing sent');
       return [];
     }
-    const { summary, outcome } = await summaryOf(detail);
+    // Lambda retries no invocation: what fails here is tried again here, each thing on its own.
+    const retryUntil = started + settings.retrySeconds * 1000;
+    // The next attempt starts within retrySeconds and can take its whole timeout before Lambda stops the invocation.
+    const noTimeFor = (delay: number): boolean =>
+      Date.now() + delay > retryUntil || (clock !== undefined && clock.getRemainingTimeInMillis() < delay + settings.timeoutMs + 1000);
+    /** `work` until it is done, fails for good, or there is no time for another try, with backoff; logged as `what`. */
+    const retried = async <T>(
+      what: string,
+      fields: Record<string, unknown>,
+      work: () => Promise<T>,
+    ): Promise<{ value: T; attempt: number } | { failure: string; attempt: number }> => {
+      for (let attempt = 1, delay = dependencies.firstRetryMs ?? 1000; ; attempt++, delay = nextRetryDelay(delay)) {
+        try {
+          return { value: await work(), attempt };
+        } catch (failure) {
+          const reason = failure instanceof TargetFailure ? failure.message : describeAwsError(failure);
+          if ((failure instanceof TargetFailure && failure.permanent) || noTimeFor(delay)) {
+            logger.error({ ...fields, attempt, error: reason }, `${what} failed; given up`);
+            return { failure: reason, attempt };
+          }
+          logger.warn({ ...fields, attempt, error: reason, retryMs: delay }, `${what} failed; retrying`);
+          await new Promise((resolve) => setTimeout(resolve, delay));
+        }
+      }
+    };
+
+    // Nothing is sent yet: a summary that cannot be read fails the invocation, and the event goes to the failure queue.
+    const read = await retried('reading the execution', { execution: detail.name }, () => summaryOf(detail));
+    if ('failure' in read) throw new Error(read.failure);
+    const { summary, outcome } = read.value;
     const finished = rolloutFinishedEvent(
       summary,
       {
@@ -287,28 +317,12 @@ export function createRolloutNotifier(dependencies: RolloutNotifierDependencies)
     };
 
     // Each target on its own, until it is through, refused for good, or out of time: the others never hear twice.
-    const retryUntil = started + settings.retrySeconds * 1000;
-    // The next attempt starts within retrySeconds and can take its whole timeout before Lambda stops the invocation.
-    const noTimeFor = (delay: number): boolean =>
-      Date.now() + delay > retryUntil || (clock !== undefined && clock.getRemainingTimeInMillis() < delay + settings.timeoutMs + 1000);
     const deliver = async (target: RolloutNotifyTarget, index: number): Promise<NotifyOutcome> => {
-      const log = { execution: detail.name, target: index, format: target.format, outcome };
-      for (let attempt = 1, delay = dependencies.firstRetryMs ?? 1000; ; attempt++, delay = nextRetryDelay(delay)) {
-        try {
-          await send(target, index);
-          logger.info({ ...log, attempt }, 'rollout notification sent');
-          return { target: index, format: target.format, ok: true };
-        } catch (failure) {
-          const reason = failure instanceof TargetFailure ? failure.message : describeAwsError(failure);
-          const permanent = failure instanceof TargetFailure && failure.permanent;
-          if (permanent || noTimeFor(delay)) {
-            logger.error({ ...log, attempt, error: reason }, 'rollout notification failed; given up');
-            return { target: index, format: target.format, ok: false, error: reason };
-          }
-          logger.warn({ ...log, attempt, error: reason, retryMs: delay }, 'rollout notification failed; retrying');
-          await new Promise((resolve) => setTimeout(resolve, delay));
-        }
-      }
+      const fields = { execution: detail.name, target: index, format: target.format, outcome };
+      const sent = await retried('rollout notification', fields, () => send(target, index));
+      if ('failure' in sent) return { target: index, format: target.format, ok: false, error: sent.failure };
+      logger.info({ ...fields, attempt: sent.attempt }, 'rollout notification sent');
+      return { target: index, format: target.format, ok: true };
     };
     const outcomes = await Promise.all(
       settings.targets.map((target, index) => ((target.on ?? DEFAULT_ON).includes(outcome) ? deliver(target, index) : undefined)),

@@ -284,6 +284,21 @@ describe('one rollout.finished notification per target', () => {
     expect(cloudWatch).toHaveReceivedCommandTimes(PutMetricDataCommand, 1);
   });
 
+  it('tries reading the execution again when Step Functions fails it, then tells every target once', async () => {
+    const { reason: _reason, ...withoutReason } = rolledBack;
+    const succeeded: RolloutSummary = { ...withoutReason, outcome: 'succeeded', hosts: rolledBack.hosts.slice(2) };
+    sfn
+      .on(DescribeExecutionCommand)
+      .rejectsOnce(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' }))
+      .resolves({ status: 'SUCCEEDED', input: JSON.stringify(input), output: JSON.stringify(succeeded) } as never);
+    const { notify } = notifier(everyFormat(), { firstRetryMs: 10 });
+    const sent = await notify(statusChange({ status: 'SUCCEEDED', output: null, cause: null, error: null }));
+    expect(sent.map((s) => [s.format, s.ok])).toEqual(EVERY_FORMAT_SENT);
+    expect(sfn).toHaveReceivedCommandTimes(DescribeExecutionCommand, 2);
+    expect(webhook.requests).toHaveLength(1);
+    expect(slack.requests).toHaveLength(1);
+  });
+
   it('refuses settings that miss what a format needs, naming the target', () => {
     const parse = (targets: unknown[]) => () =>
       rolloutNotifySettingsFromEnvironment({ TRIGGLER_ROLLOUT_NOTIFY: JSON.stringify({ targets }) });
