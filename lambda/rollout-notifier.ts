@@ -6,7 +6,7 @@
  * outcome from the RolloutSummary (the execution's output, or its failure's cause); an event too
  * large to carry it is completed with DescribeExecution.
  *
- * Settings: `TRIGGLER_ROLLOUT_NOTIFY`, JSON `{ "targets": [...], "timeoutMs": 10000 }`, each target
+ * Settings: `TRIGGLER_ROLLOUT_NOTIFY`, JSON `{ "targets": [...], "timeoutMs": 10000, "retrySeconds": 120 }`, each target
  *   { "format": "standard", "url": "https://...", "tokenParameter": "<SSM SecureString: the signing token>" }
  *   { "format": "slack", "urlParameter": "<SSM SecureString: the incoming webhook URL>" } (or "url")
  *   { "format": "sns", "topicArn": "arn:aws:sns:..." }
@@ -14,20 +14,27 @@
  * and optionally `"on": [...]`, the outcomes sent (default: all but `superseded`, a rollout that
  * never began because a newer push took its place).
  *
- * A target that fails makes the invocation fail, naming it (never a token, never a URL's path):
- * Lambda's asynchronous retry and the rule's dead-letter queue take over. A retry sends to every
- * target again; the Standard Webhooks id stays the same, so a receiving end can tell.
+ * Each target is retried on its own, as a receiver retries its run notifications: with backoff
+ * for `retrySeconds` (within the invocation's time left), except after an answer that trying again
+ * will not change (a 4xx other than 408 and 429). So a target that fails never makes the others
+ * hear twice: Lambda does not retry the invocation (the construct sets no retry), and a target
+ * still failing at the end makes the invocation fail, naming it (never a token, never a URL's
+ * path), and the event lands in the on-failure queue. The Standard Webhooks id is the same on
+ * every attempt, so a receiving end can tell a retry from a new rollout. Reading the execution,
+ * before anything is sent, is retried the same way.
  */
 import { createHash } from 'node:crypto';
 import { CloudWatchClient, PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { DescribeExecutionCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { SSMClient } from '@aws-sdk/client-ssm';
-import type { EventBridgeEvent } from 'aws-lambda';
+import type { Context, EventBridgeEvent } from 'aws-lambda';
 import * as z from 'zod/mini';
 import {
   describeAwsError,
   escapeSlackText,
+  isPermanentRefusal,
+  nextRetryDelay,
   ROLLOUT_EVENTS,
   rolloutFinishedEvent,
   rolloutSummaryLine,
@@ -60,12 +67,16 @@ const targetSchema = z.strictObject({
 const settingsSchema = z.strictObject({
   targets: z.array(targetSchema).check(z.minLength(1, 'must hold at least one target'), z.maxLength(20)),
   timeoutMs: z.optional(z.int().check(z.minimum(100), z.maximum(60_000))),
+  retrySeconds: z.optional(z.int().check(z.minimum(0), z.maximum(840))),
 });
 
 export type RolloutNotifyTarget = z.output<typeof targetSchema>;
 export interface RolloutNotifySettings {
   targets: RolloutNotifyTarget[];
+  /** One attempt's limit. */
   timeoutMs: number;
+  /** How long a failing target is tried again, at most (and never past the invocation's time). */
+  retrySeconds: number;
 }
 
 export class RolloutNotifyConfigError extends Error {
@@ -89,7 +100,7 @@ export function rolloutNotifySettingsFromEnvironment(env: NodeJS.ProcessEnv = pr
     return problem === undefined ? [] : [`${ROLLOUT_NOTIFY_VARIABLE}.targets[${index}]: ${problem}`];
   });
   if (problems.length > 0) throw new RolloutNotifyConfigError(problems);
-  return { targets: parsed.targets, timeoutMs: parsed.timeoutMs ?? 10_000 };
+  return { targets: parsed.targets, timeoutMs: parsed.timeoutMs ?? 10_000, retrySeconds: parsed.retrySeconds ?? 120 };
 }
 
 /** The detail of Step Functions' "Step Functions Execution Status Change" event. */
@@ -116,6 +127,13 @@ export interface RolloutNotifierDependencies {
   cloudWatch: CloudWatchClient;
   /** @default Date.now */
   now?: () => number;
+  /** The wait before a failed target's second attempt; each next one doubles, up to a minute. @default 1000 */
+  firstRetryMs?: number;
+}
+
+/** What the notifier reads of its invocation: the time it has left (Lambda's context). */
+export interface InvocationClock {
+  getRemainingTimeInMillis(): number;
 }
 
 export interface NotifyOutcome {
@@ -137,7 +155,15 @@ function parsed(text: string | null | undefined): unknown {
 }
 
 /** Why a target failed, for the log and the invocation's error: its origin only (a chat webhook's path is its secret). */
-class TargetFailure extends Error {}
+class TargetFailure extends Error {
+  constructor(
+    message: string,
+    /** Trying again will not change the answer. */
+    readonly permanent = false,
+  ) {
+    super(message);
+  }
+}
 
 export function createRolloutNotifier(dependencies: RolloutNotifierDependencies) {
   const { settings, logger, secrets } = dependencies;
@@ -194,16 +220,50 @@ export function createRolloutNotifier(dependencies: RolloutNotifierDependencies)
           : ((failure as { cause?: { code?: string } }).cause?.code ?? 'request failed');
       throw new TargetFailure(`${new URL(url).origin}: ${reason}`);
     }
-    if (response.status < 200 || response.status >= 300) throw new TargetFailure(`${new URL(url).origin} answered ${response.status}`);
+    if (response.status < 200 || response.status >= 300)
+      throw new TargetFailure(`${new URL(url).origin} answered ${response.status}`, isPermanentRefusal(response.status));
   }
 
-  return async (event: Pick<EventBridgeEvent<string, ExecutionStatusChange>, 'detail'>): Promise<NotifyOutcome[]> => {
+  return async (
+    event: Pick<EventBridgeEvent<string, ExecutionStatusChange>, 'detail'>,
+    clock?: InvocationClock,
+  ): Promise<NotifyOutcome[]> => {
+    const started = Date.now();
     const detail = event.detail;
     if (!FINISHED.has(detail.status)) {
       logger.info({ execution: detail.name, status: detail.status }, 'execution not finished; nothing sent');
       return [];
     }
-    const { summary, outcome } = await summaryOf(detail);
+    // Lambda retries no invocation: what fails here is tried again here, each thing on its own.
+    const retryUntil = started + settings.retrySeconds * 1000;
+    // The next attempt starts within retrySeconds and can take its whole timeout before Lambda stops the invocation.
+    const noTimeFor = (delay: number): boolean =>
+      Date.now() + delay > retryUntil || (clock !== undefined && clock.getRemainingTimeInMillis() < delay + settings.timeoutMs + 1000);
+    /** `work` until it is done, fails for good, or there is no time for another try, with backoff; logged as `what`. */
+    const retried = async <T>(
+      what: string,
+      fields: Record<string, unknown>,
+      work: () => Promise<T>,
+    ): Promise<{ value: T; attempt: number } | { failure: string; attempt: number }> => {
+      for (let attempt = 1, delay = dependencies.firstRetryMs ?? 1000; ; attempt++, delay = nextRetryDelay(delay)) {
+        try {
+          return { value: await work(), attempt };
+        } catch (failure) {
+          const reason = failure instanceof TargetFailure ? failure.message : describeAwsError(failure);
+          if ((failure instanceof TargetFailure && failure.permanent) || noTimeFor(delay)) {
+            logger.error({ ...fields, attempt, error: reason }, `${what} failed; given up`);
+            return { failure: reason, attempt };
+          }
+          logger.warn({ ...fields, attempt, error: reason, retryMs: delay }, `${what} failed; retrying`);
+          await new Promise((resolve) => setTimeout(resolve, delay));
+        }
+      }
+    };
+
+    // Nothing is sent yet: a summary that cannot be read fails the invocation, and the event goes to the failure queue.
+    const read = await retried('reading the execution', { execution: detail.name }, () => summaryOf(detail));
+    if ('failure' in read) throw new Error(read.failure);
+    const { summary, outcome } = read.value;
     const finished = rolloutFinishedEvent(
       summary,
       {
@@ -256,22 +316,16 @@ export function createRolloutNotifier(dependencies: RolloutNotifierDependencies)
       }
     };
 
+    // Each target on its own, until it is through, refused for good, or out of time: the others never hear twice.
+    const deliver = async (target: RolloutNotifyTarget, index: number): Promise<NotifyOutcome> => {
+      const fields = { execution: detail.name, target: index, format: target.format, outcome };
+      const sent = await retried('rollout notification', fields, () => send(target, index));
+      if ('failure' in sent) return { target: index, format: target.format, ok: false, error: sent.failure };
+      logger.info({ ...fields, attempt: sent.attempt }, 'rollout notification sent');
+      return { target: index, format: target.format, ok: true };
+    };
     const outcomes = await Promise.all(
-      settings.targets.map(async (target, index): Promise<NotifyOutcome | undefined> => {
-        if (!(target.on ?? DEFAULT_ON).includes(outcome)) return undefined;
-        try {
-          await send(target, index);
-          logger.info({ execution: detail.name, target: index, format: target.format, outcome }, 'rollout notification sent');
-          return { target: index, format: target.format, ok: true };
-        } catch (failure) {
-          const reason = failure instanceof TargetFailure ? failure.message : describeAwsError(failure);
-          logger.error(
-            { execution: detail.name, target: index, format: target.format, outcome, error: reason },
-            'rollout notification failed',
-          );
-          return { target: index, format: target.format, ok: false, error: reason };
-        }
-      }),
+      settings.targets.map((target, index) => ((target.on ?? DEFAULT_ON).includes(outcome) ? deliver(target, index) : undefined)),
     );
     const sent = outcomes.filter((o): o is NotifyOutcome => o !== undefined);
     const failed = sent.filter((o) => !o.ok);
@@ -302,4 +356,5 @@ const notifierFromEnvironment = builtFromEnvironment(
 /** The Lambda entry point for the rule on the rollout state machine's status changes. */
 export const handler = async (
   event: EventBridgeEvent<'Step Functions Execution Status Change', ExecutionStatusChange>,
-): Promise<NotifyOutcome[]> => notifierFromEnvironment()(event);
+  context: Context,
+): Promise<NotifyOutcome[]> => notifierFromEnvironment()(event, context);

@@ -21,6 +21,19 @@ export function snsSubject(text: string, fallback: string): string {
   );
 }
 
+/**
+ * An HTTP answer that trying again will not change: a 4xx other than 408 and 429. Both notifiers
+ * (a run's and a rollout's) give up a target on one, and retry anything else.
+ */
+export function isPermanentRefusal(status: number): boolean {
+  return status >= 400 && status < 500 && status !== 408 && status !== 429;
+}
+
+/** How long a notifier waits after a failed attempt before the next: doubling from the first wait, at most a minute. */
+export function nextRetryDelay(delayMs: number): number {
+  return Math.min(delayMs * 2, 60_000);
+}
+
 /** How a rollout ended, or how its execution did when it left no summary (stopped by hand, timed out). */
 export const ROLLOUT_EVENTS = ['succeeded', 'failed', 'rolled-back', 'superseded', 'stopped', 'timed-out'] as const;
 export type RolloutEvent = (typeof ROLLOUT_EVENTS)[number];

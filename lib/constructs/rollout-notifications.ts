@@ -55,9 +55,10 @@ const ENTRY = path.join(__dirname, '..', '..', 'lambda', 'rollout-notifier.ts');
 /**
  * One `rollout.finished` notification per finished rollout: an EventBridge rule on the rollout
  * state machine's execution status changes (succeeded, failed, timed out, aborted) invokes a small
- * Lambda that tells each target, naming each host's outcome. An invocation that fails (a target
- * down) is retried by Lambda, then lands in an encrypted queue: a notification is never lost
- * silently. The function may read only the executions of this state machine, publish only to the
+ * Lambda that tells each target, naming each host's outcome. The notifier retries each target on
+ * its own for two minutes, so Lambda retries no invocation (that would resend to the targets that
+ * had it); an invocation that fails (a target still down) lands in an encrypted queue: a
+ * notification is never lost silently. The function may read only the executions of this state machine, publish only to the
  * targets' topics and put metrics only in their namespaces.
  */
 export class RolloutNotifications extends Construct {
@@ -100,10 +101,11 @@ export class RolloutNotifications extends Construct {
     this.notifier = new BundledNodeFunction(this, 'Notifier', {
       entry: ENTRY,
       description: 'git-triggler rollout.finished notifications',
-      timeout: Duration.seconds(30),
+      // The notifier's retrySeconds (120 by default) and one last attempt's timeout fit in it.
+      timeout: Duration.minutes(3),
       environment,
       ...(props.logRetention ? { logRetention: props.logRetention } : {}),
-      asyncInvoke: { retryAttempts: 2, maxEventAge: Duration.hours(1), onFailure: new destinations.SqsDestination(this.failureQueue) },
+      asyncInvoke: { retryAttempts: 0, maxEventAge: Duration.hours(1), onFailure: new destinations.SqsDestination(this.failureQueue) },
     });
     const role = this.notifier.role;
 

@@ -16,6 +16,15 @@ export class ConfigError extends Error {
   }
 }
 
+/** Why a file could not be read, for people: "does not exist", "permission denied". */
+export function unreadable(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return 'it does not exist';
+  if (code === 'EACCES') return 'permission denied';
+  if (code === 'EISDIR') return 'it is a directory';
+  return code ?? (error as Error).message;
+}
+
 type Path = readonly PropertyKey[];
 
 /** `triggers[1].command` */

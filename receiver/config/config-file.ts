@@ -1,22 +1,16 @@
 /** Reading the receiver config from disk: paths in it are relative to the file. */
 import { readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { ConfigError, parseJsonWithComments } from './config-errors';
+import { ConfigError, parseJsonWithComments, unreadable } from './config-errors';
+import { commandRunnerPathWarnings } from './startup-problems';
+
+export { unreadable };
 import { parseReceiverConfig, type ReceiverConfig } from './schema';
 
 export interface LoadedConfig {
   config: ReceiverConfig;
   /** Things worth saying at start-up that do not stop it. */
   warnings: string[];
-}
-
-/** Why a file could not be read, for people: "does not exist", "permission denied". */
-export function unreadable(error: unknown): string {
-  const code = (error as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT') return 'it does not exist';
-  if (code === 'EACCES') return 'permission denied';
-  if (code === 'EISDIR') return 'it is a directory';
-  return code ?? (error as Error).message;
 }
 
 /** Reads a config file: JSON, with `//` and `/* *\/` comments allowed. */
@@ -37,7 +31,7 @@ export function loadReceiverConfigFile(path: string): LoadedConfig {
   if (config.listen.tls) config.listen.tls = { cert: resolve(base, config.listen.tls.cert), key: resolve(base, config.listen.tls.key) };
   for (const trigger of config.triggers) if (trigger.cwd) trigger.cwd = resolve(base, trigger.cwd);
 
-  const warnings: string[] = [];
+  const warnings = commandRunnerPathWarnings(config);
   const mode = statSync(path).mode;
   if (config.triggers.some((t) => t.token !== undefined) && (mode & 0o044) !== 0) {
     warnings.push(

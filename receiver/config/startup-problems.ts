@@ -5,7 +5,7 @@
  */
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
-import { unreadable } from './config-file';
+import { unreadable } from './config-errors';
 import type { ReceiverConfig } from './schema';
 
 /** The listeners a config opens, by field: `listen.port` always, `admin.port` unless the admin listener is off. */
@@ -54,6 +54,35 @@ export function configPaths(config: ReceiverConfig): { field: string; path: stri
       ...(trigger.deploy ? [{ field: `triggers[${i}].deploy.path`, path: trigger.deploy.path }] : []),
     ]),
   ];
+}
+
+/** What a unit with PrivateTmp=yes (the command runner's on the AWS host) has of its own, empty. */
+const PRIVATE_TMP_DIRS = ['/tmp', '/var/tmp'];
+
+/** `/tmp` or `/var/tmp` when `path` is inside it, where the command runner sees another directory than the receiver. */
+export function privateTmpOf(path: string): string | undefined {
+  return PRIVATE_TMP_DIRS.find((dir) => path === dir || path.startsWith(`${dir}/`));
+}
+
+/**
+ * Why the command runner cannot start a command in `path`, which is in `tmp`: the run's error and
+ * the config's warning say it in the same words.
+ */
+export function privateTmpProblem(path: string, tmp: string): string {
+  return `${path} is under ${tmp}, which the command runner sees as its own private ${tmp} (its unit has PrivateTmp=yes), so no command can start there; choose a directory outside /tmp and /var/tmp`;
+}
+
+/**
+ * With `commandRunner`, each trigger's `cwd` or `deploy.path` under /tmp or /var/tmp: known before
+ * the first push that its commands cannot start, though not refused, since a runner without
+ * PrivateTmp (a test's, a hand-made unit's) sees the receiver's /tmp.
+ */
+export function commandRunnerPathWarnings(config: ReceiverConfig): string[] {
+  if (!config.commandRunner) return [];
+  return configPaths(config).flatMap(({ field, path }) => {
+    const tmp = field.startsWith('triggers[') ? privateTmpOf(path) : undefined;
+    return tmp ? [`${field}: ${privateTmpProblem(path, tmp)}`] : [];
+  });
 }
 
 /**

@@ -13,6 +13,7 @@ import type { Reply } from '../errors';
 import { ADMIN_WRITE_SCRIPT, adminWriteForm } from './admin-write-form';
 import type { DeliveryHistory, DeliveryOutcome, DeliveryView } from './delivery-recorder';
 import { UNKNOWN_TRIGGER } from './delivery-recorder';
+import { pageHeader } from './page-html';
 import { escapeHtml, layout, newNonce, sendPage, wantsHtml } from './runs-page';
 
 const DELIVERY_PATH = /^\/deliveries\/([A-Za-z0-9_-]{1,64})$/;
@@ -91,8 +92,7 @@ function sendDeliveriesPage(
     `<option value="">every trigger</option>`,
     ...triggers.map((label) => `<option${label === trigger ? ' selected' : ''}>${escapeHtml(label)}</option>`),
   ].join('');
-  const body = `<p><a href="/">runs</a></p>
-<h1>Deliveries</h1>
+  const body = `${pageHeader('Deliveries', '/deliveries')}
 <form class="filter" method="get" action="/deliveries">
 <label>Trigger<br><select name="trigger">${choices}</select></label>
 <button type="submit">Show</button> <a href="/deliveries">clear</a> <span class="muted">${shown.length} kept in memory, newest first: accepted, duplicate and rejected</span>
@@ -128,7 +128,7 @@ function sendDeliveryPage(res: ServerResponse, delivery: DeliveryView | undefine
     ? `<h2>Redeliver</h2>
 <p>Queues a new run of this trigger with this delivery's push. It is a write: it needs the admin credential, which only the receiver's user can read. From a shell on this host:</p>
 <pre><code>triggler redeliver ${escapeHtml(delivery.id)}</code></pre>
-${adminWriteForm('redeliver-form', `/deliveries/${encodeURIComponent(delivery.id)}/redeliver`, 'Redeliver')}`
+${adminWriteForm({ id: 'redeliver-form', path: `/deliveries/${encodeURIComponent(delivery.id)}/redeliver`, button: 'Redeliver' })}`
     : '';
   const body = `<p><a href="/deliveries">← all deliveries</a></p>
 <main id="delivery" data-delivery="${escapeHtml(delivery.id)}">

@@ -1,7 +1,7 @@
 /**
- * What the admin listener's pages are made of: escaping, a run's status as a coloured badge, and a
- * time shown as how long ago with the exact time to hover. Everything taken from a run goes
- * through escapeHtml.
+ * What the admin listener's pages are made of: the header that links them, escaping, a run's
+ * status as a coloured badge, and a time shown as how long ago with the exact time to hover.
+ * Everything taken from a run goes through escapeHtml.
  */
 import { timeAgo } from './run-description';
 
@@ -25,6 +25,25 @@ export function statusBadge(status: string): string {
   return `<span class="status" data-status="${escapeHtml(status)}" style="background:${STATUS_COLOURS[status] ?? '#374151'}">${escapeHtml(status)}</span>`;
 }
 
+/** How often an open page works out its times' words again. */
+export const TIME_REFRESH_MS = 5000;
+
+/**
+ * A page's script that keeps each timeTag true while the page stays open (a finished runs page
+ * reloads no more): every few seconds, while the page is seen, each `<time>` is said again by the
+ * very timeAgo the server used (its source is the script's), and only a changed one is written.
+ */
+export const TIME_REFRESH_SCRIPT = `
+const timeAgo = ${timeAgo.toString()};
+setInterval(() => {
+  if (document.hidden) return;
+  const now = Date.now();
+  for (const time of document.querySelectorAll('time[datetime]')) {
+    const words = timeAgo(time.dateTime, now);
+    if (time.textContent !== words) time.textContent = words;
+  }
+}, ${TIME_REFRESH_MS});`;
+
 /** `<time>` reading "3 min ago", the exact time in its title; empty for no time. */
 export function timeTag(iso: string | undefined, now = Date.now()): string {
   if (!iso) return '';
@@ -36,4 +55,20 @@ export function commitTag(commit: string | undefined, words?: string): string {
   if (!commit) return '<span class="muted">—</span>';
   const subject = words ? `<span class="subject">${escapeHtml(words)}</span>` : '';
   return `<code title="${escapeHtml(commit)}">${escapeHtml(commit.slice(0, 12))}</code>${subject}`;
+}
+
+/** What the admin listener serves to look at, in the order every page's header links them. */
+const PAGES = [
+  { path: '/', name: 'runs' },
+  { path: '/deliveries', name: 'deliveries' },
+  { path: '/metrics', name: 'metrics' },
+  { path: '/healthz', name: 'health' },
+];
+
+/** A list page's header: its title, and a link to each other page (the page itself named, not linked). */
+export function pageHeader(title: string, path: string): string {
+  const links = PAGES.map(({ path: to, name }) =>
+    to === path ? `<span aria-current="page">${name}</span>` : `<a href="${to}">${name}</a>`,
+  );
+  return `<header><h1>${escapeHtml(title)}</h1><nav aria-label="pages">${links.join(' · ')}</nav></header>`;
 }

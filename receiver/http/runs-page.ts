@@ -12,7 +12,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { triggerLabel } from '../../protocol';
 import type { RunRecord } from '../runs/run-record';
 import type { RunHistory as RunPages } from './admin-server';
-import { commitTag, escapeHtml, KNOWN_STATUSES, statusBadge, timeTag } from './page-html';
+import { ADMIN_WRITE_SCRIPT, adminWriteForm } from './admin-write-form';
+import { commitTag, escapeHtml, KNOWN_STATUSES, pageHeader, statusBadge, TIME_REFRESH_SCRIPT, timeTag } from './page-html';
 import { commitWords, isLive, releaseWords, runCommit, runTime } from './run-description';
 import { triggerSummary } from './trigger-summary';
 
@@ -37,6 +38,7 @@ export function layout(title: string, body: string, nonce: string, script = ''):
 <style>
 body{font:14px/1.45 system-ui,sans-serif;margin:1.5rem;color:#111827;background:#f9fafb}
 h1{font-size:1.3rem;margin:0 0 1rem} a{color:#1d4ed8}
+header{display:flex;align-items:baseline;gap:1.2rem;margin:0 0 1rem} header h1{margin:0} nav{color:#6b7280}
 table{border-collapse:collapse;width:100%;background:#fff} th,td{padding:.35rem .6rem;border-bottom:1px solid #e5e7eb;text-align:left;white-space:nowrap}
 th{background:#f3f4f6;font-weight:600} td.num{text-align:right}
 .status{color:#fff;border-radius:.25rem;padding:.05rem .45rem;font-size:.85em}
@@ -69,52 +71,22 @@ function options(values: readonly string[], selected: string | null, all: string
   ].join('');
 }
 
-/**
- * Both pages' writes (a re-run, a rollback): the credential typed into the form is sent once as
- * `Authorization: Bearer` and the field emptied (it is kept nowhere); the answer shows in `out`,
- * a link to the queued run or why nothing was queued. Resolves whether a run was queued.
- */
-const ADMIN_WRITE_SCRIPT = `
-async function adminWrite(form, out, path, body) {
-  const credential = form.elements.credential.value.trim();
-  form.elements.credential.value = '';
-  const headers = { authorization: 'Bearer ' + credential };
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const response = await fetch(path, { method: 'POST', headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  const answer = await response.json().catch(() => ({}));
-  if (!response.ok || !answer.run) {
-    out.textContent = 'not queued: ' + (answer.error || response.status);
-    return false;
-  }
-  out.innerHTML = '';
-  const link = document.createElement('a');
-  link.href = '/runs/' + encodeURIComponent(answer.run.id);
-  link.textContent = 'queued as ' + answer.run.id;
-  out.append(link);
-  return true;
-}`;
-
 /** How often a list with a run still to end reloads itself. */
 export const LIVE_RELOAD_MS = 3000;
 
 /**
- * The runs page's script: sends a rollback with a credential typed in, and while a run is pending
- * or running reloads the page every few seconds (but never under someone typing a credential).
+ * The runs page's script: sends a rollback with a credential typed in, keeps its times' words
+ * true, and while a run is pending or running (a rollback it queued, say) reloads the page every
+ * few seconds (but never under someone typing a credential).
  */
-const RUNS_PAGE_SCRIPT = `${ADMIN_WRITE_SCRIPT}
+const RUNS_PAGE_SCRIPT = `${ADMIN_WRITE_SCRIPT}${TIME_REFRESH_SCRIPT}
 const page = document.getElementById('runs-page');
 const typing = () => [...document.querySelectorAll('input[name=credential]')].some((i) => i.value !== '' || i === document.activeElement);
 const reloadSoon = () => setTimeout(() => (typing() ? reloadSoon() : location.reload()), Number(page.dataset.reloadMs));
 if (page.dataset.live === 'true') reloadSoon();
-for (const form of document.querySelectorAll('form.rollback')) {
-  form.hidden = false;
-  form.addEventListener('submit', async (e) => {
-    e.preventDefault();
-    const body = { repository: form.dataset.repository, branch: form.dataset.branch, to: form.dataset.to };
-    const queued = await adminWrite(form, form.querySelector('.rollback-result'), '/rollback', body);
-    if (queued && page.dataset.live !== 'true') { page.dataset.live = 'true'; reloadSoon(); }
-  });
-}`;
+page.addEventListener('queued', () => {
+  if (page.dataset.live !== 'true') { page.dataset.live = 'true'; reloadSoon(); }
+});`;
 
 /**
  * `GET /?trigger=<repository>@<branch>&status=<status>&limit=N`: a summary of each trigger (of the
@@ -149,12 +121,12 @@ export async function sendRunsPage(res: ServerResponse, runs: RunPages, query: U
   // Reloading is for a run still to end: a page of finished runs stays still.
   const live = all.some(isLive);
   const body = `<main id="runs-page" data-live="${live}" data-reload-ms="${LIVE_RELOAD_MS}">
-<h1>Runs</h1>
+${pageHeader('Runs', '/')}
 ${status ? '' : triggerSummary(trigger ? all.filter((run) => triggerLabel(run) === trigger) : all, trigger ? releases?.filter((where) => triggerLabel(where) === trigger) : releases, now)}
 <form class="filter" method="get" action="/">
 <label>Trigger<br><select name="trigger">${options(triggers, trigger, 'every trigger')}</select></label>
 <label>Status<br><select name="status">${options(statuses, status, 'any status')}</select></label>
-<button type="submit">Show</button> <a href="/">clear</a> <span class="muted">${shown.length} of ${all.length} runs · <a href="/metrics">metrics</a> · <a href="/healthz">health</a>${live ? ' · <span id="reloading">reloading while a run is on</span>' : ''}</span>
+<button type="submit">Show</button> <a href="/">clear</a> <span class="muted">${shown.length} of ${all.length} runs${live ? ' · <span id="reloading">reloading while a run is on</span>' : ''}</span>
 </form>
 <table id="runs"><thead><tr>${heads.map((h) => `<th>${h}</th>`).join('')}</tr></thead>
 <tbody>${rows.join('\n') || `<tr><td colspan="${heads.length}" class="muted">no runs${trigger || status ? ' match' : ' yet'}</td></tr>`}</tbody></table>
@@ -163,8 +135,8 @@ ${status ? '' : triggerSummary(trigger ? all.filter((run) => triggerLabel(run) =
   sendPage(res, 200, layout('triggler runs', body, nonce, RUNS_PAGE_SCRIPT), nonce);
 }
 
-/** The script of a run's page: follows a running run's log, and sends a re-run with a credential typed in. */
-const RUN_PAGE_SCRIPT = `${ADMIN_WRITE_SCRIPT}
+/** The script of a run's page: follows a running run's log, keeps its times' words true, and sends a re-run with a credential typed in. */
+const RUN_PAGE_SCRIPT = `${ADMIN_WRITE_SCRIPT}${TIME_REFRESH_SCRIPT}
 const page = document.getElementById('run');
 const id = page.dataset.run;
 const log = document.getElementById('log');
@@ -173,13 +145,7 @@ if (page.dataset.live === 'true') {
   events.addEventListener('append', (e) => { log.textContent += JSON.parse(e.data); log.scrollTop = log.scrollHeight; });
   events.addEventListener('dropped', (e) => { events.close(); document.getElementById('live').textContent = JSON.parse(e.data).reason; });
   events.addEventListener('end', () => { events.close(); location.reload(); });
-}
-const form = document.getElementById('rerun-form');
-form.hidden = false;
-form.addEventListener('submit', (e) => {
-  e.preventDefault();
-  void adminWrite(form, document.getElementById('rerun-result'), '/runs/' + encodeURIComponent(id) + '/rerun');
-});`;
+}`;
 
 /**
  * The run page's Commit row: the commit deployed (a rollback's, the tip a push without one got),
@@ -247,7 +213,7 @@ export async function sendRunPage(res: ServerResponse, runs: RunPages, id: strin
 <h2>Re-run</h2>
 <p>Queues a new run of this trigger with this run's newest delivery (same commit). A re-run is a write: it needs the admin credential, which only the receiver's user can read. From a shell on this host:</p>
 <pre><code>triggler rerun ${escapeHtml(run.id)}</code></pre>
-<form id="rerun-form" hidden><label>or paste the admin credential (<code>&lt;stateDir&gt;/admin-token</code>; not kept): <input name="credential" type="password" autocomplete="off" required></label> <button type="submit">Re-run</button> <span id="rerun-result"></span></form>
+${adminWriteForm({ id: 'rerun-form', path: `/runs/${encodeURIComponent(run.id)}/rerun`, button: 'Re-run', result: { id: 'rerun-result' } })}
 </main>`;
   sendPage(res, 200, layout(`run ${run.id}`, body, nonce, RUN_PAGE_SCRIPT), nonce);
 }

@@ -6,6 +6,7 @@
 import { triggerLabel } from '../../protocol';
 import type { TriggerReleases } from '../runs/run-reader';
 import type { RunRecord } from '../runs/run-record';
+import { adminWriteForm } from './admin-write-form';
 import { escapeHtml, statusBadge, timeTag } from './page-html';
 import { commitWords, deployHealth, lastDeploy, runTime } from './run-description';
 
@@ -33,8 +34,16 @@ function rollbackCell(where: TriggerReleases | undefined, runs: readonly RunReco
   const previous = where?.previous;
   if (!where || !previous) return '<span class="muted">—</span>';
   const command = `triggler rollback ${shellWord(where.repository)} ${shellWord(where.branch)} --to ${previous.id}`;
+  const form = adminWriteForm({
+    path: '/rollback',
+    button: 'Roll back',
+    className: 'rollback',
+    fields: { repository: where.repository, branch: where.branch, to: previous.id },
+    result: { className: 'rollback-result' },
+    compact: { buttonName: `Roll back to ${previous.id}`, title: `switch current back to ${previous.id}` },
+  });
   return `${releaseCell(previous, runs)}
-<form class="rollback" hidden data-repository="${escapeHtml(where.repository)}" data-branch="${escapeHtml(where.branch)}" data-to="${escapeHtml(previous.id)}"><input name="credential" type="password" autocomplete="off" required size="16" placeholder="admin credential" aria-label="admin credential (not kept)"> <button type="submit" aria-label="Roll back to ${escapeHtml(previous.id)}" title="switch current back to ${escapeHtml(previous.id)}">Roll back</button> <span class="rollback-result"></span></form>
+${form}
 <div class="muted command">or <code>${escapeHtml(command)}</code></div>`;
 }
 

@@ -5,7 +5,7 @@
  * logged (never with a token) and counted.
  */
 import type { Logger } from 'pino';
-import { standardWebhookHeaders, triggerKey } from '../../protocol';
+import { isPermanentRefusal, nextRetryDelay, standardWebhookHeaders, triggerKey } from '../../protocol';
 import { FAILURE_STATUSES, type NotifyEvent, type NotifyTarget } from '../config/notify-schema';
 import type { TriggerConfig } from '../config/schema';
 import type { RunRecord } from '../runs/run-record';
@@ -135,7 +135,7 @@ export class Notifier {
         log.error({ attempt }, 'notification given up: the receiver is stopping');
         return;
       }
-      delay = Math.min(delay * 2, 60_000);
+      delay = nextRetryDelay(delay);
     }
   }
 
@@ -194,7 +194,7 @@ export class Notifier {
     if (status >= 200 && status < 300) return;
     // The URL's path may hold a chat webhook's secret: only its origin is named.
     const message = `${new URL(url).origin} answered ${status}`;
-    if (status >= 400 && status < 500 && status !== 408 && status !== 429) throw new PermanentFailure(message);
+    if (isPermanentRefusal(status)) throw new PermanentFailure(message);
     throw new Error(message);
   }
 }

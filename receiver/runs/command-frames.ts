@@ -23,7 +23,7 @@ export type ToRunner = { kind: 'spec'; spec: CommandSpec } | { kind: 'signal'; s
 /** The runner reports: started (or could not), output (stdout and stderr, as they come), the leader's exit, and the end of its output. */
 export type FromRunner =
   | { kind: 'spawned'; group: ProcessGroup }
-  | { kind: 'spawn-error'; code: string | undefined; message: string }
+  | { kind: 'spawn-error'; code: string | undefined; message: string; syscall?: string; path?: string }
   | { kind: 'output'; data: Buffer }
   | { kind: 'exit'; code: number | null; signal: NodeJS.Signals | null }
   | { kind: 'output-closed' };

@@ -5,6 +5,7 @@
  * commands with it, and systemd stops the runner's cgroup after them.
  */
 import * as net from 'node:net';
+import { privateTmpOf, privateTmpProblem } from '../config/startup-problems';
 import { encodeFrame, type Frame, FrameReader } from './command-frames';
 import type { CommandExit, CommandSpawner, SpawnedCommand, SpawnResult } from './command-spawn';
 import { groupHasLiveMember } from './process-group';
@@ -29,8 +30,8 @@ export function spawnThroughRunner(socketPath: string): CommandSpawner {
         settled = true;
         resolve(result);
       };
-      const failed = (message: string, code?: string): void => {
-        const error: NodeJS.ErrnoException = new Error(message);
+      const failed = (message: string, code?: string, fields: Pick<NodeJS.ErrnoException, 'syscall' | 'path'> = {}): void => {
+        const error: NodeJS.ErrnoException = Object.assign(new Error(message), fields);
         if (code !== undefined) error.code = code;
         socket.destroy();
         settle({ error });
@@ -51,6 +52,11 @@ export function spawnThroughRunner(socketPath: string): CommandSpawner {
           if (frame.kind === 'spawned' && !command) {
             command = new RunnerCommand(socket, frame.group);
             settle({ command });
+          } else if (frame.kind === 'spawn-error' && frame.syscall === 'chdir' && frame.path !== undefined) {
+            // The receiver found the directory before it asked: the runner sees another file system.
+            const tmp = privateTmpOf(frame.path);
+            const why = tmp ? privateTmpProblem(frame.path, tmp) : `the command runner cannot see ${frame.path}, which the receiver can`;
+            failed(why, frame.code, { syscall: frame.syscall, path: frame.path });
           } else if (frame.kind === 'spawn-error') failed(frame.message, frame.code);
           else command?.received(frame);
         }

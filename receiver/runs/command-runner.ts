@@ -49,7 +49,8 @@ export function serveCommandConnection(socket: Duplex, options: RunnerConnection
       const result = await spawn(request);
       spawning = false;
       if ('error' in result) {
-        send({ kind: 'spawn-error', code: result.error.code, message: result.error.message });
+        const { code, message, syscall, path } = result.error;
+        send({ kind: 'spawn-error', code, message, ...(syscall === 'chdir' ? { syscall, path } : {}) });
         socket.end();
       } else {
         command = result.command;

@@ -7,6 +7,7 @@
  * both.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import * as fsp from 'node:fs/promises';
 import type { CommandSpec } from './command-frames';
 import { describeProcessGroup, groupHasLiveMember } from './process-group';
 import type { ProcessGroup } from './run-record';
@@ -74,7 +75,7 @@ export const spawnDirect: CommandSpawner = async (request) => {
       ...(request.account ? { uid: request.account.uid, gid: request.account.gid } : {}),
     });
   } catch (error) {
-    return { error: error as NodeJS.ErrnoException };
+    return { error: await whyNotStarted(error as NodeJS.ErrnoException, request.cwd) };
   }
   // Node says whether the child exists only on a later tick.
   const started = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
@@ -89,9 +90,25 @@ export const spawnDirect: CommandSpawner = async (request) => {
     child.once('error', onError);
     child.once('spawn', onSpawn);
   });
-  if (started) return { error: started };
+  if (started) return { error: await whyNotStarted(started, request.cwd) };
   return { command: directCommand(child, child.pid!) };
 };
+
+/**
+ * Node reports a working directory that does not exist as `spawn <program> ENOENT`, as if the
+ * program were missing: said instead as the directory (`syscall` chdir, its `path`), which a
+ * command runner that sees another file system than the receiver's meets.
+ */
+async function whyNotStarted(error: NodeJS.ErrnoException, cwd: string): Promise<NodeJS.ErrnoException> {
+  if (error.code !== 'ENOENT') return error;
+  try {
+    await fsp.stat(cwd);
+    return error;
+  } catch (statError) {
+    if ((statError as NodeJS.ErrnoException).code !== 'ENOENT') return error;
+  }
+  return Object.assign(new Error(`${cwd} does not exist`), { code: 'ENOENT', syscall: 'chdir', path: cwd });
+}
 
 function directCommand(child: ChildProcess, pgid: number): SpawnedCommand {
   const warningListeners: ((what: string, error: Error) => void)[] = [];

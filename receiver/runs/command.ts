@@ -107,7 +107,7 @@ export function runCommand(request: CommandRequest): RunningCommand {
       }
       // Short of descriptors or memory, the host failed, not the command: its accepted push still runs.
       if (!SHORT_OF_RESOURCES.has(started.error.code ?? ''))
-        return { status: 'failed', error: `could not start ${program}: ${started.error.message}` };
+        return { status: 'failed', error: startFailure(config, cwd, program, started.error) };
       request.logger.warn(
         { run: request.run.id, err: started.error.message, retryInMs: delay },
         'cannot start the command for lack of a resource; trying again',
@@ -139,6 +139,23 @@ export function runCommand(request: CommandRequest): RunningCommand {
     },
     outcome,
   };
+}
+
+/**
+ * Why the command could not start, naming the trigger's field when its directory is why: the
+ * receiver saw it a moment ago, so the one who spawns sees another file system (the command
+ * runner's private /tmp), or it was removed since.
+ */
+function startFailure(config: TriggerConfig, cwd: string, program: string, error: NodeJS.ErrnoException): string {
+  if (error.syscall !== 'chdir') return `could not start ${program}: ${error.message}`;
+  const deployPath = config.deploy?.path;
+  const field =
+    deployPath !== undefined && (cwd === deployPath || cwd.startsWith(`${deployPath}/`))
+      ? `deploy.path ${deployPath}${cwd === deployPath ? '' : ` (the step's directory ${cwd})`}`
+      : config.cwd === undefined
+        ? `the receiver's own directory ${cwd} (no cwd set)`
+        : `cwd ${cwd}`;
+  return `${field}: cannot start ${program} there: ${error.message}`;
 }
 
 /** Why a command cannot start that is the host's, for now: its start is tried again. */

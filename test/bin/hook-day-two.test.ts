@@ -4,22 +4,15 @@
  * and dropped; a hook installed with the receiver's own config and `--wait` shows the run's log and
  * outcome in the push's output (`remote:` lines), and says where to look once its wait is over.
  */
-import { execFileSync, execFile } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort, runCli, startCli, stopCli } from '../support/cli';
+import { gitAsPusher } from '../support/git-repo';
 import { tempDir } from '../support/receiver-fixture';
 
 const TOKEN = 'whsec_ZGF5IHR3byBob29rIHRlc3QgdG9rZW4gZm9yIHNpdGUh';
-
-const git = (cwd: string, ...args: string[]): string =>
-  execFileSync('git', ['-c', 'user.name=Test', '-c', 'user.email=test@example.com', '-c', 'init.defaultBranch=main', ...args], {
-    cwd,
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { PATH: process.env.PATH, HOME: cwd },
-  }).trim();
 
 describe('the hook on day two', () => {
   const dir = tempDir('triggler-hook-day-two-');
@@ -29,11 +22,11 @@ describe('the hook on day two', () => {
   const release = join(dir, 'release-slow');
 
   beforeAll(() => {
-    git(dir, 'init', '-q', '--bare', bare);
-    git(dir, 'clone', '-q', bare, clone);
+    gitAsPusher(dir, 'init', '-q', '--bare', bare);
+    gitAsPusher(dir, 'clone', '-q', bare, clone);
     fs.writeFileSync(join(clone, 'README'), 'one\n');
-    git(clone, 'add', 'README');
-    git(clone, 'commit', '-q', '-m', 'one');
+    gitAsPusher(clone, 'add', 'README');
+    gitAsPusher(clone, 'commit', '-q', '-m', 'one');
     fs.writeFileSync(tokenFile, JSON.stringify({ 'site/main': TOKEN, 'site/slow': TOKEN }), { mode: 0o600 });
   });
   afterAll(() => {
@@ -62,7 +55,7 @@ describe('the hook on day two', () => {
   it('sends and keeps nothing for a branch with no token named for it, and names why a kept delivery is still kept', async () => {
     const down = `http://127.0.0.1:${await freePort()}`;
     expect(await runCli(['hook', 'install', '--git-dir', bare, '--url', down, '--token-file', tokenFile])).toMatchObject({ code: 0 });
-    git(clone, 'branch', 'feature');
+    gitAsPusher(clone, 'branch', 'feature');
     expect(await push('feature')).toMatch(
       new RegExp(
         `^remote: triggler: feature [0-9a-f]{12}: no trigger for site feature \\(no token named site/feature in ${tokenFile}\\): nothing sent, nothing kept$`,
@@ -126,8 +119,8 @@ describe('the hook on day two', () => {
         ),
       });
       fs.writeFileSync(join(clone, 'README'), 'two\n');
-      git(clone, 'commit', '-q', '-a', '-m', 'two');
-      const head = git(clone, 'rev-parse', 'HEAD');
+      gitAsPusher(clone, 'commit', '-q', '-a', '-m', 'two');
+      const head = gitAsPusher(clone, 'rev-parse', 'HEAD');
       const shown = await push('main');
       const lines = shown.split('\n');
       expect(lines[0]).toMatch(/^remote: triggler: main [0-9a-f]{12}: accepted, run (r_\S+)$/);
@@ -138,7 +131,7 @@ describe('the hook on day two', () => {
       expect(lines.at(-1)).toBe(`remote: triggler: run ${run} succeeded (exit 0)`);
 
       // No trigger in the config: nothing sent or kept, nothing followed.
-      git(clone, 'branch', 'other');
+      gitAsPusher(clone, 'branch', 'other');
       expect(await push('other')).toMatch(
         new RegExp(`^remote: triggler: other [0-9a-f]{12}: no trigger for site other in ${configFile}: nothing sent, nothing kept$`),
       );
@@ -146,7 +139,7 @@ describe('the hook on day two', () => {
       expect(await runCli(['hook', 'install', '--git-dir', bare, '--config', configFile, '--wait', '--wait-timeout', '1'])).toMatchObject({
         code: 0,
       });
-      git(clone, 'branch', 'slow');
+      gitAsPusher(clone, 'branch', 'slow');
       const slow = (await push('slow')).split('\n');
       const slowRun = /run (r_\S+)$/.exec(slow[0]!)![1]!;
       expect(slow).toContain('remote: waiting for the release');

@@ -3,23 +3,16 @@
  * third push is accepted, not answered as a repeat of the first). Real git pushes to a bare
  * repository with the installed hook, a real receiver.
  */
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { branchPushes } from '../../bin/hook-command';
 import { freePort, runCli } from '../support/cli';
+import { gitAsPusher } from '../support/git-repo';
 import { startTestReceiver, type TestReceiver, tempDir } from '../support/receiver-fixture';
 
 const TOKEN = 'whsec_cHVzaCBpZHMgdGVzdCB0b2tlbiBmb3IgdGhlIHJlY2VpdmVyIQ==';
-
-const git = (cwd: string, ...args: string[]): string =>
-  execFileSync('git', ['-c', 'user.name=Test', '-c', 'user.email=test@example.com', '-c', 'init.defaultBranch=main', ...args], {
-    cwd,
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { PATH: process.env.PATH, HOME: cwd },
-  }).trim();
 
 describe('the hook gives each push its own delivery id', () => {
   let dir: string;
@@ -44,15 +37,15 @@ describe('the hook gives each push its own delivery id', () => {
   it('a kept push is sent with the id it was given, so sending it again runs nothing', async () => {
     const bare = join(dir, 'site.git');
     const clone = join(dir, 'clone');
-    git(dir, 'init', '-q', '--bare', bare);
-    git(dir, 'clone', '-q', bare, clone);
+    gitAsPusher(dir, 'init', '-q', '--bare', bare);
+    gitAsPusher(dir, 'clone', '-q', bare, clone);
     // Installed against a port nothing listens on: the push is kept.
     expect(
       await runCli(['hook', 'install', '--git-dir', bare, '--url', `http://127.0.0.1:${await freePort()}`, '--token-env', 'SITE_TOKEN']),
     ).toMatchObject({ code: 0 });
     fs.writeFileSync(join(clone, 'v'), 'x');
-    git(clone, 'add', 'v');
-    git(clone, 'commit', '-q', '-m', 'x');
+    gitAsPusher(clone, 'add', 'v');
+    gitAsPusher(clone, 'commit', '-q', '-m', 'x');
     await promisify(execFile)('git', ['push', 'origin', 'HEAD:main'], {
       cwd: clone,
       env: { PATH: process.env.PATH, HOME: clone, SITE_TOKEN: TOKEN },
@@ -83,19 +76,19 @@ describe('the hook gives each push its own delivery id', () => {
     );
     const bare = join(dir, 'site.git');
     const clone = join(dir, 'clone');
-    git(dir, 'init', '-q', '--bare', bare);
-    git(dir, 'clone', '-q', bare, clone);
+    gitAsPusher(dir, 'init', '-q', '--bare', bare);
+    gitAsPusher(dir, 'clone', '-q', bare, clone);
     fs.writeFileSync(join(clone, 'v'), 'x');
-    git(clone, 'add', 'v');
-    git(clone, 'commit', '-q', '-m', 'x');
-    const x = git(clone, 'rev-parse', 'HEAD');
-    git(clone, 'push', '-q', 'origin', 'HEAD:main');
+    gitAsPusher(clone, 'add', 'v');
+    gitAsPusher(clone, 'commit', '-q', '-m', 'x');
+    const x = gitAsPusher(clone, 'rev-parse', 'HEAD');
+    gitAsPusher(clone, 'push', '-q', 'origin', 'HEAD:main');
     expect(await runCli(['hook', 'install', '--git-dir', bare, '--url', receiver.url, '--token-env', 'SITE_TOKEN'])).toMatchObject({
       code: 0,
     });
     fs.writeFileSync(join(clone, 'v'), 'y');
-    git(clone, 'commit', '-q', '-a', '-m', 'y');
-    const y = git(clone, 'rev-parse', 'HEAD');
+    gitAsPusher(clone, 'commit', '-q', '-a', '-m', 'y');
+    const y = gitAsPusher(clone, 'rev-parse', 'HEAD');
 
     const lines: string[] = [];
     for (const commit of [y, x, y]) {

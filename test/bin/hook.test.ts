@@ -3,22 +3,15 @@
  * a real receiver started and stopped as a child process. A push while the receiver is down is
  * kept and sent later; every pushed branch runs exactly once.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { freePort, runCli, startCli, stopCli } from '../support/cli';
+import { gitAsPusher } from '../support/git-repo';
 import { tempDir } from '../support/receiver-fixture';
 import { waitFor } from '../support/wait-for';
 
 const TOKEN = 'whsec_aG9vayB0ZXN0IHRva2VuIGZvciB0aGUgcmVjZWl2ZXIh';
-
-const git = (cwd: string, ...args: string[]): string =>
-  execFileSync('git', ['-c', 'user.name=Test', '-c', 'user.email=test@example.com', '-c', 'init.defaultBranch=main', ...args], {
-    cwd,
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { PATH: process.env.PATH, HOME: cwd },
-  });
 
 describe('triggler hook: pushes to a bare repository on this server', () => {
   const dir = tempDir('triggler-hook-');
@@ -31,11 +24,11 @@ describe('triggler hook: pushes to a bare repository on this server', () => {
   beforeAll(async () => {
     port = await freePort();
     fs.mkdirSync(join(dir, 'srv'));
-    git(dir, 'init', '--bare', bare);
-    git(dir, 'clone', bare, clone);
+    gitAsPusher(dir, 'init', '--bare', bare);
+    gitAsPusher(dir, 'clone', bare, clone);
     fs.writeFileSync(join(clone, 'README'), 'one\n');
-    git(clone, 'add', 'README');
-    git(clone, 'commit', '-m', 'one');
+    gitAsPusher(clone, 'add', 'README');
+    gitAsPusher(clone, 'commit', '-m', 'one');
     const tokenFile = join(dir, 'hook-tokens.json');
     fs.writeFileSync(tokenFile, JSON.stringify({ 'site/main': TOKEN, 'site/dev': TOKEN, 'site/feature/x': TOKEN }), { mode: 0o600 });
     configFile = join(dir, 'receiver.json');
@@ -77,16 +70,16 @@ describe('triggler hook: pushes to a bare repository on this server', () => {
 
   it('refuses to replace a hook it did not write', async () => {
     const other = join(dir, 'other.git');
-    git(dir, 'init', '--bare', other);
+    gitAsPusher(dir, 'init', '--bare', other);
     fs.writeFileSync(join(other, 'hooks', 'post-receive'), '#!/bin/sh\necho mine\n', { mode: 0o755 });
     const refused = await runCli(['hook', 'install', '--git-dir', other, '--url', 'http://127.0.0.1:1', '--token-env', 'X']);
     expect(refused).toMatchObject({ code: 1, stderr: expect.stringContaining('was not written by triggler: pass --force') });
   });
 
   it('keeps pushes made while the receiver is down, sends them once it is up, and runs each branch once', async () => {
-    git(clone, 'branch', 'dev');
-    git(clone, 'branch', 'feature/x');
-    git(clone, 'tag', 'v1');
+    gitAsPusher(clone, 'branch', 'dev');
+    gitAsPusher(clone, 'branch', 'feature/x');
+    gitAsPusher(clone, 'tag', 'v1');
     const down = hookLine('main', 'dev', 'v1');
     expect(down).toMatch(
       /^remote: triggler: main [0-9a-f]{12}: receiver unreachable \(ECONNREFUSED\); kept in .*triggler-spool, sent again on the next push or by triggler hook flush; dev [0-9a-f]{12}: receiver unreachable/,
@@ -104,7 +97,7 @@ describe('triggler hook: pushes to a bare repository on this server', () => {
         code: 0,
         stdout: 'triggler: nothing to send (no branch was updated)\n',
       });
-      const head = git(clone, 'rev-parse', 'HEAD').trim();
+      const head = gitAsPusher(clone, 'rev-parse', 'HEAD').trim();
       const ran = () => (fs.existsSync(ranFile) ? fs.readFileSync(ranFile, 'utf8').trim().split('\n').sort() : []);
       await waitFor('three runs', () => ran().length >= 3);
       await new Promise((resolve) => setTimeout(resolve, 500));

@@ -108,7 +108,7 @@ function statusChange(overrides: Partial<ExecutionStatusChange>): { detail: Exec
   };
 }
 
-function notifier(settings: RolloutNotifySettings) {
+function notifier(settings: RolloutNotifySettings, options: { firstRetryMs?: number } = {}) {
   const lines: string[] = [];
   const logger = createLambdaLogger({ destination: { write: (line: string) => void lines.push(line) } });
   const notify = createRolloutNotifier({
@@ -118,15 +118,17 @@ function notifier(settings: RolloutNotifySettings) {
     sfn: new SFNClient({ region: 'eu-west-1' }),
     sns: new SNSClient({ region: 'eu-west-1' }),
     cloudWatch: new CloudWatchClient({ region: 'eu-west-1' }),
+    ...options,
   });
   return { notify, logText: () => lines.join('\n') };
 }
 
-const everyFormat = (): RolloutNotifySettings =>
+/** A target of each format, the Standard Webhooks one at `webhookUrl`. */
+const everyFormat = (webhookUrl = webhook.url): RolloutNotifySettings =>
   rolloutNotifySettingsFromEnvironment({
     TRIGGLER_ROLLOUT_NOTIFY: JSON.stringify({
       targets: [
-        { format: 'standard', url: `${webhook.url}/hooks/rollouts`, tokenParameter: '/fleet/notify/token' },
+        { format: 'standard', url: `${webhookUrl}/hooks/rollouts`, tokenParameter: '/fleet/notify/token' },
         { format: 'slack', urlParameter: '/fleet/notify/slack' },
         { format: 'sns', topicArn: TOPIC },
         { format: 'cloudwatch', namespace: 'GitTriggler' },
@@ -134,16 +136,19 @@ const everyFormat = (): RolloutNotifySettings =>
     }),
   });
 
+/** What the notifier answers when every target of everyFormat() had its notification. */
+const EVERY_FORMAT_SENT = [
+  ['standard', true],
+  ['slack', true],
+  ['sns', true],
+  ['cloudwatch', true],
+];
+
 describe('one rollout.finished notification per target', () => {
   it("names each host's outcome from the summary in every format", async () => {
     const { notify, logText } = notifier(everyFormat());
     const sent = await notify(statusChange({}));
-    expect(sent.map((s) => [s.format, s.ok])).toEqual([
-      ['standard', true],
-      ['slack', true],
-      ['sns', true],
-      ['cloudwatch', true],
-    ]);
+    expect(sent.map((s) => [s.format, s.ok])).toEqual(EVERY_FORMAT_SENT);
 
     expect(webhook.requests).toHaveLength(1);
     const [request] = webhook.requests;
@@ -242,6 +247,56 @@ describe('one rollout.finished notification per target', () => {
       `1 of 2 rollout notifications failed: targets[0] (slack: ${slack.url} answered 410)`,
     );
     expect(sns).toHaveReceivedCommandTimes(PublishCommand, 1);
+  });
+
+  it('tries a target that failed again on its own: the targets that had it never hear twice', async () => {
+    // A webhook endpoint down for its first request, then up.
+    let answered = 0;
+    const flaky = await startRecordingReceiver(() => (answered++ === 0 ? { status: 503 } : { status: 204 }));
+    try {
+      const { notify, logText } = notifier(everyFormat(flaky.url), { firstRetryMs: 10 });
+      const sent = await notify(statusChange({}));
+      expect(sent.map((s) => [s.format, s.ok])).toEqual(EVERY_FORMAT_SENT);
+      expect(flaky.requests).toHaveLength(2);
+      // The same webhook-id on the retry: the receiving end can tell it is one notification.
+      expect(flaky.requests[1]!.headers['webhook-id']).toBe(flaky.requests[0]!.headers['webhook-id']);
+      expect(slack.requests).toHaveLength(1);
+      expect(sns).toHaveReceivedCommandTimes(PublishCommand, 1);
+      expect(cloudWatch).toHaveReceivedCommandTimes(PutMetricDataCommand, 1);
+      expect(logText()).toContain('rollout notification failed; retrying');
+    } finally {
+      await flaky.close();
+    }
+  });
+
+  it("gives up a target still failing when the invocation's time runs out, failing it alone; the others heard once", async () => {
+    sns.on(PublishCommand).rejects(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' }));
+    const { notify } = notifier(everyFormat(), { firstRetryMs: 10 });
+    // Lambda's clock: time for one retry, then none.
+    const left = [60_000, 0];
+    const clock = { getRemainingTimeInMillis: () => left.shift() ?? 0 };
+    await expect(notify(statusChange({}), clock)).rejects.toThrow(
+      /^1 of 4 rollout notifications failed: targets\[2\] \(sns: .*Rate exceeded/,
+    );
+    expect(sns).toHaveReceivedCommandTimes(PublishCommand, 2);
+    expect(webhook.requests).toHaveLength(1);
+    expect(slack.requests).toHaveLength(1);
+    expect(cloudWatch).toHaveReceivedCommandTimes(PutMetricDataCommand, 1);
+  });
+
+  it('tries reading the execution again when Step Functions fails it, then tells every target once', async () => {
+    const { reason: _reason, ...withoutReason } = rolledBack;
+    const succeeded: RolloutSummary = { ...withoutReason, outcome: 'succeeded', hosts: rolledBack.hosts.slice(2) };
+    sfn
+      .on(DescribeExecutionCommand)
+      .rejectsOnce(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' }))
+      .resolves({ status: 'SUCCEEDED', input: JSON.stringify(input), output: JSON.stringify(succeeded) } as never);
+    const { notify } = notifier(everyFormat(), { firstRetryMs: 10 });
+    const sent = await notify(statusChange({ status: 'SUCCEEDED', output: null, cause: null, error: null }));
+    expect(sent.map((s) => [s.format, s.ok])).toEqual(EVERY_FORMAT_SENT);
+    expect(sfn).toHaveReceivedCommandTimes(DescribeExecutionCommand, 2);
+    expect(webhook.requests).toHaveLength(1);
+    expect(slack.requests).toHaveLength(1);
   });
 
   it('refuses settings that miss what a format needs, naming the target', () => {

@@ -1,4 +1,4 @@
-/** A real git repository for deploy tests: commits made here, fetched by the receiver from a bare copy. */
+/** Real git for tests: a repository for deploy tests (commits made here, fetched by the receiver from a bare copy), and git as a pusher runs it. */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -13,8 +13,24 @@ const GIT_ENV = {
   GIT_CONFIG_GLOBAL: '/dev/null',
 };
 
+function runGit(cwd: string, args: string[], env: NodeJS.ProcessEnv): string {
+  return execFileSync('git', args, { cwd, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+}
+
+/** git for the repositories a test makes, its output trimmed. */
 export function git(cwd: string, ...args: string[]): string {
-  return execFileSync('git', args, { cwd, env: GIT_ENV, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+  return runGit(cwd, args, GIT_ENV);
+}
+
+/**
+ * git as someone who pushes from this server's shell runs it, for tests of what git itself runs
+ * (the hook `triggler hook install` writes): the committer named on its command line, `main` for
+ * a new repository's branch, and of this process's environment only PATH, with HOME the folder it
+ * runs in (no user's git config; whatever the hook keeps under HOME stays in the test's folder).
+ */
+export function gitAsPusher(cwd: string, ...args: string[]): string {
+  const named = ['-c', 'user.name=Test', '-c', 'user.email=test@example.com', '-c', 'init.defaultBranch=main'];
+  return runGit(cwd, [...named, ...args], { PATH: process.env.PATH, HOME: cwd });
 }
 
 export interface SourceRepo {

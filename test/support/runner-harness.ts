@@ -8,6 +8,7 @@ import { type ReceiverConfigInput, type TriggerConfig, triggerSchema } from '../
 import type { AcceptedDelivery } from '../../receiver/delivery';
 import { RunIds } from '../../receiver/runs/run-ids';
 import type { RunRecord } from '../../receiver/runs/run-record';
+import { RunStore, type RunStoreOptions } from '../../receiver/runs/run-store';
 import { Runner, type RunnerOptions } from '../../receiver/runs/runner';
 
 export function makeStateDir(): string {
@@ -119,4 +120,65 @@ export function processAlive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+export interface StateFolder {
+  /** This test's folder (removed after it). */
+  readonly dir: string;
+  /** The state directory in it (not made: the first runner or store makes it). */
+  readonly stateDir: string;
+  /** A directory in it for the commands to run in. */
+  readonly workDir: string;
+  /** A runner on the state directory, closed after the test. */
+  openRunner(options: Omit<TestRunnerOptions, 'stateDir'>): Promise<{ runner: Runner; lines: LogLine[] }>;
+  /** A run store on the state directory, its log recorded, closed after the test. */
+  openStore(
+    options?: Partial<Omit<RunStoreOptions, 'stateDir' | 'logger'>>,
+  ): Promise<Awaited<ReturnType<typeof RunStore.open>> & { lines: LogLine[] }>;
+}
+
+/**
+ * Call in a describe (or at the top of a file): each test gets a folder of its own with a state
+ * directory and a work directory, and every runner and store it opened through it is closed
+ * before the folder is removed.
+ */
+export function stateFolderEach(): StateFolder {
+  let dir: string | undefined;
+  const runners: Runner[] = [];
+  const stores: RunStore[] = [];
+  beforeEach(() => {
+    dir = makeStateDir();
+    fs.mkdirSync(path.join(dir, 'work'));
+  });
+  afterEach(async () => {
+    for (const runner of runners.splice(0)) await runner.close();
+    for (const store of stores.splice(0)) await store.close();
+    if (dir) removeDir(dir);
+  });
+  const folder = (): string => {
+    if (dir === undefined) throw new Error('no state folder outside a test');
+    return dir;
+  };
+  return {
+    get dir() {
+      return folder();
+    },
+    get stateDir() {
+      return path.join(folder(), 'state');
+    },
+    get workDir() {
+      return path.join(folder(), 'work');
+    },
+    async openRunner(options) {
+      const opened = await openRunner({ stateDir: path.join(folder(), 'state'), ...options });
+      runners.push(opened.runner);
+      return opened;
+    },
+    async openStore(options = {}) {
+      const { logger, lines } = recordingLogger();
+      const opened = await RunStore.open({ stateDir: path.join(folder(), 'state'), keepRuns: options.keepRuns ?? 100, logger, ...options });
+      stores.push(opened.store);
+      return { ...opened, lines };
+    },
+  };
 }

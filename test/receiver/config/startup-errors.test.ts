@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
+import { loadReceiverConfigFile } from '../../../receiver';
 import { freePort, runCli, startCli, stopCli } from '../../support/cli';
 import { tempDir } from '../../support/receiver-fixture';
 
@@ -66,6 +67,39 @@ describe('start-up errors that name their config field', () => {
       expect(served.stderr).toContain(`triggler: could not start: ${taken}`);
     },
   );
+
+  it("with commandRunner, check warns of a trigger's cwd or deploy.path under /tmp, where the runner's own /tmp hides it", async () => {
+    const tokenFile = join(dir, 'tokens-runner.json');
+    fs.writeFileSync(tokenFile, JSON.stringify({ 'app/main': TOKEN, 'site/main': TOKEN }), { mode: 0o600 });
+    const cwd = join(dir, 'work');
+    fs.mkdirSync(cwd, { recursive: true });
+    const sitePath = join(dir, 'site');
+    const write = (commandRunner: object | undefined): string => {
+      const file = join(dir, `receiver-runner-${commandRunner ? 'on' : 'off'}.json`);
+      fs.writeFileSync(
+        file,
+        JSON.stringify({
+          listen: { host: '127.0.0.1', port: 0 },
+          admin: false,
+          stateDir: join(dir, 'state'),
+          tokens: { file: tokenFile },
+          ...(commandRunner ? { commandRunner } : {}),
+          triggers: [
+            { repository: 'app', branch: 'main', command: 'true', cwd },
+            { repository: 'site', branch: 'main', command: 'true', deploy: { path: sitePath, repositoryUrl: join(dir, 'site.git') } },
+          ],
+        }),
+      );
+      return file;
+    };
+    const because = (where: string) =>
+      `${where} is under /tmp, which the command runner sees as its own private /tmp (its unit has PrivateTmp=yes), so no command can start there; choose a directory outside /tmp and /var/tmp`;
+    const checked = await runCli(['check', '--config', write({ socket: '/run/triggler/command.sock' })]);
+    expect(checked.code).toBe(0);
+    expect(checked.stderr).toBe(`warning: triggers[0].cwd: ${because(cwd)}\nwarning: triggers[1].deploy.path: ${because(sitePath)}\n`);
+    // Commands that are the receiver's own children share its /tmp.
+    expect(loadReceiverConfigFile(write(undefined)).warnings).toEqual([]);
+  });
 
   it('check beside the receiver that runs this config: its ports are held by that receiver, which is no problem', async () => {
     const tokenFile = join(dir, 'tokens-running.json');

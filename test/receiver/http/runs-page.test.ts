@@ -3,8 +3,8 @@
  * lists the runs this test made, a run's page shows its log, and a running run's log grows on the
  * page while its command prints; a deploy trigger's runs show their release and commit, the
  * summary its current and previous release, and its rollback button performs a rollback with the
- * admin credential; the list reloads itself while a run is on. Without /usr/bin/chromium the
- * browser tests are skipped, saying so.
+ * admin credential; the list reloads itself while a run is on, and a finished list keeps its
+ * times true without reloading; its header links to the deliveries page and back. Without /usr/bin/chromium the browser tests are skipped, saying so.
  */
 import * as fs from 'node:fs';
 import { join } from 'node:path';
@@ -167,6 +167,21 @@ describe('runs page', () => {
       await tab.close();
     });
 
+    browserIt("links to the deliveries page in its header, and the deliveries page's header links back", async () => {
+      const tab = await browser!.newPage();
+      await tab.goto(`${receiver.adminUrl}/`);
+      const nav = tab.locator('header nav');
+      expect(await nav.locator('[aria-current="page"]').textContent()).toBe('runs');
+      await Promise.all([tab.waitForURL('**/deliveries'), nav.getByRole('link', { name: 'deliveries' }).click()]);
+      expect(await tab.title()).toBe('triggler deliveries');
+      // This test's pushes are there: the link leads to the deliveries of this receiver.
+      expect(await tab.locator('#deliveries tbody tr[data-delivery]').count()).toBeGreaterThan(0);
+      expect(await nav.locator('[aria-current="page"]').textContent()).toBe('deliveries');
+      await Promise.all([tab.waitForURL(`${receiver.adminUrl}/`), nav.getByRole('link', { name: 'runs' }).click()]);
+      expect(await tab.title()).toBe('triggler runs');
+      await tab.close();
+    });
+
     browserIt('shows a run and its log', async () => {
       const tab = await browser!.newPage();
       let dialog = false;
@@ -195,6 +210,26 @@ describe('runs page', () => {
       await tab.locator(`tr[data-run="${runId}"] .status[data-status="succeeded"]`).waitFor();
       expect(await tab.locator('#runs-page').getAttribute('data-live')).toBe('false');
       expect(await tab.locator('#reloading').count()).toBe(0);
+      await tab.close();
+    });
+
+    browserIt("keeps a finished page's times true as time passes, without reloading it", async () => {
+      const tab = await browser!.newPage();
+      tab.setDefaultTimeout(0);
+      // The page's own clock, from now: three hours pass at once, and only the page's timer can show it.
+      await tab.clock.install();
+      let loads = 0;
+      tab.on('load', () => (loads += 1));
+      await tab.goto(`${receiver.adminUrl}/`);
+      expect(await tab.locator('#runs-page').getAttribute('data-live')).toBe('false');
+      const times = tab.locator('#runs tbody time');
+      const before = await times.allTextContents();
+      expect(before.length).toBeGreaterThan(0);
+      for (const words of before) expect(words).toMatch(/^(just now|\d+ s ago|\d+ min ago)$/);
+      await tab.clock.fastForward('03:00:00');
+      await tab.locator('#runs tbody time', { hasText: '3 h ago' }).first().waitFor();
+      expect(new Set(await times.allTextContents())).toEqual(new Set(['3 h ago']));
+      expect(loads).toBe(1);
       await tab.close();
     });
 

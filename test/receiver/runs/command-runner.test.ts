@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { encodeFrame, type Frame, FrameReader } from '../../../receiver/runs/command-frames';
 import { spawnThroughRunner } from '../../../receiver/runs/command-runner-client';
 import { groupHasLiveMember } from '../../../receiver/runs/process-group';
-import { type CommandRunnerSocket, listenCommandRunner } from '../../support/command-runner-socket';
+import { canMakePrivateTmp, type CommandRunnerSocket, listenCommandRunner } from '../../support/command-runner-socket';
 import { logText, makeDelivery, makeStateDir, makeTrigger, openRunner, removeDir, waitFor } from '../../support/runner-harness';
 import type { Runner } from '../../../receiver/runs/runner';
 
@@ -148,6 +148,67 @@ describe('a command started through the command runner', () => {
     const run = await finished((await runner!.accept(makeDelivery())).runId);
     expect(run.status).toBe('failed');
     expect(run.error).toMatch(new RegExp(`^could not start /bin/sh: cannot reach the command runner at ${missing}: connect ENOENT`));
+  });
+});
+
+// The host's runner unit has PrivateTmp=yes: what the receiver made under /tmp is not in the runner's /tmp.
+(canMakePrivateTmp ? describe : describe.skip)('a command runner with a /tmp of its own', () => {
+  let tmpDir: string;
+  let privateRunner: CommandRunnerSocket;
+  beforeEach(async () => {
+    tmpDir = fs.mkdtempSync('/tmp/triggler-private-tmp-');
+    privateRunner = await listenCommandRunner(path.join(dir, 'private-tmp.sock'), { privateTmp: true });
+  });
+  afterEach(async () => {
+    await runner?.close();
+    runner = undefined;
+    await privateRunner.close();
+    removeDir(tmpDir);
+  });
+
+  const because = (where: string) =>
+    `${where} is under /tmp, which the command runner sees as its own private /tmp (its unit has PrivateTmp=yes), so no command can start there; choose a directory outside /tmp and /var/tmp`;
+
+  it('fails a run whose cwd is under /tmp, naming the field, the path and why, not "spawn ENOENT"', async () => {
+    const opened = await openRunner({
+      stateDir: path.join(dir, 'state'),
+      triggers: [makeTrigger({ command: 'true', cwd: tmpDir })],
+      commandRunner: privateRunner.path,
+      killGraceSeconds: 1,
+    });
+    runner = opened.runner;
+    const run = await finished((await runner.accept(makeDelivery())).runId);
+    const error = `cwd ${tmpDir}: cannot start /bin/sh there: ${because(tmpDir)}`;
+    expect(run).toMatchObject({ status: 'failed', error });
+    expect(await logText(runner, run)).toContain(`[triggler] ${error}\n`);
+  });
+
+  it('fails a deploy whose deploy.path is under /tmp at its first step, naming deploy.path', async () => {
+    const deployPath = path.join(tmpDir, 'site');
+    const opened = await openRunner({
+      stateDir: path.join(dir, 'state'),
+      triggers: [makeTrigger({ command: 'true', deploy: { path: deployPath, repositoryUrl: path.join(dir, 'no-repository.git') } })],
+      commandRunner: privateRunner.path,
+      killGraceSeconds: 1,
+    });
+    runner = opened.runner;
+    const run = await finished((await runner.accept(makeDelivery())).runId);
+    const error = `deploy.path ${deployPath}: cannot start git there: ${because(deployPath)}`;
+    expect(run).toMatchObject({ status: 'failed', error });
+    expect(await logText(runner, run)).toContain(`create mirror: ${error}`);
+  });
+
+  it('still runs a command whose cwd is outside /tmp', async () => {
+    const opened = await openRunner({
+      stateDir: path.join(dir, 'state'),
+      triggers: [makeTrigger({ command: 'pwd; ls -A /tmp | wc -l', cwd: '/' })],
+      commandRunner: privateRunner.path,
+    });
+    runner = opened.runner;
+    const run = await finished((await runner.accept(makeDelivery())).runId);
+    expect(run.status).toBe('succeeded');
+    // In /, with a /tmp that holds none of this machine's files (the runner's own tsx cache at most).
+    expect(await logText(runner, run)).toMatch(/^\/\n[01]\n$/);
   });
 });
 

@@ -5,38 +5,15 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Runner } from '../../../receiver/runs/runner';
-import { RunStore } from '../../../receiver/runs/run-store';
 import { describeProcessGroup } from '../../../receiver/runs/process-group';
 import { acceptRecord } from '../../support/journal-records';
-import {
-  logText,
-  makeDelivery,
-  makeStateDir,
-  makeTrigger,
-  newRunId,
-  openRunner,
-  processAlive,
-  recordingLogger,
-  removeDir,
-  waitFor,
-} from '../../support/runner-harness';
+import { logText, makeDelivery, makeTrigger, newRunId, processAlive, stateFolderEach, waitFor } from '../../support/runner-harness';
 
-let dir: string;
-let stateDir: string;
-let workDir: string;
-const runners: Runner[] = [];
+const folder = stateFolderEach();
+/** Process groups a test started outside any runner: killed after it. */
 const strays: number[] = [];
 
-beforeEach(() => {
-  dir = makeStateDir();
-  stateDir = path.join(dir, 'state');
-  workDir = path.join(dir, 'work');
-  fs.mkdirSync(workDir);
-});
-
-afterEach(async () => {
-  for (const runner of runners.splice(0)) await runner.close();
+afterEach(() => {
   for (const pgid of strays.splice(0)) {
     try {
       process.kill(-pgid, 'SIGKILL');
@@ -44,13 +21,12 @@ afterEach(async () => {
       // Gone already.
     }
   }
-  removeDir(dir);
 });
 
 /** A receiver that accepts one delivery, starts its command and is killed with SIGKILL while it runs. */
 async function crashWhileRunning(command: string): Promise<{ runId: string; pids: number[] }> {
   const delivery = makeDelivery();
-  const plan = JSON.stringify({ stateDir, workDir, deliveries: [delivery], command });
+  const plan = JSON.stringify({ stateDir: folder.stateDir, workDir: folder.workDir, deliveries: [delivery], command });
   const fixture = path.join(__dirname, '..', '..', 'support', 'children', 'runner-crash.ts');
   const receiver = spawn(process.execPath, ['--require', 'tsx/cjs', fixture, plan], {
     cwd: path.join(__dirname, '..', '..', '..'),
@@ -63,13 +39,13 @@ async function crashWhileRunning(command: string): Promise<{ runId: string; pids
     await waitFor('the crashing receiver to start its command', () => stdout.includes('\n') || receiver.exitCode !== null, 20_000);
     // The 'spawned' record is written just after the spawn; give it its fdatasync.
     await waitFor('the process group in the journal', () =>
-      fs.readFileSync(path.join(stateDir, 'journal.jsonl'), 'utf8').includes('"spawned"'),
+      fs.readFileSync(path.join(folder.stateDir, 'journal.jsonl'), 'utf8').includes('"spawned"'),
     );
   } finally {
     receiver.kill('SIGKILL');
     await exited;
   }
-  const pids = fs.readFileSync(path.join(workDir, 'command.pid'), 'utf8').trim().split(/\s+/).map(Number);
+  const pids = fs.readFileSync(path.join(folder.workDir, 'command.pid'), 'utf8').trim().split(/\s+/).map(Number);
   strays.push(pids[0]!);
   return { runId: (JSON.parse(stdout) as { running: string }).running, pids };
 }
@@ -84,12 +60,10 @@ describe('restart after a crash while a command ran', () => {
 
     // The rerun records whether anything of the old command was alive when it started.
     const check = `alive=0; for p in ${pids.join(' ')}; do if [ -d /proc/$p ] && ! grep -q '^[0-9]* ([^)]*) Z' /proc/$p/stat; then alive=1; fi; done; echo "alive=$alive commit=$TRIGGLER_COMMIT"`;
-    const { runner, lines } = await openRunner({
-      stateDir,
-      triggers: [makeTrigger({ command: check, cwd: workDir })],
+    const { runner, lines } = await folder.openRunner({
+      triggers: [makeTrigger({ command: check, cwd: folder.workDir })],
       killGraceSeconds: 2,
     });
-    runners.push(runner);
     expect(pids.some(processAlive)).toBe(false);
     const interrupted = runner.history.run(runId);
     expect(interrupted).toMatchObject({ status: 'interrupted', processGroup: { pgid: pids[0] } });
@@ -102,24 +76,21 @@ describe('restart after a crash while a command ran', () => {
     const rerun = runner.history.runs().find((run) => run.rerunOf === runId);
     expect(rerun).toMatchObject({ status: 'succeeded', commit: interrupted?.commit, deliveryIds: interrupted?.deliveryIds });
     expect(await logText(runner, rerun!.id)).toBe(`alive=0 commit=${interrupted?.commit}\n`);
-    expect(fs.readFileSync(path.join(workDir, 'starts.txt'), 'utf8')).toBe('start\n');
+    expect(fs.readFileSync(path.join(folder.workDir, 'starts.txt'), 'utf8')).toBe('start\n');
   });
 
   it('does not run it again when the trigger sets rerunInterrupted: false', async () => {
     const { runId } = await crashWhileRunning(LONG_COMMAND);
-    const { runner } = await openRunner({
-      stateDir,
-      triggers: [makeTrigger({ command: 'true', cwd: workDir, rerunInterrupted: false })],
+    const { runner } = await folder.openRunner({
+      triggers: [makeTrigger({ command: 'true', cwd: folder.workDir, rerunInterrupted: false })],
       killGraceSeconds: 2,
     });
-    runners.push(runner);
     await runner.idle();
     expect(runner.history.runs().map((run) => [run.id, run.status])).toEqual([[runId, 'interrupted']]);
   });
 
   it('runs a rerun interrupted by a second crash no third time', async () => {
-    const { logger } = recordingLogger();
-    const { store } = await RunStore.open({ stateDir, keepRuns: 10, logger });
+    const { store } = await folder.openStore({ keepRuns: 10 });
     const [first, rerun] = [newRunId(), newRunId()];
     const at = new Date().toISOString();
     await store.record(acceptRecord(first, makeDelivery()));
@@ -129,8 +100,7 @@ describe('restart after a crash while a command ran', () => {
     await store.record({ type: 'start', at, runId: rerun });
     await store.close();
 
-    const { runner } = await openRunner({ stateDir, triggers: [makeTrigger({ command: 'true', cwd: workDir })] });
-    runners.push(runner);
+    const { runner } = await folder.openRunner({ triggers: [makeTrigger({ command: 'true', cwd: folder.workDir })] });
     await runner.idle();
     expect(runner.history.runs().map((run) => [run.id, run.status, run.rerunOf])).toEqual([
       [rerun, 'interrupted', first],
@@ -145,8 +115,7 @@ describe('a process group id the journal names', () => {
     const other = spawn('sleep', ['30'], { detached: true, stdio: 'ignore' });
     strays.push(other.pid!);
     const group = describeProcessGroup(other.pid!);
-    const { logger } = recordingLogger();
-    const { store } = await RunStore.open({ stateDir, keepRuns: 10, logger });
+    const { store } = await folder.openStore({ keepRuns: 10 });
     const runId = newRunId();
     await store.record(acceptRecord(runId, makeDelivery()));
     await store.record({ type: 'start', at: new Date().toISOString(), runId });
@@ -158,12 +127,10 @@ describe('a process group id the journal names', () => {
     });
     await store.close();
 
-    const { runner, lines } = await openRunner({
-      stateDir,
-      triggers: [makeTrigger({ command: 'true', cwd: workDir })],
+    const { runner, lines } = await folder.openRunner({
+      triggers: [makeTrigger({ command: 'true', cwd: folder.workDir })],
       killGraceSeconds: 1,
     });
-    runners.push(runner);
     expect(processAlive(other.pid!)).toBe(true);
     expect(runner.history.run(runId)).toMatchObject({ status: 'interrupted', error: 'receiver stopped while it ran' });
     expect(lines.find((line) => line.msg.includes('nothing of its command to stop'))?.why).toBe(

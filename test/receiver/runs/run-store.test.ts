@@ -4,60 +4,21 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { AcceptedDelivery } from '../../../receiver/delivery';
-import { JournalWriteError, RUN_LISTS_LIMIT, RunStore, type RunStoreOptions } from '../../../receiver/runs/run-store';
-import type { Runner } from '../../../receiver/runs/runner';
+import { JournalWriteError, RUN_LISTS_LIMIT, type RunStore } from '../../../receiver/runs/run-store';
 import { acceptRecord, journalLine } from '../../support/journal-records';
-import {
-  logText,
-  makeDelivery,
-  makeStateDir,
-  makeTrigger,
-  newRunId,
-  openRunner,
-  recordingLogger,
-  removeDir,
-  waitFor,
-} from '../../support/runner-harness';
+import { logText, makeDelivery, makeTrigger, newRunId, removeDir, stateFolderEach, waitFor } from '../../support/runner-harness';
 
-let dir: string;
-let stateDir: string;
-let workDir: string;
-const openRunners: Runner[] = [];
-const openStores: RunStore[] = [];
-
-beforeEach(() => {
-  dir = makeStateDir();
-  stateDir = path.join(dir, 'state');
-  workDir = fs.mkdtempSync(path.join(dir, 'work-'));
-});
-
-afterEach(async () => {
-  jest.restoreAllMocks();
-  for (const runner of openRunners.splice(0)) await runner.close();
-  for (const store of openStores.splice(0)) await store.close();
-  removeDir(dir);
-});
-
-async function runnerFor(options: Omit<Parameters<typeof openRunner>[0], 'stateDir'>) {
-  const opened = await openRunner({ stateDir, ...options });
-  openRunners.push(opened.runner);
-  return opened;
-}
-
-async function openStore(options: Partial<Omit<RunStoreOptions, 'stateDir' | 'logger'>> = {}) {
-  const { logger, lines } = recordingLogger();
-  const opened = await RunStore.open({ stateDir, keepRuns: options.keepRuns ?? 100, logger, ...options });
-  openStores.push(opened.store);
-  return { ...opened, lines };
-}
+// Before the folder's own: a mocked fsync is put back before its stores close.
+afterEach(() => jest.restoreAllMocks());
+const folder = stateFolderEach();
 
 function journalLines(): string[] {
-  return fs.readFileSync(path.join(stateDir, 'journal.jsonl'), 'utf8').split('\n').filter(Boolean);
+  return fs.readFileSync(path.join(folder.stateDir, 'journal.jsonl'), 'utf8').split('\n').filter(Boolean);
 }
 
 /** The FileHandle class is not exported; its prototype is reached through an open handle. */
 async function fileHandlePrototype(): Promise<{ datasync: () => Promise<void> }> {
-  const handle = await fsp.open(path.join(dir, 'probe'), 'w');
+  const handle = await fsp.open(path.join(folder.dir, 'probe'), 'w');
   await handle.close();
   return Object.getPrototypeOf(handle) as { datasync: () => Promise<void> };
 }
@@ -65,7 +26,7 @@ async function fileHandlePrototype(): Promise<{ datasync: () => Promise<void> }>
 describe('restart after a crash', () => {
   it('records the running run as interrupted, runs the waiting one, and still knows the dedupe keys', async () => {
     const deliveries = [makeDelivery(), makeDelivery(), makeDelivery()];
-    const plan = JSON.stringify({ stateDir, workDir, deliveries });
+    const plan = JSON.stringify({ stateDir: folder.stateDir, workDir: folder.workDir, deliveries });
     const fixture = path.join(__dirname, '..', '..', 'support', 'children', 'runner-crash.ts');
     const receiver = spawn(process.execPath, ['--require', 'tsx/cjs', fixture, plan], {
       cwd: path.join(__dirname, '..', '..', '..'),
@@ -83,7 +44,7 @@ describe('restart after a crash', () => {
         () => stdout.includes('\n') || receiver.exitCode !== null,
         20_000,
       );
-      commandPid = Number(fs.readFileSync(path.join(workDir, 'command.pid'), 'utf8'));
+      commandPid = Number(fs.readFileSync(path.join(folder.workDir, 'command.pid'), 'utf8'));
     } finally {
       // The crash: no close(), no finish record. The command outlives it (its own process group) and is killed by hand.
       receiver.kill('SIGKILL');
@@ -94,7 +55,9 @@ describe('restart after a crash', () => {
     expect(ids.waiting).toHaveLength(2);
     expect(ids.waiting[0]).toBe(ids.waiting[1]);
 
-    const { runner, lines } = await runnerFor({ triggers: [makeTrigger({ command: 'echo "$TRIGGLER_COMMIT"', cwd: workDir })] });
+    const { runner, lines } = await folder.openRunner({
+      triggers: [makeTrigger({ command: 'echo "$TRIGGLER_COMMIT"', cwd: folder.workDir })],
+    });
     expect(runner.history.run(ids.running)).toMatchObject({
       status: 'interrupted',
       error: 'receiver stopped while it ran',
@@ -119,37 +82,37 @@ describe('restart after a crash', () => {
   });
 
   it('skips a partly written last line with a warning and keeps everything before it', async () => {
-    const { store } = await openStore();
+    const { store } = await folder.openStore();
     const delivery = makeDelivery();
     const runId = newRunId();
     await store.record(acceptRecord(runId, delivery));
     await store.close();
-    fs.appendFileSync(path.join(stateDir, 'journal.jsonl'), '{"type":"accept","at":"2025-01-0');
+    fs.appendFileSync(path.join(folder.stateDir, 'journal.jsonl'), '{"type":"accept","at":"2025-01-0');
 
-    const reopened = await openStore();
+    const reopened = await folder.openStore();
     expect(reopened.store.run(runId)).toMatchObject({ status: 'pending', deliveryIds: [delivery.deliveryId] });
     expect(reopened.store.dedupeEntry(delivery.dedupeKey)).toEqual({ runId, until: delivery.dedupeUntil });
     expect(reopened.lines.find((line) => line.level === 40 && line.msg.includes('partly written'))).toBeDefined();
     // Compaction rewrote the journal: nothing partial is left for later appends to bury.
-    expect(fs.readFileSync(path.join(stateDir, 'journal.jsonl'), 'utf8').endsWith('\n')).toBe(true);
-    expect(fs.readdirSync(stateDir).filter((name) => name.includes('corrupt'))).toEqual([]);
+    expect(fs.readFileSync(path.join(folder.stateDir, 'journal.jsonl'), 'utf8').endsWith('\n')).toBe(true);
+    expect(fs.readdirSync(folder.stateDir).filter((name) => name.includes('corrupt'))).toEqual([]);
   });
 
   it('sets a journal that is corrupt before its end aside, logs an error and keeps every record it can read', async () => {
-    const { store } = await openStore();
+    const { store } = await folder.openStore();
     const runId = newRunId();
     await store.record(acceptRecord(runId, makeDelivery()));
     await store.record({ type: 'start', at: new Date().toISOString(), runId });
     await store.close();
-    const journal = path.join(stateDir, 'journal.jsonl');
+    const journal = path.join(folder.stateDir, 'journal.jsonl');
     const [first, second] = journalLines();
     fs.writeFileSync(journal, `${first}\nthis is not json\n${second}\n`);
 
-    const reopened = await openStore();
+    const reopened = await folder.openStore();
     expect(reopened.store.run(runId)?.status).toBe('interrupted');
-    const aside = fs.readdirSync(stateDir).filter((name) => name.startsWith('journal.jsonl.corrupt-'));
+    const aside = fs.readdirSync(folder.stateDir).filter((name) => name.startsWith('journal.jsonl.corrupt-'));
     expect(aside).toHaveLength(1);
-    expect(fs.readFileSync(path.join(stateDir, aside[0] ?? ''), 'utf8')).toContain('this is not json');
+    expect(fs.readFileSync(path.join(folder.stateDir, aside[0] ?? ''), 'utf8')).toContain('this is not json');
     expect(reopened.lines.find((line) => line.level === 50 && line.msg.includes('corrupt'))).toMatchObject({
       reason: 'line 2 is not a journal record',
     });
@@ -160,8 +123,8 @@ describe('restart after a crash', () => {
   });
 
   it('records a waiting run whose trigger is no longer configured as failed, saying why', async () => {
-    const first = await runnerFor({
-      triggers: [makeTrigger({ branch: 'gone', command: 'sleep 30', cwd: workDir })],
+    const first = await folder.openRunner({
+      triggers: [makeTrigger({ branch: 'gone', command: 'sleep 30', cwd: folder.workDir })],
       shutdownGraceSeconds: 0,
     });
     const running = await first.runner.accept(makeDelivery({ branch: 'gone' }));
@@ -169,7 +132,7 @@ describe('restart after a crash', () => {
     const waiting = await first.runner.accept(makeDelivery({ branch: 'gone' }));
     await first.runner.close();
 
-    const { runner, lines } = await runnerFor({ triggers: [makeTrigger({ command: 'true', cwd: workDir })] });
+    const { runner, lines } = await folder.openRunner({ triggers: [makeTrigger({ command: 'true', cwd: folder.workDir })] });
     expect(runner.history.run(waiting.runId)).toMatchObject({ status: 'failed', error: 'no trigger is configured for app@gone any more' });
     expect(lines.find((line) => line.level === 50 && line.run === waiting.runId)).toBeDefined();
   });
@@ -177,7 +140,10 @@ describe('restart after a crash', () => {
 
 describe('compaction', () => {
   it('keeps unfinished runs, the newest keepRuns finished runs and live dedupe keys, and deletes dropped logs', async () => {
-    const first = await runnerFor({ triggers: [makeTrigger({ command: 'echo "$TRIGGLER_RUN_ID"', cwd: workDir })], keepRuns: 2 });
+    const first = await folder.openRunner({
+      triggers: [makeTrigger({ command: 'echo "$TRIGGLER_RUN_ID"', cwd: folder.workDir })],
+      keepRuns: 2,
+    });
     const finished: string[] = [];
     const deliveries: AcceptedDelivery[] = [];
     for (let i = 0; i < 4; i++) {
@@ -188,14 +154,14 @@ describe('compaction', () => {
     }
     // Dropped from memory (and their logs deleted) as soon as there are more than keepRuns.
     expect(first.runner.history.runs().map((run) => run.id)).toEqual([finished[3], finished[2]]);
-    await waitFor('dropped logs to be deleted', () => fs.readdirSync(path.join(stateDir, 'runs')).length === 2);
+    await waitFor('dropped logs to be deleted', () => fs.readdirSync(path.join(folder.stateDir, 'runs')).length === 2);
     await first.runner.close();
-    fs.writeFileSync(path.join(stateDir, 'runs', `${newRunId()}.log`), 'a log no run names');
+    fs.writeFileSync(path.join(folder.stateDir, 'runs', `${newRunId()}.log`), 'a log no run names');
     await new Promise((resolve) => setTimeout(resolve, 150));
 
-    const { runner } = await runnerFor({ triggers: [makeTrigger({ command: 'true', cwd: workDir })], keepRuns: 2 });
+    const { runner } = await folder.openRunner({ triggers: [makeTrigger({ command: 'true', cwd: folder.workDir })], keepRuns: 2 });
     expect(runner.history.runs().map((run) => run.id)).toEqual([finished[3], finished[2]]);
-    expect(fs.readdirSync(path.join(stateDir, 'runs')).sort()).toEqual([`${finished[2]}.log`, `${finished[3]}.log`]);
+    expect(fs.readdirSync(path.join(folder.stateDir, 'runs')).sort()).toEqual([`${finished[2]}.log`, `${finished[3]}.log`]);
     const records = journalLines().map((line) => JSON.parse(line) as { type: string; dedupeKey?: string });
     expect(records.filter((record) => record.type === 'run')).toHaveLength(2);
     // The first key expired; the keys of dropped runs still answer as duplicates.
@@ -207,7 +173,7 @@ describe('compaction', () => {
   });
 
   it('compacts while running once the journal grows past its limit, losing nothing', async () => {
-    const { store } = await openStore({ keepRuns: 5, compactAfterRecords: 40 });
+    const { store } = await folder.openStore({ keepRuns: 5, compactAfterRecords: 40 });
     const runIds: string[] = [];
     const keys: string[] = [];
     for (let i = 0; i < 30; i++) {
@@ -223,7 +189,7 @@ describe('compaction', () => {
     expect(journalLines().length).toBeLessThan(90);
     await store.close();
 
-    const { store: reopened } = await openStore({ keepRuns: 5 });
+    const { store: reopened } = await folder.openStore({ keepRuns: 5 });
     expect(reopened.allRuns().map((run) => run.id)).toEqual(runIds.slice(-5).reverse());
     for (const [index, key] of keys.entries()) expect(reopened.dedupeEntry(key)?.runId).toBe(runIds[index]);
   });
@@ -232,7 +198,7 @@ describe('compaction', () => {
 describe('group commit', () => {
   it('writes accepts that arrive together with one fdatasync between them, and each resolves only once written', async () => {
     const prototype = await fileHandlePrototype();
-    const { runner } = await runnerFor({ triggers: [makeTrigger({ command: 'true', cwd: workDir })] });
+    const { runner } = await folder.openRunner({ triggers: [makeTrigger({ command: 'true', cwd: folder.workDir })] });
     await runner.idle();
     const datasync = jest.spyOn(prototype, 'datasync');
     const deliveries = Array.from({ length: 1000 }, () => makeDelivery());
@@ -248,7 +214,7 @@ describe('group commit', () => {
   it('skips fdatasync when fsync is turned off', async () => {
     const prototype = await fileHandlePrototype();
     const datasync = jest.spyOn(prototype, 'datasync');
-    const { runner } = await runnerFor({ triggers: [makeTrigger({ command: 'true', cwd: workDir })], fsync: false });
+    const { runner } = await folder.openRunner({ triggers: [makeTrigger({ command: 'true', cwd: folder.workDir })], fsync: false });
     const { runId } = await runner.accept(makeDelivery());
     await runner.idle();
     expect(runner.history.run(runId)?.status).toBe('succeeded');
@@ -258,7 +224,7 @@ describe('group commit', () => {
 
   it('refuses accepts once the journal cannot be written, and remembers nothing of them', async () => {
     const prototype = await fileHandlePrototype();
-    const { runner } = await runnerFor({ triggers: [makeTrigger({ command: 'true', cwd: workDir })] });
+    const { runner } = await folder.openRunner({ triggers: [makeTrigger({ command: 'true', cwd: folder.workDir })] });
     jest.spyOn(prototype, 'datasync').mockRejectedValueOnce(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }));
     const failed = makeDelivery();
     await expect(runner.accept(failed)).rejects.toBeInstanceOf(JournalWriteError);
@@ -280,7 +246,7 @@ describe('run ids', () => {
 
 describe('a run that carries a flood', () => {
   it('counts every delivery but lists only the newest RUN_LISTS_LIMIT ids and commits, across a reopen', async () => {
-    const { store } = await openStore();
+    const { store } = await folder.openStore();
     const runId = newRunId();
     const total = RUN_LISTS_LIMIT + 5;
     await Promise.all(
@@ -298,13 +264,12 @@ describe('a run that carries a flood', () => {
     };
     check(store.run(runId));
     await store.close();
-    openStores.splice(openStores.indexOf(store), 1);
-    const reopened = await openStore();
+    const reopened = await folder.openStore();
     check(reopened.store.run(runId));
   });
 });
 
-const journalPath = () => path.join(stateDir, 'journal.jsonl');
+const journalPath = () => path.join(folder.stateDir, 'journal.jsonl');
 
 describe('a journal damaged in the middle', () => {
   it('skips only the unreadable lines, keeps every other record, and logs how many records and bytes went and where', async () => {
@@ -322,11 +287,11 @@ describe('a journal damaged in the middle', () => {
       '\n',
       journalLine(acceptRecord(two, second)),
     ];
-    fs.mkdirSync(stateDir, { recursive: true });
+    fs.mkdirSync(folder.stateDir, { recursive: true });
     fs.writeFileSync(journalPath(), parts.join(''));
     const offsetOf = (part: string) => Buffer.byteLength(parts.slice(0, parts.indexOf(part)).join(''));
 
-    const { store, lines } = await openStore();
+    const { store, lines } = await folder.openStore();
     expect(store.run(one)).toMatchObject({ status: 'succeeded', exitCode: 0 });
     expect(store.run(two)).toMatchObject({ status: 'pending', deliveryIds: [second.deliveryId] });
     expect(store.dedupeEntry(first.dedupeKey)?.runId).toBe(one);
@@ -342,7 +307,7 @@ describe('a journal damaged in the middle', () => {
     });
     // The compacted journal holds all of it, and nothing unreadable.
     await store.close();
-    const reopened = await openStore();
+    const reopened = await folder.openStore();
     expect(reopened.store.allRuns().map((run) => run.id)).toEqual([two, one]);
     expect(reopened.lines.filter((entry) => entry.level >= 40)).toEqual([]);
   });
@@ -355,10 +320,10 @@ describe('a journal damaged in the middle', () => {
     const bytes = Buffer.from(badKey);
     const at = bytes.indexOf(Buffer.from([0xc3, 0xa9]));
     bytes[at + 1] = 0x28;
-    fs.mkdirSync(stateDir, { recursive: true });
+    fs.mkdirSync(folder.stateDir, { recursive: true });
     fs.writeFileSync(journalPath(), Buffer.concat([bytes, Buffer.from(journalLine(acceptRecord(runId, kept)))]));
 
-    const { store, lines } = await openStore();
+    const { store, lines } = await folder.openStore();
     expect(store.dedupeEntry('standard:caf\ufffd(')).toBeUndefined();
     expect(store.allRuns().map((run) => run.id)).toEqual([runId]);
     expect(store.dedupeEntry(kept.dedupeKey)?.runId).toBe(runId);
@@ -377,13 +342,13 @@ describe('a journal of any size', () => {
     const delivery = makeDelivery();
     const before = journalLine(acceptRecord(runId, delivery));
     const long = `${'x'.repeat(4 * 1024 * 1024)}\n`;
-    fs.mkdirSync(stateDir, { recursive: true });
+    fs.mkdirSync(folder.stateDir, { recursive: true });
     fs.writeFileSync(journalPath(), before + long + journalLine({ type: 'start', at: new Date().toISOString(), runId }));
     const decode = jest.spyOn(TextDecoder.prototype, 'decode');
     const parse = jest.spyOn(JSON, 'parse');
     const toString = jest.spyOn(Buffer.prototype, 'toString');
 
-    const { store, lines } = await openStore({ maxRecordBytes });
+    const { store, lines } = await folder.openStore({ maxRecordBytes });
     expect(store.run(runId)?.status).toBe('interrupted');
     const longest = (calls: unknown[][]) => Math.max(0, ...calls.map(([input]) => (input as { length?: number } | undefined)?.length ?? 0));
     expect(longest(decode.mock.calls)).toBeLessThanOrEqual(maxRecordBytes);
@@ -399,8 +364,8 @@ describe('a journal of any size', () => {
 
   /** Writes a journal of about `megabytes` of valid records that leave one run behind, and replays it in a child process. */
   async function replayInChild(megabytes: number): Promise<{ grewBytes: number; runs: number }> {
-    removeDir(stateDir);
-    fs.mkdirSync(stateDir, { recursive: true });
+    removeDir(folder.stateDir);
+    fs.mkdirSync(folder.stateDir, { recursive: true });
     const runId = newRunId();
     const at = new Date().toISOString();
     const pair =
@@ -414,7 +379,7 @@ describe('a journal of any size', () => {
     const stdout = await new Promise<string>((resolve, reject) =>
       execFile(
         process.execPath,
-        ['--require', 'tsx/cjs', fixture, stateDir],
+        ['--require', 'tsx/cjs', fixture, folder.stateDir],
         { cwd: path.join(__dirname, '..', '..', '..') },
         (error, out, err) => (error ? reject(new Error(`${error.message}\n${err}`)) : resolve(out)),
       ),
@@ -439,7 +404,7 @@ describe('remembered delivery ids', () => {
     const soonest = makeDelivery({ dedupeUntil: now + 10_000 });
     const middle = makeDelivery({ dedupeUntil: now + 200_000 });
     const newest = makeDelivery({ dedupeUntil: now + 100_000 });
-    const { store } = await openStore({ maxRememberedIds: 3 });
+    const { store } = await folder.openStore({ maxRememberedIds: 3 });
     const runId = newRunId();
     for (const delivery of [later, soonest, middle, newest]) await store.record(acceptRecord(runId, delivery));
     // Not the oldest one (later), but the one that expires first.
@@ -448,7 +413,7 @@ describe('remembered delivery ids', () => {
     expect(store.run(runId)?.deliveries).toBe(4);
     await store.close();
 
-    const reopened = await openStore({ maxRememberedIds: 2 });
+    const reopened = await folder.openStore({ maxRememberedIds: 2 });
     expect(reopened.store.dedupeEntry(newest.dedupeKey)).toBeUndefined();
     for (const delivery of [later, middle]) expect(reopened.store.dedupeEntry(delivery.dedupeKey)?.runId).toBe(runId);
     // Replay met all four again: the soonest and then the newest went.
@@ -460,7 +425,7 @@ describe('remembered delivery ids', () => {
 
   it('keep the journal and start-up bounded under a sustained flood of valid unique deliveries', async () => {
     const maxRememberedIds = 500;
-    const { store } = await openStore({ maxRememberedIds, compactAfterBytes: 64 * 1024, fsync: false, keepRuns: 5 });
+    const { store } = await folder.openStore({ maxRememberedIds, compactAfterBytes: 64 * 1024, fsync: false, keepRuns: 5 });
     const journal = journalPath();
     let largest = 0;
     let written = 0;
@@ -484,7 +449,7 @@ describe('remembered delivery ids', () => {
     await store.close();
 
     const started = Date.now();
-    const reopened = await openStore({ maxRememberedIds, keepRuns: 5 });
+    const reopened = await folder.openStore({ maxRememberedIds, keepRuns: 5 });
     expect(Date.now() - started).toBeLessThan(2000);
     expect(journalLines().filter((text) => text.includes('"type":"dedupe"'))).toHaveLength(maxRememberedIds);
     expect(reopened.store.dedupeEntry(last?.dedupeKey ?? '')).toBeDefined();
