@@ -6,6 +6,7 @@
 import { PROVIDER_WEBHOOK_PATHS } from '../../protocol/provider-requests';
 import { parameterNameProblem, tokenNameOf, tokenParameterName } from '../../protocol';
 import { deploySshProblems, receiverConfigSchema } from '../../receiver/config/schema';
+import { privateTmpOf, privateTmpProblem } from '../../receiver/config/startup-problems';
 import { branchNameProblem, codeCommitTriggerName, repositoryNameProblem, triggerNameProblem } from './codecommit-rules';
 import { deployKeyNameOf, generatedDeployKeysOf, generatesDeployKey, publicKeyNameOf, sshKeyOf } from './deploy-keys';
 import { commandsOf, hostCommandProblem } from './host-commands';
@@ -140,6 +141,20 @@ export const STACK_CONFIG_RULES: readonly StackConfigRule[] = [
       for (const { field, command } of commandsOf(trigger)) {
         const problem = hostCommandProblem(command, config.receiver.manageUnits);
         if (problem) report(field, problem);
+      }
+    },
+  ),
+  triggerRule(
+    'paths-outside-private-tmp',
+    'On the AWS host every command starts in the command runner, whose unit has a /tmp and /var/tmp of its own: a cwd or deploy.path there would fail only at the first push.',
+    (trigger, _config, report) => {
+      const paths: Array<[FieldPath, string | undefined]> = [
+        [['cwd'], trigger.cwd],
+        [['deploy', 'path'], trigger.deploy?.path],
+      ];
+      for (const [field, path] of paths) {
+        const tmp = path === undefined ? undefined : privateTmpOf(path);
+        if (path !== undefined && tmp) report(field, privateTmpProblem(path, tmp));
       }
     },
   ),

@@ -40,6 +40,23 @@ describe('stack config rules', () => {
     expect(problemsOfRule('distinct-ports', sudo)).toEqual([]);
   });
 
+  test('a cwd or deploy.path under /tmp or /var/tmp is refused: the command runner has its own', () => {
+    const inTmp = {
+      ...config,
+      triggers: [
+        { ...config.triggers[0]!, cwd: '/tmp/work' },
+        { ...config.triggers[0]!, branch: 'next', cwd: '/srv/work', deploy: { ...config.triggers[0]!.deploy, path: '/var/tmp/app' } },
+        { ...config.triggers[0]!, branch: 'other', cwd: '/tmpfiles' },
+      ],
+    } as StackConfig;
+    const problems = problemsOfRule('paths-outside-private-tmp', inTmp);
+    expect(problems.map((problem) => problem.path)).toEqual([
+      ['triggers', 0, 'cwd'],
+      ['triggers', 1, 'deploy', 'path'],
+    ]);
+    expect(problems[0]!.message).toMatch(/^\/tmp\/work is under \/tmp, which the command runner sees as its own private \/tmp/);
+  });
+
   test("the receiver's own schema runs only once every other rule is clean", () => {
     const twice = { ...config, triggers: [config.triggers[0]!, config.triggers[0]!] };
     expect(problemsOfRule('receiver-accepts-its-config', twice).length).toBeGreaterThan(0);
