@@ -27,7 +27,8 @@ export const SERVE_BUNDLE_FILE = 'triggler-serve.js';
  * Loaded only when needed: undici by the commands that talk to a receiver and by notifications
  * that post; the SSM client by an SSM token source and `triggler tokens`; SNS and CloudWatch by
  * notifications that name them; Step Functions by `triggler fleet`; pino-pretty by a log for
- * people (`--log-format pretty`, or a terminal).
+ * people (`--log-format pretty`, or a terminal); prom-client by the first read of a receiver's
+ * metrics (its process defaults).
  */
 export const DEFERRED_PACKAGES = [
   'undici',
@@ -35,6 +36,8 @@ export const DEFERRED_PACKAGES = [
   '@aws-sdk/client-sns',
   '@aws-sdk/client-cloudwatch',
   '@aws-sdk/client-sfn',
+  'pino-pretty',
+  'prom-client',
 ] as const;
 
 function deferredFileName(packageName: string): string {
