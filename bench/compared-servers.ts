@@ -9,6 +9,7 @@ import { openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { buildCli, SERVE_BUNDLE_FILE } from '../scripts/build-cli';
+import { onServerCore } from './cpu-pinning';
 import { freePort, probePath, stopChild } from './support';
 
 export interface ComparedServer {
@@ -70,7 +71,7 @@ export async function startReceiver(setup: ReceiverSetup): Promise<BenchReceiver
   const configFile = join(setup.dir, `receiver-${name}.json`);
   writeFileSync(configFile, JSON.stringify(config), { mode: 0o600 });
   const log = openSync(join(setup.dir, 'receiver.log'), 'a');
-  const child = spawn(process.execPath, [setup.cli, 'serve', '--config', configFile, '--log-format', 'json'], {
+  const child = spawn(...onServerCore(process.execPath, [setup.cli, 'serve', '--config', configFile, '--log-format', 'json']), {
     stdio: ['ignore', log, 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;
@@ -81,7 +82,7 @@ export async function startReceiver(setup: ReceiverSetup): Promise<BenchReceiver
 /** The ceiling for Node here: node:http reading the body and answering a fixed status. */
 export async function startBareNode(status: number): Promise<ComparedServer> {
   const port = await freePort();
-  const child = spawn(process.execPath, [probePath('bare-http.js'), String(port), String(status)], { stdio: 'ignore' });
+  const child = spawn(...onServerCore(process.execPath, [probePath('bare-http.js'), String(port), String(status)]), { stdio: 'ignore' });
   const url = `http://127.0.0.1:${port}`;
   await answering(`${url}/`, child);
   return { name: 'bare node:http', url, pid: child.pid!, stop: () => stopChild(child) };
@@ -112,7 +113,7 @@ export async function startWebhook(dir: string, secret: string): Promise<Compare
   ];
   writeFileSync(join(dir, 'hooks.json'), JSON.stringify(hooks));
   const log = openSync(join(dir, 'webhook.log'), 'a');
-  const child = spawn('webhook', ['-hooks', join(dir, 'hooks.json'), '-ip', '127.0.0.1', '-port', String(port)], {
+  const child = spawn(...onServerCore('webhook', ['-hooks', join(dir, 'hooks.json'), '-ip', '127.0.0.1', '-port', String(port)]), {
     stdio: ['ignore', log, log],
   });
   const url = `http://127.0.0.1:${port}`;
@@ -120,15 +121,14 @@ export async function startWebhook(dir: string, secret: string): Promise<Compare
   return { name: 'adnanh/webhook', url, pid: child.pid!, stop: () => stopChild(child) };
 }
 
-/** RSS in MiB of a process and, in cluster mode, its worker processes (not the commands it runs). */
-export function rssMiB(pid: number): number {
-  const kb = (p: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0);
+/** A server's process and, in cluster mode, its worker processes (not the commands it runs); none once it is gone. */
+function serverProcesses(pid: number): number[] {
   let children: number[];
   try {
     children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
   } catch {
     // Gone already.
-    return NaN;
+    return [];
   }
   const workers = children.filter((c) => {
     try {
@@ -137,5 +137,31 @@ export function rssMiB(pid: number): number {
       return false;
     }
   });
-  return [pid, ...workers].reduce((sum, p) => sum + kb(p) / 1024, 0);
+  return [pid, ...workers];
+}
+
+/** RSS in MiB of a server (its workers included). */
+export function rssMiB(pid: number): number {
+  const kb = (p: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0);
+  const processes = serverProcesses(pid);
+  return processes.length === 0 ? NaN : processes.reduce((sum, p) => sum + kb(p) / 1024, 0);
+}
+
+/** Clock ticks a second, the unit of /proc/PID/stat's CPU times. */
+const TICKS_PER_SECOND = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+/**
+ * CPU seconds (user + system) a server (its workers included) has used so far, from
+ * /proc/PID/stat: what it spends per request is far less disturbed by other work on the machine
+ * than how many it answers per second. Children that are not workers (commands, webhook's forks)
+ * are not counted.
+ */
+export function cpuSeconds(pid: number): number {
+  const ticks = (p: number) => {
+    // The fields after the command's name (which may hold spaces), from the state on: utime and stime are the 12th and 13th.
+    const fields = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ').at(-1)!.split(' ');
+    return Number(fields[11]) + Number(fields[12]);
+  };
+  const processes = serverProcesses(pid);
+  return processes.length === 0 ? NaN : processes.reduce((sum, p) => sum + ticks(p), 0) / TICKS_PER_SECOND;
 }

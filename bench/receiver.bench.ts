@@ -15,7 +15,8 @@
  *   BENCH_WORKERS (1)           the receiver's `workers`
  *   BENCH_WRK_THREADS (1)       wrk threads; each sends its own share of the unique deliveries
  *   BENCH_ACCEPT_IDS_PER_SECOND (30000)  unique deliveries made per second of an accept flood
- *   BENCH_SCENARIO=live-log     the live-log scenario alone
+ *   BENCH_SCENARIO              one scenario alone: forged-standard, forged-seed, accept (its floods' tables only) or live-log
+ *   BENCH_PIN=0                 wrk and the servers unpinned, sharing every core (bench/cpu-pinning.ts)
  */
 import { createHmac, hash, randomBytes } from 'node:crypto';
 import { spawn, spawnSync } from 'node:child_process';
@@ -29,6 +30,7 @@ import {
   type BenchReceiver,
   buildReceiverCli,
   type ComparedServer,
+  cpuSeconds,
   type ReceiverSetup,
   rssMiB,
   startBareNode,
@@ -36,6 +38,7 @@ import {
   startWebhook,
   webhookVersion,
 } from './compared-servers';
+import { pinLoadHere, pinningDescription } from './cpu-pinning';
 import { probePath, runBench } from './support';
 import { type LoadResult, rawHttp, staticLoad, uniqueLoad, type WrkSettings } from './wrk-load';
 
@@ -54,6 +57,8 @@ const WEBHOOK_SECRET = randomBytes(24).toString('hex');
 const now = () => Math.floor(Date.now() / 1000);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Read before the bench pins itself to one core, which `nproc` would then report. */
+const NPROC = spawnSync('nproc', { encoding: 'utf8' }).stdout.trim();
 let setup: ReceiverSetup;
 const wrk = (seconds: number): WrkSettings => ({ scratch: setup.dir, threads: WRK_THREADS, connections: CONNECTIONS, seconds });
 
@@ -147,8 +152,19 @@ const accept: Flood = {
   },
 };
 
+/** A load and what it cost the server: CPU time (user + system) per request answered. */
+interface MeasuredLoad extends LoadResult {
+  cpuUsPerRequest: number;
+}
+
+async function measured(server: ComparedServer, load: () => Promise<LoadResult>): Promise<MeasuredLoad> {
+  const before = cpuSeconds(server.pid);
+  const result = await load();
+  return { ...result, cpuUsPerRequest: ((cpuSeconds(server.pid) - before) * 1e6) / result.requests };
+}
+
 interface ReceiverRun {
-  load: LoadResult;
+  load: MeasuredLoad;
   restMiB: number;
   peakMiB: number;
   afterMiB: number;
@@ -159,8 +175,8 @@ interface ReceiverRun {
 
 interface Round {
   receiver: ReceiverRun;
-  bare: LoadResult;
-  webhook?: LoadResult;
+  bare: MeasuredLoad;
+  webhook?: MeasuredLoad;
 }
 
 /**
@@ -218,7 +234,7 @@ async function receiverRun(flood: Flood, tag: string): Promise<ReceiverRun> {
     await sleep(SETTLE_MS);
     const restMiB = rssMiB(receiver.pid);
     const sampled = alongside(receiver, tag, false);
-    const load = await flood.load(receiver, 'receiver', tag);
+    const load = await measured(receiver, () => flood.load(receiver, 'receiver', tag));
     const peak = await sampled.stop();
     await sleep(SETTLE_MS);
     const afterMiB = rssMiB(receiver.pid);
@@ -239,10 +255,10 @@ async function receiverRun(flood: Flood, tag: string): Promise<ReceiverRun> {
   }
 }
 
-async function otherRun(flood: Flood, contender: 'bare' | 'webhook', tag: string): Promise<LoadResult> {
+async function otherRun(flood: Flood, contender: 'bare' | 'webhook', tag: string): Promise<MeasuredLoad> {
   const server = contender === 'bare' ? await startBareNode(flood.bareStatus) : await startWebhook(setup.dir, WEBHOOK_SECRET);
   try {
-    return await flood.load(server, contender, tag);
+    return await measured(server, () => flood.load(server, contender, tag));
   } finally {
     await server.stop();
   }
@@ -450,22 +466,29 @@ async function liveLog(): Promise<{ lines: string[]; readersP99Ms: number }> {
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'triggler-bench-'));
   try {
+    pinLoadHere();
     const cli = await buildReceiverCli(dir);
     setup = { cli, dir, command: 'true', workers: WORKERS, tokens: { standard: TOKEN, seed: SEED_TOKEN } };
-    if (process.env.BENCH_SCENARIO === 'live-log') {
-      process.stdout.write(`${(await liveLog()).lines.join('\n')}\n`);
+    const scenario = process.env.BENCH_SCENARIO;
+    if (scenario === 'live-log') {
+      process.stdout.write(`${pinningDescription()}.\n${(await liveLog()).lines.join('\n')}\n`);
       return;
     }
     const webhook = webhookVersion();
     const floods = [
-      { key: 'std', flood: forgedStandard },
-      { key: 'seed', flood: forgedSeed },
-      { key: 'acc', flood: accept },
-    ];
-    const measured: { key: string; flood: Flood; rounds: Round[]; answers: string }[] = [];
+      { key: 'std', scenario: 'forged-standard', flood: forgedStandard },
+      { key: 'seed', scenario: 'forged-seed', flood: forgedSeed },
+      { key: 'acc', scenario: 'accept', flood: accept },
+    ].filter((flood) => scenario === undefined || flood.scenario === scenario);
+    if (floods.length === 0) throw new Error(`BENCH_SCENARIO=${scenario}: not one of forged-standard, forged-seed, accept, live-log`);
+    const measured: MeasuredFlood[] = [];
     for (const { key, flood } of floods) {
       const answers = await answersTo(flood, webhook !== undefined);
       measured.push({ key, flood, answers, rounds: await rounds(flood, webhook !== undefined, key) });
+    }
+    if (scenario !== undefined) {
+      process.stdout.write(`${floodTables(measured, webhook).join('\n')}\n`);
+      return;
     }
     const bodies = await (async () => {
       const receiver = await startReceiver({ ...setup, command: 'true', workers: WORKERS });
@@ -490,35 +513,47 @@ async function main(): Promise<void> {
   }
 }
 
-function report(
-  measured: { key: string; flood: Flood; rounds: Round[]; answers: string }[],
-  bodies: {
-    refused: number;
-    rssMiB: number;
-    p50Ms: number;
-    p99Ms: number;
-    answers: Record<string, number>;
-    restMiB: number;
-    afterMiB: number;
-  },
-  webhook: string | undefined,
-  rest: { seed: { perCheckUs: number; baselineUs: number }; burstResult: string; live: { lines: string[]; readersP99Ms: number } },
-): string[] {
-  const of = (key: string) => measured.find((m) => m.key === key)!;
-  const perSecond = (rounds: Round[], pick: (round: Round) => LoadResult | undefined) =>
-    rounds.flatMap((round) => (pick(round) ? [pick(round)!.perSecond] : []));
-  const ratios = (rounds: Round[], pick: (round: Round) => LoadResult | undefined) =>
-    rounds.flatMap((round) => (pick(round) ? [round.receiver.load.perSecond / pick(round)!.perSecond] : []));
-  const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'} (\`nproc\` ${spawnSync('nproc', { encoding: 'utf8' }).stdout.trim()}, \`uname -m\` ${spawnSync('uname', ['-m'], { encoding: 'utf8' }).stdout.trim()}), Node.js ${process.version}, ${webhook ?? 'no webhook installed'}, ${new Date().toISOString().slice(0, 10)}`;
+interface MeasuredFlood {
+  key: string;
+  flood: Flood;
+  rounds: Round[];
+  answers: string;
+}
+
+const perSecond = (rounds: Round[], pick: (round: Round) => LoadResult | undefined) =>
+  rounds.flatMap((round) => (pick(round) ? [pick(round)!.perSecond] : []));
+const ratios = (rounds: Round[], pick: (round: Round) => LoadResult | undefined) =>
+  rounds.flatMap((round) => (pick(round) ? [round.receiver.load.perSecond / pick(round)!.perSecond] : []));
+const cpuPerRequest = (rounds: Round[], pick: (round: Round) => MeasuredLoad | undefined) =>
+  rounds.flatMap((round) => (pick(round) ? [pick(round)!.cpuUsPerRequest] : []));
+const cpuRatios = (rounds: Round[], pick: (round: Round) => MeasuredLoad | undefined) =>
+  rounds.flatMap((round) => (pick(round) ? [round.receiver.load.cpuUsPerRequest / pick(round)!.cpuUsPerRequest] : []));
+
+/** The tables of the floods: rates, CPU per request, answers, and the receiver's RSS and valid-delivery latency under each. */
+function floodTables(measured: MeasuredFlood[], webhook: string | undefined): string[] {
+  const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'} (\`nproc\` ${NPROC}, \`uname -m\` ${spawnSync('uname', ['-m'], { encoding: 'utf8' }).stdout.trim()}), Node.js ${process.version}, ${webhook ?? 'no webhook installed'}, ${new Date().toISOString().slice(0, 10)}`;
   const out = [
     '\n## Receiver, side by side\n',
-    `${machine}. The receiver is the packed CLI's serve bundle (\`node dist/triggler-serve.js serve\`, \`workers: ${WORKERS}\`), logging JSON lines at info to a file. wrk ${WRK_THREADS} thread(s), ${CONNECTIONS} connections; ${ROUNDS} rounds, each running the receiver, bare \`node:http\` and webhook one after another on the same load, each fresh. Cells: the median (range); ratios are taken within each round, then their median (range). Rejection floods: one static request (no Lua per request); accept flood: pre-signed unique deliveries, each wrk thread its own share, none sent twice to the receiver.\n`,
+    `${machine}. ${pinningDescription()}. The receiver is the packed CLI's serve bundle (\`node dist/triggler-serve.js serve\`, \`workers: ${WORKERS}\`), logging JSON lines at info to a file. wrk ${WRK_THREADS} thread(s), ${CONNECTIONS} connections; ${ROUNDS} rounds, each running the receiver, bare \`node:http\` and webhook one after another on the same load, each fresh. Cells: the median (range); ratios are taken within each round, then their median (range). Rejection floods: one static request (no Lua per request); accept flood: pre-signed unique deliveries, each wrk thread its own share, none sent twice to the receiver.\n`,
     '| per second | receiver | bare node:http | adnanh/webhook | receiver ÷ bare | receiver ÷ webhook |',
     '| --- | --- | --- | --- | --- | --- |',
   ];
   for (const { flood, rounds } of measured) {
     out.push(
       `| ${flood.label} | ${rateCell(perSecond(rounds, (r) => r.receiver.load))} | ${rateCell(perSecond(rounds, (r) => r.bare))} | ${rateCell(perSecond(rounds, (r) => r.webhook))} | ${ratioCell(ratios(rounds, (r) => r.bare))} | ${ratioCell(ratios(rounds, (r) => r.webhook))} |`,
+    );
+  }
+  out.push(
+    '',
+    "CPU time per request answered: the server's user + system time over the flood (/proc/PID/stat, its workers included, not the commands it starts nor webhook's forks) ÷ the requests wrk counted; far less disturbed by other work on the machine than the rates.",
+    '',
+    '| µs of CPU per request | receiver | bare node:http | adnanh/webhook | receiver ÷ bare | receiver ÷ webhook |',
+    '| --- | --- | --- | --- | --- | --- |',
+  );
+  const usCell = (values: number[]) => (values.length ? `${median(values).toFixed(1)} (${range(values, 1)})` : 'not measured');
+  for (const { flood, rounds } of measured) {
+    out.push(
+      `| ${flood.label} | ${usCell(cpuPerRequest(rounds, (r) => r.receiver.load))} | ${usCell(cpuPerRequest(rounds, (r) => r.bare))} | ${usCell(cpuPerRequest(rounds, (r) => r.webhook))} | ${ratioCell(cpuRatios(rounds, (r) => r.bare))} | ${ratioCell(cpuRatios(rounds, (r) => r.webhook))} |`,
     );
   }
   out.push('', 'What each server answered:');
@@ -547,6 +582,25 @@ function report(
       `| ${flood.label} | ${mib(median(runs.map((r) => r.restMiB)))} | ${mib(median(runs.map((r) => r.peakMiB)))} | ${mib(median(runs.map((r) => r.afterMiB)))} | ${median(runs.map((r) => r.p50Ms)).toFixed(1)} / ${median(runs.map((r) => r.p99Ms)).toFixed(1)} ms | ${answered(runs)} |`,
     );
   }
+  return out;
+}
+
+function report(
+  measured: MeasuredFlood[],
+  bodies: {
+    refused: number;
+    rssMiB: number;
+    p50Ms: number;
+    p99Ms: number;
+    answers: Record<string, number>;
+    restMiB: number;
+    afterMiB: number;
+  },
+  webhook: string | undefined,
+  rest: { seed: { perCheckUs: number; baselineUs: number }; burstResult: string; live: { lines: string[]; readersP99Ms: number } },
+): string[] {
+  const of = (key: string) => measured.find((m) => m.key === key)!;
+  const out = floodTables(measured, webhook);
   out.push(
     `| 200 unfinished 4.9 MiB bodies, ${DURATION} s (one run; ${bodies.refused} connections answered 503 past the body budget) | ${mib(bodies.restMiB)} | ${mib(bodies.rssMiB)} | ${mib(bodies.afterMiB)} | ${bodies.p50Ms.toFixed(1)} / ${bodies.p99Ms.toFixed(1)} ms | ${JSON.stringify(bodies.answers)} |`,
   );

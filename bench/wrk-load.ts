@@ -10,6 +10,8 @@ import { join } from 'node:path';
 
 export interface LoadResult {
   perSecond: number;
+  /** Requests answered in the whole run. */
+  requests: number;
   /** Answers that were not 2xx/3xx. */
   errors: number;
   /** Answers by status (unique loads count them in Lua; static loads do not). */
@@ -49,6 +51,7 @@ function runWrk(settings: WrkSettings, url: string, script: string): Promise<Loa
       const counts = counted ? (JSON.parse(counted[1]!) as { statuses: Record<string, number>; exhausted: number }) : undefined;
       resolve({
         perSecond: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN),
+        requests: Number(/(\d+) requests in /.exec(out)?.[1] ?? NaN),
         errors: Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0),
         p50Ms: ms('50'),
         p99Ms: ms('99'),

@@ -2,8 +2,9 @@
  * Builds the CLI that `npm pack` ships: dist/triggler.js, one bundle of bin/triggler-cli.ts and
  * everything it uses (the receiver included), bundled as the receiver is for the host, so an
  * install needs neither tsx nor any dependency at run time; and dist/triggler-serve.js, `serve`
- * alone (bin/triggler-serve.ts), which bin/triggler.js runs for `triggler serve` so a long-running
- * receiver keeps none of the other commands' code. The systemd unit `triggler
+ * alone (bin/triggler-serve.ts, bundled in dist/triggler-serve-bundle.js and run by a loader that
+ * reads it in pieces, bin/triggler-serve-loader.js), which bin/triggler.js runs for `triggler
+ * serve` so a long-running receiver keeps none of the other commands' code. The systemd unit `triggler
  * service-unit` starts from goes beside it. Run by `npm pack` (prepack).
  *
  * The packages the CLI loads only when a command or a config needs them (each required inside the
@@ -20,14 +21,17 @@ const ROOT = path.join(__dirname, '..');
 const DIST = path.join(ROOT, 'dist');
 /** Beside the CLI bundle; a require from the bundle names it relative to the bundle's own file. */
 export const DEFERRED_DIR = 'deferred';
-/** `triggler serve` alone, beside the whole CLI. */
+/** What runs `triggler serve` alone, beside the whole CLI: bin/triggler-serve-loader.js, which runs the bundle in SERVE_PROGRAM_FILE. */
 export const SERVE_BUNDLE_FILE = 'triggler-serve.js';
+/** The bundle of `triggler serve` alone (bin/triggler-serve.ts), the name bin/triggler-serve-loader.js reads. */
+export const SERVE_PROGRAM_FILE = 'triggler-serve-bundle.js';
 
 /**
  * Loaded only when needed: undici by the commands that talk to a receiver and by notifications
  * that post; the SSM client by an SSM token source and `triggler tokens`; SNS and CloudWatch by
  * notifications that name them; Step Functions by `triggler fleet`; pino-pretty by a log for
- * people (`--log-format pretty`, or a terminal).
+ * people (`--log-format pretty`, or a terminal); prom-client by the first read of a receiver's
+ * metrics (its process defaults).
  */
 export const DEFERRED_PACKAGES = [
   'undici',
@@ -35,6 +39,8 @@ export const DEFERRED_PACKAGES = [
   '@aws-sdk/client-sns',
   '@aws-sdk/client-cloudwatch',
   '@aws-sdk/client-sfn',
+  'pino-pretty',
+  'prom-client',
 ] as const;
 
 function deferredFileName(packageName: string): string {
@@ -106,7 +112,7 @@ export async function buildCli(outdir = DIST): Promise<string> {
   const target = 'node20';
   for (const [entry, file] of [
     ['triggler-cli.ts', outfile],
-    ['triggler-serve.ts', path.join(outdir, SERVE_BUNDLE_FILE)],
+    ['triggler-serve.ts', path.join(outdir, SERVE_PROGRAM_FILE)],
   ] as const) {
     await build({ ...receiverBuildOptions(path.join(ROOT, 'bin', entry), file, target), plugins: [deferredPackages(), englishOnlyZod()] });
     asciiComments(file);
@@ -116,6 +122,8 @@ export async function buildCli(outdir = DIST): Promise<string> {
     delete options.entryPoints;
     await build({ ...options, stdin: { contents: `module.exports = require(${JSON.stringify(name)});`, resolveDir: ROOT, loader: 'js' } });
   }
+  // A long-running receiver's bundle is read in pieces (the loader says why).
+  fs.copyFileSync(path.join(ROOT, 'bin', 'triggler-serve-loader.js'), path.join(outdir, SERVE_BUNDLE_FILE));
   fs.copyFileSync(hostFilePath(RECEIVER_UNIT_FILE_NAME), path.join(outdir, RECEIVER_UNIT_FILE_NAME));
   return outfile;
 }

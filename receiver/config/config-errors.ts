@@ -56,6 +56,14 @@ export function describeZodIssues(error: z.ZodError, raw?: unknown, schema?: z.Z
   });
 }
 
+/**
+ * How a config (or a token file) is parsed: once at start and at each reload, so without zod's
+ * compiled fast path. That path writes and compiles a parser (`new Function`) for every object
+ * schema it meets, the first time, and keeps it for as long as the process runs: ~2 MiB of a
+ * receiver at rest, for parsers that run again only at the next reload. The answers are the same.
+ */
+export const PARSED_ONCE = { jitless: true } as const;
+
 /** Validates against a schema; throws the given error, listing every bad field by name. */
 export function parseNamingFields<S extends z.ZodType>(
   schema: S,
@@ -63,7 +71,7 @@ export function parseNamingFields<S extends z.ZodType>(
   source: string,
   makeError: (message: string, problems: string[]) => Error = (message, problems) => new ConfigError(message, problems),
 ): z.output<S> {
-  const result = schema.safeParse(raw);
+  const result = schema.safeParse(raw, PARSED_ONCE);
   if (!result.success) {
     const problems = describeZodIssues(result.error, raw ?? {}, schema);
     throw makeError(`${source} is not valid:\n  ${problems.join('\n  ')}`, problems);

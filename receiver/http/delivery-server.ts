@@ -15,6 +15,7 @@ import type { PreparedChange } from '../lifecycle';
 import {
   answerFor,
   ERROR_CATALOGUE,
+  type ErrorAnswer,
   type PreparedAnswer,
   prepareAnswer,
   preparedAnswerFor,
@@ -78,6 +79,20 @@ export function createDeliveryServer(context: DeliveryContext, recorder: Deliver
   const notFound = prepareAnswer(NOT_FOUND);
   const notAPath = prepareAnswer(NOT_A_PATH);
   const methodNotAllowed = new Map(routes.map((candidate) => [candidate, prepareAnswer(candidate.methodNotAllowed)]));
+  /**
+   * The refusal the deliveries page records for a rejection, made once per rejection: a scheme
+   * refuses a flood of forged deliveries to one trigger with one Rejection (unauthorizedPerTrigger),
+   * and each record then shares its answer rather than holding a copy.
+   */
+  const refusals = new WeakMap<Rejection, ErrorAnswer>();
+  const recordedRefusal = (rejection: Rejection): ErrorAnswer => {
+    let refusal = refusals.get(rejection);
+    if (refusal === undefined) {
+      refusal = answerFor(rejection);
+      refusals.set(rejection, refusal);
+    }
+    return refusal;
+  };
 
   /**
    * Routes a request, prechecks its headers, reads its body and answers, with no promise unless a
@@ -170,7 +185,7 @@ export function createDeliveryServer(context: DeliveryContext, recorder: Deliver
     const { req } = exchange;
     const answer = preparedAnswerFor(rejection);
     if (recorder !== NO_RECORDING) {
-      const refusal = answerFor(rejection);
+      const refusal = recordedRefusal(rejection);
       recorder.record(req, context.triggers, refusal.reply, refusal);
     }
     rejections.reject(
@@ -253,7 +268,8 @@ export function createDeliveryServer(context: DeliveryContext, recorder: Deliver
     }
     inFlight += 1;
     const exchange: Exchange = { req, res, body: undefined };
-    res.once('close', () => {
+    // A response closes once: `on` spares the once-wrapper a request.
+    res.on('close', () => {
       // A client gone mid-body: what its body held is let go at once.
       exchange.body?.abandon();
       settle();

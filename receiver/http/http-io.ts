@@ -139,7 +139,8 @@ export class BodyRead {
     else {
       read.reading = true;
       req.on('data', read.onData);
-      req.once('end', read.onEnd);
+      // 'end' comes once, and onEnd settles only once: `on` spares the once-wrapper a request.
+      req.on('end', read.onEnd);
     }
     return read;
   }

@@ -12,7 +12,7 @@ import { promises as fs, statSync } from 'node:fs';
 import { z } from 'zod';
 import { describeZodIssues } from '../config/schema';
 import type { TokenRef, TokenSource } from './token-source';
-import { parseJsonWithComments } from '../config/config-errors';
+import { parseJsonWithComments, PARSED_ONCE } from '../config/config-errors';
 
 const entrySchema = z.union([
   z.string().min(1, 'must not be empty'),
@@ -41,7 +41,7 @@ export async function readTokenFile(path: string): Promise<TokenFile> {
     const text = await handle.readFile('utf8');
     // Every line of a token file may be a token: a syntax error says where, never what.
     const raw = parseJsonWithComments(text, `token file ${path}`, false);
-    const parsed = tokenFileSchema.safeParse(raw);
+    const parsed = tokenFileSchema.safeParse(raw, PARSED_ONCE);
     // The problems name fields, never values: a token must not reach an error message.
     if (!parsed.success) throw new Error(`token file ${path} is not valid:\n  ${describeZodIssues(parsed.error).join('\n  ')}`);
     return parsed.data;
