@@ -115,7 +115,8 @@ async function rollout(engine: LocalRolloutEngine, hosts: FleetHosts, times: Com
   const ended = await execution.done;
   const endedAt = Date.now();
   const summary = ended.summary as RolloutSummary | undefined;
-  if (summary?.outcome !== 'succeeded') throw new Error(`rollout ${delivery} ended ${summary?.outcome ?? ended.status}: ${summary?.reason ?? ended.error}`);
+  if (summary?.outcome !== 'succeeded')
+    throw new Error(`rollout ${delivery} ended ${summary?.outcome ?? ended.status}: ${summary?.reason ?? ended.error}`);
   const currents = await Promise.all(hosts.hosts.map((host) => hosts.current(host.instanceId)));
   if (currents.some((current) => current !== commit)) throw new Error(`rollout ${delivery} left currents ${currents.join(', ')}`);
   // Each host's run of each step, from its receiver's journal.
@@ -216,17 +217,22 @@ function report(runsOf: Map<string, RolloutFigures[]>): string {
     '| --- | --- | --- | --- |',
     ...WAITS.map(
       (waits) =>
-        `| ${waits} waits | ${cell(ratio(waits), (v) => `${v.toFixed(2)}×`)} | ${both(waits, (runs) => cell(runs.map((r) => r.live), seconds))} |`,
+        `| ${waits} waits | ${cell(ratio(waits), (v) => `${v.toFixed(2)}×`)} | ${both(waits, (runs) =>
+          cell(
+            runs.map((r) => r.live),
+            seconds,
+          ),
+        )} |`,
     ),
     '',
-    '| overhead beyond the phases\' own work | batch size 1 | all at once | target ≤ 20 % |',
+    "| overhead beyond the phases' own work | batch size 1 | all at once | target ≤ 20 % |",
     '| --- | --- | --- | --- |',
     ...WAITS.flatMap((waits) => [
       `| ${waits} waits, own work = receivers' runs | ${both(waits, (runs) => cell(runs.map(overheadOfRuns), percent))} | ${met(of(waits, 'batch size 1').map(overheadOfRuns))} / ${met(of(waits, 'all at once').map(overheadOfRuns))} |`,
       `| ${waits} waits, own work = host steps | ${both(waits, (runs) => cell(runs.map(overheadOfSteps), percent))} | ${met(of(waits, 'batch size 1').map(overheadOfSteps))} / ${met(of(waits, 'all at once').map(overheadOfSteps))} |`,
     ]),
     '',
-    'Per rollout (medians): own work as receivers\' runs / as host steps, each phase\'s longest host (prepare, then each switch); the time beyond the host steps (push → last switch invocation ended, less their own work: waiting for looks, and the state machine); the execution\'s end; states entered (Standard bills each as a transition) and looks at a running command (ListCommands).',
+    "Per rollout (medians): own work as receivers' runs / as host steps, each phase's longest host (prepare, then each switch); the time beyond the host steps (push → last switch invocation ended, less their own work: waiting for looks, and the state machine); the execution's end; states entered (Standard bills each as a transition) and looks at a running command (ListCommands).",
     '',
     '| rollout | own work: runs | own work: host steps | phases (run / step, s) | push → all live | beyond the host steps | push → execution end | transitions | looks |',
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',

@@ -70,7 +70,12 @@ class LabelledCounter {
   }
 
   text(): string {
-    return family(this.name, this.help, 'counter', [...this.values.values()].map(({ labels, value }) => sample(this.name, labels, value)));
+    return family(
+      this.name,
+      this.help,
+      'counter',
+      [...this.values.values()].map(({ labels, value }) => sample(this.name, labels, value)),
+    );
   }
 }
 

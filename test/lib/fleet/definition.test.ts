@@ -82,8 +82,9 @@ describe('the rollout definition', () => {
   });
 
   it('looks at a running command after 1, 2 and 3 s, then every 5 s, with no state added to a look', async () => {
-    const branch = (definition.States as Record<string, { Branches: Array<{ States: Record<string, Record<string, unknown>> }> }>)['Roll out']!
-      .Branches[0]!;
+    const branch = (definition.States as Record<string, { Branches: Array<{ States: Record<string, Record<string, unknown>> }> }>)[
+      'Roll out'
+    ]!.Branches[0]!;
     // The prepare's Map as synthesized, its item processor whole: send, wait, look, tally, decide, read.
     const chunksName = `Prepare in chunks of ${INSTANCE_IDS_PER_COMMAND}`;
     // A JSON copy: structuredClone's arrays come from outside jest's realm, and the local engine's JSONPath then selects nothing in them.
@@ -105,7 +106,9 @@ describe('the rollout definition', () => {
               looks += 1;
               return { Commands: [{ Status: looks <= runningLooks ? 'InProgress' : 'Success', ErrorCount: 0, DeliveryTimedOutCount: 0 }] };
             },
-            'Read the prepare of each host': async () => ({ CommandInvocations: [{ InstanceId: 'i-1', Status: 'Success', CommandPlugins: [] }] }),
+            'Read the prepare of each host': async () => ({
+              CommandInvocations: [{ InstanceId: 'i-1', Status: 'Success', CommandPlugins: [] }],
+            }),
           },
           // The wait's length is read from its input below; the test need not sit through it.
           waitTimeOverrides: { 'Wait for prepare': 0 },
@@ -113,8 +116,7 @@ describe('the rollout definition', () => {
       },
     );
     const entered: Array<{ name: string; input: { progress?: { waitSeconds?: unknown } } }> = [];
-    for await (const event of run.eventLogs)
-      if (event.type === 'StateEntered') entered.push(event.state as (typeof entered)[number]);
+    for await (const event of run.eventLogs) if (event.type === 'StateEntered') entered.push(event.state as (typeof entered)[number]);
     await run.result;
     const waits = entered.filter((state) => state.name === 'Wait for prepare').map((state) => state.input.progress?.waitSeconds);
     expect(waits).toEqual([1, 2, 3, 5, 5, 5, 5, 5]);
