@@ -99,6 +99,9 @@ const CLOSED = 'the run store is closed';
  */
 const COMPACTION_DEFERRED_AT_MOST = 1.5;
 
+/** What a rewrite encodes before each write. */
+const REWRITE_CHUNK_BYTES = 1024 * 1024;
+
 export class Journal {
   private state: JournalState;
   private whileFailing: WhileFailing = 'hold';
@@ -417,23 +420,27 @@ export class Journal {
     let bytes = 0;
     let records = 0;
     try {
-      let chunk: string[] = [];
-      let chunkLength = 0;
-      const flush = async (): Promise<void> => {
-        const data = Buffer.from(chunk.join(''));
-        chunk = [];
-        chunkLength = 0;
+      // Lines are encoded into one buffer, written and used again: a rewrite of a large state (every
+      // remembered delivery id) leaves no megabyte strings or buffers behind for the collector.
+      const chunk = Buffer.allocUnsafe(REWRITE_CHUNK_BYTES);
+      let used = 0;
+      const write = async (data: Buffer): Promise<void> => {
         await writeAll(file, data);
         bytes += data.length;
       };
       for (const record of this.options.current()) {
         const line = `${JSON.stringify(record)}\n`;
-        chunk.push(line);
-        chunkLength += line.length;
         records += 1;
-        if (chunkLength >= 1024 * 1024) await flush();
+        // A UTF-16 unit is at most 3 bytes of UTF-8: a line that might not fit goes after a write.
+        const most = line.length * 3;
+        if (used + most > chunk.length && used > 0) {
+          await write(chunk.subarray(0, used));
+          used = 0;
+        }
+        if (most > chunk.length) await write(Buffer.from(line));
+        else used += chunk.write(line, used);
       }
-      await flush();
+      if (used > 0) await write(chunk.subarray(0, used));
       if (this.options.fsync) await file.sync();
     } catch (error) {
       // A partial rewrite would only take space a full disk needs back.
