@@ -10,8 +10,11 @@ import { ConfigError, type ReceiverConfig } from './config/schema';
 import { describeStartupError } from './config/startup-problems';
 import { logWritten } from './log-destination';
 import { receiverLogger, startReceiver, type Receiver, type ReceiverOptions } from './receiver';
+import { boundYoungGeneration } from './young-generation';
 
 export async function serve(configPath: string, options: ReceiverOptions = {}): Promise<Receiver | undefined> {
+  // A flood of accepts must not leave the process holding what V8 grew for it (./young-generation).
+  boundYoungGeneration();
   if (cluster.isWorker) {
     await runDeliveryWorker();
     return undefined;

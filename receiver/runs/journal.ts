@@ -47,11 +47,30 @@ export interface JournalOptions {
 interface QueuedRecord {
   /** Absent for the newline a retry writes to find out whether the journal takes writes again. */
   record?: JournalRecord;
-  /** The record's line, serialized and encoded once, as appended: the batch's write gathers these. */
-  line: Buffer;
+  /** The record's line, serialized once, as appended: the batch's write encodes them together. */
+  line: string;
+  /** Told when the record is on disk or refused; the accepts of one batch share one. */
+  waiter: Waiter;
+}
+
+/** A promise and what settles it. */
+interface Waiter {
+  promise: Promise<void>;
   resolve: () => void;
   reject: (error: Error) => void;
 }
+
+function newWaiter(): Waiter {
+  const waiter = {} as Waiter;
+  waiter.promise = new Promise<void>((resolve, reject) => {
+    waiter.resolve = resolve;
+    waiter.reject = reject;
+  });
+  return waiter;
+}
+
+/** What a retry writes when it has no held record: a newline, which replay passes over. */
+const PROBE: QueuedRecord = { line: '\n', waiter: { promise: Promise.resolve(), resolve: () => undefined, reject: () => undefined } };
 
 /**
  * - `open`: records are written as they come.
@@ -80,11 +99,19 @@ const CLOSED = 'the run store is closed';
  */
 const COMPACTION_DEFERRED_AT_MOST = 1.5;
 
+/** What a rewrite encodes before each write. */
+const REWRITE_CHUNK_BYTES = 1024 * 1024;
+
 export class Journal {
   private state: JournalState;
   private whileFailing: WhileFailing = 'hold';
   private handle: FileHandle | undefined;
   private queue: QueuedRecord[] = [];
+  /**
+   * The waiter of the accepts in the queue: accepts that go to disk together are answered together,
+   * so under a flood they share one promise instead of making one each.
+   */
+  private queuedAccepts: Waiter | undefined;
   /** The batch being written, if any: the one writer. */
   private writing: Promise<void> | undefined;
   private bytes = 0;
@@ -159,16 +186,22 @@ export class Journal {
     const state = this.state;
     if (state.name !== 'open' && state.name !== 'failing') return Promise.reject(new Error(CLOSED));
     if (state.name === 'failing' && (record.type === 'accept' || this.whileFailing === 'refuse')) return Promise.reject(state.failure);
-    if (record.type === 'accept') this.lastAcceptAt = this.now();
-    return new Promise<void>((resolve, reject) => {
-      const queued = { record, line: Buffer.from(`${JSON.stringify(record)}\n`), resolve, reject };
-      if (state.name === 'failing') {
-        state.held.push(queued);
-        return;
-      }
-      this.queue.push(queued);
-      this.startWriting();
-    });
+    const line = `${JSON.stringify(record)}\n`;
+    if (state.name === 'failing') {
+      const waiter = newWaiter();
+      state.held.push({ record, line, waiter });
+      return waiter.promise;
+    }
+    let waiter: Waiter;
+    if (record.type === 'accept') {
+      this.lastAcceptAt = this.now();
+      waiter = this.queuedAccepts ??= newWaiter();
+    } else {
+      waiter = newWaiter();
+    }
+    this.queue.push({ record, line, waiter });
+    this.startWriting();
+    return waiter.promise;
   }
 
   health(): SinkHealth {
@@ -182,7 +215,7 @@ export class Journal {
    */
   stopping(): void {
     this.whileFailing = 'refuse';
-    if (this.state.name === 'failing') rejectAll(this.state.held.splice(0), this.state.failure);
+    if (this.state.name === 'failing') settleAll(this.state.held.splice(0), this.state.failure);
   }
 
   /** Writes what is queued and closes the file; later records are refused. */
@@ -194,7 +227,7 @@ export class Journal {
     this.compactionTimer = undefined;
     if (before.name === 'failing') {
       clearTimeout(before.retry);
-      rejectAll(before.held, new Error(CLOSED));
+      settleAll(before.held, new Error(CLOSED));
     }
     while (this.writing) await this.writing;
     await this.handle?.close();
@@ -212,13 +245,14 @@ export class Journal {
       while (this.queue.length > 0) {
         const batch = this.queue;
         this.queue = [];
-        const lines = batch.map((queued) => queued.line);
+        this.queuedAccepts = undefined;
         let length = 0;
-        for (const line of lines) length += line.length;
         try {
           if (this.state.name === 'failing' || (this.state.name === 'closing' && this.state.afterFailure)) await this.repair();
           if (!this.handle) throw new Error('the journal is not open');
-          await writeAllOf(this.handle, lines, length);
+          const data = linesOf(batch);
+          length = data.length;
+          await writeAll(this.handle, data);
           if (this.options.fsync) await this.handle.datasync();
         } catch (error) {
           this.fail(error as Error, batch);
@@ -230,7 +264,7 @@ export class Journal {
         const records = batch.flatMap((queued) => (queued.record ? [queued.record] : []));
         this.records += records.length;
         this.options.written(records);
-        for (const queued of batch) queued.resolve();
+        settleAll(batch, undefined);
         await this.compactIfDue();
       }
     } finally {
@@ -261,11 +295,12 @@ export class Journal {
     }
     for (const queued of [...batch, ...this.queue]) {
       if (!queued.record) continue;
-      if (queued.record.type === 'accept' || this.whileFailing === 'refuse') queued.reject(failure);
+      if (queued.record.type === 'accept' || this.whileFailing === 'refuse') queued.waiter.reject(failure);
       else if (state) state.held.push(queued);
-      else queued.reject(new Error(CLOSED));
+      else queued.waiter.reject(new Error(CLOSED));
     }
     this.queue = [];
+    this.queuedAccepts = undefined;
     if (!state) return;
     this.state = state;
     state.retry ??= this.retryLater();
@@ -280,9 +315,8 @@ export class Journal {
         state.retry = this.retryLater();
         return;
       }
-      // The held records, or a newline (which replay passes over) to find out whether writes succeed.
-      this.queue =
-        state.held.length > 0 ? state.held.splice(0) : [{ line: Buffer.from('\n'), resolve: () => undefined, reject: () => undefined }];
+      // The held records, or a newline to find out whether writes succeed.
+      this.queue = state.held.length > 0 ? state.held.splice(0) : [PROBE];
       this.startWriting();
     }, this.options.retryWriteAfterMs);
     // A retry alone does not keep the process running.
@@ -386,23 +420,27 @@ export class Journal {
     let bytes = 0;
     let records = 0;
     try {
-      let chunk: string[] = [];
-      let chunkLength = 0;
-      const flush = async (): Promise<void> => {
-        const data = Buffer.from(chunk.join(''));
-        chunk = [];
-        chunkLength = 0;
+      // Lines are encoded into one buffer, written and used again: a rewrite of a large state (every
+      // remembered delivery id) leaves no megabyte strings or buffers behind for the collector.
+      const chunk = Buffer.allocUnsafe(REWRITE_CHUNK_BYTES);
+      let used = 0;
+      const write = async (data: Buffer): Promise<void> => {
         await writeAll(file, data);
         bytes += data.length;
       };
       for (const record of this.options.current()) {
         const line = `${JSON.stringify(record)}\n`;
-        chunk.push(line);
-        chunkLength += line.length;
         records += 1;
-        if (chunkLength >= 1024 * 1024) await flush();
+        // A UTF-16 unit is at most 3 bytes of UTF-8: a line that might not fit goes after a write.
+        const most = line.length * 3;
+        if (used + most > chunk.length && used > 0) {
+          await write(chunk.subarray(0, used));
+          used = 0;
+        }
+        if (most > chunk.length) await write(Buffer.from(line));
+        else used += chunk.write(line, used);
       }
-      await flush();
+      if (used > 0) await write(chunk.subarray(0, used));
       if (this.options.fsync) await file.sync();
     } catch (error) {
       // A partial rewrite would only take space a full disk needs back.
@@ -419,11 +457,21 @@ export class Journal {
   }
 }
 
-/** A batch's lines in one write (however many writes that takes): the bytes are copied together, never serialized again. */
-function writeAllOf(file: FileHandle, lines: Buffer[], length: number): Promise<void> {
-  return writeAll(file, lines.length === 1 ? lines[0]! : Buffer.concat(lines, length));
+/** A batch's lines, encoded together for one write (however many writes that takes): never serialized again. */
+function linesOf(batch: QueuedRecord[]): Buffer {
+  if (batch.length === 1) return Buffer.from(batch[0]!.line);
+  let text = '';
+  for (const queued of batch) text += queued.line;
+  return Buffer.from(text);
 }
 
-function rejectAll(queued: QueuedRecord[], error: Error): void {
-  for (const entry of queued) entry.reject(error);
+/** Every waiter of `queued` told (a waiter the accepts share is told once). */
+function settleAll(queued: QueuedRecord[], error: Error | undefined): void {
+  let last: Waiter | undefined;
+  for (const { waiter } of queued) {
+    if (waiter === last) continue;
+    last = waiter;
+    if (error) waiter.reject(error);
+    else waiter.resolve();
+  }
 }

@@ -204,18 +204,7 @@ export class Runner implements DeliverySink {
       return Promise.reject(new Error(`no trigger is configured for repository "${delivery.repository}" branch "${delivery.branch}"`));
     }
     const { runId, coalesced } = this.scheduler.join(line, () => this.store.ids.next());
-    return this.inFlight(delivery.dedupeKey, this.recordAccept(line, runId, delivery, coalesced));
-  }
-
-  /** An accept being written: a concurrent repeat of its key waits for it, and idle() waits for it. */
-  private inFlight(dedupeKey: string, accepted: Promise<AcceptResult>): Promise<AcceptResult> {
-    this.acceptsInFlight.set(dedupeKey, accepted);
-    const settle = (): void => {
-      this.acceptsInFlight.delete(dedupeKey);
-      this.checkIdle();
-    };
-    accepted.then(settle, settle);
-    return accepted;
+    return this.recordAccept(line, runId, delivery, coalesced);
   }
 
   /**
@@ -237,7 +226,7 @@ export class Runner implements DeliverySink {
     const runId = this.store.ids.next();
     this.scheduler.add(line, runId, { own: true, first });
     const delivery = ownRunDelivery(config, runId, action);
-    return this.inFlight(delivery.dedupeKey, this.recordAccept(line, runId, delivery, false));
+    return this.recordAccept(line, runId, delivery, false);
   }
 
   /**
@@ -257,7 +246,7 @@ export class Runner implements DeliverySink {
     const newId = this.store.ids.next();
     const delivery = rerunDelivery(original, newId, options.rebuild);
     this.scheduler.add(line, newId, { own: false, first: false });
-    return this.inFlight(delivery.dedupeKey, this.recordAccept(line, newId, delivery, false, { rerunOf: runId }));
+    return this.recordAccept(line, newId, delivery, false, { rerunOf: runId });
   }
 
   /**
@@ -273,7 +262,7 @@ export class Runner implements DeliverySink {
     const newId = this.store.ids.next();
     const again = redeliveryDelivery(delivery, newId);
     this.scheduler.add(line, newId, { own: false, first: false });
-    return this.inFlight(again.dedupeKey, this.recordAccept(line, newId, again, false, { redeliveryOf: recordedId }));
+    return this.recordAccept(line, newId, again, false, { redeliveryOf: recordedId });
   }
 
   /** Called with each run's record once its finish is in the journal. A listener must not throw. */
@@ -325,7 +314,12 @@ export class Runner implements DeliverySink {
     this.checkIdle();
   }
 
-  private async recordAccept(
+  /**
+   * Journals an accept. While it is being written a concurrent repeat of its key waits for it, and
+   * idle() waits for it; once written (or refused), the run it joined may start. One continuation
+   * per accept: under a flood this runs thousands of times a second.
+   */
+  private recordAccept(
     line: string,
     runId: string,
     delivery: RecordedDelivery,
@@ -333,22 +327,33 @@ export class Runner implements DeliverySink {
     /** What the new run does again: a run (`rerunOf`) or a recorded delivery (`redeliveryOf`). */
     again: { rerunOf: string } | { redeliveryOf: string } | Record<string, never> = {},
   ): Promise<AcceptResult> {
-    try {
-      await this.store.record({
-        type: 'accept',
-        at: new Date().toISOString(),
-        runId,
-        dedupeKey: delivery.dedupeKey,
-        dedupeUntil: delivery.dedupeUntil,
-        delivery: pickFields(delivery, DELIVERY_FIELD_KEYS),
-        ...again,
-      });
-    } catch (error) {
-      this.start(this.scheduler.journalled(line, runId, false));
-      throw error;
-    }
-    this.start(this.scheduler.journalled(line, runId, true));
-    return { status: 'accepted', runId, coalesced };
+    const { dedupeKey } = delivery;
+    const written = this.store.record({
+      type: 'accept',
+      at: new Date().toISOString(),
+      runId,
+      dedupeKey,
+      dedupeUntil: delivery.dedupeUntil,
+      delivery: pickFields(delivery, DELIVERY_FIELD_KEYS),
+      ...again,
+    });
+    const settled = (recorded: boolean): void => {
+      this.start(this.scheduler.journalled(line, runId, recorded));
+      this.acceptsInFlight.delete(dedupeKey);
+      this.checkIdle();
+    };
+    const accepted = written.then(
+      (): AcceptResult => {
+        settled(true);
+        return { status: 'accepted', runId, coalesced };
+      },
+      (error: unknown) => {
+        settled(false);
+        throw error;
+      },
+    );
+    this.acceptsInFlight.set(dedupeKey, accepted);
+    return accepted;
   }
 
   private start(starts: StartRun[]): void {

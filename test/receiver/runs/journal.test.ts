@@ -157,6 +157,22 @@ describe('Journal', () => {
     await journal.append(acceptRecord(newRunId(), makeDelivery()));
   });
 
+  it('rewrites a state of several megabytes line for line: long lines, and lines past ASCII, whole', async () => {
+    const state: JournalRecord[] = [];
+    for (let i = 0; i < 12_000; i++) {
+      // About half of each line's bytes past ASCII: a line's bytes are not its length.
+      state.push(acceptRecord(newRunId(), makeDelivery({ deliveryId: `msg_${i}_${'é'.repeat(200 + (i % 50))}` })));
+    }
+    // Longer than a third of what a rewrite encodes before each write, and longer than all of it.
+    state.splice(5000, 0, start('r'.repeat(400 * 1024)), start('ü'.repeat(1500 * 1024)));
+    const { journal } = journalAt('append', { current: () => state, maxRecordBytes: 8 * 1024 * 1024 });
+    await journal.open();
+    const file = path.join(dir, 'journal.jsonl');
+    expect(fs.statSync(file).size).toBeGreaterThan(4 * 1024 * 1024);
+    expect(fs.readFileSync(file, 'utf8')).toBe(state.map((record) => `${JSON.stringify(record)}\n`).join(''));
+    expect(journal.size).toBe(fs.statSync(file).size);
+  });
+
   describe('compaction during a flood of accepts', () => {
     /** Accepts arrive while this clock stands still; moving it is accepts pausing. */
     let clock: number;

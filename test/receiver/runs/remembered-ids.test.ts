@@ -37,4 +37,33 @@ describe('RememberedIds', () => {
       }),
     );
   });
+
+  it('answers each key with its latest entry after thousands of repeats (its stale places dropped and used again)', () => {
+    const ids = new RememberedIds(3);
+    const model = new Map<string, { runId: string; until: number }>();
+    for (let i = 1; i <= 5000; i++) {
+      const key = `k${i % 5}`;
+      // Later repeats expire later, so the three latest keys are the three kept.
+      const entry = { runId: `r_${i}`, until: 10_000 + i };
+      ids.remember(key, entry, 0);
+      model.set(key, entry);
+      if (model.size > 3) model.delete([...model].reduce((a, b) => (b[1].until < a[1].until ? b : a))[0]);
+      if (i % 997 === 0) for (const [k, expected] of model) expect(ids.get(k, 0)).toEqual(expected);
+    }
+    expect(new Map(ids)).toEqual(model);
+    expect(ids.get('k0', 0)).toEqual({ runId: 'r_5000', until: 15_000 });
+    expect(ids.get('k1', 0)).toBeUndefined();
+    ids.forgetExpired(14_999);
+    expect([...ids].map(([key]) => key)).toEqual(['k0']);
+    expect(ids.get('k0', 15_000)).toBeUndefined();
+  });
+
+  it('keeps its heap bounded when repeats expire sooner than what they replace', () => {
+    const ids = new RememberedIds(100);
+    for (let i = 0; i < 3000; i++) ids.remember(`k${i % 10}`, { runId: `r_${i}`, until: 100_000 - i }, 0);
+    const latest = Array.from({ length: 10 }, (_, k) => [`k${k}`, { runId: `r_${2990 + k}`, until: 100_000 - 2990 - k }] as const);
+    expect(new Map(ids)).toEqual(new Map(latest));
+    ids.forgetExpired(100_000 - 2995);
+    expect([...ids].map(([key]) => key).sort()).toEqual(['k0', 'k1', 'k2', 'k3', 'k4']);
+  });
 });
