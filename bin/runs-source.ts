@@ -107,9 +107,13 @@ export async function postAdminAction(where: ReceiverLocation, what: string, pat
   return answer.run.id;
 }
 
-/** Polls the admin listener until the run has ended; resolves with its final record. */
+/**
+ * Polls the admin listener until the run has ended; resolves with its final record. The first looks
+ * come soon (a fleet's switch is a run of a tenth of a second, and its host step waits on it), then
+ * every `pollMs`.
+ */
 export async function waitForRun(admin: string, runId: string, pollMs = 250): Promise<RunRecord> {
-  for (;;) {
+  for (let wait = Math.min(25, pollMs); ; wait = Math.min(wait * 2, pollMs)) {
     const polled = await request(`${admin}/runs/${encodeURIComponent(runId)}`, { headers: { accept: 'application/json' } });
     if (polled.statusCode !== 200) {
       await polled.body.dump();
@@ -117,6 +121,6 @@ export async function waitForRun(admin: string, runId: string, pollMs = 250): Pr
     }
     const { run } = (await polled.body.json()) as { run: RunRecord };
     if (isFinal(run.status)) return run;
-    await new Promise((resolve) => setTimeout(resolve, pollMs));
+    await new Promise((resolve) => setTimeout(resolve, wait));
   }
 }
