@@ -1,5 +1,5 @@
 /**
- * Deploy figures (issue 11), printed as a markdown section: a deploy run of a 10 MB, 1,000-file
+ * Deploy figures, printed as a markdown section: a deploy run of a 10 MB, 1,000-file
  * repository (the real runner: fetch into the mirror, `git worktree add` of the release, command
  * `true`, switch, journal) against plain git doing the same in the same run:
  *   first        deploy into an empty path  vs  `git clone --no-checkout` + `git checkout <commit>`
@@ -149,7 +149,7 @@ async function main(): Promise<void> {
     process.stdout.write(
       [
         '',
-        '## Deploy (issue 11)',
+        '## Deploy',
         '',
         `A repository of ${FILES} files, ${(bytes / 2 ** 20).toFixed(1)} MiB (random, incompressible), on local disk (a path git fetches over its local transport). A deploy is the real runner: journal records, \`git fetch\` into the mirror, \`git worktree add\` of the release, command \`true\`, the switch of \`current\`, the manifest. Medians of ${RUNS} runs, each baseline measured in the same run just before its deploy.`,
         '',

@@ -1,5 +1,5 @@
 /**
- * Fleet rollout figures (issue 24), printed as a markdown section: the rollout state machine as
+ * Fleet rollout figures, printed as a markdown section: the rollout state machine as
  * `cdk synth` writes it, run by the local engine the fleet tests use (aws-local-stepfunctions, a
  * local Run Command, dynalite) against three real receivers on 127.0.0.1 whose trigger's prepare
  * `command` is `sleep 1`. Each host step runs the CLI as `npm pack` ships it (the bundle, built
@@ -207,7 +207,7 @@ function report(runsOf: Map<string, RolloutFigures[]>): string {
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node.js ${process.version}, ${new Date().toISOString().slice(0, 10)}`;
   const lines = [
     '',
-    '## Fleet rollout (issue 24)',
+    '## Fleet rollout',
     '',
     `${machine}. \`npm run bench -- fleet\` (BENCH_ROUNDS=${ROUNDS}). The synthesized rollout state machine in the local engine (aws-local-stepfunctions, a local Run Command running the bundled \`triggler fleet-step\`, dynalite) against ${HOSTS} real receivers on 127.0.0.1 whose prepare runs \`${COMMAND}\`. One canary, no bake, no alarms; *batch size 1*: prepare, canary, two batches of one; *all at once* (batchSize ${HOSTS}): prepare, canary, the two hosts left in one batch. *Synthesized waits*: every Wait as long as the definition says, as on AWS (a look at a running command after ${STEP_POLL_SCHEDULE.join(', ')} s, then every ${POLL_SECONDS} s); *shortened*: every Wait ${SHORT_WAIT_MS} ms (the local machinery's own cost). Medians of ${ROUNDS} rounds (range), each round running the four once, alternating; ratios taken within a round.`,
     '',

@@ -1,5 +1,5 @@
 /**
- * Webhook relay figures (issue 15), printed as a markdown section:
+ * Webhook relay figures, printed as a markdown section:
  * - the size of lambda/relay.ts bundled as the stack bundles it (BundledNodeFunction's options);
  * - cold module init of that bundle in a fresh `node` (median of several spawns), and the first
  *   invocation after it (SSM client set-up, first GetParameter, first connection to the receiver);
@@ -89,7 +89,7 @@ async function main(): Promise<void> {
     const fetchP50 = percentile(warm.fetchMs, 50);
     const lines = [
       '',
-      '## Webhook relay (issue 15)',
+      '## Webhook relay',
       '',
       `Bundle: \`lambda/relay.ts\` through esbuild ${require('esbuild/package.json').version} as \`BundledNodeFunction\` bundles it (CJS, target node24, minified, keep-names, \`@aws-sdk/client-ssm\` bundled from its ES build). Measured on Node.js ${process.version} (Lambda runs Node.js 24), ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, load average ${loadAtStart.toFixed(1)} when the bench started. Logs on (one JSON line per forwarded delivery; refusals a few per second, the rest counted), to /dev/null. SSM is the local SSM endpoint, token cached after the first read. Deliveries: GitHub's push example (\`@octokit/webhooks-examples\` push[4], ${Buffer.byteLength(JSON.parse(env.BENCH_PUSH!).body)} bytes), HMAC-signed.`,
       '',

@@ -1,5 +1,5 @@
 /**
- * Sender figures (issue 3), printed as a markdown section:
+ * Sender figures, printed as a markdown section:
  * - the size of lambda/sender.ts bundled as the stack bundles it (esbuild, CJS, node24, minified,
  *   keep-names, the AWS SDK inside: BundledNodeFunction's `bundleAwsSDK: true`), and for comparison
  *   with `@aws-sdk/*` left to the runtime;
@@ -210,7 +210,7 @@ async function main(): Promise<void> {
     const p50 = percentile(standard.handlerMs, 50);
     const lines = [
       '',
-      '## Sender (issue 3)',
+      '## Sender',
       '',
       `Bundle: \`lambda/sender.ts\` through esbuild ${require('esbuild/package.json').version} as \`BundledNodeFunction\` bundles it (CJS, target node24, minified, keep-names, \`@aws-sdk/*\` bundled from its ES build: \`bundleAwsSDK: true\`, \`mainFields: ['module', 'main']\`). Measured on Node.js ${process.version} (Lambda runs Node.js 24), ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, load average ${loadAtStart.toFixed(1)} when the bench started (other work on the machine inflates every time below). Logs on (one JSON line per delivery, written to /dev/null). SSM is the local SSM endpoint, token cached after the first read.`,
       '',

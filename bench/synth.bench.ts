@@ -1,5 +1,5 @@
 /**
- * Stack figure (issue 4), printed as a markdown section: the wall time of `npx cdk synth -q` on the
+ * Stack figure, printed as a markdown section: the wall time of `npx cdk synth -q` on the
  * example config (triggler.config.json), median of 3 runs. Each run is the real thing: tsx loads
  * the app, esbuild bundles the sender, both custom-resource handlers and the receiver, and cdk-nag
  * checks the template. No AWS credentials, no network.
