@@ -11,6 +11,7 @@ import { Construct } from 'constructs';
 import type { RolloutNotifyTarget } from '../../lambda/rollout-notifier';
 import { propProblem, throwPropProblems } from '../construct-props';
 import { BundledNodeFunction, environmentBytes, MAX_ENVIRONMENT_BYTES } from './bundled-node-function';
+import { lastStopQueue } from './last-stop-queue';
 
 export interface RolloutNotificationsProps {
   /** The rollout state machine whose finished executions are notified. */
@@ -88,16 +89,11 @@ export class RolloutNotifications extends Construct {
       ),
     ]);
 
-    this.failureQueue = new sqs.Queue(this, 'FailedNotifications', {
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
-    });
-    Validations.of(this.failureQueue).acknowledge({
-      id: 'AwsSolutions-SQS3',
-      reason:
-        "This queue is the last stop: the rollout notifier's on-failure destination; a dead-letter queue behind it would only hide failures further.",
-    });
+    this.failureQueue = lastStopQueue(
+      this,
+      'FailedNotifications',
+      "This queue is the last stop: the rollout notifier's on-failure destination; a dead-letter queue behind it would only hide failures further.",
+    );
     this.notifier = new BundledNodeFunction(this, 'Notifier', {
       entry: ENTRY,
       description: 'git-triggler rollout.finished notifications',

@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { Duration, Stack, Token, Validations } from 'aws-cdk-lib';
+import { Duration, Stack, Token } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -15,6 +15,7 @@ import type { SenderRoute as SenderRouteSchema } from '../../lambda/sender-route
 import { ROLLOUT_STATE_MACHINE_ENV } from '../../protocol/rollout';
 import { propProblem, throwPropProblems, type PropProblem } from '../construct-props';
 import { bundledVpcFunction, environmentBytes, LONGEST_RESOLVED_URL, MAX_ENVIRONMENT_BYTES } from './bundled-node-function';
+import { lastStopQueue } from './last-stop-queue';
 import type { TriggerTokens } from './trigger-tokens';
 
 const REPOSITORY_ROOT = path.join(__dirname, '..', '..');
@@ -185,16 +186,11 @@ export class SenderFunction extends Construct implements ec2.IConnectable {
     };
     throwPropProblems(this, senderFunctionPropProblems(props, { timeout, deliveryTimeout, retryAttempts, maxEventAge, environment }));
 
-    this.failureQueue = new sqs.Queue(this, 'FailedDeliveries', {
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
-    });
-    Validations.of(this.failureQueue).acknowledge({
-      id: 'AwsSolutions-SQS3',
-      reason:
-        "This queue is the last stop: it is the sender's on-failure destination, watched by an alarm; a dead-letter queue behind it would only hide failures further.",
-    });
+    this.failureQueue = lastStopQueue(
+      this,
+      'FailedDeliveries',
+      "This queue is the last stop: it is the sender's on-failure destination, watched by an alarm; a dead-letter queue behind it would only hide failures further.",
+    );
 
     const { bundled, securityGroup } = bundledVpcFunction(this, 'Sender', {
       entry: props.entry ?? path.join(REPOSITORY_ROOT, 'lambda', 'sender.ts'),
