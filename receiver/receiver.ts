@@ -14,7 +14,7 @@ import { drainDeliveryServer, listen, refuseDeliveries, triggerTableOf } from '.
 import { ensureAdminCredential } from './http/admin-credential';
 import { createAdminServer } from './http/admin-server';
 import { createDeliveryServer } from './http/delivery-server';
-import { asyncStdout } from './log-destination';
+import { batchedStdout } from './log-destination';
 import { type DeliveryHistory, recentDeliveriesFor } from './http/delivery-recorder';
 import type { RejectionLog } from './http/rejection-log';
 import { DisposerStack, type LifecycleState, type PreparedChange, prepareThenCommit, startInOrder } from './lifecycle';
@@ -92,12 +92,12 @@ export interface DeliveryFront {
 /**
  * The receiver's log: JSON lines (for journald and log shippers), or, with TRIGGLER_LOG_FORMAT=pretty
  * (what `triggler serve` sets on a terminal), readable lines with local times and level names.
- * Worker processes inherit the variable, so every process logs alike. JSON lines are written
- * asynchronously (./log-destination); pretty lines, for a person at a terminal, as they come.
+ * Worker processes inherit the variable, so every process logs alike. JSON lines are written a
+ * turn of the event loop at a time (./log-destination); pretty lines, for a person at a terminal, as they come.
  */
 export function receiverLogger(config: ReceiverConfig, fields: Record<string, unknown> = {}): Logger {
   const options = { level: config.log.level, base: { service: 'triggler-receiver', ...fields } };
-  if (process.env.TRIGGLER_LOG_FORMAT !== 'pretty') return pino(options, asyncStdout());
+  if (process.env.TRIGGLER_LOG_FORMAT !== 'pretty') return pino(options, batchedStdout());
   const pretty = require('pino-pretty') as typeof import('pino-pretty');
   return pino(
     options,

@@ -26,7 +26,7 @@ export interface RunStoreOptions {
   /** Finished runs kept (in memory and in the journal); older ones and their logs are deleted. */
   keepRuns: number;
   logger: Logger;
-  /** fdatasync after each group write. Off trades crash safety for speed. @default true */
+  /** Each group write synced to the disk before it counts (O_DSYNC). Off trades crash safety for speed. @default true */
   fsync?: boolean;
   /** Compact while running once the journal passes this size. @default 8 MiB */
   compactAfterBytes?: number;

@@ -58,7 +58,7 @@ export interface RunnerOptions {
   /** Secrets by the name they are stored under (deploy keys). @default none: a deploy with sshKey fails */
   secretNamed?: SecretLookup;
   /**
-   * fdatasync the journal after each group write. Off, a power loss can lose deliveries already
+   * Sync each group write of the journal to the disk (O_DSYNC). Off, a power loss can lose deliveries already
    * answered 202 (a crash of the receiver alone cannot). @default true
    */
   fsync?: boolean;

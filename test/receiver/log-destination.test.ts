@@ -1,5 +1,5 @@
 /**
- * The receiver's log is written asynchronously, and yet every line arrives: the real CLI in a
+ * The receiver's log is written a turn of the event loop at a time, and yet every line arrives: the real CLI in a
  * child process, its stdout a pipe, stopped right after a burst of accepted deliveries (each logs
  * a line), and failing at start-up right after it logged a warning.
  */

@@ -37,7 +37,7 @@ async function crashWhileRunning(command: string): Promise<{ runId: string; pids
   const exited = new Promise((resolve) => receiver.once('exit', resolve));
   try {
     await waitFor('the crashing receiver to start its command', () => stdout.includes('\n') || receiver.exitCode !== null, 20_000);
-    // The 'spawned' record is written just after the spawn; give it its fdatasync.
+    // The 'spawned' record is written just after the spawn; give it its synced write.
     await waitFor('the process group in the journal', () =>
       fs.readFileSync(path.join(folder.stateDir, 'journal.jsonl'), 'utf8').includes('"spawned"'),
     );

@@ -1,7 +1,8 @@
 /**
  * The journal's states on their own: open, failing (a write failed: accepts refused, runs' records
  * held, a retry due), open again, stopping, closing and closed, and a read-only reader. A failed
- * write is a datasync that throws, as a full disk or an I/O error makes it.
+ * write is one that reaches the file and then throws, as a full disk or an I/O error makes a synced
+ * write do (what it left must be cut off).
  */
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
@@ -53,14 +54,18 @@ function journalAt(
   return { journal, written };
 }
 
-/** From now on, every datasync fails as a full disk makes it. */
+type Write = (this: fsp.FileHandle, ...args: unknown[]) => Promise<{ bytesWritten: number }>;
+
+/** From now on, every write reaches the file and then fails, as a synced write on a full disk does. */
 async function failSyncs(): Promise<void> {
   const probe = await fsp.open(path.join(dir, 'probe'), 'w');
   await probe.close();
-  const prototype = Object.getPrototypeOf(probe) as { datasync: () => Promise<void> };
-  failing = jest
-    .spyOn(prototype, 'datasync')
-    .mockRejectedValue(Object.assign(new Error('ENOSPC: no space left on device, fdatasync'), { code: 'ENOSPC' }));
+  const prototype = Object.getPrototypeOf(probe) as { write: Write };
+  const write = prototype.write;
+  failing = jest.spyOn(prototype, 'write').mockImplementation(async function (this: fsp.FileHandle, ...args: unknown[]) {
+    await write.apply(this, args);
+    throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+  });
 }
 
 const start = (runId: string): JournalRecord => ({ type: 'start', at: new Date().toISOString(), runId });
