@@ -19,8 +19,16 @@ export const COMMAND_SERVICE_FILE_NAME = 'triggler-command@.service';
 /** The script that keeps the last version that served, and puts it back when a new one does not. */
 export const HOST_REVISION_FILE_NAME = 'host-revision.sh';
 
-/** The receiver the unit starts, as the AWS host's bundle holds it. */
+/** The receiver the unit starts, as the AWS host's bundle holds it: the loader (BUNDLE_LOADER_FILE_NAME) of RECEIVER_PROGRAM_FILE. */
 export const RECEIVER_BUNDLE_FILE = 'receiver.js';
+/** A long-running receiver's entry: it runs the bundle named after its own file, read in pieces (the file says why). */
+export const BUNDLE_LOADER_FILE_NAME = 'bundle-loader.js';
+/** The bundle a loader copied to `loaderFileName` runs. */
+export function loadedBundleName(loaderFileName: string): string {
+  return loaderFileName.replace(/\.js$/, '-bundle.js');
+}
+/** The receiver's own bundle (receiver/daemon.ts) on the AWS host, which receiver.js runs. */
+export const RECEIVER_PROGRAM_FILE = loadedBundleName(RECEIVER_BUNDLE_FILE);
 /** The command runner the socket's instances start (receiver/command-runner-main.ts). */
 export const COMMAND_RUNNER_BUNDLE_FILE = 'command-runner.js';
 /** The CLI (`triggler runs`, `releases`, `rollback`, ...) bundled beside the receiver. */
@@ -83,4 +91,77 @@ export function receiverBuildOptions(entry: string, outfile: string, target = 'n
     legalComments: 'none',
     logLevel: 'silent',
   };
+}
+
+/** Beside the bundles: the packages they load only when needed, each in a file of its own. */
+export const DEFERRED_DIR = 'deferred';
+
+/**
+ * Loaded only when needed: undici by the commands that talk to a receiver and by notifications
+ * that post; the SSM client by an SSM token source and `triggler tokens`; SNS and CloudWatch by
+ * notifications that name them; Step Functions by `triggler fleet`; pino-pretty by a log for
+ * people (`--log-format pretty`, or a terminal); prom-client by the first read of a receiver's
+ * metrics (its process defaults). A bundle's whole text is read and kept by Node when it loads,
+ * so code left inside it costs memory even if it never runs: a receiver on local tokens without
+ * notifications, not yet scraped, reads none of them.
+ */
+export const DEFERRED_PACKAGES = [
+  'undici',
+  '@aws-sdk/client-ssm',
+  '@aws-sdk/client-sns',
+  '@aws-sdk/client-cloudwatch',
+  '@aws-sdk/client-sfn',
+  'pino-pretty',
+  'prom-client',
+] as const;
+
+function deferredFileName(packageName: string): string {
+  return `${packageName.replace(/^@/, '').replaceAll('/', '-')}.js`;
+}
+
+/**
+ * A bundle's build in which every require of a deferred package is a require of its file in
+ * DEFERRED_DIR beside the bundle (esbuild's alias and external, so that build and buildSync, which
+ * takes no plugins, do it alike).
+ */
+export function withDeferredPackages(options: BuildOptions): BuildOptions {
+  return {
+    ...options,
+    alias: {
+      ...options.alias,
+      ...Object.fromEntries(DEFERRED_PACKAGES.map((name) => [name, `./${DEFERRED_DIR}/${deferredFileName(name)}`])),
+    },
+    external: [...(options.external ?? []), `./${DEFERRED_DIR}/*`],
+  };
+}
+
+/** The builds of the deferred packages' own files, into `outdir`/DEFERRED_DIR; `resolveDir` is where their node_modules are found from. */
+export function deferredPackageBuilds(outdir: string, resolveDir: string, target: string): BuildOptions[] {
+  return DEFERRED_PACKAGES.map((name) => {
+    const options = receiverBuildOptions('', path.join(outdir, DEFERRED_DIR, deferredFileName(name)), target);
+    delete options.entryPoints;
+    return { ...options, stdin: { contents: `module.exports = require(${JSON.stringify(name)});`, resolveDir, loader: 'js' } };
+  });
+}
+
+/**
+ * esbuild writes strings and regular expressions as ASCII, but keeps comments as they are, and
+ * one character past ASCII anywhere makes V8 hold the whole bundle's text at two bytes a
+ * character (3.5 MB instead of 1.75, for as long as the process runs); the loader also reads the
+ * bundle as ASCII. A comment's characters mean nothing to the program: each one past ASCII becomes
+ * `?`. Anything else past ASCII fails the build rather than change what the program says.
+ */
+export function asciiComments(file: string): void {
+  const text = fs.readFileSync(file, 'utf8');
+  if (!/[\u0080-\uffff]/.test(text)) return;
+  const lines = text.split('\n').map((line, index) => {
+    if (!/[\u0080-\uffff]/.test(line)) return line;
+    const comment = /^\s*(\/\/|\/?\*)/.test(line) ? 0 : line.indexOf('//');
+    const first = line.search(/[\u0080-\uffff]/);
+    if (comment < 0 || first < comment || (comment > 0 && /['"`]/.test(line.slice(0, comment)))) {
+      throw new Error(`${path.basename(file)}:${index + 1}: a character past ASCII outside a comment: ${line.trim().slice(0, 120)}`);
+    }
+    return line.replace(/[\u0080-\uffff]/g, '?');
+  });
+  fs.writeFileSync(file, lines.join('\n'));
 }

@@ -11,8 +11,10 @@ import { createInterface } from 'node:readline';
 import { request } from 'undici';
 import { buildDeliveryRequest } from '../../protocol';
 import { newToken } from '../../protocol/token';
+import { DEFERRED_PACKAGES } from '../../lib/host-files/host-files';
 import { startLocalSsm } from '../../scripts/local-ssm';
 import { configOf, exampleConfigInput, findTokenLikeValues, trigglerApp, type Template } from '../support/stack-fixture';
+import { freePort } from '../support/cli';
 import { waitFor } from '../support/wait-for';
 
 let outdir: string;
@@ -60,7 +62,16 @@ function runNode(args: string[], cwd: string) {
 }
 
 test('the receiver asset is receiver.js, which runs its main (a missing config is exit 2, naming the file), and the CLI and the command runner beside it', () => {
-  expect(fs.readdirSync(assetDirs.receiver).sort()).toEqual(['command-runner.js', 'receiver.js', 'triggler.js']);
+  expect(fs.readdirSync(assetDirs.receiver).sort()).toEqual([
+    'command-runner.js',
+    'deferred',
+    'receiver-bundle.js',
+    'receiver.js',
+    'triggler.js',
+  ]);
+  expect(fs.readdirSync(path.join(assetDirs.receiver, 'deferred')).sort()).toEqual(
+    DEFERRED_PACKAGES.map((name) => `${name.replace(/^@/, '').replaceAll('/', '-')}.js`).sort(),
+  );
   const help = runNode([path.join(assetDirs.receiver, 'triggler.js'), 'releases', '--help'], outdir);
   expect(help.status).toBe(0);
   expect(help.stdout).toContain('Usage: triggler releases');
@@ -95,7 +106,8 @@ test.each([
 
 test('no bundle carries the CDK (runtime code never depends on it)', () => {
   for (const dir of Object.values(assetDirs)) {
-    for (const file of fs.readdirSync(dir)) {
+    const files = fs.readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((file) => fs.statSync(path.join(dir, file)).isFile());
+    for (const file of files) {
       expect({
         file: path.join(path.basename(dir), file),
         cdk: fs.readFileSync(path.join(dir, file), 'utf8').includes('aws-cdk-lib'),
@@ -109,6 +121,58 @@ test('no bundle carries the CDK (runtime code never depends on it)', () => {
 
 test('the bundled template holds no token-like value either', () => {
   expect(findTokenLikeValues(template, 'GitTriggler')).toEqual([]);
+});
+
+/** The host's receiver started on `config`; resolves with its listener's URL once it listens. */
+function startHostReceiver(config: string, env: NodeJS.ProcessEnv = {}) {
+  const child = spawn(process.execPath, [path.join(assetDirs.receiver, 'receiver.js'), '--config', config], {
+    cwd: outdir,
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { PATH: process.env.PATH, ...env },
+  });
+  const listening = new Promise<string>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`receiver exited ${code}`)));
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const entry = JSON.parse(line) as { msg?: string; url?: string };
+      if (entry.msg === 'receiver listening' && entry.url) resolve(entry.url);
+    });
+  });
+  return { child, listening };
+}
+
+test('the host receiver serves with none of its deferred packages at hand, and reads prom-client from them at the first scrape', async () => {
+  const config = path.join(outdir, 'local-receiver.json');
+  const adminPort = await freePort();
+  fs.writeFileSync(
+    config,
+    JSON.stringify({
+      listen: { host: '127.0.0.1', port: 0 },
+      admin: { host: '127.0.0.1', port: adminPort },
+      stateDir: path.join(outdir, 'local-state'),
+      triggers: [{ repository: 'app', branch: 'main', token: 'a-token-of-some-length-0123456789', command: 'true' }],
+    }),
+    { mode: 0o600 },
+  );
+  const deferred = path.join(assetDirs.receiver, 'deferred');
+  const aside = path.join(outdir, 'deferred-aside');
+  fs.renameSync(deferred, aside);
+  let receiver: ReturnType<typeof startHostReceiver> | undefined;
+  try {
+    receiver = startHostReceiver(config);
+    const url = await receiver.listening;
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+  } finally {
+    fs.renameSync(aside, deferred);
+  }
+  try {
+    const metrics = await fetch(`http://127.0.0.1:${adminPort}/metrics`);
+    expect(metrics.status).toBe(200);
+    expect(await metrics.text()).toMatch(/^process_cpu_user_seconds_total /m);
+  } finally {
+    const exited = once(receiver.child, 'exit');
+    receiver.child.kill('SIGTERM');
+    await exited;
+  }
 });
 
 test('the bundled receiver, as the host runs it, reads its token from SSM and runs a delivery', async () => {
@@ -127,26 +191,15 @@ test('the bundled receiver, as the host runs it, reads its token from SSM and ru
       triggers: [{ repository: 'app', branch: 'main', command: ['sh', '-c', `echo "$TRIGGLER_COMMIT" > ${marker}`] }],
     }),
   );
-  const child = spawn(process.execPath, [path.join(assetDirs.receiver, 'receiver.js'), '--config', config], {
-    cwd: outdir,
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: {
-      PATH: process.env.PATH,
-      AWS_ENDPOINT_URL_SSM: ssm.url,
-      AWS_REGION: 'eu-west-1',
-      AWS_ACCESS_KEY_ID: 'local',
-      AWS_SECRET_ACCESS_KEY: 'local',
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-    },
+  const { child, listening } = startHostReceiver(config, {
+    AWS_ENDPOINT_URL_SSM: ssm.url,
+    AWS_REGION: 'eu-west-1',
+    AWS_ACCESS_KEY_ID: 'local',
+    AWS_SECRET_ACCESS_KEY: 'local',
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   });
   try {
-    const url = await new Promise<string>((resolve, reject) => {
-      child.once('exit', (code) => reject(new Error(`receiver exited ${code}`)));
-      createInterface({ input: child.stdout! }).on('line', (line) => {
-        const entry = JSON.parse(line) as { msg?: string; url?: string };
-        if (entry.msg === 'receiver listening' && entry.url) resolve(entry.url);
-      });
-    });
+    const url = await listening;
     const delivery = buildDeliveryRequest({
       scheme: 'standard',
       token,

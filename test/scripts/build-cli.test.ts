@@ -7,7 +7,8 @@
  */
 import * as fs from 'node:fs';
 import { join } from 'node:path';
-import { buildCli, DEFERRED_DIR, DEFERRED_PACKAGES, SERVE_BUNDLE_FILE } from '../../scripts/build-cli';
+import { DEFERRED_DIR, DEFERRED_PACKAGES } from '../../lib/host-files/host-files';
+import { buildCli, SERVE_BUNDLE_FILE } from '../../scripts/build-cli';
 import { freePort, startCli, stopCli } from '../support/cli';
 import { tempDir } from '../support/receiver-fixture';
 

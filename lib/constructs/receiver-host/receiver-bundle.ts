@@ -3,9 +3,20 @@ import * as path from 'node:path';
 import { AssetHashType, DockerImage } from 'aws-cdk-lib';
 import { Asset } from 'aws-cdk-lib/aws-s3-assets';
 import { Construct } from 'constructs';
-import { buildSync } from 'esbuild';
+import { type BuildResult, buildSync } from 'esbuild';
 import { propProblem, throwPropProblems, type PropProblem } from '../../construct-props';
-import { CLI_BUNDLE_FILE, COMMAND_RUNNER_BUNDLE_FILE, RECEIVER_BUNDLE_FILE, receiverBuildOptions } from '../../host-files/host-files';
+import {
+  asciiComments,
+  BUNDLE_LOADER_FILE_NAME,
+  CLI_BUNDLE_FILE,
+  COMMAND_RUNNER_BUNDLE_FILE,
+  deferredPackageBuilds,
+  hostFilePath,
+  RECEIVER_BUNDLE_FILE,
+  RECEIVER_PROGRAM_FILE,
+  receiverBuildOptions,
+  withDeferredPackages,
+} from '../../host-files/host-files';
 
 export interface ReceiverBundleProps {
   /** The receiver's entry (`receiver/daemon.ts`). */
@@ -36,14 +47,16 @@ export function receiverBundlePropProblems(props: ReceiverBundleProps): PropProb
 }
 
 /**
- * The receiver as one JavaScript file (`receiver.js`, dependencies included), and beside it the
- * command runner (`command-runner.js`, which the runner's socket starts for each command) and the
- * CLI (`triggler.js`, for `triggler runs`, `releases` and `rollback` on the host), bundled by local
+ * The receiver as the packed CLI's `serve` is built: its bundle (`receiver-bundle.js`,
+ * dependencies included but for the packages it loads only when needed, each a file of its own in
+ * `deferred/`), run by `receiver.js`, the loader that reads it in pieces; beside it the command
+ * runner (`command-runner.js`, which the runner's socket starts for each command) and the CLI
+ * (`triggler.js`, for `triggler runs`, `releases` and `rollback` on the host). Bundled by local
  * esbuild at synth into an S3 asset that cfn-init unpacks on the host. The asset's hash is the
  * bundles': a change anywhere the receiver or the CLI imports is a new bundle, and nothing else is.
  */
 export class ReceiverBundle extends Construct {
-  /** The receiver the unit starts. */
+  /** The receiver the unit starts (the loader of RECEIVER_PROGRAM_FILE). */
   static readonly FILE_NAME = RECEIVER_BUNDLE_FILE;
   /** The CLI (`triggler runs`, `releases`, `rollback`, ...) for whoever is on the host. */
   static readonly CLI_FILE_NAME = CLI_BUNDLE_FILE;
@@ -65,14 +78,21 @@ export class ReceiverBundle extends Construct {
         image: DockerImage.fromRegistry('public.ecr.aws/docker/library/node:22'),
         local: {
           tryBundle(outputDir: string): boolean {
+            const built = (entry: string, result: BuildResult) => {
+              if (result.errors.length > 0) throw new Error(`bundling ${entry} failed: ${result.errors.map((e) => e.text).join('; ')}`);
+            };
             for (const [entry, file] of [
-              [props.entry, ReceiverBundle.FILE_NAME],
+              [props.entry, RECEIVER_PROGRAM_FILE],
               [props.cliEntry, ReceiverBundle.CLI_FILE_NAME],
               [props.commandRunnerEntry, ReceiverBundle.COMMAND_RUNNER_FILE_NAME],
             ] as const) {
-              const result = buildSync(receiverBuildOptions(entry, path.join(outputDir, file), target));
-              if (result.errors.length > 0) throw new Error(`bundling ${entry} failed: ${result.errors.map((e) => e.text).join('; ')}`);
+              built(entry, buildSync(withDeferredPackages(receiverBuildOptions(entry, path.join(outputDir, file), target))));
+              asciiComments(path.join(outputDir, file));
             }
+            // The packages' sources are found from the receiver's folder, as the bundles' were.
+            for (const options of deferredPackageBuilds(outputDir, path.dirname(props.entry), target))
+              built('a deferred package', buildSync(options));
+            fs.copyFileSync(hostFilePath(BUNDLE_LOADER_FILE_NAME), path.join(outputDir, ReceiverBundle.FILE_NAME));
             return true;
           },
         },

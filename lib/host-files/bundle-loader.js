@@ -1,6 +1,8 @@
 /**
- * dist/triggler-serve.js in the package (scripts/build-cli.ts copies it there): runs the bundle of
- * `triggler serve` beside it, its text read in 64 KiB pieces.
+ * A long-running receiver's entry: dist/triggler-serve.js in the package (scripts/build-cli.ts
+ * copies it there) and receiver.js on the AWS host (the stack's receiver bundle). Runs the bundle
+ * beside it named after its own file (`triggler-serve.js` runs `triggler-serve-bundle.js`), its
+ * text read in 64 KiB pieces.
  *
  * Node reads a module's file in one piece, into a block of the file's size (the bundle is ~1 MB)
  * from malloc. glibc gives a block that large a mapping of its own, and freeing it raises glibc's
@@ -13,10 +15,10 @@
 'use strict';
 const { closeSync, openSync, readSync } = require('node:fs');
 const { createRequire } = require('node:module');
-const { join } = require('node:path');
+const { basename, join } = require('node:path');
 const { compileFunction } = require('node:vm');
 
-const file = join(__dirname, 'triggler-serve-bundle.js');
+const file = join(__dirname, `${basename(__filename, '.js')}-bundle.js`);
 const piece = Buffer.allocUnsafe(64 * 1024);
 let source = '';
 const fd = openSync(file, 'r');
