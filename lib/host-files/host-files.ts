@@ -115,7 +115,8 @@ export const DEFERRED_PACKAGES = [
   'prom-client',
 ] as const;
 
-function deferredFileName(packageName: string): string {
+/** A deferred package's file in DEFERRED_DIR. */
+export function deferredFileName(packageName: string): string {
   return `${packageName.replace(/^@/, '').replaceAll('/', '-')}.js`;
 }
 

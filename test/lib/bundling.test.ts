@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline';
 import { request } from 'undici';
 import { buildDeliveryRequest } from '../../protocol';
 import { newToken } from '../../protocol/token';
-import { DEFERRED_PACKAGES } from '../../lib/host-files/host-files';
+import { DEFERRED_PACKAGES, deferredFileName } from '../../lib/host-files/host-files';
 import { startLocalSsm } from '../../scripts/local-ssm';
 import { configOf, exampleConfigInput, findTokenLikeValues, trigglerApp, type Template } from '../support/stack-fixture';
 import { freePort } from '../support/cli';
@@ -69,9 +69,7 @@ test('the receiver asset is receiver.js, which runs its main (a missing config i
     'receiver.js',
     'triggler.js',
   ]);
-  expect(fs.readdirSync(path.join(assetDirs.receiver, 'deferred')).sort()).toEqual(
-    DEFERRED_PACKAGES.map((name) => `${name.replace(/^@/, '').replaceAll('/', '-')}.js`).sort(),
-  );
+  expect(fs.readdirSync(path.join(assetDirs.receiver, 'deferred')).sort()).toEqual(DEFERRED_PACKAGES.map(deferredFileName).sort());
   const help = runNode([path.join(assetDirs.receiver, 'triggler.js'), 'releases', '--help'], outdir);
   expect(help.status).toBe(0);
   expect(help.stdout).toContain('Usage: triggler releases');
