@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import pino from 'pino';
 import { Runner, triggerSchema } from '../receiver';
+import { median } from './support';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const FILES = 1000;
@@ -31,7 +32,6 @@ const ENV = {
 
 const git = (cwd: string, ...args: string[]): string =>
   execFileSync('git', args, { cwd, env: ENV, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
-const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const ms = (seconds: number): string => `${(seconds * 1000).toFixed(0)} ms`;
 
 function timed(action: () => void): number {

@@ -12,7 +12,8 @@
 export { reportStartupError, serve } from './main';
 
 // The receiver config and the files beside it.
-export { loadReceiverConfigFile, unreadable, type LoadedConfig } from './config/config-file';
+export { loadReceiverConfigFile, type LoadedConfig } from './config/config-file';
+export { unreadable } from './config/config-errors';
 export {
   ConfigError,
   describeZodIssues,

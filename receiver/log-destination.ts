@@ -16,7 +16,7 @@
  *   stop waits (logWritten) until it is.
  */
 import { writeSync } from 'node:fs';
-import pino, { type DestinationStream, type Logger } from 'pino';
+import type { DestinationStream } from 'pino';
 
 /** What a write may hold and still not interleave with another process's writes to the same pipe. */
 const PIPE_BUF = 4096;
@@ -164,13 +164,14 @@ export function batchedStdout(): TurnBatchedDestination {
 }
 
 /**
- * Resolves once every line `logger` has taken so far is written (at most LOG_WRITTEN_WAIT_MS):
- * call it just before the process exits. A line logged after it is still taken (and written by
- * the exit). Another destination (pretty lines, written as they come) is written already.
+ * Resolves once every JSON line logged so far (by any logger: they share stdout's one
+ * destination) is written, at most LOG_WRITTEN_WAIT_MS: call it just before the process exits. A
+ * line logged after it is still taken (and written by the exit). Pretty lines are written as they
+ * come.
  */
-export function logWritten(logger: Logger): Promise<void> {
-  const stream = (logger as unknown as Record<symbol, unknown>)[pino.symbols.streamSym];
-  if (!(stream instanceof TurnBatchedDestination)) return Promise.resolve();
+export function logWritten(): Promise<void> {
+  const stream = stdout;
+  if (stream === undefined) return Promise.resolve();
   return new Promise((resolve) => {
     const timer = setTimeout(resolve, LOG_WRITTEN_WAIT_MS);
     void stream.whenWritten().then(() => {

@@ -58,7 +58,7 @@ export async function serve(configPath: string, options: ReceiverOptions = {}): 
 
 /** The log's last lines reach stdout before the process ends (its destination writes once a turn of the event loop is done). */
 function exitWhenLogWritten(logger: Logger, code: number): void {
-  void logWritten(logger).then(() => process.exit(code));
+  void logWritten().then(() => process.exit(code));
 }
 
 /**

@@ -153,8 +153,9 @@ export const STACK_CONFIG_RULES: readonly StackConfigRule[] = [
         [['deploy', 'path'], trigger.deploy?.path],
       ];
       for (const [field, path] of paths) {
-        const tmp = path === undefined ? undefined : privateTmpOf(path);
-        if (path !== undefined && tmp) report(field, privateTmpProblem(path, tmp));
+        if (path === undefined) continue;
+        const tmp = privateTmpOf(path);
+        if (tmp) report(field, privateTmpProblem(path, tmp));
       }
     },
   ),

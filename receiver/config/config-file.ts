@@ -3,8 +3,6 @@ import { readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { ConfigError, parseJsonWithComments, unreadable } from './config-errors';
 import { commandRunnerPathWarnings } from './startup-problems';
-
-export { unreadable };
 import { parseReceiverConfig, type ReceiverConfig } from './schema';
 
 export interface LoadedConfig {

@@ -466,7 +466,6 @@ export class Journal {
 
 /** A batch's lines, encoded together for one write (however many writes that takes): never serialized again. */
 function linesOf(batch: QueuedRecord[]): Buffer {
-  if (batch.length === 1) return Buffer.from(batch[0]!.line);
   let text = '';
   for (const queued of batch) text += queued.line;
   return Buffer.from(text);

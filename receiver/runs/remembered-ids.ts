@@ -94,11 +94,8 @@ export class RememberedIds {
   /** The soonest-expiring slot whose key is still remembered, out of the heap; stale slots popped on the way are freed. */
   private popLive(): number | undefined {
     for (let top = this.pop(); top !== undefined; top = this.pop()) {
-      if (this.keys[top] !== undefined) {
-        this.free.push(top);
-        return top;
-      }
       this.free.push(top);
+      if (this.keys[top] !== undefined) return top;
     }
     return undefined;
   }
