@@ -32,8 +32,13 @@ if answers_within "$seconds"; then
 fi
 
 state=$(systemctl is-active "$service")
-# The receiver's last words (it never logs a token), on one line.
-last=$(journalctl --unit "$service" --lines 3 --output cat --no-pager 2>/dev/null | tr '\n' ' ' | cut -c1-400)
+# The receiver's last words (it never logs a token), on one line: its last three distinct lines,
+# or systemd's about it when it could not even start, without systemd's routine lines about a
+# restart loop, which would otherwise crowd out the reason each time the unit restarts.
+routine='(Scheduled restart job|Started |Starting |Stopped |Stopping |Deactivated successfully|Consumed |Main process exited|Failed with result)'
+last=$(journalctl --unit "$service" --lines 60 --output cat --no-pager 2>/dev/null \
+  | grep -Ev "^(${service}\.service: )?${routine}" | tac | awk '!seen[$0]++' | head -n 3 | tac \
+  | tr '\n' ' ' | cut -c1-400)
 reason="the receiver did not answer /healthz on port ${port} within ${seconds} s (${service} is ${state}): ${last}"
 if [ -x "$revision" ] && "$revision" restore >&2; then
   if answers_within "$seconds"; then reason="${reason}; the host went back to the previous version, which serves"
