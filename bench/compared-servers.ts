@@ -88,6 +88,22 @@ export async function startBareNode(status: number): Promise<ComparedServer> {
   return { name: 'bare node:http', url, pid: child.pid!, stop: () => stopChild(child) };
 }
 
+/** What a floor does: refuse a forged delivery, or accept a signed one. */
+export type FloorMode = 'refusal' | 'accept';
+
+/** A floor on node:http (bench/probes/floor-http.js) in its `mode`, verifying under `token`, journalling under `dir`. */
+export async function startFloor(mode: FloorMode, token: string, dir: string): Promise<ComparedServer> {
+  const port = await freePort();
+  const args = [probePath('floor-http.js'), String(port), mode, join(dir, `floor-journal-${port}`)];
+  const child = spawn(...onServerCore(process.execPath, args), {
+    stdio: 'ignore',
+    env: { ...process.env, FLOOR_TOKEN: token },
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await answering(`${url}/`, child);
+  return { name: 'node:http floor', url, pid: child.pid!, stop: () => stopChild(child) };
+}
+
 export function webhookVersion(): string | undefined {
   if (spawnSync('sh', ['-c', 'command -v webhook']).status !== 0) return undefined;
   return spawnSync('webhook', ['-version'], { encoding: 'utf8' }).stdout.trim();

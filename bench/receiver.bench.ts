@@ -1,5 +1,6 @@
 /**
- * Receiver figures beside bare `node:http` (the ceiling for Node here) and adnanh/webhook, for the
+ * Receiver figures beside bare `node:http` (the ceiling for Node here) and adnanh/webhook (and, for
+ * forged Standard Webhooks and accepts, the floor: node:http doing only what such a request must), for the
  * receiver users run: the packed CLI's serve bundle (`node dist/triggler-serve.js serve`, what `triggler serve` runs), built as `npm pack`
  * builds it. Every load is wrk in the same shape for all three servers (bench/wrk-load.ts): one
  * static request for the rejection floods, pre-signed unique deliveries for the accept flood.
@@ -30,11 +31,13 @@ import {
   type BenchReceiver,
   buildReceiverCli,
   type ComparedServer,
+  type FloorMode,
   cpuSeconds,
   type ReceiverSetup,
   rssMiB,
   startBareNode,
   startReceiver,
+  startFloor,
   startWebhook,
   webhookVersion,
 } from './compared-servers';
@@ -72,7 +75,7 @@ function standardDelivery(id: string, commit: string) {
   });
 }
 
-type Contender = 'receiver' | 'bare' | 'webhook';
+type Contender = 'receiver' | 'bare' | 'webhook' | 'floor';
 
 interface StaticRequest {
   method: string;
@@ -88,6 +91,8 @@ interface Flood {
   command: string;
   /** What bare node:http answers. */
   bareStatus: number;
+  /** The node:http floor the flood also runs against: the least a server must still do for its requests. */
+  floor?: FloorMode;
   load(server: ComparedServer, contender: Contender, tag: string): Promise<LoadResult>;
   /** For a static load: its request, sent once to see what each server answers. */
   request?(contender: Contender): StaticRequest;
@@ -98,6 +103,7 @@ const forgedStandard: Flood = {
   seconds: FORGED_SECONDS,
   command: 'true',
   bareStatus: 401,
+  floor: 'refusal',
   request(contender) {
     if (contender === 'webhook') {
       const headers = { 'content-type': 'application/json', 'x-hub-signature-256': `sha256=${'0'.repeat(64)}` };
@@ -138,6 +144,7 @@ const accept: Flood = {
   seconds: DURATION,
   command: 'sleep 1',
   bareStatus: 202,
+  floor: 'accept',
   load(server, contender, tag) {
     const count = ACCEPT_IDS_PER_SECOND * this.seconds;
     const make =
@@ -147,8 +154,11 @@ const accept: Flood = {
             const delivery = standardDelivery(`msg_${tag}_${i}`, i.toString(16).padStart(40, '0'));
             return rawHttp('POST', delivery.path, delivery.headers, delivery.body);
           };
-    // The receiver must never see an id twice (a repeat is a cheaper 200); the others remember none.
-    return uniqueLoad(wrk(this.seconds), server.url, count, make, { wrap: contender !== 'receiver', stopPath: '/healthz' });
+    // The receiver and the floor must never see an id twice (a repeat is a cheaper 200); the others remember none.
+    return uniqueLoad(wrk(this.seconds), server.url, count, make, {
+      wrap: contender === 'bare' || contender === 'webhook',
+      stopPath: '/healthz',
+    });
   },
 };
 
@@ -177,6 +187,7 @@ interface Round {
   receiver: ReceiverRun;
   bare: MeasuredLoad;
   webhook?: MeasuredLoad;
+  floor?: MeasuredLoad;
 }
 
 /**
@@ -255,8 +266,14 @@ async function receiverRun(flood: Flood, tag: string): Promise<ReceiverRun> {
   }
 }
 
-async function otherRun(flood: Flood, contender: 'bare' | 'webhook', tag: string): Promise<MeasuredLoad> {
-  const server = contender === 'bare' ? await startBareNode(flood.bareStatus) : await startWebhook(setup.dir, WEBHOOK_SECRET);
+function startOther(flood: Flood, contender: Exclude<Contender, 'receiver'>): Promise<ComparedServer> {
+  if (contender === 'bare') return startBareNode(flood.bareStatus);
+  if (contender === 'floor') return startFloor(flood.floor!, TOKEN, setup.dir);
+  return startWebhook(setup.dir, WEBHOOK_SECRET);
+}
+
+async function otherRun(flood: Flood, contender: Exclude<Contender, 'receiver'>, tag: string): Promise<MeasuredLoad> {
+  const server = await startOther(flood, contender);
   try {
     return await measured(server, () => flood.load(server, contender, tag));
   } finally {
@@ -268,13 +285,11 @@ async function otherRun(flood: Flood, contender: 'bare' | 'webhook', tag: string
 async function answersTo(flood: Flood, withWebhook: boolean): Promise<string> {
   if (!flood.request) return '';
   const seen: string[] = [];
-  for (const contender of ['receiver', 'bare', ...(withWebhook ? ['webhook'] : [])] as Contender[]) {
+  for (const contender of ['receiver', 'bare', ...(withWebhook ? ['webhook'] : []), ...(flood.floor ? ['floor'] : [])] as Contender[]) {
     const server =
       contender === 'receiver'
         ? await startReceiver({ ...setup, command: flood.command, workers: WORKERS })
-        : contender === 'bare'
-          ? await startBareNode(flood.bareStatus)
-          : await startWebhook(setup.dir, WEBHOOK_SECRET);
+        : await startOther(flood, contender);
     try {
       const sent = flood.request(contender);
       const response = await request(server.url + sent.path, {
@@ -297,7 +312,8 @@ async function rounds(flood: Flood, withWebhook: boolean, key: string): Promise<
     const receiver = await receiverRun(flood, `${key}r${round}`);
     const bare = await otherRun(flood, 'bare', `${key}b${round}`);
     const webhook = withWebhook ? await otherRun(flood, 'webhook', `${key}w${round}`) : undefined;
-    all.push({ receiver, bare, ...(webhook ? { webhook } : {}) });
+    const floor = flood.floor ? await otherRun(flood, 'floor', `${key}f${round}`) : undefined;
+    all.push({ receiver, bare, ...(webhook ? { webhook } : {}), ...(floor ? { floor } : {}) });
   }
   return all;
 }
@@ -534,7 +550,7 @@ function floodTables(measured: MeasuredFlood[], webhook: string | undefined): st
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'} (\`nproc\` ${NPROC}, \`uname -m\` ${spawnSync('uname', ['-m'], { encoding: 'utf8' }).stdout.trim()}), Node.js ${process.version}, ${webhook ?? 'no webhook installed'}, ${new Date().toISOString().slice(0, 10)}`;
   const out = [
     '\n## Receiver, side by side\n',
-    `${machine}. ${pinningDescription()}. The receiver is the packed CLI's serve bundle (\`node dist/triggler-serve.js serve\`, \`workers: ${WORKERS}\`), logging JSON lines at info to a file. wrk ${WRK_THREADS} thread(s), ${CONNECTIONS} connections; ${ROUNDS} rounds, each running the receiver, bare \`node:http\` and webhook one after another on the same load, each fresh. Cells: the median (range); ratios are taken within each round, then their median (range). Rejection floods: one static request (no Lua per request); accept flood: pre-signed unique deliveries, each wrk thread its own share, none sent twice to the receiver.\n`,
+    `${machine}. ${pinningDescription()}. The receiver is the packed CLI's serve bundle (\`node dist/triggler-serve.js serve\`, \`workers: ${WORKERS}\`), logging JSON lines at info to a file. wrk ${WRK_THREADS} thread(s), ${CONNECTIONS} connections; ${ROUNDS} rounds, each running the receiver, bare \`node:http\` and webhook (and, for forged Standard Webhooks and for accepts, the node:http floor below) one after another on the same load, each fresh. Cells: the median (range); ratios are taken within each round, then their median (range). Rejection floods: one static request (no Lua per request); accept flood: pre-signed unique deliveries, each wrk thread its own share, none sent twice to the receiver.\n`,
     '| per second | receiver | bare node:http | adnanh/webhook | receiver ÷ bare | receiver ÷ webhook |',
     '| --- | --- | --- | --- | --- | --- |',
   ];
@@ -556,14 +572,32 @@ function floodTables(measured: MeasuredFlood[], webhook: string | undefined): st
       `| ${flood.label} | ${usCell(cpuPerRequest(rounds, (r) => r.receiver.load))} | ${usCell(cpuPerRequest(rounds, (r) => r.bare))} | ${usCell(cpuPerRequest(rounds, (r) => r.webhook))} | ${ratioCell(cpuRatios(rounds, (r) => r.bare))} | ${ratioCell(cpuRatios(rounds, (r) => r.webhook))} |`,
     );
   }
+  const floored = measured.filter(({ rounds }) => rounds.some((r) => r.floor));
+  if (floored.length > 0) {
+    out.push(
+      '',
+      "The floors on node:http, in the same rounds: the least a server must still do for each request of the flood, and nothing else (no routing, header checks, time window, runs, counting, recording or log; bench/probes/floor-http.js). For forged Standard Webhooks: read the body, HMAC it, compare in constant time, answer 401 with a body made once. For accepts: that, then parse the body, remember the id, append a line to a journal opened O_DSYNC (deliveries arriving during a write share the next one) and answer 202 once it is on the disk. Receiver ÷ floor is what the receiver's own work costs; floor ÷ bare and floor ÷ webhook are what the work itself costs on node:http.",
+      '',
+      '| flood | floor per second | floor µs of CPU per request | receiver ÷ floor | floor ÷ bare | floor ÷ webhook |',
+      '| --- | --- | --- | --- | --- | --- |',
+    );
+    const floorRatios = (rounds: Round[], pick: (round: Round) => LoadResult | undefined) =>
+      rounds.flatMap((round) => (round.floor && pick(round) ? [round.floor.perSecond / pick(round)!.perSecond] : []));
+    for (const { flood, rounds } of floored) {
+      out.push(
+        `| ${flood.label} | ${rateCell(perSecond(rounds, (r) => r.floor))} | ${usCell(cpuPerRequest(rounds, (r) => r.floor))} | ${ratioCell(ratios(rounds, (r) => r.floor))} | ${ratioCell(floorRatios(rounds, (r) => r.bare))} | ${ratioCell(floorRatios(rounds, (r) => r.webhook))} |`,
+      );
+    }
+  }
   out.push('', 'What each server answered:');
   for (const { flood, rounds, answers } of measured) {
     const counts = rounds.map((r) =>
       r.receiver.load.statuses ? JSON.stringify(r.receiver.load.statuses) : `${r.receiver.load.errors} non-2xx`,
     );
     const ranOut = rounds.reduce((sum, r) => sum + (r.receiver.load.exhausted ?? 0), 0);
+    const floorCounts = rounds.flatMap((r) => (r.floor?.statuses ? [JSON.stringify(r.floor.statuses)] : []));
     out.push(
-      `- ${flood.label}: ${answers ? `${answers}; ` : ''}receiver per round ${counts.join(', ')}${ranOut > 0 ? `; **the receiver's wrk ran out of unique deliveries ${ranOut} times: raise BENCH_ACCEPT_IDS_PER_SECOND, its figure is a floor**` : ''}.`,
+      `- ${flood.label}: ${answers ? `${answers}; ` : ''}receiver per round ${counts.join(', ')}${floorCounts.length ? `; floor per round ${floorCounts.join(', ')}` : ''}${ranOut > 0 ? `; **the receiver's wrk ran out of unique deliveries ${ranOut} times: raise BENCH_ACCEPT_IDS_PER_SECOND, its figure is a floor**` : ''}.`,
     );
   }
   out.push(
