@@ -2,9 +2,9 @@
  * Receiver figures beside bare `node:http` (the ceiling for Node here) and adnanh/webhook (and, for
  * forged Standard Webhooks and accepts, the floor: node:http doing only what such a request must), for the
  * receiver users run: the packed CLI's serve bundle (`node dist/triggler-serve.js serve`, what `triggler serve` runs), built as `npm pack`
- * builds it. Every load is wrk in the same shape for all three servers (bench/wrk-load.ts): one
+ * builds it. Every load is wrk in the same shape for every server (bench/wrk-load.ts): one
  * static request for the rejection floods, pre-signed unique deliveries for the accept flood.
- * Each flood runs in ROUNDS rounds, the three servers one after another in each round (alternating
+ * Each flood runs in ROUNDS rounds, the servers one after another in each round (alternating
  * pairs), every server fresh each time; ratios are taken within a round and their median reported.
  * For the receiver, each run also gives its RSS at rest, at its peak and after the flood, and the
  * latency of valid deliveries sent alongside. Then the body flood, the live log under viewers, the
@@ -596,8 +596,9 @@ function floodTables(measured: MeasuredFlood[], webhook: string | undefined): st
     );
     const ranOut = rounds.reduce((sum, r) => sum + (r.receiver.load.exhausted ?? 0), 0);
     const floorCounts = rounds.flatMap((r) => (r.floor?.statuses ? [JSON.stringify(r.floor.statuses)] : []));
+    const floorRanOut = rounds.reduce((sum, r) => sum + (r.floor?.exhausted ?? 0), 0);
     out.push(
-      `- ${flood.label}: ${answers ? `${answers}; ` : ''}receiver per round ${counts.join(', ')}${floorCounts.length ? `; floor per round ${floorCounts.join(', ')}` : ''}${ranOut > 0 ? `; **the receiver's wrk ran out of unique deliveries ${ranOut} times: raise BENCH_ACCEPT_IDS_PER_SECOND, its figure is a floor**` : ''}.`,
+      `- ${flood.label}: ${answers ? `${answers}; ` : ''}receiver per round ${counts.join(', ')}${floorCounts.length ? `; floor per round ${floorCounts.join(', ')}` : ''}${ranOut > 0 ? `; **the receiver's wrk ran out of unique deliveries ${ranOut} times: raise BENCH_ACCEPT_IDS_PER_SECOND, its figure is a lower bound**` : ''}${floorRanOut > 0 ? `; **the floor's wrk ran out of unique deliveries ${floorRanOut} times: its figure is a lower bound**` : ''}.`,
     );
   }
   out.push(
