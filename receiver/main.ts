@@ -3,7 +3,6 @@
  * (`node receiver.js --config /etc/triggler/receiver.json`). Logs are JSON lines on stdout.
  */
 import cluster from 'node:cluster';
-import type { Logger } from 'pino';
 import { runDeliveryWorker, startClusteredReceiver } from './cluster';
 import { loadReceiverConfigFile } from './config/config-file';
 import { ConfigError, type ReceiverConfig } from './config/schema';
@@ -44,10 +43,10 @@ export async function serve(configPath: string, options: ReceiverOptions = {}): 
     stopping = true;
     logger.info({ signal }, 'signal received');
     started.close().then(
-      () => exitWhenLogWritten(logger, 0),
+      () => exitWhenLogWritten(0),
       (error: unknown) => {
         logger.error({ err: error }, 'receiver did not stop cleanly');
-        exitWhenLogWritten(logger, 1);
+        exitWhenLogWritten(1);
       },
     );
   };
@@ -57,7 +56,7 @@ export async function serve(configPath: string, options: ReceiverOptions = {}): 
 }
 
 /** The log's last lines reach stdout before the process ends (its destination writes once a turn of the event loop is done). */
-function exitWhenLogWritten(logger: Logger, code: number): void {
+function exitWhenLogWritten(code: number): void {
   void logWritten().then(() => process.exit(code));
 }
 
